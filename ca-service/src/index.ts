@@ -1,0 +1,1 @@
+export const CA_SERVICE_NAME = 'lantern-ca';

@@ -1,0 +1,83 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { SchemaViolationError, UnknownEventTypeError } from '../errors/errors.js';
+import type { EventDefinition } from './catalogue.js';
+import { EVENT_CATALOGUE } from './catalogue.js';
+import type { EventEnvelope } from './envelope.js';
+import { ENVELOPE_SCHEMA, eventSubject } from './envelope.js';
+
+export type ValidationVerdict = { ok: true } | { ok: false; reason: string };
+
+function describe(errors: readonly ErrorObject[] | null | undefined, root: string): string {
+  const first = errors?.[0];
+  if (!first) return `${root} is invalid`;
+  const where = `${root}${first.instancePath}`;
+  if (first.keyword === 'additionalProperties') {
+    return `${where} has unknown property "${String(first.params['additionalProperty'])}"`;
+  }
+  if (first.keyword === 'required') {
+    return `${where}/${String(first.params['missingProperty'])} is required`;
+  }
+  return `${where} ${first.message ?? 'is invalid'}`;
+}
+
+/**
+ * Schemas are compiled once, when the validator is created, never per event: validation sits
+ * on the sync ingest hot path.
+ */
+export class EventValidator {
+  private readonly envelope: ValidateFunction;
+  private readonly payloads = new Map<string, ValidateFunction>();
+  private readonly definitions = new Map<string, EventDefinition>();
+
+  constructor(catalogue: readonly EventDefinition[] = EVENT_CATALOGUE) {
+    const ajv = new Ajv2020({ allErrors: false, strict: true });
+    addFormats.default(ajv);
+    this.envelope = ajv.compile(ENVELOPE_SCHEMA);
+    for (const definition of catalogue) {
+      const subject = eventSubject(definition.type, definition.version);
+      this.definitions.set(subject, definition);
+      this.payloads.set(
+        subject,
+        ajv.compile({ ...definition.payload, $id: `urn:lantern:schema:${subject}` }),
+      );
+    }
+  }
+
+  definition(eventType: string, eventVersion: number): EventDefinition | undefined {
+    return this.definitions.get(eventSubject(eventType, eventVersion));
+  }
+
+  checkPayload(eventType: string, eventVersion: number, payload: unknown): ValidationVerdict {
+    const subject = eventSubject(eventType, eventVersion);
+    const validate = this.payloads.get(subject);
+    if (!validate) return { ok: false, reason: `unknown event type ${subject}` };
+    return validate(payload)
+      ? { ok: true }
+      : { ok: false, reason: `${subject}: ${describe(validate.errors, 'payload')}` };
+  }
+
+  check(envelope: unknown): ValidationVerdict {
+    if (!this.envelope(envelope))
+      return { ok: false, reason: describe(this.envelope.errors, 'event') };
+    const { eventType, eventVersion, payload } = envelope as EventEnvelope;
+    return this.checkPayload(eventType, eventVersion, payload);
+  }
+
+  /** Throws the error a caller should surface: unknown type or schema violation. */
+  assertValid(envelope: unknown): asserts envelope is EventEnvelope {
+    const verdict = this.check(envelope);
+    if (verdict.ok) return;
+    const { eventType, eventVersion } = (envelope ?? {}) as Partial<EventEnvelope>;
+    if (
+      typeof eventType === 'string' &&
+      typeof eventVersion === 'number' &&
+      !this.definitions.has(eventSubject(eventType, eventVersion)) &&
+      this.envelope(envelope)
+    ) {
+      throw new UnknownEventTypeError(verdict.reason);
+    }
+    throw new SchemaViolationError(verdict.reason);
+  }
+}
