@@ -9,3 +9,4 @@ export * from './events/envelope.js';
 export * from './events/validator.js';
 export * from './logger/redact.js';
 export * from './logger/logger.js';
+export * from './x509/profile.js';
