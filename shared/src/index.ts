@@ -10,3 +10,7 @@ export * from './events/validator.js';
 export * from './logger/redact.js';
 export * from './logger/logger.js';
 export * from './x509/profile.js';
+export * from './encoding/canonical-json.js';
+export * from './encoding/der.js';
+export * from './x509/offline-policy.js';
+export * from './x509/csr-builder.js';

@@ -237,6 +237,14 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { tokenId: TOKEN },
   }),
   event({
+    type: 'identity.enrollment_token.consumed',
+    version: 1,
+    aggregate: 'enrollment_token',
+    direction: 'produced',
+    payload: object({ tokenId: id('tok'), deviceId: id('dev') }),
+    example: { tokenId: TOKEN, deviceId: DEVICE },
+  }),
+  event({
     type: 'identity.device.enrolled',
     version: 1,
     aggregate: 'device',

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 
 const SECRET_KEY =
-  /(pass(word|phrase)?|secret|^pin$|otp|^code$|token$|^authorization$|cookie|private|apikey|api_key|^csr$|^dk$|^d$|^key$|credential)/i;
+  /(pass(word|phrase)?|secret|^pin$|otp|token$|^authorization$|cookie|private|apikey|api_key|^csr$|^dk$|^d$|^key$|credential)/i;
 const NOT_SECRET_KEY = /(id|ids|count|prefix|hash|type|expiresat|kind|method|reason)$/i;
 const EMAIL_KEY = /^(email|emailAddress|mail)$/i;
 const PERSON_ID_KEY = /^(userId|subjectUserId|sub|actorId|username)$/i;

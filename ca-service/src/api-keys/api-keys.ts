@@ -1,0 +1,104 @@
+import { ForbiddenError, UnauthorizedError } from '@lantern/shared';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
+
+export const API_SCOPES = [
+  'admin',
+  'tenants:write',
+  'devices:read',
+  'devices:write',
+  'enrollment:write',
+  'events:read',
+] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+
+export interface ApiKeyPrincipal {
+  keyId: string;
+  /** null for an installation-wide key (system tenant): it may act on every tenant. */
+  tenantId: string | null;
+  scopes: readonly string[];
+}
+
+const KEY_FORMAT = /^lk_([A-Za-z0-9]{8})\.([A-Za-z0-9_-]{43})$/;
+const PREFIX_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/**
+ * The secret is 256 random bits, so a plain SHA-256 is enough to store it (no KDF needed);
+ * the 8-character prefix identifies the key in lists and logs without revealing it.
+ */
+export function issueApiKey(
+  ctx: CaContext,
+  input: { tenantId: string | null; scopes: ApiScope[]; name?: string; ttlSeconds?: number },
+  meta: CommandMeta,
+): { keyId: string; apiKey: string; prefix: string } {
+  const keyId = ctx.ids.next('key');
+  const prefixBytes = randomBytes(8);
+  const prefix = `lk_${[...prefixBytes].map((byte) => PREFIX_ALPHABET[byte % PREFIX_ALPHABET.length]).join('')}`;
+  const secret = randomBytes(32).toString('base64url');
+  const payload: Record<string, unknown> = {
+    keyId,
+    prefix,
+    scopes: input.scopes,
+    secretHash: hashSecret(secret),
+  };
+  if (input.name !== undefined) payload['name'] = input.name;
+  if (input.ttlSeconds !== undefined) {
+    payload['expiresAt'] = new Date(ctx.clock.now() + input.ttlSeconds * 1000).toISOString();
+  }
+  ctx.store.append([
+    {
+      eventType: 'identity.api_key.issued',
+      aggregateId: keyId,
+      expectedVersion: 0,
+      tenantId: input.tenantId ?? SYSTEM_TENANT_ID,
+      ...meta,
+      payload,
+    },
+  ]);
+  return { keyId, apiKey: `${prefix}.${secret}`, prefix };
+}
+
+interface ApiKeyRow {
+  key_id: string;
+  tenant_id: string;
+  secret_hash: string;
+  scopes: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export function authenticateApiKey(ctx: CaContext, presented: string | undefined): ApiKeyPrincipal {
+  const match = presented === undefined ? null : KEY_FORMAT.exec(presented);
+  if (!match)
+    throw new UnauthorizedError('send `Authorization: Bearer lk_…` with an admin API key');
+  const row = ctx.store.db
+    .prepare('SELECT * FROM api_keys WHERE prefix = ?')
+    .get(`lk_${match[1]}`) as ApiKeyRow | undefined;
+  const expected = Buffer.from(row?.secret_hash ?? '0'.repeat(64), 'hex');
+  const actual = Buffer.from(hashSecret(match[2] ?? ''), 'hex');
+  if (!row || !timingSafeEqual(expected, actual)) throw new UnauthorizedError('unknown API key');
+  if (row.revoked_at !== null) throw new UnauthorizedError('this API key was revoked');
+  if (row.expires_at !== null && row.expires_at <= isoNow(ctx.clock)) {
+    throw new UnauthorizedError('this API key has expired');
+  }
+  return {
+    keyId: row.key_id,
+    tenantId: row.tenant_id === SYSTEM_TENANT_ID ? null : row.tenant_id,
+    scopes: JSON.parse(row.scopes) as string[],
+  };
+}
+
+/** Scope check plus tenant isolation: a tenant key acts only on its own tenant. */
+export function authorize(principal: ApiKeyPrincipal, scope: ApiScope, tenantId?: string): void {
+  if (!principal.scopes.includes('admin') && !principal.scopes.includes(scope)) {
+    throw new ForbiddenError(`this API key lacks the "${scope}" scope`);
+  }
+  if (tenantId !== undefined && principal.tenantId !== null && principal.tenantId !== tenantId) {
+    throw new ForbiddenError('this API key belongs to another tenant');
+  }
+}

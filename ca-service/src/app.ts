@@ -1,0 +1,50 @@
+import swagger from '@fastify/swagger';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
+import type { CaContext } from './context/ca-context.js';
+import { adminRoutes } from './http/admin-routes.js';
+import { caRoutes } from './http/ca-routes.js';
+import { enrollmentRoutes } from './http/enrollment-routes.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { healthRoutes, storeWritable } from './http/health-routes.js';
+import { CrlPublisher } from './revocation/crl-publisher.js';
+
+export interface BuildAppOptions {
+  context: CaContext;
+  enrollRateLimitPerMinute?: number;
+  bodyLimitBytes?: number;
+}
+
+/** The CA's HTTP face: one encapsulated plugin per feature, every error as `{ code, message }`. */
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const ctx = options.context;
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    genReqId: () => ctx.ids.next('evt').slice(4),
+  });
+  installErrorHandling(app);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Lantern CA',
+        version: '0.1.0',
+        description: 'Device enrollment, binding certificates, revocation',
+      },
+    },
+  });
+  const crls = new CrlPublisher(ctx);
+  await app.register(healthRoutes([storeWritable(ctx)]));
+  await app.register(caRoutes(ctx, crls));
+  await app.register(
+    enrollmentRoutes(ctx, { rateLimitPerMinute: options.enrollRateLimitPerMinute ?? 60 }),
+  );
+  await app.register(adminRoutes(ctx, crls));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

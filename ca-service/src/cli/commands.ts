@@ -1,0 +1,316 @@
+import { systemClock } from '@lantern/shared';
+import type { DeviceView } from '../devices/devices.js';
+import type { EnrollmentTokenView } from '../enrollment/enrollment-tokens.js';
+import { initDataDir } from '../data-dir/init-data-dir.js';
+import { openCa } from '../data-dir/open-ca.js';
+import { dataDirPaths } from '../data-dir/paths.js';
+import { resolvePassphrase } from '../data-dir/secret-files.js';
+import { serve } from '../serve.js';
+import type { Tenant } from '../tenants/tenant-commands.js';
+import { adminRequest, adminTarget } from './admin-client.js';
+import type { Command } from './cli-kit.js';
+import { UsageError, optionalString, parseDuration, requireString } from './cli-kit.js';
+
+const target = { url: { type: 'string' }, 'data-dir': { type: 'string' } } as const;
+
+function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = (rows[0] ?? []).map((_, column) =>
+    Math.max(...rows.map((row) => (row[column] ?? '').length)),
+  );
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export const commands: Command[] = [
+  {
+    path: ['init'],
+    summary: 'Create the root and issuing CA, the store and a local admin API key',
+    usage: 'init --data-dir D [--url http://127.0.0.1:8080] [--passphrase-file F]',
+    options: {
+      'data-dir': { type: 'string' },
+      url: { type: 'string' },
+      'passphrase-file': { type: 'string' },
+    },
+    async run(values, _positionals, io) {
+      const dataDir = requireString(values, 'data-dir');
+      const passphraseFile = optionalString(values, 'passphrase-file');
+      const fromEnv = io.env['LANTERN_CA_PASSPHRASE'];
+      const passphrase =
+        fromEnv !== undefined || passphraseFile !== undefined
+          ? resolvePassphrase(io.env, passphraseFile, dataDirPaths(dataDir).passphraseFile)
+          : undefined;
+      const result = await initDataDir({
+        dataDir,
+        clock: systemClock,
+        publicUrl: optionalString(values, 'url') ?? 'http://127.0.0.1:8080',
+        ...(passphrase === undefined ? {} : { passphrase }),
+      });
+      const paths = dataDirPaths(dataDir);
+      return {
+        json: {
+          dataDir,
+          rootFingerprint: result.rootFingerprint,
+          adminApiKey: result.adminApiKey,
+          adminKeyId: result.adminKeyId,
+          rootCertificate: paths.rootCertificate,
+          passphraseFile: result.passphraseFile,
+        },
+        human: [
+          `Initialised a Lantern CA in ${dataDir}`,
+          ``,
+          `Root certificate SHA-256 fingerprint (give it to whoever enrolls devices):`,
+          `  ${result.rootFingerprint}`,
+          ``,
+          `Local admin API key (shown once, also saved in ${paths.adminApiKey}):`,
+          `  ${result.adminApiKey}`,
+          ...(result.passphraseFile
+            ? [
+                ``,
+                `The CA keys are encrypted with a generated passphrase in ${result.passphraseFile}.`,
+                `For production set LANTERN_CA_PASSPHRASE instead and move ${paths.rootKey} offline.`,
+              ]
+            : []),
+          ``,
+          `Next: lantern-ca serve --data-dir ${dataDir}`,
+        ].join('\n'),
+      };
+    },
+  },
+  {
+    path: ['serve'],
+    summary: 'Run the CA service (HTTP)',
+    usage: 'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--passphrase-file F]',
+    options: {
+      'data-dir': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'passphrase-file': { type: 'string' },
+    },
+    async run(values, _positionals, io) {
+      const dataDir = requireString(values, 'data-dir');
+      const port = Number(optionalString(values, 'port') ?? '8080');
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError('--port must be 0-65535');
+      const passphrase = resolvePassphrase(
+        io.env,
+        optionalString(values, 'passphrase-file'),
+        dataDirPaths(dataDir).passphraseFile,
+      );
+      const running = await serve({
+        dataDir,
+        passphrase,
+        port,
+        host: optionalString(values, 'host') ?? '127.0.0.1',
+      });
+      io.stderr(`lantern-ca listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
+      await running.closed;
+      return { json: { url: running.url, stopped: true }, human: 'lantern-ca stopped' };
+    },
+  },
+  {
+    path: ['tenant', 'create'],
+    summary: 'Create a tenant (a school or organisation)',
+    usage: 'tenant create NAME [--slug S] [--url U] [--data-dir D]',
+    options: { ...target, slug: { type: 'string' } },
+    async run(values, positionals, io) {
+      const name = positionals.join(' ').trim();
+      if (!name) throw new UsageError('give the tenant NAME');
+      const slug = optionalString(values, 'slug');
+      const tenant = await adminRequest<Tenant>(
+        adminTarget(values, io.env),
+        'POST',
+        '/v1/admin/tenants',
+        {
+          name,
+          ...(slug ? { slug } : {}),
+        },
+      );
+      return {
+        json: { id: tenant.tenantId, ...tenant },
+        human: `Created tenant ${tenant.name} (${tenant.slug}): ${tenant.tenantId}`,
+      };
+    },
+  },
+  {
+    path: ['tenant', 'list'],
+    summary: 'List tenants',
+    usage: 'tenant list [--url U] [--data-dir D]',
+    options: target,
+    async run(values, _positionals, io) {
+      const { tenants } = await adminRequest<{ tenants: Tenant[] }>(
+        adminTarget(values, io.env),
+        'GET',
+        '/v1/admin/tenants',
+      );
+      return {
+        json: { tenants },
+        human: table([['ID', 'SLUG', 'NAME'], ...tenants.map((t) => [t.tenantId, t.slug, t.name])]),
+      };
+    },
+  },
+  {
+    path: ['enroll-token', 'create'],
+    summary: 'Create a one-time device enrollment token',
+    usage:
+      'enroll-token create --tenant T [--ttl 1h] [--name DEVICE_NAME] [--url U] [--data-dir D]',
+    options: {
+      ...target,
+      tenant: { type: 'string' },
+      ttl: { type: 'string' },
+      name: { type: 'string' },
+    },
+    async run(values, _positionals, io) {
+      const name = optionalString(values, 'name');
+      const tenant = optionalString(values, 'tenant');
+      const created = await adminRequest<{
+        token: string;
+        tokenId: string;
+        tenantId: string;
+        expiresAt: string;
+      }>(adminTarget(values, io.env), 'POST', '/v1/admin/enrollment-tokens', {
+        ...(tenant ? { tenant } : {}),
+        ttlSeconds: parseDuration(optionalString(values, 'ttl') ?? '1h'),
+        ...(name ? { deviceName: name } : {}),
+      });
+      return {
+        json: created,
+        human: [
+          `Enrollment token for tenant ${created.tenantId}, valid until ${created.expiresAt} (one use):`,
+          `  ${created.token}`,
+          `On the device: lantern-agent enroll --ca <CA URL> --token <token> --data-dir <dir>`,
+        ].join('\n'),
+      };
+    },
+  },
+  {
+    path: ['enroll-token', 'list'],
+    summary: 'List enrollment tokens of a tenant',
+    usage: 'enroll-token list [--tenant T] [--url U] [--data-dir D]',
+    options: { ...target, tenant: { type: 'string' } },
+    async run(values, _positionals, io) {
+      const tenant = optionalString(values, 'tenant');
+      const { tokens } = await adminRequest<{ tokens: EnrollmentTokenView[] }>(
+        adminTarget(values, io.env),
+        'GET',
+        `/v1/admin/enrollment-tokens${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ''}`,
+      );
+      return {
+        json: { tokens },
+        human: table([
+          ['ID', 'STATUS', 'EXPIRES', 'DEVICE'],
+          ...tokens.map((t) => [
+            t.tokenId,
+            t.status,
+            t.expiresAt,
+            t.deviceId ?? t.deviceName ?? '',
+          ]),
+        ]),
+      };
+    },
+  },
+  {
+    path: ['enroll-token', 'revoke'],
+    summary: 'Revoke an unused enrollment token',
+    usage: 'enroll-token revoke ID [--url U] [--data-dir D]',
+    options: target,
+    async run(values, positionals, io) {
+      const [id] = positionals;
+      if (!id) throw new UsageError('give the token ID');
+      const token = await adminRequest<EnrollmentTokenView>(
+        adminTarget(values, io.env),
+        'POST',
+        `/v1/admin/enrollment-tokens/${encodeURIComponent(id)}/revoke`,
+        {},
+      );
+      return { json: { ...token }, human: `Token ${token.tokenId} is ${token.status}` };
+    },
+  },
+  {
+    path: ['device', 'list'],
+    summary: 'List enrolled devices',
+    usage: 'device list [--tenant T] [--url U] [--data-dir D]',
+    options: { ...target, tenant: { type: 'string' } },
+    async run(values, _positionals, io) {
+      const tenant = optionalString(values, 'tenant');
+      const { devices } = await adminRequest<{ devices: DeviceView[] }>(
+        adminTarget(values, io.env),
+        'GET',
+        `/v1/admin/devices${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ''}`,
+      );
+      return {
+        json: { devices },
+        human:
+          devices.length === 0
+            ? 'No devices enrolled yet.'
+            : table([
+                ['ID', 'STATUS', 'NAME', 'CERT EXPIRES', 'TENANT'],
+                ...devices.map((d) => [
+                  d.deviceId,
+                  d.status,
+                  d.name ?? '',
+                  d.certExpiresAt ?? '',
+                  d.tenantId,
+                ]),
+              ]),
+      };
+    },
+  },
+  {
+    path: ['device', 'revoke'],
+    summary: 'Revoke a device: its certificates go on the CRL and the feed tells its agent',
+    usage:
+      'device revoke ID --reason lost|stolen|compromised|decommissioned|admin [--url U] [--data-dir D]',
+    options: { ...target, reason: { type: 'string' } },
+    async run(values, positionals, io) {
+      const [id] = positionals;
+      if (!id) throw new UsageError('give the device ID');
+      const device = await adminRequest<DeviceView>(
+        adminTarget(values, io.env),
+        'POST',
+        `/v1/admin/devices/${encodeURIComponent(id)}/revoke`,
+        {
+          reason: requireString(values, 'reason'),
+        },
+      );
+      return {
+        json: { ...device },
+        human: `Revoked device ${device.deviceId} (${device.revokeReason}). Its agent stops signing anyone in at its next sync.`,
+      };
+    },
+  },
+  {
+    path: ['projections', 'rebuild'],
+    summary: 'Rebuild every read model from the event store (run with the service stopped)',
+    usage: 'projections rebuild --data-dir D [--passphrase-file F]',
+    options: { 'data-dir': { type: 'string' }, 'passphrase-file': { type: 'string' } },
+    async run(values, _positionals, io) {
+      const dataDir = requireString(values, 'data-dir');
+      const passphrase = resolvePassphrase(
+        io.env,
+        optionalString(values, 'passphrase-file'),
+        dataDirPaths(dataDir).passphraseFile,
+      );
+      const ca = await openCa({ dataDir, clock: systemClock, passphrase });
+      try {
+        const started = Date.now();
+        const replayed = ca.context.store.rebuildProjections((done, total) => {
+          if (!values['json']) io.stderr(`  replayed ${done}/${total} events`);
+        });
+        const seconds = (Date.now() - started) / 1000;
+        return {
+          json: { replayed, seconds },
+          human: `Rebuilt every projection from ${replayed} events in ${seconds.toFixed(2)} s`,
+        };
+      } finally {
+        ca.close();
+      }
+    },
+  },
+];

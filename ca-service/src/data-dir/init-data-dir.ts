@@ -1,0 +1,83 @@
+import type { Clock, Logger } from '@lantern/shared';
+import { createIdGenerator } from '@lantern/shared';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { issueApiKey } from '../api-keys/api-keys.js';
+import { createCaHierarchy } from '../pki/ca-hierarchy.js';
+import { sha256Hex, toPem } from '../pki/der.js';
+import { profiles } from '../pki/profiles.js';
+import { encryptPrivateKey } from '../pki/signer.js';
+import { openCa } from './open-ca.js';
+import { dataDirPaths } from './paths.js';
+import { writePrivateFile, writePublicFile } from './secret-files.js';
+
+export interface InitOptions {
+  dataDir: string;
+  clock: Clock;
+  publicUrl: string;
+  /** When absent, a random passphrase is generated into the data dir (dev setups). */
+  passphrase?: string;
+  logger?: Logger;
+}
+
+export interface InitResult {
+  rootFingerprint: string;
+  adminApiKey: string;
+  adminKeyId: string;
+  dataDir: string;
+  passphraseFile: string | null;
+}
+
+export class DataDirExistsError extends Error {}
+
+/** `lantern-ca init`: CA hierarchy, store, a local installation-wide admin key. */
+export async function initDataDir(options: InitOptions): Promise<InitResult> {
+  const paths = dataDirPaths(options.dataDir);
+  if (existsSync(paths.issuingKey) || existsSync(paths.database)) {
+    throw new DataDirExistsError(`${options.dataDir} already holds a CA; refusing to overwrite it`);
+  }
+  let passphrase = options.passphrase;
+  let passphraseFile: string | null = null;
+  if (passphrase === undefined) {
+    passphrase = randomBytes(32).toString('base64url');
+    writePrivateFile(paths.passphraseFile, `${passphrase}\n`);
+    passphraseFile = paths.passphraseFile;
+  }
+  const hierarchy = await createCaHierarchy(options.clock, profiles.rootCa(), profiles.issuingCa());
+  writePrivateFile(paths.rootKey, encryptPrivateKey(hierarchy.rootKey, passphrase));
+  writePrivateFile(paths.issuingKey, encryptPrivateKey(hierarchy.issuingKey, passphrase));
+  writePublicFile(paths.rootCertificate, toPem(hierarchy.rootCertificate));
+  writePublicFile(paths.issuingCertificate, toPem(hierarchy.issuingCertificate));
+  writePrivateFile(paths.logSalt, randomBytes(32).toString('base64url'));
+  writePublicFile(
+    paths.config,
+    `${JSON.stringify({ publicUrl: options.publicUrl, createdAt: new Date(options.clock.now()).toISOString() }, null, 2)}\n`,
+  );
+
+  const ca = await openCa({
+    dataDir: options.dataDir,
+    clock: options.clock,
+    passphrase,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  try {
+    const issued = issueApiKey(
+      ca.context,
+      { tenantId: null, scopes: ['admin'], name: 'local admin (lantern-ca init)' },
+      {
+        actor: { type: 'system', id: 'lantern-ca-init' },
+        correlationId: createIdGenerator(options.clock).next('evt'),
+      },
+    );
+    writePrivateFile(paths.adminApiKey, `${issued.apiKey}\n`);
+    return {
+      rootFingerprint: sha256Hex(hierarchy.rootCertificate),
+      adminApiKey: issued.apiKey,
+      adminKeyId: issued.keyId,
+      dataDir: options.dataDir,
+      passphraseFile,
+    };
+  } finally {
+    ca.close();
+  }
+}

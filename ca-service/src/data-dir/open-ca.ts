@@ -1,0 +1,100 @@
+import type { Clock, Logger } from '@lantern/shared';
+import { EventValidator, createIdGenerator, createLogger } from '@lantern/shared';
+import Database from 'better-sqlite3';
+import { existsSync, readFileSync } from 'node:fs';
+import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
+import type { CaContext } from '../context/ca-context.js';
+import { devicesProjection } from '../devices/devices-projection.js';
+import { enrollmentTokensProjection } from '../enrollment/enrollment-tokens-projection.js';
+import { CaNotInitializedError } from '../errors.js';
+import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
+import { fromPem, sha256Hex } from '../pki/der.js';
+import { profiles } from '../pki/profiles.js';
+import { fileSigner } from '../pki/signer.js';
+import { revocationFeedProjection } from '../revocation/revocation-feed-projection.js';
+import { EventStore } from '../store/event-store.js';
+import type { Projection } from '../store/event-store.js';
+import { migrate } from '../store/migrations.js';
+import { tenantsProjection } from '../tenants/tenants-projection.js';
+import { dataDirPaths } from './paths.js';
+
+export const PROJECTIONS: readonly Projection[] = [
+  tenantsProjection,
+  apiKeysProjection,
+  enrollmentTokensProjection,
+  devicesProjection,
+  revocationFeedProjection,
+];
+
+export interface OpenCaOptions {
+  dataDir: string;
+  clock: Clock;
+  passphrase: string;
+  logger?: Logger;
+  publicUrl?: string;
+}
+
+export interface OpenedCa {
+  context: CaContext;
+  close(): void;
+}
+
+export function openDatabase(path: string, clock: Clock): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // FULL: a commit acknowledged to a device (sync ack, enrollment) must survive power loss.
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db, new Date(clock.now()).toISOString());
+  return db;
+}
+
+/** Loads what `serve` needs: the issuing CA key (never the root key), the store and projections. */
+export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
+  const paths = dataDirPaths(options.dataDir);
+  if (!existsSync(paths.issuingKey) || !existsSync(paths.issuingCertificate)) {
+    throw new CaNotInitializedError(
+      `no CA in ${options.dataDir}; run \`lantern-ca init --data-dir ${options.dataDir}\``,
+    );
+  }
+  const config = JSON.parse(readFileSync(paths.config, 'utf8')) as { publicUrl: string };
+  const issuingPem = readFileSync(paths.issuingCertificate, 'utf8');
+  const rootPem = readFileSync(paths.rootCertificate, 'utf8');
+  const issuingDer = fromPem(issuingPem);
+  const signer = fileSigner(paths.issuingKey, options.passphrase);
+  const publicUrl = options.publicUrl ?? config.publicUrl;
+  const logger =
+    options.logger ??
+    createLogger({ service: 'lantern-ca', salt: readFileSync(paths.logSalt, 'utf8').trim() });
+  const db = openDatabase(paths.database, options.clock);
+  const ids = createIdGenerator(options.clock);
+  const store = new EventStore(db, {
+    clock: options.clock,
+    ids,
+    validator: new EventValidator(),
+    projections: PROJECTIONS,
+  });
+  const context: CaContext = {
+    store,
+    clock: options.clock,
+    ids,
+    logger,
+    publicUrl,
+    bindingProfile: profiles.deviceBinding(),
+    ca: {
+      authority: {
+        certificate: issuingDer,
+        subject: subjectOf(issuingDer),
+        keyId: keyIdentifier(signer.publicKey.export({ type: 'spki', format: 'der' })),
+        signer,
+        crlUrl: `${publicUrl}/v1/crl`,
+      },
+      rootPem,
+      issuingPem,
+      rootFingerprint: sha256Hex(fromPem(rootPem)),
+      issuingFingerprint: sha256Hex(issuingDer),
+    },
+  };
+  return { context, close: () => db.close() };
+}

@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+
+/** Everything the CA keeps on disk, under one directory an admin can back up. */
+export function dataDirPaths(dataDir: string) {
+  return {
+    dataDir,
+    database: join(dataDir, 'lantern-ca.db'),
+    config: join(dataDir, 'config.json'),
+    rootCertificate: join(dataDir, 'ca', 'root.pem'),
+    rootKey: join(dataDir, 'ca', 'root.key.pem'),
+    issuingCertificate: join(dataDir, 'ca', 'issuing.pem'),
+    issuingKey: join(dataDir, 'ca', 'issuing.key.pem'),
+    tokenKeys: join(dataDir, 'keys', 'token-keys.json'),
+    passphraseFile: join(dataDir, 'secrets', 'passphrase'),
+    adminApiKey: join(dataDir, 'secrets', 'admin-api-key'),
+    logSalt: join(dataDir, 'secrets', 'log-salt'),
+  };
+}
+
+export type DataDirPaths = ReturnType<typeof dataDirPaths>;

@@ -1,0 +1,65 @@
+import type { Projection } from '../store/event-store.js';
+
+interface Bound {
+  deviceId: string;
+  certificateSerial: string;
+  certificateFingerprint: string;
+  certificateKid: string;
+  certIssuedAt: string;
+  certExpiresAt: string;
+  certificatePem: string;
+}
+
+/** Devices and their binding certificates (every certificate ever issued, for the CRL). */
+export const devicesProjection: Projection = {
+  name: 'devices',
+  tables: ['devices', 'certificates'],
+  apply(db, event) {
+    const payload = event.payload;
+    switch (event.eventType) {
+      case 'identity.device.enrolled':
+        db.prepare(
+          `INSERT INTO devices (device_id, tenant_id, name, status, key_thumbprint, assurance, enrolled_at)
+           VALUES (?, ?, ?, 'active', ?, ?, ?)`,
+        ).run(
+          payload['deviceId'],
+          event.tenantId,
+          payload['name'] ?? null,
+          payload['keyThumbprint'],
+          payload['assurance'],
+          event.occurredAt,
+        );
+        break;
+      case 'identity.device.bound_for_offline':
+      case 'identity.device.renewed': {
+        const bound = payload as unknown as Bound;
+        db.prepare(
+          `INSERT INTO certificates (serial, device_id, tenant_id, fingerprint, key_thumbprint, not_before, not_after, pem)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          bound.certificateSerial,
+          bound.deviceId,
+          event.tenantId,
+          bound.certificateFingerprint,
+          bound.certificateKid,
+          bound.certIssuedAt ?? event.occurredAt,
+          bound.certExpiresAt,
+          bound.certificatePem,
+        );
+        db.prepare(
+          'UPDATE devices SET current_serial = ?, cert_expires_at = ?, key_thumbprint = ? WHERE device_id = ?',
+        ).run(bound.certificateSerial, bound.certExpiresAt, bound.certificateKid, bound.deviceId);
+        break;
+      }
+      case 'identity.device.revoked':
+        db.prepare(
+          "UPDATE devices SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE device_id = ?",
+        ).run(payload['revokedAt'], payload['reason'], payload['deviceId']);
+        db.prepare(
+          `UPDATE certificates SET revoked_at = ?, revoke_reason = ?, revoked_position = ?
+           WHERE device_id = ? AND revoked_at IS NULL`,
+        ).run(payload['revokedAt'], payload['reason'], event.position, payload['deviceId']);
+        break;
+    }
+  },
+};

@@ -1,0 +1,106 @@
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import { DeviceAlreadyRevokedError, DeviceNotFoundError } from '../errors.js';
+
+export const DEVICE_REVOCATION_REASONS = [
+  'lost',
+  'stolen',
+  'compromised',
+  'decommissioned',
+  'admin',
+] as const;
+export type DeviceRevocationReason = (typeof DEVICE_REVOCATION_REASONS)[number];
+
+export interface DeviceView {
+  deviceId: string;
+  tenantId: string;
+  name: string | null;
+  status: 'active' | 'revoked';
+  keyThumbprint: string;
+  assurance: string;
+  currentSerial: string | null;
+  certExpiresAt: string | null;
+  enrolledAt: string;
+  revokedAt: string | null;
+  revokeReason: string | null;
+}
+
+interface DeviceRow {
+  device_id: string;
+  tenant_id: string;
+  name: string | null;
+  status: 'active' | 'revoked';
+  key_thumbprint: string;
+  assurance: string;
+  current_serial: string | null;
+  cert_expires_at: string | null;
+  enrolled_at: string;
+  revoked_at: string | null;
+  revoke_reason: string | null;
+}
+
+const toView = (row: DeviceRow): DeviceView => ({
+  deviceId: row.device_id,
+  tenantId: row.tenant_id,
+  name: row.name,
+  status: row.status,
+  keyThumbprint: row.key_thumbprint,
+  assurance: row.assurance,
+  currentSerial: row.current_serial,
+  certExpiresAt: row.cert_expires_at,
+  enrolledAt: row.enrolled_at,
+  revokedAt: row.revoked_at,
+  revokeReason: row.revoke_reason,
+});
+
+/** A device of another tenant is reported as not found: its existence is not the caller's business. */
+export function getDevice(ctx: CaContext, deviceId: string, tenantId: string | null): DeviceView {
+  const row = ctx.store.db.prepare('SELECT * FROM devices WHERE device_id = ?').get(deviceId) as
+    DeviceRow | undefined;
+  if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new DeviceNotFoundError();
+  return toView(row);
+}
+
+export function listDevices(ctx: CaContext, tenantId: string | null, limit = 1000): DeviceView[] {
+  const rows = (
+    tenantId === null
+      ? ctx.store.db.prepare('SELECT * FROM devices ORDER BY enrolled_at LIMIT ?').all(limit)
+      : ctx.store.db
+          .prepare('SELECT * FROM devices WHERE tenant_id = ? ORDER BY enrolled_at LIMIT ?')
+          .all(tenantId, limit)
+  ) as DeviceRow[];
+  return rows.map(toView);
+}
+
+export function revokeDevice(
+  ctx: CaContext,
+  input: { deviceId: string; tenantId: string | null; reason: DeviceRevocationReason },
+  meta: CommandMeta,
+): DeviceView {
+  return ctx.store.transaction(() => {
+    const device = getDevice(ctx, input.deviceId, input.tenantId);
+    if (device.status === 'revoked') throw new DeviceAlreadyRevokedError();
+    const serials = (
+      ctx.store.db
+        .prepare('SELECT serial FROM certificates WHERE device_id = ? ORDER BY not_before')
+        .all(device.deviceId) as {
+        serial: string;
+      }[]
+    ).map((row) => row.serial);
+    ctx.store.append([
+      {
+        eventType: 'identity.device.revoked',
+        aggregateId: device.deviceId,
+        tenantId: device.tenantId,
+        ...meta,
+        payload: {
+          deviceId: device.deviceId,
+          reason: input.reason,
+          revokedAt: isoNow(ctx.clock),
+          certificateSerials: serials,
+        },
+      },
+    ]);
+    return getDevice(ctx, device.deviceId, null);
+  });
+}

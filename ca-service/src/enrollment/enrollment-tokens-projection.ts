@@ -1,0 +1,40 @@
+import type { Projection } from '../store/event-store.js';
+
+export const enrollmentTokensProjection: Projection = {
+  name: 'enrollment_tokens',
+  tables: ['enrollment_tokens'],
+  apply(db, event) {
+    const payload = event.payload as {
+      tokenId: string;
+      expiresAt?: string;
+      deviceName?: string;
+      tokenHash?: string;
+      deviceId?: string;
+    };
+    switch (event.eventType) {
+      case 'identity.enrollment_token.issued':
+        db.prepare(
+          `INSERT INTO enrollment_tokens (token_id, tenant_id, token_hash, device_name, expires_at, status, created_at)
+           VALUES (?, ?, ?, ?, ?, 'issued', ?)`,
+        ).run(
+          payload.tokenId,
+          event.tenantId,
+          payload.tokenHash,
+          payload.deviceName ?? null,
+          payload.expiresAt,
+          event.occurredAt,
+        );
+        break;
+      case 'identity.enrollment_token.consumed':
+        db.prepare(
+          "UPDATE enrollment_tokens SET status = 'consumed', device_id = ? WHERE token_id = ?",
+        ).run(payload.deviceId, payload.tokenId);
+        break;
+      case 'identity.enrollment_token.revoked':
+        db.prepare("UPDATE enrollment_tokens SET status = 'revoked' WHERE token_id = ?").run(
+          payload.tokenId,
+        );
+        break;
+    }
+  },
+};

@@ -1,0 +1,150 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import {
+  EnrollmentTokenExpiredError,
+  EnrollmentTokenInvalidError,
+  EnrollmentTokenNotFoundError,
+  EnrollmentTokenRevokedError,
+  EnrollmentTokenUsedError,
+} from '../errors.js';
+import { getTenant } from '../tenants/tenant-commands.js';
+
+export const MAX_TOKEN_TTL_SECONDS = 7 * 86_400;
+const TOKEN_FORMAT = /^let_([0-9A-HJKMNP-TV-Z]{26})\.([A-Za-z0-9_-]{43})$/;
+
+export interface EnrollmentTokenView {
+  tokenId: string;
+  tenantId: string;
+  deviceName: string | null;
+  expiresAt: string;
+  status: 'issued' | 'consumed' | 'revoked' | 'expired';
+  deviceId: string | null;
+  createdAt: string;
+}
+
+interface TokenRow {
+  token_id: string;
+  tenant_id: string;
+  token_hash: string;
+  device_name: string | null;
+  expires_at: string;
+  status: 'issued' | 'consumed' | 'revoked';
+  device_id: string | null;
+  created_at: string;
+}
+
+export function hashEnrollmentToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function toView(row: TokenRow, now: string): EnrollmentTokenView {
+  return {
+    tokenId: row.token_id,
+    tenantId: row.tenant_id,
+    deviceName: row.device_name,
+    expiresAt: row.expires_at,
+    status: row.status === 'issued' && row.expires_at <= now ? 'expired' : row.status,
+    deviceId: row.device_id,
+    createdAt: row.created_at,
+  };
+}
+
+/** The token is shown once; only its SHA-256 is recorded (it is a 256-bit random secret). */
+export function createEnrollmentToken(
+  ctx: CaContext,
+  input: { tenant: string; ttlSeconds: number; deviceName?: string },
+  meta: CommandMeta,
+): { token: string; tokenId: string; tenantId: string; expiresAt: string } {
+  const tenant = getTenant(ctx.store.db, input.tenant);
+  const tokenId = ctx.ids.next('tok');
+  const token = `let_${tokenId.slice(4)}.${randomBytes(32).toString('base64url')}`;
+  const expiresAt = new Date(ctx.clock.now() + input.ttlSeconds * 1000).toISOString();
+  const payload: Record<string, unknown> = {
+    tokenId,
+    expiresAt,
+    tokenHash: hashEnrollmentToken(token),
+  };
+  if (input.deviceName !== undefined) payload['deviceName'] = input.deviceName;
+  ctx.store.append([
+    {
+      eventType: 'identity.enrollment_token.issued',
+      aggregateId: tokenId,
+      expectedVersion: 0,
+      tenantId: tenant.tenantId,
+      ...meta,
+      payload,
+    },
+  ]);
+  return { token, tokenId, tenantId: tenant.tenantId, expiresAt };
+}
+
+export interface RedeemableToken {
+  tokenId: string;
+  tenantId: string;
+  deviceName: string | null;
+  version: number;
+}
+
+/** Checks a presented token without consuming it; consumption is an event in the enroll transaction. */
+export function checkEnrollmentToken(ctx: CaContext, token: string): RedeemableToken {
+  if (!TOKEN_FORMAT.test(token)) {
+    throw new EnrollmentTokenInvalidError('the enrollment token is not of the form let_….…');
+  }
+  const row = ctx.store.db
+    .prepare('SELECT * FROM enrollment_tokens WHERE token_hash = ?')
+    .get(hashEnrollmentToken(token)) as TokenRow | undefined;
+  if (!row) throw new EnrollmentTokenInvalidError('unknown enrollment token');
+  if (row.status === 'consumed') throw new EnrollmentTokenUsedError();
+  if (row.status === 'revoked') throw new EnrollmentTokenRevokedError();
+  if (row.expires_at <= isoNow(ctx.clock)) throw new EnrollmentTokenExpiredError();
+  return {
+    tokenId: row.token_id,
+    tenantId: row.tenant_id,
+    deviceName: row.device_name,
+    version: ctx.store.aggregateVersion('enrollment_token', row.token_id),
+  };
+}
+
+export function listEnrollmentTokens(ctx: CaContext, tenantId: string): EnrollmentTokenView[] {
+  const now = isoNow(ctx.clock);
+  return (
+    ctx.store.db
+      .prepare(
+        'SELECT * FROM enrollment_tokens WHERE tenant_id = ? ORDER BY created_at DESC LIMIT 1000',
+      )
+      .all(tenantId) as TokenRow[]
+  ).map((row) => toView(row, now));
+}
+
+export function revokeEnrollmentToken(
+  ctx: CaContext,
+  input: { tenantId: string | null; tokenId: string },
+  meta: CommandMeta,
+): EnrollmentTokenView {
+  return ctx.store.transaction(() => {
+    const row = ctx.store.db
+      .prepare('SELECT * FROM enrollment_tokens WHERE token_id = ?')
+      .get(input.tokenId) as TokenRow | undefined;
+    if (!row || (input.tenantId !== null && row.tenant_id !== input.tenantId)) {
+      throw new EnrollmentTokenNotFoundError();
+    }
+    if (row.status === 'consumed')
+      throw new EnrollmentTokenUsedError('the token was already used; revoke the device instead');
+    if (row.status === 'issued') {
+      ctx.store.append([
+        {
+          eventType: 'identity.enrollment_token.revoked',
+          aggregateId: row.token_id,
+          tenantId: row.tenant_id,
+          ...meta,
+          payload: { tokenId: row.token_id },
+        },
+      ]);
+    }
+    const updated = ctx.store.db
+      .prepare('SELECT * FROM enrollment_tokens WHERE token_id = ?')
+      .get(input.tokenId) as TokenRow;
+    return toView(updated, isoNow(ctx.clock));
+  });
+}

@@ -1,0 +1,168 @@
+import { defineError } from '@lantern/shared';
+
+export const EnrollmentTokenInvalidError = defineError(
+  'enrollment_token_invalid',
+  401,
+  'The enrollment token is malformed or unknown.',
+  'Ask an admin for a new token (`lantern-ca enroll-token create`) and copy it whole.',
+);
+export const EnrollmentTokenExpiredError = defineError(
+  'enrollment_token_expired',
+  401,
+  'The enrollment token is past its time to live.',
+  'Ask an admin for a new token; tokens are short-lived on purpose.',
+);
+export const EnrollmentTokenUsedError = defineError(
+  'enrollment_token_used',
+  409,
+  'The enrollment token was already used to enroll a device; tokens are one-time.',
+  'Ask an admin for a new token for each device.',
+);
+export const EnrollmentTokenRevokedError = defineError(
+  'enrollment_token_revoked',
+  401,
+  'An admin revoked this enrollment token.',
+  'Ask an admin for a new token.',
+);
+export const TenantMismatchError = defineError(
+  'tenant_mismatch',
+  403,
+  'The credential belongs to another tenant than the one the request names.',
+  'Use a token, key or device of the same tenant.',
+);
+export const CsrInvalidError = defineError(
+  'csr_invalid',
+  400,
+  'The certificate signing request is not a parseable PKCS#10 PEM.',
+  'Send the CSR as PEM (`-----BEGIN CERTIFICATE REQUEST-----`).',
+);
+export const CsrSignatureInvalidError = defineError(
+  'csr_signature_invalid',
+  400,
+  'The CSR signature does not verify with the key it carries (no proof of possession).',
+  'Sign the CSR with the private key of the public key it contains.',
+);
+export const KeyPolicyViolationError = defineError(
+  'key_policy_violation',
+  400,
+  'The key in the CSR is not allowed by the device-binding profile (only ECDSA P-256).',
+  'Generate an ECDSA P-256 key (`openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256`).',
+);
+export const CsrExtensionNotAllowedError = defineError(
+  'csr_extension_not_allowed',
+  400,
+  'The CSR requests extensions; the CA sets every extension from its profile.',
+  'Send a CSR without an extensionRequest attribute.',
+);
+export const DeviceNotFoundError = defineError(
+  'device_not_found',
+  404,
+  'No device with this id in your tenant.',
+  'Check the id with `lantern-ca device list`.',
+);
+export const DeviceRevokedError = defineError(
+  'device_revoked',
+  403,
+  'The device was revoked by an admin; it cannot renew, sync or sign anyone in.',
+  'Re-enroll the device with a new token if it was revoked by mistake.',
+);
+export const DeviceAlreadyRevokedError = defineError(
+  'device_already_revoked',
+  409,
+  'The device is already revoked.',
+  'Nothing to do; `lantern-ca device list` shows its status.',
+);
+export const RenewalTooEarlyError = defineError(
+  'renewal_too_early',
+  409,
+  'The binding certificate is not yet in its renewal window (from 2/3 of its lifetime).',
+  'Retry after `details.renewableAt`.',
+);
+export const RenewalGraceExpiredError = defineError(
+  'renewal_grace_expired',
+  401,
+  'The binding certificate expired longer ago than the renewal grace period allows.',
+  'Re-enroll the device with a new enrollment token.',
+);
+export const DeviceProofInvalidError = defineError(
+  'device_proof_invalid',
+  401,
+  'The device proof is missing, malformed, badly signed or for another request.',
+  'Sign a fresh proof with the device key for this method and URL (`Lantern-Device-Proof` header).',
+);
+export const DeviceProofExpiredError = defineError(
+  'device_proof_expired',
+  401,
+  'The device proof was issued too long ago or in the future (check the device clock).',
+  'Sign a fresh proof; proofs live about a minute.',
+);
+export const DeviceProofReplayedError = defineError(
+  'device_proof_replayed',
+  401,
+  'This device proof (its jti) was already used.',
+  'Sign a new proof for every request.',
+);
+export const BodyHashMismatchError = defineError(
+  'body_hash_mismatch',
+  401,
+  'The device proof covers another body than the one received.',
+  'Sign the proof over the exact bytes sent.',
+);
+export const EnrollmentTokenNotFoundError = defineError(
+  'enrollment_token_not_found',
+  404,
+  'No enrollment token with this id in your tenant.',
+  'List tokens with `lantern-ca enroll-token list`.',
+);
+export const TenantNotFoundError = defineError(
+  'tenant_not_found',
+  404,
+  'No tenant with this id or slug.',
+  'Create it with `lantern-ca tenant create` or check the spelling.',
+);
+export const TenantExistsError = defineError(
+  'tenant_exists',
+  409,
+  'A tenant with this slug already exists.',
+  'Choose another slug.',
+);
+export const CaNotInitializedError = defineError(
+  'ca_not_initialized',
+  500,
+  'The data directory holds no CA material.',
+  'Run `lantern-ca init --data-dir D` first.',
+);
+export const PassphraseMissingError = defineError(
+  'passphrase_missing',
+  500,
+  'No passphrase for the CA keys was found in LANTERN_CA_PASSPHRASE or the passphrase file.',
+  'Set LANTERN_CA_PASSPHRASE or --passphrase-file (never on the command line).',
+);
+
+export const caErrors = [
+  EnrollmentTokenInvalidError,
+  EnrollmentTokenExpiredError,
+  EnrollmentTokenUsedError,
+  EnrollmentTokenRevokedError,
+  EnrollmentTokenNotFoundError,
+  TenantMismatchError,
+  TenantNotFoundError,
+  TenantExistsError,
+  CsrInvalidError,
+  CsrSignatureInvalidError,
+  KeyPolicyViolationError,
+  CsrExtensionNotAllowedError,
+  DeviceNotFoundError,
+  DeviceRevokedError,
+  DeviceAlreadyRevokedError,
+  RenewalTooEarlyError,
+  RenewalGraceExpiredError,
+  DeviceProofInvalidError,
+  DeviceProofExpiredError,
+  DeviceProofReplayedError,
+  BodyHashMismatchError,
+  CaNotInitializedError,
+  PassphraseMissingError,
+] as const;
+
+export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

@@ -1,0 +1,55 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyPluginAsync } from 'fastify';
+import type { CaContext } from '../context/ca-context.js';
+import { enrollDevice } from '../enrollment/enroll-device.js';
+import { correlationIdOf } from './principal.js';
+
+export interface EnrollmentRoutesOptions {
+  rateLimitPerMinute: number;
+}
+
+export function enrollmentRoutes(
+  ctx: CaContext,
+  options: EnrollmentRoutesOptions,
+): FastifyPluginAsync {
+  return async (app) => {
+    await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: 60_000 });
+    app.post(
+      '/v1/devices/enroll',
+      {
+        bodyLimit: 16 * 1024,
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['enrollmentToken', 'csr'],
+            properties: {
+              enrollmentToken: { type: 'string', minLength: 1, maxLength: 200 },
+              csr: { type: 'string', minLength: 1, maxLength: 8192 },
+              tenant: { type: 'string', minLength: 1, maxLength: 100 },
+              name: { type: 'string', minLength: 1, maxLength: 100 },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as {
+          enrollmentToken: string;
+          csr: string;
+          tenant?: string;
+          name?: string;
+        };
+        const result = await enrollDevice(ctx, body, correlationIdOf(request));
+        request.log.info(
+          {
+            event: 'device.offline_cert.issued',
+            deviceId: result.deviceId,
+            tenantId: result.tenantId,
+          },
+          'device enrolled',
+        );
+        return reply.status(201).send(result);
+      },
+    );
+  };
+}

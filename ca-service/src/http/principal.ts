@@ -1,0 +1,27 @@
+import type { FastifyRequest } from 'fastify';
+import type { ApiKeyPrincipal } from '../api-keys/api-keys.js';
+import { authenticateApiKey } from '../api-keys/api-keys.js';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+
+export function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+}
+
+export function adminPrincipal(ctx: CaContext, request: FastifyRequest): ApiKeyPrincipal {
+  return authenticateApiKey(ctx, bearer(request));
+}
+
+export function correlationIdOf(request: FastifyRequest): string {
+  const traceparent = request.headers['traceparent'];
+  const traceId =
+    typeof traceparent === 'string' ? /^00-([0-9a-f]{32})-/.exec(traceparent)?.[1] : undefined;
+  return traceId ?? request.id;
+}
+
+export function adminMeta(principal: ApiKeyPrincipal, request: FastifyRequest): CommandMeta {
+  return {
+    actor: { type: 'api_key', id: principal.keyId },
+    correlationId: correlationIdOf(request),
+  };
+}

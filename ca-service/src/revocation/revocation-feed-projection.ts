@@ -1,0 +1,78 @@
+import type { Database } from 'better-sqlite3';
+import type { Projection, RecordedEvent } from '../store/event-store.js';
+
+export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
+
+function appendEntry(
+  db: Database,
+  event: RecordedEvent,
+  entry: {
+    kind: RevocationKind;
+    subjectId: string;
+    serial?: string;
+    revokedAt: string;
+    reason: string;
+  },
+): void {
+  const { seq } = db
+    .prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM revocation_feed WHERE tenant_id = ?')
+    .get(event.tenantId) as { seq: number };
+  db.prepare(
+    `INSERT INTO revocation_feed (tenant_id, seq, kind, subject_id, serial, revoked_at, reason, position)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    event.tenantId,
+    seq,
+    entry.kind,
+    entry.subjectId,
+    entry.serial ?? null,
+    entry.revokedAt,
+    entry.reason,
+    event.position,
+  );
+}
+
+/**
+ * DESIGN §5: one append-only, per-tenant sequence of everything revoked. Sequence numbers are
+ * assigned here, so replaying the same events always yields the same feed.
+ */
+export const revocationFeedProjection: Projection = {
+  name: 'revocation_feed',
+  tables: ['revocation_feed'],
+  apply(db, event) {
+    const payload = event.payload as Record<string, unknown>;
+    switch (event.eventType) {
+      case 'identity.device.revoked': {
+        const serials = (payload['certificateSerials'] as string[] | undefined) ?? [];
+        const entry = {
+          kind: 'device' as const,
+          subjectId: payload['deviceId'] as string,
+          revokedAt: payload['revokedAt'] as string,
+          reason: payload['reason'] as string,
+        };
+        appendEntry(
+          db,
+          event,
+          serials.length > 0 ? { ...entry, serial: serials[serials.length - 1] as string } : entry,
+        );
+        break;
+      }
+      case 'identity.session.revoked':
+        appendEntry(db, event, {
+          kind: 'session',
+          subjectId: payload['sessionId'] as string,
+          revokedAt: event.occurredAt,
+          reason: payload['reason'] as string,
+        });
+        break;
+      case 'identity.grant.revoked':
+        appendEntry(db, event, {
+          kind: 'grant',
+          subjectId: payload['grantId'] as string,
+          revokedAt: event.occurredAt,
+          reason: payload['reason'] as string,
+        });
+        break;
+    }
+  },
+};

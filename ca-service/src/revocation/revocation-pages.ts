@@ -1,0 +1,88 @@
+import type { CaContext } from '../context/ca-context.js';
+import { fromPem } from '../pki/der.js';
+
+export interface RevocationEntry {
+  seq: number;
+  kind: string;
+  id: string;
+  serial?: string;
+  revokedAt: string;
+  reason: string;
+}
+
+export interface RevocationPagePayload {
+  iss: string;
+  typ: 'revocations';
+  tenantId: string;
+  after: number;
+  next: number;
+  more: boolean;
+  entries: RevocationEntry[];
+  iat: number;
+}
+
+interface FeedRow {
+  seq: number;
+  kind: string;
+  subject_id: string;
+  serial: string | null;
+  revoked_at: string;
+  reason: string;
+}
+
+export const REVOCATION_PAGE_TYPE = 'lantern-revocations+jws';
+export const MAX_PAGE_SIZE = 1000;
+
+export function readRevocations(ctx: CaContext, tenantId: string, after: number, limit: number) {
+  const rows = ctx.store.db
+    .prepare('SELECT * FROM revocation_feed WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?')
+    .all(tenantId, after, limit + 1) as FeedRow[];
+  const entries = rows.slice(0, limit).map((row): RevocationEntry => ({
+    seq: row.seq,
+    kind: row.kind,
+    id: row.subject_id,
+    ...(row.serial === null ? {} : { serial: row.serial }),
+    revokedAt: row.revoked_at,
+    reason: row.reason,
+  }));
+  return { entries, more: rows.length > limit, next: entries.at(-1)?.seq ?? after };
+}
+
+/**
+ * A page of the tenant's revocation feed as a compact JWS signed by the issuing CA, with the
+ * issuing certificate in `x5c`: an agent checks it against its pinned root, so a page can also
+ * travel peer to peer or on removable media.
+ */
+export async function signedRevocationPage(
+  ctx: CaContext,
+  tenantId: string,
+  after: number,
+  limit = 500,
+): Promise<{ page: string; payload: RevocationPagePayload }> {
+  const { entries, more, next } = readRevocations(
+    ctx,
+    tenantId,
+    after,
+    Math.min(limit, MAX_PAGE_SIZE),
+  );
+  const payload: RevocationPagePayload = {
+    iss: ctx.publicUrl,
+    typ: 'revocations',
+    tenantId,
+    after,
+    next,
+    more,
+    entries,
+    iat: Math.floor(ctx.clock.now() / 1000),
+  };
+  const header = {
+    alg: 'ES256',
+    typ: REVOCATION_PAGE_TYPE,
+    x5c: [fromPem(ctx.ca.issuingPem).toString('base64')],
+  };
+  const signingInput = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(
+    JSON.stringify(payload),
+  ).toString('base64url')}`;
+  const signature = await ctx.ca.authority.signer.sign(Buffer.from(signingInput), 'ieee-p1363');
+  return { page: `${signingInput}.${signature.toString('base64url')}`, payload };
+}

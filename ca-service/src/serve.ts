@@ -1,0 +1,53 @@
+import type { Clock } from '@lantern/shared';
+import { systemClock } from '@lantern/shared';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { openCa } from './data-dir/open-ca.js';
+
+export interface ServeOptions {
+  dataDir: string;
+  passphrase: string;
+  port: number;
+  host: string;
+  clock?: Clock;
+  enrollRateLimitPerMinute?: number;
+}
+
+export interface RunningCa {
+  url: string;
+  app: FastifyInstance;
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `lantern-ca serve`: stops cleanly on SIGINT/SIGTERM (in-flight requests finish, SQLite closes). */
+export async function serve(options: ServeOptions): Promise<RunningCa> {
+  const ca = await openCa({
+    dataDir: options.dataDir,
+    clock: options.clock ?? systemClock,
+    passphrase: options.passphrase,
+  });
+  const app = await buildApp({
+    context: ca.context,
+    ...(options.enrollRateLimitPerMinute === undefined
+      ? {}
+      : { enrollRateLimitPerMinute: options.enrollRateLimitPerMinute }),
+  });
+  const address = await app.listen({ port: options.port, host: options.host });
+  let resolveClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve;
+  });
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= app.close().then(() => {
+      ca.close();
+      resolveClosed();
+    });
+    return closing;
+  };
+  const onSignal = () => void close();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { url: address, app, closed, close };
+}

@@ -1,0 +1,271 @@
+import type { Actor, Clock, EventEnvelope, EventValidator, IdGenerator } from '@lantern/shared';
+import { ConcurrencyConflictError, canonicalJson } from '@lantern/shared';
+import type { Database, Statement } from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+
+export interface NewEvent {
+  eventType: string;
+  eventVersion?: number;
+  aggregateId: string;
+  /** Version the aggregate must be at before this event; omit to append unconditionally. */
+  expectedVersion?: number;
+  tenantId: string;
+  actor: Actor;
+  correlationId: string;
+  causationId?: string;
+  payload: Record<string, unknown>;
+  occurredAt?: string;
+  eventId?: string;
+}
+
+export interface RecordedEvent extends EventEnvelope {
+  position: number;
+  aggregateType: string;
+  aggregateId: string;
+  aggregateVersion: number;
+  recordedAt: string;
+  hash: string;
+}
+
+/**
+ * A read model kept in the same transaction as the events it is built from. `reset` empties
+ * its tables so `rebuildProjections` can replay every event through `apply` again.
+ */
+export interface Projection {
+  readonly name: string;
+  readonly tables: readonly string[];
+  apply(db: Database, event: RecordedEvent): void;
+}
+
+export interface EventQuery {
+  after?: number;
+  limit?: number;
+  tenantId?: string;
+  aggregateType?: string;
+  aggregateId?: string;
+  eventType?: string;
+  actorId?: string;
+  from?: string;
+  to?: string;
+}
+
+interface EventRow {
+  position: number;
+  event_id: string;
+  event_type: string;
+  event_version: number;
+  aggregate_type: string;
+  aggregate_id: string;
+  aggregate_version: number;
+  tenant_id: string;
+  actor_type: string;
+  actor_id: string;
+  correlation_id: string;
+  causation_id: string | null;
+  occurred_at: string;
+  recorded_at: string;
+  payload: string;
+  hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The hashed form of an event: its envelope and store coordinates, keys sorted. */
+export function eventHash(previousHash: string, event: Omit<RecordedEvent, 'hash'>): string {
+  return createHash('sha256').update(previousHash).update(canonicalJson(event)).digest('hex');
+}
+
+function toRecorded(row: EventRow): RecordedEvent {
+  const event: RecordedEvent = {
+    position: row.position,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    eventVersion: row.event_version,
+    aggregateType: row.aggregate_type,
+    aggregateId: row.aggregate_id,
+    aggregateVersion: row.aggregate_version,
+    occurredAt: row.occurred_at,
+    recordedAt: row.recorded_at,
+    tenantId: row.tenant_id,
+    actor: { type: row.actor_type as Actor['type'], id: row.actor_id },
+    correlationId: row.correlation_id,
+    partitionKey: row.aggregate_id,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+    hash: row.hash,
+  };
+  if (row.causation_id !== null) event.causationId = row.causation_id;
+  return event;
+}
+
+export interface EventStoreOptions {
+  clock: Clock;
+  ids: IdGenerator;
+  validator: EventValidator;
+  projections: readonly Projection[];
+}
+
+/**
+ * Append-only event store on SQLite. Each append validates every payload against its schema,
+ * checks the aggregate's expected version, chains the row hash to the previous row, and runs
+ * the projections, all in one transaction: an error anywhere writes nothing.
+ */
+export class EventStore {
+  private readonly insert: Statement;
+  private readonly versionOf: Statement;
+  private readonly head: Statement;
+
+  constructor(
+    readonly db: Database,
+    private readonly options: EventStoreOptions,
+  ) {
+    this.insert = db.prepare(`INSERT INTO events (position, event_id, event_type, event_version,
+      aggregate_type, aggregate_id, aggregate_version, tenant_id, actor_type, actor_id,
+      correlation_id, causation_id, occurred_at, recorded_at, payload, hash)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.versionOf = db.prepare(
+      'SELECT MAX(aggregate_version) AS version FROM events WHERE aggregate_type = ? AND aggregate_id = ?',
+    );
+    this.head = db.prepare('SELECT position, hash FROM events ORDER BY position DESC LIMIT 1');
+  }
+
+  /** Runs `fn` in a transaction (nested calls join the outer one). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  aggregateVersion(aggregateType: string, aggregateId: string): number {
+    const row = this.versionOf.get(aggregateType, aggregateId) as { version: number | null };
+    return row.version ?? 0;
+  }
+
+  append(events: readonly NewEvent[]): RecordedEvent[] {
+    return this.transaction(() => {
+      const { clock, ids, projections } = this.options;
+      const validator: EventValidator = this.options.validator;
+      const recordedAt = new Date(clock.now()).toISOString();
+      const last = this.head.get() as { position: number; hash: string } | undefined;
+      let position = last?.position ?? 0;
+      let previousHash = last?.hash ?? GENESIS_HASH;
+      const pendingVersions = new Map<string, number>();
+      const recorded: RecordedEvent[] = [];
+
+      for (const input of events) {
+        const eventVersion = input.eventVersion ?? 1;
+        const definition = validator.definition(input.eventType, eventVersion);
+        const envelope: EventEnvelope = {
+          eventId: input.eventId ?? ids.next('evt'),
+          eventType: input.eventType,
+          eventVersion,
+          occurredAt: input.occurredAt ?? recordedAt,
+          tenantId: input.tenantId,
+          actor: input.actor,
+          correlationId: input.correlationId,
+          partitionKey: input.aggregateId,
+          payload: input.payload,
+        };
+        if (input.causationId !== undefined) envelope.causationId = input.causationId;
+        validator.assertValid(envelope);
+        const aggregateType = definition?.aggregate ?? 'unknown';
+        const streamKey = `${aggregateType}\u0000${input.aggregateId}`;
+        const current =
+          pendingVersions.get(streamKey) ?? this.aggregateVersion(aggregateType, input.aggregateId);
+        if (input.expectedVersion !== undefined && input.expectedVersion !== current) {
+          throw new ConcurrencyConflictError(
+            `${aggregateType} ${input.aggregateId} is at version ${current}, expected ${input.expectedVersion}`,
+          );
+        }
+        pendingVersions.set(streamKey, current + 1);
+        position += 1;
+        const unhashed: Omit<RecordedEvent, 'hash'> = {
+          ...envelope,
+          position,
+          aggregateType,
+          aggregateId: input.aggregateId,
+          aggregateVersion: current + 1,
+          recordedAt,
+        };
+        const hash = eventHash(previousHash, unhashed);
+        previousHash = hash;
+        this.insert.run(
+          position,
+          envelope.eventId,
+          envelope.eventType,
+          eventVersion,
+          aggregateType,
+          input.aggregateId,
+          current + 1,
+          envelope.tenantId,
+          envelope.actor.type,
+          envelope.actor.id,
+          envelope.correlationId,
+          envelope.causationId ?? null,
+          envelope.occurredAt,
+          recordedAt,
+          JSON.stringify(envelope.payload),
+          hash,
+        );
+        const event = { ...unhashed, hash };
+        for (const projection of projections) projection.apply(this.db, event);
+        recorded.push(event);
+      }
+      return recorded;
+    });
+  }
+
+  read(query: EventQuery = {}): RecordedEvent[] {
+    const where: string[] = ['position > ?'];
+    const params: unknown[] = [query.after ?? 0];
+    const filters: [keyof EventQuery, string][] = [
+      ['tenantId', 'tenant_id = ?'],
+      ['aggregateType', 'aggregate_type = ?'],
+      ['aggregateId', 'aggregate_id = ?'],
+      ['eventType', 'event_type = ?'],
+      ['actorId', 'actor_id = ?'],
+      ['from', 'occurred_at >= ?'],
+      ['to', 'occurred_at < ?'],
+    ];
+    for (const [key, clause] of filters) {
+      if (query[key] !== undefined) {
+        where.push(clause);
+        params.push(query[key]);
+      }
+    }
+    params.push(Math.min(query.limit ?? 100, 10_000));
+    const rows = this.db
+      .prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT ?`)
+      .all(...params) as EventRow[];
+    return rows.map(toRecorded);
+  }
+
+  *readAll(batchSize = 1000): Generator<RecordedEvent> {
+    let after = 0;
+    for (;;) {
+      const batch = this.read({ after, limit: batchSize });
+      if (batch.length === 0) return;
+      yield* batch;
+      after = batch[batch.length - 1]?.position ?? after;
+    }
+  }
+
+  headPosition(): number {
+    return (this.head.get() as { position: number } | undefined)?.position ?? 0;
+  }
+
+  /** Empties every projection's tables and replays all events through them, in one transaction. */
+  rebuildProjections(onProgress?: (done: number, total: number) => void): number {
+    const total = this.headPosition();
+    return this.transaction(() => {
+      for (const projection of this.options.projections) {
+        for (const table of projection.tables) this.db.prepare(`DELETE FROM ${table}`).run();
+      }
+      let done = 0;
+      for (const event of this.readAll()) {
+        for (const projection of this.options.projections) projection.apply(this.db, event);
+        done += 1;
+        if (onProgress && done % 1000 === 0) onProgress(done, total);
+      }
+      onProgress?.(done, total);
+      return done;
+    });
+  }
+}

@@ -1,0 +1,145 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Numbered, append-only. SQL kept to what SQLite and PostgreSQL both accept (no AUTOINCREMENT
+ * tricks beyond INTEGER PRIMARY KEY, no JSON operators) so a PostgreSQL store can reuse it.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE events (
+    position INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    event_version INTEGER NOT NULL,
+    aggregate_type TEXT NOT NULL,
+    aggregate_id TEXT NOT NULL,
+    aggregate_version INTEGER NOT NULL,
+    tenant_id TEXT NOT NULL,
+    actor_type TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    correlation_id TEXT NOT NULL,
+    causation_id TEXT,
+    occurred_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (aggregate_type, aggregate_id, aggregate_version)
+  );
+  CREATE INDEX events_tenant_position ON events (tenant_id, position);
+  CREATE INDEX events_type_position ON events (event_type, position);
+
+  CREATE TABLE tenants (
+    tenant_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    slug TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    prefix TEXT NOT NULL UNIQUE,
+    secret_hash TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    name TEXT,
+    expires_at TEXT,
+    revoked_at TEXT,
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE enrollment_tokens (
+    token_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    device_name TEXT,
+    expires_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    device_id TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX enrollment_tokens_tenant ON enrollment_tokens (tenant_id, created_at);
+
+  CREATE TABLE devices (
+    device_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    name TEXT,
+    status TEXT NOT NULL,
+    key_thumbprint TEXT NOT NULL,
+    assurance TEXT NOT NULL,
+    current_serial TEXT,
+    cert_expires_at TEXT,
+    enrolled_at TEXT NOT NULL,
+    revoked_at TEXT,
+    revoke_reason TEXT
+  );
+  CREATE INDEX devices_tenant ON devices (tenant_id, enrolled_at);
+
+  CREATE TABLE certificates (
+    serial TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    key_thumbprint TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    pem TEXT NOT NULL,
+    revoked_at TEXT,
+    revoke_reason TEXT,
+    revoked_position INTEGER
+  );
+  CREATE INDEX certificates_device ON certificates (device_id);
+
+  CREATE TABLE revocation_feed (
+    tenant_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    serial TEXT,
+    revoked_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+  );
+
+  CREATE TABLE proof_jtis (
+    jti TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE crls (
+    crl_number INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    base_number INTEGER,
+    covers_position INTEGER NOT NULL,
+    this_update TEXT NOT NULL,
+    next_update TEXT NOT NULL,
+    der BLOB NOT NULL
+  );
+  `,
+];
+
+export class SchemaTooNewError extends Error {}
+
+export function migrate(db: Database, appliedAt: string): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+  );
+  const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as {
+    version: number | null;
+  };
+  const current = row.version ?? 0;
+  if (current > MIGRATIONS.length) {
+    throw new SchemaTooNewError(
+      `database schema v${current} is newer than this lantern-ca (knows v${MIGRATIONS.length})`,
+    );
+  }
+  MIGRATIONS.slice(current).forEach((sql, index) => {
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+        current + index + 1,
+        appliedAt,
+      );
+    })();
+  });
+}

@@ -1,0 +1,20 @@
+import type { Projection } from '../store/event-store.js';
+
+export const tenantsProjection: Projection = {
+  name: 'tenants',
+  tables: ['tenants'],
+  apply(db, event) {
+    if (event.eventType !== 'identity.tenant.created') return;
+    const { tenantId, name, slug } = event.payload as {
+      tenantId: string;
+      name: string;
+      slug: string;
+    };
+    db.prepare('INSERT INTO tenants (tenant_id, name, slug, created_at) VALUES (?, ?, ?, ?)').run(
+      tenantId,
+      name,
+      slug,
+      event.occurredAt,
+    );
+  },
+};

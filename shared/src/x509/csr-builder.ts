@@ -1,0 +1,48 @@
+import { CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  AlgorithmIdentifier,
+  AttributeTypeAndValue,
+  AttributeValue,
+  Name,
+  RelativeDistinguishedName,
+  SubjectPublicKeyInfo,
+} from '@peculiar/asn1-x509';
+import { derSigned } from '../encoding/der.js';
+
+const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+const OID_COMMON_NAME = '2.5.4.3';
+
+export interface CsrInput {
+  commonName: string;
+  subjectPublicKeyInfo: Uint8Array;
+  /** Signs with ECDSA P-256 over SHA-256 and returns the DER (not IEEE P1363) signature. */
+  sign(data: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+/**
+ * A PKCS#10 request signed through a callback, so that a key that never leaves its store
+ * (file, TPM, Secure Enclave) can prove possession without handing over a CryptoKey.
+ */
+export async function buildCsrPem(input: CsrInput): Promise<string> {
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: new Name([
+      new RelativeDistinguishedName([
+        new AttributeTypeAndValue({
+          type: OID_COMMON_NAME,
+          value: new AttributeValue({ utf8String: input.commonName }),
+        }),
+      ]),
+    ]),
+    subjectPKInfo: AsnConvert.parse(input.subjectPublicKeyInfo, SubjectPublicKeyInfo),
+  });
+  const tbs = new Uint8Array(AsnConvert.serialize(info));
+  const signature = await input.sign(tbs);
+  const algorithm = new Uint8Array(
+    AsnConvert.serialize(new AlgorithmIdentifier({ algorithm: OID_ECDSA_WITH_SHA256 })),
+  );
+  const der = derSigned(tbs, algorithm, signature);
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${lines.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+}

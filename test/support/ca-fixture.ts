@@ -1,0 +1,81 @@
+import 'reflect-metadata';
+import type { ManualClock } from '@lantern/shared';
+import { createLogger, manualClock } from '@lantern/shared';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { CaContext } from '@lantern/ca-service';
+import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
+
+export const TEST_PASSPHRASE = 'test-passphrase-not-secret';
+export const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
+
+export interface TestCa {
+  dir: string;
+  clock: ManualClock;
+  ctx: CaContext;
+  app: FastifyInstance;
+  adminKey: string;
+  rootFingerprint: string;
+  logLines: string[];
+  admin(method: InjectOptions['method'], url: string, body?: unknown, key?: string): ReturnType<FastifyInstance['inject']>;
+  eventCount(): number;
+  close(): Promise<void>;
+}
+
+/** A throwaway CA per test: its own data dir, SQLite file, keys and frozen clock. */
+export async function startTestCa(options: { now?: number } = {}): Promise<TestCa> {
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-ca-'));
+  const clock = manualClock(options.now ?? T0);
+  const logLines: string[] = [];
+  const logger = createLogger({
+    service: 'lantern-ca-test',
+    salt: 'test',
+    level: 'info',
+    destination: new Writable({
+      write(chunk, _encoding, done) {
+        logLines.push(String(chunk));
+        done();
+      },
+    }),
+  });
+  const init = await initDataDir({ dataDir: dir, clock, publicUrl: 'http://ca.test', passphrase: TEST_PASSPHRASE, logger });
+  const ca = await openCa({ dataDir: dir, clock, passphrase: TEST_PASSPHRASE, logger });
+  const app = await buildApp({ context: ca.context, enrollRateLimitPerMinute: 10_000 });
+  return {
+    dir,
+    clock,
+    ctx: ca.context,
+    app,
+    adminKey: init.adminApiKey,
+    rootFingerprint: init.rootFingerprint,
+    logLines,
+    admin: (method, url, body, key = init.adminApiKey) =>
+      app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${key}` },
+        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+      }),
+    eventCount: () => (ca.context.store.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n,
+    async close() {
+      await app.close();
+      ca.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function createTenant(ca: TestCa, name: string): Promise<string> {
+  const response = await ca.admin('POST', '/v1/admin/tenants', { name });
+  if (response.statusCode !== 201) throw new Error(`tenant create failed: ${response.body}`);
+  return (response.json() as { tenantId: string }).tenantId;
+}
+
+export async function createEnrollmentToken(ca: TestCa, tenant: string, ttlSeconds = 3600): Promise<string> {
+  const response = await ca.admin('POST', '/v1/admin/enrollment-tokens', { tenant, ttlSeconds });
+  if (response.statusCode !== 201) throw new Error(`token create failed: ${response.body}`);
+  return (response.json() as { token: string }).token;
+}
