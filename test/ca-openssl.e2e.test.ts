@@ -20,7 +20,11 @@ describe('lantern-ca with openssl as the relying party', () => {
     const init = runNode(CA_CLI, ['init', '--data-dir', dataDir, '--url', url, '--json']);
     expect(init.status, init.stderr).toBe(0);
     expect(init.json<{ rootFingerprint: string }>().rootFingerprint).toMatch(/^[0-9a-f]{64}$/);
-    server = await startNode(CA_CLI, ['serve', '--data-dir', dataDir, '--port', String(port)], /listening on/);
+    server = await startNode(
+      CA_CLI,
+      ['serve', '--data-dir', dataDir, '--port', String(port)],
+      /listening on/,
+    );
   });
 
   afterAll(async () => {
@@ -33,21 +37,52 @@ describe('lantern-ca with openssl as the relying party', () => {
     const tenant = cli('tenant', 'create', 'Hillside Primary');
     expect(tenant.status, tenant.stdout + tenant.stderr).toBe(0);
     const tenantId = tenant.json<{ id: string }>().id;
-    const token = cli('enroll-token', 'create', '--tenant', tenantId, '--ttl', '1h', '--name', 'Tablet 7');
+    const token = cli(
+      'enroll-token',
+      'create',
+      '--tenant',
+      tenantId,
+      '--ttl',
+      '1h',
+      '--name',
+      'Tablet 7',
+    );
     expect(token.status, token.stdout).toBe(0);
 
     const keyFile = join(dir, 'device.key');
     const csrFile = join(dir, 'device.csr');
-    const req = openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-subj', '/CN=tablet-7', '-out', csrFile]);
+    const req = openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-subj',
+      '/CN=tablet-7',
+      '-out',
+      csrFile,
+    ]);
     expect(req.status, req.stderr).toBe(0);
 
     const response = await fetch(`${url}/v1/devices/enroll`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ enrollmentToken: token.json<{ token: string }>().token, csr: readFileSync(csrFile, 'utf8') }),
+      body: JSON.stringify({
+        enrollmentToken: token.json<{ token: string }>().token,
+        csr: readFileSync(csrFile, 'utf8'),
+      }),
     });
     expect(response.status).toBe(201);
-    const enrolled = (await response.json()) as { deviceId: string; certificate: string; chain: string[]; root: string };
+    const enrolled = (await response.json()) as {
+      deviceId: string;
+      certificate: string;
+      chain: string[];
+      root: string;
+    };
     const files = {
       leaf: join(dir, 'leaf.pem'),
       issuing: join(dir, 'issuing.pem'),
@@ -60,10 +95,26 @@ describe('lantern-ca with openssl as the relying party', () => {
     writeFileSync(files.root, enrolled.root);
     writeFileSync(files.bundle, `${enrolled.chain[1]}${enrolled.root}`);
 
-    const verified = openssl(['verify', '-purpose', 'sslclient', '-CAfile', files.root, '-untrusted', files.issuing, files.leaf]);
+    const verified = openssl([
+      'verify',
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      files.root,
+      '-untrusted',
+      files.issuing,
+      files.leaf,
+    ]);
     expect(verified.stdout + verified.stderr).toContain(': OK');
     expect(verified.status).toBe(0);
-    const wrongRoot = openssl(['verify', '-purpose', 'sslclient', '-CAfile', files.issuing, files.leaf]);
+    const wrongRoot = openssl([
+      'verify',
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      files.issuing,
+      files.leaf,
+    ]);
     expect(wrongRoot.status).not.toBe(0);
 
     const listed = cli('device', 'list');
@@ -78,19 +129,39 @@ describe('lantern-ca with openssl as the relying party', () => {
     const crl = await fetch(`${url}/v1/crl`);
     expect(crl.headers.get('content-type')).toBe('application/pkix-crl');
     writeFileSync(join(dir, 'crl.der'), Buffer.from(await crl.arrayBuffer()));
-    expect(openssl(['crl', '-inform', 'DER', '-in', join(dir, 'crl.der'), '-out', files.crl]).status).toBe(0);
+    expect(
+      openssl(['crl', '-inform', 'DER', '-in', join(dir, 'crl.der'), '-out', files.crl]).status,
+    ).toBe(0);
     const crlCheck = openssl(['crl', '-in', files.crl, '-CAfile', files.bundle, '-noout', '-text']);
     expect(crlCheck.stderr).toContain('verify OK');
     expect(crlCheck.stdout).toMatch(/CRL Number: \n\s+\d+/);
     expect(crlCheck.stdout).toContain('Key Compromise');
 
-    const afterRevoke = openssl(['verify', '-crl_check', '-CAfile', files.root, '-untrusted', files.issuing, '-CRLfile', files.crl, files.leaf]);
+    const afterRevoke = openssl([
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      files.root,
+      '-untrusted',
+      files.issuing,
+      '-CRLfile',
+      files.crl,
+      files.leaf,
+    ]);
     expect(afterRevoke.status).not.toBe(0);
     expect(afterRevoke.stdout + afterRevoke.stderr).toContain('certificate revoked');
 
     const delta = await fetch(`${url}/v1/crl/delta`);
     writeFileSync(join(dir, 'delta.der'), Buffer.from(await delta.arrayBuffer()));
-    const deltaText = openssl(['crl', '-inform', 'DER', '-in', join(dir, 'delta.der'), '-noout', '-text']);
+    const deltaText = openssl([
+      'crl',
+      '-inform',
+      'DER',
+      '-in',
+      join(dir, 'delta.der'),
+      '-noout',
+      '-text',
+    ]);
     expect(deltaText.stdout).toContain('Delta CRL Indicator: critical');
 
     const again = cli('device', 'revoke', enrolled.deviceId, '--reason', 'stolen');

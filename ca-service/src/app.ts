@@ -4,6 +4,7 @@ import Fastify from 'fastify';
 import type { CaContext } from './context/ca-context.js';
 import { adminRoutes } from './http/admin-routes.js';
 import { caRoutes } from './http/ca-routes.js';
+import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
@@ -44,6 +45,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(
     enrollmentRoutes(ctx, { rateLimitPerMinute: options.enrollRateLimitPerMinute ?? 60 }),
   );
+  await app.register(deviceRoutes(ctx));
   await app.register(adminRoutes(ctx, crls));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -15,7 +15,14 @@ const meta = { actor: { type: 'system' as const, id: 'test' }, correlationId: 'c
 
 function projectionDump(ca: TestCa): Record<string, unknown[]> {
   const dump: Record<string, unknown[]> = {};
-  for (const table of ['tenants', 'api_keys', 'enrollment_tokens', 'devices', 'certificates', 'revocation_feed']) {
+  for (const table of [
+    'tenants',
+    'api_keys',
+    'enrollment_tokens',
+    'devices',
+    'certificates',
+    'revocation_feed',
+  ]) {
     dump[table] = ca.ctx.store.db.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all();
   }
   return dump;
@@ -27,8 +34,20 @@ describe('event store', () => {
     const tenantId = ca.ctx.ids.next('ten');
     expect(() =>
       ca.ctx.store.append([
-        { eventType: 'identity.tenant.created', aggregateId: tenantId, tenantId, ...meta, payload: { tenantId, name: 'A', slug: 'a' } },
-        { eventType: 'identity.tenant.created', aggregateId: tenantId, tenantId, ...meta, payload: { tenantId } },
+        {
+          eventType: 'identity.tenant.created',
+          aggregateId: tenantId,
+          tenantId,
+          ...meta,
+          payload: { tenantId, name: 'A', slug: 'a' },
+        },
+        {
+          eventType: 'identity.tenant.created',
+          aggregateId: tenantId,
+          tenantId,
+          ...meta,
+          payload: { tenantId },
+        },
       ]),
     ).toThrow(SchemaViolationError);
     expect(ca.eventCount()).toBe(before);
@@ -37,10 +56,18 @@ describe('event store', () => {
 
   it('rejects a conflicting append (optimistic concurrency) instead of overwriting', () => {
     const tenantId = ca.ctx.ids.next('ten');
-    const created = { eventType: 'identity.tenant.created', aggregateId: tenantId, tenantId, ...meta, payload: { tenantId, name: 'A', slug: 'a' } };
+    const created = {
+      eventType: 'identity.tenant.created',
+      aggregateId: tenantId,
+      tenantId,
+      ...meta,
+      payload: { tenantId, name: 'A', slug: 'a' },
+    };
     ca.ctx.store.append([{ ...created, expectedVersion: 0 }]);
     const before = ca.eventCount();
-    expect(() => ca.ctx.store.append([{ ...created, expectedVersion: 0 }])).toThrow(ConcurrencyConflictError);
+    expect(() => ca.ctx.store.append([{ ...created, expectedVersion: 0 }])).toThrow(
+      ConcurrencyConflictError,
+    );
     expect(ca.eventCount()).toBe(before);
     expect(ca.ctx.store.aggregateVersion('tenant', tenantId)).toBe(1);
   });
@@ -48,9 +75,18 @@ describe('event store', () => {
   it('refuses a duplicate event id', () => {
     const tenantId = ca.ctx.ids.next('ten');
     const eventId = ca.ctx.ids.next('evt');
-    const created = { eventType: 'identity.tenant.created', aggregateId: tenantId, tenantId, ...meta, eventId, payload: { tenantId, name: 'A', slug: 'a' } };
+    const created = {
+      eventType: 'identity.tenant.created',
+      aggregateId: tenantId,
+      tenantId,
+      ...meta,
+      eventId,
+      payload: { tenantId, name: 'A', slug: 'a' },
+    };
     ca.ctx.store.append([created]);
-    expect(() => ca.ctx.store.append([{ ...created, aggregateId: ca.ctx.ids.next('ten') }])).toThrow(/UNIQUE/);
+    expect(() =>
+      ca.ctx.store.append([{ ...created, aggregateId: ca.ctx.ids.next('ten') }]),
+    ).toThrow(/UNIQUE/);
   });
 
   it('chains every row hash to the previous one', async () => {
@@ -72,7 +108,10 @@ describe('event store', () => {
       const response = await ca.app.inject({
         method: 'POST',
         url: '/v1/devices/enroll',
-        payload: { enrollmentToken: await createEnrollmentToken(ca, tenant), csr: await testDeviceKey().csr() },
+        payload: {
+          enrollmentToken: await createEnrollmentToken(ca, tenant),
+          csr: await testDeviceKey().csr(),
+        },
       });
       devices.push((response.json() as { deviceId: string }).deviceId);
     }

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { ManualClock } from '@lantern/shared';
 import { createLogger, manualClock } from '@lantern/shared';
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,12 @@ export interface TestCa {
   adminKey: string;
   rootFingerprint: string;
   logLines: string[];
-  admin(method: InjectOptions['method'], url: string, body?: unknown, key?: string): ReturnType<FastifyInstance['inject']>;
+  admin(
+    method: InjectOptions['method'],
+    url: string,
+    body?: unknown,
+    key?: string,
+  ): Promise<LightMyRequestResponse>;
   eventCount(): number;
   close(): Promise<void>;
 }
@@ -41,7 +46,13 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
       },
     }),
   });
-  const init = await initDataDir({ dataDir: dir, clock, publicUrl: 'http://ca.test', passphrase: TEST_PASSPHRASE, logger });
+  const init = await initDataDir({
+    dataDir: dir,
+    clock,
+    publicUrl: 'http://ca.test',
+    passphrase: TEST_PASSPHRASE,
+    logger,
+  });
   const ca = await openCa({ dataDir: dir, clock, passphrase: TEST_PASSPHRASE, logger });
   const app = await buildApp({ context: ca.context, enrollRateLimitPerMinute: 10_000 });
   return {
@@ -59,7 +70,8 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
         headers: { authorization: `Bearer ${key}` },
         ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
       }),
-    eventCount: () => (ca.context.store.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n,
+    eventCount: () =>
+      (ca.context.store.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n,
     async close() {
       await app.close();
       ca.close();
@@ -74,7 +86,11 @@ export async function createTenant(ca: TestCa, name: string): Promise<string> {
   return (response.json() as { tenantId: string }).tenantId;
 }
 
-export async function createEnrollmentToken(ca: TestCa, tenant: string, ttlSeconds = 3600): Promise<string> {
+export async function createEnrollmentToken(
+  ca: TestCa,
+  tenant: string,
+  ttlSeconds = 3600,
+): Promise<string> {
   const response = await ca.admin('POST', '/v1/admin/enrollment-tokens', { tenant, ttlSeconds });
   if (response.statusCode !== 201) throw new Error(`token create failed: ${response.body}`);
   return (response.json() as { token: string }).token;

@@ -25,7 +25,11 @@ export interface CliResult {
   json<T = Record<string, unknown>>(): T;
 }
 
-export function runNode(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
+export function runNode(
+  script: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): CliResult {
   const result = spawnSync(process.execPath, [script, ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...options.env },
@@ -46,8 +50,15 @@ export async function startNode(
   args: string[],
   ready: RegExp,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; output: () => string; stop: (signal?: NodeJS.Signals) => Promise<void> }> {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+): Promise<{
+  child: ChildProcess;
+  output: () => string;
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}> {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -56,8 +67,13 @@ export async function startNode(
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready:\n${output}`)));
-    setTimeout(() => reject(new Error(`${script} not ready after 20 s:\n${output}`)), 20_000).unref();
+    child.once('exit', (code) =>
+      reject(new Error(`${script} exited with ${code} before it was ready:\n${output}`)),
+    );
+    setTimeout(
+      () => reject(new Error(`${script} not ready after 20 s:\n${output}`)),
+      20_000,
+    ).unref();
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
@@ -70,7 +86,13 @@ export async function startNode(
   };
 }
 
-export function openssl(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
-  const result = spawnSync('openssl', args, { encoding: 'utf8', ...(input === undefined ? {} : { input }) });
+export function openssl(
+  args: string[],
+  input?: string,
+): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync('openssl', args, {
+    encoding: 'utf8',
+    ...(input === undefined ? {} : { input }),
+  });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }

@@ -1,7 +1,7 @@
 import { LanternError, ServiceUnavailableError } from '@lantern/shared';
 import { existsSync, readFileSync } from 'node:fs';
 import { dataDirPaths } from '../data-dir/paths.js';
-import { UsageError, optionalString } from './cli-kit.js';
+import { UsageError, optionalString } from '@lantern/shared';
 
 export interface AdminTarget {
   url: string;

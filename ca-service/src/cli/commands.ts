@@ -8,8 +8,8 @@ import { resolvePassphrase } from '../data-dir/secret-files.js';
 import { serve } from '../serve.js';
 import type { Tenant } from '../tenants/tenant-commands.js';
 import { adminRequest, adminTarget } from './admin-client.js';
-import type { Command } from './cli-kit.js';
-import { UsageError, optionalString, parseDuration, requireString } from './cli-kit.js';
+import type { Command } from '@lantern/shared';
+import { UsageError, optionalString, parseDuration, requireString } from '@lantern/shared';
 
 const target = { url: { type: 'string' }, 'data-dir': { type: 'string' } } as const;
 

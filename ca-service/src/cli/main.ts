@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { runCli } from './cli-kit.js';
+import { runCli } from '@lantern/shared';
 import { commands } from './commands.js';
 
 const code = await runCli('lantern-ca', commands, process.argv.slice(2), {

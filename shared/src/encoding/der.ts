@@ -15,7 +15,11 @@ export function derTagged(tag: number, content: Uint8Array): Buffer {
  * PKCS#10 request. Built around the exact bytes that were signed, because re-encoding a parsed
  * structure could change a byte and void the signature.
  */
-export function derSigned(tbs: Uint8Array, algorithmDer: Uint8Array, signatureDer: Uint8Array): Buffer {
+export function derSigned(
+  tbs: Uint8Array,
+  algorithmDer: Uint8Array,
+  signatureDer: Uint8Array,
+): Buffer {
   const bitString = derTagged(0x03, Buffer.concat([Buffer.from([0]), signatureDer]));
   return derTagged(0x30, Buffer.concat([tbs, algorithmDer, bitString]));
 }

@@ -61,6 +61,8 @@ export function createRedactor(salt: string): Redactor {
     if (key !== undefined) {
       if (SECRET_KEY.test(key) && !NOT_SECRET_KEY.test(key))
         return input == null ? input : REDACTED;
+      // `code` is an error code in most records and a one-time code in a few: redact digits.
+      if (key === 'code' && /^\s*\d{4,10}\s*$/.test(String(input))) return REDACTED;
       if (EMAIL_KEY.test(key) && typeof input === 'string')
         return `email:${pseudonym(input.toLowerCase(), tenantId)}`;
       if (PERSON_ID_KEY.test(key) && typeof input === 'string')

@@ -27,4 +27,3 @@ export function parseDeviceUri(uri: string): { tenantId: string; deviceId: strin
   const match = DEVICE_URI.exec(uri);
   return match ? { tenantId: match[1] ?? '', deviceId: match[2] ?? '' } : null;
 }
-

@@ -1,4 +1,4 @@
-import { LanternError } from '@lantern/shared';
+import { LanternError } from '../errors/lantern-error.js';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 

@@ -1,0 +1,163 @@
+import { existsSync } from 'node:fs';
+import type { Command, CommandIo } from '@lantern/shared';
+import { UsageError, optionalString, requireString, systemClock } from '@lantern/shared';
+import type { AgentStatus } from '../data-dir/agent-status.js';
+import { readAgentStatus } from '../data-dir/agent-status.js';
+import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
+import { DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT, serveAgent } from '../daemon/serve-agent.js';
+import { parseCaUrl } from '../enrollment/ca-client.js';
+import type { EnrollOutcome } from '../enrollment/enroll.js';
+import { enroll } from '../enrollment/enroll.js';
+import { normalizeFingerprint } from '../enrollment/root-fingerprint.js';
+import { openAgentStore } from '../store/agent-store.js';
+
+type Values = Record<string, string | boolean | undefined>;
+
+const dataDirOption = { 'data-dir': { type: 'string' } } as const;
+
+function dataDirOf(values: Values, io: CommandIo): string {
+  return resolveDataDir(optionalString(values, 'data-dir'), io.env);
+}
+
+function enrolledText(outcome: EnrollOutcome): string {
+  const trust =
+    outcome.rootTrust === 'pinned'
+      ? ['It matches the --root-fingerprint you gave: the root is pinned.']
+      : [
+          'TRUST ON FIRST USE: no --root-fingerprint was given, so this root was pinned only because',
+          'this CA sent it. Compare it now with the fingerprint `lantern-ca init` printed. If they',
+          `differ, do not use this device: delete ${outcome.dataDir} and enroll again with`,
+          '--root-fingerprint.',
+        ];
+  return [
+    `Enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}).`,
+    `Binding certificate valid until ${outcome.certificateNotAfter}; device key ${outcome.keyThumbprint} (${outcome.keyAssurance}).`,
+    '',
+    'Root CA SHA-256 fingerprint:',
+    `  ${outcome.rootFingerprint}`,
+    ...trust,
+    '',
+    `Next: lantern-agent serve --data-dir ${outcome.dataDir}`,
+  ].join('\n');
+}
+
+function statusText(dataDir: string, status: AgentStatus): string {
+  if (!status.enrolled) {
+    return `${dataDir}: not enrolled.\nRun: lantern-agent enroll --ca URL --token T --data-dir ${dataDir}`;
+  }
+  const rows: [string, string][] = [
+    ['data dir', dataDir],
+    ['device', status.deviceId],
+    ['tenant', status.tenantId],
+    ['CA', status.caUrl],
+    ['root fingerprint', status.rootFingerprint],
+    [
+      'certificate',
+      `serial ${status.certificate.serialNumber}, valid until ${status.certificate.notAfter} (${status.certificate.daysLeft} days left)`,
+    ],
+    ['revocation cursor', String(status.revocationCursor)],
+    ['outbox', `${status.outboxDepth} event(s) waiting`],
+    ['last sync', status.lastSyncAt ?? 'never'],
+    [
+      'trusted time',
+      `${status.trustedTime.now} (mark ${status.trustedTime.mark ?? 'none yet'}, from ${status.trustedTime.source})`,
+    ],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n');
+}
+
+/** Status without side effects: a data directory that has no store yet is not created. */
+function statusOf(dataDir: string): AgentStatus {
+  const paths = agentPaths(dataDir);
+  if (!existsSync(paths.database)) return { enrolled: false };
+  const store = openAgentStore(paths.database, { clock: systemClock });
+  try {
+    return readAgentStatus(store);
+  } finally {
+    store.close();
+  }
+}
+
+function waitForStopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export const commands: Command[] = [
+  {
+    path: ['enroll'],
+    summary: 'Bind this device to a Lantern CA with a one-time enrollment token',
+    usage: 'enroll --ca URL --token T [--data-dir D] [--root-fingerprint FP] [--name N]',
+    options: {
+      ...dataDirOption,
+      ca: { type: 'string' },
+      token: { type: 'string' },
+      'root-fingerprint': { type: 'string' },
+      name: { type: 'string' },
+    },
+    async run(values, _positionals, io) {
+      const caText = requireString(values, 'ca');
+      if (parseCaUrl(caText) === null) {
+        throw new UsageError(`--ca must be the CA's http(s) URL, not "${caText}"`);
+      }
+      const token = requireString(values, 'token');
+      const fingerprint = optionalString(values, 'root-fingerprint');
+      if (fingerprint !== undefined && normalizeFingerprint(fingerprint) === null) {
+        throw new UsageError('--root-fingerprint must be the 64 hex digit SHA-256 `lantern-ca init` printed');
+      }
+      const name = optionalString(values, 'name');
+      const outcome = await enroll({
+        dataDir: dataDirOf(values, io),
+        caUrl: caText,
+        token,
+        clock: systemClock,
+        ...(fingerprint === undefined ? {} : { rootFingerprint: fingerprint }),
+        ...(name === undefined ? {} : { name }),
+      });
+      return { json: { ...outcome }, human: enrolledText(outcome) };
+    },
+  },
+  {
+    path: ['status'],
+    summary: 'Show the device binding, sync and trusted-time state',
+    usage: 'status [--data-dir D]',
+    options: dataDirOption,
+    async run(values, _positionals, io) {
+      const dataDir = dataDirOf(values, io);
+      const status = statusOf(dataDir);
+      return { json: { dataDir, ...status }, human: statusText(dataDir, status) };
+    },
+  },
+  {
+    path: ['serve'],
+    summary: 'Run the loopback API for local apps',
+    usage: `serve [--data-dir D] [--port ${DEFAULT_AGENT_PORT}] [--host ${DEFAULT_AGENT_HOST}]`,
+    options: { ...dataDirOption, port: { type: 'string' }, host: { type: 'string' } },
+    async run(values, _positionals, io) {
+      const dataDir = dataDirOf(values, io);
+      const port = Number(optionalString(values, 'port') ?? DEFAULT_AGENT_PORT);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new UsageError('--port must be 0-65535');
+      }
+      const running = await serveAgent({
+        dataDir,
+        clock: systemClock,
+        port,
+        host: optionalString(values, 'host') ?? DEFAULT_AGENT_HOST,
+        logDestination: process.stderr,
+      });
+      io.stderr(`lantern-agent listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
+      await waitForStopSignal();
+      await running.close();
+      return { json: { url: running.url, stopped: true }, human: 'lantern-agent stopped' };
+    },
+  },
+];

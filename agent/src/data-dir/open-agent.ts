@@ -1,0 +1,74 @@
+import { existsSync } from 'node:fs';
+import type { Clock } from '@lantern/shared';
+import { parseCertificate } from '@lantern/shared';
+import { createPublicKey } from 'node:crypto';
+import type { DeviceBinding } from '../enrollment/device-binding.js';
+import { readDeviceBinding } from '../enrollment/device-binding.js';
+import { KeyUnavailableError, NotEnrolledError } from '../errors.js';
+import { DataKey } from '../keys/data-key.js';
+import type { DeviceKeyStore } from '../keys/device-key-store.js';
+import { FileDeviceKeyStore } from '../keys/file-device-key-store.js';
+import { FilePlatformSecret } from '../keys/file-platform-secret.js';
+import type { AgentStore } from '../store/agent-store.js';
+import { openAgentStore } from '../store/agent-store.js';
+import { TrustedTime } from '../time/trusted-time.js';
+import type { AgentPaths } from './agent-paths.js';
+import { agentPaths } from './agent-paths.js';
+
+export interface OpenAgentOptions {
+  dataDir: string;
+  clock: Clock;
+}
+
+/** An enrolled agent's state, opened once per process; `close()` releases the store. */
+export interface OpenedAgent {
+  paths: AgentPaths;
+  store: AgentStore;
+  binding: DeviceBinding;
+  dataKey: DataKey;
+  deviceKey: DeviceKeyStore;
+  trustedTime: TrustedTime;
+  close(): void;
+}
+
+/**
+ * Opens an enrolled data directory: store, binding, data key and device key. Refuses with
+ * `not_enrolled` without creating anything when there is no binding, and with
+ * `key_unavailable` when the device key is not the one the binding certificate certifies
+ * (a data directory pieced together from two devices would otherwise sign as neither).
+ */
+export async function openAgent(options: OpenAgentOptions): Promise<OpenedAgent> {
+  const paths = agentPaths(options.dataDir);
+  if (!existsSync(paths.database)) {
+    throw new NotEnrolledError(`${paths.dataDir} holds no agent store; enroll first`);
+  }
+  const store = openAgentStore(paths.database, { clock: options.clock });
+  try {
+    const binding = readDeviceBinding(store);
+    if (binding === null) throw new NotEnrolledError(`${paths.dataDir} is not enrolled yet`);
+    const dataKey = await DataKey.load(new FilePlatformSecret(paths.platformSecret));
+    const deviceKey = await FileDeviceKeyStore.load(paths.deviceKey, dataKey);
+    const certified = createPublicKey({
+      key: Buffer.from(parseCertificate(binding.certificatePem).subjectPublicKeyInfo),
+      format: 'der',
+      type: 'spki',
+    });
+    if (!certified.equals(deviceKey.publicKey())) {
+      throw new KeyUnavailableError(
+        `the device key in ${paths.deviceKey} is not the key of the binding certificate`,
+      );
+    }
+    return {
+      paths,
+      store,
+      binding,
+      dataKey,
+      deviceKey,
+      trustedTime: new TrustedTime(store),
+      close: () => store.close(),
+    };
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,237 @@
+import type { KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import type { ParsedCert } from '@lantern/shared';
+import {
+  CertificateParseError,
+  OID_EKU_CLIENT_AUTH,
+  OID_EKU_LANTERN_DEVICE_BINDING,
+  OID_EXT_LANTERN_OFFLINE_POLICY,
+  decodeOfflinePolicy,
+  parseCertificate,
+  parseDeviceUri,
+  validateCertificatePath,
+} from '@lantern/shared';
+import type { BindingPolicy } from './device-binding.js';
+import { normalizeFingerprint } from './root-fingerprint.js';
+
+/** What the agent keeps from a CA answer it has checked. */
+export interface VerifiedEnrollment {
+  deviceId: string;
+  tenantId: string;
+  certificatePem: string;
+  /** The intermediates of the validated path, issuing CA first, root excluded. */
+  chainPems: string[];
+  rootPem: string;
+  rootFingerprint: string;
+  /** From the certificate itself, not from the answer's JSON. */
+  notAfter: Date;
+  policy: BindingPolicy;
+  revocationCursor: number;
+}
+
+export type EnrollmentRejection =
+  | 'malformed_response'
+  | 'root_fingerprint_mismatch'
+  | 'chain_invalid'
+  | 'key_mismatch'
+  | 'identity_mismatch'
+  | 'policy_mismatch';
+
+export type EnrollmentVerdict =
+  | { ok: true; enrollment: VerifiedEnrollment }
+  | { ok: false; reason: EnrollmentRejection; detail: string };
+
+export interface EnrollmentExpectations {
+  /** The device key the CSR was made with: the certificate must certify exactly this key. */
+  devicePublicKey: KeyObject;
+  /** Normalized (see `normalizeFingerprint`); absent means trust on first use. */
+  pinnedRootFingerprint?: string;
+  /** Trusted time at which the path must be valid. */
+  at: Date;
+}
+
+interface EnrollAnswer {
+  deviceId: string;
+  tenantId: string;
+  certificate: string;
+  chain: string[];
+  root: string;
+  rootFingerprint: string;
+  policy: BindingPolicy;
+  revocationCursor: number;
+}
+
+const reject = (reason: EnrollmentRejection, detail: string): EnrollmentVerdict => ({
+  ok: false,
+  reason,
+  detail,
+});
+
+/**
+ * Everything the agent checks in `POST /v1/devices/enroll`'s answer before it stores a byte
+ * (DESIGN §2, §3): the root is the pinned one, the certificate certifies this device's key, its
+ * path validates to that root under the binding profile at trusted time, and the identity and
+ * offline policy the certificate states are the ones the JSON claims. The JSON is only believed
+ * where the signed certificate agrees with it.
+ */
+export function checkEnrollmentResponse(
+  body: unknown,
+  expected: EnrollmentExpectations,
+): EnrollmentVerdict {
+  const answer = asEnrollAnswer(body);
+  if (answer === null) {
+    return reject('malformed_response', 'the answer lacks fields or has fields of the wrong type');
+  }
+  let root: ParsedCert;
+  let leaf: ParsedCert;
+  let chain: ParsedCert[];
+  try {
+    root = parseCertificate(answer.root);
+    leaf = parseCertificate(answer.certificate);
+    chain = answer.chain.map((pem) => parseCertificate(pem));
+  } catch (error) {
+    if (!(error instanceof CertificateParseError)) throw error;
+    return reject('malformed_response', `a certificate does not parse: ${error.message}`);
+  }
+
+  if (expected.pinnedRootFingerprint !== undefined) {
+    if (root.fingerprint !== expected.pinnedRootFingerprint) {
+      return reject(
+        'root_fingerprint_mismatch',
+        `the CA presented root ${root.fingerprint}, but ${expected.pinnedRootFingerprint} is pinned`,
+      );
+    }
+  }
+  if (normalizeFingerprint(answer.rootFingerprint) !== root.fingerprint) {
+    return reject('malformed_response', 'the stated root fingerprint is not that of the root sent');
+  }
+
+  const intermediates = chain.filter(
+    (cert) => cert.fingerprint !== leaf.fingerprint && cert.fingerprint !== root.fingerprint,
+  );
+  const path = validateCertificatePath({
+    leaf,
+    intermediates,
+    trustAnchors: [root],
+    at: expected.at,
+    requiredEku: [OID_EKU_CLIENT_AUTH, OID_EKU_LANTERN_DEVICE_BINDING],
+  });
+  if (!path.ok) return reject('chain_invalid', `${path.reason}: ${path.detail}`);
+
+  if (!certifiesKey(leaf, expected.devicePublicKey)) {
+    return reject('key_mismatch', 'the certificate is for another public key than this device key');
+  }
+
+  const identities = leaf.subjectAltNameUris.flatMap((uri) => parseDeviceUri(uri) ?? []);
+  const [identity] = identities;
+  if (
+    identities.length !== 1 ||
+    identity?.tenantId !== answer.tenantId ||
+    identity.deviceId !== answer.deviceId
+  ) {
+    return reject(
+      'identity_mismatch',
+      `the certificate names ${leaf.subjectAltNameUris.join(', ') || 'no device'}, the answer device ${answer.deviceId} of tenant ${answer.tenantId}`,
+    );
+  }
+
+  const policyFailure = offlinePolicyFailure(leaf, answer);
+  if (policyFailure !== null) return reject('policy_mismatch', policyFailure);
+
+  const pemOf = new Map(
+    answer.chain.map((pem, index) => [chain[index]?.fingerprint ?? '', pem] as const),
+  );
+  return {
+    ok: true,
+    enrollment: {
+      deviceId: answer.deviceId,
+      tenantId: answer.tenantId,
+      certificatePem: answer.certificate,
+      chainPems: path.path.slice(1, -1).map((cert) => pemOf.get(cert.fingerprint) ?? ''),
+      rootPem: answer.root,
+      rootFingerprint: root.fingerprint,
+      notAfter: leaf.notAfter,
+      policy: answer.policy,
+      revocationCursor: answer.revocationCursor,
+    },
+  };
+}
+
+function certifiesKey(leaf: ParsedCert, devicePublicKey: KeyObject): boolean {
+  try {
+    const certified = createPublicKey({
+      key: Buffer.from(leaf.subjectPublicKeyInfo),
+      format: 'der',
+      type: 'spki',
+    });
+    return certified.equals(devicePublicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** The signed offline-policy extension must exist and agree with the JSON (DESIGN §3.3). */
+function offlinePolicyFailure(leaf: ParsedCert, answer: EnrollAnswer): string | null {
+  const extension = leaf.extensions.find((entry) => entry.oid === OID_EXT_LANTERN_OFFLINE_POLICY);
+  if (!extension) return 'the certificate has no Lantern offline-policy extension';
+  let signed;
+  try {
+    signed = decodeOfflinePolicy(extension.value);
+  } catch (error) {
+    return `the offline-policy extension does not decode: ${(error as Error).message}`;
+  }
+  if (signed.tenantId !== answer.tenantId || signed.deviceId !== answer.deviceId) {
+    return 'the offline-policy extension names another tenant or device';
+  }
+  if (signed.maxOfflineSeconds !== answer.policy.maxOfflineSeconds) {
+    return `the certificate allows ${signed.maxOfflineSeconds} s offline, the answer ${answer.policy.maxOfflineSeconds} s`;
+  }
+  return null;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+function asPolicy(value: unknown): BindingPolicy | null {
+  if (!isRecord(value)) return null;
+  const { maxOfflineSeconds, renewFromFraction, renewalGraceDays } = value;
+  if (!isCount(maxOfflineSeconds) || maxOfflineSeconds === 0 || !isCount(renewalGraceDays)) {
+    return null;
+  }
+  if (typeof renewFromFraction !== 'number' || !(renewFromFraction > 0 && renewFromFraction < 1)) {
+    return null;
+  }
+  return { maxOfflineSeconds, renewFromFraction, renewalGraceDays };
+}
+
+function asEnrollAnswer(body: unknown): EnrollAnswer | null {
+  if (!isRecord(body)) return null;
+  const { deviceId, tenantId, certificate, chain, root, rootFingerprint, revocationCursor } = body;
+  const policy = asPolicy(body['policy']);
+  if (
+    !isText(deviceId) ||
+    !isText(tenantId) ||
+    !isText(certificate) ||
+    !Array.isArray(chain) ||
+    !chain.every(isText) ||
+    !isText(root) ||
+    !isText(rootFingerprint) ||
+    !isCount(revocationCursor) ||
+    policy === null
+  ) {
+    return null;
+  }
+  return {
+    deviceId,
+    tenantId,
+    certificate,
+    chain,
+    root,
+    rootFingerprint,
+    policy,
+    revocationCursor,
+  };
+}

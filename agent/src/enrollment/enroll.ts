@@ -1,0 +1,247 @@
+import { mkdir } from 'node:fs/promises';
+import type { Clock } from '@lantern/shared';
+import {
+  CertificateParseError,
+  InvalidRequestError,
+  buildCsrPem,
+  parseCertificate,
+} from '@lantern/shared';
+import { ensureLocalSecret } from '../data-dir/local-secret.js';
+import type { AgentPaths } from '../data-dir/agent-paths.js';
+import { agentPaths } from '../data-dir/agent-paths.js';
+import {
+  AlreadyEnrolledError,
+  EnrollmentFailedError,
+  EnrollmentInProgressError,
+  RootFingerprintMismatchError,
+} from '../errors.js';
+import { DataKey } from '../keys/data-key.js';
+import type { KeyAssurance } from '../keys/device-key-store.js';
+import { FileDeviceKeyStore } from '../keys/file-device-key-store.js';
+import { FilePlatformSecret } from '../keys/file-platform-secret.js';
+import { shredFile } from '../keys/secret-file.js';
+import type { AgentStore } from '../store/agent-store.js';
+import { openAgentStore } from '../store/agent-store.js';
+import { TrustedTime } from '../time/trusted-time.js';
+import { CaClient, parseCaUrl } from './ca-client.js';
+import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
+import { checkEnrollmentResponse } from './check-enrollment-response.js';
+import type { BindingPolicy } from './device-binding.js';
+import { readDeviceBinding } from './device-binding.js';
+import { p1363ToDer } from './p1363-to-der.js';
+import { normalizeFingerprint } from './root-fingerprint.js';
+
+export interface EnrollOptions {
+  dataDir: string;
+  caUrl: string;
+  token: string;
+  /** As the admin got it from `lantern-ca init`; absent means trust on first use. */
+  rootFingerprint?: string;
+  /** Device name for the CA's inventory; the token's pre-set name wins when absent. */
+  name?: string;
+  clock: Clock;
+  timeoutMs?: number;
+}
+
+export interface EnrollOutcome {
+  dataDir: string;
+  deviceId: string;
+  tenantId: string;
+  caUrl: string;
+  rootFingerprint: string;
+  /** `pinned`: the root matched the fingerprint given. `first_use`: nothing to compare it with. */
+  rootTrust: 'pinned' | 'first_use';
+  certificateNotAfter: string;
+  policy: BindingPolicy;
+  revocationCursor: number;
+  keyThumbprint: string;
+  keyAssurance: KeyAssurance;
+}
+
+const SQLITE_BUSY = /^SQLITE_BUSY/;
+
+/**
+ * `lantern-agent enroll` (DESIGN §3.2): device key generated here and never sent anywhere, a
+ * CSR signed with it, the one-time token, and a binding stored only once every check passed.
+ *
+ * The store's write lock is held from the first read to the final commit, across the network
+ * call: two enrollments in one data directory cannot interleave, and a failed one (or a crash)
+ * leaves no binding. Because a binding is only ever written under that lock, key files found
+ * without a binding are leftovers of an interrupted attempt, so they are removed before new
+ * ones are made and again on any failure: a retry always starts clean.
+ */
+export async function enroll(options: EnrollOptions): Promise<EnrollOutcome> {
+  const caUrl = parseCaUrl(options.caUrl);
+  if (caUrl === null) {
+    throw new InvalidRequestError(`the CA URL "${options.caUrl}" is not an http(s) URL`);
+  }
+  const pinned =
+    options.rootFingerprint === undefined ? undefined : normalizeFingerprint(options.rootFingerprint);
+  if (pinned === null) {
+    throw new InvalidRequestError('the root fingerprint must be 64 hex digits (SHA-256)');
+  }
+  if (options.token.length === 0) throw new InvalidRequestError('the enrollment token is empty');
+
+  const paths = agentPaths(options.dataDir);
+  const store = openAgentStore(paths.database, { clock: options.clock });
+  let outcome: EnrollOutcome;
+  try {
+    outcome = await enrollLocked(store, paths, {
+      ...options,
+      ca: new CaClient(caUrl, options.timeoutMs),
+      pinned,
+    });
+  } finally {
+    store.close();
+  }
+  await ensureLocalSecret(paths.localSecret);
+  return outcome;
+}
+
+interface LockedInput {
+  ca: CaClient;
+  pinned: string | undefined;
+  token: string;
+  name?: string;
+}
+
+async function enrollLocked(
+  store: AgentStore,
+  paths: AgentPaths,
+  input: LockedInput,
+): Promise<EnrollOutcome> {
+  beginExclusive(store);
+  let keysTouched = false;
+  try {
+    const existing = readDeviceBinding(store);
+    if (existing !== null) {
+      throw new AlreadyEnrolledError(
+        `${paths.dataDir} is already enrolled as device ${existing.deviceId} of tenant ${existing.tenantId}`,
+      );
+    }
+    // Checked before any key exists or the token leaves the device: a wrong CA never sees it.
+    if (input.pinned !== undefined) await checkPinnedRoot(input.ca, input.pinned);
+
+    keysTouched = true;
+    await removeKeys(paths);
+    await mkdir(paths.keysDir, { recursive: true, mode: 0o700 });
+    const dataKey = await DataKey.loadOrCreate(new FilePlatformSecret(paths.platformSecret));
+    const deviceKey = await FileDeviceKeyStore.generate(paths.deviceKey, dataKey);
+    const csr = await buildCsrPem({
+      commonName: input.name ?? 'lantern-agent',
+      subjectPublicKeyInfo: deviceKey.publicKey().export({ type: 'spki', format: 'der' }),
+      sign: (data) => p1363ToDer(deviceKey.sign(data)),
+    });
+    const answer = await input.ca.enroll({
+      enrollmentToken: input.token,
+      csr,
+      ...(input.name === undefined ? {} : { name: input.name }),
+    });
+
+    const trustedTime = new TrustedTime(store);
+    const verdict = checkEnrollmentResponse(answer, {
+      devicePublicKey: deviceKey.publicKey(),
+      pinnedRootFingerprint: input.pinned,
+      at: new Date(trustedTime.trustedNow()),
+    });
+    if (!verdict.ok) throw refusalOf(verdict);
+    storeBinding(store, verdict.enrollment, input.ca.baseUrl, trustedTime.trustedNow());
+    store.db.exec('COMMIT');
+
+    const { enrollment } = verdict;
+    return {
+      dataDir: paths.dataDir,
+      deviceId: enrollment.deviceId,
+      tenantId: enrollment.tenantId,
+      caUrl: input.ca.baseUrl,
+      rootFingerprint: enrollment.rootFingerprint,
+      rootTrust: input.pinned === undefined ? 'first_use' : 'pinned',
+      certificateNotAfter: enrollment.notAfter.toISOString(),
+      policy: enrollment.policy,
+      revocationCursor: enrollment.revocationCursor,
+      keyThumbprint: deviceKey.thumbprint(),
+      keyAssurance: deviceKey.assurance,
+    };
+  } catch (error) {
+    if (store.db.inTransaction) store.db.exec('ROLLBACK');
+    if (keysTouched) await removeKeys(paths);
+    throw error;
+  }
+}
+
+/** BEGIN IMMEDIATE takes the write lock now, or fails after the store's busy timeout. */
+function beginExclusive(store: AgentStore): void {
+  try {
+    store.db.exec('BEGIN IMMEDIATE');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && SQLITE_BUSY.test(code)) {
+      throw new EnrollmentInProgressError(undefined, { cause: error });
+    }
+    throw error;
+  }
+}
+
+async function checkPinnedRoot(ca: CaClient, pinned: string): Promise<void> {
+  const pem = await ca.rootPem();
+  let fingerprint: string;
+  try {
+    fingerprint = parseCertificate(pem).fingerprint;
+  } catch (error) {
+    if (!(error instanceof CertificateParseError)) throw error;
+    throw new EnrollmentFailedError(`the CA's /v1/ca/root is not a certificate: ${error.message}`);
+  }
+  if (fingerprint !== pinned) {
+    throw new RootFingerprintMismatchError(
+      `the CA at ${ca.baseUrl} presents root ${fingerprint}, not the pinned ${pinned}; the enrollment token was not sent`,
+    );
+  }
+}
+
+function refusalOf(verdict: EnrollmentVerdict & { ok: false }): Error {
+  if (verdict.reason === 'root_fingerprint_mismatch') {
+    return new RootFingerprintMismatchError(
+      `${verdict.detail}; the CA has used the enrollment token, ask for a new one`,
+    );
+  }
+  return new EnrollmentFailedError(`${verdict.reason}: ${verdict.detail}`, {
+    details: { reason: verdict.reason },
+  });
+}
+
+function storeBinding(
+  store: AgentStore,
+  enrollment: VerifiedEnrollment,
+  caUrl: string,
+  now: number,
+): void {
+  store.transaction(() => {
+    store.db
+      .prepare(
+        `INSERT INTO binding (id, device_id, tenant_id, certificate_pem, chain_pems_json, root_pem,
+           root_fingerprint, ca_url, policy_json, enrolled_at, updated_at)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        enrollment.deviceId,
+        enrollment.tenantId,
+        enrollment.certificatePem,
+        JSON.stringify(enrollment.chainPems),
+        enrollment.rootPem,
+        enrollment.rootFingerprint,
+        caUrl,
+        JSON.stringify(enrollment.policy),
+        now,
+        now,
+      );
+    store.db
+      .prepare('UPDATE sync_state SET revocation_cursor = ? WHERE id = 1')
+      .run(enrollment.revocationCursor);
+  });
+}
+
+/** Without a binding nothing is sealed under these keys, so shredding them loses nothing. */
+async function removeKeys(paths: AgentPaths): Promise<void> {
+  await shredFile(paths.deviceKey);
+  await shredFile(paths.platformSecret);
+}

@@ -1,0 +1,151 @@
+export interface Migration {
+  /** 1, 2, 3 … with no gaps; a store records each one it applied in `schema_migrations`. */
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * Append only: a shipped migration is never edited, because devices that applied it will not
+ * run it again. Conventions: times are INTEGER epoch milliseconds (trusted time where it
+ * matters), booleans are INTEGER 0/1, JSON columns end in `_json`, and every secret column
+ * holds a `DataKey.seal` blob whose AAD is `<table>/<primary key parts joined by '/'>/<column>`
+ * (e.g. `verifiers/usr_…/password//sealed`), so a blob copied to another row does not open.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+-- The device's binding to its CA (DESIGN §3). One row once enrolled, none before.
+CREATE TABLE binding (
+  id               INTEGER PRIMARY KEY CHECK (id = 1),
+  device_id        TEXT    NOT NULL,
+  tenant_id        TEXT    NOT NULL,
+  certificate_pem  TEXT    NOT NULL,  -- current binding (leaf) certificate; replaced on renewal
+  chain_pems_json  TEXT    NOT NULL CHECK (json_valid(chain_pems_json)),  -- PEM array, issuing CA first, root excluded
+  root_pem         TEXT    NOT NULL,
+  root_fingerprint TEXT    NOT NULL,  -- lowercase hex SHA-256 of the root DER, pinned at enrollment, never changed
+  ca_url           TEXT    NOT NULL,
+  policy_json      TEXT    NOT NULL CHECK (json_valid(policy_json)),  -- offline policy as last received
+  enrolled_at      INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL   -- last renewal or policy change
+) STRICT;
+
+-- The CA's token signing keys, to verify access tokens and grants offline.
+CREATE TABLE jwks (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  keys_json  TEXT    NOT NULL CHECK (json_valid(keys_json)),  -- the JWKS document as served: {"keys":[...]}
+  fetched_at INTEGER NOT NULL
+) STRICT;
+
+-- Offline grants (DESIGN §4): user U may sign in offline on this device until offline_until.
+CREATE TABLE grants (
+  grant_id      TEXT    PRIMARY KEY,
+  user_id       TEXT    NOT NULL,
+  username      TEXT    NOT NULL,
+  grant_jws     TEXT    NOT NULL,  -- compact JWS exactly as received; verify again before trusting a column
+  offline_until INTEGER NOT NULL,
+  methods_json  TEXT    NOT NULL CHECK (json_valid(methods_json)),  -- e.g. ["password","totp"]
+  revoked       INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+  revoked_at    INTEGER,
+  received_at   INTEGER NOT NULL,
+  CHECK ((revoked = 0) = (revoked_at IS NULL))
+) STRICT;
+CREATE INDEX grants_by_user ON grants (user_id, offline_until);
+CREATE INDEX grants_by_username ON grants (username, offline_until);
+
+-- Local credential verifiers. Password hashes never come from the CA: the agent derives its
+-- own verifier from the plaintext of a successful online sign-in.
+CREATE TABLE verifiers (
+  user_id       TEXT    NOT NULL,
+  kind          TEXT    NOT NULL CHECK (kind IN ('password', 'pin', 'totp', 'passkey')),
+  credential_id TEXT    NOT NULL DEFAULT '',  -- WebAuthn credential id (base64url) for passkeys, '' otherwise
+  sealed        BLOB    NOT NULL,  -- sealed verifier, TOTP secret or passkey public key (sealing also stops key swaps)
+  params_json   TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(params_json)),  -- KDF name, cost and salt; TOTP digits/period; passkey sign count
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  PRIMARY KEY (user_id, kind, credential_id)
+) STRICT;
+
+-- Local lockout counters, kept per user on this device.
+CREATE TABLE lockout (
+  user_id       TEXT    PRIMARY KEY,
+  failure_count INTEGER NOT NULL DEFAULT 0 CHECK (failure_count >= 0),
+  window_start  INTEGER,  -- trusted time of the first failure counted in the current window
+  locked_until  INTEGER,  -- trusted time; NULL when not locked
+  updated_at    INTEGER NOT NULL
+) STRICT;
+
+-- Sessions minted here, online and offline; ended rows stay as history until pruned.
+CREATE TABLE sessions (
+  session_id     TEXT    PRIMARY KEY,
+  user_id        TEXT    NOT NULL,
+  grant_id       TEXT,  -- grant an offline session was minted under; no FK: a dropped grant keeps its history
+  offline        INTEGER NOT NULL CHECK (offline IN (0, 1)),
+  amr_json       TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(amr_json)),  -- e.g. ["pwd","otp"]
+  refresh_sealed BLOB,  -- online sessions: the CA's rotating refresh token, sealed
+  created_at     INTEGER NOT NULL,
+  expires_at     INTEGER NOT NULL,
+  ended_at       INTEGER,
+  end_reason     TEXT,  -- a revocation reason of the event catalogue: logout, expired, user_revoked, ...
+  CHECK ((ended_at IS NULL) = (end_reason IS NULL)),
+  CHECK (expires_at >= created_at)
+) STRICT;
+CREATE INDEX sessions_active_by_user ON sessions (user_id) WHERE ended_at IS NULL;
+
+-- The tenant's revocation feed as far as this device has applied it (DESIGN §5).
+CREATE TABLE revocations (
+  kind        TEXT    NOT NULL CHECK (kind IN ('device', 'user', 'session', 'grant', 'key', 'certificate')),
+  subject_id  TEXT    NOT NULL,  -- the id of that kind; a key's kid; a certificate's serial in lowercase hex
+  revoked_at  INTEGER NOT NULL,
+  reason      TEXT    NOT NULL,
+  feed_seq    INTEGER,  -- position in the tenant's feed; NULL when learned otherwise (e.g. an online login answer)
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, subject_id)
+) STRICT;
+
+-- Delta sync progress. Always exactly one row.
+CREATE TABLE sync_state (
+  id                INTEGER PRIMARY KEY CHECK (id = 1),
+  revocation_cursor INTEGER NOT NULL DEFAULT 0 CHECK (revocation_cursor >= 0),  -- highest feed seq applied
+  last_sync_at      INTEGER,  -- trusted time at the end of the last complete round
+  last_server_time  INTEGER,  -- the signed server time of that round
+  jwks_etag         TEXT      -- version of the cached JWKS, so the server sends it only when it changed
+) STRICT;
+INSERT INTO sync_state (id) VALUES (1);
+
+-- Trusted time (DESIGN §4). Always exactly one row; see TrustedTime.
+CREATE TABLE trusted_time (
+  id             INTEGER PRIMARY KEY CHECK (id = 1),
+  mark_ms        INTEGER NOT NULL,  -- high-water mark of time seen; never decreases
+  anchor_wall_ms INTEGER NOT NULL,  -- the wall clock reading when the mark was last set
+  source         TEXT    NOT NULL CHECK (source IN ('none', 'wall_clock', 'server')),
+  CHECK (mark_ms >= anchor_wall_ms)
+) STRICT;
+INSERT INTO trusted_time (id, mark_ms, anchor_wall_ms, source) VALUES (1, 0, 0, 'none');
+
+-- Events waiting to be pushed (DESIGN §5, invariant 3). seq is the per-device sequence.
+CREATE TABLE outbox (
+  seq           INTEGER PRIMARY KEY CHECK (seq >= 1),
+  event_id      TEXT    NOT NULL UNIQUE,
+  event_type    TEXT    NOT NULL,
+  envelope_json TEXT    NOT NULL CHECK (json_valid(envelope_json)),  -- the full, validated EventEnvelope
+  created_at    INTEGER NOT NULL,
+  acked         INTEGER NOT NULL DEFAULT 0 CHECK (acked IN (0, 1)),
+  acked_at      INTEGER,
+  CHECK ((acked = 0) = (acked_at IS NULL))
+) STRICT;
+CREATE INDEX outbox_pending ON outbox (seq) WHERE acked = 0;
+
+-- The outbox's counters, kept apart from its rows so that pruning acked rows can never make a
+-- sequence number come round again. Always exactly one row.
+CREATE TABLE outbox_state (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  last_seq  INTEGER NOT NULL CHECK (last_seq >= 0),  -- highest sequence ever assigned
+  acked_seq INTEGER NOT NULL CHECK (acked_seq >= 0 AND acked_seq <= last_seq)  -- all <= this are acked
+) STRICT;
+INSERT INTO outbox_state (id, last_seq, acked_seq) VALUES (1, 0, 0);
+`,
+  },
+];

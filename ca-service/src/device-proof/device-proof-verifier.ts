@@ -1,0 +1,157 @@
+import type { ParsedCert } from '@lantern/shared';
+import {
+  DEVICE_PROOF_LIFETIME_SECONDS,
+  DEVICE_PROOF_TYPE,
+  OID_EKU_LANTERN_DEVICE_BINDING,
+  X5cJwtVerifier,
+  bodyHash,
+  parseCertificate,
+  parseDeviceUri,
+} from '@lantern/shared';
+import type { CaContext } from '../context/ca-context.js';
+import { getDevice } from '../devices/devices.js';
+import {
+  BodyHashMismatchError,
+  DeviceProofExpiredError,
+  DeviceProofInvalidError,
+  DeviceProofReplayedError,
+  DeviceRevokedError,
+  RenewalGraceExpiredError,
+} from '../errors.js';
+
+export interface ProvenDevice {
+  deviceId: string;
+  tenantId: string;
+  serial: string;
+  certificate: ParsedCert;
+  /** True when the binding certificate had expired and was accepted within the renewal grace. */
+  expired: boolean;
+}
+
+export interface ProofRequest {
+  proof: string | undefined;
+  method: string;
+  path: string;
+  rawBody: Uint8Array | string;
+  /** Accept a certificate expired for at most this long (renewal only). */
+  expiredGraceSeconds?: number;
+}
+
+const MAX_AGE_SECONDS = 120;
+const MAX_FUTURE_SECONDS = 30;
+
+/**
+ * Checks a device proof end to end: chain to the root with the binding EKU, signature by the
+ * certificate's key, method and path, body hash, freshness, single use, and the device's state
+ * in the store. The URL is compared by path: the chain already binds the proof to this CA, and
+ * a CA behind a proxy or reached by another host name would otherwise refuse honest devices.
+ */
+export class DeviceProofVerifier {
+  private readonly verifier: X5cJwtVerifier;
+
+  constructor(private readonly ctx: CaContext) {
+    this.verifier = new X5cJwtVerifier({
+      trustAnchors: [ctx.ca.rootPem],
+      typ: DEVICE_PROOF_TYPE,
+      requiredEku: [OID_EKU_LANTERN_DEVICE_BINDING],
+      requiredClaims: ['htm', 'htu', 'iat', 'jti', 'bh'],
+      clockToleranceSeconds: MAX_FUTURE_SECONDS,
+    });
+  }
+
+  verify(request: ProofRequest): ProvenDevice {
+    if (!request.proof)
+      throw new DeviceProofInvalidError('send a device proof in the Lantern-Device-Proof header');
+    const nowSeconds = Math.floor(this.ctx.clock.now() / 1000);
+    let chainAt = nowSeconds;
+    let expired = false;
+    let verdict = this.verifier.verify(request.proof, nowSeconds);
+    if (
+      !verdict.ok &&
+      verdict.reason === 'chain_expired' &&
+      request.expiredGraceSeconds !== undefined
+    ) {
+      const leafNotAfter = this.leafNotAfter(request.proof);
+      if (leafNotAfter !== undefined && leafNotAfter < nowSeconds) {
+        if (nowSeconds - leafNotAfter > request.expiredGraceSeconds)
+          throw new RenewalGraceExpiredError();
+        chainAt = leafNotAfter;
+        expired = true;
+        verdict = this.verifier.verify(request.proof, nowSeconds, chainAt);
+      }
+    }
+    if (!verdict.ok) {
+      if (verdict.reason === 'expired' || verdict.reason === 'issued_in_future') {
+        throw new DeviceProofExpiredError();
+      }
+      throw new DeviceProofInvalidError(`device proof refused: ${verdict.reason}`);
+    }
+    const { claims, path } = verdict;
+    if (typeof claims.iat !== 'number' || nowSeconds - claims.iat > MAX_AGE_SECONDS)
+      throw new DeviceProofExpiredError();
+    if (claims.exp - (claims.iat ?? 0) > DEVICE_PROOF_LIFETIME_SECONDS * 2) {
+      throw new DeviceProofInvalidError('device proof lifetime is too long');
+    }
+    if (claims['htm'] !== request.method.toUpperCase() || pathOf(claims['htu']) !== request.path) {
+      throw new DeviceProofInvalidError('device proof was made for another request');
+    }
+    if (claims['bh'] !== bodyHash(request.rawBody)) throw new BodyHashMismatchError();
+
+    const leaf = path[0] as ParsedCert;
+    const identity = leaf.subjectAltNameUris.map(parseDeviceUri).find((parsed) => parsed !== null);
+    if (!identity)
+      throw new DeviceProofInvalidError('binding certificate has no Lantern device URI');
+    const certificate = this.ctx.store.db
+      .prepare('SELECT device_id FROM certificates WHERE serial = ?')
+      .get(leaf.serialNumber) as { device_id: string } | undefined;
+    if (certificate?.device_id !== identity.deviceId) {
+      throw new DeviceProofInvalidError(
+        'binding certificate is not one this CA issued to that device',
+      );
+    }
+    const device = getDevice(this.ctx, identity.deviceId, identity.tenantId);
+    if (device.status === 'revoked') throw new DeviceRevokedError();
+
+    this.consumeJti(claims.jti as string, claims.exp);
+    return {
+      deviceId: device.deviceId,
+      tenantId: device.tenantId,
+      serial: leaf.serialNumber,
+      certificate: leaf,
+      expired,
+    };
+  }
+
+  private leafNotAfter(proof: string): number | undefined {
+    try {
+      const header = JSON.parse(
+        Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8'),
+      ) as { x5c?: string[] };
+      const leaf = parseCertificate(Buffer.from(header.x5c?.[0] ?? '', 'base64'));
+      return Math.floor(leaf.notAfter.getTime() / 1000);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private consumeJti(jti: string, expiresAt: number): void {
+    const { db } = this.ctx.store;
+    const now = Math.floor(this.ctx.clock.now() / 1000);
+    db.prepare('DELETE FROM proof_jtis WHERE expires_at < ?').run(now - MAX_AGE_SECONDS);
+    const inserted = db
+      .prepare(
+        'INSERT INTO proof_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
+      )
+      .run(jti, Math.max(expiresAt, now + MAX_AGE_SECONDS));
+    if (inserted.changes === 0) throw new DeviceProofReplayedError();
+  }
+}
+
+function pathOf(htu: unknown): string | undefined {
+  if (typeof htu !== 'string') return undefined;
+  try {
+    return new URL(htu).pathname;
+  } catch {
+    return undefined;
+  }
+}

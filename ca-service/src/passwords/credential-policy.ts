@@ -1,0 +1,78 @@
+/** Upper bound on what reaches the KDF: scrypt's cost grows with the input it first HMACs. */
+export const MAX_SECRET_BYTES = 1024;
+
+export type CredentialRejectReason =
+  'too_short' | 'too_long' | 'not_digits' | 'too_predictable' | 'not_a_string';
+
+export type CredentialVerdict = { ok: true } | { ok: false; reason: CredentialRejectReason };
+
+export interface CredentialPolicy {
+  readonly kind: 'password' | 'pin';
+  check(secret: unknown): CredentialVerdict;
+}
+
+export interface PasswordPolicyOptions {
+  /** Counted in Unicode code points after NFC, which is what a person thinks of as characters. */
+  minLength?: number;
+  maxBytes?: number;
+}
+
+export interface PinPolicyOptions {
+  minDigits?: number;
+  maxDigits?: number;
+  /** Refuse one repeated digit and straight runs (0000, 1234, 9876): the first PINs guessed. */
+  refusePredictable?: boolean;
+}
+
+const refuse = (reason: CredentialRejectReason): CredentialVerdict => ({ ok: false, reason });
+const ACCEPT: CredentialVerdict = { ok: true };
+
+/**
+ * Length is the only composition rule (NIST SP 800-63B §5.1.1.2): every character is allowed,
+ * spaces and emoji included, and nothing is trimmed, so what was typed is what is hashed.
+ */
+export function passwordPolicy(options: PasswordPolicyOptions = {}): CredentialPolicy {
+  const minLength = options.minLength ?? 8;
+  const maxBytes = Math.min(options.maxBytes ?? MAX_SECRET_BYTES, MAX_SECRET_BYTES);
+  return {
+    kind: 'password',
+    check(secret) {
+      if (typeof secret !== 'string') return refuse('not_a_string');
+      // Measured before normalising, so a hostile megabyte is refused without being walked.
+      if (Buffer.byteLength(secret, 'utf8') > maxBytes) return refuse('too_long');
+      const normalised = secret.normalize('NFC');
+      if (Buffer.byteLength(normalised, 'utf8') > maxBytes) return refuse('too_long');
+      return [...normalised].length < minLength ? refuse('too_short') : ACCEPT;
+    },
+  };
+}
+
+/**
+ * Learner PINs: short, digits only (young learners on shared tablets), which is safe only
+ * because the offline lockout counter and the server's lockout bound the guesses.
+ */
+export function pinPolicy(options: PinPolicyOptions = {}): CredentialPolicy {
+  const minDigits = options.minDigits ?? 4;
+  const maxDigits = options.maxDigits ?? 8;
+  const refusePredictable = options.refusePredictable ?? true;
+  return {
+    kind: 'pin',
+    check(secret) {
+      if (typeof secret !== 'string') return refuse('not_a_string');
+      if (secret.length > maxDigits) return refuse('too_long');
+      if (!/^[0-9]*$/.test(secret)) return refuse('not_digits');
+      if (secret.length < minDigits) return refuse('too_short');
+      return refusePredictable && isPredictable(secret) ? refuse('too_predictable') : ACCEPT;
+    },
+  };
+}
+
+function isPredictable(digits: string): boolean {
+  const steps = new Set<number>();
+  for (let i = 1; i < digits.length; i++) {
+    steps.add((digits.charCodeAt(i) - digits.charCodeAt(i - 1) + 10) % 10);
+  }
+  // One constant step: 0 repeats a digit, 1 and 9 are runs up and down (wrapping, as 7890).
+  const [step] = steps;
+  return steps.size === 1 && (step === 0 || step === 1 || step === 9);
+}

@@ -1,0 +1,82 @@
+import type { CaContext } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { parseDeviceCsr } from '../enrollment/csr.js';
+import { currentRevocationCursor } from '../enrollment/enroll-device.js';
+import type { EnrollResult } from '../enrollment/enroll-device.js';
+import { RenewalTooEarlyError } from '../errors.js';
+import { issueBindingCertificate } from '../issuance/binding-certificate.js';
+import { createPublicKey } from 'node:crypto';
+import { jwkThumbprint } from '../pki/jwk-thumbprint.js';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * DESIGN §3.4: online renewal from 2/3 of the lifetime, proven with the current key; after
+ * expiry only within the grace period (checked with the proof). A CSR re-keys the device: the
+ * new key proves possession through the CSR, the request is proven by the old key.
+ */
+export async function renewDevice(
+  ctx: CaContext,
+  device: ProvenDevice,
+  input: { csr?: string },
+  correlationId: string,
+): Promise<EnrollResult> {
+  const profile = ctx.bindingProfile;
+  const current = device.certificate;
+  const lifetime = current.notAfter.getTime() - current.notBefore.getTime();
+  const renewableAt = current.notBefore.getTime() + lifetime * profile.renewFromFraction;
+  if (ctx.clock.now() < renewableAt) {
+    throw new RenewalTooEarlyError(`renewal opens at ${new Date(renewableAt).toISOString()}`, {
+      details: { renewableAt: new Date(renewableAt).toISOString() },
+    });
+  }
+  const rekey = input.csr === undefined ? undefined : parseDeviceCsr(input.csr);
+  const spki = rekey?.subjectPublicKeyInfo ?? Buffer.from(current.subjectPublicKeyInfo);
+  const publicKey = rekey?.publicKey ?? createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  const nowSeconds = Math.floor(ctx.clock.now() / 1000) * 1000;
+  const certificate = await issueBindingCertificate(ctx.ca.authority, profile, {
+    tenantId: device.tenantId,
+    deviceId: device.deviceId,
+    subjectPublicKeyInfo: spki,
+    notBefore: new Date(nowSeconds - profile.backdateSeconds * 1000),
+    notAfter: new Date(nowSeconds + profile.validityDays * DAY_MS),
+    maxOfflineSeconds: profile.maxOfflineSeconds,
+  });
+  const thumbprint = jwkThumbprint(publicKey);
+  ctx.store.append([
+    {
+      eventType: 'identity.device.renewed',
+      aggregateId: device.deviceId,
+      tenantId: device.tenantId,
+      actor: { type: 'device', id: device.deviceId },
+      correlationId,
+      payload: {
+        deviceId: device.deviceId,
+        previousSerial: device.serial,
+        certificateSerial: certificate.serialHex,
+        certificateFingerprint: certificate.fingerprint,
+        certificateKid: thumbprint,
+        certIssuedAt: certificate.notBefore.toISOString(),
+        certExpiresAt: certificate.notAfter.toISOString(),
+        rekeyed: !Buffer.from(current.subjectPublicKeyInfo).equals(spki),
+        afterExpiry: device.expired,
+        certificatePem: certificate.pem,
+      },
+    },
+  ]);
+  return {
+    deviceId: device.deviceId,
+    tenantId: device.tenantId,
+    certificate: certificate.pem,
+    chain: [certificate.pem, ctx.ca.issuingPem],
+    root: ctx.ca.rootPem,
+    rootFingerprint: ctx.ca.rootFingerprint,
+    notAfter: certificate.notAfter.toISOString(),
+    policy: {
+      maxOfflineSeconds: profile.maxOfflineSeconds,
+      renewFromFraction: profile.renewFromFraction,
+      renewalGraceDays: profile.renewalGraceDays,
+    },
+    revocationCursor: currentRevocationCursor(ctx, device.tenantId),
+  };
+}

@@ -1,0 +1,45 @@
+import type { KeyObject } from 'node:crypto';
+
+interface TokenKeyBase {
+  /** RFC 7638 thumbprint of the public key. */
+  kid: string;
+  privateKey: KeyObject;
+  /** Epoch milliseconds, as every time in the ring. */
+  createdAt: number;
+}
+
+/**
+ * `next` is published and never signs; `active` signs; `retired` no longer signs and stays
+ * published until `removeAfter`, fixed when it retired so that a later change of the maximum
+ * token lifetime cannot cut short the tokens it has already signed.
+ */
+export type TokenKey =
+  | (TokenKeyBase & { status: 'next' })
+  | (TokenKeyBase & { status: 'active'; activatedAt: number })
+  | (TokenKeyBase & {
+      status: 'retired';
+      activatedAt: number;
+      retiredAt: number;
+      removeAfter: number;
+    });
+
+export interface KeyRingState {
+  keys: readonly TokenKey[];
+}
+
+export interface KeyRingStore {
+  /** Null when nothing has been saved yet. */
+  load(): KeyRingState | null;
+  /** Must be atomic: a crash leaves either the old state or the new one. */
+  save(state: KeyRingState): void;
+}
+
+export function memoryKeyRingStore(): KeyRingStore {
+  let saved: KeyRingState | null = null;
+  return {
+    load: () => saved,
+    save: (state) => {
+      saved = state;
+    },
+  };
+}

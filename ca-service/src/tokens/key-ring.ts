@@ -1,0 +1,158 @@
+import { generateKeyPairSync } from 'node:crypto';
+import type { Clock, JwtClaims, PublicJwks, PublicSigningJwk } from '@lantern/shared';
+import { publicJwk, signJwt } from '@lantern/shared';
+import type { KeyRingStore, TokenKey } from './key-ring-store.js';
+import { KeyRingCorruptError, TokenLifetimeExceededError } from './token-key-errors.js';
+
+export interface KeyRingConfig {
+  clock: Clock;
+  store: KeyRingStore;
+  /**
+   * The longest `exp − now` of any token this ring signs. A retired key stays published this
+   * long after it stops signing, so it must cover the longest-lived token (offline grants).
+   */
+  maxTokenLifetimeMs: number;
+  /** How long a key signs before `scheduledRotation` replaces it. Default 30 days. */
+  rotationPeriodMs?: number;
+  /** Added to a retired key's publication: verifiers accept `exp` this late. Default 60 s. */
+  removalGraceMs?: number;
+}
+
+export interface KeyRingChange {
+  /** Set when the keys moved: active retired, next became active, a new next was made. */
+  rotation: { retiredKid: string; activeKid: string; nextKid: string } | null;
+  /** Retired keys whose last token has expired, now gone from the JWKS and the store. */
+  removedKids: string[];
+}
+
+export interface KeyRing {
+  readonly activeKid: string;
+  /** `claims.exp` (seconds) is required and bounded by `maxTokenLifetimeMs`. */
+  sign(claims: JwtClaims, options?: { typ?: string }): string;
+  /** Public parts only, next and retired keys included, in that order: next, active, retired. */
+  jwks(): PublicJwks;
+  /** Unconditional: also the answer to a suspected compromise of the active key. */
+  rotate(): KeyRingChange;
+  /** Rotates when the active key has signed for a full period; drops keys past `removeAfter`. */
+  scheduledRotation(): KeyRingChange;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const STATUS_ORDER = { next: 0, active: 1, retired: 2 } as const;
+
+/**
+ * The JWT signing keys (DESIGN §2): a key is published as `next` for a whole rotation period
+ * before it signs, so every JWKS cache has it by the time its first token arrives, and it stays
+ * published after it retires until the last token it signed has expired. Each change is saved
+ * before it takes effect here: a key that signed is never one the store could lose.
+ */
+export function openKeyRing(config: KeyRingConfig): KeyRing {
+  const { clock, store, maxTokenLifetimeMs } = config;
+  const rotationPeriodMs = config.rotationPeriodMs ?? 30 * DAY_MS;
+  const removalGraceMs = config.removalGraceMs ?? 60_000;
+  const published = new Map<string, PublicSigningJwk>();
+  const publicPart = (key: TokenKey): PublicSigningJwk => {
+    const cached = published.get(key.kid);
+    if (cached !== undefined) return cached;
+    const jwk = publicJwk(key.privateKey);
+    published.set(key.kid, jwk);
+    return jwk;
+  };
+
+  let keys: readonly TokenKey[];
+  const loaded = store.load();
+  if (loaded === null) {
+    keys = initialKeys(clock.now());
+    store.save({ keys });
+  } else {
+    keys = loaded.keys;
+    checkShape(keys, publicPart);
+  }
+
+  function change(rotate: boolean): KeyRingChange {
+    const now = clock.now();
+    const removed = keys.filter((key) => key.status === 'retired' && key.removeAfter <= now);
+    const kept = keys.filter((key) => !removed.includes(key));
+    const rotation = rotate ? rotated(kept, now, now + maxTokenLifetimeMs + removalGraceMs) : null;
+    if (rotation !== null || removed.length > 0) {
+      const next = rotation?.keys ?? kept;
+      store.save({ keys: next });
+      keys = next;
+    }
+    for (const key of removed) published.delete(key.kid);
+    return { rotation: rotation?.summary ?? null, removedKids: removed.map((key) => key.kid) };
+  }
+
+  return {
+    get activeKid() {
+      return activeKey(keys).kid;
+    },
+    sign(claims, options = {}) {
+      const { exp } = claims;
+      const latest = clock.now() + maxTokenLifetimeMs;
+      if (typeof exp !== 'number' || !Number.isFinite(exp) || exp * 1000 > latest) {
+        throw new TokenLifetimeExceededError();
+      }
+      const key = activeKey(keys);
+      return signJwt(claims, { ...options, kid: key.kid }, key.privateKey);
+    },
+    jwks() {
+      const now = clock.now();
+      const live = keys.filter((key) => key.status !== 'retired' || key.removeAfter > now);
+      const ordered = [...live].sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status]);
+      return { keys: ordered.map(publicPart) };
+    },
+    rotate: () => change(true),
+    scheduledRotation: () => change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs),
+  };
+}
+
+function initialKeys(now: number): TokenKey[] {
+  return [
+    { ...generateKey(now), status: 'active', activatedAt: now },
+    { ...generateKey(now), status: 'next' },
+  ];
+}
+
+function rotated(keys: readonly TokenKey[], now: number, removeAfter: number) {
+  const retiring = activeKey(keys);
+  const promoted = keys.find((key) => key.status === 'next');
+  if (promoted === undefined) throw new KeyRingCorruptError('The key ring has no next key.');
+  const fresh = generateKey(now);
+  const next = keys.map((key): TokenKey => {
+    if (key === retiring) return { ...retiring, status: 'retired', retiredAt: now, removeAfter };
+    if (key === promoted) return { ...promoted, status: 'active', activatedAt: now };
+    return key;
+  });
+  next.push({ ...fresh, status: 'next' });
+  const summary = { retiredKid: retiring.kid, activeKid: promoted.kid, nextKid: fresh.kid };
+  return { keys: next, summary };
+}
+
+function activeKey(keys: readonly TokenKey[]): TokenKey & { status: 'active' } {
+  const active = keys.find((key) => key.status === 'active');
+  if (active?.status !== 'active') throw new KeyRingCorruptError('The key ring has no active key.');
+  return active;
+}
+
+function generateKey(now: number) {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { kid: publicJwk(privateKey).kid, privateKey, createdAt: now };
+}
+
+/** One active, one next, distinct kids, each the thumbprint of its key: else it is corrupt. */
+function checkShape(keys: readonly TokenKey[], publicPart: (key: TokenKey) => PublicSigningJwk) {
+  const count = (status: TokenKey['status']) => keys.filter((key) => key.status === status).length;
+  if (count('active') !== 1 || count('next') !== 1) {
+    throw new KeyRingCorruptError('A key ring has exactly one active and one next key.');
+  }
+  if (new Set(keys.map((key) => key.kid)).size !== keys.length) {
+    throw new KeyRingCorruptError('A kid appears twice in the key ring.');
+  }
+  for (const key of keys) {
+    const jwk = publicPart(key);
+    if (jwk.kid !== key.kid || jwk.alg !== 'ES256') {
+      throw new KeyRingCorruptError(`Key ${key.kid} is not the ES256 key its kid names.`);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createJwtVerifier, epochSeconds, importJwks, manualClock } from '@lantern/shared';
+import { fileKeyRingStore } from '../src/tokens/file-key-ring-store.js';
+import { openKeyRing } from '../src/tokens/key-ring.js';
+import { KeyRingCorruptError, KeyRingLockedError } from '../src/tokens/token-key-errors.js';
+
+const PASSPHRASE = 'correct horse battery staple';
+const clock = manualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
+let directory: string;
+let path: string;
+
+const open = (passphrase = PASSPHRASE) =>
+  openKeyRing({ clock, store: fileKeyRingStore(path, passphrase), maxTokenLifetimeMs: 3_600_000 });
+
+beforeEach(() => {
+  directory = mkdtempSync(join(tmpdir(), 'lantern-keys-'));
+  path = join(directory, 'keys', 'token-keys.json');
+});
+
+afterEach(() => {
+  rmSync(directory, { recursive: true, force: true });
+});
+
+describe('file key ring store', () => {
+  it('has nothing to load before the first save', () => {
+    expect(fileKeyRingStore(path, PASSPHRASE).load()).toBeNull();
+  });
+
+  it('reloads the same kids, statuses and times', () => {
+    const ring = open();
+    ring.rotate();
+    const now = epochSeconds(clock);
+    const token = ring.sign({ sub: 'usr_1', exp: now + 600 });
+    const reopened = open();
+    expect(reopened.activeKid).toBe(ring.activeKid);
+    expect(reopened.jwks()).toEqual(ring.jwks());
+    const verdict = createJwtVerifier({ keys: importJwks(reopened.jwks()) }).verify(token, now);
+    expect(verdict.ok).toBe(true);
+    const stored = fileKeyRingStore(path, PASSPHRASE).load()?.keys ?? [];
+    expect(stored.map(({ privateKey: _key, ...rest }) => rest)).toMatchObject([
+      { status: 'retired', createdAt: clock.now(), retiredAt: clock.now() },
+      { status: 'active', activatedAt: clock.now() },
+      { status: 'next' },
+    ]);
+  });
+
+  it('writes encrypted PKCS#8 only, to a file only its owner can read, with no temporary left', () => {
+    open().rotate();
+    const text = readFileSync(path, 'utf8');
+    expect(text).toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+    expect(text).not.toContain('-----BEGIN PRIVATE KEY-----');
+    expect(text).not.toContain('"d"');
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(directory, 'keys'))).toEqual(['token-keys.json']);
+  });
+
+  it('fails clearly with the wrong passphrase, or none', () => {
+    open();
+    expect(() => open('not the passphrase')).toThrow(KeyRingLockedError);
+    expect(() => open('not the passphrase')).toThrow(/could not be decrypted/);
+    expect(() => fileKeyRingStore(path, '')).toThrow(KeyRingLockedError);
+  });
+
+  it('refuses a file that is not a key ring', () => {
+    const corrupt = (contents: string) => {
+      writeFileSync(path, contents);
+      return () => open();
+    };
+    open();
+    const valid = readFileSync(path, 'utf8');
+    expect(corrupt('{ not json')).toThrow(KeyRingCorruptError);
+    expect(corrupt('{"format":"something-else","keys":[]}')).toThrow(KeyRingCorruptError);
+    expect(corrupt(valid.replace('"status": "next"', '"status": "paused"'))).toThrow(
+      KeyRingCorruptError,
+    );
+    expect(corrupt(valid.replace(/"createdAt": "[^"]+"/, '"createdAt": "yesterday"'))).toThrow(
+      KeyRingCorruptError,
+    );
+  });
+
+  it('refuses an unencrypted key put in the file', () => {
+    open();
+    const file = JSON.parse(readFileSync(path, 'utf8')) as { keys: { privateKey: string }[] };
+    const plain = fileKeyRingStore(path, PASSPHRASE).load()?.keys[0]?.privateKey;
+    const first = file.keys[0];
+    if (!plain || !first) throw new Error('no key');
+    first.privateKey = plain.export({ type: 'pkcs8', format: 'pem' }) as string;
+    writeFileSync(path, JSON.stringify(file));
+    expect(() => open()).toThrow(/not encrypted/);
+  });
+});

@@ -1,0 +1,122 @@
+import type { KeyObject } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
+import type { ParsedCert } from '../x509/parse-certificate.js';
+import type { PathFailureReason } from '../x509/validate-path.js';
+import { validateCertificatePath } from '../x509/validate-path.js';
+import type { JwsHeader, VerifiedJwtClaims } from './jwt-types.js';
+import type { JwtRejectReason } from './jwt-verifier.js';
+import { createJwtVerifier } from './jwt-verifier.js';
+import { decodeJsonObjectSegment } from './strict-json.js';
+
+export type X5cJwtVerdict =
+  | { ok: true; header: JwsHeader; claims: VerifiedJwtClaims; path: readonly ParsedCert[] }
+  | {
+      ok: false;
+      reason: JwtRejectReason | 'missing_x5c' | `chain_${PathFailureReason}`;
+      detail?: string;
+    };
+
+export interface X5cJwtOptions {
+  /** The pinned root(s). */
+  trustAnchors: readonly (Uint8Array | string)[];
+  typ: string;
+  requiredEku?: readonly string[];
+  issuer?: string;
+  audience?: string;
+  requiredClaims?: readonly string[];
+  clockToleranceSeconds?: number;
+  /** Most certificates accepted in `x5c` (leaf first). */
+  maxChainLength?: number;
+}
+
+interface CachedChain {
+  path: readonly ParsedCert[];
+  key: KeyObject;
+  verifier: ReturnType<typeof createJwtVerifier>;
+  validFrom: number;
+  validUntil: number;
+}
+
+const CACHE_LIMIT = 1024;
+
+/**
+ * JWTs that carry their signer's certificate chain in `x5c` (device proofs, offline session
+ * tokens, signed revocation pages). A chain is validated once and cached by the hash of its
+ * DER; later tokens with the same chain cost one signature check plus a validity-window
+ * comparison. Revocation is the caller's check: it changes between calls, the chain does not.
+ */
+export class X5cJwtVerifier {
+  private readonly cache = new Map<string, CachedChain>();
+
+  constructor(private readonly options: X5cJwtOptions) {}
+
+  /**
+   * `chainAtSeconds` validates the chain at another instant than the claims (renewal of a
+   * certificate that expired within its grace period); such verdicts are not cached.
+   */
+  verify(token: unknown, nowSeconds: number, chainAtSeconds = nowSeconds): X5cJwtVerdict {
+    if (typeof token !== 'string' || token.length > 16 * 1024)
+      return { ok: false, reason: 'malformed' };
+    const header = decodeJsonObjectSegment(token.slice(0, Math.max(token.indexOf('.'), 0)));
+    const x5c = header?.['x5c'];
+    if (
+      !Array.isArray(x5c) ||
+      x5c.length === 0 ||
+      !x5c.every((entry) => typeof entry === 'string')
+    ) {
+      return { ok: false, reason: 'missing_x5c' };
+    }
+    if (x5c.length > (this.options.maxChainLength ?? 4)) {
+      return { ok: false, reason: 'chain_depth_exceeded', detail: 'x5c is longer than allowed' };
+    }
+    const cacheKey = createHash('sha256').update(x5c.join('.')).digest('base64url');
+    const nowMs = chainAtSeconds * 1000;
+    let chain = this.cache.get(cacheKey);
+    if (chain && (nowMs < chain.validFrom || nowMs > chain.validUntil)) {
+      this.cache.delete(cacheKey);
+      chain = undefined;
+    }
+    if (!chain) {
+      const certificates = (x5c as string[]).map((entry) => Buffer.from(entry, 'base64'));
+      const verdict = validateCertificatePath({
+        leaf: certificates[0] as Buffer,
+        intermediates: certificates.slice(1),
+        trustAnchors: this.options.trustAnchors,
+        at: new Date(nowMs),
+        ...(this.options.requiredEku ? { requiredEku: this.options.requiredEku } : {}),
+      });
+      if (!verdict.ok)
+        return { ok: false, reason: `chain_${verdict.reason}`, detail: verdict.detail };
+      const leaf = verdict.path[0] as ParsedCert;
+      const key = createPublicKey({
+        key: Buffer.from(leaf.subjectPublicKeyInfo),
+        format: 'der',
+        type: 'spki',
+      });
+      chain = {
+        path: verdict.path,
+        key,
+        verifier: createJwtVerifier({
+          keys: key,
+          typ: this.options.typ,
+          ...(this.options.issuer === undefined ? {} : { issuer: this.options.issuer }),
+          ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
+          ...(this.options.requiredClaims ? { requiredClaims: this.options.requiredClaims } : {}),
+          ...(this.options.clockToleranceSeconds === undefined
+            ? {}
+            : { clockToleranceSeconds: this.options.clockToleranceSeconds }),
+        }),
+        validFrom: Math.max(...verdict.path.map((cert) => cert.notBefore.getTime())),
+        validUntil: Math.min(...verdict.path.map((cert) => cert.notAfter.getTime())),
+      };
+      if (chainAtSeconds === nowSeconds) {
+        if (this.cache.size >= CACHE_LIMIT)
+          this.cache.delete(this.cache.keys().next().value as string);
+        this.cache.set(cacheKey, chain);
+      }
+    }
+    const verdict = chain.verifier.verify(token, nowSeconds);
+    if (!verdict.ok) return verdict;
+    return { ok: true, header: verdict.header, claims: verdict.claims, path: chain.path };
+  }
+}

@@ -1,0 +1,33 @@
+import { type DerValue, DerError, TAG, booleanValue, childrenOf, oidValue } from './der.js';
+
+export interface CertificateExtension {
+  readonly oid: string;
+  readonly critical: boolean;
+  /** Content of extnValue: DER for the extensions this module decodes, opaque otherwise. */
+  readonly value: Uint8Array;
+}
+
+/** AlgorithmIdentifier: its OID and the raw encoding, which must match between TBS and outer. */
+export function algorithmOf(value: DerValue): string {
+  const fields = childrenOf(value);
+  const oid = oidValue(fields.read(TAG.oid));
+  if (!fields.done) fields.read();
+  fields.finish();
+  return oid;
+}
+
+/** Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension; shared with CRLs and CRL entries. */
+export function extensionsOf(value: DerValue): CertificateExtension[] {
+  const list = childrenOf(value);
+  if (list.done) throw new DerError('empty Extensions');
+  const extensions: CertificateExtension[] = [];
+  while (!list.done) {
+    const fields = childrenOf(list.read(TAG.sequence));
+    const oid = oidValue(fields.read(TAG.oid));
+    const flag = fields.optional(TAG.boolean);
+    const value = fields.read(TAG.octetString).content;
+    fields.finish();
+    extensions.push({ oid, critical: flag ? booleanValue(flag) : false, value });
+  }
+  return extensions;
+}

@@ -1,0 +1,24 @@
+import { DerError } from './der.js';
+
+const BASE64_BODY = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** RFC 7468 labels, plus the bare "CRL" that @peculiar/x509 writes. */
+export type PemLabel = 'CERTIFICATE' | 'X509 CRL' | 'CRL';
+
+/**
+ * DER bytes from either DER or a PEM text (string or bytes) holding exactly one block with one
+ * of the given labels. Always returns a private copy so later changes to the caller's buffer
+ * cannot alter what was validated.
+ */
+export function toDer(input: Uint8Array | string, labels: readonly PemLabel[]): Uint8Array {
+  if (typeof input !== 'string' && input[0] === 0x30) return new Uint8Array(input);
+  const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
+  const blocks = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([^-]*)-----END \1-----/g)];
+  const [block] = blocks;
+  if (blocks.length !== 1 || !block || !labels.includes(block[1] as PemLabel)) {
+    throw new DerError(`expected DER or exactly one PEM block labelled ${labels.join(' or ')}`);
+  }
+  const body = (block[2] ?? '').replace(/\s+/g, '');
+  if (!BASE64_BODY.test(body) || body.length % 4 !== 0) throw new DerError('bad PEM base64');
+  return new Uint8Array(Buffer.from(body, 'base64'));
+}
