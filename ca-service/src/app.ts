@@ -2,7 +2,9 @@ import swagger from '@fastify/swagger';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
 import type { CaContext } from './context/ca-context.js';
+import { accountAdminRoutes } from './http/account-admin-routes.js';
 import { adminRoutes } from './http/admin-routes.js';
+import { authRoutes } from './http/auth-routes.js';
 import { caRoutes } from './http/ca-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
@@ -13,6 +15,7 @@ import { CrlPublisher } from './revocation/crl-publisher.js';
 export interface BuildAppOptions {
   context: CaContext;
   enrollRateLimitPerMinute?: number;
+  loginRateLimitPerMinute?: number;
   bodyLimitBytes?: number;
 }
 
@@ -46,7 +49,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     enrollmentRoutes(ctx, { rateLimitPerMinute: options.enrollRateLimitPerMinute ?? 60 }),
   );
   await app.register(deviceRoutes(ctx));
+  await app.register(
+    authRoutes(ctx, { loginRateLimitPerMinute: options.loginRateLimitPerMinute ?? 600 }),
+  );
   await app.register(adminRoutes(ctx, crls));
+  await app.register(accountAdminRoutes(ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -139,6 +139,73 @@ export const PassphraseMissingError = defineError(
   'Set LANTERN_CA_PASSPHRASE or --passphrase-file (never on the command line).',
 );
 
+export const CredentialRejectedError = defineError(
+  'credential_rejected',
+  400,
+  'The new password or PIN does not meet its policy (length, digits, predictability).',
+  'Passwords need at least 8 characters; learner PINs 4 to 8 digits, not 1234 or 0000.',
+);
+export const UserExistsError = defineError(
+  'user_exists',
+  409,
+  'A user with this username already exists in the tenant.',
+  'Choose another username; usernames are unique per tenant.',
+);
+export const UserNotFoundError = defineError(
+  'user_not_found',
+  404,
+  'No user with this id in your tenant.',
+  'Check the id with `lantern-ca user list`.',
+);
+export const InvalidCredentialsError = defineError(
+  'invalid_credentials',
+  401,
+  'The tenant, username or password is wrong (which one is not said, on purpose).',
+  'Check all three; after repeated failures the account locks for a while.',
+);
+export const AccountLockedError = defineError(
+  'account_locked',
+  423,
+  'The account is locked, after too many failed sign-ins or by an admin.',
+  'Wait until `details.lockedUntil`, or ask an admin to unlock it (`lantern-ca user unlock`).',
+);
+export const AccountSuspendedError = defineError(
+  'account_suspended',
+  403,
+  'An admin suspended this account.',
+  'Ask an admin to reactivate it.',
+);
+export const RefreshTokenInvalidError = defineError(
+  'refresh_token_invalid',
+  401,
+  'The refresh token is unknown, expired, or its session has ended.',
+  'Sign in again.',
+);
+export const RefreshTokenReusedError = defineError(
+  'refresh_token_reused',
+  401,
+  'A refresh token was used twice; the whole session family was revoked as a precaution.',
+  'Sign in again; if you did not reuse a token, it may have been stolen.',
+);
+export const SessionNotFoundError = defineError(
+  'session_not_found',
+  404,
+  'No session with this id in your tenant.',
+  'Check the id in the event log (`lantern-ca events`).',
+);
+export const GrantNotFoundError = defineError(
+  'grant_not_found',
+  404,
+  'No offline grant with this id in your tenant.',
+  'Check the id in the event log (`lantern-ca events`).',
+);
+export const ApiKeyNotFoundError = defineError(
+  'api_key_not_found',
+  404,
+  'No API key with this id in your tenant.',
+  'Check the key id (key_…), not the key itself.',
+);
+
 export const caErrors = [
   EnrollmentTokenInvalidError,
   EnrollmentTokenExpiredError,
@@ -163,6 +230,17 @@ export const caErrors = [
   BodyHashMismatchError,
   CaNotInitializedError,
   PassphraseMissingError,
+  CredentialRejectedError,
+  UserExistsError,
+  UserNotFoundError,
+  InvalidCredentialsError,
+  AccountLockedError,
+  AccountSuspendedError,
+  RefreshTokenInvalidError,
+  RefreshTokenReusedError,
+  SessionNotFoundError,
+  GrantNotFoundError,
+  ApiKeyNotFoundError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

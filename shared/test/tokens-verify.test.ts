@@ -240,6 +240,17 @@ describe('JWT verifier: algorithms and keys', () => {
     expect(rejection(swapped, both)).toBe('alg_not_allowed');
   });
 
+  it('shares one frozen header between tokens that carry it, and still checks each signature', () => {
+    const verify = verifier();
+    const first = verify.verify(token({ jti: 'a' }), NOW);
+    const second = verify.verify(token({ jti: 'b' }), NOW);
+    if (!first.ok || !second.ok) throw new Error('expected both to verify');
+    expect(second.header).toBe(first.header);
+    expect(Object.isFrozen(first.header)).toBe(true);
+    const forged = withSegment(token(), 1, b64(JSON.stringify({ ...baseClaims, sub: 'admin' })));
+    expect(verify.verify(forged, NOW)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
   it('verifies against a single key without needing a kid', () => {
     const single = createJwtVerifier({ keys: p256.publicKey });
     expect(single.verify(signJwt(baseClaims, {}, p256.privateKey), NOW).ok).toBe(true);
@@ -346,6 +357,22 @@ describe('JWT verifier: tampering and hostile input', () => {
     expect(rejection(rawToken(`{"alg":"ES256","kid":"${jwk.kid}","x5c":"MII"}`, claims))).toBe(
       'malformed',
     );
+  });
+
+  it('refuses claims nested deeper than any real token needs', () => {
+    const nestedClaims = (depth: number) =>
+      rawToken(
+        `{"alg":"ES256","kid":"${jwk.kid}"}`,
+        `{"exp":${NOW + 300},"deep":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+      );
+    const verify = createJwtVerifier({ keys: importJwks(jwks) });
+    expect(verify.verify(nestedClaims(31), NOW).ok).toBe(true);
+    expect(verify.verify(nestedClaims(32), NOW)).toEqual({
+      ok: false,
+      reason: 'malformed',
+      detail: 'claims',
+    });
+    expect(verify.verify(nestedClaims(5000), NOW).ok).toBe(false);
   });
 
   it('keeps equal member names in different objects apart', () => {

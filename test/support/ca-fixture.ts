@@ -54,7 +54,11 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
     logger,
   });
   const ca = await openCa({ dataDir: dir, clock, passphrase: TEST_PASSPHRASE, logger });
-  const app = await buildApp({ context: ca.context, enrollRateLimitPerMinute: 10_000 });
+  const app = await buildApp({
+    context: ca.context,
+    enrollRateLimitPerMinute: 10_000,
+    loginRateLimitPerMinute: 10_000,
+  });
   return {
     dir,
     clock,
@@ -94,4 +98,16 @@ export async function createEnrollmentToken(
   const response = await ca.admin('POST', '/v1/admin/enrollment-tokens', { tenant, ttlSeconds });
   if (response.statusCode !== 201) throw new Error(`token create failed: ${response.body}`);
   return (response.json() as { token: string }).token;
+}
+
+export async function createUser(
+  ca: TestCa,
+  tenant: string,
+  username: string,
+  password: string,
+  role: 'learner' | 'teacher' | 'admin' = 'learner',
+): Promise<string> {
+  const response = await ca.admin('POST', '/v1/admin/users', { tenant, username, password, role });
+  if (response.statusCode !== 201) throw new Error(`user create failed: ${response.body}`);
+  return (response.json() as { userId: string }).userId;
 }

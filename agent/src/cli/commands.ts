@@ -41,6 +41,10 @@ function enrolledText(outcome: EnrollOutcome): string {
   ].join('\n');
 }
 
+function daysLeftText(days: number): string {
+  return days >= 0 ? `${days} days left` : `EXPIRED ${-days} days ago: renew online`;
+}
+
 function statusText(dataDir: string, status: AgentStatus): string {
   if (!status.enrolled) {
     return `${dataDir}: not enrolled.\nRun: lantern-agent enroll --ca URL --token T --data-dir ${dataDir}`;
@@ -53,7 +57,7 @@ function statusText(dataDir: string, status: AgentStatus): string {
     ['root fingerprint', status.rootFingerprint],
     [
       'certificate',
-      `serial ${status.certificate.serialNumber}, valid until ${status.certificate.notAfter} (${status.certificate.daysLeft} days left)`,
+      `serial ${status.certificate.serialNumber}, valid until ${status.certificate.notAfter} (${daysLeftText(status.certificate.daysLeft)})`,
     ],
     ['revocation cursor', String(status.revocationCursor)],
     ['outbox', `${status.outboxDepth} event(s) waiting`],
@@ -111,7 +115,9 @@ export const commands: Command[] = [
       const token = requireString(values, 'token');
       const fingerprint = optionalString(values, 'root-fingerprint');
       if (fingerprint !== undefined && normalizeFingerprint(fingerprint) === null) {
-        throw new UsageError('--root-fingerprint must be the 64 hex digit SHA-256 `lantern-ca init` printed');
+        throw new UsageError(
+          '--root-fingerprint must be the 64 hex digit SHA-256 `lantern-ca init` printed',
+        );
       }
       const name = optionalString(values, 'name');
       const outcome = await enroll({

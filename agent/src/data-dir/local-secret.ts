@@ -20,10 +20,13 @@ export async function ensureLocalSecret(path: string): Promise<string> {
   await createSecretFile(path, Buffer.from(fresh, 'utf8'));
   const file = await readSecretFile(path);
   if (file === null) throw new KeyUnavailableError(`${path} vanished while it was created`);
-  if (file.tooOpen) throw new KeyUnavailableError(`${path} is readable by other users; chmod 600 it`);
+  if (file.tooOpen)
+    throw new KeyUnavailableError(`${path} is readable by other users; chmod 600 it`);
   const secret = file.contents.toString('utf8').trim();
   if (!SECRET_FORMAT.test(secret)) {
-    throw new KeyUnavailableError(`${path} does not hold a local API secret; delete it to get a new one`);
+    throw new KeyUnavailableError(
+      `${path} does not hold a local API secret; delete it to get a new one`,
+    );
   }
   return secret;
 }

@@ -56,7 +56,9 @@ export class CaClient {
     try {
       return JSON.parse(text) as unknown;
     } catch {
-      throw new EnrollmentFailedError('the CA answered the enrollment with a body that is not JSON');
+      throw new EnrollmentFailedError(
+        'the CA answered the enrollment with a body that is not JSON',
+      );
     }
   }
 

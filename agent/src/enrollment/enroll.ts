@@ -76,14 +76,16 @@ export async function enroll(options: EnrollOptions): Promise<EnrollOutcome> {
     throw new InvalidRequestError(`the CA URL "${options.caUrl}" is not an http(s) URL`);
   }
   const pinned =
-    options.rootFingerprint === undefined ? undefined : normalizeFingerprint(options.rootFingerprint);
+    options.rootFingerprint === undefined
+      ? undefined
+      : normalizeFingerprint(options.rootFingerprint);
   if (pinned === null) {
     throw new InvalidRequestError('the root fingerprint must be 64 hex digits (SHA-256)');
   }
   if (options.token.length === 0) throw new InvalidRequestError('the enrollment token is empty');
 
   const paths = agentPaths(options.dataDir);
-  const store = openAgentStore(paths.database, { clock: options.clock });
+  const store = openLocked(paths, options.clock);
   let outcome: EnrollOutcome;
   try {
     outcome = await enrollLocked(store, paths, {
@@ -110,7 +112,6 @@ async function enrollLocked(
   paths: AgentPaths,
   input: LockedInput,
 ): Promise<EnrollOutcome> {
-  beginExclusive(store);
   let keysTouched = false;
   try {
     const existing = readDeviceBinding(store);
@@ -128,7 +129,7 @@ async function enrollLocked(
     const dataKey = await DataKey.loadOrCreate(new FilePlatformSecret(paths.platformSecret));
     const deviceKey = await FileDeviceKeyStore.generate(paths.deviceKey, dataKey);
     const csr = await buildCsrPem({
-      commonName: input.name ?? 'lantern-agent',
+      commonName: 'lantern-agent',
       subjectPublicKeyInfo: deviceKey.publicKey().export({ type: 'spki', format: 'der' }),
       sign: (data) => p1363ToDer(deviceKey.sign(data)),
     });
@@ -145,11 +146,8 @@ async function enrollLocked(
       at: new Date(trustedTime.trustedNow()),
     });
     if (!verdict.ok) throw refusalOf(verdict);
-    storeBinding(store, verdict.enrollment, input.ca.baseUrl, trustedTime.trustedNow());
-    store.db.exec('COMMIT');
-
     const { enrollment } = verdict;
-    return {
+    const outcome: EnrollOutcome = {
       dataDir: paths.dataDir,
       deviceId: enrollment.deviceId,
       tenantId: enrollment.tenantId,
@@ -162,6 +160,10 @@ async function enrollLocked(
       keyThumbprint: deviceKey.thumbprint(),
       keyAssurance: deviceKey.assurance,
     };
+    storeBinding(store, enrollment, input.ca.baseUrl, trustedTime.trustedNow());
+    // Last: once this commits, the keys belong to a binding and the catch below must not run.
+    store.db.exec('COMMIT');
+    return outcome;
   } catch (error) {
     if (store.db.inTransaction) store.db.exec('ROLLBACK');
     if (keysTouched) await removeKeys(paths);
@@ -169,11 +171,18 @@ async function enrollLocked(
   }
 }
 
-/** BEGIN IMMEDIATE takes the write lock now, or fails after the store's busy timeout. */
-function beginExclusive(store: AgentStore): void {
+/**
+ * Opens the store and takes its write lock (BEGIN IMMEDIATE), waiting up to the store's busy
+ * timeout. Opening alone can already wait for the lock, when it checks the migrations.
+ */
+function openLocked(paths: AgentPaths, clock: Clock): AgentStore {
+  let store: AgentStore | undefined;
   try {
+    store = openAgentStore(paths.database, { clock });
     store.db.exec('BEGIN IMMEDIATE');
+    return store;
   } catch (error) {
+    store?.close();
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && SQLITE_BUSY.test(code)) {
       throw new EnrollmentInProgressError(undefined, { cause: error });

@@ -1,5 +1,6 @@
 import { ForbiddenError, UnauthorizedError } from '@lantern/shared';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ApiKeyNotFoundError } from '../errors.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
 
@@ -9,6 +10,8 @@ export const API_SCOPES = [
   'devices:read',
   'devices:write',
   'enrollment:write',
+  'users:read',
+  'users:write',
   'events:read',
 ] as const;
 export type ApiScope = (typeof API_SCOPES)[number];
@@ -101,4 +104,30 @@ export function authorize(principal: ApiKeyPrincipal, scope: ApiScope, tenantId?
   if (tenantId !== undefined && principal.tenantId !== null && principal.tenantId !== tenantId) {
     throw new ForbiddenError('this API key belongs to another tenant');
   }
+}
+
+export function revokeApiKey(
+  ctx: CaContext,
+  keyId: string,
+  tenantId: string | null,
+  meta: CommandMeta,
+): { keyId: string; revoked: true } {
+  return ctx.store.transaction(() => {
+    const row = ctx.store.db
+      .prepare('SELECT tenant_id, revoked_at FROM api_keys WHERE key_id = ?')
+      .get(keyId) as { tenant_id: string; revoked_at: string | null } | undefined;
+    if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new ApiKeyNotFoundError();
+    if (row.revoked_at === null) {
+      ctx.store.append([
+        {
+          eventType: 'identity.api_key.revoked',
+          aggregateId: keyId,
+          tenantId: row.tenant_id,
+          ...meta,
+          payload: { keyId },
+        },
+      ]);
+    }
+    return { keyId, revoked: true as const };
+  });
 }

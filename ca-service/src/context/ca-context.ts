@@ -1,7 +1,9 @@
 import type { Actor, Clock, IdGenerator, Logger } from '@lantern/shared';
 import type { IssuingAuthority } from '../issuance/binding-certificate.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
+import type { PasswordHasher } from '../passwords/password-hasher.js';
 import type { EventStore } from '../store/event-store.js';
+import type { KeyRing } from '../tokens/key-ring.js';
 
 /** The tenant that owns installation-wide records (global admin keys). Never holds devices. */
 export const SYSTEM_TENANT_ID = 'ten_00000000000000000000000000';
@@ -23,7 +25,28 @@ export interface CaContext {
   bindingProfile: DeviceBindingProfile;
   /** Public base URL of this service, used in certificates (CRL distribution point) and tokens. */
   publicUrl: string;
+  tokenKeys: KeyRing;
+  passwords: PasswordHasher;
+  auth: AuthPolicy;
 }
+
+export interface AuthPolicy {
+  /** Audience of access tokens. */
+  audience: string;
+  accessTokenSeconds: number;
+  refreshTokenSeconds: number;
+  lockout: { maxFailures: number; windowSeconds: number; lockSeconds: number };
+  /** Upper bound of an offline grant; the binding certificate's notAfter bounds it too. */
+  maxOfflineSeconds: number;
+}
+
+export const DEFAULT_AUTH_POLICY: AuthPolicy = {
+  audience: 'lantern',
+  accessTokenSeconds: 900,
+  refreshTokenSeconds: 30 * 86_400,
+  lockout: { maxFailures: 5, windowSeconds: 900, lockSeconds: 900 },
+  maxOfflineSeconds: 14 * 86_400,
+};
 
 export interface CommandMeta {
   actor: Actor;

@@ -3,7 +3,8 @@ import { EventValidator, createIdGenerator, createLogger } from '@lantern/shared
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
-import type { CaContext } from '../context/ca-context.js';
+import type { AuthPolicy, CaContext } from '../context/ca-context.js';
+import { DEFAULT_AUTH_POLICY } from '../context/ca-context.js';
 import { devicesProjection } from '../devices/devices-projection.js';
 import { enrollmentTokensProjection } from '../enrollment/enrollment-tokens-projection.js';
 import { CaNotInitializedError } from '../errors.js';
@@ -16,6 +17,12 @@ import { EventStore } from '../store/event-store.js';
 import type { Projection } from '../store/event-store.js';
 import { migrate } from '../store/migrations.js';
 import { tenantsProjection } from '../tenants/tenants-projection.js';
+import { sessionsProjection } from '../auth/sessions-projection.js';
+import { createPasswordHasher } from '../passwords/password-hasher.js';
+import type { PasswordHasherConfig } from '../passwords/password-hasher.js';
+import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
+import { openKeyRing } from '../tokens/key-ring.js';
+import { usersProjection } from '../users/users-projection.js';
 import { dataDirPaths } from './paths.js';
 
 export const PROJECTIONS: readonly Projection[] = [
@@ -23,6 +30,8 @@ export const PROJECTIONS: readonly Projection[] = [
   apiKeysProjection,
   enrollmentTokensProjection,
   devicesProjection,
+  usersProjection,
+  sessionsProjection,
   revocationFeedProjection,
 ];
 
@@ -32,6 +41,8 @@ export interface OpenCaOptions {
   passphrase: string;
   logger?: Logger;
   publicUrl?: string;
+  auth?: Partial<AuthPolicy>;
+  passwords?: PasswordHasherConfig;
 }
 
 export interface OpenedCa {
@@ -75,6 +86,13 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     validator: new EventValidator(),
     projections: PROJECTIONS,
   });
+  const auth = { ...DEFAULT_AUTH_POLICY, ...options.auth };
+  const tokenKeys = openKeyRing({
+    clock: options.clock,
+    store: fileKeyRingStore(paths.tokenKeys, options.passphrase),
+    // A retired key must stay published until the longest token it signed (a grant) expires.
+    maxTokenLifetimeMs: Math.max(auth.maxOfflineSeconds, auth.accessTokenSeconds) * 1000,
+  });
   const context: CaContext = {
     store,
     clock: options.clock,
@@ -82,6 +100,9 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     logger,
     publicUrl,
     bindingProfile: profiles.deviceBinding(),
+    tokenKeys,
+    passwords: createPasswordHasher(options.passwords),
+    auth,
     ca: {
       authority: {
         certificate: issuingDer,

@@ -1,3 +1,4 @@
+import type { PublicJwks } from '@lantern/shared';
 import { ConcurrencyConflictError } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
@@ -23,6 +24,7 @@ export interface EnrollResult {
   rootFingerprint: string;
   notAfter: string;
   policy: { maxOfflineSeconds: number; renewFromFraction: number; renewalGraceDays: number };
+  jwks: PublicJwks;
   revocationCursor: number;
 }
 
@@ -130,6 +132,7 @@ export async function enrollDevice(
       renewFromFraction: profile.renewFromFraction,
       renewalGraceDays: profile.renewalGraceDays,
     },
+    jwks: ctx.tokenKeys.jwks(),
     revocationCursor: currentRevocationCursor(ctx, token.tenantId),
   };
 }

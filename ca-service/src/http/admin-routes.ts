@@ -1,5 +1,5 @@
-import { ForbiddenError, InvalidRequestError } from '@lantern/shared';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { ForbiddenError } from '@lantern/shared';
+import type { FastifyPluginAsync } from 'fastify';
 import { authorize } from '../api-keys/api-keys.js';
 import type { CaContext } from '../context/ca-context.js';
 import {
@@ -19,20 +19,13 @@ import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import { createTenant, getTenant, listTenants } from '../tenants/tenant-commands.js';
 import { adminMeta, adminPrincipal } from './principal.js';
+import { tenantFor } from './tenant-for.js';
 
 const idParam = (prefix: string) => ({
   type: 'object',
   required: ['id'],
   properties: { id: { type: 'string', pattern: `^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$` } },
 });
-
-/** Resolves the tenant a call acts on: a tenant key's own, or the one an installation key names. */
-function tenantFor(ctx: CaContext, request: FastifyRequest, named: string | undefined): string {
-  const principal = adminPrincipal(ctx, request);
-  if (named !== undefined) return getTenant(ctx.store.db, named).tenantId;
-  if (principal.tenantId !== null) return principal.tenantId;
-  throw new InvalidRequestError('name the tenant (`tenant`): this API key is installation-wide');
-}
 
 export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync {
   return async (app) => {
@@ -95,7 +88,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
       async (request, reply) => {
         const body = request.body as { tenant?: string; ttlSeconds?: number; deviceName?: string };
         const principal = adminPrincipal(ctx, request);
-        const tenantId = tenantFor(ctx, request, body.tenant);
+        const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), body.tenant);
         authorize(principal, 'enrollment:write', tenantId);
         const created = createEnrollmentToken(
           ctx,
@@ -113,7 +106,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
     app.get('/v1/admin/enrollment-tokens', async (request) => {
       const { tenant } = request.query as { tenant?: string };
       const principal = adminPrincipal(ctx, request);
-      const tenantId = tenantFor(ctx, request, tenant);
+      const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), tenant);
       authorize(principal, 'devices:read', tenantId);
       return { tokens: listEnrollmentTokens(ctx, tenantId) };
     });
@@ -201,7 +194,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
       async (request) => {
         const query = request.query as { tenant?: string; after?: number; limit?: number };
         const principal = adminPrincipal(ctx, request);
-        const tenantId = tenantFor(ctx, request, query.tenant);
+        const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), query.tenant);
         authorize(principal, 'devices:read', tenantId);
         const { page } = await signedRevocationPage(
           ctx,

@@ -77,6 +77,7 @@ export async function renewDevice(
       renewFromFraction: profile.renewFromFraction,
       renewalGraceDays: profile.renewalGraceDays,
     },
+    jwks: ctx.tokenKeys.jwks(),
     revocationCursor: currentRevocationCursor(ctx, device.tenantId),
   };
 }

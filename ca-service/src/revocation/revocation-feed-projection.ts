@@ -65,6 +65,24 @@ export const revocationFeedProjection: Projection = {
           reason: payload['reason'] as string,
         });
         break;
+      case 'identity.user.suspended':
+      case 'identity.user.erased':
+        appendEntry(db, event, {
+          kind: 'user',
+          subjectId: payload['userId'] as string,
+          revokedAt: event.occurredAt,
+          reason: event.eventType === 'identity.user.erased' ? 'user_deleted' : 'admin',
+        });
+        break;
+      case 'identity.user.locked':
+        if (payload['reason'] !== 'admin' || payload['offline'] === true) break;
+        appendEntry(db, event, {
+          kind: 'user',
+          subjectId: payload['userId'] as string,
+          revokedAt: event.occurredAt,
+          reason: 'user_locked',
+        });
+        break;
       case 'identity.grant.revoked':
         appendEntry(db, event, {
           kind: 'grant',

@@ -116,6 +116,71 @@ export const MIGRATIONS: readonly string[] = [
     der BLOB NOT NULL
   );
   `,
+  `
+  CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    role TEXT NOT NULL,
+    email TEXT,
+    display_name TEXT,
+    status TEXT NOT NULL,
+    locked_until TEXT,
+    failure_count INTEGER NOT NULL DEFAULT 0,
+    failure_window_start TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (tenant_id, username)
+  );
+
+  CREATE TABLE sessions (
+    session_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    device_id TEXT,
+    family_id TEXT,
+    offline INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked_at TEXT,
+    revoke_reason TEXT
+  );
+  CREATE INDEX sessions_user ON sessions (user_id, status);
+
+  CREATE TABLE grants (
+    grant_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    methods TEXT NOT NULL,
+    offline_until TEXT NOT NULL,
+    status TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+  CREATE INDEX grants_user ON grants (user_id, status);
+  CREATE INDEX grants_device ON grants (device_id, status);
+
+  -- Secrets are kept beside the events, never in them: events are published and exported.
+  CREATE TABLE credentials (
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, kind)
+  );
+
+  CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

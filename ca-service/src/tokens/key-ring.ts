@@ -29,7 +29,7 @@ export interface KeyRing {
   readonly activeKid: string;
   /** `claims.exp` (seconds) is required and bounded by `maxTokenLifetimeMs`. */
   sign(claims: JwtClaims, options?: { typ?: string }): string;
-  /** Public parts only, next and retired keys included, in that order: next, active, retired. */
+  /** Public parts only: next, active, then retired keys until their `removeAfter`. */
   jwks(): PublicJwks;
   /** Unconditional: also the answer to a suspected compromise of the active key. */
   rotate(): KeyRingChange;
@@ -50,6 +50,9 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   const { clock, store, maxTokenLifetimeMs } = config;
   const rotationPeriodMs = config.rotationPeriodMs ?? 30 * DAY_MS;
   const removalGraceMs = config.removalGraceMs ?? 60_000;
+  if (!(maxTokenLifetimeMs > 0 && rotationPeriodMs > 0 && removalGraceMs >= 0)) {
+    throw new RangeError('key ring periods must be positive durations in milliseconds');
+  }
   const published = new Map<string, PublicSigningJwk>();
   const publicPart = (key: TokenKey): PublicSigningJwk => {
     const cached = published.get(key.kid);

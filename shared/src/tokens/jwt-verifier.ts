@@ -22,7 +22,8 @@ export type JwtRejectReason =
   | 'wrong_audience';
 
 export type JwtVerdict =
-  | { ok: true; header: JwsHeader; claims: VerifiedJwtClaims }
+  /** `header` is frozen: it may be shared by every verdict for tokens with the same header. */
+  | { ok: true; header: Readonly<JwsHeader>; claims: VerifiedJwtClaims }
   /** `detail` is always one of our own fixed strings, never text taken from the token. */
   | { ok: false; reason: JwtRejectReason; detail?: string };
 
@@ -56,11 +57,20 @@ interface VerificationKey {
   alg: JwsAlgorithm;
 }
 
+interface AcceptedHeader {
+  header: Readonly<JwsHeader>;
+  key: VerificationKey;
+}
+
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 // Header parameters that tell a verifier where to fetch or find its key, or that it must
 // understand an extension: honouring any of them hands key choice to whoever wrote the token.
 const REFUSED_HEADER_PARAMETERS = ['crit', 'jku', 'x5u', 'jwk'] as const;
 const SIGNATURE_BYTES = 64;
+const STRING_CLAIMS = ['iss', 'sub', 'jti'] as const;
+// Tokens from one issuer share a handful of headers; decoding one per token would cost as much
+// as everything else the verifier does besides the signature.
+const HEADER_CACHE_SIZE = 64;
 // Anything above this is milliseconds passed where seconds were meant (year 5138 in seconds).
 const MAX_NOW_SECONDS = 1e11;
 
@@ -82,6 +92,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const expectedType = options.typ === undefined ? undefined : normaliseType(options.typ);
   const singleKey = options.keys instanceof KeyObject ? bindKey(options.keys, algorithms) : null;
   const keySet = new Map<string, VerificationKey>();
+  // Filled only after a signature verified, so forged headers cannot push real ones out.
+  const acceptedHeaders = new Map<string, AcceptedHeader>();
   if (!(options.keys instanceof KeyObject)) {
     for (const [kid, key] of options.keys) keySet.set(kid, bindKey(key, algorithms));
   }
@@ -93,7 +105,40 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     const firstDot = token.indexOf('.');
     const secondDot = token.indexOf('.', firstDot + 1);
 
-    const header = decodeJsonObjectSegment(token.slice(0, firstDot));
+    const headerSegment = token.slice(0, firstDot);
+    const cached = acceptedHeaders.get(headerSegment);
+    const accepted = cached ?? acceptHeader(headerSegment);
+    if (!('key' in accepted)) return accepted;
+    const { header, key } = accepted;
+
+    const encodedSignature = token.slice(secondDot + 1);
+    const signature = Buffer.from(encodedSignature, 'base64url');
+    // Re-encoding catches the spare bits of the last character: without it one signature has
+    // several spellings, and a token could be replayed under a string no cache has seen.
+    if (
+      signature.length !== SIGNATURE_BYTES ||
+      signature.toString('base64url') !== encodedSignature
+    ) {
+      return reject('bad_signature');
+    }
+    const signingInput = Buffer.from(token.slice(0, secondDot), 'latin1');
+    const valid =
+      key.alg === 'ES256'
+        ? verify('sha256', signingInput, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature)
+        : verify(null, signingInput, key.key, signature);
+    if (!valid) return reject('bad_signature');
+    if (cached === undefined) {
+      if (acceptedHeaders.size >= HEADER_CACHE_SIZE) acceptedHeaders.clear();
+      acceptedHeaders.set(headerSegment, accepted);
+    }
+
+    const claims = decodeJsonObjectSegment(token.slice(firstDot + 1, secondDot));
+    if (claims === null) return reject('malformed', 'claims');
+    return checkClaims(header, claims, now);
+  }
+
+  function acceptHeader(segment: string): AcceptedHeader | JwtVerdict {
+    const header = decodeJsonObjectSegment(segment);
     if (header === null) return reject('malformed', 'header');
     const alg = header['alg'];
     if (typeof alg !== 'string' || !(algorithms as readonly string[]).includes(alg)) {
@@ -110,56 +155,29 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         return reject('wrong_type');
       }
     }
-
-    let verificationKey = singleKey;
-    if (verificationKey === null) {
+    let key = singleKey;
+    if (key === null) {
       const kid = header['kid'];
       if (kid === undefined) return reject('missing_kid');
-      verificationKey = keySet.get(kid as string) ?? null;
-      if (verificationKey === null) return reject('unknown_kid');
+      key = keySet.get(kid as string) ?? null;
+      if (key === null) return reject('unknown_kid');
     }
-    if (verificationKey.alg !== alg) return reject('alg_not_allowed', 'key is for another alg');
-
-    const encodedSignature = token.slice(secondDot + 1);
-    const signature = Buffer.from(encodedSignature, 'base64url');
-    // Re-encoding catches the spare bits of the last character: without it one signature has
-    // several spellings, and a token could be replayed under a string no cache has seen.
-    if (
-      signature.length !== SIGNATURE_BYTES ||
-      signature.toString('base64url') !== encodedSignature
-    ) {
-      return reject('bad_signature');
-    }
-    const signingInput = Buffer.from(token.slice(0, secondDot), 'latin1');
-    const valid =
-      alg === 'ES256'
-        ? verify(
-            'sha256',
-            signingInput,
-            { key: verificationKey.key, dsaEncoding: 'ieee-p1363' },
-            signature,
-          )
-        : verify(null, signingInput, verificationKey.key, signature);
-    if (!valid) return reject('bad_signature');
-
-    const claims = decodeJsonObjectSegment(token.slice(firstDot + 1, secondDot));
-    if (claims === null) return reject('malformed', 'claims');
-    return checkClaims(header as JwsHeader, claims, now);
+    if (key.alg !== alg) return reject('alg_not_allowed', 'key is for another alg');
+    if (Array.isArray(header['x5c'])) Object.freeze(header['x5c']);
+    return { header: Object.freeze(header as JwsHeader), key };
   }
 
-  function checkClaims(header: JwsHeader, claims: Record<string, unknown>, now: number) {
+  function checkClaims(
+    header: Readonly<JwsHeader>,
+    claims: Record<string, unknown>,
+    now: number,
+  ): JwtVerdict {
     const { exp, nbf, iat, iss, aud } = claims;
     if (exp === undefined) return reject('missing_claim', 'exp');
-    for (const [name, value] of [
-      ['exp', exp],
-      ['nbf', nbf],
-      ['iat', iat],
-    ] as const) {
-      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value))) {
-        return reject('malformed', name);
-      }
-    }
-    for (const name of ['iss', 'sub', 'jti'] as const) {
+    if (!isNumericDate(exp)) return reject('malformed', 'exp');
+    if (nbf !== undefined && !isNumericDate(nbf)) return reject('malformed', 'nbf');
+    if (iat !== undefined && !isNumericDate(iat)) return reject('malformed', 'iat');
+    for (const name of STRING_CLAIMS) {
       if (claims[name] !== undefined && typeof claims[name] !== 'string') {
         return reject('malformed', name);
       }
@@ -167,7 +185,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     if (aud !== undefined && typeof aud !== 'string' && !isStringArray(aud)) {
       return reject('malformed', 'aud');
     }
-    if (now >= (exp as number) + tolerance) return reject('expired');
+    if (now >= exp + tolerance) return reject('expired');
     if (nbf !== undefined && (nbf as number) > now + tolerance) return reject('not_yet_valid');
     if (iat !== undefined && (iat as number) > now + tolerance) return reject('issued_in_future');
     if (issuers !== null) {
@@ -182,7 +200,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     for (const name of requiredClaims) {
       if (claims[name] === undefined) return reject('missing_claim', name);
     }
-    return { ok: true as const, header, claims: claims as VerifiedJwtClaims };
+    return { ok: true, header, claims: claims as VerifiedJwtClaims };
   }
 
   return {
@@ -218,6 +236,10 @@ function checkHeaderShape(header: Record<string, unknown>): string | null {
   const x5c = header['x5c'];
   if (x5c !== undefined && !(isStringArray(x5c) && x5c.length > 0)) return 'x5c';
   return null;
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
 }
 
 function isStringArray(value: unknown): value is string[] {

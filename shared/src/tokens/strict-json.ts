@@ -1,4 +1,7 @@
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+// Real headers and claims nest a few levels; thousands of levels would verify and then crash
+// whichever consumer first walks them recursively (JSON.stringify in a logger, for one).
+const MAX_DEPTH = 32;
 
 /**
  * Decodes one base64url JWS segment into a JSON object, or null when it is anything else.
@@ -10,55 +13,54 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export function decodeJsonObjectSegment(segment: string): Record<string, unknown> | null {
   // Callers have checked the alphabet; a length of 4n+1 is the one shape Buffer would truncate.
   if (segment.length % 4 === 1) return null;
-  let text: string;
-  let value: unknown;
   try {
-    text = utf8.decode(Buffer.from(segment, 'base64url'));
-    value = JSON.parse(text);
+    const text = utf8.decode(Buffer.from(segment, 'base64url'));
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+    // JSON.parse keeps the last of duplicate names (escaped spellings included), so the parsed
+    // tree has fewer members than the text exactly when a name was repeated.
+    return membersInText(text) === membersInValue(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  return hasAmbiguousMember(text) ? null : (value as Record<string, unknown>);
 }
 
-/** Runs on text JSON.parse has already accepted, so it only has to track member names. */
-function hasAmbiguousMember(text: string): boolean {
-  const frames: (Set<string> | null)[] = [];
-  let expectKey = false;
+/**
+ * In valid JSON every `:` outside a string separates one member name from its value. Returns -1
+ * past MAX_DEPTH, which also bounds the recursion of membersInValue.
+ */
+function membersInText(text: string): number {
+  let count = 0;
+  let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const char = text.charCodeAt(i);
-    if (char === 0x22) {
-      let end = i + 1;
-      let escaped = false;
-      for (let next = text.charCodeAt(end); next !== 0x22; next = text.charCodeAt(++end)) {
-        if (next === 0x5c) {
-          escaped = true;
-          end++;
-        }
-      }
-      if (expectKey) {
-        const names = frames[frames.length - 1];
-        // Escapes must be resolved first: "\u0065xp" and "exp" are the same member.
-        const name = escaped
-          ? (JSON.parse(text.slice(i, end + 1)) as string)
-          : text.slice(i + 1, end);
-        if (names == null || name === '__proto__' || names.has(name)) return true;
-        names.add(name);
-        expectKey = false;
-      }
-      i = end;
-    } else if (char === 0x7b) {
-      frames.push(new Set());
-      expectKey = true;
-    } else if (char === 0x5b) {
-      frames.push(null);
+    if (char === 0x3a) {
+      count++;
+    } else if (char === 0x7b || char === 0x5b) {
+      if (++depth > MAX_DEPTH) return -1;
     } else if (char === 0x7d || char === 0x5d) {
-      frames.pop();
-      expectKey = false;
-    } else if (char === 0x2c) {
-      expectKey = frames[frames.length - 1] != null;
+      depth--;
+    } else if (char === 0x22) {
+      for (i++; text.charCodeAt(i) !== 0x22; i++) {
+        if (text.charCodeAt(i) === 0x5c) i++;
+      }
     }
   }
-  return false;
+  return count;
+}
+
+function membersInValue(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let count = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) count += membersInValue(item);
+    return count;
+  }
+  for (const name in value) {
+    if (name === '__proto__') return Number.NaN;
+    count += 1 + membersInValue((value as Record<string, unknown>)[name]);
+  }
+  return count;
 }

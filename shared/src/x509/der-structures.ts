@@ -1,13 +1,14 @@
+/** ASN.1 structures certificates and CRLs share. */
 import { type DerValue, DerError, TAG, booleanValue, childrenOf, oidValue } from './der.js';
 
 export interface CertificateExtension {
   readonly oid: string;
   readonly critical: boolean;
-  /** Content of extnValue: DER for the extensions this module decodes, opaque otherwise. */
+  /** Content of extnValue: DER for the extensions the parsers decode, opaque otherwise. */
   readonly value: Uint8Array;
 }
 
-/** AlgorithmIdentifier: its OID and the raw encoding, which must match between TBS and outer. */
+/** The OID of an AlgorithmIdentifier, after checking its shape (parameters are left opaque). */
 export function algorithmOf(value: DerValue): string {
   const fields = childrenOf(value);
   const oid = oidValue(fields.read(TAG.oid));

@@ -13,6 +13,7 @@ import {
   smallUnsigned,
   timeValue,
 } from './der.js';
+import { type CertificateExtension, algorithmOf, extensionsOf } from './der-structures.js';
 import { formatName } from './distinguished-name.js';
 import { OID } from './oids.js';
 import { toDer } from './pem.js';
@@ -83,6 +84,8 @@ export interface ParsedCert {
 export class CertificateParseError extends Error {
   override readonly name = 'CertificateParseError';
 }
+
+export type { CertificateExtension };
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 

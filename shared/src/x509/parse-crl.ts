@@ -12,7 +12,7 @@ import {
 } from './der.js';
 import { formatName } from './distinguished-name.js';
 import { OID } from './oids.js';
-import { type CertificateExtension, algorithmOf, extensionsOf } from './parse-certificate.js';
+import { type CertificateExtension, algorithmOf, extensionsOf } from './der-structures.js';
 import { toDer } from './pem.js';
 
 /** RFC 5280 5.3.1: only meaningful in delta CRLs, where it lifts a certificateHold. */

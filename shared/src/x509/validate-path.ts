@@ -19,10 +19,18 @@ export interface PathValidationInput {
   readonly trustAnchors: readonly CertificateInput[];
   /** Validity is compared at whole-second precision (RFC 5280 times have no fractions). */
   readonly at: Date;
-  /** EKU OIDs the leaf must carry, every one of them; CAs on the path that carry an EKU
-   * extension must allow each too (or carry anyExtendedKeyUsage). */
+  /**
+   * EKU OIDs the leaf must carry, every one of them (a leaf without the extension, or with only
+   * anyExtendedKeyUsage, does not qualify). A CA on the path that carries the extension must
+   * list each of them too, or anyExtendedKeyUsage.
+   */
   readonly requiredEku?: readonly string[];
-  /** CRLs to consult; a CRL applies to certificates issued by its issuer (name and key). */
+  /**
+   * CRLs to consult; one applies to the certificates its issuer (name, and key when the CRL
+   * names one) signed, and must then be valid itself or the path fails. Listed means revoked,
+   * whatever the revocation date, and thisUpdate/nextUpdate are not checked: a stale CRL still
+   * proves what it lists, and how fresh revocation data must be is the caller's policy.
+   */
   readonly crls?: readonly (Uint8Array | string)[];
   /** Most non-self-issued intermediates allowed between leaf and anchor (default 8). */
   readonly maxDepth?: number;
@@ -63,8 +71,10 @@ interface Failure {
 export const DEFAULT_MAX_DEPTH = 8;
 /** Self-issued certificates do not count towards maxDepth, so the path needs its own cap. */
 const MAX_INTERMEDIATES = 32;
-/** Issuer candidates examined per validation; Go stops at 100 signature checks for the same
- * reason: adversarial pools of look-alike CAs must not turn path building exponential. */
+/**
+ * Issuer candidates examined per validation; Go stops at 100 signature checks for the same
+ * reason: adversarial pools of look-alike CAs must not turn path building exponential.
+ */
 const SEARCH_BUDGET = 256;
 
 const fail = (reason: PathFailureReason, detail: string): Failure => ({

@@ -1,0 +1,280 @@
+import type { CaContext } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
+import { findTenant } from '../tenants/tenant-commands.js';
+import type { UserRow } from '../users/users.js';
+import { findUserByName } from '../users/users.js';
+import {
+  OFFLINE_GRANT_TYPE,
+  deviceKeyThumbprint,
+  hashRefreshToken,
+  newRefreshToken,
+  signAccessToken,
+} from './tokens.js';
+
+export interface LoginInput {
+  tenant: string;
+  username: string;
+  password: string;
+}
+
+export interface OfflineGrantView {
+  grantId: string;
+  offlineUntil: string;
+  methods: string[];
+  /** Compact JWS signed by a key of /.well-known/jwks.json, `typ` lantern-offline-grant+jwt. */
+  token: string;
+}
+
+export interface LoginResult {
+  tokenType: 'Bearer';
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  sessionId: string;
+  userId: string;
+  tenantId: string;
+  offlineGrant?: OfflineGrantView;
+}
+
+/** The claims an agent reads from an offline grant (DESIGN §4). */
+export interface OfflineGrantClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  tenant: string;
+  grt: string;
+  username: string;
+  role: string;
+  methods: string[];
+  cnf: { jkt: string };
+  iat: number;
+  exp: number;
+}
+
+function lockoutFailure(ctx: CaContext, user: UserRow, correlationId: string): void {
+  const { lockout } = ctx.auth;
+  const now = ctx.clock.now();
+  const windowOpen =
+    user.failure_window_start !== null &&
+    now - Date.parse(user.failure_window_start) < lockout.windowSeconds * 1000;
+  const failureCount = windowOpen ? user.failure_count + 1 : 1;
+  const base = {
+    aggregateId: user.user_id,
+    tenantId: user.tenant_id,
+    actor: { type: 'user' as const, id: user.user_id },
+    correlationId,
+  };
+  ctx.store.append([
+    {
+      ...base,
+      eventType: 'identity.user.login_failed',
+      payload: {
+        userId: user.user_id,
+        reason: 'invalid_credentials',
+        offline: false,
+        method: 'password',
+        failureCount,
+      },
+    },
+    ...(failureCount >= lockout.maxFailures
+      ? [
+          {
+            ...base,
+            eventType: 'identity.user.locked',
+            payload: {
+              userId: user.user_id,
+              reason: 'too_many_failures',
+              lockedUntil: new Date(now + lockout.lockSeconds * 1000).toISOString(),
+            },
+          },
+        ]
+      : []),
+  ]);
+  if (failureCount >= lockout.maxFailures) {
+    ctx.logger.warn(
+      { event: 'user.locked', tenantId: user.tenant_id, userId: user.user_id },
+      'account locked after failures',
+    );
+  }
+}
+
+/**
+ * DESIGN §4 online sign-in. An unknown tenant or user costs one dummy KDF run and fails like a
+ * wrong password, so neither the answer nor its timing says which part was wrong.
+ */
+export async function login(
+  ctx: CaContext,
+  input: LoginInput,
+  device: ProvenDevice | undefined,
+  correlationId: string,
+): Promise<LoginResult> {
+  const tenant = findTenant(ctx.store.db, input.tenant);
+  const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
+  const stored =
+    user && user.status !== 'erased'
+      ? (ctx.store.db
+          .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
+          .get(user.user_id) as { hash: string } | undefined)
+      : undefined;
+  if (!user || !stored) {
+    await ctx.passwords.dummyVerify(input.password);
+    ctx.logger.info(
+      { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
+      'sign-in refused',
+    );
+    throw new InvalidCredentialsError();
+  }
+  if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
+    throw new AccountLockedError('the account is locked', {
+      details: { lockedUntil: user.locked_until },
+    });
+  }
+  const verdict = await ctx.passwords.verify(input.password, stored.hash);
+  if (!verdict.ok) {
+    ctx.store.transaction(() => {
+      const fresh = ctx.store.db
+        .prepare('SELECT * FROM users WHERE user_id = ?')
+        .get(user.user_id) as UserRow;
+      lockoutFailure(ctx, fresh, correlationId);
+    });
+    ctx.logger.info(
+      {
+        event: 'login.failure.invalid_credentials',
+        tenantId: user.tenant_id,
+        userId: user.user_id,
+      },
+      'sign-in refused',
+    );
+    throw new InvalidCredentialsError();
+  }
+  if (user.status === 'suspended') throw new AccountSuspendedError();
+  if (device && device.tenantId !== user.tenant_id) throw new InvalidCredentialsError();
+
+  const now = ctx.clock.now();
+  const sessionId = ctx.ids.next('ses');
+  const familyId = ctx.ids.next('evt').slice(4);
+  const refreshToken = newRefreshToken(familyId);
+  const refreshExpiresAt = new Date(now + ctx.auth.refreshTokenSeconds * 1000).toISOString();
+  const amr = ['pwd'];
+  const thumbprint = device ? deviceKeyThumbprint(device) : undefined;
+  const grant = device && {
+    grantId: ctx.ids.next('grt'),
+    methods: ['password'],
+    offlineUntil: new Date(
+      Math.min(now + ctx.auth.maxOfflineSeconds * 1000, device.certificate.notAfter.getTime()),
+    ).toISOString(),
+  };
+  const actor = { type: 'user' as const, id: user.user_id };
+  ctx.store.transaction(() => {
+    ctx.store.append([
+      {
+        eventType: 'identity.user.logged_in',
+        aggregateId: user.user_id,
+        tenantId: user.tenant_id,
+        actor,
+        correlationId,
+        payload: {
+          userId: user.user_id,
+          sessionId,
+          offline: false,
+          amr,
+          ...(device ? { deviceId: device.deviceId } : {}),
+        },
+      },
+      {
+        eventType: 'identity.session.created',
+        aggregateId: sessionId,
+        expectedVersion: 0,
+        tenantId: user.tenant_id,
+        actor,
+        correlationId,
+        payload: {
+          sessionId,
+          userId: user.user_id,
+          offline: false,
+          expiresAt: refreshExpiresAt,
+          familyId,
+          ...(device ? { deviceId: device.deviceId } : {}),
+        },
+      },
+      ...(grant && device
+        ? [
+            {
+              eventType: 'identity.grant.issued',
+              aggregateId: grant.grantId,
+              expectedVersion: 0,
+              tenantId: user.tenant_id,
+              actor,
+              correlationId,
+              payload: {
+                grantId: grant.grantId,
+                userId: user.user_id,
+                deviceId: device.deviceId,
+                methods: grant.methods,
+                offlineUntil: grant.offlineUntil,
+                sessionId,
+              },
+            },
+          ]
+        : []),
+    ]);
+    ctx.store.db
+      .prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
+      )
+      .run(
+        hashRefreshToken(refreshToken),
+        familyId,
+        sessionId,
+        refreshExpiresAt,
+        new Date(now).toISOString(),
+      );
+  });
+  const access = signAccessToken(ctx, {
+    userId: user.user_id,
+    tenantId: user.tenant_id,
+    sessionId,
+    amr,
+    ...(thumbprint === undefined ? {} : { deviceThumbprint: thumbprint }),
+  });
+  ctx.logger.info(
+    {
+      event: 'login.success',
+      tenantId: user.tenant_id,
+      userId: user.user_id,
+      deviceId: device?.deviceId,
+    },
+    'signed in',
+  );
+  const result: LoginResult = {
+    tokenType: 'Bearer',
+    accessToken: access.token,
+    expiresIn: access.expiresIn,
+    refreshToken,
+    sessionId,
+    userId: user.user_id,
+    tenantId: user.tenant_id,
+  };
+  if (grant && device && thumbprint) {
+    const claims: OfflineGrantClaims = {
+      iss: ctx.publicUrl,
+      sub: user.user_id,
+      aud: device.deviceId,
+      tenant: user.tenant_id,
+      grt: grant.grantId,
+      username: user.username,
+      role: user.role,
+      methods: grant.methods,
+      cnf: { jkt: thumbprint },
+      iat: Math.floor(now / 1000),
+      exp: Math.floor(Date.parse(grant.offlineUntil) / 1000),
+    };
+    result.offlineGrant = {
+      ...grant,
+      token: ctx.tokenKeys.sign({ ...claims }, { typ: OFFLINE_GRANT_TYPE }),
+    };
+  }
+  return result;
+}

@@ -1,0 +1,157 @@
+import type { CaContext } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import {
+  DeviceProofInvalidError,
+  RefreshTokenInvalidError,
+  RefreshTokenReusedError,
+} from '../errors.js';
+import {
+  deviceKeyThumbprint,
+  hashRefreshToken,
+  isRefreshTokenShape,
+  newRefreshToken,
+  signAccessToken,
+} from './tokens.js';
+
+interface RefreshRow {
+  token_hash: string;
+  family_id: string;
+  session_id: string;
+  status: 'active' | 'rotated' | 'revoked';
+  expires_at: string;
+}
+
+interface SessionRow {
+  session_id: string;
+  tenant_id: string;
+  user_id: string;
+  device_id: string | null;
+  status: string;
+}
+
+export interface RefreshResult {
+  tokenType: 'Bearer';
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  sessionId: string;
+}
+
+function revokeFamily(
+  ctx: CaContext,
+  familyId: string,
+  reason: 'rotation_reuse' | 'logout',
+  correlationId: string,
+): void {
+  const sessions = ctx.store.db
+    .prepare("SELECT * FROM sessions WHERE family_id = ? AND status = 'active'")
+    .all(familyId) as SessionRow[];
+  ctx.store.append(
+    sessions.map((session) => ({
+      eventType: 'identity.session.revoked',
+      aggregateId: session.session_id,
+      tenantId: session.tenant_id,
+      actor: { type: 'user' as const, id: session.user_id },
+      correlationId,
+      payload: { sessionId: session.session_id, userId: session.user_id, reason },
+    })),
+  );
+  ctx.store.db
+    .prepare("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ?")
+    .run(familyId);
+}
+
+/**
+ * Rotating refresh (DESIGN §4): each token works once. Presenting an already-rotated token
+ * means two parties hold the family, so the whole family and its sessions are revoked. A
+ * device-bound session refreshes only with a proof from that same device.
+ */
+export function refresh(
+  ctx: CaContext,
+  refreshToken: string,
+  device: ProvenDevice | undefined,
+  correlationId: string,
+): RefreshResult {
+  if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
+  const outcome = ctx.store.transaction(() => {
+    const row = ctx.store.db
+      .prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?')
+      .get(hashRefreshToken(refreshToken)) as RefreshRow | undefined;
+    if (!row) return { error: new RefreshTokenInvalidError() };
+    if (row.status === 'rotated') {
+      revokeFamily(ctx, row.family_id, 'rotation_reuse', correlationId);
+      ctx.logger.warn(
+        { event: 'session.rotation_reuse_detected', sessionId: row.session_id },
+        'refresh token reused',
+      );
+      return { error: new RefreshTokenReusedError() };
+    }
+    const session = ctx.store.db
+      .prepare('SELECT * FROM sessions WHERE session_id = ?')
+      .get(row.session_id) as SessionRow | undefined;
+    if (
+      row.status !== 'active' ||
+      row.expires_at <= isoNow(ctx.clock) ||
+      !session ||
+      session.status !== 'active'
+    ) {
+      return { error: new RefreshTokenInvalidError() };
+    }
+    if (session.device_id !== null && device?.deviceId !== session.device_id) {
+      return {
+        error: new DeviceProofInvalidError(
+          'this session is bound to a device: send a proof from it',
+        ),
+      };
+    }
+    const next = newRefreshToken(row.family_id);
+    const expiresAt = new Date(ctx.clock.now() + ctx.auth.refreshTokenSeconds * 1000).toISOString();
+    ctx.store.db
+      .prepare("UPDATE refresh_tokens SET status = 'rotated' WHERE token_hash = ?")
+      .run(row.token_hash);
+    ctx.store.db
+      .prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
+      )
+      .run(hashRefreshToken(next), row.family_id, row.session_id, expiresAt, isoNow(ctx.clock));
+    ctx.store.append([
+      {
+        eventType: 'identity.session.refreshed',
+        aggregateId: session.session_id,
+        tenantId: session.tenant_id,
+        actor: { type: 'user', id: session.user_id },
+        correlationId,
+        payload: { sessionId: session.session_id, familyId: row.family_id, expiresAt },
+      },
+    ]);
+    return { session, next };
+  });
+  if ('error' in outcome) throw outcome.error;
+  const { session, next } = outcome;
+  const access = signAccessToken(ctx, {
+    userId: session.user_id,
+    tenantId: session.tenant_id,
+    sessionId: session.session_id,
+    amr: ['pwd'],
+    ...(device ? { deviceThumbprint: deviceKeyThumbprint(device) } : {}),
+  });
+  return {
+    tokenType: 'Bearer',
+    accessToken: access.token,
+    expiresIn: access.expiresIn,
+    refreshToken: next,
+    sessionId: session.session_id,
+  };
+}
+
+/** Ends the session the refresh token belongs to; unknown tokens are ignored (nothing to end). */
+export function logout(ctx: CaContext, refreshToken: string, correlationId: string): void {
+  if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
+  ctx.store.transaction(() => {
+    const row = ctx.store.db
+      .prepare('SELECT family_id FROM refresh_tokens WHERE token_hash = ?')
+      .get(hashRefreshToken(refreshToken)) as { family_id: string } | undefined;
+    if (row) revokeFamily(ctx, row.family_id, 'logout', correlationId);
+  });
+}

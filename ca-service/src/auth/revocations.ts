@@ -1,0 +1,57 @@
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { GrantNotFoundError, SessionNotFoundError } from '../errors.js';
+
+/** Ends a session everywhere: its refresh tokens die here, devices learn it from the feed. */
+export function revokeSession(
+  ctx: CaContext,
+  sessionId: string,
+  tenantId: string | null,
+  meta: CommandMeta,
+) {
+  return ctx.store.transaction(() => {
+    const row = ctx.store.db
+      .prepare('SELECT * FROM sessions WHERE session_id = ?')
+      .get(sessionId) as { tenant_id: string; user_id: string; status: string } | undefined;
+    if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new SessionNotFoundError();
+    if (row.status === 'active') {
+      ctx.store.append([
+        {
+          eventType: 'identity.session.revoked',
+          aggregateId: sessionId,
+          tenantId: row.tenant_id,
+          ...meta,
+          payload: { sessionId, userId: row.user_id, reason: 'admin' },
+        },
+      ]);
+      ctx.store.db
+        .prepare("UPDATE refresh_tokens SET status = 'revoked' WHERE session_id = ?")
+        .run(sessionId);
+    }
+    return { sessionId, status: 'revoked' as const };
+  });
+}
+
+export function revokeGrant(
+  ctx: CaContext,
+  grantId: string,
+  tenantId: string | null,
+  meta: CommandMeta,
+) {
+  return ctx.store.transaction(() => {
+    const row = ctx.store.db.prepare('SELECT * FROM grants WHERE grant_id = ?').get(grantId) as
+      { tenant_id: string; user_id: string; status: string } | undefined;
+    if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new GrantNotFoundError();
+    if (row.status === 'active') {
+      ctx.store.append([
+        {
+          eventType: 'identity.grant.revoked',
+          aggregateId: grantId,
+          tenantId: row.tenant_id,
+          ...meta,
+          payload: { grantId, userId: row.user_id, reason: 'admin' },
+        },
+      ]);
+    }
+    return { grantId, status: 'revoked' as const };
+  });
+}

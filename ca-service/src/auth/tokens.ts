@@ -1,0 +1,64 @@
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import type { CaContext } from '../context/ca-context.js';
+import { jwkThumbprint } from '../pki/jwk-thumbprint.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+export const OFFLINE_GRANT_TYPE = 'lantern-offline-grant+jwt';
+const REFRESH_FORMAT = /^lrt_([0-9A-HJKMNP-TV-Z]{26})\.([A-Za-z0-9_-]{43})$/;
+
+export function hashRefreshToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** `lrt_<family>.<secret>`: the family prefix lets a reused token be traced to its family. */
+export function newRefreshToken(familyId: string): string {
+  return `lrt_${familyId}.${randomBytes(32).toString('base64url')}`;
+}
+
+export function isRefreshTokenShape(token: string): boolean {
+  return REFRESH_FORMAT.test(token);
+}
+
+export function deviceKeyThumbprint(device: ProvenDevice): string {
+  return jwkThumbprint(
+    createPublicKey({
+      key: Buffer.from(device.certificate.subjectPublicKeyInfo),
+      format: 'der',
+      type: 'spki',
+    }),
+  );
+}
+
+export interface AccessTokenSubject {
+  userId: string;
+  tenantId: string;
+  sessionId: string;
+  amr: string[];
+  deviceThumbprint?: string;
+}
+
+/** RFC 9068-style access token; `cnf.jkt` binds a device-bound session to the device key. */
+export function signAccessToken(
+  ctx: CaContext,
+  subject: AccessTokenSubject,
+): { token: string; expiresIn: number } {
+  const iat = Math.floor(ctx.clock.now() / 1000);
+  const expiresIn = ctx.auth.accessTokenSeconds;
+  const token = ctx.tokenKeys.sign(
+    {
+      iss: ctx.publicUrl,
+      aud: ctx.auth.audience,
+      sub: subject.userId,
+      sid: subject.sessionId,
+      tenant: subject.tenantId,
+      amr: subject.amr,
+      iat,
+      exp: iat + expiresIn,
+      jti: randomBytes(12).toString('base64url'),
+      ...(subject.deviceThumbprint === undefined ? {} : { cnf: { jkt: subject.deviceThumbprint } }),
+    },
+    { typ: ACCESS_TOKEN_TYPE },
+  );
+  return { token, expiresIn };
+}

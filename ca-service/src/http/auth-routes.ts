@@ -1,0 +1,80 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyPluginAsync } from 'fastify';
+import { login } from '../auth/login.js';
+import type { LoginInput } from '../auth/login.js';
+import { logout, refresh } from '../auth/refresh.js';
+import type { CaContext } from '../context/ca-context.js';
+import { deviceProofSupport } from './device-proof-support.js';
+import { correlationIdOf } from './principal.js';
+
+const refreshBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['refreshToken'],
+  properties: { refreshToken: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
+export function authRoutes(
+  ctx: CaContext,
+  options: { loginRateLimitPerMinute: number },
+): FastifyPluginAsync {
+  return async (app) => {
+    const proofs = deviceProofSupport(app, ctx);
+    await app.register(rateLimit, { max: options.loginRateLimitPerMinute, timeWindow: 60_000 });
+
+    app.get('/.well-known/jwks.json', { config: { rateLimit: false } }, async (_request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').send(ctx.tokenKeys.jwks()),
+    );
+
+    app.post(
+      '/v1/auth/login',
+      {
+        bodyLimit: 8 * 1024,
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['tenant', 'username', 'password'],
+            properties: {
+              tenant: { type: 'string', minLength: 1, maxLength: 100 },
+              username: { type: 'string', minLength: 1, maxLength: 64 },
+              password: { type: 'string', minLength: 1, maxLength: 1024 },
+            },
+          },
+        },
+      },
+      async (request) =>
+        login(
+          ctx,
+          request.body as LoginInput,
+          proofs.proveIfPresent(request),
+          correlationIdOf(request),
+        ),
+    );
+
+    app.post(
+      '/v1/auth/refresh',
+      { bodyLimit: 4 * 1024, schema: { body: refreshBody } },
+      async (request) =>
+        refresh(
+          ctx,
+          (request.body as { refreshToken: string }).refreshToken,
+          proofs.proveIfPresent(request),
+          correlationIdOf(request),
+        ),
+    );
+
+    app.post(
+      '/v1/auth/logout',
+      { bodyLimit: 4 * 1024, schema: { body: refreshBody } },
+      async (request, reply) => {
+        logout(
+          ctx,
+          (request.body as { refreshToken: string }).refreshToken,
+          correlationIdOf(request),
+        );
+        return reply.status(204).send();
+      },
+    );
+  };
+}

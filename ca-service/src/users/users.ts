@@ -1,0 +1,214 @@
+import type { Database } from 'better-sqlite3';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../errors.js';
+import { passwordPolicy, pinPolicy } from '../passwords/credential-policy.js';
+import { getTenant } from '../tenants/tenant-commands.js';
+
+export const ROLES = ['learner', 'teacher', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface UserView {
+  userId: string;
+  tenantId: string;
+  username: string;
+  role: Role;
+  email: string | null;
+  displayName: string | null;
+  status: 'active' | 'pending_verification' | 'suspended' | 'erased';
+  lockedUntil: string | null;
+  createdAt: string;
+}
+
+export interface UserRow {
+  user_id: string;
+  tenant_id: string;
+  username: string;
+  role: Role;
+  email: string | null;
+  display_name: string | null;
+  status: UserView['status'];
+  locked_until: string | null;
+  failure_count: number;
+  failure_window_start: string | null;
+  created_at: string;
+}
+
+export const toUserView = (row: UserRow): UserView => ({
+  userId: row.user_id,
+  tenantId: row.tenant_id,
+  username: row.username,
+  role: row.role,
+  email: row.email,
+  displayName: row.display_name,
+  status: row.status,
+  lockedUntil: row.locked_until,
+  createdAt: row.created_at,
+});
+
+export function findUserByName(
+  db: Database,
+  tenantId: string,
+  username: string,
+): UserRow | undefined {
+  return db
+    .prepare('SELECT * FROM users WHERE tenant_id = ? AND username = ?')
+    .get(tenantId, username) as UserRow | undefined;
+}
+
+/** A user of another tenant is not found: tenants never learn of each other's users. */
+export function getUser(ctx: CaContext, userId: string, tenantId: string | null): UserRow {
+  const row = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(userId) as
+    UserRow | undefined;
+  if (!row || row.status === 'erased' || (tenantId !== null && row.tenant_id !== tenantId))
+    throw new UserNotFoundError();
+  return row;
+}
+
+export function listUsers(ctx: CaContext, tenantId: string): UserView[] {
+  return (
+    ctx.store.db
+      .prepare(
+        "SELECT * FROM users WHERE tenant_id = ? AND status != 'erased' ORDER BY username LIMIT 5000",
+      )
+      .all(tenantId) as UserRow[]
+  ).map(toUserView);
+}
+
+/** Learners may have a PIN (digits) instead of a password; each kind has its own policy. */
+function credentialKind(role: Role, secret: string): 'password' | 'pin' {
+  return role === 'learner' && /^\d+$/.test(secret) ? 'pin' : 'password';
+}
+
+export async function registerUser(
+  ctx: CaContext,
+  input: {
+    tenant: string;
+    username: string;
+    role: Role;
+    password: string;
+    email?: string;
+    displayName?: string;
+  },
+  meta: CommandMeta,
+): Promise<UserView> {
+  const tenant = getTenant(ctx.store.db, input.tenant);
+  const kind = credentialKind(input.role, input.password);
+  const verdict = (kind === 'pin' ? pinPolicy() : passwordPolicy()).check(input.password);
+  if (!verdict.ok)
+    throw new CredentialRejectedError(
+      `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
+    );
+  const hash = await ctx.passwords.hash(input.password);
+  return ctx.store.transaction(() => {
+    if (findUserByName(ctx.store.db, tenant.tenantId, input.username)) {
+      throw new UserExistsError(`"${input.username}" already exists in this tenant`);
+    }
+    const userId = ctx.ids.next('usr');
+    const base = { aggregateId: userId, tenantId: tenant.tenantId, ...meta };
+    ctx.store.append([
+      {
+        ...base,
+        eventType: 'identity.user.registered',
+        expectedVersion: 0,
+        payload: {
+          userId,
+          username: input.username,
+          role: input.role,
+          status: 'active',
+          ...(input.email === undefined ? {} : { email: input.email }),
+          ...(input.displayName === undefined ? {} : { displayName: input.displayName }),
+        },
+      },
+      {
+        ...base,
+        eventType: 'identity.user.password_set',
+        payload: { userId, kind, reason: 'registration' },
+      },
+    ]);
+    ctx.store.db
+      .prepare('INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, ?, ?, ?)')
+      .run(userId, 'password', hash, isoNow(ctx.clock));
+    return toUserView(getUser(ctx, userId, null));
+  });
+}
+
+export type UserAction = 'lock' | 'unlock' | 'suspend' | 'reactivate' | 'erase';
+
+/** Admin actions on a user. Lock, suspend and erase revoke: the feed tells every device. */
+export function applyUserAction(
+  ctx: CaContext,
+  input: { userId: string; tenantId: string | null; action: UserAction; reason?: string },
+  meta: CommandMeta,
+): UserView {
+  return ctx.store.transaction(() => {
+    const user = getUser(ctx, input.userId, input.tenantId);
+    const base = { aggregateId: user.user_id, tenantId: user.tenant_id, ...meta };
+    const userId = user.user_id;
+    const events = {
+      lock: { eventType: 'identity.user.locked', payload: { userId, reason: 'admin' } },
+      unlock: { eventType: 'identity.user.unlocked', payload: { userId, reason: 'admin' } },
+      suspend: {
+        eventType: 'identity.user.suspended',
+        payload: { userId, ...(input.reason ? { reason: input.reason } : {}) },
+      },
+      reactivate: { eventType: 'identity.user.reactivated', payload: { userId } },
+      erase: {
+        eventType: 'identity.user.erased',
+        payload: { userId, ...(input.reason ? { requestId: input.reason } : {}) },
+      },
+    } as const;
+    ctx.store.append([{ ...base, ...events[input.action] }]);
+    if (input.action === 'lock' || input.action === 'suspend' || input.action === 'erase') {
+      endUserSessions(
+        ctx,
+        user.user_id,
+        user.tenant_id,
+        input.action === 'erase' ? 'user_deleted' : 'user_revoked',
+        meta,
+      );
+    }
+    if (input.action === 'erase')
+      ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
+    const updated = ctx.store.db
+      .prepare('SELECT * FROM users WHERE user_id = ?')
+      .get(user.user_id) as UserRow;
+    return toUserView(updated);
+  });
+}
+
+export function endUserSessions(
+  ctx: CaContext,
+  userId: string,
+  tenantId: string,
+  reason: 'user_revoked' | 'user_deleted',
+  meta: CommandMeta,
+): void {
+  const sessions = ctx.store.db
+    .prepare("SELECT session_id FROM sessions WHERE user_id = ? AND status = 'active'")
+    .all(userId) as { session_id: string }[];
+  const grants = ctx.store.db
+    .prepare("SELECT grant_id FROM grants WHERE user_id = ? AND status = 'active'")
+    .all(userId) as { grant_id: string }[];
+  ctx.store.append([
+    ...sessions.map((session) => ({
+      eventType: 'identity.session.revoked',
+      aggregateId: session.session_id,
+      tenantId,
+      ...meta,
+      payload: { sessionId: session.session_id, userId, reason },
+    })),
+    ...grants.map((grant) => ({
+      eventType: 'identity.grant.revoked',
+      aggregateId: grant.grant_id,
+      tenantId,
+      ...meta,
+      payload: { grantId: grant.grant_id, userId, reason: 'user_revoked' },
+    })),
+  ]);
+  ctx.store.db
+    .prepare(
+      "UPDATE refresh_tokens SET status = 'revoked' WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)",
+    )
+    .run(userId);
+}
