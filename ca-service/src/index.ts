@@ -12,7 +12,6 @@ export type { RecordedEvent, NewEvent } from './store/event-store.js';
 export * from './passwords/credential-policy.js';
 export * from './passwords/password-hash-format.js';
 export * from './passwords/password-hasher.js';
-export * from './tokens/token-key-errors.js';
 export * from './tokens/key-ring-store.js';
 export * from './tokens/file-key-ring-store.js';
 export * from './tokens/key-ring.js';

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createJwtVerifier, epochSeconds, importJwks, manualClock } from '@lantern/shared';
 import { fileKeyRingStore } from '../src/tokens/file-key-ring-store.js';
 import { openKeyRing } from '../src/tokens/key-ring.js';
-import { KeyRingCorruptError, KeyRingLockedError } from '../src/tokens/token-key-errors.js';
+import { KeyRingCorruptError, KeyRingLockedError } from '../src/errors.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 const clock = manualClock(Date.UTC(2026, 10, 23, 10, 0, 0));

@@ -5,7 +5,7 @@ import { createJwtVerifier, epochSeconds, importJwks, manualClock } from '@lante
 import { openKeyRing } from '../src/tokens/key-ring.js';
 import type { KeyRingStore } from '../src/tokens/key-ring-store.js';
 import { memoryKeyRingStore } from '../src/tokens/key-ring-store.js';
-import { KeyRingCorruptError, TokenLifetimeExceededError } from '../src/tokens/token-key-errors.js';
+import { KeyRingCorruptError, TokenLifetimeExceededError } from '../src/errors.js';
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;

@@ -13,7 +13,6 @@ export * from './x509/profile.js';
 export * from './x509/offline-policy.js';
 export * from './encoding/canonical-json.js';
 export * from './tokens/jwt-types.js';
-export * from './tokens/token-errors.js';
 export * from './tokens/key-algorithm.js';
 export * from './tokens/jwk-thumbprint.js';
 export * from './tokens/public-jwk.js';

@@ -1,5 +1,4 @@
 import type { KeyObject } from 'node:crypto';
-import { createHash } from 'node:crypto';
 
 /** A P-256 public key as a JWK, exactly the members RFC 7638 hashes. */
 export interface EcPublicJwk {
@@ -36,10 +35,4 @@ export function ecPublicJwk(publicKey: KeyObject): EcPublicJwk {
     throw new TypeError('not a P-256 public key');
   }
   return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y };
-}
-
-export function jwkThumbprint(jwk: EcPublicJwk): string {
-  // RFC 7638: required members only, in lexicographic order, no whitespace.
-  const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
-  return createHash('sha256').update(canonical).digest('base64url');
 }

@@ -3,7 +3,8 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'no
 import { DeviceKeyExistsError, KeyUnavailableError } from '../errors.js';
 import type { DataKey } from './data-key.js';
 import type { DeviceKeyStore, EcPublicJwk } from './device-key-store.js';
-import { ecPublicJwk, jwkThumbprint } from './device-key-store.js';
+import { jwkThumbprint } from '@lantern/shared';
+import { ecPublicJwk } from './device-key-store.js';
 import { createSecretFile, readSecretFile, shredFile } from './secret-file.js';
 
 const AAD = 'lantern:device-key:pkcs8';

@@ -1,6 +1,6 @@
+import { p256JwkThumbprint } from '@lantern/shared';
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
-import { jwkThumbprint } from '../pki/jwk-thumbprint.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -21,7 +21,7 @@ export function isRefreshTokenShape(token: string): boolean {
 }
 
 export function deviceKeyThumbprint(device: ProvenDevice): string {
-  return jwkThumbprint(
+  return p256JwkThumbprint(
     createPublicKey({
       key: Buffer.from(device.certificate.subjectPublicKeyInfo),
       format: 'der',

@@ -1,9 +1,9 @@
+import { p256JwkThumbprint } from '@lantern/shared';
 import type { PublicJwks } from '@lantern/shared';
 import { ConcurrencyConflictError } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
 import { issueBindingCertificate } from '../issuance/binding-certificate.js';
-import { jwkThumbprint } from '../pki/jwk-thumbprint.js';
 import { checkEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
 
@@ -68,7 +68,7 @@ export async function enrollDevice(
     notAfter: new Date(nowSeconds + profile.validityDays * DAY_MS),
     maxOfflineSeconds: profile.maxOfflineSeconds,
   });
-  const thumbprint = jwkThumbprint(csr.publicKey);
+  const thumbprint = p256JwkThumbprint(csr.publicKey);
   const meta = { actor: { type: 'device' as const, id: deviceId }, correlationId };
   const name = input.name ?? token.deviceName ?? undefined;
   try {

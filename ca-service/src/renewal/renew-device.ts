@@ -1,3 +1,4 @@
+import { p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { parseDeviceCsr } from '../enrollment/csr.js';
@@ -6,7 +7,6 @@ import type { EnrollResult } from '../enrollment/enroll-device.js';
 import { RenewalTooEarlyError } from '../errors.js';
 import { issueBindingCertificate } from '../issuance/binding-certificate.js';
 import { createPublicKey } from 'node:crypto';
-import { jwkThumbprint } from '../pki/jwk-thumbprint.js';
 
 const DAY_MS = 86_400_000;
 
@@ -42,7 +42,7 @@ export async function renewDevice(
     notAfter: new Date(nowSeconds + profile.validityDays * DAY_MS),
     maxOfflineSeconds: profile.maxOfflineSeconds,
   });
-  const thumbprint = jwkThumbprint(publicKey);
+  const thumbprint = p256JwkThumbprint(publicKey);
   ctx.store.append([
     {
       eventType: 'identity.device.renewed',

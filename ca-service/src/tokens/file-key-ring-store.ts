@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
-import { KeyRingCorruptError, KeyRingLockedError } from './token-key-errors.js';
+import { KeyRingCorruptError, KeyRingLockedError } from '../errors.js';
 
 const FORMAT = 'lantern-token-keys/1';
 const ENCRYPTED_PEM = '-----BEGIN ENCRYPTED PRIVATE KEY-----';

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { Clock, JwtClaims, PublicJwks, PublicSigningJwk } from '@lantern/shared';
 import { publicJwk, signJwt } from '@lantern/shared';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
-import { KeyRingCorruptError, TokenLifetimeExceededError } from './token-key-errors.js';
+import { KeyRingCorruptError, TokenLifetimeExceededError } from '../errors.js';
 
 export interface KeyRingConfig {
   clock: Clock;

@@ -1,7 +1,6 @@
 import { type KeyObject, createPublicKey } from 'node:crypto';
-import { base64urlEncode } from './base64url.js';
+import { jwkThumbprint } from '../tokens/jwk-thumbprint.js';
 import { isP256Key } from './p256.js';
-import { sha256 } from './sha256.js';
 
 /**
  * RFC 7638 thumbprint of a P-256 key: base64url SHA-256 of `{"crv","kty","x","y"}` in that
@@ -13,5 +12,5 @@ export function p256JwkThumbprint(key: KeyObject): string {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
   const { x, y } = publicKey.export({ format: 'jwk' });
   if (typeof x !== 'string' || typeof y !== 'string') throw new TypeError('EC key without x/y');
-  return base64urlEncode(sha256(`{"crv":"P-256","kty":"EC","x":"${x}","y":"${y}"}`));
+  return jwkThumbprint({ kty: 'EC', crv: 'P-256', x, y });
 }

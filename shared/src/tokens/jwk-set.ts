@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import { keyAlgorithm } from './key-algorithm.js';
 import type { JwsAlgorithm } from './jwt-types.js';
-import { UnusableKeyError } from './token-errors.js';
+import { UnusableKeyError } from '../errors/errors.js';
 
 /** Verification keys by `kid`, built once from a JWKS so the hot path is a single map lookup. */
 export type JwtKeySet = ReadonlyMap<string, KeyObject>;

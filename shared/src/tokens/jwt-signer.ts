@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { sign } from 'node:crypto';
 import { keyAlgorithm } from './key-algorithm.js';
 import type { JwsHeaderInput, JwtClaims } from './jwt-types.js';
-import { UnusableKeyError } from './token-errors.js';
+import { UnusableKeyError } from '../errors/errors.js';
 
 /**
  * Produces a compact JWS. ECDSA signatures are the raw 64-byte r||s that JWS requires

@@ -3,7 +3,7 @@ import type { JwtKeySet } from './jwk-set.js';
 import { keyAlgorithm } from './key-algorithm.js';
 import type { JwsAlgorithm, JwsHeader, VerifiedJwtClaims } from './jwt-types.js';
 import { decodeJsonObjectSegment } from './strict-json.js';
-import { UnusableKeyError } from './token-errors.js';
+import { UnusableKeyError } from '../errors/errors.js';
 
 /** Stable: callers map these to their own reason codes, logs and metrics key on them. */
 export type JwtRejectReason =

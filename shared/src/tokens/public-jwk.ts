@@ -3,7 +3,7 @@ import { createPublicKey } from 'node:crypto';
 import { jwkThumbprint } from './jwk-thumbprint.js';
 import { keyAlgorithm } from './key-algorithm.js';
 import type { PublicSigningJwk } from './jwt-types.js';
-import { UnusableKeyError } from './token-errors.js';
+import { UnusableKeyError } from '../errors/errors.js';
 
 /**
  * The published form of a signing key. Members are copied one by one from the public half, so a
