@@ -169,6 +169,39 @@ describe('lantern-ca with openssl as the relying party', () => {
     expect(again.json<{ code: string }>().code).toBe('device_already_revoked');
   });
 
+  it('manages users from the CLI: password on stdin, lock, events', () => {
+    const cli = (args: string[], input?: string) =>
+      runNode(
+        CA_CLI,
+        [...args, '--data-dir', dataDir, '--json'],
+        input === undefined ? {} : { input },
+      );
+    const tenantId = cli(['tenant', 'create', 'Riverside']).json<{ id: string }>().id;
+    const created = cli(
+      ['user', 'create', '--tenant', tenantId, '--username', 'kofi', '--role', 'learner'],
+      '482913\n',
+    );
+    expect(created.status, created.stdout + created.stderr).toBe(0);
+    const userId = created.json<{ id: string }>().id;
+    expect(created.stdout).not.toContain('482913');
+    const weak = cli(
+      ['user', 'create', '--tenant', tenantId, '--username', 'abena', '--role', 'learner'],
+      '1234\n',
+    );
+    expect(weak.status).toBe(1);
+    expect(weak.json<{ code: string }>().code).toBe('credential_rejected');
+    const locked = cli(['user', 'lock', userId]);
+    expect(locked.json<{ lockedUntil: string }>().lockedUntil).toBeTruthy();
+    const events = cli(['events', '--tenant', tenantId]).json<{ events: { eventType: string }[] }>()
+      .events;
+    expect(events.map((event) => event.eventType)).toEqual([
+      'identity.tenant.created',
+      'identity.user.registered',
+      'identity.user.password_set',
+      'identity.user.locked',
+    ]);
+  });
+
   it('prints usage and exits 2 for a bad command line', () => {
     expect(runNode(CA_CLI, ['device', 'revoke']).status).toBe(2);
     expect(runNode(CA_CLI, ['frobnicate']).status).toBe(2);

@@ -8,6 +8,7 @@ import { authRoutes } from './http/auth-routes.js';
 import { caRoutes } from './http/ca-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
+import { eventRoutes } from './http/event-routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
@@ -54,6 +55,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   );
   await app.register(adminRoutes(ctx, crls));
   await app.register(accountAdminRoutes(ctx));
+  await app.register(eventRoutes(ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
 
+const ROTATION_CHECK_MS = 3_600_000;
+
 export interface ServeOptions {
   dataDir: string;
   passphrase: string;
@@ -34,12 +36,23 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
       : { enrollRateLimitPerMinute: options.enrollRateLimitPerMinute }),
   });
   const address = await app.listen({ port: options.port, host: options.host });
+  const rotation = setInterval(() => {
+    const change = ca.context.tokenKeys.scheduledRotation();
+    if (change.rotation || change.removedKids.length > 0) {
+      ca.context.logger.info(
+        { event: 'jwks.rotation', ...change.rotation, removedKids: change.removedKids },
+        'token keys rotated',
+      );
+    }
+  }, ROTATION_CHECK_MS);
+  rotation.unref();
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
   });
   let closing: Promise<void> | undefined;
   const close = () => {
+    clearInterval(rotation);
     closing ??= app.close().then(() => {
       ca.close();
       resolveClosed();

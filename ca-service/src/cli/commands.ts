@@ -6,7 +6,9 @@ import { openCa } from '../data-dir/open-ca.js';
 import { dataDirPaths } from '../data-dir/paths.js';
 import { resolvePassphrase } from '../data-dir/secret-files.js';
 import { serve } from '../serve.js';
+import type { RecordedEvent } from '../store/event-store.js';
 import type { Tenant } from '../tenants/tenant-commands.js';
+import type { UserView } from '../users/users.js';
 import { adminRequest, adminTarget } from './admin-client.js';
 import type { Command } from '@lantern/shared';
 import { UsageError, optionalString, parseDuration, requireString } from '@lantern/shared';
@@ -311,6 +313,232 @@ export const commands: Command[] = [
       } finally {
         ca.close();
       }
+    },
+  },
+  {
+    path: ['user', 'create'],
+    summary: 'Create a user; the password (or a learner PIN) is read from stdin',
+    usage:
+      'user create --tenant T --username U --role learner|teacher|admin [--email E] [--url U] [--data-dir D] < password',
+    options: {
+      ...target,
+      tenant: { type: 'string' },
+      username: { type: 'string' },
+      role: { type: 'string' },
+      email: { type: 'string' },
+    },
+    async run(values, _positionals, io) {
+      const password = (await io.readStdin()).replace(/\r?\n$/, '');
+      if (!password)
+        throw new UsageError(
+          'give the password on stdin (e.g. `printf %s "$PW" | lantern-ca user create ...`)',
+        );
+      const email = optionalString(values, 'email');
+      const user = await adminRequest<UserView>(
+        adminTarget(values, io.env),
+        'POST',
+        '/v1/admin/users',
+        {
+          tenant: requireString(values, 'tenant'),
+          username: requireString(values, 'username'),
+          role: requireString(values, 'role'),
+          password,
+          ...(email ? { email } : {}),
+        },
+      );
+      return {
+        json: { id: user.userId, ...user },
+        human: `Created ${user.role} ${user.username}: ${user.userId}`,
+      };
+    },
+  },
+  {
+    path: ['user', 'list'],
+    summary: 'List the users of a tenant',
+    usage: 'user list [--tenant T] [--url U] [--data-dir D]',
+    options: { ...target, tenant: { type: 'string' } },
+    async run(values, _positionals, io) {
+      const tenant = optionalString(values, 'tenant');
+      const { users } = await adminRequest<{ users: UserView[] }>(
+        adminTarget(values, io.env),
+        'GET',
+        `/v1/admin/users${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ''}`,
+      );
+      return {
+        json: { users },
+        human: table([
+          ['ID', 'USERNAME', 'ROLE', 'STATUS', 'LOCKED UNTIL'],
+          ...users.map((u) => [u.userId, u.username, u.role, u.status, u.lockedUntil ?? '']),
+        ]),
+      };
+    },
+  },
+  ...(['lock', 'unlock', 'suspend', 'reactivate', 'erase'] as const).map((action): Command => ({
+    path: ['user', action],
+    summary: {
+      lock: 'Lock a user (ends their sessions; devices learn it at their next sync)',
+      unlock: 'Unlock a user and reset their failure counter',
+      suspend: 'Suspend a user (ends their sessions and offline grants)',
+      reactivate: 'Reactivate a suspended user',
+      erase: 'Erase a user (GDPR): personal fields anonymised, sessions and grants ended',
+    }[action],
+    usage: `user ${action} ID [--reason R] [--url U] [--data-dir D]`,
+    options: { ...target, reason: { type: 'string' } },
+    async run(values, positionals, io) {
+      const [id] = positionals;
+      if (!id) throw new UsageError('give the user ID');
+      const reason = optionalString(values, 'reason');
+      const user = await adminRequest<UserView>(
+        adminTarget(values, io.env),
+        'POST',
+        `/v1/admin/users/${encodeURIComponent(id)}/${action}`,
+        reason ? { reason } : {},
+      );
+      return {
+        json: { ...user },
+        human: `User ${user.userId} is now ${user.status}${user.lockedUntil ? `, locked until ${user.lockedUntil}` : ''}`,
+      };
+    },
+  })),
+  ...(['session', 'grant'] as const).map((kind): Command => ({
+    path: [kind, 'revoke'],
+    summary:
+      kind === 'session'
+        ? 'Revoke a session (online at once, on devices at their next sync)'
+        : 'Revoke an offline grant',
+    usage: `${kind} revoke ID [--url U] [--data-dir D]`,
+    options: target,
+    async run(values, positionals, io) {
+      const [id] = positionals;
+      if (!id) throw new UsageError(`give the ${kind} ID`);
+      const result = await adminRequest<Record<string, unknown>>(
+        adminTarget(values, io.env),
+        'POST',
+        `/v1/admin/${kind}s/${encodeURIComponent(id)}/revoke`,
+        {},
+      );
+      return { json: result, human: `${kind} ${id} revoked` };
+    },
+  })),
+  {
+    path: ['api-key', 'create'],
+    summary: 'Create an admin API key (shown once)',
+    usage:
+      'api-key create --scopes admin|devices:read,... [--tenant T] [--name N] [--ttl 90d] [--url U] [--data-dir D]',
+    options: {
+      ...target,
+      scopes: { type: 'string' },
+      tenant: { type: 'string' },
+      name: { type: 'string' },
+      ttl: { type: 'string' },
+    },
+    async run(values, _positionals, io) {
+      const tenant = optionalString(values, 'tenant');
+      const name = optionalString(values, 'name');
+      const ttl = optionalString(values, 'ttl');
+      const created = await adminRequest<{
+        keyId: string;
+        apiKey: string;
+        prefix: string;
+        tenantId: string | null;
+      }>(adminTarget(values, io.env), 'POST', '/v1/admin/api-keys', {
+        scopes: requireString(values, 'scopes')
+          .split(',')
+          .map((scope) => scope.trim()),
+        ...(tenant ? { tenant } : {}),
+        ...(name ? { name } : {}),
+        ...(ttl ? { ttlSeconds: parseDuration(ttl) } : {}),
+      });
+      return {
+        json: created,
+        human: `API key ${created.keyId} (shown once, store it now):\n  ${created.apiKey}`,
+      };
+    },
+  },
+  {
+    path: ['api-key', 'revoke'],
+    summary: 'Revoke an admin API key',
+    usage: 'api-key revoke KEY_ID [--url U] [--data-dir D]',
+    options: target,
+    async run(values, positionals, io) {
+      const [id] = positionals;
+      if (!id) throw new UsageError('give the key ID (key_…)');
+      const result = await adminRequest<Record<string, unknown>>(
+        adminTarget(values, io.env),
+        'POST',
+        `/v1/admin/api-keys/${encodeURIComponent(id)}/revoke`,
+        {},
+      );
+      return { json: result, human: `API key ${id} revoked` };
+    },
+  },
+  {
+    path: ['keys', 'rotate'],
+    summary:
+      'Rotate the token signing keys now (the next key starts signing; the old one stays published)',
+    usage: 'keys rotate [--url U] [--data-dir D]',
+    options: target,
+    async run(values, _positionals, io) {
+      const result = await adminRequest<{ activeKid: string }>(
+        adminTarget(values, io.env),
+        'POST',
+        '/v1/admin/keys/rotate',
+        {},
+      );
+      return { json: result, human: `Token keys rotated; now signing with ${result.activeKid}` };
+    },
+  },
+  {
+    path: ['events'],
+    summary: 'List events (filters: --device, --type, --aggregate-id, --actor, --after, --limit)',
+    usage:
+      'events [--tenant T] [--device ID] [--type T] [--aggregate-id ID] [--actor A] [--after N] [--limit N] [--url U] [--data-dir D]',
+    options: {
+      ...target,
+      tenant: { type: 'string' },
+      device: { type: 'string' },
+      type: { type: 'string' },
+      'aggregate-id': { type: 'string' },
+      actor: { type: 'string' },
+      after: { type: 'string' },
+      limit: { type: 'string' },
+    },
+    async run(values, _positionals, io) {
+      const query = new URLSearchParams();
+      const map: [string, string][] = [
+        ['tenant', 'tenant'],
+        ['device', 'device'],
+        ['type', 'type'],
+        ['aggregate-id', 'aggregateId'],
+        ['actor', 'actor'],
+        ['after', 'after'],
+        ['limit', 'limit'],
+      ];
+      for (const [flag, param] of map) {
+        const value = optionalString(values, flag);
+        if (value !== undefined) query.set(param, value);
+      }
+      const { events, next } = await adminRequest<{
+        events: (RecordedEvent & { quarantined?: boolean })[];
+        next: number;
+      }>(adminTarget(values, io.env), 'GET', `/v1/events?${query.toString()}`);
+      return {
+        json: { events, next },
+        human:
+          events.length === 0
+            ? 'No events match.'
+            : table([
+                ['POSITION', 'OCCURRED', 'TYPE', 'AGGREGATE', 'ACTOR', 'FLAGS'],
+                ...events.map((e) => [
+                  String(e.position),
+                  e.occurredAt,
+                  e.eventType,
+                  e.aggregateId,
+                  `${e.actor.type}:${e.actor.id}`,
+                  e.quarantined ? 'quarantined' : '',
+                ]),
+              ]),
+      };
     },
   },
 ];

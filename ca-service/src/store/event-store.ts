@@ -47,6 +47,8 @@ export interface EventQuery {
   actorId?: string;
   from?: string;
   to?: string;
+  /** Events about a device or recorded by it. */
+  deviceId?: string;
 }
 
 interface EventRow {
@@ -229,6 +231,10 @@ export class EventStore {
         where.push(clause);
         params.push(query[key]);
       }
+    }
+    if (query.deviceId !== undefined) {
+      where.push('(aggregate_id = ? OR actor_id = ?)');
+      params.push(query.deviceId, query.deviceId);
     }
     params.push(Math.min(query.limit ?? 100, 10_000));
     const rows = this.db
