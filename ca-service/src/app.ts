@@ -9,6 +9,7 @@ import { caRoutes } from './http/ca-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
+import { syncRoutes } from './http/sync-routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
@@ -56,6 +57,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(adminRoutes(ctx, crls));
   await app.register(accountAdminRoutes(ctx));
   await app.register(eventRoutes(ctx));
+  await app.register(syncRoutes(ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

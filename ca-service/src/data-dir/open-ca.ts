@@ -23,6 +23,7 @@ import type { PasswordHasherConfig } from '../passwords/password-hasher.js';
 import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
+import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { dataDirPaths } from './paths.js';
 
 export const PROJECTIONS: readonly Projection[] = [
@@ -33,6 +34,7 @@ export const PROJECTIONS: readonly Projection[] = [
   usersProjection,
   sessionsProjection,
   revocationFeedProjection,
+  quarantineProjection,
 ];
 
 export interface OpenCaOptions {

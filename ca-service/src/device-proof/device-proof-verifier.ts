@@ -26,6 +26,9 @@ export interface ProvenDevice {
   certificate: ParsedCert;
   /** True when the binding certificate had expired and was accepted within the renewal grace. */
   expired: boolean;
+  /** Set for a revoked device (only sync lets one through, so it can learn it and hand over). */
+  revokedAt: string | null;
+  jti: string;
 }
 
 export interface ProofRequest {
@@ -35,6 +38,11 @@ export interface ProofRequest {
   rawBody: Uint8Array | string;
   /** Accept a certificate expired for at most this long (renewal only). */
   expiredGraceSeconds?: number;
+  /**
+   * Sync only: a revoked device may still push what it recorded and pull its own revocation,
+   * which is how it learns to wipe itself (DESIGN §5).
+   */
+  allowRevoked?: boolean;
 }
 
 const MAX_AGE_SECONDS = 120;
@@ -110,7 +118,7 @@ export class DeviceProofVerifier {
       );
     }
     const device = getDevice(this.ctx, identity.deviceId, identity.tenantId);
-    if (device.status === 'revoked') throw new DeviceRevokedError();
+    if (device.status === 'revoked' && !request.allowRevoked) throw new DeviceRevokedError();
 
     this.consumeJti(claims.jti as string, claims.exp);
     return {
@@ -119,6 +127,8 @@ export class DeviceProofVerifier {
       serial: leaf.serialNumber,
       certificate: leaf,
       expired,
+      revokedAt: device.revokedAt,
+      jti: claims.jti as string,
     };
   }
 

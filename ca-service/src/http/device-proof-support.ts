@@ -12,7 +12,10 @@ declare module 'fastify' {
 
 export interface DeviceProofSupport {
   /** Throws when the proof is missing or bad. */
-  prove(request: FastifyRequest, options?: { expiredGraceSeconds?: number }): ProvenDevice;
+  prove(
+    request: FastifyRequest,
+    options?: { expiredGraceSeconds?: number; allowRevoked?: boolean },
+  ): ProvenDevice;
   /** Undefined when the request carries no proof; throws when it carries a bad one. */
   proveIfPresent(request: FastifyRequest): ProvenDevice | undefined;
 }

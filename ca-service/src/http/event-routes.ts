@@ -55,7 +55,16 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
           if (query[param] !== undefined) Object.assign(filter, { [key]: query[param] });
         }
         const events = ctx.store.read(filter);
-        return { events, next: events.at(-1)?.position ?? filter.after ?? 0 };
+        const quarantined = ctx.store.db.prepare(
+          'SELECT 1 FROM quarantined_events WHERE event_id = ?',
+        );
+        return {
+          events: events.map((event) => ({
+            ...event,
+            quarantined: quarantined.get(event.eventId) !== undefined,
+          })),
+          next: events.at(-1)?.position ?? filter.after ?? 0,
+        };
       },
     );
   };

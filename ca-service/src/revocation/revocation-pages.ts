@@ -19,6 +19,8 @@ export interface RevocationPagePayload {
   more: boolean;
   entries: RevocationEntry[];
   iat: number;
+  /** Pages may travel peer to peer; a stale one must not pass for current forever. */
+  exp: number;
 }
 
 interface FeedRow {
@@ -32,6 +34,7 @@ interface FeedRow {
 
 export const REVOCATION_PAGE_TYPE = 'lantern-revocations+jws';
 export const MAX_PAGE_SIZE = 1000;
+const PAGE_LIFETIME_SECONDS = 7 * 86_400;
 
 export function readRevocations(ctx: CaContext, tenantId: string, after: number, limit: number) {
   const rows = ctx.store.db
@@ -74,6 +77,7 @@ export async function signedRevocationPage(
     more,
     entries,
     iat: Math.floor(ctx.clock.now() / 1000),
+    exp: Math.floor(ctx.clock.now() / 1000) + PAGE_LIFETIME_SECONDS,
   };
   const header = {
     alg: 'ES256',

@@ -181,6 +181,30 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
   `,
+  `
+  -- Written with the events a device pushes, in the same transaction: (device, seq) and the
+  -- event id make every push idempotent.
+  CREATE TABLE device_event_receipts (
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (device_id, seq)
+  );
+
+  CREATE TABLE device_sync_state (
+    device_id TEXT PRIMARY KEY,
+    acked_seq INTEGER NOT NULL
+  );
+
+  CREATE TABLE quarantined_events (
+    event_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    reason TEXT NOT NULL
+  );
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

@@ -200,6 +200,26 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { userId: USER, reason: 'invalid_credentials', offline: false, failureCount: 1 },
   }),
   event({
+    type: 'identity.user.offline_signin_quarantined',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({
+      userId: id('usr'),
+      deviceId: id('dev'),
+      signinEventId: id('evt'),
+      signedInAt: dateTime,
+      deviceRevokedAt: dateTime,
+    }),
+    example: {
+      userId: USER,
+      deviceId: DEVICE,
+      signinEventId: 'evt_01J9Z3YQ8M6W4Q9V2K7T5R3N1A',
+      signedInAt: WHEN,
+      deviceRevokedAt: '2026-11-23T09:00:00.000Z',
+    },
+  }),
+  event({
     type: 'identity.user.locked',
     version: 1,
     aggregate: 'user',

@@ -1,0 +1,73 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { CaContext } from '../context/ca-context.js';
+import type { SyncRequest } from '../sync/sync-service.js';
+import { MAX_PUSH, SyncService } from '../sync/sync-service.js';
+import { deviceProofSupport } from './device-proof-support.js';
+import { correlationIdOf } from './principal.js';
+
+export function syncRoutes(ctx: CaContext): FastifyPluginAsync {
+  return async (app) => {
+    const proofs = deviceProofSupport(app, ctx);
+    const service = new SyncService(ctx);
+    app.post(
+      '/v1/sync',
+      {
+        bodyLimit: 2 * 1024 * 1024,
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['events', 'revocationCursor'],
+            properties: {
+              events: {
+                type: 'array',
+                maxItems: MAX_PUSH,
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['seq', 'event'],
+                  properties: {
+                    seq: { type: 'integer', minimum: 1 },
+                    event: {
+                      type: 'object',
+                      required: [
+                        'eventId',
+                        'eventType',
+                        'eventVersion',
+                        'occurredAt',
+                        'tenantId',
+                        'actor',
+                        'correlationId',
+                        'partitionKey',
+                        'payload',
+                      ],
+                    },
+                  },
+                },
+              },
+              revocationCursor: { type: 'integer', minimum: 0 },
+              jwksEtag: { type: 'string', maxLength: 64 },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const device = proofs.prove(request, { allowRevoked: true });
+        const body = request.body as SyncRequest;
+        const result = await service.sync(device, body, correlationIdOf(request));
+        request.log.info(
+          {
+            event: 'sync.round',
+            deviceId: device.deviceId,
+            tenantId: device.tenantId,
+            accepted: result.accepted,
+            duplicates: result.duplicates,
+            rejected: result.rejected.length,
+          },
+          'sync round',
+        );
+        return result;
+      },
+    );
+  };
+}

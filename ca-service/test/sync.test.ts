@@ -1,0 +1,226 @@
+import type { EventEnvelope } from '@lantern/shared';
+import { X5cJwtVerifier, createIdGenerator } from '@lantern/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TestCa } from '../../test/support/ca-fixture.js';
+import {
+  createEnrollmentToken,
+  createTenant,
+  createUser,
+  startTestCa,
+} from '../../test/support/ca-fixture.js';
+import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
+import { enrollTestDevice } from '../../test/support/device-keys.js';
+
+let ca: TestCa;
+let tenantId: string;
+let userId: string;
+let device: EnrolledTestDevice;
+const ids = createIdGenerator();
+
+beforeEach(async () => {
+  ca = await startTestCa();
+  tenantId = await createTenant(ca, 'Hillside');
+  userId = await createUser(ca, tenantId, 'amina', 'correct horse battery');
+  device = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
+});
+afterEach(async () => ca.close());
+
+const now = () => Math.floor(ca.clock.now() / 1000);
+
+function offlineSignin(occurredAt = new Date(ca.clock.now()).toISOString()): EventEnvelope {
+  const eventId = ids.next('evt');
+  return {
+    eventId,
+    eventType: 'identity.user.logged_in',
+    eventVersion: 1,
+    occurredAt,
+    tenantId,
+    actor: { type: 'device', id: device.deviceId },
+    correlationId: eventId,
+    partitionKey: device.deviceId,
+    payload: {
+      userId,
+      sessionId: ids.next('ses'),
+      offline: true,
+      deviceId: device.deviceId,
+      amr: ['pwd'],
+    },
+  };
+}
+
+async function sync(events: { seq: number; event: unknown }[], revocationCursor = 0, who = device) {
+  const body = JSON.stringify({ events, revocationCursor });
+  return ca.app.inject({
+    method: 'POST',
+    url: '/v1/sync',
+    headers: {
+      'content-type': 'application/json',
+      'lantern-device-proof': who.proof('POST', '/v1/sync', body, now()),
+    },
+    payload: body,
+  });
+}
+
+describe('POST /v1/sync', () => {
+  it('stores pushed events once and acks the highest contiguous sequence', async () => {
+    const events = [1, 2, 3].map((seq) => ({ seq, event: offlineSignin() }));
+    const first = await sync(events);
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ ack: 3, accepted: 3, duplicates: 0, rejected: [] });
+    const stored = ca.ctx.store.read({
+      eventType: 'identity.user.logged_in',
+      actorId: device.deviceId,
+    });
+    expect(stored.map((event) => event.eventId)).toEqual(events.map(({ event }) => event.eventId));
+
+    // The response was lost: the device sends the same push again.
+    const retry = await sync(events);
+    expect(retry.json()).toMatchObject({ ack: 3, accepted: 0, duplicates: 3 });
+    expect(
+      ca.ctx.store.read({ eventType: 'identity.user.logged_in', actorId: device.deviceId }),
+    ).toHaveLength(3);
+  });
+
+  it('does not ack past a gap, and closes it when the missing event arrives', async () => {
+    const [a, b, c] = [offlineSignin(), offlineSignin(), offlineSignin()];
+    expect(
+      (
+        await sync([
+          { seq: 1, event: a },
+          { seq: 3, event: c },
+        ])
+      ).json(),
+    ).toMatchObject({ ack: 1, accepted: 2 });
+    expect((await sync([{ seq: 2, event: b }])).json()).toMatchObject({ ack: 3, accepted: 1 });
+  });
+
+  it('treats the same event id under another sequence as a duplicate', async () => {
+    const event = offlineSignin();
+    await sync([{ seq: 1, event }]);
+    expect((await sync([{ seq: 2, event }])).json()).toMatchObject({
+      ack: 2,
+      accepted: 0,
+      duplicates: 1,
+    });
+  });
+
+  it('refuses, per event, what a device may not report, and moves on', async () => {
+    const foreignTenant = { ...offlineSignin(), tenantId: ids.next('ten') };
+    const adminEvent = { ...offlineSignin(), eventType: 'identity.device.revoked' };
+    const bad = { ...offlineSignin(), payload: { userId } };
+    const otherDevice = { ...offlineSignin(), actor: { type: 'device', id: ids.next('dev') } };
+    const response = await sync([
+      { seq: 1, event: foreignTenant },
+      { seq: 2, event: adminEvent },
+      { seq: 3, event: bad },
+      { seq: 4, event: otherDevice },
+      { seq: 5, event: offlineSignin() },
+    ]);
+    expect(response.json()).toMatchObject({
+      ack: 5,
+      accepted: 1,
+      rejected: [
+        { seq: 1, code: 'tenant_mismatch' },
+        { seq: 2, code: 'event_not_allowed' },
+        { seq: 3, code: 'schema_violation' },
+        { seq: 4, code: 'tenant_mismatch' },
+      ],
+    });
+  });
+
+  it('refuses a user of another tenant in the payload', async () => {
+    const otherTenant = await createTenant(ca, 'Elsewhere');
+    const stranger = await createUser(ca, otherTenant, 'zed', 'correct horse battery');
+    const event = offlineSignin();
+    event.payload['userId'] = stranger;
+    expect((await sync([{ seq: 1, event }])).json()).toMatchObject({
+      accepted: 0,
+      rejected: [{ seq: 1, code: 'tenant_mismatch' }],
+    });
+  });
+
+  it('refuses a malformed body with invalid_request and writes nothing', async () => {
+    const before = ca.eventCount();
+    for (const events of [
+      [{ seq: 0, event: offlineSignin() }],
+      Array.from({ length: 501 }, (_, i) => ({ seq: i + 1, event: {} })),
+    ]) {
+      const response = await sync(events);
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'invalid_request' });
+    }
+    expect(ca.eventCount()).toBe(before);
+  });
+
+  it('pulls signed revocation pages, JWKS when changed and a signed server time', async () => {
+    const other = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
+    await ca.admin('POST', `/v1/admin/devices/${other.deviceId}/revoke`, { reason: 'lost' });
+    const response = (await sync([])).json() as {
+      revocations: { page: string; next: number; more: boolean };
+      jwks?: unknown;
+      jwksEtag: string;
+      serverTime: string;
+    };
+    expect(response.revocations).toMatchObject({ next: 1, more: false });
+    const verifier = (typ: string) =>
+      new X5cJwtVerifier({ trustAnchors: [ca.ctx.ca.rootPem], typ, requiredClaims: ['iat'] });
+    const page = verifier('lantern-revocations+jws').verify(response.revocations.page, now());
+    expect(page).toMatchObject({
+      ok: true,
+      claims: {
+        tenantId,
+        entries: [{ seq: 1, kind: 'device', id: other.deviceId, reason: 'lost' }],
+      },
+    });
+    const time = verifier('lantern-time+jws').verify(response.serverTime, now());
+    expect(time).toMatchObject({ ok: true, claims: { aud: device.deviceId, iat: now() } });
+    const forged = `${response.serverTime.slice(0, -4)}AAAA`;
+    expect(verifier('lantern-time+jws').verify(forged, now()).ok).toBe(false);
+    expect(response.jwks).toBeDefined();
+
+    const again = (
+      await ca.app.inject({
+        method: 'POST',
+        url: '/v1/sync',
+        headers: {
+          'content-type': 'application/json',
+          'lantern-device-proof': device.proof(
+            'POST',
+            '/v1/sync',
+            JSON.stringify({ events: [], revocationCursor: 1, jwksEtag: response.jwksEtag }),
+            now(),
+          ),
+        },
+        payload: JSON.stringify({ events: [], revocationCursor: 1, jwksEtag: response.jwksEtag }),
+      })
+    ).json() as { jwks?: unknown; revocations: { next: number } };
+    expect(again.jwks).toBeUndefined();
+    expect(again.revocations.next).toBe(1);
+  });
+
+  it('lets a revoked device hand over its events, quarantining sign-ins after the revocation', async () => {
+    const before = offlineSignin();
+    ca.clock.advance(60_000);
+    await ca.admin('POST', `/v1/admin/devices/${device.deviceId}/revoke`, { reason: 'stolen' });
+    ca.clock.advance(60_000);
+    const after = offlineSignin();
+    const response = await sync([
+      { seq: 1, event: before },
+      { seq: 2, event: after },
+    ]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ ack: 2, accepted: 2, quarantined: 1 });
+    const listed = (
+      await ca.admin(
+        'GET',
+        `/v1/events?tenant=${tenantId}&device=${device.deviceId}&type=identity.user.logged_in`,
+      )
+    ).json() as {
+      events: { eventId: string; quarantined: boolean }[];
+    };
+    expect(listed.events.map((event) => [event.eventId, event.quarantined])).toEqual([
+      [before.eventId, false],
+      [after.eventId, true],
+    ]);
+  });
+});
