@@ -15,3 +15,6 @@ export * from './passwords/password-hasher.js';
 export * from './tokens/key-ring-store.js';
 export * from './tokens/file-key-ring-store.js';
 export * from './tokens/key-ring.js';
+export { createCaHierarchy } from './pki/ca-hierarchy.js';
+export { profiles } from './pki/profiles.js';
+export { toPem, sha256Hex } from './pki/der.js';
