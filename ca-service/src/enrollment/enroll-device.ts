@@ -1,9 +1,8 @@
-import { p256JwkThumbprint } from '@lantern/shared';
-import type { PublicJwks } from '@lantern/shared';
-import { ConcurrencyConflictError } from '@lantern/shared';
+import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
-import { issueBindingCertificate } from '../issuance/binding-certificate.js';
+import type { BindingResponse } from '../issuance/binding-response.js';
+import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
 import { checkEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
 
@@ -15,28 +14,6 @@ export interface EnrollInput {
   name?: string;
 }
 
-export interface EnrollResult {
-  deviceId: string;
-  tenantId: string;
-  certificate: string;
-  chain: string[];
-  root: string;
-  rootFingerprint: string;
-  notAfter: string;
-  policy: { maxOfflineSeconds: number; renewFromFraction: number; renewalGraceDays: number };
-  jwks: PublicJwks;
-  revocationCursor: number;
-}
-
-const DAY_MS = 86_400_000;
-
-export function currentRevocationCursor(ctx: CaContext, tenantId: string): number {
-  const row = ctx.store.db
-    .prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocation_feed WHERE tenant_id = ?')
-    .get(tenantId) as { seq: number };
-  return row.seq;
-}
-
 /**
  * DESIGN §3.2-3: proof of possession (CSR signature), key policy and a one-time token. The
  * certificate is signed before the transaction (a signer may be remote); the token is consumed
@@ -46,7 +23,7 @@ export async function enrollDevice(
   ctx: CaContext,
   input: EnrollInput,
   correlationId: string,
-): Promise<EnrollResult> {
+): Promise<BindingResponse> {
   const token = checkEnrollmentToken(ctx, input.enrollmentToken);
   if (input.tenant !== undefined && input.tenant !== token.tenantId) {
     const named = ctx.store.db
@@ -59,14 +36,10 @@ export async function enrollDevice(
   const csr = parseDeviceCsr(input.csr);
   const deviceId = ctx.ids.next('dev');
   const profile = ctx.bindingProfile;
-  const nowSeconds = Math.floor(ctx.clock.now() / 1000) * 1000;
-  const certificate = await issueBindingCertificate(ctx.ca.authority, profile, {
+  const certificate = await issueForDevice(ctx, {
     tenantId: token.tenantId,
     deviceId,
     subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
-    notBefore: new Date(nowSeconds - profile.backdateSeconds * 1000),
-    notAfter: new Date(nowSeconds + profile.validityDays * DAY_MS),
-    maxOfflineSeconds: profile.maxOfflineSeconds,
   });
   const thumbprint = p256JwkThumbprint(csr.publicKey);
   const meta = { actor: { type: 'device' as const, id: deviceId }, correlationId };
@@ -119,20 +92,5 @@ export async function enrollDevice(
     if (error instanceof ConcurrencyConflictError) throw new EnrollmentTokenUsedError();
     throw error;
   }
-  return {
-    deviceId,
-    tenantId: token.tenantId,
-    certificate: certificate.pem,
-    chain: [certificate.pem, ctx.ca.issuingPem],
-    root: ctx.ca.rootPem,
-    rootFingerprint: ctx.ca.rootFingerprint,
-    notAfter: certificate.notAfter.toISOString(),
-    policy: {
-      maxOfflineSeconds: profile.maxOfflineSeconds,
-      renewFromFraction: profile.renewFromFraction,
-      renewalGraceDays: profile.renewalGraceDays,
-    },
-    jwks: ctx.tokenKeys.jwks(),
-    revocationCursor: currentRevocationCursor(ctx, token.tenantId),
-  };
+  return bindingResponse(ctx, { deviceId, tenantId: token.tenantId }, certificate);
 }

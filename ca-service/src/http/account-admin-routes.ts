@@ -15,13 +15,8 @@ import {
 } from '../users/users.js';
 import type { Role, UserAction } from '../users/users.js';
 import { adminMeta, adminPrincipal } from './principal.js';
+import { idParam } from './schemas.js';
 import { tenantFor } from './tenant-for.js';
-
-const idParam = (prefix: string) => ({
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: `^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$` } },
-});
 
 const USER_ACTIONS: readonly UserAction[] = ['lock', 'unlock', 'suspend', 'reactivate', 'erase'];
 

@@ -19,13 +19,8 @@ import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import { createTenant, getTenant, listTenants } from '../tenants/tenant-commands.js';
 import { adminMeta, adminPrincipal } from './principal.js';
+import { idParam } from './schemas.js';
 import { tenantFor } from './tenant-for.js';
-
-const idParam = (prefix: string) => ({
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: `^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$` } },
-});
 
 export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync {
   return async (app) => {

@@ -1,14 +1,11 @@
 import { p256JwkThumbprint } from '@lantern/shared';
+import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { parseDeviceCsr } from '../enrollment/csr.js';
-import { currentRevocationCursor } from '../enrollment/enroll-device.js';
-import type { EnrollResult } from '../enrollment/enroll-device.js';
 import { RenewalTooEarlyError } from '../errors.js';
-import { issueBindingCertificate } from '../issuance/binding-certificate.js';
-import { createPublicKey } from 'node:crypto';
-
-const DAY_MS = 86_400_000;
+import type { BindingResponse } from '../issuance/binding-response.js';
+import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
 
 /**
  * DESIGN §3.4: online renewal from 2/3 of the lifetime, proven with the current key; after
@@ -20,7 +17,7 @@ export async function renewDevice(
   device: ProvenDevice,
   input: { csr?: string },
   correlationId: string,
-): Promise<EnrollResult> {
+): Promise<BindingResponse> {
   const profile = ctx.bindingProfile;
   const current = device.certificate;
   const lifetime = current.notAfter.getTime() - current.notBefore.getTime();
@@ -33,14 +30,10 @@ export async function renewDevice(
   const rekey = input.csr === undefined ? undefined : parseDeviceCsr(input.csr);
   const spki = rekey?.subjectPublicKeyInfo ?? Buffer.from(current.subjectPublicKeyInfo);
   const publicKey = rekey?.publicKey ?? createPublicKey({ key: spki, format: 'der', type: 'spki' });
-  const nowSeconds = Math.floor(ctx.clock.now() / 1000) * 1000;
-  const certificate = await issueBindingCertificate(ctx.ca.authority, profile, {
+  const certificate = await issueForDevice(ctx, {
     tenantId: device.tenantId,
     deviceId: device.deviceId,
     subjectPublicKeyInfo: spki,
-    notBefore: new Date(nowSeconds - profile.backdateSeconds * 1000),
-    notAfter: new Date(nowSeconds + profile.validityDays * DAY_MS),
-    maxOfflineSeconds: profile.maxOfflineSeconds,
   });
   const thumbprint = p256JwkThumbprint(publicKey);
   ctx.store.append([
@@ -64,20 +57,5 @@ export async function renewDevice(
       },
     },
   ]);
-  return {
-    deviceId: device.deviceId,
-    tenantId: device.tenantId,
-    certificate: certificate.pem,
-    chain: [certificate.pem, ctx.ca.issuingPem],
-    root: ctx.ca.rootPem,
-    rootFingerprint: ctx.ca.rootFingerprint,
-    notAfter: certificate.notAfter.toISOString(),
-    policy: {
-      maxOfflineSeconds: profile.maxOfflineSeconds,
-      renewFromFraction: profile.renewFromFraction,
-      renewalGraceDays: profile.renewalGraceDays,
-    },
-    jwks: ctx.tokenKeys.jwks(),
-    revocationCursor: currentRevocationCursor(ctx, device.tenantId),
-  };
+  return bindingResponse(ctx, device, certificate);
 }

@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import type { BindingPolicy } from '../issuance/binding-response.js';
+import { bindingPolicy } from '../issuance/binding-response.js';
 import { fromPem } from '../pki/der.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 
@@ -55,7 +57,7 @@ export interface SyncResponse {
   revocations: { page: string; next: number; more: boolean };
   jwks?: PublicJwks;
   jwksEtag: string;
-  policy: { maxOfflineSeconds: number; renewFromFraction: number; renewalGraceDays: number };
+  policy: BindingPolicy;
   /** JWS by the issuing CA: `{ typ: 'time', iat, exp, aud: deviceId, nonce: the proof's jti }`. */
   serverTime: string;
 }
@@ -95,17 +97,12 @@ export class SyncService {
     );
     const jwks = this.ctx.tokenKeys.jwks();
     const etag = jwksEtag(jwks);
-    const profile = this.ctx.bindingProfile;
     return {
       ...push,
       revocations: { page: page.page, next: page.payload.next, more: page.payload.more },
       ...(request.jwksEtag === etag ? {} : { jwks }),
       jwksEtag: etag,
-      policy: {
-        maxOfflineSeconds: profile.maxOfflineSeconds,
-        renewFromFraction: profile.renewFromFraction,
-        renewalGraceDays: profile.renewalGraceDays,
-      },
+      policy: bindingPolicy(this.ctx.bindingProfile),
       serverTime: await this.signedTime(device),
     };
   }

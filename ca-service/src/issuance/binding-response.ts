@@ -1,0 +1,76 @@
+import type { PublicJwks } from '@lantern/shared';
+import type { CaContext } from '../context/ca-context.js';
+import type { DeviceBindingProfile } from '../pki/profiles.js';
+import type { IssuedCertificate } from './binding-certificate.js';
+import { issueBindingCertificate } from './binding-certificate.js';
+
+const DAY_MS = 86_400_000;
+
+export interface BindingPolicy {
+  maxOfflineSeconds: number;
+  renewFromFraction: number;
+  renewalGraceDays: number;
+}
+
+/** What enrollment, renewal and sync return to a device: its binding certificate and context. */
+export interface BindingResponse {
+  deviceId: string;
+  tenantId: string;
+  certificate: string;
+  chain: string[];
+  root: string;
+  rootFingerprint: string;
+  notAfter: string;
+  policy: BindingPolicy;
+  jwks: PublicJwks;
+  revocationCursor: number;
+}
+
+export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
+  return {
+    maxOfflineSeconds: profile.maxOfflineSeconds,
+    renewFromFraction: profile.renewFromFraction,
+    renewalGraceDays: profile.renewalGraceDays,
+  };
+}
+
+export function currentRevocationCursor(ctx: CaContext, tenantId: string): number {
+  const row = ctx.store.db
+    .prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocation_feed WHERE tenant_id = ?')
+    .get(tenantId) as { seq: number };
+  return row.seq;
+}
+
+/** A binding certificate valid from now (backdated for clock skew) for the profile's lifetime. */
+export function issueForDevice(
+  ctx: CaContext,
+  device: { tenantId: string; deviceId: string; subjectPublicKeyInfo: Buffer },
+): Promise<IssuedCertificate> {
+  const profile = ctx.bindingProfile;
+  const nowMs = Math.floor(ctx.clock.now() / 1000) * 1000;
+  return issueBindingCertificate(ctx.ca.authority, profile, {
+    ...device,
+    notBefore: new Date(nowMs - profile.backdateSeconds * 1000),
+    notAfter: new Date(nowMs + profile.validityDays * DAY_MS),
+    maxOfflineSeconds: profile.maxOfflineSeconds,
+  });
+}
+
+export function bindingResponse(
+  ctx: CaContext,
+  device: { deviceId: string; tenantId: string },
+  certificate: IssuedCertificate,
+): BindingResponse {
+  return {
+    deviceId: device.deviceId,
+    tenantId: device.tenantId,
+    certificate: certificate.pem,
+    chain: [certificate.pem, ctx.ca.issuingPem],
+    root: ctx.ca.rootPem,
+    rootFingerprint: ctx.ca.rootFingerprint,
+    notAfter: certificate.notAfter.toISOString(),
+    policy: bindingPolicy(ctx.bindingProfile),
+    jwks: ctx.tokenKeys.jwks(),
+    revocationCursor: currentRevocationCursor(ctx, device.tenantId),
+  };
+}
