@@ -107,7 +107,7 @@ describe('lantern-agent enrolls against a running lantern-ca', () => {
         method: 'POST',
         headers: { authorization: `Bearer ${secret}` },
       });
-      expect(authed.status).toBe(404);
+      expect(authed.status).toBe(400);
     } finally {
       await daemon.stop();
     }

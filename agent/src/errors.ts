@@ -89,6 +89,19 @@ export const LoopbackOnlyError = defineError(
   'Use --host 127.0.0.1 (or ::1 / localhost); other machines talk to the CA, never to a device agent.',
 );
 
+export const SigninAnswerInvalidError = defineError(
+  'signin_answer_invalid',
+  502,
+  'The CA accepted the sign-in, but its answer did not check out: a token with a bad signature, for another device, key or issuer, or a malformed body. Nothing was stored.',
+  'Check that the agent talks to its own CA (the URL of the binding, over HTTPS) and that the CA and agent versions match; sign-in works offline meanwhile if the user has a grant.',
+);
+export const SyncFailedError = defineError(
+  'sync_failed',
+  502,
+  'A sync round did not complete: the CA answer did not verify, or it moved the cursor under us. Nothing from that round was applied.',
+  'Run `lantern-agent sync` again; if it persists, check that the agent talks to its own CA and that the clocks are sane.',
+);
+
 export const agentErrors = [
   NotEnrolledError,
   AlreadyEnrolledError,
@@ -104,6 +117,8 @@ export const agentErrors = [
   EnrollmentFailedError,
   EnrollmentInProgressError,
   LoopbackOnlyError,
+  SigninAnswerInvalidError,
+  SyncFailedError,
 ] as const;
 
 export type AgentErrorCode = (typeof agentErrors)[number]['definition']['code'];

@@ -67,9 +67,11 @@ describe('agent store', () => {
     const migrations = second.db
       .prepare<[], { version: number; applied_at: number }>('SELECT * FROM schema_migrations')
       .all();
-    expect(migrations).toEqual([
-      expect.objectContaining({ version: 1, applied_at: clock.now() - 60_000 }),
-    ]);
+    expect(migrations).toEqual(
+      MIGRATIONS.map(({ version }) =>
+        expect.objectContaining({ version, applied_at: clock.now() - 60_000 }),
+      ),
+    );
     expect(second.schemaVersion()).toBe(MIGRATIONS.length);
     expect(second.db.prepare('SELECT subject_id, feed_seq FROM revocations').all()).toEqual([
       { subject_id: 'usr_1', feed_seq: 7 },
@@ -83,10 +85,10 @@ describe('agent store', () => {
     openAgentStore(path, { clock }).close();
     const next = [
       ...MIGRATIONS,
-      { version: 2, name: 'kv', sql: 'CREATE TABLE kv (k TEXT) STRICT' },
+      { version: MIGRATIONS.length + 1, name: 'kv', sql: 'CREATE TABLE kv (k TEXT) STRICT' },
     ];
     const store = openAgentStore(path, { clock, migrations: next });
-    expect(store.schemaVersion()).toBe(2);
+    expect(store.schemaVersion()).toBe(MIGRATIONS.length + 1);
     store.db.prepare("INSERT INTO kv VALUES ('a')").run();
     store.close();
   });

@@ -33,3 +33,5 @@ export * from './crypto/verify-es256.js';
 export * from './crypto/verify-ed25519.js';
 export * from './crypto/p256-jwk-thumbprint.js';
 export * from './crypto/certificate-fingerprint.js';
+export * from './crypto/device-sealed-box.js';
+export * from './http/with-deadline.js';

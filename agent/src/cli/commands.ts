@@ -1,6 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { Command, CommandIo } from '@lantern/shared';
-import { UsageError, optionalString, requireString, systemClock } from '@lantern/shared';
+import {
+  LanternError,
+  UsageError,
+  optionalString,
+  requireString,
+  systemClock,
+} from '@lantern/shared';
 import type { AgentStatus } from '../data-dir/agent-status.js';
 import { readAgentStatus } from '../data-dir/agent-status.js';
 import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
@@ -10,6 +16,17 @@ import type { EnrollOutcome } from '../enrollment/enroll.js';
 import { enroll } from '../enrollment/enroll.js';
 import { normalizeFingerprint } from '../enrollment/root-fingerprint.js';
 import { openAgentStore } from '../store/agent-store.js';
+import { signinRoutes } from '../daemon/signin-routes.js';
+import { BackgroundSync } from '../daemon/background-sync.js';
+import { dataDirSyncRunner } from '../daemon/data-dir-sync-runner.js';
+import { syncCommand } from './sync-command.js';
+import { NotEnrolledError } from '../errors.js';
+import { signIn } from '../signin/sign-in.js';
+import { openSigninAgent } from '../signin/open-signin-agent.js';
+import { refusalError } from '../signin/signin-refusals.js';
+import { TrustedTime } from '../time/trusted-time.js';
+import { createLocalVerifier } from '../verify/local-verifier.js';
+import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -153,17 +170,108 @@ export const commands: Command[] = [
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new UsageError('--port must be 0-65535');
       }
+      const sync = new BackgroundSync({
+        runner: dataDirSyncRunner(dataDir, systemClock),
+        onError: (error) =>
+          io.stderr(`lantern-agent: background sync: ${(error as Error).message}`),
+      });
       const running = await serveAgent({
         dataDir,
         clock: systemClock,
         port,
         host: optionalString(values, 'host') ?? DEFAULT_AGENT_HOST,
+        features: [
+          signinRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
+        ],
         logDestination: process.stderr,
       });
+      if (statusOf(dataDir).enrolled) sync.start();
       io.stderr(`lantern-agent listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
       await waitForStopSignal();
+      await sync.stop();
       await running.close();
       return { json: { url: running.url, stopped: true }, human: 'lantern-agent stopped' };
     },
   },
+  {
+    path: ['signin'],
+    summary: 'Sign a user in, online when the CA answers, offline otherwise (password on stdin)',
+    usage: 'signin --user U [--tenant T] [--data-dir D]',
+    options: { ...dataDirOption, user: { type: 'string' }, tenant: { type: 'string' } },
+    async run(values, _positionals, io) {
+      const username = requireString(values, 'user');
+      const tenant = optionalString(values, 'tenant');
+      // One line, as typed or piped: only the line break that ends it is not part of it.
+      const password = (await io.readStdin()).replace(/\r?\n$/, '');
+      if (password.length === 0) throw new UsageError('give the password on stdin');
+      const { opened, agent } = await openSigninAgent({
+        dataDir: dataDirOf(values, io),
+        clock: systemClock,
+      });
+      try {
+        const verdict = await signIn(agent, {
+          username,
+          password,
+          ...(tenant === undefined ? {} : { tenant }),
+        });
+        if (!verdict.ok) {
+          throw refusalError(
+            verdict.code,
+            verdict.caCode === undefined ? undefined : { caCode: verdict.caCode },
+          );
+        }
+        const expiresAt = new Date(verdict.expiresAt).toISOString();
+        if (values['json'] !== true) {
+          io.stderr(
+            `Signed in ${verdict.mode} as ${verdict.username}; session ${verdict.sessionId} until ${expiresAt}.`,
+          );
+        }
+        return {
+          json: {
+            ok: true,
+            mode: verdict.mode,
+            token: verdict.token,
+            sessionId: verdict.sessionId,
+            userId: verdict.userId,
+            expiresAt,
+          },
+          human: verdict.token,
+        };
+      } finally {
+        opened.close();
+      }
+    },
+  },
+  {
+    path: ['verify'],
+    summary: 'Verify a session or access token against the pinned root and revocations',
+    usage: 'verify TOKEN|- [--data-dir D]',
+    options: dataDirOption,
+    async run(values, positionals, io) {
+      const [given, ...extra] = positionals;
+      if (given === undefined || extra.length > 0) {
+        throw new UsageError('give exactly one TOKEN, or - to read it from stdin');
+      }
+      const token = given === '-' ? (await io.readStdin()).trim() : given;
+      const paths = agentPaths(dataDirOf(values, io));
+      if (!existsSync(paths.database)) throw new NotEnrolledError();
+      const store = openAgentStore(paths.database, { clock: systemClock });
+      try {
+        const verdict = createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(
+          token,
+        );
+        if (!verdict.ok) {
+          throw new LanternError(verdict.reason, 401, TOKEN_REJECTIONS[verdict.reason]);
+        }
+        const { claims } = verdict;
+        return {
+          json: { ok: true, kind: verdict.kind, claims },
+          human: `valid ${verdict.kind} token: user ${String(claims.sub)}, session ${String(claims['sid'])}, until ${new Date(claims.exp * 1000).toISOString()}`,
+        };
+      } finally {
+        store.close();
+      }
+    },
+  },
+  syncCommand,
 ];

@@ -1,4 +1,4 @@
-import { LanternError } from '@lantern/shared';
+import { LanternError, withDeadline } from '@lantern/shared';
 import { CaUnreachableError, EnrollmentFailedError } from '../errors.js';
 
 export const DEFAULT_CA_TIMEOUT_MS = 30_000;
@@ -69,14 +69,16 @@ export class CaClient {
   ): Promise<{ status: number; text: string }> {
     const url = `${this.baseUrl}${path}`;
     try {
-      const response = await fetch(url, {
-        method,
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.timeoutMs),
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      return await withDeadline(this.timeoutMs, async (signal) => {
+        const response = await fetch(url, {
+          method,
+          redirect: 'error',
+          signal,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        return { status: response.status, text: await response.text() };
       });
-      return { status: response.status, text: await response.text() };
     } catch (error) {
       throw new CaUnreachableError(`cannot reach the CA at ${url}: ${describe(error)}`, {
         cause: error,

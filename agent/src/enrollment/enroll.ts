@@ -23,6 +23,7 @@ import { shredFile } from '../keys/secret-file.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
+import { JwksCache } from '../verify/jwks-cache.js';
 import { CaClient, parseCaUrl } from './ca-client.js';
 import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
 import { checkEnrollmentResponse } from './check-enrollment-response.js';
@@ -161,6 +162,11 @@ async function enrollLocked(
       keyAssurance: deviceKey.assurance,
     };
     storeBinding(store, enrollment, input.ca.baseUrl, trustedTime.trustedNow());
+    // The CA's token keys, so grants and access tokens verify offline from the first sign-in.
+    const { jwks } = answer as { jwks?: unknown };
+    if (jwks !== undefined && !new JwksCache(store).save(jwks, trustedTime.trustedNow())) {
+      throw new EnrollmentFailedError('the JWKS in the answer is not a usable key set');
+    }
     // Last: once this commits, the keys belong to a binding and the catch below must not run.
     store.db.exec('COMMIT');
     return outcome;

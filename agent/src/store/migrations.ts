@@ -148,4 +148,21 @@ CREATE TABLE outbox_state (
 INSERT INTO outbox_state (id, last_seq, acked_seq) VALUES (1, 0, 0);
 `,
   },
+  {
+    version: 2,
+    name: 'sync_enforcement',
+    sql: `
+-- Device revocation as enforced on sync (DESIGN §5). The binding row stays, so status and
+-- sign-in can say device_revoked, when and why, after everything else was wiped.
+ALTER TABLE binding ADD COLUMN revoked_at INTEGER;   -- the CA's revokedAt, epoch ms; NULL while not revoked
+ALTER TABLE binding ADD COLUMN revoke_reason TEXT;   -- the feed entry's reason (lost, stolen, ...)
+-- Trusted time at which the data key and the device key were shredded. NULL after revoked_at is
+-- set while the outbox is still being handed over: the device key must sign those sync proofs.
+ALTER TABLE binding ADD COLUMN keys_destroyed_at INTEGER;
+
+-- Events the CA refused for good (ack covers them, they are never sent again), kept for inspection.
+ALTER TABLE outbox ADD COLUMN rejected_code TEXT;     -- e.g. schema_violation, event_not_allowed
+ALTER TABLE outbox ADD COLUMN rejected_message TEXT;  -- the CA's message, at most 500 characters
+`,
+  },
 ];

@@ -1,0 +1,157 @@
+import { existsSync } from 'node:fs';
+import type { Command } from '@lantern/shared';
+import { LanternError, optionalString, systemClock } from '@lantern/shared';
+import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
+import type { OpenedAgent } from '../data-dir/open-agent.js';
+import { openAgent } from '../data-dir/open-agent.js';
+import type { DeviceRevocationState } from '../enforcement/device-revocation.js';
+import { readDeviceRevocation } from '../enforcement/device-revocation.js';
+import { shredDeviceKeys } from '../enforcement/shred-device-keys.js';
+import {
+  CaUnreachableError,
+  DataKeyDestroyedError,
+  NotEnrolledError,
+  SyncFailedError,
+} from '../errors.js';
+import { openAgentStore } from '../store/agent-store.js';
+import { TrustedTime } from '../time/trusted-time.js';
+import type { SyncFailure, SyncProgress, SyncRunOutcome } from '../sync/sync-client.js';
+import { SyncClient } from '../sync/sync-client.js';
+
+/** Progress lines only when the backlog takes more than one round; a quick sync stays quiet. */
+const PROGRESS_FROM_ROUND = 2;
+/** Someone is waiting at a terminal: about 3 s of backoff, then say what failed. */
+const CLI_ATTEMPTS = 3;
+
+/**
+ * `lantern-agent sync`: rounds until the outbox is handed over and the revocation feed read.
+ * Progress goes to stderr, the summary to stdout (one JSON object with --json). A device
+ * revoked by this sync still exits 0 (the sync worked; `deviceRevoked` says what it found). A
+ * device already wiped exits 1 with `data_key_destroyed`, saying when and why it was revoked.
+ */
+export const syncCommand: Command = {
+  path: ['sync'],
+  summary: 'Hand the outbox over to the CA and apply its revocations now',
+  usage: 'sync [--data-dir D]',
+  options: { 'data-dir': { type: 'string' } },
+  async run(values, _positionals, io) {
+    const dataDir = resolveDataDir(optionalString(values, 'data-dir'), io.env);
+    const agent = await openOrExplain(dataDir);
+    try {
+      const started = systemClock.now();
+      const client = new SyncClient({
+        agent,
+        onProgress: (progress) => {
+          if (progress.rounds >= PROGRESS_FROM_ROUND) io.stderr(progressLine(progress));
+        },
+      });
+      const outcome = await client.run({ maxConsecutiveFailures: CLI_ATTEMPTS });
+      const seconds = (systemClock.now() - started) / 1000;
+      if (!outcome.completed && outcome.lastFailure !== null) {
+        throw failureError(outcome.lastFailure, outcome);
+      }
+      return { json: summaryJson(dataDir, outcome), human: summaryText(outcome, seconds) };
+    } finally {
+      agent.close();
+    }
+  },
+};
+
+/** Opens the agent; a device whose keys were shredded gets its revocation explained instead. */
+async function openOrExplain(dataDir: string): Promise<OpenedAgent> {
+  try {
+    return await openAgent({ dataDir, clock: systemClock });
+  } catch (error) {
+    if (!(error instanceof DataKeyDestroyedError)) throw error;
+    const paths = agentPaths(dataDir);
+    if (!existsSync(paths.database)) throw new NotEnrolledError(`${dataDir} is not enrolled`);
+    const store = openAgentStore(paths.database, { clock: systemClock });
+    try {
+      const state = readDeviceRevocation(store);
+      if (state?.revoked !== true) throw error;
+      // The data key went but the process died before the rest: finish the wipe now.
+      if (state.keysDestroyedAt === null) {
+        await shredDeviceKeys({ store, paths, now: new TrustedTime(store).trustedNow() });
+      }
+      throw new DataKeyDestroyedError(
+        `this device was revoked at ${new Date(state.revokedAt).toISOString()} (${state.reason}) and wiped; enroll again into a new data directory`,
+        { details: { revokedAt: new Date(state.revokedAt).toISOString(), reason: state.reason } },
+      );
+    } finally {
+      store.close();
+    }
+  }
+}
+
+function progressLine(progress: SyncProgress): string {
+  return `sync: round ${progress.rounds}: ${progress.pushed} pushed, ${progress.acked} acked, ${progress.pending} waiting, ${progress.revocationsApplied} revocation(s) applied, cursor ${progress.cursor}`;
+}
+
+function deviceJson(device: DeviceRevocationState) {
+  return device.revoked
+    ? {
+        deviceRevoked: true,
+        revokedAt: new Date(device.revokedAt).toISOString(),
+        revokeReason: device.reason,
+        keysDestroyed: device.keysDestroyedAt !== null,
+      }
+    : { deviceRevoked: false };
+}
+
+function summaryJson(dataDir: string, outcome: SyncRunOutcome): Record<string, unknown> {
+  return {
+    dataDir,
+    completed: outcome.completed,
+    stalled: outcome.stalled,
+    rounds: outcome.rounds,
+    pushed: outcome.pushed,
+    acked: outcome.acked,
+    accepted: outcome.accepted,
+    duplicates: outcome.duplicates,
+    rejected: outcome.rejected,
+    quarantined: outcome.quarantined,
+    revocationsApplied: outcome.revocationsApplied,
+    sessionsEnded: outcome.sessionsEnded,
+    grantsDropped: outcome.grantsDropped,
+    cursor: outcome.cursor,
+    pending: outcome.pending,
+    failedRounds: outcome.failures,
+    ...deviceJson(outcome.device),
+  };
+}
+
+function summaryText(outcome: SyncRunOutcome, seconds: number): string {
+  const lines = [
+    `Synced in ${outcome.rounds} round(s), ${seconds.toFixed(1)} s: ${outcome.pushed} event(s) pushed, ${outcome.acked} acked (${outcome.accepted} new at the CA, ${outcome.duplicates} duplicate(s), ${outcome.rejected} refused).`,
+    `Revocations: ${outcome.revocationsApplied} applied, cursor ${outcome.cursor}; ${outcome.sessionsEnded} session(s) ended, ${outcome.grantsDropped} grant(s) dropped.`,
+    `Outbox: ${outcome.pending} event(s) waiting.`,
+  ];
+  if (outcome.stalled) {
+    lines.push('The CA stopped acking the waiting events; see `lantern-agent status`.');
+  }
+  if (outcome.device.revoked) {
+    const when = new Date(outcome.device.revokedAt).toISOString();
+    lines.push(
+      outcome.device.keysDestroyedAt !== null
+        ? `THIS DEVICE WAS REVOKED at ${when} (${outcome.device.reason}): sign-in state and keys are wiped.`
+        : `THIS DEVICE WAS REVOKED at ${when} (${outcome.device.reason}): sign-in state is wiped; the keys go once the outbox is handed over.`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The failure of the last round, with the CA's own code when it refused. */
+function failureError(failure: SyncFailure, outcome: SyncRunOutcome): LanternError {
+  const progress = `${outcome.acked} event(s) acked before that, ${outcome.pending} still waiting`;
+  if (failure.reason === 'unreachable') {
+    return new CaUnreachableError(`${failure.detail}; ${progress}`);
+  }
+  if (failure.reason === 'ca_refused' && failure.caCode !== undefined) {
+    return new LanternError(
+      failure.caCode,
+      failure.status ?? 502,
+      `${failure.detail}; ${progress}`,
+    );
+  }
+  return new SyncFailedError(`${failure.reason}: ${failure.detail}; ${progress}`);
+}

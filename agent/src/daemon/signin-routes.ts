@@ -1,0 +1,127 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Clock } from '@lantern/shared';
+import { EventValidator, NotFoundError } from '@lantern/shared';
+import { agentPaths } from '../data-dir/agent-paths.js';
+import { signIn } from '../signin/sign-in.js';
+import { signOut } from '../signin/sign-out.js';
+import type { OpenedSigninAgent } from '../signin/open-signin-agent.js';
+import { openSigninAgent } from '../signin/open-signin-agent.js';
+import type { SigninAgent, SigninOptions } from '../signin/signin-agent.js';
+import { openAgentStore } from '../store/agent-store.js';
+import { TrustedTime } from '../time/trusted-time.js';
+import { refusalError } from '../signin/signin-refusals.js';
+import { createLocalVerifier } from '../verify/local-verifier.js';
+import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
+
+export interface SigninRoutesOptions {
+  dataDir: string;
+  clock: Clock;
+  signin?: SigninOptions;
+  /** Called after every attempt, whatever its verdict: the daemon syncs the new events soon. */
+  onAttempt?: () => void;
+}
+
+const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
+const body = (properties: Record<string, unknown>, required: string[]) => ({
+  type: 'object',
+  additionalProperties: false,
+  required,
+  properties,
+});
+
+/**
+ * `POST /v1/signin`, `/v1/signout` and `/v1/verify` (DESIGN §8), a feature of `buildAgentApp`,
+ * so behind the local API secret. The daemon may start before enrollment: the keys are opened on
+ * first use, and until then sign-in answers `not_enrolled`. Verification needs no key, only the
+ * store, so it keeps answering on a revoked device whose keys were shredded.
+ */
+export function signinRoutes(options: SigninRoutesOptions): FastifyPluginAsync {
+  return async (app) => {
+    const validator = new EventValidator();
+    const store = openAgentStore(agentPaths(options.dataDir).database, { clock: options.clock });
+    const verifier = createLocalVerifier({ store, trustedTime: new TrustedTime(store) });
+    let opening: Promise<OpenedSigninAgent> | undefined;
+    const agent = async (): Promise<SigninAgent> => {
+      opening ??= openSigninAgent({
+        dataDir: options.dataDir,
+        clock: options.clock,
+        validator,
+      }).catch((error: unknown) => {
+        opening = undefined;
+        throw error;
+      });
+      return (await opening).agent;
+    };
+    app.addHook('onClose', async () => {
+      const current = opening;
+      opening = undefined;
+      if (current) (await current.catch(() => undefined))?.opened.close();
+      store.close();
+    });
+
+    app.post(
+      '/v1/signin',
+      {
+        schema: {
+          body: body({ username: text(64), password: text(1024), tenant: text(100) }, [
+            'username',
+            'password',
+          ]),
+        },
+      },
+      async (request) => {
+        const input = request.body as { username: string; password: string; tenant?: string };
+        const verdict = await signIn(await agent(), input, options.signin);
+        options.onAttempt?.();
+        if (!verdict.ok) {
+          throw refusalError(verdict.code, {
+            ...(verdict.lockedUntil === undefined
+              ? {}
+              : { lockedUntil: new Date(verdict.lockedUntil).toISOString() }),
+            ...(verdict.caCode === undefined ? {} : { caCode: verdict.caCode }),
+          });
+        }
+        return {
+          ok: true,
+          mode: verdict.mode,
+          token: verdict.token,
+          sessionId: verdict.sessionId,
+          userId: verdict.userId,
+          expiresAt: new Date(verdict.expiresAt).toISOString(),
+          ...(verdict.accessToken === undefined ? {} : { accessToken: verdict.accessToken }),
+        };
+      },
+    );
+
+    app.post(
+      '/v1/signout',
+      { schema: { body: body({ sessionId: text(64) }, ['sessionId']) } },
+      async (request) => {
+        const { sessionId } = request.body as { sessionId: string };
+        const verdict = await signOut(await agent(), sessionId, {
+          ...(options.signin?.caTimeoutMs === undefined
+            ? {}
+            : { caTimeoutMs: options.signin.caTimeoutMs }),
+        });
+        if (!verdict.ok) throw new NotFoundError(`no session ${sessionId} on this device`);
+        return {
+          sessionId,
+          endedAt: new Date(verdict.endedAt).toISOString(),
+          alreadyEnded: verdict.alreadyEnded,
+        };
+      },
+    );
+
+    // A verdict, not an error: "this token is not valid" is the answer asked for.
+    app.post(
+      '/v1/verify',
+      { schema: { body: body({ token: text(16 * 1024) }, ['token']) } },
+      async (request) => {
+        const verdict = verifier.verify((request.body as { token: string }).token);
+        return verdict.ok
+          ? { ok: true, kind: verdict.kind, claims: verdict.claims }
+          : { ok: false, reason: verdict.reason, message: TOKEN_REJECTIONS[verdict.reason] };
+      },
+    );
+  };
+}

@@ -1,0 +1,49 @@
+import { withDeadline } from '@lantern/shared';
+export type CaCall =
+  /** An HTTP answer; `body` is the parsed JSON, or undefined when it was not JSON. */
+  | { kind: 'answered'; status: number; body: unknown }
+  /** No HTTP answer: refused connection, DNS, TLS, a redirect, or no answer in time. */
+  | { kind: 'unreachable'; detail: string };
+
+export interface CaRequest {
+  method: 'GET' | 'POST';
+  /** Sent as is: a device proof signs these exact bytes. */
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/** One call to the CA that never throws for network trouble, so callers can fall back. */
+export async function callCa(url: string, request: CaRequest, timeoutMs: number): Promise<CaCall> {
+  let response: Response;
+  let text: string;
+  try {
+    [response, text] = await withDeadline(timeoutMs, async (signal) => {
+      const answer = await fetch(url, {
+        method: request.method,
+        redirect: 'error',
+        signal,
+        headers: {
+          ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...request.headers,
+        },
+        ...(request.body === undefined ? {} : { body: request.body }),
+      });
+      return [answer, await answer.text()] as const;
+    });
+  } catch (error) {
+    return { kind: 'unreachable', detail: describe(error) };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { kind: 'answered', status: response.status, body };
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === 'TimeoutError') return 'no answer in time';
+  return error.cause instanceof Error ? error.cause.message : error.message;
+}

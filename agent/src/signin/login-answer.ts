@@ -1,0 +1,151 @@
+import type { JwtKeySet, VerifiedJwtClaims } from '@lantern/shared';
+import { createJwtVerifier, isId } from '@lantern/shared';
+import { DEFAULT_ROLLBACK_TOLERANCE_MS } from '../time/trusted-time.js';
+import type { BindingFacts } from './binding-facts.js';
+import { callCa } from './ca-call.js';
+import type { OfflineGrant } from './offline-grant.js';
+import { verifyOfflineGrant } from './offline-grant.js';
+import type { SigninAgent } from './signin-agent.js';
+import { SigninAnswerInvalidError } from '../errors.js';
+
+/** A `POST /v1/auth/login` answer whose tokens were all verified. */
+export interface LoginAnswer {
+  /** Null when the tenant's policy gives this user no offline sign-in. */
+  grant: { claims: OfflineGrant; jws: string } | null;
+  accessToken: string;
+  userId: string;
+  sessionId: string;
+  amr: string[];
+  /** The access token's signed `iat` and `exp`, epoch seconds. */
+  issuedAt: number;
+  accessExpiresAt: number;
+  refreshToken: string;
+}
+
+const ACCESS_TOKEN_TYPE = 'at+jwt';
+const ACCESS_TOKEN_AUDIENCE = 'lantern';
+/** The CA's clock and ours may differ by this much when its fresh tokens are checked. */
+const TOLERANCE_SECONDS = DEFAULT_ROLLBACK_TOLERANCE_MS / 1000;
+
+type Checked = Omit<LoginAnswer, 'accessToken' | 'refreshToken'>;
+
+/**
+ * Verifies the access token and the offline grant against the CA's JWKS: signature, `typ`,
+ * issuer = the binding's CA URL, audience, tenant, `cnf.jkt` = this device key, and that both
+ * name the same user. A kid the cached JWKS does not know (the CA rotated its keys) fetches
+ * the JWKS once. Anything else wrong throws `signin_answer_invalid`.
+ */
+export async function checkLoginAnswer(
+  agent: SigninAgent,
+  facts: BindingFacts,
+  body: unknown,
+  nowSeconds: number,
+  timeoutMs: number,
+): Promise<LoginAnswer> {
+  const { accessToken, refreshToken, offlineGrant } = (body ?? {}) as Record<string, unknown>;
+  const grantJws = (offlineGrant as { token?: unknown } | undefined)?.token;
+  if (
+    typeof accessToken !== 'string' ||
+    typeof refreshToken !== 'string' ||
+    (offlineGrant !== undefined && typeof grantJws !== 'string')
+  ) {
+    throw new SigninAnswerInvalidError(
+      'the answer lacks accessToken or refreshToken, or has an offlineGrant without a token',
+    );
+  }
+  const expected = { facts, thumbprint: agent.deviceKey.thumbprint(), nowSeconds };
+  const check = (keys: JwtKeySet) =>
+    checkTokens(keys, expected, accessToken, typeof grantJws === 'string' ? grantJws : null);
+  let checked = check(agent.jwks.keys());
+  if (checked === 'unknown_kid') {
+    const call = await callCa(`${facts.caUrl}/.well-known/jwks.json`, { method: 'GET' }, timeoutMs);
+    const fetchedAt = agent.trustedTime.trustedNow();
+    if (
+      call.kind === 'answered' &&
+      call.status === 200 &&
+      agent.store.transaction(() => agent.jwks.save(call.body, fetchedAt))
+    ) {
+      checked = check(agent.jwks.keys());
+    }
+  }
+  if (typeof checked === 'string') {
+    throw new SigninAnswerInvalidError(
+      checked === 'unknown_kid' ? 'a token is signed by a key the CA does not publish' : checked,
+    );
+  }
+  return { ...checked, accessToken, refreshToken };
+}
+
+interface Expected {
+  facts: BindingFacts;
+  thumbprint: string;
+  nowSeconds: number;
+}
+
+/** The checked answer, or `'unknown_kid'`, or what was wrong. */
+function checkTokens(
+  keys: JwtKeySet,
+  expected: Expected,
+  accessToken: string,
+  grantJws: string | null,
+): Checked | string {
+  const { facts, thumbprint, nowSeconds } = expected;
+  const access = createJwtVerifier({
+    keys,
+    typ: ACCESS_TOKEN_TYPE,
+    issuer: facts.caUrl,
+    audience: ACCESS_TOKEN_AUDIENCE,
+    requiredClaims: ['sub', 'sid', 'tenant', 'iat'],
+    clockToleranceSeconds: TOLERANCE_SECONDS,
+  }).verify(accessToken, nowSeconds);
+  if (!access.ok) {
+    return access.reason === 'unknown_kid' ? 'unknown_kid' : `access token: ${access.reason}`;
+  }
+  const mismatch = accessMismatch(access.claims, facts, thumbprint);
+  if (mismatch !== null) return `access token: ${mismatch}`;
+  const { sub, sid, iat, exp, amr } = access.claims as VerifiedJwtClaims & {
+    sub: string;
+    sid: string;
+    iat: number;
+  };
+  let grant: LoginAnswer['grant'] = null;
+  if (grantJws !== null) {
+    const verdict = verifyOfflineGrant(
+      grantJws,
+      { keys, issuer: facts.caUrl, deviceId: facts.deviceId, tenantId: facts.tenantId, thumbprint },
+      nowSeconds,
+      TOLERANCE_SECONDS,
+    );
+    if (!verdict.ok) {
+      if (verdict.reason === 'unknown_kid') return 'unknown_kid';
+      return verdict.reason === 'expired'
+        ? 'the offline grant is already expired'
+        : `offline grant: ${verdict.detail}`;
+    }
+    if (verdict.grant.userId !== sub) return 'the offline grant names another user';
+    grant = { claims: verdict.grant, jws: grantJws };
+  }
+  return {
+    grant,
+    userId: sub,
+    sessionId: sid,
+    amr: Array.isArray(amr) && amr.every((item) => typeof item === 'string') ? amr : ['pwd'],
+    issuedAt: iat,
+    accessExpiresAt: exp,
+  };
+}
+
+function accessMismatch(
+  claims: VerifiedJwtClaims,
+  facts: BindingFacts,
+  thumbprint: string,
+): string | null {
+  if (!isId(claims.sub, 'usr')) return 'sub is not a user id';
+  if (!isId(claims['sid'], 'ses')) return 'sid is not a session id';
+  if (typeof claims.iat !== 'number') return 'iat is missing';
+  if (claims['tenant'] !== facts.tenantId) return 'is for another tenant';
+  if ((claims['cnf'] as { jkt?: unknown } | undefined)?.jkt !== thumbprint) {
+    return 'is not bound to this device key';
+  }
+  return null;
+}

@@ -1,0 +1,52 @@
+import type { JwtKeySet } from '@lantern/shared';
+import { importJwks } from '@lantern/shared';
+import type { AgentStore } from '../store/agent-store.js';
+
+const EMPTY: JwtKeySet = new Map();
+
+/**
+ * The CA's token keys as this device last received them (enrollment, online sign-in, sync), in
+ * the `jwks` row. Reading is per call, so a key set another process stored is seen at once; the
+ * import is redone only when the row changed, so the key set object stays the same between
+ * changes and callers can keep verifiers built from it.
+ */
+export class JwksCache {
+  private cached: { json: string; keys: JwtKeySet } | null = null;
+
+  constructor(private readonly store: AgentStore) {}
+
+  keys(): JwtKeySet {
+    const row = this.store.db
+      .prepare<[], { json: string }>('SELECT keys_json AS json FROM jwks WHERE id = 1')
+      .get();
+    if (!row) return EMPTY;
+    if (this.cached?.json !== row.json) {
+      this.cached = { json: row.json, keys: importedOrEmpty(JSON.parse(row.json) as unknown) };
+    }
+    return this.cached.keys;
+  }
+
+  /**
+   * Stores a JWKS the CA served; false (and nothing stored) when it is not a usable key set,
+   * so a broken answer never replaces keys that work.
+   */
+  save(jwks: unknown, fetchedAt: number): boolean {
+    if (importedOrEmpty(jwks) === EMPTY) return false;
+    this.store.db
+      .prepare<[string, number]>(
+        `INSERT INTO jwks (id, keys_json, fetched_at) VALUES (1, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET keys_json = excluded.keys_json, fetched_at = excluded.fetched_at`,
+      )
+      .run(JSON.stringify(jwks), fetchedAt);
+    return true;
+  }
+}
+
+/** A row that no longer imports verifies nothing, rather than failing every sign-in with a 500. */
+function importedOrEmpty(jwks: unknown): JwtKeySet {
+  try {
+    return importJwks(jwks);
+  } catch {
+    return EMPTY;
+  }
+}

@@ -1,0 +1,300 @@
+import { join } from 'node:path';
+import { LanternError } from '@lantern/shared';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildAgentApp } from '../src/daemon/agent-app.js';
+import { signinRoutes } from '../src/daemon/signin-routes.js';
+import { signInOnline } from '../src/signin/online-signin.js';
+import { signIn } from '../src/signin/sign-in.js';
+import type { SigninOptions } from '../src/signin/signin-agent.js';
+import { OFFLINE_CHECK_ORDER, SIGNIN_REFUSALS } from '../src/signin/signin-refusals.js';
+import { openAgentStore } from '../src/store/agent-store.js';
+import type { SigninWorld, TestDevice } from './signin-harness.js';
+import { HOUR, PASSWORD, T0, TEST_OPTIONS, startSigninWorld } from './signin-harness.js';
+import { useTempDirs } from './support/temp-dir.js';
+
+const tempDir = useTempDirs();
+let world: SigninWorld;
+let device: TestDevice;
+let userId = '';
+beforeEach(async () => {
+  world = await startSigninWorld(tempDir);
+  userId = await world.user('amina');
+  device = await world.device();
+});
+afterEach(async () => {
+  await world.close();
+});
+
+const amina = (password = PASSWORD, options: SigninOptions = TEST_OPTIONS) =>
+  signIn(device.agent, { username: 'amina', password }, options);
+
+async function admin(method: 'POST', url: string, body: unknown = {}): Promise<void> {
+  const response = await world.ca.admin(method, url, body);
+  expect(response.statusCode, response.body).toBeLessThan(300);
+}
+
+describe('online sign-in: the CA decides, and its refusals are final', () => {
+  it('bad_credentials, then locked by the CA, with no offline fallback and no local count', async () => {
+    expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
+    expect(await amina('wrong')).toEqual({ ok: false, mode: 'online', code: 'bad_credentials' });
+    for (let i = 0; i < 4; i += 1) await amina('wrong');
+    expect(await amina()).toEqual({ ok: false, mode: 'online', code: 'locked' });
+    expect(device.count('lockout')).toBe(0);
+    expect(device.count('outbox')).toBe(0);
+  });
+
+  it('suspended, and device_revoked once an admin revoked the device', async () => {
+    await admin('POST', `/v1/admin/users/${userId}/suspend`);
+    expect(await amina()).toEqual({ ok: false, mode: 'online', code: 'suspended' });
+    await admin('POST', `/v1/admin/users/${userId}/reactivate`);
+    await admin('POST', `/v1/admin/devices/${device.opened.binding.deviceId}/revoke`, {
+      reason: 'lost',
+    });
+    expect(await amina()).toEqual({ ok: false, mode: 'online', code: 'device_revoked' });
+  });
+
+  it('stores a verified grant, a sealed verifier and refresh token, resets lockout, no events', async () => {
+    const { db } = device.opened.store;
+    db.prepare(
+      'INSERT INTO lockout (user_id, failure_count, window_start, updated_at) VALUES (?, 2, ?, ?)',
+    ).run(userId, T0, T0);
+    const verdict = await amina();
+    if (!verdict.ok) throw new Error(verdict.code);
+    expect(verdict).toMatchObject({ mode: 'online', userId, username: 'amina' });
+    expect(verdict.expiresAt).toBe(T0 + 8 * HOUR);
+    expect(device.count('lockout')).toBe(0);
+    expect(device.count('outbox')).toBe(0);
+    const grant = db.prepare('SELECT * FROM grants').get() as Record<string, unknown>;
+    expect(grant).toMatchObject({
+      user_id: userId,
+      username: 'amina',
+      offline_until: T0 + 14 * 86_400_000,
+      methods_json: '["password"]',
+      revoked: 0,
+    });
+    const verifier = db.prepare('SELECT * FROM verifiers').get() as Record<string, unknown>;
+    expect(verifier).toMatchObject({ user_id: userId, kind: 'password', credential_id: '' });
+    expect(JSON.parse(verifier['params_json'] as string)).toMatchObject({
+      kdf: 'scrypt',
+      N: 2 ** 14,
+      r: 8,
+      p: 1,
+    });
+    expect(Buffer.from(verifier['sealed'] as Buffer).includes(Buffer.from(PASSWORD))).toBe(false);
+    const session = db
+      .prepare('SELECT * FROM sessions WHERE session_id = ?')
+      .get(verdict.sessionId) as Record<string, unknown>;
+    expect(session).toMatchObject({ user_id: userId, offline: 0, grant_id: grant['grant_id'] });
+    const refresh = device.agent.dataKey.open(
+      session['refresh_sealed'] as Buffer,
+      `sessions/${verdict.sessionId}/refresh_sealed`,
+    );
+    expect(refresh.toString()).toMatch(/^lrt_/);
+    expect(device.verifier.verify(verdict.token)).toMatchObject({ ok: true, kind: 'session' });
+    expect(device.verifier.verify(verdict.accessToken)).toMatchObject({ ok: true, kind: 'access' });
+    // A second online sign-in replaces the grant instead of piling them up.
+    await amina();
+    expect(device.count('grants')).toBe(1);
+  });
+
+  it('signs in without a grant when the tenant allows no offline sign-in, dropping the old one', async () => {
+    expect(await amina()).toMatchObject({ ok: true });
+    expect(device.count('grants')).toBe(1);
+    const policy = await world.ca.admin('PUT', `/v1/admin/tenants/${world.tenantId}/mfa-policy`, {
+      roles: { learner: { required: [], offline: [] } },
+    });
+    expect(policy.statusCode, policy.body).toBe(200);
+    const verdict = await amina();
+    if (!verdict.ok) throw new Error(verdict.code);
+    expect(verdict.token).toBe(verdict.accessToken);
+    expect([device.count('grants'), device.count('verifiers')]).toEqual([0, 0]);
+    expect(device.verifier.verify(verdict.token)).toMatchObject({ ok: true, kind: 'access' });
+    world.link.set('down');
+    expect(await amina(PASSWORD, { ...TEST_OPTIONS, caTimeoutMs: 300 })).toMatchObject({
+      code: 'no_grant',
+    });
+  });
+
+  it('moves trusted time up to the signed grant iat when the CA clock is ahead', async () => {
+    // Within what the CA accepts of a device proof (its exp plus 30 s).
+    world.ca.clock.advance(60_000);
+    expect(await amina()).toMatchObject({ ok: true });
+    expect(device.agent.trustedTime.trustedNow()).toBe(T0 + 60_000);
+    expect(device.agent.trustedTime.state().source).toBe('server');
+  });
+
+  it('fetches the JWKS again when a token names a key it has not seen (rotation)', async () => {
+    await admin('POST', '/v1/admin/keys/rotate');
+    await admin('POST', '/v1/admin/keys/rotate');
+    const before = device.agent.jwks.keys();
+    expect(before.has(world.ca.ctx.tokenKeys.activeKid)).toBe(false);
+    expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
+    expect(device.agent.jwks.keys().has(world.ca.ctx.tokenKeys.activeKid)).toBe(true);
+  });
+
+  it('refuses an answer whose tokens do not check out (another issuer), storing nothing', async () => {
+    world.ca.ctx.publicUrl = 'http://impostor.test';
+    const failure = await amina().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(LanternError);
+    expect(failure).toMatchObject({ code: 'signin_answer_invalid', status: 502 });
+    expect(device.count('grants')).toBe(0);
+    expect(device.count('sessions')).toBe(0);
+    expect(device.count('verifiers')).toBe(0);
+  });
+});
+
+describe('offline fallback only when the CA gives no answer', () => {
+  it.each(['down', 'error', 'hang'] as const)('CA %s: signs in offline', async (mode) => {
+    expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
+    world.link.set(mode);
+    const started = Date.now();
+    expect(await amina(PASSWORD, { ...TEST_OPTIONS, caTimeoutMs: 300 })).toMatchObject({
+      ok: true,
+      mode: 'offline',
+    });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await amina('wrong', { ...TEST_OPTIONS, caTimeoutMs: 300 })).toMatchObject({
+      ok: false,
+      mode: 'offline',
+      code: 'bad_credentials',
+    });
+    expect(device.events().map((event) => event['type'])).toEqual([
+      'identity.user.logged_in',
+      'identity.session.created',
+      'identity.user.login_failed',
+    ]);
+  });
+
+  it('without any earlier online sign-in there is nothing to sign in with offline', async () => {
+    world.link.set('down');
+    expect(await amina()).toEqual({ ok: false, mode: 'offline', code: 'no_grant' });
+  });
+});
+
+describe('refusal codes', () => {
+  it('each has a status and a message for people, and the offline ones an order', () => {
+    for (const [code, { status, message }] of Object.entries(SIGNIN_REFUSALS)) {
+      expect(status, code).toBeGreaterThanOrEqual(400);
+      expect(message.length, code).toBeGreaterThan(30);
+    }
+    expect(SIGNIN_REFUSALS.device_revoked.message).toBe(
+      "This device was revoked by your school's administrator. Ask them to re-enroll it.",
+    );
+    expect(new Set(OFFLINE_CHECK_ORDER).size).toBe(OFFLINE_CHECK_ORDER.length);
+    expect(Object.keys(SIGNIN_REFUSALS).sort()).toEqual(
+      [...OFFLINE_CHECK_ORDER, 'suspended', 'ca_refused'].sort(),
+    );
+  });
+});
+
+describe('loopback API: /v1/signin, /v1/verify, /v1/signout', () => {
+  const SECRET = 's'.repeat(43);
+  let app: FastifyInstance;
+  const call = (url: string, payload: unknown, secret = SECRET) =>
+    app.inject({
+      method: 'POST',
+      url,
+      headers: { authorization: `Bearer ${secret}` },
+      payload: payload as Record<string, unknown>,
+    });
+
+  beforeEach(async () => {
+    const store = openAgentStore(join(device.dataDir, 'agent.db'), { clock: world.agentClock });
+    app = await buildAgentApp({
+      store,
+      localSecret: SECRET,
+      features: [
+        signinRoutes({
+          dataDir: device.dataDir,
+          clock: world.agentClock,
+          signin: { ...TEST_OPTIONS, caTimeoutMs: 300 },
+        }),
+      ],
+    });
+    app.addHook('onClose', async () => store.close());
+  });
+  afterEach(async () => {
+    await app.close();
+  });
+
+  it('signs in online, then offline, verifies and signs out', async () => {
+    const online = await call('/v1/signin', { username: 'amina', password: PASSWORD });
+    expect(online.statusCode, online.body).toBe(200);
+    expect(online.json()).toMatchObject({
+      ok: true,
+      mode: 'online',
+      userId,
+      expiresAt: new Date(T0 + 8 * HOUR).toISOString(),
+      accessToken: expect.any(String),
+    });
+    world.link.set('down');
+    const offline = await call('/v1/signin', { username: 'amina', password: PASSWORD });
+    expect(offline.json()).toMatchObject({ ok: true, mode: 'offline', userId });
+    const { token, sessionId } = offline.json<{ token: string; sessionId: string }>();
+    expect((await call('/v1/verify', { token })).json()).toMatchObject({
+      ok: true,
+      kind: 'session',
+      claims: { sub: userId, sid: sessionId },
+    });
+    const signout = await call('/v1/signout', { sessionId });
+    expect(signout.json()).toMatchObject({ sessionId, alreadyEnded: false });
+    expect((await call('/v1/verify', { token })).json()).toEqual({
+      ok: false,
+      reason: 'session_ended',
+      message: 'This session was signed out. Sign in again.',
+    });
+  });
+
+  it('answers refusals as { code, message } with their status', async () => {
+    await call('/v1/signin', { username: 'amina', password: PASSWORD });
+    world.link.set('down');
+    const refused = await call('/v1/signin', { username: 'amina', password: 'wrong' });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json()).toEqual({
+      code: 'bad_credentials',
+      message: SIGNIN_REFUSALS.bad_credentials.message,
+    });
+    expect((await call('/v1/signin', { username: 'amina' })).json()).toMatchObject({
+      code: 'invalid_request',
+    });
+    expect(
+      (await call('/v1/signout', { sessionId: 'ses_01J9Z3YQ8M6W4Q9V2K7T5R3N1D' })).statusCode,
+    ).toBe(404);
+    const anonymous = await call('/v1/signin', { username: 'amina', password: PASSWORD }, 'x');
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.json()).toMatchObject({ code: 'unauthorized' });
+  });
+
+  it('answers not_enrolled from a data directory without a binding', async () => {
+    const empty = join(tempDir(), 'empty');
+    const store = openAgentStore(join(empty, 'agent.db'), { clock: world.agentClock });
+    const bare = await buildAgentApp({
+      store,
+      localSecret: SECRET,
+      features: [signinRoutes({ dataDir: empty, clock: world.agentClock })],
+    });
+    try {
+      const response = await bare.inject({
+        method: 'POST',
+        url: '/v1/signin',
+        headers: { authorization: `Bearer ${SECRET}` },
+        payload: { username: 'amina', password: PASSWORD },
+      });
+      expect(response.statusCode).toBe(409);
+      expect(response.json()).toMatchObject({ code: 'not_enrolled' });
+    } finally {
+      await bare.close();
+      store.close();
+    }
+  });
+});
+
+describe('signInOnline on its own', () => {
+  it('reports unreachable instead of deciding when the CA is down', async () => {
+    world.link.set('down');
+    expect(
+      await signInOnline(device.agent, { username: 'amina', password: PASSWORD }, TEST_OPTIONS),
+    ).toMatchObject({ kind: 'unreachable' });
+  });
+});
