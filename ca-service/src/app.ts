@@ -9,9 +9,14 @@ import { caRoutes } from './http/ca-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
+import { mfaRoutes } from './http/mfa-routes.js';
 import { syncRoutes } from './http/sync-routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
+import type { ReadinessCheck } from './http/health-routes.js';
+import { AccessLogController, installObservability } from './observability/http-observability.js';
+import type { RelayStatusProvider } from './observability/metrics.js';
+import { signerLoaded } from './observability/readiness.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
 
 export interface BuildAppOptions {
@@ -19,6 +24,10 @@ export interface BuildAppOptions {
   enrollRateLimitPerMinute?: number;
   loginRateLimitPerMinute?: number;
   bodyLimitBytes?: number;
+  /** Extra `/health/ready` checks, e.g. `natsConnected(...)` when the event backbone uses NATS. */
+  readinessChecks?: readonly ReadinessCheck[];
+  /** Feeds `identity_outbox_depth`, `identity_outbox_lag_seconds`, `identity_dlq_depth`. */
+  relayStatus?: RelayStatusProvider;
 }
 
 /** The CA's HTTP face: one encapsulated plugin per feature, every error as `{ code, message }`. */
@@ -26,6 +35,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const ctx = options.context;
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
+    logController: new AccessLogController(),
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
@@ -35,6 +45,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     genReqId: () => ctx.ids.next('evt').slice(4),
   });
   installErrorHandling(app);
+  if (options.relayStatus) ctx.metrics.relayStatus = options.relayStatus;
+  installObservability(app, ctx);
   await app.register(swagger, {
     openapi: {
       info: {
@@ -45,7 +57,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     },
   });
   const crls = new CrlPublisher(ctx);
-  await app.register(healthRoutes([storeWritable(ctx)]));
+  await app.register(
+    healthRoutes([storeWritable(ctx), signerLoaded(ctx), ...(options.readinessChecks ?? [])]),
+  );
   await app.register(caRoutes(ctx, crls));
   await app.register(
     enrollmentRoutes(ctx, { rateLimitPerMinute: options.enrollRateLimitPerMinute ?? 60 }),
@@ -56,6 +70,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   );
   await app.register(adminRoutes(ctx, crls));
   await app.register(accountAdminRoutes(ctx));
+  await app.register(mfaRoutes(ctx));
   await app.register(eventRoutes(ctx));
   await app.register(syncRoutes(ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -227,6 +227,51 @@ export const TokenLifetimeExceededError = defineError(
   'Issue a shorter-lived token, or raise maxTokenLifetimeMs (retired keys then stay published longer).',
 );
 
+export const AuditChainBrokenError = defineError(
+  'audit_chain_broken',
+  500,
+  'The event hash chain or a signed audit checkpoint does not verify: stored events were changed, deleted or rewritten outside the service.',
+  'Keep the database as evidence, restore a backup taken before the broken position, and find out who could write to it.',
+);
+
+const MfaRequiredBase = defineError(
+  'mfa_required',
+  401,
+  'The password was right, but this account also needs a second factor (`methods` lists which); nothing was counted as a failure.',
+  'Send the sign-in again with a current code from the authenticator app (`totp`).',
+);
+/** `{ code, message, methods }`: the client reads which second factors it may send. */
+export class MfaRequiredError extends MfaRequiredBase {
+  override toJSON() {
+    const methods = this.details?.['methods'];
+    return methods === undefined ? super.toJSON() : { ...super.toJSON(), methods };
+  }
+}
+export const MfaFailedError = defineError(
+  'mfa_failed',
+  401,
+  'The second-factor code is wrong, outside the ±1 step window, or was already used; it counts towards the lockout like a wrong password.',
+  'Wait for the next code in the authenticator app and send it once; check the device clock if codes never work.',
+);
+export const StepUpRequiredError = defineError(
+  'step_up_required',
+  403,
+  'This action needs an access token from a sign-in with a second factor (`otp` in `amr`).',
+  'Sign in again with your password and a TOTP code, then retry with the new access token.',
+);
+export const TotpNotPendingError = defineError(
+  'totp_not_pending',
+  409,
+  'There is no TOTP enrolment waiting for confirmation (never started, already confirmed, or older than 15 minutes).',
+  'Start again with `POST /v1/mfa/totp/enroll` and confirm with a code within 15 minutes.',
+);
+export const TotpNotEnrolledError = defineError(
+  'totp_not_enrolled',
+  404,
+  'The user has no active TOTP second factor.',
+  'Nothing to remove; enrol with `POST /v1/mfa/totp/enroll`.',
+);
+
 export const caErrors = [
   EnrollmentTokenInvalidError,
   EnrollmentTokenExpiredError,
@@ -265,6 +310,12 @@ export const caErrors = [
   KeyRingLockedError,
   KeyRingCorruptError,
   TokenLifetimeExceededError,
+  MfaRequiredError,
+  MfaFailedError,
+  StepUpRequiredError,
+  TotpNotPendingError,
+  TotpNotEnrolledError,
+  AuditChainBrokenError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

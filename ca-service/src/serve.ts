@@ -3,6 +3,8 @@ import { systemClock } from '@lantern/shared';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
+import { startEventBackbone } from './outbox/event-backbone.js';
+import { natsConnected } from './observability/readiness.js';
 
 const ROTATION_CHECK_MS = 3_600_000;
 
@@ -13,6 +15,8 @@ export interface ServeOptions {
   host: string;
   clock?: Clock;
   enrollRateLimitPerMinute?: number;
+  /** NATS server URL(s): without it the outbox waits and nothing is lost (DESIGN §7). */
+  nats?: string;
 }
 
 export interface RunningCa {
@@ -29,8 +33,17 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
     clock: options.clock ?? systemClock,
     passphrase: options.passphrase,
   });
+  const backbone = startEventBackbone({
+    ctx: ca.context,
+    ...(options.nats === undefined ? {} : { nats: options.nats }),
+  });
   const app = await buildApp({
     context: ca.context,
+    relayStatus: () => backbone.status().relay,
+    readinessChecks:
+      options.nats === undefined
+        ? []
+        : [natsConnected(() => backbone.status().relay.connected ?? false)],
     ...(options.enrollRateLimitPerMinute === undefined
       ? {}
       : { enrollRateLimitPerMinute: options.enrollRateLimitPerMinute }),
@@ -53,7 +66,8 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(rotation);
-    closing ??= app.close().then(() => {
+    closing ??= app.close().then(async () => {
+      await backbone.stop();
       ca.close();
       resolveClosed();
     });

@@ -1,7 +1,10 @@
+import type { DeviceSealedBox } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
+import { SPANS, inSpan } from '../observability/tracing.js';
+import { checkLoginMfa, offlineGrantMfa } from '../mfa/login-mfa.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
 import { findUserByName } from '../users/users.js';
@@ -17,6 +20,8 @@ export interface LoginInput {
   tenant: string;
   username: string;
   password: string;
+  /** A current TOTP code, for a user with TOTP (see mfa/login-mfa.ts). */
+  totp?: string;
 }
 
 export interface OfflineGrantView {
@@ -25,6 +30,8 @@ export interface OfflineGrantView {
   methods: string[];
   /** Compact JWS signed by a key of /.well-known/jwks.json, `typ` lantern-offline-grant+jwt. */
   token: string;
+  /** When `methods` has `totp`: the TOTP secret sealed to the device key (`openOfflineTotp`). */
+  totp?: DeviceSealedBox;
 }
 
 export interface LoginResult {
@@ -48,12 +55,23 @@ export interface OfflineGrantClaims {
   username: string;
   role: string;
   methods: string[];
+  /** Second factors the agent must check offline besides the password (tenant MFA policy). */
+  mfa?: string[];
   cnf: { jkt: string };
   iat: number;
   exp: number;
 }
 
-function lockoutFailure(ctx: CaContext, user: UserRow, correlationId: string): void {
+/** One failed online sign-in step, counted towards the lockout (password or second factor). */
+export function lockoutFailure(
+  ctx: CaContext,
+  user: UserRow,
+  correlationId: string,
+  failure: { reason: 'invalid_credentials' | 'mfa_failed'; method: 'password' | 'totp' } = {
+    reason: 'invalid_credentials',
+    method: 'password',
+  },
+): void {
   const { lockout } = ctx.auth;
   const now = ctx.clock.now();
   const windowOpen =
@@ -72,9 +90,9 @@ function lockoutFailure(ctx: CaContext, user: UserRow, correlationId: string): v
       eventType: 'identity.user.login_failed',
       payload: {
         userId: user.user_id,
-        reason: 'invalid_credentials',
+        reason: failure.reason,
         offline: false,
-        method: 'password',
+        method: failure.method,
         failureCount,
       },
     },
@@ -93,6 +111,7 @@ function lockoutFailure(ctx: CaContext, user: UserRow, correlationId: string): v
       : []),
   ]);
   if (failureCount >= lockout.maxFailures) {
+    ctx.metrics.accountLocks.inc();
     ctx.logger.warn(
       { event: 'user.locked', tenantId: user.tenant_id, userId: user.user_id },
       'account locked after failures',
@@ -124,14 +143,18 @@ export async function login(
       { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
       'sign-in refused',
     );
+    ctx.metrics.loginFailed('unknown_account');
     throw new InvalidCredentialsError();
   }
   if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
+    ctx.metrics.loginFailed('account_locked');
     throw new AccountLockedError('the account is locked', {
       details: { lockedUntil: user.locked_until },
     });
   }
-  const verdict = await ctx.passwords.verify(input.password, stored.hash);
+  const verdict = await inSpan(SPANS.verifyPassword, () =>
+    ctx.passwords.verify(input.password, stored.hash),
+  );
   if (!verdict.ok) {
     ctx.store.transaction(() => {
       const fresh = ctx.store.db
@@ -147,25 +170,49 @@ export async function login(
       },
       'sign-in refused',
     );
+    ctx.metrics.loginFailed('invalid_credentials');
     throw new InvalidCredentialsError();
   }
-  if (user.status === 'suspended') throw new AccountSuspendedError();
-  if (device && device.tenantId !== user.tenant_id) throw new InvalidCredentialsError();
+  if (user.status === 'suspended') {
+    ctx.metrics.loginFailed('account_suspended');
+    throw new AccountSuspendedError();
+  }
+  if (device && device.tenantId !== user.tenant_id) {
+    ctx.metrics.loginFailed('device_tenant_mismatch');
+    throw new InvalidCredentialsError();
+  }
+
+  const mfa = checkLoginMfa(ctx, user, input.totp, () =>
+    lockoutFailure(
+      ctx,
+      ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
+      correlationId,
+      { reason: 'mfa_failed', method: 'totp' },
+    ),
+  );
 
   const now = ctx.clock.now();
   const sessionId = ctx.ids.next('ses');
   const familyId = ctx.ids.next('evt').slice(4);
   const refreshToken = newRefreshToken(familyId);
   const refreshExpiresAt = new Date(now + ctx.auth.refreshTokenSeconds * 1000).toISOString();
-  const amr = ['pwd'];
+  const amr = ['pwd', ...mfa.amr];
   const thumbprint = device ? deviceKeyThumbprint(device) : undefined;
-  const grant = device && {
-    grantId: ctx.ids.next('grt'),
-    methods: ['password'],
-    offlineUntil: new Date(
-      Math.min(now + ctx.auth.maxOfflineSeconds * 1000, device.certificate.notAfter.getTime()),
-    ).toISOString(),
-  };
+  const grantId = device ? ctx.ids.next('grt') : undefined;
+  const offline = device && grantId ? offlineGrantMfa(ctx, user, device, grantId) : null;
+  const grant =
+    device && grantId && offline
+      ? {
+          grantId,
+          methods: offline.methods,
+          offlineUntil: new Date(
+            Math.min(
+              now + ctx.auth.maxOfflineSeconds * 1000,
+              device.certificate.notAfter.getTime(),
+            ),
+          ).toISOString(),
+        }
+      : undefined;
   const actor = { type: 'user' as const, id: user.user_id };
   ctx.store.transaction(() => {
     ctx.store.append([
@@ -248,6 +295,7 @@ export async function login(
     },
     'signed in',
   );
+  ctx.metrics.loginSucceeded();
   const result: LoginResult = {
     tokenType: 'Bearer',
     accessToken: access.token,
@@ -267,6 +315,7 @@ export async function login(
       username: user.username,
       role: user.role,
       methods: grant.methods,
+      ...(offline && offline.mfa.length > 0 ? { mfa: offline.mfa } : {}),
       cnf: { jkt: thumbprint },
       iat: Math.floor(now / 1000),
       exp: Math.floor(Date.parse(grant.offlineUntil) / 1000),
@@ -274,6 +323,7 @@ export async function login(
     result.offlineGrant = {
       ...grant,
       token: ctx.tokenKeys.sign({ ...claims }, { typ: OFFLINE_GRANT_TYPE }),
+      ...(offline?.totp ? { totp: offline.totp } : {}),
     };
   }
   return result;

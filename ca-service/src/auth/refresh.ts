@@ -85,6 +85,7 @@ export function refresh(
         { event: 'session.rotation_reuse_detected', sessionId: row.session_id },
         'refresh token reused',
       );
+      ctx.metrics.rotationReuseDetected.inc();
       return { error: new RefreshTokenReusedError() };
     }
     const session = ctx.store.db
@@ -129,6 +130,7 @@ export function refresh(
   });
   if ('error' in outcome) throw outcome.error;
   const { session, next } = outcome;
+  ctx.metrics.sessionRefresh.inc();
   const access = signAccessToken(ctx, {
     userId: session.user_id,
     tenantId: session.tenant_id,

@@ -1,4 +1,9 @@
-import { p256JwkThumbprint } from '@lantern/shared';
+import {
+  UnauthorizedError,
+  createJwtVerifier,
+  importJwks,
+  p256JwkThumbprint,
+} from '@lantern/shared';
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
@@ -61,4 +66,53 @@ export function signAccessToken(
     { typ: ACCESS_TOKEN_TYPE },
   );
   return { token, expiresIn };
+}
+
+/** The claims of an access token this CA signed, once verified. */
+export interface AccessTokenClaims {
+  sub: string;
+  sid: string;
+  tenant: string;
+  amr: string[];
+  /** Set for a device-bound session: the RFC 7638 thumbprint of the device key. */
+  jkt?: string;
+}
+
+/**
+ * Verifies an access token against the CA's own JWKS (so a token signed by a retired but still
+ * published key passes, as it would for any relying party) and that its session is still
+ * active: a logout or revocation ends the token here at once, not only at `exp`.
+ */
+export function verifyAccessToken(ctx: CaContext, token: string | undefined): AccessTokenClaims {
+  const verdict = createJwtVerifier({
+    keys: importJwks(ctx.tokenKeys.jwks()),
+    issuer: ctx.publicUrl,
+    audience: ctx.auth.audience,
+    typ: ACCESS_TOKEN_TYPE,
+    requiredClaims: ['sub', 'sid', 'tenant', 'amr'],
+  }).verify(token, Math.floor(ctx.clock.now() / 1000));
+  if (!verdict.ok) throw new UnauthorizedError(`the access token is not valid (${verdict.reason})`);
+  const { sub, sid, tenant, amr, cnf } = verdict.claims;
+  if (
+    typeof sub !== 'string' ||
+    typeof sid !== 'string' ||
+    typeof tenant !== 'string' ||
+    !Array.isArray(amr) ||
+    !amr.every((method) => typeof method === 'string')
+  ) {
+    throw new UnauthorizedError('the access token is not valid (claims)');
+  }
+  const session = ctx.store.db
+    .prepare('SELECT status, user_id, tenant_id FROM sessions WHERE session_id = ?')
+    .get(sid) as { status: string; user_id: string; tenant_id: string } | undefined;
+  if (
+    !session ||
+    session.status !== 'active' ||
+    session.user_id !== sub ||
+    session.tenant_id !== tenant
+  ) {
+    throw new UnauthorizedError('the session of this access token has ended');
+  }
+  const jkt = (cnf as { jkt?: unknown } | undefined)?.jkt;
+  return { sub, sid, tenant, amr: amr as string[], ...(typeof jkt === 'string' ? { jkt } : {}) };
 }

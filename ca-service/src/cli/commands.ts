@@ -88,15 +88,17 @@ export const commands: Command[] = [
   {
     path: ['serve'],
     summary: 'Run the CA service (HTTP)',
-    usage: 'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--passphrase-file F]',
+    usage: 'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--nats URL] [--passphrase-file F]',
     options: {
       'data-dir': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       'passphrase-file': { type: 'string' },
+      nats: { type: 'string' },
     },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
+      const nats = optionalString(values, 'nats') ?? io.env['LANTERN_NATS_URL'];
       const port = Number(optionalString(values, 'port') ?? '8080');
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new UsageError('--port must be 0-65535');
@@ -110,6 +112,7 @@ export const commands: Command[] = [
         passphrase,
         port,
         host: optionalString(values, 'host') ?? '127.0.0.1',
+        ...(nats === undefined ? {} : { nats }),
       });
       io.stderr(`lantern-ca listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
       await running.closed;

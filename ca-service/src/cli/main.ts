@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { runCli } from '@lantern/shared';
 import { commands } from './commands.js';
+import { eventCommands } from './event-commands.js';
 
-const code = await runCli('lantern-ca', commands, process.argv.slice(2), {
+const code = await runCli('lantern-ca', [...commands, ...eventCommands], process.argv.slice(2), {
   stdout: (text) => process.stdout.write(`${text}\n`),
   stderr: (text) => process.stderr.write(`${text}\n`),
   readStdin: async () => readFileSync(0, 'utf8'),

@@ -1,5 +1,7 @@
 import type { Actor, Clock, IdGenerator, Logger } from '@lantern/shared';
 import type { IssuingAuthority } from '../issuance/binding-certificate.js';
+import type { SecretBox } from '../mfa/secret-box.js';
+import type { CaMetrics } from '../observability/metrics.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import type { EventStore } from '../store/event-store.js';
@@ -27,7 +29,11 @@ export interface CaContext {
   publicUrl: string;
   tokenKeys: KeyRing;
   passwords: PasswordHasher;
+  /** Encryption at rest for secrets the CA reads back (TOTP seeds); keyed from the passphrase. */
+  secretBox: SecretBox;
   auth: AuthPolicy;
+  /** Prometheus metrics of this CA (its own registry); served at `GET /metrics`. */
+  metrics: CaMetrics;
 }
 
 export interface AuthPolicy {

@@ -16,6 +16,7 @@ import { revocationFeedProjection } from '../revocation/revocation-feed-projecti
 import { EventStore } from '../store/event-store.js';
 import type { Projection } from '../store/event-store.js';
 import { migrate } from '../store/migrations.js';
+import { CaMetrics } from '../observability/metrics.js';
 import { tenantsProjection } from '../tenants/tenants-projection.js';
 import { sessionsProjection } from '../auth/sessions-projection.js';
 import { createPasswordHasher } from '../passwords/password-hasher.js';
@@ -23,6 +24,8 @@ import type { PasswordHasherConfig } from '../passwords/password-hasher.js';
 import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
+import { mfaProjection } from '../mfa/mfa-policy.js';
+import { passphraseSecretBox } from '../mfa/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { dataDirPaths } from './paths.js';
 
@@ -35,6 +38,7 @@ export const PROJECTIONS: readonly Projection[] = [
   sessionsProjection,
   revocationFeedProjection,
   quarantineProjection,
+  mfaProjection,
 ];
 
 export interface OpenCaOptions {
@@ -104,7 +108,9 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     bindingProfile: profiles.deviceBinding(),
     tokenKeys,
     passwords: createPasswordHasher(options.passwords),
+    secretBox: passphraseSecretBox(options.passphrase, sha256Hex(fromPem(rootPem))),
     auth,
+    metrics: new CaMetrics({ db, clock: options.clock }),
     ca: {
       authority: {
         certificate: issuingDer,

@@ -166,6 +166,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
           { event: 'device.revoked', deviceId: device.deviceId, tenantId: device.tenantId },
           'device revoked',
         );
+        ctx.metrics.deviceRevocations.inc({ reason: (request.body as { reason: string }).reason });
         await crls.regenerate();
         return device;
       },

@@ -39,6 +39,7 @@ export function authRoutes(
               tenant: { type: 'string', minLength: 1, maxLength: 100 },
               username: { type: 'string', minLength: 1, maxLength: 64 },
               password: { type: 'string', minLength: 1, maxLength: 1024 },
+              totp: { type: 'string', pattern: '^[0-9]{6,10}$' },
             },
           },
         },

@@ -31,6 +31,7 @@ export function deviceRoutes(ctx: CaContext): FastifyPluginAsync {
           request.body as { csr?: string },
           correlationIdOf(request),
         );
+        ctx.metrics.offlineCertsIssued.inc();
         request.log.info(
           {
             event: 'device.offline_cert.issued',

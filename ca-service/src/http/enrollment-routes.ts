@@ -48,6 +48,7 @@ export function enrollmentRoutes(
           },
           'device enrolled',
         );
+        ctx.metrics.deviceEnrolled();
         return reply.status(201).send(result);
       },
     );

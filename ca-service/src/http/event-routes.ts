@@ -1,14 +1,70 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
 import { authorize } from '../api-keys/api-keys.js';
+import { UserEventIndex } from '../audit/user-event-index.js';
 import type { CaContext } from '../context/ca-context.js';
-import type { EventQuery } from '../store/event-store.js';
+import { UserNotFoundError } from '../errors.js';
+import type { EventQuery, RecordedEvent } from '../store/event-store.js';
 import { adminPrincipal } from './principal.js';
 import { tenantFor } from './tenant-for.js';
 
 const ID = '^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$';
+const EXPORT_BATCH = 1000;
 
-/** A first event API: filters by tenant, aggregate, type, actor, device and position. */
+const FILTERS = {
+  tenant: { type: 'string', minLength: 1, maxLength: 100 },
+  after: { type: 'integer', minimum: 0 },
+  type: { type: 'string', pattern: '^[a-z_.]+$', maxLength: 128 },
+  aggregate: { type: 'string', pattern: '^[a-z_]+$', maxLength: 64 },
+  aggregateId: { type: 'string', pattern: ID },
+  actor: { type: 'string', minLength: 1, maxLength: 64 },
+  device: { type: 'string', pattern: '^dev_[0-9A-HJKMNP-TV-Z]{26}$' },
+  from: { type: 'string', format: 'date-time' },
+  to: { type: 'string', format: 'date-time' },
+} as const;
+
+const COPIED: [keyof EventQuery, string][] = [
+  ['after', 'after'],
+  ['eventType', 'type'],
+  ['aggregateType', 'aggregate'],
+  ['aggregateId', 'aggregateId'],
+  ['actorId', 'actor'],
+  ['deviceId', 'device'],
+  ['from', 'from'],
+  ['to', 'to'],
+];
+
+type Query = Record<string, string | number | undefined>;
+
+/**
+ * The event API (DESIGN §6 Audit): filtered pages, per-user timelines and an NDJSON export, each
+ * limited to one tenant and the `events:read` scope.
+ */
 export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
+  const timelines = new UserEventIndex(ctx.store, ctx.clock);
+  const quarantined = (events: RecordedEvent[]) => {
+    const check = ctx.store.db.prepare('SELECT 1 FROM quarantined_events WHERE event_id = ?');
+    return events.map((event) => ({
+      ...event,
+      quarantined: check.get(event.eventId) !== undefined,
+    }));
+  };
+  const tenantOf = (request: FastifyRequest): string => {
+    const query = request.query as Query;
+    const principal = adminPrincipal(ctx, request);
+    const tenantId = tenantFor(ctx, principal, query['tenant'] as string | undefined);
+    authorize(principal, 'events:read', tenantId);
+    return tenantId;
+  };
+  const filterOf = (request: FastifyRequest): EventQuery => {
+    const query = request.query as Query;
+    const filter: EventQuery = { tenantId: tenantOf(request) };
+    for (const [key, param] of COPIED) {
+      if (query[param] !== undefined) Object.assign(filter, { [key]: query[param] });
+    }
+    return filter;
+  };
+
   return async (app) => {
     app.get(
       '/v1/events',
@@ -17,54 +73,94 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
           querystring: {
             type: 'object',
             additionalProperties: false,
+            properties: { ...FILTERS, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+          },
+        },
+      },
+      async (request) => {
+        const filter = filterOf(request);
+        filter.limit = ((request.query as Query)['limit'] as number | undefined) ?? 100;
+        const events = ctx.store.read(filter);
+        return {
+          events: quarantined(events),
+          next: events.at(-1)?.position ?? filter.after ?? 0,
+        };
+      },
+    );
+
+    app.get(
+      '/v1/events/export',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { ...FILTERS, limit: { type: 'integer', minimum: 1 } },
+          },
+        },
+      },
+      async (request, reply) => {
+        const filter = filterOf(request);
+        const limit = (request.query as Query)['limit'] as number | undefined;
+        // Read a batch at a time as the client drains the response: an export of the whole log
+        // never sits in memory, and appends carry on between batches.
+        async function* lines(): AsyncGenerator<string> {
+          let after = filter.after ?? 0;
+          let left = limit ?? Number.POSITIVE_INFINITY;
+          while (left > 0) {
+            const batch = ctx.store.read({ ...filter, after, limit: Math.min(EXPORT_BATCH, left) });
+            if (batch.length === 0) return;
+            yield quarantined(batch)
+              .map((event) => `${JSON.stringify(event)}\n`)
+              .join('');
+            left -= batch.length;
+            after = batch.at(-1)?.position ?? after;
+          }
+        }
+        return reply
+          .type('application/x-ndjson')
+          .header('content-disposition', 'attachment; filename="events.ndjson"')
+          .send(Readable.from(lines()));
+      },
+    );
+
+    app.get(
+      '/v1/users/:id/timeline',
+      {
+        schema: {
+          params: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id'],
+            properties: { id: { type: 'string', pattern: '^usr_[0-9A-HJKMNP-TV-Z]{26}$' } },
+          },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
             properties: {
-              tenant: { type: 'string', minLength: 1, maxLength: 100 },
-              after: { type: 'integer', minimum: 0 },
+              tenant: FILTERS.tenant,
+              after: FILTERS.after,
               limit: { type: 'integer', minimum: 1, maximum: 1000 },
-              type: { type: 'string', pattern: '^[a-z_.]+$', maxLength: 128 },
-              aggregate: { type: 'string', pattern: '^[a-z_]+$', maxLength: 64 },
-              aggregateId: { type: 'string', pattern: ID },
-              actor: { type: 'string', minLength: 1, maxLength: 64 },
-              device: { type: 'string', pattern: '^dev_[0-9A-HJKMNP-TV-Z]{26}$' },
-              from: { type: 'string', format: 'date-time' },
-              to: { type: 'string', format: 'date-time' },
             },
           },
         },
       },
       async (request) => {
-        const query = request.query as Record<string, string | number | undefined>;
-        const principal = adminPrincipal(ctx, request);
-        const tenantId = tenantFor(ctx, principal, query['tenant'] as string | undefined);
-        authorize(principal, 'events:read', tenantId);
-        const filter: EventQuery = {
-          tenantId,
+        const tenantId = tenantOf(request);
+        const userId = (request.params as { id: string }).id;
+        const query = request.query as Query;
+        // Erased users keep their timeline (the record of what happened stays); other tenants'
+        // users do not exist here.
+        const owner = ctx.store.db
+          .prepare('SELECT tenant_id FROM users WHERE user_id = ?')
+          .get(userId) as { tenant_id: string } | undefined;
+        if (owner?.tenant_id !== tenantId) throw new UserNotFoundError();
+        const after = (query['after'] as number | undefined) ?? 0;
+        const events = timelines.timeline(userId, tenantId, {
+          after,
           limit: (query['limit'] as number | undefined) ?? 100,
-        };
-        const copy: [keyof EventQuery, string][] = [
-          ['after', 'after'],
-          ['eventType', 'type'],
-          ['aggregateType', 'aggregate'],
-          ['aggregateId', 'aggregateId'],
-          ['actorId', 'actor'],
-          ['deviceId', 'device'],
-          ['from', 'from'],
-          ['to', 'to'],
-        ];
-        for (const [key, param] of copy) {
-          if (query[param] !== undefined) Object.assign(filter, { [key]: query[param] });
-        }
-        const events = ctx.store.read(filter);
-        const quarantined = ctx.store.db.prepare(
-          'SELECT 1 FROM quarantined_events WHERE event_id = ?',
-        );
-        return {
-          events: events.map((event) => ({
-            ...event,
-            quarantined: quarantined.get(event.eventId) !== undefined,
-          })),
-          next: events.at(-1)?.position ?? filter.after ?? 0,
-        };
+        });
+        return { userId, events: quarantined(events), next: events.at(-1)?.position ?? after };
       },
     );
   };

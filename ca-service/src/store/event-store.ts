@@ -2,6 +2,7 @@ import type { Actor, Clock, EventEnvelope, EventValidator, IdGenerator } from '@
 import { ConcurrencyConflictError, canonicalJson } from '@lantern/shared';
 import type { Database, Statement } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import { tracedAppend } from '../observability/tracing.js';
 
 export interface NewEvent {
   eventType: string;
@@ -70,6 +71,18 @@ interface EventRow {
   hash: string;
 }
 
+/** The device an event is about or came from, indexed so a device's history is one lookup. */
+function deviceOf(
+  aggregateType: string,
+  aggregateId: string,
+  envelope: EventEnvelope,
+): string | null {
+  const fromPayload = envelope.payload['deviceId'];
+  if (typeof fromPayload === 'string') return fromPayload;
+  if (envelope.actor.type === 'device') return envelope.actor.id;
+  return aggregateType === 'device' ? aggregateId : null;
+}
+
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** The hashed form of an event: its envelope and store coordinates, keys sorted. */
@@ -122,8 +135,8 @@ export class EventStore {
   ) {
     this.insert = db.prepare(`INSERT INTO events (position, event_id, event_type, event_version,
       aggregate_type, aggregate_id, aggregate_version, tenant_id, actor_type, actor_id,
-      correlation_id, causation_id, occurred_at, recorded_at, payload, hash)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      correlation_id, causation_id, occurred_at, recorded_at, payload, hash, device_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.versionOf = db.prepare(
       'SELECT MAX(aggregate_version) AS version FROM events WHERE aggregate_type = ? AND aggregate_id = ?',
     );
@@ -141,6 +154,10 @@ export class EventStore {
   }
 
   append(events: readonly NewEvent[]): RecordedEvent[] {
+    return tracedAppend(events, () => this.appendInTransaction(events));
+  }
+
+  private appendInTransaction(events: readonly NewEvent[]): RecordedEvent[] {
     return this.transaction(() => {
       const { clock, ids, projections } = this.options;
       const validator: EventValidator = this.options.validator;
@@ -205,6 +222,7 @@ export class EventStore {
           recordedAt,
           JSON.stringify(envelope.payload),
           hash,
+          deviceOf(aggregateType, input.aggregateId, envelope),
         );
         const event = { ...unhashed, hash };
         for (const projection of projections) projection.apply(this.db, event);
@@ -233,8 +251,8 @@ export class EventStore {
       }
     }
     if (query.deviceId !== undefined) {
-      where.push('(aggregate_id = ? OR actor_id = ?)');
-      params.push(query.deviceId, query.deviceId);
+      where.push('device_id = ?');
+      params.push(query.deviceId);
     }
     params.push(Math.min(query.limit ?? 100, 10_000));
     const rows = this.db

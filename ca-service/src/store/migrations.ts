@@ -205,6 +205,93 @@ export const MIGRATIONS: readonly string[] = [
     reason TEXT NOT NULL
   );
   `,
+  `
+  -- Event backbone. A cursor says how far a reader of the event log got (the outbox relay, the
+  -- user timeline index): everything at or before its position is done.
+  CREATE TABLE cursors (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  -- Events the relay could not publish and messages the inbox refused, as parked in the DLQ
+  -- stream; kept here too so an operator sees them without a broker.
+  CREATE TABLE dead_letters (
+    dead_letter_id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    event_id TEXT,
+    position INTEGER,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    parked_at TEXT NOT NULL
+  );
+  CREATE INDEX dead_letters_source ON dead_letters (source, dead_letter_id);
+
+  -- Written in the transaction of the effect of a consumed event: a redelivery finds its row.
+  CREATE TABLE inbox_processed (
+    event_id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    processed_at TEXT NOT NULL
+  );
+
+  CREATE TABLE subject_request_exports (
+    request_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    event_count INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    ndjson TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, request_id)
+  );
+
+  CREATE TABLE user_events (
+    user_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    tenant_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, position)
+  );
+
+  CREATE TABLE audit_checkpoints (
+    position INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    signed_at TEXT NOT NULL,
+    jws TEXT NOT NULL,
+    PRIMARY KEY (position, signed_at)
+  );
+  `,
+  `
+  -- MFA. TOTP secrets, sealed at rest (mfa/secret-box.ts), beside the events and
+  -- never in them. One pending row (an enrolment waiting for its first code) and one active row
+  -- per user; last_used_step is the newest time step accepted, so a code is good only once.
+  CREATE TABLE totp_credentials (
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sealed_secret TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    digits INTEGER NOT NULL,
+    period INTEGER NOT NULL,
+    last_used_step INTEGER,
+    created_at TEXT NOT NULL,
+    confirmed_at TEXT,
+    PRIMARY KEY (user_id, status)
+  );
+
+  -- Projection of identity.tenant.mfa_policy_set; a tenant without a row runs on the defaults.
+  CREATE TABLE tenant_mfa_policies (
+    tenant_id TEXT PRIMARY KEY,
+    policy TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
+  `
+  ALTER TABLE events ADD COLUMN device_id TEXT;
+  CREATE INDEX events_device_position ON events (device_id, position);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

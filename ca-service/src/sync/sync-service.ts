@@ -89,6 +89,7 @@ export class SyncService {
     correlationId: string,
   ): Promise<SyncResponse> {
     const push = this.ingest(device, request.events, correlationId);
+    this.ctx.metrics.syncRound(push);
     const page = await signedRevocationPage(
       this.ctx,
       device.tenantId,
@@ -171,6 +172,7 @@ export class SyncService {
         ]);
         record.run(device.deviceId, seq, event.eventId, 'stored', null, receivedAt);
         accepted += 1;
+        this.ctx.metrics.syncEventStored(event);
         if (stored && this.quarantineIfLate(device, stored.eventType, event, correlationId))
           quarantined += 1;
       }

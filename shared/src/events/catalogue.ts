@@ -552,4 +552,76 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     }),
     example: { requestId: 'gdpr_42', subjectUserId: USER, kind: 'erasure' },
   }),
+  event({
+    type: 'gdpr.subject_request.acknowledged',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        requestId: shortText(64),
+        subjectUserId: id('usr'),
+        kind: enumOf('erasure', 'export'),
+        outcome: enumOf('completed', 'subject_not_found'),
+        /** Export only: how many events the export holds, and the SHA-256 of its NDJSON. */
+        eventCount: nonNegativeInteger,
+        exportSha256: hex(32),
+      },
+      ['requestId', 'subjectUserId', 'kind', 'outcome'],
+    ),
+    example: {
+      requestId: 'gdpr_43',
+      subjectUserId: USER,
+      kind: 'export',
+      outcome: 'completed',
+      eventCount: 12,
+      exportSha256: FINGERPRINT,
+    },
+  }),
+  event({
+    type: 'identity.tenant.mfa_policy_set',
+    version: 1,
+    aggregate: 'tenant',
+    direction: 'produced',
+    payload: object({
+      tenantId: id('ten'),
+      /** The whole policy after the change, one entry per role. */
+      roles: object(
+        Object.fromEntries(
+          ROLES.map((role) => [
+            role,
+            object({
+              required: { type: 'array', items: enumOf('totp'), uniqueItems: true },
+              offline: { type: 'array', items: enumOf('password', 'totp'), uniqueItems: true },
+              stepUp: boolean,
+            }),
+          ]),
+        ),
+      ),
+    }),
+    example: {
+      tenantId: TENANT,
+      roles: {
+        learner: { required: [], offline: ['password', 'totp'], stepUp: false },
+        teacher: { required: ['totp'], offline: ['password', 'totp'], stepUp: false },
+        admin: { required: ['totp'], offline: ['password', 'totp'], stepUp: true },
+      },
+    },
+  }),
+  event({
+    type: 'identity.user.mfa_removed',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        userId: id('usr'),
+        kind: enumOf('totp', 'webauthn'),
+        reason: enumOf('user', 'admin_reset'),
+        credentialId: shortText(1024),
+      },
+      ['userId', 'kind', 'reason'],
+    ),
+    example: { userId: USER, kind: 'totp', reason: 'admin_reset' },
+  }),
 ];

@@ -1,0 +1,117 @@
+import type { DeviceSealedBox, OfflineTotpSecret } from '@lantern/shared';
+import { offlineTotpContext, sealForDevice } from '@lantern/shared';
+import { createPublicKey } from 'node:crypto';
+import type { CaContext } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { MfaFailedError, MfaRequiredError } from '../errors.js';
+import type { UserRow } from '../users/users.js';
+import { roleMfaPolicy } from './mfa-policy.js';
+import { base32Encode } from './totp.js';
+import { consumeTotpCode, totpParameters, totpRow } from './totp-credentials.js';
+
+/** RFC 8176 method reference a verified TOTP code adds to `amr`. */
+export const OTP_AMR = 'otp';
+
+/**
+ * The MFA step of an online sign-in, after the password matched (DESIGN §4):
+ * - no active TOTP: nothing to do (a code sent anyway is ignored, and `amr` does not claim it);
+ * - TOTP and no code: `mfa_required` when the role's policy requires it — nothing is written,
+ *   the lockout counter does not move; otherwise a password-only sign-in;
+ * - TOTP and a code: the code must be good and fresh (`mfa_failed` otherwise, recorded through
+ *   `recordFailure` in the same transaction as the step check, so it counts towards lockout).
+ */
+export function checkLoginMfa(
+  ctx: CaContext,
+  user: UserRow,
+  code: string | undefined,
+  recordFailure: () => void,
+): { amr: string[] } {
+  const row = totpRow(ctx.store.db, user.user_id, 'active');
+  if (row === undefined) return { amr: [] };
+  if (code === undefined) {
+    if (roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).required.includes('totp')) {
+      ctx.logger.info(
+        { event: 'login.mfa_required', tenantId: user.tenant_id, userId: user.user_id },
+        'second factor required',
+      );
+      ctx.metrics.mfaChallenges.inc();
+      throw new MfaRequiredError(undefined, { details: { methods: ['totp'] } });
+    }
+    return { amr: [] };
+  }
+  const verdict = ctx.store.transaction(() => {
+    const fresh = totpRow(ctx.store.db, user.user_id, 'active');
+    const outcome = fresh
+      ? consumeTotpCode(ctx, fresh, code)
+      : ({ ok: false, reason: 'invalid' } as const);
+    if (!outcome.ok) recordFailure();
+    return outcome;
+  });
+  if (!verdict.ok) {
+    ctx.metrics.loginFailed('mfa_failed', 'totp');
+    ctx.logger.info(
+      {
+        event: 'login.failure.mfa_failed',
+        reason: verdict.reason,
+        tenantId: user.tenant_id,
+        userId: user.user_id,
+      },
+      'sign-in refused',
+    );
+    throw new MfaFailedError();
+  }
+  return { amr: [OTP_AMR] };
+}
+
+export interface OfflineGrantMfa {
+  /** The grant's `methods`. */
+  methods: string[];
+  /** Second factors the agent must check offline besides the password (grant claim `mfa`). */
+  mfa: string[];
+  /** The TOTP secret sealed to the device key, when `methods` has `totp`. */
+  totp?: DeviceSealedBox;
+}
+
+/**
+ * What an offline grant for this user on this device may carry, per the tenant's policy for the
+ * user's role. Null when the policy allows no offline sign-in (`password` not in `offline`).
+ * TOTP goes in only with an active secret and a P-256 device key to seal it to; the sealed
+ * secret opens only with the device key and beside this grant id.
+ */
+export function offlineGrantMfa(
+  ctx: CaContext,
+  user: UserRow,
+  device: ProvenDevice,
+  grantId: string,
+): OfflineGrantMfa | null {
+  const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
+  if (!policy.offline.includes('password')) return null;
+  const result: OfflineGrantMfa = { methods: ['password'], mfa: [] };
+  const row = policy.offline.includes('totp')
+    ? totpRow(ctx.store.db, user.user_id, 'active')
+    : undefined;
+  if (row === undefined) return result;
+  const deviceKey = createPublicKey({
+    key: Buffer.from(device.certificate.subjectPublicKeyInfo),
+    format: 'der',
+    type: 'spki',
+  });
+  const p256 =
+    deviceKey.asymmetricKeyType === 'ec' &&
+    deviceKey.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+  if (!p256) return result;
+  const params = totpParameters(ctx, row);
+  const payload: OfflineTotpSecret = {
+    secret: base32Encode(params.secret),
+    algorithm: params.algorithm,
+    digits: params.digits,
+    period: params.period,
+    notBeforeStep: (row.last_used_step ?? -1) + 1,
+  };
+  const plaintext = Buffer.from(JSON.stringify(payload), 'utf8');
+  result.totp = sealForDevice(deviceKey, plaintext, offlineTotpContext(grantId));
+  plaintext.fill(0);
+  result.methods.push('totp');
+  if (policy.required.includes('totp')) result.mfa.push('totp');
+  return result;
+}

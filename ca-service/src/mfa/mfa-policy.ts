@@ -1,0 +1,167 @@
+import type { Database } from 'better-sqlite3';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import type { Projection } from '../store/event-store.js';
+import { getTenant } from '../tenants/tenant-commands.js';
+import type { Role } from '../users/users.js';
+import { ROLES } from '../users/users.js';
+
+/**
+ * MFA policy, per tenant and role (DESIGN §4: the CA applies it online, the agent offline).
+ *
+ * - `required`: second factors of which one every online sign-in needs **once the user has
+ *   enrolled it**; `[]` makes them optional (checked when sent, never demanded). A user who has
+ *   not enrolled signs in with the password alone: enrolment is a separate, admin-driven step.
+ * - `offline`: the methods an offline grant may carry. `totp` lands in a grant only when the
+ *   user has TOTP (and then its secret comes sealed to the device key); without `password` the
+ *   role gets no offline grant at all, i.e. no offline sign-in.
+ * - `stepUp`: sensitive actions by users of this role need an access token whose `amr` holds
+ *   `otp` (signed in with a code, not just a password). Managing one's own TOTP once it is
+ *   active always needs `otp`, whatever this says: a stolen password session must not be able
+ *   to replace or remove the second factor.
+ *
+ * When `required` holds `totp`, the user has TOTP and `offline` allows it, the grant also says
+ * `mfa: ['totp']`: the agent must then ask for a code offline as well, so going offline is no
+ * way around the second factor. Dropping `totp` from `offline` for such a role is exactly that
+ * downgrade, and an admin's explicit choice.
+ */
+export const SECOND_FACTORS = ['totp'] as const;
+export type SecondFactor = (typeof SECOND_FACTORS)[number];
+export const OFFLINE_METHODS = ['password', 'totp'] as const;
+export type OfflineMethod = (typeof OFFLINE_METHODS)[number];
+
+export interface RoleMfaPolicy {
+  required: SecondFactor[];
+  offline: OfflineMethod[];
+  stepUp: boolean;
+}
+
+export type TenantMfaPolicy = Record<Role, RoleMfaPolicy>;
+
+export const DEFAULT_MFA_POLICY: TenantMfaPolicy = {
+  admin: { required: ['totp'], offline: ['password', 'totp'], stepUp: true },
+  teacher: { required: ['totp'], offline: ['password', 'totp'], stepUp: false },
+  learner: { required: [], offline: ['password', 'totp'], stepUp: false },
+};
+
+export const roleMfaPolicySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['required', 'offline'],
+  properties: {
+    required: {
+      type: 'array',
+      uniqueItems: true,
+      maxItems: SECOND_FACTORS.length,
+      items: { type: 'string', enum: [...SECOND_FACTORS] },
+    },
+    offline: {
+      type: 'array',
+      uniqueItems: true,
+      maxItems: OFFLINE_METHODS.length,
+      items: { type: 'string', enum: [...OFFLINE_METHODS] },
+    },
+    stepUp: { type: 'boolean' },
+  },
+} as const;
+
+/** Body of `PUT /v1/admin/tenants/:id/mfa-policy`; a role left out gets its default. */
+export const mfaPolicyBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['roles'],
+  properties: {
+    roles: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: Object.fromEntries(ROLES.map((role) => [role, roleMfaPolicySchema])),
+    },
+  },
+} as const;
+
+interface PolicyRow {
+  policy: string;
+  updated_at: string;
+}
+
+export interface MfaPolicyView {
+  tenantId: string;
+  roles: TenantMfaPolicy;
+  /** null while the tenant runs on the defaults. */
+  updatedAt: string | null;
+}
+
+export function mfaPolicyOf(db: Database, tenantId: string): MfaPolicyView {
+  const row = db
+    .prepare('SELECT policy, updated_at FROM tenant_mfa_policies WHERE tenant_id = ?')
+    .get(tenantId) as PolicyRow | undefined;
+  if (!row) return { tenantId, roles: DEFAULT_MFA_POLICY, updatedAt: null };
+  const stored = JSON.parse(row.policy) as Partial<TenantMfaPolicy>;
+  return { tenantId, roles: { ...DEFAULT_MFA_POLICY, ...stored }, updatedAt: row.updated_at };
+}
+
+export function roleMfaPolicy(db: Database, tenantId: string, role: Role): RoleMfaPolicy {
+  return mfaPolicyOf(db, tenantId).roles[role];
+}
+
+export function setMfaPolicy(
+  ctx: CaContext,
+  tenant: string,
+  roles: Partial<
+    Record<Role, { required: SecondFactor[]; offline: OfflineMethod[]; stepUp?: boolean }>
+  >,
+  meta: CommandMeta,
+): MfaPolicyView {
+  return ctx.store.transaction(() => {
+    const { tenantId } = getTenant(ctx.store.db, tenant);
+    const current = mfaPolicyOf(ctx.store.db, tenantId).roles;
+    const next = Object.fromEntries(
+      ROLES.map((role) => {
+        const given = roles[role];
+        const policy: RoleMfaPolicy =
+          given === undefined
+            ? current[role]
+            : {
+                required: [...given.required],
+                offline: [...given.offline],
+                stepUp: given.stepUp ?? DEFAULT_MFA_POLICY[role].stepUp,
+              };
+        return [role, policy];
+      }),
+    ) as TenantMfaPolicy;
+    ctx.store.append([
+      {
+        eventType: 'identity.tenant.mfa_policy_set',
+        aggregateId: tenantId,
+        tenantId,
+        ...meta,
+        payload: { tenantId, roles: next },
+      },
+    ]);
+    return mfaPolicyOf(ctx.store.db, tenantId);
+  });
+}
+
+/**
+ * The policy table, and one side effect on the TOTP secrets: erasing a user deletes them in the
+ * erasure's own transaction, whichever path erased (admin action, GDPR request). The secrets
+ * table is not a projection (a rebuild does not empty it); replaying an erasure is a no-op.
+ */
+export const mfaProjection: Projection = {
+  name: 'mfa',
+  tables: ['tenant_mfa_policies'],
+  apply(db, event) {
+    const p = event.payload as Record<string, unknown>;
+    switch (event.eventType) {
+      case 'identity.tenant.mfa_policy_set':
+        db.prepare(
+          `INSERT INTO tenant_mfa_policies (tenant_id, policy, updated_at) VALUES (?, ?, ?)
+           ON CONFLICT (tenant_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+        ).run(p['tenantId'], JSON.stringify(p['roles']), event.occurredAt);
+        break;
+      case 'identity.user.erased':
+        db.prepare('DELETE FROM totp_credentials WHERE user_id = ?').run(p['userId']);
+        break;
+    }
+  },
+};

@@ -1,0 +1,107 @@
+import type { Database } from 'better-sqlite3';
+import type { CaContext } from '../context/ca-context.js';
+import type { TotpAlgorithm, TotpParameters, TotpVerdict } from './totp.js';
+import { TOTP_DEFAULTS, generateTotpSecret, verifyTotp } from './totp.js';
+
+/** Accepted clock difference between the CA and the authenticator app: one step either way. */
+export const TOTP_WINDOW = 1;
+/** An enrolment not confirmed within this time has to start again. */
+export const PENDING_TOTP_SECONDS = 15 * 60;
+
+export interface TotpRow {
+  user_id: string;
+  status: 'pending' | 'active';
+  tenant_id: string;
+  sealed_secret: string;
+  algorithm: TotpAlgorithm;
+  digits: number;
+  period: number;
+  last_used_step: number | null;
+  created_at: string;
+  confirmed_at: string | null;
+}
+
+/** Additional data of the sealed secret: a value moved to another user's row does not open. */
+const sealingContext = (userId: string) => `totp:${userId}`;
+
+export function totpRow(
+  db: Database,
+  userId: string,
+  status: TotpRow['status'],
+): TotpRow | undefined {
+  return db
+    .prepare('SELECT * FROM totp_credentials WHERE user_id = ? AND status = ?')
+    .get(userId, status) as TotpRow | undefined;
+}
+
+export const hasActiveTotp = (db: Database, userId: string): boolean =>
+  totpRow(db, userId, 'active') !== undefined;
+
+export function totpParameters(ctx: CaContext, row: TotpRow): TotpParameters {
+  return {
+    secret: ctx.secretBox.open(row.sealed_secret, sealingContext(row.user_id)),
+    algorithm: row.algorithm,
+    digits: row.digits,
+    period: row.period,
+  };
+}
+
+/** Writes (or replaces) the pending secret of a user; the active one, if any, stays in force. */
+export function storePendingTotp(
+  ctx: CaContext,
+  user: { user_id: string; tenant_id: string },
+): TotpParameters {
+  const params: TotpParameters = { secret: generateTotpSecret(), ...TOTP_DEFAULTS };
+  ctx.store.db
+    .prepare(
+      `INSERT INTO totp_credentials (user_id, status, tenant_id, sealed_secret, algorithm, digits, period, last_used_step, created_at)
+       VALUES (?, 'pending', ?, ?, ?, ?, ?, NULL, ?)
+       ON CONFLICT (user_id, status) DO UPDATE SET sealed_secret = excluded.sealed_secret,
+         algorithm = excluded.algorithm, digits = excluded.digits, period = excluded.period,
+         last_used_step = NULL, created_at = excluded.created_at`,
+    )
+    .run(
+      user.user_id,
+      user.tenant_id,
+      ctx.secretBox.seal(params.secret, sealingContext(user.user_id)),
+      params.algorithm,
+      params.digits,
+      params.period,
+      new Date(ctx.clock.now()).toISOString(),
+    );
+  return params;
+}
+
+/**
+ * Checks a code against a row and, when it is good, records its step as used: the update only
+ * succeeds while the stored step is still older, so two requests racing with one code (even
+ * from two processes on one database) cannot both pass. Call inside a transaction.
+ */
+export function consumeTotpCode(ctx: CaContext, row: TotpRow, code: string): TotpVerdict {
+  const params = totpParameters(ctx, row);
+  const verdict = verifyTotp(params, code, Math.floor(ctx.clock.now() / 1000), {
+    window: TOTP_WINDOW,
+    lastUsedStep: row.last_used_step,
+  });
+  if (!verdict.ok) return verdict;
+  const changed = ctx.store.db
+    .prepare(
+      `UPDATE totp_credentials SET last_used_step = ?
+       WHERE user_id = ? AND status = ? AND (last_used_step IS NULL OR last_used_step < ?)`,
+    )
+    .run(verdict.step, row.user_id, row.status, verdict.step).changes;
+  return changed === 1 ? verdict : { ok: false, reason: 'replayed' };
+}
+
+/** Makes the pending secret the active one (replacing an older active secret). */
+export function promotePendingTotp(ctx: CaContext, userId: string): void {
+  const db = ctx.store.db;
+  db.prepare("DELETE FROM totp_credentials WHERE user_id = ? AND status = 'active'").run(userId);
+  db.prepare(
+    "UPDATE totp_credentials SET status = 'active', confirmed_at = ? WHERE user_id = ? AND status = 'pending'",
+  ).run(new Date(ctx.clock.now()).toISOString(), userId);
+}
+
+export function deleteTotp(ctx: CaContext, userId: string): number {
+  return ctx.store.db.prepare('DELETE FROM totp_credentials WHERE user_id = ?').run(userId).changes;
+}

@@ -1,0 +1,234 @@
+import { UnauthorizedError } from '@lantern/shared';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import { lockoutFailure } from '../auth/login.js';
+import type { AccessTokenClaims } from '../auth/tokens.js';
+import {
+  AccountLockedError,
+  MfaFailedError,
+  StepUpRequiredError,
+  TotpNotEnrolledError,
+  TotpNotPendingError,
+} from '../errors.js';
+import { getTenant } from '../tenants/tenant-commands.js';
+import type { UserRow } from '../users/users.js';
+import { getUser } from '../users/users.js';
+import { OTP_AMR } from './login-mfa.js';
+import type { RoleMfaPolicy } from './mfa-policy.js';
+import { roleMfaPolicy } from './mfa-policy.js';
+import { base32Encode, otpauthUri } from './totp.js';
+import {
+  PENDING_TOTP_SECONDS,
+  consumeTotpCode,
+  deleteTotp,
+  hasActiveTotp,
+  promotePendingTotp,
+  storePendingTotp,
+  totpRow,
+} from './totp-credentials.js';
+
+export const TOTP_ISSUER = 'Lantern';
+
+/** The user an access token speaks for: still in its tenant, active and not locked. */
+export function callerUser(ctx: CaContext, caller: AccessTokenClaims): UserRow {
+  let user: UserRow;
+  try {
+    user = getUser(ctx, caller.sub, caller.tenant);
+  } catch {
+    throw new UnauthorizedError('the access token names no current user');
+  }
+  if (user.status !== 'active') throw new UnauthorizedError('the account is not active');
+  if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
+    throw new AccountLockedError('the account is locked', {
+      details: { lockedUntil: user.locked_until },
+    });
+  }
+  return user;
+}
+
+const hasOtp = (caller: AccessTokenClaims) => caller.amr.includes(OTP_AMR);
+
+/**
+ * Step-up (DESIGN §4, MFA policy): an action that needs it is allowed only with an access token
+ * minted by a sign-in that verified a code (`otp` in `amr`). Refreshed tokens carry `pwd` only,
+ * so a step-up lasts one access token (15 minutes by default), then the user signs in again.
+ *
+ * - Managing an active second factor (replace, remove) always needs it.
+ * - Any action a user route marks as an admin action needs it when the role's policy says
+ *   `stepUp` — an admin-role user without TOTP must enrol first. (Admin HTTP routes are
+ *   authenticated by API keys today; a route taking user tokens for admin work calls this.)
+ */
+export function assertStepUp(
+  ctx: CaContext,
+  caller: AccessTokenClaims,
+  user: UserRow,
+  action: 'manage_second_factor' | 'admin_action',
+): void {
+  const needed =
+    action === 'manage_second_factor'
+      ? hasActiveTotp(ctx.store.db, user.user_id)
+      : roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).stepUp;
+  if (needed && !hasOtp(caller)) throw new StepUpRequiredError();
+}
+
+export interface TotpEnrollmentView {
+  /** Shown once: scan it (as a QR code) or type `secret` into an authenticator app. */
+  otpauthUri: string;
+  secret: string;
+  algorithm: string;
+  digits: number;
+  period: number;
+  /** Confirm with a first code (`POST /v1/mfa/totp/confirm`) before this time. */
+  confirmBy: string;
+}
+
+/**
+ * Starts (or restarts) an enrolment: a new secret, stored sealed as `pending`. An active secret
+ * stays in force until the new one is confirmed; replacing it needs a step-up.
+ */
+export function startTotpEnrollment(ctx: CaContext, caller: AccessTokenClaims): TotpEnrollmentView {
+  return ctx.store.transaction(() => {
+    const user = callerUser(ctx, caller);
+    assertStepUp(ctx, caller, user, 'manage_second_factor');
+    const tenant = getTenant(ctx.store.db, user.tenant_id);
+    const params = storePendingTotp(ctx, user);
+    ctx.logger.info(
+      { event: 'mfa.totp.enrollment_started', tenantId: user.tenant_id, userId: user.user_id },
+      'TOTP enrolment started',
+    );
+    return {
+      otpauthUri: otpauthUri({
+        issuer: TOTP_ISSUER,
+        account: `${user.username}@${tenant.slug}`,
+        secret: params.secret,
+        algorithm: params.algorithm,
+        digits: params.digits,
+        period: params.period,
+      }),
+      secret: base32Encode(params.secret),
+      algorithm: params.algorithm,
+      digits: params.digits,
+      period: params.period,
+      confirmBy: new Date(ctx.clock.now() + PENDING_TOTP_SECONDS * 1000).toISOString(),
+    };
+  });
+}
+
+/**
+ * The first good code makes the pending secret active and appends `identity.user.mfa_enrolled`
+ * (kind totp), in one transaction with the used step. A wrong code counts towards the lockout.
+ */
+export function confirmTotpEnrollment(
+  ctx: CaContext,
+  caller: AccessTokenClaims,
+  code: string,
+  correlationId: string,
+): { userId: string; kind: 'totp'; enrolledAt: string } {
+  const outcome = ctx.store.transaction(() => {
+    const user = callerUser(ctx, caller);
+    const row = totpRow(ctx.store.db, user.user_id, 'pending');
+    if (
+      row === undefined ||
+      ctx.clock.now() - Date.parse(row.created_at) > PENDING_TOTP_SECONDS * 1000
+    ) {
+      return { error: new TotpNotPendingError() };
+    }
+    const verdict = consumeTotpCode(ctx, row, code);
+    if (!verdict.ok) {
+      lockoutFailure(ctx, user, correlationId, { reason: 'mfa_failed', method: 'totp' });
+      return { error: new MfaFailedError() };
+    }
+    promotePendingTotp(ctx, user.user_id);
+    const [event] = ctx.store.append([
+      {
+        eventType: 'identity.user.mfa_enrolled',
+        aggregateId: user.user_id,
+        tenantId: user.tenant_id,
+        actor: { type: 'user', id: user.user_id },
+        correlationId,
+        payload: { userId: user.user_id, kind: 'totp' },
+      },
+    ]);
+    return { userId: user.user_id, enrolledAt: event?.occurredAt ?? isoNow(ctx.clock) };
+  });
+  if ('error' in outcome) throw outcome.error;
+  ctx.logger.info(
+    { event: 'mfa.totp.enrolled', tenantId: caller.tenant, userId: outcome.userId },
+    'TOTP enrolled',
+  );
+  return { userId: outcome.userId, kind: 'totp', enrolledAt: outcome.enrolledAt };
+}
+
+function removeTotp(
+  ctx: CaContext,
+  user: UserRow,
+  reason: 'user' | 'admin_reset',
+  meta: CommandMeta,
+): { userId: string; kind: 'totp'; removed: true } {
+  if (!hasActiveTotp(ctx.store.db, user.user_id)) throw new TotpNotEnrolledError();
+  deleteTotp(ctx, user.user_id);
+  ctx.store.append([
+    {
+      eventType: 'identity.user.mfa_removed',
+      aggregateId: user.user_id,
+      tenantId: user.tenant_id,
+      ...meta,
+      payload: { userId: user.user_id, kind: 'totp', reason },
+    },
+  ]);
+  return { userId: user.user_id, kind: 'totp', removed: true };
+}
+
+/** The user removes their own TOTP: needs a step-up (a code from the factor being removed). */
+export function removeOwnTotp(
+  ctx: CaContext,
+  caller: AccessTokenClaims,
+  correlationId: string,
+): { userId: string; kind: 'totp'; removed: true } {
+  return ctx.store.transaction(() => {
+    const user = callerUser(ctx, caller);
+    assertStepUp(ctx, caller, user, 'manage_second_factor');
+    return removeTotp(ctx, user, 'user', {
+      actor: { type: 'user', id: user.user_id },
+      correlationId,
+    });
+  });
+}
+
+/**
+ * An admin resets a user's TOTP (lost phone). Offline grants already issued keep the old
+ * secret until they expire; revoke them too when the phone may be in the wrong hands.
+ */
+export function resetTotp(
+  ctx: CaContext,
+  userId: string,
+  tenantId: string | null,
+  meta: CommandMeta,
+): { userId: string; kind: 'totp'; removed: true } {
+  return ctx.store.transaction(() =>
+    removeTotp(ctx, getUser(ctx, userId, tenantId), 'admin_reset', meta),
+  );
+}
+
+export interface MfaStatusView {
+  userId: string;
+  role: string;
+  totp: 'none' | 'pending' | 'active';
+  policy: RoleMfaPolicy;
+}
+
+export function mfaStatus(ctx: CaContext, caller: AccessTokenClaims): MfaStatusView {
+  const user = callerUser(ctx, caller);
+  const db = ctx.store.db;
+  const totp = totpRow(db, user.user_id, 'active')
+    ? 'active'
+    : totpRow(db, user.user_id, 'pending')
+      ? 'pending'
+      : 'none';
+  return {
+    userId: user.user_id,
+    role: user.role,
+    totp,
+    policy: roleMfaPolicy(db, user.tenant_id, user.role),
+  };
+}

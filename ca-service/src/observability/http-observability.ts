@@ -1,0 +1,162 @@
+import type { Span } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  isSpanContextValid,
+  trace,
+} from '@opentelemetry/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LogController } from 'fastify';
+import type { CaContext } from '../context/ca-context.js';
+import { UNMATCHED_ROUTE } from './metrics.js';
+import type { RequestScope, TraceParent } from './tracing.js';
+import {
+  formatTraceparent,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  runInRequestScope,
+  tracer,
+} from './tracing.js';
+
+/**
+ * Fastify's own per-request lines ("incoming request", "request completed") are replaced by the
+ * one access-log record below; its other internal lines stay. Request-scoped records carry
+ * `requestId` (the log schema's name) rather than Fastify's `reqId`.
+ */
+export class AccessLogController extends LogController {
+  constructor() {
+    super({ requestIdLogLabel: 'requestId' });
+  }
+  override incomingRequest(): void {}
+  override requestCompleted(): void {}
+}
+
+/** Span names of the routes a device or user calls; other routes get a name from their template. */
+const SPAN_NAMES: Readonly<Record<string, string>> = {
+  'POST /v1/auth/login': 'login',
+  'POST /v1/auth/refresh': 'refresh',
+  'POST /v1/auth/logout': 'logout',
+  'POST /v1/devices/enroll': 'enroll',
+  'POST /v1/devices/renew': 'renew',
+  'POST /v1/sync': 'sync',
+};
+
+export function httpSpanName(method: string, route: string): string {
+  const known = SPAN_NAMES[`${method} ${route}`];
+  if (known) return `identity.http.${known}`;
+  const path = route
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== 'v1' && !segment.startsWith(':'))
+    .map((segment) => segment.replace(/[^A-Za-z0-9_-]/g, '_'))
+    .join('.');
+  return `identity.http.${method.toLowerCase()}.${path || 'root'}`;
+}
+
+interface RequestTrace {
+  span: Span;
+  traceparent: TraceParent;
+  scope: RequestScope;
+  route: string;
+}
+
+const traces = new WeakMap<FastifyRequest, RequestTrace>();
+
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? UNMATCHED_ROUTE;
+}
+
+/**
+ * DESIGN §7 on the HTTP face, installed on the root instance so every route (and the 404
+ * handler) goes through it:
+ * - W3C trace context: a valid incoming `traceparent` is the parent of the request's server
+ *   span; without one a trace id is made up and written into the request's headers, so that
+ *   `correlationIdOf` (events), the access log and the echoed `traceparent` all agree.
+ * - one access-log record per request, at completion;
+ * - `identity_http_requests_total` and `identity_http_request_duration_seconds` by route
+ *   template, and `GET /metrics`.
+ */
+export function installObservability(app: FastifyInstance, ctx: CaContext): void {
+  const { metrics } = ctx;
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const incoming = parseTraceparent(request.headers['traceparent']);
+    const route = routeOf(request);
+    const parent = incoming
+      ? trace.setSpanContext(ROOT_CONTEXT, {
+          traceId: incoming.traceId,
+          spanId: incoming.spanId,
+          traceFlags: parseInt(incoming.flags, 16),
+          isRemote: true,
+        })
+      : ROOT_CONTEXT;
+    const span = tracer.startSpan(
+      httpSpanName(request.method, route),
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': request.method, 'http.route': route },
+      },
+      parent,
+    );
+    // An SDK's span has ids of its own (sampled or not); a no-op span only echoes its parent.
+    const own = span.spanContext();
+    const sdk = isSpanContextValid(own) && own.spanId !== incoming?.spanId;
+    const traceparent: TraceParent = {
+      traceId: sdk ? own.traceId : (incoming?.traceId ?? newTraceId()),
+      spanId: sdk ? own.spanId : newSpanId(),
+      flags: sdk ? own.traceFlags.toString(16).padStart(2, '0') : (incoming?.flags ?? '00'),
+    };
+    if (!incoming) request.raw.headers['traceparent'] = formatTraceparent(traceparent);
+    const scope: RequestScope = { correlationId: traceparent.traceId };
+    traces.set(request, { span, traceparent, scope, route });
+    reply.header('traceparent', formatTraceparent(traceparent));
+    const log = request.log.child({ traceId: traceparent.traceId });
+    request.log = log;
+    reply.log = log;
+    context.with(trace.setSpan(parent, span), () => runInRequestScope(scope, done));
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const state = traces.get(request);
+    const route = state?.route ?? routeOf(request);
+    const status = reply.statusCode;
+    const seconds = reply.elapsedTime / 1000;
+    metrics.httpRequests.inc({ method: request.method, route, status: String(status) });
+    metrics.httpRequestDuration.observe({ method: request.method, route }, seconds);
+    if (route === '/v1/sync' && request.method === 'POST') {
+      const bytes = request.rawBody?.length ?? Number(request.headers['content-length'] ?? 0);
+      if (Number.isFinite(bytes) && bytes > 0) metrics.syncRequestBytes.inc(bytes);
+    }
+    const scope = state?.scope;
+    request.log[status >= 500 ? 'warn' : 'info'](
+      {
+        event: 'http.request',
+        tenantId: scope?.tenantId,
+        actorType: scope?.actor?.type,
+        // Pseudonymised by the logger (tenant-salted keyed hash), like every user id.
+        actorId: scope?.actor?.id,
+        route,
+        method: request.method,
+        statusCode: status,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+        clientIp: request.ip,
+      },
+      'request completed',
+    );
+    if (state) {
+      state.span.setAttribute('http.response.status_code', status);
+      if (status >= 500) state.span.setStatus({ code: SpanStatusCode.ERROR });
+      state.span.end();
+      traces.delete(request);
+    }
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply: FastifyReply) =>
+    reply
+      .header('content-type', metrics.contentType)
+      .header('cache-control', 'no-store')
+      .send(await metrics.text()),
+  );
+}

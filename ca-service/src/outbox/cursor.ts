@@ -1,0 +1,52 @@
+import type { Clock } from '@lantern/shared';
+import type { Database } from 'better-sqlite3';
+
+/**
+ * A reader's position in the event log, persisted in `cursors`. Writes are batched, at most one
+ * per `flushMs`: re-sending a few hundred milliseconds of events after a crash is harmless (the
+ * stream de-duplicates), an fsync per ack is not.
+ */
+export class Cursor {
+  position: number;
+  private written: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  static read(db: Database, name: string): number {
+    const row = db.prepare('SELECT position FROM cursors WHERE name = ?').get(name) as
+      { position: number } | undefined;
+    return row?.position ?? 0;
+  }
+
+  static write(db: Database, name: string, position: number, at: string): void {
+    db.prepare(
+      `INSERT INTO cursors (name, position, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+    ).run(name, position, at);
+  }
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    readonly name: string,
+    private readonly flushMs: number,
+  ) {
+    this.position = Cursor.read(db, name);
+    this.written = this.position;
+  }
+
+  advance(position: number): void {
+    this.position = position;
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.flushMs);
+  }
+
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.position === this.written || !this.db.open) return;
+    Cursor.write(this.db, this.name, this.position, new Date(this.clock.now()).toISOString());
+    this.written = this.position;
+  }
+}

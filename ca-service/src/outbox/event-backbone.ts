@@ -1,0 +1,71 @@
+import { AuditCheckpoints } from '../audit/audit-checkpoints.js';
+import { UserEventIndex } from '../audit/user-event-index.js';
+import type { CaContext } from '../context/ca-context.js';
+import { Inbox } from '../inbox/inbox.js';
+import type { InboxStatus } from '../inbox/inbox.js';
+import type { OutboxRelayOptions, RelayStatus } from './relay.js';
+import { OutboxRelay } from './relay.js';
+
+export interface EventBackboneOptions {
+  ctx: CaContext;
+  /** `--nats URL`; without it the relay only reports its depth (the outbox waits) and no inbox runs. */
+  nats?: string | string[];
+  /** Signed audit checkpoints this often when events were appended; 0 turns them off. */
+  checkpointIntervalMs?: number;
+  relay?: Pick<OutboxRelayOptions, 'window' | 'maxAttempts' | 'replicas'>;
+}
+
+export interface EventBackbone {
+  relay: OutboxRelay;
+  inbox: Inbox | undefined;
+  checkpoints: AuditCheckpoints;
+  status(): { relay: RelayStatus; inbox: InboxStatus | undefined };
+  stop(): Promise<void>;
+}
+
+/**
+ * What `serve` starts beside the HTTP server: outbox relay, inbox, scheduled checkpoints, the
+ * timeline index. Stop it before closing the database.
+ */
+export function startEventBackbone(options: EventBackboneOptions): EventBackbone {
+  const { ctx } = options;
+  const relay = new OutboxRelay({
+    store: ctx.store,
+    clock: ctx.clock,
+    logger: ctx.logger,
+    ...options.relay,
+    ...(options.nats === undefined ? {} : { servers: options.nats }),
+  });
+  relay.start();
+  const inbox = options.nats === undefined ? undefined : new Inbox({ ctx, servers: options.nats });
+  inbox?.start();
+  const checkpoints = new AuditCheckpoints(ctx.store, ctx.clock, {
+    issuingPem: ctx.ca.issuingPem,
+    signer: ctx.ca.authority.signer,
+  });
+  // Keeps the timeline index near the head, a few batches a second, so the first timeline read
+  // on a large store that predates the index does not index it all inside one request.
+  const index = new UserEventIndex(ctx.store, ctx.clock);
+  const indexing = setInterval(() => {
+    try {
+      index.catchUp(5);
+    } catch (error) {
+      ctx.logger.warn({ event: 'timeline.index_failed', err: error }, 'timeline index lagging');
+    }
+  }, 1_000);
+  indexing.unref();
+  const interval = options.checkpointIntervalMs ?? 3_600_000;
+  const stopCheckpoints =
+    interval > 0 ? checkpoints.schedule(interval, ctx.logger) : () => undefined;
+  return {
+    relay,
+    inbox,
+    checkpoints,
+    status: () => ({ relay: relay.status(), inbox: inbox?.status() }),
+    async stop() {
+      clearInterval(indexing);
+      stopCheckpoints();
+      await Promise.all([relay.stop(), inbox?.stop()]);
+    },
+  };
+}

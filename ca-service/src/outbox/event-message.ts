@@ -1,0 +1,56 @@
+import type { EventEnvelope } from '@lantern/shared';
+import { eventSubject } from '@lantern/shared';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import type { RecordedEvent } from '../store/event-store.js';
+
+/** Store position of the event, so a consumer can order and resume by it. */
+export const POSITION_HEADER = 'Lantern-Position';
+
+export interface EventMessage {
+  subject: string;
+  msgId: string;
+  headers: MsgHdrs;
+  data: Uint8Array;
+}
+
+const TRACE_ID = /^(?!0{32})[0-9a-f]{32}$/;
+
+/**
+ * W3C trace context for the publish: the request that caused the event used its trace id as the
+ * correlation id (`correlationIdOf`), so the trace continues on NATS; anything else starts one.
+ */
+export function traceparentFor(correlationId: string): string {
+  const traceId = TRACE_ID.test(correlationId) ? correlationId : randomBytes(16).toString('hex');
+  return `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
+}
+
+/**
+ * The body is exactly the envelope, so a consumer validates it with the shared envelope schema
+ * (closed: no extra fields); the store coordinates a consumer may want travel as headers.
+ */
+export function eventMessage(event: RecordedEvent): EventMessage {
+  const envelope: EventEnvelope = {
+    eventId: event.eventId,
+    eventType: event.eventType,
+    eventVersion: event.eventVersion,
+    occurredAt: event.occurredAt,
+    tenantId: event.tenantId,
+    actor: event.actor,
+    correlationId: event.correlationId,
+    partitionKey: event.partitionKey,
+    payload: event.payload,
+  };
+  if (event.causationId !== undefined) envelope.causationId = event.causationId;
+  const h = headers();
+  h.set('traceparent', traceparentFor(event.correlationId));
+  h.set(POSITION_HEADER, String(event.position));
+  h.set('Content-Type', 'application/json');
+  return {
+    subject: eventSubject(event.eventType, event.eventVersion),
+    msgId: event.eventId,
+    headers: h,
+    data: Buffer.from(JSON.stringify(envelope)),
+  };
+}

@@ -1,0 +1,270 @@
+import type { Clock, Logger } from '@lantern/shared';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EventStore, RecordedEvent } from '../store/event-store.js';
+import { Cursor } from './cursor.js';
+import { DeadLetterQueue } from './dead-letter-queue.js';
+import { connectNats } from './connect-nats.js';
+import { ensureIdentityStreams } from './identity-streams.js';
+import { PublishPipeline } from './publish-pipeline.js';
+
+export interface OutboxRelayOptions {
+  store: EventStore;
+  clock: Clock;
+  logger: Logger;
+  /** NATS server URL(s). Without them nothing is published and the cursor waits: nothing is lost. */
+  servers?: string | string[];
+  /** Name of the persisted cursor; one per relay target. */
+  name?: string;
+  /** Publish acks in flight at once. */
+  window?: number;
+  /** Refusals of one event before it is parked in the DLQ. */
+  maxAttempts?: number;
+  retry?: { initialMs?: number; maxMs?: number };
+  publishTimeoutMs?: number;
+  /** How often an idle relay looks for new events. */
+  pollMs?: number;
+  /** The cursor is written at most this often (a crash re-sends at most that much, de-duplicated). */
+  cursorFlushMs?: number;
+  replicas?: number;
+}
+
+/** The numbers the metrics endpoint exposes (`identity_outbox_*`). */
+export interface RelayStatus {
+  running: boolean;
+  connected: boolean;
+  /** Every event at or before this position is in JetStream (or the DLQ). */
+  cursor: number;
+  head: number;
+  /** head − cursor: events not yet published. */
+  depth: number;
+  /** Age of the oldest unpublished event (0 when none). */
+  lagSeconds: number;
+  inFlight: number;
+  /** Since start: events acked by the stream, of which `duplicates` it already had. */
+  published: number;
+  duplicates: number;
+  /** Events per second acked over the last 10 seconds. */
+  publishRate: number;
+  /** Since start: failed publish attempts (each retried). */
+  failures: number;
+  /** Events this relay ever parked in the DLQ stream. */
+  dlq: number;
+}
+
+const RATE_WINDOW_SECONDS = 10;
+
+/**
+ * The outbox relay (DESIGN §6): the event store is the outbox; this publishes every event after
+ * its persisted cursor to JetStream, `Nats-Msg-Id` = event id so the stream de-duplicates
+ * re-sends. Publishes are pipelined (a window of acks in flight) and the cursor only moves past
+ * a contiguous prefix of settled events, so a crash or a broker outage loses nothing: what was
+ * not acked is sent again. Within a window, retries may reorder messages in the stream;
+ * consumers order by the `Lantern-Position` header.
+ */
+export class OutboxRelay {
+  private readonly cursor: Cursor;
+  private readonly dlq: DeadLetterQueue;
+  private readonly settings: Required<
+    Pick<OutboxRelayOptions, 'window' | 'maxAttempts' | 'publishTimeoutMs' | 'pollMs'>
+  > & { retry: { initialMs: number; maxMs: number } };
+  private running = false;
+  private connected = false;
+  private abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private nc: NatsConnection | undefined;
+  private pipeline: PublishPipeline | undefined;
+  private published = 0;
+  private duplicates = 0;
+  private failuresBefore = 0;
+  private readonly perSecond: { second: number; count: number }[] = [];
+
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.cursor = new Cursor(
+      options.store.db,
+      options.clock,
+      options.name ?? 'relay:identity',
+      options.cursorFlushMs ?? 200,
+    );
+    this.dlq = new DeadLetterQueue(options.store.db, options.clock);
+    this.settings = {
+      window: options.window ?? 256,
+      maxAttempts: options.maxAttempts ?? 8,
+      publishTimeoutMs: options.publishTimeoutMs ?? 5_000,
+      pollMs: options.pollMs ?? 250,
+      retry: { initialMs: options.retry?.initialMs ?? 200, maxMs: options.retry?.maxMs ?? 15_000 },
+    };
+  }
+
+  /** Returns at once; connecting and publishing go on in the background until `stop()`. */
+  start(): void {
+    if (this.running || this.options.servers === undefined) return;
+    this.running = true;
+    this.abort = new AbortController();
+    this.loop = this.run().catch((error: unknown) => {
+      this.options.logger.error(
+        { event: 'relay.crashed', err: error },
+        'outbox relay stopped on an unexpected error',
+      );
+      this.running = false;
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running && this.loop === undefined) return;
+    this.running = false;
+    this.abort.abort();
+    this.pipeline?.close();
+    await this.loop;
+    this.loop = undefined;
+    this.cursor.flush();
+    await this.nc?.close();
+    this.nc = undefined;
+    this.connected = false;
+  }
+
+  status(): RelayStatus {
+    const { store, clock } = this.options;
+    const head = store.headPosition();
+    const position = this.cursor.position;
+    const oldest =
+      head > position
+        ? (store.db
+            .prepare('SELECT recorded_at FROM events WHERE position > ? ORDER BY position LIMIT 1')
+            .get(position) as { recorded_at: string } | undefined)
+        : undefined;
+    const now = clock.now();
+    const nowSecond = Math.floor(now / 1000);
+    const recent = this.perSecond
+      .filter((bucket) => bucket.second > nowSecond - RATE_WINDOW_SECONDS)
+      .reduce((sum, bucket) => sum + bucket.count, 0);
+    return {
+      running: this.running,
+      connected: this.connected,
+      cursor: position,
+      head,
+      depth: head - position,
+      lagSeconds: oldest ? Math.max(0, (now - Date.parse(oldest.recorded_at)) / 1000) : 0,
+      inFlight: this.pipeline?.size ?? 0,
+      published: this.published,
+      duplicates: this.duplicates,
+      publishRate: recent / RATE_WINDOW_SECONDS,
+      failures: this.failuresBefore + (this.pipeline?.failures ?? 0),
+      dlq: this.dlq.count('relay'),
+    };
+  }
+
+  private async run(): Promise<void> {
+    const { logger } = this.options;
+    const nc = await connectNats({
+      servers: this.options.servers ?? [],
+      name: 'lantern-ca-relay',
+      logger,
+      signal: this.abort.signal,
+      onStatus: (connected) => {
+        this.connected = connected;
+        if (connected) this.pipeline?.retryNow();
+      },
+    });
+    if (!nc) return;
+    if (!this.running) {
+      await nc.close();
+      return;
+    }
+    this.nc = nc;
+    this.connected = true;
+    const jsm = await this.streamsReady(nc);
+    if (!jsm) return;
+    let ensuring: Promise<void> | undefined;
+    const pipeline = new PublishPipeline({
+      js: jetstream(nc, { timeout: this.settings.publishTimeoutMs }),
+      dlq: this.dlq,
+      logger,
+      window: this.settings.window,
+      maxAttempts: this.settings.maxAttempts,
+      retry: this.settings.retry,
+      publishTimeoutMs: this.settings.publishTimeoutMs,
+      isConnected: () => this.connected,
+      onNoStream: () => {
+        ensuring ??= ensureIdentityStreams(jsm, this.replicas())
+          .catch((error: unknown) =>
+            logger.warn({ event: 'relay.streams', err: error }, 'could not re-create the streams'),
+          )
+          .finally(() => {
+            ensuring = undefined;
+          });
+      },
+    });
+    this.pipeline = pipeline;
+    logger.info(
+      { event: 'relay.started', cursor: this.cursor.position, window: this.settings.window },
+      'outbox relay publishing',
+    );
+    // Read a window's worth at a time and feed the pipeline as acks free room: one query per
+    // window rather than one per ack.
+    let buffered: RecordedEvent[] = [];
+    let readAfter = this.cursor.position;
+    while (this.running) {
+      this.settle(pipeline);
+      if (buffered.length === 0 && pipeline.room > 0) {
+        buffered = this.options.store.read({ after: readAfter, limit: this.settings.window });
+        readAfter = buffered.at(-1)?.position ?? readAfter;
+      }
+      for (const event of buffered.splice(0, pipeline.room)) pipeline.add(event);
+      await pipeline.changed(this.settings.pollMs);
+    }
+    this.settle(pipeline);
+    this.failuresBefore += pipeline.failures;
+    this.pipeline = undefined;
+  }
+
+  private settle(pipeline: PublishPipeline): void {
+    const settled = pipeline.takeSettled();
+    const last = settled.at(-1);
+    if (!last) return;
+    let acked = 0;
+    for (const { outcome } of settled) {
+      if (outcome === 'parked') continue;
+      acked += 1;
+      if (outcome === 'duplicate') this.duplicates += 1;
+    }
+    this.published += acked;
+    this.countRate(acked);
+    this.cursor.advance(last.event.position);
+  }
+
+  private countRate(count: number): void {
+    const second = Math.floor(this.options.clock.now() / 1000);
+    const last = this.perSecond.at(-1);
+    if (last?.second === second) last.count += count;
+    else this.perSecond.push({ second, count });
+    while ((this.perSecond[0]?.second ?? second) <= second - RATE_WINDOW_SECONDS)
+      this.perSecond.shift();
+  }
+
+  private replicas(): { replicas?: number } {
+    return this.options.replicas === undefined ? {} : { replicas: this.options.replicas };
+  }
+
+  /** JetStream may lag the connection (a restarting server); keep trying until it answers. */
+  private async streamsReady(nc: NatsConnection): Promise<JetStreamManager | undefined> {
+    let delay = this.settings.retry.initialMs;
+    while (this.running) {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: this.settings.publishTimeoutMs });
+        await ensureIdentityStreams(jsm, this.replicas());
+        return jsm;
+      } catch (error) {
+        this.options.logger.warn(
+          { event: 'relay.streams', err: error },
+          'JetStream not ready; retrying',
+        );
+        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, this.settings.retry.maxMs);
+      }
+    }
+    return undefined;
+  }
+}

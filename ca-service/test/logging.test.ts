@@ -1,0 +1,206 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { TestCa } from '../../test/support/ca-fixture.js';
+import {
+  createEnrollmentToken,
+  createTenant,
+  createUser,
+  startTestCa,
+} from '../../test/support/ca-fixture.js';
+import { enrollTestDevice } from '../../test/support/device-keys.js';
+
+type LogRecord = Record<string, unknown> & { level: string; event?: string; msg?: string };
+
+let ca: TestCa | undefined;
+afterEach(async () => ca?.close());
+
+const PASSWORD = 'correct horse battery';
+const WRONG_PASSWORD = 'tr0ub4dor-and-3';
+const EMAIL = 'amina.k@hillside-school.example';
+const CLIENT_IP = '203.0.113.77';
+const FORWARDED_IP = '198.51.100.23';
+const TOTP_CODE = '492817';
+const HASHED = /^hash:[0-9a-f]{16}$/;
+const TRACE_ID = /^[0-9a-f]{32}$/;
+
+function records(test: TestCa): LogRecord[] {
+  return test.logLines.map((line) => JSON.parse(line) as LogRecord);
+}
+
+function only(all: LogRecord[], event: string): LogRecord {
+  const found = all.filter((record) => record.event === event);
+  expect(found, `exactly one ${event} record`).toHaveLength(1);
+  return found[0] as LogRecord;
+}
+
+describe('logs', () => {
+  it('writes every key event with its fields, one access record per request, and no secret', async () => {
+    const test = await startTestCa();
+    ca = test;
+    const inject = vi.spyOn(test.app, 'inject');
+    test.ctx.auth = { ...test.ctx.auth, lockout: { ...test.ctx.auth.lockout, maxFailures: 2 } };
+    const tenantId = await createTenant(test, 'Hillside');
+    const create = await test.admin('POST', '/v1/admin/users', {
+      tenant: tenantId,
+      username: 'amina',
+      password: PASSWORD,
+      role: 'learner',
+      email: EMAIL,
+    });
+    expect(create.statusCode).toBe(201);
+    const userId = (create.json() as { userId: string }).userId;
+    await createUser(test, tenantId, 'bilal', 'another long passphrase');
+
+    // device.offline_cert.issued
+    const device = await enrollTestDevice(test.app, await createEnrollmentToken(test, tenantId));
+
+    // login.success, from a client address that must not be logged in full.
+    const login = (body: Record<string, unknown>) =>
+      test.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        payload: body,
+        remoteAddress: CLIENT_IP,
+        headers: { 'x-forwarded-for': FORWARDED_IP },
+      });
+    const signedIn = await login({ tenant: 'hillside', username: 'amina', password: PASSWORD });
+    expect(signedIn.statusCode).toBe(200);
+    const tokens = signedIn.json() as { accessToken: string; refreshToken: string };
+
+    // login.failure.invalid_credentials twice, the second one locks: user.locked.
+    for (let i = 0; i < 2; i += 1) {
+      expect(
+        (await login({ tenant: 'hillside', username: 'bilal', password: WRONG_PASSWORD }))
+          .statusCode,
+      ).toBe(401);
+    }
+    // An unknown user named by an email address, with a TOTP code.
+    const unknown = await login({
+      tenant: 'hillside',
+      username: EMAIL,
+      password: WRONG_PASSWORD,
+      totp: TOTP_CODE,
+    });
+    expect(unknown.statusCode).toBe(401);
+
+    // session.rotation_reuse_detected
+    const refresh = (refreshToken: string) =>
+      test.app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken } });
+    const rotated = await refresh(tokens.refreshToken);
+    expect(rotated.statusCode).toBe(200);
+    const next = rotated.json() as { accessToken: string; refreshToken: string };
+    expect((await refresh(tokens.refreshToken)).statusCode).toBe(401);
+
+    // device.revoked
+    expect(
+      (
+        await test.admin('POST', `/v1/admin/devices/${device.deviceId}/revoke`, {
+          reason: 'compromised',
+        })
+      ).statusCode,
+    ).toBe(200);
+
+    // jwks.rotation
+    expect((await test.admin('POST', '/v1/admin/keys/rotate')).statusCode).toBe(200);
+
+    // A private key where a CSR belongs.
+    const privatePem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const badEnroll = await test.app.inject({
+      method: 'POST',
+      url: '/v1/devices/enroll',
+      payload: { enrollmentToken: await createEnrollmentToken(test, tenantId), csr: privatePem },
+    });
+    expect(badEnroll.statusCode).toBeGreaterThanOrEqual(400);
+
+    const all = records(test);
+    for (const record of all) {
+      expect(record).toMatchObject({ service: 'lantern-ca-test' });
+      expect(typeof record.time).toBe('string');
+      expect(['debug', 'info', 'warn', 'error']).toContain(record.level);
+    }
+
+    const success = only(all, 'login.success');
+    expect(success).toMatchObject({ level: 'info', tenantId });
+    expect(success['userId']).toMatch(HASHED);
+
+    const failures = all.filter((record) => record.event === 'login.failure.invalid_credentials');
+    expect(failures).toHaveLength(3);
+    for (const failure of failures) expect(failure).toMatchObject({ level: 'info', tenantId });
+
+    const locked = only(all, 'user.locked');
+    expect(locked).toMatchObject({ level: 'warn', tenantId });
+    expect(locked['userId']).toMatch(HASHED);
+
+    const reuse = only(all, 'session.rotation_reuse_detected');
+    expect(reuse).toMatchObject({ level: 'warn' });
+    expect(reuse['sessionId']).toMatch(/^ses_/);
+
+    for (const [event, level] of [
+      ['device.offline_cert.issued', 'info'],
+      ['device.revoked', 'warn'],
+    ] as const) {
+      const record = only(all, event);
+      expect(record).toMatchObject({ level, tenantId, deviceId: device.deviceId });
+      expect(record['requestId']).toEqual(expect.any(String));
+      expect(record['traceId']).toMatch(TRACE_ID);
+    }
+
+    const rotation = only(all, 'jwks.rotation');
+    expect(rotation).toMatchObject({ level: 'info' });
+    expect(rotation['activeKid']).toEqual(expect.any(String));
+
+    // One access record per request, and none of Fastify's own per-request lines.
+    const access = all.filter((record) => record.event === 'http.request');
+    expect(access).toHaveLength(inject.mock.calls.length);
+    expect(new Set(access.map((record) => record['requestId'])).size).toBe(access.length);
+    expect(all.filter((record) => 'req' in record || 'res' in record)).toEqual([]);
+    expect(all.some((record) => record.msg === 'incoming request')).toBe(false);
+    for (const record of access) {
+      expect(record).toMatchObject({ level: 'info', msg: 'request completed' });
+      expect(record['traceId']).toMatch(TRACE_ID);
+      expect(record['requestId']).toEqual(expect.any(String));
+      expect(record['method']).toMatch(/^(GET|POST)$/);
+      expect(record['statusCode']).toEqual(expect.any(Number));
+      expect(record['durationMs']).toEqual(expect.any(Number));
+      expect(String(record['route'])).toMatch(/^(\/[\w.:-]*)+$|^unmatched$/);
+    }
+    const loginAccess = access.find(
+      (record) => record['route'] === '/v1/auth/login' && record['statusCode'] === 200,
+    );
+    expect(loginAccess).toMatchObject({
+      tenantId,
+      actorType: 'user',
+      actorId: success['userId'],
+      clientIp: '203.0.113.0/24',
+    });
+    const revokeAccess = access.find(
+      (record) => record['route'] === '/v1/admin/devices/:id/revoke',
+    );
+    expect(revokeAccess).toMatchObject({ tenantId, actorType: 'api_key', statusCode: 200 });
+    expect(revokeAccess?.['actorId']).toMatch(HASHED);
+
+    // Nothing secret, no raw email or address, anywhere in the output.
+    const output = test.logLines.join('');
+    const secrets = {
+      PASSWORD,
+      WRONG_PASSWORD,
+      'refresh token': tokens.refreshToken,
+      'rotated refresh token': next.refreshToken,
+      'access token': tokens.accessToken,
+      'rotated access token': next.accessToken,
+      'admin API key': test.adminKey,
+      'TOTP code': TOTP_CODE,
+      'private key PEM': 'PRIVATE KEY',
+      'private key body': privatePem.split('\n')[1] ?? privatePem,
+      email: EMAIL,
+      'client IP': CLIENT_IP,
+      'forwarded IP': FORWARDED_IP,
+      'user id': userId,
+    };
+    for (const [what, secret] of Object.entries(secrets)) {
+      expect(output.includes(secret), `${what} in the log`).toBe(false);
+    }
+  });
+});

@@ -1,0 +1,154 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { authenticator } from 'otplib';
+import { describe, expect, it } from 'vitest';
+import type { TotpAlgorithm, TotpParameters } from '../src/mfa/totp.js';
+import {
+  base32Decode,
+  base32Encode,
+  hotp,
+  otpauthUri,
+  totpAt,
+  totpStep,
+  verifyHotp,
+  verifyTotp,
+} from '../src/mfa/totp.js';
+
+interface OtpVectors {
+  totp: {
+    t0: number;
+    period: number;
+    digits: number;
+    secrets_ascii: Record<TotpAlgorithm, string>;
+    cases: ({ time: number } & Record<TotpAlgorithm, string>)[];
+  };
+  hotp: { secret_ascii: string; digits: number; codes_by_counter: string[] };
+}
+
+/** The vectors live beside the repository in a checkout and inside it in CI. */
+function vectorsPath(): string {
+  const candidates = [
+    '../../../shared/vectors/otp-rfc6238-rfc4226.json',
+    '../../shared/vectors/otp-rfc6238-rfc4226.json',
+  ].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
+  const found = candidates.find((path) => existsSync(path));
+  if (!found) throw new Error(`otp-rfc6238-rfc4226.json not found in ${candidates.join(', ')}`);
+  return found;
+}
+
+const vectors = JSON.parse(readFileSync(vectorsPath(), 'utf8')) as OtpVectors;
+const ALGORITHMS: readonly TotpAlgorithm[] = ['SHA1', 'SHA256', 'SHA512'];
+
+const params = (algorithm: TotpAlgorithm): TotpParameters => ({
+  secret: Buffer.from(vectors.totp.secrets_ascii[algorithm], 'ascii'),
+  algorithm,
+  digits: vectors.totp.digits,
+  period: vectors.totp.period,
+  t0: vectors.totp.t0,
+});
+
+const otherCode = (code: string) => code.slice(0, -1) + String((Number(code.at(-1)) + 1) % 10);
+
+describe('RFC 6238 TOTP vectors (SHA1, SHA256, SHA512, 8 digits)', () => {
+  const cases = vectors.totp.cases.flatMap((c) =>
+    ALGORITHMS.map((algorithm) => [c.time, algorithm, c[algorithm]] as const),
+  );
+  expect(cases).toHaveLength(18);
+
+  it.each(cases)('T=%i %s → %s passes verifyTotp at that time', (time, algorithm, code) => {
+    const p = params(algorithm);
+    expect(totpAt(p, time)).toBe(code);
+    expect(verifyTotp(p, code, time, { window: 0 })).toEqual({
+      ok: true,
+      step: Math.floor(time / 30),
+    });
+    expect(verifyTotp(p, otherCode(code), time, { window: 0 })).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
+  });
+
+  it.each(cases)(
+    'T=%i %s: the code is refused two steps away and once used',
+    (time, algorithm, code) => {
+      const p = params(algorithm);
+      const step = totpStep(p, time);
+      expect(verifyTotp(p, code, time + 60, { window: 1 })).toMatchObject({ ok: false });
+      if (time >= 60)
+        expect(verifyTotp(p, code, time - 60, { window: 1 })).toMatchObject({ ok: false });
+      expect(verifyTotp(p, code, time + 30, { window: 1 })).toEqual({ ok: true, step });
+      expect(verifyTotp(p, code, time, { window: 1, lastUsedStep: step })).toEqual({
+        ok: false,
+        reason: 'replayed',
+      });
+    },
+  );
+});
+
+describe('RFC 4226 HOTP vectors', () => {
+  const secret = Buffer.from(vectors.hotp.secret_ascii, 'ascii');
+  const codes = vectors.hotp.codes_by_counter.map((code, counter) => [counter, code] as const);
+
+  it.each(codes)('counter %i → %s', (counter, code) => {
+    expect(hotp(secret, counter, vectors.hotp.digits)).toBe(code);
+    expect(verifyHotp(secret, code, counter, { digits: 6 })).toBe(counter);
+    expect(verifyHotp(secret, otherCode(code), counter, { digits: 6 })).toBeNull();
+  });
+
+  it('finds a counter ahead within the look-ahead window, and only there', () => {
+    expect(verifyHotp(secret, '520489', 0, { digits: 6, lookAhead: 9 })).toBe(9);
+    expect(verifyHotp(secret, '520489', 0, { digits: 6, lookAhead: 8 })).toBeNull();
+    expect(verifyHotp(secret, '52048', 0, { digits: 6, lookAhead: 9 })).toBeNull();
+    expect(verifyHotp(secret, '52048x', 0, { digits: 6, lookAhead: 9 })).toBeNull();
+  });
+});
+
+describe('secrets and URIs as authenticator apps read them', () => {
+  it('base32 round-trips (RFC 4648 test vectors) and accepts what people type', () => {
+    const rfc: [string, string][] = [
+      ['', ''],
+      ['f', 'MY'],
+      ['fo', 'MZXQ'],
+      ['foo', 'MZXW6'],
+      ['foob', 'MZXW6YQ'],
+      ['fooba', 'MZXW6YTB'],
+      ['foobar', 'MZXW6YTBOI'],
+    ];
+    for (const [plain, encoded] of rfc) {
+      expect(base32Encode(Buffer.from(plain))).toBe(encoded);
+      expect(base32Decode(encoded).toString()).toBe(plain);
+    }
+    expect(base32Decode('mzxw 6ytb oi======').toString()).toBe('foobar');
+    expect(() => base32Decode('MZXW1')).toThrow(TypeError);
+  });
+
+  it('computes the same codes as otplib (Google Authenticator compatible) for the secret we hand out', () => {
+    const secret = Buffer.from('0123456789abcdef0123', 'ascii');
+    const at = Date.UTC(2026, 10, 23, 10, 0, 15);
+    const theirs = authenticator.clone({ epoch: at }).generate(base32Encode(secret));
+    expect(totpAt({ secret, algorithm: 'SHA1', digits: 6, period: 30 }, at / 1000)).toBe(theirs);
+  });
+
+  it('writes an otpauth:// URI with every parameter', () => {
+    const uri = new URL(
+      otpauthUri({
+        issuer: 'Lantern',
+        account: 'amina@hillside',
+        secret: Buffer.from('12345678901234567890'),
+        algorithm: 'SHA1',
+        digits: 6,
+        period: 30,
+      }),
+    );
+    expect(uri.protocol).toBe('otpauth:');
+    expect(uri.host).toBe('totp');
+    expect(decodeURIComponent(uri.pathname)).toBe('/Lantern:amina@hillside');
+    expect(Object.fromEntries(uri.searchParams)).toEqual({
+      secret: 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ',
+      issuer: 'Lantern',
+      algorithm: 'SHA1',
+      digits: '6',
+      period: '30',
+    });
+  });
+});
