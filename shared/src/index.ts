@@ -35,3 +35,4 @@ export * from './crypto/p256-jwk-thumbprint.js';
 export * from './crypto/certificate-fingerprint.js';
 export * from './crypto/device-sealed-box.js';
 export * from './http/with-deadline.js';
+export * from './errors/translate-http-error.js';
