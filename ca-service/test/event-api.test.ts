@@ -64,7 +64,7 @@ afterAll(async () => ca.close());
 describe('GET /v1/events', () => {
   it('filters by type, aggregate, actor and time, and pages by position', async () => {
     const registered = await page('/v1/events?type=identity.user.registered');
-    expect(registered.events.map((e) => e.payload['username'])).toEqual(['amina', 'ben']);
+    expect(registered.events.map((e) => e.aggregateId)).toEqual([a.user, a.other]);
 
     const aggregate = await page(`/v1/events?aggregateId=${a.user}`);
     expect(aggregate.events.every((e) => e.aggregateId === a.user)).toBe(true);

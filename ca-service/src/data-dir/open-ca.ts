@@ -62,6 +62,8 @@ export function openDatabase(path: string, clock: Clock): Database.Database {
   // FULL: a commit acknowledged to a device (sync ack, enrollment) must survive power loss.
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
+  // Erased subject keys and rotated secrets must not linger in free pages.
+  db.pragma('secure_delete = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db, new Date(clock.now()).toISOString());
   return db;

@@ -2,6 +2,7 @@ import type { Actor, EventEnvelope } from '@lantern/shared';
 import { EventValidator, eventSubject } from '@lantern/shared';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
+import { sealPersonalData } from '../users/personal-data.js';
 import { findUserByName } from '../users/users.js';
 import { SubjectRequests } from './subject-requests.js';
 
@@ -79,6 +80,7 @@ export class InboxProcessor {
     this.ctx.store.append([
       {
         eventType: 'identity.user.registered',
+        eventVersion: 2,
         aggregateId: userId,
         expectedVersion: 0,
         tenantId: envelope.tenantId,
@@ -86,10 +88,17 @@ export class InboxProcessor {
         causationId: envelope.eventId,
         payload: {
           userId,
-          username: invite.username,
           role: invite.role,
           status: 'pending_verification',
-          ...(invite.email === undefined ? {} : { email: invite.email }),
+          personalData: sealPersonalData(
+            this.ctx.store.db,
+            userId,
+            {
+              username: invite.username,
+              ...(invite.email === undefined ? {} : { email: invite.email }),
+            },
+            isoNow(this.ctx.clock),
+          ),
         },
       },
     ]);

@@ -292,6 +292,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE events ADD COLUMN device_id TEXT;
   CREATE INDEX events_device_position ON events (device_id, position);
   `,
+  `
+  -- One key per user for the personal fields sealed in their events (crypto-shredding).
+  CREATE TABLE subject_keys (
+    user_id TEXT PRIMARY KEY,
+    subject_key BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

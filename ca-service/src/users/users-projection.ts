@@ -1,12 +1,29 @@
+import type { Database } from 'better-sqlite3';
 import type { Projection } from '../store/event-store.js';
+import { openPersonalData } from './personal-data.js';
+
+/**
+ * v2 events carry personal fields sealed per user; v1 events in clear. Once a user is erased
+ * their key is gone and a replay yields the anonymised placeholder instead.
+ */
+function withPersonalData(
+  db: Database,
+  userId: string | undefined,
+  payload: Record<string, unknown>,
+): Record<string, unknown> {
+  const sealed = payload['personalData'];
+  if (typeof sealed !== 'string' || userId === undefined) return payload;
+  const opened = openPersonalData(db, userId, sealed) ?? { username: `erased:${userId}` };
+  return { ...payload, ...opened };
+}
 
 /** Users with their lockout counters: the counter lives here because it is derived from events. */
 export const usersProjection: Projection = {
   name: 'users',
   tables: ['users'],
   apply(db, event) {
-    const p = event.payload as Record<string, unknown>;
-    const userId = p['userId'] as string | undefined;
+    const userId = event.payload['userId'] as string | undefined;
+    const p = withPersonalData(db, userId, event.payload);
     const at = event.occurredAt;
     switch (event.eventType) {
       case 'identity.user.registered':

@@ -4,6 +4,7 @@ import { isoNow } from '../context/ca-context.js';
 import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../errors.js';
 import { passwordPolicy, pinPolicy } from '../passwords/credential-policy.js';
 import { getTenant } from '../tenants/tenant-commands.js';
+import { forgetPersonalData, sealPersonalData } from './personal-data.js';
 
 export const ROLES = ['learner', 'teacher', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -110,14 +111,22 @@ export async function registerUser(
       {
         ...base,
         eventType: 'identity.user.registered',
+        eventVersion: 2,
         expectedVersion: 0,
         payload: {
           userId,
-          username: input.username,
           role: input.role,
           status: 'active',
-          ...(input.email === undefined ? {} : { email: input.email }),
-          ...(input.displayName === undefined ? {} : { displayName: input.displayName }),
+          personalData: sealPersonalData(
+            ctx.store.db,
+            userId,
+            {
+              username: input.username,
+              ...(input.email === undefined ? {} : { email: input.email }),
+              ...(input.displayName === undefined ? {} : { displayName: input.displayName }),
+            },
+            isoNow(ctx.clock),
+          ),
         },
       },
       {
@@ -168,8 +177,10 @@ export function applyUserAction(
         meta,
       );
     }
-    if (input.action === 'erase')
+    if (input.action === 'erase') {
       ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
+      forgetPersonalData(ctx.store.db, user.user_id);
+    }
     const updated = ctx.store.db
       .prepare('SELECT * FROM users WHERE user_id = ?')
       .get(user.user_id) as UserRow;

@@ -76,6 +76,14 @@ const revocationReasons = [
 
 const event = (definition: EventDefinition): EventDefinition => definition;
 
+/** v2 user events carry personal fields sealed with a per-user key (crypto-shredding). */
+const PERSONAL_DATA = {
+  type: 'string',
+  pattern: '^pii1\\.[A-Za-z0-9_-]{16}\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{22}$',
+  maxLength: 4096,
+};
+const SEALED = 'pii1.AAAAAAAAAAAAAAAA.c2VhbGVk.AAAAAAAAAAAAAAAAAAAAAA';
+
 export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.tenant.created',
@@ -154,6 +162,32 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     direction: 'produced',
     payload: object({ userId: id('usr'), requestId: shortText(64) }, ['userId']),
     example: { userId: USER, requestId: 'gdpr_42' },
+  }),
+  event({
+    type: 'identity.user.registered',
+    version: 2,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        userId: id('usr'),
+        role: enumOf(...ROLES),
+        status: enumOf('active', 'pending_verification'),
+        personalData: PERSONAL_DATA,
+      },
+      ['userId', 'role', 'status', 'personalData'],
+    ),
+    example: { userId: USER, role: 'learner', status: 'active', personalData: SEALED },
+  }),
+  event({
+    type: 'identity.user.updated',
+    version: 2,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({ userId: id('usr'), role: enumOf(...ROLES), personalData: PERSONAL_DATA }, [
+      'userId',
+    ]),
+    example: { userId: USER, personalData: SEALED },
   }),
   event({
     type: 'identity.user.email_verified',
