@@ -47,6 +47,7 @@ const CACHE_LIMIT = 1024;
  */
 export class X5cJwtVerifier {
   private readonly cache = new Map<string, CachedChain>();
+  private readonly byHeader = new Map<string, CachedChain>();
 
   constructor(private readonly options: X5cJwtOptions) {}
 
@@ -57,7 +58,14 @@ export class X5cJwtVerifier {
   verify(token: unknown, nowSeconds: number, chainAtSeconds = nowSeconds): X5cJwtVerdict {
     if (typeof token !== 'string' || token.length > 16 * 1024)
       return { ok: false, reason: 'malformed' };
-    const header = decodeJsonObjectSegment(token.slice(0, Math.max(token.indexOf('.'), 0)));
+    const headerSegment = token.slice(0, Math.max(token.indexOf('.'), 0));
+    const nowMs = chainAtSeconds * 1000;
+    // A device's tokens repeat the same protected header (alg, typ, x5c): looking the chain up by
+    // those exact bytes skips decoding the ~2 KB header and hashing the chain on every token.
+    const known = chainAtSeconds === nowSeconds ? this.byHeader.get(headerSegment) : undefined;
+    if (known && nowMs >= known.validFrom && nowMs <= known.validUntil)
+      return this.finish(known, token, nowSeconds);
+    const header = decodeJsonObjectSegment(headerSegment);
     const x5c = header?.['x5c'];
     if (
       !Array.isArray(x5c) ||
@@ -70,7 +78,6 @@ export class X5cJwtVerifier {
       return { ok: false, reason: 'chain_depth_exceeded', detail: 'x5c is longer than allowed' };
     }
     const cacheKey = createHash('sha256').update(x5c.join('.')).digest('base64url');
-    const nowMs = chainAtSeconds * 1000;
     let chain = this.cache.get(cacheKey);
     if (chain && (nowMs < chain.validFrom || nowMs > chain.validUntil)) {
       this.cache.delete(cacheKey);
@@ -115,6 +122,15 @@ export class X5cJwtVerifier {
         this.cache.set(cacheKey, chain);
       }
     }
+    if (chainAtSeconds === nowSeconds) {
+      if (this.byHeader.size >= CACHE_LIMIT)
+        this.byHeader.delete(this.byHeader.keys().next().value as string);
+      this.byHeader.set(headerSegment, chain);
+    }
+    return this.finish(chain, token, nowSeconds);
+  }
+
+  private finish(chain: CachedChain, token: string, nowSeconds: number): X5cJwtVerdict {
     const verdict = chain.verifier.verify(token, nowSeconds);
     if (!verdict.ok) return verdict;
     return { ok: true, header: verdict.header, claims: verdict.claims, path: chain.path };
