@@ -1,5 +1,5 @@
 import type { EventEnvelope } from '@lantern/shared';
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
@@ -13,33 +13,10 @@ import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
 import type { PrivateNats } from '../../test/support/nats.js';
 import { startNats } from '../../test/support/nats.js';
+import { streamMessages, until } from './support/jetstream.js';
 
 const INVITED = 'tenant.org.user_invited.v1';
 const GDPR = 'gdpr.subject_request.received.v1';
-
-async function streamMessages(url: string, stream: string): Promise<JsMsg[]> {
-  const nc = await connect({ servers: url });
-  try {
-    const total = (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
-    const messages: JsMsg[] = [];
-    if (total === 0) return messages;
-    for await (const message of await (await jetstream(nc).consumers.get(stream)).consume()) {
-      messages.push(message);
-      if (messages.length >= total) break;
-    }
-    return messages;
-  } finally {
-    await nc.close();
-  }
-}
-
-async function until(condition: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 let nats: PrivateNats;
 let ca: TestCa;

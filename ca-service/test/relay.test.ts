@@ -1,6 +1,5 @@
 import { EventValidator, runCli } from '@lantern/shared';
-import type { JsMsg } from '@nats-io/jetstream';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventCommands } from '../src/cli/event-commands.js';
@@ -12,32 +11,9 @@ import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
 import type { PrivateNats } from '../../test/support/nats.js';
 import { startNats } from '../../test/support/nats.js';
+import { streamMessages, until } from './support/jetstream.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
-
-async function streamMessages(url: string, stream: string): Promise<JsMsg[]> {
-  const nc = await connect({ servers: url });
-  try {
-    const total = (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
-    const messages: JsMsg[] = [];
-    if (total === 0) return messages;
-    for await (const message of await (await jetstream(nc).consumers.get(stream)).consume()) {
-      messages.push(message);
-      if (messages.length >= total) break;
-    }
-    return messages;
-  } finally {
-    await nc.close();
-  }
-}
-
-async function until(condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 let nats: PrivateNats;
 let ca: TestCa;
