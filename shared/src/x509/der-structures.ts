@@ -1,11 +1,35 @@
 /** ASN.1 structures certificates and CRLs share. */
-import { type DerValue, DerError, TAG, booleanValue, childrenOf, oidValue } from './der.js';
+import {
+  type DerValue,
+  DerError,
+  TAG,
+  bitStringValue,
+  booleanValue,
+  childrenOf,
+  oidValue,
+  readDer,
+} from './der.js';
 
 export interface CertificateExtension {
   readonly oid: string;
   readonly critical: boolean;
   /** Content of extnValue: DER for the extensions the parsers decode, opaque otherwise. */
   readonly value: Uint8Array;
+}
+
+/** `SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }`: certificates and CRLs alike. */
+export function readSigned(der: Uint8Array): {
+  tbs: DerValue;
+  signatureAlgorithm: DerValue;
+  signature: Uint8Array;
+} {
+  const outer = childrenOf(readDer(der, TAG.sequence));
+  const tbs = outer.read(TAG.sequence);
+  const signatureAlgorithm = outer.read(TAG.sequence);
+  const signature = bitStringValue(outer.read(TAG.bitString));
+  outer.finish();
+  if (signature.unusedBits !== 0) throw new DerError('signature is not a whole number of bytes');
+  return { tbs, signatureAlgorithm, signature: signature.bytes };
 }
 
 /** The OID of an AlgorithmIdentifier, after checking its shape (parameters are left opaque). */

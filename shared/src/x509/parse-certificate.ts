@@ -13,7 +13,12 @@ import {
   smallUnsigned,
   timeValue,
 } from './der.js';
-import { type CertificateExtension, algorithmOf, extensionsOf } from './der-structures.js';
+import {
+  type CertificateExtension,
+  algorithmOf,
+  extensionsOf,
+  readSigned,
+} from './der-structures.js';
 import { formatName } from './distinguished-name.js';
 import { OID } from './oids.js';
 import { toDer } from './pem.js';
@@ -143,12 +148,7 @@ export function parseCertificate(input: Uint8Array | string): ParsedCert {
 }
 
 function parse(der: Uint8Array): ParsedCert {
-  const outer = childrenOf(readDer(der, TAG.sequence));
-  const tbs = outer.read(TAG.sequence);
-  const signatureAlgorithm = outer.read(TAG.sequence);
-  const signature = bitStringValue(outer.read(TAG.bitString));
-  outer.finish();
-  if (signature.unusedBits !== 0) throw new DerError('signature is not a whole number of bytes');
+  const { tbs, signatureAlgorithm, signature } = readSigned(der);
 
   const fields = childrenOf(tbs);
   const version = fields.optional(contextTag(0, true));
@@ -213,7 +213,7 @@ function parse(der: Uint8Array): ParsedCert {
       tbs: tbs.raw,
       signatureAlgorithm: signatureAlgorithm.raw,
       tbsSignatureAlgorithm: tbsSignatureAlgorithm.raw,
-      signature: signature.bytes,
+      signature,
       serial,
       subject: subject.raw,
       issuer: issuer.raw,

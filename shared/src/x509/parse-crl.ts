@@ -2,7 +2,6 @@ import {
   type DerValue,
   DerError,
   TAG,
-  bitStringValue,
   childrenOf,
   contextTag,
   integerBytes,
@@ -12,7 +11,12 @@ import {
 } from './der.js';
 import { formatName } from './distinguished-name.js';
 import { OID } from './oids.js';
-import { type CertificateExtension, algorithmOf, extensionsOf } from './der-structures.js';
+import {
+  type CertificateExtension,
+  algorithmOf,
+  extensionsOf,
+  readSigned,
+} from './der-structures.js';
 import { toDer } from './pem.js';
 
 /** RFC 5280 5.3.1: only meaningful in delta CRLs, where it lifts a certificateHold. */
@@ -79,12 +83,7 @@ export function parseCrl(input: Uint8Array | string): ParsedCrl {
 }
 
 function parse(der: Uint8Array): ParsedCrl {
-  const outer = childrenOf(readDer(der, TAG.sequence));
-  const tbs = outer.read(TAG.sequence);
-  const signatureAlgorithm = outer.read(TAG.sequence);
-  const signature = bitStringValue(outer.read(TAG.bitString));
-  outer.finish();
-  if (signature.unusedBits !== 0) throw new DerError('signature is not a whole number of bytes');
+  const { tbs, signatureAlgorithm, signature } = readSigned(der);
 
   const fields = childrenOf(tbs);
   const version = fields.optional(TAG.integer);
@@ -138,7 +137,7 @@ function parse(der: Uint8Array): ParsedCrl {
       tbs: tbs.raw,
       signatureAlgorithm: signatureAlgorithm.raw,
       tbsSignatureAlgorithm: tbsSignatureAlgorithm.raw,
-      signature: signature.bytes,
+      signature,
       issuer: issuer.raw,
     },
   };
