@@ -1,4 +1,3 @@
-export const AGENT_NAME = 'lantern-agent';
 export * from './errors.js';
 export * from './keys/platform-secret.js';
 export * from './keys/file-platform-secret.js';
