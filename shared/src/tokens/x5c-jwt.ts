@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { ParsedCert } from '../x509/parse-certificate.js';
 import type { PathFailureReason } from '../x509/validate-path.js';
-import { validateCertificatePath } from '../x509/validate-path.js';
+import { ChainCache } from '../x509/chain-cache.js';
 import type { JwsHeader, VerifiedJwtClaims } from './jwt-types.js';
 import type { JwtRejectReason } from './jwt-verifier.js';
 import { createJwtVerifier } from './jwt-verifier.js';
@@ -41,19 +41,19 @@ const CACHE_LIMIT = 1024;
 
 /**
  * JWTs that carry their signer's certificate chain in `x5c` (device proofs, offline session
- * tokens, signed revocation pages). A chain is validated once and cached by the hash of its
- * DER; later tokens with the same chain cost one signature check plus a validity-window
- * comparison. Revocation is the caller's check: it changes between calls, the chain does not.
+ * tokens, signed revocation pages). A chain is validated once (`ChainCache`, by its DER) and
+ * its key and verifier kept by the token's header bytes; later tokens with the same chain cost
+ * one signature check plus a validity-window comparison. Revocation is the caller's check: it changes between calls, the chain does not.
  */
 export class X5cJwtVerifier {
-  private readonly cache = new Map<string, CachedChain>();
+  private readonly paths = new ChainCache({ maxEntries: CACHE_LIMIT });
   private readonly byHeader = new Map<string, CachedChain>();
 
   constructor(private readonly options: X5cJwtOptions) {}
 
   /**
    * `chainAtSeconds` validates the chain at another instant than the claims (renewal of a
-   * certificate that expired within its grace period); such verdicts are not cached.
+   * certificate that expired within its grace period); such verdicts are not kept by header.
    */
   verify(token: unknown, nowSeconds: number, chainAtSeconds = nowSeconds): X5cJwtVerdict {
     if (typeof token !== 'string' || token.length > 16 * 1024)
@@ -77,51 +77,38 @@ export class X5cJwtVerifier {
     if (x5c.length > (this.options.maxChainLength ?? 4)) {
       return { ok: false, reason: 'chain_depth_exceeded', detail: 'x5c is longer than allowed' };
     }
-    const cacheKey = createHash('sha256').update(x5c.join('.')).digest('base64url');
-    let chain = this.cache.get(cacheKey);
-    if (chain && (nowMs < chain.validFrom || nowMs > chain.validUntil)) {
-      this.cache.delete(cacheKey);
-      chain = undefined;
-    }
-    if (!chain) {
-      const certificates = (x5c as string[]).map((entry) => Buffer.from(entry, 'base64'));
-      const verdict = validateCertificatePath({
-        leaf: certificates[0] as Buffer,
-        intermediates: certificates.slice(1),
-        trustAnchors: this.options.trustAnchors,
-        at: new Date(nowMs),
-        ...(this.options.requiredEku ? { requiredEku: this.options.requiredEku } : {}),
-      });
-      if (!verdict.ok)
-        return { ok: false, reason: `chain_${verdict.reason}`, detail: verdict.detail };
-      const leaf = verdict.path[0] as ParsedCert;
-      const key = createPublicKey({
-        key: Buffer.from(leaf.subjectPublicKeyInfo),
-        format: 'der',
-        type: 'spki',
-      });
-      chain = {
-        path: verdict.path,
-        key,
-        verifier: createJwtVerifier({
-          keys: key,
-          typ: this.options.typ,
-          ...(this.options.issuer === undefined ? {} : { issuer: this.options.issuer }),
-          ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
-          ...(this.options.requiredClaims ? { requiredClaims: this.options.requiredClaims } : {}),
-          ...(this.options.clockToleranceSeconds === undefined
-            ? {}
-            : { clockToleranceSeconds: this.options.clockToleranceSeconds }),
-        }),
-        validFrom: Math.max(...verdict.path.map((cert) => cert.notBefore.getTime())),
-        validUntil: Math.min(...verdict.path.map((cert) => cert.notAfter.getTime())),
-      };
-      if (chainAtSeconds === nowSeconds) {
-        if (this.cache.size >= CACHE_LIMIT)
-          this.cache.delete(this.cache.keys().next().value as string);
-        this.cache.set(cacheKey, chain);
-      }
-    }
+    const certificates = (x5c as string[]).map((entry) => Buffer.from(entry, 'base64'));
+    const verdict = this.paths.validate({
+      leaf: certificates[0] as Buffer,
+      intermediates: certificates.slice(1),
+      trustAnchors: this.options.trustAnchors,
+      at: new Date(nowMs),
+      ...(this.options.requiredEku ? { requiredEku: this.options.requiredEku } : {}),
+    });
+    if (!verdict.ok)
+      return { ok: false, reason: `chain_${verdict.reason}`, detail: verdict.detail };
+    const leaf = verdict.path[0] as ParsedCert;
+    const key = createPublicKey({
+      key: Buffer.from(leaf.subjectPublicKeyInfo),
+      format: 'der',
+      type: 'spki',
+    });
+    const chain: CachedChain = {
+      path: verdict.path,
+      key,
+      verifier: createJwtVerifier({
+        keys: key,
+        typ: this.options.typ,
+        ...(this.options.issuer === undefined ? {} : { issuer: this.options.issuer }),
+        ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
+        ...(this.options.requiredClaims ? { requiredClaims: this.options.requiredClaims } : {}),
+        ...(this.options.clockToleranceSeconds === undefined
+          ? {}
+          : { clockToleranceSeconds: this.options.clockToleranceSeconds }),
+      }),
+      validFrom: Math.max(...verdict.path.map((cert) => cert.notBefore.getTime())),
+      validUntil: Math.min(...verdict.path.map((cert) => cert.notAfter.getTime())),
+    };
     if (chainAtSeconds === nowSeconds) {
       if (this.byHeader.size >= CACHE_LIMIT)
         this.byHeader.delete(this.byHeader.keys().next().value as string);
