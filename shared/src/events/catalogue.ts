@@ -658,4 +658,19 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     ),
     example: { userId: USER, kind: 'totp', reason: 'admin_reset' },
   }),
+  event({
+    type: 'identity.user.webauthn_registration_canceled',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        userId: id('usr'),
+        deviceId: id('dev'),
+        reason: enumOf('user_canceled', 'timeout', 'not_allowed', 'invalid_state', 'other'),
+      },
+      ['userId', 'reason'],
+    ),
+    example: { userId: USER, reason: 'user_canceled' },
+  }),
 ];
