@@ -19,6 +19,7 @@ import type { BenchResult, Benchmark } from './bench/harness.js';
 import { ROOT, formatNumber, formatRatio, machineInfo, table } from './bench/harness.js';
 import { httpLatency } from './bench/http-latency.js';
 import { issuance } from './bench/issuance.js';
+import { offlineSignin } from './bench/offline-signin.js';
 import { relay } from './bench/relay.js';
 import { revocation } from './bench/revocation.js';
 import { sessionTokenVerify } from './bench/session-token-verify.js';
@@ -28,6 +29,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   issuance,
   accessTokenVerify,
   sessionTokenVerify,
+  offlineSignin,
   revocation,
   httpLatency,
   sync,

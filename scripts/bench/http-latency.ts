@@ -6,7 +6,9 @@
  * on this machine.
  *
  * - login: `POST /v1/auth/login` with the right password; the default scrypt (N=2^14, r=8) runs
- *   on libuv's thread pool, then two events are appended and an access token is signed.
+ *   on libuv's thread pool, then two events are appended and an access token is signed. Logins
+ *   beyond the CA's KDF admission bound are answered 429 `login_overloaded`: the p95 is of the
+ *   accepted logins and the share shed is its own row.
  * - refresh: `POST /v1/auth/refresh`; refresh tokens rotate (each works once), so every
  *   response's new token goes back into a shared pool that the next request takes from.
  * - jwks: `GET /.well-known/jwks.json`.
@@ -71,26 +73,32 @@ interface RunStats {
   p95: number;
   p99: number;
   ok: number;
+  /** Answered 429: shed by the CA's admission control (login), not failures. */
+  shed: number;
+  /** Every other non-2xx, error and timeout. */
   failed: number;
 }
 
 function load(options: AutocannonOptions): Promise<RunStats> {
   return new Promise((resolve, reject) => {
     const latencies: number[] = [];
+    let shed = 0;
     const instance = autocannon(options, (error, result) => {
       if (error) return reject(error);
-      const failed = result.non2xx + result.errors + result.timeouts;
+      const failed = result.non2xx - shed + result.errors + result.timeouts;
       resolve({
         rps: result['2xx'] / result.duration,
         p50: percentile(latencies, 50),
         p95: percentile(latencies, 95),
         p99: percentile(latencies, 99),
         ok: result['2xx'],
+        shed,
         failed,
       });
     });
     instance.on('response', (_client, status, _bytes, ms) => {
       if (status >= 200 && status < 300) latencies.push(ms);
+      else if (status === 429) shed += 1;
     });
   });
 }
@@ -103,12 +111,19 @@ interface Scenario {
   options(): Omit<AutocannonOptions, 'duration' | 'connections' | 'url'>;
 }
 
-async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
+/** Waits out a 429 (the logins a finished load run left queued on the CA) as a client would. */
+async function post(url: string, body: unknown, attempts = 30): Promise<Record<string, unknown>> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
+  if (response.status === 429 && attempts > 1) {
+    await response.body?.cancel();
+    const seconds = Number(response.headers.get('retry-after') ?? 1);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    return post(url, body, attempts - 1);
+  }
   if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${await response.text()}`);
   return (await response.json()) as Record<string, unknown>;
 }
@@ -138,11 +153,11 @@ export const httpLatency: Benchmark = {
       let refreshFailures = 0;
       const topUpRefreshTokens = async () => {
         const missing = Math.max(0, CONNECTIONS + (context.quick ? 2 : 10) - refreshTokens.length);
-        const logins = await Promise.all(
-          Array.from({ length: missing }, () =>
-            post(`${url}/v1/auth/login`, JSON.parse(credentials)),
-          ),
-        );
+        // One at a time: a burst of logins would be shed by the CA's KDF admission control.
+        const logins: Record<string, unknown>[] = [];
+        for (let i = 0; i < missing; i++) {
+          logins.push(await post(`${url}/v1/auth/login`, JSON.parse(credentials)));
+        }
         for (const login of logins) refreshTokens.push(String(login['refreshToken']));
       };
       const json = { 'content-type': 'application/json' };
@@ -203,9 +218,10 @@ export const httpLatency: Benchmark = {
         // A warm-up (or a quick CI run on a busy machine) may end before the first slow login
         // answers; a measured full run may not.
         const mayBeEmpty = warmup || context.quick;
-        if ((!mayBeEmpty && stats.ok === 0) || stats.failed > stats.ok * 0.01) {
+        const shedAllowed = scenario.name === 'login' ? 0 : stats.shed;
+        if ((!mayBeEmpty && stats.ok === 0) || stats.failed + shedAllowed > stats.ok * 0.01) {
           throw new Error(
-            `${scenario.name}: ${stats.failed} failed requests of ${stats.ok + stats.failed} (refresh refusals ${refreshFailures})`,
+            `${scenario.name}: ${stats.failed} failed and ${stats.shed} shed (429) requests of ${stats.ok + stats.failed + stats.shed} (refresh refusals ${refreshFailures})`,
           );
         }
         return stats;
@@ -222,7 +238,7 @@ export const httpLatency: Benchmark = {
           );
           samples.get(scenario.name)?.push(stats);
           context.log(
-            `${scenario.name.padEnd(7)} run ${run + 1}: ${stats.rps.toFixed(0)} rps, p50 ${stats.p50.toFixed(1)} ms, p95 ${stats.p95.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms`,
+            `${scenario.name.padEnd(7)} run ${run + 1}: ${stats.rps.toFixed(0)} rps, p50 ${stats.p50.toFixed(1)} ms, p95 ${stats.p95.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms${stats.shed > 0 ? `, ${stats.shed} shed (429) of ${stats.ok + stats.shed}` : ''}`,
           );
         }
       }
@@ -234,6 +250,7 @@ export const httpLatency: Benchmark = {
           p95: median(list.map((s) => s.p95)),
           p99: median(list.map((s) => s.p99)),
           requests: list.reduce((sum, s) => sum + s.ok, 0),
+          shed: list.reduce((sum, s) => sum + s.shed, 0),
         };
       };
       const health = summary('health');
@@ -256,9 +273,19 @@ export const httpLatency: Benchmark = {
             kdfHashMs: kdfMs,
             kdf: hasher.params,
             ...baseline,
-            note: 'closed loop: with a KDF run per login, p95 ≈ connections × KDF CPU time ÷ cores once the pool is saturated',
+            note: 'p95 of the accepted (2xx) logins; the CA sheds logins beyond its KDF admission bound with 429 login_overloaded, counted in the next row',
           },
         ),
+        {
+          name: `… login requests shed with 429 (KDF admission control)`,
+          ours: (100 * login.shed) / (login.shed + login.requests),
+          baseline: null,
+          ratio: null,
+          target: '(context)',
+          met: null,
+          unit: '%',
+          details: { shed: login.shed, accepted: login.requests },
+        },
         valueBelow(
           `Refresh p95 @ c=${CONNECTIONS}`,
           'ms',

@@ -81,13 +81,20 @@ function bodies(pusher: Pusher, count: number): string[] {
 }
 
 async function push(pusher: Pusher, body: string): Promise<void> {
-  const response = await fetch(`${pusher.server.url}/v1/sync`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'lantern-device-proof': pusher.device.proof('POST', '/v1/sync', body),
-    },
-    body,
+  const send = () =>
+    fetch(`${pusher.server.url}/v1/sync`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'lantern-device-proof': pusher.device.proof('POST', '/v1/sync', body),
+      },
+      body,
+    });
+  // A keep-alive socket the server closed while the body was being prepared fails the first
+  // write ("fetch failed"); a push is idempotent (DESIGN §5), so it is sent again, as the agent would.
+  const response = await send().catch((error: unknown) => {
+    if (error instanceof TypeError && error.message === 'fetch failed') return send();
+    throw error;
   });
   const text = await response.text();
   if (response.status !== 200) throw new Error(`sync answered ${response.status}: ${text}`);

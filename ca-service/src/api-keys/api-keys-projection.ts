@@ -1,4 +1,5 @@
 import type { Projection } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 interface ApiKeyIssued {
   keyId: string;
@@ -15,7 +16,8 @@ export const apiKeysProjection: Projection = {
   apply(db, event) {
     if (event.eventType === 'identity.api_key.issued') {
       const key = event.payload as unknown as ApiKeyIssued;
-      db.prepare(
+      statement(
+        db,
         `INSERT INTO api_keys (key_id, tenant_id, prefix, secret_hash, scopes, name, expires_at, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
@@ -29,7 +31,7 @@ export const apiKeysProjection: Projection = {
         event.occurredAt,
       );
     } else if (event.eventType === 'identity.api_key.revoked') {
-      db.prepare('UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(
+      statement(db, 'UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(
         event.occurredAt,
         event.payload['keyId'],
       );

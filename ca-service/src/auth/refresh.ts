@@ -13,6 +13,7 @@ import {
   newRefreshToken,
   signAccessToken,
 } from './tokens.js';
+import { statement } from '../store/statements.js';
 
 interface RefreshRow {
   token_hash: string;
@@ -44,9 +45,10 @@ function revokeFamily(
   reason: 'rotation_reuse' | 'logout',
   correlationId: string,
 ): void {
-  const sessions = ctx.store.db
-    .prepare("SELECT * FROM sessions WHERE family_id = ? AND status = 'active'")
-    .all(familyId) as SessionRow[];
+  const sessions = statement(
+    ctx.store.db,
+    "SELECT * FROM sessions WHERE family_id = ? AND status = 'active'",
+  ).all(familyId) as SessionRow[];
   ctx.store.append(
     sessions.map((session) => ({
       eventType: 'identity.session.revoked',
@@ -57,9 +59,9 @@ function revokeFamily(
       payload: { sessionId: session.session_id, userId: session.user_id, reason },
     })),
   );
-  ctx.store.db
-    .prepare("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ?")
-    .run(familyId);
+  statement(ctx.store.db, "UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ?").run(
+    familyId,
+  );
 }
 
 /**
@@ -67,17 +69,18 @@ function revokeFamily(
  * means two parties hold the family, so the whole family and its sessions are revoked. A
  * device-bound session refreshes only with a proof from that same device.
  */
-export function refresh(
+export async function refresh(
   ctx: CaContext,
   refreshToken: string,
   device: ProvenDevice | undefined,
   correlationId: string,
-): RefreshResult {
+): Promise<RefreshResult> {
   if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
-  const outcome = ctx.store.transaction(() => {
-    const row = ctx.store.db
-      .prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?')
-      .get(hashRefreshToken(refreshToken)) as RefreshRow | undefined;
+  // Concurrent refreshes share one commit: one fsync per event-loop turn, not per request.
+  const outcome = await ctx.store.groupedTransaction(() => {
+    const row = statement(ctx.store.db, 'SELECT * FROM refresh_tokens WHERE token_hash = ?').get(
+      hashRefreshToken(refreshToken),
+    ) as RefreshRow | undefined;
     if (!row) return { error: new RefreshTokenInvalidError() };
     if (row.status === 'rotated') {
       revokeFamily(ctx, row.family_id, 'rotation_reuse', correlationId);
@@ -88,9 +91,9 @@ export function refresh(
       ctx.metrics.rotationReuseDetected.inc();
       return { error: new RefreshTokenReusedError() };
     }
-    const session = ctx.store.db
-      .prepare('SELECT * FROM sessions WHERE session_id = ?')
-      .get(row.session_id) as SessionRow | undefined;
+    const session = statement(ctx.store.db, 'SELECT * FROM sessions WHERE session_id = ?').get(
+      row.session_id,
+    ) as SessionRow | undefined;
     if (
       row.status !== 'active' ||
       row.expires_at <= isoNow(ctx.clock) ||
@@ -108,14 +111,14 @@ export function refresh(
     }
     const next = newRefreshToken(row.family_id);
     const expiresAt = new Date(ctx.clock.now() + ctx.auth.refreshTokenSeconds * 1000).toISOString();
-    ctx.store.db
-      .prepare("UPDATE refresh_tokens SET status = 'rotated' WHERE token_hash = ?")
-      .run(row.token_hash);
-    ctx.store.db
-      .prepare(
-        "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
-      )
-      .run(hashRefreshToken(next), row.family_id, row.session_id, expiresAt, isoNow(ctx.clock));
+    statement(
+      ctx.store.db,
+      "UPDATE refresh_tokens SET status = 'rotated' WHERE token_hash = ?",
+    ).run(row.token_hash);
+    statement(
+      ctx.store.db,
+      "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
+    ).run(hashRefreshToken(next), row.family_id, row.session_id, expiresAt, isoNow(ctx.clock));
     ctx.store.append([
       {
         eventType: 'identity.session.refreshed',
@@ -151,9 +154,10 @@ export function refresh(
 export function logout(ctx: CaContext, refreshToken: string, correlationId: string): void {
   if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
   ctx.store.transaction(() => {
-    const row = ctx.store.db
-      .prepare('SELECT family_id FROM refresh_tokens WHERE token_hash = ?')
-      .get(hashRefreshToken(refreshToken)) as { family_id: string } | undefined;
+    const row = statement(
+      ctx.store.db,
+      'SELECT family_id FROM refresh_tokens WHERE token_hash = ?',
+    ).get(hashRefreshToken(refreshToken)) as { family_id: string } | undefined;
     if (row) revokeFamily(ctx, row.family_id, 'logout', correlationId);
   });
 }

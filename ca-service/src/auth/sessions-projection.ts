@@ -1,4 +1,5 @@
 import type { Projection } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 export const sessionsProjection: Projection = {
   name: 'sessions',
@@ -7,7 +8,8 @@ export const sessionsProjection: Projection = {
     const p = event.payload as Record<string, unknown>;
     switch (event.eventType) {
       case 'identity.session.created':
-        db.prepare(
+        statement(
+          db,
           `INSERT INTO sessions (session_id, tenant_id, user_id, device_id, family_id, offline, status, created_at, expires_at)
            VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (session_id) DO NOTHING`,
         ).run(
@@ -22,18 +24,20 @@ export const sessionsProjection: Projection = {
         );
         break;
       case 'identity.session.refreshed':
-        db.prepare('UPDATE sessions SET expires_at = ? WHERE session_id = ?').run(
+        statement(db, 'UPDATE sessions SET expires_at = ? WHERE session_id = ?').run(
           p['expiresAt'],
           p['sessionId'],
         );
         break;
       case 'identity.session.revoked':
-        db.prepare(
+        statement(
+          db,
           "UPDATE sessions SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE session_id = ? AND status = 'active'",
         ).run(event.occurredAt, p['reason'], p['sessionId']);
         break;
       case 'identity.grant.issued':
-        db.prepare(
+        statement(
+          db,
           `INSERT INTO grants (grant_id, tenant_id, user_id, device_id, methods, offline_until, status, issued_at)
            VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`,
         ).run(
@@ -47,10 +51,10 @@ export const sessionsProjection: Projection = {
         );
         break;
       case 'identity.grant.revoked':
-        db.prepare("UPDATE grants SET status = 'revoked', revoked_at = ? WHERE grant_id = ?").run(
-          event.occurredAt,
-          p['grantId'],
-        );
+        statement(
+          db,
+          "UPDATE grants SET status = 'revoked', revoked_at = ? WHERE grant_id = ?",
+        ).run(event.occurredAt, p['grantId']);
         break;
     }
   },

@@ -1,4 +1,5 @@
 import type { Projection } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 interface Bound {
   deviceId: string;
@@ -18,7 +19,8 @@ export const devicesProjection: Projection = {
     const payload = event.payload;
     switch (event.eventType) {
       case 'identity.device.enrolled':
-        db.prepare(
+        statement(
+          db,
           `INSERT INTO devices (device_id, tenant_id, name, status, key_thumbprint, assurance, enrolled_at)
            VALUES (?, ?, ?, 'active', ?, ?, ?)`,
         ).run(
@@ -33,7 +35,8 @@ export const devicesProjection: Projection = {
       case 'identity.device.bound_for_offline':
       case 'identity.device.renewed': {
         const bound = payload as unknown as Bound;
-        db.prepare(
+        statement(
+          db,
           `INSERT INTO certificates (serial, device_id, tenant_id, fingerprint, key_thumbprint, not_before, not_after, pem)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
@@ -46,16 +49,19 @@ export const devicesProjection: Projection = {
           bound.certExpiresAt,
           bound.certificatePem,
         );
-        db.prepare(
+        statement(
+          db,
           'UPDATE devices SET current_serial = ?, cert_expires_at = ?, key_thumbprint = ? WHERE device_id = ?',
         ).run(bound.certificateSerial, bound.certExpiresAt, bound.certificateKid, bound.deviceId);
         break;
       }
       case 'identity.device.revoked':
-        db.prepare(
+        statement(
+          db,
           "UPDATE devices SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE device_id = ?",
         ).run(payload['revokedAt'], payload['reason'], payload['deviceId']);
-        db.prepare(
+        statement(
+          db,
           `UPDATE certificates SET revoked_at = ?, revoke_reason = ?, revoked_position = ?
            WHERE device_id = ? AND revoked_at IS NULL`,
         ).run(payload['revokedAt'], payload['reason'], event.position, payload['deviceId']);

@@ -17,7 +17,10 @@ export interface EnrollInput {
 /**
  * DESIGN §3.2-3: proof of possession (CSR signature), key policy and a one-time token. The
  * certificate is signed before the transaction (a signer may be remote); the token is consumed
- * in the same transaction that records the device, so two racing enrollments cannot both win.
+ * in the same unit of work that records the device, so two racing enrollments cannot both win.
+ * That unit is a grouped transaction: enrollments arriving together (bulk enrollment of a
+ * school's devices) share one COMMIT and its fsync, each in its own savepoint, and none is
+ * answered before that commit.
  */
 export async function enrollDevice(
   ctx: CaContext,
@@ -44,12 +47,15 @@ export async function enrollDevice(
   const thumbprint = p256JwkThumbprint(csr.publicKey);
   const meta = { actor: { type: 'device' as const, id: deviceId }, correlationId };
   const name = input.name ?? token.deviceName ?? undefined;
-  try {
+  // Re-checked inside the unit: the token may have been revoked, expired or used (possibly by
+  // an earlier enrollment of the same group) while the certificate was being signed.
+  const consume = () => {
+    const current = checkEnrollmentToken(ctx, input.enrollmentToken);
     ctx.store.append([
       {
         eventType: 'identity.enrollment_token.consumed',
         aggregateId: token.tokenId,
-        expectedVersion: token.version,
+        expectedVersion: current.version,
         tenantId: token.tenantId,
         ...meta,
         payload: { tokenId: token.tokenId, deviceId },
@@ -88,6 +94,9 @@ export async function enrollDevice(
         },
       },
     ]);
+  };
+  try {
+    await ctx.store.groupedTransaction(consume);
   } catch (error) {
     if (error instanceof ConcurrencyConflictError) throw new EnrollmentTokenUsedError();
     throw error;

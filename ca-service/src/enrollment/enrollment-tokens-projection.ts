@@ -1,4 +1,5 @@
 import type { Projection } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 export const enrollmentTokensProjection: Projection = {
   name: 'enrollment_tokens',
@@ -13,7 +14,8 @@ export const enrollmentTokensProjection: Projection = {
     };
     switch (event.eventType) {
       case 'identity.enrollment_token.issued':
-        db.prepare(
+        statement(
+          db,
           `INSERT INTO enrollment_tokens (token_id, tenant_id, token_hash, device_name, expires_at, status, created_at)
            VALUES (?, ?, ?, ?, ?, 'issued', ?)`,
         ).run(
@@ -26,12 +28,13 @@ export const enrollmentTokensProjection: Projection = {
         );
         break;
       case 'identity.enrollment_token.consumed':
-        db.prepare(
+        statement(
+          db,
           "UPDATE enrollment_tokens SET status = 'consumed', device_id = ? WHERE token_id = ?",
         ).run(payload.deviceId, payload.tokenId);
         break;
       case 'identity.enrollment_token.revoked':
-        db.prepare("UPDATE enrollment_tokens SET status = 'revoked' WHERE token_id = ?").run(
+        statement(db, "UPDATE enrollment_tokens SET status = 'revoked' WHERE token_id = ?").run(
           payload.tokenId,
         );
         break;

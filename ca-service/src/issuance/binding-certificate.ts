@@ -1,21 +1,9 @@
-import {
-  OID_EKU_CLIENT_AUTH,
-  OID_EKU_LANTERN_DEVICE_BINDING,
-  OID_EXT_LANTERN_OFFLINE_POLICY,
-  deviceUri,
-  encodeOfflinePolicy,
-} from '@lantern/shared';
 import type { Name } from '@peculiar/asn1-x509';
-import {
-  distinguishedName,
-  extensions,
-  keyIdentifier,
-  signCertificate,
-} from '../pki/certificate-builder.js';
+import { signTbs } from '../pki/certificate-builder.js';
 import { randomSerial, sha256Hex, toPem } from '../pki/der.js';
-import { keyUsageFlags } from '../pki/ca-hierarchy.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import type { Signer } from '../pki/signer.js';
+import { BindingCertificateTemplate } from './binding-certificate-template.js';
 
 export interface IssuingAuthority {
   certificate: Buffer;
@@ -43,10 +31,28 @@ export interface IssuedCertificate {
   notAfter: Date;
 }
 
-const EKU_NAMES: Record<string, string> = {
-  clientAuth: OID_EKU_CLIENT_AUTH,
-  lanternDeviceBinding: OID_EKU_LANTERN_DEVICE_BINDING,
-};
+// Both are long-lived (one per opened CA), so the template is built once per pair.
+const templates = new WeakMap<
+  IssuingAuthority,
+  WeakMap<DeviceBindingProfile, BindingCertificateTemplate>
+>();
+
+function templateFor(
+  authority: IssuingAuthority,
+  profile: DeviceBindingProfile,
+): BindingCertificateTemplate {
+  let byProfile = templates.get(authority);
+  if (!byProfile) {
+    byProfile = new WeakMap();
+    templates.set(authority, byProfile);
+  }
+  let template = byProfile.get(profile);
+  if (!template) {
+    template = new BindingCertificateTemplate(authority, profile);
+    byProfile.set(profile, template);
+  }
+  return template;
+}
 
 /** DESIGN §3.3: the binding certificate, every field from the device-binding profile. */
 export async function issueBindingCertificate(
@@ -55,40 +61,8 @@ export async function issueBindingCertificate(
   request: BindingRequest,
 ): Promise<IssuedCertificate> {
   const serial = randomSerial();
-  const der = await signCertificate(
-    {
-      serial,
-      issuer: authority.subject,
-      subject: distinguishedName(request.deviceId),
-      notBefore: request.notBefore,
-      notAfter: request.notAfter,
-      subjectPublicKeyInfo: request.subjectPublicKeyInfo,
-      extensions: [
-        extensions.basicConstraints(false),
-        extensions.keyUsage(keyUsageFlags(profile.keyUsage)),
-        extensions.extendedKeyUsage(
-          profile.extendedKeyUsage.map((name) => {
-            const oid = EKU_NAMES[name];
-            if (!oid) throw new TypeError(`unknown EKU "${name}" in profile`);
-            return oid;
-          }),
-        ),
-        extensions.subjectAltNameUri(deviceUri(request.tenantId, request.deviceId)),
-        extensions.subjectKeyIdentifier(keyIdentifier(request.subjectPublicKeyInfo)),
-        extensions.authorityKeyIdentifier(authority.keyId),
-        extensions.crlDistributionPoint(authority.crlUrl),
-        extensions.raw(
-          OID_EXT_LANTERN_OFFLINE_POLICY,
-          encodeOfflinePolicy({
-            tenantId: request.tenantId,
-            deviceId: request.deviceId,
-            maxOfflineSeconds: request.maxOfflineSeconds,
-          }),
-        ),
-      ],
-    },
-    authority.signer,
-  );
+  const tbs = templateFor(authority, profile).tbs({ ...request, serial });
+  const der = await signTbs(tbs, authority.signer);
   return {
     der,
     pem: toPem(der),

@@ -2,7 +2,7 @@ import type { EventEnvelope } from '@lantern/shared';
 import { eventSubject } from '@lantern/shared';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { headers } from '@nats-io/transport-node';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { RecordedEvent } from '../store/event-store.js';
 
 /** Store position of the event, so a consumer can order and resume by it. */
@@ -22,8 +22,23 @@ const TRACE_ID = /^(?!0{32})[0-9a-f]{32}$/;
  * correlation id (`correlationIdOf`), so the trace continues on NATS; anything else starts one.
  */
 export function traceparentFor(correlationId: string): string {
-  const traceId = TRACE_ID.test(correlationId) ? correlationId : randomBytes(16).toString('hex');
-  return `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
+  const traceId = TRACE_ID.test(correlationId) ? correlationId : randomHex(16);
+  return `00-${traceId}-${randomHex(8)}-01`;
+}
+
+// The relay asks for two ids per event: one call to the CSPRNG per 4 KiB instead of two per event
+// (profiled at ~11 % of the relay's CPU).
+const randomPool = Buffer.alloc(4096);
+let randomPoolOffset = randomPool.length;
+
+function randomHex(bytes: number): string {
+  if (randomPoolOffset + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolOffset = 0;
+  }
+  const hex = randomPool.toString('hex', randomPoolOffset, randomPoolOffset + bytes);
+  randomPoolOffset += bytes;
+  return hex;
 }
 
 /**

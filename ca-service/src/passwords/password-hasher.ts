@@ -1,6 +1,8 @@
 import type { ScryptOptions } from 'node:crypto';
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { MAX_SECRET_BYTES } from './credential-policy.js';
+import type { KdfAdmissionConfig } from './kdf-admission.js';
+import { KdfAdmission } from './kdf-admission.js';
 import type { ParsedPasswordHash, ScryptParams } from './password-hash-format.js';
 import {
   formatPasswordHash,
@@ -29,6 +31,8 @@ export interface PasswordHasherConfig {
    * malformed, so a tampered row cannot make the service allocate gigabytes. Default 64 MiB.
    */
   maxmem?: number;
+  /** Bounds the sign-in checks (`verify`, `dummyVerify`) running or waiting at once. */
+  admission?: KdfAdmissionConfig;
 }
 
 export type PasswordVerdict =
@@ -38,6 +42,7 @@ export interface PasswordHasher {
   readonly params: ScryptParams;
   /** Throws RangeError for input over MAX_SECRET_BYTES: run the credential policy first. */
   hash(password: string): Promise<string>;
+  /** Throws `LoginOverloadedError` when the admission bound is reached, before any work. */
   verify(password: string, stored: string): Promise<PasswordVerdict>;
   /**
    * Costs what `verify` costs and always fails: call it when the user does not exist, so an
@@ -52,6 +57,7 @@ const EMPTY = Buffer.alloc(0);
 export function createPasswordHasher(config: PasswordHasherConfig = {}): PasswordHasher {
   const params: ScryptParams = { ...DEFAULT_SCRYPT_PARAMS, ...config.params };
   const maxmem = config.maxmem ?? 64 * 1024 * 1024;
+  const admission = new KdfAdmission(config.admission);
   const sample = formatPasswordHash(
     params,
     Buffer.alloc(params.saltLength),
@@ -89,7 +95,9 @@ export function createPasswordHasher(config: PasswordHasherConfig = {}): Passwor
     const secret = encodeSecret(password);
     // Unreadable hashes and over-long input still pay for a full derivation: refusing them
     // early would let timing tell them apart from a wrong password.
-    const derived = await derive(secret ?? EMPTY, target.salt, target, target.hash.length);
+    const derived = await admission.run(() =>
+      derive(secret ?? EMPTY, target.salt, target, target.hash.length),
+    );
     return timingSafeEqual(derived, target.hash) && secret !== null && against !== null;
   };
 

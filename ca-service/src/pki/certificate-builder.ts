@@ -17,7 +17,6 @@ import {
   KeyUsage,
   Name,
   RelativeDistinguishedName,
-  SubjectAlternativeName,
   SubjectKeyIdentifier,
   SubjectPublicKeyInfo,
   TBSCertificate,
@@ -28,7 +27,6 @@ import {
   id_ce_cRLDistributionPoints,
   id_ce_extKeyUsage,
   id_ce_keyUsage,
-  id_ce_subjectAltName,
   id_ce_subjectKeyIdentifier,
 } from '@peculiar/asn1-x509';
 import { derSigned } from '@lantern/shared';
@@ -101,12 +99,6 @@ export const extensions = {
       false,
       new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(new Uint8Array(keyId)) }),
     ),
-  subjectAltNameUri: (uri: string) =>
-    extension(
-      id_ce_subjectAltName,
-      false,
-      new SubjectAlternativeName([new GeneralName({ uniformResourceIdentifier: uri })]),
-    ),
   crlDistributionPoint: (url: string) =>
     extension(
       id_ce_cRLDistributionPoints,
@@ -119,8 +111,6 @@ export const extensions = {
         }),
       ]),
     ),
-  raw: (oid: string, der: ArrayBuffer, critical = false) =>
-    new Extension({ extnID: oid, critical, extnValue: new OctetString(der) }),
 };
 
 export function encodeTbsCertificate(spec: CertificateSpec): ArrayBuffer {

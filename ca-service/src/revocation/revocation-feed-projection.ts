@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { Projection, RecordedEvent } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
 
@@ -14,10 +15,12 @@ function appendEntry(
     reason: string;
   },
 ): void {
-  const { seq } = db
-    .prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM revocation_feed WHERE tenant_id = ?')
-    .get(event.tenantId) as { seq: number };
-  db.prepare(
+  const { seq } = statement(
+    db,
+    'SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM revocation_feed WHERE tenant_id = ?',
+  ).get(event.tenantId) as { seq: number };
+  statement(
+    db,
     `INSERT INTO revocation_feed (tenant_id, seq, kind, subject_id, serial, revoked_at, reason, position)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(

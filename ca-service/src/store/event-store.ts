@@ -3,6 +3,7 @@ import { ConcurrencyConflictError, canonicalJson } from '@lantern/shared';
 import type { Database, Statement } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { tracedAppend } from '../observability/tracing.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface NewEvent {
   eventType: string;
@@ -128,6 +129,7 @@ export class EventStore {
   private readonly insert: Statement;
   private readonly versionOf: Statement;
   private readonly head: Statement;
+  private readonly grouped = new GroupCommit((fn) => this.transaction(fn));
 
   constructor(
     readonly db: Database,
@@ -146,6 +148,14 @@ export class EventStore {
   /** Runs `fn` in a transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /**
+   * `transaction`, but sharing its COMMIT (the fsync) with the other grouped transactions of
+   * this event-loop turn; resolves once that commit is durable. For hot, concurrent writes.
+   */
+  groupedTransaction<T>(fn: () => T): Promise<T> {
+    return this.grouped.run(fn);
   }
 
   aggregateVersion(aggregateType: string, aggregateId: string): number {

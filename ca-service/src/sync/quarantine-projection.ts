@@ -1,11 +1,13 @@
 import type { Projection } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 export const quarantineProjection: Projection = {
   name: 'quarantined_events',
   tables: ['quarantined_events'],
   apply(db, event) {
     if (event.eventType !== 'identity.user.offline_signin_quarantined') return;
-    db.prepare(
+    statement(
+      db,
       "INSERT INTO quarantined_events (event_id, device_id, reason) VALUES (?, ?, 'after_device_revocation') ON CONFLICT (event_id) DO NOTHING",
     ).run(event.payload['signinEventId'], event.payload['deviceId']);
   },

@@ -1,4 +1,5 @@
 import type { Projection } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 export const tenantsProjection: Projection = {
   name: 'tenants',
@@ -10,11 +11,9 @@ export const tenantsProjection: Projection = {
       name: string;
       slug: string;
     };
-    db.prepare('INSERT INTO tenants (tenant_id, name, slug, created_at) VALUES (?, ?, ?, ?)').run(
-      tenantId,
-      name,
-      slug,
-      event.occurredAt,
-    );
+    statement(
+      db,
+      'INSERT INTO tenants (tenant_id, name, slug, created_at) VALUES (?, ?, ?, ?)',
+    ).run(tenantId, name, slug, event.occurredAt);
   },
 };

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { Projection } from '../store/event-store.js';
 import { openPersonalData } from './personal-data.js';
+import { statement } from '../store/statements.js';
 
 /**
  * v2 events carry personal fields sealed per user; v1 events in clear. Once a user is erased
@@ -27,7 +28,8 @@ export const usersProjection: Projection = {
     const at = event.occurredAt;
     switch (event.eventType) {
       case 'identity.user.registered':
-        db.prepare(
+        statement(
+          db,
           `INSERT INTO users (user_id, tenant_id, username, role, email, display_name, status, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
@@ -43,56 +45,62 @@ export const usersProjection: Projection = {
         );
         break;
       case 'identity.user.updated':
-        db.prepare(
+        statement(
+          db,
           `UPDATE users SET role = COALESCE(?, role), email = COALESCE(?, email),
            display_name = COALESCE(?, display_name), updated_at = ? WHERE user_id = ?`,
         ).run(p['role'] ?? null, p['email'] ?? null, p['displayName'] ?? null, at, userId);
         break;
       case 'identity.user.email_verified':
-        db.prepare(
+        statement(
+          db,
           "UPDATE users SET status = 'active', updated_at = ? WHERE user_id = ? AND status = 'pending_verification'",
         ).run(at, userId);
         break;
       case 'identity.user.login_failed':
         if (userId === undefined || p['offline'] === true) break;
-        db.prepare(
+        statement(
+          db,
           `UPDATE users SET failure_count = ?, failure_window_start = CASE WHEN ? = 1 THEN ? ELSE failure_window_start END,
            updated_at = ? WHERE user_id = ?`,
         ).run(p['failureCount'] ?? 1, p['failureCount'] ?? 1, at, at, userId);
         break;
       case 'identity.user.locked':
         if (p['offline'] === true) break;
-        db.prepare('UPDATE users SET locked_until = ?, updated_at = ? WHERE user_id = ?').run(
+        statement(db, 'UPDATE users SET locked_until = ?, updated_at = ? WHERE user_id = ?').run(
           p['lockedUntil'] ?? '9999-12-31T23:59:59.999Z',
           at,
           userId,
         );
         break;
       case 'identity.user.unlocked':
-        db.prepare(
+        statement(
+          db,
           'UPDATE users SET locked_until = NULL, failure_count = 0, failure_window_start = NULL, updated_at = ? WHERE user_id = ?',
         ).run(at, userId);
         break;
       case 'identity.user.logged_in':
         if (p['offline'] === true) break;
-        db.prepare(
+        statement(
+          db,
           'UPDATE users SET failure_count = 0, failure_window_start = NULL, updated_at = ? WHERE user_id = ?',
         ).run(at, userId);
         break;
       case 'identity.user.suspended':
-        db.prepare("UPDATE users SET status = 'suspended', updated_at = ? WHERE user_id = ?").run(
-          at,
-          userId,
-        );
+        statement(
+          db,
+          "UPDATE users SET status = 'suspended', updated_at = ? WHERE user_id = ?",
+        ).run(at, userId);
         break;
       case 'identity.user.reactivated':
-        db.prepare("UPDATE users SET status = 'active', updated_at = ? WHERE user_id = ?").run(
+        statement(db, "UPDATE users SET status = 'active', updated_at = ? WHERE user_id = ?").run(
           at,
           userId,
         );
         break;
       case 'identity.user.erased':
-        db.prepare(
+        statement(
+          db,
           `UPDATE users SET status = 'erased', username = ?, email = NULL, display_name = NULL, updated_at = ?
            WHERE user_id = ?`,
         ).run(`erased:${userId}`, at, userId);

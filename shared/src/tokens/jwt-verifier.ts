@@ -45,6 +45,12 @@ export interface JwtVerifierOptions {
   clockToleranceSeconds?: number;
   /** Longer input is refused before it is decoded. Default 16 KiB. */
   maxTokenLength?: number;
+  /**
+   * Accept only tokens whose protected header is exactly this segment, refusing any other as
+   * `header_not_allowed` (detail `header`). For a key that came from that header's own `x5c`:
+   * the header is then matched by its bytes and decoded once, not per token.
+   */
+  header?: string;
 }
 
 export interface JwtVerifier {
@@ -62,7 +68,18 @@ interface AcceptedHeader {
   key: VerificationKey;
 }
 
+interface PinnedHeader {
+  segment: string;
+  /** The segment and its dot, as the signing input starts. */
+  bytes: Buffer;
+  accepted?: AcceptedHeader | JwtVerdict;
+}
+
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// What follows a header already known to be in the alphabet: claims and signature segments.
+const AFTER_HEADER = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+const DOT = 0x2e;
 // Header parameters that tell a verifier where to fetch or find its key, or that it must
 // understand an extension: honouring any of them hands key choice to whoever wrote the token.
 const REFUSED_HEADER_PARAMETERS = ['crit', 'jku', 'x5u', 'jwk'] as const;
@@ -76,6 +93,21 @@ const MAX_NOW_SECONDS = 1e11;
 
 const reject = (reason: JwtRejectReason, detail?: string): JwtVerdict =>
   detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
+
+// Signing inputs are written here rather than into a fresh Buffer per token: with ~2 KB x5c
+// headers the allocation cost more than the copy. verify() is synchronous, so one suffices.
+let scratch = Buffer.allocUnsafe(0);
+
+/**
+ * The first `end` characters of `token` as bytes, or null when they are not all ASCII (UTF-8
+ * then takes more bytes than characters): a byte comparison must never match a string that a
+ * string comparison would not.
+ */
+function asciiPrefix(token: string, end: number): Buffer | null {
+  if (scratch.length < 3 * end) scratch = Buffer.allocUnsafe(Math.max(3 * end, 3 * 4096));
+  const written = scratch.write(token.slice(0, end), 0, 'utf8');
+  return written === end ? scratch.subarray(0, end) : null;
+}
 
 /**
  * A strict compact-JWS/JWT verifier whose cost is one `crypto.verify`: keys are imported and
@@ -91,6 +123,10 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const requiredClaims = options.requiredClaims ?? [];
   const expectedType = options.typ === undefined ? undefined : normaliseType(options.typ);
   const singleKey = options.keys instanceof KeyObject ? bindKey(options.keys, algorithms) : null;
+  const pinned: PinnedHeader | null =
+    options.header === undefined
+      ? null
+      : { segment: options.header, bytes: Buffer.from(`${options.header}.`, 'latin1') };
   const keySet = new Map<string, VerificationKey>();
   // Filled only after a signature verified, so forged headers cannot push real ones out.
   const acceptedHeaders = new Map<string, AcceptedHeader>();
@@ -99,19 +135,61 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   }
 
   function verifyToken(token: unknown, now: number): JwtVerdict {
-    if (typeof token !== 'string' || token.length > maxLength || !COMPACT_JWS.test(token)) {
-      return reject('malformed');
-    }
+    if (typeof token !== 'string' || token.length > maxLength) return reject('malformed');
+    if (pinned !== null) return verifyPinned(token, pinned, now);
     const firstDot = token.indexOf('.');
-    const secondDot = token.indexOf('.', firstDot + 1);
-
+    if (firstDot < 1) return reject('malformed');
     const headerSegment = token.slice(0, firstDot);
     const cached = acceptedHeaders.get(headerSegment);
+    // A cached header passed the alphabet check when it was accepted.
+    if (
+      cached === undefined
+        ? !COMPACT_JWS.test(token)
+        : !AFTER_HEADER.test(token.slice(firstDot + 1))
+    )
+      return reject('malformed');
     const accepted = cached ?? acceptHeader(headerSegment);
     if (!('key' in accepted)) return accepted;
-    const { header, key } = accepted;
+    const secondDot = token.lastIndexOf('.');
+    const signingInput = asciiPrefix(token, secondDot);
+    if (signingInput === null) return reject('malformed');
+    const verdict = verifySignedToken(token, signingInput, accepted);
+    if (verdict !== null) return verdict;
+    if (cached === undefined) {
+      if (acceptedHeaders.size >= HEADER_CACHE_SIZE) acceptedHeaders.clear();
+      acceptedHeaders.set(headerSegment, accepted);
+    }
+    return checkClaimsSegment(token, firstDot, secondDot, accepted.header, now);
+  }
 
-    const encodedSignature = token.slice(secondDot + 1);
+  function verifyPinned(token: string, pin: PinnedHeader, now: number): JwtVerdict {
+    const headerLength = pin.segment.length;
+    if (token.charCodeAt(headerLength) !== DOT) return reject('header_not_allowed', 'header');
+    if (!AFTER_HEADER.test(token.slice(headerLength + 1))) return reject('malformed');
+    const secondDot = token.lastIndexOf('.');
+    const signingInput = asciiPrefix(token, secondDot);
+    if (
+      signingInput === null ||
+      signingInput.compare(pin.bytes, 0, headerLength + 1, 0, headerLength + 1) !== 0
+    ) {
+      return reject('header_not_allowed', 'header');
+    }
+    pin.accepted ??= SEGMENT.test(pin.segment) ? acceptHeader(pin.segment) : reject('malformed');
+    const accepted = pin.accepted;
+    if (!('key' in accepted)) return accepted;
+    return (
+      verifySignedToken(token, signingInput, accepted) ??
+      checkClaimsSegment(token, headerLength, secondDot, accepted.header, now)
+    );
+  }
+
+  /** Null when the signature over `signingInput` verifies with the header's key. */
+  function verifySignedToken(
+    token: string,
+    signingInput: Buffer,
+    accepted: AcceptedHeader,
+  ): JwtVerdict | null {
+    const encodedSignature = token.slice(signingInput.length + 1);
     const signature = Buffer.from(encodedSignature, 'base64url');
     // Re-encoding catches the spare bits of the last character: without it one signature has
     // several spellings, and a token could be replayed under a string no cache has seen.
@@ -121,17 +199,21 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     ) {
       return reject('bad_signature');
     }
-    const signingInput = Buffer.from(token.slice(0, secondDot), 'latin1');
+    const { key } = accepted;
     const valid =
       key.alg === 'ES256'
         ? verify('sha256', signingInput, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature)
         : verify(null, signingInput, key.key, signature);
-    if (!valid) return reject('bad_signature');
-    if (cached === undefined) {
-      if (acceptedHeaders.size >= HEADER_CACHE_SIZE) acceptedHeaders.clear();
-      acceptedHeaders.set(headerSegment, accepted);
-    }
+    return valid ? null : reject('bad_signature');
+  }
 
+  function checkClaimsSegment(
+    token: string,
+    firstDot: number,
+    secondDot: number,
+    header: Readonly<JwsHeader>,
+    now: number,
+  ): JwtVerdict {
     const claims = decodeJsonObjectSegment(token.slice(firstDot + 1, secondDot));
     if (claims === null) return reject('malformed', 'claims');
     return checkClaims(header, claims, now);

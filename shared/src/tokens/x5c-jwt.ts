@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import type { ParsedCert } from '../x509/parse-certificate.js';
 import type { PathFailureReason } from '../x509/validate-path.js';
@@ -31,7 +30,7 @@ export interface X5cJwtOptions {
 
 interface CachedChain {
   path: readonly ParsedCert[];
-  key: KeyObject;
+  /** Bound to the header segment the chain came from: it refuses tokens with any other. */
   verifier: ReturnType<typeof createJwtVerifier>;
   validFrom: number;
   validUntil: number;
@@ -41,30 +40,43 @@ const CACHE_LIMIT = 1024;
 
 /**
  * JWTs that carry their signer's certificate chain in `x5c` (device proofs, offline session
- * tokens, signed revocation pages). A chain is validated once (`ChainCache`, by its DER) and
- * its key and verifier kept by the token's header bytes; later tokens with the same chain cost
- * one signature check plus a validity-window comparison. Revocation is the caller's check: it changes between calls, the chain does not.
+ * tokens, signed revocation pages). A chain is validated once (`ChainCache`, by its DER) and kept
+ * with a verifier bound to the token's exact header bytes, but only once a token with that header
+ * has verified, so forged tokens cannot fill or churn the cache. Later tokens with the same
+ * header cost one byte comparison, one signature check and the validity window; the most recent
+ * chain is tried first, so a device's own stream of tokens never hashes or decodes its ~2 KB
+ * header. Revocation is the caller's check: it changes between calls, the chain does not.
  */
 export class X5cJwtVerifier {
   private readonly paths = new ChainCache({ maxEntries: CACHE_LIMIT });
   private readonly byHeader = new Map<string, CachedChain>();
+  private last: CachedChain | undefined;
 
   constructor(private readonly options: X5cJwtOptions) {}
 
   /**
    * `chainAtSeconds` validates the chain at another instant than the claims (renewal of a
-   * certificate that expired within its grace period); such verdicts are not kept by header.
+   * certificate that expired within its grace period); such verdicts are not cached.
    */
   verify(token: unknown, nowSeconds: number, chainAtSeconds = nowSeconds): X5cJwtVerdict {
     if (typeof token !== 'string' || token.length > 16 * 1024)
       return { ok: false, reason: 'malformed' };
-    const headerSegment = token.slice(0, Math.max(token.indexOf('.'), 0));
     const nowMs = chainAtSeconds * 1000;
-    // A device's tokens repeat the same protected header (alg, typ, x5c): looking the chain up by
-    // those exact bytes skips decoding the ~2 KB header and hashing the chain on every token.
-    const known = chainAtSeconds === nowSeconds ? this.byHeader.get(headerSegment) : undefined;
-    if (known && nowMs >= known.validFrom && nowMs <= known.validUntil)
-      return this.finish(known, token, nowSeconds);
+    const cacheable = chainAtSeconds === nowSeconds;
+    const inWindow = (chain: CachedChain | undefined): chain is CachedChain =>
+      chain !== undefined && nowMs >= chain.validFrom && nowMs <= chain.validUntil;
+    if (cacheable && inWindow(this.last)) {
+      const verdict = this.finish(this.last, token, nowSeconds);
+      // Any other answer is the verdict on this token; this one only says "not this header".
+      if (verdict.ok || verdict.reason !== 'header_not_allowed') return verdict;
+    }
+    const headerSegment = token.slice(0, Math.max(token.indexOf('.'), 0));
+    const known = cacheable ? this.byHeader.get(headerSegment) : undefined;
+    if (inWindow(known)) {
+      const verdict = this.finish(known, token, nowSeconds);
+      if (verdict.ok) this.last = known;
+      return verdict;
+    }
     const header = decodeJsonObjectSegment(headerSegment);
     const x5c = header?.['x5c'];
     if (
@@ -95,9 +107,9 @@ export class X5cJwtVerifier {
     });
     const chain: CachedChain = {
       path: verdict.path,
-      key,
       verifier: createJwtVerifier({
         keys: key,
+        header: headerSegment,
         typ: this.options.typ,
         ...(this.options.issuer === undefined ? {} : { issuer: this.options.issuer }),
         ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
@@ -109,12 +121,14 @@ export class X5cJwtVerifier {
       validFrom: Math.max(...verdict.path.map((cert) => cert.notBefore.getTime())),
       validUntil: Math.min(...verdict.path.map((cert) => cert.notAfter.getTime())),
     };
-    if (chainAtSeconds === nowSeconds) {
+    const result = this.finish(chain, token, nowSeconds);
+    if (result.ok && cacheable) {
       if (this.byHeader.size >= CACHE_LIMIT)
         this.byHeader.delete(this.byHeader.keys().next().value as string);
       this.byHeader.set(headerSegment, chain);
+      this.last = chain;
     }
-    return this.finish(chain, token, nowSeconds);
+    return result;
   }
 
   private finish(chain: CachedChain, token: string, nowSeconds: number): X5cJwtVerdict {

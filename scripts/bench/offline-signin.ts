@@ -1,0 +1,145 @@
+/**
+ * Offline sign-in latency on the agent (`signInOffline`, agent/src/signin/offline-signin.ts),
+ * with and without its KDF, each against the floor it cannot go below.
+ *
+ * An in-process CA over real HTTP and one enrolled agent (agent/test/signin-harness.ts); one
+ * online sign-in leaves the grant and the password verifier on the device (default scrypt
+ * cost, as shipped). Then, one sign-in at a time:
+ * - KDF included: `signInOffline` with the password. Baseline: the KDF alone,
+ *   `matchesPasswordVerifier` with a verifier of the same cost.
+ * - KDF excluded: `signInOfflineWith` and a credential that matches without comparing anything,
+ *   so every other step is timed: binding, revocation, clock and grant checks (the grant JWS
+ *   verified again), lockout, the final transaction with the session, lockout reset and outbox
+ *   event. Baseline: one write transaction of one ~300-byte row in the same database, the
+ *   commit any sign-in must pay.
+ * Sequential calls, medians and p95 of the samples; the two sides alternate in rounds.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { signInOffline, signInOfflineWith } from '../../agent/src/signin/offline-signin.js';
+import { signInOnline } from '../../agent/src/signin/online-signin.js';
+import { passwordCredential } from '../../agent/src/signin/password-credential.js';
+import {
+  DEFAULT_SCRYPT_COST,
+  derivePasswordVerifier,
+  matchesPasswordVerifier,
+} from '../../agent/src/signin/password-verifier.js';
+import type { SigninVerdict } from '../../agent/src/signin/signin-agent.js';
+import { PASSWORD, startSigninWorld } from '../../agent/test/signin-harness.js';
+import type { BenchContext, BenchResult, Benchmark } from './harness.js';
+import { median, percentile } from './harness.js';
+
+const USERNAME = 'amina';
+
+function accepted(verdict: SigninVerdict): void {
+  if (!verdict.ok) throw new Error(`offline sign-in refused: ${verdict.code}`);
+}
+
+async function timed(fn: () => unknown): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+export const offlineSignin: Benchmark = {
+  name: 'offline-signin',
+  title: 'Offline sign-in latency on the agent, KDF excluded / included, vs its floors',
+  async run(context: BenchContext): Promise<BenchResult[]> {
+    const dir = mkdtempSync(join(tmpdir(), 'lantern-bench-signin-'));
+    let made = 0;
+    const world = await startSigninWorld(() => join(dir, `device-${(made += 1)}`));
+    try {
+      await world.user(USERNAME);
+      const device = await world.device();
+      const online = await signInOnline(device.agent, { username: USERNAME, password: PASSWORD });
+      if (online.kind !== 'answered' || !online.verdict.ok) {
+        throw new Error(`online sign-in failed: ${JSON.stringify(online)}`);
+      }
+      const { db } = device.opened.store;
+      db.exec('CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+      const insert = db.prepare('INSERT INTO bench_floor (body) VALUES (?)');
+      const body = 'x'.repeat(300);
+      const noKdf = {
+        ...passwordCredential(PASSWORD),
+        check: () => Promise.resolve('match' as const),
+      };
+      const verifier = await derivePasswordVerifier(PASSWORD, DEFAULT_SCRYPT_COST);
+
+      const contenders = {
+        withKdf: async () =>
+          accepted(await signInOffline(device.agent, { username: USERNAME, password: PASSWORD })),
+        kdfAlone: async () => {
+          if (!(await matchesPasswordVerifier(PASSWORD, verifier.key, verifier.paramsJson)))
+            throw new Error('the KDF baseline did not match');
+        },
+        withoutKdf: async () =>
+          accepted(await signInOfflineWith(device.agent, { username: USERNAME }, noKdf)),
+        transaction: () => device.opened.store.transaction(() => insert.run(body)),
+      };
+      const samples = Object.fromEntries(
+        Object.keys(contenders).map((name) => [name, [] as number[]]),
+      ) as Record<keyof typeof contenders, number[]>;
+      const kdfRounds = context.quick ? 2 : 10;
+      const fastRounds = context.quick ? 20 : 400;
+      // Warm-up, untimed.
+      for (const run of Object.values(contenders)) await run();
+      for (let round = 0; round < fastRounds; round++) {
+        const pair =
+          round % 2 === 0
+            ? (['withoutKdf', 'transaction'] as const)
+            : (['transaction', 'withoutKdf'] as const);
+        for (const name of pair) samples[name].push(await timed(contenders[name]));
+        if (round < kdfRounds) {
+          const slow =
+            round % 2 === 0
+              ? (['withKdf', 'kdfAlone'] as const)
+              : (['kdfAlone', 'withKdf'] as const);
+          for (const name of slow) samples[name].push(await timed(contenders[name]));
+        }
+      }
+      const summary = (values: number[]) => ({
+        p50: median(values),
+        p95: percentile(values, 95),
+        n: values.length,
+      });
+      const row = (
+        name: string,
+        ours: number[],
+        baseline: number[],
+        what: Record<string, string>,
+      ): BenchResult => ({
+        name,
+        ours: median(ours),
+        baseline: median(baseline),
+        ratio: median(ours) / median(baseline),
+        target: '(context)',
+        met: null,
+        unit: 'ms',
+        details: { ...what, oursMs: summary(ours), baselineMs: summary(baseline) },
+      });
+      context.log(
+        `offline-signin: ${fastRounds} rounds without the KDF, ${kdfRounds} with (scrypt N=${DEFAULT_SCRYPT_COST.N}, r=${DEFAULT_SCRYPT_COST.r}, p=${DEFAULT_SCRYPT_COST.p})`,
+      );
+      return [
+        row('Offline sign-in p50, KDF excluded (agent)', samples.withoutKdf, samples.transaction, {
+          ours: 'signInOfflineWith(agent, { username }, credential matching without a KDF)',
+          baseline: 'agent store: one write transaction, one 300-byte INSERT',
+        }),
+        row(
+          'Offline sign-in p50, KDF included (default scrypt)',
+          samples.withKdf,
+          samples.kdfAlone,
+          {
+            ours: 'signInOffline(agent, { username, password })',
+            baseline: 'matchesPasswordVerifier alone, same scrypt cost',
+          },
+        ),
+      ];
+    } finally {
+      await world.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
