@@ -25,6 +25,7 @@ const exampleFeature: FastifyPluginAsync = async (app) => {
     throw new Error(`database at ${agentPaths('/secret/place').database} is on fire`);
   });
   app.get('/', { config: { anonymous: true } }, async () => ({ page: 'sign-in' }));
+  app.get('/v1/things/:id', { config: { anonymous: true } }, async (req) => req.params);
 };
 
 async function call(
@@ -222,5 +223,14 @@ describe('agent app built directly', () => {
       headers: { host: '[::1]:7767' },
     });
     expect(ipv6.statusCode).toBe(200);
+  });
+
+  it("answers the router's own refusals in the API's error shape", async () => {
+    const badEncoding = await app.inject({ url: '/v1/things/%ZZ' });
+    expect(badEncoding.statusCode).toBe(400);
+    expect(badEncoding.json()).toMatchObject({ code: 'invalid_request' });
+    const longSegment = await app.inject({ url: `/v1/things/${'a'.repeat(200)}` });
+    expect(longSegment.statusCode).toBeLessThan(500);
+    expect(longSegment.json()).toMatchObject({ code: 'invalid_request' });
   });
 });

@@ -64,6 +64,12 @@ describe('device revoked', () => {
         `INSERT INTO verifiers (user_id, kind, sealed, created_at, updated_at) VALUES (?, 'password', ?, 0, 0)`,
       )
       .run(userId, agent.dataKey.seal('verifier', `verifiers/${userId}/password//sealed`));
+    agent.store.db
+      .prepare(
+        `INSERT INTO passkeys (credential_id, user_id, public_key_sealed, sign_count, user_verified, created_at)
+         VALUES ('cred-1', ?, ?, 0, 1, 0)`,
+      )
+      .run(userId, agent.dataKey.seal('cose', 'passkeys/cred-1/public_key_sealed'));
     const eventIds = agent.fill(1_200);
     ca.clock.advance(1_000);
     const revoked = await ca.admin('POST', `/v1/admin/devices/${agent.binding.deviceId}/revoke`, {
@@ -76,7 +82,9 @@ describe('device revoked', () => {
       onProgress: (progress) => {
         if (progress.rounds !== 1) return;
         afterFirstRound.push({
-          signinState: ['grants', 'verifiers', 'sessions'].map((table) => agent.count(table)),
+          signinState: ['grants', 'verifiers', 'passkeys', 'sessions'].map((table) =>
+            agent.count(table),
+          ),
           device: readDeviceRevocation(agent.store),
           deviceKeyOnDisk: existsSync(agent.paths.deviceKey),
           pending: progress.pending,
@@ -88,7 +96,7 @@ describe('device revoked', () => {
     // the keys stayed to sign the proofs that handed over the other 700.
     expect(afterFirstRound).toEqual([
       {
-        signinState: [0, 0, 0],
+        signinState: [0, 0, 0, 0],
         device: {
           revoked: true,
           revokedAt: expect.any(Number),
@@ -109,9 +117,9 @@ describe('device revoked', () => {
     expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 1_200, distinct: 1_200 });
     expect(eventIds).toHaveLength(1_200);
 
-    expect(['grants', 'verifiers', 'sessions'].map((table) => agent.count(table))).toEqual([
-      0, 0, 0,
-    ]);
+    expect(
+      ['grants', 'verifiers', 'passkeys', 'sessions'].map((table) => agent.count(table)),
+    ).toEqual([0, 0, 0, 0]);
     expect(existsSync(agent.paths.deviceKey)).toBe(false);
     expect(await new FilePlatformSecret(agent.paths.platformSecret).load()).toEqual({
       state: 'destroyed',

@@ -18,10 +18,12 @@ const TABLES = [
   'lockout',
   'outbox',
   'outbox_state',
+  'passkeys',
   'revocations',
   'schema_migrations',
   'sessions',
   'sync_state',
+  'totp_steps',
   'trusted_time',
   'verifiers',
 ];

@@ -256,8 +256,8 @@ export const MfaFailedError = defineError(
 export const StepUpRequiredError = defineError(
   'step_up_required',
   403,
-  'This action needs an access token from a sign-in with a second factor (`otp` in `amr`).',
-  'Sign in again with your password and a TOTP code, then retry with the new access token.',
+  'This action needs an access token from a sign-in with a second factor (`otp` or `mfa` in `amr`).',
+  'Sign in again with your password and a TOTP code, or with a passkey that verifies you, then retry with the new access token.',
 );
 export const TotpNotPendingError = defineError(
   'totp_not_pending',
@@ -270,6 +270,60 @@ export const TotpNotEnrolledError = defineError(
   404,
   'The user has no active TOTP second factor.',
   'Nothing to remove; enrol with `POST /v1/mfa/totp/enroll`.',
+);
+export const WebAuthnChallengeInvalidError = defineError(
+  'webauthn_challenge_invalid',
+  401,
+  'The WebAuthn response answers no outstanding challenge of this CA: unknown, already used, expired (2 minutes) or for another ceremony.',
+  'Ask for fresh options (`/v1/auth/webauthn/options` or `/v1/mfa/webauthn/register/options`) and answer them once.',
+);
+export const WebAuthnResponseInvalidError = defineError(
+  'webauthn_response_invalid',
+  401,
+  'The WebAuthn response does not verify: wrong origin or RP ID, bad signature, user not present, or malformed client data or authenticator data.',
+  'Run the ceremony again in the browser on one of the CA origins; a tampered response never verifies.',
+);
+export const WebAuthnCredentialUnknownError = defineError(
+  'webauthn_credential_unknown',
+  401,
+  'The passkey is not registered for this tenant (or not for the user the options were asked for).',
+  'Sign in with your password, then register this passkey (`POST /v1/mfa/webauthn/register/options`).',
+);
+export const WebAuthnCounterRegressedError = defineError(
+  'webauthn_counter_regressed',
+  401,
+  "The authenticator's signature counter did not move past the stored one: the passkey may have been cloned. It counts towards the lockout.",
+  'Use the original authenticator; if this persists, have an admin remove the passkey and register it again.',
+);
+export const WebAuthnUserVerificationRequiredError = defineError(
+  'webauthn_user_verification_required',
+  401,
+  "The tenant's MFA policy requires user verification (PIN or biometric on the authenticator) and the authenticator did not perform it.",
+  'Use an authenticator that verifies the user (set a PIN or enrol a fingerprint) and allow the check when asked.',
+);
+export const WebAuthnPasswordRequiredError = defineError(
+  'webauthn_password_required',
+  401,
+  "The tenant's MFA policy makes passkeys a second factor for this role: the sign-in needs the password as well.",
+  'Send `password` with the passkey response to `POST /v1/auth/webauthn/verify`.',
+);
+export const WebAuthnCredentialExistsError = defineError(
+  'webauthn_credential_exists',
+  409,
+  'This passkey is already registered.',
+  'Nothing to do; list your passkeys with `GET /v1/mfa/webauthn`.',
+);
+export const WebAuthnCredentialNotFoundError = defineError(
+  'webauthn_credential_not_found',
+  404,
+  'The user has no passkey with this credential id.',
+  'List the passkeys with `GET /v1/admin/users/:id/mfa`.',
+);
+export const LoginOverloadedError = defineError(
+  'login_overloaded',
+  429,
+  'Every password check this CA runs at once is taken; the sign-in was not attempted.',
+  'Retry after the seconds in the `retry-after` header; an agent signs in offline meanwhile.',
 );
 
 export const caErrors = [
@@ -315,7 +369,16 @@ export const caErrors = [
   StepUpRequiredError,
   TotpNotPendingError,
   TotpNotEnrolledError,
+  WebAuthnChallengeInvalidError,
+  WebAuthnResponseInvalidError,
+  WebAuthnCredentialUnknownError,
+  WebAuthnCounterRegressedError,
+  WebAuthnUserVerificationRequiredError,
+  WebAuthnPasswordRequiredError,
+  WebAuthnCredentialExistsError,
+  WebAuthnCredentialNotFoundError,
   AuditChainBrokenError,
+  LoginOverloadedError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

@@ -1,5 +1,6 @@
-export { buildApp } from './app.js';
+export { DEFAULT_TIMEOUTS, buildApp } from './app.js';
 export type { BuildAppOptions } from './app.js';
+export type { WebAuthnConfig } from './mfa/webauthn-config.js';
 export * from './errors.js';
 export { initDataDir } from './data-dir/init-data-dir.js';
 export { openCa, PROJECTIONS } from './data-dir/open-ca.js';

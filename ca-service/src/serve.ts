@@ -5,6 +5,7 @@ import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
 import { startEventBackbone } from './outbox/event-backbone.js';
 import { natsConnected } from './observability/readiness.js';
+import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 
 const ROTATION_CHECK_MS = 3_600_000;
 
@@ -17,6 +18,8 @@ export interface ServeOptions {
   enrollRateLimitPerMinute?: number;
   /** NATS server URL(s): without it the outbox waits and nothing is lost (DESIGN §7). */
   nats?: string;
+  /** Relying party for passkeys of the web origin (`--webauthn-rp-id`, `--webauthn-origins`). */
+  webauthn?: Partial<WebAuthnConfig>;
 }
 
 export interface RunningCa {
@@ -47,6 +50,7 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
     ...(options.enrollRateLimitPerMinute === undefined
       ? {}
       : { enrollRateLimitPerMinute: options.enrollRateLimitPerMinute }),
+    ...(options.webauthn === undefined ? {} : { webauthn: options.webauthn }),
   });
   const address = await app.listen({ port: options.port, host: options.host });
   const rotation = setInterval(() => {

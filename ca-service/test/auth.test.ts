@@ -258,7 +258,7 @@ describe('device-bound login', () => {
       refreshToken: string;
       offlineGrant: { grantId: string; offlineUntil: string; token: string; methods: string[] };
     };
-    expect(result.offlineGrant.methods).toEqual(['password']);
+    expect(result.offlineGrant.methods).toEqual(['password', 'webauthn']);
     const grant = createJwtVerifier({
       keys: importJwks(ca.ctx.tokenKeys.jwks()),
       issuer: 'http://ca.test',

@@ -1,4 +1,12 @@
-import { SealedBoxError, createJwtVerifier, importJwks, openOfflineTotp } from '@lantern/shared';
+import {
+  SealedBoxError,
+  base32Decode,
+  createJwtVerifier,
+  importJwks,
+  openOfflineTotp,
+  totpAt,
+  totpStep,
+} from '@lantern/shared';
 import { generateKeyPairSync } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +21,6 @@ import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
 import { verifyAccessToken } from '../src/auth/tokens.js';
 import { assertStepUp } from '../src/mfa/totp-enrollment.js';
-import { base32Decode, totpAt, totpStep } from '../src/mfa/totp.js';
 import type { UserRow } from '../src/users/users.js';
 
 let ca: TestCa;
@@ -113,7 +120,7 @@ describe('TOTP enrolment', () => {
     expect((await asUser('GET', '/v1/mfa', token)).json()).toMatchObject({
       userId: teacherId,
       totp: 'pending',
-      policy: { required: ['totp'] },
+      policy: { required: ['totp', 'webauthn'] },
     });
 
     // At rest: sealed, neither the base32 nor the raw bytes anywhere in the row or an event.
@@ -334,7 +341,11 @@ describe('MFA policy per tenant and role', () => {
       roles: {
         learner: { required: ['totp'], offline: ['password', 'totp'], stepUp: false },
         teacher: { required: [], offline: ['password'], stepUp: false },
-        admin: { required: ['totp'], offline: ['password', 'totp'], stepUp: true },
+        admin: {
+          required: ['totp', 'webauthn'],
+          offline: ['password', 'totp', 'webauthn'],
+          stepUp: true,
+        },
       },
       updatedAt: expect.any(String),
     });
@@ -511,13 +522,13 @@ describe('offline grant with TOTP', () => {
     const response = await deviceLogin('tom', { totp: used });
     expect(response.statusCode).toBe(200);
     const grant = (response.json() as { offlineGrant: GrantView }).offlineGrant;
-    expect(grant.methods).toEqual(['password', 'totp']);
+    expect(grant.methods).toEqual(['password', 'totp', 'webauthn']);
     expect(grantClaims(grant.token)).toMatchObject({
-      methods: ['password', 'totp'],
+      methods: ['password', 'totp', 'webauthn'],
       mfa: ['totp'],
     });
     expect(events('identity.grant.issued').at(-1)?.payload).toMatchObject({
-      methods: ['password', 'totp'],
+      methods: ['password', 'totp', 'webauthn'],
     });
     expect(grant.totp).toMatchObject({ alg: 'ECDH-ES+A256GCM', epk: { kty: 'EC', crv: 'P-256' } });
     expect(JSON.stringify(grant.totp)).not.toContain(secret);
@@ -542,7 +553,7 @@ describe('offline grant with TOTP', () => {
 
   it('leaves TOTP out when the user has none or the policy does not allow it offline', async () => {
     const plain = (await deviceLogin('tom')).json() as { offlineGrant: GrantView };
-    expect(plain.offlineGrant.methods).toEqual(['password']);
+    expect(plain.offlineGrant.methods).toEqual(['password', 'webauthn']);
     expect(plain.offlineGrant.totp).toBeUndefined();
     expect(grantClaims(plain.offlineGrant.token)['mfa']).toBeUndefined();
 
@@ -559,7 +570,7 @@ describe('offline grant with TOTP', () => {
     // An optional second factor goes offline too, but the grant does not demand it.
     await enrollTotp('amina');
     const learner = (await deviceLogin('amina')).json() as { offlineGrant: GrantView };
-    expect(learner.offlineGrant.methods).toEqual(['password', 'totp']);
+    expect(learner.offlineGrant.methods).toEqual(['password', 'totp', 'webauthn']);
     expect(grantClaims(learner.offlineGrant.token)['mfa']).toBeUndefined();
   });
 

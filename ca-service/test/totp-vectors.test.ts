@@ -1,42 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { authenticator } from 'otplib';
-import { describe, expect, it } from 'vitest';
-import type { TotpAlgorithm, TotpParameters } from '../src/mfa/totp.js';
+import type { TotpAlgorithm, TotpParameters } from '@lantern/shared';
 import {
   base32Decode,
   base32Encode,
   hotp,
-  otpauthUri,
   totpAt,
   totpStep,
   verifyHotp,
   verifyTotp,
-} from '../src/mfa/totp.js';
+} from '@lantern/shared';
+import { authenticator } from 'otplib';
+import { describe, expect, it } from 'vitest';
+import { loadOtpVectors } from '../../test/support/otp-vectors.js';
+import { otpauthUri } from '../src/mfa/totp.js';
 
-interface OtpVectors {
-  totp: {
-    t0: number;
-    period: number;
-    digits: number;
-    secrets_ascii: Record<TotpAlgorithm, string>;
-    cases: ({ time: number } & Record<TotpAlgorithm, string>)[];
-  };
-  hotp: { secret_ascii: string; digits: number; codes_by_counter: string[] };
-}
-
-/** The vectors live beside the repository in a checkout and inside it in CI. */
-function vectorsPath(): string {
-  const candidates = [
-    '../../../shared/vectors/otp-rfc6238-rfc4226.json',
-    '../../shared/vectors/otp-rfc6238-rfc4226.json',
-  ].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
-  const found = candidates.find((path) => existsSync(path));
-  if (!found) throw new Error(`otp-rfc6238-rfc4226.json not found in ${candidates.join(', ')}`);
-  return found;
-}
-
-const vectors = JSON.parse(readFileSync(vectorsPath(), 'utf8')) as OtpVectors;
+/** The shared algorithm the CA verifies codes with, against the RFC vectors, plus the CA's URI. */
+const vectors = loadOtpVectors();
 const ALGORITHMS: readonly TotpAlgorithm[] = ['SHA1', 'SHA256', 'SHA512'];
 
 const params = (algorithm: TotpAlgorithm): TotpParameters => ({

@@ -17,6 +17,9 @@ import { enroll } from '../enrollment/enroll.js';
 import { normalizeFingerprint } from '../enrollment/root-fingerprint.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { signinRoutes } from '../daemon/signin-routes.js';
+import { totpRoutes } from '../daemon/totp-routes.js';
+import { passkeyRoutes } from '../daemon/passkey-routes.js';
+import { signinPage } from '../daemon/ui/signin-page.js';
 import { BackgroundSync } from '../daemon/background-sync.js';
 import { dataDirSyncRunner } from '../daemon/data-dir-sync-runner.js';
 import { syncCommand } from './sync-command.js';
@@ -182,11 +185,16 @@ export const commands: Command[] = [
         host: optionalString(values, 'host') ?? DEFAULT_AGENT_HOST,
         features: [
           signinRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
+          totpRoutes({ dataDir, clock: systemClock }),
+          passkeyRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
+          signinPage({ dataDir, clock: systemClock }),
         ],
         logDestination: process.stderr,
       });
       if (statusOf(dataDir).enrolled) sync.start();
       io.stderr(`lantern-agent listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
+      // WebAuthn binds passkeys to a host name, and the page registers them for `localhost`.
+      io.stderr(`sign-in page: ${running.url.replace('//127.0.0.1:', '//localhost:')}/`);
       await waitForStopSignal();
       await sync.stop();
       await running.close();
@@ -196,11 +204,17 @@ export const commands: Command[] = [
   {
     path: ['signin'],
     summary: 'Sign a user in, online when the CA answers, offline otherwise (password on stdin)',
-    usage: 'signin --user U [--tenant T] [--data-dir D]',
-    options: { ...dataDirOption, user: { type: 'string' }, tenant: { type: 'string' } },
+    usage: 'signin --user U [--tenant T] [--totp CODE] [--data-dir D]',
+    options: {
+      ...dataDirOption,
+      user: { type: 'string' },
+      tenant: { type: 'string' },
+      totp: { type: 'string' },
+    },
     async run(values, _positionals, io) {
       const username = requireString(values, 'user');
       const tenant = optionalString(values, 'tenant');
+      const totp = optionalString(values, 'totp');
       // One line, as typed or piped: only the line break that ends it is not part of it.
       const password = (await io.readStdin()).replace(/\r?\n$/, '');
       if (password.length === 0) throw new UsageError('give the password on stdin');
@@ -213,6 +227,7 @@ export const commands: Command[] = [
           username,
           password,
           ...(tenant === undefined ? {} : { tenant }),
+          ...(totp === undefined ? {} : { totp }),
         });
         if (!verdict.ok) {
           throw refusalError(

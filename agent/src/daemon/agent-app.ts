@@ -3,9 +3,17 @@ import Fastify from 'fastify';
 import { readAgentStatus } from '../data-dir/agent-status.js';
 import { LoopbackOnlyError } from '../errors.js';
 import type { AgentStore } from '../store/agent-store.js';
-import { installAgentErrorHandling } from './error-handling.js';
+import { answerAgentError, installAgentErrorHandling } from './error-handling.js';
 import { localSecretAuth } from './local-secret-auth.js';
 import { isLoopbackAddress, isLoopbackHost } from './loopback.js';
+import { UiSession } from './ui/ui-session.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The sign-in page's cookie session of this daemon run; the page feature hands it out. */
+    uiSession: UiSession;
+  }
+}
 
 export interface AgentAppOptions {
   store: AgentStore;
@@ -13,8 +21,8 @@ export interface AgentAppOptions {
   localSecret: string;
   /**
    * Feature routes (sign-in, verify, passkeys, TOTP). They sit behind the local-secret check
-   * like every route; one that must be reachable without it (the sign-in page) says so with
-   * `config: { anonymous: true }`.
+   * (or the sign-in page's cookie, `app.uiSession`) like every route; one that must be reachable
+   * without it (the sign-in page) says so with `config: { anonymous: true }`.
    */
   features?: readonly FastifyPluginAsync[];
   logger?: FastifyBaseLogger;
@@ -35,6 +43,8 @@ export async function buildAgentApp(options: AgentAppOptions): Promise<FastifyIn
     requestTimeout: 30_000,
     keepAliveTimeout: 10_000,
     return503OnClosing: true,
+    // A bad percent-encoding or an over-long path segment: ours, not Fastify's error shape.
+    frameworkErrors: answerAgentError,
   });
   installAgentErrorHandling(app);
   app.addHook('onRequest', async (request) => {
@@ -42,7 +52,9 @@ export async function buildAgentApp(options: AgentAppOptions): Promise<FastifyIn
       throw new LoopbackOnlyError();
     }
   });
-  app.addHook('onRequest', localSecretAuth(options.localSecret));
+  const uiSession = new UiSession();
+  app.decorate('uiSession', uiSession);
+  app.addHook('onRequest', localSecretAuth(options.localSecret, uiSession));
 
   app.get('/v1/status', { config: { anonymous: true } }, async () =>
     readAgentStatus(options.store),

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InternalError, NotFoundError, translateHttpError } from '@lantern/shared';
 
 /**
@@ -6,19 +6,26 @@ import { InternalError, NotFoundError, translateHttpError } from '@lantern/share
  * failed: its message could carry a path, a SQL fragment or key material, and local apps are
  * less trusted than the agent. The detail goes to the log.
  */
+export function answerAgentError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
+  const known = translateHttpError(error);
+  if (known && known.status < 500) {
+    request.log.info({ code: known.code, statusCode: known.status }, 'request refused');
+    return reply.status(known.status).send({ code: known.code, message: known.message });
+  }
+  request.log.error({ err: error }, 'request failed');
+  const masked = known ?? new InternalError();
+  return reply
+    .status(masked.status)
+    .send({ code: masked.code, message: new InternalError().message });
+}
+
+/** Also pass `answerAgentError` as Fastify's `frameworkErrors`: the router's own refusals. */
 export function installAgentErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = translateHttpError(error);
-    if (known && known.status < 500) {
-      request.log.info({ code: known.code, statusCode: known.status }, 'request refused');
-      return reply.status(known.status).send({ code: known.code, message: known.message });
-    }
-    request.log.error({ err: error }, 'request failed');
-    const masked = known ?? new InternalError();
-    return reply
-      .status(masked.status)
-      .send({ code: masked.code, message: new InternalError().message });
-  });
+  app.setErrorHandler(answerAgentError);
   app.setNotFoundHandler((request, reply) => {
     reply
       .status(404)

@@ -4,14 +4,13 @@ import { EventValidator, NotFoundError } from '@lantern/shared';
 import { agentPaths } from '../data-dir/agent-paths.js';
 import { signIn } from '../signin/sign-in.js';
 import { signOut } from '../signin/sign-out.js';
-import type { OpenedSigninAgent } from '../signin/open-signin-agent.js';
-import { openSigninAgent } from '../signin/open-signin-agent.js';
-import type { SigninAgent, SigninOptions } from '../signin/signin-agent.js';
+import type { SigninInput, SigninOptions } from '../signin/signin-agent.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
 import { refusalError } from '../signin/signin-refusals.js';
 import { createLocalVerifier } from '../verify/local-verifier.js';
 import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
+import { lazySigninAgent } from './lazy-signin-agent.js';
 
 export interface SigninRoutesOptions {
   dataDir: string;
@@ -40,22 +39,10 @@ export function signinRoutes(options: SigninRoutesOptions): FastifyPluginAsync {
     const validator = new EventValidator();
     const store = openAgentStore(agentPaths(options.dataDir).database, { clock: options.clock });
     const verifier = createLocalVerifier({ store, trustedTime: new TrustedTime(store) });
-    let opening: Promise<OpenedSigninAgent> | undefined;
-    const agent = async (): Promise<SigninAgent> => {
-      opening ??= openSigninAgent({
-        dataDir: options.dataDir,
-        clock: options.clock,
-        validator,
-      }).catch((error: unknown) => {
-        opening = undefined;
-        throw error;
-      });
-      return (await opening).agent;
-    };
+    const opener = lazySigninAgent({ dataDir: options.dataDir, clock: options.clock, validator });
+    const agent = () => opener.get();
     app.addHook('onClose', async () => {
-      const current = opening;
-      opening = undefined;
-      if (current) (await current.catch(() => undefined))?.opened.close();
+      await opener.close();
       store.close();
     });
 
@@ -63,14 +50,19 @@ export function signinRoutes(options: SigninRoutesOptions): FastifyPluginAsync {
       '/v1/signin',
       {
         schema: {
-          body: body({ username: text(64), password: text(1024), tenant: text(100) }, [
-            'username',
-            'password',
-          ]),
+          body: body(
+            {
+              username: text(64),
+              password: text(1024),
+              tenant: text(100),
+              totp: { type: 'string', pattern: '^[0-9]{6,10}$' },
+            },
+            ['username', 'password'],
+          ),
         },
       },
       async (request) => {
-        const input = request.body as { username: string; password: string; tenant?: string };
+        const input = request.body as SigninInput;
         const verdict = await signIn(await agent(), input, options.signin);
         options.onAttempt?.();
         if (!verdict.ok) {

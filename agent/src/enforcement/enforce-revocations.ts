@@ -60,7 +60,7 @@ const USER_END_REASON: Record<string, string> = {
  *   later online sign-in brings a new grant;
  * - `grant`: the grant is dropped and the sessions minted under it end;
  * - `session`: the session ends;
- * - `device` naming this device: grants, verifiers and sessions are deleted and the binding is
+ * - `device` naming this device: grants, verifiers, passkeys and sessions are deleted and the binding is
  *   marked revoked. The keys are shredded by the caller after the commit (`shredDeviceKeys`),
  *   once the outbox is handed over.
  *
@@ -179,6 +179,7 @@ class Enforcer {
     this.grantsDropped += db.prepare('DELETE FROM grants').run().changes;
     this.sessionsEnded += db.prepare('DELETE FROM sessions').run().changes;
     db.prepare('DELETE FROM verifiers').run();
+    db.prepare('DELETE FROM passkeys').run();
     // The first revocation is the one that counts; a repeated entry does not move it.
     db.prepare<[number, string]>(
       'UPDATE binding SET revoked_at = ?, revoke_reason = ? WHERE id = 1 AND revoked_at IS NULL',
@@ -186,9 +187,22 @@ class Enforcer {
     this.deviceRevoked = { revokedAt: entry.revokedAt, reason: entry.reason };
   }
 
+  /**
+   * A TOTP secret came sealed beside a grant: once the user has no grant left it goes too,
+   * rather than waiting on this device for the next online sign-in.
+   */
   private dropGrants(grantIds: readonly string[]): number {
-    const drop = this.store.db.prepare<[string]>('DELETE FROM grants WHERE grant_id = ?');
-    return grantIds.reduce((dropped, grantId) => dropped + drop.run(grantId).changes, 0);
+    const { db } = this.store;
+    const drop = db.prepare<[string], { userId: string }>(
+      'DELETE FROM grants WHERE grant_id = ? RETURNING user_id AS userId',
+    );
+    const dropped = grantIds.flatMap((grantId) => drop.all(grantId).map((row) => row.userId));
+    const dropTotp = db.prepare<[string, string]>(
+      `DELETE FROM verifiers WHERE user_id = ? AND kind = 'totp'
+       AND NOT EXISTS (SELECT 1 FROM grants WHERE user_id = ?)`,
+    );
+    for (const userId of new Set(dropped)) dropTotp.run(userId, userId);
+    return dropped.length;
   }
 
   private endSessions(where: string, parameters: readonly unknown[], reason: string): number {

@@ -25,6 +25,12 @@ export interface DeviceKeyStore {
   thumbprint(): string;
   /** ES256 over `data` (SHA-256 is applied here): a 64-byte IEEE P1363 `r ‖ s`, as JWS wants. */
   sign(data: Uint8Array): Buffer;
+  /**
+   * Opens a box the CA sealed to this key (`sealForDevice`: the TOTP secret beside an offline
+   * grant). Throws `SealedBoxError` for another key, context or tampering, `key_unavailable`
+   * once destroyed.
+   */
+  openSealedBox(bundle: unknown, context: string): Uint8Array;
   /** Removes the key for good; later calls to `sign` throw `key_unavailable`. Idempotent. */
   destroy(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'no
 import { DeviceKeyExistsError, KeyUnavailableError } from '../errors.js';
 import type { DataKey } from './data-key.js';
 import type { DeviceKeyStore, EcPublicJwk } from './device-key-store.js';
-import { jwkThumbprint } from '@lantern/shared';
+import { decryptForDevice, jwkThumbprint } from '@lantern/shared';
 import { ecPublicJwk } from './device-key-store.js';
 import { createSecretFile, readSecretFile, shredFile } from './secret-file.js';
 
@@ -72,6 +72,11 @@ export class FileDeviceKeyStore implements DeviceKeyStore {
   sign(data: Uint8Array): Buffer {
     if (this.privateKey === null) throw new KeyUnavailableError('the device key was destroyed');
     return sign('sha256', data, { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
+  }
+
+  openSealedBox(bundle: unknown, context: string): Uint8Array {
+    if (this.privateKey === null) throw new KeyUnavailableError('the device key was destroyed');
+    return decryptForDevice(this.privateKey, bundle, context);
   }
 
   async destroy(): Promise<void> {

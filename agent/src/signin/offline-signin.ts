@@ -1,6 +1,5 @@
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
-import { SealedDataInvalidError } from '../errors.js';
 import { sessionExpiry } from '../session-token/session-expiry.js';
 import type { WallClockObservation } from '../time/trusted-time.js';
 import type { RevocationHits } from '../verify/revocation-state.js';
@@ -11,9 +10,9 @@ import { startLocalSession } from './local-session.js';
 import type { OfflineGrant } from './offline-grant.js';
 import { verifyOfflineGrant } from './offline-grant.js';
 import { offlineWindowEnd } from './offline-window.js';
-import { matchesPasswordVerifier } from './password-verifier.js';
-import { sealedColumn } from './sealed-columns.js';
+import { passwordCredential } from './password-credential.js';
 import type {
+  OfflineMfaPolicy,
   SigninAgent,
   SigninInput,
   SigninOptions,
@@ -21,11 +20,41 @@ import type {
   SigninVerdict,
 } from './signin-agent.js';
 import { DEFAULT_MFA_POLICY, DEFAULT_SESSION_TTL_MS } from './signin-agent.js';
-import type { LoginFailureReason } from './signin-events.js';
+import type { LoginFailureReason, LoginMethod } from './signin-events.js';
 import { SigninEvents } from './signin-events.js';
 import type { SigninRefusalCode } from './signin-refusals.js';
 
-const OFFLINE_AMR = ['pwd'];
+/** RFC 8176 method reference a verified TOTP code adds to `amr`. */
+const OTP_AMR = 'otp';
+
+/**
+ * The first factor of an offline sign-in, checked after every check that needs no secret and
+ * before the MFA step. `passwordCredential` is the password's; a passkey assertion is another.
+ */
+export interface OfflineCredential {
+  /** The method the grant must allow (`grant.methods`): `password`, `webauthn`, … */
+  method: string;
+  /** `method` of the `login_failed` event when this credential is refused. */
+  eventMethod: LoginMethod;
+  /** Catalogue reason when it does not match (default `invalid_credentials`). */
+  mismatchReason?: LoginFailureReason;
+  /** `amr` of the session it starts, before any second factor. */
+  amr: readonly string[];
+  /** It is a second factor in itself (a passkey with user verification): no code is asked for. */
+  satisfiesMfa?: boolean;
+  /** A TOTP code presented with it, for the MFA step. */
+  totp?: string;
+  /**
+   * Compares it with what this device stores for the grant's user. Slow work (a KDF) belongs
+   * here: it runs outside any transaction. `missing`: nothing usable is stored to compare with.
+   */
+  check(agent: SigninAgent, grant: OfflineGrant): Promise<'match' | 'mismatch' | 'missing'>;
+  /** Runs in the final transaction once every check passed (e.g. a passkey's new sign count). */
+  commit?(agent: SigninAgent, grant: OfflineGrant): void;
+}
+
+/** Whom the sign-in is for: a typed username, or the user a discoverable passkey named. */
+export type OfflineSubject = { username: string } | { userId: string };
 
 interface FoundGrant {
   expired: boolean;
@@ -38,17 +67,37 @@ interface Refusal {
   code: SigninRefusalCode;
   /** When the catalogue reason is more precise than the code (a revoked user). */
   eventReason?: LoginFailureReason;
+  /** The factor refused, when not the credential's. */
+  method?: LoginMethod;
+}
+
+/** Offline sign-in with a password and, when the grant asks for one, a TOTP code. */
+export function signInOffline(
+  agent: SigninAgent,
+  input: SigninInput,
+  options: SigninOptions = {},
+): Promise<SigninVerdict> {
+  return signInOfflineWith(
+    agent,
+    { username: input.username },
+    passwordCredential(input.password, input.totp),
+    options,
+  );
 }
 
 /**
  * Offline sign-in (DESIGN §4): the checks in `OFFLINE_CHECK_ORDER`, refusing with the first
- * that fails. Every attempt, refused or not, is appended to the outbox in the transaction that
- * records its effect (lockout counter, session). Nothing is believed from a `grants` column:
- * the grant is verified again from its JWS, against the JWKS stored on this device.
+ * that fails — binding, revocation, clock, grant, window, lockout, then `credential`, then the
+ * MFA step (a TOTP code when the grant or the MFA hook requires one; a wrong code counts towards
+ * the same lockout as a wrong password). Every attempt, refused or not, is appended to the
+ * outbox in the transaction that records its effect (lockout counter, used TOTP step, session).
+ * Nothing is believed from a `grants` column: the grant is verified again from its JWS, against
+ * the JWKS stored on this device.
  */
-export async function signInOffline(
+export async function signInOfflineWith(
   agent: SigninAgent,
-  input: SigninInput,
+  subject: OfflineSubject,
+  credential: OfflineCredential,
   options: SigninOptions = {},
 ): Promise<SigninVerdict> {
   const binding = readDeviceBinding(agent.store);
@@ -60,12 +109,17 @@ export async function signInOffline(
   const observation = agent.trustedTime.observeWallClock();
   const nowMs = observation.trustedNow;
   const nowSeconds = Math.floor(nowMs / 1000);
-  const found = findGrant(agent, facts, input.username, nowSeconds);
+  const found = findGrant(agent, facts, subject, nowSeconds);
   const userId = found?.grant.userId;
 
   const refuse = (refusal: Refusal, failureCount: number, extra: Partial<SigninRefusal> = {}) => {
     if (observation.rollback) events.clockRollback(observation);
-    events.loginFailed(refusal.eventReason ?? eventReasonOf(refusal.code), failureCount, userId);
+    events.loginFailed(
+      refusal.eventReason ?? eventReasonOf(refusal.code),
+      failureCount,
+      userId,
+      refusal.method ?? credential.eventMethod,
+    );
     return refused(refusal.code, { ...(userId === undefined ? {} : { userId }), ...extra });
   };
   const currentFailures = () =>
@@ -102,22 +156,16 @@ export async function signInOffline(
       refuse({ code: 'locked' }, failureState.failureCount, { lockedUntil }),
     );
   }
-  if (!grant.methods.includes('password')) {
+  if (!grant.methods.includes(credential.method)) {
     return agent.store.transaction(() =>
       refuse({ code: 'method_not_allowed' }, failureState.failureCount),
     );
   }
-  const verifier = readVerifier(agent, grant.userId);
-  if (verifier === null) {
+  const matched = await credential.check(agent, grant);
+  if (matched === 'missing') {
     // Grant and verifier are written together; one without the other is a damaged store,
     // and what repairs it is the same as for a missing grant: one online sign-in.
     return agent.store.transaction(() => refuse({ code: 'no_grant' }, failureState.failureCount));
-  }
-  let matches: boolean;
-  try {
-    matches = await matchesPasswordVerifier(input.password, verifier.key, verifier.paramsJson);
-  } finally {
-    verifier.key.fill(0);
   }
 
   return agent.store.transaction(() => {
@@ -128,20 +176,29 @@ export async function signInOffline(
     if (state.lockedUntil !== null) {
       return refuse({ code: 'locked' }, state.failureCount, { lockedUntil: state.lockedUntil });
     }
-    if (!matches) {
+    // A wrong password and a wrong code count in the same window, towards the same lock.
+    const failed = (code: 'bad_credentials' | 'mfa_failed', refusal: Omit<Refusal, 'code'>) => {
       const after = lockout.recordFailure(grant.userId, nowMs);
       const verdict = refuse(
-        { code: after.tripped ? 'locked' : 'bad_credentials', eventReason: 'invalid_credentials' },
+        { ...refusal, code: after.tripped ? 'locked' : code },
         after.failureCount,
         after.lockedUntil === null ? {} : { lockedUntil: after.lockedUntil },
       );
       if (after.lockedUntil !== null) events.locked(grant.userId, after.lockedUntil);
       return verdict;
+    };
+    if (matched === 'mismatch') {
+      return failed('bad_credentials', {
+        eventReason: credential.mismatchReason ?? 'invalid_credentials',
+      });
     }
-    const mfaPolicy = options.mfaPolicy ?? DEFAULT_MFA_POLICY;
-    if (mfaPolicy.requiresSecondFactor(grant)) {
-      return refuse({ code: 'mfa_required' }, state.failureCount);
+    const mfa = secondFactor(agent, grant, credential, nowMs, options.mfaPolicy);
+    if (mfa === 'wrong_code') {
+      return failed('mfa_failed', { eventReason: 'mfa_failed', method: 'totp' });
     }
+    if (typeof mfa === 'string') return refuse({ code: mfa, method: 'totp' }, state.failureCount);
+    const amr = [...credential.amr, ...mfa.amr];
+    credential.commit?.(agent, grant);
     lockout.reset(grant.userId);
     const sessionId = agent.newSessionId();
     const expiresAt = sessionExpiry({
@@ -155,7 +212,7 @@ export async function signInOffline(
       facts,
       grant,
       sessionId,
-      amr: OFFLINE_AMR,
+      amr,
       offline: true,
       nowMs,
       expiresAt,
@@ -164,7 +221,7 @@ export async function signInOffline(
       userId: grant.userId,
       sessionId,
       grantId: grant.grantId,
-      amr: OFFLINE_AMR,
+      amr,
       expiresAtMs: expiresAt * 1000,
     });
     return {
@@ -217,18 +274,20 @@ function firstRefusal(input: CheckInput): Refusal | null {
   return null;
 }
 
-/** The newest grant of that username that verifies; an expired one only when none is valid. */
+/** The newest grant of that user that verifies; an expired one only when none is valid. */
 function findGrant(
   agent: SigninAgent,
   facts: BindingFacts,
-  username: string,
+  subject: OfflineSubject,
   nowSeconds: number,
 ): FoundGrant | null {
+  const byName = 'username' in subject;
   const rows = agent.store.db
     .prepare<[string], { jws: string; revoked: number }>(
-      'SELECT grant_jws AS jws, revoked FROM grants WHERE username = ? ORDER BY received_at DESC',
+      `SELECT grant_jws AS jws, revoked FROM grants WHERE ${byName ? 'username' : 'user_id'} = ?
+       ORDER BY received_at DESC`,
     )
-    .all(username);
+    .all(byName ? subject.username : subject.userId);
   const expectations = {
     keys: agent.jwks.keys(),
     issuer: facts.caUrl,
@@ -240,8 +299,11 @@ function findGrant(
   for (const row of rows) {
     const verdict = verifyOfflineGrant(row.jws, expectations, nowSeconds);
     if (!('grant' in verdict)) continue;
-    // The username column only narrows the search; the signed claim is what counts.
-    if (verdict.grant.username !== username) continue;
+    // The column only narrows the search; the signed claim is what counts.
+    if (
+      byName ? verdict.grant.username !== subject.username : verdict.grant.userId !== subject.userId
+    )
+      continue;
     const found = { expired: !verdict.ok, grant: verdict.grant, revokedFlag: row.revoked === 1 };
     if (verdict.ok) return found;
     expired ??= found;
@@ -249,26 +311,33 @@ function findGrant(
   return expired;
 }
 
-function readVerifier(
+type SecondFactorOutcome =
+  | { amr: string[] }
+  | 'wrong_code'
+  | Extract<SigninRefusalCode, 'mfa_required' | 'method_not_allowed'>;
+
+/**
+ * The MFA step (DESIGN §4, after the credential), in the final transaction so that an accepted
+ * step is recorded with the session. As at the CA: a code is checked whenever one is given and
+ * the grant allows TOTP, and demanded only when the policy requires it; a required code that
+ * this device cannot check (no secret delivered, or the grant does not allow TOTP offline) is
+ * refused rather than skipped.
+ */
+function secondFactor(
   agent: SigninAgent,
-  userId: string,
-): { key: Buffer; paramsJson: string } | null {
-  const row = agent.store.db
-    .prepare<[string], { sealed: Buffer; paramsJson: string }>(
-      `SELECT sealed, params_json AS paramsJson FROM verifiers
-       WHERE user_id = ? AND kind = 'password' AND credential_id = ''`,
-    )
-    .get(userId);
-  if (!row) return null;
-  try {
-    return {
-      key: agent.dataKey.open(row.sealed, sealedColumn.passwordVerifier(userId)),
-      paramsJson: row.paramsJson,
-    };
-  } catch (error) {
-    if (error instanceof SealedDataInvalidError) return null;
-    throw error;
-  }
+  grant: OfflineGrant,
+  credential: OfflineCredential,
+  nowMs: number,
+  policy: OfflineMfaPolicy = DEFAULT_MFA_POLICY,
+): SecondFactorOutcome {
+  if (credential.satisfiesMfa === true) return { amr: [] };
+  const required = policy.requiresSecondFactor(grant);
+  const code = credential.totp;
+  if (code === undefined) return required ? 'mfa_required' : { amr: [] };
+  if (!grant.methods.includes('totp')) return required ? 'method_not_allowed' : { amr: [] };
+  const verdict = agent.totp.check(grant.userId, code, nowMs);
+  if (verdict === null) return required ? 'mfa_required' : { amr: [] };
+  return verdict.ok ? { amr: [OTP_AMR] } : 'wrong_code';
 }
 
 function eventReasonOf(code: SigninRefusalCode): LoginFailureReason {

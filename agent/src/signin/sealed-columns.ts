@@ -5,4 +5,5 @@
 export const sealedColumn = {
   passwordVerifier: (userId: string) => `verifiers/${userId}/password//sealed`,
   refreshToken: (sessionId: string) => `sessions/${sessionId}/refresh_sealed`,
+  totpSecret: (userId: string) => `verifiers/${userId}/totp//sealed`,
 };

@@ -7,7 +7,11 @@ import type { SigninRefusalCode } from './signin-refusals.js';
 export type LoginFailureReason =
   | Exclude<SigninRefusalCode, 'bad_credentials' | 'not_enrolled' | 'suspended' | 'ca_refused'>
   | 'invalid_credentials'
-  | 'user_revoked';
+  | 'user_revoked'
+  | 'passkey_failed';
+
+/** `method` of `identity.user.login_failed`: the credential or factor that was refused. */
+export type LoginMethod = 'password' | 'pin' | 'totp' | 'passkey';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -33,7 +37,12 @@ export class SigninEvents {
     });
   }
 
-  loginFailed(reason: LoginFailureReason, failureCount: number, userId?: string): void {
+  loginFailed(
+    reason: LoginFailureReason,
+    failureCount: number,
+    userId?: string,
+    method: LoginMethod = 'password',
+  ): void {
     this.agent.outbox.append({
       eventType: 'identity.user.login_failed',
       payload: {
@@ -41,7 +50,7 @@ export class SigninEvents {
         reason,
         offline: true,
         deviceId: this.facts.deviceId,
-        method: 'password',
+        method,
         failureCount,
       },
     });

@@ -18,6 +18,7 @@ export type SigninRefusalCode =
   | 'method_not_allowed'
   | 'bad_credentials'
   | 'mfa_required'
+  | 'mfa_failed'
   | 'suspended'
   | 'ca_refused';
 
@@ -36,6 +37,7 @@ export const OFFLINE_CHECK_ORDER: readonly SigninRefusalCode[] = [
   'method_not_allowed',
   'bad_credentials',
   'mfa_required',
+  'mfa_failed',
 ];
 
 interface RefusalText {
@@ -93,7 +95,7 @@ export const SIGNIN_REFUSALS: Readonly<Record<SigninRefusalCode, RefusalText>> =
   locked: {
     status: 423,
     message:
-      'Too many wrong passwords: sign-in is locked for a while. Try again later, or ask your teacher.',
+      'Too many wrong passwords or codes: sign-in is locked for a while. Try again later, or ask your teacher.',
   },
   method_not_allowed: {
     status: 403,
@@ -107,7 +109,12 @@ export const SIGNIN_REFUSALS: Readonly<Record<SigninRefusalCode, RefusalText>> =
   mfa_required: {
     status: 403,
     message:
-      'Your account needs a second sign-in step that this device cannot do offline. Sign in while connected to the school network.',
+      'Your account also needs the code from your authenticator app. Enter it with your password; if this device still refuses, sign in once while connected to the school network.',
+  },
+  mfa_failed: {
+    status: 401,
+    message:
+      'The code from your authenticator app is not right, or was already used. Wait for the next code and try again.',
   },
   suspended: {
     status: 403,

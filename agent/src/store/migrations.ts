@@ -165,4 +165,50 @@ ALTER TABLE outbox ADD COLUMN rejected_code TEXT;     -- e.g. schema_violation, 
 ALTER TABLE outbox ADD COLUMN rejected_message TEXT;  -- the CA's message, at most 500 characters
 `,
   },
+  {
+    version: 3,
+    name: 'offline_totp',
+    sql: `
+-- Offline TOTP (DESIGN §4). The secret itself is a verifiers row of kind 'totp'; this table keeps
+-- the highest time step accepted per user, apart from the secret so that a re-sealed secret from a
+-- newer grant can never make an old step acceptable again.
+CREATE TABLE totp_steps (
+  user_id     TEXT    PRIMARY KEY,
+  last_step   INTEGER NOT NULL CHECK (last_step >= 0),  -- floor(trusted time / period) of the last accepted code
+  updated_at  INTEGER NOT NULL
+) STRICT;
+`,
+  },
+  {
+    version: 4,
+    name: 'passkeys',
+    sql: `
+-- Passkeys registered through this agent's own page (WebAuthn rpId 'localhost'), so that a user
+-- can sign in offline with a platform authenticator. Its own table rather than verifiers rows:
+-- a passkey is found by credential id (discoverable sign-in names no user) and its counter
+-- changes on every use. The public key is sealed, like a verifier, so that writing one's own key
+-- into the file needs the data key too, and crypto-shredding the device makes it unusable.
+CREATE TABLE passkeys (
+  credential_id     TEXT    PRIMARY KEY,  -- base64url, as the authenticator created it
+  user_id           TEXT    NOT NULL,
+  public_key_sealed BLOB    NOT NULL,  -- COSE public key; AAD passkeys/<credential_id>/public_key_sealed
+  sign_count        INTEGER NOT NULL CHECK (sign_count >= 0),  -- highest authenticator counter seen
+  transports_json   TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(transports_json)),
+  user_verified     INTEGER NOT NULL CHECK (user_verified IN (0, 1)),  -- UV at registration
+  created_at        INTEGER NOT NULL,
+  last_used_at      INTEGER
+) STRICT;
+CREATE INDEX passkeys_by_user ON passkeys (user_id);
+`,
+  },
+  {
+    version: 5,
+    name: 'trusted_time_monotonic',
+    sql: `
+-- Issue 11: elapsed time the wall clock cannot move, recorded with the trusted-time anchor, so a
+-- clock set back after a long idle is caught on the same boot. NULL: no monotonic evidence.
+ALTER TABLE trusted_time ADD COLUMN anchor_boot_id TEXT;  -- the system's boot id at the anchor
+ALTER TABLE trusted_time ADD COLUMN anchor_uptime_ms INTEGER CHECK (anchor_uptime_ms >= 0);  -- system uptime at the anchor
+`,
+  },
 ];

@@ -62,15 +62,17 @@ export interface OfflineGrantClaims {
   exp: number;
 }
 
-/** One failed online sign-in step, counted towards the lockout (password or second factor). */
+export interface LockoutFailure {
+  reason: 'invalid_credentials' | 'mfa_failed' | 'passkey_failed';
+  method: 'password' | 'totp' | 'passkey';
+}
+
+/** One failed online sign-in step, counted towards the lockout (password, second factor, passkey). */
 export function lockoutFailure(
   ctx: CaContext,
   user: UserRow,
   correlationId: string,
-  failure: { reason: 'invalid_credentials' | 'mfa_failed'; method: 'password' | 'totp' } = {
-    reason: 'invalid_credentials',
-    method: 'password',
-  },
+  failure: LockoutFailure = { reason: 'invalid_credentials', method: 'password' },
 ): void {
   const { lockout } = ctx.auth;
   const now = ctx.clock.now();
@@ -119,6 +121,87 @@ export function lockoutFailure(
   }
 }
 
+/** Counts a failure against the user's current row (the counter may have moved meanwhile). */
+export function recordLockoutFailure(
+  ctx: CaContext,
+  userId: string,
+  correlationId: string,
+  failure?: LockoutFailure,
+): void {
+  ctx.store.transaction(() => {
+    const fresh = ctx.store.db
+      .prepare('SELECT * FROM users WHERE user_id = ?')
+      .get(userId) as UserRow;
+    lockoutFailure(ctx, fresh, correlationId, failure);
+  });
+}
+
+export function assertNotLocked(ctx: CaContext, user: UserRow): void {
+  if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
+    ctx.metrics.loginFailed('account_locked');
+    throw new AccountLockedError('the account is locked', {
+      details: { lockedUntil: user.locked_until },
+    });
+  }
+}
+
+/**
+ * The password step of any online sign-in (password first, or a passkey with the password as
+ * well): a user without a password costs the same dummy KDF run as an unknown one; a wrong
+ * password counts towards the lockout.
+ */
+export async function verifyUserPassword(
+  ctx: CaContext,
+  user: UserRow,
+  password: string,
+  correlationId: string,
+): Promise<void> {
+  const stored = ctx.store.db
+    .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
+    .get(user.user_id) as { hash: string } | undefined;
+  if (!stored) {
+    await ctx.passwords.dummyVerify(password);
+    ctx.logger.info(
+      { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
+      'sign-in refused',
+    );
+    ctx.metrics.loginFailed('unknown_account');
+    throw new InvalidCredentialsError();
+  }
+  const verdict = await inSpan(SPANS.verifyPassword, () =>
+    ctx.passwords.verify(password, stored.hash),
+  );
+  if (!verdict.ok) {
+    recordLockoutFailure(ctx, user.user_id, correlationId);
+    ctx.logger.info(
+      {
+        event: 'login.failure.invalid_credentials',
+        tenantId: user.tenant_id,
+        userId: user.user_id,
+      },
+      'sign-in refused',
+    );
+    ctx.metrics.loginFailed('invalid_credentials');
+    throw new InvalidCredentialsError();
+  }
+}
+
+/** Checks after the credential proved who it is: an account that may not sign in here. */
+export function assertMaySignIn(
+  ctx: CaContext,
+  user: UserRow,
+  device: ProvenDevice | undefined,
+): void {
+  if (user.status === 'suspended') {
+    ctx.metrics.loginFailed('account_suspended');
+    throw new AccountSuspendedError();
+  }
+  if (device && device.tenantId !== user.tenant_id) {
+    ctx.metrics.loginFailed('device_tenant_mismatch');
+    throw new InvalidCredentialsError();
+  }
+}
+
 /**
  * DESIGN §4 online sign-in. An unknown tenant or user costs one dummy KDF run and fails like a
  * wrong password, so neither the answer nor its timing says which part was wrong.
@@ -131,13 +214,7 @@ export async function login(
 ): Promise<LoginResult> {
   const tenant = findTenant(ctx.store.db, input.tenant);
   const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
-  const stored =
-    user && user.status !== 'erased'
-      ? (ctx.store.db
-          .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
-          .get(user.user_id) as { hash: string } | undefined)
-      : undefined;
-  if (!user || !stored) {
+  if (!user || user.status === 'erased') {
     await ctx.passwords.dummyVerify(input.password);
     ctx.logger.info(
       { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
@@ -146,41 +223,9 @@ export async function login(
     ctx.metrics.loginFailed('unknown_account');
     throw new InvalidCredentialsError();
   }
-  if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
-    ctx.metrics.loginFailed('account_locked');
-    throw new AccountLockedError('the account is locked', {
-      details: { lockedUntil: user.locked_until },
-    });
-  }
-  const verdict = await inSpan(SPANS.verifyPassword, () =>
-    ctx.passwords.verify(input.password, stored.hash),
-  );
-  if (!verdict.ok) {
-    ctx.store.transaction(() => {
-      const fresh = ctx.store.db
-        .prepare('SELECT * FROM users WHERE user_id = ?')
-        .get(user.user_id) as UserRow;
-      lockoutFailure(ctx, fresh, correlationId);
-    });
-    ctx.logger.info(
-      {
-        event: 'login.failure.invalid_credentials',
-        tenantId: user.tenant_id,
-        userId: user.user_id,
-      },
-      'sign-in refused',
-    );
-    ctx.metrics.loginFailed('invalid_credentials');
-    throw new InvalidCredentialsError();
-  }
-  if (user.status === 'suspended') {
-    ctx.metrics.loginFailed('account_suspended');
-    throw new AccountSuspendedError();
-  }
-  if (device && device.tenantId !== user.tenant_id) {
-    ctx.metrics.loginFailed('device_tenant_mismatch');
-    throw new InvalidCredentialsError();
-  }
+  assertNotLocked(ctx, user);
+  await verifyUserPassword(ctx, user, input.password, correlationId);
+  assertMaySignIn(ctx, user, device);
 
   const mfa = checkLoginMfa(ctx, user, input.totp, () =>
     lockoutFailure(
@@ -190,13 +235,26 @@ export async function login(
       { reason: 'mfa_failed', method: 'totp' },
     ),
   );
+  return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId);
+}
 
+/**
+ * What every successful online sign-in gets, whatever proved it (password, TOTP, passkey): the
+ * events, a session with its refresh token, an access token with `amr`, and with a device
+ * proof an offline grant per the tenant's MFA policy.
+ */
+export function issueLogin(
+  ctx: CaContext,
+  user: UserRow,
+  amr: string[],
+  device: ProvenDevice | undefined,
+  correlationId: string,
+): LoginResult {
   const now = ctx.clock.now();
   const sessionId = ctx.ids.next('ses');
   const familyId = ctx.ids.next('evt').slice(4);
   const refreshToken = newRefreshToken(familyId);
   const refreshExpiresAt = new Date(now + ctx.auth.refreshTokenSeconds * 1000).toISOString();
-  const amr = ['pwd', ...mfa.amr];
   const thumbprint = device ? deviceKeyThumbprint(device) : undefined;
   const grantId = device ? ctx.ids.next('grt') : undefined;
   const offline = device && grantId ? offlineGrantMfa(ctx, user, device, grantId) : null;
@@ -295,7 +353,7 @@ export async function login(
     },
     'signed in',
   );
-  ctx.metrics.loginSucceeded();
+  ctx.metrics.loginSucceeded(amr.includes('hwk') ? 'passkey' : 'password');
   const result: LoginResult = {
     tokenType: 'Bearer',
     accessToken: access.token,

@@ -5,6 +5,7 @@ import { initDataDir } from '../data-dir/init-data-dir.js';
 import { openCa } from '../data-dir/open-ca.js';
 import { dataDirPaths } from '../data-dir/paths.js';
 import { resolvePassphrase } from '../data-dir/secret-files.js';
+import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
 import { serve } from '../serve.js';
 import type { RecordedEvent } from '../store/event-store.js';
 import type { Tenant } from '../tenants/tenant-commands.js';
@@ -28,6 +29,21 @@ function table(rows: string[][]): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** `--webauthn-origins` takes full origins, comma-separated: a path or a typo is a usage error. */
+function webauthnFlags(values: Parameters<typeof optionalString>[0]): Partial<WebAuthnConfig> {
+  const rpId = optionalString(values, 'webauthn-rp-id');
+  const origins = optionalString(values, 'webauthn-origins')
+    ?.split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of origins ?? []) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      throw new UsageError(`--webauthn-origins: ${origin} is not an origin (scheme://host[:port])`);
+    }
+  }
+  return { ...(rpId === undefined ? {} : { rpId }), ...(origins === undefined ? {} : { origins }) };
 }
 
 export const commands: Command[] = [
@@ -88,13 +104,16 @@ export const commands: Command[] = [
   {
     path: ['serve'],
     summary: 'Run the CA service (HTTP)',
-    usage: 'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--nats URL] [--passphrase-file F]',
+    usage:
+      'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL]',
     options: {
       'data-dir': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       'passphrase-file': { type: 'string' },
       nats: { type: 'string' },
+      'webauthn-rp-id': { type: 'string' },
+      'webauthn-origins': { type: 'string' },
     },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
@@ -113,6 +132,7 @@ export const commands: Command[] = [
         port,
         host: optionalString(values, 'host') ?? '127.0.0.1',
         ...(nats === undefined ? {} : { nats }),
+        webauthn: webauthnFlags(values),
       });
       io.stderr(`lantern-ca listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
       await running.closed;

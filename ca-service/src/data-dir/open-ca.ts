@@ -27,6 +27,7 @@ import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
 import { passphraseSecretBox } from '../mfa/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
+import { passkeysProjection } from '../mfa/webauthn-credentials.js';
 import { dataDirPaths } from './paths.js';
 
 export const PROJECTIONS: readonly Projection[] = [
@@ -39,6 +40,7 @@ export const PROJECTIONS: readonly Projection[] = [
   revocationFeedProjection,
   quarantineProjection,
   mfaProjection,
+  passkeysProjection,
 ];
 
 export interface OpenCaOptions {

@@ -1,8 +1,5 @@
-import { UnauthorizedError } from '@lantern/shared';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { authorize } from '../api-keys/api-keys.js';
-import type { AccessTokenClaims } from '../auth/tokens.js';
-import { deviceKeyThumbprint, verifyAccessToken } from '../auth/tokens.js';
 import type { CaContext } from '../context/ca-context.js';
 import type { OfflineMethod, SecondFactor } from '../mfa/mfa-policy.js';
 import { mfaPolicyBodySchema, mfaPolicyOf, setMfaPolicy } from '../mfa/mfa-policy.js';
@@ -16,7 +13,8 @@ import {
 import { getTenant } from '../tenants/tenant-commands.js';
 import type { Role } from '../users/users.js';
 import { deviceProofSupport } from './device-proof-support.js';
-import { adminMeta, adminPrincipal, bearer, correlationIdOf } from './principal.js';
+import { adminMeta, adminPrincipal, correlationIdOf } from './principal.js';
+import { signedInCaller } from './signed-in.js';
 
 const tenantParam = {
   type: 'object',
@@ -42,18 +40,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
   return async (app) => {
     const proofs = deviceProofSupport(app, ctx);
 
-    const signedIn = (request: FastifyRequest): AccessTokenClaims => {
-      const claims = verifyAccessToken(ctx, bearer(request));
-      if (claims.jkt !== undefined) {
-        const device = proofs.proveIfPresent(request);
-        if (!device || deviceKeyThumbprint(device) !== claims.jkt) {
-          throw new UnauthorizedError(
-            'this access token is bound to a device: send a device proof signed by its key',
-          );
-        }
-      }
-      return claims;
-    };
+    const signedIn = signedInCaller(ctx, proofs);
 
     app.get('/v1/mfa', async (request) => mfaStatus(ctx, signedIn(request)));
 
@@ -64,7 +51,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
         schema: { body: { type: 'object', additionalProperties: false, properties: {} } },
       },
       async (request, reply) => {
-        const enrollment = startTotpEnrollment(ctx, signedIn(request));
+        const enrollment = await startTotpEnrollment(ctx, signedIn(request));
         return reply.header('cache-control', 'no-store').status(201).send(enrollment);
       },
     );

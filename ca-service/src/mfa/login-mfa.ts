@@ -1,22 +1,24 @@
 import type { DeviceSealedBox, OfflineTotpSecret } from '@lantern/shared';
-import { offlineTotpContext, sealForDevice } from '@lantern/shared';
+import { base32Encode, offlineTotpContext, sealForDevice } from '@lantern/shared';
 import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { MfaFailedError, MfaRequiredError } from '../errors.js';
 import type { UserRow } from '../users/users.js';
 import { roleMfaPolicy } from './mfa-policy.js';
-import { base32Encode } from './totp.js';
 import { consumeTotpCode, totpParameters, totpRow } from './totp-credentials.js';
+import { hasCaPasskey } from './webauthn-credentials.js';
 
 /** RFC 8176 method reference a verified TOTP code adds to `amr`. */
 export const OTP_AMR = 'otp';
 
 /**
  * The MFA step of an online sign-in, after the password matched (DESIGN §4):
- * - no active TOTP: nothing to do (a code sent anyway is ignored, and `amr` does not claim it);
- * - TOTP and no code: `mfa_required` when the role's policy requires it — nothing is written,
- *   the lockout counter does not move; otherwise a password-only sign-in;
+ * - no code and a second factor the user has and the role's policy requires (TOTP, or a passkey
+ *   of the CA's web origin): `mfa_required` with those `methods` — nothing is written, the
+ *   lockout counter does not move. A passkey is then sent to `POST /v1/auth/webauthn/verify`
+ *   (with the password when the policy makes passkeys a second factor);
+ * - no active TOTP: a code sent anyway is ignored, and `amr` does not claim it;
  * - TOTP and a code: the code must be good and fresh (`mfa_failed` otherwise, recorded through
  *   `recordFailure` in the same transaction as the step check, so it counts towards lockout).
  */
@@ -27,15 +29,18 @@ export function checkLoginMfa(
   recordFailure: () => void,
 ): { amr: string[] } {
   const row = totpRow(ctx.store.db, user.user_id, 'active');
-  if (row === undefined) return { amr: [] };
-  if (code === undefined) {
-    if (roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).required.includes('totp')) {
+  if (code === undefined || row === undefined) {
+    const { required } = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
+    const methods = required.filter((factor) =>
+      factor === 'totp' ? row !== undefined : hasCaPasskey(ctx.store.db, user.user_id),
+    );
+    if (methods.length > 0) {
       ctx.logger.info(
         { event: 'login.mfa_required', tenantId: user.tenant_id, userId: user.user_id },
         'second factor required',
       );
       ctx.metrics.mfaChallenges.inc();
-      throw new MfaRequiredError(undefined, { details: { methods: ['totp'] } });
+      throw new MfaRequiredError(undefined, { details: { methods } });
     }
     return { amr: [] };
   }
@@ -76,7 +81,10 @@ export interface OfflineGrantMfa {
  * What an offline grant for this user on this device may carry, per the tenant's policy for the
  * user's role. Null when the policy allows no offline sign-in (`password` not in `offline`).
  * TOTP goes in only with an active secret and a P-256 device key to seal it to; the sealed
- * secret opens only with the device key and beside this grant id.
+ * secret opens only with the device key and beside this grant id. `webauthn` goes in whenever
+ * the policy allows it offline: the passkey lives on the device (the agent registers and checks
+ * it), so the CA need not have heard of it yet. A passkey is never put in the grant's `mfa`:
+ * offline it is a sign-in method of its own, not a step after the password.
  */
 export function offlineGrantMfa(
   ctx: CaContext,
@@ -87,10 +95,14 @@ export function offlineGrantMfa(
   const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
   if (!policy.offline.includes('password')) return null;
   const result: OfflineGrantMfa = { methods: ['password'], mfa: [] };
+  const withPasskeys = (grant: OfflineGrantMfa) => {
+    if (policy.offline.includes('webauthn')) grant.methods.push('webauthn');
+    return grant;
+  };
   const row = policy.offline.includes('totp')
     ? totpRow(ctx.store.db, user.user_id, 'active')
     : undefined;
-  if (row === undefined) return result;
+  if (row === undefined) return withPasskeys(result);
   const deviceKey = createPublicKey({
     key: Buffer.from(device.certificate.subjectPublicKeyInfo),
     format: 'der',
@@ -99,7 +111,7 @@ export function offlineGrantMfa(
   const p256 =
     deviceKey.asymmetricKeyType === 'ec' &&
     deviceKey.asymmetricKeyDetails?.namedCurve === 'prime256v1';
-  if (!p256) return result;
+  if (!p256) return withPasskeys(result);
   const params = totpParameters(ctx, row);
   const payload: OfflineTotpSecret = {
     secret: base32Encode(params.secret),
@@ -113,5 +125,5 @@ export function offlineGrantMfa(
   plaintext.fill(0);
   result.methods.push('totp');
   if (policy.required.includes('totp')) result.mfa.push('totp');
-  return result;
+  return withPasskeys(result);
 }

@@ -11,36 +11,75 @@ import { ROLES } from '../users/users.js';
  * - `required`: second factors of which one every online sign-in needs **once the user has
  *   enrolled it**; `[]` makes them optional (checked when sent, never demanded). A user who has
  *   not enrolled signs in with the password alone: enrolment is a separate, admin-driven step.
+ *   `webauthn` counts as enrolled with a passkey of the CA's web origin (mfa/webauthn-*.ts).
  * - `offline`: the methods an offline grant may carry. `totp` lands in a grant only when the
- *   user has TOTP (and then its secret comes sealed to the device key); without `password` the
- *   role gets no offline grant at all, i.e. no offline sign-in.
+ *   user has TOTP (and then its secret comes sealed to the device key); `webauthn` whenever
+ *   allowed (the passkey lives on the device); without `password` the role gets no offline
+ *   grant at all, i.e. no offline sign-in.
  * - `stepUp`: sensitive actions by users of this role need an access token whose `amr` holds
  *   `otp` (signed in with a code, not just a password). Managing one's own TOTP once it is
  *   active always needs `otp`, whatever this says: a stolen password session must not be able
- *   to replace or remove the second factor.
+ *   to replace or remove the second factor. A passkey sign-in with two factors carries `mfa`,
+ *   which step-up.ts accepts as well.
  *
  * When `required` holds `totp`, the user has TOTP and `offline` allows it, the grant also says
  * `mfa: ['totp']`: the agent must then ask for a code offline as well, so going offline is no
  * way around the second factor. Dropping `totp` from `offline` for such a role is exactly that
  * downgrade, and an admin's explicit choice.
  */
-export const SECOND_FACTORS = ['totp'] as const;
+export const SECOND_FACTORS = ['totp', 'webauthn'] as const;
 export type SecondFactor = (typeof SECOND_FACTORS)[number];
-export const OFFLINE_METHODS = ['password', 'totp'] as const;
+export const OFFLINE_METHODS = ['password', 'totp', 'webauthn'] as const;
 export type OfflineMethod = (typeof OFFLINE_METHODS)[number];
+
+/**
+ * Passkeys for a role. `login`: `passwordless` lets a passkey sign in alone; `second_factor`
+ * needs the password with it. `userVerification`: `required` refuses an assertion without the
+ * UV flag (PIN or biometric on the authenticator); `preferred` takes one with presence only, and
+ * such a sign-in is then no step-up (no `mfa` in `amr`).
+ */
+export interface WebAuthnRolePolicy {
+  login: 'passwordless' | 'second_factor';
+  userVerification: 'required' | 'preferred';
+}
 
 export interface RoleMfaPolicy {
   required: SecondFactor[];
   offline: OfflineMethod[];
   stepUp: boolean;
+  webauthn: WebAuthnRolePolicy;
 }
 
 export type TenantMfaPolicy = Record<Role, RoleMfaPolicy>;
 
+const DEFAULT_WEBAUTHN: WebAuthnRolePolicy = {
+  login: 'passwordless',
+  userVerification: 'required',
+};
+
+/**
+ * A policy stored before passkeys existed keeps its own `offline` list (an admin's explicit
+ * choice is never widened); it only gains the default `webauthn` settings when read.
+ */
 export const DEFAULT_MFA_POLICY: TenantMfaPolicy = {
-  admin: { required: ['totp'], offline: ['password', 'totp'], stepUp: true },
-  teacher: { required: ['totp'], offline: ['password', 'totp'], stepUp: false },
-  learner: { required: [], offline: ['password', 'totp'], stepUp: false },
+  admin: {
+    required: ['totp', 'webauthn'],
+    offline: ['password', 'totp', 'webauthn'],
+    stepUp: true,
+    webauthn: DEFAULT_WEBAUTHN,
+  },
+  teacher: {
+    required: ['totp', 'webauthn'],
+    offline: ['password', 'totp', 'webauthn'],
+    stepUp: false,
+    webauthn: DEFAULT_WEBAUTHN,
+  },
+  learner: {
+    required: [],
+    offline: ['password', 'totp', 'webauthn'],
+    stepUp: false,
+    webauthn: DEFAULT_WEBAUTHN,
+  },
 };
 
 export const roleMfaPolicySchema = {
@@ -61,6 +100,14 @@ export const roleMfaPolicySchema = {
       items: { type: 'string', enum: [...OFFLINE_METHODS] },
     },
     stepUp: { type: 'boolean' },
+    webauthn: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        login: { type: 'string', enum: ['passwordless', 'second_factor'] },
+        userVerification: { type: 'string', enum: ['required', 'preferred'] },
+      },
+    },
   },
 } as const;
 
@@ -96,8 +143,20 @@ export function mfaPolicyOf(db: Database, tenantId: string): MfaPolicyView {
     .prepare('SELECT policy, updated_at FROM tenant_mfa_policies WHERE tenant_id = ?')
     .get(tenantId) as PolicyRow | undefined;
   if (!row) return { tenantId, roles: DEFAULT_MFA_POLICY, updatedAt: null };
-  const stored = JSON.parse(row.policy) as Partial<TenantMfaPolicy>;
-  return { tenantId, roles: { ...DEFAULT_MFA_POLICY, ...stored }, updatedAt: row.updated_at };
+  const stored = JSON.parse(row.policy) as Partial<Record<Role, Partial<RoleMfaPolicy>>>;
+  const roles = Object.fromEntries(
+    ROLES.map((role) => {
+      const fallback = DEFAULT_MFA_POLICY[role];
+      const own = stored[role];
+      return [
+        role,
+        own === undefined
+          ? fallback
+          : { ...fallback, ...own, webauthn: { ...fallback.webauthn, ...own.webauthn } },
+      ];
+    }),
+  ) as TenantMfaPolicy;
+  return { tenantId, roles, updatedAt: row.updated_at };
 }
 
 export function roleMfaPolicy(db: Database, tenantId: string, role: Role): RoleMfaPolicy {
@@ -108,7 +167,15 @@ export function setMfaPolicy(
   ctx: CaContext,
   tenant: string,
   roles: Partial<
-    Record<Role, { required: SecondFactor[]; offline: OfflineMethod[]; stepUp?: boolean }>
+    Record<
+      Role,
+      {
+        required: SecondFactor[];
+        offline: OfflineMethod[];
+        stepUp?: boolean;
+        webauthn?: Partial<WebAuthnRolePolicy>;
+      }
+    >
   >,
   meta: CommandMeta,
 ): MfaPolicyView {
@@ -125,6 +192,7 @@ export function setMfaPolicy(
                 required: [...given.required],
                 offline: [...given.offline],
                 stepUp: given.stepUp ?? DEFAULT_MFA_POLICY[role].stepUp,
+                webauthn: { ...DEFAULT_MFA_POLICY[role].webauthn, ...given.webauthn },
               };
         return [role, policy];
       }),

@@ -1,7 +1,8 @@
+import type { TotpAlgorithm, TotpParameters, TotpVerdict } from '@lantern/shared';
+import { verifyTotp } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
 import type { CaContext } from '../context/ca-context.js';
-import type { TotpAlgorithm, TotpParameters, TotpVerdict } from './totp.js';
-import { TOTP_DEFAULTS, generateTotpSecret, verifyTotp } from './totp.js';
+import { TOTP_DEFAULTS, generateTotpSecret } from './totp.js';
 
 /** Accepted clock difference between the CA and the authenticator app: one step either way. */
 export const TOTP_WINDOW = 1;

@@ -1,4 +1,5 @@
-import { UnauthorizedError } from '@lantern/shared';
+import { UnauthorizedError, base32Encode } from '@lantern/shared';
+import QRCode from 'qrcode';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { lockoutFailure } from '../auth/login.js';
@@ -13,10 +14,10 @@ import {
 import { getTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
 import { getUser } from '../users/users.js';
-import { OTP_AMR } from './login-mfa.js';
+import { hasSecondFactor, satisfiesStepUp } from './step-up.js';
 import type { RoleMfaPolicy } from './mfa-policy.js';
 import { roleMfaPolicy } from './mfa-policy.js';
-import { base32Encode, otpauthUri } from './totp.js';
+import { otpauthUri } from './totp.js';
 import {
   PENDING_TOTP_SECONDS,
   consumeTotpCode,
@@ -46,12 +47,10 @@ export function callerUser(ctx: CaContext, caller: AccessTokenClaims): UserRow {
   return user;
 }
 
-const hasOtp = (caller: AccessTokenClaims) => caller.amr.includes(OTP_AMR);
-
 /**
  * Step-up (DESIGN §4, MFA policy): an action that needs it is allowed only with an access token
- * minted by a sign-in that verified a code (`otp` in `amr`). Refreshed tokens carry `pwd` only,
- * so a step-up lasts one access token (15 minutes by default), then the user signs in again.
+ * minted by a sign-in that proved a second factor (`otp` or `mfa` in `amr`). Refreshed tokens
+ * carry `pwd` only, so a step-up lasts one access token (15 minutes by default), then the user signs in again.
  *
  * - Managing an active second factor (replace, remove) always needs it.
  * - Any action a user route marks as an admin action needs it when the role's policy says
@@ -66,14 +65,16 @@ export function assertStepUp(
 ): void {
   const needed =
     action === 'manage_second_factor'
-      ? hasActiveTotp(ctx.store.db, user.user_id)
+      ? hasSecondFactor(ctx, user.user_id)
       : roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).stepUp;
-  if (needed && !hasOtp(caller)) throw new StepUpRequiredError();
+  if (needed && !satisfiesStepUp(caller.amr)) throw new StepUpRequiredError();
 }
 
 export interface TotpEnrollmentView {
   /** Shown once: scan it (as a QR code) or type `secret` into an authenticator app. */
   otpauthUri: string;
+  /** `otpauthUri` as a QR code, a `data:image/png;base64,` URL an `<img>` shows as is. */
+  qrCodeDataUrl: string;
   secret: string;
   algorithm: string;
   digits: number;
@@ -84,10 +85,14 @@ export interface TotpEnrollmentView {
 
 /**
  * Starts (or restarts) an enrolment: a new secret, stored sealed as `pending`. An active secret
- * stays in force until the new one is confirmed; replacing it needs a step-up.
+ * stays in force until the new one is confirmed; replacing it needs a step-up. The QR code is
+ * drawn after the commit: rendering is no part of the enrolment's state.
  */
-export function startTotpEnrollment(ctx: CaContext, caller: AccessTokenClaims): TotpEnrollmentView {
-  return ctx.store.transaction(() => {
+export async function startTotpEnrollment(
+  ctx: CaContext,
+  caller: AccessTokenClaims,
+): Promise<TotpEnrollmentView> {
+  const view = ctx.store.transaction(() => {
     const user = callerUser(ctx, caller);
     assertStepUp(ctx, caller, user, 'manage_second_factor');
     const tenant = getTenant(ctx.store.db, user.tenant_id);
@@ -112,6 +117,13 @@ export function startTotpEnrollment(ctx: CaContext, caller: AccessTokenClaims): 
       confirmBy: new Date(ctx.clock.now() + PENDING_TOTP_SECONDS * 1000).toISOString(),
     };
   });
+  // Error correction M and a 4-module quiet zone: what phone cameras read reliably off a screen.
+  const qrCodeDataUrl = await QRCode.toDataURL(view.otpauthUri, {
+    errorCorrectionLevel: 'M',
+    margin: 4,
+    scale: 6,
+  });
+  return { ...view, qrCodeDataUrl };
 }
 
 /**

@@ -34,7 +34,8 @@ export type LoginFailureReason =
   | 'account_locked'
   | 'account_suspended'
   | 'device_tenant_mismatch'
-  | 'mfa_failed';
+  | 'mfa_failed'
+  | 'passkey_failed';
 
 export type SyncRejectionCode =
   'sequence_conflict' | 'event_not_allowed' | 'schema_violation' | 'tenant_mismatch';

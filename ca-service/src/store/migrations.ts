@@ -300,6 +300,45 @@ export const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   );
   `,
+  `
+  -- WebAuthn. Passkeys registered with the CA's web origin: public key, signature counter and
+  -- flags beside the events (the counter moves on every sign-in, which is no event of its own).
+  CREATE TABLE webauthn_credentials (
+    credential_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    counter INTEGER NOT NULL,
+    transports TEXT NOT NULL,
+    user_verified INTEGER NOT NULL,
+    device_type TEXT NOT NULL,
+    backed_up INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT
+  );
+  CREATE INDEX webauthn_credentials_user ON webauthn_credentials (user_id);
+
+  -- Outstanding ceremony challenges: single use (deleted when presented), short-lived.
+  CREATE TABLE webauthn_challenges (
+    challenge TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT,
+    expires_at TEXT NOT NULL
+  );
+  CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges (expires_at);
+
+  -- Projection of identity.user.mfa_enrolled/mfa_removed (kind webauthn): every passkey a user
+  -- has, whether registered with the CA (device_id NULL) or on a device and reported by sync.
+  CREATE TABLE user_passkeys (
+    credential_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    device_id TEXT,
+    enrolled_at TEXT NOT NULL
+  );
+  CREATE INDEX user_passkeys_user ON user_passkeys (user_id);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

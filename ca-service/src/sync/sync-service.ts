@@ -8,6 +8,8 @@ import type { BindingPolicy } from '../issuance/binding-response.js';
 import { bindingPolicy } from '../issuance/binding-response.js';
 import { fromPem } from '../pki/der.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
+import type { NewEvent } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 
 export const MAX_PUSH = 500;
 
@@ -17,6 +19,7 @@ const DEVICE_EVENT_TYPES = new Set([
   'identity.user.login_failed',
   'identity.user.locked',
   'identity.user.mfa_enrolled',
+  'identity.user.webauthn_registration_canceled',
   'identity.session.created',
   'identity.session.revoked',
   'identity.device.clock_rollback_detected',
@@ -117,13 +120,20 @@ export class SyncService {
       let quarantined = 0;
       const rejected: SyncRejection[] = [];
       const receivedAt = isoNow(this.ctx.clock);
-      const receipt = db.prepare(
+      const receipt = statement(
+        db,
         'SELECT seq, event_id FROM device_event_receipts WHERE device_id = ? AND seq = ?',
       );
-      const known = db.prepare('SELECT 1 FROM events WHERE event_id = ?');
-      const record = db.prepare(
+      const known = statement(db, 'SELECT 1 FROM events WHERE event_id = ?');
+      const record = statement(
+        db,
         'INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at) VALUES (?, ?, ?, ?, ?, ?)',
       );
+      // The round's accepted events go to the store in one append (one savepoint, one head read,
+      // one hash-chain walk) instead of one each; `appending` stands in for the events table
+      // until then, so an id pushed twice in one round is still a duplicate.
+      const toAppend: NewEvent[] = [];
+      const appending = new Set<string>();
       for (const { seq, event } of ordered) {
         const existing = receipt.get(device.deviceId, seq) as Receipt | undefined;
         if (existing) {
@@ -136,7 +146,7 @@ export class SyncService {
             });
           continue;
         }
-        if (known.get(event.eventId)) {
+        if (appending.has(event.eventId) || known.get(event.eventId)) {
           record.run(device.deviceId, seq, event.eventId, 'duplicate', null, receivedAt);
           duplicates += 1;
           continue;
@@ -156,26 +166,29 @@ export class SyncService {
         }
         const definition = this.validator.definition(event.eventType, event.eventVersion);
         const idField = AGGREGATE_ID_FIELD[definition?.aggregate ?? ''] ?? 'deviceId';
-        const [stored] = this.ctx.store.append([
-          {
-            eventId: event.eventId,
-            eventType: event.eventType,
-            eventVersion: event.eventVersion,
-            aggregateId: String(event.payload[idField] ?? device.deviceId),
-            tenantId: device.tenantId,
-            actor: event.actor,
-            correlationId: event.correlationId,
-            ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
-            occurredAt: event.occurredAt,
-            payload: event.payload,
-          },
-        ]);
+        appending.add(event.eventId);
+        toAppend.push({
+          eventId: event.eventId,
+          eventType: event.eventType,
+          eventVersion: event.eventVersion,
+          aggregateId: String(event.payload[idField] ?? device.deviceId),
+          tenantId: device.tenantId,
+          actor: event.actor,
+          correlationId: event.correlationId,
+          ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
+          occurredAt: event.occurredAt,
+          payload: event.payload,
+        });
         record.run(device.deviceId, seq, event.eventId, 'stored', null, receivedAt);
         accepted += 1;
         this.ctx.metrics.syncEventStored(event);
-        if (stored && this.quarantineIfLate(device, stored.eventType, event, correlationId))
+        const quarantine = this.quarantineIfLate(device, event, correlationId);
+        if (quarantine) {
+          toAppend.push(quarantine);
           quarantined += 1;
+        }
       }
+      if (toAppend.length > 0) this.ctx.store.append(toAppend);
       const ack = this.contiguousAck(device.deviceId);
       return { ack, accepted, duplicates, rejected, quarantined };
     });
@@ -211,44 +224,105 @@ export class SyncService {
         message: 'the event names a device or user outside this device and tenant',
       };
     }
+    return this.passkeyRefusal(device, event);
+  }
+
+  /**
+   * A device reports passkeys it registered itself (its own origin): a TOTP enrolment is the
+   * CA's to record, never a device's. The user must have signed in on this device (a session or
+   * a grant there: registering needs a signed-in local session), the enrolment must name this
+   * device, and the credential id must not already belong to another user or to the CA.
+   */
+  private passkeyRefusal(
+    device: ProvenDevice,
+    event: EventEnvelope,
+  ): Omit<SyncRejection, 'seq'> | undefined {
+    const { db } = this.ctx.store;
+    const p = event.payload;
+    if (event.eventType === 'identity.user.mfa_enrolled') {
+      if (p['kind'] !== 'webauthn') {
+        return {
+          code: 'event_not_allowed',
+          message: `a device may report passkey enrolments only, not ${String(p['kind'])}`,
+        };
+      }
+      if (p['deviceId'] !== device.deviceId || typeof p['credentialId'] !== 'string') {
+        return {
+          code: 'event_not_allowed',
+          message: 'a passkey enrolment from a device names that device and the credential id',
+        };
+      }
+      const owner = db
+        .prepare(
+          `SELECT user_id, device_id FROM user_passkeys WHERE credential_id = ?
+           UNION ALL SELECT user_id, NULL FROM webauthn_credentials WHERE credential_id = ?`,
+        )
+        .get(p['credentialId'], p['credentialId']) as
+        { user_id: string; device_id: string | null } | undefined;
+      if (owner && (owner.user_id !== p['userId'] || owner.device_id !== device.deviceId)) {
+        return {
+          code: 'event_not_allowed',
+          message: 'this credential id is already registered elsewhere',
+        };
+      }
+    }
+    const passkeyEvent =
+      event.eventType === 'identity.user.mfa_enrolled' ||
+      event.eventType === 'identity.user.webauthn_registration_canceled';
+    if (passkeyEvent && !this.signedInOnDevice(String(p['userId']), device.deviceId)) {
+      return { code: 'event_not_allowed', message: 'the user never signed in on this device' };
+    }
     return undefined;
+  }
+
+  private signedInOnDevice(userId: string, deviceId: string): boolean {
+    return (
+      this.ctx.store.db
+        .prepare(
+          `SELECT 1 FROM sessions WHERE user_id = ? AND device_id = ?
+           UNION ALL SELECT 1 FROM grants WHERE user_id = ? AND device_id = ? LIMIT 1`,
+        )
+        .get(userId, deviceId, userId, deviceId) !== undefined
+    );
   }
 
   private isTenantUser(userId: string, tenantId: string): boolean {
     return (
-      this.ctx.store.db
-        .prepare('SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?')
-        .get(userId, tenantId) !== undefined
+      statement(this.ctx.store.db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
+        userId,
+        tenantId,
+      ) !== undefined
     );
   }
 
-  /** DESIGN §5: an offline sign-in after the device's revocation is flagged, not dropped. */
+  /**
+   * DESIGN §5: an offline sign-in after the device's revocation is flagged, not dropped: the
+   * event to append right after the sign-in, if it is late.
+   */
   private quarantineIfLate(
     device: ProvenDevice,
-    eventType: string,
     event: EventEnvelope,
     correlationId: string,
-  ): boolean {
-    if (eventType !== 'identity.user.logged_in' || device.revokedAt === null) return false;
-    if (event.payload['offline'] !== true || event.occurredAt <= device.revokedAt) return false;
+  ): NewEvent | undefined {
+    if (event.eventType !== 'identity.user.logged_in' || device.revokedAt === null)
+      return undefined;
+    if (event.payload['offline'] !== true || event.occurredAt <= device.revokedAt) return undefined;
     const userId = String(event.payload['userId']);
-    this.ctx.store.append([
-      {
-        eventType: 'identity.user.offline_signin_quarantined',
-        aggregateId: userId,
-        tenantId: device.tenantId,
-        actor: { type: 'system', id: 'lantern-ca-sync' },
-        correlationId,
-        causationId: event.eventId,
-        payload: {
-          userId,
-          deviceId: device.deviceId,
-          signinEventId: event.eventId,
-          signedInAt: event.occurredAt,
-          deviceRevokedAt: device.revokedAt,
-        },
+    const quarantine: NewEvent = {
+      eventType: 'identity.user.offline_signin_quarantined',
+      aggregateId: userId,
+      tenantId: device.tenantId,
+      actor: { type: 'system', id: 'lantern-ca-sync' },
+      correlationId,
+      causationId: event.eventId,
+      payload: {
+        userId,
+        deviceId: device.deviceId,
+        signinEventId: event.eventId,
+        signedInAt: event.occurredAt,
+        deviceRevokedAt: device.revokedAt,
       },
-    ]);
+    };
     this.ctx.logger.warn(
       {
         event: 'sync.offline_signin_quarantined',
@@ -257,19 +331,23 @@ export class SyncService {
       },
       'sign-in after revocation',
     );
-    return true;
+    return quarantine;
   }
 
   /** Advances the device's ack over the receipts that now follow it: cost grows with new events only. */
   private contiguousAck(deviceId: string): number {
     const { db } = this.ctx.store;
-    const state = db
-      .prepare('SELECT acked_seq FROM device_sync_state WHERE device_id = ?')
-      .get(deviceId) as { acked_seq: number } | undefined;
+    const state = statement(db, 'SELECT acked_seq FROM device_sync_state WHERE device_id = ?').get(
+      deviceId,
+    ) as { acked_seq: number } | undefined;
     let ack = state?.acked_seq ?? 0;
-    const next = db.prepare('SELECT 1 FROM device_event_receipts WHERE device_id = ? AND seq = ?');
+    const next = statement(
+      db,
+      'SELECT 1 FROM device_event_receipts WHERE device_id = ? AND seq = ?',
+    );
     while (next.get(deviceId, ack + 1)) ack += 1;
-    db.prepare(
+    statement(
+      db,
       'INSERT INTO device_sync_state (device_id, acked_seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq',
     ).run(deviceId, ack);
     return ack;

@@ -162,13 +162,25 @@ export interface OfflineTotpSecret {
 /** The sealing context of an offline TOTP box: it opens only beside its own grant. */
 export const offlineTotpContext = (grantId: string): string => `lantern-offline-totp:${grantId}`;
 
+/**
+ * Opens a sealed box inside whatever holds the device key (a TPM-backed key never hands its
+ * private half to `decryptForDevice`); throws {@link SealedBoxError} as that does.
+ */
+export interface SealedBoxOpener {
+  openSealedBox(bundle: unknown, context: string): Uint8Array;
+}
+
 /** `decryptForDevice` plus the shape check of the TOTP payload, for the agent. */
 export function openOfflineTotp(
-  privateKey: KeyObject,
+  key: KeyObject | SealedBoxOpener,
   bundle: unknown,
   grantId: string,
 ): OfflineTotpSecret {
-  const plaintext = decryptForDevice(privateKey, bundle, offlineTotpContext(grantId));
+  const context = offlineTotpContext(grantId);
+  const plaintext =
+    'openSealedBox' in key
+      ? key.openSealedBox(bundle, context)
+      : decryptForDevice(key, bundle, context);
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(plaintext).toString('utf8'));

@@ -489,7 +489,7 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
         deviceId: id('dev'),
         methods: {
           type: 'array',
-          items: enumOf('password', 'pin', 'totp', 'passkey'),
+          items: enumOf('password', 'pin', 'totp', 'passkey', 'webauthn'),
           minItems: 1,
           uniqueItems: true,
         },
@@ -624,11 +624,22 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
         Object.fromEntries(
           ROLES.map((role) => [
             role,
-            object({
-              required: { type: 'array', items: enumOf('totp'), uniqueItems: true },
-              offline: { type: 'array', items: enumOf('password', 'totp'), uniqueItems: true },
-              stepUp: boolean,
-            }),
+            object(
+              {
+                required: { type: 'array', items: enumOf('totp', 'webauthn'), uniqueItems: true },
+                offline: {
+                  type: 'array',
+                  items: enumOf('password', 'totp', 'webauthn'),
+                  uniqueItems: true,
+                },
+                stepUp: boolean,
+                webauthn: object({
+                  login: enumOf('passwordless', 'second_factor'),
+                  userVerification: enumOf('required', 'preferred'),
+                }),
+              },
+              ['required', 'offline', 'stepUp'],
+            ),
           ]),
         ),
       ),

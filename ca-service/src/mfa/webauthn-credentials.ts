@@ -1,0 +1,177 @@
+import type { Database } from 'better-sqlite3';
+import type { CaContext } from '../context/ca-context.js';
+import type { Projection } from '../store/event-store.js';
+
+/** A passkey of the CA's web origin, as its side table holds it. */
+export interface WebAuthnCredentialRow {
+  credential_id: string;
+  user_id: string;
+  tenant_id: string;
+  public_key: Buffer;
+  counter: number;
+  /** JSON array of AuthenticatorTransportFuture. */
+  transports: string;
+  user_verified: number;
+  device_type: string;
+  backed_up: number;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export function webAuthnCredential(
+  db: Database,
+  credentialId: string,
+): WebAuthnCredentialRow | undefined {
+  return db
+    .prepare('SELECT * FROM webauthn_credentials WHERE credential_id = ?')
+    .get(credentialId) as WebAuthnCredentialRow | undefined;
+}
+
+export function userWebAuthnCredentials(db: Database, userId: string): WebAuthnCredentialRow[] {
+  return db
+    .prepare(
+      'SELECT * FROM webauthn_credentials WHERE user_id = ? ORDER BY created_at, credential_id',
+    )
+    .all(userId) as WebAuthnCredentialRow[];
+}
+
+export const hasCaPasskey = (db: Database, userId: string): boolean =>
+  db.prepare('SELECT 1 FROM webauthn_credentials WHERE user_id = ? LIMIT 1').get(userId) !==
+  undefined;
+
+export function insertWebAuthnCredential(
+  ctx: CaContext,
+  credential: {
+    credentialId: string;
+    userId: string;
+    tenantId: string;
+    publicKey: Uint8Array;
+    counter: number;
+    transports: readonly string[];
+    userVerified: boolean;
+    deviceType: string;
+    backedUp: boolean;
+  },
+): void {
+  ctx.store.db
+    .prepare(
+      `INSERT INTO webauthn_credentials (credential_id, user_id, tenant_id, public_key, counter,
+         transports, user_verified, device_type, backed_up, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(
+      credential.credentialId,
+      credential.userId,
+      credential.tenantId,
+      Buffer.from(credential.publicKey),
+      credential.counter,
+      JSON.stringify(credential.transports),
+      credential.userVerified ? 1 : 0,
+      credential.deviceType,
+      credential.backedUp ? 1 : 0,
+      new Date(ctx.clock.now()).toISOString(),
+    );
+}
+
+/**
+ * Stores the counter of a verified assertion. The update only succeeds while the stored counter
+ * is still lower (or both stay 0, for authenticators without a counter), so two requests racing
+ * with one assertion cannot both pass. False means the counter regressed.
+ */
+export function advanceCounter(ctx: CaContext, credentialId: string, counter: number): boolean {
+  return (
+    ctx.store.db
+      .prepare(
+        `UPDATE webauthn_credentials SET counter = ?, last_used_at = ?
+         WHERE credential_id = ? AND (counter < ? OR (counter = 0 AND ? = 0))`,
+      )
+      .run(counter, new Date(ctx.clock.now()).toISOString(), credentialId, counter, counter)
+      .changes === 1
+  );
+}
+
+export interface PasskeyView {
+  credentialId: string;
+  /** Null for a passkey of the CA's web origin; the device id for one reported by a device. */
+  deviceId: string | null;
+  enrolledAt: string;
+  /** Only for CA passkeys: the CA checks their counter and flags itself. */
+  counter?: number;
+  transports?: string[];
+  userVerified?: boolean;
+  lastUsedAt?: string | null;
+}
+
+interface PasskeyRow {
+  credential_id: string;
+  device_id: string | null;
+  enrolled_at: string;
+}
+
+/** Every passkey of a user, the CA's own and those devices reported (the projection below). */
+export function userPasskeys(db: Database, userId: string): PasskeyView[] {
+  const rows = db
+    .prepare(
+      'SELECT credential_id, device_id, enrolled_at FROM user_passkeys WHERE user_id = ? ORDER BY enrolled_at, credential_id',
+    )
+    .all(userId) as PasskeyRow[];
+  return rows.map((row) => {
+    const own = row.device_id === null ? webAuthnCredential(db, row.credential_id) : undefined;
+    return {
+      credentialId: row.credential_id,
+      deviceId: row.device_id,
+      enrolledAt: row.enrolled_at,
+      ...(own === undefined
+        ? {}
+        : {
+            counter: own.counter,
+            transports: JSON.parse(own.transports) as string[],
+            userVerified: own.user_verified === 1,
+            lastUsedAt: own.last_used_at,
+          }),
+    };
+  });
+}
+
+/**
+ * `user_passkeys`, rebuilt from `identity.user.mfa_enrolled` / `mfa_removed` of kind webauthn.
+ * The side table of CA passkeys (public keys, counters) is not a projection: erasing a user
+ * deletes it here, in the erasure's own transaction, and replaying an erasure is a no-op.
+ */
+export const passkeysProjection: Projection = {
+  name: 'passkeys',
+  tables: ['user_passkeys'],
+  apply(db, event) {
+    const p = event.payload as Record<string, unknown>;
+    switch (event.eventType) {
+      case 'identity.user.mfa_enrolled':
+        if (p['kind'] !== 'webauthn' || typeof p['credentialId'] !== 'string') break;
+        db.prepare(
+          `INSERT INTO user_passkeys (credential_id, tenant_id, user_id, device_id, enrolled_at)
+           VALUES (?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO NOTHING`,
+        ).run(
+          p['credentialId'],
+          event.tenantId,
+          p['userId'],
+          p['deviceId'] ?? null,
+          event.occurredAt,
+        );
+        break;
+      case 'identity.user.mfa_removed':
+        if (p['kind'] !== 'webauthn') break;
+        if (typeof p['credentialId'] === 'string') {
+          db.prepare('DELETE FROM user_passkeys WHERE credential_id = ? AND user_id = ?').run(
+            p['credentialId'],
+            p['userId'],
+          );
+        } else {
+          db.prepare('DELETE FROM user_passkeys WHERE user_id = ?').run(p['userId']);
+        }
+        break;
+      case 'identity.user.erased':
+        db.prepare('DELETE FROM user_passkeys WHERE user_id = ?').run(p['userId']);
+        db.prepare('DELETE FROM webauthn_credentials WHERE user_id = ?').run(p['userId']);
+        break;
+    }
+  },
+};
