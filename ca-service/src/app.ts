@@ -10,8 +10,11 @@ import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
 import { mfaRoutes } from './http/mfa-routes.js';
+import { webauthnRoutes } from './http/webauthn-routes.js';
+import type { WebAuthnConfig } from './mfa/webauthn-config.js';
+import { webAuthnConfig } from './mfa/webauthn-config.js';
 import { syncRoutes } from './http/sync-routes.js';
-import { installErrorHandling } from './http/error-handler.js';
+import { answerError, installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
 import type { ReadinessCheck } from './http/health-routes.js';
 import { AccessLogController, installObservability } from './observability/http-observability.js';
@@ -23,26 +26,51 @@ export interface BuildAppOptions {
   context: CaContext;
   enrollRateLimitPerMinute?: number;
   loginRateLimitPerMinute?: number;
+  /** Sign-ins per client address and account; default a twentieth of the per-client limit. */
+  loginPerAccountRateLimitPerMinute?: number;
   bodyLimitBytes?: number;
   /** Extra `/health/ready` checks, e.g. `natsConnected(...)` when the event backbone uses NATS. */
   readinessChecks?: readonly ReadinessCheck[];
   /** Feeds `identity_outbox_depth`, `identity_outbox_lag_seconds`, `identity_dlq_depth`. */
   relayStatus?: RelayStatusProvider;
+  /** Relying party for passkeys of the web origin; rpId defaults to `localhost`. */
+  webauthn?: Partial<WebAuthnConfig>;
+  /** Slow-client limits in milliseconds; the defaults are in `DEFAULT_TIMEOUTS`. */
+  timeouts?: Partial<typeof DEFAULT_TIMEOUTS>;
 }
+
+/**
+ * Set on purpose (Node's own defaults let a socket idle for ever and check deadlines every
+ * 30 s): a client that sends headers and then stalls, or trickles bytes, holds a connection for
+ * at most `idleMs`, or `requestMs` plus one `checkIntervalMs`. 30 s still carries the largest
+ * body (a 2 MiB sync push) over a slow school uplink.
+ */
+export const DEFAULT_TIMEOUTS = {
+  idleMs: 30_000,
+  requestMs: 30_000,
+  keepAliveMs: 10_000,
+  checkIntervalMs: 5_000,
+};
 
 /** The CA's HTTP face: one encapsulated plugin per feature, every error as `{ code, message }`. */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const ctx = options.context;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const loginLimit = options.loginRateLimitPerMinute ?? 600;
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     logController: new AccessLogController(),
+    // Routes that take more (sync pushes) or much less (sign-in, TOTP) set their own.
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
-    connectionTimeout: 30_000,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 10_000,
+    connectionTimeout: timeouts.idleMs,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    http: { connectionsCheckingInterval: timeouts.checkIntervalMs },
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     genReqId: () => ctx.ids.next('evt').slice(4),
+    // The router answers a bad URL itself, in Fastify's shape, unless told to use ours.
+    frameworkErrors: answerError,
   });
   installErrorHandling(app);
   if (options.relayStatus) ctx.metrics.relayStatus = options.relayStatus;
@@ -66,11 +94,20 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   );
   await app.register(deviceRoutes(ctx));
   await app.register(
-    authRoutes(ctx, { loginRateLimitPerMinute: options.loginRateLimitPerMinute ?? 600 }),
+    authRoutes(ctx, {
+      loginRateLimitPerMinute: loginLimit,
+      loginPerAccountRateLimitPerMinute:
+        options.loginPerAccountRateLimitPerMinute ?? Math.max(1, Math.ceil(loginLimit / 20)),
+    }),
   );
   await app.register(adminRoutes(ctx, crls));
   await app.register(accountAdminRoutes(ctx));
   await app.register(mfaRoutes(ctx));
+  await app.register(
+    webauthnRoutes(ctx, webAuthnConfig(ctx.publicUrl, options.webauthn), {
+      loginRateLimitPerMinute: options.loginRateLimitPerMinute ?? 600,
+    }),
+  );
   await app.register(eventRoutes(ctx));
   await app.register(syncRoutes(ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

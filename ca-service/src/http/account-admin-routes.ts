@@ -15,7 +15,7 @@ import {
 } from '../users/users.js';
 import type { Role, UserAction } from '../users/users.js';
 import { adminMeta, adminPrincipal } from './principal.js';
-import { idParam } from './schemas.js';
+import { idParam, tenantQuery } from './schemas.js';
 import { tenantFor } from './tenant-for.js';
 
 const USER_ACTIONS: readonly UserAction[] = ['lock', 'unlock', 'suspend', 'reactivate', 'erase'];
@@ -63,7 +63,7 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       },
     );
 
-    app.get('/v1/admin/users', async (request) => {
+    app.get('/v1/admin/users', { schema: { querystring: tenantQuery } }, async (request) => {
       const principal = adminPrincipal(ctx, request);
       const tenantId = tenantFor(ctx, principal, (request.query as { tenant?: string }).tenant);
       authorize(principal, 'users:read', tenantId);

@@ -19,7 +19,7 @@ import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import { createTenant, getTenant, listTenants } from '../tenants/tenant-commands.js';
 import { adminMeta, adminPrincipal } from './principal.js';
-import { idParam } from './schemas.js';
+import { idParam, tenantQuery } from './schemas.js';
 import { tenantFor } from './tenant-for.js';
 
 export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync {
@@ -98,13 +98,17 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
       },
     );
 
-    app.get('/v1/admin/enrollment-tokens', async (request) => {
-      const { tenant } = request.query as { tenant?: string };
-      const principal = adminPrincipal(ctx, request);
-      const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), tenant);
-      authorize(principal, 'devices:read', tenantId);
-      return { tokens: listEnrollmentTokens(ctx, tenantId) };
-    });
+    app.get(
+      '/v1/admin/enrollment-tokens',
+      { schema: { querystring: tenantQuery } },
+      async (request) => {
+        const { tenant } = request.query as { tenant?: string };
+        const principal = adminPrincipal(ctx, request);
+        const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), tenant);
+        authorize(principal, 'devices:read', tenantId);
+        return { tokens: listEnrollmentTokens(ctx, tenantId) };
+      },
+    );
 
     app.post(
       '/v1/admin/enrollment-tokens/:id/revoke',
@@ -121,7 +125,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
       },
     );
 
-    app.get('/v1/admin/devices', async (request) => {
+    app.get('/v1/admin/devices', { schema: { querystring: tenantQuery } }, async (request) => {
       const { tenant } = request.query as { tenant?: string };
       const principal = adminPrincipal(ctx, request);
       authorize(principal, 'devices:read');

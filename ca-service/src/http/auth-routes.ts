@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { login } from '../auth/login.js';
 import type { LoginInput } from '../auth/login.js';
 import { logout, refresh } from '../auth/refresh.js';
@@ -16,42 +16,57 @@ const refreshBody = {
 
 export function authRoutes(
   ctx: CaContext,
-  options: { loginRateLimitPerMinute: number },
+  options: { loginRateLimitPerMinute: number; loginPerAccountRateLimitPerMinute: number },
 ): FastifyPluginAsync {
   return async (app) => {
     const proofs = deviceProofSupport(app, ctx);
     await app.register(rateLimit, { max: options.loginRateLimitPerMinute, timeWindow: 60_000 });
+    // A second limiter, per client and account: the per-client one alone lets one address spend
+    // its whole budget guessing one learner's password. Its own plugin instance, so both count.
+    const perAccount = (scope: FastifyInstance) =>
+      scope.register(rateLimit, {
+        max: options.loginPerAccountRateLimitPerMinute,
+        timeWindow: 60_000,
+        hook: 'preHandler',
+        keyGenerator: (request) => {
+          const { tenant, username } = request.body as LoginInput;
+          return JSON.stringify([request.ip, tenant, username.toLowerCase()]);
+        },
+      });
 
     app.get('/.well-known/jwks.json', { config: { rateLimit: false } }, async (_request, reply) =>
       reply.header('cache-control', 'public, max-age=300').send(ctx.tokenKeys.jwks()),
     );
 
-    app.post(
-      '/v1/auth/login',
-      {
-        bodyLimit: 8 * 1024,
-        schema: {
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['tenant', 'username', 'password'],
-            properties: {
-              tenant: { type: 'string', minLength: 1, maxLength: 100 },
-              username: { type: 'string', minLength: 1, maxLength: 64 },
-              password: { type: 'string', minLength: 1, maxLength: 1024 },
-              totp: { type: 'string', pattern: '^[0-9]{6,10}$' },
+    await app.register(async (scope) => {
+      await perAccount(scope);
+      scope.post(
+        '/v1/auth/login',
+        {
+          bodyLimit: 8 * 1024,
+          schema: {
+            body: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['tenant', 'username', 'password'],
+              properties: {
+                tenant: { type: 'string', minLength: 1, maxLength: 100 },
+                username: { type: 'string', minLength: 1, maxLength: 64 },
+                password: { type: 'string', minLength: 1, maxLength: 1024 },
+                totp: { type: 'string', pattern: '^[0-9]{6,10}$' },
+              },
             },
           },
         },
-      },
-      async (request) =>
-        login(
-          ctx,
-          request.body as LoginInput,
-          proofs.proveIfPresent(request),
-          correlationIdOf(request),
-        ),
-    );
+        async (request) =>
+          login(
+            ctx,
+            request.body as LoginInput,
+            proofs.proveIfPresent(request),
+            correlationIdOf(request),
+          ),
+      );
+    });
 
     app.post(
       '/v1/auth/refresh',

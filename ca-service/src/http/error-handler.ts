@@ -1,20 +1,24 @@
 import { InternalError, NotFoundError, translateHttpError } from '@lantern/shared';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Every error leaves as `{ code, message }`; 5xx details stay in the log. */
+export function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const known = translateHttpError(error);
+  if (known && known.status < 500) {
+    request.log.info({ code: known.code, statusCode: known.status }, 'request refused');
+    const retryAfter = known.details?.['retryAfterSeconds'];
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+    return reply.status(known.status).send(known.toJSON());
+  }
+  request.log.error({ err: error }, 'request failed');
+  const masked = known ?? new InternalError();
+  return reply
+    .status(masked.status)
+    .send({ code: masked.code, message: new InternalError().message });
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = translateHttpError(error);
-    if (known && known.status < 500) {
-      request.log.info({ code: known.code, statusCode: known.status }, 'request refused');
-      return reply.status(known.status).send(known.toJSON());
-    }
-    request.log.error({ err: error }, 'request failed');
-    const masked = known ?? new InternalError();
-    return reply
-      .status(masked.status)
-      .send({ code: masked.code, message: new InternalError().message });
-  });
+  app.setErrorHandler(answerError);
   app.setNotFoundHandler((request, reply) => {
     reply
       .status(404)

@@ -48,6 +48,10 @@ export function translateHttpError(error: HttpFrameworkError): LanternError | un
       return new InvalidRequestError('the body is not valid JSON');
     case 'FST_ERR_NOT_FOUND':
       return new NotFoundError();
+    // Raised by the router before any handler runs (bad percent-encoding, an over-long segment).
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new InvalidRequestError('the URL path is malformed or a segment is too long');
   }
   if (error.statusCode === 429) return new RateLimitedError();
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
