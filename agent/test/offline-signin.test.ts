@@ -481,6 +481,31 @@ describe('invariant 2: no session outlives its grant, binding or offline window'
     expect(fresh.verify(verdict.token)).toMatchObject({ ok: false, reason: 'expired' });
   });
 
+  describe('a clock set back by less than the idle time (issue 11)', () => {
+    /** Grant ends on day 14; offline sign-in on day 13; at true day 15 the clock reads day 13.5. */
+    async function idleThenSetBack(): Promise<TestDevice> {
+      const { device } = await deviceWithGrant();
+      world.advance(13 * DAY);
+      expect(await offline(device)).toMatchObject({ ok: true });
+      world.advance(2 * DAY);
+      world.agentClock.set(T0 + 13.5 * DAY);
+      return device;
+    }
+
+    it('is refused on the same boot: the uptime says two days went by', async () => {
+      const device = await idleThenSetBack();
+      expect(await offline(device)).toMatchObject({ ok: false, code: 'clock_rollback' });
+      const [rollback] = device.events('identity.device.clock_rollback_detected');
+      expect(rollback).toMatchObject({ trustedTime: new Date(T0 + 15 * DAY).toISOString() });
+    });
+
+    it('is accepted across a reboot, the documented limit of the anchor rule', async () => {
+      const device = await idleThenSetBack();
+      world.monotonic.reboot();
+      expect(await offline(device)).toMatchObject({ ok: true, mode: 'offline' });
+    });
+  });
+
   it('caps exp at the offline window when it ends before the grant', async () => {
     const device = await world.device();
     await world.user('amina');

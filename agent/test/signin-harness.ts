@@ -18,6 +18,8 @@ import type { SigninAgent, SigninOptions } from '../src/signin/signin-agent.js';
 import { createSigninAgent } from '../src/signin/signin-agent.js';
 import type { LocalVerifier } from '../src/verify/local-verifier.js';
 import { createLocalVerifier } from '../src/verify/local-verifier.js';
+import type { ManualMonotonic } from '../src/time/monotonic-source.js';
+import { manualMonotonic } from '../src/time/monotonic-source.js';
 
 export { T0 };
 export const HOUR = 3_600_000;
@@ -103,7 +105,9 @@ export interface SigninWorld {
   caUrl: string;
   tenantId: string;
   agentClock: ManualClock;
-  /** Moves the CA and the device clocks together. */
+  /** The devices' system uptime: `advance` moves it, setting `agentClock` alone does not. */
+  monotonic: ManualMonotonic;
+  /** Moves the CA and the device clocks, and the devices' uptime, together. */
   advance(ms: number): void;
   user(username: string, password?: string): Promise<string>;
   device(): Promise<TestDevice>;
@@ -118,6 +122,7 @@ export async function startSigninWorld(tempDir: () => string): Promise<SigninWor
   ca.ctx.publicUrl = link.url;
   const tenantId = await createTenant(ca, 'Hillside Primary');
   const agentClock = manualClock(T0);
+  const monotonic = manualMonotonic(60 * 60_000);
   const devices: OpenedAgent[] = [];
   return {
     ca,
@@ -125,9 +130,11 @@ export async function startSigninWorld(tempDir: () => string): Promise<SigninWor
     caUrl: link.url,
     tenantId,
     agentClock,
+    monotonic,
     advance(ms) {
       ca.clock.advance(ms);
       agentClock.advance(ms);
+      monotonic.advance(ms);
     },
     user: (username, password = PASSWORD) => createUser(ca, tenantId, username, password),
     async device() {
@@ -139,7 +146,7 @@ export async function startSigninWorld(tempDir: () => string): Promise<SigninWor
         rootFingerprint: ca.rootFingerprint,
         clock: agentClock,
       });
-      const opened = await openAgent({ dataDir, clock: agentClock });
+      const opened = await openAgent({ dataDir, clock: agentClock, monotonic });
       devices.push(opened);
       const { store } = opened;
       return {

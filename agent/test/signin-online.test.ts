@@ -70,7 +70,8 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
       user_id: userId,
       username: 'amina',
       offline_until: T0 + 14 * 86_400_000,
-      methods_json: '["password"]',
+      // The default policy lets a learner register a passkey on this device and use it offline.
+      methods_json: '["password","webauthn"]',
       revoked: 0,
     });
     const verifier = db.prepare('SELECT * FROM verifiers').get() as Record<string, unknown>;

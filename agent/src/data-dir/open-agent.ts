@@ -11,6 +11,7 @@ import { FileDeviceKeyStore } from '../keys/file-device-key-store.js';
 import { FilePlatformSecret } from '../keys/file-platform-secret.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
+import type { MonotonicSource } from '../time/monotonic-source.js';
 import { TrustedTime } from '../time/trusted-time.js';
 import type { AgentPaths } from './agent-paths.js';
 import { agentPaths } from './agent-paths.js';
@@ -18,6 +19,8 @@ import { agentPaths } from './agent-paths.js';
 export interface OpenAgentOptions {
   dataDir: string;
   clock: Clock;
+  /** Trusted time's elapsed-time source; by default the system's, beside the system clock. */
+  monotonic?: MonotonicSource;
 }
 
 /** An enrolled agent's state, opened once per process; `close()` releases the store. */
@@ -64,7 +67,7 @@ export async function openAgent(options: OpenAgentOptions): Promise<OpenedAgent>
       binding,
       dataKey,
       deviceKey,
-      trustedTime: new TrustedTime(store),
+      trustedTime: new TrustedTime(store, { monotonic: options.monotonic }),
       close: () => store.close(),
     };
   } catch (error) {

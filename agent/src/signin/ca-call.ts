@@ -1,7 +1,10 @@
 import { withDeadline } from '@lantern/shared';
 export type CaCall =
-  /** An HTTP answer; `body` is the parsed JSON, or undefined when it was not JSON. */
-  | { kind: 'answered'; status: number; body: unknown }
+  /**
+   * An HTTP answer; `body` is the parsed JSON, or undefined when it was not JSON. `date` is the
+   * unsigned Date header: good for a proof's iat, never for trusted time.
+   */
+  | { kind: 'answered'; status: number; body: unknown; date: string | null }
   /** No HTTP answer: refused connection, DNS, TLS, a redirect, or no answer in time. */
   | { kind: 'unreachable'; detail: string };
 
@@ -39,7 +42,7 @@ export async function callCa(url: string, request: CaRequest, timeoutMs: number)
   } catch {
     body = undefined;
   }
-  return { kind: 'answered', status: response.status, body };
+  return { kind: 'answered', status: response.status, body, date: response.headers.get('date') };
 }
 
 function describe(error: unknown): string {

@@ -1,5 +1,6 @@
-import type { JwtKeySet, VerifiedJwtClaims } from '@lantern/shared';
-import { createJwtVerifier, isId } from '@lantern/shared';
+import type { JwtKeySet, OfflineTotpSecret, VerifiedJwtClaims } from '@lantern/shared';
+import { SealedBoxError, createJwtVerifier, isId, openOfflineTotp } from '@lantern/shared';
+import { unverifiedClaims } from '../sync/unverified-claims.js';
 import { DEFAULT_ROLLBACK_TOLERANCE_MS } from '../time/trusted-time.js';
 import type { BindingFacts } from './binding-facts.js';
 import { callCa } from './ca-call.js';
@@ -10,8 +11,11 @@ import { SigninAnswerInvalidError } from '../errors.js';
 
 /** A `POST /v1/auth/login` answer whose tokens were all verified. */
 export interface LoginAnswer {
-  /** Null when the tenant's policy gives this user no offline sign-in. */
-  grant: { claims: OfflineGrant; jws: string } | null;
+  /**
+   * Null when the tenant's policy gives this user no offline sign-in. `totp`: the user's TOTP
+   * secret the CA sealed to this device key, opened (only with grants that allow TOTP).
+   */
+  grant: { claims: OfflineGrant; jws: string; totp?: OfflineTotpSecret } | null;
   accessToken: string;
   userId: string;
   sessionId: string;
@@ -53,7 +57,15 @@ export async function checkLoginAnswer(
       'the answer lacks accessToken or refreshToken, or has an offlineGrant without a token',
     );
   }
-  const expected = { facts, thumbprint: agent.deviceKey.thumbprint(), nowSeconds };
+  // The answer to the request just made is checked at the instant the CA signed it (its iat),
+  // not at the device's trusted time: a device clock behind the CA's would find fresh tokens
+  // issued in the future, and a trusted time left ahead of the CA (a slow clock corrected across
+  // a reboot) would find them expired and never sign in online again. A forged iat fails the
+  // signature check at that same instant. What the device keeps is still bounded by its own
+  // clock: the grant's window and the session's expiry are checked at trusted time when used.
+  const iat = unverifiedClaims(accessToken)?.['iat'];
+  const at = Number.isSafeInteger(iat) ? (iat as number) : nowSeconds;
+  const expected = { facts, thumbprint: agent.deviceKey.thumbprint(), nowSeconds: at };
   const check = (keys: JwtKeySet) =>
     checkTokens(keys, expected, accessToken, typeof grantJws === 'string' ? grantJws : null);
   let checked = check(agent.jwks.keys());
@@ -73,7 +85,26 @@ export async function checkLoginAnswer(
       checked === 'unknown_kid' ? 'a token is signed by a key the CA does not publish' : checked,
     );
   }
+  const totpBox = (offlineGrant as { totp?: unknown } | undefined)?.totp;
+  if (checked.grant !== null && totpBox !== undefined) {
+    checked.grant.totp = openTotp(agent, totpBox, checked.grant.claims);
+  }
   return { ...checked, accessToken, refreshToken };
+}
+
+/** A box that does not open for this key beside this grant is a broken answer, like a bad token. */
+function openTotp(agent: SigninAgent, box: unknown, grant: OfflineGrant): OfflineTotpSecret {
+  if (!grant.methods.includes('totp')) {
+    throw new SigninAnswerInvalidError('the answer carries a TOTP secret for a grant without totp');
+  }
+  try {
+    return openOfflineTotp(agent.deviceKey, box, grant.grantId);
+  } catch (error) {
+    if (error instanceof SealedBoxError) {
+      throw new SigninAnswerInvalidError('the TOTP secret does not open with this device key');
+    }
+    throw error;
+  }
 }
 
 interface Expected {

@@ -28,13 +28,15 @@ const CA_REFUSALS: Readonly<Record<string, SigninRefusalCode>> = {
   account_suspended: 'suspended',
   device_revoked: 'device_revoked',
   mfa_required: 'mfa_required',
+  mfa_failed: 'mfa_failed',
 };
 
 /**
  * Online sign-in (DESIGN §4): the credentials go to the CA with a device proof over the exact
- * body. On success every token of the answer is checked against the CA's JWKS before anything
- * is stored; then, in one transaction, the grant, a fresh local password verifier, a reset
- * lockout counter and the session (refresh token sealed) are written. The CA records online
+ * body (a TOTP code too, when given). On success every token of the answer is checked against
+ * the CA's JWKS before anything is stored; then, in one transaction, the grant, a fresh local
+ * password verifier, the TOTP secret delivered with the grant (sealed again with the data key),
+ * a reset lockout counter and the session (refresh token sealed) are written. The CA records online
  * sign-ins itself, so no sign-in event goes to the outbox.
  *
  * The session token returned is minted here, as offline, rather than the CA's access token:
@@ -72,28 +74,36 @@ export async function signInOnline(
     tenant: input.tenant ?? facts.tenantId,
     username: input.username,
     password: input.password,
+    ...(input.totp === undefined ? {} : { totp: input.totp }),
   });
-  const proof = createDeviceProof({
-    method: 'POST',
-    url,
-    body,
-    x5c: facts.x5c,
-    nowSeconds,
-    sign: (data) => agent.deviceKey.sign(data),
-  });
-  const call = await callCa(
-    url,
-    { method: 'POST', body, headers: { [DEVICE_PROOF_HEADER]: proof } },
-    timeoutMs,
-  );
+  const post = () => {
+    const proof = createDeviceProof({
+      method: 'POST',
+      url,
+      body,
+      x5c: facts.x5c,
+      nowSeconds: agent.proofClock.nowSeconds(),
+      sign: (data) => agent.deviceKey.sign(data),
+    });
+    return callCa(
+      url,
+      { method: 'POST', body, headers: { [DEVICE_PROOF_HEADER]: proof } },
+      timeoutMs,
+    );
+  };
+  let call = await post();
+  // A stale proof is refused before the CA looks at the credentials, so the one retry with a
+  // corrected iat costs no failed attempt; a second refusal is final like any other.
+  if (call.kind === 'answered' && agent.proofClock.learn(caCodeOf(call.body), call.date)) {
+    call = await post();
+  }
   if (call.kind === 'unreachable') return call;
   // Overloaded or failing is no decision about the person: offline rules apply meanwhile.
   if (call.status >= 500 || call.status === 429) {
     return { kind: 'unreachable', detail: `the CA answered HTTP ${call.status}` };
   }
   if (call.status !== 200) {
-    const stated = (call.body as { code?: unknown } | undefined)?.code;
-    const caCode = typeof stated === 'string' ? stated : `http_${call.status}`;
+    const caCode = caCodeOf(call.body) ?? `http_${call.status}`;
     const code = CA_REFUSALS[caCode] ?? 'ca_refused';
     agent.store.transaction(recordRollback);
     return {
@@ -147,7 +157,7 @@ export async function signInOnline(
     });
     return signedIn(answer.accessToken, answer.accessExpiresAt * 1000, input.username);
   }
-  const { claims: grant, jws } = answer.grant;
+  const { claims: grant, jws, totp } = answer.grant;
   const expiresAt = sessionExpiry({
     nowMs,
     ttlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
@@ -164,12 +174,20 @@ export async function signInOnline(
     const token = commit(() => {
       storeGrant(agent, grant, jws, nowMs);
       storeVerifier(agent, grant.userId, verifier.key, verifier.paramsJson, nowMs);
+      // A grant without a secret (TOTP reset, or not allowed offline) must not leave the old one.
+      if (totp === undefined) agent.totp.drop(grant.userId);
+      else agent.totp.save(grant.userId, totp, nowMs);
       return startLocalSession(agent, { ...session, facts, grant, expiresAt });
     });
     return signedIn(token, expiresAt * 1000, grant.username);
   } finally {
     verifier.key.fill(0);
   }
+}
+
+function caCodeOf(body: unknown): string | undefined {
+  const stated = (body as { code?: unknown } | undefined)?.code;
+  return typeof stated === 'string' ? stated : undefined;
 }
 
 /** The newest grant replaces the user's older ones: its window is the longest. */

@@ -4,8 +4,10 @@ import type { OpenedAgent } from '../data-dir/open-agent.js';
 import type { DataKey } from '../keys/data-key.js';
 import type { DeviceKeyStore } from '../keys/device-key-store.js';
 import { Outbox } from '../outbox/outbox.js';
+import { ProofClock } from '../sync/proof-clock.js';
 import type { AgentStore } from '../store/agent-store.js';
 import type { TrustedTime } from '../time/trusted-time.js';
+import { OfflineTotp } from '../totp/offline-totp.js';
 import { JwksCache } from '../verify/jwks-cache.js';
 import { RevocationState } from '../verify/revocation-state.js';
 import type { LockoutPolicy } from './local-lockout.js';
@@ -22,11 +24,15 @@ export interface SigninAgent {
   outbox: Outbox;
   jwks: JwksCache;
   revocations: RevocationState;
+  /** TOTP secrets delivered with grants, and the steps used, for the offline second factor. */
+  totp: OfflineTotp;
   /** Session ids: ULIDs on trusted time, so a clock set back does not mint out-of-order ids. */
   newSessionId(): string;
+  /** The iat device proofs claim; kept for the agent's life so a learned skew is reused. */
+  proofClock: ProofClock;
 }
 
-/** The MFA hook: whether a grant demands a second factor offline (the MFA issue checks it). */
+/** The MFA hook: whether a grant demands a second factor offline. */
 export interface OfflineMfaPolicy {
   requiresSecondFactor(grant: OfflineGrant): boolean;
 }
@@ -44,9 +50,9 @@ export interface SigninOptions {
 }
 
 /**
- * Until this agent can check a second factor offline, a grant that asks for one (claim `mfa`,
- * from the tenant's MFA policy) signs nobody in offline: `mfa_required`, never a silent
- * password-only sign-in.
+ * A grant that asks for a second factor (claim `mfa`, from the tenant's MFA policy) needs a TOTP
+ * code offline too: without one (or without a secret on this device to check it) the answer is
+ * `mfa_required`, never a silent password-only sign-in.
  */
 export const DEFAULT_MFA_POLICY: OfflineMfaPolicy = {
   requiresSecondFactor: (grant) => grant.mfa.length > 0,
@@ -58,6 +64,11 @@ export const DEFAULT_SIGNIN_TIMEOUT_MS = 3_000;
 export interface SigninInput {
   username: string;
   password: string;
+  /**
+   * A current code of the user's authenticator app: forwarded to the CA online, checked against
+   * the secret delivered with the grant offline. Needed when the tenant's policy requires it.
+   */
+  totp?: string;
   /** Tenant id or slug for the CA; the binding's tenant when absent. */
   tenant?: string;
 }
@@ -109,6 +120,8 @@ export function createSigninAgent(
     }),
     jwks: new JwksCache(store),
     revocations: new RevocationState(store),
+    totp: new OfflineTotp(store, opened.dataKey),
     newSessionId: () => ids.next('ses'),
+    proofClock: new ProofClock(trustedTime),
   };
 }

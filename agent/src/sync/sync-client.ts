@@ -11,6 +11,7 @@ import { Outbox } from '../outbox/outbox.js';
 import type { BackoffPolicy } from './backoff.js';
 import { Backoff } from './backoff.js';
 import { CaSignedTokenVerifier } from './ca-signed-token-verifier.js';
+import { ProofClock } from './proof-clock.js';
 import type { RevocationPage } from './revocation-page.js';
 import { checkRevocationPage } from './revocation-page.js';
 import type { SyncAnswer, SyncRejection } from './sync-response.js';
@@ -194,8 +195,7 @@ export class SyncClient {
   private readonly verifier: CaSignedTokenVerifier;
   private readonly syncUrl: string;
   private readonly x5c: string[];
-  /** Learned from the CA's Date header when it found our proof stale: only used for proof iat. */
-  private proofSkewMs = 0;
+  private readonly proofClock: ProofClock;
 
   constructor(options: SyncClientOptions) {
     this.agent = options.agent;
@@ -221,6 +221,7 @@ export class SyncClient {
     this.verifier = new CaSignedTokenVerifier(binding.rootPem);
     this.syncUrl = `${binding.caUrl}/v1/sync`;
     this.x5c = [binding.certificatePem, ...binding.chainPems].map(pemBody);
+    this.proofClock = new ProofClock(trustedTime);
   }
 
   /** Rounds until the outbox is drained and the feed read, with backoff between failures. */
@@ -322,13 +323,12 @@ export class SyncClient {
 
   private async post(body: string): Promise<Exchange> {
     for (let attempt = 0; ; attempt += 1) {
-      const nowMs = this.agent.trustedTime.trustedNow() + this.proofSkewMs;
       const proof = createDeviceProof({
         method: 'POST',
         url: this.syncUrl,
         body,
         x5c: this.x5c,
-        nowSeconds: Math.floor(nowMs / 1000),
+        nowSeconds: this.proofClock.nowSeconds(),
         sign: (data) => this.agent.deviceKey.sign(data),
       });
       const jti = String(unverifiedClaims(proof)?.['jti']);
@@ -357,14 +357,7 @@ export class SyncClient {
         }
       }
       const refusal = refusalOf(text);
-      // A device clock that drifted while offline makes every proof look stale or early. The
-      // CA's Date header is unsigned, so it only ever sets the iat we claim in a proof; the CA
-      // checks that, and trusted time only moves on the signed server time.
-      const serverDate = date === null ? NaN : Date.parse(date);
-      if (attempt === 0 && refusal.code === 'device_proof_expired' && !Number.isNaN(serverDate)) {
-        this.proofSkewMs = serverDate - this.agent.trustedTime.trustedNow();
-        continue;
-      }
+      if (attempt === 0 && this.proofClock.learn(refusal.code, date)) continue;
       return {
         ok: false,
         failure: {

@@ -1,4 +1,6 @@
 import type { AgentStore } from '../store/agent-store.js';
+import type { MonotonicSource } from './monotonic-source.js';
+import { UNKNOWN_BOOT_ID, defaultMonotonic } from './monotonic-source.js';
 
 export type TrustedTimeSource = 'none' | 'wall_clock' | 'server';
 
@@ -8,6 +10,10 @@ export interface TrustedTimeState {
   /** The wall clock reading when the mark was last set. */
   anchorWallMs: number;
   source: TrustedTimeSource;
+  /** Boot id at the anchor; null when the anchor carries no monotonic evidence. */
+  anchorBootId: string | null;
+  /** System uptime at the anchor, on boot `anchorBootId`. */
+  anchorUptimeMs: number | null;
 }
 
 export type WallClockObservation =
@@ -18,6 +24,8 @@ export type WallClockObservation =
 export interface TrustedTimeOptions {
   /** How far the wall clock may fall behind before it counts as rolled back (NTP steps, drift). */
   rollbackToleranceMs?: number;
+  /** Elapsed time the wall clock cannot move; by default the system's, beside the system clock. */
+  monotonic?: MonotonicSource;
 }
 
 export const DEFAULT_ROLLBACK_TOLERANCE_MS = 5 * 60_000;
@@ -33,15 +41,26 @@ export const DEFAULT_ROLLBACK_TOLERANCE_MS = 5 * 60_000;
  * a signed server time it stops a device whose clock is merely slow from reading as rolled
  * back (and refusing every offline sign-in) until its clock catches up, while a clock set back
  * is still caught. Trusted now is never below DESIGN's value, so no window can get longer.
+ *
+ * Issue 11: a clock set back by less than the time the device sat idle stays ahead of the
+ * anchor, so the anchor rule alone misses it. The anchor therefore also records the boot id and
+ * system uptime; on the same boot, trusted now = max(wall, mark + uptime elapsed), and a wall
+ * clock more than the tolerance behind anchor + uptime elapsed is a rollback. Uptime rather than
+ * wall time elapsed also stops a slow clock corrected after a sync from pushing trusted time
+ * ahead by the correction. Still never below DESIGN's max(wall, mark). Across a reboot
+ * (or without a boot id, or with uptime gone backwards) there is no such evidence and only the
+ * anchor rule applies, until the next anchor records the new boot.
  */
 export class TrustedTime {
   private readonly toleranceMs: number;
+  private readonly monotonic: MonotonicSource;
 
   constructor(
     private readonly store: AgentStore,
     options: TrustedTimeOptions = {},
   ) {
     this.toleranceMs = options.rollbackToleranceMs ?? DEFAULT_ROLLBACK_TOLERANCE_MS;
+    this.monotonic = options.monotonic ?? defaultMonotonic(store.clock);
     if (!Number.isFinite(this.toleranceMs) || this.toleranceMs < 0) {
       throw new RangeError('rollbackToleranceMs must be a non-negative number');
     }
@@ -49,8 +68,10 @@ export class TrustedTime {
 
   state(): TrustedTimeState {
     const row = this.store.db
-      .prepare<[], { markMs: number; anchorWallMs: number; source: TrustedTimeSource }>(
-        'SELECT mark_ms AS markMs, anchor_wall_ms AS anchorWallMs, source FROM trusted_time WHERE id = 1',
+      .prepare<[], TrustedTimeState>(
+        `SELECT mark_ms AS markMs, anchor_wall_ms AS anchorWallMs, source,
+                anchor_boot_id AS anchorBootId, anchor_uptime_ms AS anchorUptimeMs
+         FROM trusted_time WHERE id = 1`,
       )
       .get();
     if (!row) throw new Error('trusted_time row missing: the store was not migrated');
@@ -59,16 +80,15 @@ export class TrustedTime {
 
   /** Epoch ms to measure every validity window against; never behind the persisted mark. */
   trustedNow(): number {
-    return trustedNowOf(this.state(), this.store.clock.now());
+    return this.reading(this.state()).trustedNow;
   }
 
   /** Call at each sign-in attempt, before any window is checked. */
   observeWallClock(): WallClockObservation {
     return this.store.transaction(() => {
       const state = this.state();
-      const wallClock = this.store.clock.now();
-      const trustedNow = trustedNowOf(state, wallClock);
-      if (wallClock < state.anchorWallMs - this.toleranceMs) {
+      const { wallClock, trustedNow, expectedWallMs, boot } = this.reading(state);
+      if (wallClock < expectedWallMs - this.toleranceMs) {
         return {
           rollback: true,
           wallClock,
@@ -82,7 +102,7 @@ export class TrustedTime {
       if (wallClock < state.anchorWallMs) {
         return { rollback: false, wallClock, mark: state.markMs, trustedNow };
       }
-      this.write({ markMs: trustedNow, anchorWallMs: wallClock, source: 'wall_clock' });
+      this.write({ markMs: trustedNow, anchorWallMs: wallClock, source: 'wall_clock', ...boot });
       return { rollback: false, wallClock, mark: trustedNow, trustedNow };
     });
   }
@@ -96,29 +116,72 @@ export class TrustedTime {
       throw new RangeError('server time must be a non-negative integer of epoch milliseconds');
     }
     return this.store.transaction(() => {
-      const state = this.state();
-      const wallClock = this.store.clock.now();
-      const trustedNow = trustedNowOf(state, wallClock);
+      const { wallClock, trustedNow, boot } = this.reading(this.state());
       const next: TrustedTimeState = {
         markMs: Math.max(trustedNow, serverTimeMs),
         anchorWallMs: wallClock,
         source: serverTimeMs >= trustedNow ? 'server' : 'wall_clock',
+        ...boot,
       };
       this.write(next);
       return next;
     });
   }
 
+  private reading(state: TrustedTimeState): Reading {
+    const wallClock = this.store.clock.now();
+    const bootId = this.monotonic.bootId();
+    const uptimeMs = this.monotonic.uptimeMs();
+    const known = bootId !== UNKNOWN_BOOT_ID && Number.isSafeInteger(uptimeMs) && uptimeMs >= 0;
+    const boot = known
+      ? { anchorBootId: bootId, anchorUptimeMs: uptimeMs }
+      : { anchorBootId: null, anchorUptimeMs: null };
+    // Uptime behind its anchor on the same boot cannot happen; if it does, it proves nothing.
+    if (
+      known &&
+      state.anchorBootId === bootId &&
+      state.anchorUptimeMs !== null &&
+      uptimeMs >= state.anchorUptimeMs
+    ) {
+      const elapsed = uptimeMs - state.anchorUptimeMs;
+      return {
+        wallClock,
+        trustedNow: Math.max(wallClock, state.markMs + elapsed),
+        expectedWallMs: state.anchorWallMs + elapsed,
+        boot,
+      };
+    }
+    const wallElapsed = Math.max(0, wallClock - state.anchorWallMs);
+    return {
+      wallClock,
+      trustedNow: Math.max(wallClock, state.markMs + wallElapsed),
+      expectedWallMs: state.anchorWallMs,
+      boot,
+    };
+  }
+
   private write(state: TrustedTimeState): void {
     this.store.db
-      .prepare<[number, number, TrustedTimeSource]>(
-        'UPDATE trusted_time SET mark_ms = ?, anchor_wall_ms = ?, source = ? WHERE id = 1',
+      .prepare<[number, number, TrustedTimeSource, string | null, number | null]>(
+        `UPDATE trusted_time
+         SET mark_ms = ?, anchor_wall_ms = ?, source = ?, anchor_boot_id = ?, anchor_uptime_ms = ?
+         WHERE id = 1`,
       )
-      .run(state.markMs, state.anchorWallMs, state.source);
+      .run(
+        state.markMs,
+        state.anchorWallMs,
+        state.source,
+        state.anchorBootId,
+        state.anchorUptimeMs,
+      );
   }
 }
 
-function trustedNowOf(state: TrustedTimeState, wallClock: number): number {
-  const elapsed = Math.max(0, wallClock - state.anchorWallMs);
-  return Math.max(wallClock, state.markMs + elapsed);
+interface Reading {
+  wallClock: number;
+  trustedNow: number;
+  /** Where the wall clock should be by the evidence: below it by more than the tolerance is a rollback. */
+  expectedWallMs: number;
+  /** The monotonic part of an anchor taken now. */
+  boot: Pick<TrustedTimeState, 'anchorBootId' | 'anchorUptimeMs'>;
 }
