@@ -1,0 +1,358 @@
+/**
+ * `npm run load -- --agents 300 --seconds 60`: issue 11's load test. One `lantern-ca serve`
+ * process; N enrolled devices (real keys, certificates from the CA's HTTP enrollment) each run
+ * device-signed `POST /v1/sync` rounds back to back (push 1-10 new events, pull the feed from
+ * their cursor, a 0-1 s pause) for the given time. A round that fails is retried with the same
+ * events, as an agent's outbox does; after the time is up every device drains what is pending.
+ *
+ * Prints the error rate, p50/p95/p99 round latency, the CA's RSS (VmRSS of the child, peak and
+ * at the end) and events pushed vs stored: stored must equal generated (no event lost) and no
+ * event may be stored twice. Exits 1 otherwise. `--json`: the last line is one JSON object.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { buildApp, dataDirPaths, openCa } from '@lantern/ca-service';
+import {
+  DEVICE_PROOF_HEADER,
+  buildCsrPem,
+  createDeviceProof,
+  createIdGenerator,
+  createLogger,
+  systemClock,
+} from '@lantern/shared';
+import { Writable } from 'node:stream';
+import { CA_CLI, freePort, runNode } from '../test/support/processes.js';
+import { startCaProcess } from './fleet/ca-process.js';
+
+const USAGE = 'usage: npm run load -- [--agents 300] [--seconds 60] [--json]';
+const ids = createIdGenerator();
+
+interface Device {
+  deviceId: string;
+  tenantId: string;
+  x5c: string[];
+  privateKey: ReturnType<typeof generateKeyPairSync>['privateKey'];
+  /** Last sequence assigned. */
+  seq: number;
+  /** Highest sequence the CA acked. */
+  acked: number;
+  cursor: number;
+  jwksEtag?: string;
+  /** Events of a round that failed: sent again, unchanged, in the next one. */
+  pending: { seq: number; event: Record<string, unknown> }[];
+}
+
+interface Stats {
+  rounds: number;
+  errors: Map<string, number>;
+  latencies: number[];
+  generated: number;
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        agents: { type: 'string', default: '300' },
+        seconds: { type: 'string', default: '60' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const agents = Number(values.agents);
+  const seconds = Number(values.seconds);
+  if (!Number.isSafeInteger(agents) || agents < 1 || !(seconds > 0)) {
+    console.error(USAGE);
+    return 2;
+  }
+  const started = performance.now();
+  const progress = (line: string) =>
+    console.error(`[${((performance.now() - started) / 1000).toFixed(1)} s] load: ${line}`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'lantern-load-'));
+  const caDir = join(dir, 'ca');
+  const port = await freePort();
+  const caUrl = `http://127.0.0.1:${port}`;
+  const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--url', caUrl, '--json']);
+  if (init.status !== 0) throw new Error(`lantern-ca init failed: ${init.stderr}`);
+  // The serving CA allows 60 enrollments a minute per client; the fleet is enrolled beforehand
+  // through the same routes, in-process, on the same data dir.
+  const devices = await enrollFleet(caDir, agents, progress);
+  const server = await startCaProcess(caDir, port);
+  const { pid } = server;
+  try {
+    const rss = { peakKb: 0, startKb: vmRssKb(pid), endKb: 0 };
+    const sampler = setInterval(() => {
+      rss.peakKb = Math.max(rss.peakKb, vmRssKb(pid));
+    }, 500);
+    const stats: Stats = { rounds: 0, errors: new Map(), latencies: [], generated: 0 };
+    const loadBefore = loadavg()[0] ?? 0;
+    const deadline = performance.now() + seconds * 1000;
+    const ticker = setInterval(() => {
+      const failed = [...stats.errors.values()].reduce((a, b) => a + b, 0);
+      progress(`${stats.rounds} rounds, ${failed} failed, ${stats.generated} events`);
+    }, 10_000);
+    await Promise.all(
+      devices.map(async (device) => {
+        while (performance.now() < deadline) {
+          await round(caUrl, device, stats, 1 + Math.floor(Math.random() * 10));
+          await sleep(Math.random() * 1000);
+        }
+      }),
+    );
+    clearInterval(ticker);
+    const loadDuring = loadavg()[0] ?? 0;
+    // Drain: what failed is pushed again until the CA has acked every sequence.
+    const drained = { rounds: 0 };
+    for (const device of devices) {
+      for (let attempt = 0; device.acked < device.seq && attempt < 20; attempt += 1) {
+        await round(caUrl, device, stats, 0);
+        drained.rounds += 1;
+      }
+    }
+    clearInterval(sampler);
+    rss.endKb = vmRssKb(pid);
+    await server.stop();
+
+    const db = new Database(dataDirPaths(caDir).database, { readonly: true });
+    let stored = 0;
+    let distinct = 0;
+    try {
+      const row = db
+        .prepare<[], { rows: number; distinct: number }>(
+          `SELECT count(*) AS rows, count(DISTINCT event_id) AS "distinct" FROM events
+           WHERE event_type = 'identity.user.login_failed'`,
+        )
+        .get();
+      stored = row?.rows ?? 0;
+      distinct = row?.distinct ?? 0;
+    } finally {
+      db.close();
+    }
+    const sorted = [...stats.latencies].sort((a, b) => a - b);
+    const failed = [...stats.errors.values()].reduce((a, b) => a + b, 0);
+    const unacked = devices.reduce((sum, device) => sum + (device.seq - device.acked), 0);
+    const result = {
+      agents,
+      seconds,
+      rounds: stats.rounds,
+      roundsPerSecond: Math.round(stats.rounds / seconds),
+      errorRate: stats.rounds === 0 ? 0 : failed / stats.rounds,
+      errors: Object.fromEntries(stats.errors),
+      latencyMs: {
+        p50: quantile(sorted, 0.5),
+        p95: quantile(sorted, 0.95),
+        p99: quantile(sorted, 0.99),
+        max: sorted.at(-1) ?? 0,
+      },
+      caRssMb: {
+        start: Math.round(rss.startKb / 1024),
+        peak: Math.round(rss.peakKb / 1024),
+        end: Math.round(rss.endKb / 1024),
+      },
+      events: { generated: stats.generated, stored, distinct, unacked },
+      drainRounds: drained.rounds,
+      loadAverage: { before: loadBefore, during: loadDuring },
+    };
+    const lost = stats.generated - distinct;
+    const ok = lost === 0 && stored === distinct && unacked === 0;
+    if (values.json) {
+      console.log(JSON.stringify({ ...result, ok }));
+    } else {
+      console.log(
+        [
+          `load: ${agents} agents for ${seconds} s: ${stats.rounds} sync rounds (${result.roundsPerSecond}/s), error rate ${(result.errorRate * 100).toFixed(2)} % ${JSON.stringify(result.errors)}`,
+          `latency ms: p50 ${result.latencyMs.p50.toFixed(0)}, p95 ${result.latencyMs.p95.toFixed(0)}, p99 ${result.latencyMs.p99.toFixed(0)}, max ${result.latencyMs.max.toFixed(0)}`,
+          `CA RSS MB: start ${result.caRssMb.start}, peak ${result.caRssMb.peak}, end ${result.caRssMb.end}`,
+          `events: generated ${stats.generated}, stored ${stored} (${distinct} distinct), unacked ${unacked}: ${ok ? 'none lost' : 'LOST OR DUPLICATED'}`,
+          `load average (1 min): ${loadBefore.toFixed(1)} before, ${loadDuring.toFixed(1)} at the end`,
+        ].join('\n'),
+      );
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await server.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function enrollFleet(
+  caDir: string,
+  agents: number,
+  progress: (line: string) => void,
+): Promise<Device[]> {
+  const opened = await openCa({
+    dataDir: caDir,
+    clock: systemClock,
+    passphrase: readFileSync(dataDirPaths(caDir).passphraseFile, 'utf8').trim(),
+    logger: createLogger({
+      service: 'lantern-load',
+      salt: 'load',
+      level: 'error',
+      destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
+    }),
+  });
+  const app = await buildApp({ context: opened.context, enrollRateLimitPerMinute: 1e6 });
+  const adminKey = readFileSync(dataDirPaths(caDir).adminApiKey, 'utf8').trim();
+  try {
+    const call = async (url: string, payload: Record<string, unknown>, status: number) => {
+      const response = await app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${adminKey}` },
+        payload,
+      });
+      if (response.statusCode !== status) throw new Error(`${url}: ${response.body}`);
+      return response.json() as Record<string, string>;
+    };
+    const { tenantId = '' } = await call('/v1/admin/tenants', { name: 'Load School' }, 201);
+    const devices: Device[] = [];
+    for (let i = 0; i < agents; i += 1) {
+      const { token = '' } = await call(
+        '/v1/admin/enrollment-tokens',
+        { tenant: tenantId, ttlSeconds: 3600 },
+        201,
+      );
+      devices.push(
+        await enrollDevice(token, (payload) => call('/v1/devices/enroll', payload, 201)),
+      );
+      if (devices.length % 50 === 0 || devices.length === agents) {
+        progress(`enrolled ${devices.length}/${agents}`);
+      }
+    }
+    return devices;
+  } finally {
+    await app.close();
+    opened.close();
+  }
+}
+
+async function enrollDevice(
+  token: string,
+  post: (payload: Record<string, unknown>) => Promise<Record<string, unknown>>,
+): Promise<Device> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const csr = await buildCsrPem({
+    commonName: 'load device',
+    subjectPublicKeyInfo: publicKey.export({ type: 'spki', format: 'der' }),
+    sign: (data) => sign('sha256', data, { key: privateKey, dsaEncoding: 'der' }),
+  });
+  const body = (await post({ enrollmentToken: token, csr })) as {
+    deviceId: string;
+    tenantId: string;
+    chain: string[];
+  };
+  return {
+    deviceId: body.deviceId,
+    tenantId: body.tenantId,
+    x5c: body.chain.map((pem) => pem.replace(/-----[^-]+-----|\s/g, '')),
+    privateKey,
+    seq: 0,
+    acked: 0,
+    cursor: 0,
+    pending: [],
+  };
+}
+
+/** One sync round: the pending events (or `fresh` new ones), timed from request to parsed answer. */
+async function round(caUrl: string, device: Device, stats: Stats, fresh: number): Promise<void> {
+  if (device.pending.length === 0) {
+    for (let i = 0; i < fresh; i += 1) {
+      device.seq += 1;
+      device.pending.push({ seq: device.seq, event: loginFailed(device) });
+      stats.generated += 1;
+    }
+  }
+  const url = `${caUrl}/v1/sync`;
+  const body = JSON.stringify({
+    events: device.pending,
+    revocationCursor: device.cursor,
+    ...(device.jwksEtag === undefined ? {} : { jwksEtag: device.jwksEtag }),
+  });
+  const proof = createDeviceProof({
+    method: 'POST',
+    url,
+    body,
+    x5c: device.x5c,
+    nowSeconds: Math.floor(Date.now() / 1000),
+    sign: (data) => sign('sha256', data, { key: device.privateKey, dsaEncoding: 'ieee-p1363' }),
+  });
+  const start = performance.now();
+  stats.rounds += 1;
+  try {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [DEVICE_PROOF_HEADER]: proof },
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await response.text();
+    stats.latencies.push(performance.now() - start);
+    if (response.status !== 200) {
+      const code = (JSON.parse(text) as { code?: string }).code ?? `http_${response.status}`;
+      stats.errors.set(code, (stats.errors.get(code) ?? 0) + 1);
+      return;
+    }
+    const answer = JSON.parse(text) as {
+      ack: number;
+      jwksEtag: string;
+      revocations: { next: number };
+    };
+    device.acked = answer.ack;
+    device.cursor = answer.revocations.next;
+    device.jwksEtag = answer.jwksEtag;
+    device.pending = device.pending.filter((item) => item.seq > answer.ack);
+  } catch (error) {
+    const code = (error as Error).name === 'TimeoutError' ? 'timeout' : 'network';
+    stats.errors.set(code, (stats.errors.get(code) ?? 0) + 1);
+  }
+}
+
+function loginFailed(device: Device): Record<string, unknown> {
+  const eventId = ids.next('evt');
+  return {
+    eventId,
+    eventType: 'identity.user.login_failed',
+    eventVersion: 1,
+    occurredAt: new Date().toISOString(),
+    tenantId: device.tenantId,
+    actor: { type: 'device', id: device.deviceId },
+    correlationId: eventId,
+    partitionKey: device.deviceId,
+    payload: { reason: 'invalid_credentials', offline: true, deviceId: device.deviceId },
+  };
+}
+
+function vmRssKb(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+process.exitCode = await main();
