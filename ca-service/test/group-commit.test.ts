@@ -17,7 +17,10 @@ beforeEach(() => {
   db.pragma('synchronous = FULL');
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)');
   observer = new Database(join(dir, 'ca.db'));
-  group = new GroupCommit((fn) => db.transaction(fn)());
+  group = new GroupCommit(
+    (fn) => db.transaction(fn)(),
+    () => db.inTransaction,
+  );
 });
 afterEach(() => {
   observer.close();
@@ -65,6 +68,22 @@ describe('GroupCommit', () => {
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
     expect(labels()).toEqual(['a', 'c']);
+  });
+
+  it('rejects every unit, and commits none, when one unit ends the whole transaction', async () => {
+    const results = await Promise.allSettled([
+      group.run(insert('a')),
+      group.run(() => {
+        insert('b')();
+        // What SQLite does on disk full or an I/O error: the whole transaction is rolled back.
+        db.exec('ROLLBACK');
+        throw new Error('disk I/O error');
+      }),
+      group.run(insert('c')),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(labels()).toEqual([]);
+    expect(db.inTransaction).toBe(false);
   });
 
   it('rejects every unit when the commit itself fails, and writes nothing', async () => {

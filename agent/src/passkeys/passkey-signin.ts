@@ -184,8 +184,10 @@ export class PasskeySignin {
           return 'mismatch';
         }
         // A clone of the authenticator shows up as a counter that went backwards (or stood
-        // still); authenticators without a counter always say 0, and that is fine.
-        if ((info.newCounter > 0 || stored.signCount > 0) && info.newCounter <= stored.signCount) {
+        // still); authenticators without a counter always say 0, and that is fine. The counter is
+        // read again after the await: another assertion may have been accepted meanwhile.
+        const storedCount = passkeys.find(stored.credentialId)?.signCount ?? stored.signCount;
+        if ((info.newCounter > 0 || storedCount > 0) && info.newCounter <= storedCount) {
           failure = 'passkey_counter_regressed';
           return 'mismatch';
         }

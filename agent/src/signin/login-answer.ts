@@ -60,11 +60,15 @@ export async function checkLoginAnswer(
   // The answer to the request just made is checked at the instant the CA signed it (its iat),
   // not at the device's trusted time: a device clock behind the CA's would find fresh tokens
   // issued in the future, and a trusted time left ahead of the CA (a slow clock corrected across
-  // a reboot) would find them expired and never sign in online again. A forged iat fails the
-  // signature check at that same instant. What the device keeps is still bounded by its own
-  // clock: the grant's window and the session's expiry are checked at trusted time when used.
+  // a reboot) would find them expired and never sign in online again. Only an iat close to the
+  // CA's clock as the proof clock knows it counts, so an old answer replayed is still checked at
+  // trusted time (and found expired). A forged iat fails the signature check at that instant.
   const iat = unverifiedClaims(accessToken)?.['iat'];
-  const at = Number.isSafeInteger(iat) ? (iat as number) : nowSeconds;
+  const caNowSeconds = agent.proofClock.nowSeconds();
+  const fresh =
+    Number.isSafeInteger(iat) &&
+    Math.abs((iat as number) - caNowSeconds) * 1000 <= DEFAULT_ROLLBACK_TOLERANCE_MS;
+  const at = fresh ? (iat as number) : nowSeconds;
   const expected = { facts, thumbprint: agent.deviceKey.thumbprint(), nowSeconds: at };
   const check = (keys: JwtKeySet) =>
     checkTokens(keys, expected, accessToken, typeof grantJws === 'string' ? grantJws : null);

@@ -129,7 +129,10 @@ export class EventStore {
   private readonly insert: Statement;
   private readonly versionOf: Statement;
   private readonly head: Statement;
-  private readonly grouped = new GroupCommit((fn) => this.transaction(fn));
+  private readonly grouped = new GroupCommit(
+    (fn) => this.transaction(fn),
+    () => this.db.inTransaction,
+  );
 
   constructor(
     readonly db: Database,

@@ -14,8 +14,14 @@ export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
 
-  /** `transaction` must nest (better-sqlite3 turns an inner call into a savepoint). */
-  constructor(private readonly transaction: <T>(fn: () => T) => T) {}
+  /**
+   * `transaction` must nest (better-sqlite3 turns an inner call into a savepoint);
+   * `inTransaction` says whether the outer one is still open.
+   */
+  constructor(
+    private readonly transaction: <T>(fn: () => T) => T,
+    private readonly inTransaction: () => boolean,
+  ) {}
 
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -38,6 +44,10 @@ export class GroupCommit {
           try {
             outcomes.push({ ok: true, value: this.transaction(work) });
           } catch (error) {
+            // Some errors (disk full, I/O) make SQLite roll back the whole transaction, not the
+            // savepoint: the units before this one are gone too, and the ones after must not
+            // commit on their own. Every caller then sees the failure.
+            if (!this.inTransaction()) throw error;
             outcomes.push({ ok: false, error });
           }
         }
