@@ -225,7 +225,10 @@ describe('offline sign-in refusals, each with its reason code and outbox event',
     // A sync restarts the window; an online sign-in alone does not (it brings no feed).
     await signInOnline(device.agent, { username: 'amina', password: PASSWORD }, TEST_OPTIONS);
     expect(await offline(device)).toMatchObject({ code: 'offline_window_exceeded' });
+    // Only the CA's signed time restarts it: a trusted time ahead of the CA's does not.
     device.opened.store.db.prepare('UPDATE sync_state SET last_sync_at = ?').run(T0 + 14 * DAY);
+    expect(await offline(device)).toMatchObject({ code: 'offline_window_exceeded' });
+    device.opened.store.db.prepare('UPDATE sync_state SET last_server_time = ?').run(T0 + 14 * DAY);
     expect(await offline(device)).toMatchObject({ ok: true });
   });
 

@@ -125,7 +125,7 @@ export async function signInOfflineWith(
   const currentFailures = () =>
     userId === undefined ? 0 : lockout.status(userId, nowMs).failureCount;
 
-  const windowEndMs = offlineWindowEnd(agent.store, binding, facts);
+  const windowEndMs = offlineWindowEnd(agent.store, facts);
   // Read again in the final transaction: a sync may enforce a revocation during the KDF.
   const checks = (): Refusal | null =>
     firstRefusal({
