@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sha256 } from '@lantern/shared';
 import type { onRequestAsyncHookHandler } from 'fastify';
 import { ForbiddenError, UnauthorizedError } from '@lantern/shared';
 import type { UiSession } from './ui/ui-session.js';
@@ -27,11 +28,11 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
  * `Origin` that is exactly this server's.
  */
 export function localSecretAuth(secret: string, ui?: UiSession): onRequestAsyncHookHandler {
-  const expected = digest(secret);
+  const expected = sha256(secret);
   return async (request, reply) => {
     if (request.routeOptions.config?.anonymous === true) return;
     const presented = BEARER.exec(request.headers.authorization ?? '')?.[1];
-    if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return;
+    if (presented !== undefined && timingSafeEqual(sha256(presented), expected)) return;
     if (presented === undefined && ui?.presentedIn(request.headers.cookie) === true) {
       if (SAFE_METHODS.has(request.method)) return;
       if (request.headers.origin === `http://${request.host}`) return;
@@ -44,8 +45,4 @@ export function localSecretAuth(secret: string, ui?: UiSession): onRequestAsyncH
       'send Authorization: Bearer <local API secret> (the secrets/local-api-secret file of the agent data directory)',
     );
   };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

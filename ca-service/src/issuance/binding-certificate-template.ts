@@ -5,6 +5,7 @@ import {
   TAG,
   bitStringValue,
   childrenOf,
+  derTagged,
   deviceUri,
   readDer,
 } from '@lantern/shared';
@@ -40,18 +41,9 @@ const TAG_EXTENSIONS = 0xa3;
 const TAG_URI = 0x86;
 const MAX_SERIAL_OCTETS = 20;
 
-function lengthOctets(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  if (length < 0x100) return Buffer.from([0x81, length]);
-  if (length < 0x10000) return Buffer.from([0x82, length >> 8, length & 0xff]);
-  return Buffer.from([0x83, length >> 16, (length >> 8) & 0xff, length & 0xff]);
-}
-
-/** One TLV around parts that are already DER, concatenated once. */
+/** One TLV around parts that are already DER. */
 function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  return Buffer.concat([Buffer.from([tag]), lengthOctets(length), ...parts]);
+  return derTagged(tag, parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts));
 }
 
 function oidDer(dotted: string): Buffer {

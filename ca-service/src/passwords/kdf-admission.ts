@@ -29,7 +29,10 @@ export class KdfAdmission {
   private readonly waiting: (() => void)[] = [];
 
   constructor(config: KdfAdmissionConfig = {}) {
-    this.maxInFlight = config.maxInFlight ?? availableParallelism();
+    // scrypt runs on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise): more in
+    // flight than the pool has threads would only queue inside libuv, out of this bound's sight.
+    const poolSize = Number(process.env['UV_THREADPOOL_SIZE']) || 4;
+    this.maxInFlight = config.maxInFlight ?? Math.min(availableParallelism(), poolSize);
     this.maxWaiting = config.maxWaiting ?? Math.max(8, 4 * this.maxInFlight);
     this.retryAfterSeconds = config.retryAfterSeconds ?? 1;
     if (!(Number.isInteger(this.maxInFlight) && this.maxInFlight >= 1)) {

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256 } from '@lantern/shared';
 
 export const UI_COOKIE = 'lantern_ui';
 
@@ -32,8 +33,4 @@ export class UiSession {
     }
     return false;
   }
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }
