@@ -37,7 +37,9 @@ function keyOf(input: PathValidationInput): string {
   section('intermediates', (input.intermediates ?? []).map(bytesOf));
   section('anchors', input.trustAnchors.map(bytesOf));
   section('crls', (input.crls ?? []).map(bytesOf));
-  hash.update(`eku:${(input.requiredEku ?? []).join(',')};depth:${input.maxDepth ?? 'default'}`);
+  hash.update(
+    `eku:${(input.requiredEku ?? []).join(',')};depth:${input.maxDepth ?? 'default'};revocation:${input.revocationCheck ?? 'default'}`,
+  );
   return hash.digest('base64url');
 }
 

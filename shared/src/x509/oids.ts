@@ -15,6 +15,7 @@ export const OID = {
   deltaCrlIndicator: '2.5.29.27',
   issuingDistributionPoint: '2.5.29.28',
   freshestCrl: '2.5.29.46',
+  crlDistributionPoints: '2.5.29.31',
   crlReason: '2.5.29.21',
   invalidityDate: '2.5.29.24',
   certificateIssuer: '2.5.29.29',

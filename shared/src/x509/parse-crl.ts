@@ -2,6 +2,7 @@ import {
   type DerValue,
   DerError,
   TAG,
+  bitStringValue,
   childrenOf,
   contextTag,
   integerBytes,
@@ -28,16 +29,37 @@ export interface RevokedEntry {
   readonly extensions: readonly CertificateExtension[];
 }
 
+/**
+ * RFC 5280 §5.2.5, decoded. `fullName` holds each GeneralName of the distribution point as hex
+ * of its DER (undefined when the field is absent).
+ */
+export interface IssuingDistributionPoint {
+  readonly fullName: readonly string[] | undefined;
+  readonly nameRelativeToCrlIssuer: boolean;
+  readonly onlyContainsUserCerts: boolean;
+  readonly onlyContainsCaCerts: boolean;
+  readonly onlySomeReasons: boolean;
+  readonly indirectCrl: boolean;
+  readonly onlyContainsAttributeCerts: boolean;
+  /** The extension's value, for comparing the scopes of a complete and a delta CRL. */
+  readonly der: Uint8Array;
+}
+
 export interface ParsedCrl {
   readonly der: Uint8Array;
   readonly issuer: string;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
   readonly crlNumber: bigint | undefined;
+  /** Set for a delta CRL (deltaCRLIndicator): the number of the complete CRL it updates. */
+  readonly baseCrlNumber: bigint | undefined;
+  readonly issuingDistributionPoint: IssuingDistributionPoint | undefined;
   readonly authorityKeyIdentifier: string | undefined;
   readonly extensions: readonly CertificateExtension[];
   /** Keyed by the serial's hex content octets, the same form as `ParsedCert.serialNumber`. */
   readonly revoked: ReadonlyMap<string, RevokedEntry>;
+  /** revokedCertificates entries as encoded: more than `revoked.size` when a serial repeats. */
+  readonly entryCount: number;
   readonly raw: {
     readonly tbs: Uint8Array;
     readonly signatureAlgorithm: Uint8Array;
@@ -72,6 +94,53 @@ function entryOf(value: DerValue): [string, RevokedEntry] {
   return [serial, { revocationDate, reason, extensions }];
 }
 
+/** DER forbids encoding a DEFAULT FALSE boolean, so a present flag must be TRUE. */
+function implicitTrue(value: DerValue | undefined): boolean {
+  if (!value) return false;
+  if (value.content.length !== 1 || value.content[0] !== 0xff) {
+    throw new DerError('issuingDistributionPoint flag must be absent or TRUE');
+  }
+  return true;
+}
+
+function generalNamesOf(value: DerValue): string[] {
+  const names = childrenOf(value);
+  if (names.done) throw new DerError('empty GeneralNames');
+  const list: string[] = [];
+  while (!names.done) list.push(hex(names.read().raw));
+  return list;
+}
+
+function issuingDistributionPointOf(der: Uint8Array): IssuingDistributionPoint {
+  const fields = childrenOf(readDer(der, TAG.sequence));
+  const point = fields.optional(contextTag(0, true));
+  let fullName: string[] | undefined;
+  let nameRelativeToCrlIssuer = false;
+  if (point) {
+    const name = readDer(point.content);
+    if (name.tag === contextTag(0, true)) fullName = generalNamesOf(name);
+    else if (name.tag === contextTag(1, true)) nameRelativeToCrlIssuer = true;
+    else throw new DerError('unknown DistributionPointName');
+  }
+  const onlyContainsUserCerts = implicitTrue(fields.optional(contextTag(1, false)));
+  const onlyContainsCaCerts = implicitTrue(fields.optional(contextTag(2, false)));
+  const reasons = fields.optional(contextTag(3, false));
+  if (reasons) bitStringValue({ ...reasons, tag: TAG.bitString });
+  const indirectCrl = implicitTrue(fields.optional(contextTag(4, false)));
+  const onlyContainsAttributeCerts = implicitTrue(fields.optional(contextTag(5, false)));
+  fields.finish();
+  return {
+    fullName,
+    nameRelativeToCrlIssuer,
+    onlyContainsUserCerts,
+    onlyContainsCaCerts,
+    onlySomeReasons: reasons !== undefined,
+    indirectCrl,
+    onlyContainsAttributeCerts,
+    der,
+  };
+}
+
 /** Strict-DER parse of a PEM or DER X.509 CRL (v2 fields; validity is the validator's job). */
 export function parseCrl(input: Uint8Array | string): ParsedCrl {
   try {
@@ -103,9 +172,11 @@ function parse(der: Uint8Array): ParsedCrl {
   fields.finish();
 
   const revoked = new Map<string, RevokedEntry>();
+  let entryCount = 0;
   if (revokedList) {
     const entries = childrenOf(revokedList);
     while (!entries.done) {
+      entryCount += 1;
       const [serial, entry] = entryOf(entries.read(TAG.sequence));
       const existing = revoked.get(serial);
       if (!existing || existing.reason === CRL_REASON_REMOVE_FROM_CRL) revoked.set(serial, entry);
@@ -117,6 +188,8 @@ function parse(der: Uint8Array): ParsedCrl {
   const valueOf = (oid: string): Uint8Array | undefined =>
     extensions.find((extension) => extension.oid === oid)?.value;
   const number = valueOf(OID.crlNumber);
+  const base = valueOf(OID.deltaCrlIndicator);
+  const idp = valueOf(OID.issuingDistributionPoint);
   const aki = valueOf(OID.authorityKeyIdentifier);
   let authorityKeyIdentifier: string | undefined;
   if (aki) {
@@ -130,9 +203,12 @@ function parse(der: Uint8Array): ParsedCrl {
     thisUpdate: new Date(thisUpdate * 1000),
     nextUpdate: nextUpdate === undefined ? undefined : new Date(nextUpdate * 1000),
     crlNumber: number ? unsignedBig(readDer(number, TAG.integer)) : undefined,
+    baseCrlNumber: base ? unsignedBig(readDer(base, TAG.integer)) : undefined,
+    issuingDistributionPoint: idp ? issuingDistributionPointOf(idp) : undefined,
     authorityKeyIdentifier,
     extensions,
     revoked,
+    entryCount,
     raw: {
       tbs: tbs.raw,
       signatureAlgorithm: signatureAlgorithm.raw,

@@ -1,11 +1,8 @@
+import { type RevocationCheck, CrlRevocation } from './crl-revocation.js';
+import { nameMatchKey } from './distinguished-name.js';
 import { OID } from './oids.js';
 import { type ParsedCert, CertificateParseError, parseCertificate } from './parse-certificate.js';
-import {
-  type ParsedCrl,
-  CRL_REASON_REMOVE_FROM_CRL,
-  CrlParseError,
-  parseCrl,
-} from './parse-crl.js';
+import { type ParsedCrl, CrlParseError, parseCrl } from './parse-crl.js';
 import { OID_EKU_ANY } from './profile.js';
 import { verifySignature } from './signature.js';
 
@@ -26,12 +23,23 @@ export interface PathValidationInput {
    */
   readonly requiredEku?: readonly string[];
   /**
-   * CRLs to consult; one applies to the certificates its issuer (name, and key when the CRL
-   * names one) signed, and must then be valid itself or the path fails. Listed means revoked,
-   * whatever the revocation date, and thisUpdate/nextUpdate are not checked: a stale CRL still
-   * proves what it lists, and how fresh revocation data must be is the caller's policy.
+   * CRLs to consult (docs/security.md, "CRL rules"). A CRL counts for a certificate only when
+   * it is usable: issued in the name of the certificate's issuer (RFC 5280 §7.1 matching),
+   * signed by the issuer's key or by another key of that CA whose certificate validates to the
+   * same anchor and is not revoked, cRLSign, cRLNumber, no critical extension it does not
+   * understand, no serial listed twice, and the certificate inside its issuing distribution
+   * point. A delta CRL counts only on top of a usable complete CRL it updates. Listed on a
+   * usable CRL means revoked, whatever the revocation date and however old the CRL; only a
+   * complete CRL current at `at` (thisUpdate <= at <= nextUpdate) says "not revoked".
    */
   readonly crls?: readonly (Uint8Array | string)[];
+  /**
+   * Asks for revocation checking: 'chain', every certificate below the anchor, or 'leaf', the
+   * leaf only (a usable CRL that lists an intermediate still refuses it), must be covered by a
+   * usable complete CRL; one that is not gives `revocation_unknown`. Default: 'chain' when
+   * `crls` has entries, no checking otherwise.
+   */
+  readonly revocationCheck?: RevocationCheck;
   /** Most non-self-issued intermediates allowed between leaf and anchor (default 8). */
   readonly maxDepth?: number;
   /** Extra revocation source (e.g. the agent's revocation feed), asked for every non-anchor. */
@@ -56,7 +64,7 @@ export type PathFailureReason =
   | 'no_path'
   | 'depth_exceeded'
   | 'revoked'
-  | 'crl_invalid';
+  | 'revocation_unknown';
 
 export type PathVerdict =
   | { readonly ok: true; readonly path: readonly ParsedCert[] }
@@ -116,20 +124,6 @@ const UNENFORCED_CONSTRAINTS = new Set<string>([
   OID.policyConstraints,
   OID.inhibitAnyPolicy,
 ]);
-
-const UNDERSTOOD_CRL: Readonly<Record<string, Criticality>> = {
-  [OID.authorityKeyIdentifier]: 'non-critical',
-  [OID.crlNumber]: 'non-critical',
-  [OID.deltaCrlIndicator]: 'either',
-  [OID.issuingDistributionPoint]: 'either',
-  [OID.freshestCrl]: 'non-critical',
-  [OID.authorityInfoAccess]: 'non-critical',
-};
-
-const UNDERSTOOD_CRL_ENTRY: Readonly<Record<string, Criticality>> = {
-  [OID.crlReason]: 'non-critical',
-  [OID.invalidityDate]: 'non-critical',
-};
 
 function extensionsFailure(cert: ParsedCert): Failure | undefined {
   const seen = new Set<string>();
@@ -269,48 +263,12 @@ function issuerFailure(
   );
 }
 
-function crlFailure(crl: ParsedCrl, issuer: ParsedCert): Failure | undefined {
-  const where = `CRL from "${crl.issuer}" number ${crl.crlNumber ?? '(none)'}`;
-  if (!sameBytes(crl.raw.tbsSignatureAlgorithm, crl.raw.signatureAlgorithm)) {
-    return fail('crl_invalid', `${where}: TBS and outer algorithms differ`);
-  }
-  const signature = verifySignature(
-    crl.raw.signatureAlgorithm,
-    issuer.subjectPublicKeyInfo,
-    crl.raw.tbs,
-    crl.raw.signature,
-  );
-  if (signature !== 'valid') return fail('crl_invalid', `${where}: signature ${signature}`);
-  if (issuer.keyUsage && !issuer.keyUsage.has('cRLSign')) {
-    return fail('crl_invalid', `${where}: issuer keyUsage lacks cRLSign`);
-  }
-  const number = crl.extensions.find((extension) => extension.oid === OID.crlNumber);
-  if (!number) return fail('crl_invalid', `${where}: no cRLNumber`);
-  const lists = [
-    { extensions: crl.extensions, rules: UNDERSTOOD_CRL },
-    ...[...crl.revoked.values()].map((entry) => ({
-      extensions: entry.extensions,
-      rules: UNDERSTOOD_CRL_ENTRY,
-    })),
-  ];
-  for (const { extensions, rules } of lists) {
-    const seen = new Set<string>();
-    for (const { oid, critical } of extensions) {
-      if (seen.has(oid)) return fail('crl_invalid', `${where}: repeats extension ${oid}`);
-      seen.add(oid);
-      const rule = rules[oid];
-      if (critical && rule !== 'either') {
-        return fail('crl_invalid', `${where}: critical extension ${oid} not allowed`);
-      }
-    }
-  }
-  return undefined;
-}
-
 interface Node {
   readonly id: number;
   readonly cert: ParsedCert;
   readonly anchor: boolean;
+  /** RFC 5280 §7.1 match keys of the subject and issuer names (`nameMatchKey`). */
+  readonly subjectKey: string;
   readonly issuerKey: string;
   /** Subject and key: a path never holds the same pair twice (RFC 4158 loop detection). */
   readonly identity: string;
@@ -318,13 +276,16 @@ interface Node {
 }
 
 function toNode(cert: ParsedCert, id: number, anchor: boolean): Node {
+  const subjectKey = nameMatchKey(cert.raw.subject);
+  const issuerKey = nameMatchKey(cert.raw.issuer);
   return {
     id,
     cert,
     anchor,
-    issuerKey: hex(cert.raw.issuer),
-    identity: `${hex(cert.raw.subject)}/${hex(cert.subjectPublicKeyInfo)}`,
-    selfIssued: sameBytes(cert.raw.subject, cert.raw.issuer),
+    subjectKey,
+    issuerKey,
+    identity: `${subjectKey}/${hex(cert.subjectPublicKeyInfo)}`,
+    selfIssued: subjectKey === issuerKey,
   };
 }
 
@@ -376,27 +337,26 @@ class PathSearch {
   private readonly index = new Map<string, Node[]>();
   private readonly issuerChecks = new Map<number, Failure | undefined>();
   private readonly edgeChecks = new Map<string, Failure | undefined>();
-  private readonly crlChecks = new Map<string, Failure | undefined>();
-  private readonly crlsByIssuer = new Map<string, { crl: ParsedCrl; index: number }[]>();
+  private readonly statusChecks = new Map<string, Failure | undefined>();
   private best: { failure: Failure; position: number } | undefined;
   private budget = SEARCH_BUDGET;
 
+  /**
+   * `revocation` undefined: no CRL to consult. `check` undefined: CRLs are consulted but no
+   * certificate needs a known status (the path of a CRL signer).
+   */
   constructor(
     candidates: readonly Node[],
-    crls: readonly ParsedCrl[],
+    private readonly revocation: CrlRevocation | undefined,
+    private readonly check: RevocationCheck | undefined,
     private readonly atSeconds: number,
     private readonly requiredEku: readonly string[],
     private readonly maxDepth: number,
     private readonly isRevoked: ((cert: ParsedCert) => boolean) | undefined,
   ) {
     for (const node of candidates) {
-      const key = hex(node.cert.raw.subject);
-      this.index.set(key, [...(this.index.get(key) ?? []), node]);
+      this.index.set(node.subjectKey, [...(this.index.get(node.subjectKey) ?? []), node]);
     }
-    crls.forEach((crl, index) => {
-      const key = hex(crl.raw.issuer);
-      this.crlsByIssuer.set(key, [...(this.crlsByIssuer.get(key) ?? []), { crl, index }]);
-    });
   }
 
   run(leaf: Node): PathVerdict {
@@ -434,7 +394,13 @@ class PathSearch {
         this.record(failure, position);
         continue;
       }
-      if (candidate.anchor) return [...path, candidate];
+      if (candidate.anchor) {
+        const complete = [...path, candidate];
+        const revoked = this.revocationFailure(complete);
+        if (!revoked) return complete;
+        this.record(revoked, position + 1);
+        continue;
+      }
       path.push(candidate);
       onPath.add(candidate.identity);
       const found = this.extend(path, onPath, counted + (candidate.selfIssued ? 0 : 1));
@@ -494,24 +460,34 @@ class PathSearch {
     if (signature === 'invalid') {
       return fail('bad_signature', `${label(cert)} is not signed by ${label(issuer.cert)}`);
     }
-    for (const { crl, index } of this.crlsByIssuer.get(child.issuerKey) ?? []) {
-      const { authorityKeyIdentifier: crlKeyId } = crl;
-      const issuerKeyId = issuer.cert.subjectKeyIdentifier;
-      if (crlKeyId !== undefined && issuerKeyId !== undefined && crlKeyId !== issuerKeyId) continue;
-      const crlKey = `${index}:${issuer.id}`;
-      if (!this.crlChecks.has(crlKey)) this.crlChecks.set(crlKey, crlFailure(crl, issuer.cert));
-      const invalid = this.crlChecks.get(crlKey);
-      if (invalid) return invalid;
-      const entry = crl.revoked.get(cert.serialNumber);
-      if (entry && entry.reason !== CRL_REASON_REMOVE_FROM_CRL) {
-        return fail(
-          'revoked',
-          `${label(cert)} revoked at ${entry.revocationDate.toISOString()} (CRL ${crl.crlNumber})`,
-        );
-      }
-    }
     if (this.isRevoked?.(cert)) return fail('revoked', `${label(cert)} is revoked`);
     return undefined;
+  }
+
+  /**
+   * CRL status of every certificate of a complete path but its anchor. Needs the whole path:
+   * a CRL signed by another key of a CA must validate to the same anchor (RFC 5280 §6.3.3 (f)).
+   * A revoked certificate is reported before an unknown one.
+   */
+  private revocationFailure(path: readonly Node[]): Failure | undefined {
+    const { revocation } = this;
+    const anchor = path[path.length - 1];
+    if (!revocation || !anchor) return undefined;
+    let unknown: Failure | undefined;
+    for (let i = 0; i < path.length - 1; i++) {
+      const node = path[i] as Node;
+      const issuer = path[i + 1] as Node;
+      const required = this.check === 'chain' || (this.check === 'leaf' && i === 0);
+      const key = `${node.id}:${issuer.id}:${anchor.id}:${required}`;
+      if (!this.statusChecks.has(key)) {
+        const finding = revocation.status(node.cert, issuer.cert, anchor.cert, required);
+        this.statusChecks.set(key, finding && fail(finding.reason, finding.detail));
+      }
+      const failure = this.statusChecks.get(key);
+      if (failure?.reason === 'revoked') return failure;
+      unknown ??= failure;
+    }
+    return unknown;
   }
 }
 
@@ -563,13 +539,44 @@ export function validateCertificatePath(input: PathValidationInput): PathVerdict
   parsed.anchors.forEach((cert) => add(cert, true));
   parsed.intermediates.forEach((cert) => add(cert, false));
 
+  const check = input.revocationCheck ?? (parsed.crls.length > 0 ? 'chain' : undefined);
+  const revocation =
+    check === undefined && parsed.crls.length === 0
+      ? undefined
+      : crlRevocation(parsed.crls, nodes, atSeconds, maxDepth, input.isRevoked);
   const search = new PathSearch(
     nodes,
-    parsed.crls,
+    revocation,
+    check,
     atSeconds,
     requiredEku,
     maxDepth,
     input.isRevoked,
   );
   return search.run(toNode(leaf, 0, false));
+}
+
+/**
+ * The CRL checker of a validation. A CRL signed by another key of a CA is only used once that
+ * key's certificate validates to the same anchor (its profile, cRLSign checked by the checker,
+ * a path, and no usable CRL listing any certificate of that path); that inner validation
+ * follows no further delegated CRL signers, so CRL checks never recurse.
+ */
+function crlRevocation(
+  crls: readonly ParsedCrl[],
+  nodes: readonly Node[],
+  atSeconds: number,
+  maxDepth: number,
+  isRevoked: PathValidationInput['isRevoked'],
+): CrlRevocation {
+  const pool = nodes.map((node) => node.cert);
+  const inner = new CrlRevocation(crls, atSeconds, pool, undefined);
+  return new CrlRevocation(crls, atSeconds, pool, (signer, anchor) => {
+    const failure = certificateFailure(signer, atSeconds);
+    if (failure) return `${failure.reason}: ${failure.detail}`;
+    const candidates = nodes.filter((node) => !node.anchor || node.cert === anchor);
+    const search = new PathSearch(candidates, inner, undefined, atSeconds, [], maxDepth, isRevoked);
+    const verdict = search.run(toNode(signer, 0, false));
+    return verdict.ok ? undefined : `${verdict.reason}: ${verdict.detail}`;
+  });
 }
