@@ -4,6 +4,7 @@
  * before CRLs failed closed.
  */
 import { describe, expect, it } from 'vitest';
+import { ChainCache } from '../src/x509/chain-cache.js';
 import { nameMatchKey } from '../src/x509/distinguished-name.js';
 import {
   type PathValidationInput,
@@ -129,6 +130,22 @@ describe('CRL rules: time', () => {
     }
     const staleListing = crl({ signer: issuing, ...stale, revoked: [leaf.serial], at: AT });
     expectReason(validateCertificatePath(input([staleListing])), 'revoked');
+    // A stale complete CRL is brought up to date by a current delta on top of it.
+    const staleFull = crl({ signer: issuing, ...stale, number: 10, at: AT });
+    const delta = crl({ signer: issuing, number: 11, baseNumber: 10, at: AT });
+    expectReason(validateCertificatePath(input([staleFull, delta])), 'ok');
+  });
+
+  it('the chain cache never reuses a verdict that relied on a CRL', () => {
+    const { issuing, input } = pki();
+    const cache = new ChainCache();
+    const list = crl({ signer: issuing, at: AT });
+    expectReason(cache.validate(input([list])), 'ok');
+    expectReason(
+      cache.validate(input([list], { at: new Date(AT.getTime() + 30 * 86_400_000) })),
+      'revocation_unknown',
+    );
+    expect(cache.size).toBe(0);
   });
 });
 

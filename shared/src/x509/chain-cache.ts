@@ -49,7 +49,8 @@ const seconds = (date: Date): number => date.getTime() / 1000;
  * Memoises successful validations for hot paths that see the same chain again and again (every
  * offline session token carries the same x5c). A hit is only reused while `at` lies inside the
  * validity window shared by the whole path, and `isRevoked` is asked again every time, so a
- * cached verdict can never outlive a certificate or a revocation. Failures are not cached.
+ * cached verdict can never outlive a certificate or a revocation. Failures, and verdicts that
+ * relied on CRLs, are not cached.
  */
 export class ChainCache {
   private readonly entries = new Map<string, CachedPath>();
@@ -76,7 +77,8 @@ export class ChainCache {
         : hit.verdict;
     }
     const verdict = validateCertificatePath(input);
-    if (verdict.ok) {
+    // A CRL's "not revoked" expires at its nextUpdate, not with the path: never reused.
+    if (verdict.ok && (input.crls ?? []).length === 0) {
       this.entries.delete(key);
       this.entries.set(key, {
         verdict,

@@ -219,10 +219,15 @@ export class CrlRevocation {
       return { reason: 'revoked', detail: `${label} revoked at ${date} (${describe(crl)})` };
     };
     for (const { crl } of complete) if (listed(crl, cert)) return revokedBy(crl);
-    const current = complete.filter(({ crl }) => {
-      const stale = staleness(crl, this.atSeconds);
-      if (stale) refused.push(`${describe(crl)}: ${stale}`);
-      return stale === undefined;
+    // A complete CRL is current by itself, or through a current delta applied on top of it.
+    const current = complete.filter((full) => {
+      const stale = staleness(full.crl, this.atSeconds);
+      if (stale === undefined) return true;
+      const fresh = deltas.some(
+        (delta) => updates(delta, full) && staleness(delta.crl, this.atSeconds) === undefined,
+      );
+      if (!fresh) refused.push(`${describe(full.crl)}: ${stale}`);
+      return fresh;
     });
     for (const delta of deltas) {
       const base = complete.find((full) => updates(delta, full));
