@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { validateCertificatePath } from '@lantern/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CA_CLI, freePort, openssl, runNode, startNode } from './support/processes.js';
 
@@ -163,6 +164,20 @@ describe('lantern-ca with openssl as the relying party', () => {
       '-text',
     ]);
     expect(deltaText.stdout).toContain('Delta CRL Indicator: critical');
+    // Lantern's own validator, asked for the leaf's status, reads the CA's CRLs as openssl does.
+    const ours = (crls: Uint8Array[]) =>
+      validateCertificatePath({
+        leaf: enrolled.certificate,
+        intermediates: [enrolled.chain[1] ?? ''],
+        trustAnchors: [enrolled.root],
+        at: new Date(),
+        crls,
+        revocationCheck: 'leaf',
+      });
+    const fullDer = readFileSync(join(dir, 'crl.der'));
+    const deltaDer = readFileSync(join(dir, 'delta.der'));
+    expect(ours([fullDer, deltaDer])).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(ours([deltaDer])).toMatchObject({ ok: false, reason: 'revocation_unknown' });
 
     const again = cli('device', 'revoke', enrolled.deviceId, '--reason', 'stolen');
     expect(again.status).toBe(1);
