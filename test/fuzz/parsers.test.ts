@@ -36,6 +36,7 @@ let device: EnrolledTestDevice;
 let tenantId = '';
 let leafDer: Uint8Array;
 let crlDer: Uint8Array;
+let revokedLeafDer: Uint8Array;
 let csrPem = '';
 let page = '';
 let accessToken = '';
@@ -48,6 +49,7 @@ beforeAll(async () => {
   const revoked = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
   await ca.admin('POST', `/v1/admin/devices/${revoked.deviceId}/revoke`, { reason: 'lost' });
   leafDer = Buffer.from(device.x5c[0] ?? '', 'base64');
+  revokedLeafDer = Buffer.from(revoked.x5c[0] ?? '', 'base64');
   crlDer = (await ca.app.inject({ method: 'GET', url: '/v1/crl' })).rawPayload;
   csrPem = await testDeviceKey().csr();
   page = (await signedRevocationPage(ca.ctx, tenantId, 0)).page;
@@ -118,6 +120,31 @@ describe('X.509 (shared, strict DER)', () => {
           expect(Buffer.from(verdict.path[0]?.raw.tbs ?? [])).toEqual(
             Buffer.from(parseCertificate(leafDer).raw.tbs),
           );
+      }),
+      fuzzRuns(300),
+    );
+  });
+});
+
+describe('CRLs fail closed (shared validator)', () => {
+  it('a damaged CRL never clears a revoked device, and clears a live one only if its TBS is intact', () => {
+    const issuing = Buffer.from(device.x5c[1] ?? '', 'base64');
+    const originalTbs = Buffer.from(parseCrl(crlDer).raw.tbs);
+    const check = (leaf: Uint8Array, crl: Uint8Array) =>
+      validateCertificatePath({
+        leaf,
+        intermediates: [issuing],
+        trustAnchors: [ca.ctx.ca.rootPem],
+        at: new Date(ca.clock.now()),
+        crls: [crl],
+        revocationCheck: 'leaf',
+      });
+    expect(check(leafDer, crlDer).ok).toBe(true);
+    expect(check(revokedLeafDer, crlDer)).toMatchObject({ ok: false, reason: 'revoked' });
+    fc.assert(
+      fc.property(mutatedBytes(crlDer), (crl) => {
+        expect(check(revokedLeafDer, crl).ok).toBe(false);
+        if (check(leafDer, crl).ok) expect(Buffer.from(parseCrl(crl).raw.tbs)).toEqual(originalTbs);
       }),
       fuzzRuns(300),
     );
