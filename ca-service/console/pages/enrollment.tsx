@@ -139,6 +139,10 @@ export function EnrollmentPage({ ctx }: { ctx: ConsoleContext }) {
                     Token: <code class="wrap token-value">{token.token}</code>
                   </p>
                   <p class="small">Use before {formatTime(token.expiresAt)}</p>
+                  <details class="no-print">
+                    <summary>Enrollment link</summary>
+                    <code class="wrap small enrollment-uri">{uri}</code>
+                  </details>
                 </li>
               );
             })}
