@@ -184,7 +184,7 @@ export function consoleRoutes(
       });
       scope.post(
         '/admin/session',
-        { bodyLimit: 8 * 1024, schema: { hide: true, body: signInBody } },
+        { bodyLimit: 8 * 1024, schema: { body: signInBody } },
         async (request, reply) => {
           assertSameOrigin(request);
           sessions.end(consoleCookie(request));
@@ -198,11 +198,11 @@ export function consoleRoutes(
       );
     });
 
-    app.get('/admin/session', { schema: { hide: true } }, async (request, reply) =>
+    app.get('/admin/session', async (request, reply) =>
       reply.header('cache-control', 'no-store').send(sessions.view(consoleCookie(request))),
     );
 
-    app.delete('/admin/session', { schema: { hide: true } }, async (request, reply) => {
+    app.delete('/admin/session', async (request, reply) => {
       assertSameOrigin(request);
       const cookie = consoleCookie(request);
       const { session } = sessions.touch(cookie);
