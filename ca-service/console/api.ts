@@ -12,6 +12,8 @@ export class ApiError extends Error {
 
 let csrfToken = '';
 
+export const SESSION_ENDED = 'lantern:session-ended';
+
 /** Every state-changing call carries the session's CSRF token (see console-auth.ts on the CA). */
 export function useCsrfToken(token: string): void {
   csrfToken = token;
@@ -47,6 +49,11 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   if (!response.ok) {
     const refusal = (data ?? {}) as { code?: string; message?: string };
+    // Anywhere but the sign-in itself, a 401 means the console session is over (idle timeout,
+    // sign-out elsewhere, sessions ended by another admin): the app goes back to sign-in.
+    if (response.status === 401 && !path.startsWith('/admin/session')) {
+      dispatchEvent(new CustomEvent(SESSION_ENDED, { detail: refusal.message }));
+    }
     throw new ApiError(
       response.status,
       refusal.code ?? 'error',

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { SessionView, Tenant } from './api';
-import { ApiError, api, useCsrfToken } from './api';
+import { ApiError, SESSION_ENDED, api, useCsrfToken } from './api';
 import { ErrorBox } from './components';
 import type { ConsoleContext } from './context';
 import { DevicePage, DevicesPage } from './pages/devices';
@@ -145,17 +145,26 @@ function Console({ session, onSignOut }: { session: SessionView; onSignOut: () =
 
 function App() {
   const [session, setSession] = useState<SessionView | null | undefined>(undefined);
+  const [notice, setNotice] = useState('');
   useEffect(() => {
     api<SessionView>('GET', '/admin/session').then(
       (view) => (useCsrfToken(view.csrfToken), setSession(view)),
       () => setSession(null),
     );
+    const onEnded = (event: Event) => {
+      setNotice(String((event as CustomEvent<string | undefined>).detail ?? 'Sign in again.'));
+      setSession(null);
+    };
+    addEventListener(SESSION_ENDED, onEnded);
+    return () => removeEventListener(SESSION_ENDED, onEnded);
   }, []);
   if (session === undefined) return <p class="loading">Loading…</p>;
   if (session === null) {
     return (
       <SignInPage
+        notice={notice}
         onSignedIn={(view) => {
+          setNotice('');
           useCsrfToken(view.csrfToken);
           setSession(view);
         }}

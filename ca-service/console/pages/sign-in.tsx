@@ -7,7 +7,8 @@ import { ErrorBox } from '../components';
  * One form for both kinds of admin: the installation admin pastes the API key `lantern-ca init`
  * printed; a school admin gives school, username, password and, per the MFA policy, a code.
  */
-export function SignInPage({ onSignedIn }: { onSignedIn: (view: SessionView) => void }) {
+export function SignInPage(props: { notice: string; onSignedIn: (view: SessionView) => void }) {
+  const { notice, onSignedIn } = props;
   const [error, setError] = useState<unknown>(undefined);
   const [needsCode, setNeedsCode] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -44,6 +45,9 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (view: SessionView) => 
         <span aria-hidden="true">◆</span> Lantern <span class="muted">admin</span>
       </p>
       <h1>Sign in to the admin console</h1>
+      <p role="status" class="notice">
+        {notice}
+      </p>
       <form onSubmit={submit} noValidate>
         <fieldset>
           <legend>Installation admin</legend>
