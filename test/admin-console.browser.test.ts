@@ -111,6 +111,8 @@ describe('admin console in Chromium', () => {
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // A missing element fails the step with its locator instead of hanging until the test times out.
+    context.setDefaultTimeout(10_000);
     page = await context.newPage();
     watch(page);
   }, 60_000);
@@ -351,6 +353,7 @@ describe('admin console in Chromium', () => {
     const riverside = await context
       .browser()!
       .newContext({ viewport: { width: 1280, height: 900 } });
+    riverside.setDefaultTimeout(10_000);
     const admin = await riverside.newPage();
     watch(admin);
     await admin.goto(`${caUrl}/admin/`);

@@ -137,7 +137,12 @@ function Console({ session, onSignOut }: { session: SessionView; onSignOut: () =
       </header>
       <main id="main" tabIndex={-1}>
         <ErrorBox error={error} />
-        <Page key={`${route.join('/')}|${tenant ?? ''}`} route={route} ctx={ctx} />
+        {/* A page starts afresh for another school; the schools page itself is not per school. */}
+        <Page
+          key={route[0] === 'tenants' ? 'tenants' : `${route.join('/')}|${tenant ?? ''}`}
+          route={route}
+          ctx={ctx}
+        />
       </main>
     </>
   );
