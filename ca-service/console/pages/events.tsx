@@ -23,6 +23,8 @@ const AGGREGATES = [
 const FIELDS = ['type', 'aggregate', 'actor', 'device', 'from', 'to'] as const;
 type Filters = Partial<Record<(typeof FIELDS)[number], string>>;
 
+const PAGE = 200;
+
 const isoOf = (local: string | undefined) =>
   local ? new Date(`${local}Z`).toISOString() : undefined;
 
@@ -75,22 +77,42 @@ export function EventsPage({ ctx, userId }: { ctx: ConsoleContext; userId: strin
     from: isoOf(filters.from),
     to: isoOf(filters.to),
   };
-  const { data, error } = useLoad(async () => {
+  const [more, setMore] = useState<{ events: LanternEvent[]; next: number } | undefined>();
+  const [moreError, setMoreError] = useState<unknown>(undefined);
+  const { data: first, error } = useLoad(async () => {
+    setMore(undefined);
     if (userId) {
-      return (
-        await api<{ events: LanternEvent[] }>(
-          'GET',
-          withQuery(`/v1/users/${userId}/timeline`, { tenant: ctx.tenantQuery, limit: 1000 }),
-        )
-      ).events;
-    }
-    return (
-      await api<{ events: LanternEvent[] }>(
+      return api<{ events: LanternEvent[]; next: number }>(
         'GET',
-        withQuery('/v1/events', { ...query, limit: 500 }),
-      )
-    ).events;
+        withQuery(`/v1/users/${userId}/timeline`, { tenant: ctx.tenantQuery, limit: PAGE }),
+      );
+    }
+    return api<{ events: LanternEvent[]; next: number }>(
+      'GET',
+      withQuery('/v1/events', { ...query, limit: PAGE }),
+    );
   }, [userId, JSON.stringify(filters)]);
+  const data = first && [...first.events, ...(more?.events ?? [])];
+  const next = more?.next ?? first?.next;
+  const full = (more?.events.length ?? first?.events.length ?? 0) % PAGE === 0 && !!data?.length;
+  const loadMore = async () => {
+    setMoreError(undefined);
+    try {
+      const page = await api<{ events: LanternEvent[]; next: number }>(
+        'GET',
+        userId
+          ? withQuery(`/v1/users/${userId}/timeline`, {
+              tenant: ctx.tenantQuery,
+              after: next,
+              limit: PAGE,
+            })
+          : withQuery('/v1/events', { ...query, after: next, limit: PAGE }),
+      );
+      setMore({ events: [...(more?.events ?? []), ...page.events], next: page.next });
+    } catch (failure) {
+      setMoreError(failure);
+    }
+  };
   const submit = (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.target as HTMLFormElement);
@@ -211,7 +233,7 @@ export function EventsPage({ ctx, userId }: { ctx: ConsoleContext; userId: strin
           Export CSV
         </button>
       </div>
-      <ErrorBox error={exportError ?? error} />
+      <ErrorBox error={exportError ?? moreError ?? error} />
       <div class="scroll">
         <table>
           <caption>{data ? `${data.length} events` : 'Loading events'}</caption>
@@ -244,6 +266,11 @@ export function EventsPage({ ctx, userId }: { ctx: ConsoleContext; userId: strin
           </tbody>
         </table>
       </div>
+      {full && (
+        <button type="button" class="secondary" onClick={loadMore}>
+          Load {PAGE} more
+        </button>
+      )}
     </section>
   );
 }
