@@ -135,6 +135,14 @@ describe('console sign-in', () => {
     );
     expect(otherOrigin.statusCode).toBe(403);
     expect(ca.eventCount()).toBe(before);
+    // The public URL's origin counts as the console's own (a TLS proxy in front of the CA).
+    const viaPublicUrl = await admin.call(
+      'POST',
+      '/v1/admin/tenants',
+      { name: 'Proxied' },
+      { origin: 'http://ca.test' },
+    );
+    expect(viaPublicUrl.statusCode).toBe(201);
     expect((await admin.call('POST', '/v1/admin/tenants', { name: 'Real' })).statusCode).toBe(201);
   });
 

@@ -175,11 +175,14 @@ export function DevicesPage({ ctx }: { ctx: ConsoleContext }) {
                 <td>{formatTime(activity?.lastSeenAt)}</td>
                 <td>{formatTime(device.certExpiresAt)}</td>
                 <td>
-                  {device.status === 'active' && (
-                    <button type="button" class="danger small" onClick={() => setRevoking(device)}>
-                      Revoke
-                    </button>
-                  )}
+                  <button
+                    type="button"
+                    class="danger small"
+                    disabled={device.status !== 'active'}
+                    onClick={() => setRevoking(device)}
+                  >
+                    Revoke
+                  </button>
                 </td>
               </tr>
             ))}

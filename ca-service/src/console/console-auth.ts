@@ -19,13 +19,14 @@ export function consoleCookie(request: FastifyRequest): string | undefined {
 
 /**
  * A state-changing request must come from the console's own page: the browser's Origin header
- * names this service (SameSite=Strict already keeps the cookie off cross-site requests; this is
- * the second lock for older browsers and same-site subdomains).
+ * names this service, as the request reached it or as its public URL says (behind a TLS proxy
+ * the two differ in scheme). SameSite=Strict already keeps the cookie off cross-site requests;
+ * this is the second lock, for older browsers and same-site subdomains.
  */
-export function assertSameOrigin(request: FastifyRequest): void {
+export function assertSameOrigin(ctx: CaContext, request: FastifyRequest): void {
   const origin = request.headers.origin;
   const own = `${request.protocol}://${request.host}`;
-  if (origin !== own) {
+  if (origin === undefined || (origin !== own && origin !== new URL(ctx.publicUrl).origin)) {
     throw new ForbiddenError('a console change must come from the console page itself (Origin)');
   }
 }
@@ -39,7 +40,7 @@ export function consolePrincipal(
   const sessions = consoleSessionsOf(ctx);
   const { session, principal } = sessions.touch(cookie);
   if (!SAFE_METHODS.has(request.method)) {
-    assertSameOrigin(request);
+    assertSameOrigin(ctx, request);
     const presented = request.headers[CSRF_HEADER];
     sessions.checkCsrf(session, typeof presented === 'string' ? presented : undefined);
   }

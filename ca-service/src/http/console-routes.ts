@@ -186,7 +186,7 @@ export function consoleRoutes(
         '/admin/session',
         { bodyLimit: 8 * 1024, schema: { body: signInBody } },
         async (request, reply) => {
-          assertSameOrigin(request);
+          assertSameOrigin(ctx, request);
           sessions.end(consoleCookie(request));
           const { id, view } = sessions.create(await identityOf(request));
           return reply
@@ -203,7 +203,7 @@ export function consoleRoutes(
     );
 
     app.delete('/admin/session', async (request, reply) => {
-      assertSameOrigin(request);
+      assertSameOrigin(ctx, request);
       const cookie = consoleCookie(request);
       const { session } = sessions.touch(cookie);
       const presented = request.headers[CSRF_HEADER];
