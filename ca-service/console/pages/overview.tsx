@@ -69,7 +69,7 @@ export function OverviewPage({ ctx }: { ctx: ConsoleContext }) {
               warn={data.notSeen > 0}
             />
           </dl>
-          <h2>Service</h2>
+          <h2>Service (whole installation)</h2>
           <dl class="stats">
             <Stat
               label="Outbox waiting"
