@@ -144,6 +144,7 @@ async function main(): Promise<void> {
       `  curl ${caUrl}/health/ready            # the CA's health`,
       `  curl ${caUrl}/.well-known/jwks.json   # token keys`,
       `  curl ${agentUrl}/v1/status            # the agent's status`,
+      `  open ${caUrl}/admin/                   # the admin console (API key: ${caDir}/secrets/admin-api-key)`,
       `  node ca-service/dist/cli/main.js device list --data-dir ${caDir}`,
       `  printf %s ${DEMO_PASSWORD} | node agent/dist/cli/main.js signin --user ${DEMO_USER} --data-dir ${agentDir}`,
       '',

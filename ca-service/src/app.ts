@@ -6,6 +6,8 @@ import { accountAdminRoutes } from './http/account-admin-routes.js';
 import { adminRoutes } from './http/admin-routes.js';
 import { authRoutes } from './http/auth-routes.js';
 import { caRoutes } from './http/ca-routes.js';
+import { consoleAdminRoutes } from './http/console-admin-routes.js';
+import { consoleRoutes } from './http/console-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
@@ -110,6 +112,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   );
   await app.register(eventRoutes(ctx));
   await app.register(syncRoutes(ctx));
+  await app.register(consoleAdminRoutes(ctx));
+  await app.register(consoleRoutes(ctx, { signInRateLimitPerMinute: loginLimit }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

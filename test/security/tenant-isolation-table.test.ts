@@ -87,6 +87,22 @@ const rows: Record<string, Row> = {
   'DELETE /v1/admin/users/{id}/mfa/webauthn/{credentialId}': {
     url: () => `/v1/admin/users/${b['user']}/mfa/webauthn/AAAAAAAAAAAAAAAAAAAAAA`,
   },
+  'GET /v1/admin/overview': { url: () => `/v1/admin/overview?tenant=${b['tenant']}` },
+  'GET /v1/admin/device-activity': {
+    url: () => `/v1/admin/device-activity?tenant=${b['tenant']}`,
+  },
+  'GET /v1/admin/devices/{id}/certificates': {
+    url: () => `/v1/admin/devices/${b['device']}/certificates`,
+  },
+  'POST /v1/admin/users/{id}/password': {
+    url: () => `/v1/admin/users/${b['user']}/password`,
+    body: () => ({ password: 'a new password for bea' }),
+  },
+  'POST /v1/admin/users/{id}/sessions/revoke': {
+    url: () => `/v1/admin/users/${b['user']}/sessions/revoke`,
+    body: () => ({}),
+  },
+  'GET /v1/admin/audit': { url: () => `/v1/admin/audit?tenant=${b['tenant']}` },
   'GET /v1/events': { url: () => `/v1/events?tenant=${b['tenant']}` },
   'GET /v1/events/export': { url: () => `/v1/events/export?tenant=${b['tenant']}` },
   'GET /v1/users/{id}/timeline': { url: () => `/v1/users/${b['user']}/timeline` },
@@ -95,6 +111,8 @@ const rows: Record<string, Row> = {
 /** Lists tenant A's key may read: what they return must hold nothing of tenant B. */
 const LISTINGS = [
   '/v1/admin/tenants',
+  '/v1/admin/overview',
+  '/v1/admin/device-activity',
   '/v1/admin/devices',
   '/v1/admin/users',
   '/v1/admin/enrollment-tokens',

@@ -1,4 +1,5 @@
 import { ForbiddenError, UnauthorizedError } from '@lantern/shared';
+import type { Actor } from '@lantern/shared';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ApiKeyNotFoundError } from '../errors.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
@@ -21,6 +22,8 @@ export interface ApiKeyPrincipal {
   /** null for an installation-wide key (system tenant): it may act on every tenant. */
   tenantId: string | null;
   scopes: readonly string[];
+  /** Who the events name when not the key itself: a tenant admin signed in to the console. */
+  actor?: Actor;
 }
 
 const KEY_FORMAT = /^lk_([A-Za-z0-9]{8})\.([A-Za-z0-9_-]{43})$/;

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ApiKeyPrincipal } from '../api-keys/api-keys.js';
 import { authenticateApiKey } from '../api-keys/api-keys.js';
+import { consoleCookie, consolePrincipal } from '../console/console-auth.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 
 export function bearer(request: FastifyRequest): string | undefined {
@@ -8,8 +9,12 @@ export function bearer(request: FastifyRequest): string | undefined {
   return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
 }
 
+/** An admin API key (`Authorization: Bearer`), else the admin console's session cookie. */
 export function adminPrincipal(ctx: CaContext, request: FastifyRequest): ApiKeyPrincipal {
-  return authenticateApiKey(ctx, bearer(request));
+  const key = bearer(request);
+  const cookie = key === undefined ? consoleCookie(request) : undefined;
+  if (cookie !== undefined) return consolePrincipal(ctx, request, cookie);
+  return authenticateApiKey(ctx, key);
 }
 
 export function correlationIdOf(request: FastifyRequest): string {
@@ -21,7 +26,7 @@ export function correlationIdOf(request: FastifyRequest): string {
 
 export function adminMeta(principal: ApiKeyPrincipal, request: FastifyRequest): CommandMeta {
   return {
-    actor: { type: 'api_key', id: principal.keyId },
+    actor: principal.actor ?? { type: 'api_key', id: principal.keyId },
     correlationId: correlationIdOf(request),
   };
 }

@@ -223,3 +223,42 @@ export function endUserSessions(
     )
     .run(userId);
 }
+
+/**
+ * An admin sets a new password (or a learner's PIN) for a user who forgot theirs. Devices keep
+ * their offline verifier of the old one until the user signs in online again, so the admin also
+ * ends the user's sessions when the old secret may be known to someone else.
+ */
+export async function resetPassword(
+  ctx: CaContext,
+  input: { userId: string; tenantId: string | null; password: string },
+  meta: CommandMeta,
+): Promise<UserView> {
+  const user = getUser(ctx, input.userId, input.tenantId);
+  const kind = credentialKind(user.role, input.password);
+  const verdict = (kind === 'pin' ? pinPolicy() : passwordPolicy()).check(input.password);
+  if (!verdict.ok)
+    throw new CredentialRejectedError(
+      `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
+    );
+  const hash = await ctx.passwords.hash(input.password);
+  return ctx.store.transaction(() => {
+    const fresh = getUser(ctx, input.userId, input.tenantId);
+    ctx.store.append([
+      {
+        eventType: 'identity.user.password_set',
+        aggregateId: fresh.user_id,
+        tenantId: fresh.tenant_id,
+        ...meta,
+        payload: { userId: fresh.user_id, kind, reason: 'admin_reset' },
+      },
+    ]);
+    ctx.store.db
+      .prepare(
+        `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, 'password', ?, ?)
+         ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
+      )
+      .run(fresh.user_id, hash, isoNow(ctx.clock));
+    return toUserView(fresh);
+  });
+}

@@ -1,0 +1,185 @@
+import { ForbiddenError, UnauthorizedError } from '@lantern/shared';
+import type { Actor } from '@lantern/shared';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyPrincipal } from '../api-keys/api-keys.js';
+import type { CaContext } from '../context/ca-context.js';
+import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
+
+export const CONSOLE_COOKIE = 'lantern_console';
+export const CSRF_HEADER = 'x-lantern-csrf';
+/** Idle timeout: a console left open on a shared staff-room PC ends on its own. */
+export const CONSOLE_IDLE_MS = 15 * 60_000;
+/** However busy, a console session is signed in again after a working day. */
+export const CONSOLE_MAX_MS = 10 * 3_600_000;
+
+/** Who signed in: the installation admin (by API key) or a tenant admin (by password + MFA). */
+export type ConsoleIdentity =
+  | { kind: 'api_key'; keyId: string }
+  | {
+      kind: 'user';
+      userId: string;
+      tenantId: string;
+      username: string;
+      sessionId: string;
+      refreshToken: string;
+    };
+
+interface ConsoleSession {
+  id: string;
+  csrfToken: string;
+  identity: ConsoleIdentity;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+export interface ConsoleSessionView {
+  csrfToken: string;
+  kind: ConsoleIdentity['kind'];
+  tenantId: string | null;
+  username: string | null;
+  idleTimeoutSeconds: number;
+  /** What an enrollment QR code carries besides the token (the agent pins this root). */
+  caUrl: string;
+  rootFingerprint: string;
+}
+
+/**
+ * Server-side console sessions: the cookie carries only a random id, so signing out or an idle
+ * timeout ends the session here, whatever the browser keeps. Held in memory: a restart signs
+ * every admin out, which is the safe direction. Each request re-checks what the session stands
+ * for (the API key not revoked, the user still an active admin, the CA session not revoked), so
+ * revoking the key or ending the user's sessions ends the console session too.
+ */
+export class ConsoleSessions {
+  private readonly sessions = new Map<string, ConsoleSession>();
+
+  constructor(private readonly ctx: CaContext) {}
+
+  create(identity: ConsoleIdentity): { id: string; view: ConsoleSessionView } {
+    this.sweep();
+    const now = this.ctx.clock.now();
+    const session: ConsoleSession = {
+      id: randomBytes(32).toString('base64url'),
+      csrfToken: randomBytes(32).toString('base64url'),
+      identity,
+      createdAt: now,
+      lastSeenAt: now,
+    };
+    this.sessions.set(session.id, session);
+    return { id: session.id, view: this.viewOf(session) };
+  }
+
+  /** The live session of a cookie value, its idle clock restarted; undefined when there is none. */
+  touch(id: string | undefined): { session: ConsoleSession; principal: ApiKeyPrincipal } {
+    const session = id === undefined ? undefined : this.sessions.get(id);
+    if (!session) throw new UnauthorizedError('sign in to the console (no console session)');
+    const now = this.ctx.clock.now();
+    if (now - session.lastSeenAt > CONSOLE_IDLE_MS || now - session.createdAt > CONSOLE_MAX_MS) {
+      this.sessions.delete(session.id);
+      throw new UnauthorizedError('the console session timed out: sign in again');
+    }
+    let principal: ApiKeyPrincipal;
+    try {
+      principal = this.principalOf(session.identity);
+    } catch (error) {
+      this.sessions.delete(session.id);
+      throw error;
+    }
+    session.lastSeenAt = now;
+    return { session, principal };
+  }
+
+  view(id: string | undefined): ConsoleSessionView {
+    return this.viewOf(this.touch(id).session);
+  }
+
+  /** Ends the session; returns what it was, so the caller can end the CA session behind it. */
+  end(id: string | undefined): ConsoleIdentity | undefined {
+    const session = id === undefined ? undefined : this.sessions.get(id);
+    if (!session) return undefined;
+    this.sessions.delete(session.id);
+    return session.identity;
+  }
+
+  checkCsrf(session: ConsoleSession, presented: string | undefined): void {
+    const expected = Buffer.from(session.csrfToken);
+    const actual = Buffer.from(presented ?? '');
+    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+      throw new ForbiddenError(
+        `a console change needs the session's CSRF token in the ${CSRF_HEADER} header`,
+      );
+    }
+  }
+
+  private viewOf(session: ConsoleSession): ConsoleSessionView {
+    const identity = session.identity;
+    return {
+      csrfToken: session.csrfToken,
+      kind: identity.kind,
+      tenantId: identity.kind === 'user' ? identity.tenantId : null,
+      username: identity.kind === 'user' ? identity.username : null,
+      idleTimeoutSeconds: CONSOLE_IDLE_MS / 1000,
+      caUrl: this.ctx.publicUrl,
+      rootFingerprint: this.ctx.ca.rootFingerprint,
+    };
+  }
+
+  private principalOf(identity: ConsoleIdentity): ApiKeyPrincipal {
+    const db = this.ctx.store.db;
+    if (identity.kind === 'api_key') {
+      const row = db
+        .prepare('SELECT tenant_id, scopes, expires_at, revoked_at FROM api_keys WHERE key_id = ?')
+        .get(identity.keyId) as
+        | {
+            tenant_id: string;
+            scopes: string;
+            expires_at: string | null;
+            revoked_at: string | null;
+          }
+        | undefined;
+      if (!row || row.revoked_at !== null)
+        throw new UnauthorizedError('the API key of this console session was revoked');
+      if (row.expires_at !== null && row.expires_at <= isoNow(this.ctx.clock))
+        throw new UnauthorizedError('the API key of this console session has expired');
+      return {
+        keyId: identity.keyId,
+        tenantId: row.tenant_id === SYSTEM_TENANT_ID ? null : row.tenant_id,
+        scopes: JSON.parse(row.scopes) as string[],
+      };
+    }
+    const user = db
+      .prepare('SELECT role, status, locked_until FROM users WHERE user_id = ?')
+      .get(identity.userId) as
+      { role: string; status: string; locked_until: string | null } | undefined;
+    const session = db
+      .prepare('SELECT status FROM sessions WHERE session_id = ?')
+      .get(identity.sessionId) as { status: string } | undefined;
+    const locked = user?.locked_until != null && user.locked_until > isoNow(this.ctx.clock);
+    if (!user || user.status !== 'active' || user.role !== 'admin' || locked)
+      throw new UnauthorizedError('this account may no longer use the console');
+    if (session?.status !== 'active')
+      throw new UnauthorizedError('this console session was ended by an admin: sign in again');
+    const actor: Actor = { type: 'user', id: identity.userId };
+    return { keyId: identity.sessionId, tenantId: identity.tenantId, scopes: ['admin'], actor };
+  }
+
+  private sweep(): void {
+    const now = this.ctx.clock.now();
+    for (const [id, session] of this.sessions) {
+      if (now - session.lastSeenAt > CONSOLE_IDLE_MS || now - session.createdAt > CONSOLE_MAX_MS)
+        this.sessions.delete(id);
+    }
+  }
+}
+
+const registry = new WeakMap<CaContext, ConsoleSessions>();
+
+/** The console sessions of one CA (one per context, shared by every route that authenticates). */
+export function consoleSessionsOf(ctx: CaContext): ConsoleSessions {
+  let sessions = registry.get(ctx);
+  if (!sessions) {
+    sessions = new ConsoleSessions(ctx);
+    registry.set(ctx, sessions);
+  }
+  return sessions;
+}
