@@ -7,6 +7,7 @@ import { passkeyRoutes } from '../src/daemon/passkey-routes.js';
 import type { RunningAgent } from '../src/daemon/serve-agent.js';
 import { serveAgent } from '../src/daemon/serve-agent.js';
 import { signinRoutes } from '../src/daemon/signin-routes.js';
+import type { Connectivity } from '../src/daemon/sync-state.js';
 import { signinPage } from '../src/daemon/ui/signin-page.js';
 import { pageMessages } from '../src/daemon/ui/page-messages.js';
 import { SIGNIN_REFUSALS } from '../src/signin/signin-refusals.js';
@@ -33,6 +34,7 @@ describe('sign-in page in Chromium', () => {
   let cdp: CDPSession;
   let authenticatorId: string;
   let pageUrl: string;
+  let connectivity: Connectivity = 'online';
   let revokedDevice: TestDevice;
   let revokedAgent: RunningAgent;
   const pageErrors: string[] = [];
@@ -51,7 +53,8 @@ describe('sign-in page in Chromium', () => {
       features: [
         signinRoutes({ dataDir, clock, signin: TEST_OPTIONS }),
         passkeyRoutes({ dataDir, clock, signin: TEST_OPTIONS }),
-        signinPage({ dataDir, clock }),
+        // The device's locale is British English, the browser's American: times follow the device.
+        signinPage({ dataDir, clock, connectivity: () => connectivity, locale: 'en-GB' }),
       ],
     });
     pageUrl = `http://localhost:${new URL(agent.url).port}/`;
@@ -114,7 +117,7 @@ describe('sign-in page in Chromium', () => {
   const errorBox = () => page.locator('#error');
   const screenshot = (name: string) =>
     page.screenshot({ path: `${SCREENSHOTS}signin-${name}.png`, fullPage: true });
-  const activeId = () => page.evaluate(() => document.activeElement?.id ?? null);
+  const activeId = () => page.locator(':focus').getAttribute('id');
   const signInWithPassword = async (password: string) => {
     await page.getByLabel('Password or PIN', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
@@ -129,6 +132,9 @@ describe('sign-in page in Chromium', () => {
     // The launch nonce leaves the address bar at once.
     expect(page.url()).toBe(pageUrl);
     await poll(() => page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(true);
+    expect(await page.locator('#connection').textContent()).toBe(
+      'Connected to the school network.',
+    );
     // No passkey on this device yet: none is offered, and the username comes first.
     expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()).toBe(
       false,
@@ -165,6 +171,7 @@ describe('sign-in page in Chromium', () => {
     await page.keyboard.press('Enter');
     await poll(() => page.locator('#who').textContent()).toContain('amara');
     expect(await page.locator('#who').textContent()).toContain('connected to the school network');
+    expect(await page.locator('#who').textContent()).toMatch(/until \d{2}:\d{2}\.$/);
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Signed in');
     expect(await activeId()).toBe('heading');
     expect(await errorBox().isHidden()).toBe(true);
@@ -192,7 +199,9 @@ describe('sign-in page in Chromium', () => {
     // No CA from here on: every connection to it is refused. The page, opened again with its
     // session cookie, now offers the passkey before any username.
     world.link.set('down');
+    connectivity = 'offline';
     await page.reload();
+    expect(await page.locator('#connection').textContent()).toContain('Offline');
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     await poll(() => page.locator('#who').textContent()).toContain('offline');
     expect(await page.locator('#who').textContent()).toContain('amara');
