@@ -241,6 +241,12 @@ $('register-form').addEventListener('submit', (event) => {
     try {
       const proof = totp ? { password, totp } : { password };
       options = await api('/v1/passkeys/register/options', { sessionToken: session.token, ...proof });
+    } catch (error) {
+      // The user's policy needs a code with the password: ask for it, next to the password.
+      if (error && (error.code === 'mfa_required' || error.code === 'mfa_failed')) {
+        $('reauth-totp-step').hidden = false;
+      }
+      throw error;
     } finally {
       $('reauth-password').value = '';
       $('reauth-totp').value = '';
