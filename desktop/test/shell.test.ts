@@ -21,7 +21,7 @@ import { windowOptions } from '../src/window-policy.js';
 /** The agent's CLI as `tsc -b` builds it: what the shell runs, with Electron's Node. */
 const AGENT_CLI = fileURLToPath(new URL('../../agent/dist/cli/main.js', import.meta.url));
 const poll = <T>(read: () => Promise<T> | T) =>
-  expect.poll(read, { timeout: 15_000, interval: 100 });
+  expect.poll(read, { timeout: 40_000, interval: 100 });
 
 const cookieOf = (response: Response) => (response.headers.get('set-cookie') ?? '').split(';')[0];
 
@@ -59,11 +59,13 @@ describe('desktop shell against the real agent daemon', () => {
       command: execPath,
       args: [AGENT_CLI, 'serve', '--data-dir', dataDir, '--port', String(port)],
       client,
+      // A loaded CI machine can take seconds to start a Node process.
+      readyTimeoutMs: 40_000,
       restartDelayMs: 50,
       onState: (state) => states.push(state),
     });
     await supervisor.start();
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await supervisor?.stop();
@@ -145,7 +147,7 @@ describe('desktop shell against the real agent daemon', () => {
     });
   });
 
-  it('shows sync state in the tray from the running daemon', async () => {
+  it('shows sync state in the tray from the running daemon', { timeout: 60_000 }, async () => {
     await poll(async () => (await client.syncState()).lastRunAt).not.toBeNull();
     const [status, sync] = await Promise.all([client.status(), client.syncState()]);
     expect(sync.connectivity).toBe('online');
@@ -180,7 +182,7 @@ describe('desktop shell against the real agent daemon', () => {
     expect((await fetch(`${origin}/`, { headers: { cookie } })).status).toBe(401);
     const fresh = await fetch(await client.launchUrl(), { redirect: 'manual' });
     expect(fresh.status).toBe(303);
-  }, 30_000);
+  }, 60_000);
 
   it('gives up on a daemon that never starts, and stops a running one', async () => {
     const seen: DaemonState[] = [];
@@ -199,7 +201,7 @@ describe('desktop shell against the real agent daemon', () => {
     await supervisor.stop();
     expect(supervisor.current).toBe('stopped');
     expect(await client.alive()).toBe(false);
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('shell settings and start at login', () => {
