@@ -12,7 +12,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['{shared,ca-service,agent}/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['{shared,ca-service,agent,desktop}/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

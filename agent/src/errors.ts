@@ -102,6 +102,13 @@ export const SyncFailedError = defineError(
   'Run `lantern-agent sync` again; if it persists, check that the agent talks to its own CA and that the clocks are sane.',
 );
 
+export const AgentUnreachableError = defineError(
+  'agent_unreachable',
+  503,
+  'No Lantern agent of this data directory answers on the loopback port.',
+  'Start it with `lantern-agent serve --data-dir D` (or the desktop app), and give the same --port and --data-dir.',
+);
+
 export const agentErrors = [
   NotEnrolledError,
   AlreadyEnrolledError,
@@ -119,6 +126,7 @@ export const agentErrors = [
   LoopbackOnlyError,
   SigninAnswerInvalidError,
   SyncFailedError,
+  AgentUnreachableError,
 ] as const;
 
 export type AgentErrorCode = (typeof agentErrors)[number]['definition']['code'];

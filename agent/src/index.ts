@@ -66,3 +66,4 @@ export * from './passkeys/passkey-signin.js';
 export * from './daemon/passkey-routes.js';
 export * from './daemon/ui/ui-session.js';
 export * from './daemon/ui/signin-page.js';
+export * from './daemon/sync-state.js';

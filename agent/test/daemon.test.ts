@@ -3,7 +3,9 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { systemClock } from '@lantern/shared';
+import { manualClock, runCli, systemClock } from '@lantern/shared';
+import { UiSession } from '../src/daemon/ui/ui-session.js';
+import { commands } from '../src/cli/commands.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentPaths } from '../src/data-dir/agent-paths.js';
 import { buildAgentApp } from '../src/daemon/agent-app.js';
@@ -188,6 +190,50 @@ describe('agent loopback API', () => {
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`]) {
       expect((await requestWithHost(agent.url, '/v1/status', host)).status, host).toBe(200);
     }
+  });
+
+  it('serve prints a one-time page link; `lantern-agent page` mints another with the secret', async () => {
+    const dataDir = tempDir();
+    const agent = await start(dataDir);
+    const port = new URL(agent.url).port;
+    expect(agent.launchUrl).toMatch(
+      new RegExp(`^http://localhost:${port}/\\?launch=[A-Za-z0-9_-]{43}$`),
+    );
+    const stdout: string[] = [];
+    const page = (extra: string[]) =>
+      runCli('lantern-agent', commands, ['page', '--data-dir', dataDir, '--json', ...extra], {
+        stdout: (text) => stdout.push(text),
+        stderr: () => undefined,
+        readStdin: async () => '',
+        env: {},
+      });
+    expect(await page(['--port', port])).toBe(0);
+    const { url } = JSON.parse(stdout.pop() ?? '{}') as { url: string };
+    expect(url).not.toBe(agent.launchUrl);
+    // Both links are live and each works once (the page feature redeems them, see passkeys.test).
+    for (const link of [url, agent.launchUrl]) {
+      const nonce = new URL(link).searchParams.get('launch') ?? '';
+      expect(agent.app.uiSession.redeemLaunch(nonce)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(agent.app.uiSession.redeemLaunch(nonce)).toBeNull();
+    }
+    await agent.close();
+    expect(await page(['--port', port])).toBe(1);
+    expect(JSON.parse(stdout.pop() ?? '{}')).toMatchObject({ code: 'agent_unreachable' });
+    expect(await page(['--port', 'x'])).toBe(2);
+  });
+
+  it('lets a launch link expire, and keeps only the newest unused links', () => {
+    const clock = manualClock(0);
+    const ui = new UiSession({ clock, launchTtlMs: 1_000 });
+    const late = ui.issueLaunch();
+    expect(late.expiresAt).toBe(1_000);
+    clock.advance(1_000);
+    expect(ui.redeemLaunch(late.nonce)).toBeNull();
+    const links = Array.from({ length: 17 }, () => ui.issueLaunch().nonce);
+    expect(ui.redeemLaunch(links[0] ?? '')).toBeNull();
+    const cookie = ui.redeemLaunch(links[16] ?? '');
+    expect(ui.presentedIn(`other=1; lantern_ui=${cookie}`)).toBe(true);
+    expect(ui.presentedIn('lantern_ui=forged')).toBe(false);
   });
 
   it('refuses to bind to a non-loopback host, before opening anything', async () => {

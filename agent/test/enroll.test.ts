@@ -168,6 +168,23 @@ describe('enrollment against a real CA over HTTP', () => {
     expect(bindingIn(dataDir)?.deviceId).toBe(retried.deviceId);
   });
 
+  it('leaves the data directory as it was after a failed enrollment', async () => {
+    const fresh = join(tempDir(), 'agent');
+    const used = await options(tempDir());
+    await enroll(used);
+    const refused = await refusalOf(enroll({ ...used, dataDir: fresh }));
+    expect(refused.code).toBe('enrollment_token_used');
+    expect(existsSync(fresh)).toBe(false);
+
+    const empty = tempDir();
+    const port = await freePort();
+    const unreachable = await refusalOf(
+      enroll({ ...(await options(empty)), caUrl: `http://127.0.0.1:${port}` }),
+    );
+    expect(unreachable.code).toBe('ca_unreachable');
+    expect(readdirSync(empty)).toEqual([]);
+  });
+
   it('reports an unreachable CA as ca_unreachable and stores nothing', async () => {
     const dataDir = tempDir();
     const port = await freePort();

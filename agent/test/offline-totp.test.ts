@@ -101,7 +101,7 @@ async function enrolThroughAgent(): Promise<string> {
   const first = await call('/v1/signin', { username: 'amina', password: PASSWORD });
   expect(first.statusCode, JSON.stringify(first.json())).toBe(200);
   const { accessToken } = first.json<{ accessToken: string }>();
-  const enrolled = await call('/v1/totp/enroll', { accessToken });
+  const enrolled = await call('/v1/totp/enroll', { accessToken, password: PASSWORD });
   expect(enrolled.statusCode, enrolled.body).toBe(201);
   expect(enrolled.headers['cache-control']).toBe('no-store');
   const { secret, qrCodeDataUrl } = enrolled.json<{ secret: string; qrCodeDataUrl: string }>();
@@ -395,6 +395,22 @@ describe('online sign-in with TOTP through the agent', () => {
     expect(fresh.json()).toMatchObject({ ok: true, mode: 'online' });
   });
 
+  it('enrolment needs the password again: an access token alone or a wrong password is refused', async () => {
+    const first = await call('/v1/signin', { username: 'amina', password: PASSWORD });
+    const { accessToken } = first.json<{ accessToken: string }>();
+    const tokenOnly = await call('/v1/totp/enroll', { accessToken });
+    expect(tokenOnly.statusCode).toBe(400);
+    const failuresBefore = device.events('identity.user.login_failed').length;
+    const wrong = await call('/v1/totp/enroll', { accessToken, password: 'not the password' });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json()).toMatchObject({ code: 'bad_credentials' });
+    expect(wrong.body).not.toContain('secret');
+    // Counted like a wrong password at sign-in: no offline guessing loop through enrolment.
+    expect(device.events('identity.user.login_failed')).toHaveLength(failuresBefore + 1);
+    const good = await call('/v1/totp/enroll', { accessToken, password: PASSWORD });
+    expect(good.statusCode, good.body).toBe(201);
+  });
+
   it('validates the loopback TOTP routes and reports a CA that does not answer', async () => {
     expect(
       (await call('/v1/signin', { username: 'amina', password: PASSWORD, totp: '12ab56' })).json(),
@@ -405,10 +421,15 @@ describe('online sign-in with TOTP through the agent', () => {
     expect((await call('/v1/totp/confirm', { accessToken: 'a.b.c', code: '1' })).statusCode).toBe(
       400,
     );
-    const forged = await call('/v1/totp/enroll', { accessToken: 'aaaaaaaa.bbbbbbbbbb.cccccccccc' });
+    const forged = await call('/v1/totp/enroll', {
+      accessToken: 'aaaaaaaa.bbbbbbbbbb.cccccccccc',
+      password: PASSWORD,
+    });
     expect(forged.statusCode).toBe(401);
+    const first = await call('/v1/signin', { username: 'amina', password: PASSWORD });
+    const { accessToken } = first.json<{ accessToken: string }>();
     world.link.set('down');
-    const down = await call('/v1/totp/enroll', { accessToken: 'aaaaaaaa.bbbbbbbbbb.cccccccccc' });
+    const down = await call('/v1/totp/enroll', { accessToken, password: PASSWORD });
     expect(down.statusCode).toBe(503);
     expect(down.json()).toMatchObject({ code: 'ca_unreachable' });
   });

@@ -46,9 +46,21 @@ beforeEach(async () => {
       signinPage({ dataDir, clock }),
     ],
   });
-  const page = await app.inject({ method: 'GET', url: '/', headers: { host: HOST } });
-  cookie = String(page.headers['set-cookie']).split(';')[0] ?? '';
+  cookie = await launchCookie();
 });
+
+/** What the desktop shell does: open a launch link, keep the cookie it sets. */
+async function launchCookie(): Promise<string> {
+  const launch = new URL(app.launchUrl());
+  const opened = await app.inject({
+    method: 'GET',
+    url: `/${launch.search}`,
+    headers: { host: HOST },
+  });
+  expect(opened.statusCode).toBe(303);
+  expect(opened.headers.location).toBe('/');
+  return String(opened.headers['set-cookie']).split(';')[0] ?? '';
+}
 afterEach(async () => {
   await app.close();
   await world.close();
@@ -84,7 +96,10 @@ async function registerPasskey(
   authenticator = new SoftAuthenticator(ORIGIN),
 ): Promise<{ authenticator: SoftAuthenticator; credentialId: string }> {
   const { token } = await signInWithPassword();
-  const options = await post('/v1/passkeys/register/options', { sessionToken: token });
+  const options = await post('/v1/passkeys/register/options', {
+    sessionToken: token,
+    password: PASSWORD,
+  });
   expect(options.statusCode, options.body).toBe(200);
   const response = authenticator.register(options.json<PublicKeyCredentialCreationOptionsJSON>());
   const verified = await post('/v1/passkeys/register/verify', response);
@@ -107,9 +122,9 @@ const refusal = (code: keyof typeof PASSKEY_REFUSALS) => ({
 });
 
 describe('the page session: cookie and origin', () => {
-  it('serves the page with a strict CSP, no framing or caching, and an HttpOnly SameSite cookie', async () => {
+  it('serves the page with a strict CSP, no framing or caching, to a page session only', async () => {
     await signInWithPassword();
-    const page = await app.inject({ method: 'GET', url: '/', headers: { host: HOST } });
+    const page = await app.inject({ method: 'GET', url: '/', headers: { host: HOST, cookie } });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     const csp = String(page.headers['content-security-policy']);
@@ -123,15 +138,82 @@ describe('the page session: cookie and origin', () => {
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.headers['referrer-policy']).toBe('no-referrer');
     expect(page.headers['cache-control']).toBe('no-store');
-    expect(page.headers['set-cookie']).toMatch(
-      /^lantern_ui=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/,
-    );
-    // Who can sign in offline here, as suggestions.
+    expect(page.headers['set-cookie']).toBeUndefined();
+    // Who can sign in offline here, as suggestions, for the page session.
     expect(page.body).toContain('<option value="amara"></option>');
-    const again = await app.inject({ method: 'GET', url: '/', headers: { host: HOST } });
+    const again = await app.inject({ method: 'GET', url: '/', headers: { host: HOST, cookie } });
     expect(/nonce-([^']+)/.exec(String(again.headers['content-security-policy']))?.[1]).not.toBe(
       nonce,
     );
+  });
+
+  it('gives an anonymous GET / no cookie and no usernames; a launch link works once', async () => {
+    await signInWithPassword();
+    const anonymous = await app.inject({ method: 'GET', url: '/', headers: { host: HOST } });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['set-cookie']).toBeUndefined();
+    expect(anonymous.body).not.toContain('amara');
+    expect(anonymous.body).not.toContain('<form');
+    expect(anonymous.body).not.toContain('<script');
+    expect(anonymous.headers['content-security-policy']).toContain("default-src 'none'");
+
+    const launch = new URL(app.launchUrl());
+    expect(launch.origin).toMatch(/^http:\/\/localhost:\d+$/);
+    const first = await app.inject({
+      method: 'GET',
+      url: `/${launch.search}`,
+      headers: { host: HOST },
+    });
+    expect(first.statusCode).toBe(303);
+    expect(first.headers['set-cookie']).toMatch(
+      /^lantern_ui=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/,
+    );
+    const fresh = String(first.headers['set-cookie']).split(';')[0] ?? '';
+    expect(fresh).not.toBe(cookie);
+    const replayed = await app.inject({
+      method: 'GET',
+      url: `/${launch.search}`,
+      headers: { host: HOST },
+    });
+    expect(replayed.statusCode).toBe(403);
+    expect(replayed.headers['set-cookie']).toBeUndefined();
+    expect(replayed.body).toContain('already used');
+    for (const search of ['?launch=forged', '?launch=', '?launch=a&launch=b']) {
+      const refused = await app.inject({
+        method: 'GET',
+        url: `/${search}`,
+        headers: { host: HOST },
+      });
+      expect(refused.statusCode, search).toBeGreaterThanOrEqual(400);
+      expect(refused.statusCode, search).toBeLessThan(500);
+      expect(refused.headers['set-cookie'], search).toBeUndefined();
+    }
+    // The cookie an anonymous page once handed out no longer exists: a made-up one is refused.
+    const made = await post('/v1/signin/methods', { username: 'amara' }, 'none', {
+      cookie: 'lantern_ui=' + 'A'.repeat(43),
+      origin: ORIGIN,
+    });
+    expect(made.statusCode).toBe(401);
+    const methods = await post('/v1/signin/methods', { username: 'amara' }, 'none', {
+      cookie: fresh,
+      origin: ORIGIN,
+    });
+    expect(methods.json()).toEqual({ secondFactor: false, passkey: false });
+  });
+
+  it('mints launch links only for the local secret, never for the page cookie', async () => {
+    const withCookie = await post('/v1/ui/launch', {}, 'page');
+    expect(withCookie.statusCode).toBe(401);
+    expect((await post('/v1/ui/launch', {}, 'none')).statusCode).toBe(401);
+    const minted = await post('/v1/ui/launch', {}, 'secret');
+    expect(minted.statusCode).toBe(200);
+    const { url } = minted.json<{ url: string }>();
+    const opened = await app.inject({
+      method: 'GET',
+      url: `/${new URL(url).search}`,
+      headers: { host: HOST },
+    });
+    expect(opened.statusCode).toBe(303);
   });
 
   it('refuses API calls without the cookie or the secret, and cookie calls from another origin', async () => {
@@ -155,7 +237,7 @@ describe('the page session: cookie and origin', () => {
   });
 
   it('answers under localhost:PORT (the WebAuthn RP id) but not under another host name', async () => {
-    const page = await app.inject({ method: 'GET', url: '/', headers: { host: HOST } });
+    const page = await app.inject({ method: 'GET', url: '/', headers: { host: HOST, cookie } });
     expect(page.statusCode).toBe(200);
     const rebound = await app.inject({
       method: 'GET',
@@ -168,14 +250,36 @@ describe('the page session: cookie and origin', () => {
 });
 
 describe('passkey registration', () => {
+  it('needs the password again: a live session token and the page cookie alone add nothing', async () => {
+    const url = '/v1/passkeys/register/options';
+    const { token } = await signInWithPassword();
+    const tokenOnly = await post(url, { sessionToken: token });
+    expect(tokenOnly.statusCode).toBe(400);
+    expect(tokenOnly.json()).toMatchObject({ code: 'invalid_request' });
+    const failuresBefore = device.events('identity.user.login_failed').length;
+    const wrong = await post(url, { sessionToken: token, password: 'not the password' });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json()).toMatchObject({ code: 'bad_credentials' });
+    // Counted towards the lockout like any wrong password.
+    expect(device.events('identity.user.login_failed')).toHaveLength(failuresBefore + 1);
+    // Another user's password does not unlock amara's registration.
+    await world.user('bongani', 'bongani password 123');
+    await post('/v1/signin', { username: 'bongani', password: 'bongani password 123' });
+    const other = await post(url, { sessionToken: token, password: 'bongani password 123' });
+    expect(other.statusCode).toBe(401);
+    expect(device.count('passkeys')).toBe(0);
+    const good = await post(url, { sessionToken: token, password: PASSWORD });
+    expect(good.statusCode, good.body).toBe(200);
+  });
+
   it('needs a live password session of this device', async () => {
     const url = '/v1/passkeys/register/options';
-    expect((await post(url, { sessionToken: 'not.a.token' })).json()).toEqual(
+    expect((await post(url, { sessionToken: 'not.a.token', password: PASSWORD })).json()).toEqual(
       refusal('passkey_session_required'),
     );
     const { token, sessionId } = await signInWithPassword();
     expect((await post('/v1/signout', { sessionId })).statusCode).toBe(200);
-    const ended = await post(url, { sessionToken: token });
+    const ended = await post(url, { sessionToken: token, password: PASSWORD });
     expect(ended.statusCode).toBe(401);
     expect(ended.json()).toEqual(refusal('passkey_session_required'));
     expect(device.count('passkeys')).toBe(0);
@@ -184,7 +288,7 @@ describe('passkey registration', () => {
   it('stores a verified passkey sealed, reports it, and refuses replays, other origins and missing UV', async () => {
     const { token } = await signInWithPassword();
     const options = (
-      await post('/v1/passkeys/register/options', { sessionToken: token })
+      await post('/v1/passkeys/register/options', { sessionToken: token, password: PASSWORD })
     ).json<PublicKeyCredentialCreationOptionsJSON>();
     expect(options.rp.id).toBe('localhost');
     expect(options.pubKeyCredParams).toEqual([{ type: 'public-key', alg: -7 }]);
@@ -197,7 +301,7 @@ describe('passkey registration', () => {
     const authenticator = new SoftAuthenticator(ORIGIN);
     const again = async () =>
       (
-        await post('/v1/passkeys/register/options', { sessionToken: token })
+        await post('/v1/passkeys/register/options', { sessionToken: token, password: PASSWORD })
       ).json<PublicKeyCredentialCreationOptionsJSON>();
     const wrongOrigin = authenticator.register(await again(), { origin: 'http://localhost:9999' });
     expect((await post('/v1/passkeys/register/verify', wrongOrigin)).json()).toEqual(
@@ -230,7 +334,7 @@ describe('passkey registration', () => {
   it('records a cancelled ceremony once, for the CA', async () => {
     const { token } = await signInWithPassword();
     const options = (
-      await post('/v1/passkeys/register/options', { sessionToken: token })
+      await post('/v1/passkeys/register/options', { sessionToken: token, password: PASSWORD })
     ).json<PublicKeyCredentialCreationOptionsJSON>();
     const cancel = { challenge: options.challenge, reason: 'not_allowed' };
     expect(

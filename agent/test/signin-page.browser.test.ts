@@ -7,9 +7,11 @@ import { passkeyRoutes } from '../src/daemon/passkey-routes.js';
 import type { RunningAgent } from '../src/daemon/serve-agent.js';
 import { serveAgent } from '../src/daemon/serve-agent.js';
 import { signinRoutes } from '../src/daemon/signin-routes.js';
+import type { Connectivity } from '../src/daemon/sync-state.js';
 import { signinPage } from '../src/daemon/ui/signin-page.js';
 import { pageMessages } from '../src/daemon/ui/page-messages.js';
 import { SIGNIN_REFUSALS } from '../src/signin/signin-refusals.js';
+import { SyncClient } from '../src/sync/sync-client.js';
 import type { SigninWorld, TestDevice } from './signin-harness.js';
 import { PASSWORD, TEST_OPTIONS, startSigninWorld } from './signin-harness.js';
 import { useTempDirs } from './support/temp-dir.js';
@@ -32,6 +34,9 @@ describe('sign-in page in Chromium', () => {
   let cdp: CDPSession;
   let authenticatorId: string;
   let pageUrl: string;
+  let connectivity: Connectivity = 'online';
+  let revokedDevice: TestDevice;
+  let revokedAgent: RunningAgent;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
@@ -48,10 +53,31 @@ describe('sign-in page in Chromium', () => {
       features: [
         signinRoutes({ dataDir, clock, signin: TEST_OPTIONS }),
         passkeyRoutes({ dataDir, clock, signin: TEST_OPTIONS }),
-        signinPage({ dataDir, clock }),
+        // The device's locale is British English, the browser's American: times follow the device.
+        signinPage({ dataDir, clock, connectivity: () => connectivity, locale: 'en-GB' }),
       ],
     });
     pageUrl = `http://localhost:${new URL(agent.url).port}/`;
+    // A second device of the school, revoked by the admin, as its last sync told it.
+    revokedDevice = await world.device();
+    await world.ca.admin(
+      'POST',
+      `/v1/admin/devices/${revokedDevice.opened.binding.deviceId}/revoke`,
+      {
+        reason: 'stolen',
+      },
+    );
+    const outcome = await new SyncClient({ agent: revokedDevice.opened }).run();
+    expect(outcome.device.revoked).toBe(true);
+    revokedAgent = await serveAgent({
+      dataDir: revokedDevice.dataDir,
+      clock,
+      port: 0,
+      features: [
+        signinRoutes({ dataDir: revokedDevice.dataDir, clock, signin: TEST_OPTIONS }),
+        signinPage({ dataDir: revokedDevice.dataDir, clock }),
+      ],
+    });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       headless: true,
@@ -83,6 +109,7 @@ describe('sign-in page in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await revokedAgent?.close();
     await agent?.close();
     await world?.close();
   });
@@ -90,9 +117,9 @@ describe('sign-in page in Chromium', () => {
   const errorBox = () => page.locator('#error');
   const screenshot = (name: string) =>
     page.screenshot({ path: `${SCREENSHOTS}signin-${name}.png`, fullPage: true });
+  const activeId = () => page.locator(':focus').getAttribute('id');
   const signInWithPassword = async (password: string) => {
-    await page.getByLabel('User name').fill('amara');
-    await page.getByLabel('Password or PIN').fill(password);
+    await page.getByLabel('Password or PIN', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   };
   const signOut = async () => {
@@ -101,31 +128,59 @@ describe('sign-in page in Chromium', () => {
   };
 
   it('registers a passkey online, signs in with it offline, and refuses it without user verification', async () => {
-    await page.goto(pageUrl);
+    await page.goto(agent.launchUrl);
+    // The launch nonce leaves the address bar at once.
+    expect(page.url()).toBe(pageUrl);
     await poll(() => page.getByRole('heading', { name: 'Sign in' }).isVisible()).toBe(true);
+    expect(await page.locator('#connection').textContent()).toBe(
+      'Connected to the school network.',
+    );
+    // No passkey on this device yet: none is offered, and the username comes first.
+    expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()).toBe(
+      false,
+    );
+    expect(await page.getByLabel('Password or PIN', { exact: true }).isVisible()).toBe(false);
     await screenshot('idle');
+    await page.getByLabel('User name').fill('amara');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await poll(activeId).toBe('password');
+    // A learner whose policy needs no second factor is not asked for a code.
+    expect(await page.locator('#totp').isVisible()).toBe(false);
+    expect(
+      await page.locator('#signin-panel').getByText('Code from your authenticator app').isVisible(),
+    ).toBe(false);
     // Keyboard order follows the reading order.
     await page.getByLabel('User name').focus();
     const order: (string | null)[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 2; i++) {
       await page.keyboard.press('Tab');
-      order.push(await page.locator(':focus').getAttribute('id'));
+      order.push(await activeId());
     }
-    expect(order).toEqual(['password', 'totp', 'signin', 'passkey-signin']);
+    expect(order).toEqual(['password', 'signin']);
 
-    // A wrong password, answered by the CA: the learner reads the refusal, not a code.
+    // A wrong password, answered by the CA: the learner reads the refusal, not a code, and
+    // can type the password again at once.
     await signInWithPassword('not the password');
     await poll(() => errorBox().textContent()).toBe(SIGNIN_REFUSALS.bad_credentials.message);
     expect(await page.getByRole('alert').isVisible()).toBe(true);
+    expect(await activeId()).toBe('password');
+    expect(await page.getByLabel('Password or PIN', { exact: true }).inputValue()).toBe('');
     await screenshot('error');
 
-    await page.getByLabel('Password or PIN').fill(PASSWORD);
-    await page.getByLabel('Password or PIN').press('Enter');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
     await poll(() => page.locator('#who').textContent()).toContain('amara');
     expect(await page.locator('#who').textContent()).toContain('connected to the school network');
+    expect(await page.locator('#who').textContent()).toMatch(/until \d{2}:\d{2}\.$/);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Signed in');
+    expect(await activeId()).toBe('heading');
     expect(await errorBox().isHidden()).toBe(true);
     await screenshot('signed-in');
 
+    // Adding a passkey needs the password again.
+    await page.getByRole('button', { name: 'Register a passkey on this device' }).click();
+    await poll(() => errorBox().getAttribute('data-code')).toBe('reauth_required');
+    await page.getByLabel('Your password or PIN again').fill(PASSWORD);
     await page.getByRole('button', { name: 'Register a passkey on this device' }).click();
     await poll(() => page.locator('#status').textContent()).toContain('Passkey added');
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
@@ -139,10 +194,14 @@ describe('sign-in page in Chromium', () => {
       expect.objectContaining({ kind: 'webauthn', credentialId, deviceId: expect.any(String) }),
     ]);
     await signOut();
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Sign in');
 
-    // No CA from here on: every connection to it is refused.
+    // No CA from here on: every connection to it is refused. The page, opened again with its
+    // session cookie, now offers the passkey before any username.
     world.link.set('down');
-    await page.getByLabel('User name').fill('');
+    connectivity = 'offline';
+    await page.reload();
+    expect(await page.locator('#connection').textContent()).toContain('Offline');
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     await poll(() => page.locator('#who').textContent()).toContain('offline');
     expect(await page.locator('#who').textContent()).toContain('amara');
@@ -164,4 +223,46 @@ describe('sign-in page in Chromium', () => {
     await screenshot('error-user-verification');
     expect(pageErrors).toEqual([]);
   }, 60_000);
+
+  it('keeps its margins and the passkey button in view at phone width', async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.reload();
+    const card = await page.locator('main').boundingBox();
+    expect(card?.x).toBeGreaterThanOrEqual(12);
+    expect((card?.x ?? 0) + (card?.width ?? 0)).toBeLessThanOrEqual(360 - 12);
+    const passkey = await page
+      .getByRole('button', { name: 'Sign in with a passkey' })
+      .boundingBox();
+    expect((passkey?.y ?? 1e9) + (passkey?.height ?? 0)).toBeLessThanOrEqual(740);
+    await screenshot('phone');
+    await page.setViewportSize({ width: 1280, height: 720 });
+  });
+
+  it('gives a browser without the launch link nothing: no form, no names, no cookie', async () => {
+    const context = await browser.newContext();
+    const stranger = await context.newPage();
+    await stranger.goto(pageUrl);
+    expect(await stranger.locator('#locked').textContent()).toContain('Lantern app');
+    expect(await stranger.locator('form').count()).toBe(0);
+    expect(await stranger.content()).not.toContain('amara');
+    // The link the shell used is spent.
+    await stranger.goto(agent.launchUrl);
+    expect(await stranger.locator('#locked').textContent()).toContain('already used');
+    expect(await context.cookies()).toEqual([]);
+    await context.close();
+  });
+
+  it('shows a revoked device as revoked, with no form, before anyone types a password', async () => {
+    const context = await browser.newContext();
+    const learner = await context.newPage();
+    await learner.goto(revokedAgent.launchUrl);
+    await poll(() => learner.getByRole('heading', { level: 1 }).textContent()).toBe(
+      'This device is switched off',
+    );
+    expect(await learner.locator('#device-state').textContent()).toContain('Give it back');
+    expect(await learner.locator('input').count()).toBe(0);
+    expect(await learner.locator('body').getAttribute('data-state')).toBe('revoked');
+    await learner.screenshot({ path: `${SCREENSHOTS}signin-revoked.png`, fullPage: true });
+    await context.close();
+  });
 });

@@ -1,6 +1,6 @@
 import { systemClock, runCli } from '@lantern/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncCommand } from '../src/cli/sync-command.js';
+import { commands } from '../src/cli/commands.js';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
 import { caEventsOf, enrolledAgent } from './support/sync-fixture.js';
@@ -11,7 +11,7 @@ const tempDir = useTempDirs();
 async function cli(...argv: string[]) {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const code = await runCli('lantern-agent', [syncCommand], argv, {
+  const code = await runCli('lantern-agent', commands, argv, {
     stdout: (text) => stdout.push(text),
     stderr: (text) => stderr.push(text),
     readStdin: async () => '',
@@ -87,6 +87,20 @@ describe('lantern-agent sync', () => {
       revokeReason: 'stolen',
       keysDestroyed: true,
     });
+    // Status says so too, with no certificate days left to mislead anyone.
+    const status = await cli('status', '--data-dir', agent.dataDir, '--json');
+    expect(status.code).toBe(0);
+    const reported = JSON.parse(status.stdout[0] ?? '') as Record<string, unknown>;
+    expect(reported).toMatchObject({
+      enrolled: false,
+      revoked: true,
+      reason: 'stolen',
+      keysDestroyed: true,
+      deviceId: agent.binding.deviceId,
+    });
+    expect(reported).not.toHaveProperty('certificate');
+    const statusText = await cli('status', '--data-dir', agent.dataDir);
+    expect(statusText.stdout.join('\n')).toMatch(/REVOKED on .* \(stolen\)/);
 
     const unreachable = await enrolledAgent(ca, caUrl, tenantId, tempDir(), systemClock);
     unreachable.store.db.prepare("UPDATE binding SET ca_url = 'http://127.0.0.1:9'").run();

@@ -22,6 +22,8 @@ import { passkeyRoutes } from '../daemon/passkey-routes.js';
 import { signinPage } from '../daemon/ui/signin-page.js';
 import { BackgroundSync } from '../daemon/background-sync.js';
 import { dataDirSyncRunner } from '../daemon/data-dir-sync-runner.js';
+import { SyncStateTracker, syncStateRoute } from '../daemon/sync-state.js';
+import { pageCommand } from './page-command.js';
 import { syncCommand } from './sync-command.js';
 import { NotEnrolledError } from '../errors.js';
 import { signIn } from '../signin/sign-in.js';
@@ -66,6 +68,14 @@ function daysLeftText(days: number): string {
 }
 
 function statusText(dataDir: string, status: AgentStatus): string {
+  if ('revoked' in status) {
+    return [
+      `${dataDir}: REVOKED on ${status.revokedAt} (${status.reason}). Nobody can sign in on this device any more.`,
+      status.keysDestroyed
+        ? 'Its keys are destroyed. To use it again: enroll it into a new, empty data directory.'
+        : `It still hands ${status.outboxDepth} event(s) over to the CA at the next sync, then destroys its keys.`,
+    ].join('\n');
+  }
   if (!status.enrolled) {
     return `${dataDir}: not enrolled.\nRun: lantern-agent enroll --ca URL --token T --data-dir ${dataDir}`;
   }
@@ -173,8 +183,10 @@ export const commands: Command[] = [
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new UsageError('--port must be 0-65535');
       }
+      const syncState = new SyncStateTracker(systemClock);
       const sync = new BackgroundSync({
         runner: dataDirSyncRunner(dataDir, systemClock),
+        onRun: (outcome) => syncState.record(outcome),
         onError: (error) =>
           io.stderr(`lantern-agent: background sync: ${(error as Error).message}`),
       });
@@ -185,16 +197,21 @@ export const commands: Command[] = [
         host: optionalString(values, 'host') ?? DEFAULT_AGENT_HOST,
         features: [
           signinRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
-          totpRoutes({ dataDir, clock: systemClock }),
+          totpRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
           passkeyRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
-          signinPage({ dataDir, clock: systemClock }),
+          signinPage({ dataDir, clock: systemClock, connectivity: () => syncState.connectivity() }),
+          syncStateRoute(syncState),
         ],
         logDestination: process.stderr,
       });
-      if (statusOf(dataDir).enrolled) sync.start();
+      const status = statusOf(dataDir);
+      // A revoked device still hands its last events over before its keys go.
+      if (status.enrolled || ('revoked' in status && !status.keysDestroyed)) sync.start();
       io.stderr(`lantern-agent listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
-      // WebAuthn binds passkeys to a host name, and the page registers them for `localhost`.
-      io.stderr(`sign-in page: ${running.url.replace('//127.0.0.1:', '//localhost:')}/`);
+      // The link carries a one-time nonce: only the terminal that started the agent sees it.
+      io.stderr(
+        `sign-in page (open once; \`lantern-agent page\` gives a new link): ${running.launchUrl}`,
+      );
       await waitForStopSignal();
       await sync.stop();
       await running.close();
@@ -289,4 +306,5 @@ export const commands: Command[] = [
     },
   },
   syncCommand,
+  pageCommand,
 ];

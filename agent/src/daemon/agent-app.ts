@@ -1,5 +1,7 @@
+import type { AddressInfo } from 'node:net';
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import Fastify from 'fastify';
+import type { Clock } from '@lantern/shared';
 import { readAgentStatus } from '../data-dir/agent-status.js';
 import { LoopbackOnlyError } from '../errors.js';
 import type { AgentStore } from '../store/agent-store.js';
@@ -10,8 +12,10 @@ import { UiSession } from './ui/ui-session.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The sign-in page's cookie session of this daemon run; the page feature hands it out. */
+    /** The sign-in page's launch links and cookie sessions of this daemon run. */
     uiSession: UiSession;
+    /** A fresh one-time link that opens the sign-in page with a page session. */
+    launchUrl(): string;
   }
 }
 
@@ -27,6 +31,8 @@ export interface AgentAppOptions {
   features?: readonly FastifyPluginAsync[];
   logger?: FastifyBaseLogger;
   bodyLimitBytes?: number;
+  /** For the launch links' lifetime. */
+  clock?: Clock;
 }
 
 /**
@@ -52,9 +58,20 @@ export async function buildAgentApp(options: AgentAppOptions): Promise<FastifyIn
       throw new LoopbackOnlyError();
     }
   });
-  const uiSession = new UiSession();
+  const uiSession = new UiSession(options.clock ? { clock: options.clock } : {});
   app.decorate('uiSession', uiSession);
+  // `localhost`, not the listen address: the page registers passkeys for that host name.
+  app.decorate('launchUrl', () => {
+    const port = (app.server.address() as AddressInfo | null)?.port ?? 0;
+    return `http://localhost:${port}/?launch=${uiSession.issueLaunch().nonce}`;
+  });
   app.addHook('onRequest', localSecretAuth(options.localSecret, uiSession));
+
+  // For whoever holds the local secret (the desktop shell, `lantern-agent page`): a page
+  // session must never be reachable from the page's own cookie or from nothing.
+  app.post('/v1/ui/launch', { config: { secretOnly: true } }, async () => ({
+    url: app.launchUrl(),
+  }));
 
   app.get('/v1/status', { config: { anonymous: true } }, async () =>
     readAgentStatus(options.store),

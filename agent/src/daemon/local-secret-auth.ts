@@ -8,6 +8,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Serve this route without the local API secret (status, the sign-in UI page). */
     anonymous?: boolean;
+    /** Only the local API secret will do, never the page's cookie (minting page sessions). */
+    secretOnly?: boolean;
   }
 }
 
@@ -33,7 +35,12 @@ export function localSecretAuth(secret: string, ui?: UiSession): onRequestAsyncH
     if (request.routeOptions.config?.anonymous === true) return;
     const presented = BEARER.exec(request.headers.authorization ?? '')?.[1];
     if (presented !== undefined && timingSafeEqual(sha256(presented), expected)) return;
-    if (presented === undefined && ui?.presentedIn(request.headers.cookie) === true) {
+    const secretOnly = request.routeOptions.config?.secretOnly === true;
+    if (
+      !secretOnly &&
+      presented === undefined &&
+      ui?.presentedIn(request.headers.cookie) === true
+    ) {
       if (SAFE_METHODS.has(request.method)) return;
       if (request.headers.origin === `http://${request.host}`) return;
       throw new ForbiddenError(

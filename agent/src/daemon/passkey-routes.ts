@@ -12,6 +12,7 @@ import { PasskeyRegistration } from '../passkeys/passkey-registration.js';
 import { isPasskeyRefusalCode, passkeyRefusalError } from '../passkeys/passkey-refusals.js';
 import { PasskeySignin } from '../passkeys/passkey-signin.js';
 import type { SigninAgent, SigninOptions } from '../signin/signin-agent.js';
+import type { SigninRefusalCode } from '../signin/signin-refusals.js';
 import { refusalError } from '../signin/signin-refusals.js';
 import { createLocalVerifier } from '../verify/local-verifier.js';
 import { lazySigninAgent } from './lazy-signin-agent.js';
@@ -83,6 +84,17 @@ const CANCEL_REASONS: readonly RegistrationCancelReason[] = [
   'other',
 ];
 
+/** A passkey refusal, or a refusal of the sign-in a ceremony ran (with its lock time). */
+function refusalOf(verdict: { code: string; lockedUntil?: number }) {
+  if (isPasskeyRefusalCode(verdict.code)) return passkeyRefusalError(verdict.code);
+  return refusalError(
+    verdict.code as SigninRefusalCode,
+    verdict.lockedUntil === undefined
+      ? undefined
+      : { lockedUntil: new Date(verdict.lockedUntil).toISOString() },
+  );
+}
+
 /**
  * `POST /v1/passkeys/register/options|verify|cancel` and `/v1/passkeys/authenticate/options|verify`
  * (DESIGN §8), a feature of `buildAgentApp`: behind the local secret or the page's cookie. They
@@ -129,15 +141,27 @@ export function passkeyRoutes(options: PasskeyRoutesOptions): FastifyPluginAsync
       '/v1/passkeys/register/options',
       {
         schema: {
-          body: object({ sessionToken: { type: 'string', minLength: 1, maxLength: 16384 } }, [
-            'sessionToken',
-          ]),
+          body: object(
+            {
+              sessionToken: { type: 'string', minLength: 1, maxLength: 16384 },
+              password: { type: 'string', minLength: 1, maxLength: 1024 },
+              totp: { type: 'string', pattern: '^[0-9]{6,10}$' },
+            },
+            ['sessionToken', 'password'],
+          ),
         },
       },
       async (request) => {
-        const { sessionToken } = request.body as { sessionToken: string };
-        const verdict = await (await ceremonies()).registration.options(sessionToken);
-        if (!verdict.ok) throw passkeyRefusalError(verdict.code);
+        const { sessionToken, ...proof } = request.body as {
+          sessionToken: string;
+          password: string;
+          totp?: string;
+        };
+        const verdict = await (
+          await ceremonies()
+        ).registration.options(sessionToken, proof, options.signin);
+        options.onAttempt?.();
+        if (!verdict.ok) throw refusalOf(verdict);
         return verdict.options;
       },
     );
@@ -198,15 +222,7 @@ export function passkeyRoutes(options: PasskeyRoutesOptions): FastifyPluginAsync
           await ceremonies()
         ).signin.signIn(request.body as AuthenticationResponseJSON, options.signin);
         options.onAttempt?.();
-        if (!verdict.ok) {
-          if (isPasskeyRefusalCode(verdict.code)) throw passkeyRefusalError(verdict.code);
-          throw refusalError(
-            verdict.code,
-            'lockedUntil' in verdict && verdict.lockedUntil !== undefined
-              ? { lockedUntil: new Date(verdict.lockedUntil).toISOString() }
-              : undefined,
-          );
-        }
+        if (!verdict.ok) throw refusalOf(verdict);
         return {
           ok: true,
           mode: verdict.mode,

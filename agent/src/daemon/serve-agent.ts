@@ -26,6 +26,11 @@ export interface ServeAgentOptions {
 
 export interface RunningAgent {
   url: string;
+  /**
+   * The one-time link that opens the sign-in page with a page session: for the browser that
+   * whoever started the agent opens, never for anyone else (see `UiSession`).
+   */
+  launchUrl: string;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -48,6 +53,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<RunningAge
     app = await buildAgentApp({
       store,
       localSecret,
+      clock: options.clock,
       ...(options.features ? { features: options.features } : {}),
       ...(options.logDestination
         ? { logger: agentLogger(localSecret, options.logDestination) }
@@ -58,6 +64,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<RunningAge
     let closing: Promise<void> | undefined;
     return {
       url,
+      launchUrl: running.launchUrl(),
       app: running,
       close: () => {
         closing ??= running.close().then(() => store.close());

@@ -5,7 +5,13 @@ import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { CaUnreachableError, NotEnrolledError } from '../errors.js';
 import { bindingFacts } from '../signin/binding-facts.js';
 import { callCa } from '../signin/ca-call.js';
+import type { SigninOptions } from '../signin/signin-agent.js';
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from '../signin/signin-agent.js';
+import { refusalError } from '../signin/signin-refusals.js';
+import { stepUp } from '../signin/step-up.js';
+import { createLocalVerifier } from '../verify/local-verifier.js';
+import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
+import { LanternError } from '@lantern/shared';
 import { lazySigninAgent } from './lazy-signin-agent.js';
 
 export interface TotpRoutesOptions {
@@ -13,6 +19,10 @@ export interface TotpRoutesOptions {
   clock: Clock;
   /** How long to wait for the CA. 3 s. */
   caTimeoutMs?: number;
+  /** For the step-up that enrolment needs (KDF cost, lockout, MFA policy). */
+  signin?: SigninOptions;
+  /** Called after a step-up, whatever its verdict: the daemon syncs the new events soon. */
+  onAttempt?: () => void;
 }
 
 /** A CA access token: three base64url segments, as the CA's own bearer parsing expects. */
@@ -30,6 +40,9 @@ const accessToken = {
  * only the sealed refresh token), so the caller passes the `accessToken` its online sign-in
  * returned. The CA's answer goes back as is, 2xx and 4xx alike; the enrolment answer carries the
  * secret, so nothing may cache it.
+ *
+ * Enrolment also needs the password again (issue 15, `stepUp`): an access token alone, which a
+ * local app may hold, must not let it add a second factor of its own to the person's account.
  */
 export function totpRoutes(options: TotpRoutesOptions): FastifyPluginAsync {
   return async (app) => {
@@ -75,13 +88,36 @@ export function totpRoutes(options: TotpRoutesOptions): FastifyPluginAsync {
           body: {
             type: 'object',
             additionalProperties: false,
-            required: ['accessToken'],
-            properties: { accessToken },
+            required: ['accessToken', 'password'],
+            properties: {
+              accessToken,
+              password: { type: 'string', minLength: 1, maxLength: 1024 },
+              totp: { type: 'string', pattern: '^[0-9]{6,10}$' },
+            },
           },
         },
       },
       async (request, reply) => {
-        const { accessToken: token } = request.body as { accessToken: string };
+        const { accessToken: token, ...proof } = request.body as {
+          accessToken: string;
+          password: string;
+          totp?: string;
+        };
+        const agent = await opener.get();
+        const access = createLocalVerifier(agent).verifyAccessToken(token);
+        if (!access.ok) {
+          throw new LanternError(access.reason, 401, TOKEN_REJECTIONS[access.reason]);
+        }
+        const fresh = await stepUp(agent, String(access.claims.sub), proof, options.signin);
+        options.onAttempt?.();
+        if (!fresh.ok) {
+          throw refusalError(
+            fresh.code,
+            fresh.lockedUntil === undefined
+              ? undefined
+              : { lockedUntil: new Date(fresh.lockedUntil).toISOString() },
+          );
+        }
         const call = await forward('/v1/mfa/totp/enroll', token, {});
         return reply.header('cache-control', 'no-store').status(call.status).send(call.body);
       },

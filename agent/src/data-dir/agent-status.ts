@@ -1,4 +1,5 @@
 import { parseCertificate } from '@lantern/shared';
+import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import type { BindingPolicy } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import type { AgentStore } from '../store/agent-store.js';
@@ -13,6 +14,20 @@ const DAY_MS = 86_400_000;
  */
 export type AgentStatus =
   | { enrolled: false }
+  | {
+      /** The CA revoked this device and sync enforced it: nobody can sign in here any more. */
+      enrolled: false;
+      revoked: true;
+      deviceId: string;
+      tenantId: string;
+      caUrl: string;
+      revokedAt: string;
+      reason: string;
+      /** The keys are gone; until then the device still hands its last events over. */
+      keysDestroyed: boolean;
+      outboxDepth: number;
+      lastSyncAt: string | null;
+    }
   | {
       enrolled: true;
       deviceId: string;
@@ -48,10 +63,6 @@ interface SyncRow {
 export function readAgentStatus(store: AgentStore): AgentStatus {
   const binding = readDeviceBinding(store);
   if (binding === null) return { enrolled: false };
-  const trustedTime = new TrustedTime(store);
-  const now = trustedTime.trustedNow();
-  const mark = trustedTime.state();
-  const certificate = parseCertificate(binding.certificatePem);
   const sync = store.db
     .prepare<[], SyncRow>(
       `SELECT revocation_cursor AS revocationCursor, last_sync_at AS lastSyncAt,
@@ -60,6 +71,25 @@ export function readAgentStatus(store: AgentStore): AgentStatus {
     )
     .get();
   if (!sync) throw new Error('sync_state row missing: the store was not migrated');
+  const revocation = readDeviceRevocation(store);
+  if (revocation?.revoked === true) {
+    return {
+      enrolled: false,
+      revoked: true,
+      deviceId: binding.deviceId,
+      tenantId: binding.tenantId,
+      caUrl: binding.caUrl,
+      revokedAt: new Date(revocation.revokedAt).toISOString(),
+      reason: revocation.reason,
+      keysDestroyed: revocation.keysDestroyedAt !== null,
+      outboxDepth: sync.outboxDepth,
+      lastSyncAt: sync.lastSyncAt === null ? null : new Date(sync.lastSyncAt).toISOString(),
+    };
+  }
+  const trustedTime = new TrustedTime(store);
+  const now = trustedTime.trustedNow();
+  const mark = trustedTime.state();
+  const certificate = parseCertificate(binding.certificatePem);
   return {
     enrolled: true,
     deviceId: binding.deviceId,

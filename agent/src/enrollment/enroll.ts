@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import type { Clock } from '@lantern/shared';
 import {
   CertificateParseError,
@@ -86,7 +87,15 @@ export async function enroll(options: EnrollOptions): Promise<EnrollOutcome> {
   if (options.token.length === 0) throw new InvalidRequestError('the enrollment token is empty');
 
   const paths = agentPaths(options.dataDir);
-  const store = openLocked(paths, options.clock);
+  const before = { dir: existsSync(paths.dataDir), database: existsSync(paths.database) };
+  let store: AgentStore;
+  try {
+    store = openLocked(paths, options.clock);
+  } catch (error) {
+    // Another enrollment holds the store it made: it is not ours to remove.
+    if (!(error instanceof EnrollmentInProgressError)) await restore(paths, before);
+    throw error;
+  }
   let outcome: EnrollOutcome;
   try {
     outcome = await enrollLocked(store, paths, {
@@ -94,11 +103,33 @@ export async function enroll(options: EnrollOptions): Promise<EnrollOutcome> {
       ca: new CaClient(caUrl, options.timeoutMs),
       pinned,
     });
-  } finally {
+  } catch (error) {
     store.close();
+    await restore(paths, before);
+    throw error;
   }
+  store.close();
   await ensureLocalSecret(paths.localSecret);
   return outcome;
+}
+
+/**
+ * A failed enrollment leaves the data directory as it found it (issue 25): no directory if
+ * there was none, no store if there was none, so a retry or `status` sees a clean slate rather
+ * than an empty `agent.db` that looks like a device. Key files are already gone by then.
+ */
+async function restore(
+  paths: AgentPaths,
+  before: { dir: boolean; database: boolean },
+): Promise<void> {
+  if (!before.dir) {
+    await rm(paths.dataDir, { recursive: true, force: true });
+    return;
+  }
+  if (before.database) return;
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    await rm(`${paths.database}${suffix}`, { force: true });
+  }
 }
 
 interface LockedInput {

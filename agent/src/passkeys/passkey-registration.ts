@@ -4,6 +4,9 @@ import type {
 } from '@simplewebauthn/server';
 import { generateRegistrationOptions, verifyRegistrationResponse } from '@simplewebauthn/server';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
+import type { SigninOptions, SigninRefusal } from '../signin/signin-agent.js';
+import type { FreshProof } from '../signin/step-up.js';
+import { stepUp } from '../signin/step-up.js';
 import { challengeOf } from './client-data-challenge.js';
 import type { PasskeyCeremony, PasskeyRefusal } from './passkey-ceremony.js';
 
@@ -15,7 +18,7 @@ export type RegistrationCancelReason =
   'user_canceled' | 'timeout' | 'not_allowed' | 'invalid_state' | 'other';
 
 export type RegistrationOptionsVerdict =
-  { ok: true; options: PublicKeyCredentialCreationOptionsJSON } | PasskeyRefusal;
+  { ok: true; options: PublicKeyCredentialCreationOptionsJSON } | PasskeyRefusal | SigninRefusal;
 
 export type RegistrationVerdict =
   { ok: true; credentialId: string; userId: string; userVerified: boolean } | PasskeyRefusal;
@@ -24,15 +27,20 @@ const refuse = (code: PasskeyRefusal['code']): PasskeyRefusal => ({ ok: false, c
 
 /**
  * Registering a passkey for this device's page (DESIGN §4: a passkey assertion is one of the
- * offline credentials). Only a signed-in user may add one, proven by a session token of this
- * device whose session started with a password: the password is what the CA vouched for, and
- * a new credential must not be addable by whoever merely holds an unlocked session of another
- * kind. The CA learns of it from the outbox (`identity.user.mfa_enrolled`, kind webauthn).
+ * offline credentials). A session token alone is not enough (issue 15): whoever holds one, a
+ * local app or a page left open, could add their own passkey and sign in as that user offline
+ * for good. So the session must have started with a password and the person proves it again
+ * (`stepUp`); the ceremony is bound to the step-up's short session.
+ * The CA learns of the passkey from the outbox (`identity.user.mfa_enrolled`, kind webauthn).
  */
 export class PasskeyRegistration {
   constructor(private readonly ceremony: PasskeyCeremony) {}
 
-  async options(sessionToken: string): Promise<RegistrationOptionsVerdict> {
+  async options(
+    sessionToken: string,
+    proof: FreshProof,
+    signin: SigninOptions = {},
+  ): Promise<RegistrationOptionsVerdict> {
     const { agent, config, challenges, passkeys, verifier } = this.ceremony;
     const verdict = verifier.verifySessionToken(sessionToken);
     if (!verdict.ok) return refuse('passkey_session_required');
@@ -40,6 +48,9 @@ export class PasskeyRegistration {
     if (typeof sub !== 'string' || typeof sid !== 'string')
       return refuse('passkey_session_required');
     if (!Array.isArray(amr) || !amr.includes('pwd')) return refuse('passkey_session_required');
+    if (!this.sessionActive(sid)) return refuse('passkey_session_required');
+    const fresh = await stepUp(agent, sub, proof, signin, config.challengeTtlMs);
+    if (!fresh.ok) return fresh;
     const username =
       agent.store.db
         .prepare<[string], string>(
@@ -47,7 +58,11 @@ export class PasskeyRegistration {
         )
         .pluck()
         .get(sub) ?? sub;
-    const challenge = challenges.issue({ kind: 'register', userId: sub, sessionId: sid });
+    const challenge = challenges.issue({
+      kind: 'register',
+      userId: sub,
+      sessionId: fresh.sessionId,
+    });
     const options = await generateRegistrationOptions({
       rpName: config.rpName,
       rpID: config.rpId,

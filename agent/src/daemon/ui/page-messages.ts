@@ -14,6 +14,7 @@ export function pageMessages(): Record<string, string> {
   return {
     ...messages,
     missing_fields: 'Type your user name and your password or PIN.',
+    reauth_required: 'Type your password or PIN again to add a passkey.',
     agent_unreachable:
       'The Lantern agent on this device is not answering. Wait a moment and try again, or restart the device.',
     unauthorized: 'This page has expired. Reload it and try again.',

@@ -7,8 +7,11 @@
 export const SIGNIN_PAGE_SCRIPT = String.raw`
 'use strict';
 const $ = (id) => document.getElementById(id);
-const messages = JSON.parse($('messages').textContent);
+const config = JSON.parse($('config').textContent);
+const messages = config.messages;
 let session = null;
+// What /v1/signin/methods said for the username typed (null: not asked yet).
+let methods = null;
 
 function fromB64url(text) {
   const base64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
@@ -87,45 +90,94 @@ async function run(task) {
 }
 
 function signedIn(answer, username) {
-  session = answer;
+  session = { ...answer, username: username || answer.username || answer.userId };
   $('signin-panel').hidden = true;
   $('signed-in').hidden = false;
-  const until = new Date(answer.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const until = new Date(answer.expiresAt).toLocaleTimeString(config.locale, { hour: '2-digit', minute: '2-digit' });
   const how = answer.mode === 'online' ? 'connected to the school network' : 'offline, on this device';
-  $('who').textContent = 'You are signed in as ' + (username || answer.username || answer.userId) +
-    ' (' + how + ') until ' + until + '.';
+  $('who').textContent = 'You are signed in as ' + session.username + ' (' + how + ') until ' + until + '.';
+  $('reauth-totp-step').hidden = !(methods && methods.secondFactor);
+  $('heading').textContent = 'Signed in';
   setState('signed-in');
-  $('signed-in-heading').focus();
+  $('heading').focus();
+}
+
+function showUsernameStep() {
+  methods = null;
+  $('password-step').hidden = true;
+  $('totp-step').hidden = true;
+  $('signin').textContent = 'Next';
+  $('passkey-option').hidden = $('passkey-option').dataset.here !== 'true';
+}
+
+function showPasswordStep(found) {
+  methods = found;
+  $('password-step').hidden = false;
+  $('totp-step').hidden = !found.secondFactor;
+  $('signin').textContent = 'Sign in';
+  $('passkey-option').hidden = !found.passkey;
+  $('password').focus();
 }
 
 function signedOut(note) {
   session = null;
   $('signed-in').hidden = true;
   $('signin-panel').hidden = false;
+  $('heading').textContent = 'Sign in';
+  $('password').value = '';
+  showUsernameStep();
   setState('idle');
   $('status').textContent = note;
   $('username').focus();
 }
 
+$('passkey-option').dataset.here = String(!$('passkey-option').hidden);
+
+// Another name means other methods: ask again.
+$('username').addEventListener('input', () => {
+  if (methods) showUsernameStep();
+});
+
 $('signin-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const username = $('username').value.trim();
-  const password = $('password').value;
-  const totp = $('totp').value.trim();
-  if (!username || !password) {
+  if (!username) {
     clearMessages();
     showError({ code: 'missing_fields' });
-    (username ? $('password') : $('username')).focus();
+    $('username').focus();
+    return;
+  }
+  if (!methods) {
+    void run(async () => {
+      showPasswordStep(await api('/v1/signin/methods', { username }));
+    });
+    return;
+  }
+  const password = $('password').value;
+  const totp = $('totp').value.trim();
+  if (!password) {
+    clearMessages();
+    showError({ code: 'missing_fields' });
+    $('password').focus();
     return;
   }
   void run(async () => {
     try {
       const body = totp ? { username, password, totp } : { username, password };
       signedIn(await api('/v1/signin', body), username);
+    } catch (error) {
+      // The CA's policy asked for a code this device did not know about.
+      if (error && error.code === 'mfa_required') $('totp-step').hidden = false;
+      throw error;
     } finally {
       $('password').value = '';
       $('totp').value = '';
     }
+  }).then(() => {
+    if (session) return;
+    const code = $('error').dataset.code;
+    if (code === 'mfa_required' || code === 'mfa_failed') $('totp').focus();
+    else $('password').focus();
   });
 });
 
@@ -172,11 +224,33 @@ $('passkey-signin').addEventListener('click', () => {
 
 const CANCEL_REASONS = { NotAllowedError: 'not_allowed', AbortError: 'user_canceled', InvalidStateError: 'invalid_state' };
 
-$('register-passkey').addEventListener('click', () => {
+$('register-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const password = $('reauth-password').value;
+  const totp = $('reauth-totp').value.trim();
+  if (!password) {
+    clearMessages();
+    showError({ code: 'reauth_required' });
+    $('reauth-password').focus();
+    return;
+  }
   void run(async () => {
     if (!session) return;
     if (!window.PublicKeyCredential) throw { code: 'webauthn_unavailable' };
-    const options = await api('/v1/passkeys/register/options', { sessionToken: session.token });
+    let options;
+    try {
+      const proof = totp ? { password, totp } : { password };
+      options = await api('/v1/passkeys/register/options', { sessionToken: session.token, ...proof });
+    } catch (error) {
+      // The user's policy needs a code with the password: ask for it, next to the password.
+      if (error && (error.code === 'mfa_required' || error.code === 'mfa_failed')) {
+        $('reauth-totp-step').hidden = false;
+      }
+      throw error;
+    } finally {
+      $('reauth-password').value = '';
+      $('reauth-totp').value = '';
+    }
     let credential;
     try {
       credential = await navigator.credentials.create({
