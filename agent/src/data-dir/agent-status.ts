@@ -1,4 +1,5 @@
-import { parseCertificate } from '@lantern/shared';
+import type { KeyAssuranceTier } from '@lantern/shared';
+import { keyAssuranceOf, parseCertificate } from '@lantern/shared';
 import type { BindingPolicy } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import type { AgentStore } from '../store/agent-store.js';
@@ -27,6 +28,13 @@ export type AgentStatus =
         daysLeft: number;
       };
       policy: BindingPolicy;
+      /**
+       * The tier the binding certificate states (`software` for certificates from before the
+       * extension). `hardware` is what this agent claimed: the CA certifies it without proof.
+       */
+      keyAssurance: KeyAssuranceTier;
+      /** Where the keys are: `file` (software tier) or `tpm`; absent when not known here. */
+      keyStore?: { kind: 'file' } | { kind: 'tpm'; tcti: string };
       revocationCursor: number;
       /** Events recorded here and not yet acknowledged by the CA. */
       outboxDepth: number;
@@ -45,7 +53,10 @@ interface SyncRow {
   outboxDepth: number;
 }
 
-export function readAgentStatus(store: AgentStore): AgentStatus {
+export function readAgentStatus(
+  store: AgentStore,
+  keyStore?: { kind: 'file' } | { kind: 'tpm'; tcti: string },
+): AgentStatus {
   const binding = readDeviceBinding(store);
   if (binding === null) return { enrolled: false };
   const trustedTime = new TrustedTime(store);
@@ -73,6 +84,8 @@ export function readAgentStatus(store: AgentStore): AgentStatus {
       daysLeft: Math.floor((certificate.notAfter.getTime() - now) / DAY_MS),
     },
     policy: binding.policy,
+    keyAssurance: keyAssuranceOf(certificate.extensions) ?? 'software',
+    ...(keyStore === undefined ? {} : { keyStore }),
     revocationCursor: sync.revocationCursor,
     outboxDepth: sync.outboxDepth,
     lastSyncAt: sync.lastSyncAt === null ? null : new Date(sync.lastSyncAt).toISOString(),

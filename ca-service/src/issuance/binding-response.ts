@@ -44,7 +44,12 @@ export function currentRevocationCursor(ctx: CaContext, tenantId: string): numbe
 /** A binding certificate valid from now (backdated for clock skew) for the profile's lifetime. */
 export function issueForDevice(
   ctx: CaContext,
-  device: { tenantId: string; deviceId: string; subjectPublicKeyInfo: Buffer },
+  device: {
+    tenantId: string;
+    deviceId: string;
+    subjectPublicKeyInfo: Buffer;
+    keyAssurance?: 'software' | 'hardware' | 'attested';
+  },
 ): Promise<IssuedCertificate> {
   const profile = ctx.bindingProfile;
   const nowMs = Math.floor(ctx.clock.now() / 1000) * 1000;
