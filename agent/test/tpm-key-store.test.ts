@@ -1,4 +1,11 @@
-import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { keyAssuranceOf, parseCertificate } from '@lantern/shared';
@@ -81,5 +88,155 @@ describe('TPM key store (swtpm)', () => {
 
     expect(await offline(device, PIN)).toMatchObject({ ok: true, mode: 'offline' });
     expect(await offline(device, '1357')).toMatchObject({ ok: false, code: 'bad_credentials' });
+  });
+
+  it('a copy of the data directory is useless off the TPM: nothing to unseal, nothing to guess against', async () => {
+    const device = await tpmDevice();
+    const { dataDir } = device;
+    device.opened.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    const copy = join(tempDir(), 'stolen');
+    cpSync(dataDir, copy, { recursive: true });
+
+    // The software tier's attack: read keys/data-key, open the verifier, run the KDF per guess.
+    expect(existsSync(join(copy, 'keys', 'data-key'))).toBe(false);
+    // Another machine's TPM (the attacker's own swtpm) cannot load the wrapped blobs.
+    const other = await startSwtpm();
+    try {
+      const config = JSON.parse(readFileSync(join(copy, 'keys', 'key-store.json'), 'utf8')) as {
+        tcti: string;
+      };
+      config.tcti = other.tcti;
+      writeFileSync(join(copy, 'keys', 'key-store.json'), JSON.stringify(config));
+      await expect(openAgent({ dataDir: copy, clock: world.agentClock })).rejects.toMatchObject({
+        code: 'tpm_unavailable',
+      });
+    } finally {
+      await other.stop();
+    }
+
+    // Even with the data key (a root attacker who dumped the running agent's memory), the row
+    // holds a TPM object whose authValue is the KDF output: no guess, not even the right PIN,
+    // has anything to be compared with off the TPM.
+    const row = device.opened.store.db
+      .prepare("SELECT sealed, params_json AS params FROM verifiers WHERE kind = 'password'")
+      .get() as { sealed: Buffer; params: string };
+    const userId = (
+      device.opened.store.db.prepare('SELECT user_id AS id FROM verifiers').get() as { id: string }
+    ).id;
+    const stored = device.opened.dataKey.open(row.sealed, sealedColumn.passwordVerifier(userId));
+    expect(JSON.parse(row.params)).toMatchObject({ gate: 'tpm' });
+    for (const guess of ['0000', '1357', PIN]) {
+      const derived = await derivePasswordKey(guess, row.params);
+      expect(derived).not.toBeNull();
+      expect(stored.includes(derived!.subarray(0, 16))).toBe(false);
+      expect(stored.includes(Buffer.from(derived!.subarray(0, 16).toString('hex')))).toBe(false);
+    }
+  });
+
+  it('a restored older agent.db, or rows edited behind the agent, are refused', async () => {
+    const device = await tpmDevice();
+    const { dataDir } = device;
+    const database = join(dataDir, 'agent.db');
+    const backup = join(tempDir(), 'agent.db.bak');
+    device.opened.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    copyFileSync(database, backup);
+    // Two sign-ins move the trusted-time mark twice: the TPM counter moves with them.
+    for (let i = 0; i < 2; i++) {
+      world.advance(60_000);
+      expect(await offline(device, PIN)).toMatchObject({ ok: true });
+    }
+    device.opened.close();
+    const reopened = await openAgent({ dataDir, clock: world.agentClock });
+    reopened.close();
+
+    const edit = (sql: string) => {
+      const db = new Database(database);
+      db.exec(sql);
+      db.close();
+    };
+    const refused = () =>
+      expect(openAgent({ dataDir, clock: world.agentClock })).rejects.toBeInstanceOf(
+        StateRollbackError,
+      );
+    // Behind the agent's back (no TPM, no seal): the mark set back, then the seal row dropped.
+    edit('UPDATE trusted_time SET mark_ms = 0, anchor_wall_ms = 0 WHERE id = 1');
+    await refused();
+    edit('DELETE FROM state_seal');
+    await refused();
+    // A whole older copy, consistent in itself but sealed at an older TPM counter.
+    copyFileSync(backup, database);
+    await refused();
+  });
+
+  it("the TPM's lockout stops a guessing loop through the agent, whatever its own rows say", async () => {
+    // A TPM of its own: this test leaves it locked out (swtpm: 3 tries, 1000 s recovery).
+    const own = await startSwtpm();
+    try {
+      await world.user('amina', PIN);
+      const device = await world.device({ tpmTcti: own.tcti });
+      const online = await signInOnline(
+        device.agent,
+        { username: 'amina', password: PIN },
+        TEST_OPTIONS,
+      );
+      expect(online).toMatchObject({ verdict: { ok: true } });
+      // The agent's own lockout set out of the way, and its rows wiped before every guess, as a
+      // local attacker driving the agent would.
+      const loose = { ...TEST_OPTIONS, lockout: { maxFailures: 1000 } };
+      const verdicts: string[] = [];
+      for (const guess of ['1111', '2222', '3333', '4444', PIN]) {
+        device.opened.store.db.exec('DELETE FROM lockout');
+        const verdict = await offline(device, guess, loose);
+        verdicts.push(verdict.ok ? 'ok' : verdict.code);
+      }
+      expect(verdicts).toEqual([
+        'bad_credentials',
+        'bad_credentials',
+        'bad_credentials',
+        'locked',
+        'locked',
+      ]);
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
+describe('the software tier', () => {
+  it('never keeps a PIN as an offline credential, and a tenant can require the hardware tier', async () => {
+    await world.user('amina', PIN);
+    await world.user('noor', 'a long enough passphrase');
+    const device = await world.device();
+    expect(readAgentStatus(device.opened.store)).toMatchObject({ keyAssurance: 'software' });
+    const online = await signInOnline(
+      device.agent,
+      { username: 'amina', password: PIN },
+      TEST_OPTIONS,
+    );
+    expect(online).toMatchObject({ verdict: { ok: true, mode: 'online' } });
+    expect(device.count('grants')).toBe(0);
+    expect(device.count('verifiers')).toBe(0);
+    expect(await offline(device, PIN)).toMatchObject({ ok: false, code: 'no_grant' });
+
+    const policy = await world.ca.admin('PUT', `/v1/admin/tenants/${world.tenantId}/mfa-policy`, {
+      roles: { learner: { required: [], offline: ['password'], offlineAssurance: 'hardware' } },
+    });
+    expect(policy.statusCode, policy.body).toBe(200);
+    const strong = await signInOnline(
+      device.agent,
+      { username: 'noor', password: 'a long enough passphrase' },
+      TEST_OPTIONS,
+    );
+    expect(strong).toMatchObject({ verdict: { ok: true, mode: 'online' } });
+    expect(device.count('grants')).toBe(0);
+
+    const hardware = await world.device({ tpmTcti: tpm.tcti, dataDir: join(tempDir(), 'tpm') });
+    const granted = await signInOnline(
+      hardware.agent,
+      { username: 'noor', password: 'a long enough passphrase' },
+      TEST_OPTIONS,
+    );
+    expect(granted).toMatchObject({ verdict: { ok: true, mode: 'online' } });
+    expect(hardware.count('grants')).toBe(1);
   });
 });

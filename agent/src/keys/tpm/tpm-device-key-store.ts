@@ -40,11 +40,9 @@ export class TpmDeviceKeyStore implements DeviceKeyStore {
     private readonly parent: string,
     private readonly blobs: TpmBlobs,
   ) {
-    this.publicKeyObject = tpm.withObject(parent, blobs, (context, dir) => {
-      const pem = join(dir, 'device.pem');
-      tpm.run('tpm2_readpublic', ['-c', context, '-f', 'pem', '-o', pem, '-Q']);
-      return createPublicKey(readFileSync(pem));
-    });
+    // From the public blob, without a TPM round trip: openAgent compares it with the binding
+    // certificate's key, and a swapped blob would not sign as that key anyway.
+    this.publicKeyObject = publicKeyOf(readFileSync(blobs.pub));
     this.jwk = ecPublicJwk(this.publicKeyObject);
   }
 
@@ -58,7 +56,7 @@ export class TpmDeviceKeyStore implements DeviceKeyStore {
     return new TpmDeviceKeyStore(tpm, parent, blobs);
   }
 
-  /** Loading checks the blobs load on this TPM, and reads the public key from the TPM. */
+  /** Whether the blobs load on this TPM shows at the first signature or sealed box. */
   static load(tpm: Tpm2Tools, parent: string, keysDir: string): TpmDeviceKeyStore {
     return new TpmDeviceKeyStore(tpm, parent, tpmBlobs(keysDir, 'device'));
   }
@@ -149,4 +147,55 @@ function eccPoint(key: KeyObject): Buffer {
   const size = (n: number) => Buffer.of(n >> 8, n & 0xff);
   const inner = Buffer.concat([size(xs.length), xs, size(ys.length), ys]);
   return Buffer.concat([size(inner.length), inner]);
+}
+
+const TPM_ALG_ECC = 0x0023;
+const TPM_ALG_NULL = 0x0010;
+const TPM_ECC_NIST_P256 = 0x0003;
+
+/**
+ * The P-256 point of a TPM2B_PUBLIC as `tpm2_create` wrote it for the device key (null
+ * symmetric, scheme and KDF): size, type, nameAlg, attributes, authPolicy, parameters, unique.
+ */
+function publicKeyOf(blob: Buffer): KeyObject {
+  const fail = (): never => {
+    throw new KeyUnavailableError('the TPM device key public blob is not a P-256 signing key');
+  };
+  if (blob.length < 12 || blob.readUInt16BE(0) !== blob.length - 2) fail();
+  if (blob.readUInt16BE(2) !== TPM_ALG_ECC) fail();
+  let at = 10;
+  at += 2 + blob.readUInt16BE(at);
+  if (blob.length < at + 12) fail();
+  const [symmetric, scheme, curve, kdf] = [0, 2, 4, 6].map((offset) =>
+    blob.readUInt16BE(at + offset),
+  );
+  if (
+    symmetric !== TPM_ALG_NULL ||
+    scheme !== TPM_ALG_NULL ||
+    curve !== TPM_ECC_NIST_P256 ||
+    kdf !== TPM_ALG_NULL
+  ) {
+    fail();
+  }
+  at += 8;
+  const xSize = blob.readUInt16BE(at);
+  const x = blob.subarray(at + 2, at + 2 + xSize);
+  at += 2 + xSize;
+  if (blob.length < at + 2) fail();
+  const ySize = blob.readUInt16BE(at);
+  const y = blob.subarray(at + 2, at + 2 + ySize);
+  if (at + 2 + ySize !== blob.length || x.length === 0 || y.length === 0) fail();
+  try {
+    return createPublicKey({
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: leftPad(x).toString('base64url'),
+        y: leftPad(y).toString('base64url'),
+      },
+      format: 'jwk',
+    });
+  } catch {
+    return fail();
+  }
 }

@@ -112,7 +112,12 @@ export class Tpm2Tools {
   persistPrimary(): string {
     return this.withScratch((dir) => {
       const context = join(dir, 'primary.ctx');
-      this.run('tpm2_createprimary', ['-C', 'o', '-G', 'ecc256', '-c', context, '-Q']);
+      this.run('tpm2_createprimary', [
+        ...['-C', 'o', '-G', 'ecc256', '-c', context, '-Q'],
+        // The default template plus `noda`: loading the device key must still work while a
+        // guessing loop has the TPM in dictionary-attack lockout.
+        ...['-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt'],
+      ]);
       for (let attempt = 0; ; attempt++) {
         const handle = `0x${(PERSISTENT_OWNER_BASE + randomInt(PERSISTENT_SPAN)).toString(16)}`;
         try {
@@ -156,12 +161,22 @@ export class Tpm2Tools {
           '-Q',
         ]);
       try {
-        load();
+        try {
+          load();
+        } catch (error) {
+          if (!(error instanceof TpmCommandError) || error.responseCode !== RC_OBJECT_MEMORY) {
+            throw error;
+          }
+          this.flushTransient();
+          load();
+        }
       } catch (error) {
-        if (!(error instanceof TpmCommandError) || error.responseCode !== RC_OBJECT_MEMORY)
-          throw error;
-        this.flushTransient();
-        load();
+        if (!(error instanceof TpmCommandError)) throw error;
+        // Blobs made by another TPM, or a primary that is gone: nothing here can use them.
+        throw new TpmUnavailableError(
+          `the key blobs ${blobs.priv} do not load on the TPM at ${this.tcti}: ${error.message}`,
+          { cause: error },
+        );
       }
       return fn(context, dir);
     });
