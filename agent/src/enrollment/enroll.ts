@@ -95,7 +95,10 @@ export async function enroll(options: EnrollOptions): Promise<EnrollOutcome> {
       ...options,
       ca: new CaClient(caUrl, options.timeoutMs),
       pinned,
-      keyStore: { kind: options.keyStore ?? 'file', ...(options.tpmTcti === undefined ? {} : { tcti: options.tpmTcti }) },
+      keyStore: {
+        kind: options.keyStore ?? 'file',
+        ...(options.tpmTcti === undefined ? {} : { tcti: options.tpmTcti }),
+      },
     });
   } finally {
     store.close();

@@ -208,7 +208,8 @@ function gatedVerifier(
   agent: SigninAgent,
   verifier: { key: Buffer; paramsJson: string },
 ): { sealed: Buffer; paramsJson: string } {
-  if (agent.credentialGate === undefined) return { sealed: verifier.key, paramsJson: verifier.paramsJson };
+  if (agent.credentialGate === undefined)
+    return { sealed: verifier.key, paramsJson: verifier.paramsJson };
   const params = JSON.parse(verifier.paramsJson) as Record<string, unknown>;
   return {
     sealed: agent.credentialGate.enroll(verifier.key),

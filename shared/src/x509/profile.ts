@@ -30,11 +30,18 @@ export function keyAssuranceOf(
   const extension = extensions.find((entry) => entry.oid === OID_EXT_LANTERN_KEY_ASSURANCE);
   const value = extension?.value;
   // UTF8String (0x0c), short form length, ASCII tier name.
-  if (value === undefined || value.length < 2 || value[0] !== 0x0c || value[1] !== value.length - 2) {
+  if (
+    value === undefined ||
+    value.length < 2 ||
+    value[0] !== 0x0c ||
+    value[1] !== value.length - 2
+  ) {
     return null;
   }
   const tier = Buffer.from(value.subarray(2)).toString('utf8');
-  return (KEY_ASSURANCE_TIERS as readonly string[]).includes(tier) ? (tier as KeyAssuranceTier) : null;
+  return (KEY_ASSURANCE_TIERS as readonly string[]).includes(tier)
+    ? (tier as KeyAssuranceTier)
+    : null;
 }
 
 export const OID_EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
