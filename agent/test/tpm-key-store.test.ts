@@ -12,7 +12,12 @@ import { keyAssuranceOf, parseCertificate } from '@lantern/shared';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Swtpm } from '../../test/support/swtpm.js';
 import { startSwtpm } from '../../test/support/swtpm.js';
+import { agentPaths } from '../src/data-dir/agent-paths.js';
 import { readAgentStatus } from '../src/data-dir/agent-status.js';
+import { ensureStateSeal } from '../src/keys/key-store.js';
+import { openAgentStore } from '../src/store/agent-store.js';
+import { TrustedTime } from '../src/time/trusted-time.js';
+import { createLocalVerifier } from '../src/verify/local-verifier.js';
 import { openAgent } from '../src/data-dir/open-agent.js';
 import { StateRollbackError } from '../src/errors.js';
 import { signInOffline } from '../src/signin/offline-signin.js';
@@ -86,8 +91,23 @@ describe('TPM key store (swtpm)', () => {
       .get(device.opened.binding.deviceId) as { assurance: string };
     expect(record.assurance).toBe('hardware');
 
-    expect(await offline(device, PIN)).toMatchObject({ ok: true, mode: 'offline' });
+    const signedIn = await offline(device, PIN);
+    expect(signedIn).toMatchObject({ ok: true, mode: 'offline' });
     expect(await offline(device, '1357')).toMatchObject({ ok: false, code: 'bad_credentials' });
+
+    // The daemon's and the CLI's verifier write the trusted-time mark on a connection of their
+    // own: sealed there too, the store still opens afterwards.
+    const paths = agentPaths(device.dataDir);
+    const store = openAgentStore(paths.database, { clock: world.agentClock });
+    await ensureStateSeal(paths, store);
+    world.advance(10 * 60_000);
+    const token = signedIn.ok ? signedIn.token : '';
+    expect(
+      createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(token),
+    ).toMatchObject({ ok: true });
+    store.close();
+    device.opened.close();
+    (await openAgent({ dataDir: device.dataDir, clock: world.agentClock })).close();
   });
 
   it('a copy of the data directory is useless off the TPM: nothing to unseal, nothing to guess against', async () => {

@@ -16,7 +16,7 @@ import type { EnrollOutcome } from '../enrollment/enroll.js';
 import { enroll } from '../enrollment/enroll.js';
 import { normalizeFingerprint } from '../enrollment/root-fingerprint.js';
 import { openAgentStore } from '../store/agent-store.js';
-import { parseKeyStoreKind, readKeyStoreConfig } from '../keys/key-store.js';
+import { ensureStateSeal, parseKeyStoreKind, readKeyStoreConfig } from '../keys/key-store.js';
 import { signinRoutes } from '../daemon/signin-routes.js';
 import { totpRoutes } from '../daemon/totp-routes.js';
 import { passkeyRoutes } from '../daemon/passkey-routes.js';
@@ -296,6 +296,7 @@ export const commands: Command[] = [
       if (!existsSync(paths.database)) throw new NotEnrolledError();
       const store = openAgentStore(paths.database, { clock: systemClock });
       try {
+        await ensureStateSeal(paths, store);
         const verdict = createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(
           token,
         );

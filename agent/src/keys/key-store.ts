@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidRequestError } from '@lantern/shared';
 import type { AgentPaths } from '../data-dir/agent-paths.js';
-import { KeyUnavailableError } from '../errors.js';
+import { DataKeyDestroyedError, KeyUnavailableError } from '../errors.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { StateSeal } from '../store/state-seal.js';
 import type { CredentialGate } from './credential-gate.js';
@@ -98,12 +98,43 @@ export async function openKeys(paths: AgentPaths, store: AgentStore): Promise<Op
   );
   seal.verify();
   seal.install();
+  guarded.add(store);
   return {
     config,
     dataKey,
     deviceKey: TpmDeviceKeyStore.load(tpm, config.primary, paths.keysDir),
     credentialGate: new TpmCredentialGate(tpm, config.primary),
   };
+}
+
+const guarded = new WeakSet<AgentStore>();
+
+/**
+ * For a connection opened without `openKeys` that may still write sealed rows (the local token
+ * verifier raises the trusted-time mark): checks the seal and installs the resealing triggers,
+ * once per connection. Nothing to do in the software tier, before enrollment, or once the data
+ * key was shredded (the device is dead; nothing it writes is trusted again).
+ */
+export async function ensureStateSeal(paths: AgentPaths, store: AgentStore): Promise<void> {
+  if (guarded.has(store)) return;
+  const config = readKeyStoreConfig(paths);
+  if (config.kind === 'file') return;
+  const tpm = new Tpm2Tools(config.tcti);
+  let dataKey: DataKey;
+  try {
+    dataKey = await DataKey.load(new TpmPlatformSecret(tpm, config.primary, paths.keysDir));
+  } catch (error) {
+    if (error instanceof DataKeyDestroyedError) return;
+    throw error;
+  }
+  const seal = new StateSeal(
+    store,
+    new TpmCounter(tpm, config.nvIndex),
+    dataKey.deriveKey(SEAL_KEY_LABEL),
+  );
+  seal.verify();
+  seal.install();
+  guarded.add(store);
 }
 
 /** Keys made at enrollment; `sealState` runs once the binding is committed. */
