@@ -70,7 +70,7 @@ function filesUnder(dir: string): string[] {
 }
 
 describe('TPM key store (swtpm)', () => {
-  it('enrolls at the hardware tier with no key in the data directory', async () => {
+  it('enrolls at the hardware tier with no key in the data directory; a copy of it is useless off the TPM', async () => {
     const device = await tpmDevice();
     const files = filesUnder(device.dataDir).sort();
     expect(files).not.toContain('keys/device-key');
@@ -95,23 +95,6 @@ describe('TPM key store (swtpm)', () => {
     expect(signedIn).toMatchObject({ ok: true, mode: 'offline' });
     expect(await offline(device, '1357')).toMatchObject({ ok: false, code: 'bad_credentials' });
 
-    // The daemon's and the CLI's verifier write the trusted-time mark on a connection of their
-    // own: sealed there too, the store still opens afterwards.
-    const paths = agentPaths(device.dataDir);
-    const store = openAgentStore(paths.database, { clock: world.agentClock });
-    await ensureStateSeal(paths, store);
-    world.advance(10 * 60_000);
-    const token = signedIn.ok ? signedIn.token : '';
-    expect(
-      createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(token),
-    ).toMatchObject({ ok: true });
-    store.close();
-    device.opened.close();
-    (await openAgent({ dataDir: device.dataDir, clock: world.agentClock })).close();
-  });
-
-  it('a copy of the data directory is useless off the TPM: nothing to unseal, nothing to guess against', async () => {
-    const device = await tpmDevice();
     const { dataDir } = device;
     device.opened.store.db.pragma('wal_checkpoint(TRUNCATE)');
     const copy = join(tempDir(), 'stolen');
@@ -151,6 +134,20 @@ describe('TPM key store (swtpm)', () => {
       expect(stored.includes(derived!.subarray(0, 16))).toBe(false);
       expect(stored.includes(Buffer.from(derived!.subarray(0, 16).toString('hex')))).toBe(false);
     }
+
+    // The daemon's and the CLI's verifier write the trusted-time mark on a connection of their
+    // own: sealed there too, the store still opens afterwards.
+    const paths = agentPaths(device.dataDir);
+    const store = openAgentStore(paths.database, { clock: world.agentClock });
+    await ensureStateSeal(paths, store);
+    world.advance(10 * 60_000);
+    const token = signedIn.ok ? signedIn.token : '';
+    expect(
+      createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(token),
+    ).toMatchObject({ ok: true });
+    store.close();
+    device.opened.close();
+    (await openAgent({ dataDir: device.dataDir, clock: world.agentClock })).close();
   });
 
   it('a restored older agent.db, or rows edited behind the agent, are refused', async () => {
