@@ -8,7 +8,7 @@ import {
 } from 'node:fs';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
-import { keyAssuranceOf, parseCertificate } from '@lantern/shared';
+import { SealedBoxError, keyAssuranceOf, parseCertificate, sealForDevice } from '@lantern/shared';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Swtpm } from '../../test/support/swtpm.js';
 import { startSwtpm } from '../../test/support/swtpm.js';
@@ -90,6 +90,11 @@ describe('TPM key store (swtpm)', () => {
       .prepare('SELECT assurance FROM devices WHERE device_id = ?')
       .get(device.opened.binding.deviceId) as { assurance: string };
     expect(record.assurance).toBe('hardware');
+
+    // The CA's sealed boxes (offline TOTP secrets) open through the TPM's ECDH, and only there.
+    const box = sealForDevice(device.opened.deviceKey.publicKey(), Buffer.from('seed'), 'ctx');
+    expect(Buffer.from(device.opened.deviceKey.openSealedBox(box, 'ctx')).toString()).toBe('seed');
+    expect(() => device.opened.deviceKey.openSealedBox(box, 'other')).toThrow(SealedBoxError);
 
     const signedIn = await offline(device, PIN);
     expect(signedIn).toMatchObject({ ok: true, mode: 'offline' });
