@@ -101,6 +101,18 @@ export const SyncFailedError = defineError(
   'A sync round did not complete: the CA answer did not verify, or it moved the cursor under us. Nothing from that round was applied.',
   'Run `lantern-agent sync` again; if it persists, check that the agent talks to its own CA and that the clocks are sane.',
 );
+export const TpmUnavailableError = defineError(
+  'tpm_unavailable',
+  503,
+  'The TPM key store could not be used: tpm2-tools are missing, the TPM (or swtpm) does not answer on the configured TCTI, or it refused an operation.',
+  'Install `tpm2-tools`, check the `--tpm-tcti` given at enrollment (`lantern-agent status` shows the key store) and that the TPM is reachable; a key store moved to another TPM cannot be used there.',
+);
+export const StateRollbackError = defineError(
+  'state_rollback',
+  409,
+  "The agent store's lockout, trusted-time or revocation state is older than the TPM's monotonic counter, or its MAC does not verify: the store was restored from a copy or edited.",
+  'Do not restore agent.db from backups on a TPM-backed device; move the data directory aside and enroll the device again.',
+);
 
 export const AgentUnreachableError = defineError(
   'agent_unreachable',
@@ -127,6 +139,8 @@ export const agentErrors = [
   SigninAnswerInvalidError,
   SyncFailedError,
   AgentUnreachableError,
+  TpmUnavailableError,
+  StateRollbackError,
 ] as const;
 
 export type AgentErrorCode = (typeof agentErrors)[number]['definition']['code'];

@@ -7,6 +7,7 @@ import { commands } from '../src/cli/commands.js';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createEnrollmentToken, createTenant, startTestCa } from '../../test/support/ca-fixture.js';
 import { freePort } from '../../test/support/processes.js';
+import { startSwtpm } from '../../test/support/swtpm.js';
 import { useTempDirs } from './support/temp-dir.js';
 
 const tempDir = useTempDirs();
@@ -79,6 +80,8 @@ describe('lantern-agent command line', () => {
       outboxDepth: 0,
       lastSyncAt: null,
       trustedTime: { source: 'none', mark: null },
+      keyAssurance: 'software',
+      keyStore: { kind: 'file' },
     });
     expect(shown.certificate.daysLeft).toBeGreaterThan(0);
     expect(Date.parse(shown.certificate.notAfter)).toBeGreaterThan(Date.now());
@@ -86,6 +89,30 @@ describe('lantern-agent command line', () => {
     const human = await cli(['status', '--data-dir', dataDir]);
     expect(human.stdout).toContain(outcome.deviceId);
     expect(human.stdout).toContain('days left');
+  });
+
+  it('enrolls into a TPM with --key-store tpm --tpm-tcti, and status shows the hardware tier', async () => {
+    const tpm = await startSwtpm();
+    try {
+      const dataDir = tempDir();
+      const token = await createEnrollmentToken(ca, tenantId);
+      const enrolled = await cli([
+        ...['enroll', '--ca', caUrl, '--token', token, '--data-dir', dataDir],
+        ...['--key-store', 'tpm', '--tpm-tcti', tpm.tcti, '--json'],
+      ]);
+      expect(enrolled.code, enrolled.stdout + enrolled.stderr).toBe(0);
+      expect(enrolled.json()).toMatchObject({ keyAssurance: 'hardware' });
+      const status = await cli(['status', '--data-dir', dataDir, '--json']);
+      expect(status.json()).toMatchObject({
+        keyAssurance: 'hardware',
+        keyStore: { kind: 'tpm', tcti: tpm.tcti },
+      });
+      const human = await cli(['status', '--data-dir', dataDir]);
+      expect(human.stdout).toContain('TPM');
+      expect(human.stdout).toContain('not attested');
+    } finally {
+      await tpm.stop();
+    }
   });
 
   it('says plainly when the root is trusted on first use, and prints its fingerprint', async () => {
@@ -159,6 +186,12 @@ describe('lantern-agent command line', () => {
       ...['--root-fingerprint', 'abc'],
     ]);
     expect(badPin.code).toBe(2);
+    const enrollWith = (...extra: string[]) =>
+      cli(['enroll', '--ca', caUrl, '--token', 't', '--data-dir', dataDir, ...extra]);
+    expect((await enrollWith('--key-store', 'hsm')).code).toBe(2);
+    const noTcti = await enrollWith('--key-store', 'tpm');
+    expect(noTcti.code).toBe(2);
+    expect(noTcti.stderr).toContain('--tpm-tcti');
     expect((await cli(['serve', '--port', 'x', '--data-dir', dataDir])).code).toBe(2);
     expect((await cli(['frobnicate'])).code).toBe(2);
     expect(existsSync(join(dataDir, 'agent.db'))).toBe(false);
@@ -167,6 +200,7 @@ describe('lantern-agent command line', () => {
     expect(help.code).toBe(0);
     for (const command of ['enroll', 'status', 'serve']) expect(help.stdout).toContain(command);
     expect((await cli(['enroll', '--help'])).stdout).toContain('--root-fingerprint');
+    expect((await cli(['enroll', '--help'])).stdout).toContain('--key-store file|tpm');
   });
 
   it('refuses to serve on a non-loopback host', async () => {

@@ -110,7 +110,8 @@ export interface SigninWorld {
   /** Moves the CA and the device clocks, and the devices' uptime, together. */
   advance(ms: number): void;
   user(username: string, password?: string): Promise<string>;
-  device(): Promise<TestDevice>;
+  /** `tpmTcti`: enrolled with the TPM key store on that TPM (hardware tier). */
+  device(options?: { tpmTcti?: string; dataDir?: string }): Promise<TestDevice>;
   close(): Promise<void>;
 }
 
@@ -137,14 +138,15 @@ export async function startSigninWorld(tempDir: () => string): Promise<SigninWor
       monotonic.advance(ms);
     },
     user: (username, password = PASSWORD) => createUser(ca, tenantId, username, password),
-    async device() {
-      const dataDir = join(tempDir(), 'agent');
+    async device(options = {}) {
+      const dataDir = options.dataDir ?? join(tempDir(), 'agent');
       await enroll({
         dataDir,
         caUrl: link.url,
         token: await createEnrollmentToken(ca, tenantId),
         rootFingerprint: ca.rootFingerprint,
         clock: agentClock,
+        ...(options.tpmTcti === undefined ? {} : { keyStore: 'tpm', tpmTcti: options.tpmTcti }),
       });
       const opened = await openAgent({ dataDir, clock: agentClock, monotonic });
       devices.push(opened);

@@ -22,6 +22,7 @@ const TABLES = [
   'revocations',
   'schema_migrations',
   'sessions',
+  'state_seal',
   'sync_state',
   'totp_steps',
   'trusted_time',

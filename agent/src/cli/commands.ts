@@ -16,6 +16,7 @@ import type { EnrollOutcome } from '../enrollment/enroll.js';
 import { enroll } from '../enrollment/enroll.js';
 import { normalizeFingerprint } from '../enrollment/root-fingerprint.js';
 import { openAgentStore } from '../store/agent-store.js';
+import { ensureStateSeal, parseKeyStoreKind, readKeyStoreConfig } from '../keys/key-store.js';
 import { signinRoutes } from '../daemon/signin-routes.js';
 import { totpRoutes } from '../daemon/totp-routes.js';
 import { passkeyRoutes } from '../daemon/passkey-routes.js';
@@ -89,6 +90,10 @@ function statusText(dataDir: string, status: AgentStatus): string {
       'certificate',
       `serial ${status.certificate.serialNumber}, valid until ${status.certificate.notAfter} (${daysLeftText(status.certificate.daysLeft)})`,
     ],
+    [
+      'key store',
+      `${status.keyStore?.kind === 'tpm' ? `TPM (${status.keyStore.tcti})` : 'file'}, ${status.keyAssurance} tier${status.keyAssurance === 'hardware' ? ' (claimed at enrollment, not attested)' : ''}`,
+    ],
     ['revocation cursor', String(status.revocationCursor)],
     ['outbox', `${status.outboxDepth} event(s) waiting`],
     ['last sync', status.lastSyncAt ?? 'never'],
@@ -107,7 +112,11 @@ function statusOf(dataDir: string): AgentStatus {
   if (!existsSync(paths.database)) return { enrolled: false };
   const store = openAgentStore(paths.database, { clock: systemClock });
   try {
-    return readAgentStatus(store);
+    const config = readKeyStoreConfig(paths);
+    return readAgentStatus(
+      store,
+      config.kind === 'tpm' ? { kind: 'tpm', tcti: config.tcti } : { kind: 'file' },
+    );
   } finally {
     store.close();
   }
@@ -129,13 +138,16 @@ export const commands: Command[] = [
   {
     path: ['enroll'],
     summary: 'Bind this device to a Lantern CA with a one-time enrollment token',
-    usage: 'enroll --ca URL --token T [--data-dir D] [--root-fingerprint FP] [--name N]',
+    usage:
+      'enroll --ca URL --token T [--data-dir D] [--root-fingerprint FP] [--name N] [--key-store file|tpm --tpm-tcti TCTI]',
     options: {
       ...dataDirOption,
       ca: { type: 'string' },
       token: { type: 'string' },
       'root-fingerprint': { type: 'string' },
       name: { type: 'string' },
+      'key-store': { type: 'string' },
+      'tpm-tcti': { type: 'string' },
     },
     async run(values, _positionals, io) {
       const caText = requireString(values, 'ca');
@@ -150,6 +162,16 @@ export const commands: Command[] = [
         );
       }
       const name = optionalString(values, 'name');
+      const keyStoreText = optionalString(values, 'key-store') ?? 'file';
+      if (keyStoreText !== 'file' && keyStoreText !== 'tpm') {
+        throw new UsageError(`--key-store must be file or tpm, not "${keyStoreText}"`);
+      }
+      const tpmTcti = optionalString(values, 'tpm-tcti') ?? io.env['TPM2TOOLS_TCTI'];
+      if (keyStoreText === 'tpm' && tpmTcti === undefined) {
+        throw new UsageError(
+          '--key-store tpm needs --tpm-tcti (e.g. device:/dev/tpmrm0, or swtpm:host=127.0.0.1,port=2321)',
+        );
+      }
       const outcome = await enroll({
         dataDir: dataDirOf(values, io),
         caUrl: caText,
@@ -157,6 +179,8 @@ export const commands: Command[] = [
         clock: systemClock,
         ...(fingerprint === undefined ? {} : { rootFingerprint: fingerprint }),
         ...(name === undefined ? {} : { name }),
+        keyStore: parseKeyStoreKind(keyStoreText),
+        ...(keyStoreText === 'tpm' && tpmTcti !== undefined ? { tpmTcti } : {}),
       });
       return { json: { ...outcome }, human: enrolledText(outcome) };
     },
@@ -289,6 +313,7 @@ export const commands: Command[] = [
       if (!existsSync(paths.database)) throw new NotEnrolledError();
       const store = openAgentStore(paths.database, { clock: systemClock });
       try {
+        await ensureStateSeal(paths, store);
         const verdict = createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(
           token,
         );

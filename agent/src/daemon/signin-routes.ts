@@ -9,6 +9,7 @@ import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
 import { refusalError } from '../signin/signin-refusals.js';
 import { createLocalVerifier } from '../verify/local-verifier.js';
+import { ensureStateSeal } from '../keys/key-store.js';
 import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
 import { lazySigninAgent } from './lazy-signin-agent.js';
 
@@ -37,7 +38,8 @@ const body = (properties: Record<string, unknown>, required: string[]) => ({
 export function signinRoutes(options: SigninRoutesOptions): FastifyPluginAsync {
   return async (app) => {
     const validator = new EventValidator();
-    const store = openAgentStore(agentPaths(options.dataDir).database, { clock: options.clock });
+    const paths = agentPaths(options.dataDir);
+    const store = openAgentStore(paths.database, { clock: options.clock });
     const verifier = createLocalVerifier({ store, trustedTime: new TrustedTime(store) });
     const opener = lazySigninAgent({ dataDir: options.dataDir, clock: options.clock, validator });
     const agent = () => opener.get();
@@ -109,6 +111,8 @@ export function signinRoutes(options: SigninRoutesOptions): FastifyPluginAsync {
       '/v1/verify',
       { schema: { body: body({ token: text(16 * 1024) }, ['token']) } },
       async (request) => {
+        // Verifying raises the trusted-time mark: on a TPM device that write must be resealed.
+        await ensureStateSeal(paths, store);
         const verdict = verifier.verify((request.body as { token: string }).token);
         return verdict.ok
           ? { ok: true, kind: verdict.kind, claims: verdict.claims }

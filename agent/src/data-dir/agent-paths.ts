@@ -16,6 +16,8 @@ export function agentPaths(dataDir: string) {
     keysDir: join(root, 'keys'),
     platformSecret: join(root, 'keys', 'data-key'),
     deviceKey: join(root, 'keys', 'device-key'),
+    /** Which key store holds the keys (absent: the software file store). */
+    keyStoreConfig: join(root, 'keys', 'key-store.json'),
     secretsDir: join(root, 'secrets'),
     localSecret: join(root, 'secrets', 'local-api-secret'),
   };

@@ -1,4 +1,5 @@
-import { parseCertificate } from '@lantern/shared';
+import type { KeyAssuranceTier } from '@lantern/shared';
+import { keyAssuranceOf, parseCertificate } from '@lantern/shared';
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import type { BindingPolicy } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
@@ -42,6 +43,13 @@ export type AgentStatus =
         daysLeft: number;
       };
       policy: BindingPolicy;
+      /**
+       * The tier the binding certificate states (`software` for certificates from before the
+       * extension). `hardware` is what this agent claimed: the CA certifies it without proof.
+       */
+      keyAssurance: KeyAssuranceTier;
+      /** Where the keys are: `file` (software tier) or `tpm`; absent when not known here. */
+      keyStore?: { kind: 'file' } | { kind: 'tpm'; tcti: string };
       revocationCursor: number;
       /** Events recorded here and not yet acknowledged by the CA. */
       outboxDepth: number;
@@ -60,7 +68,10 @@ interface SyncRow {
   outboxDepth: number;
 }
 
-export function readAgentStatus(store: AgentStore): AgentStatus {
+export function readAgentStatus(
+  store: AgentStore,
+  keyStore?: { kind: 'file' } | { kind: 'tpm'; tcti: string },
+): AgentStatus {
   const binding = readDeviceBinding(store);
   if (binding === null) return { enrolled: false };
   const sync = store.db
@@ -103,6 +114,8 @@ export function readAgentStatus(store: AgentStore): AgentStatus {
       daysLeft: Math.floor((certificate.notAfter.getTime() - now) / DAY_MS),
     },
     policy: binding.policy,
+    keyAssurance: keyAssuranceOf(certificate.extensions) ?? 'software',
+    ...(keyStore === undefined ? {} : { keyStore }),
     revocationCursor: sync.revocationCursor,
     outboxDepth: sync.outboxDepth,
     lastSyncAt: sync.lastSyncAt === null ? null : new Date(sync.lastSyncAt).toISOString(),

@@ -5,10 +5,11 @@ import { createPublicKey } from 'node:crypto';
 import type { DeviceBinding } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { KeyUnavailableError, NotEnrolledError } from '../errors.js';
-import { DataKey } from '../keys/data-key.js';
+import type { CredentialGate } from '../keys/credential-gate.js';
+import type { DataKey } from '../keys/data-key.js';
 import type { DeviceKeyStore } from '../keys/device-key-store.js';
-import { FileDeviceKeyStore } from '../keys/file-device-key-store.js';
-import { FilePlatformSecret } from '../keys/file-platform-secret.js';
+import type { KeyStoreConfig } from '../keys/key-store.js';
+import { openKeys } from '../keys/key-store.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
 import type { MonotonicSource } from '../time/monotonic-source.js';
@@ -30,6 +31,9 @@ export interface OpenedAgent {
   binding: DeviceBinding;
   dataKey: DataKey;
   deviceKey: DeviceKeyStore;
+  /** The TPM between stored verifiers and a guess; absent with the file (software) store. */
+  credentialGate?: CredentialGate;
+  keyStore: KeyStoreConfig;
   trustedTime: TrustedTime;
   close(): void;
 }
@@ -49,8 +53,8 @@ export async function openAgent(options: OpenAgentOptions): Promise<OpenedAgent>
   try {
     const binding = readDeviceBinding(store);
     if (binding === null) throw new NotEnrolledError(`${paths.dataDir} is not enrolled yet`);
-    const dataKey = await DataKey.load(new FilePlatformSecret(paths.platformSecret));
-    const deviceKey = await FileDeviceKeyStore.load(paths.deviceKey, dataKey);
+    const keys = await openKeys(paths, store);
+    const { dataKey, deviceKey } = keys;
     const certified = createPublicKey({
       key: Buffer.from(parseCertificate(binding.certificatePem).subjectPublicKeyInfo),
       format: 'der',
@@ -58,7 +62,7 @@ export async function openAgent(options: OpenAgentOptions): Promise<OpenedAgent>
     });
     if (!certified.equals(deviceKey.publicKey())) {
       throw new KeyUnavailableError(
-        `the device key in ${paths.deviceKey} is not the key of the binding certificate`,
+        `the device key in ${paths.keysDir} is not the key of the binding certificate`,
       );
     }
     return {
@@ -67,6 +71,8 @@ export async function openAgent(options: OpenAgentOptions): Promise<OpenedAgent>
       binding,
       dataKey,
       deviceKey,
+      ...(keys.credentialGate === undefined ? {} : { credentialGate: keys.credentialGate }),
+      keyStore: keys.config,
       trustedTime: new TrustedTime(store, { monotonic: options.monotonic }),
       close: () => store.close(),
     };

@@ -1,7 +1,7 @@
 import type { AgentPaths } from '../data-dir/agent-paths.js';
 import type { DataKey } from '../keys/data-key.js';
 import type { DeviceKeyStore } from '../keys/device-key-store.js';
-import { FilePlatformSecret } from '../keys/file-platform-secret.js';
+import { platformSecretOf, readKeyStoreConfig } from '../keys/key-store.js';
 import { shredFile } from '../keys/secret-file.js';
 import type { AgentStore } from '../store/agent-store.js';
 
@@ -25,9 +25,12 @@ export interface ShredDeviceKeysInput {
  */
 export async function shredDeviceKeys(input: ShredDeviceKeysInput): Promise<void> {
   if (input.dataKey) await input.dataKey.destroy();
-  else await new FilePlatformSecret(input.paths.platformSecret).destroy();
+  else await platformSecretOf(input.paths, readKeyStoreConfig(input.paths)).destroy();
   if (input.deviceKey) await input.deviceKey.destroy();
-  else await shredFile(input.paths.deviceKey);
+  else {
+    await shredFile(input.paths.deviceKey);
+    await shredFile(`${input.paths.keysDir}/tpm/device.priv`);
+  }
   input.store.db
     .prepare<[number]>(
       'UPDATE binding SET keys_destroyed_at = ? WHERE id = 1 AND keys_destroyed_at IS NULL',

@@ -8,6 +8,8 @@ export interface EnrollRequestBody {
   enrollmentToken: string;
   csr: string;
   name?: string;
+  /** The tier this agent's key store claims; without attestation the CA records it as claimed. */
+  keyAssurance?: 'software' | 'hardware';
 }
 
 /**

@@ -16,11 +16,9 @@ import {
   EnrollmentInProgressError,
   RootFingerprintMismatchError,
 } from '../errors.js';
-import { DataKey } from '../keys/data-key.js';
 import type { KeyAssurance } from '../keys/device-key-store.js';
-import { FileDeviceKeyStore } from '../keys/file-device-key-store.js';
-import { FilePlatformSecret } from '../keys/file-platform-secret.js';
-import { shredFile } from '../keys/secret-file.js';
+import type { CreatedKeys, KeyStoreKind } from '../keys/key-store.js';
+import { createKeys, removeKeyFiles } from '../keys/key-store.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
@@ -43,6 +41,10 @@ export interface EnrollOptions {
   name?: string;
   clock: Clock;
   timeoutMs?: number;
+  /** Where the keys live: `file` (software tier, the default) or `tpm` (hardware tier). */
+  keyStore?: KeyStoreKind;
+  /** TPM2TOOLS_TCTI for `keyStore: 'tpm'`, e.g. `device:/dev/tpmrm0`. */
+  tpmTcti?: string;
 }
 
 export interface EnrollOutcome {
@@ -102,6 +104,10 @@ export async function enroll(options: EnrollOptions): Promise<EnrollOutcome> {
       ...options,
       ca: new CaClient(caUrl, options.timeoutMs),
       pinned,
+      keyStore: {
+        kind: options.keyStore ?? 'file',
+        ...(options.tpmTcti === undefined ? {} : { tcti: options.tpmTcti }),
+      },
     });
   } catch (error) {
     store.close();
@@ -137,6 +143,7 @@ interface LockedInput {
   pinned: string | undefined;
   token: string;
   name?: string;
+  keyStore: { kind: KeyStoreKind; tcti?: string };
 }
 
 async function enrollLocked(
@@ -145,6 +152,7 @@ async function enrollLocked(
   input: LockedInput,
 ): Promise<EnrollOutcome> {
   let keysTouched = false;
+  let keys: CreatedKeys | undefined;
   try {
     const existing = readDeviceBinding(store);
     if (existing !== null) {
@@ -158,8 +166,8 @@ async function enrollLocked(
     keysTouched = true;
     await removeKeys(paths);
     await mkdir(paths.keysDir, { recursive: true, mode: 0o700 });
-    const dataKey = await DataKey.loadOrCreate(new FilePlatformSecret(paths.platformSecret));
-    const deviceKey = await FileDeviceKeyStore.generate(paths.deviceKey, dataKey);
+    keys = await createKeys(paths, input.keyStore);
+    const { deviceKey } = keys;
     const csr = await buildCsrPem({
       commonName: 'lantern-agent',
       subjectPublicKeyInfo: deviceKey.publicKey().export({ type: 'spki', format: 'der' }),
@@ -168,6 +176,7 @@ async function enrollLocked(
     const answer = await input.ca.enroll({
       enrollmentToken: input.token,
       csr,
+      keyAssurance: deviceKey.assurance === 'software' ? 'software' : 'hardware',
       ...(input.name === undefined ? {} : { name: input.name }),
     });
 
@@ -198,12 +207,14 @@ async function enrollLocked(
     if (jwks !== undefined && !new JwksCache(store).save(jwks, trustedTime.trustedNow())) {
       throw new EnrollmentFailedError('the JWKS in the answer is not a usable key set');
     }
+    await keys.sealState(store);
     // Last: once this commits, the keys belong to a binding and the catch below must not run.
     store.db.exec('COMMIT');
     return outcome;
   } catch (error) {
     if (store.db.inTransaction) store.db.exec('ROLLBACK');
-    if (keysTouched) await removeKeys(paths);
+    if (keys !== undefined) await keys.remove();
+    else if (keysTouched) await removeKeys(paths);
     throw error;
   }
 }
@@ -288,6 +299,5 @@ function storeBinding(
 
 /** Without a binding nothing is sealed under these keys, so shredding them loses nothing. */
 async function removeKeys(paths: AgentPaths): Promise<void> {
-  await shredFile(paths.deviceKey);
-  await shredFile(paths.platformSecret);
+  await removeKeyFiles(paths);
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { DataKeyDestroyedError, KeyUnavailableError, SealedDataInvalidError } from '../errors.js';
 import type { PlatformSecret } from './platform-secret.js';
 
@@ -96,6 +96,14 @@ export class DataKey {
         cause,
       });
     }
+  }
+
+  /**
+   * A key for another purpose (`label`), derived with HKDF so it dies with the data key: e.g.
+   * the MAC key of the TPM-counted state seal.
+   */
+  deriveKey(label: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.liveKey(), Buffer.alloc(0), label, KEY_BYTES));
   }
 
   /** Crypto-shred: after this, nothing sealed with this key can be opened, here or anywhere. */

@@ -47,8 +47,12 @@ export interface OfflineCredential {
   /**
    * Compares it with what this device stores for the grant's user. Slow work (a KDF) belongs
    * here: it runs outside any transaction. `missing`: nothing usable is stored to compare with.
+   * `hardware_locked`: the TPM's dictionary-attack lockout refused to check it at all.
    */
-  check(agent: SigninAgent, grant: OfflineGrant): Promise<'match' | 'mismatch' | 'missing'>;
+  check(
+    agent: SigninAgent,
+    grant: OfflineGrant,
+  ): Promise<'match' | 'mismatch' | 'missing' | 'hardware_locked'>;
   /** Runs in the final transaction once every check passed (e.g. a passkey's new sign count). */
   commit?(agent: SigninAgent, grant: OfflineGrant): void;
 }
@@ -166,6 +170,10 @@ export async function signInOfflineWith(
     // Grant and verifier are written together; one without the other is a damaged store,
     // and what repairs it is the same as for a missing grant: one online sign-in.
     return agent.store.transaction(() => refuse({ code: 'no_grant' }, failureState.failureCount));
+  }
+  if (matched === 'hardware_locked') {
+    // The TPM counts and times this lock itself; the device's own counter is not the judge.
+    return agent.store.transaction(() => refuse({ code: 'locked' }, failureState.failureCount));
   }
 
   return agent.store.transaction(() => {

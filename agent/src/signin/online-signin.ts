@@ -169,11 +169,21 @@ export async function signInOnline(
     const code = facts.validUntilMs <= grant.expiresAt * 1000 ? 'binding_expired' : 'grant_expired';
     return { kind: 'answered', verdict: { ok: false, mode: 'online', code } };
   }
+  if (agent.credentialGate === undefined && isPin(input.password)) {
+    // Software tier: a PIN's few thousand values fall to an offline search of a copied store in
+    // minutes, so it never becomes an offline credential here (the CA withholds the grant too).
+    commit(() => {
+      dropOfflineState(agent, answer.userId);
+      recordSession(agent, { ...session, grantId: null, expiresAt: answer.accessExpiresAt });
+    });
+    return signedIn(answer.accessToken, answer.accessExpiresAt * 1000, input.username);
+  }
   const verifier = await derivePasswordVerifier(input.password, options.kdfCost);
   try {
+    const gated = gatedVerifier(agent, verifier);
     const token = commit(() => {
       storeGrant(agent, grant, jws, nowMs);
-      storeVerifier(agent, grant.userId, verifier.key, verifier.paramsJson, nowMs);
+      storeVerifier(agent, grant.userId, gated.sealed, gated.paramsJson, nowMs);
       // A grant without a secret (TOTP reset, or not allowed offline) must not leave the old one.
       if (totp === undefined) agent.totp.drop(grant.userId);
       else agent.totp.save(grant.userId, totp, nowMs);
@@ -183,6 +193,28 @@ export async function signInOnline(
   } finally {
     verifier.key.fill(0);
   }
+}
+
+/** As the CA tells a learner PIN from a password (`credentialKind`): digits only. */
+export function isPin(secret: string): boolean {
+  return /^\d+$/.test(secret);
+}
+
+/**
+ * What the verifiers row keeps: the KDF output itself (software tier), or a TPM object whose
+ * authValue it is (`gate: 'tpm'` in the parameters), which only this TPM can test a guess against.
+ */
+function gatedVerifier(
+  agent: SigninAgent,
+  verifier: { key: Buffer; paramsJson: string },
+): { sealed: Buffer; paramsJson: string } {
+  if (agent.credentialGate === undefined)
+    return { sealed: verifier.key, paramsJson: verifier.paramsJson };
+  const params = JSON.parse(verifier.paramsJson) as Record<string, unknown>;
+  return {
+    sealed: agent.credentialGate.enroll(verifier.key),
+    paramsJson: JSON.stringify({ ...params, gate: agent.credentialGate.kind }),
+  };
 }
 
 function caCodeOf(body: unknown): string | undefined {

@@ -1,6 +1,6 @@
 import { SealedDataInvalidError } from '../errors.js';
 import type { OfflineCredential } from './offline-signin.js';
-import { matchesPasswordVerifier } from './password-verifier.js';
+import { derivePasswordKey, matchesPasswordVerifier } from './password-verifier.js';
 import { sealedColumn } from './sealed-columns.js';
 
 /**
@@ -21,6 +21,10 @@ export function passwordCredential(password: string, totp?: string): OfflineCred
         )
         .get(grant.userId);
       if (!row) return 'missing';
+      const gated = gateOf(row.paramsJson);
+      // A verifier of the other tier is never used: on a TPM device a plain verifier written
+      // into the store would be guessable off the TPM, and the gate is not the file tier's.
+      if (gated !== (agent.credentialGate !== undefined)) return 'missing';
       let key: Buffer;
       try {
         key = agent.dataKey.open(row.sealed, sealedColumn.passwordVerifier(grant.userId));
@@ -29,6 +33,16 @@ export function passwordCredential(password: string, totp?: string): OfflineCred
         throw error;
       }
       try {
+        if (agent.credentialGate !== undefined) {
+          const candidate = await derivePasswordKey(password, row.paramsJson);
+          if (candidate === null) return 'missing';
+          try {
+            const verdict = agent.credentialGate.check(key, candidate);
+            return verdict === 'locked' ? 'hardware_locked' : verdict;
+          } finally {
+            candidate.fill(0);
+          }
+        }
         return (await matchesPasswordVerifier(password, key, row.paramsJson))
           ? 'match'
           : 'mismatch';
@@ -37,4 +51,13 @@ export function passwordCredential(password: string, totp?: string): OfflineCred
       }
     },
   };
+}
+
+/** `gate` in `params_json`: the sealed column holds a TPM gate object, not a comparable key. */
+export function gateOf(paramsJson: string): boolean {
+  try {
+    return (JSON.parse(paramsJson) as { gate?: unknown }).gate === 'tpm';
+  } catch {
+    return false;
+  }
 }

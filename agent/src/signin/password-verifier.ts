@@ -69,6 +69,23 @@ export async function matchesPasswordVerifier(
   return timingSafeEqual(candidate, key);
 }
 
+/**
+ * The KDF output for `password` under stored parameters, for a hardware gate to compare (the
+ * TPM store keeps no comparable key); null when the parameters are out of bounds.
+ */
+export async function derivePasswordKey(
+  password: string,
+  paramsJson: string,
+): Promise<Buffer | null> {
+  let params: unknown;
+  try {
+    params = JSON.parse(paramsJson);
+  } catch {
+    return null;
+  }
+  return acceptable(params) ? derive(password, params) : null;
+}
+
 function acceptable(params: unknown): params is StoredParams {
   const { kdf, N, r, p, salt } = (params ?? {}) as Partial<Record<keyof StoredParams, unknown>>;
   return (

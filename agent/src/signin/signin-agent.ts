@@ -1,6 +1,7 @@
 import type { EventValidator } from '@lantern/shared';
 import { createIdGenerator } from '@lantern/shared';
 import type { OpenedAgent } from '../data-dir/open-agent.js';
+import type { CredentialGate } from '../keys/credential-gate.js';
 import type { DataKey } from '../keys/data-key.js';
 import type { DeviceKeyStore } from '../keys/device-key-store.js';
 import { Outbox } from '../outbox/outbox.js';
@@ -20,6 +21,11 @@ export interface SigninAgent {
   store: AgentStore;
   dataKey: DataKey;
   deviceKey: DeviceKeyStore;
+  /**
+   * With the TPM key store: password verifiers are kept as TPM objects that only the TPM can
+   * check a guess against, under its dictionary-attack lockout. Absent: software tier.
+   */
+  credentialGate?: CredentialGate;
   trustedTime: TrustedTime;
   outbox: Outbox;
   jwks: JwksCache;
@@ -103,7 +109,8 @@ export type SigninVerdict = SigninSuccess | SigninRefusal;
 
 /** Wraps an opened agent; share one `EventValidator` per process (compiling it is slow). */
 export function createSigninAgent(
-  opened: Pick<OpenedAgent, 'store' | 'binding' | 'dataKey' | 'deviceKey' | 'trustedTime'>,
+  opened: Pick<OpenedAgent, 'store' | 'binding' | 'dataKey' | 'deviceKey' | 'trustedTime'> &
+    Partial<Pick<OpenedAgent, 'credentialGate'>>,
   validator?: EventValidator,
 ): SigninAgent {
   const { store, binding, trustedTime } = opened;
@@ -112,6 +119,7 @@ export function createSigninAgent(
     store,
     dataKey: opened.dataKey,
     deviceKey: opened.deviceKey,
+    ...(opened.credentialGate === undefined ? {} : { credentialGate: opened.credentialGate }),
     trustedTime,
     outbox: new Outbox(store, {
       identity: { deviceId: binding.deviceId, tenantId: binding.tenantId },

@@ -211,4 +211,17 @@ ALTER TABLE trusted_time ADD COLUMN anchor_boot_id TEXT;  -- the system's boot i
 ALTER TABLE trusted_time ADD COLUMN anchor_uptime_ms INTEGER CHECK (anchor_uptime_ms >= 0);  -- system uptime at the anchor
 `,
   },
+  {
+    version: 6,
+    name: 'state_seal',
+    sql: `
+-- Issue 15: with the TPM key store, the trusted-time mark, revocation cursor and lockout rows are
+-- sealed by one MAC bound to a TPM NV monotonic counter (StateSeal): a restored older copy of
+-- this file carries an older counter and is refused. No row: the software tier, nothing sealed.
+CREATE TABLE state_seal (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seal BLOB    NOT NULL  -- counter (8 bytes, big-endian) || HMAC-SHA256
+) STRICT;
+`,
+  },
 ];

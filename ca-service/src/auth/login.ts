@@ -4,7 +4,9 @@ import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
 import { SPANS, inSpan } from '../observability/tracing.js';
+import type { OfflineSecret } from '../mfa/login-mfa.js';
 import { checkLoginMfa, offlineGrantMfa } from '../mfa/login-mfa.js';
+import { passwordPolicy } from '../passwords/credential-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
 import { findUserByName } from '../users/users.js';
@@ -235,7 +237,9 @@ export async function login(
       { reason: 'mfa_failed', method: 'totp' },
     ),
   );
-  return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId);
+  return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
+    weak: !passwordPolicy().check(input.password).ok,
+  });
 }
 
 /**
@@ -249,6 +253,7 @@ export function issueLogin(
   amr: string[],
   device: ProvenDevice | undefined,
   correlationId: string,
+  secret: OfflineSecret = {},
 ): LoginResult {
   const now = ctx.clock.now();
   const sessionId = ctx.ids.next('ses');
@@ -257,7 +262,7 @@ export function issueLogin(
   const refreshExpiresAt = new Date(now + ctx.auth.refreshTokenSeconds * 1000).toISOString();
   const thumbprint = device ? deviceKeyThumbprint(device) : undefined;
   const grantId = device ? ctx.ids.next('grt') : undefined;
-  const offline = device && grantId ? offlineGrantMfa(ctx, user, device, grantId) : null;
+  const offline = device && grantId ? offlineGrantMfa(ctx, user, device, grantId, secret) : null;
   const grant =
     device && grantId && offline
       ? {

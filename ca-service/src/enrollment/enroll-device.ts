@@ -12,6 +12,12 @@ export interface EnrollInput {
   /** When the caller names a tenant, it must be the token's. */
   tenant?: string;
   name?: string;
+  /**
+   * The key store tier the agent claims. Without attestation the CA cannot check it, so a
+   * `hardware` claim is recorded as such and never as `attested` (which needs TPM/WebAuthn
+   * attestation evidence this endpoint does not take yet).
+   */
+  keyAssurance?: 'software' | 'hardware';
 }
 
 /**
@@ -43,6 +49,7 @@ export async function enrollDevice(
     tenantId: token.tenantId,
     deviceId,
     subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
+    keyAssurance: input.keyAssurance ?? 'software',
   });
   const thumbprint = p256JwkThumbprint(csr.publicKey);
   const meta = { actor: { type: 'device' as const, id: deviceId }, correlationId };
@@ -71,7 +78,7 @@ export async function enrollDevice(
           enrollmentTokenId: token.tokenId,
           keyAlgorithm: 'ES256',
           keyThumbprint: thumbprint,
-          assurance: 'software',
+          assurance: input.keyAssurance ?? 'software',
           ...(name ? { name } : {}),
         },
       },

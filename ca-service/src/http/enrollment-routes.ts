@@ -28,6 +28,7 @@ export function enrollmentRoutes(
               csr: { type: 'string', minLength: 1, maxLength: 8192 },
               tenant: { type: 'string', minLength: 1, maxLength: 100 },
               name: { type: 'string', minLength: 1, maxLength: 100 },
+              keyAssurance: { type: 'string', enum: ['software', 'hardware'] },
             },
           },
         },
@@ -38,6 +39,7 @@ export function enrollmentRoutes(
           csr: string;
           tenant?: string;
           name?: string;
+          keyAssurance?: 'software' | 'hardware';
         };
         const result = await enrollDevice(ctx, body, correlationIdOf(request));
         request.log.info(

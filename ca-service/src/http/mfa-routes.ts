@@ -28,7 +28,12 @@ const userParam = {
   properties: { id: { type: 'string', pattern: '^usr_[0-9A-HJKMNP-TV-Z]{26}$' } },
 } as const;
 
-type RolePolicyInput = { required: SecondFactor[]; offline: OfflineMethod[]; stepUp?: boolean };
+type RolePolicyInput = {
+  required: SecondFactor[];
+  offline: OfflineMethod[];
+  stepUp?: boolean;
+  offlineAssurance?: 'software' | 'hardware';
+};
 
 /**
  * Second factors (TOTP) for signed-in users, authenticated by the CA's own access tokens, and

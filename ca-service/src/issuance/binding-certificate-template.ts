@@ -1,6 +1,7 @@
 import {
   OID_EKU_CLIENT_AUTH,
   OID_EKU_LANTERN_DEVICE_BINDING,
+  OID_EXT_LANTERN_KEY_ASSURANCE,
   OID_EXT_LANTERN_OFFLINE_POLICY,
   TAG,
   bitStringValue,
@@ -26,6 +27,8 @@ export interface BindingTbsFields {
   notBefore: Date;
   notAfter: Date;
   maxOfflineSeconds: number;
+  /** The key store tier recorded for the device; no extension when absent. */
+  keyAssurance?: 'software' | 'hardware' | 'attested';
 }
 
 const EKU_NAMES: Record<string, string> = {
@@ -121,6 +124,7 @@ export class BindingCertificateTemplate {
   private readonly subjectAltNameOid = oidDer(OID_SUBJECT_ALT_NAME);
   private readonly subjectKeyIdOid = oidDer(OID_SUBJECT_KEY_IDENTIFIER);
   private readonly offlinePolicyOid = oidDer(OID_EXT_LANTERN_OFFLINE_POLICY);
+  private readonly keyAssuranceOid = oidDer(OID_EXT_LANTERN_KEY_ASSURANCE);
 
   constructor(authority: IssuingAuthority, profile: DeviceBindingProfile) {
     const der = (value: unknown): Buffer => Buffer.from(AsnConvert.serialize(value));
@@ -187,6 +191,12 @@ export class BindingCertificateTemplate {
               unsignedInteger(fields.maxOfflineSeconds),
             ),
           ),
+          fields.keyAssurance === undefined
+            ? Buffer.alloc(0)
+            : this.extension(
+                this.keyAssuranceOid,
+                tlv(TAG.utf8String, Buffer.from(fields.keyAssurance, 'utf8')),
+              ),
         ),
       ),
     );

@@ -20,6 +20,7 @@ export interface BindingRequest {
   notBefore: Date;
   notAfter: Date;
   maxOfflineSeconds: number;
+  keyAssurance?: 'software' | 'hardware' | 'attested';
 }
 
 export interface IssuedCertificate {

@@ -44,16 +44,34 @@ export function currentRevocationCursor(ctx: CaContext, tenantId: string): numbe
 /** A binding certificate valid from now (backdated for clock skew) for the profile's lifetime. */
 export function issueForDevice(
   ctx: CaContext,
-  device: { tenantId: string; deviceId: string; subjectPublicKeyInfo: Buffer },
+  device: {
+    tenantId: string;
+    deviceId: string;
+    subjectPublicKeyInfo: Buffer;
+    keyAssurance?: 'software' | 'hardware' | 'attested';
+  },
 ): Promise<IssuedCertificate> {
   const profile = ctx.bindingProfile;
   const nowMs = Math.floor(ctx.clock.now() / 1000) * 1000;
+  // Renewal certifies the tier recorded at enrollment; enrollment passes the claim itself.
+  const keyAssurance = device.keyAssurance ?? recordedAssurance(ctx, device.deviceId);
   return issueBindingCertificate(ctx.ca.authority, profile, {
     ...device,
+    ...(keyAssurance === undefined ? {} : { keyAssurance }),
     notBefore: new Date(nowMs - profile.backdateSeconds * 1000),
     notAfter: new Date(nowMs + profile.validityDays * DAY_MS),
     maxOfflineSeconds: profile.maxOfflineSeconds,
   });
+}
+
+function recordedAssurance(
+  ctx: CaContext,
+  deviceId: string,
+): 'software' | 'hardware' | 'attested' | undefined {
+  const row = ctx.store.db
+    .prepare('SELECT assurance FROM devices WHERE device_id = ?')
+    .get(deviceId) as { assurance: 'software' | 'hardware' | 'attested' } | undefined;
+  return row?.assurance;
 }
 
 export function bindingResponse(

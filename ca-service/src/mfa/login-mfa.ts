@@ -68,6 +68,23 @@ export function checkLoginMfa(
   return { amr: [OTP_AMR] };
 }
 
+/** What the CA knows of the secret the user signed in with, for the offline tier rule. */
+export interface OfflineSecret {
+  /** A PIN, or a password below the password policy: never an offline credential in software. */
+  weak?: boolean;
+}
+
+/**
+ * The tier the device claimed at enrollment (`software` without a row). Without attestation a
+ * `hardware` claim is the agent's word; DESIGN §3.5 and docs/security.md say so.
+ */
+export function deviceAssurance(ctx: CaContext, deviceId: string): string {
+  const row = ctx.store.db
+    .prepare('SELECT assurance FROM devices WHERE device_id = ?')
+    .get(deviceId) as { assurance: string } | undefined;
+  return row?.assurance ?? 'software';
+}
+
 export interface OfflineGrantMfa {
   /** The grant's `methods`. */
   methods: string[];
@@ -91,9 +108,15 @@ export function offlineGrantMfa(
   user: UserRow,
   device: ProvenDevice,
   grantId: string,
+  secret: OfflineSecret = {},
 ): OfflineGrantMfa | null {
   const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
   if (!policy.offline.includes('password')) return null;
+  const hardware = deviceAssurance(ctx, device.deviceId) !== 'software';
+  if (!hardware && policy.offlineAssurance === 'hardware') return null;
+  // A software-tier device's store can be copied and searched off the device: a PIN's few
+  // thousand values fall in minutes, so only a password of the policy's strength goes offline.
+  if (!hardware && secret.weak === true) return null;
   const result: OfflineGrantMfa = { methods: ['password'], mfa: [] };
   const withPasskeys = (grant: OfflineGrantMfa) => {
     if (policy.offline.includes('webauthn')) grant.methods.push('webauthn');

@@ -46,6 +46,11 @@ export interface WebAuthnRolePolicy {
 export interface RoleMfaPolicy {
   required: SecondFactor[];
   offline: OfflineMethod[];
+  /**
+   * `hardware`: offline grants only for devices whose keys are in a TPM (claimed or attested
+   * tier); software-tier devices then sign this role in online only. Absent: `software` (any).
+   */
+  offlineAssurance?: 'software' | 'hardware';
   stepUp: boolean;
   webauthn: WebAuthnRolePolicy;
 }
@@ -100,6 +105,7 @@ export const roleMfaPolicySchema = {
       items: { type: 'string', enum: [...OFFLINE_METHODS] },
     },
     stepUp: { type: 'boolean' },
+    offlineAssurance: { type: 'string', enum: ['software', 'hardware'] },
     webauthn: {
       type: 'object',
       additionalProperties: false,
@@ -173,6 +179,7 @@ export function setMfaPolicy(
         required: SecondFactor[];
         offline: OfflineMethod[];
         stepUp?: boolean;
+        offlineAssurance?: 'software' | 'hardware';
         webauthn?: Partial<WebAuthnRolePolicy>;
       }
     >
@@ -192,6 +199,9 @@ export function setMfaPolicy(
                 required: [...given.required],
                 offline: [...given.offline],
                 stepUp: given.stepUp ?? DEFAULT_MFA_POLICY[role].stepUp,
+                ...(given.offlineAssurance === undefined
+                  ? {}
+                  : { offlineAssurance: given.offlineAssurance }),
                 webauthn: { ...DEFAULT_MFA_POLICY[role].webauthn, ...given.webauthn },
               };
         return [role, policy];

@@ -110,6 +110,26 @@ export function decryptForDevice(privateKey: KeyObject, bundle: unknown, context
   if (privateKey.type !== 'private' || !isP256Key(privateKey)) {
     throw new TypeError('decryptForDevice needs an EC P-256 private key');
   }
+  return openDeviceSealedBox(
+    createPublicKey(privateKey),
+    (ephemeral) => diffieHellman({ privateKey, publicKey: ephemeral }),
+    bundle,
+    context,
+  );
+}
+
+/**
+ * {@link decryptForDevice} for a private key that cannot leave its hardware: `ecdh` returns the
+ * ECDH shared secret (the x coordinate) of the device key with the box's ephemeral key, as a
+ * TPM's `ECDH_ZGen` does. The ephemeral key given to it has already been checked to lie on
+ * the curve.
+ */
+export function openDeviceSealedBox(
+  recipient: KeyObject,
+  ecdh: (ephemeral: KeyObject) => Buffer,
+  bundle: unknown,
+  context = '',
+): Uint8Array {
   const box = asObject(bundle);
   if (box['alg'] !== DEVICE_SEALED_BOX_ALG) throw new SealedBoxError();
   const epk = asObject(box['epk']);
@@ -129,8 +149,8 @@ export function decryptForDevice(privateKey: KeyObject, bundle: unknown, context
   } catch {
     throw new SealedBoxError();
   }
-  const shared = diffieHellman({ privateKey, publicKey: ephemeral });
-  const key = contentKey(shared, ephemeral, createPublicKey(privateKey));
+  const shared = ecdh(ephemeral);
+  const key = contentKey(shared, ephemeral, recipient);
   shared.fill(0);
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });

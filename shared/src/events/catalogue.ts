@@ -633,6 +633,7 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
                   uniqueItems: true,
                 },
                 stepUp: boolean,
+                offlineAssurance: enumOf('software', 'hardware'),
                 webauthn: object({
                   login: enumOf('passwordless', 'second_factor'),
                   userVerification: enumOf('required', 'preferred'),

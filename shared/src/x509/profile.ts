@@ -13,6 +13,37 @@ export const OID_EKU_LANTERN_DEVICE_BINDING = `${LANTERN_OID_ARC}.1`;
  */
 export const OID_EXT_LANTERN_OFFLINE_POLICY = `${LANTERN_OID_ARC}.2`;
 
+/**
+ * Non-critical extension in binding certificates naming the device key's assurance tier, DER
+ * `UTF8String` (`software`, `hardware` or `attested`). `hardware` without attestation is the
+ * tier the agent claimed at enrollment: the CA records and certifies the claim, not a proof.
+ */
+export const OID_EXT_LANTERN_KEY_ASSURANCE = `${LANTERN_OID_ARC}.3`;
+
+export const KEY_ASSURANCE_TIERS = ['software', 'hardware', 'attested'] as const;
+export type KeyAssuranceTier = (typeof KEY_ASSURANCE_TIERS)[number];
+
+/** The tier a binding certificate states; null when it has no (or a malformed) extension. */
+export function keyAssuranceOf(
+  extensions: readonly { oid: string; value: Uint8Array }[],
+): KeyAssuranceTier | null {
+  const extension = extensions.find((entry) => entry.oid === OID_EXT_LANTERN_KEY_ASSURANCE);
+  const value = extension?.value;
+  // UTF8String (0x0c), short form length, ASCII tier name.
+  if (
+    value === undefined ||
+    value.length < 2 ||
+    value[0] !== 0x0c ||
+    value[1] !== value.length - 2
+  ) {
+    return null;
+  }
+  const tier = Buffer.from(value.subarray(2)).toString('utf8');
+  return (KEY_ASSURANCE_TIERS as readonly string[]).includes(tier)
+    ? (tier as KeyAssuranceTier)
+    : null;
+}
+
 export const OID_EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 export const OID_EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const OID_EKU_ANY = '2.5.29.37.0';
