@@ -211,4 +211,16 @@ ALTER TABLE trusted_time ADD COLUMN anchor_boot_id TEXT;  -- the system's boot i
 ALTER TABLE trusted_time ADD COLUMN anchor_uptime_ms INTEGER CHECK (anchor_uptime_ms >= 0);  -- system uptime at the anchor
 `,
   },
+  {
+    version: 6,
+    name: 'ca_identity',
+    sql: `
+-- Issue 24: the CA's name for itself (the \`iss\` of its tokens) is an identity, not the address
+-- the device reaches it by. Learned from the enrollment answer, then from every signed sync
+-- answer. NULL in stores enrolled before this column: ca_url until the next sync fills it.
+ALTER TABLE binding ADD COLUMN issuer TEXT;
+-- The CA's public URLs as it states them (JSON array of strings); NULL until it has said.
+ALTER TABLE binding ADD COLUMN ca_public_urls_json TEXT CHECK (ca_public_urls_json IS NULL OR json_valid(ca_public_urls_json));
+`,
+  },
 ];
