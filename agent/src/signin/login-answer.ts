@@ -148,7 +148,13 @@ function checkTokens(
   if (grantJws !== null) {
     const verdict = verifyOfflineGrant(
       grantJws,
-      { keys, issuer: facts.issuer, deviceId: facts.deviceId, tenantId: facts.tenantId, thumbprint },
+      {
+        keys,
+        issuer: facts.issuer,
+        deviceId: facts.deviceId,
+        tenantId: facts.tenantId,
+        thumbprint,
+      },
       nowSeconds,
       TOLERANCE_SECONDS,
     );

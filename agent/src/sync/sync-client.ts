@@ -169,9 +169,7 @@ function caIdentityOf(claims: Record<string, unknown>): VerifiedAnswer['identity
   const { iss, urls } = claims;
   return {
     ...(isCaName(iss) ? { issuer: iss } : {}),
-    ...(Array.isArray(urls) && urls.length > 0 && urls.every(isCaName)
-      ? { publicUrls: urls }
-      : {}),
+    ...(Array.isArray(urls) && urls.length > 0 && urls.every(isCaName) ? { publicUrls: urls } : {}),
   };
 }
 
