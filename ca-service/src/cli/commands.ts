@@ -21,7 +21,6 @@ import type { Command, CommandIo } from '@lantern/shared';
 import {
   UsageError,
   optionalString,
-  parseDuration,
   parseDurationWithin,
   requireOneOf,
   requireString,
