@@ -79,6 +79,7 @@ function statusText(dataDir: string, status: AgentStatus): string {
     ['device', status.deviceId],
     ['tenant', status.tenantId],
     ['CA', status.caUrl],
+    ['CA issuer', status.caIssuer],
     ['root fingerprint', status.rootFingerprint],
     [
       'certificate',
