@@ -122,7 +122,7 @@ function waitForStopSignal(): Promise<void> {
 }
 
 /** `--uri` or `--qr`: the CA, token and root pin in one string; never mixed with the flags. */
-function enrollmentHandoutOf(values: Values): EnrollmentUriFields | undefined {
+async function enrollmentHandoutOf(values: Values): Promise<EnrollmentUriFields | undefined> {
   const uri = optionalString(values, 'uri');
   const qr = optionalString(values, 'qr');
   if (uri === undefined && qr === undefined) return undefined;
@@ -133,7 +133,7 @@ function enrollmentHandoutOf(values: Values): EnrollmentUriFields | undefined {
       `--${uri !== undefined ? 'uri' : 'qr'} already carries the CA, token and fingerprint; drop --${given.join(', --')}`,
     );
   }
-  const text = uri ?? readEnrollmentQr(qr as string);
+  const text = uri ?? (await readEnrollmentQr(qr as string));
   const parsed = parseEnrollmentUri(text);
   if (!parsed.ok) {
     throw new UsageError(
@@ -161,7 +161,7 @@ export const commands: Command[] = [
       name: { type: 'string' },
     },
     async run(values, _positionals, io) {
-      const handout = enrollmentHandoutOf(values);
+      const handout = await enrollmentHandoutOf(values);
       const caText = handout?.caUrl ?? requireString(values, 'ca');
       if (parseCaUrl(caText) === null) {
         throw new UsageError(`--ca must be the CA's http(s) URL, not "${caText}"`);

@@ -1,6 +1,5 @@
 import { EVENT_CATALOGUE, isId, systemClock } from '@lantern/shared';
 import type { IdPrefix } from '@lantern/shared';
-import QRCode from 'qrcode';
 import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../enrollment/enrollment-tokens.js';
 import { acquireServeLock } from '../data-dir/serve-lock.js';
@@ -344,6 +343,9 @@ export const commands: Command[] = [
         ttlSeconds,
         ...(name ? { deviceName: name } : {}),
       });
+      if (values['json']) return { json: created, human: '' };
+      // Loaded only here: the other commands need no QR encoder at start-up.
+      const QRCode = await import('qrcode');
       const qr = await QRCode.toString(created.enrollmentUri, { type: 'terminal', small: true });
       return {
         json: created,
