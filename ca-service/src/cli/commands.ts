@@ -120,8 +120,7 @@ async function exportAllEvents(
   io: CommandIo,
 ): Promise<{ exported: number; next: number }> {
   const session = await openAdmin(adminTarget(values, io.env), 'GET');
-  const started = Date.now();
-  let lastProgress = started;
+  let lastProgress = Date.now();
   let exported = 0;
   let after = Number(query.get('after') ?? '0');
   const limit = query.get('limit');
@@ -147,9 +146,8 @@ async function exportAllEvents(
   } finally {
     await session.close();
   }
-  if (Date.now() - started >= PROGRESS_AFTER_MS || !values['json']) {
-    io.stderr(`exported ${exported} events; continue later with --after ${after}`);
-  }
+  // Stderr, so stdout stays pure NDJSON: where to continue an export that will be run again.
+  io.stderr(`exported ${exported} events; continue later with --after ${after}`);
   return { exported, next: after };
 }
 
