@@ -9,6 +9,7 @@ import { signIn } from '../src/signin/sign-in.js';
 import type { SigninOptions } from '../src/signin/signin-agent.js';
 import { OFFLINE_CHECK_ORDER, SIGNIN_REFUSALS } from '../src/signin/signin-refusals.js';
 import { openAgentStore } from '../src/store/agent-store.js';
+import { SyncClient } from '../src/sync/sync-client.js';
 import type { SigninWorld, TestDevice } from './signin-harness.js';
 import { HOUR, PASSWORD, T0, TEST_OPTIONS, startSigninWorld } from './signin-harness.js';
 import { useTempDirs } from './support/temp-dir.js';
@@ -139,9 +140,42 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
     const failure = await amina().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(LanternError);
     expect(failure).toMatchObject({ code: 'signin_answer_invalid', status: 502 });
+    expect((failure as Error).message).toContain(
+      `the CA calls itself http://impostor.test, you enrolled through ${world.caUrl}`,
+    );
     expect(device.count('grants')).toBe(0);
     expect(device.count('sessions')).toBe(0);
     expect(device.count('verifiers')).toBe(0);
+  });
+});
+
+describe("the CA's name is what it says, not the URL a device reached it by (issue 24)", () => {
+  const issuerOf = (dev: TestDevice) =>
+    dev.opened.store.db.prepare('SELECT issuer FROM binding WHERE id = 1').pluck().get();
+  const syncOnce = (dev: TestDevice) =>
+    new SyncClient({ agent: dev.opened, sleep: async () => {} }).run();
+
+  it('learns the issuer from the enrollment answer and signs in online under another name', async () => {
+    world.ca.ctx.publicUrl = 'https://lantern.hillside.example';
+    const other = await world.device();
+    expect(issuerOf(other)).toBe('https://lantern.hillside.example');
+    expect(other.opened.binding.caUrl).toBe(world.caUrl);
+    const answer = await signIn(
+      other.agent,
+      { username: 'amina', password: PASSWORD },
+      TEST_OPTIONS,
+    );
+    expect(answer).toMatchObject({ ok: true, mode: 'online' });
+  });
+
+  it('an old store without the issuer uses its CA URL, then learns a renamed CA from a signed sync', async () => {
+    device.opened.store.db.prepare('UPDATE binding SET issuer = NULL WHERE id = 1').run();
+    expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
+    world.ca.ctx.publicUrl = 'https://renamed.example';
+    await expect(amina()).rejects.toThrow(/the CA calls itself https:\/\/renamed\.example/);
+    expect((await syncOnce(device)).completed).toBe(true);
+    expect(issuerOf(device)).toBe('https://renamed.example');
+    expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
   });
 });
 

@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
 import type { CaContext } from './context/ca-context.js';
@@ -12,6 +13,7 @@ import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
 import { mfaRoutes } from './http/mfa-routes.js';
+import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.js';
 import { webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { webAuthnConfig } from './mfa/webauthn-config.js';
@@ -82,9 +84,19 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       info: {
         title: 'Lantern CA',
         version: '0.1.0',
-        description: 'Device enrollment, binding certificates, revocation',
+        description:
+          'Device enrollment, binding certificates, revocation, sign-in, sync and the event API. ' +
+          'Errors are { code, message }; the codes are listed in docs/errors.md.',
       },
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
+    transform: documentRoute,
+  });
+  // The rendered reference, from files in this package only: no CDN, no validator call-outs.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: DOCS_CSP,
+    uiConfig: { validatorUrl: null, deepLinking: true },
   });
   const crls = new CrlPublisher(ctx);
   await app.register(

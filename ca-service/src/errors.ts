@@ -132,6 +132,24 @@ export const CaNotInitializedError = defineError(
   'The data directory holds no CA material.',
   'Run `lantern-ca init --data-dir D` first.',
 );
+export const CaAlreadyInitializedError = defineError(
+  'ca_already_initialized',
+  409,
+  'The data directory already holds a CA; `init` never overwrites one.',
+  'Use that CA (`lantern-ca serve --data-dir D`), or give `init` a new, empty directory.',
+);
+export const CaAlreadyRunningError = defineError(
+  'ca_already_running',
+  409,
+  'Another `lantern-ca serve` holds this SQLite data directory; two would corrupt each other.',
+  'Stop the other one first, or run several instances on PostgreSQL.',
+);
+export const CaNotRunningError = defineError(
+  'ca_not_running',
+  503,
+  'This command changes state and goes through the running service, but none runs for this data directory.',
+  'Start it (`lantern-ca serve --data-dir D`) or give `--url` of the running CA.',
+);
 export const PassphraseMissingError = defineError(
   'passphrase_missing',
   500,
@@ -349,6 +367,9 @@ export const caErrors = [
   DeviceProofReplayedError,
   BodyHashMismatchError,
   CaNotInitializedError,
+  CaAlreadyInitializedError,
+  CaAlreadyRunningError,
+  CaNotRunningError,
   PassphraseMissingError,
   CredentialRejectedError,
   UserExistsError,

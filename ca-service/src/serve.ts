@@ -3,6 +3,8 @@ import { systemClock } from '@lantern/shared';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
+import { reachableUrl, writeRuntimeFile } from './data-dir/runtime-file.js';
+import { acquireServeLock } from './data-dir/serve-lock.js';
 import { startEventBackbone } from './outbox/event-backbone.js';
 import { natsConnected } from './observability/readiness.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
@@ -20,10 +22,17 @@ export interface ServeOptions {
   nats?: string;
   /** Relying party for passkeys of the web origin (`--webauthn-rp-id`, `--webauthn-origins`). */
   webauthn?: Partial<WebAuthnConfig>;
+  /** Where devices and admins reach this CA (`--public-url`); the one set at `init` otherwise. */
+  publicUrl?: string;
 }
 
 export interface RunningCa {
   url: string;
+  /** The CA's name for itself (its tokens' `iss`), set at `init`. */
+  issuer: string;
+  publicUrls: readonly string[];
+  /** Set when the public URL does not seem to lead here (see `publicUrlMismatch`). */
+  publicUrlWarning: string | null;
   app: FastifyInstance;
   closed: Promise<void>;
   close(): Promise<void>;
@@ -31,10 +40,21 @@ export interface RunningCa {
 
 /** `lantern-ca serve`: stops cleanly on SIGINT/SIGTERM (in-flight requests finish, SQLite closes). */
 export async function serve(options: ServeOptions): Promise<RunningCa> {
+  const lock = acquireServeLock(options.dataDir);
+  try {
+    return await serveLocked(options, lock.release);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function serveLocked(options: ServeOptions, releaseLock: () => void): Promise<RunningCa> {
   const ca = await openCa({
     dataDir: options.dataDir,
     clock: options.clock ?? systemClock,
     passphrase: options.passphrase,
+    ...(options.publicUrl === undefined ? {} : { publicUrls: [options.publicUrl] }),
   });
   const backbone = startEventBackbone({
     ctx: ca.context,
@@ -52,7 +72,23 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
       : { enrollRateLimitPerMinute: options.enrollRateLimitPerMinute }),
     ...(options.webauthn === undefined ? {} : { webauthn: options.webauthn }),
   });
-  const address = await app.listen({ port: options.port, host: options.host });
+  let address: string;
+  try {
+    address = await app.listen({ port: options.port, host: options.host });
+  } catch (error) {
+    await app.close();
+    await backbone.stop();
+    ca.close();
+    throw error;
+  }
+  const url = reachableUrl(address);
+  const removeRuntimeFile = writeRuntimeFile(options.dataDir, {
+    url,
+    pid: process.pid,
+    issuer: ca.context.publicUrl,
+    publicUrls: [...ca.context.publicUrls],
+    startedAt: new Date((options.clock ?? systemClock).now()).toISOString(),
+  });
   const rotation = setInterval(() => {
     const change = ca.context.tokenKeys.scheduledRotation();
     if (change.rotation || change.removedKids.length > 0) {
@@ -73,6 +109,8 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
     closing ??= app.close().then(async () => {
       await backbone.stop();
       ca.close();
+      removeRuntimeFile();
+      releaseLock();
       resolveClosed();
     });
     return closing;
@@ -80,5 +118,36 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
   const onSignal = () => void close();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  return { url: address, app, closed, close };
+  return {
+    url,
+    issuer: ca.context.publicUrl,
+    publicUrls: ca.context.publicUrls,
+    publicUrlWarning: publicUrlMismatch(ca.context.publicUrls[0] ?? ca.context.publicUrl, address),
+    app,
+    closed,
+    close,
+  };
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const WILDCARD = new Set(['0.0.0.0', '[::]']);
+
+/**
+ * Why the public URL may not lead to this process, or null. Behind a proxy or a NAT it rightly
+ * does not, so this is a warning for a human, never a refusal.
+ */
+function publicUrlMismatch(publicUrl: string, listenUrl: string): string | null {
+  const pub = new URL(publicUrl);
+  const listen = new URL(listenUrl);
+  const port = (url: URL) => url.port || (url.protocol === 'https:' ? '443' : '80');
+  const sameHost =
+    pub.hostname === listen.hostname ||
+    WILDCARD.has(listen.hostname) ||
+    (LOOPBACK.has(pub.hostname) && LOOPBACK.has(listen.hostname));
+  if (pub.protocol === listen.protocol && port(pub) === port(listen) && sameHost) return null;
+  return (
+    `the public URL ${pub.origin} is not where this process listens (${listen.origin}); ` +
+    `devices and enrollment commands use the public URL, so unless a proxy forwards it here, ` +
+    `restart with --public-url ${listen.origin}`
+  );
 }

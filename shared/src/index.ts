@@ -23,6 +23,7 @@ export * from './encoding/der.js';
 export * from './x509/der.js';
 export * from './x509/csr-builder.js';
 export * from './cli/cli-kit.js';
+export * from './enrollment/enrollment-uri.js';
 export * from './x509/parse-certificate.js';
 export * from './x509/validate-path.js';
 export * from './tokens/x5c-jwt.js';

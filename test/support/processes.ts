@@ -35,6 +35,8 @@ export function runNode(
     env: { ...process.env, ...options.env },
     ...(options.input === undefined ? {} : { input: options.input }),
     timeout: 60_000,
+    // An NDJSON export is megabytes; the default 1 MiB would kill the child mid-stream.
+    maxBuffer: 64 * 1024 * 1024,
   });
   return {
     status: result.status ?? -1,

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import type { Command, CommandIo } from '@lantern/shared';
+import type { Command, CommandIo, EnrollmentUriFields } from '@lantern/shared';
 import {
   LanternError,
   UsageError,
   optionalString,
+  parseEnrollmentUri,
   requireString,
   systemClock,
 } from '@lantern/shared';
@@ -14,6 +15,7 @@ import { DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT, serveAgent } from '../daemon/se
 import { parseCaUrl } from '../enrollment/ca-client.js';
 import type { EnrollOutcome } from '../enrollment/enroll.js';
 import { enroll } from '../enrollment/enroll.js';
+import { readEnrollmentQr } from '../enrollment/enrollment-qr.js';
 import { normalizeFingerprint } from '../enrollment/root-fingerprint.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { ensureStateSeal, parseKeyStoreKind, readKeyStoreConfig } from '../keys/key-store.js';
@@ -54,6 +56,9 @@ function enrolledText(outcome: EnrollOutcome): string {
         ];
   return [
     `Enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}).`,
+    ...(outcome.issuer === outcome.caUrl
+      ? []
+      : [`The CA calls itself ${outcome.issuer}; tokens it issues are checked against that name.`]),
     `Binding certificate valid until ${outcome.certificateNotAfter}; device key ${outcome.keyThumbprint} (${outcome.keyAssurance}).`,
     '',
     'Root CA SHA-256 fingerprint:',
@@ -85,6 +90,7 @@ function statusText(dataDir: string, status: AgentStatus): string {
     ['device', status.deviceId],
     ['tenant', status.tenantId],
     ['CA', status.caUrl],
+    ['CA issuer', status.caIssuer],
     ['root fingerprint', status.rootFingerprint],
     [
       'certificate',
@@ -134,28 +140,55 @@ function waitForStopSignal(): Promise<void> {
   });
 }
 
+/** `--uri` or `--qr`: the CA, token and root pin in one string; never mixed with the flags. */
+async function enrollmentHandoutOf(values: Values): Promise<EnrollmentUriFields | undefined> {
+  const uri = optionalString(values, 'uri');
+  const qr = optionalString(values, 'qr');
+  if (uri === undefined && qr === undefined) return undefined;
+  if (uri !== undefined && qr !== undefined) throw new UsageError('give --uri or --qr, not both');
+  const given = ['ca', 'token', 'root-fingerprint'].filter((flag) => values[flag] !== undefined);
+  if (given.length > 0) {
+    throw new UsageError(
+      `--${uri !== undefined ? 'uri' : 'qr'} already carries the CA, token and fingerprint; drop --${given.join(', --')}`,
+    );
+  }
+  const text = uri ?? (await readEnrollmentQr(qr as string));
+  const parsed = parseEnrollmentUri(text);
+  if (!parsed.ok) {
+    throw new UsageError(
+      `${uri !== undefined ? '--uri' : `the QR code in ${qr}`} is not a Lantern enrollment URI: ${parsed.reason}`,
+    );
+  }
+  return parsed.fields;
+}
+
 export const commands: Command[] = [
   {
     path: ['enroll'],
     summary: 'Bind this device to a Lantern CA with a one-time enrollment token',
     usage:
-      'enroll --ca URL --token T [--data-dir D] [--root-fingerprint FP] [--name N] [--key-store file|tpm --tpm-tcti TCTI]',
+      'enroll (--ca URL --token T [--root-fingerprint FP] | --uri lantern-enroll:?… | --qr FILE.png) [--data-dir D] [--name N] [--key-store file|tpm --tpm-tcti TCTI]\n\n' +
+      '--uri and --qr take what `lantern-ca enroll-token create` or the admin console shows:\n' +
+      'the CA URL, the token and the root fingerprint in one string (or its QR code in a PNG).',
     options: {
       ...dataDirOption,
       ca: { type: 'string' },
       token: { type: 'string' },
       'root-fingerprint': { type: 'string' },
+      uri: { type: 'string' },
+      qr: { type: 'string' },
       name: { type: 'string' },
       'key-store': { type: 'string' },
       'tpm-tcti': { type: 'string' },
     },
     async run(values, _positionals, io) {
-      const caText = requireString(values, 'ca');
+      const handout = await enrollmentHandoutOf(values);
+      const caText = handout?.caUrl ?? requireString(values, 'ca');
       if (parseCaUrl(caText) === null) {
         throw new UsageError(`--ca must be the CA's http(s) URL, not "${caText}"`);
       }
-      const token = requireString(values, 'token');
-      const fingerprint = optionalString(values, 'root-fingerprint');
+      const token = handout?.token ?? requireString(values, 'token');
+      const fingerprint = handout?.rootFingerprint ?? optionalString(values, 'root-fingerprint');
       if (fingerprint !== undefined && normalizeFingerprint(fingerprint) === null) {
         throw new UsageError(
           '--root-fingerprint must be the 64 hex digit SHA-256 `lantern-ca init` printed',

@@ -34,6 +34,8 @@ export type AgentStatus =
       deviceId: string;
       tenantId: string;
       caUrl: string;
+      /** The CA's name for itself, as it stated it; tokens must carry it as `iss`. */
+      caIssuer: string;
       rootFingerprint: string;
       enrolledAt: string;
       certificate: {
@@ -106,6 +108,7 @@ export function readAgentStatus(
     deviceId: binding.deviceId,
     tenantId: binding.tenantId,
     caUrl: binding.caUrl,
+    caIssuer: binding.issuer,
     rootFingerprint: binding.rootFingerprint,
     enrolledAt: new Date(binding.enrolledAt).toISOString(),
     certificate: {

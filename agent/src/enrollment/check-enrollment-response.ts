@@ -27,6 +27,10 @@ export interface VerifiedEnrollment {
   notAfter: Date;
   policy: BindingPolicy;
   revocationCursor: number;
+  /** The CA's name for itself (its tokens' \`iss\`); absent from CAs that predate it. */
+  issuer?: string;
+  /** The CA's public URLs as it states them; empty from CAs that predate them. */
+  publicUrls: string[];
 }
 
 export type EnrollmentRejection =
@@ -59,6 +63,8 @@ interface EnrollAnswer {
   rootFingerprint: string;
   policy: BindingPolicy;
   revocationCursor: number;
+  issuer?: string;
+  publicUrls: string[];
 }
 
 const reject = (reason: EnrollmentRejection, detail: string): EnrollmentVerdict => ({
@@ -153,6 +159,8 @@ export function checkEnrollmentResponse(
       notAfter: leaf.notAfter,
       policy: answer.policy,
       revocationCursor: answer.revocationCursor,
+      ...(answer.issuer === undefined ? {} : { issuer: answer.issuer }),
+      publicUrls: answer.publicUrls,
     },
   };
 }
@@ -207,6 +215,9 @@ function asPolicy(value: unknown): BindingPolicy | null {
   return { maxOfflineSeconds, renewFromFraction, renewalGraceDays };
 }
 
+const MAX_NAME = 2048;
+const isName = (value: unknown): value is string => isText(value) && value.length <= MAX_NAME;
+
 function asEnrollAnswer(body: unknown): EnrollAnswer | null {
   if (!isRecord(body)) return null;
   const { deviceId, tenantId, certificate, chain, root, rootFingerprint, revocationCursor } = body;
@@ -224,6 +235,11 @@ function asEnrollAnswer(body: unknown): EnrollAnswer | null {
   ) {
     return null;
   }
+  const { issuer, publicUrls } = body;
+  if (issuer !== undefined && !isName(issuer)) return null;
+  if (publicUrls !== undefined && !(Array.isArray(publicUrls) && publicUrls.every(isName))) {
+    return null;
+  }
   return {
     deviceId,
     tenantId,
@@ -233,5 +249,7 @@ function asEnrollAnswer(body: unknown): EnrollAnswer | null {
     rootFingerprint,
     policy,
     revocationCursor,
+    ...(issuer === undefined ? {} : { issuer }),
+    publicUrls: (publicUrls as string[] | undefined) ?? [],
   };
 }

@@ -18,7 +18,15 @@ export interface DeviceBinding {
   rootPem: string;
   /** Lower-case hex SHA-256 of the root DER. */
   rootFingerprint: string;
+  /** Where this device reaches the CA: the URL it enrolled through. */
   caUrl: string;
+  /**
+   * The CA's name for itself, the \`iss\` of its tokens, as the CA stated it (enrollment answer,
+   * signed sync answers); the enrollment URL only for stores enrolled before it was kept.
+   */
+  issuer: string;
+  /** The CA's public URLs as it stated them; empty until it has. */
+  caPublicUrls: string[];
   policy: BindingPolicy;
   enrolledAt: number;
   updatedAt: number;
@@ -32,6 +40,8 @@ interface BindingRow {
   rootPem: string;
   rootFingerprint: string;
   caUrl: string;
+  issuer: string | null;
+  caPublicUrlsJson: string | null;
   policyJson: string;
   enrolledAt: number;
   updatedAt: number;
@@ -43,15 +53,18 @@ export function readDeviceBinding(store: AgentStore): DeviceBinding | null {
     .prepare<[], BindingRow>(
       `SELECT device_id AS deviceId, tenant_id AS tenantId, certificate_pem AS certificatePem,
               chain_pems_json AS chainPemsJson, root_pem AS rootPem,
-              root_fingerprint AS rootFingerprint, ca_url AS caUrl, policy_json AS policyJson,
+              root_fingerprint AS rootFingerprint, ca_url AS caUrl, issuer, ca_public_urls_json AS caPublicUrlsJson,
+              policy_json AS policyJson,
               enrolled_at AS enrolledAt, updated_at AS updatedAt
        FROM binding WHERE id = 1`,
     )
     .get();
   if (!row) return null;
-  const { chainPemsJson, policyJson, ...rest } = row;
+  const { chainPemsJson, policyJson, issuer, caPublicUrlsJson, ...rest } = row;
   return {
     ...rest,
+    issuer: issuer ?? rest.caUrl,
+    caPublicUrls: caPublicUrlsJson === null ? [] : (JSON.parse(caPublicUrlsJson) as string[]),
     chainPems: JSON.parse(chainPemsJson) as string[],
     policy: JSON.parse(policyJson) as BindingPolicy,
   };

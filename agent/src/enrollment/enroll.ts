@@ -52,6 +52,8 @@ export interface EnrollOutcome {
   deviceId: string;
   tenantId: string;
   caUrl: string;
+  /** The CA's name for itself, as it stated it. */
+  issuer: string;
   rootFingerprint: string;
   /** `pinned`: the root matched the fingerprint given. `first_use`: nothing to compare it with. */
   rootTrust: 'pinned' | 'first_use';
@@ -193,6 +195,7 @@ async function enrollLocked(
       deviceId: enrollment.deviceId,
       tenantId: enrollment.tenantId,
       caUrl: input.ca.baseUrl,
+      issuer: enrollment.issuer ?? input.ca.baseUrl,
       rootFingerprint: enrollment.rootFingerprint,
       rootTrust: input.pinned === undefined ? 'first_use' : 'pinned',
       certificateNotAfter: enrollment.notAfter.toISOString(),
@@ -276,8 +279,9 @@ function storeBinding(
     store.db
       .prepare(
         `INSERT INTO binding (id, device_id, tenant_id, certificate_pem, chain_pems_json, root_pem,
-           root_fingerprint, ca_url, policy_json, enrolled_at, updated_at)
-         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           root_fingerprint, ca_url, issuer, ca_public_urls_json, policy_json, enrolled_at,
+           updated_at)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         enrollment.deviceId,
@@ -287,6 +291,9 @@ function storeBinding(
         enrollment.rootPem,
         enrollment.rootFingerprint,
         caUrl,
+        // The CA's own word, never the URL typed here: one CA is reached under several names.
+        enrollment.issuer ?? null,
+        enrollment.publicUrls.length === 0 ? null : JSON.stringify(enrollment.publicUrls),
         JSON.stringify(enrollment.policy),
         now,
         now,

@@ -12,6 +12,8 @@ export interface BindingFacts {
   deviceId: string;
   tenantId: string;
   caUrl: string;
+  /** The CA's name for itself: the issuer its access tokens and grants must carry. */
+  issuer: string;
   /** `urn:lantern:device:<tenant>:<device>`, the issuer of this device's session tokens. */
   deviceUri: string;
   /** base64 DER, binding certificate first, then the issuing CA (device proofs, session tokens). */
@@ -29,7 +31,7 @@ const MEMO_LIMIT = 4;
 
 /** Parsed once per binding certificate: a sign-in would otherwise parse three certificates. */
 export function bindingFacts(binding: DeviceBinding): BindingFacts {
-  const key = `${binding.certificatePem}\n${binding.chainPems.join('\n')}\n${binding.rootPem}`;
+  const key = `${binding.issuer}\n${binding.caUrl}\n${binding.certificatePem}\n${binding.chainPems.join('\n')}\n${binding.rootPem}`;
   const known = memo.get(key);
   if (known) return known;
   const leaf = parseCertificate(binding.certificatePem);
@@ -39,6 +41,7 @@ export function bindingFacts(binding: DeviceBinding): BindingFacts {
     deviceId: binding.deviceId,
     tenantId: binding.tenantId,
     caUrl: binding.caUrl,
+    issuer: binding.issuer,
     deviceUri: deviceUri(binding.tenantId, binding.deviceId),
     x5c: [leaf, ...chain].map((cert) => Buffer.from(cert.der).toString('base64')),
     validFromMs: Math.max(...path.map((cert) => cert.notBefore.getTime())),

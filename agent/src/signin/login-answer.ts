@@ -35,7 +35,7 @@ type Checked = Omit<LoginAnswer, 'accessToken' | 'refreshToken'>;
 
 /**
  * Verifies the access token and the offline grant against the CA's JWKS: signature, `typ`,
- * issuer = the binding's CA URL, audience, tenant, `cnf.jkt` = this device key, and that both
+ * issuer = the CA's name for itself as this device learned it, audience, tenant, `cnf.jkt` = this device key, and that both
  * name the same user. A kid the cached JWKS does not know (the CA rotated its keys) fetches
  * the JWKS once. Anything else wrong throws `signin_answer_invalid`.
  */
@@ -128,12 +128,13 @@ function checkTokens(
   const access = createJwtVerifier({
     keys,
     typ: ACCESS_TOKEN_TYPE,
-    issuer: facts.caUrl,
+    issuer: facts.issuer,
     audience: ACCESS_TOKEN_AUDIENCE,
     requiredClaims: ['sub', 'sid', 'tenant', 'iat'],
     clockToleranceSeconds: TOLERANCE_SECONDS,
   }).verify(accessToken, nowSeconds);
   if (!access.ok) {
+    if (access.reason === 'wrong_issuer') return issuerMismatch(accessToken, facts);
     return access.reason === 'unknown_kid' ? 'unknown_kid' : `access token: ${access.reason}`;
   }
   const mismatch = accessMismatch(access.claims, facts, thumbprint);
@@ -147,7 +148,13 @@ function checkTokens(
   if (grantJws !== null) {
     const verdict = verifyOfflineGrant(
       grantJws,
-      { keys, issuer: facts.caUrl, deviceId: facts.deviceId, tenantId: facts.tenantId, thumbprint },
+      {
+        keys,
+        issuer: facts.issuer,
+        deviceId: facts.deviceId,
+        tenantId: facts.tenantId,
+        thumbprint,
+      },
       nowSeconds,
       TOLERANCE_SECONDS,
     );
@@ -168,6 +175,17 @@ function checkTokens(
     issuedAt: iat,
     accessExpiresAt: exp,
   };
+}
+
+/** Says what to do instead of `wrong_issuer`: the CA renamed itself since this device last synced. */
+function issuerMismatch(accessToken: string, facts: BindingFacts): string {
+  const claimed = unverifiedClaims(accessToken)?.['iss'];
+  const name = typeof claimed === 'string' ? claimed : '(no issuer)';
+  const known = facts.issuer === facts.caUrl ? '' : ` and knows it as ${facts.issuer}`;
+  return (
+    `the CA calls itself ${name}, you enrolled through ${facts.caUrl}${known}; ` +
+    `run \`lantern-agent sync\` so this device learns the CA's name from its signed answer`
+  );
 }
 
 function accessMismatch(

@@ -24,7 +24,7 @@ export interface OfflineGrant {
 
 export interface GrantExpectations {
   keys: JwtKeySet;
-  /** The CA URL of the binding: the grant's `iss`. */
+  /** The CA's name for itself (the binding's issuer): the grant's `iss`. */
   issuer: string;
   deviceId: string;
   tenantId: string;

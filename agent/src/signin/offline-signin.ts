@@ -298,7 +298,7 @@ function findGrant(
     .all(byName ? subject.username : subject.userId);
   const expectations = {
     keys: agent.jwks.keys(),
-    issuer: facts.caUrl,
+    issuer: facts.issuer,
     deviceId: facts.deviceId,
     tenantId: facts.tenantId,
     thumbprint: agent.deviceKey.thumbprint(),

@@ -222,6 +222,18 @@ CREATE TABLE state_seal (
   id   INTEGER PRIMARY KEY CHECK (id = 1),
   seal BLOB    NOT NULL  -- counter (8 bytes, big-endian) || HMAC-SHA256
 ) STRICT;
+  `,
+  },
+  {
+    version: 7,
+    name: 'ca_identity',
+    sql: `
+-- Issue 24: the CA's name for itself (the \`iss\` of its tokens) is an identity, not the address
+-- the device reaches it by. Learned from the enrollment answer, then from every signed sync
+-- answer. NULL in stores enrolled before this column: ca_url until the next sync fills it.
+ALTER TABLE binding ADD COLUMN issuer TEXT;
+-- The CA's public URLs as it states them (JSON array of strings); NULL until it has said.
+ALTER TABLE binding ADD COLUMN ca_public_urls_json TEXT CHECK (ca_public_urls_json IS NULL OR json_valid(ca_public_urls_json));
 `,
   },
 ];

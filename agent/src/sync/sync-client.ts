@@ -156,6 +156,21 @@ interface VerifiedAnswer {
   answer: SyncAnswer;
   page: RevocationPage;
   serverTimeMs: number;
+  /** From the signed server time: the CA's name for itself and its public URLs, when it says. */
+  identity: { issuer?: string; publicUrls?: string[] };
+}
+
+const MAX_CA_NAME = 2048;
+const isCaName = (value: unknown): value is string =>
+  typeof value === 'string' && value.length > 0 && value.length <= MAX_CA_NAME;
+
+/** What the CA signed about itself; a malformed claim is ignored like a CA that says nothing. */
+function caIdentityOf(claims: Record<string, unknown>): VerifiedAnswer['identity'] {
+  const { iss, urls } = claims;
+  return {
+    ...(isCaName(iss) ? { issuer: iss } : {}),
+    ...(Array.isArray(urls) && urls.length > 0 && urls.every(isCaName) ? { publicUrls: urls } : {}),
+  };
 }
 
 class CursorMoved extends Error {}
@@ -412,7 +427,12 @@ export class SyncClient {
         false,
       );
     }
-    return { answer, page: page.page, serverTimeMs: at * 1000 };
+    return {
+      answer,
+      page: page.page,
+      serverTimeMs: at * 1000,
+      identity: caIdentityOf(time.claims),
+    };
   }
 
   private commit(
@@ -421,7 +441,7 @@ export class SyncClient {
     pushed: number,
   ): { result: RoundResult; rows: RecordedRevocation[] } {
     const { store, trustedTime, binding } = this.agent;
-    const { answer, page, serverTimeMs } = verified;
+    const { answer, page, serverTimeMs, identity } = verified;
     return store.transaction(() => {
       if (this.readState().cursor !== cursor) throw new CursorMoved();
 
@@ -462,6 +482,22 @@ export class SyncClient {
             trustedTime.trustedNow(),
             JSON.stringify(answer.policy),
           );
+      }
+
+      if (identity.issuer !== undefined) {
+        store.db
+          .prepare<[string, string]>(
+            'UPDATE binding SET issuer = ? WHERE id = 1 AND issuer IS NOT ?',
+          )
+          .run(identity.issuer, identity.issuer);
+      }
+      if (identity.publicUrls !== undefined) {
+        const urls = JSON.stringify(identity.publicUrls);
+        store.db
+          .prepare<[string, string]>(
+            'UPDATE binding SET ca_public_urls_json = ? WHERE id = 1 AND ca_public_urls_json IS NOT ?',
+          )
+          .run(urls, urls);
       }
 
       trustedTime.observeServerTime(serverTimeMs);

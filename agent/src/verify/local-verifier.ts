@@ -50,7 +50,6 @@ export const VERIFIER_MARK_INTERVAL_MS = 60_000;
 interface PinnedDevice {
   deviceId: string;
   tenantId: string;
-  caUrl: string;
   sessions: X5cJwtVerifier;
 }
 
@@ -83,7 +82,11 @@ export function createLocalVerifier(options: LocalVerifierOptions): LocalVerifie
     .prepare<[], number>('SELECT revoked_at IS NOT NULL FROM binding WHERE id = 1')
     .pluck();
   let pinned: PinnedDevice | null = null;
-  let access: { keys: JwtKeySet; verifier: JwtVerifier } | null = null;
+  // Read per access token: a sync may teach the CA's new name while this process runs.
+  const bindingIssuer = store.db
+    .prepare<[], string>('SELECT COALESCE(issuer, ca_url) FROM binding WHERE id = 1')
+    .pluck();
+  let access: { keys: JwtKeySet; issuer: string; verifier: JwtVerifier } | null = null;
 
   // The root and the device identity never change once enrolled; before that, look each time.
   const device = (): PinnedDevice | null => {
@@ -93,7 +96,6 @@ export function createLocalVerifier(options: LocalVerifierOptions): LocalVerifie
     pinned = {
       deviceId: binding.deviceId,
       tenantId: binding.tenantId,
-      caUrl: binding.caUrl,
       sessions: new X5cJwtVerifier({
         trustAnchors: [binding.rootPem],
         typ: SESSION_TOKEN_TYPE,
@@ -177,13 +179,15 @@ export function createLocalVerifier(options: LocalVerifierOptions): LocalVerifie
     const self = device();
     if (self === null) return reject('not_enrolled');
     const keys = jwks.keys();
-    if (access?.keys !== keys) {
+    const issuer = bindingIssuer.get() ?? '';
+    if (access?.keys !== keys || access.issuer !== issuer) {
       access = {
         keys,
+        issuer,
         verifier: createJwtVerifier({
           keys,
           typ: ACCESS_TOKEN_TYPE,
-          issuer: self.caUrl,
+          issuer,
           audience: ACCESS_TOKEN_AUDIENCE,
           requiredClaims: ['sub', 'sid', 'tenant', 'iat'],
         }),

@@ -1,4 +1,9 @@
-import { systemClock } from '@lantern/shared';
+import { EVENT_CATALOGUE, isId, systemClock } from '@lantern/shared';
+import type { IdPrefix } from '@lantern/shared';
+import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
+import { MAX_TOKEN_TTL_SECONDS } from '../enrollment/enrollment-tokens.js';
+import { acquireServeLock } from '../data-dir/serve-lock.js';
+import { requireInitialisedDataDir } from '../data-dir/require-data-dir.js';
 import type { DeviceView } from '../devices/devices.js';
 import type { EnrollmentTokenView } from '../enrollment/enrollment-tokens.js';
 import { initDataDir } from '../data-dir/init-data-dir.js';
@@ -10,9 +15,15 @@ import { serve } from '../serve.js';
 import type { RecordedEvent } from '../store/event-store.js';
 import type { Tenant } from '../tenants/tenant-commands.js';
 import type { UserView } from '../users/users.js';
-import { adminRequest, adminTarget } from './admin-client.js';
-import type { Command } from '@lantern/shared';
-import { UsageError, optionalString, parseDuration, requireString } from '@lantern/shared';
+import { adminRequest, adminTarget, openAdmin } from './admin-client.js';
+import type { Command, CommandIo } from '@lantern/shared';
+import {
+  UsageError,
+  optionalString,
+  parseDurationWithin,
+  requireOneOf,
+  requireString,
+} from '@lantern/shared';
 
 const target = { url: { type: 'string' }, 'data-dir': { type: 'string' } } as const;
 
@@ -46,18 +57,123 @@ function webauthnFlags(values: Parameters<typeof optionalString>[0]): Partial<We
   return { ...(rpId === undefined ? {} : { rpId }), ...(origins === undefined ? {} : { origins }) };
 }
 
+const ID_NOUNS: Record<IdPrefix, string> = {
+  usr: 'user',
+  dev: 'device',
+  ses: 'session',
+  ten: 'tenant',
+  key: 'API key',
+  grt: 'grant',
+  evt: 'event',
+  tok: 'enrollment token',
+};
+
+/** The ID positional, refused in words (not the API's regex) when it is not one. */
+function idArgument(positionals: string[], prefix: IdPrefix): string {
+  const [id] = positionals;
+  const noun = ID_NOUNS[prefix];
+  if (!id) throw new UsageError(`give the ${noun} ID (${prefix}_…)`);
+  if (!isId(id, prefix)) {
+    throw new UsageError(
+      `"${id}" is not a ${noun} ID: those are ${prefix}_ followed by 26 letters and digits, as the list commands print them`,
+    );
+  }
+  return id;
+}
+
+/** `--public-url` must be where clients reach the CA: an http(s) origin, maybe with a path. */
+function publicUrlFlag(values: Parameters<typeof optionalString>[0]): string | undefined {
+  const text = optionalString(values, 'public-url');
+  if (text === undefined) return undefined;
+  if (!URL.canParse(text) || !['http:', 'https:'].includes(new URL(text).protocol)) {
+    throw new UsageError(`--public-url must be an http(s) URL, not "${text}"`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+const EVENT_TYPES = [...new Set(EVENT_CATALOGUE.map((definition) => definition.type))].sort();
+
+/** `--type`: a full event type, or the unique one it ends (`device.revoked`). */
+function eventTypeFlag(text: string): string {
+  if (EVENT_TYPES.includes(text)) return text;
+  const matches = EVENT_TYPES.filter((type) => type.endsWith(`.${text}`));
+  if (matches.length === 1) return matches[0] as string;
+  throw new UsageError(
+    `--type "${text}" ${matches.length === 0 ? 'is no event type' : `could be ${matches.join(' or ')}`}; the types are:\n  ${EVENT_TYPES.join('\n  ')}`,
+  );
+}
+
+interface PagedEvents {
+  events: (RecordedEvent & { quarantined?: boolean })[];
+  next: number;
+}
+
+/** As `POST /v1/admin/api-keys` accepts them. */
+const API_KEY_TTL = { min: 60, max: 366 * 86_400 };
+const EVENT_PAGE = 1000;
+const PROGRESS_AFTER_MS = 1000;
+
+/** `events --all`: every page, one event per line on stdout as it arrives; progress on stderr. */
+async function exportAllEvents(
+  values: Parameters<typeof optionalString>[0],
+  query: URLSearchParams,
+  io: CommandIo,
+): Promise<{ exported: number; next: number }> {
+  const session = await openAdmin(adminTarget(values, io.env), 'GET');
+  let lastProgress = Date.now();
+  let exported = 0;
+  let after = Number(query.get('after') ?? '0');
+  const limit = query.get('limit');
+  let left = limit === null ? Number.POSITIVE_INFINITY : Number(limit);
+  try {
+    while (left > 0) {
+      query.set('after', String(after));
+      query.set('limit', String(Math.min(EVENT_PAGE, left)));
+      const page = await session.request<PagedEvents>('GET', `/v1/events?${query.toString()}`);
+      if (page.events.length > 0) {
+        io.stdout(page.events.map((event) => JSON.stringify(event)).join('\n'));
+      }
+      exported += page.events.length;
+      left -= page.events.length;
+      after = page.next;
+      const now = Date.now();
+      if (now - lastProgress >= PROGRESS_AFTER_MS) {
+        lastProgress = now;
+        io.stderr(`  exported ${exported} events (up to position ${after})`);
+      }
+      if (page.events.length < EVENT_PAGE) break;
+    }
+  } finally {
+    await session.close();
+  }
+  // Stderr, so stdout stays pure NDJSON: where to continue an export that will be run again.
+  io.stderr(`exported ${exported} events; continue later with --after ${after}`);
+  return { exported, next: after };
+}
+
 export const commands: Command[] = [
   {
     path: ['init'],
     summary: 'Create the root and issuing CA, the store and a local admin API key',
-    usage: 'init --data-dir D [--url http://127.0.0.1:8080] [--passphrase-file F]',
+    usage:
+      'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F]\n\n' +
+      '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
+      '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.',
     options: {
       'data-dir': { type: 'string' },
+      'public-url': { type: 'string' },
       url: { type: 'string' },
       'passphrase-file': { type: 'string' },
     },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
+      if (values['url'] !== undefined && values['public-url'] !== undefined) {
+        throw new UsageError('give --public-url only (--url is its old name)');
+      }
+      const publicUrl =
+        publicUrlFlag(values) ??
+        publicUrlFlag({ 'public-url': optionalString(values, 'url') }) ??
+        'http://127.0.0.1:8080';
       const passphraseFile = optionalString(values, 'passphrase-file');
       const fromEnv = io.env['LANTERN_CA_PASSPHRASE'];
       const passphrase =
@@ -67,7 +183,7 @@ export const commands: Command[] = [
       const result = await initDataDir({
         dataDir,
         clock: systemClock,
-        publicUrl: optionalString(values, 'url') ?? 'http://127.0.0.1:8080',
+        publicUrl,
         ...(passphrase === undefined ? {} : { passphrase }),
       });
       const paths = dataDirPaths(dataDir);
@@ -77,11 +193,13 @@ export const commands: Command[] = [
           rootFingerprint: result.rootFingerprint,
           adminApiKey: result.adminApiKey,
           adminKeyId: result.adminKeyId,
+          issuer: publicUrl,
           rootCertificate: paths.rootCertificate,
           passphraseFile: result.passphraseFile,
         },
         human: [
           `Initialised a Lantern CA in ${dataDir}`,
+          `It calls itself ${publicUrl} (the issuer of its tokens; devices learn it at enrollment).`,
           ``,
           `Root certificate SHA-256 fingerprint (give it to whoever enrolls devices):`,
           `  ${result.rootFingerprint}`,
@@ -105,9 +223,11 @@ export const commands: Command[] = [
     path: ['serve'],
     summary: 'Run the CA service (HTTP)',
     usage:
-      'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL]',
+      'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL]\n\n' +
+      'Stdout carries JSON log lines only; what is meant for a person goes to stderr.',
     options: {
       'data-dir': { type: 'string' },
+      'public-url': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       'passphrase-file': { type: 'string' },
@@ -121,6 +241,8 @@ export const commands: Command[] = [
       const port = Number(optionalString(values, 'port') ?? '8080');
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new UsageError('--port must be 0-65535');
+      const publicUrl = publicUrlFlag(values);
+      requireInitialisedDataDir(dataDir);
       const passphrase = resolvePassphrase(
         io.env,
         optionalString(values, 'passphrase-file'),
@@ -132,11 +254,20 @@ export const commands: Command[] = [
         port,
         host: optionalString(values, 'host') ?? '127.0.0.1',
         ...(nats === undefined ? {} : { nats }),
+        ...(publicUrl === undefined ? {} : { publicUrl }),
         webauthn: webauthnFlags(values),
       });
-      io.stderr(`lantern-ca listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
+      io.stderr(
+        [
+          `lantern-ca listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`,
+          `  issuer (the name the CA calls itself): ${running.issuer}`,
+          `  public URL (devices and enrollment commands): ${running.publicUrls.join(', ')}`,
+          ...(running.publicUrlWarning === null ? [] : [`warning: ${running.publicUrlWarning}`]),
+        ].join('\n'),
+      );
       await running.closed;
-      return { json: { url: running.url, stopped: true }, human: 'lantern-ca stopped' };
+      io.stderr('lantern-ca stopped');
+      return { json: { url: running.url, stopped: true }, human: '', quiet: true };
     },
   },
   {
@@ -194,22 +325,38 @@ export const commands: Command[] = [
     async run(values, _positionals, io) {
       const name = optionalString(values, 'name');
       const tenant = optionalString(values, 'tenant');
+      const ttlSeconds = parseDurationWithin('ttl', optionalString(values, 'ttl') ?? '1h', {
+        min: 60,
+        max: MAX_TOKEN_TTL_SECONDS,
+      });
       const created = await adminRequest<{
         token: string;
         tokenId: string;
         tenantId: string;
         expiresAt: string;
+        enrollmentUri: string;
+        enrollCommand: string;
       }>(adminTarget(values, io.env), 'POST', '/v1/admin/enrollment-tokens', {
         ...(tenant ? { tenant } : {}),
-        ttlSeconds: parseDuration(optionalString(values, 'ttl') ?? '1h'),
+        ttlSeconds,
         ...(name ? { deviceName: name } : {}),
       });
+      if (values['json']) return { json: created, human: '' };
+      // Loaded only here: the other commands need no QR encoder at start-up.
+      const QRCode = await import('qrcode');
+      const qr = await QRCode.toString(created.enrollmentUri, { type: 'terminal', small: true });
       return {
         json: created,
         human: [
           `Enrollment token for tenant ${created.tenantId}, valid until ${created.expiresAt} (one use):`,
           `  ${created.token}`,
-          `On the device: lantern-agent enroll --ca <CA URL> --token <token> --data-dir <dir>`,
+          ``,
+          `On the device (the fingerprint pins the CA's root, so no other CA can answer):`,
+          `  ${created.enrollCommand}`,
+          ``,
+          `Or scan this code with the device (lantern-agent enroll --qr FILE, or --uri):`,
+          qr.trimEnd(),
+          `  ${created.enrollmentUri}`,
         ].join('\n'),
       };
     },
@@ -246,8 +393,7 @@ export const commands: Command[] = [
     usage: 'enroll-token revoke ID [--url U] [--data-dir D]',
     options: target,
     async run(values, positionals, io) {
-      const [id] = positionals;
-      if (!id) throw new UsageError('give the token ID');
+      const id = idArgument(positionals, 'tok');
       const token = await adminRequest<EnrollmentTokenView>(
         adminTarget(values, io.env),
         'POST',
@@ -294,15 +440,13 @@ export const commands: Command[] = [
       'device revoke ID --reason lost|stolen|compromised|decommissioned|admin [--url U] [--data-dir D]',
     options: { ...target, reason: { type: 'string' } },
     async run(values, positionals, io) {
-      const [id] = positionals;
-      if (!id) throw new UsageError('give the device ID');
+      const id = idArgument(positionals, 'dev');
+      const reason = requireOneOf(values, 'reason', DEVICE_REVOCATION_REASONS);
       const device = await adminRequest<DeviceView>(
         adminTarget(values, io.env),
         'POST',
         `/v1/admin/devices/${encodeURIComponent(id)}/revoke`,
-        {
-          reason: requireString(values, 'reason'),
-        },
+        { reason },
       );
       return {
         json: { ...device },
@@ -317,12 +461,20 @@ export const commands: Command[] = [
     options: { 'data-dir': { type: 'string' }, 'passphrase-file': { type: 'string' } },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
+      requireInitialisedDataDir(dataDir);
       const passphrase = resolvePassphrase(
         io.env,
         optionalString(values, 'passphrase-file'),
         dataDirPaths(dataDir).passphraseFile,
       );
-      const ca = await openCa({ dataDir, clock: systemClock, passphrase });
+      // A running service would keep serving from read models rebuilt under its feet.
+      const lock = acquireServeLock(dataDir);
+      const ca = await openCa({ dataDir, clock: systemClock, passphrase }).catch(
+        (error: unknown) => {
+          lock.release();
+          throw error;
+        },
+      );
       try {
         const started = Date.now();
         const replayed = ca.context.store.rebuildProjections((done, total) => {
@@ -335,6 +487,7 @@ export const commands: Command[] = [
         };
       } finally {
         ca.close();
+        lock.release();
       }
     },
   },
@@ -408,8 +561,7 @@ export const commands: Command[] = [
     usage: `user ${action} ID [--reason R] [--url U] [--data-dir D]`,
     options: { ...target, reason: { type: 'string' } },
     async run(values, positionals, io) {
-      const [id] = positionals;
-      if (!id) throw new UsageError('give the user ID');
+      const id = idArgument(positionals, 'usr');
       const reason = optionalString(values, 'reason');
       const user = await adminRequest<UserView>(
         adminTarget(values, io.env),
@@ -432,8 +584,7 @@ export const commands: Command[] = [
     usage: `${kind} revoke ID [--url U] [--data-dir D]`,
     options: target,
     async run(values, positionals, io) {
-      const [id] = positionals;
-      if (!id) throw new UsageError(`give the ${kind} ID`);
+      const id = idArgument(positionals, kind === 'session' ? 'ses' : 'grt');
       const result = await adminRequest<Record<string, unknown>>(
         adminTarget(values, io.env),
         'POST',
@@ -470,7 +621,7 @@ export const commands: Command[] = [
           .map((scope) => scope.trim()),
         ...(tenant ? { tenant } : {}),
         ...(name ? { name } : {}),
-        ...(ttl ? { ttlSeconds: parseDuration(ttl) } : {}),
+        ...(ttl ? { ttlSeconds: parseDurationWithin('ttl', ttl, API_KEY_TTL) } : {}),
       });
       return {
         json: created,
@@ -484,8 +635,7 @@ export const commands: Command[] = [
     usage: 'api-key revoke KEY_ID [--url U] [--data-dir D]',
     options: target,
     async run(values, positionals, io) {
-      const [id] = positionals;
-      if (!id) throw new UsageError('give the key ID (key_…)');
+      const id = idArgument(positionals, 'key');
       const result = await adminRequest<Record<string, unknown>>(
         adminTarget(values, io.env),
         'POST',
@@ -513,10 +663,15 @@ export const commands: Command[] = [
   },
   {
     path: ['events'],
-    summary: 'List events (filters: --device, --type, --aggregate-id, --actor, --after, --limit)',
+    summary:
+      'List events (filters: --device, --type, --aggregate-id, --actor, --after, --limit); --all pages through every one',
     usage:
-      'events [--tenant T] [--device ID] [--type T] [--aggregate-id ID] [--actor A] [--after N] [--limit N] [--url U] [--data-dir D]',
+      'events [--tenant T] [--device ID] [--type T] [--aggregate-id ID] [--actor A] [--after N] [--limit N] [--all] [--url U] [--data-dir D]\n\n' +
+      '--type takes the full type (identity.device.revoked) or its unique end (device.revoked).\n' +
+      '--all writes every matching event as NDJSON on stdout (one per line, with or without --json),\n' +
+      'paging for you; progress and the position to continue from go to stderr.',
     options: {
+      all: { type: 'boolean', default: false },
       ...target,
       tenant: { type: 'string' },
       device: { type: 'string' },
@@ -539,12 +694,29 @@ export const commands: Command[] = [
       ];
       for (const [flag, param] of map) {
         const value = optionalString(values, flag);
-        if (value !== undefined) query.set(param, value);
+        if (value !== undefined) query.set(param, flag === 'type' ? eventTypeFlag(value) : value);
       }
-      const { events, next } = await adminRequest<{
-        events: (RecordedEvent & { quarantined?: boolean })[];
-        next: number;
-      }>(adminTarget(values, io.env), 'GET', `/v1/events?${query.toString()}`);
+      for (const flag of ['after', 'limit']) {
+        const value = optionalString(values, flag);
+        if (value !== undefined && !/^\d+$/.test(value)) {
+          throw new UsageError(`--${flag} must be a whole number, not "${value}"`);
+        }
+      }
+      if (values['all']) {
+        const { exported, next } = await exportAllEvents(values, query, io);
+        return { json: { exported, next }, human: '', quiet: true };
+      }
+      const limit = optionalString(values, 'limit');
+      if (limit !== undefined && Number(limit) > EVENT_PAGE) {
+        throw new UsageError(
+          `--limit ${limit} is more than one page (${EVENT_PAGE}); add --all to page through every event`,
+        );
+      }
+      const { events, next } = await adminRequest<PagedEvents>(
+        adminTarget(values, io.env),
+        'GET',
+        `/v1/events?${query.toString()}`,
+      );
       return {
         json: { events, next },
         human:

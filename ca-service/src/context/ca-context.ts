@@ -25,8 +25,13 @@ export interface CaContext {
   logger: Logger;
   ca: CaMaterial;
   bindingProfile: DeviceBindingProfile;
-  /** Public base URL of this service, used in certificates (CRL distribution point) and tokens. */
+  /**
+   * The CA's name for itself: the \`iss\` of its tokens and signed answers. Set at \`init\` (its
+   * public URL then) and kept, because devices reach one CA under several names (issue 24).
+   */
   publicUrl: string;
+  /** Where devices and admins reach this CA now (\`serve --public-url\`), first one preferred. */
+  publicUrls: readonly string[];
   tokenKeys: KeyRing;
   passwords: PasswordHasher;
   /** Encryption at rest for secrets the CA reads back (TOTP seeds); keyed from the passphrase. */

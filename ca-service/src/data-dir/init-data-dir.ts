@@ -3,6 +3,7 @@ import { createIdGenerator } from '@lantern/shared';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { issueApiKey } from '../api-keys/api-keys.js';
+import { CaAlreadyInitializedError } from '../errors.js';
 import { createCaHierarchy } from '../pki/ca-hierarchy.js';
 import { sha256Hex, toPem } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
@@ -28,13 +29,13 @@ export interface InitResult {
   passphraseFile: string | null;
 }
 
-export class DataDirExistsError extends Error {}
-
 /** `lantern-ca init`: CA hierarchy, store, a local installation-wide admin key. */
 export async function initDataDir(options: InitOptions): Promise<InitResult> {
   const paths = dataDirPaths(options.dataDir);
   if (existsSync(paths.issuingKey) || existsSync(paths.database)) {
-    throw new DataDirExistsError(`${options.dataDir} already holds a CA; refusing to overwrite it`);
+    throw new CaAlreadyInitializedError(
+      `${options.dataDir} already holds a CA; init never overwrites one (serve it with \`lantern-ca serve --data-dir ${options.dataDir}\`, or init a new directory)`,
+    );
   }
   let passphrase = options.passphrase;
   let passphraseFile: string | null = null;

@@ -49,6 +49,8 @@ export interface OpenCaOptions {
   passphrase: string;
   logger?: Logger;
   publicUrl?: string;
+  /** Where the CA is reached now (\`serve --public-url\`); the configured public URL otherwise. */
+  publicUrls?: readonly string[];
   auth?: Partial<AuthPolicy>;
   passwords?: PasswordHasherConfig;
 }
@@ -85,6 +87,7 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
   const issuingDer = fromPem(issuingPem);
   const signer = fileSigner(paths.issuingKey, options.passphrase);
   const publicUrl = options.publicUrl ?? config.publicUrl;
+  const publicUrls = options.publicUrls ?? [config.publicUrl];
   const logger =
     options.logger ??
     createLogger({ service: 'lantern-ca', salt: readFileSync(paths.logSalt, 'utf8').trim() });
@@ -109,6 +112,7 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     ids,
     logger,
     publicUrl,
+    publicUrls,
     bindingProfile: profiles.deviceBinding(),
     tokenKeys,
     passwords: createPasswordHasher(options.passwords),
@@ -121,7 +125,7 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
         subject: subjectOf(issuingDer),
         keyId: keyIdentifier(signer.publicKey.export({ type: 'spki', format: 'der' })),
         signer,
-        crlUrl: `${publicUrl}/v1/crl`,
+        crlUrl: `${publicUrls[0] ?? publicUrl}/v1/crl`,
       },
       rootPem,
       issuingPem,

@@ -14,6 +14,10 @@ export function dataDirPaths(dataDir: string) {
     passphraseFile: join(dataDir, 'secrets', 'passphrase'),
     adminApiKey: join(dataDir, 'secrets', 'admin-api-key'),
     logSalt: join(dataDir, 'secrets', 'log-salt'),
+    /** Held (a SQLite exclusive lock) by the one \`serve\` of this data dir; the OS drops it on exit. */
+    serveLock: join(dataDir, 'serve.lock'),
+    /** Where the running \`serve\` listens, for the admin CLI; removed on a clean stop. */
+    runtime: join(dataDir, 'serve.json'),
   };
 }
 

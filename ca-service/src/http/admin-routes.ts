@@ -15,6 +15,7 @@ import {
   listEnrollmentTokens,
   revokeEnrollmentToken,
 } from '../enrollment/enrollment-tokens.js';
+import { enrollmentHandout } from '../enrollment/enrollment-handout.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import { createTenant, getTenant, listTenants } from '../tenants/tenant-commands.js';
@@ -94,7 +95,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
           },
           adminMeta(principal, request),
         );
-        return reply.status(201).send(created);
+        return reply.status(201).send({ ...created, ...enrollmentHandout(ctx, created.token) });
       },
     );
 

@@ -24,6 +24,9 @@ export interface BindingResponse {
   policy: BindingPolicy;
   jwks: PublicJwks;
   revocationCursor: number;
+  /** The CA's name for itself: agents expect it as \`iss\`, whatever URL they reached it by. */
+  issuer: string;
+  publicUrls: string[];
 }
 
 export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
@@ -90,5 +93,7 @@ export function bindingResponse(
     policy: bindingPolicy(ctx.bindingProfile),
     jwks: ctx.tokenKeys.jwks(),
     revocationCursor: currentRevocationCursor(ctx, device.tenantId),
+    issuer: ctx.publicUrl,
+    publicUrls: [...ctx.publicUrls],
   };
 }

@@ -61,7 +61,7 @@ export interface SyncResponse {
   jwks?: PublicJwks;
   jwksEtag: string;
   policy: BindingPolicy;
-  /** JWS by the issuing CA: `{ typ: 'time', iat, exp, aud: deviceId, nonce: the proof's jti }`. */
+  /** JWS by the issuing CA: `{ typ: 'time', iss, urls, iat, exp, aud: deviceId, nonce: the proof's jti }`. */
   serverTime: string;
 }
 
@@ -363,6 +363,8 @@ export class SyncService {
     const claims = {
       typ: 'time',
       iss: this.ctx.publicUrl,
+      // Signed, so an agent learns where the CA is reached now without trusting the wire.
+      urls: this.ctx.publicUrls,
       aud: device.deviceId,
       iat,
       exp: iat + 300,

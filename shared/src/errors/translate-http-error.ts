@@ -20,6 +20,28 @@ export interface HttpFrameworkError {
   validationContext?: string;
 }
 
+const ID_KINDS: Record<string, string> = {
+  usr: 'user',
+  dev: 'device',
+  ses: 'session',
+  ten: 'tenant',
+  key: 'API key',
+  grt: 'grant',
+  evt: 'event',
+  tok: 'enrollment token',
+};
+/** The id patterns of the schemas (`idPattern`, `idParam`): a raw regex helps nobody. */
+const ID_SCHEMA_PATTERN = /^\^(\[a-z\]\{3\}|[a-z]{3})_\[0-9A-HJKMNP-TV-Z\]\{26\}\$$/;
+
+function patternMessage(where: string, pattern: unknown): string | undefined {
+  const prefix = typeof pattern === 'string' ? ID_SCHEMA_PATTERN.exec(pattern)?.[1] : undefined;
+  if (prefix === undefined) return undefined;
+  const kind = ID_KINDS[prefix];
+  return kind === undefined
+    ? `${where} is not an id: those are a three-letter prefix, "_" and 26 letters and digits (dev_…, usr_…)`
+    : `${where} is not a ${kind} id: those are ${prefix}_ followed by 26 letters and digits, as the lists show them`;
+}
+
 /**
  * Maps what the HTTP framework throws (schema validation, body parsing, limits) to Lantern's
  * stable codes, naming the field at fault. Undefined means unexpected: the caller masks it as a 5xx.
@@ -30,6 +52,8 @@ export function translateHttpError(error: HttpFrameworkError): LanternError | un
     const first = error.validation[0];
     const where = `${error.validationContext ?? 'body'}${first?.instancePath ?? ''}`;
     const params = first?.params ?? {};
+    const idMessage = patternMessage(where, params['pattern']);
+    if (idMessage !== undefined) return new InvalidRequestError(idMessage);
     const missing = 'missingProperty' in params ? `/${String(params['missingProperty'])}` : '';
     const extra =
       'additionalProperty' in params

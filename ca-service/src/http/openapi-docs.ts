@@ -1,0 +1,398 @@
+import type { FastifySchema } from 'fastify';
+
+type Caller = 'public' | 'admin' | 'device' | 'user' | 'token';
+
+interface RouteDoc {
+  summary: string;
+  tag: 'health' | 'pki' | 'devices' | 'auth' | 'mfa' | 'admin' | 'events' | 'sync';
+  caller: Caller;
+  /** The success status and what it carries. */
+  ok: [status: number, description: string];
+}
+
+/**
+ * The reference text of every route, keyed `METHOD /openapi/path`. A route missing here fails
+ * the OpenAPI test, so a new route cannot ship as "Default Response".
+ */
+const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
+  'GET /health/live': {
+    summary: 'Liveness: the process answers',
+    tag: 'health',
+    caller: 'public',
+    ok: [200, 'The process is up.'],
+  },
+  'GET /health/ready': {
+    summary: 'Readiness: store writable, signer loaded, broker connected when configured',
+    tag: 'health',
+    caller: 'public',
+    ok: [200, 'Every check passes; a 503 names the failing one.'],
+  },
+  'GET /v1/ca/root': {
+    summary: 'The root CA certificate (PEM), to pin by its SHA-256 fingerprint',
+    tag: 'pki',
+    caller: 'public',
+    ok: [200, 'The root certificate, PEM.'],
+  },
+  'GET /v1/ca/chain': {
+    summary: 'The issuing CA chain (PEM)',
+    tag: 'pki',
+    caller: 'public',
+    ok: [200, 'Issuing CA then root, PEM.'],
+  },
+  'GET /v1/crl': {
+    summary: 'The full X.509 CRL (DER)',
+    tag: 'pki',
+    caller: 'public',
+    ok: [200, 'application/pkix-crl, signed by the issuing CA.'],
+  },
+  'GET /v1/crl/delta': {
+    summary: 'The delta CRL since the last full CRL (DER)',
+    tag: 'pki',
+    caller: 'public',
+    ok: [200, 'application/pkix-crl, signed by the issuing CA.'],
+  },
+  'GET /.well-known/jwks.json': {
+    summary: 'The public keys that sign access tokens and offline grants',
+    tag: 'pki',
+    caller: 'public',
+    ok: [200, 'A JWK set: the signing key, the next one and retired ones still in use.'],
+  },
+  'POST /v1/devices/enroll': {
+    summary: 'Enroll a device: one-time token + CSR → binding certificate',
+    tag: 'devices',
+    caller: 'token',
+    ok: [
+      201,
+      'The binding certificate, chain, root, JWKS, offline policy, revocation cursor and the CA issuer.',
+    ],
+  },
+  'POST /v1/devices/renew': {
+    summary: 'Renew the binding certificate, proven with the current device key',
+    tag: 'devices',
+    caller: 'device',
+    ok: [200, 'A new binding certificate and its context.'],
+  },
+  'POST /v1/auth/login': {
+    summary: 'Sign a user in on a device: access token, refresh token, offline grant',
+    tag: 'auth',
+    caller: 'device',
+    ok: [200, 'Tokens bound to the device key, and an offline grant when policy allows.'],
+  },
+  'POST /v1/auth/refresh': {
+    summary: 'Rotate a refresh token (reuse revokes the whole family)',
+    tag: 'auth',
+    caller: 'device',
+    ok: [200, 'A new access token and refresh token.'],
+  },
+  'POST /v1/auth/logout': {
+    summary: 'End a session and its refresh token family',
+    tag: 'auth',
+    caller: 'device',
+    ok: [204, 'The session is ended.'],
+  },
+  'POST /v1/auth/webauthn/options': {
+    summary: 'Start a passkey sign-in: the assertion challenge',
+    tag: 'auth',
+    caller: 'device',
+    ok: [200, 'WebAuthn request options.'],
+  },
+  'POST /v1/auth/webauthn/verify': {
+    summary: 'Finish a passkey sign-in',
+    tag: 'auth',
+    caller: 'device',
+    ok: [200, 'Tokens as for a password sign-in.'],
+  },
+  'POST /v1/admin/tenants': {
+    summary: 'Create a tenant',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The tenant.'],
+  },
+  'GET /v1/admin/tenants': {
+    summary: 'List tenants (an installation key sees all, a tenant key its own)',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, '{ tenants }.'],
+  },
+  'POST /v1/admin/enrollment-tokens': {
+    summary: 'Create a one-time enrollment token',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [
+      201,
+      'The token (shown once), its expiry, the enrollment URI for a QR code and the whole agent command with the root fingerprint.',
+    ],
+  },
+  'GET /v1/admin/enrollment-tokens': {
+    summary: "List a tenant's enrollment tokens",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, '{ tokens }, without the secrets.'],
+  },
+  'POST /v1/admin/enrollment-tokens/{id}/revoke': {
+    summary: 'Revoke an unused enrollment token',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The token, revoked.'],
+  },
+  'GET /v1/admin/devices': {
+    summary: 'List enrolled devices',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, '{ devices }.'],
+  },
+  'GET /v1/admin/devices/{id}': {
+    summary: 'One device',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The device.'],
+  },
+  'POST /v1/admin/devices/{id}/revoke': {
+    summary: 'Revoke a device: CRL, revocation feed, and its agent stops at the next sync',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The device, revoked.'],
+  },
+  'GET /v1/revocations': {
+    summary: 'Signed pages of the revocation feed after a cursor',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'A page signed by the CA, with next and more.'],
+  },
+  'POST /v1/admin/users': {
+    summary: 'Create a user (password or learner PIN in the body)',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The user, without credentials.'],
+  },
+  'GET /v1/admin/users': {
+    summary: "List a tenant's users",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, '{ users }.'],
+  },
+  'GET /v1/admin/users/{id}': {
+    summary: 'One user',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The user.'],
+  },
+  'POST /v1/admin/users/{id}/{action}': {
+    summary: 'Lock, unlock, suspend, reactivate or erase a user',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The user after the action.'],
+  },
+  'POST /v1/admin/sessions/{id}/revoke': {
+    summary: 'Revoke a session',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The revocation.'],
+  },
+  'POST /v1/admin/grants/{id}/revoke': {
+    summary: 'Revoke an offline grant',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The revocation.'],
+  },
+  'POST /v1/admin/api-keys': {
+    summary: 'Create an admin API key with scopes',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The key (shown once), its id and scopes.'],
+  },
+  'POST /v1/admin/api-keys/{id}/revoke': {
+    summary: 'Revoke an admin API key',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The key, revoked.'],
+  },
+  'POST /v1/admin/keys/rotate': {
+    summary: 'Rotate the token signing keys now',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The key id that signs from now on.'],
+  },
+  'GET /v1/admin/tenants/{id}/mfa-policy': {
+    summary: "A tenant's MFA policy",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy.'],
+  },
+  'PUT /v1/admin/tenants/{id}/mfa-policy': {
+    summary: "Set a tenant's MFA policy",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy as stored.'],
+  },
+  'POST /v1/admin/users/{id}/mfa/reset': {
+    summary: "Reset a user's second factors",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, "The user's MFA state."],
+  },
+  'GET /v1/admin/users/{id}/mfa': {
+    summary: "A user's second factors",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'TOTP state and passkeys.'],
+  },
+  'DELETE /v1/admin/users/{id}/mfa/webauthn/{credentialId}': {
+    summary: "Remove one of a user's passkeys",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The passkeys left.'],
+  },
+  'GET /v1/mfa': {
+    summary: "The signed-in user's second factors",
+    tag: 'mfa',
+    caller: 'user',
+    ok: [200, 'TOTP state and passkeys.'],
+  },
+  'POST /v1/mfa/totp/enroll': {
+    summary: 'Start TOTP enrollment: secret and QR code',
+    tag: 'mfa',
+    caller: 'user',
+    ok: [201, 'The pending secret, its otpauth URI and QR code.'],
+  },
+  'POST /v1/mfa/totp/confirm': {
+    summary: 'Confirm TOTP enrollment with a first code',
+    tag: 'mfa',
+    caller: 'user',
+    ok: [200, 'TOTP is active.'],
+  },
+  'DELETE /v1/mfa/totp': {
+    summary: 'Remove the signed-in user’s TOTP (step-up required)',
+    tag: 'mfa',
+    caller: 'user',
+    ok: [200, 'TOTP is removed.'],
+  },
+  'GET /v1/mfa/webauthn': {
+    summary: "The signed-in user's passkeys",
+    tag: 'mfa',
+    caller: 'user',
+    ok: [200, '{ passkeys }.'],
+  },
+  'POST /v1/mfa/webauthn/register/options': {
+    summary: 'Start registering a passkey',
+    tag: 'mfa',
+    caller: 'user',
+    ok: [200, 'WebAuthn creation options.'],
+  },
+  'POST /v1/mfa/webauthn/register/verify': {
+    summary: 'Finish registering a passkey',
+    tag: 'mfa',
+    caller: 'user',
+    ok: [201, 'The passkey.'],
+  },
+  'DELETE /v1/mfa/webauthn/{credentialId}': {
+    summary: 'Remove one of the signed-in user’s passkeys',
+    tag: 'mfa',
+    caller: 'user',
+    ok: [200, 'The passkeys left.'],
+  },
+  'GET /v1/events': {
+    summary: 'A page of events (filters, after, limit ≤ 1000)',
+    tag: 'events',
+    caller: 'admin',
+    ok: [200, '{ events, next }: continue with after=next.'],
+  },
+  'GET /v1/events/export': {
+    summary: 'Every matching event as NDJSON, streamed',
+    tag: 'events',
+    caller: 'admin',
+    ok: [200, 'application/x-ndjson, one event per line.'],
+  },
+  'GET /v1/users/{id}/timeline': {
+    summary: "A user's events in order",
+    tag: 'events',
+    caller: 'admin',
+    ok: [200, '{ events, next }.'],
+  },
+  'POST /v1/sync': {
+    summary: 'One delta sync round: push outbox events, pull revocations, JWKS, signed time',
+    tag: 'sync',
+    caller: 'device',
+    ok: [200, 'Ack, signed revocation page, JWKS when changed, policy and signed server time.'],
+  },
+};
+
+export const SECURITY_SCHEMES = {
+  adminApiKey: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An admin API key (`lantern-ca init` prints one; `api-key create` makes more).',
+  },
+  deviceProof: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'Lantern-Device-Proof',
+    description:
+      'A JWT signed by the device key with x5c = [binding certificate, issuing CA], bound to method, URL and body.',
+  },
+  accessToken: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'The access token of a signed-in user, used together with a device proof.',
+  },
+} as const;
+
+const SECURITY: Record<Caller, Record<string, string[]>[]> = {
+  public: [],
+  token: [],
+  admin: [{ adminApiKey: [] }],
+  device: [{ deviceProof: [] }],
+  user: [{ accessToken: [], deviceProof: [] }],
+};
+
+/**
+ * The reference page loads only its own scripts and styles and talks only to this origin
+ * (Swagger UI sets style attributes from script, hence 'unsafe-inline' for styles only).
+ */
+export const DOCS_CSP =
+  "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " +
+  "connect-src 'self'; img-src 'self' data:; font-src 'self' data:; script-src 'self'; " +
+  "style-src 'self' 'unsafe-inline'";
+
+const ERROR = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: { code: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
+/** `@fastify/swagger`'s transform: the route's schema as documented, not as validated. */
+export function documentRoute({
+  schema,
+  url,
+  route,
+}: {
+  schema: FastifySchema;
+  url: string;
+  route: { method: string | string[] };
+}): { schema: FastifySchema; url: string } {
+  const method = (Array.isArray(route.method) ? route.method[0] : route.method) ?? 'GET';
+  const doc = ROUTE_DOCS[`${method} ${url.replace(/:(\w+)/g, '{$1}')}`];
+  if (doc === undefined) return { schema, url };
+  const [status, description] = doc.ok;
+  const errors: Record<string, { description: string; content: unknown }> = {};
+  const error = (text: string) => ({
+    description: `${text} Body: { code, message }; the codes are in docs/errors.md.`,
+    content: { 'application/json': { schema: ERROR } },
+  });
+  errors['400'] = error('The request is malformed; the message names the field.');
+  if (doc.caller !== 'public') errors['401'] = error('No valid credential.');
+  if (doc.caller === 'admin') errors['403'] = error('The key lacks the scope or the tenant.');
+  if (url.includes(':')) errors['404'] = error('No such resource in your tenant.');
+  errors['429'] = error('Too many requests; Retry-After says when to come back.');
+  return {
+    url,
+    schema: {
+      ...schema,
+      summary: doc.summary,
+      tags: [doc.tag],
+      security: SECURITY[doc.caller],
+      response: { [String(status)]: { description }, ...errors },
+    } as FastifySchema,
+  };
+}
