@@ -4,6 +4,8 @@ import { login } from '../auth/login.js';
 import type { LoginInput } from '../auth/login.js';
 import { logout, refresh } from '../auth/refresh.js';
 import type { CaContext } from '../context/ca-context.js';
+import { findTenant } from '../tenants/tenant-commands.js';
+import { findUserByName } from '../users/users.js';
 import { deviceProofSupport } from './device-proof-support.js';
 import { correlationIdOf } from './principal.js';
 
@@ -28,9 +30,18 @@ export function authRoutes(
         max: options.loginPerAccountRateLimitPerMinute,
         timeWindow: 60_000,
         hook: 'preHandler',
+        // Keyed on the resolved ids: a tenant named by slug and by id (or a username in
+        // another case) is still one account, so spelling it two ways does not double the budget.
         keyGenerator: (request) => {
           const { tenant, username } = request.body as LoginInput;
-          return JSON.stringify([request.ip, tenant, username.toLowerCase()]);
+          const tenantId = findTenant(ctx.store.db, tenant)?.tenantId;
+          const user =
+            tenantId === undefined ? undefined : findUserByName(ctx.store.db, tenantId, username);
+          return JSON.stringify([
+            request.ip,
+            tenantId ?? tenant,
+            user?.user_id ?? username.toLowerCase(),
+          ]);
         },
       });
 
