@@ -15,7 +15,7 @@ import { DEVICE_AUTHORITY } from './device-authority.js';
 
 export const MAX_PUSH = 500;
 const TIME_TYPE = 'lantern-time+jws';
-export const JWKS_TYPE = 'lantern-jwks+jws';
+const JWKS_TYPE = 'lantern-jwks+jws';
 /** A key set, like a page, may be stored and shown later; a stale one must not pass forever. */
 const JWKS_LIFETIME_SECONDS = 7 * 86_400;
 
@@ -363,6 +363,6 @@ export class SyncService {
 }
 
 /** SHA-256 (base64url) of the canonical JSON of the answer without `serverTime`. */
-export function answerDigest(answer: Omit<SyncResponse, 'serverTime'>): string {
+function answerDigest(answer: Omit<SyncResponse, 'serverTime'>): string {
   return createHash('sha256').update(canonicalJson(answer)).digest('base64url');
 }
