@@ -299,8 +299,8 @@ describe('sign-in with TOTP', () => {
     ]);
     expect(events('identity.user.locked')).toHaveLength(1);
     const locked = await login('tom', { totp: code(secret) });
-    expect(locked.statusCode).toBe(423);
-    expect(locked.json()).toMatchObject({ code: 'account_locked' });
+    expect(locked.statusCode).toBe(401);
+    expect(locked.json()).toMatchObject({ code: 'invalid_credentials' });
   });
 
   it('a good code resets the counter like a good password does', async () => {

@@ -99,20 +99,22 @@ export function checkFleet(state: FleetState): FleetTotals {
     if ((foreign?.n ?? 0) > 0) violations.add('tenant_leak_event', endMs, where);
   }
 
-  // Offline sign-ins after a device's revocation (by the device's own signed-in time, the only
-  // one the CA has) must be quarantined, and no other.
+  // Offline sign-ins the CA received from a device after its revocation must be quarantined,
+  // and no other: the CA judges by its receipt time, never by the time the device claims.
   const signins = db
     .prepare<
       [],
       {
         eventId: string;
-        occurredAt: string;
+        receivedAt: string | null;
         sessionId: string;
         revokedAt: string | null;
         quarantined: number;
       }
     >(
-      `SELECT e.event_id AS eventId, e.occurred_at AS occurredAt,
+      `SELECT e.event_id AS eventId,
+              (SELECT r.received_at FROM device_event_receipts r WHERE r.event_id = e.event_id
+                 AND r.outcome IN ('stored', 'recorded')) AS receivedAt,
               json_extract(e.payload, '$.sessionId') AS sessionId, d.revoked_at AS revokedAt,
               EXISTS (SELECT 1 FROM quarantined_events q WHERE q.event_id = e.event_id) AS quarantined
        FROM events e JOIN devices d ON d.device_id = json_extract(e.payload, '$.deviceId')
@@ -120,7 +122,10 @@ export function checkFleet(state: FleetState): FleetTotals {
     )
     .all();
   for (const signin of signins) {
-    const late = signin.revokedAt !== null && signin.occurredAt > signin.revokedAt;
+    const late =
+      signin.revokedAt !== null &&
+      signin.receivedAt !== null &&
+      signin.receivedAt > signin.revokedAt;
     const offline = state.offlineSignins.get(signin.sessionId);
     const where = `device ${offline?.device ?? '?'}`;
     if (late && signin.quarantined === 0) violations.add('quarantine_missed', endMs, where);

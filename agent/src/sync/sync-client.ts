@@ -1,5 +1,13 @@
 import type { EventValidator } from '@lantern/shared';
-import { DEVICE_PROOF_HEADER, createDeviceProof, importJwks, withDeadline } from '@lantern/shared';
+import type { PublicJwks } from '@lantern/shared';
+import {
+  DEVICE_PROOF_HEADER,
+  canonicalJson,
+  createDeviceProof,
+  importJwks,
+  sha256,
+  withDeadline,
+} from '@lantern/shared';
 import type { OpenedAgent } from '../data-dir/open-agent.js';
 import type { DeviceRevocationState } from '../enforcement/device-revocation.js';
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
@@ -24,6 +32,7 @@ export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 5;
 const PAGE_TYP = 'lantern-revocations+jws';
 const TIME_TYP = 'lantern-time+jws';
+const JWKS_TYP = 'lantern-jwks+jws';
 const PROBE_TIMEOUT_MS = 5_000;
 /** A concurrent round of another process moved the cursor; retried at once, a few times. */
 const MAX_CURSOR_RACES = 3;
@@ -37,6 +46,12 @@ export type SyncFailureReason =
   | 'response_invalid'
   /** The signed server time does not verify, or is for another device or request. */
   | 'server_time_invalid'
+  /** The answer is not the one the CA signed for this request (a part replayed or swapped). */
+  | 'answer_unbound'
+  /** The page ends before the feed head the CA signed, yet says there is no more: a stale page. */
+  | 'page_stale'
+  /** The token keys are not signed by a CA of the pinned root. */
+  | 'jwks_unverified'
   /** The revocation page does not verify against the pinned root, or is not a CA's. */
   | 'page_unverified'
   | 'page_wrong_tenant'
@@ -154,6 +169,8 @@ type Exchange = { ok: true; body: unknown; jti: string } | { ok: false; failure:
 
 interface VerifiedAnswer {
   answer: SyncAnswer;
+  /** The token keys the CA signed, when it sent them. */
+  jwks: PublicJwks | undefined;
   page: RevocationPage;
   serverTimeMs: number;
   /** From the signed server time: the CA's name for itself and its public URLs, when it says. */
@@ -419,6 +436,31 @@ export class SyncClient {
     if (!signed.ok) return failure('page_unverified', `the revocation page: ${signed.detail}`);
     const page = checkRevocationPage(signed.claims, { tenantId, after: cursor });
     if (!page.ok) return failure(`page_${page.reason}`, page.detail);
+    // Each part verifies on its own (pages also travel peer to peer); this binds them together:
+    // a signed page or key set from an older answer spliced into this one is refused here.
+    if (time.claims['answer'] !== answerDigest(body)) {
+      return failure('answer_unbound', 'the answer is not the one the CA signed for this request');
+    }
+    const head = time.claims['head'];
+    if (!Number.isSafeInteger(head) || (head as number) < 0) {
+      return failure('server_time_invalid', 'the server time names no feed head');
+    }
+    if (page.page.next > (head as number) || (!page.page.more && page.page.next !== head)) {
+      return failure(
+        'page_stale',
+        `the page ends at ${page.page.next} but the feed head is ${String(head)}`,
+      );
+    }
+    let jwks: PublicJwks | undefined;
+    if (answer.jwks !== undefined) {
+      const keys = this.verifier.verify(answer.jwks, JWKS_TYP, at);
+      if (!keys.ok) return failure('jwks_unverified', `the token keys: ${keys.detail}`);
+      const set = { keys: keys.claims['keys'] };
+      if (keys.claims['typ'] !== 'jwks' || keys.claims['etag'] !== answer.jwksEtag) {
+        return failure('jwks_unverified', 'the token keys are not a key set for this etag');
+      }
+      if (usableJwks(set)) jwks = set as PublicJwks;
+    }
 
     if (answer.ack > this.outbox.head().lastSeq) {
       return failure(
@@ -429,6 +471,7 @@ export class SyncClient {
     }
     return {
       answer,
+      jwks,
       page: page.page,
       serverTimeMs: at * 1000,
       identity: caIdentityOf(time.claims),
@@ -441,7 +484,7 @@ export class SyncClient {
     pushed: number,
   ): { result: RoundResult; rows: RecordedRevocation[] } {
     const { store, trustedTime, binding } = this.agent;
-    const { answer, page, serverTimeMs, identity } = verified;
+    const { answer, jwks, page, serverTimeMs, identity } = verified;
     return store.transaction(() => {
       if (this.readState().cursor !== cursor) throw new CursorMoved();
 
@@ -461,13 +504,13 @@ export class SyncClient {
         .prepare<[number]>('UPDATE sync_state SET revocation_cursor = ? WHERE id = 1')
         .run(page.next);
 
-      if (answer.jwks !== undefined && usableJwks(answer.jwks)) {
+      if (jwks !== undefined) {
         store.db
           .prepare<[string, number]>(
             `INSERT INTO jwks (id, keys_json, fetched_at) VALUES (1, ?, ?)
              ON CONFLICT (id) DO UPDATE SET keys_json = excluded.keys_json, fetched_at = excluded.fetched_at`,
           )
-          .run(JSON.stringify(answer.jwks), trustedTime.trustedNow());
+          .run(JSON.stringify(jwks), trustedTime.trustedNow());
         store.db
           .prepare<[string]>('UPDATE sync_state SET jwks_etag = ? WHERE id = 1')
           .run(answer.jwksEtag);
@@ -590,6 +633,12 @@ function addRound(totals: SyncTotals, result: RoundResult): void {
   totals.revocationsApplied += result.revocationsApplied;
   totals.sessionsEnded += result.sessionsEnded;
   totals.grantsDropped += result.grantsDropped;
+}
+
+/** What the CA signed as `answer` in the server time: the answer without `serverTime`. */
+function answerDigest(body: unknown): string {
+  const { serverTime: _, ...rest } = body as Record<string, unknown>;
+  return Buffer.from(sha256(canonicalJson(rest))).toString('base64url');
 }
 
 /** A JWKS that does not import would replace keys that work; it is skipped (and asked again). */

@@ -16,7 +16,8 @@ export interface SyncAnswer {
   quarantined: number;
   /** Compact JWS; `next` and `more` are read from its signed claims, not from beside it. */
   revocationPage: string;
-  jwks?: unknown;
+  /** JWS by the issuing CA over the token keys; verified before anything is cached. */
+  jwks?: string;
   jwksEtag: string;
   policy?: BindingPolicy;
   /** Compact JWS bound to the proof's jti. */
@@ -55,7 +56,9 @@ export function parseSyncAnswer(body: unknown): SyncAnswerVerdict {
     return fail('jwksEtag is missing or too long');
   }
   if (typeof serverTime !== 'string') return fail('serverTime is missing');
-  if (body['jwks'] !== undefined && !isObject(body['jwks'])) return fail('jwks is not an object');
+  if (body['jwks'] !== undefined && typeof body['jwks'] !== 'string') {
+    return fail('jwks is not a signed key set');
+  }
   const policy = policyOf(body['policy']);
   return {
     ok: true,
@@ -66,7 +69,7 @@ export function parseSyncAnswer(body: unknown): SyncAnswerVerdict {
       rejected: rejections,
       quarantined: quarantined as number,
       revocationPage: revocations['page'],
-      ...(body['jwks'] === undefined ? {} : { jwks: body['jwks'] }),
+      ...(typeof body['jwks'] === 'string' ? { jwks: body['jwks'] } : {}),
       jwksEtag,
       ...(policy === undefined ? {} : { policy }),
       serverTime,

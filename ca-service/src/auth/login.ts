@@ -148,6 +148,22 @@ export function assertNotLocked(ctx: CaContext, user: UserRow): void {
 }
 
 /**
+ * Issue 15: a username and password must not learn whether an account exists or is locked, so a
+ * locked account answers exactly like an unknown one (same code, same dummy KDF run) and its
+ * real password is never checked while the lock holds. Metrics and logs keep the real reason.
+ */
+async function refuseIfLocked(ctx: CaContext, user: UserRow, password: string): Promise<void> {
+  if (user.locked_until === null || user.locked_until <= isoNow(ctx.clock)) return;
+  await ctx.passwords.dummyVerify(password);
+  ctx.metrics.loginFailed('account_locked');
+  ctx.logger.info(
+    { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
+    'sign-in refused',
+  );
+  throw new InvalidCredentialsError();
+}
+
+/**
  * The password step of any online sign-in (password first, or a passkey with the password as
  * well): a user without a password costs the same dummy KDF run as an unknown one; a wrong
  * password counts towards the lockout.
@@ -225,7 +241,7 @@ export async function login(
     ctx.metrics.loginFailed('unknown_account');
     throw new InvalidCredentialsError();
   }
-  assertNotLocked(ctx, user);
+  await refuseIfLocked(ctx, user, input.password);
   await verifyUserPassword(ctx, user, input.password, correlationId);
   assertMaySignIn(ctx, user, device);
 

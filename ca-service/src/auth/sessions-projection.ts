@@ -1,5 +1,6 @@
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
+import { deviceReport } from '../sync/device-authority.js';
 
 export const sessionsProjection: Projection = {
   name: 'sessions',
@@ -8,6 +9,7 @@ export const sessionsProjection: Projection = {
     const p = event.payload as Record<string, unknown>;
     switch (event.eventType) {
       case 'identity.session.created':
+        if (deviceReport(db, event.eventId) === 'inert') break;
         statement(
           db,
           `INSERT INTO sessions (session_id, tenant_id, user_id, device_id, family_id, offline, status, created_at, expires_at)
@@ -30,6 +32,7 @@ export const sessionsProjection: Projection = {
         );
         break;
       case 'identity.session.revoked':
+        if (deviceReport(db, event.eventId) === 'inert') break;
         statement(
           db,
           "UPDATE sessions SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE session_id = ? AND status = 'active'",

@@ -1,6 +1,7 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { DeviceAlreadyRevokedError, DeviceNotFoundError } from '../errors.js';
+import { retireTotpSealedOnDevice } from '../mfa/totp-enrollment.js';
 
 export const DEVICE_REVOCATION_REASONS = [
   'lost',
@@ -101,6 +102,7 @@ export function revokeDevice(
         },
       },
     ]);
+    retireTotpSealedOnDevice(ctx, device.deviceId, meta);
     return getDevice(ctx, device.deviceId, null);
   });
 }

@@ -4,6 +4,7 @@ import { login } from '../auth/login.js';
 import type { LoginInput } from '../auth/login.js';
 import { logout, refresh } from '../auth/refresh.js';
 import type { CaContext } from '../context/ca-context.js';
+import { findTenant } from '../tenants/tenant-commands.js';
 import { deviceProofSupport } from './device-proof-support.js';
 import { correlationIdOf } from './principal.js';
 
@@ -28,9 +29,13 @@ export function authRoutes(
         max: options.loginPerAccountRateLimitPerMinute,
         timeWindow: 60_000,
         hook: 'preHandler',
+        // Keyed on the resolved tenant id: its slug and its id are one tenant, so naming it both
+        // ways does not double the budget. Within a tenant a username is the account (unique);
+        // case-folded, so `Amina` and `amina` share one budget too.
         keyGenerator: (request) => {
           const { tenant, username } = request.body as LoginInput;
-          return JSON.stringify([request.ip, tenant, username.toLowerCase()]);
+          const tenantId = findTenant(ctx.store.db, tenant)?.tenantId ?? tenant;
+          return JSON.stringify([request.ip, tenantId, username.toLowerCase()]);
         },
       });
 

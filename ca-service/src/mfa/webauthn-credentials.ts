@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { CaContext } from '../context/ca-context.js';
 import type { Projection } from '../store/event-store.js';
+import { deviceReport } from '../sync/device-authority.js';
 
 /** A passkey of the CA's web origin, as its side table holds it. */
 export interface WebAuthnCredentialRow {
@@ -146,6 +147,7 @@ export const passkeysProjection: Projection = {
     switch (event.eventType) {
       case 'identity.user.mfa_enrolled':
         if (p['kind'] !== 'webauthn' || typeof p['credentialId'] !== 'string') break;
+        if (deviceReport(db, event.eventId) === 'inert') break;
         db.prepare(
           `INSERT INTO user_passkeys (credential_id, tenant_id, user_id, device_id, enrolled_at)
            VALUES (?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO NOTHING`,

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { Projection, RecordedEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
+import { deviceReport } from '../sync/device-authority.js';
 
 export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
 
@@ -61,6 +62,8 @@ export const revocationFeedProjection: Projection = {
         break;
       }
       case 'identity.session.revoked':
+        // A device's sign-out ends its own session at the CA; the feed is the CA's word only.
+        if (deviceReport(db, event.eventId) !== undefined) break;
         appendEntry(db, event, {
           kind: 'session',
           subjectId: payload['sessionId'] as string,
@@ -79,6 +82,7 @@ export const revocationFeedProjection: Projection = {
         break;
       case 'identity.user.locked':
         if (payload['reason'] !== 'admin' || payload['offline'] === true) break;
+        if (deviceReport(db, event.eventId) !== undefined) break;
         appendEntry(db, event, {
           kind: 'user',
           subjectId: payload['userId'] as string,

@@ -1,5 +1,5 @@
 import type { CaContext } from '../context/ca-context.js';
-import { fromPem } from '../pki/der.js';
+import { caSignedJws } from '../pki/ca-signed-jws.js';
 
 export interface RevocationEntry {
   seq: number;
@@ -79,14 +79,6 @@ export async function signedRevocationPage(
     iat: Math.floor(ctx.clock.now() / 1000),
     exp: Math.floor(ctx.clock.now() / 1000) + PAGE_LIFETIME_SECONDS,
   };
-  const header = {
-    alg: 'ES256',
-    typ: REVOCATION_PAGE_TYPE,
-    x5c: [fromPem(ctx.ca.issuingPem).toString('base64')],
-  };
-  const signingInput = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(
-    JSON.stringify(payload),
-  ).toString('base64url')}`;
-  const signature = await ctx.ca.authority.signer.sign(Buffer.from(signingInput), 'ieee-p1363');
-  return { page: `${signingInput}.${signature.toString('base64url')}`, payload };
+  const page = await caSignedJws(ctx, REVOCATION_PAGE_TYPE, { ...payload });
+  return { page, payload };
 }

@@ -6,24 +6,18 @@ import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import type { BindingPolicy } from '../issuance/binding-response.js';
 import { bindingPolicy } from '../issuance/binding-response.js';
-import { fromPem } from '../pki/der.js';
+import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
+import type { DeviceScope } from './device-authority.js';
+import { DEVICE_AUTHORITY } from './device-authority.js';
 
 export const MAX_PUSH = 500;
-
-/** What a device may report: facts it observed. Anything else is the CA's to record. */
-const DEVICE_EVENT_TYPES = new Set([
-  'identity.user.logged_in',
-  'identity.user.login_failed',
-  'identity.user.locked',
-  'identity.user.mfa_enrolled',
-  'identity.user.webauthn_registration_canceled',
-  'identity.session.created',
-  'identity.session.revoked',
-  'identity.device.clock_rollback_detected',
-]);
+const TIME_TYPE = 'lantern-time+jws';
+const JWKS_TYPE = 'lantern-jwks+jws';
+/** A key set, like a page, may be stored and shown later; a stale one must not pass forever. */
+const JWKS_LIFETIME_SECONDS = 7 * 86_400;
 
 const AGGREGATE_ID_FIELD: Record<string, string> = {
   user: 'userId',
@@ -58,10 +52,14 @@ export interface SyncResponse {
   quarantined: number;
   /** Signed page of the revocation feed after the device's cursor. */
   revocations: { page: string; next: number; more: boolean };
-  jwks?: PublicJwks;
+  /** JWS by the issuing CA: `{ typ: 'jwks', keys, etag, iat, exp }`, when the device's etag is old. */
+  jwks?: string;
   jwksEtag: string;
   policy: BindingPolicy;
-  /** JWS by the issuing CA: `{ typ: 'time', iss, urls, iat, exp, aud: deviceId, nonce: the proof's jti }`. */
+  /**
+   * JWS by the issuing CA: `{ typ: 'time', iss, urls, iat, exp, aud: deviceId, nonce: the proof's
+   * jti, answer: answerDigest(the rest), head: the tenant's feed head }`.
+   */
   serverTime: string;
 }
 
@@ -93,6 +91,8 @@ export class SyncService {
   ): Promise<SyncResponse> {
     const push = this.ingest(device, request.events, correlationId);
     this.ctx.metrics.syncRound(push);
+    // Read in the same turn as the page's rows, so no revocation can land between the two.
+    const head = this.feedHead(device.tenantId);
     const page = await signedRevocationPage(
       this.ctx,
       device.tenantId,
@@ -101,13 +101,19 @@ export class SyncService {
     );
     const jwks = this.ctx.tokenKeys.jwks();
     const etag = jwksEtag(jwks);
-    return {
+    const answer: Omit<SyncResponse, 'serverTime'> = {
       ...push,
       revocations: { page: page.page, next: page.payload.next, more: page.payload.more },
-      ...(request.jwksEtag === etag ? {} : { jwks }),
+      ...(request.jwksEtag === etag ? {} : { jwks: await this.signedJwks(jwks, etag) }),
       jwksEtag: etag,
       policy: bindingPolicy(this.ctx.bindingProfile),
-      serverTime: await this.signedTime(device),
+    };
+    return {
+      ...answer,
+      serverTime: await this.signedTime(device, {
+        answer: answerDigest(answer),
+        head,
+      }),
     };
   }
 
@@ -134,6 +140,16 @@ export class SyncService {
       // until then, so an id pushed twice in one round is still a duplicate.
       const toAppend: NewEvent[] = [];
       const appending = new Set<string>();
+      const sessionsThisRound = new Set<string>();
+      const scope: DeviceScope = {
+        db,
+        deviceId: device.deviceId,
+        tenantId: device.tenantId,
+        sessionsThisRound,
+      };
+      // After its revocation a device only hands its outbox over: what it pushes is stored as a
+      // record (`recorded`) that no projection acts on.
+      const outcome = device.revokedAt === null ? 'stored' : 'recorded';
       for (const { seq, event } of ordered) {
         const existing = receipt.get(device.deviceId, seq) as Receipt | undefined;
         if (existing) {
@@ -151,7 +167,7 @@ export class SyncService {
           duplicates += 1;
           continue;
         }
-        const refusal = this.refusal(device, event);
+        const refusal = this.refusal(scope, event);
         if (refusal) {
           record.run(
             device.deviceId,
@@ -179,7 +195,10 @@ export class SyncService {
           occurredAt: event.occurredAt,
           payload: event.payload,
         });
-        record.run(device.deviceId, seq, event.eventId, 'stored', null, receivedAt);
+        record.run(device.deviceId, seq, event.eventId, outcome, null, receivedAt);
+        if (event.eventType === 'identity.session.created') {
+          sessionsThisRound.add(String(event.payload['sessionId']));
+        }
         accepted += 1;
         this.ctx.metrics.syncEventStored(event);
         const quarantine = this.quarantineIfLate(device, event, correlationId);
@@ -195,10 +214,13 @@ export class SyncService {
   }
 
   private refusal(
-    device: ProvenDevice,
+    scope: DeviceScope,
     event: EventEnvelope,
   ): Omit<SyncRejection, 'seq'> | undefined {
-    if (!DEVICE_EVENT_TYPES.has(event.eventType)) {
+    const rule = Object.hasOwn(DEVICE_AUTHORITY, event.eventType)
+      ? DEVICE_AUTHORITY[event.eventType]
+      : undefined;
+    if (rule === undefined) {
       return {
         code: 'event_not_allowed',
         message: `${event.eventType} is not an event a device may report`,
@@ -206,84 +228,26 @@ export class SyncService {
     }
     const verdict = this.validator.check(event);
     if (!verdict.ok) return { code: 'schema_violation', message: verdict.reason };
-    if (event.tenantId !== device.tenantId) {
+    if (event.tenantId !== scope.tenantId) {
       return { code: 'tenant_mismatch', message: 'the event names another tenant than the device' };
     }
     const actorOk =
-      (event.actor.type === 'device' && event.actor.id === device.deviceId) ||
-      (event.actor.type === 'user' && this.isTenantUser(event.actor.id, device.tenantId));
+      (event.actor.type === 'device' && event.actor.id === scope.deviceId) ||
+      (event.actor.type === 'user' && this.isTenantUser(event.actor.id, scope.tenantId));
     const payloadDevice = event.payload['deviceId'];
     const payloadUser = event.payload['userId'];
     if (
       !actorOk ||
-      (payloadDevice !== undefined && payloadDevice !== device.deviceId) ||
-      (typeof payloadUser === 'string' && !this.isTenantUser(payloadUser, device.tenantId))
+      (payloadDevice !== undefined && payloadDevice !== scope.deviceId) ||
+      (typeof payloadUser === 'string' && !this.isTenantUser(payloadUser, scope.tenantId))
     ) {
       return {
         code: 'tenant_mismatch',
         message: 'the event names a device or user outside this device and tenant',
       };
     }
-    return this.passkeyRefusal(device, event);
-  }
-
-  /**
-   * A device reports passkeys it registered itself (its own origin): a TOTP enrolment is the
-   * CA's to record, never a device's. The user must have signed in on this device (a session or
-   * a grant there: registering needs a signed-in local session), the enrolment must name this
-   * device, and the credential id must not already belong to another user or to the CA.
-   */
-  private passkeyRefusal(
-    device: ProvenDevice,
-    event: EventEnvelope,
-  ): Omit<SyncRejection, 'seq'> | undefined {
-    const { db } = this.ctx.store;
-    const p = event.payload;
-    if (event.eventType === 'identity.user.mfa_enrolled') {
-      if (p['kind'] !== 'webauthn') {
-        return {
-          code: 'event_not_allowed',
-          message: `a device may report passkey enrolments only, not ${String(p['kind'])}`,
-        };
-      }
-      if (p['deviceId'] !== device.deviceId || typeof p['credentialId'] !== 'string') {
-        return {
-          code: 'event_not_allowed',
-          message: 'a passkey enrolment from a device names that device and the credential id',
-        };
-      }
-      const owner = db
-        .prepare(
-          `SELECT user_id, device_id FROM user_passkeys WHERE credential_id = ?
-           UNION ALL SELECT user_id, NULL FROM webauthn_credentials WHERE credential_id = ?`,
-        )
-        .get(p['credentialId'], p['credentialId']) as
-        { user_id: string; device_id: string | null } | undefined;
-      if (owner && (owner.user_id !== p['userId'] || owner.device_id !== device.deviceId)) {
-        return {
-          code: 'event_not_allowed',
-          message: 'this credential id is already registered elsewhere',
-        };
-      }
-    }
-    const passkeyEvent =
-      event.eventType === 'identity.user.mfa_enrolled' ||
-      event.eventType === 'identity.user.webauthn_registration_canceled';
-    if (passkeyEvent && !this.signedInOnDevice(String(p['userId']), device.deviceId)) {
-      return { code: 'event_not_allowed', message: 'the user never signed in on this device' };
-    }
-    return undefined;
-  }
-
-  private signedInOnDevice(userId: string, deviceId: string): boolean {
-    return (
-      this.ctx.store.db
-        .prepare(
-          `SELECT 1 FROM sessions WHERE user_id = ? AND device_id = ?
-           UNION ALL SELECT 1 FROM grants WHERE user_id = ? AND device_id = ? LIMIT 1`,
-        )
-        .get(userId, deviceId, userId, deviceId) !== undefined
-    );
+    const beyond = rule.check(scope, event);
+    return beyond === undefined ? undefined : { code: 'event_not_allowed', message: beyond };
   }
 
   private isTenantUser(userId: string, tenantId: string): boolean {
@@ -296,8 +260,10 @@ export class SyncService {
   }
 
   /**
-   * DESIGN §5: an offline sign-in after the device's revocation is flagged, not dropped: the
-   * event to append right after the sign-in, if it is late.
+   * DESIGN §5: an offline sign-in from a revoked device is flagged, not dropped: the event to
+   * append right after the sign-in. The time the sign-in claims is the device's word, so it is
+   * judged by the CA's receipt: everything a revoked device hands over arrives after the
+   * revocation, and every offline sign-in in it goes to review, back-dated or not.
    */
   private quarantineIfLate(
     device: ProvenDevice,
@@ -306,7 +272,7 @@ export class SyncService {
   ): NewEvent | undefined {
     if (event.eventType !== 'identity.user.logged_in' || device.revokedAt === null)
       return undefined;
-    if (event.payload['offline'] !== true || event.occurredAt <= device.revokedAt) return undefined;
+    if (event.payload['offline'] !== true) return undefined;
     const userId = String(event.payload['userId']);
     const quarantine: NewEvent = {
       eventType: 'identity.user.offline_signin_quarantined',
@@ -353,14 +319,38 @@ export class SyncService {
     return ack;
   }
 
-  private async signedTime(device: ProvenDevice): Promise<string> {
-    const header = {
-      alg: 'ES256',
-      typ: 'lantern-time+jws',
-      x5c: [fromPem(this.ctx.ca.issuingPem).toString('base64')],
-    };
+  private feedHead(tenantId: string): number {
+    const row = statement(
+      this.ctx.store.db,
+      'SELECT MAX(seq) AS head FROM revocation_feed WHERE tenant_id = ?',
+    ).get(tenantId) as { head: number | null } | undefined;
+    return row?.head ?? 0;
+  }
+
+  /** The token keys as the issuing CA vouches for them, like the pages: a key injected on the way is refused. */
+  private async signedJwks(jwks: PublicJwks, etag: string): Promise<string> {
     const iat = Math.floor(this.ctx.clock.now() / 1000);
-    const claims = {
+    return caSignedJws(this.ctx, JWKS_TYPE, {
+      typ: 'jwks',
+      iss: this.ctx.publicUrl,
+      iat,
+      exp: iat + JWKS_LIFETIME_SECONDS,
+      etag,
+      keys: jwks.keys,
+    });
+  }
+
+  /**
+   * The time token binds the whole answer to this request: `nonce` is the proof's jti, `answer`
+   * the digest of everything else in the answer, `head` the tenant's feed head. An older signed
+   * page or key set spliced into a fresh answer, or a whole answer replayed, is refused.
+   */
+  private async signedTime(
+    device: ProvenDevice,
+    binding: { answer: string; head: number },
+  ): Promise<string> {
+    const iat = Math.floor(this.ctx.clock.now() / 1000);
+    return caSignedJws(this.ctx, TIME_TYPE, {
       typ: 'time',
       iss: this.ctx.publicUrl,
       // Signed, so an agent learns where the CA is reached now without trusting the wire.
@@ -369,9 +359,12 @@ export class SyncService {
       iat,
       exp: iat + 300,
       nonce: device.jti,
-    };
-    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-    const signature = await this.ctx.ca.authority.signer.sign(Buffer.from(input), 'ieee-p1363');
-    return `${input}.${signature.toString('base64url')}`;
+      ...binding,
+    });
   }
+}
+
+/** SHA-256 (base64url) of the canonical JSON of the answer without `serverTime`. */
+function answerDigest(answer: Omit<SyncResponse, 'serverTime'>): string {
+  return createHash('sha256').update(canonicalJson(answer)).digest('base64url');
 }

@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import type { Projection } from '../store/event-store.js';
 import { openPersonalData } from './personal-data.js';
 import { statement } from '../store/statements.js';
+import { deviceReport } from '../sync/device-authority.js';
 
 /**
  * v2 events carry personal fields sealed per user; v1 events in clear. Once a user is erased
@@ -59,6 +60,7 @@ export const usersProjection: Projection = {
         break;
       case 'identity.user.login_failed':
         if (userId === undefined || p['offline'] === true) break;
+        if (deviceReport(db, event.eventId) !== undefined) break;
         statement(
           db,
           `UPDATE users SET failure_count = ?, failure_window_start = CASE WHEN ? = 1 THEN ? ELSE failure_window_start END,
@@ -66,7 +68,7 @@ export const usersProjection: Projection = {
         ).run(p['failureCount'] ?? 1, p['failureCount'] ?? 1, at, at, userId);
         break;
       case 'identity.user.locked':
-        if (p['offline'] === true) break;
+        if (p['offline'] === true || deviceReport(db, event.eventId) !== undefined) break;
         statement(db, 'UPDATE users SET locked_until = ?, updated_at = ? WHERE user_id = ?').run(
           p['lockedUntil'] ?? '9999-12-31T23:59:59.999Z',
           at,
@@ -80,7 +82,7 @@ export const usersProjection: Projection = {
         ).run(at, userId);
         break;
       case 'identity.user.logged_in':
-        if (p['offline'] === true) break;
+        if (p['offline'] === true || deviceReport(db, event.eventId) !== undefined) break;
         statement(
           db,
           'UPDATE users SET failure_count = 0, failure_window_start = NULL, updated_at = ? WHERE user_id = ?',

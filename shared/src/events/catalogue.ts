@@ -663,7 +663,7 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
       {
         userId: id('usr'),
         kind: enumOf('totp', 'webauthn'),
-        reason: enumOf('user', 'admin_reset'),
+        reason: enumOf('user', 'admin_reset', 'device_revoked'),
         credentialId: shortText(1024),
       },
       ['userId', 'kind', 'reason'],

@@ -1,0 +1,19 @@
+import type { CaContext } from '../context/ca-context.js';
+import { fromPem } from './der.js';
+
+/**
+ * A compact JWS by the issuing CA with its certificate in `x5c`: what the CA says to devices
+ * (revocation pages, server time, token keys), checked by an agent against its pinned root.
+ */
+export async function caSignedJws(
+  ctx: CaContext,
+  typ: string,
+  claims: Record<string, unknown>,
+): Promise<string> {
+  const header = { alg: 'ES256', typ, x5c: [fromPem(ctx.ca.issuingPem).toString('base64')] };
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(
+    JSON.stringify(claims),
+  ).toString('base64url')}`;
+  const signature = await ctx.ca.authority.signer.sign(Buffer.from(input), 'ieee-p1363');
+  return `${input}.${signature.toString('base64url')}`;
+}
