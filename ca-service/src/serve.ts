@@ -1,6 +1,10 @@
 import type { Clock } from '@lantern/shared';
 import { systemClock } from '@lantern/shared';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
+import type { CaContext } from './context/ca-context.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { metricsRoute } from './observability/http-observability.js';
 import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
 import { startEventBackbone } from './outbox/event-backbone.js';
@@ -20,10 +24,16 @@ export interface ServeOptions {
   nats?: string;
   /** Relying party for passkeys of the web origin (`--webauthn-rp-id`, `--webauthn-origins`). */
   webauthn?: Partial<WebAuthnConfig>;
+  /** `/metrics` answers only this bearer token (`LANTERN_METRICS_TOKEN`). */
+  metricsToken?: string;
+  /** `HOST:PORT` of a separate listener for `/metrics` (`--metrics-listen`); the main port drops it. */
+  metricsListen?: { host: string; port: number };
 }
 
 export interface RunningCa {
   url: string;
+  /** The separate `/metrics` listener, when one was asked for. */
+  metricsUrl?: string;
   app: FastifyInstance;
   closed: Promise<void>;
   close(): Promise<void>;
@@ -42,7 +52,14 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
   });
   const app = await buildApp({
     context: ca.context,
-    relayStatus: () => backbone.status().relay,
+    relayStatus: () => {
+      const { relay, inbox } = backbone.status();
+      return { ...relay, enabled: options.nats !== undefined, inboxDlq: inbox?.deadLettered ?? 0 };
+    },
+    metricsEndpoint: {
+      expose: options.metricsListen === undefined,
+      ...(options.metricsToken === undefined ? {} : { bearerToken: options.metricsToken }),
+    },
     readinessChecks:
       options.nats === undefined
         ? []
@@ -53,15 +70,13 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
     ...(options.webauthn === undefined ? {} : { webauthn: options.webauthn }),
   });
   const address = await app.listen({ port: options.port, host: options.host });
-  const rotation = setInterval(() => {
-    const change = ca.context.tokenKeys.scheduledRotation();
-    if (change.rotation || change.removedKids.length > 0) {
-      ca.context.logger.info(
-        { event: 'jwks.rotation', ...change.rotation, removedKids: change.removedKids },
-        'token keys rotated',
-      );
-    }
-  }, ROTATION_CHECK_MS);
+  const metricsApp =
+    options.metricsListen && (await metricsListener(ca.context, options.metricsToken));
+  const metricsUrl =
+    metricsApp && options.metricsListen
+      ? await metricsApp.listen(options.metricsListen)
+      : undefined;
+  const rotation = setInterval(() => rotateTokenKeys(ca.context), ROTATION_CHECK_MS);
   rotation.unref();
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
@@ -70,7 +85,7 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(rotation);
-    closing ??= app.close().then(async () => {
+    closing ??= Promise.all([app.close(), metricsApp?.close()]).then(async () => {
       await backbone.stop();
       ca.close();
       resolveClosed();
@@ -80,5 +95,36 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
   const onSignal = () => void close();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  return { url: address, app, closed, close };
+  return { url: address, ...(metricsUrl ? { metricsUrl } : {}), app, closed, close };
+}
+
+/** The scheduled token-key rotation, counted so that a failing one alerts (IdentityJWTKeyRotationFailed). */
+export function rotateTokenKeys(ctx: CaContext): void {
+  try {
+    const change = ctx.tokenKeys.scheduledRotation();
+    if (change.rotation || change.removedKids.length > 0) {
+      ctx.logger.info(
+        { event: 'jwks.rotation', ...change.rotation, removedKids: change.removedKids },
+        'token keys rotated',
+      );
+    }
+    ctx.metrics.jwksRotations.inc({ result: change.rotation ? 'rotated' : 'unchanged' });
+  } catch (error) {
+    ctx.metrics.jwksRotations.inc({ result: 'failed' });
+    ctx.logger.error({ event: 'jwks.rotation_failed', err: error }, 'token key rotation failed');
+  }
+}
+
+/** A listener that serves `/metrics` alone, for a port only the scraper can reach. */
+async function metricsListener(
+  ctx: CaContext,
+  token: string | undefined,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+  });
+  installErrorHandling(app);
+  metricsRoute(app, ctx, token);
+  return app;
 }

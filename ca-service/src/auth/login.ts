@@ -113,7 +113,7 @@ export function lockoutFailure(
       : []),
   ]);
   if (failureCount >= lockout.maxFailures) {
-    ctx.metrics.accountLocks.inc();
+    ctx.metrics.accountLocks.inc({ reason: 'too_many_failures' });
     ctx.logger.warn(
       { event: 'user.locked', tenantId: user.tenant_id, userId: user.user_id },
       'account locked after failures',
@@ -138,7 +138,7 @@ export function recordLockoutFailure(
 
 export function assertNotLocked(ctx: CaContext, user: UserRow): void {
   if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
-    ctx.metrics.loginFailed('account_locked');
+    ctx.metrics.loginFailed('account_locked', user.tenant_id);
     throw new AccountLockedError('the account is locked', {
       details: { lockedUntil: user.locked_until },
     });
@@ -165,7 +165,7 @@ export async function verifyUserPassword(
       { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
       'sign-in refused',
     );
-    ctx.metrics.loginFailed('unknown_account');
+    ctx.metrics.loginFailed('unknown_account', user.tenant_id);
     throw new InvalidCredentialsError();
   }
   const verdict = await inSpan(SPANS.verifyPassword, () =>
@@ -181,7 +181,7 @@ export async function verifyUserPassword(
       },
       'sign-in refused',
     );
-    ctx.metrics.loginFailed('invalid_credentials');
+    ctx.metrics.loginFailed('invalid_credentials', user.tenant_id);
     throw new InvalidCredentialsError();
   }
 }
@@ -193,11 +193,11 @@ export function assertMaySignIn(
   device: ProvenDevice | undefined,
 ): void {
   if (user.status === 'suspended') {
-    ctx.metrics.loginFailed('account_suspended');
+    ctx.metrics.loginFailed('account_suspended', user.tenant_id);
     throw new AccountSuspendedError();
   }
   if (device && device.tenantId !== user.tenant_id) {
-    ctx.metrics.loginFailed('device_tenant_mismatch');
+    ctx.metrics.loginFailed('device_tenant_mismatch', user.tenant_id);
     throw new InvalidCredentialsError();
   }
 }
@@ -220,7 +220,7 @@ export async function login(
       { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
       'sign-in refused',
     );
-    ctx.metrics.loginFailed('unknown_account');
+    ctx.metrics.loginFailed('unknown_account', tenant?.tenantId);
     throw new InvalidCredentialsError();
   }
   assertNotLocked(ctx, user);
@@ -353,7 +353,8 @@ export function issueLogin(
     },
     'signed in',
   );
-  ctx.metrics.loginSucceeded(amr.includes('hwk') ? 'passkey' : 'password');
+  ctx.metrics.loginSucceeded(user.tenant_id, amr.includes('hwk') ? 'passkey' : 'password');
+  if (amr.includes('hwk')) ctx.metrics.mfa('webauthn', 'success');
   const result: LoginResult = {
     tokenType: 'Bearer',
     accessToken: access.token,

@@ -33,6 +33,10 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
     store: ctx.store,
     clock: ctx.clock,
     logger: ctx.logger,
+    counters: {
+      published: (topic) => ctx.metrics.outboxPublished.inc({ topic }),
+      failed: (topic, reason) => ctx.metrics.outboxPublishFailures.inc({ topic, reason }),
+    },
     ...options.relay,
     ...(options.nats === undefined ? {} : { servers: options.nats }),
   });
