@@ -105,7 +105,7 @@ export class CaMetrics {
     name: 'identity_http_request_duration_seconds',
     help: 'HTTP request duration in seconds, by route template and method',
     labelNames: ['route', 'method'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: [0.005, 0.01, 0.025, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
   readonly httpErrors = new Counter({
