@@ -7,7 +7,7 @@ import { installErrorHandling } from './http/error-handler.js';
 import { metricsRoute } from './observability/http-observability.js';
 import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
-import { startEventBackbone } from './outbox/event-backbone.js';
+import { backboneRelayStatus, startEventBackbone } from './outbox/event-backbone.js';
 import { natsConnected } from './observability/readiness.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 
@@ -52,10 +52,7 @@ export async function serve(options: ServeOptions): Promise<RunningCa> {
   });
   const app = await buildApp({
     context: ca.context,
-    relayStatus: () => {
-      const { relay, inbox } = backbone.status();
-      return { ...relay, enabled: options.nats !== undefined, inboxDlq: inbox?.deadLettered ?? 0 };
-    },
+    relayStatus: backboneRelayStatus(backbone, options.nats !== undefined),
     metricsEndpoint: {
       expose: options.metricsListen === undefined,
       ...(options.metricsToken === undefined ? {} : { bearerToken: options.metricsToken }),

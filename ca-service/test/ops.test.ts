@@ -1,5 +1,3 @@
-import { manualClock } from '@lantern/shared';
-import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -2,6 +2,7 @@ import { AuditCheckpoints } from '../audit/audit-checkpoints.js';
 import { UserEventIndex } from '../audit/user-event-index.js';
 import type { CaContext } from '../context/ca-context.js';
 import { Inbox } from '../inbox/inbox.js';
+import type { RelayStatus as MetricsRelayStatus } from '../observability/metrics.js';
 import type { InboxStatus } from '../inbox/inbox.js';
 import type { OutboxRelayOptions, RelayStatus } from './relay.js';
 import { OutboxRelay } from './relay.js';
@@ -21,6 +22,17 @@ export interface EventBackbone {
   checkpoints: AuditCheckpoints;
   status(): { relay: RelayStatus; inbox: InboxStatus | undefined };
   stop(): Promise<void>;
+}
+
+/**
+ * What the metrics report about the backbone: a relay counts as enabled only with a broker
+ * configured, so the outbox alerts stay quiet where nothing is meant to drain the outbox.
+ */
+export function backboneRelayStatus(backbone: EventBackbone, natsConfigured: boolean) {
+  return (): MetricsRelayStatus => {
+    const { relay, inbox } = backbone.status();
+    return { ...relay, enabled: natsConfigured, inboxDlq: inbox?.deadLettered ?? 0 };
+  };
 }
 
 /**
