@@ -67,6 +67,10 @@ export function issueApiKey(
       payload,
     },
   ]);
+  ctx.logger.info(
+    { event: 'api_key.issued', keyId, prefix, tenantId: input.tenantId, scopes: input.scopes },
+    'API key issued',
+  );
   return { keyId, apiKey: `${prefix}.${secret}`, prefix };
 }
 
@@ -150,6 +154,10 @@ export function revokeApiKey(
           payload: { keyId },
         },
       ]);
+      ctx.logger.info(
+        { event: 'api_key.revoked', keyId, tenantId: row.tenant_id },
+        'API key revoked',
+      );
     }
     return { keyId, revoked: true as const };
   });

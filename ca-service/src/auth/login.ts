@@ -139,6 +139,10 @@ export function recordLockoutFailure(
 export function assertNotLocked(ctx: CaContext, user: UserRow): void {
   if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
     ctx.metrics.loginFailed('account_locked', user.tenant_id);
+    ctx.logger.warn(
+      { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
+      'sign-in refused',
+    );
     throw new AccountLockedError('the account is locked', {
       details: { lockedUntil: user.locked_until },
     });
@@ -161,7 +165,7 @@ export async function verifyUserPassword(
     .get(user.user_id) as { hash: string } | undefined;
   if (!stored) {
     await ctx.passwords.dummyVerify(password);
-    ctx.logger.info(
+    ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
       'sign-in refused',
     );
@@ -173,7 +177,7 @@ export async function verifyUserPassword(
   );
   if (!verdict.ok) {
     recordLockoutFailure(ctx, user.user_id, correlationId);
-    ctx.logger.info(
+    ctx.logger.warn(
       {
         event: 'login.failure.invalid_credentials',
         tenantId: user.tenant_id,
@@ -216,7 +220,7 @@ export async function login(
   const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
   if (!user || user.status === 'erased') {
     await ctx.passwords.dummyVerify(input.password);
-    ctx.logger.info(
+    ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
       'sign-in refused',
     );

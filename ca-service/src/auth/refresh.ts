@@ -84,7 +84,7 @@ export async function refresh(
     if (!row) return { error: new RefreshTokenInvalidError() };
     if (row.status === 'rotated') {
       revokeFamily(ctx, row.family_id, 'rotation_reuse', correlationId);
-      ctx.logger.warn(
+      ctx.logger.error(
         { event: 'session.rotation_reuse_detected', sessionId: row.session_id },
         'refresh token reused',
       );
