@@ -13,7 +13,9 @@ function outOfScope(): Map<string, string> {
   const doc = readFileSync(`${ROOT}docs/observability.md`, 'utf8');
   const section = doc.split('### Out of scope')[1]?.split('\n### ')[0] ?? '';
   const rows = new Map<string, string>();
-  for (const [, name = '', reason = ''] of section.matchAll(/^\| `(identity_\w+)` \| (.+) \|$/gm)) {
+  for (const [, name = '', reason = ''] of section.matchAll(
+    /^\|\s*`(identity_\w+)`\s*\|\s*(.+?)\s*\|$/gm,
+  )) {
     rows.set(name, reason.trim());
   }
   return rows;
