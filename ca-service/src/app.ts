@@ -22,6 +22,7 @@ import { answerError, installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
 import type { ReadinessCheck } from './http/health-routes.js';
 import { AccessLogController, installObservability } from './observability/http-observability.js';
+import type { MetricsEndpointOptions } from './observability/http-observability.js';
 import type { RelayStatusProvider } from './observability/metrics.js';
 import { signerLoaded } from './observability/readiness.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
@@ -37,6 +38,8 @@ export interface BuildAppOptions {
   readinessChecks?: readonly ReadinessCheck[];
   /** Feeds `identity_outbox_depth`, `identity_outbox_lag_seconds`, `identity_dlq_depth`. */
   relayStatus?: RelayStatusProvider;
+  /** `/metrics` on this app or not, and behind a bearer token or not (default: open, here). */
+  metricsEndpoint?: MetricsEndpointOptions;
   /** Relying party for passkeys of the web origin; rpId defaults to `localhost`. */
   webauthn?: Partial<WebAuthnConfig>;
   /** Slow-client limits in milliseconds; the defaults are in `DEFAULT_TIMEOUTS`. */
@@ -78,7 +81,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   installErrorHandling(app);
   if (options.relayStatus) ctx.metrics.relayStatus = options.relayStatus;
-  installObservability(app, ctx);
+  installObservability(app, ctx, options.metricsEndpoint);
   await app.register(swagger, {
     openapi: {
       info: {

@@ -1,11 +1,15 @@
 import type { Clock } from '@lantern/shared';
 import { systemClock } from '@lantern/shared';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
+import type { CaContext } from './context/ca-context.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { metricsRoute } from './observability/http-observability.js';
 import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
 import { reachableUrl, writeRuntimeFile } from './data-dir/runtime-file.js';
 import { acquireServeLock } from './data-dir/serve-lock.js';
-import { startEventBackbone } from './outbox/event-backbone.js';
+import { backboneRelayStatus, startEventBackbone } from './outbox/event-backbone.js';
 import { natsConnected } from './observability/readiness.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 
@@ -24,6 +28,10 @@ export interface ServeOptions {
   webauthn?: Partial<WebAuthnConfig>;
   /** Where devices and admins reach this CA (`--public-url`); the one set at `init` otherwise. */
   publicUrl?: string;
+  /** `/metrics` answers only this bearer token (`LANTERN_METRICS_TOKEN`). */
+  metricsToken?: string;
+  /** `HOST:PORT` of a separate listener for `/metrics` (`--metrics-listen`); the main port drops it. */
+  metricsListen?: { host: string; port: number };
 }
 
 export interface RunningCa {
@@ -33,6 +41,8 @@ export interface RunningCa {
   publicUrls: readonly string[];
   /** Set when the public URL does not seem to lead here (see `publicUrlMismatch`). */
   publicUrlWarning: string | null;
+  /** The separate `/metrics` listener, when one was asked for. */
+  metricsUrl?: string;
   app: FastifyInstance;
   closed: Promise<void>;
   close(): Promise<void>;
@@ -62,7 +72,11 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
   });
   const app = await buildApp({
     context: ca.context,
-    relayStatus: () => backbone.status().relay,
+    relayStatus: backboneRelayStatus(backbone, options.nats !== undefined),
+    metricsEndpoint: {
+      expose: options.metricsListen === undefined,
+      ...(options.metricsToken === undefined ? {} : { bearerToken: options.metricsToken }),
+    },
     readinessChecks:
       options.nats === undefined
         ? []
@@ -89,15 +103,13 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     publicUrls: [...ca.context.publicUrls],
     startedAt: new Date((options.clock ?? systemClock).now()).toISOString(),
   });
-  const rotation = setInterval(() => {
-    const change = ca.context.tokenKeys.scheduledRotation();
-    if (change.rotation || change.removedKids.length > 0) {
-      ca.context.logger.info(
-        { event: 'jwks.rotation', ...change.rotation, removedKids: change.removedKids },
-        'token keys rotated',
-      );
-    }
-  }, ROTATION_CHECK_MS);
+  const metricsApp =
+    options.metricsListen && (await metricsListener(ca.context, options.metricsToken));
+  const metricsUrl =
+    metricsApp && options.metricsListen
+      ? await metricsApp.listen(options.metricsListen)
+      : undefined;
+  const rotation = setInterval(() => rotateTokenKeys(ca.context), ROTATION_CHECK_MS);
   rotation.unref();
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
@@ -106,7 +118,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(rotation);
-    closing ??= app.close().then(async () => {
+    closing ??= Promise.all([app.close(), metricsApp?.close()]).then(async () => {
       await backbone.stop();
       ca.close();
       removeRuntimeFile();
@@ -123,6 +135,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     issuer: ca.context.publicUrl,
     publicUrls: ca.context.publicUrls,
     publicUrlWarning: publicUrlMismatch(ca.context.publicUrls[0] ?? ca.context.publicUrl, address),
+    ...(metricsUrl ? { metricsUrl } : {}),
     app,
     closed,
     close,
@@ -150,4 +163,35 @@ function publicUrlMismatch(publicUrl: string, listenUrl: string): string | null 
     `devices and enrollment commands use the public URL, so unless a proxy forwards it here, ` +
     `restart with --public-url ${listen.origin}`
   );
+}
+
+/** The scheduled token-key rotation, counted so that a failing one alerts (IdentityJWTKeyRotationFailed). */
+export function rotateTokenKeys(ctx: CaContext): void {
+  try {
+    const change = ctx.tokenKeys.scheduledRotation();
+    if (change.rotation || change.removedKids.length > 0) {
+      ctx.logger.info(
+        { event: 'jwks.rotation', ...change.rotation, removedKids: change.removedKids },
+        'token keys rotated',
+      );
+    }
+    ctx.metrics.jwksRotations.inc({ result: change.rotation ? 'rotated' : 'unchanged' });
+  } catch (error) {
+    ctx.metrics.jwksRotations.inc({ result: 'failed' });
+    ctx.logger.error({ event: 'jwks.rotation_failed', err: error }, 'token key rotation failed');
+  }
+}
+
+/** A listener that serves `/metrics` alone, for a port only the scraper can reach. */
+async function metricsListener(
+  ctx: CaContext,
+  token: string | undefined,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+  });
+  installErrorHandling(app);
+  metricsRoute(app, ctx, token);
+  return app;
 }

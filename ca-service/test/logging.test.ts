@@ -127,14 +127,14 @@ describe('logs', () => {
 
     const failures = all.filter((record) => record.event === 'login.failure.invalid_credentials');
     expect(failures).toHaveLength(3);
-    for (const failure of failures) expect(failure).toMatchObject({ level: 'info', tenantId });
+    for (const failure of failures) expect(failure).toMatchObject({ level: 'warn', tenantId });
 
     const locked = only(all, 'user.locked');
     expect(locked).toMatchObject({ level: 'warn', tenantId });
     expect(locked['userId']).toMatch(HASHED);
 
     const reuse = only(all, 'session.rotation_reuse_detected');
-    expect(reuse).toMatchObject({ level: 'warn' });
+    expect(reuse).toMatchObject({ level: 'error' });
     expect(reuse['sessionId']).toMatch(/^ses_/);
 
     for (const [event, level] of [

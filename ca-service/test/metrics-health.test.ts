@@ -96,7 +96,7 @@ describe('GET /health/ready', () => {
       const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(metrics).toContain('\nidentity_outbox_depth 5\n');
       expect(metrics).toContain('\nidentity_outbox_lag_seconds 400\n');
-      expect(metrics).toContain('\nidentity_dlq_depth 1\n');
+      expect(metrics).toContain('\nidentity_dlq_depth{stream="outbox"} 1\n');
     } finally {
       await app.close();
     }

@@ -10,6 +10,8 @@ import {
 } from '../../test/support/ca-fixture.js';
 import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
+import { buildApp } from '../src/app.js';
+import type { RelayStatus } from '../src/observability/metrics.js';
 
 type Series = Map<string, number>;
 
@@ -98,7 +100,7 @@ describe('GET /metrics', () => {
     const before = (await scrape()).series;
     const statuses: Record<string, number> = {};
     const note = (route: string, status: number) => {
-      const key = `${route} ${status}`;
+      const key = `${route} ${Math.floor(status / 100)}xx`;
       statuses[key] = (statuses[key] ?? 0) + 1;
     };
 
@@ -175,23 +177,25 @@ describe('GET /metrics', () => {
     const delta = (name: string, labels: Record<string, string> = {}) =>
       (after.get(seriesKey(name, labels)) ?? 0) - (before.get(seriesKey(name, labels)) ?? 0);
 
-    expect(delta('identity_device_registrations_total')).toBe(2);
-    expect(delta('identity_offline_certs_issued_total')).toBe(2);
-    expect(delta('identity_login_attempts_total', { method: 'password', result: 'success' })).toBe(
-      3,
-    );
-    expect(delta('identity_login_attempts_total', { method: 'password', result: 'failure' })).toBe(
-      3,
-    );
+    const tenant = { tenant_id: tenantId };
+    expect(delta('identity_device_registrations_total', tenant)).toBe(2);
+    expect(delta('identity_offline_certs_issued_total', tenant)).toBe(2);
+    expect(
+      delta('identity_login_attempts_total', { method: 'password', result: 'success', ...tenant }),
+    ).toBe(3);
+    expect(
+      delta('identity_login_attempts_total', { method: 'password', result: 'failure', ...tenant }),
+    ).toBe(3);
     expect(
       delta('identity_login_failures_total', { method: 'password', reason: 'invalid_credentials' }),
     ).toBe(2);
     expect(
       delta('identity_login_failures_total', { method: 'password', reason: 'account_locked' }),
     ).toBe(1);
-    expect(delta('identity_account_locks_total')).toBe(1);
-    expect(delta('identity_session_refresh_total')).toBe(1);
-    expect(delta('identity_rotation_reuse_detected_total')).toBe(1);
+    expect(delta('identity_account_locks_total', { reason: 'too_many_failures' })).toBe(1);
+    expect(delta('identity_session_refresh_total', { result: 'success' })).toBe(1);
+    expect(delta('identity_session_refresh_total', { result: 'reused' })).toBe(1);
+    expect(delta('identity_rotation_reuse_detected_total', tenant)).toBe(1);
     expect(delta('identity_device_revocations_total', { reason: 'lost' })).toBe(1);
     expect(delta('identity_sync_rounds_total')).toBe(1);
     expect(delta('identity_sync_events_accepted_total')).toBe(2);
@@ -199,21 +203,34 @@ describe('GET /metrics', () => {
     expect(text).not.toContain('identity_sync_events_rejected_total{');
     expect(delta('identity_sync_request_bytes_total')).toBe(Buffer.byteLength(body));
     expect(delta('identity_offline_signins_reconciled_total')).toBe(2);
-    expect(delta('identity_mfa_challenges_total')).toBe(0);
+    expect(delta('identity_mfa_challenges_total', { factor: 'totp', result: 'challenged' })).toBe(
+      0,
+    );
+    // Errors by their stable code, beside the status class.
+    expect(
+      delta('identity_http_errors_total', {
+        method: 'POST',
+        route: '/v1/auth/login',
+        code: 'account_locked',
+      }),
+    ).toBe(1);
+    expect(delta('identity_login_duration_seconds_count', { method: 'password' })).toBe(6);
 
     // Gauges read from the store: 3 sessions, one revoked with its family on reuse.
-    expect(after.get('identity_session_count_active')).toBe(2);
+    expect(after.get(seriesKey('identity_session_count_active', tenant))).toBe(2);
+    // 2 active users, neither with a second factor.
+    expect(after.get(seriesKey('identity_mfa_adoption_ratio', tenant))).toBe(0);
     expect(after.get('identity_offline_certs_expiring_soon')).toBe(0);
-    // No relay in the embedded default: the outbox gauges say 0.
-    expect(after.get('identity_outbox_depth')).toBe(0);
-    expect(after.get('identity_outbox_lag_seconds')).toBe(0);
-    expect(after.get('identity_dlq_depth')).toBe(0);
+    // No relay in the embedded default: said so, and no lag is reported.
+    expect(after.get('identity_outbox_relay_enabled')).toBe(0);
+    expect(after.get('identity_outbox_lag_seconds')).toBeUndefined();
+    expect(after.get(seriesKey('identity_dlq_depth', { stream: 'outbox' }))).toBe(0);
 
     // HTTP metrics by route template and status.
     for (const [key, count] of Object.entries(statuses)) {
-      const [route = '', status = ''] = key.split(' ');
+      const [route = '', statusClass = ''] = key.split(' ');
       expect(
-        delta('identity_http_requests_total', { method: 'POST', route, status }),
+        delta('identity_http_requests_total', { method: 'POST', route, status_class: statusClass }),
         `${key}`,
       ).toBe(count);
     }
@@ -221,14 +238,14 @@ describe('GET /metrics', () => {
       delta('identity_http_requests_total', {
         method: 'POST',
         route: '/v1/admin/devices/:id/revoke',
-        status: '200',
+        status_class: '2xx',
       }),
     ).toBe(1);
     expect(
       delta('identity_http_requests_total', {
         method: 'GET',
         route: 'unmatched',
-        status: '404',
+        status_class: '4xx',
       }),
     ).toBe(1);
     expect(
@@ -247,10 +264,10 @@ describe('GET /metrics', () => {
       ),
     ).toBe(6);
 
-    // Bounded labels: no id, username, raw URL or token anywhere in the exposition.
+    // Bounded labels: no user or device id, username, raw URL or token anywhere in the
+    // exposition (tenant ids are labels of the spec: one per school, bounded).
     for (const forbidden of [
       userId,
-      tenantId,
       device.deviceId,
       other.deviceId,
       'amina',
@@ -274,15 +291,24 @@ describe('GET /metrics', () => {
     expect((await scrape()).series.get('identity_offline_certs_expiring_soon')).toBe(0);
   });
 
-  it('reports the relay status when a provider is given, 0 while it has none', async () => {
-    let status: { depth: number; lagSeconds: number; dlq: number } | undefined = undefined;
+  it('reports the relay status when a provider is given, relay_enabled 0 while it has none', async () => {
+    let status: RelayStatus | undefined = undefined;
     ca.ctx.metrics.relayStatus = () => status;
     expect((await scrape()).series.get('identity_outbox_depth')).toBe(0);
-    status = { depth: 42, lagSeconds: 12.5, dlq: 3 };
+    expect((await scrape()).series.get('identity_outbox_relay_enabled')).toBe(0);
+    status = { depth: 42, lagSeconds: 12.5, dlq: 3, inboxDlq: 1, enabled: true };
     const { series } = await scrape();
+    expect(series.get('identity_outbox_relay_enabled')).toBe(1);
     expect(series.get('identity_outbox_depth')).toBe(42);
     expect(series.get('identity_outbox_lag_seconds')).toBe(12.5);
-    expect(series.get('identity_dlq_depth')).toBe(3);
+    expect(series.get(seriesKey('identity_dlq_depth', { stream: 'outbox' }))).toBe(3);
+    expect(series.get(seriesKey('identity_dlq_depth', { stream: 'inbox' }))).toBe(1);
+    // A relay that is configured off (no broker): depth is still true, lag is not reported.
+    status = { depth: 7, lagSeconds: 900, dlq: 0, enabled: false };
+    const off = (await scrape()).series;
+    expect(off.get('identity_outbox_relay_enabled')).toBe(0);
+    expect(off.get('identity_outbox_depth')).toBe(7);
+    expect(off.get('identity_outbox_lag_seconds')).toBeUndefined();
   });
 
   it('keeps one registry per CA: a second CA in the same process starts from zero', async () => {
@@ -299,6 +325,35 @@ describe('GET /metrics', () => {
       expect(second.ctx.metrics.registry).not.toBe(ca.ctx.metrics.registry);
     } finally {
       await second.close();
+    }
+  });
+
+  it('answers only the configured bearer token, or not at all on the public port', async () => {
+    const app = await buildApp({
+      context: ca.ctx,
+      metricsEndpoint: { bearerToken: 'scrape-token-0123456789' },
+    });
+    const hidden = await buildApp({ context: ca.ctx, metricsEndpoint: { expose: false } });
+    try {
+      const get = (authorization?: string) =>
+        app.inject({
+          method: 'GET',
+          url: '/metrics',
+          ...(authorization ? { headers: { authorization } } : {}),
+        });
+      for (const refused of [undefined, 'Bearer wrong', 'Bearer ', 'scrape-token-0123456789']) {
+        const response = await get(refused);
+        expect(response.statusCode, String(refused)).toBe(401);
+        expect(response.json()).toMatchObject({ code: 'unauthorized' });
+        expect(response.headers['www-authenticate']).toBe('Bearer realm="metrics"');
+      }
+      const allowed = await get('Bearer scrape-token-0123456789');
+      expect(allowed.statusCode).toBe(200);
+      expect(allowed.body).toContain('identity_http_requests_total');
+      expect((await hidden.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+    } finally {
+      await app.close();
+      await hidden.close();
     }
   });
 });

@@ -93,7 +93,34 @@ describe('logger redaction', () => {
   it('masks IPs to /24 and /48', () => {
     expect(maskIp('10.1.2.3')).toBe('10.1.2.0/24');
     expect(maskIp('2001:db8:abcd:12::1')).toBe('2001:db8:abcd::/48');
+    // `::` early: the zeros it stands for are part of the /48.
+    expect(maskIp('2001:db8::1')).toBe('2001:db8:0::/48');
     expect(maskIp('not an ip')).toBe('[REDACTED]');
+  });
+
+  it('masks a free-text IPv6 address with `::` whole, trailing groups included', () => {
+    const redactor = createRedactor('salt');
+    expect(redactor.text('from 2001:db8:abcd:12:34::5678 at noon')).toBe(
+      'from 2001:db8:abcd::/48 at noon',
+    );
+    expect(redactor.text('peer 2001:db8::7334, then fe80::1ff:fe23:4567:890a.')).toBe(
+      'peer 2001:db8:0::/48, then fe80:0:0::/48.',
+    );
+    // Times, MAC addresses and ids with colons are not addresses.
+    expect(redactor.text('at 12:34:56 mac aa:bb:cc:dd:ee:ff id ten:01:02')).toBe(
+      'at 12:34:56 mac aa:bb:cc:dd:ee:ff id ten:01:02',
+    );
+  });
+
+  it("keeps a server's listen URL intact but masks a client address in the same line", () => {
+    const { logger, lines } = capture();
+    logger.info('Server listening at http://127.0.0.1:8080 for 203.0.113.77');
+    logger.info('Server listening at http://[::1]:8080 and https://[2001:db8::1]:8443/x');
+    const [first, second] = lines.map((line) => JSON.parse(line) as { msg: string });
+    expect(first?.msg).toBe('Server listening at http://127.0.0.1:8080 for 203.0.113.0/24');
+    expect(second?.msg).toBe(
+      'Server listening at http://[::1]:8080 and https://[2001:db8::1]:8443/x',
+    );
   });
 
   it('leaves ordinary ids and counts alone', () => {

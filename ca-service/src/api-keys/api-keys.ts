@@ -4,6 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ApiKeyNotFoundError } from '../errors.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
+import type { ApiKeyRefusal } from '../observability/metrics.js';
 
 export const API_SCOPES = [
   'admin',
@@ -24,6 +25,9 @@ export interface ApiKeyPrincipal {
   scopes: readonly string[];
   /** Who the events name when not the key itself: a tenant admin signed in to the console. */
   actor?: Actor;
+  /** Counted as a use of the key under `scope` (identity_api_key_uses_total). */
+  used?: (scope: ApiScope) => void;
+  refused?: (reason: 'forbidden_scope' | 'other_tenant') => void;
 }
 
 const KEY_FORMAT = /^lk_([A-Za-z0-9]{8})\.([A-Za-z0-9_-]{43})$/;
@@ -66,6 +70,10 @@ export function issueApiKey(
       payload,
     },
   ]);
+  ctx.logger.info(
+    { event: 'api_key.issued', keyId, prefix, tenantId: input.tenantId, scopes: input.scopes },
+    'API key issued',
+  );
   return { keyId, apiKey: `${prefix}.${secret}`, prefix };
 }
 
@@ -79,34 +87,53 @@ interface ApiKeyRow {
 }
 
 export function authenticateApiKey(ctx: CaContext, presented: string | undefined): ApiKeyPrincipal {
+  const { metrics } = ctx;
+  const end = metrics.apiKeyValidation.startTimer();
+  const refuse = (reason: ApiKeyRefusal, message: string): never => {
+    end();
+    metrics.apiKeyUnauthorized.inc({ reason });
+    if (reason !== 'missing') {
+      ctx.logger.error(
+        { event: 'api_key.unauthorized_use', reason, prefix: presented?.slice(0, 11) },
+        'API key refused',
+      );
+    }
+    throw new UnauthorizedError(message);
+  };
   const match = presented === undefined ? null : KEY_FORMAT.exec(presented);
-  if (!match)
-    throw new UnauthorizedError('send `Authorization: Bearer lk_…` with an admin API key');
+  if (!match) return refuse('missing', 'send `Authorization: Bearer lk_…` with an admin API key');
   const row = ctx.store.db
     .prepare('SELECT * FROM api_keys WHERE prefix = ?')
     .get(`lk_${match[1]}`) as ApiKeyRow | undefined;
   const expected = Buffer.from(row?.secret_hash ?? '0'.repeat(64), 'hex');
   const actual = Buffer.from(hashSecret(match[2] ?? ''), 'hex');
-  if (!row || !timingSafeEqual(expected, actual)) throw new UnauthorizedError('unknown API key');
-  if (row.revoked_at !== null) throw new UnauthorizedError('this API key was revoked');
+  if (!row || !timingSafeEqual(expected, actual)) return refuse('unknown', 'unknown API key');
+  if (row.revoked_at !== null) return refuse('revoked', 'this API key was revoked');
   if (row.expires_at !== null && row.expires_at <= isoNow(ctx.clock)) {
-    throw new UnauthorizedError('this API key has expired');
+    return refuse('expired', 'this API key has expired');
   }
+  end();
+  const keyTenant = row.tenant_id;
   return {
     keyId: row.key_id,
-    tenantId: row.tenant_id === SYSTEM_TENANT_ID ? null : row.tenant_id,
+    tenantId: keyTenant === SYSTEM_TENANT_ID ? null : keyTenant,
     scopes: JSON.parse(row.scopes) as string[],
+    used: (scope) => metrics.apiKeyUsed(keyTenant, row.key_id, scope),
+    refused: (reason) => metrics.apiKeyUnauthorized.inc({ reason }),
   };
 }
 
 /** Scope check plus tenant isolation: a tenant key acts only on its own tenant. */
 export function authorize(principal: ApiKeyPrincipal, scope: ApiScope, tenantId?: string): void {
   if (!principal.scopes.includes('admin') && !principal.scopes.includes(scope)) {
+    principal.refused?.('forbidden_scope');
     throw new ForbiddenError(`this API key lacks the "${scope}" scope`);
   }
   if (tenantId !== undefined && principal.tenantId !== null && principal.tenantId !== tenantId) {
+    principal.refused?.('other_tenant');
     throw new ForbiddenError('this API key belongs to another tenant');
   }
+  principal.used?.(scope);
 }
 
 export function revokeApiKey(
@@ -130,6 +157,10 @@ export function revokeApiKey(
           payload: { keyId },
         },
       ]);
+      ctx.logger.info(
+        { event: 'api_key.revoked', keyId, tenantId: row.tenant_id },
+        'API key revoked',
+      );
     }
     return { keyId, revoked: true as const };
   });

@@ -115,7 +115,7 @@ export function lockoutFailure(
       : []),
   ]);
   if (failureCount >= lockout.maxFailures) {
-    ctx.metrics.accountLocks.inc();
+    ctx.metrics.accountLocks.inc({ reason: 'too_many_failures' });
     ctx.logger.warn(
       { event: 'user.locked', tenantId: user.tenant_id, userId: user.user_id },
       'account locked after failures',
@@ -140,7 +140,11 @@ export function recordLockoutFailure(
 
 export function assertNotLocked(ctx: CaContext, user: UserRow): void {
   if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
-    ctx.metrics.loginFailed('account_locked');
+    ctx.metrics.loginFailed('account_locked', user.tenant_id);
+    ctx.logger.warn(
+      { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
+      'sign-in refused',
+    );
     throw new AccountLockedError('the account is locked', {
       details: { lockedUntil: user.locked_until },
     });
@@ -155,8 +159,8 @@ export function assertNotLocked(ctx: CaContext, user: UserRow): void {
 async function refuseIfLocked(ctx: CaContext, user: UserRow, password: string): Promise<void> {
   if (user.locked_until === null || user.locked_until <= isoNow(ctx.clock)) return;
   await ctx.passwords.dummyVerify(password);
-  ctx.metrics.loginFailed('account_locked');
-  ctx.logger.info(
+  ctx.metrics.loginFailed('account_locked', user.tenant_id);
+  ctx.logger.warn(
     { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
     'sign-in refused',
   );
@@ -179,11 +183,11 @@ export async function verifyUserPassword(
     .get(user.user_id) as { hash: string } | undefined;
   if (!stored) {
     await ctx.passwords.dummyVerify(password);
-    ctx.logger.info(
+    ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
       'sign-in refused',
     );
-    ctx.metrics.loginFailed('unknown_account');
+    ctx.metrics.loginFailed('unknown_account', user.tenant_id);
     throw new InvalidCredentialsError();
   }
   const verdict = await inSpan(SPANS.verifyPassword, () =>
@@ -191,7 +195,7 @@ export async function verifyUserPassword(
   );
   if (!verdict.ok) {
     recordLockoutFailure(ctx, user.user_id, correlationId);
-    ctx.logger.info(
+    ctx.logger.warn(
       {
         event: 'login.failure.invalid_credentials',
         tenantId: user.tenant_id,
@@ -199,7 +203,7 @@ export async function verifyUserPassword(
       },
       'sign-in refused',
     );
-    ctx.metrics.loginFailed('invalid_credentials');
+    ctx.metrics.loginFailed('invalid_credentials', user.tenant_id);
     throw new InvalidCredentialsError();
   }
 }
@@ -211,11 +215,11 @@ export function assertMaySignIn(
   device: ProvenDevice | undefined,
 ): void {
   if (user.status === 'suspended') {
-    ctx.metrics.loginFailed('account_suspended');
+    ctx.metrics.loginFailed('account_suspended', user.tenant_id);
     throw new AccountSuspendedError();
   }
   if (device && device.tenantId !== user.tenant_id) {
-    ctx.metrics.loginFailed('device_tenant_mismatch');
+    ctx.metrics.loginFailed('device_tenant_mismatch', user.tenant_id);
     throw new InvalidCredentialsError();
   }
 }
@@ -234,11 +238,11 @@ export async function login(
   const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
   if (!user || user.status === 'erased') {
     await ctx.passwords.dummyVerify(input.password);
-    ctx.logger.info(
+    ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
       'sign-in refused',
     );
-    ctx.metrics.loginFailed('unknown_account');
+    ctx.metrics.loginFailed('unknown_account', tenant?.tenantId);
     throw new InvalidCredentialsError();
   }
   await refuseIfLocked(ctx, user, input.password);
@@ -374,7 +378,8 @@ export function issueLogin(
     },
     'signed in',
   );
-  ctx.metrics.loginSucceeded(amr.includes('hwk') ? 'passkey' : 'password');
+  ctx.metrics.loginSucceeded(user.tenant_id, amr.includes('hwk') ? 'passkey' : 'password');
+  if (amr.includes('hwk')) ctx.metrics.mfa('webauthn', 'success');
   const result: LoginResult = {
     tokenType: 'Bearer',
     accessToken: access.token,

@@ -84,11 +84,16 @@ export async function refresh(
     if (!row) return { error: new RefreshTokenInvalidError() };
     if (row.status === 'rotated') {
       revokeFamily(ctx, row.family_id, 'rotation_reuse', correlationId);
-      ctx.logger.warn(
+      ctx.logger.error(
         { event: 'session.rotation_reuse_detected', sessionId: row.session_id },
         'refresh token reused',
       );
-      ctx.metrics.rotationReuseDetected.inc();
+      const owner = statement(
+        ctx.store.db,
+        'SELECT tenant_id FROM sessions WHERE session_id = ?',
+      ).get(row.session_id) as { tenant_id: string } | undefined;
+      ctx.metrics.rotationReuseDetected.inc({ tenant_id: owner?.tenant_id ?? 'unknown' });
+      ctx.metrics.sessionRefresh.inc({ result: 'reused' });
       return { error: new RefreshTokenReusedError() };
     }
     const session = statement(ctx.store.db, 'SELECT * FROM sessions WHERE session_id = ?').get(
@@ -131,9 +136,13 @@ export async function refresh(
     ]);
     return { session, next };
   });
-  if ('error' in outcome) throw outcome.error;
+  if ('error' in outcome) {
+    if (!(outcome.error instanceof RefreshTokenReusedError))
+      ctx.metrics.sessionRefresh.inc({ result: 'invalid' });
+    throw outcome.error;
+  }
   const { session, next } = outcome;
-  ctx.metrics.sessionRefresh.inc();
+  ctx.metrics.sessionRefresh.inc({ result: 'success' });
   const access = signAccessToken(ctx, {
     userId: session.user_id,
     tenantId: session.tenant_id,

@@ -223,8 +223,9 @@ export const commands: Command[] = [
     path: ['serve'],
     summary: 'Run the CA service (HTTP)',
     usage:
-      'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL]\n\n' +
-      'Stdout carries JSON log lines only; what is meant for a person goes to stderr.',
+      'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
+      'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
+      'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.',
     options: {
       'data-dir': { type: 'string' },
       'public-url': { type: 'string' },
@@ -234,9 +235,14 @@ export const commands: Command[] = [
       nats: { type: 'string' },
       'webauthn-rp-id': { type: 'string' },
       'webauthn-origins': { type: 'string' },
+      'metrics-listen': { type: 'string' },
     },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
+      const metricsListen = hostPort(
+        optionalString(values, 'metrics-listen') ?? io.env['LANTERN_METRICS_LISTEN'],
+      );
+      const metricsToken = io.env['LANTERN_METRICS_TOKEN'] || undefined;
       const nats = optionalString(values, 'nats') ?? io.env['LANTERN_NATS_URL'];
       const port = Number(optionalString(values, 'port') ?? '8080');
       if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -256,6 +262,8 @@ export const commands: Command[] = [
         ...(nats === undefined ? {} : { nats }),
         ...(publicUrl === undefined ? {} : { publicUrl }),
         webauthn: webauthnFlags(values),
+        ...(metricsListen ? { metricsListen } : {}),
+        ...(metricsToken ? { metricsToken } : {}),
       });
       io.stderr(
         [
@@ -265,6 +273,7 @@ export const commands: Command[] = [
           ...(running.publicUrlWarning === null ? [] : [`warning: ${running.publicUrlWarning}`]),
         ].join('\n'),
       );
+      if (running.metricsUrl) io.stderr(`metrics on ${running.metricsUrl}/metrics`);
       await running.closed;
       io.stderr('lantern-ca stopped');
       return { json: { url: running.url, stopped: true }, human: '', quiet: true };
@@ -737,3 +746,12 @@ export const commands: Command[] = [
     },
   },
 ];
+
+/** `--metrics-listen 127.0.0.1:9464`; a bare `:9464` listens on loopback. */
+function hostPort(value: string | undefined): { host: string; port: number } | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(.*):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new UsageError('--metrics-listen must be HOST:PORT');
+  return { host: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port };
+}

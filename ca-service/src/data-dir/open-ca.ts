@@ -106,6 +106,7 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     // A retired key must stay published until the longest token it signed (a grant) expires.
     maxTokenLifetimeMs: Math.max(auth.maxOfflineSeconds, auth.accessTokenSeconds) * 1000,
   });
+  const metrics = new CaMetrics({ db, clock: options.clock });
   const context: CaContext = {
     store,
     clock: options.clock,
@@ -118,13 +119,13 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     passwords: createPasswordHasher(options.passwords),
     secretBox: passphraseSecretBox(options.passphrase, sha256Hex(fromPem(rootPem))),
     auth,
-    metrics: new CaMetrics({ db, clock: options.clock }),
+    metrics,
     ca: {
       authority: {
         certificate: issuingDer,
         subject: subjectOf(issuingDer),
         keyId: keyIdentifier(signer.publicKey.export({ type: 'spki', format: 'der' })),
-        signer,
+        signer: metrics.timedSigner(signer),
         crlUrl: `${publicUrls[0] ?? publicUrl}/v1/crl`,
       },
       rootPem,

@@ -31,7 +31,7 @@ export function deviceRoutes(ctx: CaContext): FastifyPluginAsync {
           request.body as { csr?: string },
           correlationIdOf(request),
         );
-        ctx.metrics.offlineCertsIssued.inc();
+        ctx.metrics.offlineCertsIssued.inc({ tenant_id: device.tenantId });
         request.log.info(
           {
             event: 'device.offline_cert.issued',

@@ -50,7 +50,7 @@ export function enrollmentRoutes(
           },
           'device enrolled',
         );
-        ctx.metrics.deviceEnrolled();
+        ctx.metrics.deviceEnrolled(result.tenantId);
         return reply.status(201).send(result);
       },
     );

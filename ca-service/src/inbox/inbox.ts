@@ -146,10 +146,10 @@ export class Inbox {
     this.stops.push(() => messages.stop());
     if (!this.running) messages.stop();
     this.consuming.add(subject);
-    for await (const message of messages) await this.handle(js, message);
+    for await (const message of messages) await this.handle(js, message, subject);
   }
 
-  private async handle(js: JetStreamClient, message: JsMsg): Promise<void> {
+  private async handle(js: JetStreamClient, message: JsMsg, topic: string): Promise<void> {
     const { logger } = this.options.ctx;
     const decoded = this.processor.decode(message.subject, message.data);
     if (!decoded.ok) {
@@ -161,6 +161,7 @@ export class Inbox {
       message.ack();
       if (outcome === 'duplicate') this.counts.duplicates += 1;
       else this.counts.processed += 1;
+      this.options.ctx.metrics.inboxConsumed.inc({ topic });
       logger.info(
         {
           event: 'inbox.processed',

@@ -39,7 +39,8 @@ export function checkLoginMfa(
         { event: 'login.mfa_required', tenantId: user.tenant_id, userId: user.user_id },
         'second factor required',
       );
-      ctx.metrics.mfaChallenges.inc();
+      for (const factor of methods)
+        ctx.metrics.mfa(factor === 'totp' ? 'totp' : 'webauthn', 'challenged');
       throw new MfaRequiredError(undefined, { details: { methods } });
     }
     return { amr: [] };
@@ -53,7 +54,8 @@ export function checkLoginMfa(
     return outcome;
   });
   if (!verdict.ok) {
-    ctx.metrics.loginFailed('mfa_failed', 'totp');
+    ctx.metrics.mfa('totp', 'failure');
+    ctx.metrics.loginFailed('mfa_failed', user.tenant_id, 'totp');
     ctx.logger.info(
       {
         event: 'login.failure.mfa_failed',
@@ -65,6 +67,7 @@ export function checkLoginMfa(
     );
     throw new MfaFailedError();
   }
+  ctx.metrics.mfa('totp', 'success');
   return { amr: [OTP_AMR] };
 }
 

@@ -120,7 +120,7 @@ export async function passkeyLogin(
     credential.tenant_id !== pending.tenant_id ||
     (pending.user_id !== null && credential.user_id !== pending.user_id)
   ) {
-    ctx.metrics.loginFailed('unknown_account', 'passkey');
+    ctx.metrics.loginFailed('unknown_account', pending.tenant_id, 'passkey');
     ctx.logger.info(
       { event: 'login.failure.webauthn_credential_unknown', tenantId: pending.tenant_id },
       'sign-in refused',
@@ -138,7 +138,8 @@ export async function passkeyLogin(
       reason: 'passkey_failed',
       method: 'passkey',
     });
-    ctx.metrics.loginFailed('passkey_failed', 'passkey');
+    ctx.metrics.mfa('webauthn', 'failure');
+    ctx.metrics.loginFailed('passkey_failed', user.tenant_id, 'passkey');
     ctx.logger.info(
       {
         event: 'login.failure.passkey_failed',

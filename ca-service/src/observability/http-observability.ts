@@ -9,6 +9,8 @@ import {
 } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LogController } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { UnauthorizedError } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { UNMATCHED_ROUTE } from './metrics.js';
 import type { RequestScope, TraceParent } from './tracing.js';
@@ -63,6 +65,33 @@ interface RequestTrace {
 }
 
 const traces = new WeakMap<FastifyRequest, RequestTrace>();
+/** The stable `code` of an error answer, read as it is sent (for `identity_http_errors_total`). */
+const errorCodes = new WeakMap<FastifyRequest, string>();
+const ERROR_CODE = /"code"\s*:\s*"([a-z][a-z0-9_]{0,63})"/;
+
+/** Sign-in routes whose whole duration is `identity_login_duration_seconds`, by method. */
+const LOGIN_ROUTES: Readonly<Record<string, 'password' | 'passkey'>> = {
+  '/v1/auth/login': 'password',
+  '/v1/auth/webauthn/verify': 'passkey',
+};
+
+export interface MetricsEndpointOptions {
+  /**
+   * Serve `GET /metrics` on this app (default true). False when a separate listener serves it
+   * (`--metrics-listen`), so the public port does not expose it.
+   */
+  expose?: boolean;
+  /** When set, `/metrics` answers only `Authorization: Bearer <token>`. */
+  bearerToken?: string;
+}
+
+/** Constant-time check of a scraper's bearer token; hashing first evens out the lengths. */
+export function metricsTokenMatches(header: unknown, token: string): boolean {
+  const presented =
+    typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(presented), digest(token)) && presented.length > 0;
+}
 
 function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? UNMATCHED_ROUTE;
@@ -78,8 +107,27 @@ function routeOf(request: FastifyRequest): string {
  * - `identity_http_requests_total` and `identity_http_request_duration_seconds` by route
  *   template, and `GET /metrics`.
  */
-export function installObservability(app: FastifyInstance, ctx: CaContext): void {
+export function installObservability(
+  app: FastifyInstance,
+  ctx: CaContext,
+  endpoint: MetricsEndpointOptions = {},
+): void {
   const { metrics } = ctx;
+
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method !== 'HEAD' && !route.url.includes('*')) metrics.routeRegistered(route.url, method);
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode >= 400 && typeof payload === 'string') {
+      const code = ERROR_CODE.exec(payload.slice(0, 200))?.[1];
+      if (code) errorCodes.set(request, code);
+    }
+    return payload;
+  });
 
   app.addHook('onRequest', (request, reply, done) => {
     const incoming = parseTraceparent(request.headers['traceparent']);
@@ -123,8 +171,9 @@ export function installObservability(app: FastifyInstance, ctx: CaContext): void
     const route = state?.route ?? routeOf(request);
     const status = reply.statusCode;
     const seconds = reply.elapsedTime / 1000;
-    metrics.httpRequests.inc({ method: request.method, route, status: String(status) });
-    metrics.httpRequestDuration.observe({ method: request.method, route }, seconds);
+    metrics.httpRequest(route, request.method, status, seconds, errorCodes.get(request));
+    const loginMethod = request.method === 'POST' ? LOGIN_ROUTES[route] : undefined;
+    if (loginMethod) metrics.loginDuration.observe({ method: loginMethod }, seconds);
     if (route === '/v1/sync' && request.method === 'POST') {
       const bytes = request.rawBody?.length ?? Number(request.headers['content-length'] ?? 0);
       if (Number.isFinite(bytes) && bytes > 0) metrics.syncRequestBytes.inc(bytes);
@@ -153,10 +202,23 @@ export function installObservability(app: FastifyInstance, ctx: CaContext): void
     }
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply: FastifyReply) =>
-    reply
+  if (endpoint.expose ?? true) metricsRoute(app, ctx, endpoint.bearerToken);
+}
+
+/** `GET /metrics`, behind a bearer token when one is configured. */
+export function metricsRoute(app: FastifyInstance, ctx: CaContext, bearerToken?: string): void {
+  const { metrics } = ctx;
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply: FastifyReply) => {
+    if (
+      bearerToken !== undefined &&
+      !metricsTokenMatches(request.headers.authorization, bearerToken)
+    ) {
+      reply.header('www-authenticate', 'Bearer realm="metrics"');
+      throw new UnauthorizedError('send `Authorization: Bearer <metrics token>` to read /metrics');
+    }
+    return reply
       .header('content-type', metrics.contentType)
       .header('cache-control', 'no-store')
-      .send(await metrics.text()),
-  );
+      .send(await metrics.text());
+  });
 }

@@ -1,15 +1,24 @@
 import type { Clock } from '@lantern/shared';
+import { EVENT_CATALOGUE } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
+import { INBOX_SUBJECTS } from '../inbox/inbox-processor.js';
+import type { Signer } from '../pki/signer.js';
 
-/** What the outbox relay reports about itself; undefined while no relay runs (embedded mode). */
+/** What the outbox relay reports about itself; undefined while no relay is configured. */
 export interface RelayStatus {
   /** Events recorded but not yet published. */
   depth: number;
   /** Age of the oldest unpublished event, in seconds (0 when the outbox is empty). */
   lagSeconds: number;
-  /** Messages parked in the dead-letter queue. */
+  /** Messages the relay parked in the dead-letter queue. */
   dlq: number;
+  /** Messages the inbox parked in the dead-letter queue. */
+  inboxDlq?: number;
+  /** False when no broker is configured (`--nats`): nothing drains the outbox, by design. */
+  enabled?: boolean;
 }
 
 export type RelayStatusProvider = () => RelayStatus | undefined;
@@ -24,49 +33,92 @@ export interface CaMetricsOptions {
 
 /** How far ahead `identity_offline_certs_expiring_soon` looks. */
 export const EXPIRING_SOON_DAYS = 7;
+/** API keys older than this count as overdue for rotation (spec §6.3). */
+export const API_KEY_ROTATION_DAYS = 180;
 
 /** Route label of requests that matched no route: a raw URL would make label values unbounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-export type LoginFailureReason =
-  | 'invalid_credentials'
-  | 'unknown_account'
-  | 'account_locked'
-  | 'account_suspended'
-  | 'device_tenant_mismatch'
-  | 'mfa_failed'
-  | 'passkey_failed';
+export const LOGIN_METHODS = ['password', 'passkey'] as const;
+export type LoginMethod = (typeof LOGIN_METHODS)[number] | 'totp';
+
+export const LOGIN_FAILURE_REASONS = [
+  'invalid_credentials',
+  'unknown_account',
+  'account_locked',
+  'account_suspended',
+  'device_tenant_mismatch',
+  'mfa_failed',
+  'passkey_failed',
+] as const;
+export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
+
+export const MFA_FACTORS = ['totp', 'webauthn'] as const;
+/** `challenged`: the sign-in was told a second factor is needed. */
+export const MFA_RESULTS = ['challenged', 'success', 'failure'] as const;
+export const REFRESH_RESULTS = ['success', 'reused', 'invalid'] as const;
+export const API_KEY_REFUSALS = [
+  'missing',
+  'unknown',
+  'revoked',
+  'expired',
+  'forbidden_scope',
+  'other_tenant',
+] as const;
+export type ApiKeyRefusal = (typeof API_KEY_REFUSALS)[number];
+export const PUBLISH_FAILURES = ['transient', 'no_stream', 'refused'] as const;
+export type PublishFailure = (typeof PUBLISH_FAILURES)[number];
+/** The dead-letter queue holds letters of two stages; `stream` names the one they came from. */
+export const DLQ_STREAMS = ['outbox', 'inbox'] as const;
+export const KMS_OPERATIONS = ['sign_x509', 'sign_jws'] as const;
 
 export type SyncRejectionCode =
   'sequence_conflict' | 'event_not_allowed' | 'schema_violation' | 'tenant_mismatch';
 
+/** Topics are event types (the subject without its version): a bounded set, the catalogue's. */
+const TOPICS = [
+  ...new Set(EVENT_CATALOGUE.filter((e) => e.direction === 'produced').map((e) => e.type)),
+];
+
+function statusClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}
+
 /**
- * Every Prometheus metric of the CA (DESIGN §7), in a registry of its own: never prom-client's
- * global default, so two CAs in one process (tests, benchmarks) never share a counter. Label
- * values are bounded by construction: route templates, methods, status codes, enumerated
- * reasons; never an id, a username or a raw URL.
+ * Every Prometheus metric of the CA (the spec's table is in metric-spec.ts), in a registry of
+ * its own: never prom-client's global default, so two CAs in one process never share a counter.
+ * Label values are bounded by construction: route templates, methods, status classes, error
+ * codes, enumerated reasons, tenant ids (one per school) and hashed key ids; never a user id, a
+ * username or a raw URL. Every known label value starts at 0, so `increase()` and dashboards see
+ * the first event; tenant-labelled series are started for each tenant at the next scrape.
  */
 export class CaMetrics {
   readonly registry = new Registry();
 
   readonly httpRequests = new Counter({
     name: 'identity_http_requests_total',
-    help: 'HTTP requests completed, by method, route template and status code',
-    labelNames: ['method', 'route', 'status'] as const,
+    help: 'HTTP requests completed, by route template, method and status class',
+    labelNames: ['route', 'method', 'status_class'] as const,
     registers: [this.registry],
   });
   readonly httpRequestDuration = new Histogram({
     name: 'identity_http_request_duration_seconds',
-    help: 'HTTP request duration in seconds, by method and route template',
-    labelNames: ['method', 'route'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10],
+    help: 'HTTP request duration in seconds, by route template and method',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly httpErrors = new Counter({
+    name: 'identity_http_errors_total',
+    help: 'HTTP requests answered with an error (4xx/5xx), by route template, method and error code',
+    labelNames: ['route', 'method', 'code'] as const,
     registers: [this.registry],
   });
 
   readonly loginAttempts = new Counter({
     name: 'identity_login_attempts_total',
-    help: 'Online sign-in attempts that reached credential checking, by method and result',
-    labelNames: ['method', 'result'] as const,
+    help: 'Online sign-in attempts that reached credential checking, by method, result and tenant',
+    labelNames: ['method', 'result', 'tenant_id'] as const,
     registers: [this.registry],
   });
   readonly loginFailures = new Counter({
@@ -75,37 +127,50 @@ export class CaMetrics {
     labelNames: ['method', 'reason'] as const,
     registers: [this.registry],
   });
-  /** A sign-in answered "second factor required" (not a failure: the client asks for a code). */
-  readonly mfaChallenges = new Counter({
-    name: 'identity_mfa_challenges_total',
-    help: 'Second-factor challenges issued',
+  readonly loginDuration = new Histogram({
+    name: 'identity_login_duration_seconds',
+    help: 'Online sign-in duration in seconds (password KDF included), by method',
+    labelNames: ['method'] as const,
+    buckets: [0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  readonly mfaChallenges = new Counter({
+    name: 'identity_mfa_challenges_total',
+    help: 'Second factors asked for (challenged) and presented (success, failure), by factor',
+    labelNames: ['factor', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly mfaAdoption: Gauge;
   readonly sessionsActive: Gauge;
   readonly sessionRefresh = new Counter({
     name: 'identity_session_refresh_total',
-    help: 'Successful refresh-token rotations',
+    help: 'Refresh-token presentations, by result (success = rotated)',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
   readonly rotationReuseDetected = new Counter({
     name: 'identity_rotation_reuse_detected_total',
-    help: 'Rotated refresh tokens presented again (the token family was revoked)',
+    help: 'Rotated refresh tokens presented again (the token family was revoked), by tenant',
+    labelNames: ['tenant_id'] as const,
     registers: [this.registry],
   });
   readonly accountLocks = new Counter({
     name: 'identity_account_locks_total',
-    help: 'Accounts locked after too many failed sign-ins',
+    help: 'Accounts locked, by reason',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 
   readonly deviceRegistrations = new Counter({
     name: 'identity_device_registrations_total',
-    help: 'Devices enrolled',
+    help: 'Devices enrolled, by tenant',
+    labelNames: ['tenant_id'] as const,
     registers: [this.registry],
   });
   readonly offlineCertsIssued = new Counter({
     name: 'identity_offline_certs_issued_total',
-    help: 'Device binding (offline) certificates issued',
+    help: 'Device binding (offline) certificates issued at enrollment and renewal, by tenant',
+    labelNames: ['tenant_id'] as const,
     registers: [this.registry],
   });
   readonly offlineCertsExpiringSoon: Gauge;
@@ -116,9 +181,69 @@ export class CaMetrics {
     registers: [this.registry],
   });
 
+  readonly apiKeyUses = new Counter({
+    name: 'identity_api_key_uses_total',
+    help: 'Requests authenticated by an API key, by tenant, hashed key id and the scope used',
+    labelNames: ['tenant_id', 'key_id_hash', 'scope'] as const,
+    registers: [this.registry],
+  });
+  readonly apiKeyValidation = new Histogram({
+    name: 'identity_api_key_validation_duration_seconds',
+    help: 'API key validation duration in seconds',
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05],
+    registers: [this.registry],
+  });
+  readonly apiKeyUnauthorized = new Counter({
+    name: 'identity_api_key_unauthorized_total',
+    help: 'Requests refused for their API key, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly apiKeysRotationOverdue: Gauge;
+
+  readonly relayEnabled: Gauge;
   readonly outboxDepth: Gauge;
   readonly outboxLagSeconds: Gauge;
+  readonly outboxPublished = new Counter({
+    name: 'identity_outbox_publish_rate',
+    help: 'Events published to the broker by the outbox relay, by topic (event type); rate() it',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
+  readonly outboxPublishFailures = new Counter({
+    name: 'identity_outbox_publish_failures_total',
+    help: 'Failed publish attempts of the outbox relay (each retried), by topic and reason',
+    labelNames: ['topic', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly inboxConsumed = new Counter({
+    name: 'identity_inbox_consume_rate',
+    help: 'Messages consumed and applied by the inbox, by topic (subject); rate() it',
+    labelNames: ['topic'] as const,
+    registers: [this.registry],
+  });
   readonly dlqDepth: Gauge;
+  readonly dbPoolActive: Gauge;
+  readonly dbPoolIdle: Gauge;
+  readonly kmsDuration = new Histogram({
+    name: 'identity_kms_operations_duration_seconds',
+    help: 'Signatures by the issuing CA key (file, KMS or PKCS#11 signer), by operation',
+    labelNames: ['operation'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly kmsFailures = new Counter({
+    name: 'identity_kms_operation_failures_total',
+    help: 'Failed signatures by the issuing CA key, by operation',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly jwksRotations = new Counter({
+    name: 'identity_jwks_rotations_total',
+    help: 'Scheduled token-key rotation runs, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
 
   readonly syncRounds = new Counter({
     name: 'identity_sync_rounds_total',
@@ -154,27 +279,52 @@ export class CaMetrics {
 
   /** Settable after construction: the relay may start after the app is built. */
   relayStatus: RelayStatusProvider | undefined;
+  private readonly knownTenants = new Set<string>();
 
   constructor(options: CaMetricsOptions) {
     const { db, clock } = options;
     this.relayStatus = options.relayStatus;
-    const count = (sql: string, ...params: unknown[]): number | undefined => {
+    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined => {
       try {
-        return (db.prepare(sql).get(...params) as { n: number }).n;
+        return db.prepare(sql).all(...params) as T[];
       } catch {
         return undefined; // a closed or broken store: keep the last value, /health/ready reports it
       }
     };
-    this.sessionsActive = new Gauge({
-      name: 'identity_session_count_active',
-      help: 'Sessions that are active and not expired',
+    const count = (sql: string, ...params: unknown[]): number | undefined =>
+      rows<{ n: number }>(sql, ...params)?.[0]?.n;
+    const startTenants = () => this.startTenantSeries(rows);
+    this.mfaAdoption = new Gauge({
+      name: 'identity_mfa_adoption_ratio',
+      help: 'Fraction of active users with a second factor (TOTP or passkey) enrolled, by tenant',
+      labelNames: ['tenant_id'],
       registers: [this.registry],
       collect() {
-        const n = count(
-          "SELECT COUNT(*) AS n FROM sessions WHERE status = 'active' AND expires_at > ?",
+        const found = rows<{ tenant_id: string; users: number; mfa: number }>(
+          `SELECT u.tenant_id, COUNT(*) AS users,
+             SUM(EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = u.user_id AND t.status = 'active')
+                 OR EXISTS (SELECT 1 FROM user_passkeys p WHERE p.user_id = u.user_id)) AS mfa
+           FROM users u WHERE u.status = 'active' GROUP BY u.tenant_id`,
+        );
+        if (!found) return;
+        this.reset();
+        for (const row of found) this.set({ tenant_id: row.tenant_id }, row.mfa / row.users);
+      },
+    });
+    this.sessionsActive = new Gauge({
+      name: 'identity_session_count_active',
+      help: 'Sessions that are active and not expired, by tenant',
+      labelNames: ['tenant_id'],
+      registers: [this.registry],
+      collect() {
+        startTenants();
+        const found = rows<{ tenant_id: string; n: number }>(
+          "SELECT t.tenant_id, (SELECT COUNT(*) FROM sessions s WHERE s.tenant_id = t.tenant_id AND s.status = 'active' AND s.expires_at > ?) AS n FROM tenants t",
           new Date(clock.now()).toISOString(),
         );
-        if (n !== undefined) this.set(n);
+        if (!found) return;
+        this.reset();
+        for (const row of found) this.set({ tenant_id: row.tenant_id }, row.n);
       },
     });
     this.offlineCertsExpiringSoon = new Gauge({
@@ -191,50 +341,182 @@ export class CaMetrics {
         if (n !== undefined) this.set(n);
       },
     });
-    const relay = (pick: (status: RelayStatus) => number) => () =>
-      pick(this.relayStatus?.() ?? { depth: 0, lagSeconds: 0, dlq: 0 });
-    const depth = relay((status) => status.depth);
-    const lag = relay((status) => status.lagSeconds);
-    const dlq = relay((status) => status.dlq);
-    this.outboxDepth = new Gauge({
-      name: 'identity_outbox_depth',
-      help: 'Events recorded but not yet published by the relay (0 without a relay)',
+    this.apiKeysRotationOverdue = new Gauge({
+      name: 'identity_api_keys_rotation_overdue',
+      help: `Usable API keys created more than ${API_KEY_ROTATION_DAYS} days ago`,
       registers: [this.registry],
       collect() {
-        this.set(depth());
+        const now = clock.now();
+        const n = count(
+          'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND created_at <= ?',
+          new Date(now).toISOString(),
+          new Date(now - API_KEY_ROTATION_DAYS * 86_400_000).toISOString(),
+        );
+        if (n !== undefined) this.set(n);
       },
     });
-    this.outboxLagSeconds = new Gauge({
-      name: 'identity_outbox_lag_seconds',
-      help: 'Age in seconds of the oldest unpublished event (0 without a relay)',
+    const relay = () => this.relayStatus?.();
+    const enabled = () => relay()?.enabled ?? relay() !== undefined;
+    this.relayEnabled = new Gauge({
+      name: 'identity_outbox_relay_enabled',
+      help: '1 when an outbox relay (a broker, --nats) is configured; 0: events stay in the store',
       registers: [this.registry],
       collect() {
-        this.set(lag());
+        this.set(enabled() ? 1 : 0);
+      },
+    });
+    this.outboxDepth = new Gauge({
+      name: 'identity_outbox_depth',
+      help: 'Events recorded but not yet published (they wait in the store while no relay runs)',
+      registers: [this.registry],
+      collect() {
+        this.set(relay()?.depth ?? 0);
+      },
+    });
+    // Without a relay no publishing is late: the series is absent rather than a growing age.
+    this.outboxLagSeconds = new Gauge({
+      name: 'identity_outbox_lag_seconds',
+      help: 'Age in seconds of the oldest unpublished event; absent while no relay is configured',
+      registers: [this.registry],
+      collect() {
+        const status = relay();
+        if (status && enabled()) this.set(status.lagSeconds);
+        else this.remove();
       },
     });
     this.dlqDepth = new Gauge({
       name: 'identity_dlq_depth',
-      help: 'Messages in the dead-letter queue (0 without a relay)',
+      help: 'Messages parked in the dead-letter queue, by the stage they came from',
+      labelNames: ['stream'],
       registers: [this.registry],
       collect() {
-        this.set(dlq());
+        const status = relay();
+        this.set({ stream: 'outbox' }, status?.dlq ?? 0);
+        this.set({ stream: 'inbox' }, status?.inboxDlq ?? 0);
       },
     });
+    // SQLite has one connection per process: "active" while a transaction holds it.
+    this.dbPoolActive = new Gauge({
+      name: 'identity_db_pool_active',
+      help: 'Database connections in use (SQLite: 1 while a transaction is open, else 0)',
+      registers: [this.registry],
+      collect() {
+        this.set(db.open && db.inTransaction ? 1 : 0);
+      },
+    });
+    this.dbPoolIdle = new Gauge({
+      name: 'identity_db_pool_idle',
+      help: 'Idle database connections (SQLite: 1 while open and outside a transaction)',
+      registers: [this.registry],
+      collect() {
+        this.set(db.open && !db.inTransaction ? 1 : 0);
+      },
+    });
+    this.startKnownSeries();
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
-  loginSucceeded(method = 'password'): void {
-    this.loginAttempts.inc({ method, result: 'success' });
+  /** Known label values at 0 from the start (the first event is then an increase, not a birth). */
+  private startKnownSeries(): void {
+    for (const method of LOGIN_METHODS) {
+      this.loginDuration.zero({ method });
+      for (const reason of LOGIN_FAILURE_REASONS) this.loginFailures.inc({ method, reason }, 0);
+    }
+    this.loginFailures.inc({ method: 'totp', reason: 'mfa_failed' }, 0);
+    for (const factor of MFA_FACTORS)
+      for (const result of MFA_RESULTS) this.mfaChallenges.inc({ factor, result }, 0);
+    for (const result of REFRESH_RESULTS) this.sessionRefresh.inc({ result }, 0);
+    this.accountLocks.inc({ reason: 'too_many_failures' }, 0);
+    for (const reason of DEVICE_REVOCATION_REASONS) this.deviceRevocations.inc({ reason }, 0);
+    for (const reason of API_KEY_REFUSALS) this.apiKeyUnauthorized.inc({ reason }, 0);
+    for (const topic of TOPICS) this.outboxPublished.inc({ topic }, 0);
+    for (const topic of INBOX_SUBJECTS) this.inboxConsumed.inc({ topic }, 0);
+    for (const operation of KMS_OPERATIONS) {
+      this.kmsDuration.zero({ operation });
+      this.kmsFailures.inc({ operation }, 0);
+    }
+    for (const result of ['rotated', 'unchanged', 'failed']) this.jwksRotations.inc({ result }, 0);
   }
 
-  loginFailed(reason: LoginFailureReason, method = 'password'): void {
-    this.loginAttempts.inc({ method, result: 'failure' });
+  /** Tenant-labelled counters start at 0 for every tenant, found at scrape time. */
+  private startTenantSeries(rows: <T>(sql: string) => T[] | undefined): void {
+    for (const { tenant_id: tenant } of rows<{ tenant_id: string }>(
+      'SELECT tenant_id FROM tenants',
+    ) ?? []) {
+      this.startTenant(tenant);
+    }
+  }
+
+  private startTenant(tenant: string): void {
+    if (this.knownTenants.has(tenant)) return;
+    this.knownTenants.add(tenant);
+    for (const method of LOGIN_METHODS)
+      for (const result of ['success', 'failure'])
+        this.loginAttempts.inc({ method, result, tenant_id: tenant }, 0);
+    this.rotationReuseDetected.inc({ tenant_id: tenant }, 0);
+    this.deviceRegistrations.inc({ tenant_id: tenant }, 0);
+    this.offlineCertsIssued.inc({ tenant_id: tenant }, 0);
+  }
+
+  /** Feeds the HTTP metrics; `code` is the stable error code of a 4xx/5xx answer. */
+  httpRequest(route: string, method: string, status: number, seconds: number, code?: string) {
+    this.httpRequests.inc({ route, method, status_class: statusClass(status) });
+    this.httpRequestDuration.observe({ route, method }, seconds);
+    if (status >= 400) this.httpErrors.inc({ route, method, code: code ?? 'unknown' });
+  }
+
+  /** A route seen at start-up: its success, refusal and failure series start at 0. */
+  routeRegistered(route: string, method: string): void {
+    for (const status of [200, 400, 500])
+      this.httpRequests.inc({ route, method, status_class: statusClass(status) }, 0);
+  }
+
+  loginSucceeded(tenantId: string, method: LoginMethod = 'password'): void {
+    this.loginAttempts.inc({ method, result: 'success', tenant_id: tenantId });
+  }
+
+  /** `tenantId` undefined: the named tenant does not exist (label `unknown`, still bounded). */
+  loginFailed(
+    reason: LoginFailureReason,
+    tenantId: string | undefined,
+    method: LoginMethod = 'password',
+  ): void {
+    this.loginAttempts.inc({ method, result: 'failure', tenant_id: tenantId ?? 'unknown' });
     this.loginFailures.inc({ method, reason });
   }
 
-  deviceEnrolled(): void {
-    this.deviceRegistrations.inc();
-    this.offlineCertsIssued.inc();
+  mfa(factor: (typeof MFA_FACTORS)[number], result: (typeof MFA_RESULTS)[number]): void {
+    this.mfaChallenges.inc({ factor, result });
+  }
+
+  deviceEnrolled(tenantId: string): void {
+    this.deviceRegistrations.inc({ tenant_id: tenantId });
+    this.offlineCertsIssued.inc({ tenant_id: tenantId });
+  }
+
+  apiKeyUsed(tenantId: string, keyId: string, scope: string): void {
+    // The hash keeps the label stable per key without putting the id itself in the exposition.
+    const keyIdHash = createHash('sha256').update(keyId).digest('hex').slice(0, 12);
+    this.apiKeyUses.inc({ tenant_id: tenantId, key_id_hash: keyIdHash, scope });
+  }
+
+  /** The issuing key's signer, timed and counted as the spec's KMS operations. */
+  timedSigner(signer: Signer): Signer {
+    return {
+      publicKey: signer.publicKey,
+      sign: async (data, encoding = 'der') => {
+        const operation = encoding === 'der' ? 'sign_x509' : 'sign_jws';
+        const end = this.kmsDuration.startTimer({ operation });
+        try {
+          return await signer.sign(data, encoding);
+        } catch (error) {
+          this.kmsFailures.inc({ operation });
+          throw error;
+        } finally {
+          end();
+        }
+      },
+    };
   }
 
   syncRound(push: {

@@ -2,6 +2,7 @@ import { AuditCheckpoints } from '../audit/audit-checkpoints.js';
 import { UserEventIndex } from '../audit/user-event-index.js';
 import type { CaContext } from '../context/ca-context.js';
 import { Inbox } from '../inbox/inbox.js';
+import type { RelayStatus as MetricsRelayStatus } from '../observability/metrics.js';
 import type { InboxStatus } from '../inbox/inbox.js';
 import type { OutboxRelayOptions, RelayStatus } from './relay.js';
 import { OutboxRelay } from './relay.js';
@@ -24,6 +25,17 @@ export interface EventBackbone {
 }
 
 /**
+ * What the metrics report about the backbone: a relay counts as enabled only with a broker
+ * configured, so the outbox alerts stay quiet where nothing is meant to drain the outbox.
+ */
+export function backboneRelayStatus(backbone: EventBackbone, natsConfigured: boolean) {
+  return (): MetricsRelayStatus => {
+    const { relay, inbox } = backbone.status();
+    return { ...relay, enabled: natsConfigured, inboxDlq: inbox?.deadLettered ?? 0 };
+  };
+}
+
+/**
  * What `serve` starts beside the HTTP server: outbox relay, inbox, scheduled checkpoints, the
  * timeline index. Stop it before closing the database.
  */
@@ -33,6 +45,10 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
     store: ctx.store,
     clock: ctx.clock,
     logger: ctx.logger,
+    counters: {
+      published: (topic) => ctx.metrics.outboxPublished.inc({ topic }),
+      failed: (topic, reason) => ctx.metrics.outboxPublishFailures.inc({ topic, reason }),
+    },
     ...options.relay,
     ...(options.nats === undefined ? {} : { servers: options.nats }),
   });

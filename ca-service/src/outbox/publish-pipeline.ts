@@ -34,6 +34,8 @@ export interface PublishPipelineOptions {
   isConnected(): boolean;
   /** Nobody answered on the subject while connected: the stream may have been deleted. */
   onNoStream(): void;
+  /** Every failed attempt, with the event's type and how it failed. */
+  onFailure?(eventType: string, failure: Failure): void;
 }
 
 interface Slot {
@@ -196,6 +198,7 @@ export class PublishPipeline {
     if (this.closed) return;
     this.failures += 1;
     const failure = this.options.isConnected() ? classify(error) : 'transient';
+    this.options.onFailure?.(slot.event.eventType, failure);
     if (failure !== 'transient' && slot.refusals < this.options.maxAttempts) {
       slot.refusals += 1;
       slot.lastError = `${(error as Error).name}: ${(error as Error).message}`;

@@ -29,6 +29,13 @@ export interface OutboxRelayOptions {
   /** The cursor is written at most this often (a crash re-sends at most that much, de-duplicated). */
   cursorFlushMs?: number;
   replicas?: number;
+  /** Per-topic counts for the metrics (`identity_outbox_publish_*`); topic = event type. */
+  counters?: RelayCounters;
+}
+
+export interface RelayCounters {
+  published(topic: string): void;
+  failed(topic: string, reason: 'transient' | 'no_stream' | 'refused'): void;
 }
 
 /** The numbers the metrics endpoint exposes (`identity_outbox_*`). */
@@ -187,6 +194,7 @@ export class OutboxRelay {
       retry: this.settings.retry,
       publishTimeoutMs: this.settings.publishTimeoutMs,
       isConnected: () => this.connected,
+      ...(this.options.counters ? { onFailure: this.options.counters.failed } : {}),
       onNoStream: () => {
         ensuring ??= ensureIdentityStreams(jsm, this.replicas())
           .catch((error: unknown) =>
@@ -225,9 +233,10 @@ export class OutboxRelay {
     const last = settled.at(-1);
     if (!last) return;
     let acked = 0;
-    for (const { outcome } of settled) {
+    for (const { event, outcome } of settled) {
       if (outcome === 'parked') continue;
       acked += 1;
+      this.options.counters?.published(event.eventType);
       if (outcome === 'duplicate') this.duplicates += 1;
     }
     this.published += acked;

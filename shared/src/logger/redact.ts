@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 
 const SECRET_KEY =
   /(pass(word|phrase)?|secret|^pin$|otp|token$|^authorization$|cookie|private|apikey|api_key|^csr$|^dk$|^d$|^key$|credential)/i;
@@ -9,7 +10,10 @@ const IP_KEY = /^(ip|ips|remoteAddress|clientIp|client_ip|remote_addr|x-forwarde
 
 const EMAIL_IN_TEXT = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 const IPV4_IN_TEXT = /\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b/g;
-const IPV6_IN_TEXT = /\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{0,4}\b/gi;
+/** Candidates only (hex groups and colons, `::` included); `isIPv6` decides. */
+const IPV6_IN_TEXT = /(?<![0-9a-z:.])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![0-9a-z:])/gi;
+/** An address right after `scheme://` (or `scheme://[`) is a server's, not a person's. */
+const URL_HOST_BEFORE = /[a-z][a-z0-9+.-]*:\/\/\[?$/i;
 const JWT_IN_TEXT = /\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 const LANTERN_SECRET_IN_TEXT = /\b(lrt|lk|let)_[A-Za-z0-9]+[._][A-Za-z0-9_-]{8,}/g;
 const PEM_PRIVATE_KEY =
@@ -26,11 +30,24 @@ export interface Redactor {
 export function maskIp(ip: string): string {
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/.exec(ip);
   if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
-  if (ip.includes(':')) {
-    const groups = ip.split(':').filter((group) => group !== '');
-    return `${groups.slice(0, 3).join(':')}::/48`;
-  }
+  if (isIPv6(ip)) return `${expandIpv6(ip).slice(0, 3).join(':')}::/48`;
   return REDACTED;
+}
+
+/** The eight groups of an IPv6 address, `::` filled with zeros (an embedded IPv4 tail counts as two). */
+function expandIpv6(ip: string): string[] {
+  const [head = '', tail] = ip.split('::');
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const filled = 8 - left.length - right.length;
+  return [...left, ...Array<string>(Math.max(0, filled)).fill('0'), ...right].map((group) =>
+    group.includes('.') ? group : group.replace(/^0+(?=.)/, '').toLowerCase(),
+  );
+}
+
+function isUrlHost(input: string, offset: number): boolean {
+  return URL_HOST_BEFORE.test(input.slice(Math.max(0, offset - 16), offset));
 }
 
 /**
@@ -48,8 +65,12 @@ export function createRedactor(salt: string): Redactor {
       .replace(JWT_IN_TEXT, REDACTED)
       .replace(LANTERN_SECRET_IN_TEXT, REDACTED)
       .replace(EMAIL_IN_TEXT, (email) => `email:${pseudonym(email.toLowerCase(), tenantId)}`)
-      .replace(IPV4_IN_TEXT, (ip) => maskIp(ip))
-      .replace(IPV6_IN_TEXT, (ip) => (ip.split(':').length > 3 ? maskIp(ip) : ip));
+      .replace(IPV4_IN_TEXT, (ip: string, ...rest: unknown[]) =>
+        isUrlHost(rest[5] as string, rest[4] as number) ? ip : maskIp(ip),
+      )
+      .replace(IPV6_IN_TEXT, (ip: string, offset: number, whole: string) =>
+        isIPv6(ip) && !isUrlHost(whole, offset) ? maskIp(ip) : ip,
+      );
 
   const visit = (
     input: unknown,
