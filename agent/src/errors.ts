@@ -102,6 +102,25 @@ export const SyncFailedError = defineError(
   'Run `lantern-agent sync` again; if it persists, check that the agent talks to its own CA and that the clocks are sane.',
 );
 
+export const BindingExpiredError = defineError(
+  'binding_expired',
+  403,
+  "The device's binding certificate expired longer ago than the renewal grace period: it can no longer renew with its old key, sign anyone in or sync.",
+  'Re-enroll the device: `lantern-agent enroll --ca URL --token T --data-dir D` on the same data directory with a new enrollment token; its queued events are kept and delivered.',
+);
+export const RenewalFailedError = defineError(
+  'renewal_failed',
+  502,
+  'The CA answered the renewal, but its answer did not bind this device and key under the pinned root. The old binding was kept.',
+  'Check that the agent talks to its own CA and that the versions match, then run `lantern-agent renew` again.',
+);
+export const RenewalInProgressError = defineError(
+  'renewal_in_progress',
+  409,
+  'Another process is renewing this device binding right now.',
+  'Wait for it to finish (the agent daemon renews in the background), then check `lantern-agent status`.',
+);
+
 export const agentErrors = [
   NotEnrolledError,
   AlreadyEnrolledError,
@@ -119,6 +138,9 @@ export const agentErrors = [
   LoopbackOnlyError,
   SigninAnswerInvalidError,
   SyncFailedError,
+  BindingExpiredError,
+  RenewalFailedError,
+  RenewalInProgressError,
 ] as const;
 
 export type AgentErrorCode = (typeof agentErrors)[number]['definition']['code'];

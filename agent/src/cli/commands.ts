@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import type { Command, CommandIo } from '@lantern/shared';
+import type { Clock, Command, CommandIo } from '@lantern/shared';
 import {
   LanternError,
   UsageError,
   optionalString,
+  clockFromEnv,
   requireString,
-  systemClock,
 } from '@lantern/shared';
 import type { AgentStatus } from '../data-dir/agent-status.js';
 import { readAgentStatus } from '../data-dir/agent-status.js';
@@ -22,6 +22,7 @@ import { passkeyRoutes } from '../daemon/passkey-routes.js';
 import { signinPage } from '../daemon/ui/signin-page.js';
 import { BackgroundSync } from '../daemon/background-sync.js';
 import { dataDirSyncRunner } from '../daemon/data-dir-sync-runner.js';
+import { renewCommand, renewedText } from './renew-command.js';
 import { syncCommand } from './sync-command.js';
 import { NotEnrolledError } from '../errors.js';
 import { signIn } from '../signin/sign-in.js';
@@ -92,10 +93,10 @@ function statusText(dataDir: string, status: AgentStatus): string {
 }
 
 /** Status without side effects: a data directory that has no store yet is not created. */
-function statusOf(dataDir: string): AgentStatus {
+function statusOf(dataDir: string, clock: Clock): AgentStatus {
   const paths = agentPaths(dataDir);
   if (!existsSync(paths.database)) return { enrolled: false };
-  const store = openAgentStore(paths.database, { clock: systemClock });
+  const store = openAgentStore(paths.database, { clock });
   try {
     return readAgentStatus(store);
   } finally {
@@ -144,7 +145,7 @@ export const commands: Command[] = [
         dataDir: dataDirOf(values, io),
         caUrl: caText,
         token,
-        clock: systemClock,
+        clock: clockFromEnv(io.env),
         ...(fingerprint === undefined ? {} : { rootFingerprint: fingerprint }),
         ...(name === undefined ? {} : { name }),
       });
@@ -158,7 +159,7 @@ export const commands: Command[] = [
     options: dataDirOption,
     async run(values, _positionals, io) {
       const dataDir = dataDirOf(values, io);
-      const status = statusOf(dataDir);
+      const status = statusOf(dataDir, clockFromEnv(io.env));
       return { json: { dataDir, ...status }, human: statusText(dataDir, status) };
     },
   },
@@ -173,25 +174,32 @@ export const commands: Command[] = [
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new UsageError('--port must be 0-65535');
       }
+      const clock = clockFromEnv(io.env);
       const sync = new BackgroundSync({
-        runner: dataDirSyncRunner(dataDir, systemClock),
+        runner: dataDirSyncRunner(dataDir, clock, {
+          onRenewal: (outcome) => {
+            if (outcome.renewed) io.stderr(renewedText(outcome));
+          },
+          onRenewalError: (error) =>
+            io.stderr(`lantern-agent: renewal: ${(error as Error).message}`),
+        }),
         onError: (error) =>
           io.stderr(`lantern-agent: background sync: ${(error as Error).message}`),
       });
       const running = await serveAgent({
         dataDir,
-        clock: systemClock,
+        clock,
         port,
         host: optionalString(values, 'host') ?? DEFAULT_AGENT_HOST,
         features: [
-          signinRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
-          totpRoutes({ dataDir, clock: systemClock }),
-          passkeyRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
-          signinPage({ dataDir, clock: systemClock }),
+          signinRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
+          totpRoutes({ dataDir, clock }),
+          passkeyRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
+          signinPage({ dataDir, clock }),
         ],
         logDestination: process.stderr,
       });
-      if (statusOf(dataDir).enrolled) sync.start();
+      if (statusOf(dataDir, clock).enrolled) sync.start();
       io.stderr(`lantern-agent listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
       // WebAuthn binds passkeys to a host name, and the page registers them for `localhost`.
       io.stderr(`sign-in page: ${running.url.replace('//127.0.0.1:', '//localhost:')}/`);
@@ -220,7 +228,7 @@ export const commands: Command[] = [
       if (password.length === 0) throw new UsageError('give the password on stdin');
       const { opened, agent } = await openSigninAgent({
         dataDir: dataDirOf(values, io),
-        clock: systemClock,
+        clock: clockFromEnv(io.env),
       });
       try {
         const verdict = await signIn(agent, {
@@ -270,7 +278,7 @@ export const commands: Command[] = [
       const token = given === '-' ? (await io.readStdin()).trim() : given;
       const paths = agentPaths(dataDirOf(values, io));
       if (!existsSync(paths.database)) throw new NotEnrolledError();
-      const store = openAgentStore(paths.database, { clock: systemClock });
+      const store = openAgentStore(paths.database, { clock: clockFromEnv(io.env) });
       try {
         const verdict = createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(
           token,
@@ -289,4 +297,5 @@ export const commands: Command[] = [
     },
   },
   syncCommand,
+  renewCommand,
 ];

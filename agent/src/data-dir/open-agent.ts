@@ -1,13 +1,11 @@
 import { existsSync } from 'node:fs';
 import type { Clock } from '@lantern/shared';
-import { parseCertificate } from '@lantern/shared';
-import { createPublicKey } from 'node:crypto';
 import type { DeviceBinding } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
-import { KeyUnavailableError, NotEnrolledError } from '../errors.js';
+import { NotEnrolledError } from '../errors.js';
 import { DataKey } from '../keys/data-key.js';
 import type { DeviceKeyStore } from '../keys/device-key-store.js';
-import { FileDeviceKeyStore } from '../keys/file-device-key-store.js';
+import { loadBindingKey } from '../keys/binding-key.js';
 import { FilePlatformSecret } from '../keys/file-platform-secret.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
@@ -50,17 +48,7 @@ export async function openAgent(options: OpenAgentOptions): Promise<OpenedAgent>
     const binding = readDeviceBinding(store);
     if (binding === null) throw new NotEnrolledError(`${paths.dataDir} is not enrolled yet`);
     const dataKey = await DataKey.load(new FilePlatformSecret(paths.platformSecret));
-    const deviceKey = await FileDeviceKeyStore.load(paths.deviceKey, dataKey);
-    const certified = createPublicKey({
-      key: Buffer.from(parseCertificate(binding.certificatePem).subjectPublicKeyInfo),
-      format: 'der',
-      type: 'spki',
-    });
-    if (!certified.equals(deviceKey.publicKey())) {
-      throw new KeyUnavailableError(
-        `the device key in ${paths.deviceKey} is not the key of the binding certificate`,
-      );
-    }
+    const deviceKey = await loadBindingKey(paths, dataKey, binding.certificatePem);
     return {
       paths,
       store,

@@ -211,4 +211,19 @@ ALTER TABLE trusted_time ADD COLUMN anchor_boot_id TEXT;  -- the system's boot i
 ALTER TABLE trusted_time ADD COLUMN anchor_uptime_ms INTEGER CHECK (anchor_uptime_ms >= 0);  -- system uptime at the anchor
 `,
   },
+  {
+    version: 6,
+    name: 'former_device_keys',
+    sql: `
+-- Issue 16: keys this device held before a re-keying renewal. The private keys are destroyed;
+-- only their thumbprints stay, so offline grants the CA bound to an earlier key (cnf.jkt) keep
+-- working on this device until they expire, as sessions minted under the old certificate do.
+CREATE TABLE former_device_keys (
+  thumbprint      TEXT    PRIMARY KEY,  -- RFC 7638 thumbprint of the retired device key
+  certificate_pem TEXT    NOT NULL,     -- the binding certificate that certified it
+  not_after       INTEGER NOT NULL,     -- that certificate's notAfter: no grant outlives it
+  retired_at      INTEGER NOT NULL
+) STRICT;
+`,
+  },
 ];

@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+import { link, rename } from 'node:fs/promises';
+import { createPublicKey } from 'node:crypto';
+import { parseCertificate } from '@lantern/shared';
+import type { AgentPaths } from '../data-dir/agent-paths.js';
+import { KeyUnavailableError } from '../errors.js';
+import type { DataKey } from './data-key.js';
+import { FileDeviceKeyStore } from './file-device-key-store.js';
+import { shredFile } from './secret-file.js';
+
+/**
+ * The device key the stored binding certificate certifies, finishing a re-keying renewal that
+ * a crash interrupted. A renewal writes its new key to `device-key.next`, commits the new
+ * certificate, then moves the old key aside, renames the new one into place and shreds the old
+ * one. So whatever step a crash hit, the certificate in the store has its key in one of the two
+ * files: before the commit it is the old key in `device-key` (the `.next` file is a leftover the
+ * next renewal removes), after it the new key, in `device-key` or still in `device-key.next`.
+ */
+export async function loadBindingKey(
+  paths: AgentPaths,
+  dataKey: DataKey,
+  certificatePem: string,
+): Promise<FileDeviceKeyStore> {
+  const certified = createPublicKey({
+    key: Buffer.from(parseCertificate(certificatePem).subjectPublicKeyInfo),
+    format: 'der',
+    type: 'spki',
+  });
+  const current = existsSync(paths.deviceKey)
+    ? await FileDeviceKeyStore.load(paths.deviceKey, dataKey)
+    : null;
+  if (current?.publicKey().equals(certified)) {
+    // Only a renewal that committed leaves an old key aside, so it is no longer needed.
+    await shredFile(paths.retiredDeviceKey);
+    return current;
+  }
+  const next = existsSync(paths.nextDeviceKey)
+    ? await FileDeviceKeyStore.load(paths.nextDeviceKey, dataKey)
+    : null;
+  if (!next?.publicKey().equals(certified)) {
+    throw new KeyUnavailableError(
+      `the device key in ${paths.deviceKey} is not the key of the binding certificate`,
+    );
+  }
+  await promoteNextKey(paths);
+  return FileDeviceKeyStore.load(paths.deviceKey, dataKey);
+}
+
+/**
+ * After the new certificate is stored: the old key file gets a second name, the new key is
+ * renamed over `device-key` (atomic: that name always holds one whole key), and the second name,
+ * now the only one left of the old key, is shredded. A crash anywhere here leaves the new key
+ * under `device-key` or `device-key.next`, and `loadBindingKey` finishes the job; no step can
+ * shred the new key, because `device-key.old` only ever names an older inode.
+ */
+export async function promoteNextKey(paths: AgentPaths): Promise<void> {
+  await shredFile(paths.retiredDeviceKey);
+  if (existsSync(paths.deviceKey)) await link(paths.deviceKey, paths.retiredDeviceKey);
+  if (existsSync(paths.nextDeviceKey)) await rename(paths.nextDeviceKey, paths.deviceKey);
+  await shredFile(paths.retiredDeviceKey);
+}
