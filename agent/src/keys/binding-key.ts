@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { link, rename } from 'node:fs/promises';
+import { link, rename, rm, stat } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { parseCertificate } from '@lantern/shared';
 import type { AgentPaths } from '../data-dir/agent-paths.js';
@@ -54,8 +54,36 @@ export async function loadBindingKey(
  * shred the new key, because `device-key.old` only ever names an older inode.
  */
 export async function promoteNextKey(paths: AgentPaths): Promise<void> {
-  await shredFile(paths.retiredDeviceKey);
+  // Another process finished the promotion: linking `device-key` aside now would shred the new key.
+  if (!existsSync(paths.nextDeviceKey)) return;
+  await dropRetired(paths);
   if (existsSync(paths.deviceKey)) await link(paths.deviceKey, paths.retiredDeviceKey);
-  if (existsSync(paths.nextDeviceKey)) await rename(paths.nextDeviceKey, paths.deviceKey);
+  try {
+    await rename(paths.nextDeviceKey, paths.deviceKey);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // Renamed meanwhile by another process: `device-key` is the new key, so only unlink.
+    await rm(paths.retiredDeviceKey, { force: true });
+    return;
+  }
   await shredFile(paths.retiredDeviceKey);
+}
+
+/**
+ * A `device-key.old` left by a crash is either a second name of `device-key` (crash before the
+ * rename: both are the old key, which the commit made useless) or an older key: shredding is
+ * right for both, except that shredding a second name would also garble `device-key` under a
+ * reader's feet, so that case is only unlinked (it is re-linked and shredded right after).
+ */
+async function dropRetired(paths: AgentPaths): Promise<void> {
+  const [retired, current] = await Promise.all([
+    stat(paths.retiredDeviceKey).catch(() => null),
+    stat(paths.deviceKey).catch(() => null),
+  ]);
+  if (retired === null) return;
+  if (current !== null && retired.ino === current.ino && retired.dev === current.dev) {
+    await rm(paths.retiredDeviceKey, { force: true });
+  } else {
+    await shredFile(paths.retiredDeviceKey);
+  }
 }

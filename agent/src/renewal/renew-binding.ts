@@ -1,5 +1,4 @@
 import { open, readFile, rm } from 'node:fs/promises';
-import type { Clock } from '@lantern/shared';
 import {
   DEVICE_PROOF_HEADER,
   LanternError,
@@ -9,7 +8,7 @@ import {
   withDeadline,
 } from '@lantern/shared';
 import type { AgentPaths } from '../data-dir/agent-paths.js';
-import type { OpenedAgent } from '../data-dir/open-agent.js';
+import type { OpenAgentOptions, OpenedAgent } from '../data-dir/open-agent.js';
 import { openAgent } from '../data-dir/open-agent.js';
 import { checkEnrollmentResponse } from '../enrollment/check-enrollment-response.js';
 import type { VerifiedEnrollment } from '../enrollment/check-enrollment-response.js';
@@ -34,9 +33,7 @@ const RENEW_TIMEOUT_MS = 30_000;
 export type RenewalStep =
   'key_generated' | 'certificate_issued' | 'binding_stored' | 'key_replaced';
 
-export interface RenewOptions {
-  dataDir: string;
-  clock: Clock;
+export interface RenewOptions extends OpenAgentOptions {
   /**
    * `when_due` (serve, sync): only once `renewFromFraction` of the lifetime has passed.
    * `now` (`lantern-agent renew`): ask the CA anyway; it answers `renewal_too_early` if so.
@@ -77,7 +74,7 @@ export type RenewalOutcome =
  * makes it refuse with `renewal_in_progress`.
  */
 export async function renewBinding(options: RenewOptions): Promise<RenewalOutcome> {
-  const agent = await openAgent({ dataDir: options.dataDir, clock: options.clock });
+  const agent = await openAgent(options);
   try {
     const { binding } = agent;
     const schedule = renewalSchedule(binding.certificatePem, binding.policy);
