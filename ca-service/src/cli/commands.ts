@@ -1,8 +1,9 @@
-import { systemClock } from '@lantern/shared';
+import { clockFromEnv, systemClock } from '@lantern/shared';
 import type { DeviceView } from '../devices/devices.js';
 import type { EnrollmentTokenView } from '../enrollment/enrollment-tokens.js';
 import { initDataDir } from '../data-dir/init-data-dir.js';
 import { openCa } from '../data-dir/open-ca.js';
+import { rotateIssuingCa } from '../data-dir/rotate-issuing.js';
 import { dataDirPaths } from '../data-dir/paths.js';
 import { resolvePassphrase } from '../data-dir/secret-files.js';
 import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
@@ -131,12 +132,38 @@ export const commands: Command[] = [
         passphrase,
         port,
         host: optionalString(values, 'host') ?? '127.0.0.1',
+        clock: clockFromEnv(io.env),
         ...(nats === undefined ? {} : { nats }),
         webauthn: webauthnFlags(values),
       });
       io.stderr(`lantern-ca listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
       await running.closed;
       return { json: { url: running.url, stopped: true }, human: 'lantern-ca stopped' };
+    },
+  },
+  {
+    path: ['ca', 'rotate-issuing'],
+    summary: 'Create a new issuing CA under the root (the service uses it from its next start)',
+    usage: 'ca rotate-issuing --data-dir D [--passphrase-file F]',
+    options: { 'data-dir': { type: 'string' }, 'passphrase-file': { type: 'string' } },
+    async run(values, _positionals, io) {
+      const dataDir = requireString(values, 'data-dir');
+      const passphrase = resolvePassphrase(
+        io.env,
+        optionalString(values, 'passphrase-file'),
+        dataDirPaths(dataDir).passphraseFile,
+      );
+      const result = await rotateIssuingCa({ dataDir, clock: clockFromEnv(io.env), passphrase });
+      return {
+        json: { dataDir, ...result },
+        human: [
+          `New issuing CA "${result.commonName}" (key id ${result.issuingKeyId}), valid until ${result.notAfter}.`,
+          `The previous one (key id ${result.retiredKeyId}) is retired: it issues nothing more but keeps`,
+          `signing the CRL of its certificates (GET /v1/crl?issuer=${result.retiredKeyId}).`,
+          `Restart \`lantern-ca serve --data-dir ${dataDir}\` to issue with the new one; devices move`,
+          'to it as they renew. If the root key lives offline, move ca/root.key.pem away again now.',
+        ].join('\n'),
+      };
     },
   },
   {

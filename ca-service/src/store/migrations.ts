@@ -339,6 +339,13 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX user_passkeys_user ON user_passkeys (user_id);
   `,
+  `
+  -- Issuing-CA rotation: which issuing CA signed each certificate (its SKI, hex), so each
+  -- issuer's CRL lists its own revoked certificates, and which issuer each cached CRL is of.
+  ALTER TABLE certificates ADD COLUMN issuer_key_id TEXT;
+  CREATE INDEX certificates_issuer ON certificates (issuer_key_id, revoked_position);
+  ALTER TABLE crls ADD COLUMN issuer_key_id TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}
