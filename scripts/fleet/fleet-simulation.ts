@@ -1,4 +1,4 @@
-import { bindingFacts } from '@lantern/agent';
+import { bindingFacts, renewalSchedule } from '@lantern/agent';
 import { EventValidator, base32Decode, hotp, manualClock } from '@lantern/shared';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,6 +87,17 @@ export interface FleetReport {
     reset: number;
   };
   revocations: { device: number; user: number; session: number };
+  /** Binding certificates renewed by the agents' own renewal, before a sync, once due. */
+  renewals: number;
+  /** Renewals that did not happen, by code (revoked devices, the CA unreachable mid-run...). */
+  renewalFailures: Record<string, number>;
+  /** Devices enrolled again on their data dir after their binding expired beyond the grace. */
+  reenrollments: number;
+  /** `lantern-ca ca rotate-issuing` with a CA restart, mid-run. */
+  issuingRotations: number;
+  /** Sign-ins refused `binding_expired` on a device that had synced while its binding was due
+   * for renewal: the renewal before that sync should have prevented it. Must be 0. */
+  bindingExpired: number;
   /** Session tokens of revoked sessions, users or devices verified after the sync that brought
    * the revocation, by the verifier's answer: `expired` ones prove nothing about revocation. */
   revokedTokenChecks: Record<string, number>;
@@ -338,6 +349,18 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       if (!verdict.ok) {
         const key = verdict.caCode ? `${verdict.code}:${verdict.caCode}` : verdict.code;
         report.signins.refused[key] = (report.signins.refused[key] ?? 0) + 1;
+        if (verdict.code === 'binding_expired') {
+          const { binding } = device.agent;
+          const due = renewalSchedule(binding.certificatePem, binding.policy).renewableAt;
+          if (schedule.lastContactMs >= due + TIME_SLACK_MS) {
+            report.bindingExpired += 1;
+            violations.add(
+              'binding_expired_after_sync_in_renewal_window',
+              nowMs,
+              `device ${device.index}`,
+            );
+          }
+        }
         return;
       }
       // The device's own clock and trusted time say how far it could tell the time at all.
@@ -459,6 +482,12 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       const startOp = op;
       report.syncs.runs += 1;
       if (lose) report.syncs.lostResponses += 1;
+      const renewal = await device.renewIfDue();
+      if (renewal.renewed) report.renewals += 1;
+      else if ('error' in renewal) {
+        report.renewalFailures[renewal.error] = (report.renewalFailures[renewal.error] ?? 0) + 1;
+      }
+      if (device.dead) return null;
       const outcome = await device.sync(lose ? 'lose_response' : 'normal', maxFailures);
       report.syncs.rounds += outcome.rounds;
       report.duplicates += outcome.duplicates;
@@ -528,9 +557,16 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     };
 
     const slice = Math.floor(stepMs / devices.length);
+    // Halfway: a new issuing CA under the same root (DESIGN §2 Lifetimes), with a restart.
+    const rotationStep = Math.floor(steps / 2);
     for (let step = 0; step < steps; step += 1) {
       const stepStart = FLEET_T0 + step * stepMs;
       clock.set(stepStart);
+      if (step === rotationStep && steps > 1) {
+        await ca.rotateIssuing();
+        report.issuingRotations += 1;
+        log(`fleet: issuing CA rotated on ${simTime(stepStart)}`);
+      }
       await adminStep(stepStart);
       for (const device of devices) {
         const nowMs = stepStart + device.index * slice;
@@ -556,7 +592,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       device.online = true;
       device.setTrueTime(endMs);
       const outcome = await runSync(device, schedule, endMs, false, 5);
-      if (!outcome.completed) {
+      if (outcome !== null && !outcome.completed) {
         violations.add(
           'final_sync_incomplete',
           endMs,
@@ -651,6 +687,11 @@ function emptyReport(options: FleetOptions): FleetReport {
       reset: 0,
     },
     revocations: { device: 0, user: 0, session: 0 },
+    renewals: 0,
+    renewalFailures: {},
+    reenrollments: 0,
+    issuingRotations: 0,
+    bindingExpired: 0,
     revokedTokenChecks: {},
     quarantined: 0,
     caEvents: 0,
