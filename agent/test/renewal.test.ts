@@ -6,6 +6,8 @@ import { openAgent } from '../src/data-dir/open-agent.js';
 import { promoteNextKey } from '../src/keys/binding-key.js';
 import type { RenewalStep, RenewOptions } from '../src/renewal/renew-binding.js';
 import { renewBinding } from '../src/renewal/renew-binding.js';
+import { enroll } from '../src/enrollment/enroll.js';
+import { createEnrollmentToken } from '../../test/support/ca-fixture.js';
 import { signInOffline } from '../src/signin/offline-signin.js';
 import { openSigninAgent } from '../src/signin/open-signin-agent.js';
 import { signInOnline } from '../src/signin/online-signin.js';
@@ -214,5 +216,48 @@ describe('binding renewal (DESIGN §3.4)', () => {
       },
     });
     expect(await inner).toMatchObject({ code: 'renewal_in_progress' });
+  });
+
+  it('past the grace period, enroll with a new token binds the same device again and delivers its queued events', async () => {
+    const device = await world.device();
+    const { deviceId } = device.opened.binding;
+    await expect(
+      enroll({
+        dataDir: device.dataDir,
+        caUrl: world.caUrl,
+        token: await createEnrollmentToken(world.ca, world.tenantId),
+        clock: world.agentClock,
+      }),
+    ).rejects.toMatchObject({ code: 'already_enrolled' });
+
+    world.link.set('down');
+    world.advance(61 * DAY);
+    // Recorded while the binding is dead: sign-ins refused, each one an outbox event.
+    const refused = await signInOffline(
+      device.agent,
+      { username: 'amina', password: PASSWORD },
+      TEST_OPTIONS,
+    );
+    expect(refused).toMatchObject({ ok: false, code: 'binding_expired' });
+    const queued = device.events('identity.user.login_failed').length;
+    expect(queued).toBeGreaterThan(0);
+    world.link.set('up');
+    await expect(renew(device)).rejects.toMatchObject({ code: 'binding_expired' });
+
+    const outcome = await enroll({
+      dataDir: device.dataDir,
+      caUrl: world.caUrl,
+      token: await createEnrollmentToken(world.ca, world.tenantId),
+      rootFingerprint: world.ca.rootFingerprint,
+      clock: world.agentClock,
+    });
+    expect(outcome).toMatchObject({ reenrolled: true, deviceId });
+    await usable(device);
+    const delivered = world.ca.ctx.store.db
+      .prepare(
+        "SELECT count(*) AS n FROM events WHERE event_type = 'identity.user.login_failed' AND actor_id = ?",
+      )
+      .get(deviceId) as { n: number };
+    expect(delivered.n).toBe(queued);
   });
 });

@@ -51,7 +51,9 @@ function enrolledText(outcome: EnrollOutcome): string {
           '--root-fingerprint.',
         ];
   return [
-    `Enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}).`,
+    outcome.reenrolled === true
+      ? `Re-enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}) is bound again; its queued events go out with the next sync.`
+      : `Enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}).`,
     `Binding certificate valid until ${outcome.certificateNotAfter}; device key ${outcome.keyThumbprint} (${outcome.keyAssurance}).`,
     '',
     'Root CA SHA-256 fingerprint:',
@@ -119,7 +121,8 @@ function waitForStopSignal(): Promise<void> {
 export const commands: Command[] = [
   {
     path: ['enroll'],
-    summary: 'Bind this device to a Lantern CA with a one-time enrollment token',
+    summary:
+      'Bind this device to a Lantern CA with a one-time enrollment token (again, once its binding expired)',
     usage: 'enroll --ca URL --token T [--data-dir D] [--root-fingerprint FP] [--name N]',
     options: {
       ...dataDirOption,

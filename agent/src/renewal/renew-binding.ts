@@ -91,7 +91,48 @@ export async function renewBinding(options: RenewOptions): Promise<RenewalOutcom
     }
     const release = await lockRenewal(agent.paths);
     try {
-      return await renewLocked(agent, options, phase === 'expired_in_grace');
+      return await renewLocked(agent, options, phase === 'expired_in_grace', (csr) =>
+        requestRenewal(agent, '/v1/devices/renew', { csr }, options),
+      );
+    } finally {
+      await release();
+    }
+  } finally {
+    agent.close();
+  }
+}
+
+/**
+ * `lantern-agent enroll` on a data directory whose binding expired beyond the grace period
+ * (DESIGN §2 Lifetimes): the admin's new enrollment token authorises it, a proof by the old key
+ * names the device, and the CA binds the same device (same id, same outbox sequence, same
+ * revocation feed) to a new key. Everything else is a re-keying renewal, with its crash safety,
+ * so the queued outbox events stay and are delivered by the next sync.
+ */
+export async function reenrollBinding(
+  options: OpenAgentOptions & {
+    token: string;
+    caUrl: string;
+    timeoutMs?: number;
+    onStep?: RenewOptions['onStep'];
+  },
+): Promise<RenewalOutcome & { renewed: true }> {
+  const agent = await openAgent(options);
+  try {
+    const release = await lockRenewal(agent.paths);
+    try {
+      const renewal = { ...options, when: 'now' as const, rekey: true };
+      const outcome = await renewLocked(agent, renewal, true, (csr) =>
+        requestRenewal(
+          agent,
+          '/v1/devices/enroll',
+          { enrollmentToken: options.token, csr: csr ?? '' },
+          renewal,
+          options.caUrl,
+        ),
+      );
+      if (!outcome.renewed) throw new Error('a re-enrollment either binds or throws');
+      return outcome;
     } finally {
       await release();
     }
@@ -104,6 +145,7 @@ async function renewLocked(
   agent: OpenedAgent,
   options: RenewOptions,
   afterExpiry: boolean,
+  request: (csr: string | undefined) => Promise<unknown>,
 ): Promise<RenewalOutcome> {
   const { binding, paths } = agent;
   const step = async (name: RenewalStep) => options.onStep?.(name);
@@ -124,7 +166,7 @@ async function renewLocked(
           sign: (data) => p1363ToDer(newKey.sign(data)),
         })
       : undefined;
-    const answer = await requestRenewal(agent, csr === undefined ? {} : { csr }, options);
+    const answer = await request(csr);
     const verdict = checkEnrollmentResponse(answer, {
       devicePublicKey: newKey.publicKey(),
       pinnedRootFingerprint: binding.rootFingerprint,
@@ -195,11 +237,13 @@ async function renewLocked(
 
 async function requestRenewal(
   agent: OpenedAgent,
-  input: { csr?: string },
-  options: RenewOptions,
+  path: '/v1/devices/renew' | '/v1/devices/enroll',
+  input: Record<string, string | undefined>,
+  options: Pick<RenewOptions, 'timeoutMs'>,
+  caUrl = agent.binding.caUrl,
 ): Promise<unknown> {
   const { binding } = agent;
-  const url = `${binding.caUrl}/v1/devices/renew`;
+  const url = `${caUrl}${path}`;
   const body = JSON.stringify(input);
   const x5c = [binding.certificatePem, ...binding.chainPems].map((pem) =>
     Buffer.from(parseCertificate(pem).der).toString('base64'),
@@ -235,7 +279,7 @@ async function requestRenewal(
         cause: error,
       });
     }
-    if (answer.status === 200) {
+    if (answer.status === 200 || answer.status === 201) {
       try {
         return JSON.parse(answer.text) as unknown;
       } catch {
