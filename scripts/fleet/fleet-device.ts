@@ -188,6 +188,19 @@ export class FleetDevice {
   }
 
   /**
+   * `lantern-agent enroll` on this device's data dir once its binding expired beyond the grace
+   * period: the same device is bound again, and its queued events go out with the next sync.
+   */
+  async reenroll(input: { caUrl: string; token: string; rootFingerprint: string }): Promise<void> {
+    this.close();
+    try {
+      await enroll({ dataDir: this.dataDir, ...input, clock: this.clock });
+    } finally {
+      await this.open();
+    }
+  }
+
+  /**
    * A sync run. `lose_response` lets the CA process the first request and then drops its
    * answer, as a connection cut after the CA's commit does.
    */

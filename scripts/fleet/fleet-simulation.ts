@@ -150,6 +150,8 @@ interface DeviceSchedule {
   /** True time of the last completed sync (or enrollment): the offline window starts there. */
   lastContactMs: number;
   tokens: IssuedSession[];
+  /** Offline the whole time, whatever the toggles say. */
+  holiday?: { fromMs: number; untilMs: number };
 }
 
 /**
@@ -253,6 +255,12 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         lastContactMs: FLEET_T0,
         tokens: [],
       });
+      // One tablet in 20 spends a long holiday in a cupboard (from day 10, 75 days), longer than
+      // its certificate and the renewal grace together: it comes back to a re-enrollment.
+      if (index % 20 === 7 && options.days >= 90) {
+        const schedule = schedules[index] as DeviceSchedule;
+        schedule.holiday = { fromMs: FLEET_T0 + 10 * DAY, untilMs: FLEET_T0 + 85 * DAY };
+      }
       if ((index + 1) % 50 === 0) log(`fleet: enrolled ${index + 1}/${options.devices}`);
     }
     log(`fleet: enrolled ${devices.length} devices`);
@@ -486,6 +494,22 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       if (renewal.renewed) report.renewals += 1;
       else if ('error' in renewal) {
         report.renewalFailures[renewal.error] = (report.renewalFailures[renewal.error] ?? 0) + 1;
+        if (renewal.error === 'binding_expired') {
+          // Back after more than the grace period: the school's admin re-enrolls the tablet.
+          const { token } = await ca.admin<{ token: string }>(
+            'POST',
+            '/v1/admin/enrollment-tokens',
+            { tenant: device.tenantId, ttlSeconds: 3600 },
+          );
+          try {
+            await device.reenroll({ caUrl: ca.url, token, rootFingerprint: ca.rootFingerprint });
+            report.reenrollments += 1;
+          } catch (error) {
+            // A tablet revoked while away stays revoked: the CA refuses to bind it again.
+            const code = `reenroll:${(error as { code?: string }).code ?? 'error'}`;
+            report.renewalFailures[code] = (report.renewalFailures[code] ?? 0) + 1;
+          }
+        }
       }
       if (device.dead) return null;
       const outcome = await device.sync(lose ? 'lose_response' : 'normal', maxFailures);
@@ -536,6 +560,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
           device.skewMs = rng.int(2, 10) * MINUTE;
           report.clockChanges.fast += 1;
         }
+      }
+      const { holiday } = schedule;
+      if (holiday !== undefined && nowMs >= holiday.fromMs && nowMs < holiday.untilMs) {
+        device.online = false;
+        schedule.nextToggleAt = Math.max(schedule.nextToggleAt, holiday.untilMs);
       }
       device.setTrueTime(nowMs);
       if (nowMs >= schedule.nextRebootAt) {
