@@ -81,4 +81,32 @@ describe('re-enrollment of a device whose binding expired beyond the grace perio
     expect(afterRevoke).toBeGreaterThan(before);
     expect(ca.eventCount()).toBe(afterRevoke + 1);
   });
+
+  it('a revoked device may still sync on a binding long expired (to hand over); an active one may not', async () => {
+    const sync = (device: EnrolledTestDevice) => {
+      const body = JSON.stringify({ events: [], revocationCursor: 0 });
+      return ca.app.inject({
+        method: 'POST',
+        url: '/v1/sync',
+        headers: {
+          'content-type': 'application/json',
+          'lantern-device-proof': device.proof(
+            'POST',
+            '/v1/sync',
+            body,
+            Math.floor(ca.clock.now() / 1000),
+          ),
+        },
+        payload: body,
+      });
+    };
+    const active = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
+    const revoked = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
+    await ca.admin('POST', `/v1/admin/devices/${revoked.deviceId}/revoke`, { reason: 'lost' });
+    ca.clock.advance(90 * DAY);
+    const refused = await sync(active);
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json()).toMatchObject({ code: 'device_proof_invalid' });
+    expect((await sync(revoked)).statusCode).toBe(200);
+  });
 });

@@ -255,9 +255,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         lastContactMs: FLEET_T0,
         tokens: [],
       });
-      // One tablet in 20 spends a long holiday in a cupboard (from day 10, 75 days), longer than
+      // One tablet in 10 spends a long holiday in a cupboard (from day 10, 75 days), longer than
       // its certificate and the renewal grace together: it comes back to a re-enrollment.
-      if (index % 20 === 7 && options.days >= 90) {
+      if (index % 10 === 7 && options.days >= 90) {
         const schedule = schedules[index] as DeviceSchedule;
         schedule.holiday = { fromMs: FLEET_T0 + 10 * DAY, untilMs: FLEET_T0 + 85 * DAY };
       }

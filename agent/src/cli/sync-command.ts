@@ -41,7 +41,13 @@ export const syncCommand: Command = {
   async run(values, _positionals, io) {
     const dataDir = resolveDataDir(optionalString(values, 'data-dir'), io.env);
     const clock = clockFromEnv(io.env);
-    const renewal = await renewIfDue(dataDir, clock, io);
+    let expired: unknown = null;
+    const renewal = await renewIfDue(dataDir, clock, io).catch((error: unknown) => {
+      if (!(error instanceof BindingExpiredError)) throw error;
+      // Still worth a sync: a revoked device may hand its outbox over on an expired binding.
+      expired = error;
+      return null;
+    });
     const agent = await openOrExplain(dataDir, clock);
     try {
       const started = systemClock.now();
@@ -54,7 +60,7 @@ export const syncCommand: Command = {
       const outcome = await client.run({ maxConsecutiveFailures: CLI_ATTEMPTS });
       const seconds = (systemClock.now() - started) / 1000;
       if (!outcome.completed && outcome.lastFailure !== null) {
-        throw failureError(outcome.lastFailure, outcome);
+        throw expired ?? failureError(outcome.lastFailure, outcome);
       }
       const human = summaryText(outcome, seconds);
       return {
@@ -96,8 +102,9 @@ async function openOrExplain(dataDir: string, clock: Clock): Promise<OpenedAgent
 /**
  * Renewal comes first (DESIGN §3.4): past its notAfter the old certificate could not sign the
  * sync proof. A renewal that fails for a reason a later try can fix (CA down, refused) does not
- * stop the sync, which works on the old certificate until it expires; past the grace period
- * (`binding_expired`) or on a wiped device the sync could not work either, so that is the answer.
+ * stop the sync, which works on the old certificate until it expires. Past the grace period
+ * (`binding_expired`) the sync is still tried, since the CA lets a revoked device hand over on
+ * an expired binding; when it fails, `binding_expired` (re-enroll) is the answer.
  */
 async function renewIfDue(
   dataDir: string,
