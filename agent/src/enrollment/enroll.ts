@@ -275,7 +275,15 @@ async function removeKeys(paths: AgentPaths): Promise<void> {
  */
 function expiredBinding(paths: AgentPaths, clock: Clock): DeviceBinding | null {
   if (!existsSync(paths.database)) return null;
-  const store = openAgentStore(paths.database, { clock });
+  let store: AgentStore;
+  try {
+    store = openAgentStore(paths.database, { clock });
+  } catch (error) {
+    // Another enrollment holds the store: `openLocked` waits for it and says so.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && SQLITE_BUSY.test(code)) return null;
+    throw error;
+  }
   try {
     const binding = readDeviceBinding(store);
     if (binding === null || readDeviceRevocation(store)?.revoked === true) return null;
