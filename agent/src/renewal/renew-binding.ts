@@ -170,7 +170,7 @@ async function renewLocked(
     const verdict = checkEnrollmentResponse(answer, {
       devicePublicKey: newKey.publicKey(),
       pinnedRootFingerprint: binding.rootFingerprint,
-      at: new Date(agent.trustedTime.trustedNow()),
+      at: new Date(checkTime(answer, agent.trustedTime.trustedNow())),
     });
     if (!verdict.ok) {
       throw new RenewalFailedError(`${verdict.reason}: ${verdict.detail}; the old binding is kept`);
@@ -296,6 +296,23 @@ async function requestRenewal(
       answer.status,
       `the CA refused the renewal with HTTP ${answer.status}${refusal.message ? `: ${refusal.message}` : ''}`,
     );
+  }
+}
+
+/**
+ * When to validate the new certificate's path: trusted time, or the certificate's own start if
+ * trusted time lags behind it (a device clock set back since the last signed server time would
+ * otherwise refuse a certificate the CA has just issued). Safe: with a re-key the certificate
+ * must certify the key generated a moment ago, so it cannot be an old one replayed; without one
+ * it is still the CA's certificate of this device's own key, checked against the pinned root.
+ */
+function checkTime(answer: unknown, trustedNow: number): number {
+  try {
+    const pem = (answer as { certificate?: unknown }).certificate;
+    if (typeof pem !== 'string') return trustedNow;
+    return Math.max(trustedNow, parseCertificate(pem).notBefore.getTime());
+  } catch {
+    return trustedNow;
   }
 }
 
