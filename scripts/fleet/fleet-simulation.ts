@@ -95,8 +95,8 @@ export interface FleetReport {
   reenrollments: number;
   /** `lantern-ca ca rotate-issuing` with a CA restart, mid-run. */
   issuingRotations: number;
-  /** Sign-ins refused `binding_expired` on a device that had synced while its binding was due
-   * for renewal: the renewal before that sync should have prevented it. Must be 0. */
+  /** Sign-ins refused `binding_expired` on a device, not revoked, that had synced while its
+   * binding was due for renewal: the renewal before that sync should have prevented it. Must be 0. */
   bindingExpired: number;
   /** Session tokens of revoked sessions, users or devices verified after the sync that brought
    * the revocation, by the verifier's answer: `expired` ones prove nothing about revocation. */
@@ -360,7 +360,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         if (verdict.code === 'binding_expired') {
           const { binding } = device.agent;
           const due = renewalSchedule(binding.certificatePem, binding.policy).renewableAt;
-          if (schedule.lastContactMs >= due + TIME_SLACK_MS) {
+          // A revoked device is refused renewal on purpose; any other had its chance at that sync.
+          if (
+            schedule.lastContactMs >= due + TIME_SLACK_MS &&
+            !deviceRevocation.has(device.index)
+          ) {
             report.bindingExpired += 1;
             violations.add(
               'binding_expired_after_sync_in_renewal_window',
