@@ -519,6 +519,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       const outcome = await device.sync(lose ? 'lose_response' : 'normal', maxFailures);
       report.syncs.rounds += outcome.rounds;
       report.duplicates += outcome.duplicates;
+      if (outcome.completed && !device.dead && !outcome.device.revoked) {
+        // As the daemon does: the sync's server time may have put trusted time in the window.
+        const after = await device.renewIfDue();
+        if (after.renewed) report.renewals += 1;
+      }
       if (outcome.completed) {
         report.syncs.completed += 1;
         afterCompletedSync(device, schedule, startOp, nowMs);

@@ -42,7 +42,7 @@ export const syncCommand: Command = {
     const dataDir = resolveDataDir(optionalString(values, 'data-dir'), io.env);
     const clock = clockFromEnv(io.env);
     let expired: unknown = null;
-    const renewal = await renewIfDue(dataDir, clock, io).catch((error: unknown) => {
+    let renewal = await renewIfDue(dataDir, clock, io).catch((error: unknown) => {
       if (!(error instanceof BindingExpiredError)) throw error;
       // Still worth a sync: a revoked device may hand its outbox over on an expired binding.
       expired = error;
@@ -62,6 +62,13 @@ export const syncCommand: Command = {
       if (!outcome.completed && outcome.lastFailure !== null) {
         throw expired ?? failureError(outcome.lastFailure, outcome);
       }
+      // Once more after a sync: its signed server time may have moved trusted time (a clock set
+      // back) into the renewal window the check before it could not see.
+      const after =
+        outcome.completed && !outcome.device.revoked && renewal?.renewed !== true
+          ? await renewIfDue(dataDir, clock, io).catch(() => null)
+          : null;
+      if (after?.renewed === true) renewal = after;
       const human = summaryText(outcome, seconds);
       return {
         json: { ...summaryJson(dataDir, outcome), renewal },

@@ -48,7 +48,11 @@ export function dataDirSyncRunner(
   return {
     run: async () => {
       await renewIfDue();
-      return withClient((client) => client.run({ maxConsecutiveFailures: 2 }));
+      const outcome = await withClient((client) => client.run({ maxConsecutiveFailures: 2 }));
+      // Once more after a sync: its signed server time may have moved trusted time (a clock set
+      // back) into the renewal window the check before it could not see.
+      if (outcome.completed && !outcome.device.revoked) await renewIfDue();
+      return outcome;
     },
     probe: () => withClient((client) => client.probe()),
   };
