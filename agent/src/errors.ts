@@ -121,6 +121,25 @@ export const AgentUnreachableError = defineError(
   'Start it with `lantern-agent serve --data-dir D` (or the desktop app), and give the same --port and --data-dir.',
 );
 
+export const BindingExpiredError = defineError(
+  'binding_expired',
+  403,
+  "The device's binding certificate expired longer ago than the renewal grace period: it can no longer renew with its old key, sign anyone in or sync.",
+  'Re-enroll the device: `lantern-agent enroll --ca URL --token T --data-dir D` on the same data directory with a new enrollment token; its queued events are kept and delivered.',
+);
+export const RenewalFailedError = defineError(
+  'renewal_failed',
+  502,
+  'The CA answered the renewal, but its answer did not bind this device and key under the pinned root. The old binding was kept.',
+  'Check that the agent talks to its own CA and that the versions match, then run `lantern-agent renew` again.',
+);
+export const RenewalInProgressError = defineError(
+  'renewal_in_progress',
+  409,
+  'Another process is renewing this device binding right now.',
+  'Wait for it to finish (the agent daemon renews in the background), then check `lantern-agent status`.',
+);
+
 export const agentErrors = [
   NotEnrolledError,
   AlreadyEnrolledError,
@@ -141,6 +160,9 @@ export const agentErrors = [
   AgentUnreachableError,
   TpmUnavailableError,
   StateRollbackError,
+  BindingExpiredError,
+  RenewalFailedError,
+  RenewalInProgressError,
 ] as const;
 
 export type AgentErrorCode = (typeof agentErrors)[number]['definition']['code'];

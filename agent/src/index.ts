@@ -70,3 +70,6 @@ export * from './daemon/passkey-routes.js';
 export * from './daemon/ui/ui-session.js';
 export * from './daemon/ui/signin-page.js';
 export * from './daemon/sync-state.js';
+export * from './renewal/renewal-schedule.js';
+export * from './renewal/renew-binding.js';
+export * from './keys/binding-key.js';

@@ -13,6 +13,7 @@ const clock = manualClock(Date.UTC(2026, 10, 23, 10));
 
 const TABLES = [
   'binding',
+  'former_device_keys',
   'grants',
   'jwks',
   'lockout',

@@ -59,6 +59,8 @@ describe('lantern-agent sync', () => {
       pending: 0,
       failedRounds: 0,
       deviceRevoked: false,
+      // Not due yet: sync renews only from renewFromFraction of the lifetime.
+      renewal: expect.objectContaining({ renewed: false, phase: 'valid' }),
     });
     expect(run.stderr).toEqual([
       expect.stringMatching(/^sync: round 2: 1000 pushed, 1000 acked, 100 waiting/),

@@ -344,6 +344,19 @@ export const LoginOverloadedError = defineError(
   'Retry after the seconds in the `retry-after` header; an agent signs in offline meanwhile.',
 );
 
+export const RootKeyUnavailableError = defineError(
+  'root_key_unavailable',
+  409,
+  'Rotating the issuing CA needs the root key, and it is not in the data directory.',
+  'Bring `ca/root.key.pem` back from offline storage for the rotation, run it, then move the key away again.',
+);
+export const IssuerUnknownError = defineError(
+  'issuer_unknown',
+  404,
+  'No issuing CA of this service has that subject key identifier.',
+  "Use the key identifier (40 hex digits) from the certificate's authority key identifier or its CRL distribution point, or omit `issuer` for the current issuing CA.",
+);
+
 export const caErrors = [
   EnrollmentTokenInvalidError,
   EnrollmentTokenExpiredError,
@@ -400,6 +413,8 @@ export const caErrors = [
   WebAuthnCredentialNotFoundError,
   AuditChainBrokenError,
   LoginOverloadedError,
+  RootKeyUnavailableError,
+  IssuerUnknownError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

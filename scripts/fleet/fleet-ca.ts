@@ -1,5 +1,5 @@
 import type { CaContext } from '@lantern/ca-service';
-import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
+import { buildApp, initDataDir, openCa, rotateIssuingCa } from '@lantern/ca-service';
 import type { ManualClock } from '@lantern/shared';
 import { createLogger } from '@lantern/shared';
 import type { FastifyInstance, InjectOptions } from 'fastify';
@@ -10,9 +10,14 @@ const PASSPHRASE = 'fleet-passphrase-not-secret';
 export interface FleetCa {
   url: string;
   clock: ManualClock;
-  ctx: CaContext;
-  app: FastifyInstance;
+  readonly ctx: CaContext;
+  readonly app: FastifyInstance;
   rootFingerprint: string;
+  /**
+   * `lantern-ca ca rotate-issuing` and a restart of the service on the same port, as an admin
+   * does it: devices keep their URL and move to the new issuer as they renew.
+   */
+  rotateIssuing(): Promise<void>;
   /** An admin API call; throws unless it answered 2xx. */
   admin<T>(method: InjectOptions['method'], url: string, body?: unknown): Promise<T>;
   close(): Promise<void>;
@@ -41,32 +46,48 @@ export async function startFleetCa(dir: string, clock: ManualClock): Promise<Fle
     passphrase: PASSPHRASE,
     logger,
   });
-  const ca = await openCa({
-    dataDir: dir,
-    clock,
-    passphrase: PASSPHRASE,
-    logger,
-    passwords: { params: { ln: 10 } },
-  });
-  const app = await buildApp({
-    context: ca.context,
-    enrollRateLimitPerMinute: 1e7,
-    loginRateLimitPerMinute: 1e7,
-  });
-  // Node stamps the Date header from the host's clock; agents read it to correct a stale device
-  // proof, so it must come from the simulated clock the CA checks proofs with.
-  app.server.prependListener('request', (_request, response) => {
-    response.sendDate = false;
-    response.setHeader('date', new Date(clock.now()).toUTCString());
-  });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  ca.context.publicUrl = url;
-  return {
+  let ca: Awaited<ReturnType<typeof openCa>>;
+  let app: FastifyInstance;
+  const start = async (port: number): Promise<string> => {
+    ca = await openCa({
+      dataDir: dir,
+      clock,
+      passphrase: PASSPHRASE,
+      logger,
+      passwords: { params: { ln: 10 } },
+    });
+    app = await buildApp({
+      context: ca.context,
+      enrollRateLimitPerMinute: 1e7,
+      loginRateLimitPerMinute: 1e7,
+    });
+    // Node stamps the Date header from the host's clock; agents read it to correct a stale device
+    // proof, so it must come from the simulated clock the CA checks proofs with.
+    app.server.prependListener('request', (_request, response) => {
+      response.sendDate = false;
+      response.setHeader('date', new Date(clock.now()).toUTCString());
+    });
+    const address = await app.listen({ port, host: '127.0.0.1' });
+    ca.context.publicUrl = address;
+    return address;
+  };
+  const url = await start(0);
+  const fleetCa: FleetCa = {
     url,
     clock,
-    ctx: ca.context,
-    app,
+    get ctx() {
+      return ca.context;
+    },
+    get app() {
+      return app;
+    },
     rootFingerprint: init.rootFingerprint,
+    async rotateIssuing() {
+      await app.close();
+      ca.close();
+      await rotateIssuingCa({ dataDir: dir, clock, passphrase: PASSPHRASE });
+      await start(Number(new URL(url).port));
+    },
     async admin<T>(method: InjectOptions['method'], path: string, body?: unknown): Promise<T> {
       const response = await app.inject({
         method,
@@ -84,4 +105,5 @@ export async function startFleetCa(dir: string, clock: ManualClock): Promise<Fle
       ca.close();
     },
   };
+  return fleetCa;
 }

@@ -1,5 +1,6 @@
 import type {
   LocalVerifier,
+  RenewalOutcome,
   ManualMonotonic,
   OpenedAgent,
   SigninAgent,
@@ -15,6 +16,7 @@ import {
   agentPaths,
   manualMonotonic,
   openAgent,
+  renewBinding,
   signIn,
   signInOffline,
 } from '@lantern/agent';
@@ -160,6 +162,42 @@ export class FleetDevice {
     return this.online
       ? signIn(this.signin, input, SIGNIN_OPTIONS)
       : signInOffline(this.signin, input, SIGNIN_OPTIONS);
+  }
+
+  /**
+   * What `lantern-agent sync` and `serve` do before each sync: renew the binding once it is due
+   * (the real agent code path, on its own store handle), then reopen so that sign-in and sync use
+   * the new certificate and key. A refusal or an unreachable CA is returned, not thrown: the
+   * sync that follows runs on the old certificate, as the agent's does.
+   */
+  async renewIfDue(): Promise<RenewalOutcome | { renewed: false; error: string }> {
+    let outcome: RenewalOutcome;
+    try {
+      outcome = await renewBinding({
+        dataDir: this.dataDir,
+        clock: this.clock,
+        monotonic: this.monotonic,
+        when: 'when_due',
+        timeoutMs: SYNC_TIMEOUT_MS,
+      });
+    } catch (error) {
+      return { renewed: false, error: (error as { code?: string }).code ?? String(error) };
+    }
+    if (outcome.renewed) await this.crash();
+    return outcome;
+  }
+
+  /**
+   * `lantern-agent enroll` on this device's data dir once its binding expired beyond the grace
+   * period: the same device is bound again, and its queued events go out with the next sync.
+   */
+  async reenroll(input: { caUrl: string; token: string; rootFingerprint: string }): Promise<void> {
+    this.close();
+    try {
+      await enroll({ dataDir: this.dataDir, ...input, clock: this.clock });
+    } finally {
+      await this.open();
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { bindingFacts } from '@lantern/agent';
+import { bindingFacts, renewalSchedule } from '@lantern/agent';
 import { EventValidator, base32Decode, hotp, manualClock } from '@lantern/shared';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,6 +87,17 @@ export interface FleetReport {
     reset: number;
   };
   revocations: { device: number; user: number; session: number };
+  /** Binding certificates renewed by the agents' own renewal, before a sync, once due. */
+  renewals: number;
+  /** Renewals that did not happen, by code (revoked devices, the CA unreachable mid-run...). */
+  renewalFailures: Record<string, number>;
+  /** Devices enrolled again on their data dir after their binding expired beyond the grace. */
+  reenrollments: number;
+  /** `lantern-ca ca rotate-issuing` with a CA restart, mid-run. */
+  issuingRotations: number;
+  /** Sign-ins refused `binding_expired` on a device, not revoked, that had synced while its
+   * binding was due for renewal: the renewal before that sync should have prevented it. Must be 0. */
+  bindingExpired: number;
   /** Session tokens of revoked sessions, users or devices verified after the sync that brought
    * the revocation, by the verifier's answer: `expired` ones prove nothing about revocation. */
   revokedTokenChecks: Record<string, number>;
@@ -139,6 +150,8 @@ interface DeviceSchedule {
   /** True time of the last completed sync (or enrollment): the offline window starts there. */
   lastContactMs: number;
   tokens: IssuedSession[];
+  /** Offline the whole time, whatever the toggles say. */
+  holiday?: { fromMs: number; untilMs: number };
 }
 
 /**
@@ -242,6 +255,12 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         lastContactMs: FLEET_T0,
         tokens: [],
       });
+      // One tablet in 10 spends a long holiday in a cupboard (from day 10, 75 days), longer than
+      // its certificate and the renewal grace together: it comes back to a re-enrollment.
+      if (index % 10 === 7 && options.days >= 90) {
+        const schedule = schedules[index] as DeviceSchedule;
+        schedule.holiday = { fromMs: FLEET_T0 + 10 * DAY, untilMs: FLEET_T0 + 85 * DAY };
+      }
       if ((index + 1) % 50 === 0) log(`fleet: enrolled ${index + 1}/${options.devices}`);
     }
     log(`fleet: enrolled ${devices.length} devices`);
@@ -338,6 +357,22 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       if (!verdict.ok) {
         const key = verdict.caCode ? `${verdict.code}:${verdict.caCode}` : verdict.code;
         report.signins.refused[key] = (report.signins.refused[key] ?? 0) + 1;
+        if (verdict.code === 'binding_expired') {
+          const { binding } = device.agent;
+          const due = renewalSchedule(binding.certificatePem, binding.policy).renewableAt;
+          // A revoked device is refused renewal on purpose; any other had its chance at that sync.
+          if (
+            schedule.lastContactMs >= due + TIME_SLACK_MS &&
+            !deviceRevocation.has(device.index)
+          ) {
+            report.bindingExpired += 1;
+            violations.add(
+              'binding_expired_after_sync_in_renewal_window',
+              nowMs,
+              `device ${device.index}`,
+            );
+          }
+        }
         return;
       }
       // The device's own clock and trusted time say how far it could tell the time at all.
@@ -459,9 +494,36 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       const startOp = op;
       report.syncs.runs += 1;
       if (lose) report.syncs.lostResponses += 1;
+      const renewal = await device.renewIfDue();
+      if (renewal.renewed) report.renewals += 1;
+      else if ('error' in renewal) {
+        report.renewalFailures[renewal.error] = (report.renewalFailures[renewal.error] ?? 0) + 1;
+        if (renewal.error === 'binding_expired') {
+          // Back after more than the grace period: the school's admin re-enrolls the tablet.
+          const { token } = await ca.admin<{ token: string }>(
+            'POST',
+            '/v1/admin/enrollment-tokens',
+            { tenant: device.tenantId, ttlSeconds: 3600 },
+          );
+          try {
+            await device.reenroll({ caUrl: ca.url, token, rootFingerprint: ca.rootFingerprint });
+            report.reenrollments += 1;
+          } catch (error) {
+            // A tablet revoked while away stays revoked: the CA refuses to bind it again.
+            const code = `reenroll:${(error as { code?: string }).code ?? 'error'}`;
+            report.renewalFailures[code] = (report.renewalFailures[code] ?? 0) + 1;
+          }
+        }
+      }
+      if (device.dead) return null;
       const outcome = await device.sync(lose ? 'lose_response' : 'normal', maxFailures);
       report.syncs.rounds += outcome.rounds;
       report.duplicates += outcome.duplicates;
+      if (outcome.completed && !device.dead && !outcome.device.revoked) {
+        // As the daemon does: the sync's server time may have put trusted time in the window.
+        const after = await device.renewIfDue();
+        if (after.renewed) report.renewals += 1;
+      }
       if (outcome.completed) {
         report.syncs.completed += 1;
         afterCompletedSync(device, schedule, startOp, nowMs);
@@ -508,6 +570,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
           report.clockChanges.fast += 1;
         }
       }
+      const { holiday } = schedule;
+      if (holiday !== undefined && nowMs >= holiday.fromMs && nowMs < holiday.untilMs) {
+        device.online = false;
+        schedule.nextToggleAt = Math.max(schedule.nextToggleAt, holiday.untilMs);
+      }
       device.setTrueTime(nowMs);
       if (nowMs >= schedule.nextRebootAt) {
         schedule.nextRebootAt = nowMs + schedule.rebootRng.exponential(15 * DAY);
@@ -528,9 +595,16 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     };
 
     const slice = Math.floor(stepMs / devices.length);
+    // Halfway: a new issuing CA under the same root (DESIGN §2 Lifetimes), with a restart.
+    const rotationStep = Math.floor(steps / 2);
     for (let step = 0; step < steps; step += 1) {
       const stepStart = FLEET_T0 + step * stepMs;
       clock.set(stepStart);
+      if (step === rotationStep && steps > 1) {
+        await ca.rotateIssuing();
+        report.issuingRotations += 1;
+        log(`fleet: issuing CA rotated on ${simTime(stepStart)}`);
+      }
       await adminStep(stepStart);
       for (const device of devices) {
         const nowMs = stepStart + device.index * slice;
@@ -556,7 +630,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       device.online = true;
       device.setTrueTime(endMs);
       const outcome = await runSync(device, schedule, endMs, false, 5);
-      if (!outcome.completed) {
+      if (outcome !== null && !outcome.completed) {
         violations.add(
           'final_sync_incomplete',
           endMs,
@@ -651,6 +725,11 @@ function emptyReport(options: FleetOptions): FleetReport {
       reset: 0,
     },
     revocations: { device: 0, user: 0, session: 0 },
+    renewals: 0,
+    renewalFailures: {},
+    reenrollments: 0,
+    issuingRotations: 0,
+    bindingExpired: 0,
     revokedTokenChecks: {},
     quarantined: 0,
     caEvents: 0,

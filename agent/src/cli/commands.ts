@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import type { Command, CommandIo, EnrollmentUriFields } from '@lantern/shared';
+import type { Clock, Command, CommandIo, EnrollmentUriFields } from '@lantern/shared';
 import {
   LanternError,
   UsageError,
   optionalString,
+  clockFromEnv,
   parseEnrollmentUri,
   requireString,
-  systemClock,
 } from '@lantern/shared';
 import type { AgentStatus } from '../data-dir/agent-status.js';
 import { readAgentStatus } from '../data-dir/agent-status.js';
@@ -27,6 +27,7 @@ import { BackgroundSync } from '../daemon/background-sync.js';
 import { dataDirSyncRunner } from '../daemon/data-dir-sync-runner.js';
 import { SyncStateTracker, syncStateRoute } from '../daemon/sync-state.js';
 import { pageCommand } from './page-command.js';
+import { renewCommand, renewedText } from './renew-command.js';
 import { syncCommand } from './sync-command.js';
 import { NotEnrolledError } from '../errors.js';
 import { signIn } from '../signin/sign-in.js';
@@ -55,7 +56,9 @@ function enrolledText(outcome: EnrollOutcome): string {
           '--root-fingerprint.',
         ];
   return [
-    `Enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}).`,
+    outcome.reenrolled === true
+      ? `Re-enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}) is bound again; its queued events go out with the next sync.`
+      : `Enrolled: device ${outcome.deviceId} of tenant ${outcome.tenantId} (CA ${outcome.caUrl}).`,
     ...(outcome.issuer === outcome.caUrl
       ? []
       : [`The CA calls itself ${outcome.issuer}; tokens it issues are checked against that name.`]),
@@ -113,10 +116,10 @@ function statusText(dataDir: string, status: AgentStatus): string {
 }
 
 /** Status without side effects: a data directory that has no store yet is not created. */
-function statusOf(dataDir: string): AgentStatus {
+function statusOf(dataDir: string, clock: Clock): AgentStatus {
   const paths = agentPaths(dataDir);
   if (!existsSync(paths.database)) return { enrolled: false };
-  const store = openAgentStore(paths.database, { clock: systemClock });
+  const store = openAgentStore(paths.database, { clock });
   try {
     const config = readKeyStoreConfig(paths);
     return readAgentStatus(
@@ -165,7 +168,8 @@ async function enrollmentHandoutOf(values: Values): Promise<EnrollmentUriFields 
 export const commands: Command[] = [
   {
     path: ['enroll'],
-    summary: 'Bind this device to a Lantern CA with a one-time enrollment token',
+    summary:
+      'Bind this device to a Lantern CA with a one-time enrollment token (again, once its binding expired)',
     usage:
       'enroll (--ca URL --token T [--root-fingerprint FP] | --uri lantern-enroll:?… | --qr FILE.png) [--data-dir D] [--name N] [--key-store file|tpm --tpm-tcti TCTI]\n\n' +
       '--uri and --qr take what `lantern-ca enroll-token create` or the admin console shows:\n' +
@@ -209,7 +213,7 @@ export const commands: Command[] = [
         dataDir: dataDirOf(values, io),
         caUrl: caText,
         token,
-        clock: systemClock,
+        clock: clockFromEnv(io.env),
         ...(fingerprint === undefined ? {} : { rootFingerprint: fingerprint }),
         ...(name === undefined ? {} : { name }),
         keyStore: parseKeyStoreKind(keyStoreText),
@@ -225,7 +229,7 @@ export const commands: Command[] = [
     options: dataDirOption,
     async run(values, _positionals, io) {
       const dataDir = dataDirOf(values, io);
-      const status = statusOf(dataDir);
+      const status = statusOf(dataDir, clockFromEnv(io.env));
       return { json: { dataDir, ...status }, human: statusText(dataDir, status) };
     },
   },
@@ -240,28 +244,35 @@ export const commands: Command[] = [
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new UsageError('--port must be 0-65535');
       }
-      const syncState = new SyncStateTracker(systemClock);
+      const clock = clockFromEnv(io.env);
+      const syncState = new SyncStateTracker(clock);
       const sync = new BackgroundSync({
-        runner: dataDirSyncRunner(dataDir, systemClock),
+        runner: dataDirSyncRunner(dataDir, clock, {
+          onRenewal: (outcome) => {
+            if (outcome.renewed) io.stderr(renewedText(outcome));
+          },
+          onRenewalError: (error) =>
+            io.stderr(`lantern-agent: renewal: ${(error as Error).message}`),
+        }),
         onRun: (outcome) => syncState.record(outcome),
         onError: (error) =>
           io.stderr(`lantern-agent: background sync: ${(error as Error).message}`),
       });
       const running = await serveAgent({
         dataDir,
-        clock: systemClock,
+        clock,
         port,
         host: optionalString(values, 'host') ?? DEFAULT_AGENT_HOST,
         features: [
-          signinRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
-          totpRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
-          passkeyRoutes({ dataDir, clock: systemClock, onAttempt: () => void sync.trigger() }),
-          signinPage({ dataDir, clock: systemClock, connectivity: () => syncState.connectivity() }),
+          signinRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
+          totpRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
+          passkeyRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
+          signinPage({ dataDir, clock, connectivity: () => syncState.connectivity() }),
           syncStateRoute(syncState),
         ],
         logDestination: process.stderr,
       });
-      const status = statusOf(dataDir);
+      const status = statusOf(dataDir, clock);
       // A revoked device still hands its last events over before its keys go.
       if (status.enrolled || ('revoked' in status && !status.keysDestroyed)) sync.start();
       io.stderr(`lantern-agent listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
@@ -294,7 +305,7 @@ export const commands: Command[] = [
       if (password.length === 0) throw new UsageError('give the password on stdin');
       const { opened, agent } = await openSigninAgent({
         dataDir: dataDirOf(values, io),
-        clock: systemClock,
+        clock: clockFromEnv(io.env),
       });
       try {
         const verdict = await signIn(agent, {
@@ -344,7 +355,7 @@ export const commands: Command[] = [
       const token = given === '-' ? (await io.readStdin()).trim() : given;
       const paths = agentPaths(dataDirOf(values, io));
       if (!existsSync(paths.database)) throw new NotEnrolledError();
-      const store = openAgentStore(paths.database, { clock: systemClock });
+      const store = openAgentStore(paths.database, { clock: clockFromEnv(io.env) });
       try {
         await ensureStateSeal(paths, store);
         const verdict = createLocalVerifier({ store, trustedTime: new TrustedTime(store) }).verify(
@@ -365,4 +376,5 @@ export const commands: Command[] = [
   },
   syncCommand,
   pageCommand,
+  renewCommand,
 ];

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { Command } from '@lantern/shared';
-import { LanternError, optionalString, systemClock } from '@lantern/shared';
+import type { Clock, Command, CommandIo } from '@lantern/shared';
+import { LanternError, clockFromEnv, optionalString, systemClock } from '@lantern/shared';
 import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
 import type { OpenedAgent } from '../data-dir/open-agent.js';
 import { openAgent } from '../data-dir/open-agent.js';
@@ -8,6 +8,7 @@ import type { DeviceRevocationState } from '../enforcement/device-revocation.js'
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import { shredDeviceKeys } from '../enforcement/shred-device-keys.js';
 import {
+  BindingExpiredError,
   CaUnreachableError,
   DataKeyDestroyedError,
   NotEnrolledError,
@@ -17,6 +18,9 @@ import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
 import type { SyncFailure, SyncProgress, SyncRunOutcome } from '../sync/sync-client.js';
 import { SyncClient } from '../sync/sync-client.js';
+import type { RenewalOutcome } from '../renewal/renew-binding.js';
+import { renewBinding } from '../renewal/renew-binding.js';
+import { renewedText } from './renew-command.js';
 
 /** Progress lines only when the backlog takes more than one round; a quick sync stays quiet. */
 const PROGRESS_FROM_ROUND = 2;
@@ -36,7 +40,15 @@ export const syncCommand: Command = {
   options: { 'data-dir': { type: 'string' } },
   async run(values, _positionals, io) {
     const dataDir = resolveDataDir(optionalString(values, 'data-dir'), io.env);
-    const agent = await openOrExplain(dataDir);
+    const clock = clockFromEnv(io.env);
+    let expired: unknown = null;
+    let renewal = await renewIfDue(dataDir, clock, io).catch((error: unknown) => {
+      if (!(error instanceof BindingExpiredError)) throw error;
+      // Still worth a sync: a revoked device may hand its outbox over on an expired binding.
+      expired = error;
+      return null;
+    });
+    const agent = await openOrExplain(dataDir, clock);
     try {
       const started = systemClock.now();
       const client = new SyncClient({
@@ -48,9 +60,20 @@ export const syncCommand: Command = {
       const outcome = await client.run({ maxConsecutiveFailures: CLI_ATTEMPTS });
       const seconds = (systemClock.now() - started) / 1000;
       if (!outcome.completed && outcome.lastFailure !== null) {
-        throw failureError(outcome.lastFailure, outcome);
+        throw expired ?? failureError(outcome.lastFailure, outcome);
       }
-      return { json: summaryJson(dataDir, outcome), human: summaryText(outcome, seconds) };
+      // Once more after a sync: its signed server time may have moved trusted time (a clock set
+      // back) into the renewal window the check before it could not see.
+      const after =
+        outcome.completed && !outcome.device.revoked && renewal?.renewed !== true
+          ? await renewIfDue(dataDir, clock, io).catch(() => null)
+          : null;
+      if (after?.renewed === true) renewal = after;
+      const human = summaryText(outcome, seconds);
+      return {
+        json: { ...summaryJson(dataDir, outcome), renewal },
+        human: renewal?.renewed ? `${renewedText(renewal)}\n${human}` : human,
+      };
     } finally {
       agent.close();
     }
@@ -58,14 +81,14 @@ export const syncCommand: Command = {
 };
 
 /** Opens the agent; a device whose keys were shredded gets its revocation explained instead. */
-async function openOrExplain(dataDir: string): Promise<OpenedAgent> {
+async function openOrExplain(dataDir: string, clock: Clock): Promise<OpenedAgent> {
   try {
-    return await openAgent({ dataDir, clock: systemClock });
+    return await openAgent({ dataDir, clock });
   } catch (error) {
     if (!(error instanceof DataKeyDestroyedError)) throw error;
     const paths = agentPaths(dataDir);
     if (!existsSync(paths.database)) throw new NotEnrolledError(`${dataDir} is not enrolled`);
-    const store = openAgentStore(paths.database, { clock: systemClock });
+    const store = openAgentStore(paths.database, { clock });
     try {
       const state = readDeviceRevocation(store);
       if (state?.revoked !== true) throw error;
@@ -80,6 +103,31 @@ async function openOrExplain(dataDir: string): Promise<OpenedAgent> {
     } finally {
       store.close();
     }
+  }
+}
+
+/**
+ * Renewal comes first (DESIGN §3.4): past its notAfter the old certificate could not sign the
+ * sync proof. A renewal that fails for a reason a later try can fix (CA down, refused) does not
+ * stop the sync, which works on the old certificate until it expires. Past the grace period
+ * (`binding_expired`) the sync is still tried, since the CA lets a revoked device hand over on
+ * an expired binding; when it fails, `binding_expired` (re-enroll) is the answer.
+ */
+async function renewIfDue(
+  dataDir: string,
+  clock: Clock,
+  io: CommandIo,
+): Promise<RenewalOutcome | null> {
+  try {
+    return await renewBinding({ dataDir, clock, when: 'when_due' });
+  } catch (error) {
+    if (error instanceof BindingExpiredError) throw error;
+    // Opening the data directory for the sync says why it cannot be used.
+    if (error instanceof NotEnrolledError || error instanceof DataKeyDestroyedError) return null;
+    io.stderr(
+      `lantern-agent: renewal failed, syncing with the current certificate: ${(error as Error).message}`,
+    );
+    return null;
   }
 }
 

@@ -11,7 +11,10 @@ export interface LazySigninAgent {
 
 /**
  * The daemon may start before enrollment, so routes that need the keys open them on first use
- * rather than at start, and answer `not_enrolled` until then.
+ * rather than at start, and answer `not_enrolled` until then. A renewal (background sync, or
+ * `lantern-agent renew` in another process) replaces the certificate and key underneath: the
+ * next call sees the stored certificate changed and opens the new binding. The old opening is
+ * closed only at `close()`, since a sign-in may still be using it.
  */
 export function lazySigninAgent(options: {
   dataDir: string;
@@ -19,18 +22,29 @@ export function lazySigninAgent(options: {
   validator?: EventValidator;
 }): LazySigninAgent {
   let opening: Promise<OpenedSigninAgent> | undefined;
+  const superseded: OpenedSigninAgent[] = [];
+  const renewed = (opened: OpenedSigninAgent): boolean =>
+    opened.opened.store.db
+      .prepare<[], string>('SELECT certificate_pem FROM binding WHERE id = 1')
+      .pluck()
+      .get() !== opened.opened.binding.certificatePem;
   return {
     async get() {
       opening ??= openSigninAgent(options).catch((error: unknown) => {
         opening = undefined;
         throw error;
       });
-      return (await opening).agent;
+      const opened = await opening;
+      if (!renewed(opened)) return opened.agent;
+      superseded.push(opened);
+      opening = undefined;
+      return this.get();
     },
     async close() {
       const current = opening;
       opening = undefined;
       if (current) (await current.catch(() => undefined))?.opened.close();
+      for (const old of superseded.splice(0)) old.opened.close();
     },
   };
 }

@@ -18,6 +18,12 @@ export function agentPaths(dataDir: string) {
     deviceKey: join(root, 'keys', 'device-key'),
     /** Which key store holds the keys (absent: the software file store). */
     keyStoreConfig: join(root, 'keys', 'key-store.json'),
+    /** A renewal's new key until its certificate is stored, then renamed to `deviceKey`. */
+    nextDeviceKey: join(root, 'keys', 'device-key.next'),
+    /** The replaced key between that rename and its shredding. */
+    retiredDeviceKey: join(root, 'keys', 'device-key.old'),
+    /** Held (O_EXCL) by the one renewal running in this data directory. */
+    renewalLock: join(root, 'keys', 'renewal.lock'),
     secretsDir: join(root, 'secrets'),
     localSecret: join(root, 'secrets', 'local-api-secret'),
   };

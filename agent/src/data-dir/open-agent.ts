@@ -1,10 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Clock } from '@lantern/shared';
-import { parseCertificate } from '@lantern/shared';
-import { createPublicKey } from 'node:crypto';
 import type { DeviceBinding } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
-import { KeyUnavailableError, NotEnrolledError } from '../errors.js';
+import { NotEnrolledError } from '../errors.js';
 import type { CredentialGate } from '../keys/credential-gate.js';
 import type { DataKey } from '../keys/data-key.js';
 import type { DeviceKeyStore } from '../keys/device-key-store.js';
@@ -53,18 +51,8 @@ export async function openAgent(options: OpenAgentOptions): Promise<OpenedAgent>
   try {
     const binding = readDeviceBinding(store);
     if (binding === null) throw new NotEnrolledError(`${paths.dataDir} is not enrolled yet`);
-    const keys = await openKeys(paths, store);
+    const keys = await openKeys(paths, store, binding.certificatePem);
     const { dataKey, deviceKey } = keys;
-    const certified = createPublicKey({
-      key: Buffer.from(parseCertificate(binding.certificatePem).subjectPublicKeyInfo),
-      format: 'der',
-      type: 'spki',
-    });
-    if (!certified.equals(deviceKey.publicKey())) {
-      throw new KeyUnavailableError(
-        `the device key in ${paths.keysDir} is not the key of the binding certificate`,
-      );
-    }
     return {
       paths,
       store,

@@ -5,6 +5,7 @@ import {
   CertificateParseError,
   InvalidRequestError,
   buildCsrPem,
+  keyAssuranceOf,
   parseCertificate,
 } from '@lantern/shared';
 import { ensureLocalSecret } from '../data-dir/local-secret.js';
@@ -26,7 +27,10 @@ import { JwksCache } from '../verify/jwks-cache.js';
 import { CaClient, parseCaUrl } from './ca-client.js';
 import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
 import { checkEnrollmentResponse } from './check-enrollment-response.js';
-import type { BindingPolicy } from './device-binding.js';
+import type { BindingPolicy, DeviceBinding } from './device-binding.js';
+import { readDeviceRevocation } from '../enforcement/device-revocation.js';
+import { reenrollBinding } from '../renewal/renew-binding.js';
+import { renewalPhase, renewalSchedule } from '../renewal/renewal-schedule.js';
 import { readDeviceBinding } from './device-binding.js';
 import { p1363ToDer } from './p1363-to-der.js';
 import { normalizeFingerprint } from './root-fingerprint.js';
@@ -62,6 +66,8 @@ export interface EnrollOutcome {
   revocationCursor: number;
   keyThumbprint: string;
   keyAssurance: KeyAssurance;
+  /** The data directory held a binding expired beyond renewal: the same device was bound anew. */
+  reenrolled?: boolean;
 }
 
 const SQLITE_BUSY = /^SQLITE_BUSY/;
@@ -91,6 +97,8 @@ export async function enroll(options: EnrollOptions): Promise<EnrollOutcome> {
   if (options.token.length === 0) throw new InvalidRequestError('the enrollment token is empty');
 
   const paths = agentPaths(options.dataDir);
+  const expired = expiredBinding(paths, options.clock);
+  if (expired !== null) return reenroll(options, expired, caUrl, pinned);
   const before = { dir: existsSync(paths.dataDir), database: existsSync(paths.database) };
   let store: AgentStore;
   try {
@@ -307,4 +315,77 @@ function storeBinding(
 /** Without a binding nothing is sealed under these keys, so shredding them loses nothing. */
 async function removeKeys(paths: AgentPaths): Promise<void> {
   await removeKeyFiles(paths);
+}
+
+/**
+ * The binding of this data directory when it has expired beyond the renewal grace period, and
+ * is neither revoked nor wiped: only then does `enroll` bind it again rather than refuse.
+ */
+function expiredBinding(paths: AgentPaths, clock: Clock): DeviceBinding | null {
+  if (!existsSync(paths.database)) return null;
+  let store: AgentStore;
+  try {
+    store = openAgentStore(paths.database, { clock });
+  } catch (error) {
+    // Another enrollment holds the store: `openLocked` waits for it and says so.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && SQLITE_BUSY.test(code)) return null;
+    throw error;
+  }
+  try {
+    const binding = readDeviceBinding(store);
+    if (binding === null || readDeviceRevocation(store)?.revoked === true) return null;
+    const now = new TrustedTime(store).trustedNow();
+    const phase = renewalPhase(renewalSchedule(binding.certificatePem, binding.policy), now);
+    return phase === 'expired' ? binding : null;
+  } finally {
+    store.close();
+  }
+}
+
+async function reenroll(
+  options: EnrollOptions,
+  binding: DeviceBinding,
+  caUrl: string,
+  pinned: string | undefined,
+): Promise<EnrollOutcome> {
+  if (pinned !== undefined && pinned !== binding.rootFingerprint) {
+    throw new RootFingerprintMismatchError(
+      `this device pinned root ${binding.rootFingerprint} at its first enrollment, not ${pinned}`,
+    );
+  }
+  const outcome = await reenrollBinding({
+    dataDir: options.dataDir,
+    clock: options.clock,
+    token: options.token,
+    caUrl,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  });
+  const paths = agentPaths(options.dataDir);
+  const store = openAgentStore(paths.database, { clock: options.clock });
+  try {
+    const renewed = readDeviceBinding(store) ?? binding;
+    const cursor = store.db
+      .prepare<[], number>('SELECT revocation_cursor FROM sync_state WHERE id = 1')
+      .pluck()
+      .get();
+    return {
+      dataDir: paths.dataDir,
+      deviceId: renewed.deviceId,
+      tenantId: renewed.tenantId,
+      caUrl: renewed.caUrl,
+      issuer: renewed.issuer,
+      rootFingerprint: renewed.rootFingerprint,
+      rootTrust: 'pinned',
+      certificateNotAfter: outcome.notAfter,
+      policy: renewed.policy,
+      revocationCursor: cursor ?? 0,
+      keyThumbprint: outcome.keyThumbprint,
+      keyAssurance:
+        keyAssuranceOf(parseCertificate(renewed.certificatePem).extensions) ?? 'software',
+      reenrolled: true,
+    };
+  } finally {
+    store.close();
+  }
 }

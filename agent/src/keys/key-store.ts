@@ -3,6 +3,7 @@ import { InvalidRequestError } from '@lantern/shared';
 import type { AgentPaths } from '../data-dir/agent-paths.js';
 import { DataKeyDestroyedError, KeyUnavailableError } from '../errors.js';
 import type { AgentStore } from '../store/agent-store.js';
+import { certifiedKeyOf, loadBindingKey } from './binding-key.js';
 import { StateSeal } from '../store/state-seal.js';
 import type { CredentialGate } from './credential-gate.js';
 import { DataKey } from './data-key.js';
@@ -83,11 +84,15 @@ export function platformSecretOf(paths: AgentPaths, config: KeyStoreConfig): Pla
  * seal is checked before anything else reads the store, and installed so that every later write
  * of the sealed rows on this connection reseals them.
  */
-export async function openKeys(paths: AgentPaths, store: AgentStore): Promise<OpenedKeys> {
+export async function openKeys(
+  paths: AgentPaths,
+  store: AgentStore,
+  certificatePem: string,
+): Promise<OpenedKeys> {
   const config = readKeyStoreConfig(paths);
   if (config.kind === 'file') {
     const dataKey = await DataKey.load(new FilePlatformSecret(paths.platformSecret));
-    return { config, dataKey, deviceKey: await FileDeviceKeyStore.load(paths.deviceKey, dataKey) };
+    return { config, dataKey, deviceKey: await loadBindingKey(paths, dataKey, certificatePem) };
   }
   const tpm = new Tpm2Tools(config.tcti);
   const dataKey = await DataKey.load(new TpmPlatformSecret(tpm, config.primary, paths.keysDir));
@@ -99,10 +104,16 @@ export async function openKeys(paths: AgentPaths, store: AgentStore): Promise<Op
   seal.verify();
   seal.install();
   guarded.add(store);
+  const deviceKey = TpmDeviceKeyStore.load(tpm, config.primary, paths.keysDir);
+  if (!certifiedKeyOf(certificatePem).equals(deviceKey.publicKey())) {
+    throw new KeyUnavailableError(
+      `the device key in ${paths.keysDir} is not the key of the binding certificate`,
+    );
+  }
   return {
     config,
     dataKey,
-    deviceKey: TpmDeviceKeyStore.load(tpm, config.primary, paths.keysDir),
+    deviceKey,
     credentialGate: new TpmCredentialGate(tpm, config.primary),
   };
 }

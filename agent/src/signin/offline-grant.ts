@@ -30,6 +30,11 @@ export interface GrantExpectations {
   tenantId: string;
   /** RFC 7638 thumbprint of this device key: the grant's `cnf.jkt`. */
   thumbprint: string;
+  /**
+   * Keys this device held before a re-keying renewal: a grant bound to one of them was issued
+   * to this device and keeps working until its own expiry.
+   */
+  formerThumbprints?: readonly string[];
 }
 
 export type GrantVerdict =
@@ -91,7 +96,11 @@ function grantOf(
   const { sub, tenant, grt, username, role, methods, mfa = [], cnf, iat, exp } = claims;
   if (!isId(sub, 'usr') || !isId(grt, 'grt')) return 'sub or grt is not an id';
   if (tenant !== expected.tenantId) return 'the grant is for another tenant';
-  if ((cnf as { jkt?: unknown } | null)?.jkt !== expected.thumbprint) {
+  const jkt = (cnf as { jkt?: unknown } | null)?.jkt;
+  if (
+    jkt !== expected.thumbprint &&
+    !(typeof jkt === 'string' && (expected.formerThumbprints ?? []).includes(jkt))
+  ) {
     return 'the grant is bound to another device key';
   }
   if (typeof username !== 'string' || typeof role !== 'string' || typeof iat !== 'number') {

@@ -302,6 +302,10 @@ function findGrant(
     deviceId: facts.deviceId,
     tenantId: facts.tenantId,
     thumbprint: agent.deviceKey.thumbprint(),
+    formerThumbprints: agent.store.db
+      .prepare<[number], string>('SELECT thumbprint FROM former_device_keys WHERE not_after > ?')
+      .pluck()
+      .all(nowSeconds * 1000),
   };
   let expired: FoundGrant | null = null;
   for (const row of rows) {

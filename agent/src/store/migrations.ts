@@ -236,4 +236,19 @@ ALTER TABLE binding ADD COLUMN issuer TEXT;
 ALTER TABLE binding ADD COLUMN ca_public_urls_json TEXT CHECK (ca_public_urls_json IS NULL OR json_valid(ca_public_urls_json));
 `,
   },
+  {
+    version: 8,
+    name: 'former_device_keys',
+    sql: `
+-- Issue 16: keys this device held before a re-keying renewal. The private keys are destroyed;
+-- only their thumbprints stay, so offline grants the CA bound to an earlier key (cnf.jkt) keep
+-- working on this device until they expire, as sessions minted under the old certificate do.
+CREATE TABLE former_device_keys (
+  thumbprint      TEXT    PRIMARY KEY,  -- RFC 7638 thumbprint of the retired device key
+  certificate_pem TEXT    NOT NULL,     -- the binding certificate that certified it
+  not_after       INTEGER NOT NULL,     -- that certificate's notAfter: no grant outlives it
+  retired_at      INTEGER NOT NULL
+) STRICT;
+`,
+  },
 ];

@@ -28,6 +28,8 @@ export interface CheckpointFailure {
 
 export interface CheckpointKeys {
   issuingPem: string;
+  /** Issuing CAs retired by rotation: checkpoints they signed before it still verify. */
+  retiredIssuingPems?: readonly string[];
   /** Only needed to create checkpoints; verifying needs the certificate alone. */
   signer?: Signer;
 }
@@ -109,12 +111,13 @@ export class AuditCheckpoints {
       claims = JSON.parse(Buffer.from(base64urlDecode(payload)).toString()) as CheckpointClaims;
       if (!Number.isSafeInteger(claims.position) || typeof claims.headHash !== 'string')
         return { ok: false, reason: 'the claims are not a checkpoint' };
-      const key = new X509Certificate(this.keys.issuingPem).publicKey;
-      const valid = verifyEs256(
-        key,
-        Buffer.from(`${header}.${payload}`),
-        base64urlDecode(signature),
-        'ieee-p1363',
+      const valid = [this.keys.issuingPem, ...(this.keys.retiredIssuingPems ?? [])].some((pem) =>
+        verifyEs256(
+          new X509Certificate(pem).publicKey,
+          Buffer.from(`${header}.${payload}`),
+          base64urlDecode(signature),
+          'ieee-p1363',
+        ),
       );
       if (!valid) return { ok: false, reason: 'the signature does not verify with the issuing CA' };
     } catch {

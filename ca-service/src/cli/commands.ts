@@ -1,4 +1,4 @@
-import { EVENT_CATALOGUE, isId, systemClock } from '@lantern/shared';
+import { EVENT_CATALOGUE, clockFromEnv, isId, systemClock } from '@lantern/shared';
 import type { IdPrefix } from '@lantern/shared';
 import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../enrollment/enrollment-tokens.js';
@@ -8,6 +8,7 @@ import type { DeviceView } from '../devices/devices.js';
 import type { EnrollmentTokenView } from '../enrollment/enrollment-tokens.js';
 import { initDataDir } from '../data-dir/init-data-dir.js';
 import { openCa } from '../data-dir/open-ca.js';
+import { rotateIssuingCa } from '../data-dir/rotate-issuing.js';
 import { dataDirPaths } from '../data-dir/paths.js';
 import { resolvePassphrase } from '../data-dir/secret-files.js';
 import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
@@ -259,6 +260,7 @@ export const commands: Command[] = [
         passphrase,
         port,
         host: optionalString(values, 'host') ?? '127.0.0.1',
+        clock: clockFromEnv(io.env),
         ...(nats === undefined ? {} : { nats }),
         ...(publicUrl === undefined ? {} : { publicUrl }),
         webauthn: webauthnFlags(values),
@@ -277,6 +279,31 @@ export const commands: Command[] = [
       await running.closed;
       io.stderr('lantern-ca stopped');
       return { json: { url: running.url, stopped: true }, human: '', quiet: true };
+    },
+  },
+  {
+    path: ['ca', 'rotate-issuing'],
+    summary: 'Create a new issuing CA under the root (the service uses it from its next start)',
+    usage: 'ca rotate-issuing --data-dir D [--passphrase-file F]',
+    options: { 'data-dir': { type: 'string' }, 'passphrase-file': { type: 'string' } },
+    async run(values, _positionals, io) {
+      const dataDir = requireString(values, 'data-dir');
+      const passphrase = resolvePassphrase(
+        io.env,
+        optionalString(values, 'passphrase-file'),
+        dataDirPaths(dataDir).passphraseFile,
+      );
+      const result = await rotateIssuingCa({ dataDir, clock: clockFromEnv(io.env), passphrase });
+      return {
+        json: { dataDir, ...result },
+        human: [
+          `New issuing CA "${result.commonName}" (key id ${result.issuingKeyId}), valid until ${result.notAfter}.`,
+          `The previous one (key id ${result.retiredKeyId}) is retired: it issues nothing more but keeps`,
+          `signing the CRL of its certificates (GET /v1/crl?issuer=${result.retiredKeyId}).`,
+          `Restart \`lantern-ca serve --data-dir ${dataDir}\` to issue with the new one; devices move`,
+          'to it as they renew. If the root key lives offline, move ca/root.key.pem away again now.',
+        ].join('\n'),
+      };
     },
   },
   {

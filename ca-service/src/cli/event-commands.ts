@@ -9,6 +9,8 @@ import {
   systemClock,
 } from '@lantern/shared';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { retiredIssuerIds } from '../data-dir/rotate-issuing.js';
 import { AuditCheckpoints } from '../audit/audit-checkpoints.js';
 import { verifyChain } from '../audit/verify-chain.js';
 import { openDatabase } from '../data-dir/open-ca.js';
@@ -167,6 +169,9 @@ export const eventCommands: Command[] = [
         const chain = verifyChain(store, progress(values, io, 'verified'));
         const checkpoints = new AuditCheckpoints(store, systemClock, {
           issuingPem: readFileSync(paths.issuingCertificate, 'utf8'),
+          retiredIssuingPems: retiredIssuerIds(paths).map((id) =>
+            readFileSync(join(paths.retiredIssuers, `${id}.pem`), 'utf8'),
+          ),
         }).verifyStored();
         const firstBadCheckpoint = checkpoints.failures.at(-1);
         if (!chain.ok) {

@@ -11,7 +11,13 @@ import type { KeyRing } from '../tokens/key-ring.js';
 export const SYSTEM_TENANT_ID = 'ten_00000000000000000000000000';
 
 export interface CaMaterial {
+  /** The current issuing CA: it issues every new certificate. */
   authority: IssuingAuthority;
+  /**
+   * Issuing CAs replaced by `lantern-ca ca rotate-issuing`: they issue nothing, but keep signing
+   * the CRLs for the certificates they issued (DESIGN §2 Lifetimes).
+   */
+  retired: { authority: IssuingAuthority; pem: string }[];
   rootPem: string;
   issuingPem: string;
   rootFingerprint: string;

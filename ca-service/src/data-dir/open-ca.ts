@@ -12,6 +12,10 @@ import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
 import { fromPem, sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
 import { fileSigner } from '../pki/signer.js';
+import type { Signer } from '../pki/signer.js';
+import type { IssuingAuthority } from '../issuance/binding-certificate.js';
+import { completeRotation, retiredIssuerIds } from './rotate-issuing.js';
+import { join } from 'node:path';
 import { revocationFeedProjection } from '../revocation/revocation-feed-projection.js';
 import { EventStore } from '../store/event-store.js';
 import type { Projection } from '../store/event-store.js';
@@ -73,6 +77,26 @@ export function openDatabase(path: string, clock: Clock): Database.Database {
   return db;
 }
 
+/**
+ * An issuing CA as the service uses it. Its certificates name the CRL of their own issuer, so a
+ * relying party fetching the distribution point of an older certificate gets that issuer's CRL
+ * after a rotation, not the new one's.
+ */
+function issuingAuthority(
+  certificate: Buffer,
+  signer: Signer,
+  publicUrl: string,
+): IssuingAuthority {
+  const keyId = keyIdentifier(signer.publicKey.export({ type: 'spki', format: 'der' }));
+  return {
+    certificate,
+    subject: subjectOf(certificate),
+    keyId,
+    signer,
+    crlUrl: `${publicUrl}/v1/crl?issuer=${keyId.toString('hex')}`,
+  };
+}
+
 /** Loads what `serve` needs: the issuing CA key (never the root key), the store and projections. */
 export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
   const paths = dataDirPaths(options.dataDir);
@@ -81,6 +105,7 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
       `no CA in ${options.dataDir}; run \`lantern-ca init --data-dir ${options.dataDir}\``,
     );
   }
+  completeRotation(paths);
   const config = JSON.parse(readFileSync(paths.config, 'utf8')) as { publicUrl: string };
   const issuingPem = readFileSync(paths.issuingCertificate, 'utf8');
   const rootPem = readFileSync(paths.rootCertificate, 'utf8');
@@ -107,6 +132,28 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     maxTokenLifetimeMs: Math.max(auth.maxOfflineSeconds, auth.accessTokenSeconds) * 1000,
   });
   const metrics = new CaMetrics({ db, clock: options.clock });
+  // CRL distribution points name where devices and tools reach the CA now, not its issuer name.
+  const crlBaseUrl = publicUrls[0] ?? publicUrl;
+  const authority = issuingAuthority(issuingDer, metrics.timedSigner(signer), crlBaseUrl);
+  const retired = retiredIssuerIds(paths)
+    .filter((id) => id !== authority.keyId.toString('hex'))
+    .map((id) => {
+      const pem = readFileSync(join(paths.retiredIssuers, `${id}.pem`), 'utf8');
+      const retiredSigner = fileSigner(
+        join(paths.retiredIssuers, `${id}.key.pem`),
+        options.passphrase,
+      );
+      return {
+        pem,
+        authority: issuingAuthority(fromPem(pem), metrics.timedSigner(retiredSigner), crlBaseUrl),
+      };
+    });
+  if (retired.length === 0) {
+    // Certificates recorded before issuers were tracked can only be the sole issuing CA's.
+    db.prepare('UPDATE certificates SET issuer_key_id = ? WHERE issuer_key_id IS NULL').run(
+      authority.keyId.toString('hex'),
+    );
+  }
   const context: CaContext = {
     store,
     clock: options.clock,
@@ -121,13 +168,8 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     auth,
     metrics,
     ca: {
-      authority: {
-        certificate: issuingDer,
-        subject: subjectOf(issuingDer),
-        keyId: keyIdentifier(signer.publicKey.export({ type: 'spki', format: 'der' })),
-        signer: metrics.timedSigner(signer),
-        crlUrl: `${publicUrls[0] ?? publicUrl}/v1/crl`,
-      },
+      authority,
+      retired,
       rootPem,
       issuingPem,
       rootFingerprint: sha256Hex(fromPem(rootPem)),

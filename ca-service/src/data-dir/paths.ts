@@ -10,6 +10,11 @@ export function dataDirPaths(dataDir: string) {
     rootKey: join(dataDir, 'ca', 'root.key.pem'),
     issuingCertificate: join(dataDir, 'ca', 'issuing.pem'),
     issuingKey: join(dataDir, 'ca', 'issuing.key.pem'),
+    /** A rotation's new issuing CA until it replaces the current one. */
+    nextIssuingCertificate: join(dataDir, 'ca', 'issuing.next.pem'),
+    nextIssuingKey: join(dataDir, 'ca', 'issuing.next.key.pem'),
+    /** Retired issuing CAs (`<SKI hex>.pem`, `.key.pem`): they keep signing CRLs. */
+    retiredIssuers: join(dataDir, 'ca', 'retired'),
     tokenKeys: join(dataDir, 'keys', 'token-keys.json'),
     passphraseFile: join(dataDir, 'secrets', 'passphrase'),
     adminApiKey: join(dataDir, 'secrets', 'admin-api-key'),

@@ -87,6 +87,20 @@ export class DeviceProofVerifier {
         expired = true;
         verdict = this.verifier.verify(request.proof, nowSeconds, chainAt);
       }
+    } else if (!verdict.ok && verdict.reason === 'chain_expired' && request.allowRevoked) {
+      // A revoked device whose binding has since expired may still hand its outbox over and
+      // learn its revocation (DESIGN §5): its certificate's expiry adds no risk to a device the
+      // CA already refuses everything else, and its events would otherwise never arrive.
+      const leafNotAfter = this.leafNotAfter(request.proof);
+      if (
+        leafNotAfter !== undefined &&
+        leafNotAfter < nowSeconds &&
+        this.revokedLeaf(request.proof)
+      ) {
+        chainAt = leafNotAfter;
+        expired = true;
+        verdict = this.verifier.verify(request.proof, nowSeconds, chainAt);
+      }
     }
     if (!verdict.ok) {
       if (verdict.reason === 'expired' || verdict.reason === 'issued_in_future') {
@@ -130,6 +144,25 @@ export class DeviceProofVerifier {
       revokedAt: device.revokedAt,
       jti: claims.jti as string,
     };
+  }
+
+  /** Whether the proof's (unverified) leaf is a certificate of a device the CA revoked. */
+  private revokedLeaf(proof: string): boolean {
+    try {
+      const header = JSON.parse(
+        Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8'),
+      ) as { x5c?: string[] };
+      const leaf = parseCertificate(Buffer.from(header.x5c?.[0] ?? '', 'base64'));
+      const row = this.ctx.store.db
+        .prepare(
+          `SELECT d.status FROM certificates c JOIN devices d ON d.device_id = c.device_id
+           WHERE c.serial = ?`,
+        )
+        .get(leaf.serialNumber) as { status: string } | undefined;
+      return row?.status === 'revoked';
+    } catch {
+      return false;
+    }
   }
 
   private leafNotAfter(proof: string): number | undefined {

@@ -1,3 +1,4 @@
+import { parseCertificate } from '@lantern/shared';
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 
@@ -37,8 +38,8 @@ export const devicesProjection: Projection = {
         const bound = payload as unknown as Bound;
         statement(
           db,
-          `INSERT INTO certificates (serial, device_id, tenant_id, fingerprint, key_thumbprint, not_before, not_after, pem)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO certificates (serial, device_id, tenant_id, fingerprint, key_thumbprint, not_before, not_after, pem, issuer_key_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
           bound.certificateSerial,
           bound.deviceId,
@@ -48,6 +49,7 @@ export const devicesProjection: Projection = {
           bound.certIssuedAt ?? event.occurredAt,
           bound.certExpiresAt,
           bound.certificatePem,
+          parseCertificate(bound.certificatePem).authorityKeyIdentifier ?? null,
         );
         statement(
           db,

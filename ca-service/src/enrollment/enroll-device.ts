@@ -1,5 +1,6 @@
 import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
 import type { BindingResponse } from '../issuance/binding-response.js';
 import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
@@ -32,6 +33,7 @@ export async function enrollDevice(
   ctx: CaContext,
   input: EnrollInput,
   correlationId: string,
+  previous?: ProvenDevice,
 ): Promise<BindingResponse> {
   const token = checkEnrollmentToken(ctx, input.enrollmentToken);
   if (input.tenant !== undefined && input.tenant !== token.tenantId) {
@@ -43,6 +45,9 @@ export async function enrollDevice(
     }
   }
   const csr = parseDeviceCsr(input.csr);
+  if (previous !== undefined) {
+    return reenrollDevice(ctx, input.enrollmentToken, csr, previous, correlationId);
+  }
   const deviceId = ctx.ids.next('dev');
   const profile = ctx.bindingProfile;
   const certificate = await issueForDevice(ctx, {
@@ -97,6 +102,69 @@ export async function enrollDevice(
           certIssuedAt: certificate.notBefore.toISOString(),
           certExpiresAt: certificate.notAfter.toISOString(),
           maxOfflineSeconds: profile.maxOfflineSeconds,
+          certificatePem: certificate.pem,
+        },
+      },
+    ]);
+  };
+  try {
+    await ctx.store.groupedTransaction(consume);
+  } catch (error) {
+    if (error instanceof ConcurrencyConflictError) throw new EnrollmentTokenUsedError();
+    throw error;
+  }
+  return bindingResponse(ctx, { deviceId, tenantId: token.tenantId }, certificate);
+}
+
+/**
+ * The same device bound anew with the token's consent: no new device record, so its id, its
+ * outbox sequence and its revocation feed carry on, and its queued events are accepted as its
+ * own. A revoked device never gets here (the proof check refuses it).
+ */
+async function reenrollDevice(
+  ctx: CaContext,
+  enrollmentToken: string,
+  csr: ReturnType<typeof parseDeviceCsr>,
+  previous: ProvenDevice,
+  correlationId: string,
+): Promise<BindingResponse> {
+  const token = checkEnrollmentToken(ctx, enrollmentToken);
+  if (previous.tenantId !== token.tenantId) {
+    throw new TenantMismatchError('the enrollment token belongs to another tenant than the device');
+  }
+  const { deviceId } = previous;
+  const certificate = await issueForDevice(ctx, {
+    tenantId: token.tenantId,
+    deviceId,
+    subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
+  });
+  const meta = { actor: { type: 'device' as const, id: deviceId }, correlationId };
+  const consume = () => {
+    const current = checkEnrollmentToken(ctx, enrollmentToken);
+    ctx.store.append([
+      {
+        eventType: 'identity.enrollment_token.consumed',
+        aggregateId: token.tokenId,
+        expectedVersion: current.version,
+        tenantId: token.tenantId,
+        ...meta,
+        payload: { tokenId: token.tokenId, deviceId },
+      },
+      {
+        eventType: 'identity.device.renewed',
+        aggregateId: deviceId,
+        tenantId: token.tenantId,
+        ...meta,
+        payload: {
+          deviceId,
+          previousSerial: previous.serial,
+          certificateSerial: certificate.serialHex,
+          certificateFingerprint: certificate.fingerprint,
+          certificateKid: p256JwkThumbprint(csr.publicKey),
+          certIssuedAt: certificate.notBefore.toISOString(),
+          certExpiresAt: certificate.notAfter.toISOString(),
+          rekeyed: true,
+          afterExpiry: previous.expired,
           certificatePem: certificate.pem,
         },
       },

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 
@@ -11,11 +11,37 @@ export function caRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync
     app.get('/v1/ca/chain', async (_request, reply) =>
       reply.type('application/x-pem-file').send(`${ctx.ca.issuingPem}${ctx.ca.rootPem}`),
     );
-    app.get('/v1/crl', async (_request, reply) =>
-      reply.type('application/pkix-crl').send(await crls.current('full')),
-    );
-    app.get('/v1/crl/delta', async (_request, reply) =>
-      reply.type('application/pkix-crl').send(await crls.current('delta')),
-    );
+    // `?issuer=<SKI hex>` picks an issuing CA, current or retired (the distribution point of
+    // each certificate names its own); without it, the current one's.
+    const crlQuery = {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { issuer: { type: 'string', pattern: '^[0-9a-fA-F]{40}$' } },
+      },
+    };
+    const crl = (kind: 'full' | 'delta') => async (request: FastifyRequest, reply: FastifyReply) =>
+      reply
+        .type('application/pkix-crl')
+        .send(await crls.current(kind, (request.query as { issuer?: string }).issuer));
+    app.get('/v1/crl', { schema: crlQuery }, crl('full'));
+    app.get('/v1/crl/delta', { schema: crlQuery }, crl('delta'));
+    // Every issuing CA with its chain: relying parties that cache chains learn a rotation here.
+    app.get('/v1/ca/issuers', async () => ({
+      current: ctx.ca.authority.keyId.toString('hex'),
+      issuers: [
+        {
+          keyId: ctx.ca.authority.keyId.toString('hex'),
+          certificate: ctx.ca.issuingPem,
+          retired: false,
+        },
+        ...ctx.ca.retired.map((retired) => ({
+          keyId: retired.authority.keyId.toString('hex'),
+          certificate: retired.pem,
+          retired: true,
+        })),
+      ],
+      root: ctx.ca.rootPem,
+    }));
   };
 }

@@ -18,6 +18,8 @@ export interface DeviceProofSupport {
   ): ProvenDevice;
   /** Undefined when the request carries no proof; throws when it carries a bad one. */
   proveIfPresent(request: FastifyRequest): ProvenDevice | undefined;
+  /** As `proveIfPresent`, accepting a binding certificate expired any time ago (re-enrollment). */
+  proveIfPresentExpired(request: FastifyRequest): ProvenDevice | undefined;
 }
 
 /**
@@ -51,5 +53,9 @@ export function deviceProofSupport(app: FastifyInstance, ctx: CaContext): Device
   return {
     prove,
     proveIfPresent: (request) => (proofOf(request) === undefined ? undefined : prove(request)),
+    proveIfPresentExpired: (request) =>
+      proofOf(request) === undefined
+        ? undefined
+        : prove(request, { expiredGraceSeconds: Number.MAX_SAFE_INTEGER }),
   };
 }

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
 import { enrollDevice } from '../enrollment/enroll-device.js';
 import { correlationIdOf } from './principal.js';
+import { deviceProofSupport } from './device-proof-support.js';
 
 export interface EnrollmentRoutesOptions {
   rateLimitPerMinute: number;
@@ -14,6 +15,7 @@ export function enrollmentRoutes(
 ): FastifyPluginAsync {
   return async (app) => {
     await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: 60_000 });
+    const proofs = deviceProofSupport(app, ctx);
     app.post(
       '/v1/devices/enroll',
       {
@@ -41,7 +43,10 @@ export function enrollmentRoutes(
           name?: string;
           keyAssurance?: 'software' | 'hardware';
         };
-        const result = await enrollDevice(ctx, body, correlationIdOf(request));
+        // Re-enrollment (DESIGN §2 Lifetimes): a proof by the device's old key, however long
+        // expired, names the device the token binds anew, so its identity and history carry on.
+        const previous = proofs.proveIfPresentExpired(request);
+        const result = await enrollDevice(ctx, body, correlationIdOf(request), previous);
         request.log.info(
           {
             event: 'device.offline_cert.issued',

@@ -1,6 +1,7 @@
 import type { Clock } from '@lantern/shared';
 import { generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import type { Name } from '@peculiar/asn1-x509';
 import {
   KeyUsageFlags,
   distinguishedName,
@@ -67,26 +68,14 @@ export async function createCaHierarchy(
     keyObjectSigner(root.privateKey),
   );
 
-  const issuingCertificate = await signCertificate(
-    {
-      serial: randomSerial(),
-      issuer: rootName,
-      subject: distinguishedName(
-        issuingProfile.subject.commonName,
-        issuingProfile.subject.organization,
-      ),
-      notBefore: now,
-      notAfter: new Date(now.getTime() + issuingProfile.validityDays * DAY_MS),
-      subjectPublicKeyInfo: issuingSpki,
-      extensions: [
-        extensions.basicConstraints(true, issuingProfile.basicConstraints.pathLenConstraint),
-        extensions.keyUsage(keyUsageFlags(issuingProfile.keyUsage)),
-        extensions.subjectKeyIdentifier(keyIdentifier(issuingSpki)),
-        extensions.authorityKeyIdentifier(rootKeyId),
-      ],
-    },
-    keyObjectSigner(root.privateKey),
-  );
+  const issuingCertificate = await signIssuingCertificate({
+    now,
+    rootName,
+    rootKeyId,
+    rootKey: root.privateKey,
+    profile: issuingProfile,
+    subjectPublicKeyInfo: issuingSpki,
+  });
 
   return {
     rootKey: root.privateKey,
@@ -94,4 +83,38 @@ export async function createCaHierarchy(
     issuingKey: issuing.privateKey,
     issuingCertificate,
   };
+}
+
+/** An issuing CA certificate (pathLen 0) signed by the root: at `init` and at each rotation. */
+export function signIssuingCertificate(input: {
+  now: Date;
+  rootName: Name;
+  rootKeyId: Buffer;
+  rootKey: KeyObject;
+  profile: CaProfile;
+  subjectPublicKeyInfo: Buffer;
+  /** Overrides the profile's common name (rotations number their issuing CAs). */
+  commonName?: string;
+}): Promise<Buffer> {
+  const { now, profile } = input;
+  return signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: input.rootName,
+      subject: distinguishedName(
+        input.commonName ?? profile.subject.commonName,
+        profile.subject.organization,
+      ),
+      notBefore: now,
+      notAfter: new Date(now.getTime() + profile.validityDays * DAY_MS),
+      subjectPublicKeyInfo: input.subjectPublicKeyInfo,
+      extensions: [
+        extensions.basicConstraints(true, profile.basicConstraints.pathLenConstraint),
+        extensions.keyUsage(keyUsageFlags(profile.keyUsage)),
+        extensions.subjectKeyIdentifier(keyIdentifier(input.subjectPublicKeyInfo)),
+        extensions.authorityKeyIdentifier(input.rootKeyId),
+      ],
+    },
+    keyObjectSigner(input.rootKey),
+  );
 }

@@ -1,4 +1,6 @@
 import type { CaContext } from '../context/ca-context.js';
+import { IssuerUnknownError } from '../errors.js';
+import type { IssuingAuthority } from '../issuance/binding-certificate.js';
 import { signCrl } from '../pki/crl-builder.js';
 
 const CRL_LIFETIME_MS = 7 * 86_400_000;
@@ -20,55 +22,80 @@ interface RevokedRow {
 }
 
 /**
- * Full and delta CRLs of the issuing CA, derived from the certificates projection (itself from
- * the events). CRLs are an artifact, not state: they are cached in `crls` and regenerated when
- * a certificate is revoked or the current one nears its nextUpdate. Full and delta CRLs share
- * one number sequence (RFC 5280 §5.2.3); the delta completes the previous full CRL.
+ * Full and delta CRLs of each issuing CA, the current one and those retired by a rotation,
+ * derived from the certificates projection (itself from the events). Each issuer's CRL lists
+ * the certificates it issued, signed with its own key (RFC 5280 §5: the CRL issuer is the
+ * certificate issuer). CRLs are an artifact, not state: they are cached in `crls` and
+ * regenerated when a certificate is revoked or the current one nears its nextUpdate. All CRLs
+ * share one number sequence, so each issuer's numbers increase (RFC 5280 §5.2.3); a delta
+ * completes the previous full CRL of its issuer.
  */
 export class CrlPublisher {
   private generation: Promise<void> | undefined;
 
   constructor(private readonly ctx: CaContext) {}
 
-  async current(kind: 'full' | 'delta'): Promise<Buffer> {
-    if (this.needsGeneration()) await this.regenerate();
-    const row = this.latest(kind);
+  /** The CRL of the issuer with that SKI (hex), by default of the current issuing CA. */
+  async current(kind: 'full' | 'delta', issuerKeyId?: string): Promise<Buffer> {
+    const authority = this.authority(issuerKeyId);
+    if (this.needsGeneration(authority)) await this.regenerate();
+    const row = this.latest(kind, authority);
     if (!row) throw new Error(`no ${kind} CRL after generation`);
     return row.der;
   }
 
   /** Serialised: two revocations at once must not both take the same CRL number. */
   regenerate(): Promise<void> {
-    const run = (this.generation ?? Promise.resolve()).then(() => this.generate());
+    const run = (this.generation ?? Promise.resolve()).then(async () => {
+      for (const authority of this.authorities()) await this.generate(authority);
+    });
     this.generation = run.catch(() => undefined);
     return run;
   }
 
-  private latest(kind: 'full' | 'delta'): CrlRow | undefined {
-    return this.ctx.store.db
-      .prepare('SELECT * FROM crls WHERE kind = ? ORDER BY crl_number DESC LIMIT 1')
-      .get(kind) as CrlRow | undefined;
+  private authorities(): IssuingAuthority[] {
+    return [this.ctx.ca.authority, ...this.ctx.ca.retired.map((retired) => retired.authority)];
   }
 
-  private revokedPosition(): number {
+  private authority(issuerKeyId: string | undefined): IssuingAuthority {
+    if (issuerKeyId === undefined) return this.ctx.ca.authority;
+    const found = this.authorities().find(
+      (authority) => authority.keyId.toString('hex') === issuerKeyId.toLowerCase(),
+    );
+    if (!found) throw new IssuerUnknownError(`no issuing CA with key identifier ${issuerKeyId}`);
+    return found;
+  }
+
+  private latest(kind: 'full' | 'delta', authority: IssuingAuthority): CrlRow | undefined {
+    return this.ctx.store.db
+      .prepare(
+        'SELECT * FROM crls WHERE kind = ? AND issuer_key_id = ? ORDER BY crl_number DESC LIMIT 1',
+      )
+      .get(kind, authority.keyId.toString('hex')) as CrlRow | undefined;
+  }
+
+  private revokedPosition(authority: IssuingAuthority): number {
     const row = this.ctx.store.db
-      .prepare('SELECT COALESCE(MAX(revoked_position), 0) AS position FROM certificates')
-      .get() as { position: number };
+      .prepare(
+        'SELECT COALESCE(MAX(revoked_position), 0) AS position FROM certificates WHERE issuer_key_id = ?',
+      )
+      .get(authority.keyId.toString('hex')) as { position: number };
     return row.position;
   }
 
-  private needsGeneration(): boolean {
-    const full = this.latest('full');
-    if (!full || !this.latest('delta')) return true;
-    if (full.covers_position < this.revokedPosition()) return true;
+  private needsGeneration(authority: IssuingAuthority): boolean {
+    const full = this.latest('full', authority);
+    if (!full || !this.latest('delta', authority)) return true;
+    if (full.covers_position < this.revokedPosition(authority)) return true;
     return Date.parse(full.next_update) - this.ctx.clock.now() < REFRESH_BEFORE_MS;
   }
 
-  private async generate(): Promise<void> {
-    if (!this.needsGeneration()) return;
+  private async generate(authority: IssuingAuthority): Promise<void> {
+    if (!this.needsGeneration(authority)) return;
     const { db } = this.ctx.store;
-    const previousFull = this.latest('full');
-    const covers = this.revokedPosition();
+    const issuerKeyId = authority.keyId.toString('hex');
+    const previousFull = this.latest('full', authority);
+    const covers = this.revokedPosition(authority);
     const thisUpdate = new Date(Math.floor(this.ctx.clock.now() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + CRL_LIFETIME_MS);
     const lastNumber = (
@@ -79,9 +106,10 @@ export class CrlPublisher {
         db
           .prepare(
             `SELECT serial, revoked_at, revoke_reason FROM certificates
-             WHERE revoked_position > ? AND revoked_position <= ? ORDER BY revoked_position`,
+             WHERE issuer_key_id = ? AND revoked_position > ? AND revoked_position <= ?
+             ORDER BY revoked_position`,
           )
-          .all(position, covers) as RevokedRow[]
+          .all(issuerKeyId, position, covers) as RevokedRow[]
       ).map((row) => ({
         serialHex: row.serial,
         revokedAt: new Date(row.revoked_at),
@@ -89,14 +117,14 @@ export class CrlPublisher {
       }));
 
     const fullNumber = lastNumber + 1;
-    const full = await signCrl(this.ctx.ca.authority, {
+    const full = await signCrl(authority, {
       crlNumber: fullNumber,
       thisUpdate,
       nextUpdate,
       entries: entriesAfter(0),
     });
     const base = previousFull ?? { crl_number: fullNumber, covers_position: covers };
-    const delta = await signCrl(this.ctx.ca.authority, {
+    const delta = await signCrl(authority, {
       crlNumber: fullNumber + 1,
       baseCrlNumber: base.crl_number,
       thisUpdate,
@@ -104,8 +132,8 @@ export class CrlPublisher {
       entries: entriesAfter(base.covers_position),
     });
     const insert = db.prepare(
-      `INSERT INTO crls (crl_number, kind, base_number, covers_position, this_update, next_update, der)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO crls (crl_number, kind, base_number, covers_position, this_update, next_update, der, issuer_key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     db.transaction(() => {
       insert.run(
@@ -116,6 +144,7 @@ export class CrlPublisher {
         thisUpdate.toISOString(),
         nextUpdate.toISOString(),
         full,
+        issuerKeyId,
       );
       insert.run(
         fullNumber + 1,
@@ -125,6 +154,7 @@ export class CrlPublisher {
         thisUpdate.toISOString(),
         nextUpdate.toISOString(),
         delta,
+        issuerKeyId,
       );
     })();
   }

@@ -343,6 +343,13 @@ export const MIGRATIONS: readonly string[] = [
   -- Projections ask whether an event was a device's report (sync/device-authority.ts).
   CREATE INDEX device_event_receipts_event ON device_event_receipts (event_id);
   `,
+  `
+  -- Issuing-CA rotation: which issuing CA signed each certificate (its SKI, hex), so each
+  -- issuer's CRL lists its own revoked certificates, and which issuer each cached CRL is of.
+  ALTER TABLE certificates ADD COLUMN issuer_key_id TEXT;
+  CREATE INDEX certificates_issuer ON certificates (issuer_key_id, revoked_position);
+  ALTER TABLE crls ADD COLUMN issuer_key_id TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}
