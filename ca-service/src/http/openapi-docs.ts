@@ -33,6 +33,69 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'public',
     ok: [200, 'The root certificate, PEM.'],
   },
+  'GET /v1/ca/issuers': {
+    summary:
+      'Every issuing CA under the root: the current one and retired ones that still sign CRLs',
+    tag: 'pki',
+    caller: 'public',
+    ok: [200, '{ issuers }: key id, PEM, validity, current or retired, and its CRL URL.'],
+  },
+  'GET /v1/admin/overview': {
+    summary:
+      "Counts for the console's overview: devices, expiring certificates, outbox, failed sign-ins",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The overview figures of the tenant (or the installation).'],
+  },
+  'GET /v1/admin/device-activity': {
+    summary: 'When each device was last heard from',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, '{ devices }: device id and last activity time.'],
+  },
+  'GET /v1/admin/devices/{id}/certificates': {
+    summary: 'The binding certificates issued to one device',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, '{ certificates }: serial, issuer, validity, revocation.'],
+  },
+  'POST /v1/admin/users/{id}/password': {
+    summary: "Reset a user's password or PIN; the new one is shown once",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The generated secret, shown once.'],
+  },
+  'POST /v1/admin/users/{id}/sessions/revoke': {
+    summary: 'End every session of a user',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'How many sessions were ended.'],
+  },
+  'GET /v1/admin/audit': {
+    summary: "The audit chain's verification status and the last signed checkpoint",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, '{ verified, events, checkpoint }.'],
+  },
+  'POST /admin/session': {
+    summary:
+      'Sign in to the admin console (API key, or password and second factor); sets the session cookie',
+    tag: 'admin',
+    caller: 'public',
+    ok: [200, 'The console session: who, tenant, CSRF token; an HttpOnly cookie is set.'],
+  },
+  'GET /admin/session': {
+    summary: 'The signed-in console session (cookie)',
+    tag: 'admin',
+    caller: 'public',
+    ok: [200, 'The console session, or 401 without one.'],
+  },
+  'DELETE /admin/session': {
+    summary: 'Sign out of the admin console: ends the server-side session',
+    tag: 'admin',
+    caller: 'public',
+    ok: [200, 'Signed out; the cookie is cleared.'],
+  },
   'GET /v1/ca/chain': {
     summary: 'The issuing CA chain (PEM)',
     tag: 'pki',
