@@ -82,7 +82,7 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'Sign in to the admin console (API key, or password and second factor); sets the session cookie',
     tag: 'admin',
     caller: 'public',
-    ok: [200, 'The console session: who, tenant, CSRF token; an HttpOnly cookie is set.'],
+    ok: [201, 'The console session: who, tenant, CSRF token; an HttpOnly cookie is set.'],
   },
   'GET /admin/session': {
     summary: 'The signed-in console session (cookie)',
