@@ -74,6 +74,8 @@ describe('lantern-agent command line', () => {
       enrolled: true,
       deviceId: outcome.deviceId,
       tenantId,
+      tenantName: 'Lakeside',
+      deviceName: null,
       caUrl,
       rootFingerprint: ca.rootFingerprint,
       revocationCursor: 0,
@@ -89,6 +91,7 @@ describe('lantern-agent command line', () => {
     const human = await cli(['status', '--data-dir', dataDir]);
     expect(human.stdout).toContain(outcome.deviceId);
     expect(human.stdout).toContain('days left');
+    expect(human.stdout).toMatch(/^school +Lakeside$/m);
   });
 
   it('enrolls into a TPM with --key-store tpm --tpm-tcti, and status shows the hardware tier', async () => {

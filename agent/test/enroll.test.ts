@@ -94,6 +94,8 @@ describe('enrollment against a real CA over HTTP', () => {
       caUrl,
       rootFingerprint: ca.rootFingerprint,
       policy: { maxOfflineSeconds: expect.any(Number) },
+      tenantName: 'Hillside Primary',
+      deviceName: 'Tablet 7',
     });
     expect(binding?.chainPems).toHaveLength(1);
     expect(binding?.chainPems[0]).toBe(ca.ctx.ca.issuingPem);
@@ -126,6 +128,8 @@ describe('enrollment against a real CA over HTTP', () => {
     const colons = (ca.rootFingerprint.toUpperCase().match(/../g) ?? []).join(':');
     const outcome = await enroll({ ...(await options(dataDir)), rootFingerprint: colons });
     expect(outcome.rootFingerprint).toBe(ca.rootFingerprint);
+    // No name in the request or the token: the school is still named, the device is not.
+    expect(bindingIn(dataDir)).toMatchObject({ tenantName: 'Hillside Primary', deviceName: null });
   });
 
   it('trusts on first use without a fingerprint, and says so', async () => {
@@ -322,6 +326,8 @@ describe('checking the CA answer', () => {
     expect(reasonOf(null)).toBe('malformed_response');
     expect(reasonOf({ ...answer, chain: 'not a list' })).toBe('malformed_response');
     expect(reasonOf({ ...answer, revocationCursor: -1 })).toBe('malformed_response');
+    expect(reasonOf({ ...answer, tenantName: 7 })).toBe('malformed_response');
+    expect(reasonOf({ ...answer, deviceName: 'x'.repeat(5000) })).toBe('malformed_response');
     expect(reasonOf({ ...answer, policy: { maxOfflineSeconds: 60 } })).toBe('malformed_response');
     expect(reasonOf({ ...answer, certificate: 'garbage' })).toBe('malformed_response');
     expect(reasonOf({ ...answer, rootFingerprint: 'ab'.repeat(32) })).toBe('malformed_response');

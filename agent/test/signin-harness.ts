@@ -111,7 +111,7 @@ export interface SigninWorld {
   advance(ms: number): void;
   user(username: string, password?: string): Promise<string>;
   /** `tpmTcti`: enrolled with the TPM key store on that TPM (hardware tier). */
-  device(options?: { tpmTcti?: string; dataDir?: string }): Promise<TestDevice>;
+  device(options?: { tpmTcti?: string; dataDir?: string; name?: string }): Promise<TestDevice>;
   close(): Promise<void>;
 }
 
@@ -147,6 +147,7 @@ export async function startSigninWorld(tempDir: () => string): Promise<SigninWor
         rootFingerprint: ca.rootFingerprint,
         clock: agentClock,
         ...(options.tpmTcti === undefined ? {} : { keyStore: 'tpm', tpmTcti: options.tpmTcti }),
+        ...(options.name === undefined ? {} : { name: options.name }),
       });
       const opened = await openAgent({ dataDir, clock: agentClock, monotonic });
       devices.push(opened);

@@ -43,7 +43,8 @@ describe('sign-in page in Chromium', () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     world = await startSigninWorld(tempDir);
     await world.user('amara');
-    device = await world.device();
+    // Markup in the name is the CA's text, shown as text.
+    device = await world.device({ name: 'Tablet <b>7</b> & "red"' });
     const { dataDir } = device;
     const clock = world.agentClock;
     agent = await serveAgent({
@@ -135,6 +136,10 @@ describe('sign-in page in Chromium', () => {
     expect(await page.locator('#connection').textContent()).toBe(
       'Connected to the school network.',
     );
+    expect(await page.locator('#device-names').textContent()).toBe(
+      'School: Hillside Primary · Device: Tablet <b>7</b> & "red"',
+    );
+    expect(await page.locator('#device-names b').count()).toBe(0);
     // No passkey on this device yet: none is offered, and the username comes first.
     expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()).toBe(
       false,
@@ -202,6 +207,7 @@ describe('sign-in page in Chromium', () => {
     connectivity = 'offline';
     await page.reload();
     expect(await page.locator('#connection').textContent()).toContain('Offline');
+    expect(await page.locator('#device-names').textContent()).toContain('School: Hillside Primary');
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     await poll(() => page.locator('#who').textContent()).toContain('offline');
     expect(await page.locator('#who').textContent()).toContain('amara');
@@ -245,6 +251,7 @@ describe('sign-in page in Chromium', () => {
     expect(await stranger.locator('#locked').textContent()).toContain('Lantern app');
     expect(await stranger.locator('form').count()).toBe(0);
     expect(await stranger.content()).not.toContain('amara');
+    expect(await stranger.content()).not.toContain('Hillside');
     // The link the shell used is spent.
     await stranger.goto(agent.launchUrl);
     expect(await stranger.locator('#locked').textContent()).toContain('already used');

@@ -91,7 +91,9 @@ function statusText(dataDir: string, status: AgentStatus): string {
   const rows: [string, string][] = [
     ['data dir', dataDir],
     ['device', status.deviceId],
+    ['device name', status.deviceName ?? '(none given)'],
     ['tenant', status.tenantId],
+    ['school', status.tenantName ?? '(not known: enrolled before the CA sent it)'],
     ['CA', status.caUrl],
     ['CA issuer', status.caIssuer],
     ['root fingerprint', status.rootFingerprint],

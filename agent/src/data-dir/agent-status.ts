@@ -36,6 +36,9 @@ export type AgentStatus =
       caUrl: string;
       /** The CA's name for itself, as it stated it; tokens must carry it as `iss`. */
       caIssuer: string;
+      /** The school's and the device's names as the CA gave them; null when it gave none. */
+      tenantName: string | null;
+      deviceName: string | null;
       rootFingerprint: string;
       enrolledAt: string;
       certificate: {
@@ -109,6 +112,8 @@ export function readAgentStatus(
     tenantId: binding.tenantId,
     caUrl: binding.caUrl,
     caIssuer: binding.issuer,
+    tenantName: binding.tenantName,
+    deviceName: binding.deviceName,
     rootFingerprint: binding.rootFingerprint,
     enrolledAt: new Date(binding.enrolledAt).toISOString(),
     certificate: {

@@ -31,6 +31,9 @@ export interface VerifiedEnrollment {
   issuer?: string;
   /** The CA's public URLs as it states them; empty from CAs that predate them. */
   publicUrls: string[];
+  /** Display names for the sign-in page: text from the CA, shown escaped, never trusted. */
+  tenantName?: string;
+  deviceName?: string;
 }
 
 export type EnrollmentRejection =
@@ -65,6 +68,8 @@ interface EnrollAnswer {
   revocationCursor: number;
   issuer?: string;
   publicUrls: string[];
+  tenantName?: string;
+  deviceName?: string;
 }
 
 const reject = (reason: EnrollmentRejection, detail: string): EnrollmentVerdict => ({
@@ -161,6 +166,8 @@ export function checkEnrollmentResponse(
       revocationCursor: answer.revocationCursor,
       ...(answer.issuer === undefined ? {} : { issuer: answer.issuer }),
       publicUrls: answer.publicUrls,
+      ...(answer.tenantName === undefined ? {} : { tenantName: answer.tenantName }),
+      ...(answer.deviceName === undefined ? {} : { deviceName: answer.deviceName }),
     },
   };
 }
@@ -235,8 +242,10 @@ function asEnrollAnswer(body: unknown): EnrollAnswer | null {
   ) {
     return null;
   }
-  const { issuer, publicUrls } = body;
+  const { issuer, publicUrls, tenantName, deviceName } = body;
   if (issuer !== undefined && !isName(issuer)) return null;
+  if (tenantName !== undefined && !isName(tenantName)) return null;
+  if (deviceName !== undefined && !isName(deviceName)) return null;
   if (publicUrls !== undefined && !(Array.isArray(publicUrls) && publicUrls.every(isName))) {
     return null;
   }
@@ -251,5 +260,7 @@ function asEnrollAnswer(body: unknown): EnrollAnswer | null {
     revocationCursor,
     ...(issuer === undefined ? {} : { issuer }),
     publicUrls: (publicUrls as string[] | undefined) ?? [],
+    ...(tenantName === undefined ? {} : { tenantName }),
+    ...(deviceName === undefined ? {} : { deviceName }),
   };
 }

@@ -27,6 +27,9 @@ export interface DeviceBinding {
   issuer: string;
   /** The CA's public URLs as it stated them; empty until it has. */
   caPublicUrls: string[];
+  /** The school's and this device's names as the CA gave them; null in stores from before. */
+  tenantName: string | null;
+  deviceName: string | null;
   policy: BindingPolicy;
   enrolledAt: number;
   updatedAt: number;
@@ -42,6 +45,8 @@ interface BindingRow {
   caUrl: string;
   issuer: string | null;
   caPublicUrlsJson: string | null;
+  tenantName: string | null;
+  deviceName: string | null;
   policyJson: string;
   enrolledAt: number;
   updatedAt: number;
@@ -54,7 +59,7 @@ export function readDeviceBinding(store: AgentStore): DeviceBinding | null {
       `SELECT device_id AS deviceId, tenant_id AS tenantId, certificate_pem AS certificatePem,
               chain_pems_json AS chainPemsJson, root_pem AS rootPem,
               root_fingerprint AS rootFingerprint, ca_url AS caUrl, issuer, ca_public_urls_json AS caPublicUrlsJson,
-              policy_json AS policyJson,
+              tenant_name AS tenantName, device_name AS deviceName, policy_json AS policyJson,
               enrolled_at AS enrolledAt, updated_at AS updatedAt
        FROM binding WHERE id = 1`,
     )

@@ -288,8 +288,8 @@ function storeBinding(
       .prepare(
         `INSERT INTO binding (id, device_id, tenant_id, certificate_pem, chain_pems_json, root_pem,
            root_fingerprint, ca_url, issuer, ca_public_urls_json, policy_json, enrolled_at,
-           updated_at)
-         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           updated_at, tenant_name, device_name)
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         enrollment.deviceId,
@@ -305,6 +305,8 @@ function storeBinding(
         JSON.stringify(enrollment.policy),
         now,
         now,
+        enrollment.tenantName ?? null,
+        enrollment.deviceName ?? null,
       );
     store.db
       .prepare('UPDATE sync_state SET revocation_cursor = ? WHERE id = 1')

@@ -208,7 +208,8 @@ async function renewLocked(
     }
     agent.store.db
       .prepare(
-        `UPDATE binding SET certificate_pem = ?, chain_pems_json = ?, policy_json = ?, updated_at = ?
+        `UPDATE binding SET certificate_pem = ?, chain_pems_json = ?, policy_json = ?, updated_at = ?,
+           tenant_name = COALESCE(?, tenant_name), device_name = COALESCE(?, device_name)
          WHERE id = 1`,
       )
       .run(
@@ -216,6 +217,9 @@ async function renewLocked(
         JSON.stringify(verified.chainPems),
         JSON.stringify(verified.policy),
         retiredAt,
+        // Stores enrolled before the CA sent names learn them here; a CA that says none keeps them.
+        verified.tenantName ?? null,
+        verified.deviceName ?? null,
       );
   });
   await step('binding_stored');

@@ -251,4 +251,14 @@ CREATE TABLE former_device_keys (
 ) STRICT;
 `,
   },
+  {
+    version: 9,
+    name: 'binding_names',
+    sql: `
+-- Issue 25: the sign-in page shows the school and the device by name before sign-in. Both come
+-- from the CA's enrollment (and renewal) answer; NULL in stores enrolled before, and shown as nothing.
+ALTER TABLE binding ADD COLUMN tenant_name TEXT;
+ALTER TABLE binding ADD COLUMN device_name TEXT;
+`,
+  },
 ];

@@ -27,6 +27,10 @@ export interface BindingResponse {
   /** The CA's name for itself: agents expect it as \`iss\`, whatever URL they reached it by. */
   issuer: string;
   publicUrls: string[];
+  /** The tenant's display name, for the device's sign-in page ("School: …"). */
+  tenantName?: string;
+  /** The name given at enrollment (the enrollment request or the token); absent when none was. */
+  deviceName?: string;
 }
 
 export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
@@ -82,6 +86,15 @@ export function bindingResponse(
   device: { deviceId: string; tenantId: string },
   certificate: IssuedCertificate,
 ): BindingResponse {
+  const names = ctx.store.db
+    .prepare(
+      `SELECT (SELECT name FROM tenants WHERE tenant_id = ?) AS tenantName,
+              (SELECT name FROM devices WHERE device_id = ?) AS deviceName`,
+    )
+    .get(device.tenantId, device.deviceId) as {
+    tenantName: string | null;
+    deviceName: string | null;
+  };
   return {
     deviceId: device.deviceId,
     tenantId: device.tenantId,
@@ -95,5 +108,7 @@ export function bindingResponse(
     revocationCursor: currentRevocationCursor(ctx, device.tenantId),
     issuer: ctx.publicUrl,
     publicUrls: [...ctx.publicUrls],
+    ...(names.tenantName === null ? {} : { tenantName: names.tenantName }),
+    ...(names.deviceName === null ? {} : { deviceName: names.deviceName }),
   };
 }

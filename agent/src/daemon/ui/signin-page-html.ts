@@ -12,6 +12,9 @@ export type PageView =
       usernames: readonly string[];
       /** Some passkey is registered on this device: offer passkey sign-in before a username. */
       passkeysHere: boolean;
+      /** As the CA named them at enrollment; null in stores enrolled before it did. */
+      schoolName: string | null;
+      deviceName: string | null;
     };
 
 export interface SigninPageContent {
@@ -142,6 +145,13 @@ export function renderSigninPage(content: SigninPageContent): string {
     );
   }
   const nonce = escapeHtml(content.nonce);
+  // Text from the CA: escaped like everything else on the page.
+  const names = [
+    view.schoolName === null ? '' : `School: ${escapeHtml(view.schoolName)}`,
+    view.deviceName === null ? '' : `Device: ${escapeHtml(view.deviceName)}`,
+  ].filter((part) => part !== '');
+  const named =
+    names.length === 0 ? '' : `  <p class="device" id="device-names">${names.join(' · ')}</p>\n`;
   const options = view.usernames
     .map((username) => `<option value="${escapeHtml(username)}"></option>`)
     .join('');
@@ -150,7 +160,7 @@ export function renderSigninPage(content: SigninPageContent): string {
     content,
     'idle',
     `  <h1 id="heading" tabindex="-1">Sign in</h1>
-${device}
+${named}${device}
   <div id="error" role="alert" hidden></div>
   <p id="status" role="status" aria-live="polite"></p>
   <section id="signin-panel" aria-label="Sign in">

@@ -52,6 +52,9 @@ export function signinPage(options: SigninPageOptions): FastifyPluginAsync {
       .pluck();
     const anyPasskey = store.db.prepare<[], number>('SELECT count(*) FROM passkeys').pluck();
     const enrolled = store.db.prepare<[], number>('SELECT count(*) FROM binding').pluck();
+    const names = store.db.prepare<[], { schoolName: string | null; deviceName: string | null }>(
+      'SELECT tenant_name AS schoolName, device_name AS deviceName FROM binding WHERE id = 1',
+    );
 
     const view = (): PageView => {
       if (enrolled.get() === 0) return { kind: 'not_enrolled' };
@@ -61,6 +64,7 @@ export function signinPage(options: SigninPageOptions): FastifyPluginAsync {
         kind: 'signin',
         usernames: usernames.all(options.clock.now()),
         passkeysHere: (anyPasskey.get() ?? 0) > 0,
+        ...(names.get() ?? { schoolName: null, deviceName: null }),
       };
     };
 
