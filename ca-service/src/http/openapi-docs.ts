@@ -126,7 +126,7 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'token',
     ok: [
       201,
-      'The binding certificate, chain, root, JWKS, offline policy, revocation cursor and the CA issuer.',
+      'The binding certificate, chain, root, JWKS, offline policy, revocation cursor, the CA issuer and the tenant and device names.',
     ],
   },
   'POST /v1/devices/renew': {
