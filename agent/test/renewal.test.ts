@@ -3,6 +3,7 @@ import { parseCertificate } from '@lantern/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentPaths } from '../src/data-dir/agent-paths.js';
 import { openAgent } from '../src/data-dir/open-agent.js';
+import { readDeviceBinding } from '../src/enrollment/device-binding.js';
 import { promoteNextKey } from '../src/keys/binding-key.js';
 import type { RenewalStep, RenewOptions } from '../src/renewal/renew-binding.js';
 import { renewBinding } from '../src/renewal/renew-binding.js';
@@ -144,10 +145,17 @@ describe('binding renewal (DESIGN §3.4)', () => {
   });
 
   it('keeps the key with rekey: false', async () => {
-    const device = await world.device();
+    const device = await world.device({ name: 'Tablet 3' });
     const old = await usable(device);
+    // As a store enrolled before the CA sent names: renewal fills them in.
+    const { store } = device.opened;
+    store.db.exec('UPDATE binding SET tenant_name = NULL, device_name = NULL');
     world.advance(21 * DAY);
     expect(await renew(device, { rekey: false })).toMatchObject({ renewed: true, rekeyed: false });
+    expect(readDeviceBinding(store)).toMatchObject({
+      tenantName: 'Hillside Primary',
+      deviceName: 'Tablet 3',
+    });
     const renewed = await usable(device);
     expect(renewed.thumbprint).toBe(old.thumbprint);
     expect(renewed.serial).not.toBe(old.serial);
