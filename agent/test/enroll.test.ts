@@ -1,8 +1,9 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createServer } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { LanternError, manualClock, systemClock } from '@lantern/shared';
+import { LanternError, manualClock, signJwt, systemClock } from '@lantern/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentPaths } from '../src/data-dir/agent-paths.js';
 import { openAgent } from '../src/data-dir/open-agent.js';
@@ -187,6 +188,74 @@ describe('enrollment against a real CA over HTTP', () => {
     );
     expect(unreachable.code).toBe('ca_unreachable');
     expect(readdirSync(empty)).toEqual([]);
+  });
+
+  it('caches only the token keys the issuing CA signed, never an unsigned or forged set', async () => {
+    const cachedKids = (dataDir: string) => {
+      const db = new Database(agentPaths(dataDir).database, { readonly: true });
+      try {
+        const json = db.prepare('SELECT keys_json FROM jwks WHERE id = 1').pluck().get();
+        return typeof json === 'string'
+          ? (JSON.parse(json) as { keys: { kid: string }[] }).keys.map((key) => key.kid)
+          : [];
+      } finally {
+        db.close();
+      }
+    };
+    const honest = join(tempDir(), 'honest');
+    await enroll(await options(honest));
+    expect(cachedKids(honest)).toContain(ca.ctx.tokenKeys.activeKid);
+
+    // A man in the middle puts its key in the answer's unsigned `jwks` and forges the signed
+    // set (the real issuing CA's certificate in x5c, its own signature).
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const planted = { ...publicKey.export({ format: 'jwk' }), kid: 'attacker', alg: 'ES256' };
+    const now = Math.floor(Date.now() / 1000);
+    const forged = signJwt(
+      { typ: 'jwks', iat: now, exp: now + 3600, etag: 'planted', keys: [planted] },
+      {
+        typ: 'lantern-jwks+jws',
+        x5c: [ca.ctx.ca.issuingPem.replace(/-----[^-]+-----|\s/g, '')],
+      } as Record<string, unknown>,
+      privateKey,
+    );
+    const mitm = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        void (async () => {
+          const path = request.url ?? '/';
+          if (path === '/v1/ca/jwks.jws') {
+            response.writeHead(200, { 'content-type': 'application/json' });
+            response.end(JSON.stringify({ jwks: forged, jwksEtag: 'planted' }));
+            return;
+          }
+          const upstream = await fetch(`${caUrl}${path}`, {
+            method: request.method ?? 'GET',
+            headers: { 'content-type': 'application/json' },
+            ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }),
+          });
+          let text = await upstream.text();
+          if (path === '/v1/devices/enroll' && upstream.status === 201) {
+            text = JSON.stringify({ ...(JSON.parse(text) as object), jwks: { keys: [planted] } });
+          }
+          response.writeHead(upstream.status, {
+            'content-type': upstream.headers.get('content-type') ?? 'application/json',
+          });
+          response.end(text);
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => mitm.listen(0, '127.0.0.1', resolve));
+    const address = mitm.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const attacked = join(tempDir(), 'attacked');
+    try {
+      await enroll({ ...(await options(attacked)), caUrl: `http://127.0.0.1:${port}` });
+    } finally {
+      await new Promise<void>((resolve) => mitm.close(() => resolve()));
+    }
+    expect(cachedKids(attacked)).toEqual([]);
   });
 
   it('reports an unreachable CA as ca_unreachable and stores nothing', async () => {

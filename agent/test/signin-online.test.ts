@@ -1,5 +1,8 @@
+import { generateKeyPairSync } from 'node:crypto';
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { LanternError } from '@lantern/shared';
+import { LanternError, signJwt } from '@lantern/shared';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAgentApp } from '../src/daemon/agent-app.js';
@@ -134,6 +137,94 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
     expect(before.has(world.ca.ctx.tokenKeys.activeKid)).toBe(false);
     expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
     expect(device.agent.jwks.keys().has(world.ca.ctx.tokenKeys.activeKid)).toBe(true);
+  });
+
+  it('a man in the middle cannot plant token keys: forged tokens refused, no key cached', async () => {
+    // An attacker between device and CA re-signs the CA's answer with its own key and answers
+    // the key fetch with a key set holding that key: unsigned, or as a JWS with the real
+    // issuing CA's certificate in x5c but the attacker's signature.
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const attackerJwk = {
+      ...publicKey.export({ format: 'jwk' }),
+      kid: 'attacker',
+      use: 'sig',
+      alg: 'ES256',
+    };
+    const issuingDer = world.ca.ctx.ca.issuingPem.replace(/-----[^-]+-----|\s/g, '');
+    const now = Math.floor(world.ca.clock.now() / 1000);
+    const forgedKeys = signJwt(
+      { typ: 'jwks', iat: now, exp: now + 3600, etag: 'planted', keys: [attackerJwk] },
+      { typ: 'lantern-jwks+jws', x5c: [issuingDer] } as Record<string, unknown>,
+      privateKey,
+    );
+    const fetched: string[] = [];
+    const mitm: Server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        void (async () => {
+          const path = request.url ?? '/';
+          let status = 200;
+          let body: unknown;
+          if (path === '/.well-known/jwks.json') {
+            fetched.push(path);
+            body = { keys: [attackerJwk] };
+          } else if (path === '/v1/ca/jwks.jws') {
+            fetched.push(path);
+            body = { jwks: forgedKeys, jwksEtag: 'planted' };
+          } else {
+            const headers: Record<string, string> = {};
+            for (const [name, value] of Object.entries(request.headers)) {
+              if (
+                typeof value === 'string' &&
+                !['host', 'connection', 'content-length'].includes(name)
+              ) {
+                headers[name] = value;
+              }
+            }
+            const upstream = await fetch(`${world.caUrl}${path}`, {
+              method: request.method ?? 'GET',
+              headers,
+              ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }),
+            });
+            status = upstream.status;
+            body = (await upstream.json()) as Record<string, unknown>;
+            if (path === '/v1/auth/login' && status === 200) {
+              const answer = body as { accessToken: string; offlineGrant?: unknown };
+              const claims = JSON.parse(
+                Buffer.from(answer.accessToken.split('.')[1] ?? '', 'base64url').toString(),
+              ) as Record<string, unknown>;
+              delete answer.offlineGrant;
+              answer.accessToken = signJwt(claims, { typ: 'at+jwt', kid: 'attacker' }, privateKey);
+            }
+          }
+          response.writeHead(status, { 'content-type': 'application/json' });
+          response.end(JSON.stringify(body));
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => mitm.listen(0, '127.0.0.1', resolve));
+    const address = mitm.address();
+    const mitmUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const { db } = device.opened.store;
+    const cachedKeys = () => db.prepare('SELECT keys_json FROM jwks WHERE id = 1').pluck().get();
+    const before = cachedKeys();
+    try {
+      db.prepare('UPDATE binding SET ca_url = ? WHERE id = 1').run(mitmUrl);
+      const failure = await amina().catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'signin_answer_invalid' });
+      expect((failure as Error).message).toContain(
+        'refused the key set it sent: the token keys: jws',
+      );
+      expect(fetched).toEqual(['/v1/ca/jwks.jws']);
+    } finally {
+      await new Promise<void>((resolve) => mitm.close(() => resolve()));
+    }
+    expect(cachedKeys()).toBe(before);
+    expect(device.agent.jwks.keys().has('attacker')).toBe(false);
+    expect(device.count('grants')).toBe(0);
+    expect(device.count('sessions')).toBe(0);
+    expect(device.count('verifiers')).toBe(0);
   });
 
   it('refuses an answer whose tokens do not check out (another issuer), storing nothing', async () => {

@@ -64,6 +64,22 @@ export class CaClient {
     }
   }
 
+  /**
+   * `GET /v1/ca/jwks.jws`: the token keys as the issuing CA signed them, for the caller to verify.
+   * Anything but such an answer is an empty string, which verifies as nothing.
+   */
+  async signedJwks(): Promise<{ jwks: string; jwksEtag: unknown }> {
+    const { status, text } = await this.request('GET', '/v1/ca/jwks.jws');
+    let parsed: unknown;
+    try {
+      parsed = status === 200 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    const { jwks, jwksEtag } = (parsed ?? {}) as Record<string, unknown>;
+    return { jwks: typeof jwks === 'string' ? jwks : '', jwksEtag };
+  }
+
   private async request(
     method: 'GET' | 'POST',
     path: string,

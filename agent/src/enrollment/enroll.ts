@@ -23,6 +23,8 @@ import { createKeys, removeKeyFiles } from '../keys/key-store.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
+import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
+import { verifySignedJwks } from '../sync/signed-jwks.js';
 import { JwksCache } from '../verify/jwks-cache.js';
 import { CaClient, parseCaUrl } from './ca-client.js';
 import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
@@ -213,10 +215,19 @@ async function enrollLocked(
       keyAssurance: deviceKey.assurance,
     };
     storeBinding(store, enrollment, input.ca.baseUrl, trustedTime.trustedNow());
-    // The CA's token keys, so grants and access tokens verify offline from the first sign-in.
-    const { jwks } = answer as { jwks?: unknown };
-    if (jwks !== undefined && !new JwksCache(store).save(jwks, trustedTime.trustedNow())) {
-      throw new EnrollmentFailedError('the JWKS in the answer is not a usable key set');
+    // The CA's token keys, so grants and access tokens verify offline from the first sign-in:
+    // only the set its issuing CA signed, checked against the root just verified, never the
+    // unsigned copy in the answer. One that does not verify (a clock far behind the CA's, a
+    // man in the middle) is not cached; sync and online sign-in bring a signed one later.
+    const signed = await input.ca.signedJwks();
+    const tokenKeys = verifySignedJwks(
+      new CaSignedTokenVerifier(enrollment.rootPem),
+      signed.jwks,
+      signed.jwksEtag,
+      Math.floor(trustedTime.trustedNow() / 1000),
+    );
+    if (tokenKeys.ok && tokenKeys.jwks !== undefined) {
+      new JwksCache(store).save(tokenKeys.jwks, trustedTime.trustedNow());
     }
     await keys.sealState(store);
     // Last: once this commits, the keys belong to a binding and the catch below must not run.

@@ -1,5 +1,7 @@
 import type { JwtKeySet, OfflineTotpSecret, VerifiedJwtClaims } from '@lantern/shared';
 import { SealedBoxError, createJwtVerifier, isId, openOfflineTotp } from '@lantern/shared';
+import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
+import { verifySignedJwks } from '../sync/signed-jwks.js';
 import { unverifiedClaims } from '../sync/unverified-claims.js';
 import { DEFAULT_ROLLBACK_TOLERANCE_MS } from '../time/trusted-time.js';
 import type { BindingFacts } from './binding-facts.js';
@@ -37,11 +39,12 @@ type Checked = Omit<LoginAnswer, 'accessToken' | 'refreshToken'>;
  * Verifies the access token and the offline grant against the CA's JWKS: signature, `typ`,
  * issuer = the CA's name for itself as this device learned it, audience, tenant, `cnf.jkt` = this device key, and that both
  * name the same user. A kid the cached JWKS does not know (the CA rotated its keys) fetches
- * the JWKS once. Anything else wrong throws `signin_answer_invalid`.
+ * the CA-signed JWKS once (checked against the pinned root `rootPem`). Anything else wrong throws `signin_answer_invalid`.
  */
 export async function checkLoginAnswer(
   agent: SigninAgent,
   facts: BindingFacts,
+  rootPem: string,
   body: unknown,
   nowSeconds: number,
   timeoutMs: number,
@@ -73,20 +76,33 @@ export async function checkLoginAnswer(
   const check = (keys: JwtKeySet) =>
     checkTokens(keys, expected, accessToken, typeof grantJws === 'string' ? grantJws : null);
   let checked = check(agent.jwks.keys());
+  let keysRefused = '';
   if (checked === 'unknown_kid') {
-    const call = await callCa(`${facts.caUrl}/.well-known/jwks.json`, { method: 'GET' }, timeoutMs);
-    const fetchedAt = agent.trustedTime.trustedNow();
-    if (
-      call.kind === 'answered' &&
-      call.status === 200 &&
-      agent.store.transaction(() => agent.jwks.save(call.body, fetchedAt))
-    ) {
-      checked = check(agent.jwks.keys());
+    // Only the key set the issuing CA signed: the unsigned /.well-known/jwks.json would let a
+    // man in the middle plant a key and then sign tokens this device accepts.
+    const call = await callCa(`${facts.caUrl}/v1/ca/jwks.jws`, { method: 'GET' }, timeoutMs);
+    if (call.kind === 'answered' && call.status === 200) {
+      const { jwks, jwksEtag } = (call.body ?? {}) as Record<string, unknown>;
+      const verdict =
+        typeof jwks === 'string'
+          ? verifySignedJwks(new CaSignedTokenVerifier(rootPem), jwks, jwksEtag, at)
+          : { ok: false as const, detail: 'the answer carries no signed key set' };
+      const fetchedAt = agent.trustedTime.trustedNow();
+      if (!verdict.ok) {
+        keysRefused = ` (refused the key set it sent: ${verdict.detail})`;
+      } else if (
+        verdict.jwks !== undefined &&
+        agent.store.transaction(() => agent.jwks.save(verdict.jwks, fetchedAt))
+      ) {
+        checked = check(agent.jwks.keys());
+      }
     }
   }
   if (typeof checked === 'string') {
     throw new SigninAnswerInvalidError(
-      checked === 'unknown_kid' ? 'a token is signed by a key the CA does not publish' : checked,
+      checked === 'unknown_kid'
+        ? `a token is signed by a key the CA does not publish${keysRefused}`
+        : checked,
     );
   }
   const totpBox = (offlineGrant as { totp?: unknown } | undefined)?.totp;

@@ -112,7 +112,14 @@ export async function signInOnline(
     };
   }
 
-  const answer = await checkLoginAnswer(agent, facts, call.body, nowSeconds, timeoutMs);
+  const answer = await checkLoginAnswer(
+    agent,
+    facts,
+    binding.rootPem,
+    call.body,
+    nowSeconds,
+    timeoutMs,
+  );
   // The access token's iat is a time the CA signed: trusted time may move up to it.
   const nowMs = Math.max(observation.trustedNow, answer.issuedAt * 1000);
   const lockout = new LocalLockout(agent.store, { ...DEFAULT_LOCKOUT_POLICY, ...options.lockout });

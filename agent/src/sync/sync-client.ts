@@ -4,7 +4,6 @@ import {
   DEVICE_PROOF_HEADER,
   canonicalJson,
   createDeviceProof,
-  importJwks,
   sha256,
   withDeadline,
 } from '@lantern/shared';
@@ -20,6 +19,7 @@ import type { BackoffPolicy } from './backoff.js';
 import { Backoff } from './backoff.js';
 import { CaSignedTokenVerifier } from './ca-signed-token-verifier.js';
 import { ProofClock } from './proof-clock.js';
+import { verifySignedJwks } from './signed-jwks.js';
 import type { RevocationPage } from './revocation-page.js';
 import { checkRevocationPage } from './revocation-page.js';
 import type { SyncAnswer, SyncRejection } from './sync-response.js';
@@ -32,7 +32,6 @@ export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 5;
 const PAGE_TYP = 'lantern-revocations+jws';
 const TIME_TYP = 'lantern-time+jws';
-const JWKS_TYP = 'lantern-jwks+jws';
 const PROBE_TIMEOUT_MS = 5_000;
 /** A concurrent round of another process moved the cursor; retried at once, a few times. */
 const MAX_CURSOR_RACES = 3;
@@ -453,13 +452,9 @@ export class SyncClient {
     }
     let jwks: PublicJwks | undefined;
     if (answer.jwks !== undefined) {
-      const keys = this.verifier.verify(answer.jwks, JWKS_TYP, at);
-      if (!keys.ok) return failure('jwks_unverified', `the token keys: ${keys.detail}`);
-      const set = { keys: keys.claims['keys'] };
-      if (keys.claims['typ'] !== 'jwks' || keys.claims['etag'] !== answer.jwksEtag) {
-        return failure('jwks_unverified', 'the token keys are not a key set for this etag');
-      }
-      if (usableJwks(set)) jwks = set as PublicJwks;
+      const keys = verifySignedJwks(this.verifier, answer.jwks, answer.jwksEtag, at);
+      if (!keys.ok) return failure('jwks_unverified', keys.detail);
+      jwks = keys.jwks;
     }
 
     if (answer.ack > this.outbox.head().lastSeq) {
@@ -639,15 +634,6 @@ function addRound(totals: SyncTotals, result: RoundResult): void {
 function answerDigest(body: unknown): string {
   const { serverTime: _, ...rest } = body as Record<string, unknown>;
   return Buffer.from(sha256(canonicalJson(rest))).toString('base64url');
-}
-
-/** A JWKS that does not import would replace keys that work; it is skipped (and asked again). */
-function usableJwks(jwks: unknown): boolean {
-  try {
-    return importJwks(jwks).size > 0;
-  } catch {
-    return false;
-  }
 }
 
 function refusalOf(text: string): { code?: string; message?: string } {

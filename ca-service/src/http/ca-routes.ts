@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
+import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 
 /** Public, unauthenticated: the trust material every relying party needs. */
@@ -11,6 +12,12 @@ export function caRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync
     app.get('/v1/ca/chain', async (_request, reply) =>
       reply.type('application/x-pem-file').send(`${ctx.ca.issuingPem}${ctx.ca.rootPem}`),
     );
+    // What agents cache token keys from: signed, so a man in the middle cannot plant a key.
+    app.get('/v1/ca/jwks.jws', async () => {
+      const jwks = ctx.tokenKeys.jwks();
+      const etag = jwksEtag(jwks);
+      return { jwks: await signedJwks(ctx, jwks, etag), jwksEtag: etag };
+    });
     // `?issuer=<SKI hex>` picks an issuing CA, current or retired (the distribution point of
     // each certificate names its own); without it, the current one's.
     const crlQuery = {

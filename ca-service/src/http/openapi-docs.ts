@@ -120,6 +120,15 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'public',
     ok: [200, 'A JWK set: the signing key, the next one and retired ones still in use.'],
   },
+  'GET /v1/ca/jwks.jws': {
+    summary: 'The token keys, signed by the issuing CA: what agents cache them from',
+    tag: 'pki',
+    caller: 'public',
+    ok: [
+      200,
+      '{ jwks, jwksEtag }: jwks is a JWS (typ lantern-jwks+jws, x5c = issuing CA) of { typ: "jwks", keys, etag, iat, exp }.',
+    ],
+  },
   'POST /v1/devices/enroll': {
     summary: 'Enroll a device: one-time token + CSR → binding certificate',
     tag: 'devices',

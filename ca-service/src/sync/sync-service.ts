@@ -1,4 +1,4 @@
-import type { EventEnvelope, PublicJwks } from '@lantern/shared';
+import type { EventEnvelope } from '@lantern/shared';
 import { EventValidator, canonicalJson } from '@lantern/shared';
 import { createHash } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
@@ -7,6 +7,7 @@ import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import type { BindingPolicy } from '../issuance/binding-response.js';
 import { bindingPolicy } from '../issuance/binding-response.js';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
+import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
@@ -15,9 +16,6 @@ import { DEVICE_AUTHORITY } from './device-authority.js';
 
 export const MAX_PUSH = 500;
 const TIME_TYPE = 'lantern-time+jws';
-const JWKS_TYPE = 'lantern-jwks+jws';
-/** A key set, like a page, may be stored and shown later; a stale one must not pass forever. */
-const JWKS_LIFETIME_SECONDS = 7 * 86_400;
 
 const AGGREGATE_ID_FIELD: Record<string, string> = {
   user: 'userId',
@@ -68,10 +66,6 @@ interface Receipt {
   event_id: string;
 }
 
-export function jwksEtag(jwks: PublicJwks): string {
-  return createHash('sha256').update(canonicalJson(jwks)).digest('base64url').slice(0, 22);
-}
-
 /**
  * DESIGN §5, one round of `POST /v1/sync`. Push and pull are independent and idempotent: a
  * pushed event is stored at most once, whatever is retried or lost, because (device, seq) and
@@ -104,7 +98,7 @@ export class SyncService {
     const answer: Omit<SyncResponse, 'serverTime'> = {
       ...push,
       revocations: { page: page.page, next: page.payload.next, more: page.payload.more },
-      ...(request.jwksEtag === etag ? {} : { jwks: await this.signedJwks(jwks, etag) }),
+      ...(request.jwksEtag === etag ? {} : { jwks: await signedJwks(this.ctx, jwks, etag) }),
       jwksEtag: etag,
       policy: bindingPolicy(this.ctx.bindingProfile),
     };
@@ -328,18 +322,6 @@ export class SyncService {
   }
 
   /** The token keys as the issuing CA vouches for them, like the pages: a key injected on the way is refused. */
-  private async signedJwks(jwks: PublicJwks, etag: string): Promise<string> {
-    const iat = Math.floor(this.ctx.clock.now() / 1000);
-    return caSignedJws(this.ctx, JWKS_TYPE, {
-      typ: 'jwks',
-      iss: this.ctx.publicUrl,
-      iat,
-      exp: iat + JWKS_LIFETIME_SECONDS,
-      etag,
-      keys: jwks.keys,
-    });
-  }
-
   /**
    * The time token binds the whole answer to this request: `nonce` is the proof's jti, `answer`
    * the digest of everything else in the answer, `head` the tenant's feed head. An older signed
