@@ -206,14 +206,21 @@ describe('GET /metrics', () => {
     expect(delta('identity_mfa_challenges_total', { factor: 'totp', result: 'challenged' })).toBe(
       0,
     );
-    // Errors by their stable code, beside the status class.
+    // Errors by the stable code the caller saw: a locked account answers like a wrong password.
+    expect(
+      delta('identity_http_errors_total', {
+        method: 'POST',
+        route: '/v1/auth/login',
+        code: 'invalid_credentials',
+      }),
+    ).toBe(3);
     expect(
       delta('identity_http_errors_total', {
         method: 'POST',
         route: '/v1/auth/login',
         code: 'account_locked',
       }),
-    ).toBe(1);
+    ).toBe(0);
     expect(delta('identity_login_duration_seconds_count', { method: 'password' })).toBe(6);
 
     // Gauges read from the store: 3 sessions, one revoked with its family on reuse.

@@ -1,5 +1,5 @@
 import type { Clock, Logger } from '@lantern/shared';
-import { createIdGenerator } from '@lantern/shared';
+import { createIdGenerator, createLogger } from '@lantern/shared';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { issueApiKey } from '../api-keys/api-keys.js';
@@ -49,7 +49,8 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   writePrivateFile(paths.issuingKey, encryptPrivateKey(hierarchy.issuingKey, passphrase));
   writePublicFile(paths.rootCertificate, toPem(hierarchy.rootCertificate));
   writePublicFile(paths.issuingCertificate, toPem(hierarchy.issuingCertificate));
-  writePrivateFile(paths.logSalt, randomBytes(32).toString('base64url'));
+  const logSalt = randomBytes(32).toString('base64url');
+  writePrivateFile(paths.logSalt, logSalt);
   writePublicFile(
     paths.config,
     `${JSON.stringify({ publicUrl: options.publicUrl, createdAt: new Date(options.clock.now()).toISOString() }, null, 2)}\n`,
@@ -59,7 +60,16 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     dataDir: options.dataDir,
     clock: options.clock,
     passphrase,
-    ...(options.logger ? { logger: options.logger } : {}),
+    // What init prints on stdout is its answer (one JSON object with --json): its own records
+    // (the admin key's issuance) are events in the store, and only problems go to stderr.
+    logger:
+      options.logger ??
+      createLogger({
+        service: 'lantern-ca',
+        level: 'warn',
+        salt: logSalt,
+        destination: process.stderr,
+      }),
   });
   try {
     const issued = issueApiKey(

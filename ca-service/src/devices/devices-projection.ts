@@ -1,4 +1,4 @@
-import { parseCertificate } from '@lantern/shared';
+import { CertificateParseError, parseCertificate } from '@lantern/shared';
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 
@@ -49,7 +49,7 @@ export const devicesProjection: Projection = {
           bound.certIssuedAt ?? event.occurredAt,
           bound.certExpiresAt,
           bound.certificatePem,
-          parseCertificate(bound.certificatePem).authorityKeyIdentifier ?? null,
+          issuerKeyIdOf(bound.certificatePem),
         );
         statement(
           db,
@@ -71,3 +71,17 @@ export const devicesProjection: Projection = {
     }
   },
 };
+
+/**
+ * The issuing CA's key id (hex) of a recorded certificate. A projection applies whatever the
+ * store holds, on append and on every replay, so it never throws on an event: a certificate it
+ * cannot read was not issued by this CA, and no CRL of ours can list it.
+ */
+function issuerKeyIdOf(certificatePem: string): string | null {
+  try {
+    return parseCertificate(certificatePem).authorityKeyIdentifier ?? null;
+  } catch (error) {
+    if (error instanceof CertificateParseError) return null;
+    throw error;
+  }
+}
