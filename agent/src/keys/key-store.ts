@@ -96,14 +96,7 @@ export async function openKeys(
   }
   const tpm = new Tpm2Tools(config.tcti);
   const dataKey = await DataKey.load(new TpmPlatformSecret(tpm, config.primary, paths.keysDir));
-  const seal = new StateSeal(
-    store,
-    new TpmCounter(tpm, config.nvIndex),
-    dataKey.deriveKey(SEAL_KEY_LABEL),
-  );
-  seal.verify();
-  seal.install();
-  guarded.add(store);
+  guardWithSeal(store, tpm, config.nvIndex, dataKey);
   const deviceKey = TpmDeviceKeyStore.load(tpm, config.primary, paths.keysDir);
   if (!certifiedKeyOf(certificatePem).equals(deviceKey.publicKey())) {
     throw new KeyUnavailableError(
@@ -138,9 +131,14 @@ export async function ensureStateSeal(paths: AgentPaths, store: AgentStore): Pro
     if (error instanceof DataKeyDestroyedError) return;
     throw error;
   }
+  guardWithSeal(store, tpm, config.nvIndex, dataKey);
+}
+
+/** Refuses a store whose sealed rows were rolled back or edited, then reseals on every write. */
+function guardWithSeal(store: AgentStore, tpm: Tpm2Tools, nvIndex: number, dataKey: DataKey): void {
   const seal = new StateSeal(
     store,
-    new TpmCounter(tpm, config.nvIndex),
+    new TpmCounter(tpm, nvIndex),
     dataKey.deriveKey(SEAL_KEY_LABEL),
   );
   seal.verify();
