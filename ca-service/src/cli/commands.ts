@@ -1,4 +1,4 @@
-import { EVENT_CATALOGUE, clockFromEnv, isId, systemClock } from '@lantern/shared';
+import { EVENT_CATALOGUE, ID_NOUNS, clockFromEnv, isId, systemClock } from '@lantern/shared';
 import type { IdPrefix } from '@lantern/shared';
 import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../enrollment/enrollment-tokens.js';
@@ -57,17 +57,6 @@ function webauthnFlags(values: Parameters<typeof optionalString>[0]): Partial<We
   }
   return { ...(rpId === undefined ? {} : { rpId }), ...(origins === undefined ? {} : { origins }) };
 }
-
-const ID_NOUNS: Record<IdPrefix, string> = {
-  usr: 'user',
-  dev: 'device',
-  ses: 'session',
-  ten: 'tenant',
-  key: 'API key',
-  grt: 'grant',
-  evt: 'event',
-  tok: 'enrollment token',
-};
 
 /** The ID positional, refused in words (not the API's regex) when it is not one. */
 function idArgument(positionals: string[], prefix: IdPrefix): string {

@@ -5,6 +5,7 @@ import {
   RateLimitedError,
   UnsupportedMediaTypeError,
 } from './errors.js';
+import { ID_NOUNS } from '../ids/ids.js';
 import { LanternError } from './lantern-error.js';
 
 /** The parts of a Fastify error the translation reads (kept structural: shared has no Fastify). */
@@ -20,23 +21,13 @@ export interface HttpFrameworkError {
   validationContext?: string;
 }
 
-const ID_KINDS: Record<string, string> = {
-  usr: 'user',
-  dev: 'device',
-  ses: 'session',
-  ten: 'tenant',
-  key: 'API key',
-  grt: 'grant',
-  evt: 'event',
-  tok: 'enrollment token',
-};
 /** The id patterns of the schemas (`idPattern`, `idParam`): a raw regex helps nobody. */
 const ID_SCHEMA_PATTERN = /^\^(\[a-z\]\{3\}|[a-z]{3})_\[0-9A-HJKMNP-TV-Z\]\{26\}\$$/;
 
 function patternMessage(where: string, pattern: unknown): string | undefined {
   const prefix = typeof pattern === 'string' ? ID_SCHEMA_PATTERN.exec(pattern)?.[1] : undefined;
   if (prefix === undefined) return undefined;
-  const kind = ID_KINDS[prefix];
+  const kind = (ID_NOUNS as Readonly<Record<string, string>>)[prefix];
   return kind === undefined
     ? `${where} is not an id: those are a three-letter prefix, "_" and 26 letters and digits (dev_…, usr_…)`
     : `${where} is not a ${kind} id: those are ${prefix}_ followed by 26 letters and digits, as the lists show them`;

@@ -6,6 +6,18 @@ export const ID_PREFIXES = ['usr', 'dev', 'ses', 'ten', 'key', 'grt', 'evt', 'to
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 export type Id<P extends IdPrefix = IdPrefix> = `${P}_${string}`;
 
+/** What each prefix names, for messages people read. */
+export const ID_NOUNS: Readonly<Record<IdPrefix, string>> = {
+  usr: 'user',
+  dev: 'device',
+  ses: 'session',
+  ten: 'tenant',
+  key: 'API key',
+  grt: 'grant',
+  evt: 'event',
+  tok: 'enrollment token',
+};
+
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const ULID_PATTERN = '[0-9A-HJKMNP-TV-Z]{26}';
 const MAX_TIME = 2 ** 48 - 1;
