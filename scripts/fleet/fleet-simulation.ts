@@ -307,6 +307,16 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
             device.index,
             revoke('device', device.deviceId, device.tenantId, nowMs),
           );
+          // The revocation retires every TOTP secret sealed into a grant on that device: those
+          // users no longer have the factor, so they stop typing codes from it.
+          for (const user of usersByTenant.get(device.tenantId) ?? []) {
+            if (user.totpSecret === undefined) continue;
+            const mfa = await ca.admin<{ totp: string }>(
+              'GET',
+              `/v1/admin/users/${user.userId}/mfa`,
+            );
+            if (mfa.totp !== 'active') delete user.totpSecret;
+          }
         }
       }
       if (adminRng.chance((0.05 * allUsers.length) / steps)) {
