@@ -22,8 +22,13 @@ export interface ServeOptions {
   host: string;
   clock?: Clock;
   enrollRateLimitPerMinute?: number;
-  /** NATS server URL(s): without it the outbox waits and nothing is lost (DESIGN §7). */
+  /**
+   * NATS server URL(s), comma-separated for a cluster: without it the outbox waits and nothing is
+   * lost (DESIGN §7).
+   */
   nats?: string;
+  /** Replicas of the streams the relay creates (`--nats-replicas`; 3 on a JetStream cluster). */
+  natsReplicas?: number;
   /** Relying party for passkeys of the web origin (`--webauthn-rp-id`, `--webauthn-origins`). */
   webauthn?: Partial<WebAuthnConfig>;
   /** Where devices and admins reach this CA (`--public-url`); the one set at `init` otherwise. */
@@ -68,7 +73,8 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
   });
   const backbone = startEventBackbone({
     ctx: ca.context,
-    ...(options.nats === undefined ? {} : { nats: options.nats }),
+    ...(options.nats === undefined ? {} : { nats: natsServers(options.nats) }),
+    ...(options.natsReplicas === undefined ? {} : { relay: { replicas: options.natsReplicas } }),
   });
   const app = await buildApp({
     context: ca.context,
@@ -194,4 +200,11 @@ async function metricsListener(
   installErrorHandling(app);
   metricsRoute(app, ctx, token);
   return app;
+}
+
+function natsServers(list: string): string[] {
+  return list
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url.length > 0);
 }

@@ -23,10 +23,12 @@ export interface PrivateNats {
  * A nats-server with JetStream of its own, on a free port with a temporary store, so test runs
  * never share a broker (nor the developer's 127.0.0.1:4222).
  */
-export async function startNats(): Promise<PrivateNats> {
-  const port = await freePort();
+export async function startNats(
+  options: { port?: number; args?: readonly string[] } = {},
+): Promise<PrivateNats> {
+  const port = options.port ?? (await freePort());
   const storeDir = mkdtempSync(join(tmpdir(), 'lantern-nats-'));
-  let child: ChildProcess | undefined = await launch(port, storeDir);
+  let child: ChildProcess | undefined = await launch(port, storeDir, options.args);
 
   const kill = async () => {
     const running = child;
@@ -43,7 +45,7 @@ export async function startNats(): Promise<PrivateNats> {
     kill,
     async restart() {
       await kill();
-      child = await launch(port, storeDir);
+      child = await launch(port, storeDir, options.args);
     },
     async stop() {
       await kill();
@@ -52,10 +54,56 @@ export async function startNats(): Promise<PrivateNats> {
   };
 }
 
-async function launch(port: number, storeDir: string): Promise<ChildProcess> {
+export interface NatsCluster {
+  /** Client URLs of every node, for `servers`. */
+  urls: string[];
+  nodes: PrivateNats[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of `size` local nodes (distinct client and route ports, a store each), so
+ * replicated streams and node failures are real. Resolves once every node is ready; JetStream's
+ * meta leader may still be electing, which callers wait out by retrying their first request.
+ */
+export async function startNatsCluster(size = 3, name = 'lantern-test'): Promise<NatsCluster> {
+  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routes = routePorts.map((port) => `nats-route://127.0.0.1:${port}`).join(',');
+  const nodes = await Promise.all(
+    ports.map((port, index) =>
+      startNats({
+        port,
+        args: [
+          '--name',
+          `${name}-${index}`,
+          '--cluster_name',
+          name,
+          '--cluster',
+          `nats://127.0.0.1:${routePorts[index]}`,
+          '--routes',
+          routes,
+        ],
+      }),
+    ),
+  );
+  return {
+    urls: nodes.map((node) => node.url),
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((node) => node.stop()));
+    },
+  };
+}
+
+async function launch(
+  port: number,
+  storeDir: string,
+  extraArgs: readonly string[] = [],
+): Promise<ChildProcess> {
   const child = spawn(
     NATS_SERVER_BIN,
-    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir],
+    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -199,7 +199,10 @@ export class PublishPipeline {
     this.failures += 1;
     const failure = this.options.isConnected() ? classify(error) : 'transient';
     this.options.onFailure?.(slot.event.eventType, failure);
-    if (failure !== 'transient' && slot.refusals < this.options.maxAttempts) {
+    // Only the stream refusing this event makes it poison. "No responders" is what a client sees
+    // while a clustered stream elects a new leader, or before the stream is re-created: neither
+    // is the event's fault, so it is retried for as long as it takes.
+    if (failure === 'refused' && slot.refusals < this.options.maxAttempts) {
       slot.refusals += 1;
       slot.lastError = `${(error as Error).name}: ${(error as Error).message}`;
     }
@@ -207,8 +210,9 @@ export class PublishPipeline {
     const { initialMs, maxMs } = this.options.retry;
     const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(slot.tries - 1, 20));
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    // A broker outage fails every event in flight: one line each at debug; a refusal is news.
-    this.options.logger[failure === 'transient' ? 'debug' : 'warn'](
+    // A broker outage or a leader election fails every event in flight: one line each at debug;
+    // a refusal is news.
+    this.options.logger[failure === 'refused' ? 'warn' : 'debug'](
       {
         event: 'relay.retry',
         eventId: slot.event.eventId,

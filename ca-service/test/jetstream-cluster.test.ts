@@ -1,0 +1,115 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IDENTITY_STREAM } from '../src/outbox/identity-streams.js';
+import { OutboxRelay } from '../src/outbox/relay.js';
+import type { TestCa } from '../../test/support/ca-fixture.js';
+import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
+import type { NatsCluster } from '../../test/support/nats.js';
+import { startNatsCluster } from '../../test/support/nats.js';
+import { streamMessages, until } from './support/jetstream.js';
+
+let cluster: NatsCluster;
+let ca: TestCa;
+let tenantId = '';
+
+function append(count: number): void {
+  ca.ctx.store.append(
+    Array.from({ length: count }, () => {
+      const userId = ca.ctx.ids.next('usr');
+      return {
+        eventType: 'identity.user.reactivated',
+        aggregateId: userId,
+        tenantId,
+        actor: { type: 'system' as const, id: 'test' },
+        correlationId: 'cluster-test',
+        payload: { userId },
+      };
+    }),
+  );
+}
+
+const storeIds = () =>
+  (
+    ca.ctx.store.db.prepare('SELECT event_id FROM events ORDER BY position').all() as {
+      event_id: string;
+    }[]
+  ).map((row) => row.event_id);
+
+/** The node that leads the stream's replica group, by its server name. */
+async function streamLeader(): Promise<string | undefined> {
+  const nc = await connect({ servers: cluster.urls });
+  try {
+    const info = await (await jetstreamManager(nc)).streams.info(IDENTITY_STREAM);
+    return info.cluster?.leader;
+  } finally {
+    await nc.close();
+  }
+}
+
+beforeAll(async () => {
+  cluster = await startNatsCluster(3);
+  ca = await startTestCa();
+  tenantId = await createTenant(ca, 'Cluster School');
+});
+afterAll(async () => {
+  await ca?.close();
+  await cluster?.stop();
+});
+
+describe('outbox relay on a three-node JetStream cluster', () => {
+  it('keeps publishing through the loss of the stream leader, with no event lost or doubled', async () => {
+    const relay = new OutboxRelay({
+      store: ca.ctx.store,
+      clock: ca.clock,
+      logger: ca.ctx.logger,
+      servers: cluster.urls,
+      replicas: 3,
+      retry: { initialMs: 50, maxMs: 500 },
+      publishTimeoutMs: 2_000,
+      pollMs: 25,
+      cursorFlushMs: 25,
+    });
+    relay.start();
+    try {
+      append(300);
+      await until(() => relay.status().depth === 0, 30_000);
+
+      const nc = await connect({ servers: cluster.urls });
+      const info = await (await jetstreamManager(nc)).streams.info(IDENTITY_STREAM);
+      await nc.close();
+      expect(info.config.num_replicas).toBe(3);
+      expect(info.cluster?.replicas).toHaveLength(2);
+
+      // Kill the leader while events are still being appended and published.
+      const leader = await streamLeader();
+      const victim = cluster.nodes.find((_, index) => leader === `lantern-test-${index}`);
+      expect(victim).toBeDefined();
+      append(500);
+      await until(() => relay.status().published > 300);
+      await victim!.kill();
+      for (let batch = 0; batch < 5; batch++) {
+        append(100);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // Two of three replicas keep a quorum: the relay drains without the dead node.
+      await until(() => relay.status().depth === 0, 45_000);
+      const elected = await streamLeader();
+      expect(elected).toBeDefined();
+      expect(elected).not.toBe(leader);
+
+      await victim!.restart();
+      append(100);
+      await until(() => relay.status().depth === 0, 30_000);
+
+      const ids = storeIds();
+      const messages = await streamMessages(cluster.urls[0]!, IDENTITY_STREAM);
+      const published = messages.map((message) => message.headers?.get('Nats-Msg-Id'));
+      expect(published).toHaveLength(ids.length);
+      expect(new Set(published)).toEqual(new Set(ids));
+      expect(relay.status()).toMatchObject({ depth: 0, dlq: 0 });
+    } finally {
+      await relay.stop();
+    }
+  }, 120_000);
+});
