@@ -3,7 +3,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
-import { SPANS, inSpan } from '../observability/tracing.js';
+import { SPANS, currentRequestScope, inSpan } from '../observability/tracing.js';
 import type { OfflineSecret } from '../mfa/login-mfa.js';
 import { checkLoginMfa, offlineGrantMfa } from '../mfa/login-mfa.js';
 import { passwordPolicy } from '../passwords/credential-policy.js';
@@ -369,6 +369,8 @@ export function issueLogin(
     amr,
     ...(thumbprint === undefined ? {} : { deviceThumbprint: thumbprint }),
   });
+  const scope = currentRequestScope();
+  if (scope) scope.actorRole = user.role;
   ctx.logger.info(
     {
       event: 'login.success',
