@@ -149,6 +149,10 @@ describe('logs', () => {
       expect(failure['request_id']).toEqual(expect.any(String));
     }
 
+    // The two for bilal name the account and its role; the unknown user's names none.
+    const known = failures.filter((failure) => 'actor_id_hash' in failure);
+    expect(known.map((failure) => failure['actor_role'])).toEqual(['learner', 'learner']);
+
     const locked = only(all, 'user.locked');
     expect(locked).toMatchObject({ level: 'warn', tenant_id: tenantId });
     expect(locked.attrs?.['user_id_hash']).toMatch(HASHED);

@@ -69,6 +69,12 @@ export interface LockoutFailure {
   method: 'password' | 'totp' | 'passkey';
 }
 
+/** The access log's `actor_role`: the role of the account the request signs in as. */
+function setActorRole(user: UserRow): void {
+  const scope = currentRequestScope();
+  if (scope) scope.actorRole = user.role;
+}
+
 /** One failed online sign-in step, counted towards the lockout (password, second factor, passkey). */
 export function lockoutFailure(
   ctx: CaContext,
@@ -78,6 +84,7 @@ export function lockoutFailure(
 ): void {
   const { lockout } = ctx.auth;
   const now = ctx.clock.now();
+  setActorRole(user);
   const windowOpen =
     user.failure_window_start !== null &&
     now - Date.parse(user.failure_window_start) < lockout.windowSeconds * 1000;
@@ -369,8 +376,7 @@ export function issueLogin(
     amr,
     ...(thumbprint === undefined ? {} : { deviceThumbprint: thumbprint }),
   });
-  const scope = currentRequestScope();
-  if (scope) scope.actorRole = user.role;
+  setActorRole(user);
   ctx.logger.info(
     {
       event: 'login.success',
