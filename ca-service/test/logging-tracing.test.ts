@@ -226,6 +226,14 @@ describe('trace context with an OpenTelemetry SDK registered', () => {
     }
     expect(append?.attributes['lantern.event_count']).toBe(2);
     expect(loginEvents().map((event) => event.correlationId)).toEqual([INCOMING_TRACE]);
+    // A line written inside the handler names the span active there, the access line the
+    // server span; neither the caller's.
+    const success = ca.logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((record) => record['message'] === 'login.success');
+    expect(success?.['trace_id']).toBe(INCOMING_TRACE);
+    expect(spans.map((span) => span.context.spanId)).toContain(success?.['span_id']);
+    expect(accessRecord('/v1/auth/login')['span_id']).toBe(http.context.spanId);
   });
 
   it('starts a root span when no trace comes in; its trace id is the correlation id', async () => {

@@ -63,6 +63,8 @@ interface RequestTrace {
   traceparent: TraceParent;
   scope: RequestScope;
   route: string;
+  /** The caller's span: without an SDK, a no-op span only echoes it. */
+  parentSpanId?: string;
 }
 
 const traces = new WeakMap<FastifyRequest, RequestTrace>();
@@ -99,14 +101,16 @@ function routeOf(request: FastifyRequest): string {
 }
 
 /**
- * The log schema's request fields. The ids are the active span's when an OpenTelemetry SDK
- * runs, else those of the request's own `traceparent` (incoming or made up), so logs and the
- * echoed header agree either way. Tenant and actor are read late: the request learns them
+ * The log schema's request fields. The ids are the active span's (a child span inside the
+ * handler) when an OpenTelemetry SDK runs, else the request's own `traceparent` (incoming or
+ * made up), so logs and the echoed header agree either way; `server` asks for the request's
+ * server span whatever is active. Tenant and actor are read late: the request learns them
  * while it runs. The actor id is pseudonymised by the logger (tenant-salted keyed hash).
  */
-function requestLogFields(request: FastifyRequest, state: RequestTrace): LogFields {
-  const active = trace.getActiveSpan()?.spanContext();
-  const ids = active && isSpanContextValid(active) ? active : state.traceparent;
+function requestLogFields(request: FastifyRequest, state: RequestTrace, server = false): LogFields {
+  const active = server ? undefined : trace.getActiveSpan()?.spanContext();
+  const own = active && isSpanContextValid(active) && active.spanId !== state.parentSpanId;
+  const ids = own ? active : state.traceparent;
   const { scope } = state;
   return {
     trace_id: ids.traceId,
@@ -181,7 +185,13 @@ export function installObservability(
     };
     if (!incoming) request.raw.headers['traceparent'] = formatTraceparent(traceparent);
     const scope: RequestScope = { correlationId: traceparent.traceId };
-    const state: RequestTrace = { span, traceparent, scope, route };
+    const state: RequestTrace = {
+      span,
+      traceparent,
+      scope,
+      route,
+      ...(incoming ? { parentSpanId: incoming.spanId } : {}),
+    };
     traces.set(request, state);
     reply.header('traceparent', formatTraceparent(traceparent));
     // Fastify's own request lines get the ids even where the request context does not reach.
@@ -215,7 +225,7 @@ export function installObservability(
     request.log[status >= 500 ? 'warn' : 'info'](
       {
         event: 'http.request',
-        ...(state ? requestLogFields(request, state) : {}),
+        ...(state ? requestLogFields(request, state, true) : {}),
         status_code: status,
         duration_ms: Math.round(reply.elapsedTime * 10) / 10,
         clientIp: request.ip,
