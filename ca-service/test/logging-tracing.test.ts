@@ -52,7 +52,10 @@ function loginEvents() {
 function accessRecord(route: string): Record<string, unknown> {
   const found = ca.logLines
     .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .filter((record) => record['event'] === 'http.request' && record['route'] === route);
+    .filter(
+      (record) =>
+        record['message'] === 'http.request' && String(record['route']).endsWith(` ${route}`),
+    );
   expect(found).toHaveLength(1);
   return found[0] ?? {};
 }
@@ -66,7 +69,7 @@ describe('trace context without an OpenTelemetry SDK (spans are no-ops)', () => 
     expect(echoed.spanId).not.toBe(INCOMING_SPAN);
     expect(echoed.flags).toBe('01');
     expect(loginEvents().map((event) => event.correlationId)).toEqual([INCOMING_TRACE]);
-    expect(accessRecord('/v1/auth/login')['traceId']).toBe(INCOMING_TRACE);
+    expect(accessRecord('/v1/auth/login')['trace_id']).toBe(INCOMING_TRACE);
   });
 
   it('starts a trace when none (or an invalid one) comes in, and uses it the same way', async () => {
@@ -83,7 +86,7 @@ describe('trace context without an OpenTelemetry SDK (spans are no-ops)', () => 
     }
     const errorResponse = await ca.app.inject({ method: 'GET', url: '/no/such/route' });
     expect(parseTraceparent(errorResponse.headers['traceparent']).traceId).toBe(
-      accessRecord('unmatched')['traceId'],
+      accessRecord('unmatched')['trace_id'],
     );
   });
 });
@@ -223,6 +226,14 @@ describe('trace context with an OpenTelemetry SDK registered', () => {
     }
     expect(append?.attributes['lantern.event_count']).toBe(2);
     expect(loginEvents().map((event) => event.correlationId)).toEqual([INCOMING_TRACE]);
+    // A line written inside the handler names the span active there, the access line the
+    // server span; neither the caller's.
+    const success = ca.logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((record) => record['message'] === 'login.success');
+    expect(success?.['trace_id']).toBe(INCOMING_TRACE);
+    expect(spans.map((span) => span.context.spanId)).toContain(success?.['span_id']);
+    expect(accessRecord('/v1/auth/login')['span_id']).toBe(http.context.spanId);
   });
 
   it('starts a root span when no trace comes in; its trace id is the correlation id', async () => {
@@ -230,7 +241,10 @@ describe('trace context with an OpenTelemetry SDK registered', () => {
     const http = spans.find((span) => span.name === 'identity.http.login');
     expect(http?.parentSpanId).toBeUndefined();
     expect(loginEvents().map((event) => event.correlationId)).toEqual([http?.context.traceId]);
-    expect(accessRecord('/v1/auth/login')['traceId']).toBe(http?.context.traceId);
+    expect(accessRecord('/v1/auth/login')).toMatchObject({
+      trace_id: http?.context.traceId,
+      span_id: http?.context.spanId,
+    });
   });
 
   it('names other routes from their template and marks a failed password check', async () => {

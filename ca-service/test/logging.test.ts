@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LOG_FIELDS, LOG_FIELDS_ALWAYS, LOG_FIELDS_PER_REQUEST } from '@lantern/shared';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import {
   createEnrollmentToken,
@@ -9,7 +10,11 @@ import {
 } from '../../test/support/ca-fixture.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
 
-type LogRecord = Record<string, unknown> & { level: string; event?: string; msg?: string };
+type LogRecord = Record<string, unknown> & {
+  level: string;
+  message: string;
+  attrs?: Record<string, unknown>;
+};
 
 let ca: TestCa | undefined;
 afterEach(async () => ca?.close());
@@ -22,13 +27,14 @@ const FORWARDED_IP = '198.51.100.23';
 const TOTP_CODE = '492817';
 const HASHED = /^hash:[0-9a-f]{16}$/;
 const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
 
 function records(test: TestCa): LogRecord[] {
   return test.logLines.map((line) => JSON.parse(line) as LogRecord);
 }
 
 function only(all: LogRecord[], event: string): LogRecord {
-  const found = all.filter((record) => record.event === event);
+  const found = all.filter((record) => record.message === event);
   expect(found, `exactly one ${event} record`).toHaveLength(1);
   return found[0] as LogRecord;
 }
@@ -115,71 +121,100 @@ describe('logs', () => {
     expect(badEnroll.statusCode).toBeGreaterThanOrEqual(400);
 
     const all = records(test);
+    // The spec's schema on every line: its fixed fields, nothing else at the top level, and
+    // the request's ids on every line written while serving one.
     for (const record of all) {
-      expect(record).toMatchObject({ service: 'lantern-ca-test' });
-      expect(typeof record.time).toBe('string');
+      expect(record).toMatchObject({ service: 'lantern-ca-test', version: expect.any(String) });
+      for (const field of LOG_FIELDS_ALWAYS) expect(record, field).toHaveProperty(field);
+      expect(Object.keys(record).filter((key) => !LOG_FIELDS.includes(key as never))).toEqual([]);
+      expect(Date.parse(String(record['ts']))).not.toBeNaN();
       expect(['debug', 'info', 'warn', 'error']).toContain(record.level);
+      if ('request_id' in record) {
+        for (const field of LOG_FIELDS_PER_REQUEST) expect(record, field).toHaveProperty(field);
+        expect(record['trace_id']).toMatch(TRACE_ID);
+        expect(record['span_id']).toMatch(SPAN_ID);
+      }
     }
 
     const success = only(all, 'login.success');
-    expect(success).toMatchObject({ level: 'info', tenantId });
-    expect(success['userId']).toMatch(HASHED);
+    expect(success).toMatchObject({ level: 'info', tenant_id: tenantId, actor_role: 'learner' });
+    expect(success.attrs?.['user_id_hash']).toMatch(HASHED);
+    expect(success['actor_id_hash']).toBe(success.attrs?.['user_id_hash']);
+    expect(success['route']).toBe('POST /v1/auth/login');
 
-    const failures = all.filter((record) => record.event === 'login.failure.invalid_credentials');
+    const failures = all.filter((record) => record.message === 'login.failure.invalid_credentials');
     expect(failures).toHaveLength(3);
-    for (const failure of failures) expect(failure).toMatchObject({ level: 'warn', tenantId });
+    for (const failure of failures) {
+      expect(failure).toMatchObject({ level: 'warn', tenant_id: tenantId });
+      expect(failure['request_id']).toEqual(expect.any(String));
+    }
+
+    // The two for bilal name the account and its role; the unknown user's names none.
+    const known = failures.filter((failure) => 'actor_id_hash' in failure);
+    expect(known.map((failure) => failure['actor_role'])).toEqual(['learner', 'learner']);
 
     const locked = only(all, 'user.locked');
-    expect(locked).toMatchObject({ level: 'warn', tenantId });
-    expect(locked['userId']).toMatch(HASHED);
+    expect(locked).toMatchObject({ level: 'warn', tenant_id: tenantId });
+    expect(locked.attrs?.['user_id_hash']).toMatch(HASHED);
 
     const reuse = only(all, 'session.rotation_reuse_detected');
     expect(reuse).toMatchObject({ level: 'error' });
-    expect(reuse['sessionId']).toMatch(/^ses_/);
+    expect(reuse.attrs?.['session_id']).toMatch(/^ses_/);
 
     for (const [event, level] of [
       ['device.offline_cert.issued', 'info'],
       ['device.revoked', 'warn'],
     ] as const) {
       const record = only(all, event);
-      expect(record).toMatchObject({ level, tenantId, deviceId: device.deviceId });
-      expect(record['requestId']).toEqual(expect.any(String));
-      expect(record['traceId']).toMatch(TRACE_ID);
+      expect(record).toMatchObject({
+        level,
+        tenant_id: tenantId,
+        attrs: expect.objectContaining({ device_id: device.deviceId }),
+      });
+      expect(record['request_id']).toEqual(expect.any(String));
     }
 
     const rotation = only(all, 'jwks.rotation');
     expect(rotation).toMatchObject({ level: 'info' });
-    expect(rotation['activeKid']).toEqual(expect.any(String));
+    expect(rotation.attrs?.['active_kid']).toEqual(expect.any(String));
 
     // One access record per request, and none of Fastify's own per-request lines.
-    const access = all.filter((record) => record.event === 'http.request');
+    const access = all.filter((record) => record.message === 'http.request');
     expect(access).toHaveLength(inject.mock.calls.length);
-    expect(new Set(access.map((record) => record['requestId'])).size).toBe(access.length);
-    expect(all.filter((record) => 'req' in record || 'res' in record)).toEqual([]);
-    expect(all.some((record) => record.msg === 'incoming request')).toBe(false);
+    expect(new Set(access.map((record) => record['request_id'])).size).toBe(access.length);
+    expect(
+      all.filter((record) => record.attrs && ('req' in record.attrs || 'res' in record.attrs)),
+    ).toEqual([]);
+    expect(all.some((record) => record.message === 'incoming request')).toBe(false);
     for (const record of access) {
-      expect(record).toMatchObject({ level: 'info', msg: 'request completed' });
-      expect(record['traceId']).toMatch(TRACE_ID);
-      expect(record['requestId']).toEqual(expect.any(String));
-      expect(record['method']).toMatch(/^(GET|POST)$/);
-      expect(record['statusCode']).toEqual(expect.any(Number));
-      expect(record['durationMs']).toEqual(expect.any(Number));
-      expect(String(record['route'])).toMatch(/^(\/[\w.:-]*)+$|^unmatched$/);
+      expect(record).toMatchObject({
+        level: 'info',
+        attrs: expect.objectContaining({ detail: 'request completed' }),
+      });
+      expect(record['request_id']).toEqual(expect.any(String));
+      expect(record.attrs?.['status_code']).toEqual(expect.any(Number));
+      expect(record['duration_ms']).toEqual(expect.any(Number));
+      expect(String(record['route'])).toMatch(/^(GET|POST) ((\/[\w.:-]*)+|unmatched)$/);
     }
     const loginAccess = access.find(
-      (record) => record['route'] === '/v1/auth/login' && record['statusCode'] === 200,
+      (record) =>
+        record['route'] === 'POST /v1/auth/login' && record.attrs?.['status_code'] === 200,
     );
     expect(loginAccess).toMatchObject({
-      tenantId,
-      actorType: 'user',
-      actorId: success['userId'],
-      clientIp: '203.0.113.0/24',
+      tenant_id: tenantId,
+      actor_role: 'learner',
+      actor_id_hash: success.attrs?.['user_id_hash'],
+      attrs: expect.objectContaining({ client_ip_masked: '203.0.113.0/24' }),
     });
     const revokeAccess = access.find(
-      (record) => record['route'] === '/v1/admin/devices/:id/revoke',
+      (record) => record['route'] === 'POST /v1/admin/devices/:id/revoke',
     );
-    expect(revokeAccess).toMatchObject({ tenantId, actorType: 'api_key', statusCode: 200 });
-    expect(revokeAccess?.['actorId']).toMatch(HASHED);
+    expect(revokeAccess).toMatchObject({
+      tenant_id: tenantId,
+      actor_role: 'api_key',
+      attrs: expect.objectContaining({ status_code: 200 }),
+    });
+    expect(revokeAccess?.['actor_id_hash']).toMatch(HASHED);
 
     // Nothing secret, no raw email or address, anywhere in the output.
     const output = test.logLines.join('');

@@ -9,6 +9,7 @@ export * from './events/envelope.js';
 export * from './events/validator.js';
 export * from './logger/redact.js';
 export * from './logger/logger.js';
+export * from './logger/schema.js';
 export * from './x509/profile.js';
 export * from './x509/offline-policy.js';
 export * from './encoding/canonical-json.js';

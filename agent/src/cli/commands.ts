@@ -11,6 +11,7 @@ import {
 import type { AgentStatus } from '../data-dir/agent-status.js';
 import { readAgentStatus } from '../data-dir/agent-status.js';
 import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
+import { AgentMetrics, agentObservabilityRoutes } from '../daemon/agent-metrics.js';
 import { DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT, serveAgent } from '../daemon/serve-agent.js';
 import { parseCaUrl } from '../enrollment/ca-client.js';
 import type { EnrollOutcome } from '../enrollment/enroll.js';
@@ -248,6 +249,7 @@ export const commands: Command[] = [
       }
       const clock = clockFromEnv(io.env);
       const syncState = new SyncStateTracker(clock);
+      const metrics = new AgentMetrics(clock);
       const sync = new BackgroundSync({
         runner: dataDirSyncRunner(dataDir, clock, {
           onRenewal: (outcome) => {
@@ -266,9 +268,20 @@ export const commands: Command[] = [
         port,
         host: optionalString(values, 'host') ?? DEFAULT_AGENT_HOST,
         features: [
-          signinRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
+          signinRoutes({
+            dataDir,
+            clock,
+            onAttempt: () => void sync.trigger(),
+            onVerdict: (verdict) => metrics.signin('password', verdict),
+          }),
           totpRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
-          passkeyRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
+          passkeyRoutes({
+            dataDir,
+            clock,
+            onAttempt: () => void sync.trigger(),
+            onVerdict: (verdict) => metrics.signin('passkey', verdict),
+          }),
+          agentObservabilityRoutes({ dataDir, clock, metrics }),
           signinPage({ dataDir, clock, connectivity: () => syncState.connectivity() }),
           syncStateRoute(syncState),
         ],

@@ -10,6 +10,7 @@ import { DEFAULT_PASSKEY_CONFIG } from '../passkeys/passkey-config.js';
 import type { RegistrationCancelReason } from '../passkeys/passkey-registration.js';
 import { PasskeyRegistration } from '../passkeys/passkey-registration.js';
 import { isPasskeyRefusalCode, passkeyRefusalError } from '../passkeys/passkey-refusals.js';
+import type { SigninOutcome } from './agent-metrics.js';
 import { PasskeySignin } from '../passkeys/passkey-signin.js';
 import type { SigninAgent, SigninOptions } from '../signin/signin-agent.js';
 import type { SigninRefusalCode } from '../signin/signin-refusals.js';
@@ -25,6 +26,8 @@ export interface PasskeyRoutesOptions {
   signin?: SigninOptions;
   /** Called after each ceremony that recorded events: the daemon syncs them soon. */
   onAttempt?: () => void;
+  /** Each passkey sign-in's verdict, for the daemon's metrics. */
+  onVerdict?: (verdict: SigninOutcome) => void;
 }
 
 const base64url = (maxLength: number) =>
@@ -222,6 +225,7 @@ export function passkeyRoutes(options: PasskeyRoutesOptions): FastifyPluginAsync
           await ceremonies()
         ).signin.signIn(request.body as AuthenticationResponseJSON, options.signin);
         options.onAttempt?.();
+        options.onVerdict?.(verdict);
         if (!verdict.ok) throw refusalOf(verdict);
         return {
           ok: true,

@@ -11,6 +11,7 @@ import { refusalError } from '../signin/signin-refusals.js';
 import { createLocalVerifier } from '../verify/local-verifier.js';
 import { ensureStateSeal } from '../keys/key-store.js';
 import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
+import type { SigninOutcome } from './agent-metrics.js';
 import { lazySigninAgent } from './lazy-signin-agent.js';
 
 export interface SigninRoutesOptions {
@@ -19,6 +20,8 @@ export interface SigninRoutesOptions {
   signin?: SigninOptions;
   /** Called after every attempt, whatever its verdict: the daemon syncs the new events soon. */
   onAttempt?: () => void;
+  /** Each sign-in's verdict, for the daemon's metrics. */
+  onVerdict?: (verdict: SigninOutcome) => void;
 }
 
 const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
@@ -67,6 +70,7 @@ export function signinRoutes(options: SigninRoutesOptions): FastifyPluginAsync {
         const input = request.body as SigninInput;
         const verdict = await signIn(await agent(), input, options.signin);
         options.onAttempt?.();
+        options.onVerdict?.(verdict);
         if (!verdict.ok) {
           throw refusalError(verdict.code, {
             ...(verdict.lockedUntil === undefined

@@ -3,7 +3,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
-import { SPANS, inSpan } from '../observability/tracing.js';
+import { SPANS, currentRequestScope, inSpan } from '../observability/tracing.js';
 import type { OfflineSecret } from '../mfa/login-mfa.js';
 import { checkLoginMfa, offlineGrantMfa } from '../mfa/login-mfa.js';
 import { passwordPolicy } from '../passwords/credential-policy.js';
@@ -69,6 +69,12 @@ export interface LockoutFailure {
   method: 'password' | 'totp' | 'passkey';
 }
 
+/** The access log's `actor_role`: the role of the account the request signs in as. */
+function setActorRole(user: UserRow): void {
+  const scope = currentRequestScope();
+  if (scope) scope.actorRole = user.role;
+}
+
 /** One failed online sign-in step, counted towards the lockout (password, second factor, passkey). */
 export function lockoutFailure(
   ctx: CaContext,
@@ -78,6 +84,7 @@ export function lockoutFailure(
 ): void {
   const { lockout } = ctx.auth;
   const now = ctx.clock.now();
+  setActorRole(user);
   const windowOpen =
     user.failure_window_start !== null &&
     now - Date.parse(user.failure_window_start) < lockout.windowSeconds * 1000;
@@ -369,6 +376,7 @@ export function issueLogin(
     amr,
     ...(thumbprint === undefined ? {} : { deviceThumbprint: thumbprint }),
   });
+  setActorRole(user);
   ctx.logger.info(
     {
       event: 'login.success',

@@ -10,7 +10,8 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LogController } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { UnauthorizedError } from '@lantern/shared';
+import type { LogFields } from '@lantern/shared';
+import { UnauthorizedError, withLogContext } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { UNMATCHED_ROUTE } from './metrics.js';
 import type { RequestScope, TraceParent } from './tracing.js';
@@ -26,11 +27,11 @@ import {
 /**
  * Fastify's own per-request lines ("incoming request", "request completed") are replaced by the
  * one access-log record below; its other internal lines stay. Request-scoped records carry
- * `requestId` (the log schema's name) rather than Fastify's `reqId`.
+ * `request_id` (the log schema's name) rather than Fastify's `reqId`.
  */
 export class AccessLogController extends LogController {
   constructor() {
-    super({ requestIdLogLabel: 'requestId' });
+    super({ requestIdLogLabel: 'request_id' });
   }
   override incomingRequest(): void {}
   override requestCompleted(): void {}
@@ -62,6 +63,8 @@ interface RequestTrace {
   traceparent: TraceParent;
   scope: RequestScope;
   route: string;
+  /** The caller's span: without an SDK, a no-op span only echoes it. */
+  parentSpanId?: string;
 }
 
 const traces = new WeakMap<FastifyRequest, RequestTrace>();
@@ -95,6 +98,30 @@ export function metricsTokenMatches(header: unknown, token: string): boolean {
 
 function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? UNMATCHED_ROUTE;
+}
+
+/**
+ * The log schema's request fields. The ids are the active span's (a child span inside the
+ * handler) when an OpenTelemetry SDK runs, else the request's own `traceparent` (incoming or
+ * made up), so logs and the echoed header agree either way; `server` asks for the request's
+ * server span whatever is active. Tenant and actor are read late: the request learns them
+ * while it runs. The actor id is pseudonymised by the logger (tenant-salted keyed hash).
+ */
+function requestLogFields(request: FastifyRequest, state: RequestTrace, server = false): LogFields {
+  const active = server ? undefined : trace.getActiveSpan()?.spanContext();
+  const own = active && isSpanContextValid(active) && active.spanId !== state.parentSpanId;
+  const ids = own ? active : state.traceparent;
+  const { scope } = state;
+  return {
+    trace_id: ids.traceId,
+    span_id: ids.spanId,
+    request_id: request.id,
+    route: `${request.method} ${state.route}`,
+    ...(scope.tenantId === undefined ? {} : { tenant_id: scope.tenantId }),
+    ...(scope.actor === undefined
+      ? {}
+      : { actorId: scope.actor.id, actor_role: scope.actorRole ?? scope.actor.type }),
+  };
 }
 
 /**
@@ -158,12 +185,29 @@ export function installObservability(
     };
     if (!incoming) request.raw.headers['traceparent'] = formatTraceparent(traceparent);
     const scope: RequestScope = { correlationId: traceparent.traceId };
-    traces.set(request, { span, traceparent, scope, route });
+    const state: RequestTrace = {
+      span,
+      traceparent,
+      scope,
+      route,
+      ...(incoming ? { parentSpanId: incoming.spanId } : {}),
+    };
+    traces.set(request, state);
     reply.header('traceparent', formatTraceparent(traceparent));
-    const log = request.log.child({ traceId: traceparent.traceId });
+    // Fastify's own request lines get the ids even where the request context does not reach.
+    const log = request.log.child({
+      trace_id: traceparent.traceId,
+      span_id: traceparent.spanId,
+      route: `${request.method} ${route}`,
+    });
     request.log = log;
     reply.log = log;
-    context.with(trace.setSpan(parent, span), () => runInRequestScope(scope, done));
+    context.with(trace.setSpan(parent, span), () =>
+      withLogContext(
+        () => requestLogFields(request, state),
+        () => runInRequestScope(scope, done),
+      ),
+    );
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -178,18 +222,12 @@ export function installObservability(
       const bytes = request.rawBody?.length ?? Number(request.headers['content-length'] ?? 0);
       if (Number.isFinite(bytes) && bytes > 0) metrics.syncRequestBytes.inc(bytes);
     }
-    const scope = state?.scope;
     request.log[status >= 500 ? 'warn' : 'info'](
       {
         event: 'http.request',
-        tenantId: scope?.tenantId,
-        actorType: scope?.actor?.type,
-        // Pseudonymised by the logger (tenant-salted keyed hash), like every user id.
-        actorId: scope?.actor?.id,
-        route,
-        method: request.method,
-        statusCode: status,
-        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+        ...(state ? requestLogFields(request, state, true) : {}),
+        status_code: status,
+        duration_ms: Math.round(reply.elapsedTime * 10) / 10,
         clientIp: request.ip,
       },
       'request completed',

@@ -106,6 +106,8 @@ export interface RequestScope {
   correlationId: string;
   tenantId?: string;
   actor?: Actor;
+  /** A signed-in user's role (`learner`, …); the access log falls back to the actor's type. */
+  actorRole?: string;
 }
 
 const scopes = new AsyncLocalStorage<RequestScope>();

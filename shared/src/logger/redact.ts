@@ -4,9 +4,9 @@ import { isIPv6 } from 'node:net';
 const SECRET_KEY =
   /(pass(word|phrase)?|secret|^pin$|otp|token$|^authorization$|cookie|private|apikey|api_key|^csr$|^dk$|^d$|^key$|credential)/i;
 const NOT_SECRET_KEY = /(id|ids|count|prefix|hash|type|expiresat|kind|method|reason)$/i;
-const EMAIL_KEY = /^(email|emailAddress|mail)$/i;
-const PERSON_ID_KEY = /^(userId|subjectUserId|sub|actorId|username)$/i;
-const IP_KEY = /^(ip|ips|remoteAddress|clientIp|client_ip|remote_addr|x-forwarded-for)$/i;
+export const EMAIL_KEY = /^(email|emailAddress|email_address|primaryEmail|primary_email|mail)$/i;
+export const PERSON_ID_KEY = /^(userId|user_id|subjectUserId|sub|actorId|actor_id|username)$/i;
+export const IP_KEY = /^(ip|ips|remoteAddress|clientIp|client_ip|remote_addr|x-forwarded-for)$/i;
 
 const EMAIL_IN_TEXT = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 const IPV4_IN_TEXT = /\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b/g;
@@ -103,7 +103,8 @@ export function createRedactor(salt: string): Redactor {
     if (input instanceof Uint8Array) return REDACTED;
     if (input !== null && typeof input === 'object') {
       const record = input as Record<string, unknown>;
-      const scope = typeof record['tenantId'] === 'string' ? record['tenantId'] : tenantId;
+      const own = record['tenantId'] ?? record['tenant_id'];
+      const scope = typeof own === 'string' ? own : tenantId;
       const out: Record<string, unknown> = {};
       for (const [childKey, childValue] of Object.entries(record)) {
         out[childKey] = visit(childValue, scope, depth + 1, childKey);
