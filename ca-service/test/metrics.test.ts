@@ -120,10 +120,7 @@ describe('GET /metrics', () => {
     expect(revoked.statusCode).toBe(200);
 
     // 1 sync round: 3 events, the third a retry of the first under another sequence number.
-    const [a, b] = [
-      offlineSignin(ca, device, tenantId, userId),
-      offlineSignin(ca, device, tenantId, userId),
-    ];
+    const [a, b] = [offlineSignin(ca, device, userId), offlineSignin(ca, device, userId)];
     const body = syncBody([
       { seq: 1, event: a },
       { seq: 2, event: b },

@@ -30,7 +30,7 @@ beforeEach(async () => {
 });
 afterEach(async () => ca.close());
 
-const signin = () => offlineSignin(ca, device, tenantId, userId);
+const signin = () => offlineSignin(ca, device, userId);
 const sync = (events: { seq: number; event: unknown }[]) => syncAsDevice(ca, device, events);
 
 describe('one store append per sync round', () => {

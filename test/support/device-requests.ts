@@ -21,12 +21,12 @@ export function postAsDevice(
   });
 }
 
-/** The body of a sync round pushing `events`, from revocation cursor 0. */
-export function syncBody(events: { seq: number; event: unknown }[] = []): string {
-  return JSON.stringify({ events, revocationCursor: 0 });
+/** The body of a sync round pushing `events`. */
+export function syncBody(events: { seq: number; event: unknown }[] = [], revocationCursor = 0) {
+  return JSON.stringify({ events, revocationCursor });
 }
 
-/** One sync round of `device` pushing `events`. */
+/** One sync round of `device` pushing `events`, from revocation cursor 0. */
 export function syncAsDevice(
   ca: TestCa,
   device: EnrolledTestDevice,
@@ -35,29 +35,38 @@ export function syncAsDevice(
   return postAsDevice(ca, device, '/v1/sync', syncBody(events));
 }
 
-/** An offline password sign-in of `userId` on `device`, as its agent queues it for the next sync. */
-export function offlineSignin(
+/** An event `device` recorded itself just now, as its agent queues it for the next sync. */
+export function deviceEvent(
   ca: TestCa,
   device: EnrolledTestDevice,
-  tenantId: string,
-  userId: string,
+  eventType: string,
+  payload: Record<string, unknown>,
 ): EventEnvelope {
   const eventId = ids.next('evt');
   return {
     eventId,
-    eventType: 'identity.user.logged_in',
+    eventType,
     eventVersion: 1,
     occurredAt: new Date(ca.clock.now()).toISOString(),
-    tenantId,
+    tenantId: device.tenantId,
     actor: { type: 'device', id: device.deviceId },
     correlationId: eventId,
     partitionKey: device.deviceId,
-    payload: {
-      userId,
-      sessionId: ids.next('ses'),
-      offline: true,
-      deviceId: device.deviceId,
-      amr: ['pwd'],
-    },
+    payload,
   };
+}
+
+/** An offline password sign-in of `userId` on `device`. */
+export function offlineSignin(
+  ca: TestCa,
+  device: EnrolledTestDevice,
+  userId: string,
+): EventEnvelope {
+  return deviceEvent(ca, device, 'identity.user.logged_in', {
+    userId,
+    sessionId: ids.next('ses'),
+    offline: true,
+    deviceId: device.deviceId,
+    amr: ['pwd'],
+  });
 }
