@@ -71,6 +71,42 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
   );
 }
 
+/**
+ * Asks before an action that cannot be undone: Cancel, or the danger button `confirm` names.
+ * The question is a form, so a dialog may ask for more (a reason) that `onConfirm` reads.
+ */
+export function ConfirmDialog(props: {
+  title: string;
+  confirm: string;
+  onCancel: () => void;
+  onConfirm: (form: HTMLFormElement) => unknown;
+  busy?: boolean;
+  error?: unknown;
+  children: ComponentChildren;
+}) {
+  return (
+    <Dialog title={props.title} onClose={props.onCancel}>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          void props.onConfirm(event.currentTarget);
+        }}
+      >
+        {props.children}
+        <ErrorBox error={props.error} />
+        <div class="actions">
+          <button type="button" class="secondary" onClick={props.onCancel}>
+            Cancel
+          </button>
+          <button type="submit" class="danger" disabled={props.busy}>
+            {props.confirm}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
 /** A QR code drawn as SVG from the `qrcode` module matrix (no canvas, no image URL). */
 export function QrCode({ text, label }: { text: string; label: string }) {
   const qr = QRCode.create(text, { errorCorrectionLevel: 'M' });

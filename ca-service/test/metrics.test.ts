@@ -1,5 +1,3 @@
-import type { EventEnvelope } from '@lantern/shared';
-import { createIdGenerator } from '@lantern/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import {
@@ -10,6 +8,7 @@ import {
 } from '../../test/support/ca-fixture.js';
 import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
+import { offlineSignin, postAsDevice, syncBody } from '../../test/support/device-requests.js';
 import { buildApp } from '../src/app.js';
 import type { RelayStatus } from '../src/observability/metrics.js';
 
@@ -44,7 +43,6 @@ function parseExposition(text: string): Series {
 let ca: TestCa;
 let tenantId: string;
 let userId: string;
-const ids = createIdGenerator();
 const PASSWORD = 'correct horse battery';
 
 beforeEach(async () => {
@@ -71,27 +69,6 @@ const login = (username: string, password: string) =>
 
 const refresh = (refreshToken: string) =>
   ca.app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken } });
-
-function offlineSignin(device: EnrolledTestDevice): EventEnvelope {
-  const eventId = ids.next('evt');
-  return {
-    eventId,
-    eventType: 'identity.user.logged_in',
-    eventVersion: 1,
-    occurredAt: new Date(ca.clock.now()).toISOString(),
-    tenantId,
-    actor: { type: 'device', id: device.deviceId },
-    correlationId: eventId,
-    partitionKey: device.deviceId,
-    payload: {
-      userId,
-      sessionId: ids.next('ses'),
-      offline: true,
-      deviceId: device.deviceId,
-      amr: ['pwd'],
-    },
-  };
-}
 
 describe('GET /metrics', () => {
   it('moves every counter by exactly what a scripted scenario did', async () => {
@@ -143,29 +120,13 @@ describe('GET /metrics', () => {
     expect(revoked.statusCode).toBe(200);
 
     // 1 sync round: 3 events, the third a retry of the first under another sequence number.
-    const [a, b] = [offlineSignin(device), offlineSignin(device)];
-    const body = JSON.stringify({
-      events: [
-        { seq: 1, event: a },
-        { seq: 2, event: b },
-        { seq: 3, event: a },
-      ],
-      revocationCursor: 0,
-    });
-    const synced = await ca.app.inject({
-      method: 'POST',
-      url: '/v1/sync',
-      headers: {
-        'content-type': 'application/json',
-        'lantern-device-proof': device.proof(
-          'POST',
-          '/v1/sync',
-          body,
-          Math.floor(ca.clock.now() / 1000),
-        ),
-      },
-      payload: body,
-    });
+    const [a, b] = [offlineSignin(ca, device, userId), offlineSignin(ca, device, userId)];
+    const body = syncBody([
+      { seq: 1, event: a },
+      { seq: 2, event: b },
+      { seq: 3, event: a },
+    ]);
+    const synced = await postAsDevice(ca, device, '/v1/sync', body);
     expect(synced.json()).toMatchObject({ accepted: 2, duplicates: 1, rejected: [] });
 
     // An unknown URL: counted under `unmatched`, never under its raw path.

@@ -4,6 +4,7 @@ import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createEnrollmentToken, createTenant, startTestCa } from '../../test/support/ca-fixture.js';
 import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
 import { enrollTestDevice, testDeviceKey } from '../../test/support/device-keys.js';
+import { postAsDevice, syncAsDevice } from '../../test/support/device-requests.js';
 
 const DAY = 86_400_000;
 let ca: TestCa;
@@ -17,24 +18,10 @@ beforeAll(async () => {
 });
 afterAll(async () => ca.close());
 
-/** `POST /v1/devices/enroll` with a new key's CSR and, optionally, the old binding's proof. */
-async function reenroll(device: EnrolledTestDevice | undefined, token: string, proof?: string) {
+/** `POST /v1/devices/enroll` with a new key's CSR and the old binding's proof (or a given one). */
+async function reenroll(device: EnrolledTestDevice, token: string, proof?: string) {
   const body = JSON.stringify({ enrollmentToken: token, csr: await testDeviceKey().csr() });
-  const nowSeconds = Math.floor(ca.clock.now() / 1000);
-  return ca.app.inject({
-    method: 'POST',
-    url: '/v1/devices/enroll',
-    headers: {
-      'content-type': 'application/json',
-      ...(device === undefined
-        ? {}
-        : {
-            'lantern-device-proof':
-              proof ?? device.proof('POST', '/v1/devices/enroll', body, nowSeconds),
-          }),
-    },
-    payload: body,
-  });
+  return postAsDevice(ca, device, '/v1/devices/enroll', body, proof);
 }
 
 const devices = () =>
@@ -83,30 +70,13 @@ describe('re-enrollment of a device whose binding expired beyond the grace perio
   });
 
   it('a revoked device may still sync on a binding long expired (to hand over); an active one may not', async () => {
-    const sync = (device: EnrolledTestDevice) => {
-      const body = JSON.stringify({ events: [], revocationCursor: 0 });
-      return ca.app.inject({
-        method: 'POST',
-        url: '/v1/sync',
-        headers: {
-          'content-type': 'application/json',
-          'lantern-device-proof': device.proof(
-            'POST',
-            '/v1/sync',
-            body,
-            Math.floor(ca.clock.now() / 1000),
-          ),
-        },
-        payload: body,
-      });
-    };
     const active = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
     const revoked = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
     await ca.admin('POST', `/v1/admin/devices/${revoked.deviceId}/revoke`, { reason: 'lost' });
     ca.clock.advance(90 * DAY);
-    const refused = await sync(active);
+    const refused = await syncAsDevice(ca, active);
     expect(refused.statusCode).toBe(401);
     expect(refused.json()).toMatchObject({ code: 'device_proof_invalid' });
-    expect((await sync(revoked)).statusCode).toBe(200);
+    expect((await syncAsDevice(ca, revoked)).statusCode).toBe(200);
   });
 });

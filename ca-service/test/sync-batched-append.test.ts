@@ -1,4 +1,3 @@
-import type { EventEnvelope } from '@lantern/shared';
 import { createIdGenerator } from '@lantern/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
@@ -10,6 +9,7 @@ import {
 } from '../../test/support/ca-fixture.js';
 import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
+import { offlineSignin, syncAsDevice } from '../../test/support/device-requests.js';
 import { GENESIS_HASH, eventHash } from '../src/store/event-store.js';
 
 /**
@@ -30,44 +30,8 @@ beforeEach(async () => {
 });
 afterEach(async () => ca.close());
 
-function signin(): EventEnvelope {
-  const eventId = ids.next('evt');
-  return {
-    eventId,
-    eventType: 'identity.user.logged_in',
-    eventVersion: 1,
-    occurredAt: new Date(ca.clock.now()).toISOString(),
-    tenantId,
-    actor: { type: 'device', id: device.deviceId },
-    correlationId: eventId,
-    partitionKey: device.deviceId,
-    payload: {
-      userId,
-      sessionId: ids.next('ses'),
-      offline: true,
-      deviceId: device.deviceId,
-      amr: ['pwd'],
-    },
-  };
-}
-
-async function sync(events: { seq: number; event: unknown }[]) {
-  const body = JSON.stringify({ events, revocationCursor: 0 });
-  return ca.app.inject({
-    method: 'POST',
-    url: '/v1/sync',
-    headers: {
-      'content-type': 'application/json',
-      'lantern-device-proof': device.proof(
-        'POST',
-        '/v1/sync',
-        body,
-        Math.floor(ca.clock.now() / 1000),
-      ),
-    },
-    payload: body,
-  });
-}
+const signin = () => offlineSignin(ca, device, userId);
+const sync = (events: { seq: number; event: unknown }[]) => syncAsDevice(ca, device, events);
 
 describe('one store append per sync round', () => {
   it('stores an event id pushed twice in one round once, as a duplicate the second time', async () => {

@@ -1,4 +1,3 @@
-import type { EventEnvelope } from '@lantern/shared';
 import { X5cJwtVerifier, createIdGenerator } from '@lantern/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
@@ -10,6 +9,7 @@ import {
 } from '../../test/support/ca-fixture.js';
 import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
+import { offlineSignin, postAsDevice, syncBody } from '../../test/support/device-requests.js';
 
 let ca: TestCa;
 let tenantId: string;
@@ -27,43 +27,14 @@ afterEach(async () => ca.close());
 
 const now = () => Math.floor(ca.clock.now() / 1000);
 
-function offlineSignin(occurredAt = new Date(ca.clock.now()).toISOString()): EventEnvelope {
-  const eventId = ids.next('evt');
-  return {
-    eventId,
-    eventType: 'identity.user.logged_in',
-    eventVersion: 1,
-    occurredAt,
-    tenantId,
-    actor: { type: 'device', id: device.deviceId },
-    correlationId: eventId,
-    partitionKey: device.deviceId,
-    payload: {
-      userId,
-      sessionId: ids.next('ses'),
-      offline: true,
-      deviceId: device.deviceId,
-      amr: ['pwd'],
-    },
-  };
-}
+const signin = () => offlineSignin(ca, device, userId);
 
-async function sync(events: { seq: number; event: unknown }[], revocationCursor = 0, who = device) {
-  const body = JSON.stringify({ events, revocationCursor });
-  return ca.app.inject({
-    method: 'POST',
-    url: '/v1/sync',
-    headers: {
-      'content-type': 'application/json',
-      'lantern-device-proof': who.proof('POST', '/v1/sync', body, now()),
-    },
-    payload: body,
-  });
-}
+const sync = (events: { seq: number; event: unknown }[], revocationCursor = 0, who = device) =>
+  postAsDevice(ca, who, '/v1/sync', syncBody(events, revocationCursor));
 
 describe('POST /v1/sync', () => {
   it('stores pushed events once and acks the highest contiguous sequence', async () => {
-    const events = [1, 2, 3].map((seq) => ({ seq, event: offlineSignin() }));
+    const events = [1, 2, 3].map((seq) => ({ seq, event: signin() }));
     const first = await sync(events);
     expect(first.statusCode).toBe(200);
     expect(first.json()).toMatchObject({ ack: 3, accepted: 3, duplicates: 0, rejected: [] });
@@ -82,7 +53,7 @@ describe('POST /v1/sync', () => {
   });
 
   it('does not ack past a gap, and closes it when the missing event arrives', async () => {
-    const [a, b, c] = [offlineSignin(), offlineSignin(), offlineSignin()];
+    const [a, b, c] = [signin(), signin(), signin()];
     expect(
       (
         await sync([
@@ -95,7 +66,7 @@ describe('POST /v1/sync', () => {
   });
 
   it('treats the same event id under another sequence as a duplicate', async () => {
-    const event = offlineSignin();
+    const event = signin();
     await sync([{ seq: 1, event }]);
     expect((await sync([{ seq: 2, event }])).json()).toMatchObject({
       ack: 2,
@@ -105,16 +76,16 @@ describe('POST /v1/sync', () => {
   });
 
   it('refuses, per event, what a device may not report, and moves on', async () => {
-    const foreignTenant = { ...offlineSignin(), tenantId: ids.next('ten') };
-    const adminEvent = { ...offlineSignin(), eventType: 'identity.device.revoked' };
-    const bad = { ...offlineSignin(), payload: { userId } };
-    const otherDevice = { ...offlineSignin(), actor: { type: 'device', id: ids.next('dev') } };
+    const foreignTenant = { ...signin(), tenantId: ids.next('ten') };
+    const adminEvent = { ...signin(), eventType: 'identity.device.revoked' };
+    const bad = { ...signin(), payload: { userId } };
+    const otherDevice = { ...signin(), actor: { type: 'device', id: ids.next('dev') } };
     const response = await sync([
       { seq: 1, event: foreignTenant },
       { seq: 2, event: adminEvent },
       { seq: 3, event: bad },
       { seq: 4, event: otherDevice },
-      { seq: 5, event: offlineSignin() },
+      { seq: 5, event: signin() },
     ]);
     expect(response.json()).toMatchObject({
       ack: 5,
@@ -131,7 +102,7 @@ describe('POST /v1/sync', () => {
   it('refuses a user of another tenant in the payload', async () => {
     const otherTenant = await createTenant(ca, 'Elsewhere');
     const stranger = await createUser(ca, otherTenant, 'zed', 'correct horse battery');
-    const event = offlineSignin();
+    const event = signin();
     event.payload['userId'] = stranger;
     expect((await sync([{ seq: 1, event }])).json()).toMatchObject({
       accepted: 0,
@@ -142,7 +113,7 @@ describe('POST /v1/sync', () => {
   it('refuses a malformed body with invalid_request and writes nothing', async () => {
     const before = ca.eventCount();
     for (const events of [
-      [{ seq: 0, event: offlineSignin() }],
+      [{ seq: 0, event: signin() }],
       Array.from({ length: 501 }, (_, i) => ({ seq: i + 1, event: {} })),
     ]) {
       const response = await sync(events);
@@ -199,11 +170,11 @@ describe('POST /v1/sync', () => {
   });
 
   it('lets a revoked device hand over its events, quarantining every offline sign-in it hands over', async () => {
-    const before = offlineSignin();
+    const before = signin();
     ca.clock.advance(60_000);
     await ca.admin('POST', `/v1/admin/devices/${device.deviceId}/revoke`, { reason: 'stolen' });
     ca.clock.advance(60_000);
-    const after = offlineSignin();
+    const after = signin();
     const response = await sync([
       { seq: 1, event: before },
       { seq: 2, event: after },

@@ -1,5 +1,4 @@
 import type { EventEnvelope } from '@lantern/shared';
-import { createIdGenerator } from '@lantern/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import {
@@ -10,9 +9,9 @@ import {
 } from '../../test/support/ca-fixture.js';
 import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
+import { deviceEvent, postAsDevice } from '../../test/support/device-requests.js';
 
 const PASSWORD = 'correct horse battery';
-const ids = createIdGenerator();
 
 let ca: TestCa;
 let tenantId: string;
@@ -20,20 +19,8 @@ let aminaId: string;
 let tomId: string;
 let device: EnrolledTestDevice;
 
-const now = () => Math.floor(ca.clock.now() / 1000);
-
-function signed(url: string, payload: unknown, who: EnrolledTestDevice) {
-  const body = JSON.stringify(payload);
-  return ca.app.inject({
-    method: 'POST',
-    url,
-    headers: {
-      'content-type': 'application/json',
-      'lantern-device-proof': who.proof('POST', url, body, now()),
-    },
-    payload: body,
-  });
-}
+const signed = (url: string, payload: unknown, who: EnrolledTestDevice) =>
+  postAsDevice(ca, who, url, JSON.stringify(payload));
 
 beforeEach(async () => {
   ca = await startTestCa();
@@ -51,23 +38,8 @@ beforeEach(async () => {
 });
 afterEach(async () => ca.close());
 
-function deviceEvent(eventType: string, payload: Record<string, unknown>): EventEnvelope {
-  const eventId = ids.next('evt');
-  return {
-    eventId,
-    eventType,
-    eventVersion: 1,
-    occurredAt: new Date(ca.clock.now()).toISOString(),
-    tenantId,
-    actor: { type: 'device', id: device.deviceId },
-    correlationId: eventId,
-    partitionKey: device.deviceId,
-    payload,
-  };
-}
-
 const enrolled = (userId: string, credentialId: string, extra: Record<string, unknown> = {}) =>
-  deviceEvent('identity.user.mfa_enrolled', {
+  deviceEvent(ca, device, 'identity.user.mfa_enrolled', {
     userId,
     kind: 'webauthn',
     credentialId,
@@ -103,7 +75,7 @@ const passkeysOf = async (userId: string) =>
 describe('passkey events reported by a device', () => {
   it('refuses a TOTP enrolment: only the CA records those', async () => {
     const result = await push(
-      deviceEvent('identity.user.mfa_enrolled', { userId: aminaId, kind: 'totp' }),
+      deviceEvent(ca, device, 'identity.user.mfa_enrolled', { userId: aminaId, kind: 'totp' }),
       enrolled(aminaId, 'dG90cA', { kind: 'totp' }),
     );
     expect(result.accepted).toBe(0);
@@ -130,9 +102,9 @@ describe('passkey events reported by a device', () => {
   it('refuses an enrolment that does not name this device or its credential', async () => {
     const other = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
     const result = await push(
-      deviceEvent('identity.user.mfa_enrolled', { userId: aminaId, kind: 'webauthn' }),
+      deviceEvent(ca, device, 'identity.user.mfa_enrolled', { userId: aminaId, kind: 'webauthn' }),
       enrolled(aminaId, 'Y3JlZA', { deviceId: other.deviceId }),
-      deviceEvent('identity.user.mfa_enrolled', {
+      deviceEvent(ca, device, 'identity.user.mfa_enrolled', {
         userId: aminaId,
         kind: 'webauthn',
         credentialId: 'Y3JlZA',
@@ -190,12 +162,12 @@ describe('passkey events reported by a device', () => {
 
   it('accepts a cancelled registration, for a user who signed in on the device', async () => {
     const result = await push(
-      deviceEvent('identity.user.webauthn_registration_canceled', {
+      deviceEvent(ca, device, 'identity.user.webauthn_registration_canceled', {
         userId: aminaId,
         deviceId: device.deviceId,
         reason: 'user_canceled',
       }),
-      deviceEvent('identity.user.webauthn_registration_canceled', {
+      deviceEvent(ca, device, 'identity.user.webauthn_registration_canceled', {
         userId: tomId,
         reason: 'timeout',
       }),

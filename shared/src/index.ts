@@ -7,6 +7,7 @@ export * from './events/schema-parts.js';
 export * from './events/catalogue.js';
 export * from './events/envelope.js';
 export * from './events/validator.js';
+export type * from './events/typed-events.js';
 export * from './logger/redact.js';
 export * from './logger/logger.js';
 export * from './logger/schema.js';

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { Device, DeviceActivity, LanternEvent } from '../api';
 import { api, withQuery } from '../api';
-import { Dialog, ErrorBox, PageTitle, formatTime, useLoad } from '../components';
+import { ConfirmDialog, ErrorBox, PageTitle, formatTime, useLoad } from '../components';
 import type { ConsoleContext } from '../context';
 
 const REASONS = [
@@ -20,9 +20,8 @@ function RevokeDialog(props: { device: Device; onDone: (revoked: boolean) => voi
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
   const label = deviceLabel(props.device);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    const reason = new FormData(event.target as HTMLFormElement).get('reason');
+  const submit = async (form: HTMLFormElement) => {
+    const reason = new FormData(form).get('reason');
     setBusy(true);
     try {
       await api('POST', `/v1/admin/devices/${props.device.deviceId}/revoke`, { reason });
@@ -33,32 +32,28 @@ function RevokeDialog(props: { device: Device; onDone: (revoked: boolean) => voi
     }
   };
   return (
-    <Dialog title={`Revoke ${label}?`} onClose={() => props.onDone(false)}>
-      <form onSubmit={submit}>
-        <p>
-          <strong>{label}</strong> (<code>{props.device.deviceId}</code>) will stop signing anyone
-          in as soon as it next syncs, and its certificate goes on the revocation list. This cannot
-          be undone: the device must be enrolled again.
-        </p>
-        <label for="revoke-reason">Reason</label>
-        <select id="revoke-reason" name="reason">
-          {REASONS.map(([value, text]) => (
-            <option key={value} value={value}>
-              {text}
-            </option>
-          ))}
-        </select>
-        <ErrorBox error={error} />
-        <div class="actions">
-          <button type="button" class="secondary" onClick={() => props.onDone(false)}>
-            Cancel
-          </button>
-          <button type="submit" class="danger" disabled={busy}>
-            Revoke device
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <ConfirmDialog
+      title={`Revoke ${label}?`}
+      confirm="Revoke device"
+      onCancel={() => props.onDone(false)}
+      onConfirm={submit}
+      busy={busy}
+      error={error}
+    >
+      <p>
+        <strong>{label}</strong> (<code>{props.device.deviceId}</code>) will stop signing anyone in
+        as soon as it next syncs, and its certificate goes on the revocation list. This cannot be
+        undone: the device must be enrolled again.
+      </p>
+      <label for="revoke-reason">Reason</label>
+      <select id="revoke-reason" name="reason">
+        {REASONS.map(([value, text]) => (
+          <option key={value} value={value}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </ConfirmDialog>
   );
 }
 

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import type { User } from '../api';
 import { api, withQuery } from '../api';
 import {
-  Dialog,
+  ConfirmDialog,
   ErrorBox,
   PageTitle,
   formatTime,
@@ -379,29 +379,22 @@ export function UserPage({ ctx, userId }: { ctx: ConsoleContext; userId: string 
             </button>
           </div>
           {confirmErase && (
-            <Dialog title={`Erase ${user.username}?`} onClose={() => setConfirmErase(false)}>
+            <ConfirmDialog
+              title={`Erase ${user.username}?`}
+              confirm="Erase user"
+              onCancel={() => setConfirmErase(false)}
+              onConfirm={async () => {
+                setConfirmErase(false);
+                if (await act('Erased.', 'POST', `${base}/erase`)) location.hash = '#/users';
+              }}
+            >
               <p>
                 Erasing deletes {user.username}&apos;s name, email and credentials for good, ends
                 every session and offline grant on every device, and frees nothing else: the event
                 history stays, with the personal data removed. This is the answer to a deletion
                 request; it cannot be undone.
               </p>
-              <div class="actions">
-                <button type="button" class="secondary" onClick={() => setConfirmErase(false)}>
-                  Cancel
-                </button>
-                <button
-                  type="button"
-                  class="danger"
-                  onClick={async () => {
-                    setConfirmErase(false);
-                    if (await act('Erased.', 'POST', `${base}/erase`)) location.hash = '#/users';
-                  }}
-                >
-                  Erase user
-                </button>
-              </div>
-            </Dialog>
+            </ConfirmDialog>
           )}
         </>
       )}

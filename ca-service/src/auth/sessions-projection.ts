@@ -6,29 +6,30 @@ export const sessionsProjection: Projection = {
   name: 'sessions',
   tables: ['sessions', 'grants'],
   apply(db, event) {
-    const p = event.payload as Record<string, unknown>;
     switch (event.eventType) {
-      case 'identity.session.created':
+      case 'identity.session.created': {
         if (deviceReport(db, event.eventId) === 'inert') break;
+        const session = event.payload;
         statement(
           db,
           `INSERT INTO sessions (session_id, tenant_id, user_id, device_id, family_id, offline, status, created_at, expires_at)
            VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (session_id) DO NOTHING`,
         ).run(
-          p['sessionId'],
+          session.sessionId,
           event.tenantId,
-          p['userId'],
-          p['deviceId'] ?? null,
-          p['familyId'] ?? null,
-          p['offline'] ? 1 : 0,
+          session.userId,
+          session.deviceId ?? null,
+          session.familyId ?? null,
+          session.offline ? 1 : 0,
           event.occurredAt,
-          p['expiresAt'],
+          session.expiresAt,
         );
         break;
+      }
       case 'identity.session.refreshed':
         statement(db, 'UPDATE sessions SET expires_at = ? WHERE session_id = ?').run(
-          p['expiresAt'],
-          p['sessionId'],
+          event.payload.expiresAt,
+          event.payload.sessionId,
         );
         break;
       case 'identity.session.revoked':
@@ -36,28 +37,30 @@ export const sessionsProjection: Projection = {
         statement(
           db,
           "UPDATE sessions SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE session_id = ? AND status = 'active'",
-        ).run(event.occurredAt, p['reason'], p['sessionId']);
+        ).run(event.occurredAt, event.payload.reason, event.payload.sessionId);
         break;
-      case 'identity.grant.issued':
+      case 'identity.grant.issued': {
+        const grant = event.payload;
         statement(
           db,
           `INSERT INTO grants (grant_id, tenant_id, user_id, device_id, methods, offline_until, status, issued_at)
            VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`,
         ).run(
-          p['grantId'],
+          grant.grantId,
           event.tenantId,
-          p['userId'],
-          p['deviceId'],
-          JSON.stringify(p['methods']),
-          p['offlineUntil'],
+          grant.userId,
+          grant.deviceId,
+          JSON.stringify(grant.methods),
+          grant.offlineUntil,
           event.occurredAt,
         );
         break;
+      }
       case 'identity.grant.revoked':
         statement(
           db,
           "UPDATE grants SET status = 'revoked', revoked_at = ? WHERE grant_id = ?",
-        ).run(event.occurredAt, p['grantId']);
+        ).run(event.occurredAt, event.payload.grantId);
         break;
     }
   },

@@ -2,40 +2,31 @@ import { CertificateParseError, parseCertificate } from '@lantern/shared';
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 
-interface Bound {
-  deviceId: string;
-  certificateSerial: string;
-  certificateFingerprint: string;
-  certificateKid: string;
-  certIssuedAt: string;
-  certExpiresAt: string;
-  certificatePem: string;
-}
-
 /** Devices and their binding certificates (every certificate ever issued, for the CRL). */
 export const devicesProjection: Projection = {
   name: 'devices',
   tables: ['devices', 'certificates'],
   apply(db, event) {
-    const payload = event.payload;
     switch (event.eventType) {
-      case 'identity.device.enrolled':
+      case 'identity.device.enrolled': {
+        const device = event.payload;
         statement(
           db,
           `INSERT INTO devices (device_id, tenant_id, name, status, key_thumbprint, assurance, enrolled_at)
            VALUES (?, ?, ?, 'active', ?, ?, ?)`,
         ).run(
-          payload['deviceId'],
+          device.deviceId,
           event.tenantId,
-          payload['name'] ?? null,
-          payload['keyThumbprint'],
-          payload['assurance'],
+          device.name ?? null,
+          device.keyThumbprint,
+          device.assurance,
           event.occurredAt,
         );
         break;
+      }
       case 'identity.device.bound_for_offline':
       case 'identity.device.renewed': {
-        const bound = payload as unknown as Bound;
+        const bound = event.payload;
         statement(
           db,
           `INSERT INTO certificates (serial, device_id, tenant_id, fingerprint, key_thumbprint, not_before, not_after, pem, issuer_key_id)
@@ -57,17 +48,19 @@ export const devicesProjection: Projection = {
         ).run(bound.certificateSerial, bound.certExpiresAt, bound.certificateKid, bound.deviceId);
         break;
       }
-      case 'identity.device.revoked':
+      case 'identity.device.revoked': {
+        const { deviceId, reason, revokedAt } = event.payload;
         statement(
           db,
           "UPDATE devices SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE device_id = ?",
-        ).run(payload['revokedAt'], payload['reason'], payload['deviceId']);
+        ).run(revokedAt, reason, deviceId);
         statement(
           db,
           `UPDATE certificates SET revoked_at = ?, revoke_reason = ?, revoked_position = ?
            WHERE device_id = ? AND revoked_at IS NULL`,
-        ).run(payload['revokedAt'], payload['reason'], event.position, payload['deviceId']);
+        ).run(revokedAt, reason, event.position, deviceId);
         break;
+      }
     }
   },
 };

@@ -2,8 +2,11 @@ import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
+import type { IssuedCertificate } from '../issuance/binding-certificate.js';
 import type { BindingResponse } from '../issuance/binding-response.js';
 import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
+import type { NewEvent } from '../store/event-store.js';
+import type { RedeemableToken } from './enrollment-tokens.js';
 import { checkEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
 
@@ -57,27 +60,15 @@ export async function enrollDevice(
     keyAssurance: input.keyAssurance ?? 'software',
   });
   const thumbprint = p256JwkThumbprint(csr.publicKey);
-  const meta = { actor: { type: 'device' as const, id: deviceId }, correlationId };
   const name = input.name ?? token.deviceName ?? undefined;
-  // Re-checked inside the unit: the token may have been revoked, expired or used (possibly by
-  // an earlier enrollment of the same group) while the certificate was being signed.
-  const consume = () => {
-    const current = checkEnrollmentToken(ctx, input.enrollmentToken);
-    ctx.store.append([
-      {
-        eventType: 'identity.enrollment_token.consumed',
-        aggregateId: token.tokenId,
-        expectedVersion: current.version,
-        tenantId: token.tenantId,
-        ...meta,
-        payload: { tokenId: token.tokenId, deviceId },
-      },
+  return bindConsumingToken(ctx, input.enrollmentToken, token, {
+    deviceId,
+    correlationId,
+    certificate,
+    events: [
       {
         eventType: 'identity.device.enrolled',
-        aggregateId: deviceId,
         expectedVersion: 0,
-        tenantId: token.tenantId,
-        ...meta,
         payload: {
           deviceId,
           enrollmentTokenId: token.tokenId,
@@ -89,10 +80,7 @@ export async function enrollDevice(
       },
       {
         eventType: 'identity.device.bound_for_offline',
-        aggregateId: deviceId,
         expectedVersion: 1,
-        tenantId: token.tenantId,
-        ...meta,
         payload: {
           deviceId,
           certificateSerial: certificate.serialHex,
@@ -105,15 +93,8 @@ export async function enrollDevice(
           certificatePem: certificate.pem,
         },
       },
-    ]);
-  };
-  try {
-    await ctx.store.groupedTransaction(consume);
-  } catch (error) {
-    if (error instanceof ConcurrencyConflictError) throw new EnrollmentTokenUsedError();
-    throw error;
-  }
-  return bindingResponse(ctx, { deviceId, tenantId: token.tenantId }, certificate);
+    ],
+  });
 }
 
 /**
@@ -138,23 +119,13 @@ async function reenrollDevice(
     deviceId,
     subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
   });
-  const meta = { actor: { type: 'device' as const, id: deviceId }, correlationId };
-  const consume = () => {
-    const current = checkEnrollmentToken(ctx, enrollmentToken);
-    ctx.store.append([
-      {
-        eventType: 'identity.enrollment_token.consumed',
-        aggregateId: token.tokenId,
-        expectedVersion: current.version,
-        tenantId: token.tenantId,
-        ...meta,
-        payload: { tokenId: token.tokenId, deviceId },
-      },
+  return bindConsumingToken(ctx, enrollmentToken, token, {
+    deviceId,
+    correlationId,
+    certificate,
+    events: [
       {
         eventType: 'identity.device.renewed',
-        aggregateId: deviceId,
-        tenantId: token.tenantId,
-        ...meta,
         payload: {
           deviceId,
           previousSerial: previous.serial,
@@ -168,6 +139,47 @@ async function reenrollDevice(
           certificatePem: certificate.pem,
         },
       },
+    ],
+  });
+}
+
+/** An event about the device being bound; the device is its aggregate and its actor. */
+type BindingEvent = Pick<NewEvent, 'eventType' | 'expectedVersion' | 'payload'>;
+
+/**
+ * The tail enrollment and re-enrollment share: the token is consumed in the grouped unit of
+ * work that records the binding, and a token used meanwhile refuses the enrollment.
+ */
+async function bindConsumingToken(
+  ctx: CaContext,
+  enrollmentToken: string,
+  token: RedeemableToken,
+  binding: {
+    deviceId: string;
+    correlationId: string;
+    certificate: IssuedCertificate;
+    events: readonly BindingEvent[];
+  },
+): Promise<BindingResponse> {
+  const { deviceId, correlationId, certificate } = binding;
+  const meta = {
+    tenantId: token.tenantId,
+    actor: { type: 'device' as const, id: deviceId },
+    correlationId,
+  };
+  // Re-checked inside the unit: the token may have been revoked, expired or used (possibly by
+  // an earlier enrollment of the same group) while the certificate was being signed.
+  const consume = () => {
+    const current = checkEnrollmentToken(ctx, enrollmentToken);
+    ctx.store.append([
+      {
+        eventType: 'identity.enrollment_token.consumed',
+        aggregateId: token.tokenId,
+        expectedVersion: current.version,
+        ...meta,
+        payload: { tokenId: token.tokenId, deviceId },
+      },
+      ...binding.events.map((event) => ({ ...event, aggregateId: deviceId, ...meta })),
     ]);
   };
   try {

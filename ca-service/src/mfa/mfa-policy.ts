@@ -229,16 +229,15 @@ export const mfaProjection: Projection = {
   name: 'mfa',
   tables: ['tenant_mfa_policies'],
   apply(db, event) {
-    const p = event.payload as Record<string, unknown>;
     switch (event.eventType) {
       case 'identity.tenant.mfa_policy_set':
         db.prepare(
           `INSERT INTO tenant_mfa_policies (tenant_id, policy, updated_at) VALUES (?, ?, ?)
            ON CONFLICT (tenant_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
-        ).run(p['tenantId'], JSON.stringify(p['roles']), event.occurredAt);
+        ).run(event.payload.tenantId, JSON.stringify(event.payload.roles), event.occurredAt);
         break;
       case 'identity.user.erased':
-        db.prepare('DELETE FROM totp_credentials WHERE user_id = ?').run(p['userId']);
+        db.prepare('DELETE FROM totp_credentials WHERE user_id = ?').run(event.payload.userId);
         break;
     }
   },

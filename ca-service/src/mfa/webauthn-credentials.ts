@@ -143,36 +143,33 @@ export const passkeysProjection: Projection = {
   name: 'passkeys',
   tables: ['user_passkeys'],
   apply(db, event) {
-    const p = event.payload as Record<string, unknown>;
     switch (event.eventType) {
-      case 'identity.user.mfa_enrolled':
-        if (p['kind'] !== 'webauthn' || typeof p['credentialId'] !== 'string') break;
+      case 'identity.user.mfa_enrolled': {
+        const { kind, credentialId, userId, deviceId } = event.payload;
+        if (kind !== 'webauthn' || typeof credentialId !== 'string') break;
         if (deviceReport(db, event.eventId) === 'inert') break;
         db.prepare(
           `INSERT INTO user_passkeys (credential_id, tenant_id, user_id, device_id, enrolled_at)
            VALUES (?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO NOTHING`,
-        ).run(
-          p['credentialId'],
-          event.tenantId,
-          p['userId'],
-          p['deviceId'] ?? null,
-          event.occurredAt,
-        );
+        ).run(credentialId, event.tenantId, userId, deviceId ?? null, event.occurredAt);
         break;
-      case 'identity.user.mfa_removed':
-        if (p['kind'] !== 'webauthn') break;
-        if (typeof p['credentialId'] === 'string') {
+      }
+      case 'identity.user.mfa_removed': {
+        const { kind, credentialId, userId } = event.payload;
+        if (kind !== 'webauthn') break;
+        if (typeof credentialId === 'string') {
           db.prepare('DELETE FROM user_passkeys WHERE credential_id = ? AND user_id = ?').run(
-            p['credentialId'],
-            p['userId'],
+            credentialId,
+            userId,
           );
         } else {
-          db.prepare('DELETE FROM user_passkeys WHERE user_id = ?').run(p['userId']);
+          db.prepare('DELETE FROM user_passkeys WHERE user_id = ?').run(userId);
         }
         break;
+      }
       case 'identity.user.erased':
-        db.prepare('DELETE FROM user_passkeys WHERE user_id = ?').run(p['userId']);
-        db.prepare('DELETE FROM webauthn_credentials WHERE user_id = ?').run(p['userId']);
+        db.prepare('DELETE FROM user_passkeys WHERE user_id = ?').run(event.payload.userId);
+        db.prepare('DELETE FROM webauthn_credentials WHERE user_id = ?').run(event.payload.userId);
         break;
     }
   },

@@ -44,16 +44,11 @@ export const revocationFeedProjection: Projection = {
   name: 'revocation_feed',
   tables: ['revocation_feed'],
   apply(db, event) {
-    const payload = event.payload as Record<string, unknown>;
     switch (event.eventType) {
       case 'identity.device.revoked': {
-        const serials = (payload['certificateSerials'] as string[] | undefined) ?? [];
-        const entry = {
-          kind: 'device' as const,
-          subjectId: payload['deviceId'] as string,
-          revokedAt: payload['revokedAt'] as string,
-          reason: payload['reason'] as string,
-        };
+        const { deviceId, revokedAt, reason, certificateSerials } = event.payload;
+        const serials = certificateSerials ?? [];
+        const entry = { kind: 'device' as const, subjectId: deviceId, revokedAt, reason };
         appendEntry(
           db,
           event,
@@ -66,26 +61,26 @@ export const revocationFeedProjection: Projection = {
         if (deviceReport(db, event.eventId) !== undefined) break;
         appendEntry(db, event, {
           kind: 'session',
-          subjectId: payload['sessionId'] as string,
+          subjectId: event.payload.sessionId,
           revokedAt: event.occurredAt,
-          reason: payload['reason'] as string,
+          reason: event.payload.reason,
         });
         break;
       case 'identity.user.suspended':
       case 'identity.user.erased':
         appendEntry(db, event, {
           kind: 'user',
-          subjectId: payload['userId'] as string,
+          subjectId: event.payload.userId,
           revokedAt: event.occurredAt,
           reason: event.eventType === 'identity.user.erased' ? 'user_deleted' : 'admin',
         });
         break;
       case 'identity.user.locked':
-        if (payload['reason'] !== 'admin' || payload['offline'] === true) break;
+        if (event.payload.reason !== 'admin' || event.payload.offline === true) break;
         if (deviceReport(db, event.eventId) !== undefined) break;
         appendEntry(db, event, {
           kind: 'user',
-          subjectId: payload['userId'] as string,
+          subjectId: event.payload.userId,
           revokedAt: event.occurredAt,
           reason: 'user_locked',
         });
@@ -93,9 +88,9 @@ export const revocationFeedProjection: Projection = {
       case 'identity.grant.revoked':
         appendEntry(db, event, {
           kind: 'grant',
-          subjectId: payload['grantId'] as string,
+          subjectId: event.payload.grantId,
           revokedAt: event.occurredAt,
-          reason: payload['reason'] as string,
+          reason: event.payload.reason,
         });
         break;
     }

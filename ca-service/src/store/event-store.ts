@@ -1,4 +1,11 @@
-import type { Actor, Clock, EventEnvelope, EventValidator, IdGenerator } from '@lantern/shared';
+import type {
+  Actor,
+  CatalogueEvent,
+  Clock,
+  EventEnvelope,
+  EventValidator,
+  IdGenerator,
+} from '@lantern/shared';
 import { ConcurrencyConflictError, canonicalJson } from '@lantern/shared';
 import type { Database, Statement } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -29,6 +36,17 @@ export interface RecordedEvent extends EventEnvelope {
   hash: string;
 }
 
+/** A recorded event typed by the catalogue: `switch (event.eventType)` narrows its payload. */
+export type ProjectedEvent = CatalogueEvent<RecordedEvent>;
+
+/**
+ * Every stored event passed the catalogue's validator at append, so its payload is the one the
+ * catalogue declares for its type and version.
+ */
+function projected(event: RecordedEvent): ProjectedEvent {
+  return event as ProjectedEvent;
+}
+
 /**
  * A read model kept in the same transaction as the events it is built from. `reset` empties
  * its tables so `rebuildProjections` can replay every event through `apply` again.
@@ -36,7 +54,7 @@ export interface RecordedEvent extends EventEnvelope {
 export interface Projection {
   readonly name: string;
   readonly tables: readonly string[];
-  apply(db: Database, event: RecordedEvent): void;
+  apply(db: Database, event: ProjectedEvent): void;
 }
 
 export interface EventQuery {
@@ -238,7 +256,7 @@ export class EventStore {
           deviceOf(aggregateType, input.aggregateId, envelope),
         );
         const event = { ...unhashed, hash };
-        for (const projection of projections) projection.apply(this.db, event);
+        for (const projection of projections) projection.apply(this.db, projected(event));
         recorded.push(event);
       }
       return recorded;
@@ -297,7 +315,8 @@ export class EventStore {
       }
       let done = 0;
       for (const event of this.readAll()) {
-        for (const projection of this.options.projections) projection.apply(this.db, event);
+        for (const projection of this.options.projections)
+          projection.apply(this.db, projected(event));
         done += 1;
         if (onProgress && done % 1000 === 0) onProgress(done, total);
       }

@@ -9,6 +9,6 @@ export const quarantineProjection: Projection = {
     statement(
       db,
       "INSERT INTO quarantined_events (event_id, device_id, reason) VALUES (?, ?, 'after_device_revocation') ON CONFLICT (event_id) DO NOTHING",
-    ).run(event.payload['signinEventId'], event.payload['deviceId']);
+    ).run(event.payload.signinEventId, event.payload.deviceId);
   },
 };

@@ -6,11 +6,7 @@ export const tenantsProjection: Projection = {
   tables: ['tenants'],
   apply(db, event) {
     if (event.eventType !== 'identity.tenant.created') return;
-    const { tenantId, name, slug } = event.payload as {
-      tenantId: string;
-      name: string;
-      slug: string;
-    };
+    const { tenantId, name, slug } = event.payload;
     statement(
       db,
       'INSERT INTO tenants (tenant_id, name, slug, created_at) VALUES (?, ?, ?, ?)',

@@ -1,0 +1,175 @@
+import {
+  UsageError,
+  clockFromEnv,
+  optionalString,
+  requireString,
+  systemClock,
+} from '@lantern/shared';
+import type { Command } from '@lantern/shared';
+import { initDataDir } from '../../data-dir/init-data-dir.js';
+import { dataDirPaths } from '../../data-dir/paths.js';
+import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
+import type { WebAuthnConfig } from '../../mfa/webauthn-config.js';
+import { serve } from '../../serve.js';
+import type { CommandValues } from '../command-kit.js';
+import { passphraseOf } from '../command-kit.js';
+
+/** `--webauthn-origins` takes full origins, comma-separated: a path or a typo is a usage error. */
+function webauthnFlags(values: CommandValues): Partial<WebAuthnConfig> {
+  const rpId = optionalString(values, 'webauthn-rp-id');
+  const origins = optionalString(values, 'webauthn-origins')
+    ?.split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of origins ?? []) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      throw new UsageError(`--webauthn-origins: ${origin} is not an origin (scheme://host[:port])`);
+    }
+  }
+  return { ...(rpId === undefined ? {} : { rpId }), ...(origins === undefined ? {} : { origins }) };
+}
+
+/** `--public-url` must be where clients reach the CA: an http(s) origin, maybe with a path. */
+function publicUrlFlag(values: CommandValues): string | undefined {
+  const text = optionalString(values, 'public-url');
+  if (text === undefined) return undefined;
+  if (!URL.canParse(text) || !['http:', 'https:'].includes(new URL(text).protocol)) {
+    throw new UsageError(`--public-url must be an http(s) URL, not "${text}"`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+/** `--metrics-listen 127.0.0.1:9464`; a bare `:9464` listens on loopback. */
+function hostPort(value: string | undefined): { host: string; port: number } | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(.*):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new UsageError('--metrics-listen must be HOST:PORT');
+  return { host: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port };
+}
+
+export const initCommand: Command = {
+  path: ['init'],
+  summary: 'Create the root and issuing CA, the store and a local admin API key',
+  usage:
+    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F]\n\n' +
+    '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
+    '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.',
+  options: {
+    'data-dir': { type: 'string' },
+    'public-url': { type: 'string' },
+    url: { type: 'string' },
+    'passphrase-file': { type: 'string' },
+  },
+  async run(values, _positionals, io) {
+    const dataDir = requireString(values, 'data-dir');
+    if (values['url'] !== undefined && values['public-url'] !== undefined) {
+      throw new UsageError('give --public-url only (--url is its old name)');
+    }
+    const publicUrl =
+      publicUrlFlag(values) ??
+      publicUrlFlag({ 'public-url': optionalString(values, 'url') }) ??
+      'http://127.0.0.1:8080';
+    // Without either, init generates a passphrase and keeps it in the data dir.
+    const passphrase =
+      io.env['LANTERN_CA_PASSPHRASE'] !== undefined ||
+      optionalString(values, 'passphrase-file') !== undefined
+        ? passphraseOf(values, io, dataDir)
+        : undefined;
+    const result = await initDataDir({
+      dataDir,
+      clock: systemClock,
+      publicUrl,
+      ...(passphrase === undefined ? {} : { passphrase }),
+    });
+    const paths = dataDirPaths(dataDir);
+    return {
+      json: {
+        dataDir,
+        rootFingerprint: result.rootFingerprint,
+        adminApiKey: result.adminApiKey,
+        adminKeyId: result.adminKeyId,
+        issuer: publicUrl,
+        rootCertificate: paths.rootCertificate,
+        passphraseFile: result.passphraseFile,
+      },
+      human: [
+        `Initialised a Lantern CA in ${dataDir}`,
+        `It calls itself ${publicUrl} (the issuer of its tokens; devices learn it at enrollment).`,
+        ``,
+        `Root certificate SHA-256 fingerprint (give it to whoever enrolls devices):`,
+        `  ${result.rootFingerprint}`,
+        ``,
+        `Local admin API key (shown once, also saved in ${paths.adminApiKey}):`,
+        `  ${result.adminApiKey}`,
+        ...(result.passphraseFile
+          ? [
+              ``,
+              `The CA keys are encrypted with a generated passphrase in ${result.passphraseFile}.`,
+              `For production set LANTERN_CA_PASSPHRASE instead and move ${paths.rootKey} offline.`,
+            ]
+          : []),
+        ``,
+        `Next: lantern-ca serve --data-dir ${dataDir}`,
+      ].join('\n'),
+    };
+  },
+};
+
+export const serveCommand: Command = {
+  path: ['serve'],
+  summary: 'Run the CA service (HTTP)',
+  usage:
+    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
+    'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
+    'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.',
+  options: {
+    'data-dir': { type: 'string' },
+    'public-url': { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'passphrase-file': { type: 'string' },
+    nats: { type: 'string' },
+    'webauthn-rp-id': { type: 'string' },
+    'webauthn-origins': { type: 'string' },
+    'metrics-listen': { type: 'string' },
+  },
+  async run(values, _positionals, io) {
+    const dataDir = requireString(values, 'data-dir');
+    const metricsListen = hostPort(
+      optionalString(values, 'metrics-listen') ?? io.env['LANTERN_METRICS_LISTEN'],
+    );
+    const metricsToken = io.env['LANTERN_METRICS_TOKEN'] || undefined;
+    const nats = optionalString(values, 'nats') ?? io.env['LANTERN_NATS_URL'];
+    const port = Number(optionalString(values, 'port') ?? '8080');
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError('--port must be 0-65535');
+    const publicUrl = publicUrlFlag(values);
+    requireInitialisedDataDir(dataDir);
+    const passphrase = passphraseOf(values, io, dataDir);
+    const running = await serve({
+      dataDir,
+      passphrase,
+      port,
+      host: optionalString(values, 'host') ?? '127.0.0.1',
+      clock: clockFromEnv(io.env),
+      ...(nats === undefined ? {} : { nats }),
+      ...(publicUrl === undefined ? {} : { publicUrl }),
+      webauthn: webauthnFlags(values),
+      ...(metricsListen ? { metricsListen } : {}),
+      ...(metricsToken ? { metricsToken } : {}),
+    });
+    io.stderr(
+      [
+        `lantern-ca listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`,
+        `  issuer (the name the CA calls itself): ${running.issuer}`,
+        `  public URL (devices and enrollment commands): ${running.publicUrls.join(', ')}`,
+        ...(running.publicUrlWarning === null ? [] : [`warning: ${running.publicUrlWarning}`]),
+      ].join('\n'),
+    );
+    if (running.metricsUrl) io.stderr(`metrics on ${running.metricsUrl}/metrics`);
+    await running.closed;
+    io.stderr('lantern-ca stopped');
+    return { json: { url: running.url, stopped: true }, human: '', quiet: true };
+  },
+};

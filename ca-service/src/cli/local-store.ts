@@ -1,0 +1,58 @@
+import {
+  EventValidator,
+  UsageError,
+  createIdGenerator,
+  optionalString,
+  systemClock,
+} from '@lantern/shared';
+import type { CommandIo } from '@lantern/shared';
+import { existsSync } from 'node:fs';
+import { openDatabase } from '../data-dir/open-ca.js';
+import { dataDirPaths } from '../data-dir/paths.js';
+import type { DataDirPaths } from '../data-dir/paths.js';
+import { CaNotInitializedError } from '../errors.js';
+import { EventStore } from '../store/event-store.js';
+import type { CommandValues } from './command-kit.js';
+
+const PROGRESS_EVERY = 50_000;
+
+/**
+ * The store opened for reading and for the backbone's own tables, without the CA keys: these
+ * commands run beside a live `serve` (SQLite WAL) or on a copy of its data directory.
+ */
+export function openStore(dataDir: string): {
+  store: EventStore;
+  paths: DataDirPaths;
+  close: () => void;
+} {
+  const paths = dataDirPaths(dataDir);
+  if (!existsSync(paths.database))
+    throw new CaNotInitializedError(`no event store in ${dataDir}; is it a lantern-ca data dir?`);
+  const db = openDatabase(paths.database, systemClock);
+  const store = new EventStore(db, {
+    clock: systemClock,
+    ids: createIdGenerator(systemClock),
+    validator: new EventValidator(),
+    projections: [],
+  });
+  return { store, paths, close: () => db.close() };
+}
+
+export function position(values: CommandValues, name: string) {
+  const text = optionalString(values, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new UsageError(`--${name} must be a position (an integer from 1)`);
+  return value;
+}
+
+/** Progress on stderr for humans; nothing with --json, whose stdout is one object. */
+export function progress(values: CommandValues, io: CommandIo, verb: string) {
+  let shown = 0;
+  return (done: number, total: number) => {
+    if (values['json'] || (done - shown < PROGRESS_EVERY && done < total) || done === shown) return;
+    shown = done;
+    io.stderr(`  ${verb} ${done}/${total} events`);
+  };
+}
