@@ -77,6 +77,23 @@ describe('mistakes are named in the user’s words, with what is allowed', () =>
     );
   });
 
+  it('a stream replica count out of range, or without NATS, is a usage error', async () => {
+    const outOfRange = await run([
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--nats',
+      'nats://127.0.0.1:1',
+      '--nats-replicas',
+      '7',
+    ]);
+    expect(outOfRange.code).toBe(2);
+    expect(outOfRange.stderr).toContain('--nats-replicas must be 1-5');
+    const alone = await run(['serve', '--data-dir', dataDir, '--nats-replicas', '3']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('--nats-replicas needs --nats');
+  });
+
   it('a bad id, reason or ttl is a usage error (exit 2) that says what is allowed', async () => {
     const badId = await run(['device', 'revoke', 'abc', '--reason', 'lost', '--data-dir', dataDir]);
     expect(badId.code).toBe(2);

@@ -120,9 +120,11 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'Run the CA service (HTTP)',
   usage:
-    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
+    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
     'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
-    'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.',
+    'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.\n' +
+    '--nats takes every node of a JetStream cluster, comma-separated; --nats-replicas 3 makes the\n' +
+    'relay create its streams replicated on three of them.',
   options: {
     'data-dir': { type: 'string' },
     'public-url': { type: 'string' },
@@ -130,6 +132,7 @@ export const serveCommand: Command = {
     host: { type: 'string' },
     'passphrase-file': { type: 'string' },
     nats: { type: 'string' },
+    'nats-replicas': { type: 'string' },
     'webauthn-rp-id': { type: 'string' },
     'webauthn-origins': { type: 'string' },
     'metrics-listen': { type: 'string' },
@@ -141,6 +144,13 @@ export const serveCommand: Command = {
     );
     const metricsToken = io.env['LANTERN_METRICS_TOKEN'] || undefined;
     const nats = optionalString(values, 'nats') ?? io.env['LANTERN_NATS_URL'];
+    const natsReplicas = optionalString(values, 'nats-replicas');
+    const replicas = natsReplicas === undefined ? undefined : Number(natsReplicas);
+    // JetStream takes 1 to 5 replicas; an even count buys no extra fault tolerance but is legal.
+    if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5))
+      throw new UsageError('--nats-replicas must be 1-5');
+    if (replicas !== undefined && nats === undefined)
+      throw new UsageError('--nats-replicas needs --nats (or LANTERN_NATS_URL)');
     const port = Number(optionalString(values, 'port') ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError('--port must be 0-65535');
@@ -154,6 +164,7 @@ export const serveCommand: Command = {
       host: optionalString(values, 'host') ?? '127.0.0.1',
       clock: clockFromEnv(io.env),
       ...(nats === undefined ? {} : { nats }),
+      ...(replicas === undefined ? {} : { natsReplicas: replicas }),
       ...(publicUrl === undefined ? {} : { publicUrl }),
       webauthn: webauthnFlags(values),
       ...(metricsListen ? { metricsListen } : {}),
