@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import type { ParsedCert } from '@lantern/shared';
+import type { BindingPolicy, ParsedCert } from '@lantern/shared';
 import {
   CertificateParseError,
+  bindingPolicyOf,
   OID_EKU_CLIENT_AUTH,
   OID_EKU_LANTERN_DEVICE_BINDING,
   OID_EXT_LANTERN_OFFLINE_POLICY,
@@ -11,7 +12,6 @@ import {
   parseDeviceUri,
   validateCertificatePath,
 } from '@lantern/shared';
-import type { BindingPolicy } from './device-binding.js';
 import { normalizeFingerprint } from './root-fingerprint.js';
 
 /** What the agent keeps from a CA answer it has checked. */
@@ -210,16 +210,10 @@ const isText = (value: unknown): value is string => typeof value === 'string' &&
 const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
+/** A binding without an offline window is not one to enroll with. */
 function asPolicy(value: unknown): BindingPolicy | null {
-  if (!isRecord(value)) return null;
-  const { maxOfflineSeconds, renewFromFraction, renewalGraceDays } = value;
-  if (!isCount(maxOfflineSeconds) || maxOfflineSeconds === 0 || !isCount(renewalGraceDays)) {
-    return null;
-  }
-  if (typeof renewFromFraction !== 'number' || !(renewFromFraction > 0 && renewFromFraction < 1)) {
-    return null;
-  }
-  return { maxOfflineSeconds, renewFromFraction, renewalGraceDays };
+  const policy = bindingPolicyOf(value);
+  return policy === undefined || policy.maxOfflineSeconds === 0 ? null : policy;
 }
 
 const MAX_NAME = 2048;

@@ -1,16 +1,10 @@
-import type { PublicJwks } from '@lantern/shared';
+import type { BindingPolicy, PublicJwks } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import type { IssuedCertificate } from './binding-certificate.js';
 import { issueBindingCertificate } from './binding-certificate.js';
 
 const DAY_MS = 86_400_000;
-
-export interface BindingPolicy {
-  maxOfflineSeconds: number;
-  renewFromFraction: number;
-  renewalGraceDays: number;
-}
 
 /** What enrollment, renewal and sync return to a device: its binding certificate and context. */
 export interface BindingResponse {
