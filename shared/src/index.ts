@@ -25,6 +25,7 @@ export * from './x509/pem.js';
 export * from './x509/csr-builder.js';
 export * from './cli/cli-kit.js';
 export * from './enrollment/enrollment-uri.js';
+export * from './enrollment/binding-response.js';
 export * from './x509/parse-certificate.js';
 export * from './x509/validate-path.js';
 export * from './tokens/x5c-jwt.js';

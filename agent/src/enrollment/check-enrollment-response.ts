@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import type { BindingPolicy, ParsedCert } from '@lantern/shared';
+import type { BindingPolicy, BindingResponse, ParsedCert, UncheckedClaims } from '@lantern/shared';
 import {
   CertificateParseError,
   bindingPolicyOf,
@@ -12,20 +12,22 @@ import {
   parseDeviceUri,
   validateCertificatePath,
 } from '@lantern/shared';
+import type { DeviceBinding } from './device-binding.js';
 import { normalizeFingerprint } from './root-fingerprint.js';
 
-/** What the agent keeps from a CA answer it has checked. */
-export interface VerifiedEnrollment {
-  deviceId: string;
-  tenantId: string;
-  certificatePem: string;
-  /** The intermediates of the validated path, issuing CA first, root excluded. */
-  chainPems: string[];
-  rootPem: string;
-  rootFingerprint: string;
+/** What the agent keeps from a CA answer it has checked: what its binding row stores. */
+export interface VerifiedEnrollment extends Pick<
+  DeviceBinding,
+  | 'deviceId'
+  | 'tenantId'
+  | 'certificatePem'
+  | 'chainPems'
+  | 'rootPem'
+  | 'rootFingerprint'
+  | 'policy'
+> {
   /** From the certificate itself, not from the answer's JSON. */
   notAfter: Date;
-  policy: BindingPolicy;
   revocationCursor: number;
   /** The CA's name for itself (its tokens' \`iss\`); absent from CAs that predate it. */
   issuer?: string;
@@ -57,20 +59,11 @@ export interface EnrollmentExpectations {
   at: Date;
 }
 
-interface EnrollAnswer {
-  deviceId: string;
-  tenantId: string;
-  certificate: string;
-  chain: string[];
-  root: string;
-  rootFingerprint: string;
-  policy: BindingPolicy;
-  revocationCursor: number;
-  issuer?: string;
-  publicUrls: string[];
-  tenantName?: string;
-  deviceName?: string;
-}
+/**
+ * The part of a `BindingResponse` the agent reads; `issuer` may be absent (CAs before it), and
+ * `notAfter` and `jwks` are taken from the certificate and the signed key set instead.
+ */
+type EnrollAnswer = Omit<BindingResponse, 'notAfter' | 'jwks' | 'issuer'> & { issuer?: string };
 
 const reject = (reason: EnrollmentRejection, detail: string): EnrollmentVerdict => ({
   ok: false,
@@ -221,8 +214,10 @@ const isName = (value: unknown): value is string => isText(value) && value.lengt
 
 function asEnrollAnswer(body: unknown): EnrollAnswer | null {
   if (!isRecord(body)) return null;
-  const { deviceId, tenantId, certificate, chain, root, rootFingerprint, revocationCursor } = body;
-  const policy = asPolicy(body['policy']);
+  const fields: UncheckedClaims<BindingResponse> = body;
+  const { deviceId, tenantId, certificate, chain, root, rootFingerprint, revocationCursor } =
+    fields;
+  const policy = asPolicy(fields.policy);
   if (
     !isText(deviceId) ||
     !isText(tenantId) ||
@@ -236,7 +231,7 @@ function asEnrollAnswer(body: unknown): EnrollAnswer | null {
   ) {
     return null;
   }
-  const { issuer, publicUrls, tenantName, deviceName } = body;
+  const { issuer, publicUrls, tenantName, deviceName } = fields;
   if (issuer !== undefined && !isName(issuer)) return null;
   if (tenantName !== undefined && !isName(tenantName)) return null;
   if (deviceName !== undefined && !isName(deviceName)) return null;

@@ -1,8 +1,8 @@
+import type { BindingResponse } from '@lantern/shared';
 import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
-import type { BindingResponse } from '../issuance/binding-response.js';
 import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
 import { checkEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
