@@ -1,7 +1,7 @@
 import { sha256 } from '../crypto/sha256.js';
 import { canonicalJson } from '../encoding/canonical-json.js';
 import type { EventEnvelope } from '../events/envelope.js';
-import { ENVELOPE_SCHEMA } from '../events/envelope.js';
+import { ENVELOPE_REQUIRED } from '../events/envelope.js';
 import type { JsonSchema } from '../events/schema-parts.js';
 
 /**
@@ -182,7 +182,7 @@ export const SYNC_REQUEST_SCHEMA = {
         required: ['seq', 'event'],
         properties: {
           seq: { type: 'integer', minimum: 1 },
-          event: { type: 'object', required: ENVELOPE_SCHEMA['required'] },
+          event: { type: 'object', required: ENVELOPE_REQUIRED },
         },
       },
     },
