@@ -25,7 +25,7 @@ import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
 import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
 import { verifySignedJwks } from '../sync/signed-jwks.js';
-import { readSyncCursor, startRevocationCursor } from '../sync/sync-cursor.js';
+import { advanceRevocationCursor, readSyncCursor } from '../sync/sync-cursor.js';
 import { JwksCache } from '../verify/jwks-cache.js';
 import { CaClient, parseCaUrl } from './ca-client.js';
 import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
@@ -320,7 +320,7 @@ function storeBinding(
         enrollment.tenantName ?? null,
         enrollment.deviceName ?? null,
       );
-    startRevocationCursor(store, enrollment.revocationCursor);
+    advanceRevocationCursor(store, enrollment.revocationCursor);
   });
 }
 

@@ -209,17 +209,16 @@ class CursorMoved extends Error {}
  * fresh device proof, verifies everything signed in the answer, then commits in ONE SQLite
  * transaction, each table through the module that owns it, in this order:
  *
- * 1. the cursor moves from where this round read it to the page's `next`;
- * 2. the ack: outbox events up to it marked acked, refused ones marked with the CA's code;
- * 3. the revocation page: entries recorded, enforcement run;
- * 4. JWKS (and its etag) when sent, the policy and what the CA signed about itself;
- * 5. the signed server time raises the trusted-time mark; `last_sync_at` is recorded.
+ * 1. the ack: outbox events up to it marked acked, refused ones marked with the CA's code;
+ * 2. the revocation page: entries recorded, enforcement run, cursor moved to `next`;
+ * 3. JWKS (and its etag) when sent, the policy and what the CA signed about itself;
+ * 4. the signed server time raises the trusted-time mark; `last_sync_at` is recorded.
  *
  * Crash safety: before the commit nothing local has changed, and what the CA did is idempotent
  * (it de-duplicates by sequence and event id), so a crash, a lost answer or a refused one means
  * the same push again and a duplicate count, never a lost or doubled event (invariant 3). The
- * cursor moves only from the one the page was asked for, inside the transaction, so two
- * processes syncing one store cannot apply a page twice or move the cursor back.
+ * page is checked against the cursor inside the transaction, so two processes syncing one store
+ * cannot apply a page twice or move the cursor back.
  *
  * A page that revokes this device commits together with the ack of the same round (the CA
  * stores the pushed events before it builds the page): sign-in state is wiped at once, but the
@@ -501,7 +500,7 @@ export class SyncClient {
     const { store, trustedTime, binding } = this.agent;
     const { answer, jwks, page, serverTimeMs, identity } = verified;
     return store.transaction(() => {
-      if (!advanceRevocationCursor(store, cursor, page.next)) throw new CursorMoved();
+      if (readSyncCursor(store).revocationCursor !== cursor) throw new CursorMoved();
 
       const acked = this.outbox.ack(answer.ack);
       this.outbox.recordRejections(answer.rejected);
@@ -510,6 +509,7 @@ export class SyncClient {
         deviceId: binding.deviceId,
         now: trustedTime.trustedNow(),
       });
+      advanceRevocationCursor(store, page.next);
 
       if (jwks !== undefined && new JwksCache(store).save(jwks, trustedTime.trustedNow())) {
         recordJwksEtag(store, answer.jwksEtag);

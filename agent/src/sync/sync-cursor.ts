@@ -24,25 +24,14 @@ export function readSyncCursor(store: AgentStore): SyncCursor {
   return row;
 }
 
-/** The feed position the CA gave at enrollment: nothing before it concerns this device. */
-export function startRevocationCursor(store: AgentStore, cursor: number): void {
-  store.db
-    .prepare<[number]>('UPDATE sync_state SET revocation_cursor = ? WHERE id = 1')
-    .run(cursor);
-}
-
 /**
- * Moves the cursor from `from` to `to`, in the caller's transaction with the page's entries;
- * false (nothing moved) when another process moved it meanwhile, so a page is never applied
- * twice nor the cursor moved back.
+ * Moves the cursor to `next`: past a page, in the transaction that applies its entries, or at
+ * enrollment to the feed head the CA gave (nothing before it concerns this device). On a
+ * hardware-tier store this write reseals the state (a TPM counter step), so callers make it
+ * once per transaction, after the checks that could still abandon it.
  */
-export function advanceRevocationCursor(store: AgentStore, from: number, to: number): boolean {
-  const { changes } = store.db
-    .prepare<[number, number]>(
-      'UPDATE sync_state SET revocation_cursor = ? WHERE id = 1 AND revocation_cursor = ?',
-    )
-    .run(to, from);
-  return changes === 1;
+export function advanceRevocationCursor(store: AgentStore, next: number): void {
+  store.db.prepare<[number]>('UPDATE sync_state SET revocation_cursor = ? WHERE id = 1').run(next);
 }
 
 /** The etag of the token keys just stored, so the CA sends them again only when they change. */
