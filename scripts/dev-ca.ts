@@ -1,6 +1,6 @@
 /** `npm run dev-ca`: a throwaway root and issuing CA in certs/dev/ (git-ignored) for experiments. */
-import { createCaHierarchy, profiles, sha256Hex, toPem } from '@lantern/ca-service';
-import { systemClock } from '@lantern/shared';
+import { createCaHierarchy, profiles, sha256Hex } from '@lantern/ca-service';
+import { systemClock, toPem } from '@lantern/shared';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -23,6 +23,7 @@ import {
   createDeviceProof,
   createIdGenerator,
   createLogger,
+  fromPem,
   systemClock,
 } from '@lantern/shared';
 import { Writable } from 'node:stream';
@@ -259,7 +260,7 @@ async function enrollDevice(
   return {
     deviceId: body.deviceId,
     tenantId: body.tenantId,
-    x5c: body.chain.map((pem) => pem.replace(/-----[^-]+-----|\s/g, '')),
+    x5c: body.chain.map((pem) => fromPem(pem).toString('base64')),
     privateKey,
     seq: 0,
     acked: 0,

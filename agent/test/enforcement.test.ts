@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { syncCommand } from '../src/cli/sync-command.js';
 import { openAgent } from '../src/data-dir/open-agent.js';
 import { readDeviceRevocation } from '../src/enforcement/device-revocation.js';
-import type { RevocationEntry } from '../src/enforcement/enforce-revocations.js';
+import type { VerifiedRevocation } from '../src/enforcement/enforce-revocations.js';
 import { enforceRevocations } from '../src/enforcement/enforce-revocations.js';
 import { DataKeyDestroyedError } from '../src/errors.js';
 import { DataKey } from '../src/keys/data-key.js';
@@ -246,7 +246,7 @@ describe('user, grant and session revoked', () => {
 });
 
 describe('enforceRevocations on the store', () => {
-  const entry = (seq: number, fields: Partial<RevocationEntry>): RevocationEntry => ({
+  const entry = (seq: number, fields: Partial<VerifiedRevocation>): VerifiedRevocation => ({
     seq,
     kind: 'session',
     id: 'ses_01J9Z3YQ8M6W4Q9V2K7T5R3N1D',

@@ -19,6 +19,6 @@ export * from './tokens/file-key-ring-store.js';
 export * from './tokens/key-ring.js';
 export { createCaHierarchy } from './pki/ca-hierarchy.js';
 export { profiles } from './pki/profiles.js';
-export { toPem, sha256Hex } from './pki/der.js';
+export { sha256Hex } from './pki/der.js';
 export { startEventBackbone } from './outbox/event-backbone.js';
 export type { EventBackbone } from './outbox/event-backbone.js';

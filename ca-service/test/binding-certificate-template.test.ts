@@ -39,7 +39,7 @@ import {
   signTbs,
   subjectOf,
 } from '../src/pki/certificate-builder.js';
-import { toPem } from '../src/pki/der.js';
+import { toPem } from '@lantern/shared';
 import { profiles } from '../src/pki/profiles.js';
 import type { Signer } from '../src/pki/signer.js';
 import { keyObjectSigner } from '../src/pki/signer.js';

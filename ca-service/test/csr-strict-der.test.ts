@@ -8,7 +8,7 @@ import { openssl } from '../../test/support/processes.js';
 import { testDeviceKey } from '../../test/support/device-keys.js';
 import { parseDeviceCsr } from '../src/enrollment/csr.js';
 import { CsrInvalidError, CsrSignatureInvalidError } from '../src/errors.js';
-import { fromPem, toPem } from '../src/pki/der.js';
+import { fromPem, toPem } from '@lantern/shared';
 
 const dir = mkdtempSync(join(tmpdir(), 'lantern-csr-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

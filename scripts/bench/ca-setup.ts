@@ -5,7 +5,13 @@
  */
 import type { CaContext } from '@lantern/ca-service';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
-import { buildCsrPem, createDeviceProof, createLogger, systemClock } from '@lantern/shared';
+import {
+  buildCsrPem,
+  createDeviceProof,
+  createLogger,
+  fromPem,
+  systemClock,
+} from '@lantern/shared';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import type { KeyObject } from 'node:crypto';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -148,7 +154,7 @@ export interface EnrollResponse {
 }
 
 export function enrolledDevice(key: DeviceKey, response: EnrollResponse): EnrolledDevice {
-  const x5c = response.chain.map((pem) => pem.replace(/-----[^-]+-----|\s/g, ''));
+  const x5c = response.chain.map((pem) => fromPem(pem).toString('base64'));
   return {
     deviceId: response.deviceId,
     tenantId: response.tenantId,

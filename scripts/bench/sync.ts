@@ -15,7 +15,7 @@
  * medians. Must not grow with history (ratio <= 1.2).
  */
 import Database from 'better-sqlite3';
-import { createIdGenerator } from '@lantern/shared';
+import { MAX_SYNC_BATCH, createIdGenerator } from '@lantern/shared';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,8 @@ import { deviceCsr, deviceKey, enrolledDevice } from './ca-setup.js';
 import type { BenchContext, BenchResult, Benchmark, Child } from './harness.js';
 import { median, ratioAtLeast, ratioAtMost, startChild } from './harness.js';
 
-const ROUND = 500;
+// A full push: the rounds are as large as the protocol allows.
+const ROUND = MAX_SYNC_BATCH;
 const ids = createIdGenerator();
 
 interface Pusher {

@@ -1,4 +1,4 @@
-import { buildCsrPem, createDeviceProof } from '@lantern/shared';
+import { buildCsrPem, createDeviceProof, fromPem } from '@lantern/shared';
 import type { KeyObject } from 'node:crypto';
 import { generateKeyPairSync, sign } from 'node:crypto';
 
@@ -31,10 +31,6 @@ export interface EnrolledTestDevice {
   proof(method: string, path: string, body: string, nowSeconds: number): string;
 }
 
-function pemToBase64(pem: string): string {
-  return pem.replace(/-----[^-]+-----|\s/g, '');
-}
-
 /** Enrolls a fresh key through the CA's HTTP API and returns what a device would hold. */
 export async function enrollTestDevice(
   app: {
@@ -59,7 +55,7 @@ export async function enrollTestDevice(
     certificate: string;
     chain: string[];
   };
-  const x5c = body.chain.map(pemToBase64);
+  const x5c = body.chain.map((pem) => fromPem(pem).toString('base64'));
   return {
     deviceId: body.deviceId,
     tenantId: body.tenantId,

@@ -1,7 +1,6 @@
-import type { KeyAssuranceTier } from '@lantern/shared';
+import type { BindingPolicy, KeyAssuranceTier } from '@lantern/shared';
 import { keyAssuranceOf, parseCertificate } from '@lantern/shared';
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
-import type { BindingPolicy } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import type { AgentStore } from '../store/agent-store.js';
 import type { TrustedTimeSource } from '../time/trusted-time.js';

@@ -1,18 +1,12 @@
-import { unverifiedClaims } from '../sync/unverified-claims.js';
+import type { RevocationEntry } from '@lantern/shared';
+import { unverifiedClaims } from '@lantern/shared';
 import type { AgentStore } from '../store/agent-store.js';
 
-/** One entry of the tenant's revocation feed, from a verified page. */
-export interface RevocationEntry {
-  seq: number;
-  /** `device`, `user`, `session`, `grant` today; other kinds are recorded if the store knows them. */
-  kind: string;
-  id: string;
-  /** Lower-case hex serial of the device's binding certificate, on `device` entries. */
-  serial?: string;
-  /** Epoch ms (CA time). */
-  revokedAt: number;
-  reason: string;
-}
+/**
+ * A feed entry from a verified page, as enforcement reads it: `serial` lower-case hex,
+ * `revokedAt` in epoch ms (CA time).
+ */
+export type VerifiedRevocation = Omit<RevocationEntry, 'revokedAt'> & { revokedAt: number };
 
 export interface EnforcementContext {
   /** This device: a `device` entry naming it wipes the sign-in state. */
@@ -68,7 +62,7 @@ const USER_END_REASON: Record<string, string> = {
  */
 export function enforceRevocations(
   store: AgentStore,
-  entries: readonly RevocationEntry[],
+  entries: readonly VerifiedRevocation[],
   context: EnforcementContext,
 ): EnforcementOutcome {
   return store.transaction(() => {
@@ -91,7 +85,7 @@ class Enforcer {
     private readonly context: EnforcementContext,
   ) {}
 
-  entry(entry: RevocationEntry): void {
+  entry(entry: VerifiedRevocation): void {
     if (!STORED_KINDS.has(entry.kind)) {
       this.ignored += 1;
       return;
@@ -139,7 +133,7 @@ class Enforcer {
   }
 
   /** A subject revoked twice keeps the later time: a user revocation covers more the later it is. */
-  private record(kind: string, subjectId: string, entry: RevocationEntry): void {
+  private record(kind: string, subjectId: string, entry: VerifiedRevocation): void {
     this.store.db
       .prepare<[string, string, number, string, number, number]>(
         `INSERT INTO revocations (kind, subject_id, revoked_at, reason, feed_seq, received_at)
@@ -154,7 +148,7 @@ class Enforcer {
     this.rows.push({ kind, subjectId });
   }
 
-  private revokeUser(entry: RevocationEntry): void {
+  private revokeUser(entry: VerifiedRevocation): void {
     const grants = this.store.db
       .prepare<[string], { grantId: string; jws: string; receivedAt: number }>(
         'SELECT grant_id AS grantId, grant_jws AS jws, received_at AS receivedAt FROM grants WHERE user_id = ?',
@@ -174,7 +168,7 @@ class Enforcer {
     this.grantsDropped += this.dropGrants(grants);
   }
 
-  private revokeThisDevice(entry: RevocationEntry): void {
+  private revokeThisDevice(entry: VerifiedRevocation): void {
     const { db } = this.store;
     this.grantsDropped += db.prepare('DELETE FROM grants').run().changes;
     this.sessionsEnded += db.prepare('DELETE FROM sessions').run().changes;

@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import type { ParsedCert } from '@lantern/shared';
+import type { BindingPolicy, BindingResponse, ParsedCert, UncheckedClaims } from '@lantern/shared';
 import {
   CertificateParseError,
+  bindingPolicyOf,
   OID_EKU_CLIENT_AUTH,
   OID_EKU_LANTERN_DEVICE_BINDING,
   OID_EXT_LANTERN_OFFLINE_POLICY,
@@ -11,21 +12,22 @@ import {
   parseDeviceUri,
   validateCertificatePath,
 } from '@lantern/shared';
-import type { BindingPolicy } from './device-binding.js';
+import type { DeviceBinding } from './device-binding.js';
 import { normalizeFingerprint } from './root-fingerprint.js';
 
-/** What the agent keeps from a CA answer it has checked. */
-export interface VerifiedEnrollment {
-  deviceId: string;
-  tenantId: string;
-  certificatePem: string;
-  /** The intermediates of the validated path, issuing CA first, root excluded. */
-  chainPems: string[];
-  rootPem: string;
-  rootFingerprint: string;
+/** What the agent keeps from a CA answer it has checked: what its binding row stores. */
+export interface VerifiedEnrollment extends Pick<
+  DeviceBinding,
+  | 'deviceId'
+  | 'tenantId'
+  | 'certificatePem'
+  | 'chainPems'
+  | 'rootPem'
+  | 'rootFingerprint'
+  | 'policy'
+> {
   /** From the certificate itself, not from the answer's JSON. */
   notAfter: Date;
-  policy: BindingPolicy;
   revocationCursor: number;
   /** The CA's name for itself (its tokens' \`iss\`); absent from CAs that predate it. */
   issuer?: string;
@@ -57,20 +59,11 @@ export interface EnrollmentExpectations {
   at: Date;
 }
 
-interface EnrollAnswer {
-  deviceId: string;
-  tenantId: string;
-  certificate: string;
-  chain: string[];
-  root: string;
-  rootFingerprint: string;
-  policy: BindingPolicy;
-  revocationCursor: number;
-  issuer?: string;
-  publicUrls: string[];
-  tenantName?: string;
-  deviceName?: string;
-}
+/**
+ * The part of a `BindingResponse` the agent reads; `issuer` may be absent (CAs before it), and
+ * `notAfter` and `jwks` are taken from the certificate and the signed key set instead.
+ */
+type EnrollAnswer = Omit<BindingResponse, 'notAfter' | 'jwks' | 'issuer'> & { issuer?: string };
 
 const reject = (reason: EnrollmentRejection, detail: string): EnrollmentVerdict => ({
   ok: false,
@@ -210,16 +203,10 @@ const isText = (value: unknown): value is string => typeof value === 'string' &&
 const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
+/** A binding without an offline window is not one to enroll with. */
 function asPolicy(value: unknown): BindingPolicy | null {
-  if (!isRecord(value)) return null;
-  const { maxOfflineSeconds, renewFromFraction, renewalGraceDays } = value;
-  if (!isCount(maxOfflineSeconds) || maxOfflineSeconds === 0 || !isCount(renewalGraceDays)) {
-    return null;
-  }
-  if (typeof renewFromFraction !== 'number' || !(renewFromFraction > 0 && renewFromFraction < 1)) {
-    return null;
-  }
-  return { maxOfflineSeconds, renewFromFraction, renewalGraceDays };
+  const policy = bindingPolicyOf(value);
+  return policy === undefined || policy.maxOfflineSeconds === 0 ? null : policy;
 }
 
 const MAX_NAME = 2048;
@@ -227,8 +214,10 @@ const isName = (value: unknown): value is string => isText(value) && value.lengt
 
 function asEnrollAnswer(body: unknown): EnrollAnswer | null {
   if (!isRecord(body)) return null;
-  const { deviceId, tenantId, certificate, chain, root, rootFingerprint, revocationCursor } = body;
-  const policy = asPolicy(body['policy']);
+  const fields: UncheckedClaims<BindingResponse> = body;
+  const { deviceId, tenantId, certificate, chain, root, rootFingerprint, revocationCursor } =
+    fields;
+  const policy = asPolicy(fields.policy);
   if (
     !isText(deviceId) ||
     !isText(tenantId) ||
@@ -242,7 +231,7 @@ function asEnrollAnswer(body: unknown): EnrollAnswer | null {
   ) {
     return null;
   }
-  const { issuer, publicUrls, tenantName, deviceName } = body;
+  const { issuer, publicUrls, tenantName, deviceName } = fields;
   if (issuer !== undefined && !isName(issuer)) return null;
   if (tenantName !== undefined && !isName(tenantName)) return null;
   if (deviceName !== undefined && !isName(deviceName)) return null;

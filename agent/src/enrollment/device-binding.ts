@@ -1,12 +1,5 @@
+import type { BindingPolicy } from '@lantern/shared';
 import type { AgentStore } from '../store/agent-store.js';
-
-/** Offline policy as the CA states it at enrollment (and later on sync). */
-export interface BindingPolicy {
-  maxOfflineSeconds: number;
-  /** Fraction of the certificate lifetime after which the agent renews (DESIGN §3.4). */
-  renewFromFraction: number;
-  renewalGraceDays: number;
-}
 
 /** The `binding` row: this device's identity and the root it pinned. */
 export interface DeviceBinding {
@@ -50,6 +43,36 @@ interface BindingRow {
   policyJson: string;
   enrolledAt: number;
   updatedAt: number;
+}
+
+/** The policy the CA states now (sync answers); a row that already holds it is left alone. */
+export function updateBindingPolicy(store: AgentStore, policy: BindingPolicy, at: number): void {
+  const json = JSON.stringify(policy);
+  store.db
+    .prepare<[string, number, string]>(
+      'UPDATE binding SET policy_json = ?, updated_at = ? WHERE id = 1 AND policy_json <> ?',
+    )
+    .run(json, at, json);
+}
+
+/** What the CA signed about itself: its name (`iss`) and its public URLs, each when it says. */
+export function recordCaIdentity(
+  store: AgentStore,
+  identity: { issuer?: string; publicUrls?: readonly string[] },
+): void {
+  if (identity.issuer !== undefined) {
+    store.db
+      .prepare<[string, string]>('UPDATE binding SET issuer = ? WHERE id = 1 AND issuer IS NOT ?')
+      .run(identity.issuer, identity.issuer);
+  }
+  if (identity.publicUrls !== undefined) {
+    const urls = JSON.stringify(identity.publicUrls);
+    store.db
+      .prepare<[string, string]>(
+        'UPDATE binding SET ca_public_urls_json = ? WHERE id = 1 AND ca_public_urls_json IS NOT ?',
+      )
+      .run(urls, urls);
+  }
 }
 
 /** The binding, or null before enrollment. */

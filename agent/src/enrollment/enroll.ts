@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import type { Clock } from '@lantern/shared';
+import type { BindingPolicy, Clock } from '@lantern/shared';
 import {
   CertificateParseError,
   InvalidRequestError,
@@ -25,11 +25,12 @@ import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
 import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
 import { verifySignedJwks } from '../sync/signed-jwks.js';
+import { advanceRevocationCursor, readSyncCursor } from '../sync/sync-cursor.js';
 import { JwksCache } from '../verify/jwks-cache.js';
 import { CaClient, parseCaUrl } from './ca-client.js';
 import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
 import { checkEnrollmentResponse } from './check-enrollment-response.js';
-import type { BindingPolicy, DeviceBinding } from './device-binding.js';
+import type { DeviceBinding } from './device-binding.js';
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import { reenrollBinding } from '../renewal/renew-binding.js';
 import { renewalPhase, renewalSchedule } from '../renewal/renewal-schedule.js';
@@ -319,9 +320,7 @@ function storeBinding(
         enrollment.tenantName ?? null,
         enrollment.deviceName ?? null,
       );
-    store.db
-      .prepare('UPDATE sync_state SET revocation_cursor = ? WHERE id = 1')
-      .run(enrollment.revocationCursor);
+    advanceRevocationCursor(store, enrollment.revocationCursor);
   });
 }
 
@@ -378,10 +377,6 @@ async function reenroll(
   const store = openAgentStore(paths.database, { clock: options.clock });
   try {
     const renewed = readDeviceBinding(store) ?? binding;
-    const cursor = store.db
-      .prepare<[], number>('SELECT revocation_cursor FROM sync_state WHERE id = 1')
-      .pluck()
-      .get();
     return {
       dataDir: paths.dataDir,
       deviceId: renewed.deviceId,
@@ -392,7 +387,7 @@ async function reenroll(
       rootTrust: 'pinned',
       certificateNotAfter: outcome.notAfter,
       policy: renewed.policy,
-      revocationCursor: cursor ?? 0,
+      revocationCursor: readSyncCursor(store).revocationCursor,
       keyThumbprint: outcome.keyThumbprint,
       keyAssurance:
         keyAssuranceOf(parseCertificate(renewed.certificatePem).extensions) ?? 'software',

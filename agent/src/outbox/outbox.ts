@@ -1,4 +1,4 @@
-import type { Actor, EventEnvelope, IdGenerator } from '@lantern/shared';
+import type { Actor, EventEnvelope, IdGenerator, SyncRejection } from '@lantern/shared';
 import { EventValidator, createIdGenerator } from '@lantern/shared';
 import { OutboxAckOutOfRangeError } from '../errors.js';
 import type { AgentStore } from '../store/agent-store.js';
@@ -156,6 +156,14 @@ export class Outbox {
         .run(upToSeq);
       return changes;
     });
+  }
+
+  /** Keeps the CA's refusal beside each event it refused for good (and acked), for inspection. */
+  recordRejections(rejections: readonly SyncRejection<string>[]): void {
+    const reject = this.store.db.prepare<[string, string, number]>(
+      'UPDATE outbox SET rejected_code = ?, rejected_message = ? WHERE seq = ?',
+    );
+    for (const { seq, code, message } of rejections) reject.run(code, message, seq);
   }
 
   /** Number of events not yet acked (the `identity_*` outbox depth metric). */

@@ -1,5 +1,5 @@
+import type { BindingPolicy } from '@lantern/shared';
 import { parseCertificate } from '@lantern/shared';
-import type { BindingPolicy } from '../enrollment/device-binding.js';
 
 const DAY_MS = 86_400_000;
 

@@ -1,8 +1,13 @@
 import type { JwtKeySet, OfflineTotpSecret, VerifiedJwtClaims } from '@lantern/shared';
-import { SealedBoxError, createJwtVerifier, isId, openOfflineTotp } from '@lantern/shared';
+import {
+  SealedBoxError,
+  createJwtVerifier,
+  isId,
+  openOfflineTotp,
+  unverifiedClaims,
+} from '@lantern/shared';
 import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
 import { verifySignedJwks } from '../sync/signed-jwks.js';
-import { unverifiedClaims } from '../sync/unverified-claims.js';
 import { DEFAULT_ROLLBACK_TOLERANCE_MS } from '../time/trusted-time.js';
 import type { BindingFacts } from './binding-facts.js';
 import { callCa } from './ca-call.js';

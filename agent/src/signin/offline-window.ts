@@ -1,4 +1,5 @@
 import type { AgentStore } from '../store/agent-store.js';
+import { readSyncCursor } from '../sync/sync-cursor.js';
 import type { BindingFacts } from './binding-facts.js';
 
 /**
@@ -11,11 +12,6 @@ import type { BindingFacts } from './binding-facts.js';
  * later than the CA's (found by the fleet simulation, issue 11).
  */
 export function offlineWindowEnd(store: AgentStore, facts: BindingFacts): number {
-  const row = store.db
-    .prepare<[], { lastServerTime: number | null }>(
-      'SELECT last_server_time AS lastServerTime FROM sync_state WHERE id = 1',
-    )
-    .get();
-  const lastContact = Math.max(facts.validFromMs, row?.lastServerTime ?? 0);
+  const lastContact = Math.max(facts.validFromMs, readSyncCursor(store).lastServerTime ?? 0);
   return lastContact + facts.maxOfflineSeconds * 1000;
 }

@@ -1,11 +1,12 @@
-import type { RevocationEntry } from '../enforcement/enforce-revocations.js';
+import type { RevocationEntry, RevocationPageClaims, UncheckedClaims } from '@lantern/shared';
+import type { VerifiedRevocation } from '../enforcement/enforce-revocations.js';
 
 /** A revocation page whose signature checked out and whose claims fit this device's feed. */
 export interface RevocationPage {
   after: number;
   next: number;
   more: boolean;
-  entries: RevocationEntry[];
+  entries: VerifiedRevocation[];
 }
 
 export type RevocationPageVerdict =
@@ -34,11 +35,11 @@ const SERIAL = /^[0-9a-fA-F]{1,80}$/;
  * covers exactly what was applied.
  */
 export function checkRevocationPage(
-  claims: Record<string, unknown>,
+  claims: UncheckedClaims<RevocationPageClaims>,
   expected: RevocationPageExpectation,
 ): RevocationPageVerdict {
-  if (claims['typ'] !== 'revocations') return malformed('typ is not revocations');
-  if (claims['tenantId'] !== expected.tenantId) {
+  if (claims.typ !== 'revocations') return malformed('typ is not revocations');
+  if (claims.tenantId !== expected.tenantId) {
     return { ok: false, reason: 'wrong_tenant', detail: 'the page is of another tenant' };
   }
   const { after, next, more, entries } = claims;
@@ -52,7 +53,7 @@ export function checkRevocationPage(
   if (!isCount(next) || next < expected.after) return malformed('next is before after');
   if (typeof more !== 'boolean') return malformed('more is not a boolean');
   if (!Array.isArray(entries)) return malformed('entries is not an array');
-  const parsed: RevocationEntry[] = [];
+  const parsed: VerifiedRevocation[] = [];
   let previous = expected.after;
   for (const item of entries) {
     const entry = entryOf(item);
@@ -69,9 +70,9 @@ export function checkRevocationPage(
   return { ok: true, page: { after: expected.after, next, more, entries: parsed } };
 }
 
-function entryOf(item: unknown): RevocationEntry | null {
+function entryOf(item: unknown): VerifiedRevocation | null {
   if (typeof item !== 'object' || item === null) return null;
-  const { seq, kind, id, serial, revokedAt, reason } = item as Record<string, unknown>;
+  const { seq, kind, id, serial, revokedAt, reason } = item as UncheckedClaims<RevocationEntry>;
   if (!isCount(seq) || seq < 1) return null;
   if (typeof kind !== 'string' || typeof id !== 'string' || id.length === 0) return null;
   if (id.length > MAX_ID) return null;

@@ -1,8 +1,6 @@
-import type { PublicJwks } from '@lantern/shared';
-import { importJwks } from '@lantern/shared';
+import type { PublicJwks, SignedJwksClaims, UncheckedClaims } from '@lantern/shared';
+import { SIGNED_JWKS_TYP, importJwks } from '@lantern/shared';
 import type { CaSignedTokenVerifier } from './ca-signed-token-verifier.js';
-
-const JWKS_TYP = 'lantern-jwks+jws';
 
 export type SignedJwksVerdict =
   /** `jwks` undefined: signed, but no key imports; it would replace keys that work, so skip it. */
@@ -19,12 +17,13 @@ export function verifySignedJwks(
   etag: unknown,
   atSeconds: number,
 ): SignedJwksVerdict {
-  const keys = verifier.verify(jws, JWKS_TYP, atSeconds);
-  if (!keys.ok) return { ok: false, detail: `the token keys: ${keys.detail}` };
-  if (keys.claims['typ'] !== 'jwks' || keys.claims['etag'] !== etag) {
+  const verdict = verifier.verify(jws, SIGNED_JWKS_TYP, atSeconds);
+  if (!verdict.ok) return { ok: false, detail: `the token keys: ${verdict.detail}` };
+  const claims: UncheckedClaims<SignedJwksClaims> = verdict.claims;
+  if (claims.typ !== 'jwks' || claims.etag !== etag) {
     return { ok: false, detail: 'the token keys are not a key set for this etag' };
   }
-  const set = { keys: keys.claims['keys'] };
+  const set = { keys: claims.keys };
   return { ok: true, jwks: usableJwks(set) ? (set as PublicJwks) : undefined };
 }
 

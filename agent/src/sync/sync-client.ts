@@ -1,10 +1,20 @@
-import type { EventValidator } from '@lantern/shared';
-import type { PublicJwks } from '@lantern/shared';
+import type {
+  EventValidator,
+  PublicJwks,
+  ServerTimeClaims,
+  SyncRejection,
+  SyncRequest,
+  UncheckedClaims,
+} from '@lantern/shared';
 import {
   DEVICE_PROOF_HEADER,
-  canonicalJson,
+  MAX_SYNC_BATCH,
+  REVOCATION_PAGE_TYP,
+  SERVER_TIME_TYP,
   createDeviceProof,
-  sha256,
+  fromPem,
+  syncAnswerDigest,
+  unverifiedClaims,
   withDeadline,
 } from '@lantern/shared';
 import type { OpenedAgent } from '../data-dir/open-agent.js';
@@ -13,8 +23,10 @@ import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import type { RecordedRevocation } from '../enforcement/enforce-revocations.js';
 import { enforceRevocations } from '../enforcement/enforce-revocations.js';
 import { shredDeviceKeys } from '../enforcement/shred-device-keys.js';
+import { recordCaIdentity, updateBindingPolicy } from '../enrollment/device-binding.js';
 import { OutboxAckOutOfRangeError } from '../errors.js';
 import { Outbox } from '../outbox/outbox.js';
+import { JwksCache } from '../verify/jwks-cache.js';
 import type { BackoffPolicy } from './backoff.js';
 import { Backoff } from './backoff.js';
 import { CaSignedTokenVerifier } from './ca-signed-token-verifier.js';
@@ -22,16 +34,17 @@ import { ProofClock } from './proof-clock.js';
 import { verifySignedJwks } from './signed-jwks.js';
 import type { RevocationPage } from './revocation-page.js';
 import { checkRevocationPage } from './revocation-page.js';
-import type { SyncAnswer, SyncRejection } from './sync-response.js';
+import {
+  advanceRevocationCursor,
+  readSyncCursor,
+  recordJwksEtag,
+  recordSyncTime,
+} from './sync-cursor.js';
+import type { SyncAnswer } from './sync-response.js';
 import { parseSyncAnswer } from './sync-response.js';
-import { unverifiedClaims } from './unverified-claims.js';
 
-/** The CA's limit per push (`MAX_PUSH`). */
-export const MAX_SYNC_BATCH = 500;
 export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 5;
-const PAGE_TYP = 'lantern-revocations+jws';
-const TIME_TYP = 'lantern-time+jws';
 const PROBE_TIMEOUT_MS = 5_000;
 /** A concurrent round of another process moved the cursor; retried at once, a few times. */
 const MAX_CURSOR_RACES = 3;
@@ -80,7 +93,7 @@ export interface RoundResult {
   acked: number;
   accepted: number;
   duplicates: number;
-  rejected: SyncRejection[];
+  rejected: SyncRejection<string>[];
   quarantined: number;
   /** Feed entries recorded (0 for an empty page). */
   revocationsApplied: number;
@@ -150,7 +163,7 @@ export interface SyncClientOptions {
   validator?: EventValidator;
   /** Injected for tests (e.g. to lose a response after the CA processed it). */
   fetch?: typeof fetch;
-  /** Events per push, at most 500. */
+  /** Events per push, at most `MAX_SYNC_BATCH`. */
   batchSize?: number;
   timeoutMs?: number;
   backoff?: Partial<BackoffPolicy>;
@@ -181,7 +194,7 @@ const isCaName = (value: unknown): value is string =>
   typeof value === 'string' && value.length > 0 && value.length <= MAX_CA_NAME;
 
 /** What the CA signed about itself; a malformed claim is ignored like a CA that says nothing. */
-function caIdentityOf(claims: Record<string, unknown>): VerifiedAnswer['identity'] {
+function caIdentityOf(claims: UncheckedClaims<ServerTimeClaims>): VerifiedAnswer['identity'] {
   const { iss, urls } = claims;
   return {
     ...(isCaName(iss) ? { issuer: iss } : {}),
@@ -194,11 +207,11 @@ class CursorMoved extends Error {}
 /**
  * DESIGN §5 delta sync, agent side. One round pushes up to a batch of outbox events with a
  * fresh device proof, verifies everything signed in the answer, then commits in ONE SQLite
- * transaction, in this order:
+ * transaction, each table through the module that owns it, in this order:
  *
  * 1. the ack: outbox events up to it marked acked, refused ones marked with the CA's code;
  * 2. the revocation page: entries recorded, enforcement run, cursor moved to `next`;
- * 3. JWKS (and its etag) when sent, and the policy;
+ * 3. JWKS (and its etag) when sent, the policy and what the CA signed about itself;
  * 4. the signed server time raises the trusted-time mark; `last_sync_at` is recorded.
  *
  * Crash safety: before the commit nothing local has changed, and what the CA did is idempotent
@@ -251,7 +264,9 @@ export class SyncClient {
     this.onRevocationsRecorded = options.onRevocationsRecorded;
     this.verifier = new CaSignedTokenVerifier(binding.rootPem);
     this.syncUrl = `${binding.caUrl}/v1/sync`;
-    this.x5c = [binding.certificatePem, ...binding.chainPems].map(pemBody);
+    this.x5c = [binding.certificatePem, ...binding.chainPems].map((pem) =>
+      fromPem(pem).toString('base64'),
+    );
     this.proofClock = new ProofClock(trustedTime);
   }
 
@@ -295,14 +310,14 @@ export class SyncClient {
       if (caughtUp || stalled) break;
     }
 
-    const state = this.readState();
+    const state = readSyncCursor(this.agent.store);
     return {
       ...totals,
       completed: lastFailure === null && !stalled && (caughtUp || this.keysDestroyed()),
       failures,
       lastFailure,
       stalled,
-      cursor: state.cursor,
+      cursor: state.revocationCursor,
       pending: this.outbox.depth(),
       device: readDeviceRevocation(this.agent.store) ?? { revoked: false },
     };
@@ -310,13 +325,14 @@ export class SyncClient {
 
   /** One push-and-pull round; never throws for what the network or the CA did. */
   async round(): Promise<RoundVerdict> {
-    const { cursor, jwksEtag } = this.readState();
+    const { revocationCursor: cursor, jwksEtag } = readSyncCursor(this.agent.store);
     const events = this.outbox.pending(this.batchSize);
-    const body = JSON.stringify({
+    const request: SyncRequest = {
       events: events.map(({ seq, envelope }) => ({ seq, event: envelope })),
       revocationCursor: cursor,
       ...(jwksEtag === null ? {} : { jwksEtag }),
-    });
+    };
+    const body = JSON.stringify(request);
     const exchange = await this.post(body);
     if (!exchange.ok) return exchange;
     const verified = this.verify(exchange.body, exchange.jti, cursor);
@@ -422,25 +438,28 @@ export class SyncClient {
       return failure('server_time_invalid', 'the server time has no iat');
     }
     const at = iat as number;
-    const time = this.verifier.verify(answer.serverTime, TIME_TYP, at);
-    if (!time.ok) return failure('server_time_invalid', `the server time: ${time.detail}`);
-    if (time.claims['typ'] !== 'time' || time.claims.aud !== deviceId) {
+    const timeVerdict = this.verifier.verify(answer.serverTime, SERVER_TIME_TYP, at);
+    if (!timeVerdict.ok) {
+      return failure('server_time_invalid', `the server time: ${timeVerdict.detail}`);
+    }
+    const time: UncheckedClaims<ServerTimeClaims> = timeVerdict.claims;
+    if (time.typ !== 'time' || time.aud !== deviceId) {
       return failure('server_time_invalid', 'the server time is not for this device');
     }
-    if (time.claims['nonce'] !== jti) {
+    if (time.nonce !== jti) {
       return failure('server_time_invalid', 'the server time answers another request');
     }
 
-    const signed = this.verifier.verify(answer.revocationPage, PAGE_TYP, at);
+    const signed = this.verifier.verify(answer.revocations.page, REVOCATION_PAGE_TYP, at);
     if (!signed.ok) return failure('page_unverified', `the revocation page: ${signed.detail}`);
     const page = checkRevocationPage(signed.claims, { tenantId, after: cursor });
     if (!page.ok) return failure(`page_${page.reason}`, page.detail);
     // Each part verifies on its own (pages also travel peer to peer); this binds them together:
     // a signed page or key set from an older answer spliced into this one is refused here.
-    if (time.claims['answer'] !== answerDigest(body)) {
+    if (time.answer !== syncAnswerDigest(body as Record<string, unknown>)) {
       return failure('answer_unbound', 'the answer is not the one the CA signed for this request');
     }
-    const head = time.claims['head'];
+    const { head } = time;
     if (!Number.isSafeInteger(head) || (head as number) < 0) {
       return failure('server_time_invalid', 'the server time names no feed head');
     }
@@ -469,7 +488,7 @@ export class SyncClient {
       jwks,
       page: page.page,
       serverTimeMs: at * 1000,
-      identity: caIdentityOf(time.claims),
+      identity: caIdentityOf(time),
     };
   }
 
@@ -481,69 +500,27 @@ export class SyncClient {
     const { store, trustedTime, binding } = this.agent;
     const { answer, jwks, page, serverTimeMs, identity } = verified;
     return store.transaction(() => {
-      if (this.readState().cursor !== cursor) throw new CursorMoved();
+      if (readSyncCursor(store).revocationCursor !== cursor) throw new CursorMoved();
 
       const acked = this.outbox.ack(answer.ack);
-      const reject = store.db.prepare<[string, string, number]>(
-        'UPDATE outbox SET rejected_code = ?, rejected_message = ? WHERE seq = ?',
-      );
-      for (const rejection of answer.rejected) {
-        reject.run(rejection.code, rejection.message, rejection.seq);
-      }
+      this.outbox.recordRejections(answer.rejected);
 
       const enforced = enforceRevocations(store, page.entries, {
         deviceId: binding.deviceId,
         now: trustedTime.trustedNow(),
       });
-      store.db
-        .prepare<[number]>('UPDATE sync_state SET revocation_cursor = ? WHERE id = 1')
-        .run(page.next);
+      advanceRevocationCursor(store, page.next);
 
-      if (jwks !== undefined) {
-        store.db
-          .prepare<[string, number]>(
-            `INSERT INTO jwks (id, keys_json, fetched_at) VALUES (1, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET keys_json = excluded.keys_json, fetched_at = excluded.fetched_at`,
-          )
-          .run(JSON.stringify(jwks), trustedTime.trustedNow());
-        store.db
-          .prepare<[string]>('UPDATE sync_state SET jwks_etag = ? WHERE id = 1')
-          .run(answer.jwksEtag);
+      if (jwks !== undefined && new JwksCache(store).save(jwks, trustedTime.trustedNow())) {
+        recordJwksEtag(store, answer.jwksEtag);
       }
       if (answer.policy !== undefined) {
-        store.db
-          .prepare<[string, number, string]>(
-            'UPDATE binding SET policy_json = ?, updated_at = ? WHERE id = 1 AND policy_json <> ?',
-          )
-          .run(
-            JSON.stringify(answer.policy),
-            trustedTime.trustedNow(),
-            JSON.stringify(answer.policy),
-          );
+        updateBindingPolicy(store, answer.policy, trustedTime.trustedNow());
       }
-
-      if (identity.issuer !== undefined) {
-        store.db
-          .prepare<[string, string]>(
-            'UPDATE binding SET issuer = ? WHERE id = 1 AND issuer IS NOT ?',
-          )
-          .run(identity.issuer, identity.issuer);
-      }
-      if (identity.publicUrls !== undefined) {
-        const urls = JSON.stringify(identity.publicUrls);
-        store.db
-          .prepare<[string, string]>(
-            'UPDATE binding SET ca_public_urls_json = ? WHERE id = 1 AND ca_public_urls_json IS NOT ?',
-          )
-          .run(urls, urls);
-      }
+      recordCaIdentity(store, identity);
 
       trustedTime.observeServerTime(serverTimeMs);
-      store.db
-        .prepare<[number, number]>(
-          'UPDATE sync_state SET last_sync_at = ?, last_server_time = ? WHERE id = 1',
-        )
-        .run(trustedTime.trustedNow(), serverTimeMs);
+      recordSyncTime(store, trustedTime.trustedNow(), serverTimeMs);
 
       const result: RoundResult = {
         pushed,
@@ -564,16 +541,6 @@ export class SyncClient {
       };
       return { result, rows: enforced.rows };
     });
-  }
-
-  private readState(): { cursor: number; jwksEtag: string | null } {
-    const row = this.agent.store.db
-      .prepare<[], { cursor: number; jwksEtag: string | null }>(
-        'SELECT revocation_cursor AS cursor, jwks_etag AS jwksEtag FROM sync_state WHERE id = 1',
-      )
-      .get();
-    if (!row) throw new Error('sync_state row missing: the store was not migrated');
-    return row;
   }
 
   private wipePending(): boolean {
@@ -630,12 +597,6 @@ function addRound(totals: SyncTotals, result: RoundResult): void {
   totals.grantsDropped += result.grantsDropped;
 }
 
-/** What the CA signed as `answer` in the server time: the answer without `serverTime`. */
-function answerDigest(body: unknown): string {
-  const { serverTime: _, ...rest } = body as Record<string, unknown>;
-  return Buffer.from(sha256(canonicalJson(rest))).toString('base64url');
-}
-
 function refusalOf(text: string): { code?: string; message?: string } {
   try {
     const parsed = JSON.parse(text) as { code?: unknown; message?: unknown };
@@ -655,8 +616,4 @@ function describe(error: unknown): string {
   if (error.name === 'TimeoutError') return 'no answer in time';
   const cause = error.cause instanceof Error ? error.cause.message : undefined;
   return cause ?? error.message;
-}
-
-function pemBody(pem: string): string {
-  return pem.replace(/-----[^-]+-----|\s/g, '');
 }

@@ -1,28 +1,16 @@
-import type { BindingPolicy } from '../enrollment/device-binding.js';
+import type { BindingPolicy, SyncRejection, SyncResponse, UncheckedClaims } from '@lantern/shared';
+import { bindingPolicyOf } from '@lantern/shared';
 
-/** One event the CA refused for good; it is acked all the same and kept here for inspection. */
-export interface SyncRejection {
-  seq: number;
-  code: string;
-  message: string;
-}
-
-/** A `POST /v1/sync` answer whose shape was checked; nothing in it is verified yet. */
-export interface SyncAnswer {
-  ack: number;
-  accepted: number;
-  duplicates: number;
-  rejected: SyncRejection[];
-  quarantined: number;
-  /** Compact JWS; `next` and `more` are read from its signed claims, not from beside it. */
-  revocationPage: string;
-  /** JWS by the issuing CA over the token keys; verified before anything is cached. */
-  jwks?: string;
-  jwksEtag: string;
+/**
+ * A `POST /v1/sync` answer whose shape was checked; nothing in it is verified yet. Narrower than
+ * what the CA sends where the agent must not or need not trust it: the page's `next` and `more`
+ * are read from its signed claims, not from beside it; a rejection keeps a code this agent does
+ * not know (a newer CA may add some); a malformed policy is left out.
+ */
+export type SyncAnswer = Omit<SyncResponse<string>, 'revocations' | 'policy'> & {
+  revocations: Pick<SyncResponse['revocations'], 'page'>;
   policy?: BindingPolicy;
-  /** Compact JWS bound to the proof's jti. */
-  serverTime: string;
-}
+};
 
 export type SyncAnswerVerdict = { ok: true; answer: SyncAnswer } | { ok: false; detail: string };
 
@@ -33,21 +21,21 @@ const MAX_ETAG = 64;
 /** Checks the shape of the CA's answer, so that what follows reads typed fields only. */
 export function parseSyncAnswer(body: unknown): SyncAnswerVerdict {
   if (!isObject(body)) return fail('the answer is not a JSON object');
+  const fields: UncheckedClaims<SyncResponse> = body;
   const { ack, accepted, duplicates, quarantined, rejected, revocations, jwksEtag, serverTime } =
-    body;
+    fields;
   for (const [name, value] of Object.entries({ ack, accepted, duplicates, quarantined })) {
     if (!isCount(value)) return fail(`${name} is not a non-negative integer`);
   }
   if (!Array.isArray(rejected)) return fail('rejected is not an array');
-  const rejections: SyncRejection[] = [];
+  const rejections: SyncRejection<string>[] = [];
   for (const item of rejected) {
-    if (!isObject(item) || !isCount(item['seq']) || (item['seq'] as number) < 1) {
-      return fail('a rejection has no valid seq');
-    }
-    const code = typeof item['code'] === 'string' && CODE.test(item['code']) ? item['code'] : null;
-    if (code === null) return fail('a rejection has no valid code');
-    const message = typeof item['message'] === 'string' ? item['message'] : '';
-    rejections.push({ seq: item['seq'] as number, code, message: message.slice(0, MAX_MESSAGE) });
+    if (!isObject(item)) return fail('a rejection is not an object');
+    const { seq, code, message }: UncheckedClaims<SyncRejection> = item;
+    if (!isCount(seq) || seq < 1) return fail('a rejection has no valid seq');
+    if (typeof code !== 'string' || !CODE.test(code)) return fail('a rejection has no valid code');
+    const text = typeof message === 'string' ? message.slice(0, MAX_MESSAGE) : '';
+    rejections.push({ seq, code, message: text });
   }
   if (!isObject(revocations) || typeof revocations['page'] !== 'string') {
     return fail('revocations.page is missing');
@@ -56,10 +44,10 @@ export function parseSyncAnswer(body: unknown): SyncAnswerVerdict {
     return fail('jwksEtag is missing or too long');
   }
   if (typeof serverTime !== 'string') return fail('serverTime is missing');
-  if (body['jwks'] !== undefined && typeof body['jwks'] !== 'string') {
-    return fail('jwks is not a signed key set');
-  }
-  const policy = policyOf(body['policy']);
+  const { jwks } = fields;
+  if (jwks !== undefined && typeof jwks !== 'string') return fail('jwks is not a signed key set');
+  // Advisory: a policy of the wrong shape is left out rather than failing the round.
+  const policy = bindingPolicyOf(fields.policy);
   return {
     ok: true,
     answer: {
@@ -68,28 +56,13 @@ export function parseSyncAnswer(body: unknown): SyncAnswerVerdict {
       duplicates: duplicates as number,
       rejected: rejections,
       quarantined: quarantined as number,
-      revocationPage: revocations['page'],
-      ...(typeof body['jwks'] === 'string' ? { jwks: body['jwks'] } : {}),
+      revocations: { page: revocations['page'] },
+      ...(jwks === undefined ? {} : { jwks }),
       jwksEtag,
       ...(policy === undefined ? {} : { policy }),
       serverTime,
     },
   };
-}
-
-/** A policy of the wrong shape is left out rather than failing the round: it is advisory. */
-function policyOf(value: unknown): BindingPolicy | undefined {
-  if (!isObject(value)) return undefined;
-  const { maxOfflineSeconds, renewFromFraction, renewalGraceDays } = value;
-  if (
-    !isCount(maxOfflineSeconds) ||
-    typeof renewFromFraction !== 'number' ||
-    !(renewFromFraction > 0 && renewFromFraction < 1) ||
-    !isCount(renewalGraceDays)
-  ) {
-    return undefined;
-  }
-  return { maxOfflineSeconds, renewFromFraction, renewalGraceDays };
 }
 
 function fail(detail: string): SyncAnswerVerdict {

@@ -1,7 +1,7 @@
 import type { Clock, Logger } from '@lantern/shared';
 import { base64urlDecode, verifyEs256 } from '@lantern/shared';
 import { X509Certificate } from 'node:crypto';
-import { fromPem } from '../pki/der.js';
+import { caSignedJws } from '../pki/ca-signed-jws.js';
 import type { Signer } from '../pki/signer.js';
 import type { EventStore } from '../store/event-store.js';
 import { GENESIS_HASH } from '../store/event-store.js';
@@ -58,16 +58,12 @@ export class AuditCheckpoints {
       headHash: head?.hash ?? GENESIS_HASH,
       time: new Date(this.clock.now()).toISOString(),
     };
-    const header = {
-      alg: 'ES256',
-      typ: CHECKPOINT_TYPE,
-      x5c: [fromPem(this.keys.issuingPem).toString('base64')],
-    };
-    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(
-      JSON.stringify(claims),
-    ).toString('base64url')}`;
-    const signature = await signer.sign(Buffer.from(input), 'ieee-p1363');
-    const checkpoint = { ...claims, jws: `${input}.${signature.toString('base64url')}` };
+    const jws = await caSignedJws(
+      { issuingPem: this.keys.issuingPem, signer },
+      CHECKPOINT_TYPE,
+      claims,
+    );
+    const checkpoint = { ...claims, jws };
     this.store.db
       .prepare(
         'INSERT INTO audit_checkpoints (position, head_hash, signed_at, jws) VALUES (?, ?, ?, ?)',

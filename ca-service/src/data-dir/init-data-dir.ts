@@ -1,11 +1,11 @@
 import type { Clock, Logger } from '@lantern/shared';
-import { createIdGenerator, createLogger } from '@lantern/shared';
+import { createIdGenerator, createLogger, toPem } from '@lantern/shared';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { issueApiKey } from '../api-keys/api-keys.js';
 import { CaAlreadyInitializedError } from '../errors.js';
 import { createCaHierarchy } from '../pki/ca-hierarchy.js';
-import { sha256Hex, toPem } from '../pki/der.js';
+import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
 import { encryptPrivateKey } from '../pki/signer.js';
 import { openCa } from './open-ca.js';

@@ -1,5 +1,5 @@
 import type { Clock, Logger } from '@lantern/shared';
-import { EventValidator, createIdGenerator, createLogger } from '@lantern/shared';
+import { EventValidator, createIdGenerator, createLogger, fromPem } from '@lantern/shared';
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
@@ -9,7 +9,7 @@ import { devicesProjection } from '../devices/devices-projection.js';
 import { enrollmentTokensProjection } from '../enrollment/enrollment-tokens-projection.js';
 import { CaNotInitializedError } from '../errors.js';
 import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
-import { fromPem, sha256Hex } from '../pki/der.js';
+import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
 import { fileSigner } from '../pki/signer.js';
 import type { Signer } from '../pki/signer.js';

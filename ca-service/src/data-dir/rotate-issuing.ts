@@ -1,11 +1,12 @@
 import type { Clock } from '@lantern/shared';
+import { fromPem, toPem } from '@lantern/shared';
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RootKeyUnavailableError } from '../errors.js';
 import { signIssuingCertificate } from '../pki/ca-hierarchy.js';
 import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
-import { fromPem, sha256Hex, toPem } from '../pki/der.js';
+import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
 import { encryptPrivateKey } from '../pki/signer.js';
 import type { DataDirPaths } from './paths.js';

@@ -1,5 +1,13 @@
 import type { DerValue } from '@lantern/shared';
-import { TAG, bitStringValue, childrenOf, oidValue, readDer, smallUnsigned } from '@lantern/shared';
+import {
+  TAG,
+  bitStringValue,
+  childrenOf,
+  fromPem,
+  oidValue,
+  readDer,
+  smallUnsigned,
+} from '@lantern/shared';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey, verify } from 'node:crypto';
 import {
@@ -8,7 +16,6 @@ import {
   CsrSignatureInvalidError,
   KeyPolicyViolationError,
 } from '../errors.js';
-import { fromPem } from '../pki/der.js';
 
 const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';

@@ -1,9 +1,9 @@
+import type { BindingResponse } from '@lantern/shared';
 import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
-import type { BindingResponse } from '../issuance/binding-response.js';
 import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
 import type { NewEvent } from '../store/event-store.js';
 import type { RedeemableToken } from './enrollment-tokens.js';

@@ -1,7 +1,8 @@
+import type { SyncRequest } from '@lantern/shared';
+import { SYNC_REQUEST_SCHEMA } from '@lantern/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
-import type { SyncRequest } from '../sync/sync-service.js';
-import { MAX_PUSH, SyncService } from '../sync/sync-service.js';
+import { SyncService } from '../sync/sync-service.js';
 import { deviceProofSupport } from './device-proof-support.js';
 import { correlationIdOf } from './principal.js';
 
@@ -13,43 +14,7 @@ export function syncRoutes(ctx: CaContext): FastifyPluginAsync {
       '/v1/sync',
       {
         bodyLimit: 2 * 1024 * 1024,
-        schema: {
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['events', 'revocationCursor'],
-            properties: {
-              events: {
-                type: 'array',
-                maxItems: MAX_PUSH,
-                items: {
-                  type: 'object',
-                  additionalProperties: false,
-                  required: ['seq', 'event'],
-                  properties: {
-                    seq: { type: 'integer', minimum: 1 },
-                    event: {
-                      type: 'object',
-                      required: [
-                        'eventId',
-                        'eventType',
-                        'eventVersion',
-                        'occurredAt',
-                        'tenantId',
-                        'actor',
-                        'correlationId',
-                        'partitionKey',
-                        'payload',
-                      ],
-                    },
-                  },
-                },
-              },
-              revocationCursor: { type: 'integer', minimum: 0 },
-              jwksEtag: { type: 'string', maxLength: 64 },
-            },
-          },
-        },
+        schema: { body: SYNC_REQUEST_SCHEMA },
       },
       async (request) => {
         const device = proofs.prove(request, { allowRevoked: true });

@@ -1,6 +1,7 @@
 import type { Name } from '@peculiar/asn1-x509';
+import { toPem } from '@lantern/shared';
 import { signTbs } from '../pki/certificate-builder.js';
-import { randomSerial, sha256Hex, toPem } from '../pki/der.js';
+import { randomSerial, sha256Hex } from '../pki/der.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import type { Signer } from '../pki/signer.js';
 import { BindingCertificateTemplate } from './binding-certificate-template.js';

@@ -1,37 +1,10 @@
-import type { PublicJwks } from '@lantern/shared';
+import type { BindingPolicy, BindingResponse } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import type { IssuedCertificate } from './binding-certificate.js';
 import { issueBindingCertificate } from './binding-certificate.js';
 
 const DAY_MS = 86_400_000;
-
-export interface BindingPolicy {
-  maxOfflineSeconds: number;
-  renewFromFraction: number;
-  renewalGraceDays: number;
-}
-
-/** What enrollment, renewal and sync return to a device: its binding certificate and context. */
-export interface BindingResponse {
-  deviceId: string;
-  tenantId: string;
-  certificate: string;
-  chain: string[];
-  root: string;
-  rootFingerprint: string;
-  notAfter: string;
-  policy: BindingPolicy;
-  jwks: PublicJwks;
-  revocationCursor: number;
-  /** The CA's name for itself: agents expect it as \`iss\`, whatever URL they reached it by. */
-  issuer: string;
-  publicUrls: string[];
-  /** The tenant's display name, for the device's sign-in page ("School: …"). */
-  tenantName?: string;
-  /** The name given at enrollment (the enrollment request or the token); absent when none was. */
-  deviceName?: string;
-}
 
 export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
   return {

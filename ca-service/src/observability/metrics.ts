@@ -1,4 +1,4 @@
-import type { Clock } from '@lantern/shared';
+import type { Clock, SyncRejectionCode } from '@lantern/shared';
 import { EVENT_CATALOGUE } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -71,9 +71,6 @@ export type PublishFailure = (typeof PUBLISH_FAILURES)[number];
 /** The dead-letter queue holds letters of two stages; `stream` names the one they came from. */
 export const DLQ_STREAMS = ['outbox', 'inbox'] as const;
 export const KMS_OPERATIONS = ['sign_x509', 'sign_jws'] as const;
-
-export type SyncRejectionCode =
-  'sequence_conflict' | 'event_not_allowed' | 'schema_violation' | 'tenant_mismatch';
 
 /** Topics are event types (the subject without its version): a bounded set, the catalogue's. */
 const TOPICS = [

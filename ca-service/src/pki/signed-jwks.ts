@@ -1,10 +1,9 @@
-import type { PublicJwks } from '@lantern/shared';
-import { canonicalJson } from '@lantern/shared';
+import type { PublicJwks, SignedJwksClaims } from '@lantern/shared';
+import { SIGNED_JWKS_TYP, canonicalJson } from '@lantern/shared';
 import { createHash } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import { caSignedJws } from './ca-signed-jws.js';
 
-const JWKS_TYPE = 'lantern-jwks+jws';
 /** A key set, like a page, may be stored and shown later; a stale one must not pass forever. */
 const JWKS_LIFETIME_SECONDS = 7 * 86_400;
 
@@ -19,12 +18,14 @@ export function jwksEtag(jwks: PublicJwks): string {
  */
 export async function signedJwks(ctx: CaContext, jwks: PublicJwks, etag: string): Promise<string> {
   const iat = Math.floor(ctx.clock.now() / 1000);
-  return caSignedJws(ctx, JWKS_TYPE, {
+  const claims: SignedJwksClaims = {
     typ: 'jwks',
     iss: ctx.publicUrl,
     iat,
     exp: iat + JWKS_LIFETIME_SECONDS,
     etag,
     keys: jwks.keys,
-  });
+  };
+  const key = { issuingPem: ctx.ca.issuingPem, signer: ctx.ca.authority.signer };
+  return caSignedJws(key, SIGNED_JWKS_TYP, claims);
 }

@@ -1,10 +1,10 @@
+import type { BindingResponse } from '@lantern/shared';
 import { p256JwkThumbprint } from '@lantern/shared';
 import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { parseDeviceCsr } from '../enrollment/csr.js';
 import { RenewalTooEarlyError } from '../errors.js';
-import type { BindingResponse } from '../issuance/binding-response.js';
 import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
 
 /**

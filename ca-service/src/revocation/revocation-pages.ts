@@ -1,27 +1,7 @@
+import type { RevocationEntry, RevocationPageClaims } from '@lantern/shared';
+import { REVOCATION_PAGE_TYP } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
-
-export interface RevocationEntry {
-  seq: number;
-  kind: string;
-  id: string;
-  serial?: string;
-  revokedAt: string;
-  reason: string;
-}
-
-export interface RevocationPagePayload {
-  iss: string;
-  typ: 'revocations';
-  tenantId: string;
-  after: number;
-  next: number;
-  more: boolean;
-  entries: RevocationEntry[];
-  iat: number;
-  /** Pages may travel peer to peer; a stale one must not pass for current forever. */
-  exp: number;
-}
 
 interface FeedRow {
   seq: number;
@@ -32,7 +12,6 @@ interface FeedRow {
   reason: string;
 }
 
-export const REVOCATION_PAGE_TYPE = 'lantern-revocations+jws';
 export const MAX_PAGE_SIZE = 1000;
 const PAGE_LIFETIME_SECONDS = 7 * 86_400;
 
@@ -61,14 +40,14 @@ export async function signedRevocationPage(
   tenantId: string,
   after: number,
   limit = 500,
-): Promise<{ page: string; payload: RevocationPagePayload }> {
+): Promise<{ page: string; payload: RevocationPageClaims }> {
   const { entries, more, next } = readRevocations(
     ctx,
     tenantId,
     after,
     Math.min(limit, MAX_PAGE_SIZE),
   );
-  const payload: RevocationPagePayload = {
+  const payload: RevocationPageClaims = {
     iss: ctx.publicUrl,
     typ: 'revocations',
     tenantId,
@@ -79,6 +58,7 @@ export async function signedRevocationPage(
     iat: Math.floor(ctx.clock.now() / 1000),
     exp: Math.floor(ctx.clock.now() / 1000) + PAGE_LIFETIME_SECONDS,
   };
-  const page = await caSignedJws(ctx, REVOCATION_PAGE_TYPE, { ...payload });
+  const key = { issuingPem: ctx.ca.issuingPem, signer: ctx.ca.authority.signer };
+  const page = await caSignedJws(key, REVOCATION_PAGE_TYP, payload);
   return { page, payload };
 }

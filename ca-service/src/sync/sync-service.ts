@@ -1,10 +1,16 @@
-import type { EventEnvelope } from '@lantern/shared';
-import { EventValidator, canonicalJson } from '@lantern/shared';
-import { createHash } from 'node:crypto';
+import type {
+  EventEnvelope,
+  ServerTimeClaims,
+  SyncAnswerBody,
+  SyncPushedEvent,
+  SyncRejection,
+  SyncRequest,
+  SyncResponse,
+} from '@lantern/shared';
+import { EventValidator, SERVER_TIME_TYP, syncAnswerDigest } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
-import type { BindingPolicy } from '../issuance/binding-response.js';
 import { bindingPolicy } from '../issuance/binding-response.js';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
@@ -14,52 +20,12 @@ import { statement } from '../store/statements.js';
 import type { DeviceScope } from './device-authority.js';
 import { DEVICE_AUTHORITY } from './device-authority.js';
 
-export const MAX_PUSH = 500;
-const TIME_TYPE = 'lantern-time+jws';
-
 const AGGREGATE_ID_FIELD: Record<string, string> = {
   user: 'userId',
   session: 'sessionId',
   device: 'deviceId',
   grant: 'grantId',
 };
-
-export interface PushedEvent {
-  seq: number;
-  event: EventEnvelope;
-}
-
-export interface SyncRequest {
-  events: PushedEvent[];
-  revocationCursor: number;
-  jwksEtag?: string;
-}
-
-export interface SyncRejection {
-  seq: number;
-  code: 'sequence_conflict' | 'event_not_allowed' | 'schema_violation' | 'tenant_mismatch';
-  message: string;
-}
-
-export interface SyncResponse {
-  /** Highest sequence number such that every event up to it is stored (or was refused for good). */
-  ack: number;
-  accepted: number;
-  duplicates: number;
-  rejected: SyncRejection[];
-  quarantined: number;
-  /** Signed page of the revocation feed after the device's cursor. */
-  revocations: { page: string; next: number; more: boolean };
-  /** JWS by the issuing CA: `{ typ: 'jwks', keys, etag, iat, exp }`, when the device's etag is old. */
-  jwks?: string;
-  jwksEtag: string;
-  policy: BindingPolicy;
-  /**
-   * JWS by the issuing CA: `{ typ: 'time', iss, urls, iat, exp, aud: deviceId, nonce: the proof's
-   * jti, answer: answerDigest(the rest), head: the tenant's feed head }`.
-   */
-  serverTime: string;
-}
 
 interface Receipt {
   seq: number;
@@ -95,7 +61,7 @@ export class SyncService {
     );
     const jwks = this.ctx.tokenKeys.jwks();
     const etag = jwksEtag(jwks);
-    const answer: Omit<SyncResponse, 'serverTime'> = {
+    const answer: SyncAnswerBody = {
       ...push,
       revocations: { page: page.page, next: page.payload.next, more: page.payload.more },
       ...(request.jwksEtag === etag ? {} : { jwks: await signedJwks(this.ctx, jwks, etag) }),
@@ -105,13 +71,13 @@ export class SyncService {
     return {
       ...answer,
       serverTime: await this.signedTime(device, {
-        answer: answerDigest(answer),
+        answer: syncAnswerDigest(answer),
         head,
       }),
     };
   }
 
-  private ingest(device: ProvenDevice, pushed: PushedEvent[], correlationId: string) {
+  private ingest(device: ProvenDevice, pushed: SyncPushedEvent[], correlationId: string) {
     const { db } = this.ctx.store;
     const ordered = [...pushed].sort((a, b) => a.seq - b.seq);
     return this.ctx.store.transaction(() => {
@@ -321,7 +287,6 @@ export class SyncService {
     return row?.head ?? 0;
   }
 
-  /** The token keys as the issuing CA vouches for them, like the pages: a key injected on the way is refused. */
   /**
    * The time token binds the whole answer to this request: `nonce` is the proof's jti, `answer`
    * the digest of everything else in the answer, `head` the tenant's feed head. An older signed
@@ -332,21 +297,18 @@ export class SyncService {
     binding: { answer: string; head: number },
   ): Promise<string> {
     const iat = Math.floor(this.ctx.clock.now() / 1000);
-    return caSignedJws(this.ctx, TIME_TYPE, {
+    const claims: ServerTimeClaims = {
       typ: 'time',
       iss: this.ctx.publicUrl,
       // Signed, so an agent learns where the CA is reached now without trusting the wire.
-      urls: this.ctx.publicUrls,
+      urls: [...this.ctx.publicUrls],
       aud: device.deviceId,
       iat,
       exp: iat + 300,
       nonce: device.jti,
       ...binding,
-    });
+    };
+    const key = { issuingPem: this.ctx.ca.issuingPem, signer: this.ctx.ca.authority.signer };
+    return caSignedJws(key, SERVER_TIME_TYP, claims);
   }
-}
-
-/** SHA-256 (base64url) of the canonical JSON of the answer without `serverTime`. */
-function answerDigest(answer: Omit<SyncResponse, 'serverTime'>): string {
-  return createHash('sha256').update(canonicalJson(answer)).digest('base64url');
 }

@@ -22,22 +22,25 @@ export interface EventEnvelope<P = Record<string, unknown>> {
   payload: P;
 }
 
+/** The envelope fields every event must carry (`causationId` is the optional one). */
+export const ENVELOPE_REQUIRED = [
+  'eventId',
+  'eventType',
+  'eventVersion',
+  'occurredAt',
+  'tenantId',
+  'actor',
+  'correlationId',
+  'partitionKey',
+  'payload',
+] as const satisfies readonly (keyof EventEnvelope)[];
+
 export const ENVELOPE_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'urn:lantern:schema:envelope',
   type: 'object',
   additionalProperties: false,
-  required: [
-    'eventId',
-    'eventType',
-    'eventVersion',
-    'occurredAt',
-    'tenantId',
-    'actor',
-    'correlationId',
-    'partitionKey',
-    'payload',
-  ],
+  required: [...ENVELOPE_REQUIRED],
   properties: {
     eventId: { type: 'string', pattern: idPattern('evt') },
     eventType: { type: 'string', pattern: '^[a-z]+(\\.[a-z_]+){2,}$', maxLength: 128 },

@@ -9,6 +9,7 @@ import {
   SubjectPublicKeyInfo,
 } from '@peculiar/asn1-x509';
 import { derSigned } from '../encoding/der.js';
+import { toPem } from './pem.js';
 
 const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const OID_COMMON_NAME = '2.5.4.3';
@@ -42,7 +43,5 @@ export async function buildCsrPem(input: CsrInput): Promise<string> {
   const algorithm = new Uint8Array(
     AsnConvert.serialize(new AlgorithmIdentifier({ algorithm: OID_ECDSA_WITH_SHA256 })),
   );
-  const der = derSigned(tbs, algorithm, signature);
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${lines.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+  return toPem(derSigned(tbs, algorithm, signature), 'CERTIFICATE REQUEST');
 }
