@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
 import type { CaContext } from './context/ca-context.js';
 import { accountAdminRoutes } from './http/account-admin-routes.js';
+import { adminApi } from './http/admin-api.js';
 import { adminRoutes } from './http/admin-routes.js';
 import { authRoutes } from './http/auth-routes.js';
 import { caRoutes } from './http/ca-routes.js';
@@ -12,9 +13,9 @@ import { consoleRoutes } from './http/console-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
-import { mfaRoutes } from './http/mfa-routes.js';
+import { mfaAdminRoutes, mfaRoutes } from './http/mfa-routes.js';
 import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.js';
-import { webauthnRoutes } from './http/webauthn-routes.js';
+import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { webAuthnConfig } from './mfa/webauthn-config.js';
 import { syncRoutes } from './http/sync-routes.js';
@@ -117,17 +118,23 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         options.loginPerAccountRateLimitPerMinute ?? Math.max(1, Math.ceil(loginLimit / 20)),
     }),
   );
-  await app.register(adminRoutes(ctx, crls));
-  await app.register(accountAdminRoutes(ctx));
+  await app.register(
+    adminApi(ctx, [
+      adminRoutes(ctx, crls),
+      accountAdminRoutes(ctx),
+      mfaAdminRoutes(ctx),
+      webauthnAdminRoutes(ctx),
+      eventRoutes(ctx),
+      consoleAdminRoutes(ctx),
+    ]),
+  );
   await app.register(mfaRoutes(ctx));
   await app.register(
     webauthnRoutes(ctx, webAuthnConfig(ctx.publicUrl, options.webauthn), {
       loginRateLimitPerMinute: options.loginRateLimitPerMinute ?? 600,
     }),
   );
-  await app.register(eventRoutes(ctx));
   await app.register(syncRoutes(ctx));
-  await app.register(consoleAdminRoutes(ctx));
   await app.register(consoleRoutes(ctx, { signInRateLimitPerMinute: loginLimit }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -1,7 +1,7 @@
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import { ForbiddenError } from '@lantern/shared';
 import type { FastifyPluginAsync } from 'fastify';
-import { API_SCOPES, authorize, issueApiKey, revokeApiKey } from '../api-keys/api-keys.js';
-import type { ApiScope } from '../api-keys/api-keys.js';
+import { API_SCOPES, issueApiKey, revokeApiKey } from '../api-keys/api-keys.js';
 import { revokeGrant, revokeSession } from '../auth/revocations.js';
 import type { CaContext } from '../context/ca-context.js';
 import { getTenant } from '../tenants/tenant-commands.js';
@@ -13,19 +13,19 @@ import {
   registerUser,
   toUserView,
 } from '../users/users.js';
-import type { Role, UserAction } from '../users/users.js';
-import { adminMeta, adminPrincipal } from './principal.js';
+import type { UserAction } from '../users/users.js';
 import { idParam, tenantQuery } from './schemas.js';
-import { tenantFor } from './tenant-for.js';
 
 const USER_ACTIONS: readonly UserAction[] = ['lock', 'unlock', 'suspend', 'reactivate', 'erase'];
 
-/** Users, API keys and the revocation of sessions and grants. Every route checks scope and tenant. */
+/** Users, API keys and the revocation of sessions and grants. */
 export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     app.post(
       '/v1/admin/users',
       {
+        config: { scope: 'users:write', tenant: 'body' },
         schema: {
           body: {
             type: 'object',
@@ -43,42 +43,31 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const body = request.body as {
-          tenant?: string;
-          username: string;
-          role: Role;
-          password: string;
-          email?: string;
-          displayName?: string;
-        };
-        const principal = adminPrincipal(ctx, request);
-        const tenantId = tenantFor(ctx, principal, body.tenant);
-        authorize(principal, 'users:write', tenantId);
         const user = await registerUser(
           ctx,
-          { ...body, tenant: tenantId },
-          adminMeta(principal, request),
+          { ...request.body, tenant: request.admin.namedTenant() },
+          request.admin.meta,
         );
         return reply.status(201).send(user);
       },
     );
 
-    app.get('/v1/admin/users', { schema: { querystring: tenantQuery } }, async (request) => {
-      const principal = adminPrincipal(ctx, request);
-      const tenantId = tenantFor(ctx, principal, (request.query as { tenant?: string }).tenant);
-      authorize(principal, 'users:read', tenantId);
-      return { users: listUsers(ctx, tenantId) };
-    });
+    app.get(
+      '/v1/admin/users',
+      { config: { scope: 'users:read', tenant: 'query' }, schema: { querystring: tenantQuery } },
+      async (request) => ({ users: listUsers(ctx, request.admin.namedTenant()) }),
+    );
 
-    app.get('/v1/admin/users/:id', { schema: { params: idParam('usr') } }, async (request) => {
-      const principal = adminPrincipal(ctx, request);
-      authorize(principal, 'users:read');
-      return toUserView(getUser(ctx, (request.params as { id: string }).id, principal.tenantId));
-    });
+    app.get(
+      '/v1/admin/users/:id',
+      { config: { scope: 'users:read' }, schema: { params: idParam('usr') } },
+      async (request) => toUserView(getUser(ctx, request.params.id, request.admin.tenantId)),
+    );
 
     app.post(
       '/v1/admin/users/:id/:action',
       {
+        config: { scope: 'users:write' },
         schema: {
           params: {
             type: 'object',
@@ -96,51 +85,34 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'users:write');
-        const { id, action } = request.params as { id: string; action: UserAction };
-        const reason = (request.body as { reason?: string } | undefined)?.reason;
+        const { id, action } = request.params;
+        const reason = request.body?.reason;
         return applyUserAction(
           ctx,
-          { userId: id, tenantId: principal.tenantId, action, ...(reason ? { reason } : {}) },
-          adminMeta(principal, request),
+          { userId: id, tenantId: request.admin.tenantId, action, ...(reason ? { reason } : {}) },
+          request.admin.meta,
         );
       },
     );
 
     app.post(
       '/v1/admin/sessions/:id/revoke',
-      { schema: { params: idParam('ses') } },
-      async (request) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'users:write');
-        return revokeSession(
-          ctx,
-          (request.params as { id: string }).id,
-          principal.tenantId,
-          adminMeta(principal, request),
-        );
-      },
+      { config: { scope: 'users:write' }, schema: { params: idParam('ses') } },
+      async (request) =>
+        revokeSession(ctx, request.params.id, request.admin.tenantId, request.admin.meta),
     );
 
     app.post(
       '/v1/admin/grants/:id/revoke',
-      { schema: { params: idParam('grt') } },
-      async (request) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'users:write');
-        return revokeGrant(
-          ctx,
-          (request.params as { id: string }).id,
-          principal.tenantId,
-          adminMeta(principal, request),
-        );
-      },
+      { config: { scope: 'users:write' }, schema: { params: idParam('grt') } },
+      async (request) =>
+        revokeGrant(ctx, request.params.id, request.admin.tenantId, request.admin.meta),
     );
 
     app.post(
       '/v1/admin/api-keys',
       {
+        config: { scope: 'admin' },
         schema: {
           body: {
             type: 'object',
@@ -161,14 +133,8 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const body = request.body as {
-          tenant?: string;
-          scopes: ApiScope[];
-          name?: string;
-          ttlSeconds?: number;
-        };
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'admin');
+        const { body } = request;
+        const { principal } = request.admin;
         const tenantId =
           body.tenant === undefined
             ? principal.tenantId
@@ -184,7 +150,7 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
             ...(body.name ? { name: body.name } : {}),
             ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
           },
-          adminMeta(principal, request),
+          request.admin.meta,
         );
         return reply.status(201).send({ ...issued, tenantId, scopes: body.scopes });
       },
@@ -192,27 +158,19 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
 
     app.post(
       '/v1/admin/api-keys/:id/revoke',
-      { schema: { params: idParam('key') } },
-      async (request) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'admin');
-        return revokeApiKey(
-          ctx,
-          (request.params as { id: string }).id,
-          principal.tenantId,
-          adminMeta(principal, request),
-        );
-      },
+      { config: { scope: 'admin' }, schema: { params: idParam('key') } },
+      async (request) =>
+        revokeApiKey(ctx, request.params.id, request.admin.tenantId, request.admin.meta),
     );
 
-    app.post('/v1/admin/keys/rotate', async (request) => {
-      const principal = adminPrincipal(ctx, request);
-      authorize(principal, 'admin');
-      if (principal.tenantId !== null)
-        throw new ForbiddenError('only an installation-wide key can rotate token keys');
-      const change = ctx.tokenKeys.rotate();
-      ctx.logger.info({ event: 'jwks.rotation', ...change.rotation }, 'token keys rotated');
-      return { activeKid: ctx.tokenKeys.activeKid, ...change };
-    });
+    app.post(
+      '/v1/admin/keys/rotate',
+      { config: { scope: 'admin', installationOnly: 'rotate token keys' } },
+      async () => {
+        const change = ctx.tokenKeys.rotate();
+        ctx.logger.info({ event: 'jwks.rotation', ...change.rotation }, 'token keys rotated');
+        return { activeKid: ctx.tokenKeys.activeKid, ...change };
+      },
+    );
   };
 }

@@ -1,6 +1,5 @@
-import { ForbiddenError } from '@lantern/shared';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
-import { authorize } from '../api-keys/api-keys.js';
 import type { CaContext } from '../context/ca-context.js';
 import {
   DEVICE_REVOCATION_REASONS,
@@ -8,7 +7,6 @@ import {
   listDevices,
   revokeDevice,
 } from '../devices/devices.js';
-import type { DeviceRevocationReason } from '../devices/devices.js';
 import {
   MAX_TOKEN_TTL_SECONDS,
   createEnrollmentToken,
@@ -18,16 +16,16 @@ import {
 import { enrollmentHandout } from '../enrollment/enrollment-handout.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
-import { createTenant, getTenant, listTenants } from '../tenants/tenant-commands.js';
-import { adminMeta, adminPrincipal } from './principal.js';
+import { createTenant, listTenants } from '../tenants/tenant-commands.js';
 import { idParam, tenantQuery } from './schemas.js';
-import { tenantFor } from './tenant-for.js';
 
 export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync {
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     app.post(
       '/v1/admin/tenants',
       {
+        config: { scope: 'tenants:write', installationOnly: 'create tenants' },
         schema: {
           body: {
             type: 'object',
@@ -41,34 +39,21 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
         },
       },
       async (request, reply) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'tenants:write');
-        if (principal.tenantId !== null)
-          throw new ForbiddenError('only an installation-wide key can create tenants');
-        const tenant = createTenant(
-          ctx,
-          request.body as { name: string; slug?: string },
-          adminMeta(principal, request),
-        );
+        const tenant = createTenant(ctx, request.body, request.admin.meta);
         return reply.status(201).send(tenant);
       },
     );
 
-    app.get('/v1/admin/tenants', async (request) => {
-      const principal = adminPrincipal(ctx, request);
-      authorize(principal, 'devices:read');
+    app.get('/v1/admin/tenants', { config: { scope: 'devices:read' } }, async (request) => {
+      const own = request.admin.tenantId;
       const tenants = listTenants(ctx.store.db);
-      return {
-        tenants:
-          principal.tenantId === null
-            ? tenants
-            : tenants.filter((t) => t.tenantId === principal.tenantId),
-      };
+      return { tenants: own === null ? tenants : tenants.filter((t) => t.tenantId === own) };
     });
 
     app.post(
       '/v1/admin/enrollment-tokens',
       {
+        config: { scope: 'enrollment:write', tenant: 'body' },
         schema: {
           body: {
             type: 'object',
@@ -82,18 +67,15 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
         },
       },
       async (request, reply) => {
-        const body = request.body as { tenant?: string; ttlSeconds?: number; deviceName?: string };
-        const principal = adminPrincipal(ctx, request);
-        const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), body.tenant);
-        authorize(principal, 'enrollment:write', tenantId);
+        const { body } = request;
         const created = createEnrollmentToken(
           ctx,
           {
-            tenant: tenantId,
+            tenant: request.admin.namedTenant(),
             ttlSeconds: body.ttlSeconds ?? 3600,
             ...(body.deviceName ? { deviceName: body.deviceName } : {}),
           },
-          adminMeta(principal, request),
+          request.admin.meta,
         );
         return reply.status(201).send({ ...created, ...enrollmentHandout(ctx, created.token) });
       },
@@ -101,50 +83,40 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
 
     app.get(
       '/v1/admin/enrollment-tokens',
-      { schema: { querystring: tenantQuery } },
-      async (request) => {
-        const { tenant } = request.query as { tenant?: string };
-        const principal = adminPrincipal(ctx, request);
-        const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), tenant);
-        authorize(principal, 'devices:read', tenantId);
-        return { tokens: listEnrollmentTokens(ctx, tenantId) };
-      },
+      { config: { scope: 'devices:read', tenant: 'query' }, schema: { querystring: tenantQuery } },
+      async (request) => ({ tokens: listEnrollmentTokens(ctx, request.admin.namedTenant()) }),
     );
 
     app.post(
       '/v1/admin/enrollment-tokens/:id/revoke',
-      { schema: { params: idParam('tok') } },
-      async (request) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'enrollment:write');
-        const { id } = request.params as { id: string };
-        return revokeEnrollmentToken(
+      { config: { scope: 'enrollment:write' }, schema: { params: idParam('tok') } },
+      async (request) =>
+        revokeEnrollmentToken(
           ctx,
-          { tenantId: principal.tenantId, tokenId: id },
-          adminMeta(principal, request),
-        );
-      },
+          { tenantId: request.admin.tenantId, tokenId: request.params.id },
+          request.admin.meta,
+        ),
     );
 
-    app.get('/v1/admin/devices', { schema: { querystring: tenantQuery } }, async (request) => {
-      const { tenant } = request.query as { tenant?: string };
-      const principal = adminPrincipal(ctx, request);
-      authorize(principal, 'devices:read');
-      const tenantId =
-        tenant === undefined ? principal.tenantId : getTenant(ctx.store.db, tenant).tenantId;
-      authorize(principal, 'devices:read', tenantId ?? undefined);
-      return { devices: listDevices(ctx, tenantId) };
-    });
+    app.get(
+      '/v1/admin/devices',
+      {
+        config: { scope: 'devices:read', tenant: 'query', allTenants: true },
+        schema: { querystring: tenantQuery },
+      },
+      async (request) => ({ devices: listDevices(ctx, request.admin.tenantId) }),
+    );
 
-    app.get('/v1/admin/devices/:id', { schema: { params: idParam('dev') } }, async (request) => {
-      const principal = adminPrincipal(ctx, request);
-      authorize(principal, 'devices:read');
-      return getDevice(ctx, (request.params as { id: string }).id, principal.tenantId);
-    });
+    app.get(
+      '/v1/admin/devices/:id',
+      { config: { scope: 'devices:read' }, schema: { params: idParam('dev') } },
+      async (request) => getDevice(ctx, request.params.id, request.admin.tenantId),
+    );
 
     app.post(
       '/v1/admin/devices/:id/revoke',
       {
+        config: { scope: 'devices:write' },
         schema: {
           params: idParam('dev'),
           body: {
@@ -156,22 +128,17 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
         },
       },
       async (request) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'devices:write');
+        const { reason } = request.body;
         const device = revokeDevice(
           ctx,
-          {
-            deviceId: (request.params as { id: string }).id,
-            tenantId: principal.tenantId,
-            reason: (request.body as { reason: DeviceRevocationReason }).reason,
-          },
-          adminMeta(principal, request),
+          { deviceId: request.params.id, tenantId: request.admin.tenantId, reason },
+          request.admin.meta,
         );
         request.log.warn(
           { event: 'device.revoked', deviceId: device.deviceId, tenantId: device.tenantId },
           'device revoked',
         );
-        ctx.metrics.deviceRevocations.inc({ reason: (request.body as { reason: string }).reason });
+        ctx.metrics.deviceRevocations.inc({ reason });
         await crls.regenerate();
         return device;
       },
@@ -180,6 +147,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
     app.get(
       '/v1/revocations',
       {
+        config: { scope: 'devices:read', tenant: 'query' },
         schema: {
           querystring: {
             type: 'object',
@@ -193,13 +161,10 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
         },
       },
       async (request) => {
-        const query = request.query as { tenant?: string; after?: number; limit?: number };
-        const principal = adminPrincipal(ctx, request);
-        const tenantId = tenantFor(ctx, adminPrincipal(ctx, request), query.tenant);
-        authorize(principal, 'devices:read', tenantId);
+        const { query } = request;
         const { page } = await signedRevocationPage(
           ctx,
-          tenantId,
+          request.admin.namedTenant(),
           query.after ?? 0,
           query.limit ?? 500,
         );

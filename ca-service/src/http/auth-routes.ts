@@ -1,4 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { login } from '../auth/login.js';
 import type { LoginInput } from '../auth/login.js';
@@ -19,7 +20,8 @@ export function authRoutes(
   ctx: CaContext,
   options: { loginRateLimitPerMinute: number; loginPerAccountRateLimitPerMinute: number },
 ): FastifyPluginAsync {
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     const proofs = deviceProofSupport(app, ctx);
     await app.register(rateLimit, { max: options.loginRateLimitPerMinute, timeWindow: 60_000 });
     // A second limiter, per client and account: the per-client one alone lets one address spend
@@ -45,7 +47,7 @@ export function authRoutes(
 
     await app.register(async (scope) => {
       await perAccount(scope);
-      scope.post(
+      scope.withTypeProvider<JsonSchemaToTsProvider>().post(
         '/v1/auth/login',
         {
           bodyLimit: 8 * 1024,
@@ -64,12 +66,7 @@ export function authRoutes(
           },
         },
         async (request) =>
-          login(
-            ctx,
-            request.body as LoginInput,
-            proofs.proveIfPresent(request),
-            correlationIdOf(request),
-          ),
+          login(ctx, request.body, proofs.proveIfPresent(request), correlationIdOf(request)),
       );
     });
 
@@ -79,7 +76,7 @@ export function authRoutes(
       async (request) =>
         refresh(
           ctx,
-          (request.body as { refreshToken: string }).refreshToken,
+          request.body.refreshToken,
           proofs.proveIfPresent(request),
           correlationIdOf(request),
         ),
@@ -89,11 +86,7 @@ export function authRoutes(
       '/v1/auth/logout',
       { bodyLimit: 4 * 1024, schema: { body: refreshBody } },
       async (request, reply) => {
-        logout(
-          ctx,
-          (request.body as { refreshToken: string }).refreshToken,
-          correlationIdOf(request),
-        );
+        logout(ctx, request.body.refreshToken, correlationIdOf(request));
         return reply.status(204).send();
       },
     );

@@ -1,11 +1,13 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
+import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
 import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 
 /** Public, unauthenticated: the trust material every relying party needs. */
 export function caRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync {
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     app.get('/v1/ca/root', async (_request, reply) =>
       reply.type('application/x-pem-file').send(ctx.ca.rootPem),
     );
@@ -26,13 +28,15 @@ export function caRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAsync
         additionalProperties: false,
         properties: { issuer: { type: 'string', pattern: '^[0-9a-fA-F]{40}$' } },
       },
-    };
-    const crl = (kind: 'full' | 'delta') => async (request: FastifyRequest, reply: FastifyReply) =>
-      reply
-        .type('application/pkix-crl')
-        .send(await crls.current(kind, (request.query as { issuer?: string }).issuer));
-    app.get('/v1/crl', { schema: crlQuery }, crl('full'));
-    app.get('/v1/crl/delta', { schema: crlQuery }, crl('delta'));
+    } as const;
+    for (const [url, kind] of [
+      ['/v1/crl', 'full'],
+      ['/v1/crl/delta', 'delta'],
+    ] as const) {
+      app.get(url, { schema: crlQuery }, async (request, reply) =>
+        reply.type('application/pkix-crl').send(await crls.current(kind, request.query.issuer)),
+      );
+    }
     // Every issuing CA with its chain: relying parties that cache chains learn a rotation here.
     app.get('/v1/ca/issuers', async () => ({
       current: ctx.ca.authority.keyId.toString('hex'),

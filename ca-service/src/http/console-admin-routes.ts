@@ -1,34 +1,16 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
+import type { FastifyPluginAsync } from 'fastify';
 import { X509Certificate } from 'node:crypto';
-import { authorize } from '../api-keys/api-keys.js';
-import type { ApiKeyPrincipal, ApiScope } from '../api-keys/api-keys.js';
 import { AuditCheckpoints } from '../audit/audit-checkpoints.js';
 import { verifyChain } from '../audit/verify-chain.js';
 import type { ChainVerdict } from '../audit/verify-chain.js';
 import type { CaContext } from '../context/ca-context.js';
 import { getDevice } from '../devices/devices.js';
 import { EXPIRING_SOON_DAYS } from '../observability/metrics.js';
-import { getTenant } from '../tenants/tenant-commands.js';
 import { endUserSessions, getUser, resetPassword, toUserView } from '../users/users.js';
-import { adminMeta, adminPrincipal } from './principal.js';
-import { idParam } from './schemas.js';
-import { tenantFor } from './tenant-for.js';
+import { idParam, tenantQuery } from './schemas.js';
 
 const DAY_MS = 86_400_000;
-const tenantProperty = { type: 'string', minLength: 1, maxLength: 100 } as const;
-
-/** `?tenant=` when named, else the caller's own; an installation key naming none sees all. */
-function scopeOf(
-  ctx: CaContext,
-  principal: ApiKeyPrincipal,
-  scope: ApiScope,
-  named: string | undefined,
-): string | null {
-  const tenantId =
-    named === undefined ? principal.tenantId : getTenant(ctx.store.db, named).tenantId;
-  authorize(principal, scope, tenantId ?? undefined);
-  return tenantId;
-}
 
 /** When each device of a scope last talked to the CA, and who signed in on it. */
 function deviceActivity(ctx: CaContext, tenantId: string | null) {
@@ -55,7 +37,7 @@ function deviceActivity(ctx: CaContext, tenantId: string | null) {
 /**
  * Read models the admin console needs beyond the plain lists (DESIGN §8 `/v1/admin/...`): the
  * overview figures, device activity and certificates, password resets, ending a user's sessions
- * and the audit chain's state. Same scopes and tenant checks as every admin route.
+ * and the audit chain's state.
  */
 export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
   const checkpoints = new AuditCheckpoints(ctx.store, ctx.clock, { issuingPem: ctx.ca.issuingPem });
@@ -65,27 +47,27 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
     if (!chain || chain.head.position !== ctx.store.headPosition()) chain = verifyChain(ctx.store);
     return chain;
   };
-  const principalOf = (request: FastifyRequest) => adminPrincipal(ctx, request);
 
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     app.get(
       '/v1/admin/overview',
       {
+        config: { scope: 'devices:read', tenant: 'query', allTenants: true },
         schema: {
           querystring: {
             type: 'object',
             additionalProperties: false,
             properties: {
-              tenant: tenantProperty,
+              ...tenantQuery.properties,
               staleDays: { type: 'integer', minimum: 1, maximum: 365 },
             },
           },
         },
       },
       async (request) => {
-        const query = request.query as { tenant?: string; staleDays?: number };
-        const tenantId = scopeOf(ctx, principalOf(request), 'devices:read', query.tenant);
-        const staleDays = query.staleDays ?? 7;
+        const { tenantId } = request.admin;
+        const staleDays = request.query.staleDays ?? 7;
         const now = ctx.clock.now();
         const where = tenantId === null ? '' : 'WHERE tenant_id = ?';
         const args = tenantId === null ? [] : [tenantId];
@@ -151,29 +133,17 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
     app.get(
       '/v1/admin/device-activity',
       {
-        schema: {
-          querystring: {
-            type: 'object',
-            additionalProperties: false,
-            properties: { tenant: tenantProperty },
-          },
-        },
+        config: { scope: 'devices:read', tenant: 'query', allTenants: true },
+        schema: { querystring: tenantQuery },
       },
-      async (request) => {
-        const { tenant } = request.query as { tenant?: string };
-        return {
-          devices: deviceActivity(ctx, scopeOf(ctx, principalOf(request), 'devices:read', tenant)),
-        };
-      },
+      async (request) => ({ devices: deviceActivity(ctx, request.admin.tenantId) }),
     );
 
     app.get(
       '/v1/admin/devices/:id/certificates',
-      { schema: { params: idParam('dev') } },
+      { config: { scope: 'devices:read' }, schema: { params: idParam('dev') } },
       async (request) => {
-        const principal = principalOf(request);
-        authorize(principal, 'devices:read');
-        const device = getDevice(ctx, (request.params as { id: string }).id, principal.tenantId);
+        const device = getDevice(ctx, request.params.id, request.admin.tenantId);
         const rows = ctx.store.db
           .prepare(
             'SELECT serial, pem, revoked_at, revoke_reason FROM certificates WHERE device_id = ? ORDER BY not_before DESC',
@@ -208,6 +178,7 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       '/v1/admin/users/:id/password',
       {
         bodyLimit: 8 * 1024,
+        config: { scope: 'users:write' },
         schema: {
           params: idParam('usr'),
           body: {
@@ -219,35 +190,26 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const principal = principalOf(request);
-        authorize(principal, 'users:write');
         return resetPassword(
           ctx,
           {
-            userId: (request.params as { id: string }).id,
-            tenantId: principal.tenantId,
-            password: (request.body as { password: string }).password,
+            userId: request.params.id,
+            tenantId: request.admin.tenantId,
+            password: request.body.password,
           },
-          adminMeta(principal, request),
+          request.admin.meta,
         );
       },
     );
 
     app.post(
       '/v1/admin/users/:id/sessions/revoke',
-      { schema: { params: idParam('usr') } },
+      { config: { scope: 'users:write' }, schema: { params: idParam('usr') } },
       async (request) => {
-        const principal = principalOf(request);
-        authorize(principal, 'users:write');
+        const { admin } = request;
         return ctx.store.transaction(() => {
-          const user = getUser(ctx, (request.params as { id: string }).id, principal.tenantId);
-          endUserSessions(
-            ctx,
-            user.user_id,
-            user.tenant_id,
-            'user_revoked',
-            adminMeta(principal, request),
-          );
+          const user = getUser(ctx, request.params.id, admin.tenantId);
+          endUserSessions(ctx, user.user_id, user.tenant_id, 'user_revoked', admin.meta);
           return toUserView(user);
         });
       },
@@ -255,19 +217,8 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/audit',
-      {
-        schema: {
-          querystring: {
-            type: 'object',
-            additionalProperties: false,
-            properties: { tenant: tenantProperty },
-          },
-        },
-      },
-      async (request) => {
-        const principal = principalOf(request);
-        const tenantId = tenantFor(ctx, principal, (request.query as { tenant?: string }).tenant);
-        authorize(principal, 'events:read', tenantId);
+      { config: { scope: 'events:read', tenant: 'query' }, schema: { querystring: tenantQuery } },
+      async () => {
         const verdict = chainVerdict();
         const last = checkpoints.list(1)[0];
         const lastVerdict = last ? checkpoints.verify(last.jws) : undefined;

@@ -1,5 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import { ForbiddenError, InvalidRequestError, ServiceUnavailableError } from '@lantern/shared';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { authenticateApiKey, authorize } from '../api-keys/api-keys.js';
@@ -111,8 +112,10 @@ export function consoleRoutes(
     return body;
   };
 
-  const identityOf = async (request: FastifyRequest): Promise<ConsoleIdentity> => {
-    const body = request.body as SignInBody;
+  const identityOf = async (
+    request: FastifyRequest,
+    body: SignInBody,
+  ): Promise<ConsoleIdentity> => {
     if (body.apiKey !== undefined) {
       const principal = authenticateApiKey(ctx, body.apiKey);
       authorize(principal, 'admin');
@@ -146,7 +149,8 @@ export function consoleRoutes(
     };
   };
 
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     app.get('/admin', { schema: { hide: true } }, async (_request, reply) =>
       reply.redirect('/admin/'),
     );
@@ -164,12 +168,12 @@ export function consoleRoutes(
           params: {
             type: 'object',
             required: ['name'],
-            properties: { name: { type: 'string', enum: Object.keys(ASSETS) } },
+            properties: { name: { type: 'string', enum: ['app.js', 'app.css'] } },
           },
         },
       },
       async (request, reply) => {
-        const name = (request.params as { name: keyof typeof ASSETS }).name;
+        const { name } = request.params;
         return secureHeaders(reply)
           .header('cache-control', 'no-cache')
           .type(ASSETS[name])
@@ -182,20 +186,22 @@ export function consoleRoutes(
         max: options.signInRateLimitPerMinute,
         timeWindow: 60_000,
       });
-      scope.post(
-        '/admin/session',
-        { bodyLimit: 8 * 1024, schema: { body: signInBody } },
-        async (request, reply) => {
-          assertSameOrigin(ctx, request);
-          sessions.end(consoleCookie(request));
-          const { id, view } = sessions.create(await identityOf(request));
-          return reply
-            .header('set-cookie', sessionCookie(request, id))
-            .header('cache-control', 'no-store')
-            .status(201)
-            .send(view);
-        },
-      );
+      scope
+        .withTypeProvider<JsonSchemaToTsProvider>()
+        .post(
+          '/admin/session',
+          { bodyLimit: 8 * 1024, schema: { body: signInBody } },
+          async (request, reply) => {
+            assertSameOrigin(ctx, request);
+            sessions.end(consoleCookie(request));
+            const { id, view } = sessions.create(await identityOf(request, request.body));
+            return reply
+              .header('set-cookie', sessionCookie(request, id))
+              .header('cache-control', 'no-store')
+              .status(201)
+              .send(view);
+          },
+        );
     });
 
     app.get('/admin/session', async (request, reply) =>

@@ -1,3 +1,4 @@
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
 import { renewDevice } from '../renewal/renew-device.js';
@@ -7,7 +8,8 @@ import { correlationIdOf } from './principal.js';
 const DAY_SECONDS = 86_400;
 
 export function deviceRoutes(ctx: CaContext): FastifyPluginAsync {
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     const proofs = deviceProofSupport(app, ctx);
     app.post(
       '/v1/devices/renew',
@@ -25,12 +27,7 @@ export function deviceRoutes(ctx: CaContext): FastifyPluginAsync {
         const device = proofs.prove(request, {
           expiredGraceSeconds: ctx.bindingProfile.renewalGraceDays * DAY_SECONDS,
         });
-        const result = await renewDevice(
-          ctx,
-          device,
-          request.body as { csr?: string },
-          correlationIdOf(request),
-        );
+        const result = await renewDevice(ctx, device, request.body, correlationIdOf(request));
         ctx.metrics.offlineCertsIssued.inc({ tenant_id: device.tenantId });
         request.log.info(
           {

@@ -1,4 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
 import { enrollDevice } from '../enrollment/enroll-device.js';
@@ -13,7 +14,8 @@ export function enrollmentRoutes(
   ctx: CaContext,
   options: EnrollmentRoutesOptions,
 ): FastifyPluginAsync {
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     await app.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: 60_000 });
     const proofs = deviceProofSupport(app, ctx);
     app.post(
@@ -36,17 +38,10 @@ export function enrollmentRoutes(
         },
       },
       async (request, reply) => {
-        const body = request.body as {
-          enrollmentToken: string;
-          csr: string;
-          tenant?: string;
-          name?: string;
-          keyAssurance?: 'software' | 'hardware';
-        };
         // Re-enrollment (DESIGN §2 Lifetimes): a proof by the device's old key, however long
         // expired, names the device the token binds anew, so its identity and history carry on.
         const previous = proofs.proveIfPresentExpired(request);
-        const result = await enrollDevice(ctx, body, correlationIdOf(request), previous);
+        const result = await enrollDevice(ctx, request.body, correlationIdOf(request), previous);
         request.log.info(
           {
             event: 'device.offline_cert.issued',

@@ -1,12 +1,10 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
+import type { FastifyPluginAsync } from 'fastify';
 import { Readable } from 'node:stream';
-import { authorize } from '../api-keys/api-keys.js';
 import { UserEventIndex } from '../audit/user-event-index.js';
 import type { CaContext } from '../context/ca-context.js';
 import { UserNotFoundError } from '../errors.js';
 import type { EventQuery, RecordedEvent } from '../store/event-store.js';
-import { adminPrincipal } from './principal.js';
-import { tenantFor } from './tenant-for.js';
 
 const ID = '^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$';
 const EXPORT_BATCH = 1000;
@@ -34,7 +32,7 @@ const COPIED: [keyof EventQuery, string][] = [
   ['to', 'to'],
 ];
 
-type Query = Record<string, string | number | undefined>;
+type Filters = Partial<Record<string, string | number>>;
 
 /**
  * The event API (DESIGN §6 Audit): filtered pages, per-user timelines and an NDJSON export, each
@@ -49,26 +47,20 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
       quarantined: check.get(event.eventId) !== undefined,
     }));
   };
-  const tenantOf = (request: FastifyRequest): string => {
-    const query = request.query as Query;
-    const principal = adminPrincipal(ctx, request);
-    const tenantId = tenantFor(ctx, principal, query['tenant'] as string | undefined);
-    authorize(principal, 'events:read', tenantId);
-    return tenantId;
-  };
-  const filterOf = (request: FastifyRequest): EventQuery => {
-    const query = request.query as Query;
-    const filter: EventQuery = { tenantId: tenantOf(request) };
+  const filterOf = (tenantId: string, query: Filters): EventQuery => {
+    const filter: EventQuery = { tenantId };
     for (const [key, param] of COPIED) {
       if (query[param] !== undefined) Object.assign(filter, { [key]: query[param] });
     }
     return filter;
   };
 
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     app.get(
       '/v1/events',
       {
+        config: { scope: 'events:read', tenant: 'query' },
         schema: {
           querystring: {
             type: 'object',
@@ -78,8 +70,8 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const filter = filterOf(request);
-        filter.limit = ((request.query as Query)['limit'] as number | undefined) ?? 100;
+        const filter = filterOf(request.admin.namedTenant(), request.query);
+        filter.limit = request.query.limit ?? 100;
         const events = ctx.store.read(filter);
         return {
           events: quarantined(events),
@@ -91,6 +83,7 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
     app.get(
       '/v1/events/export',
       {
+        config: { scope: 'events:read', tenant: 'query' },
         schema: {
           querystring: {
             type: 'object',
@@ -100,8 +93,8 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const filter = filterOf(request);
-        const limit = (request.query as Query)['limit'] as number | undefined;
+        const filter = filterOf(request.admin.namedTenant(), request.query);
+        const { limit } = request.query;
         // Read a batch at a time as the client drains the response: an export of the whole log
         // never sits in memory, and appends carry on between batches.
         async function* lines(): AsyncGenerator<string> {
@@ -127,6 +120,7 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
     app.get(
       '/v1/users/:id/timeline',
       {
+        config: { scope: 'events:read', tenant: 'query' },
         schema: {
           params: {
             type: 'object',
@@ -146,20 +140,17 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const tenantId = tenantOf(request);
-        const userId = (request.params as { id: string }).id;
-        const query = request.query as Query;
+        const tenantId = request.admin.namedTenant();
+        const userId = request.params.id;
+        const { query } = request;
         // Erased users keep their timeline (the record of what happened stays); other tenants'
         // users do not exist here.
         const owner = ctx.store.db
           .prepare('SELECT tenant_id FROM users WHERE user_id = ?')
           .get(userId) as { tenant_id: string } | undefined;
         if (owner?.tenant_id !== tenantId) throw new UserNotFoundError();
-        const after = (query['after'] as number | undefined) ?? 0;
-        const events = timelines.timeline(userId, tenantId, {
-          after,
-          limit: (query['limit'] as number | undefined) ?? 100,
-        });
+        const after = query.after ?? 0;
+        const events = timelines.timeline(userId, tenantId, { after, limit: query.limit ?? 100 });
         return { userId, events: quarantined(events), next: events.at(-1)?.position ?? after };
       },
     );

@@ -441,7 +441,7 @@ export function documentRoute({
 }: {
   schema: FastifySchema;
   url: string;
-  route: { method: string | string[] };
+  route: { method: string | string[]; config?: { scope?: string } };
 }): { schema: FastifySchema; url: string } {
   const method = (Array.isArray(route.method) ? route.method[0] : route.method) ?? 'GET';
   const doc = ROUTE_DOCS[`${method} ${url.replace(/:(\w+)/g, '{$1}')}`];
@@ -454,7 +454,10 @@ export function documentRoute({
   });
   errors['400'] = error('The request is malformed; the message names the field.');
   if (doc.caller !== 'public') errors['401'] = error('No valid credential.');
-  if (doc.caller === 'admin') errors['403'] = error('The key lacks the scope or the tenant.');
+  if (doc.caller === 'admin') {
+    const scope = route.config?.scope;
+    errors['403'] = error(`The key lacks the ${scope ? `\`${scope}\` ` : ''}scope or the tenant.`);
+  }
   if (url.includes(':')) errors['404'] = error('No such resource in your tenant.');
   errors['429'] = error('Too many requests; Retry-After says when to come back.');
   return {

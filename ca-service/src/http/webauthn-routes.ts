@@ -1,12 +1,10 @@
 import rateLimit from '@fastify/rate-limit';
-import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
-import { authorize } from '../api-keys/api-keys.js';
 import type { CaContext } from '../context/ca-context.js';
 import { hasActiveTotp } from '../mfa/totp-credentials.js';
 import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
 import { userPasskeys } from '../mfa/webauthn-credentials.js';
-import type { PasskeyOptionsInput } from '../mfa/webauthn-login.js';
 import { passkeyLogin, passkeyLoginOptions } from '../mfa/webauthn-login.js';
 import {
   adminRemovePasskey,
@@ -17,7 +15,8 @@ import {
 import { callerUser } from '../mfa/totp-enrollment.js';
 import { getUser } from '../users/users.js';
 import { deviceProofSupport } from './device-proof-support.js';
-import { adminMeta, adminPrincipal, correlationIdOf } from './principal.js';
+import { correlationIdOf } from './principal.js';
+import { idParam } from './schemas.js';
 import { signedInCaller } from './signed-in.js';
 
 const base64url = (maxLength: number) =>
@@ -80,12 +79,6 @@ const authenticationBody = {
   },
 } as const;
 
-const userParam = {
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: '^usr_[0-9A-HJKMNP-TV-Z]{26}$' } },
-} as const;
-
 const credentialParam = {
   type: 'object',
   required: ['credentialId'],
@@ -95,15 +88,15 @@ const credentialParam = {
 /**
  * Passkeys of the CA's web origin: registration for signed-in users (`/v1/mfa/webauthn/...`,
  * beside `/v1/mfa/totp/...`), passkey sign-in (`/v1/auth/webauthn/...`, rate-limited like
- * `/v1/auth/login`, with an optional device proof for an offline grant), and the admin view of
- * a user's second factors (API keys, scope and tenant checked like every admin route).
+ * `/v1/auth/login`, with an optional device proof for an offline grant).
  */
 export function webauthnRoutes(
   ctx: CaContext,
   config: WebAuthnConfig,
   options: { loginRateLimitPerMinute: number },
 ): FastifyPluginAsync {
-  return async (app) => {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
     const proofs = deviceProofSupport(app, ctx);
     const signedIn = signedInCaller(ctx, proofs);
     await app.register(rateLimit, { max: options.loginRateLimitPerMinute, timeWindow: 60_000 });
@@ -133,7 +126,7 @@ export function webauthnRoutes(
           ctx,
           config,
           signedIn(request),
-          request.body as RegistrationResponseJSON,
+          request.body,
           correlationIdOf(request),
         );
         return reply.status(201).send(enrolled);
@@ -147,7 +140,7 @@ export function webauthnRoutes(
         removeOwnPasskey(
           ctx,
           signedIn(request),
-          (request.params as { credentialId: string }).credentialId,
+          request.params.credentialId,
           correlationIdOf(request),
         ),
     );
@@ -169,11 +162,7 @@ export function webauthnRoutes(
         },
       },
       async (request, reply) => {
-        const assertion = await passkeyLoginOptions(
-          ctx,
-          config,
-          request.body as PasskeyOptionsInput,
-        );
+        const assertion = await passkeyLoginOptions(ctx, config, request.body);
         return reply.header('cache-control', 'no-store').send(assertion);
       },
     );
@@ -182,9 +171,7 @@ export function webauthnRoutes(
       '/v1/auth/webauthn/verify',
       { bodyLimit: 32 * 1024, schema: { body: authenticationBody } },
       async (request) => {
-        const { password, ...response } = request.body as AuthenticationResponseJSON & {
-          password?: string;
-        };
+        const { password, ...response } = request.body;
         return passkeyLogin(
           ctx,
           config,
@@ -194,39 +181,46 @@ export function webauthnRoutes(
         );
       },
     );
+  };
+}
 
-    app.get('/v1/admin/users/:id/mfa', { schema: { params: userParam } }, async (request) => {
-      const principal = adminPrincipal(ctx, request);
-      authorize(principal, 'users:read');
-      const user = getUser(ctx, (request.params as { id: string }).id, principal.tenantId);
-      return {
-        userId: user.user_id,
-        totp: hasActiveTotp(ctx.store.db, user.user_id) ? 'active' : 'none',
-        passkeys: userPasskeys(ctx.store.db, user.user_id),
-      };
-    });
+/** The admin view of a user's second factors, under `adminApi`. */
+export function webauthnAdminRoutes(ctx: CaContext): FastifyPluginAsync {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
+    app.get(
+      '/v1/admin/users/:id/mfa',
+      { config: { scope: 'users:read' }, schema: { params: idParam('usr') } },
+      async (request) => {
+        const user = getUser(ctx, request.params.id, request.admin.tenantId);
+        return {
+          userId: user.user_id,
+          totp: hasActiveTotp(ctx.store.db, user.user_id) ? 'active' : 'none',
+          passkeys: userPasskeys(ctx.store.db, user.user_id),
+        };
+      },
+    );
 
     app.delete(
       '/v1/admin/users/:id/mfa/webauthn/:credentialId',
       {
+        config: { scope: 'users:write' },
         schema: {
           params: {
             type: 'object',
             required: ['id', 'credentialId'],
-            properties: { ...userParam.properties, ...credentialParam.properties },
+            properties: { ...idParam('usr').properties, ...credentialParam.properties },
           },
         },
       },
       async (request) => {
-        const principal = adminPrincipal(ctx, request);
-        authorize(principal, 'users:write');
-        const params = request.params as { id: string; credentialId: string };
+        const { id, credentialId } = request.params;
         return adminRemovePasskey(
           ctx,
-          params.id,
-          principal.tenantId,
-          params.credentialId,
-          adminMeta(principal, request),
+          id,
+          request.admin.tenantId,
+          credentialId,
+          request.admin.meta,
         );
       },
     );

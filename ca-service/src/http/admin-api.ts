@@ -1,0 +1,104 @@
+import { ForbiddenError } from '@lantern/shared';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ApiKeyPrincipal, ApiScope } from '../api-keys/api-keys.js';
+import { API_SCOPES, authorize } from '../api-keys/api-keys.js';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { getTenant } from '../tenants/tenant-commands.js';
+import { adminMeta, adminPrincipal } from './principal.js';
+import { tenantFor } from './tenant-for.js';
+
+/** Where an admin route names the tenant it acts on: `tenant` of the query or body, or `:id`. */
+export type TenantSource = 'query' | 'body' | 'param';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The API key scope an admin route needs; a route under `adminApi` without one never starts. */
+    scope?: ApiScope;
+    /** The route acts on a tenant it names here, checked against the key's own. */
+    tenant?: TenantSource;
+    /** With `tenant`: an installation key naming none acts on every tenant (else it must name one). */
+    allTenants?: true;
+    /** Only an installation-wide key may do this; the refusal reads "only … can <this>". */
+    installationOnly?: string;
+  }
+  interface FastifyRequest {
+    /** The authorized caller of a route under `adminApi` (not set on any other route). */
+    admin: AdminCaller;
+  }
+}
+
+/** Who calls an admin route, and the tenant the route's rule resolved. */
+export class AdminCaller {
+  constructor(
+    readonly principal: ApiKeyPrincipal,
+    readonly meta: CommandMeta,
+    /** The tenant the call is confined to; null: every tenant (an installation key). */
+    public tenantId: string | null,
+  ) {}
+
+  /** The tenant of a route with a `tenant` rule and no `allTenants`: always one. */
+  namedTenant(): string {
+    if (this.tenantId === null) throw new Error('this admin route declares no `tenant` rule');
+    return this.tenantId;
+  }
+}
+
+/**
+ * The admin API: every route of `features` is authenticated (admin API key, else console session
+ * with its CSRF and Origin checks) before its body is read, then authorized against the scope and
+ * tenant its `config` declares once its input is validated. A route that declares no scope fails
+ * the start: forgetting the check cannot open a route.
+ */
+export function adminApi(
+  ctx: CaContext,
+  features: readonly FastifyPluginAsync[],
+): FastifyPluginAsync {
+  return async (app) => {
+    app.decorateRequest('admin');
+    app.addHook('onRoute', (route) => {
+      const scope = route.config?.scope;
+      if (scope === undefined || !API_SCOPES.includes(scope)) {
+        throw new Error(
+          `admin route ${route.method} ${route.url} declares no scope (config.scope)`,
+        );
+      }
+    });
+    app.addHook('onRequest', async (request) => {
+      const principal = adminPrincipal(ctx, request);
+      request.admin = new AdminCaller(principal, adminMeta(principal, request), principal.tenantId);
+    });
+    app.addHook('preHandler', async (request) => authorizeCall(ctx, request));
+    for (const feature of features) await app.register(feature);
+  };
+}
+
+function authorizeCall(ctx: CaContext, request: FastifyRequest): void {
+  const { scope, tenant, allTenants, installationOnly } = request.routeOptions.config;
+  const caller = request.admin;
+  const { principal } = caller;
+  if (scope === undefined) throw new Error('admin route without a scope');
+  if (tenant === undefined) {
+    authorize(principal, scope);
+  } else {
+    const named = namedTenantOf(request, tenant);
+    if (allTenants) {
+      caller.tenantId =
+        named === undefined ? principal.tenantId : getTenant(ctx.store.db, named).tenantId;
+    } else {
+      caller.tenantId = tenantFor(ctx, principal, named);
+    }
+    authorize(principal, scope, caller.tenantId ?? undefined);
+  }
+  if (installationOnly !== undefined && principal.tenantId !== null) {
+    throw new ForbiddenError(`only an installation-wide key can ${installationOnly}`);
+  }
+}
+
+function namedTenantOf(request: FastifyRequest, source: TenantSource): string | undefined {
+  const input =
+    source === 'query' ? request.query : source === 'body' ? request.body : request.params;
+  const value = (input as Record<string, unknown> | undefined)?.[
+    source === 'param' ? 'id' : 'tenant'
+  ];
+  return typeof value === 'string' ? value : undefined;
+}
