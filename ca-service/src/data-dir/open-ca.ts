@@ -13,7 +13,7 @@ import { fromPem, sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
 import { fileSigner } from '../pki/signer.js';
 import type { Signer } from '../pki/signer.js';
-import type { IssuingAuthority } from '../issuance/binding-certificate.js';
+import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { completeRotation, retiredIssuerIds } from './rotate-issuing.js';
 import { join } from 'node:path';
 import { revocationFeedProjection } from '../revocation/revocation-feed-projection.js';

@@ -1,16 +1,11 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { DeviceAlreadyRevokedError, DeviceNotFoundError } from '../errors.js';
-import { retireTotpSealedOnDevice } from '../mfa/totp-enrollment.js';
+import { retireTotpSealedOnDevice } from '../mfa/totp-removal.js';
+import type { DeviceRevocationReason } from './revocation-reasons.js';
 
-export const DEVICE_REVOCATION_REASONS = [
-  'lost',
-  'stolen',
-  'compromised',
-  'decommissioned',
-  'admin',
-] as const;
-export type DeviceRevocationReason = (typeof DEVICE_REVOCATION_REASONS)[number];
+export { DEVICE_REVOCATION_REASONS } from './revocation-reasons.js';
+export type { DeviceRevocationReason } from './revocation-reasons.js';
 
 export interface DeviceView {
   deviceId: string;

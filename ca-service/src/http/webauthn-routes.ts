@@ -6,8 +6,8 @@ import type { CaContext } from '../context/ca-context.js';
 import { hasActiveTotp } from '../mfa/totp-credentials.js';
 import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
 import { userPasskeys } from '../mfa/webauthn-credentials.js';
-import type { PasskeyOptionsInput } from '../mfa/webauthn-login.js';
-import { passkeyLogin, passkeyLoginOptions } from '../mfa/webauthn-login.js';
+import type { PasskeyOptionsInput } from '../signin/passkey-signin.js';
+import { passkeyLogin, passkeyLoginOptions } from '../signin/passkey-signin.js';
 import {
   adminRemovePasskey,
   finishPasskeyRegistration,

@@ -2,13 +2,12 @@ import { UnauthorizedError, base32Encode } from '@lantern/shared';
 import QRCode from 'qrcode';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
-import { lockoutFailure } from '../auth/login.js';
+import { lockoutFailure } from '../auth/sign-in-checks.js';
 import type { AccessTokenClaims } from '../auth/tokens.js';
 import {
   AccountLockedError,
   MfaFailedError,
   StepUpRequiredError,
-  TotpNotEnrolledError,
   TotpNotPendingError,
 } from '../errors.js';
 import { getTenant } from '../tenants/tenant-commands.js';
@@ -18,11 +17,10 @@ import { hasSecondFactor, satisfiesStepUp } from './step-up.js';
 import type { RoleMfaPolicy } from './mfa-policy.js';
 import { roleMfaPolicy } from './mfa-policy.js';
 import { otpauthUri } from './totp.js';
+import { removeTotp } from './totp-removal.js';
 import {
   PENDING_TOTP_SECONDS,
   consumeTotpCode,
-  deleteTotp,
-  hasActiveTotp,
   promotePendingTotp,
   storePendingTotp,
   totpRow,
@@ -171,26 +169,6 @@ export function confirmTotpEnrollment(
   return { userId: outcome.userId, kind: 'totp', enrolledAt: outcome.enrolledAt };
 }
 
-function removeTotp(
-  ctx: CaContext,
-  user: UserRow,
-  reason: 'user' | 'admin_reset' | 'device_revoked',
-  meta: CommandMeta,
-): { userId: string; kind: 'totp'; removed: true } {
-  if (!hasActiveTotp(ctx.store.db, user.user_id)) throw new TotpNotEnrolledError();
-  deleteTotp(ctx, user.user_id);
-  ctx.store.append([
-    {
-      eventType: 'identity.user.mfa_removed',
-      aggregateId: user.user_id,
-      tenantId: user.tenant_id,
-      ...meta,
-      payload: { userId: user.user_id, kind: 'totp', reason },
-    },
-  ]);
-  return { userId: user.user_id, kind: 'totp', removed: true };
-}
-
 /** The user removes their own TOTP: needs a step-up (a code from the factor being removed). */
 export function removeOwnTotp(
   ctx: CaContext,
@@ -220,31 +198,6 @@ export function resetTotp(
   return ctx.store.transaction(() =>
     removeTotp(ctx, getUser(ctx, userId, tenantId), 'admin_reset', meta),
   );
-}
-
-/**
- * Issue 15: an offline grant carries the user's TOTP secret sealed to the device key, so whoever
- * holds a revoked device may hold a working second factor for the CA. A per-device secret would
- * not match the user's authenticator app, so the factor itself is retired instead: every user
- * whose current secret (confirmed before a grant with `totp` was issued on this device) went to
- * the device loses it, in the revocation's transaction, and enrols a new one. Call inside it.
- */
-export function retireTotpSealedOnDevice(
-  ctx: CaContext,
-  deviceId: string,
-  meta: CommandMeta,
-): string[] {
-  const users = ctx.store.db
-    .prepare(
-      `SELECT DISTINCT t.user_id FROM totp_credentials t JOIN grants g ON g.user_id = t.user_id
-       WHERE g.device_id = ? AND t.status = 'active' AND t.confirmed_at <= g.issued_at
-         AND EXISTS (SELECT 1 FROM json_each(g.methods) WHERE value = 'totp')`,
-    )
-    .all(deviceId) as { user_id: string }[];
-  for (const { user_id } of users) {
-    removeTotp(ctx, getUser(ctx, user_id, null), 'device_revoked', meta);
-  }
-  return users.map((row) => row.user_id);
 }
 
 export interface MfaStatusView {

@@ -3,8 +3,8 @@ import { EVENT_CATALOGUE } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
-import { INBOX_SUBJECTS } from '../inbox/inbox-processor.js';
+import { DEVICE_REVOCATION_REASONS } from '../devices/revocation-reasons.js';
+import { INBOX_SUBJECTS } from '../inbox/inbox-subjects.js';
 import type { Signer } from '../pki/signer.js';
 
 /** What the outbox relay reports about itself; undefined while no relay is configured. */

@@ -1,12 +1,12 @@
-import type { CaContext } from '../context/ca-context.js';
 import { fromPem } from './der.js';
+import type { CaMaterial } from './issuing-authority.js';
 
 /**
  * A compact JWS by the issuing CA with its certificate in `x5c`: what the CA says to devices
  * (revocation pages, server time, token keys), checked by an agent against its pinned root.
  */
 export async function caSignedJws(
-  ctx: CaContext,
+  ctx: { ca: Pick<CaMaterial, 'authority' | 'issuingPem'> },
   typ: string,
   claims: Record<string, unknown>,
 ): Promise<string> {

@@ -1,6 +1,6 @@
 import type { CaContext } from '../context/ca-context.js';
 import { IssuerUnknownError } from '../errors.js';
-import type { IssuingAuthority } from '../issuance/binding-certificate.js';
+import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { signCrl } from '../pki/crl-builder.js';
 
 const CRL_LIFETIME_MS = 7 * 86_400_000;
