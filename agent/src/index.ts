@@ -50,6 +50,7 @@ export * from './signin/offline-grant.js';
 export * from './signin/signin-refusals.js';
 export * from './signin/signin-agent.js';
 export * from './signin/login-answer.js';
+export * from './signin/offline-credential.js';
 export * from './signin/offline-signin.js';
 export * from './signin/online-signin.js';
 export * from './signin/sign-in.js';

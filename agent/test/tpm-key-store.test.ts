@@ -23,7 +23,7 @@ import { StateRollbackError } from '../src/errors.js';
 import { signInOffline } from '../src/signin/offline-signin.js';
 import { signInOnline } from '../src/signin/online-signin.js';
 import { derivePasswordKey } from '../src/signin/password-verifier.js';
-import { sealedColumn } from '../src/signin/sealed-columns.js';
+import { sealedColumn } from '../src/keys/sealed-columns.js';
 import type { SigninWorld, TestDevice } from './signin-harness.js';
 import { TEST_OPTIONS, startSigninWorld } from './signin-harness.js';
 import { useTempDirs } from './support/temp-dir.js';

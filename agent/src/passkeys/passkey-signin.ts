@@ -9,7 +9,7 @@ import {
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { DataKeyDestroyedError, SealedDataInvalidError } from '../errors.js';
 import { bindingFacts } from '../signin/binding-facts.js';
-import type { OfflineCredential } from '../signin/offline-signin.js';
+import type { OfflineCredential } from '../signin/offline-credential.js';
 import { signInOfflineWith } from '../signin/offline-signin.js';
 import type { SigninOptions, SigninRefusal, SigninSuccess } from '../signin/signin-agent.js';
 import { SigninEvents } from '../signin/signin-events.js';

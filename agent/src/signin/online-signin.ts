@@ -9,7 +9,7 @@ import { checkLoginAnswer } from './login-answer.js';
 import { recordSession, startLocalSession } from './local-session.js';
 import type { OfflineGrant } from './offline-grant.js';
 import { derivePasswordVerifier } from './password-verifier.js';
-import { sealedColumn } from './sealed-columns.js';
+import { sealedColumn } from '../keys/sealed-columns.js';
 import type { SigninAgent, SigninInput, SigninOptions, SigninVerdict } from './signin-agent.js';
 import { DEFAULT_SIGNIN_TIMEOUT_MS, DEFAULT_SESSION_TTL_MS } from './signin-agent.js';
 import { SigninEvents } from './signin-events.js';

@@ -1,7 +1,7 @@
 import { SealedDataInvalidError } from '../errors.js';
-import type { OfflineCredential } from './offline-signin.js';
+import type { OfflineCredential } from './offline-credential.js';
 import { derivePasswordKey, matchesPasswordVerifier } from './password-verifier.js';
-import { sealedColumn } from './sealed-columns.js';
+import { sealedColumn } from '../keys/sealed-columns.js';
 
 /**
  * The password as the first factor of an offline sign-in: compared with the local verifier

@@ -1,7 +1,7 @@
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { SealedDataInvalidError } from '../errors.js';
 import { callCa } from './ca-call.js';
-import { sealedColumn } from './sealed-columns.js';
+import { sealedColumn } from '../keys/sealed-columns.js';
 import type { SigninAgent } from './signin-agent.js';
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from './signin-agent.js';
 

@@ -2,7 +2,7 @@ import type { OfflineTotpSecret, TotpAlgorithm, TotpVerdict } from '@lantern/sha
 import { base32Decode, verifyTotp } from '@lantern/shared';
 import { SealedDataInvalidError } from '../errors.js';
 import type { DataKey } from '../keys/data-key.js';
-import { sealedColumn } from '../signin/sealed-columns.js';
+import { sealedColumn } from '../keys/sealed-columns.js';
 import type { AgentStore } from '../store/agent-store.js';
 
 /** Steps either side of now a code may come from (RFC 6238 §5.2: one step of network delay). */
