@@ -1,5 +1,5 @@
 import type { Actor, Clock, IdGenerator, Logger } from '@lantern/shared';
-import type { SecretBox } from '../mfa/secret-box.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import type { CaMetrics } from '../observability/metrics.js';
 import type { CaMaterial } from '../pki/issuing-authority.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';

@@ -1,11 +1,14 @@
-import type { CaContext, CommandMeta } from '../context/ca-context.js';
-import { isoNow } from '../context/ca-context.js';
-import { DeviceAlreadyRevokedError, DeviceNotFoundError } from '../errors.js';
-import { retireTotpSealedOnDevice } from '../mfa/totp-removal.js';
-import type { DeviceRevocationReason } from './revocation-reasons.js';
+import type { CaContext } from '../context/ca-context.js';
+import { DeviceNotFoundError } from '../errors.js';
 
-export { DEVICE_REVOCATION_REASONS } from './revocation-reasons.js';
-export type { DeviceRevocationReason } from './revocation-reasons.js';
+export const DEVICE_REVOCATION_REASONS = [
+  'lost',
+  'stolen',
+  'compromised',
+  'decommissioned',
+  'admin',
+] as const;
+export type DeviceRevocationReason = (typeof DEVICE_REVOCATION_REASONS)[number];
 
 export interface DeviceView {
   deviceId: string;
@@ -66,38 +69,4 @@ export function listDevices(ctx: CaContext, tenantId: string | null, limit = 100
           .all(tenantId, limit)
   ) as DeviceRow[];
   return rows.map(toView);
-}
-
-export function revokeDevice(
-  ctx: CaContext,
-  input: { deviceId: string; tenantId: string | null; reason: DeviceRevocationReason },
-  meta: CommandMeta,
-): DeviceView {
-  return ctx.store.transaction(() => {
-    const device = getDevice(ctx, input.deviceId, input.tenantId);
-    if (device.status === 'revoked') throw new DeviceAlreadyRevokedError();
-    const serials = (
-      ctx.store.db
-        .prepare('SELECT serial FROM certificates WHERE device_id = ? ORDER BY not_before')
-        .all(device.deviceId) as {
-        serial: string;
-      }[]
-    ).map((row) => row.serial);
-    ctx.store.append([
-      {
-        eventType: 'identity.device.revoked',
-        aggregateId: device.deviceId,
-        tenantId: device.tenantId,
-        ...meta,
-        payload: {
-          deviceId: device.deviceId,
-          reason: input.reason,
-          revokedAt: isoNow(ctx.clock),
-          certificateSerials: serials,
-        },
-      },
-    ]);
-    retireTotpSealedOnDevice(ctx, device.deviceId, meta);
-    return getDevice(ctx, device.deviceId, null);
-  });
 }

@@ -2,12 +2,7 @@ import { ForbiddenError } from '@lantern/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import { authorize } from '../api-keys/api-keys.js';
 import type { CaContext } from '../context/ca-context.js';
-import {
-  DEVICE_REVOCATION_REASONS,
-  getDevice,
-  listDevices,
-  revokeDevice,
-} from '../devices/devices.js';
+import { DEVICE_REVOCATION_REASONS, getDevice, listDevices } from '../devices/devices.js';
 import type { DeviceRevocationReason } from '../devices/devices.js';
 import {
   MAX_TOKEN_TTL_SECONDS,
@@ -18,6 +13,7 @@ import {
 import { enrollmentHandout } from '../enrollment/enrollment-handout.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
+import { revokeDevice } from '../revocation/revoke-device.js';
 import { createTenant, getTenant, listTenants } from '../tenants/tenant-commands.js';
 import { adminMeta, adminPrincipal } from './principal.js';
 import { idParam, tenantQuery } from './schemas.js';

@@ -4,8 +4,12 @@ import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
 import { sealPersonalData } from '../users/personal-data.js';
 import { findUserByName } from '../users/users.js';
-import { INBOX_SUBJECTS, USER_INVITED } from './inbox-subjects.js';
 import { SubjectRequests } from './subject-requests.js';
+
+export const USER_INVITED = 'tenant.org.user_invited.v1';
+export const SUBJECT_REQUEST_RECEIVED = 'gdpr.subject_request.received.v1';
+/** The subjects the CA consumes (DESIGN §6 Inbox). */
+export const INBOX_SUBJECTS = [USER_INVITED, SUBJECT_REQUEST_RECEIVED] as const;
 
 /** Who the events the inbox appends are recorded as; their causation id names the message. */
 export const INBOX_ACTOR: Actor = { type: 'system', id: 'inbox' };

@@ -7,8 +7,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { connectNats } from '../outbox/connect-nats.js';
 import { DeadLetterQueue } from '../outbox/dead-letter-queue.js';
 import { ensureIdentityStreams } from '../outbox/identity-streams.js';
-import { InboxProcessor } from './inbox-processor.js';
-import { INBOX_SUBJECTS } from './inbox-subjects.js';
+import { INBOX_SUBJECTS, InboxProcessor } from './inbox-processor.js';
 
 export interface InboxOptions {
   ctx: CaContext;

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import type { Projection } from '../store/event-store.js';
 import { openPersonalData } from './personal-data.js';
 import { statement } from '../store/statements.js';
-import { deviceReport } from '../sync/device-authority.js';
+import { deviceReport } from '../store/device-receipts.js';
 
 /**
  * v2 events carry personal fields sealed per user; v1 events in clear. Once a user is erased
