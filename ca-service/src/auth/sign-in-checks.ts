@@ -12,7 +12,7 @@ export interface LockoutFailure {
 
 /** One failed online sign-in step, counted towards the lockout (password, second factor, passkey). */
 export function lockoutFailure(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'store'>,
   user: UserRow,
   correlationId: string,
   failure: LockoutFailure = { reason: 'invalid_credentials', method: 'password' },
@@ -66,7 +66,7 @@ export function lockoutFailure(
 
 /** Counts a failure against the user's current row (the counter may have moved meanwhile). */
 export function recordLockoutFailure(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'store'>,
   userId: string,
   correlationId: string,
   failure?: LockoutFailure,
@@ -79,7 +79,10 @@ export function recordLockoutFailure(
   });
 }
 
-export function assertNotLocked(ctx: CaContext, user: UserRow): void {
+export function assertNotLocked(
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics'>,
+  user: UserRow,
+): void {
   if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
     ctx.metrics.loginFailed('account_locked', user.tenant_id);
     ctx.logger.warn(
@@ -98,7 +101,7 @@ export function assertNotLocked(ctx: CaContext, user: UserRow): void {
  * password counts towards the lockout.
  */
 export async function verifyUserPassword(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'passwords' | 'store'>,
   user: UserRow,
   password: string,
   correlationId: string,
@@ -135,7 +138,7 @@ export async function verifyUserPassword(
 
 /** Checks after the credential proved who it is: an account that may not sign in here. */
 export function assertMaySignIn(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'metrics'>,
   user: UserRow,
   device: ProvenDevice | undefined,
 ): void {

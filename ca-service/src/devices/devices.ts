@@ -53,14 +53,22 @@ const toView = (row: DeviceRow): DeviceView => ({
 });
 
 /** A device of another tenant is reported as not found: its existence is not the caller's business. */
-export function getDevice(ctx: CaContext, deviceId: string, tenantId: string | null): DeviceView {
+export function getDevice(
+  ctx: Pick<CaContext, 'store'>,
+  deviceId: string,
+  tenantId: string | null,
+): DeviceView {
   const row = ctx.store.db.prepare('SELECT * FROM devices WHERE device_id = ?').get(deviceId) as
     DeviceRow | undefined;
   if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new DeviceNotFoundError();
   return toView(row);
 }
 
-export function listDevices(ctx: CaContext, tenantId: string | null, limit = 1000): DeviceView[] {
+export function listDevices(
+  ctx: Pick<CaContext, 'store'>,
+  tenantId: string | null,
+  limit = 1000,
+): DeviceView[] {
   const rows = (
     tenantId === null
       ? ctx.store.db.prepare('SELECT * FROM devices ORDER BY enrolled_at LIMIT ?').all(limit)

@@ -30,7 +30,10 @@ export interface EnrollInput {
  * answered before that commit.
  */
 export async function enrollDevice(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'bindingProfile' | 'ca' | 'clock' | 'ids' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
+  >,
   input: EnrollInput,
   correlationId: string,
   previous?: ProvenDevice,
@@ -122,7 +125,10 @@ export async function enrollDevice(
  * own. A revoked device never gets here (the proof check refuses it).
  */
 async function reenrollDevice(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'bindingProfile' | 'ca' | 'clock' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
+  >,
   enrollmentToken: string,
   csr: ReturnType<typeof parseDeviceCsr>,
   previous: ProvenDevice,

@@ -29,7 +29,10 @@ import {
 export const TOTP_ISSUER = 'Lantern';
 
 /** The user an access token speaks for: still in its tenant, active and not locked. */
-export function callerUser(ctx: CaContext, caller: AccessTokenClaims): UserRow {
+export function callerUser(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  caller: AccessTokenClaims,
+): UserRow {
   let user: UserRow;
   try {
     user = getUser(ctx, caller.sub, caller.tenant);
@@ -56,7 +59,7 @@ export function callerUser(ctx: CaContext, caller: AccessTokenClaims): UserRow {
  *   authenticated by API keys today; a route taking user tokens for admin work calls this.)
  */
 export function assertStepUp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   caller: AccessTokenClaims,
   user: UserRow,
   action: 'manage_second_factor' | 'admin_action',
@@ -87,7 +90,7 @@ export interface TotpEnrollmentView {
  * drawn after the commit: rendering is no part of the enrolment's state.
  */
 export async function startTotpEnrollment(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'secretBox' | 'store'>,
   caller: AccessTokenClaims,
 ): Promise<TotpEnrollmentView> {
   const view = ctx.store.transaction(() => {
@@ -129,7 +132,7 @@ export async function startTotpEnrollment(
  * (kind totp), in one transaction with the used step. A wrong code counts towards the lockout.
  */
 export function confirmTotpEnrollment(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'secretBox' | 'store'>,
   caller: AccessTokenClaims,
   code: string,
   correlationId: string,
@@ -171,7 +174,7 @@ export function confirmTotpEnrollment(
 
 /** The user removes their own TOTP: needs a step-up (a code from the factor being removed). */
 export function removeOwnTotp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   caller: AccessTokenClaims,
   correlationId: string,
 ): { userId: string; kind: 'totp'; removed: true } {
@@ -190,7 +193,7 @@ export function removeOwnTotp(
  * secret until they expire; revoke them too when the phone may be in the wrong hands.
  */
 export function resetTotp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   userId: string,
   tenantId: string | null,
   meta: CommandMeta,
@@ -207,7 +210,10 @@ export interface MfaStatusView {
   policy: RoleMfaPolicy;
 }
 
-export function mfaStatus(ctx: CaContext, caller: AccessTokenClaims): MfaStatusView {
+export function mfaStatus(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  caller: AccessTokenClaims,
+): MfaStatusView {
   const user = callerUser(ctx, caller);
   const db = ctx.store.db;
   const totp = totpRow(db, user.user_id, 'active')

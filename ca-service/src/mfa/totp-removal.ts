@@ -5,7 +5,7 @@ import { getUser } from '../users/users.js';
 import { deleteTotp, hasActiveTotp } from './totp-credentials.js';
 
 export function removeTotp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   user: UserRow,
   reason: 'user' | 'admin_reset' | 'device_revoked',
   meta: CommandMeta,
@@ -32,7 +32,7 @@ export function removeTotp(
  * the device loses it, in the revocation's transaction, and enrols a new one. Call inside it.
  */
 export function retireTotpSealedOnDevice(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   deviceId: string,
   meta: CommandMeta,
 ): string[] {

@@ -41,7 +41,7 @@ export const hasCaPasskey = (db: Database, userId: string): boolean =>
   undefined;
 
 export function insertWebAuthnCredential(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   credential: {
     credentialId: string;
     userId: string;
@@ -79,7 +79,11 @@ export function insertWebAuthnCredential(
  * is still lower (or both stay 0, for authenticators without a counter), so two requests racing
  * with one assertion cannot both pass. False means the counter regressed.
  */
-export function advanceCounter(ctx: CaContext, credentialId: string, counter: number): boolean {
+export function advanceCounter(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  credentialId: string,
+  counter: number,
+): boolean {
   return (
     ctx.store.db
       .prepare(

@@ -33,7 +33,7 @@ interface RevokedRow {
 export class CrlPublisher {
   private generation: Promise<void> | undefined;
 
-  constructor(private readonly ctx: CaContext) {}
+  constructor(private readonly ctx: Pick<CaContext, 'ca' | 'clock' | 'store'>) {}
 
   /** The CRL of the issuer with that SKI (hex), by default of the current issuing CA. */
   async current(kind: 'full' | 'delta', issuerKeyId?: string): Promise<Buffer> {

@@ -6,7 +6,7 @@ import { DeviceAlreadyRevokedError } from '../errors.js';
 import { retireTotpSealedOnDevice } from '../mfa/totp-removal.js';
 
 export function revokeDevice(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { deviceId: string; tenantId: string | null; reason: DeviceRevocationReason },
   meta: CommandMeta,
 ): DeviceView {

@@ -56,7 +56,18 @@ export interface OfflineGrantClaims {
  * proof an offline grant per the tenant's MFA policy.
  */
 export function issueLogin(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    | 'auth'
+    | 'clock'
+    | 'ids'
+    | 'logger'
+    | 'metrics'
+    | 'publicUrl'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
+  >,
   user: UserRow,
   amr: string[],
   device: ProvenDevice | undefined,

@@ -52,7 +52,7 @@ export interface PasskeyOptionsInput {
  * challenge for an unknown tenant is not stored, and its answer fails as an unknown challenge.
  */
 export async function passkeyLoginOptions(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   config: WebAuthnConfig,
   input: PasskeyOptionsInput,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
@@ -100,7 +100,19 @@ export interface PasskeyLoginInput {
  * user verification): only then is the token good for a step-up.
  */
 export async function passkeyLogin(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    | 'auth'
+    | 'clock'
+    | 'ids'
+    | 'logger'
+    | 'metrics'
+    | 'passwords'
+    | 'publicUrl'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
+  >,
   config: WebAuthnConfig,
   input: PasskeyLoginInput,
   device: ProvenDevice | undefined,

@@ -24,7 +24,11 @@ export interface LoginInput {
  * locked account answers exactly like an unknown one (same code, same dummy KDF run) and its
  * real password is never checked while the lock holds. Metrics and logs keep the real reason.
  */
-async function refuseIfLocked(ctx: CaContext, user: UserRow, password: string): Promise<void> {
+async function refuseIfLocked(
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'passwords'>,
+  user: UserRow,
+  password: string,
+): Promise<void> {
   if (user.locked_until === null || user.locked_until <= isoNow(ctx.clock)) return;
   await ctx.passwords.dummyVerify(password);
   ctx.metrics.loginFailed('account_locked', user.tenant_id);
@@ -40,7 +44,19 @@ async function refuseIfLocked(ctx: CaContext, user: UserRow, password: string): 
  * wrong password, so neither the answer nor its timing says which part was wrong.
  */
 export async function login(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    | 'auth'
+    | 'clock'
+    | 'ids'
+    | 'logger'
+    | 'metrics'
+    | 'passwords'
+    | 'publicUrl'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
+  >,
   input: LoginInput,
   device: ProvenDevice | undefined,
   correlationId: string,
