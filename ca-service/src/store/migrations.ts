@@ -264,7 +264,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   `
-  -- MFA. TOTP secrets, sealed at rest (mfa/secret-box.ts), beside the events and
+  -- MFA. TOTP secrets, sealed at rest (secrets/secret-box.ts), beside the events and
   -- never in them. One pending row (an enrolment waiting for its first code) and one active row
   -- per user; last_used_step is the newest time step accepted, so a code is good only once.
   CREATE TABLE totp_credentials (
