@@ -21,10 +21,10 @@ import { webAuthnConfig } from './mfa/webauthn-config.js';
 import { syncRoutes } from './http/sync-routes.js';
 import { answerError, installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
-import type { ReadinessCheck } from './http/health-routes.js';
 import { AccessLogController, installObservability } from './observability/http-observability.js';
 import type { MetricsEndpointOptions } from './observability/http-observability.js';
 import type { RelayStatusProvider } from './observability/metrics.js';
+import type { ReadinessCheck } from './observability/readiness.js';
 import { signerLoaded } from './observability/readiness.js';
 import { CrlPublisher } from './revocation/crl-publisher.js';
 

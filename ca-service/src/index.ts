@@ -20,5 +20,5 @@ export * from './tokens/key-ring.js';
 export { createCaHierarchy } from './pki/ca-hierarchy.js';
 export { profiles } from './pki/profiles.js';
 export { sha256Hex } from './pki/der.js';
-export { startEventBackbone } from './outbox/event-backbone.js';
-export type { EventBackbone } from './outbox/event-backbone.js';
+export { startEventBackbone } from './event-backbone.js';
+export type { EventBackbone } from './event-backbone.js';

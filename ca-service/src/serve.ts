@@ -9,7 +9,7 @@ import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
 import { reachableUrl, writeRuntimeFile } from './data-dir/runtime-file.js';
 import { acquireServeLock } from './data-dir/serve-lock.js';
-import { backboneRelayStatus, startEventBackbone } from './outbox/event-backbone.js';
+import { backboneRelayStatus, startEventBackbone } from './event-backbone.js';
 import { natsConnected } from './observability/readiness.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 

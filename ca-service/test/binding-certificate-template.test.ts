@@ -28,7 +28,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openssl } from '../../test/support/processes.js';
 import type { BindingTbsFields } from '../src/issuance/binding-certificate-template.js';
 import { BindingCertificateTemplate } from '../src/issuance/binding-certificate-template.js';
-import type { IssuingAuthority } from '../src/issuance/binding-certificate.js';
+import type { IssuingAuthority } from '../src/pki/issuing-authority.js';
 import { issueBindingCertificate } from '../src/issuance/binding-certificate.js';
 import { createCaHierarchy, keyUsageFlags } from '../src/pki/ca-hierarchy.js';
 import {

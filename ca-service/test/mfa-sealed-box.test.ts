@@ -8,7 +8,7 @@ import {
 } from '@lantern/shared';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { SecretBoxError, passphraseSecretBox } from '../src/mfa/secret-box.js';
+import { SecretBoxError, passphraseSecretBox } from '../src/secrets/secret-box.js';
 
 const p256 = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const secret = Buffer.from('the TOTP seed, twenty', 'utf8');

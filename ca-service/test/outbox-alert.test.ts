@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
-import type { EventBackbone } from '../src/outbox/event-backbone.js';
-import { backboneRelayStatus, startEventBackbone } from '../src/outbox/event-backbone.js';
+import type { EventBackbone } from '../src/event-backbone.js';
+import { backboneRelayStatus, startEventBackbone } from '../src/event-backbone.js';
 
 const RULES = fileURLToPath(new URL('../../ops/prometheus/', import.meta.url));
 const MINUTES = 12;

@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventCommands } from '../src/cli/event-commands.js';
-import { startEventBackbone } from '../src/outbox/event-backbone.js';
+import { startEventBackbone } from '../src/event-backbone.js';
 import { DLQ_STREAM, IDENTITY_STREAM } from '../src/outbox/identity-streams.js';
 import { OutboxRelay } from '../src/outbox/relay.js';
 import type { OutboxRelayOptions } from '../src/outbox/relay.js';

@@ -1,8 +1,8 @@
 import { agentPaths } from '@lantern/agent';
 import Database from 'better-sqlite3';
 import { verifyChain } from '../../ca-service/src/audit/verify-chain.js';
-import type { FleetState } from './fleet-simulation.js';
-import { TIME_SLACK_MS } from './fleet-simulation.js';
+import type { FleetState } from './fleet-state.js';
+import { TIME_SLACK_MS } from './fleet-state.js';
 
 export interface FleetTotals {
   generated: number;

@@ -8,6 +8,8 @@ import type { FleetCa } from './fleet-ca.js';
 import { startFleetCa } from './fleet-ca.js';
 import type { FleetUser } from './fleet-device.js';
 import { FleetDevice } from './fleet-device.js';
+import type { FleetRevocation, FleetState } from './fleet-state.js';
+import { TIME_SLACK_MS } from './fleet-state.js';
 import { Prng } from './prng.js';
 import type { Violations } from './violations.js';
 import { ViolationLog } from './violations.js';
@@ -16,9 +18,6 @@ export const FLEET_T0 = Date.UTC(2026, 10, 23, 6, 0, 0);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
-/** The agent's rollback tolerance plus the largest forward skew simulated: trusted time may
- * trail or lead true time by this much without any rule being broken. */
-export const TIME_SLACK_MS = 5 * MINUTE + 10 * MINUTE;
 const MAX_OFFLINE_MS = 14 * DAY;
 const BAD_PASSWORD = 'wrong horse battery staple';
 const TOTP_PERIOD_SECONDS = 30;
@@ -107,35 +106,12 @@ export interface FleetReport {
   examples: string[];
 }
 
-export interface FleetRevocation {
-  kind: 'device' | 'user' | 'session';
-  subjectId: string;
-  tenantId: string;
-  /** Logical order of the run's operations: "after" means a larger op. */
-  op: number;
-  atMs: number;
-  /** Devices whose completed sync started after it. */
-  learnedBy: Set<number>;
-}
-
 export interface IssuedSession {
   device: number;
   userId: string;
   sessionId: string;
   token: string;
   mode: 'online' | 'offline';
-}
-
-/** What the checks at the end read besides the databases. */
-export interface FleetState {
-  ca: FleetCa;
-  devices: FleetDevice[];
-  usersByTenant: Map<string, FleetUser[]>;
-  revocations: FleetRevocation[];
-  sessionsById: Map<string, { tenantId: string; device: number }>;
-  /** Offline sign-ins accepted, by session id: when (true time) and on which device. */
-  offlineSignins: Map<string, { device: number; atMs: number }>;
-  violations: ViolationLog;
 }
 
 interface DeviceSchedule {

@@ -7,9 +7,9 @@ import type { BindingFacts } from './binding-facts.js';
 import { bindingFacts } from './binding-facts.js';
 import { DEFAULT_LOCKOUT_POLICY, LocalLockout } from './local-lockout.js';
 import { startLocalSession } from './local-session.js';
+import type { OfflineCredential } from './offline-credential.js';
 import type { OfflineGrant } from './offline-grant.js';
 import { verifyOfflineGrant } from './offline-grant.js';
-import type { OfflineCredential } from './offline-credential.js';
 import { offlineWindowEnd } from './offline-window.js';
 import { passwordCredential } from './password-credential.js';
 import type {

@@ -42,7 +42,7 @@ function hashSecret(secret: string): string {
  * the 8-character prefix identifies the key in lists and logs without revealing it.
  */
 export function issueApiKey(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'ids' | 'logger' | 'store'>,
   input: { tenantId: string | null; scopes: ApiScope[]; name?: string; ttlSeconds?: number },
   meta: CommandMeta,
 ): { keyId: string; apiKey: string; prefix: string } {
@@ -86,7 +86,10 @@ interface ApiKeyRow {
   revoked_at: string | null;
 }
 
-export function authenticateApiKey(ctx: CaContext, presented: string | undefined): ApiKeyPrincipal {
+export function authenticateApiKey(
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'store'>,
+  presented: string | undefined,
+): ApiKeyPrincipal {
   const { metrics } = ctx;
   const end = metrics.apiKeyValidation.startTimer();
   const refuse = (reason: ApiKeyRefusal, message: string): never => {
@@ -137,7 +140,7 @@ export function authorize(principal: ApiKeyPrincipal, scope: ApiScope, tenantId?
 }
 
 export function revokeApiKey(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'logger' | 'store'>,
   keyId: string,
   tenantId: string | null,
   meta: CommandMeta,

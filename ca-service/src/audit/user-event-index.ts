@@ -1,6 +1,6 @@
 import type { Clock } from '@lantern/shared';
 import type { EventStore, RecordedEvent } from '../store/event-store.js';
-import { Cursor } from '../outbox/cursor.js';
+import { Cursor } from '../store/cursor.js';
 
 const CURSOR = 'user_events';
 const BATCH = 1000;

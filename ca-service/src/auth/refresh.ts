@@ -40,7 +40,7 @@ export interface RefreshResult {
 }
 
 function revokeFamily(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   familyId: string,
   reason: 'rotation_reuse' | 'logout',
   correlationId: string,
@@ -70,7 +70,10 @@ function revokeFamily(
  * device-bound session refreshes only with a proof from that same device.
  */
 export async function refresh(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'auth' | 'clock' | 'logger' | 'metrics' | 'publicUrl' | 'store' | 'tokenKeys'
+  >,
   refreshToken: string,
   device: ProvenDevice | undefined,
   correlationId: string,
@@ -160,7 +163,11 @@ export async function refresh(
 }
 
 /** Ends the session the refresh token belongs to; unknown tokens are ignored (nothing to end). */
-export function logout(ctx: CaContext, refreshToken: string, correlationId: string): void {
+export function logout(
+  ctx: Pick<CaContext, 'store'>,
+  refreshToken: string,
+  correlationId: string,
+): void {
   if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
   ctx.store.transaction(() => {
     const row = statement(

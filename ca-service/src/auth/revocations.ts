@@ -3,7 +3,7 @@ import { GrantNotFoundError, SessionNotFoundError } from '../errors.js';
 
 /** Ends a session everywhere: its refresh tokens die here, devices learn it from the feed. */
 export function revokeSession(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   sessionId: string,
   tenantId: string | null,
   meta: CommandMeta,
@@ -32,7 +32,7 @@ export function revokeSession(
 }
 
 export function revokeGrant(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   grantId: string,
   tenantId: string | null,
   meta: CommandMeta,

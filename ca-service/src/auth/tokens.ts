@@ -45,7 +45,7 @@ export interface AccessTokenSubject {
 
 /** RFC 9068-style access token; `cnf.jkt` binds a device-bound session to the device key. */
 export function signAccessToken(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'publicUrl' | 'tokenKeys'>,
   subject: AccessTokenSubject,
 ): { token: string; expiresIn: number } {
   const iat = Math.floor(ctx.clock.now() / 1000);
@@ -83,7 +83,10 @@ export interface AccessTokenClaims {
  * published key passes, as it would for any relying party) and that its session is still
  * active: a logout or revocation ends the token here at once, not only at `exp`.
  */
-export function verifyAccessToken(ctx: CaContext, token: string | undefined): AccessTokenClaims {
+export function verifyAccessToken(
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'publicUrl' | 'store' | 'tokenKeys'>,
+  token: string | undefined,
+): AccessTokenClaims {
   const verdict = createJwtVerifier({
     keys: importJwks(ctx.tokenKeys.jwks()),
     issuer: ctx.publicUrl,

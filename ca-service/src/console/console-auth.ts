@@ -23,7 +23,7 @@ export function consoleCookie(request: FastifyRequest): string | undefined {
  * the two differ in scheme). SameSite=Strict already keeps the cookie off cross-site requests;
  * this is the second lock, for older browsers and same-site subdomains.
  */
-export function assertSameOrigin(ctx: CaContext, request: FastifyRequest): void {
+export function assertSameOrigin(ctx: Pick<CaContext, 'publicUrl'>, request: FastifyRequest): void {
   const origin = request.headers.origin;
   const own = `${request.protocol}://${request.host}`;
   if (origin === undefined || (origin !== own && origin !== new URL(ctx.publicUrl).origin)) {
@@ -33,7 +33,7 @@ export function assertSameOrigin(ctx: CaContext, request: FastifyRequest): void 
 
 /** The caller of an admin route who holds a console session cookie instead of an API key. */
 export function consolePrincipal(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'ca' | 'clock' | 'publicUrl' | 'store'>,
   request: FastifyRequest,
   cookie: string,
 ): ApiKeyPrincipal {

@@ -53,7 +53,7 @@ export interface ConsoleSessionView {
 export class ConsoleSessions {
   private readonly sessions = new Map<string, ConsoleSession>();
 
-  constructor(private readonly ctx: CaContext) {}
+  constructor(private readonly ctx: Pick<CaContext, 'ca' | 'clock' | 'publicUrl' | 'store'>) {}
 
   create(identity: ConsoleIdentity): { id: string; view: ConsoleSessionView } {
     this.sweep();
@@ -172,10 +172,12 @@ export class ConsoleSessions {
   }
 }
 
-const registry = new WeakMap<CaContext, ConsoleSessions>();
+const registry = new WeakMap<object, ConsoleSessions>();
 
 /** The console sessions of one CA (one per context, shared by every route that authenticates). */
-export function consoleSessionsOf(ctx: CaContext): ConsoleSessions {
+export function consoleSessionsOf(
+  ctx: Pick<CaContext, 'ca' | 'clock' | 'publicUrl' | 'store'>,
+): ConsoleSessions {
   let sessions = registry.get(ctx);
   if (!sessions) {
     sessions = new ConsoleSessions(ctx);

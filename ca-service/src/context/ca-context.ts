@@ -1,7 +1,7 @@
 import type { Actor, Clock, IdGenerator, Logger } from '@lantern/shared';
-import type { IssuingAuthority } from '../issuance/binding-certificate.js';
-import type { SecretBox } from '../mfa/secret-box.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import type { CaMetrics } from '../observability/metrics.js';
+import type { CaMaterial } from '../pki/issuing-authority.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import type { EventStore } from '../store/event-store.js';
@@ -9,20 +9,6 @@ import type { KeyRing } from '../tokens/key-ring.js';
 
 /** The tenant that owns installation-wide records (global admin keys). Never holds devices. */
 export const SYSTEM_TENANT_ID = 'ten_00000000000000000000000000';
-
-export interface CaMaterial {
-  /** The current issuing CA: it issues every new certificate. */
-  authority: IssuingAuthority;
-  /**
-   * Issuing CAs replaced by `lantern-ca ca rotate-issuing`: they issue nothing, but keep signing
-   * the CRLs for the certificates they issued (DESIGN §2 Lifetimes).
-   */
-  retired: { authority: IssuingAuthority; pem: string }[];
-  rootPem: string;
-  issuingPem: string;
-  rootFingerprint: string;
-  issuingFingerprint: string;
-}
 
 export interface CaContext {
   store: EventStore;

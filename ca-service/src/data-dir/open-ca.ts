@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
 import type { AuthPolicy, CaContext } from '../context/ca-context.js';
 import { DEFAULT_AUTH_POLICY } from '../context/ca-context.js';
+import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
 import { devicesProjection } from '../devices/devices-projection.js';
 import { enrollmentTokensProjection } from '../enrollment/enrollment-tokens-projection.js';
 import { CaNotInitializedError } from '../errors.js';
@@ -13,10 +14,11 @@ import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
 import { fileSigner } from '../pki/signer.js';
 import type { Signer } from '../pki/signer.js';
-import type { IssuingAuthority } from '../issuance/binding-certificate.js';
+import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { completeRotation, retiredIssuerIds } from './rotate-issuing.js';
 import { join } from 'node:path';
 import { revocationFeedProjection } from '../revocation/revocation-feed-projection.js';
+import { INBOX_SUBJECTS } from '../inbox/inbox-processor.js';
 import { EventStore } from '../store/event-store.js';
 import type { Projection } from '../store/event-store.js';
 import { migrate } from '../store/migrations.js';
@@ -29,7 +31,7 @@ import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
-import { passphraseSecretBox } from '../mfa/secret-box.js';
+import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
 import { dataDirPaths } from './paths.js';
@@ -131,7 +133,14 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     // A retired key must stay published until the longest token it signed (a grant) expires.
     maxTokenLifetimeMs: Math.max(auth.maxOfflineSeconds, auth.accessTokenSeconds) * 1000,
   });
-  const metrics = new CaMetrics({ db, clock: options.clock });
+  const metrics = new CaMetrics({
+    db,
+    clock: options.clock,
+    knownLabels: {
+      deviceRevocationReasons: DEVICE_REVOCATION_REASONS,
+      inboxSubjects: INBOX_SUBJECTS,
+    },
+  });
   // CRL distribution points name where devices and tools reach the CA now, not its issuer name.
   const crlBaseUrl = publicUrls[0] ?? publicUrl;
   const authority = issuingAuthority(issuingDer, metrics.timedSigner(signer), crlBaseUrl);

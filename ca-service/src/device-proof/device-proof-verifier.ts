@@ -57,7 +57,7 @@ const MAX_FUTURE_SECONDS = 30;
 export class DeviceProofVerifier {
   private readonly verifier: X5cJwtVerifier;
 
-  constructor(private readonly ctx: CaContext) {
+  constructor(private readonly ctx: Pick<CaContext, 'ca' | 'clock' | 'store'>) {
     this.verifier = new X5cJwtVerifier({
       trustAnchors: [ctx.ca.rootPem],
       typ: DEVICE_PROOF_TYPE,

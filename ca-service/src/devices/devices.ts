@@ -1,7 +1,5 @@
-import type { CaContext, CommandMeta } from '../context/ca-context.js';
-import { isoNow } from '../context/ca-context.js';
-import { DeviceAlreadyRevokedError, DeviceNotFoundError } from '../errors.js';
-import { retireTotpSealedOnDevice } from '../mfa/totp-enrollment.js';
+import type { CaContext } from '../context/ca-context.js';
+import { DeviceNotFoundError } from '../errors.js';
 
 export const DEVICE_REVOCATION_REASONS = [
   'lost',
@@ -55,14 +53,22 @@ const toView = (row: DeviceRow): DeviceView => ({
 });
 
 /** A device of another tenant is reported as not found: its existence is not the caller's business. */
-export function getDevice(ctx: CaContext, deviceId: string, tenantId: string | null): DeviceView {
+export function getDevice(
+  ctx: Pick<CaContext, 'store'>,
+  deviceId: string,
+  tenantId: string | null,
+): DeviceView {
   const row = ctx.store.db.prepare('SELECT * FROM devices WHERE device_id = ?').get(deviceId) as
     DeviceRow | undefined;
   if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new DeviceNotFoundError();
   return toView(row);
 }
 
-export function listDevices(ctx: CaContext, tenantId: string | null, limit = 1000): DeviceView[] {
+export function listDevices(
+  ctx: Pick<CaContext, 'store'>,
+  tenantId: string | null,
+  limit = 1000,
+): DeviceView[] {
   const rows = (
     tenantId === null
       ? ctx.store.db.prepare('SELECT * FROM devices ORDER BY enrolled_at LIMIT ?').all(limit)
@@ -71,38 +77,4 @@ export function listDevices(ctx: CaContext, tenantId: string | null, limit = 100
           .all(tenantId, limit)
   ) as DeviceRow[];
   return rows.map(toView);
-}
-
-export function revokeDevice(
-  ctx: CaContext,
-  input: { deviceId: string; tenantId: string | null; reason: DeviceRevocationReason },
-  meta: CommandMeta,
-): DeviceView {
-  return ctx.store.transaction(() => {
-    const device = getDevice(ctx, input.deviceId, input.tenantId);
-    if (device.status === 'revoked') throw new DeviceAlreadyRevokedError();
-    const serials = (
-      ctx.store.db
-        .prepare('SELECT serial FROM certificates WHERE device_id = ? ORDER BY not_before')
-        .all(device.deviceId) as {
-        serial: string;
-      }[]
-    ).map((row) => row.serial);
-    ctx.store.append([
-      {
-        eventType: 'identity.device.revoked',
-        aggregateId: device.deviceId,
-        tenantId: device.tenantId,
-        ...meta,
-        payload: {
-          deviceId: device.deviceId,
-          reason: input.reason,
-          revokedAt: isoNow(ctx.clock),
-          certificateSerials: serials,
-        },
-      },
-    ]);
-    retireTotpSealedOnDevice(ctx, device.deviceId, meta);
-    return getDevice(ctx, device.deviceId, null);
-  });
 }

@@ -33,7 +33,10 @@ export interface EnrollInput {
  * answered before that commit.
  */
 export async function enrollDevice(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'bindingProfile' | 'ca' | 'clock' | 'ids' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
+  >,
   input: EnrollInput,
   correlationId: string,
   previous?: ProvenDevice,
@@ -103,7 +106,10 @@ export async function enrollDevice(
  * own. A revoked device never gets here (the proof check refuses it).
  */
 async function reenrollDevice(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'bindingProfile' | 'ca' | 'clock' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
+  >,
   enrollmentToken: string,
   csr: ReturnType<typeof parseDeviceCsr>,
   previous: ProvenDevice,
@@ -151,7 +157,10 @@ type BindingEvent = Pick<NewEvent, 'eventType' | 'expectedVersion' | 'payload'>;
  * work that records the binding, and a token used meanwhile refuses the enrollment.
  */
 async function bindConsumingToken(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'clock' | 'store' | 'ca' | 'bindingProfile' | 'publicUrl' | 'publicUrls' | 'tokenKeys'
+  >,
   enrollmentToken: string,
   token: RedeemableToken,
   binding: {

@@ -16,7 +16,10 @@ function shellWord(text: string): string {
   return PLAIN_WORD.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-export function enrollmentHandout(ctx: CaContext, token: string): EnrollmentHandout {
+export function enrollmentHandout(
+  ctx: Pick<CaContext, 'ca' | 'publicUrl' | 'publicUrls'>,
+  token: string,
+): EnrollmentHandout {
   const caUrl = ctx.publicUrls[0] ?? ctx.publicUrl;
   const fingerprint = ctx.ca.rootFingerprint;
   return {

@@ -52,7 +52,7 @@ function toView(row: TokenRow, now: string): EnrollmentTokenView {
 
 /** The token is shown once; only its SHA-256 is recorded (it is a 256-bit random secret). */
 export function createEnrollmentToken(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'ids' | 'store'>,
   input: { tenant: string; ttlSeconds: number; deviceName?: string },
   meta: CommandMeta,
 ): { token: string; tokenId: string; tenantId: string; expiresAt: string } {
@@ -87,7 +87,10 @@ export interface RedeemableToken {
 }
 
 /** Checks a presented token without consuming it; consumption is an event in the enroll transaction. */
-export function checkEnrollmentToken(ctx: CaContext, token: string): RedeemableToken {
+export function checkEnrollmentToken(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  token: string,
+): RedeemableToken {
   if (!TOKEN_FORMAT.test(token)) {
     throw new EnrollmentTokenInvalidError('the enrollment token is not of the form let_….…');
   }
@@ -106,7 +109,10 @@ export function checkEnrollmentToken(ctx: CaContext, token: string): RedeemableT
   };
 }
 
-export function listEnrollmentTokens(ctx: CaContext, tenantId: string): EnrollmentTokenView[] {
+export function listEnrollmentTokens(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  tenantId: string,
+): EnrollmentTokenView[] {
   const now = isoNow(ctx.clock);
   return (
     ctx.store.db
@@ -118,7 +124,7 @@ export function listEnrollmentTokens(ctx: CaContext, tenantId: string): Enrollme
 }
 
 export function revokeEnrollmentToken(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { tenantId: string | null; tokenId: string },
   meta: CommandMeta,
 ): EnrollmentTokenView {

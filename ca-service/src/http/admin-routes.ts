@@ -1,12 +1,7 @@
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
-import {
-  DEVICE_REVOCATION_REASONS,
-  getDevice,
-  listDevices,
-  revokeDevice,
-} from '../devices/devices.js';
+import { DEVICE_REVOCATION_REASONS, getDevice, listDevices } from '../devices/devices.js';
 import {
   MAX_TOKEN_TTL_SECONDS,
   createEnrollmentToken,
@@ -16,6 +11,7 @@ import {
 import { enrollmentHandout } from '../enrollment/enrollment-handout.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
+import { revokeDevice } from '../revocation/revoke-device.js';
 import { createTenant, listTenants } from '../tenants/tenant-commands.js';
 import { idParam, tenantQuery } from './schemas.js';
 

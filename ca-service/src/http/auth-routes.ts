@@ -1,8 +1,8 @@
 import rateLimit from '@fastify/rate-limit';
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { login } from '../auth/login.js';
-import type { LoginInput } from '../auth/login.js';
+import { login } from '../signin/password-signin.js';
+import type { LoginInput } from '../signin/password-signin.js';
 import { logout, refresh } from '../auth/refresh.js';
 import type { CaContext } from '../context/ca-context.js';
 import { findTenant } from '../tenants/tenant-commands.js';

@@ -4,7 +4,7 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { authenticateApiKey, authorize } from '../api-keys/api-keys.js';
-import { login } from '../auth/login.js';
+import { login } from '../signin/password-signin.js';
 import { logout } from '../auth/refresh.js';
 import { assertSameOrigin, consoleCookie } from '../console/console-auth.js';
 import type { ConsoleIdentity } from '../console/console-sessions.js';

@@ -1,10 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
-
-export interface ReadinessCheck {
-  name: string;
-  check(): Promise<boolean> | boolean;
-}
+import type { ReadinessCheck } from '../observability/readiness.js';
 
 /**
  * A real write, rolled back: takes the write lock and inserts a row, so a read-only file, a

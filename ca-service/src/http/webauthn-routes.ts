@@ -5,7 +5,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { hasActiveTotp } from '../mfa/totp-credentials.js';
 import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
 import { userPasskeys } from '../mfa/webauthn-credentials.js';
-import { passkeyLogin, passkeyLoginOptions } from '../mfa/webauthn-login.js';
+import { passkeyLogin, passkeyLoginOptions } from '../signin/passkey-signin.js';
 import {
   adminRemovePasskey,
   finishPasskeyRegistration,

@@ -29,7 +29,7 @@ export class InboxProcessor {
   private readonly validator = new EventValidator();
   private readonly subjectRequests: SubjectRequests;
 
-  constructor(private readonly ctx: CaContext) {
+  constructor(private readonly ctx: Pick<CaContext, 'clock' | 'ids' | 'store'>) {
     this.subjectRequests = new SubjectRequests(ctx);
   }
 

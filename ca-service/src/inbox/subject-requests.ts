@@ -23,7 +23,7 @@ const PAGE = 1000;
 export class SubjectRequests {
   private readonly index: UserEventIndex;
 
-  constructor(private readonly ctx: CaContext) {
+  constructor(private readonly ctx: Pick<CaContext, 'clock' | 'store'>) {
     this.index = new UserEventIndex(ctx.store, ctx.clock);
   }
 

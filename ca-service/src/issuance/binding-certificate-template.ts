@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { keyUsageFlags } from '../pki/ca-hierarchy.js';
 import { OID_ECDSA_WITH_SHA256, extensions } from '../pki/certificate-builder.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
-import type { IssuingAuthority } from './binding-certificate.js';
+import type { IssuingAuthority } from '../pki/issuing-authority.js';
 
 /** What varies from one binding certificate to the next; everything else is the template's. */
 export interface BindingTbsFields {

@@ -1,18 +1,9 @@
-import type { Name } from '@peculiar/asn1-x509';
 import { toPem } from '@lantern/shared';
 import { signTbs } from '../pki/certificate-builder.js';
 import { randomSerial, sha256Hex } from '../pki/der.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
-import type { Signer } from '../pki/signer.js';
+import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { BindingCertificateTemplate } from './binding-certificate-template.js';
-
-export interface IssuingAuthority {
-  certificate: Buffer;
-  subject: Name;
-  keyId: Buffer;
-  signer: Signer;
-  crlUrl: string;
-}
 
 export interface BindingRequest {
   tenantId: string;

@@ -14,7 +14,7 @@ export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
   };
 }
 
-export function currentRevocationCursor(ctx: CaContext, tenantId: string): number {
+export function currentRevocationCursor(ctx: Pick<CaContext, 'store'>, tenantId: string): number {
   const row = ctx.store.db
     .prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocation_feed WHERE tenant_id = ?')
     .get(tenantId) as { seq: number };
@@ -23,7 +23,7 @@ export function currentRevocationCursor(ctx: CaContext, tenantId: string): numbe
 
 /** A binding certificate valid from now (backdated for clock skew) for the profile's lifetime. */
 export function issueForDevice(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'bindingProfile' | 'ca' | 'clock' | 'store'>,
   device: {
     tenantId: string;
     deviceId: string;
@@ -45,7 +45,7 @@ export function issueForDevice(
 }
 
 function recordedAssurance(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   deviceId: string,
 ): 'software' | 'hardware' | 'attested' | undefined {
   const row = ctx.store.db
@@ -55,7 +55,10 @@ function recordedAssurance(
 }
 
 export function bindingResponse(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'bindingProfile' | 'ca' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
+  >,
   device: { deviceId: string; tenantId: string },
   certificate: IssuedCertificate,
 ): BindingResponse {

@@ -23,7 +23,7 @@ export const OTP_AMR = 'otp';
  *   `recordFailure` in the same transaction as the step check, so it counts towards lockout).
  */
 export function checkLoginMfa(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'secretBox' | 'store'>,
   user: UserRow,
   code: string | undefined,
   recordFailure: () => void,
@@ -81,7 +81,7 @@ export interface OfflineSecret {
  * The tier the device claimed at enrollment (`software` without a row). Without attestation a
  * `hardware` claim is the agent's word; DESIGN §3.5 and docs/security.md say so.
  */
-export function deviceAssurance(ctx: CaContext, deviceId: string): string {
+export function deviceAssurance(ctx: Pick<CaContext, 'store'>, deviceId: string): string {
   const row = ctx.store.db
     .prepare('SELECT assurance FROM devices WHERE device_id = ?')
     .get(deviceId) as { assurance: string } | undefined;
@@ -107,7 +107,7 @@ export interface OfflineGrantMfa {
  * offline it is a sign-in method of its own, not a step after the password.
  */
 export function offlineGrantMfa(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'secretBox' | 'store'>,
   user: UserRow,
   device: ProvenDevice,
   grantId: string,

@@ -170,7 +170,7 @@ export function roleMfaPolicy(db: Database, tenantId: string, role: Role): RoleM
 }
 
 export function setMfaPolicy(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   tenant: string,
   roles: Partial<
     Record<

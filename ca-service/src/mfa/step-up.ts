@@ -16,7 +16,7 @@ export const satisfiesStepUp = (amr: readonly string[]): boolean =>
   amr.some((method) => STEP_UP_AMR.includes(method));
 
 /** A second factor the CA itself checks: an active TOTP secret or a passkey of the web origin. */
-export const hasSecondFactor = (ctx: CaContext, userId: string): boolean =>
+export const hasSecondFactor = (ctx: Pick<CaContext, 'store'>, userId: string): boolean =>
   hasActiveTotp(ctx.store.db, userId) || hasCaPasskey(ctx.store.db, userId);
 
 /**
@@ -24,7 +24,7 @@ export const hasSecondFactor = (ctx: CaContext, userId: string): boolean =>
  * stolen password session cannot swap the factors (as for TOTP in totp-enrollment.ts).
  */
 export function assertSecondFactorStepUp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   caller: AccessTokenClaims,
   user: UserRow,
 ): void {

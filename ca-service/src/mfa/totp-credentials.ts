@@ -38,7 +38,7 @@ export function totpRow(
 export const hasActiveTotp = (db: Database, userId: string): boolean =>
   totpRow(db, userId, 'active') !== undefined;
 
-export function totpParameters(ctx: CaContext, row: TotpRow): TotpParameters {
+export function totpParameters(ctx: Pick<CaContext, 'secretBox'>, row: TotpRow): TotpParameters {
   return {
     secret: ctx.secretBox.open(row.sealed_secret, sealingContext(row.user_id)),
     algorithm: row.algorithm,
@@ -49,7 +49,7 @@ export function totpParameters(ctx: CaContext, row: TotpRow): TotpParameters {
 
 /** Writes (or replaces) the pending secret of a user; the active one, if any, stays in force. */
 export function storePendingTotp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'secretBox' | 'store'>,
   user: { user_id: string; tenant_id: string },
 ): TotpParameters {
   const params: TotpParameters = { secret: generateTotpSecret(), ...TOTP_DEFAULTS };
@@ -78,7 +78,11 @@ export function storePendingTotp(
  * succeeds while the stored step is still older, so two requests racing with one code (even
  * from two processes on one database) cannot both pass. Call inside a transaction.
  */
-export function consumeTotpCode(ctx: CaContext, row: TotpRow, code: string): TotpVerdict {
+export function consumeTotpCode(
+  ctx: Pick<CaContext, 'clock' | 'secretBox' | 'store'>,
+  row: TotpRow,
+  code: string,
+): TotpVerdict {
   const params = totpParameters(ctx, row);
   const verdict = verifyTotp(params, code, Math.floor(ctx.clock.now() / 1000), {
     window: TOTP_WINDOW,
@@ -95,7 +99,7 @@ export function consumeTotpCode(ctx: CaContext, row: TotpRow, code: string): Tot
 }
 
 /** Makes the pending secret the active one (replacing an older active secret). */
-export function promotePendingTotp(ctx: CaContext, userId: string): void {
+export function promotePendingTotp(ctx: Pick<CaContext, 'clock' | 'store'>, userId: string): void {
   const db = ctx.store.db;
   db.prepare("DELETE FROM totp_credentials WHERE user_id = ? AND status = 'active'").run(userId);
   db.prepare(
@@ -103,6 +107,6 @@ export function promotePendingTotp(ctx: CaContext, userId: string): void {
   ).run(new Date(ctx.clock.now()).toISOString(), userId);
 }
 
-export function deleteTotp(ctx: CaContext, userId: string): number {
+export function deleteTotp(ctx: Pick<CaContext, 'store'>, userId: string): number {
   return ctx.store.db.prepare('DELETE FROM totp_credentials WHERE user_id = ?').run(userId).changes;
 }

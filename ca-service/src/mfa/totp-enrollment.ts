@@ -2,13 +2,12 @@ import { UnauthorizedError, base32Encode } from '@lantern/shared';
 import QRCode from 'qrcode';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
-import { lockoutFailure } from '../auth/login.js';
+import { lockoutFailure } from '../auth/sign-in-checks.js';
 import type { AccessTokenClaims } from '../auth/tokens.js';
 import {
   AccountLockedError,
   MfaFailedError,
   StepUpRequiredError,
-  TotpNotEnrolledError,
   TotpNotPendingError,
 } from '../errors.js';
 import { getTenant } from '../tenants/tenant-commands.js';
@@ -18,11 +17,10 @@ import { hasSecondFactor, satisfiesStepUp } from './step-up.js';
 import type { RoleMfaPolicy } from './mfa-policy.js';
 import { roleMfaPolicy } from './mfa-policy.js';
 import { otpauthUri } from './totp.js';
+import { removeTotp } from './totp-removal.js';
 import {
   PENDING_TOTP_SECONDS,
   consumeTotpCode,
-  deleteTotp,
-  hasActiveTotp,
   promotePendingTotp,
   storePendingTotp,
   totpRow,
@@ -31,7 +29,10 @@ import {
 export const TOTP_ISSUER = 'Lantern';
 
 /** The user an access token speaks for: still in its tenant, active and not locked. */
-export function callerUser(ctx: CaContext, caller: AccessTokenClaims): UserRow {
+export function callerUser(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  caller: AccessTokenClaims,
+): UserRow {
   let user: UserRow;
   try {
     user = getUser(ctx, caller.sub, caller.tenant);
@@ -58,7 +59,7 @@ export function callerUser(ctx: CaContext, caller: AccessTokenClaims): UserRow {
  *   authenticated by API keys today; a route taking user tokens for admin work calls this.)
  */
 export function assertStepUp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   caller: AccessTokenClaims,
   user: UserRow,
   action: 'manage_second_factor' | 'admin_action',
@@ -89,7 +90,7 @@ export interface TotpEnrollmentView {
  * drawn after the commit: rendering is no part of the enrolment's state.
  */
 export async function startTotpEnrollment(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'secretBox' | 'store'>,
   caller: AccessTokenClaims,
 ): Promise<TotpEnrollmentView> {
   const view = ctx.store.transaction(() => {
@@ -131,7 +132,7 @@ export async function startTotpEnrollment(
  * (kind totp), in one transaction with the used step. A wrong code counts towards the lockout.
  */
 export function confirmTotpEnrollment(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'secretBox' | 'store'>,
   caller: AccessTokenClaims,
   code: string,
   correlationId: string,
@@ -171,29 +172,9 @@ export function confirmTotpEnrollment(
   return { userId: outcome.userId, kind: 'totp', enrolledAt: outcome.enrolledAt };
 }
 
-function removeTotp(
-  ctx: CaContext,
-  user: UserRow,
-  reason: 'user' | 'admin_reset' | 'device_revoked',
-  meta: CommandMeta,
-): { userId: string; kind: 'totp'; removed: true } {
-  if (!hasActiveTotp(ctx.store.db, user.user_id)) throw new TotpNotEnrolledError();
-  deleteTotp(ctx, user.user_id);
-  ctx.store.append([
-    {
-      eventType: 'identity.user.mfa_removed',
-      aggregateId: user.user_id,
-      tenantId: user.tenant_id,
-      ...meta,
-      payload: { userId: user.user_id, kind: 'totp', reason },
-    },
-  ]);
-  return { userId: user.user_id, kind: 'totp', removed: true };
-}
-
 /** The user removes their own TOTP: needs a step-up (a code from the factor being removed). */
 export function removeOwnTotp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   caller: AccessTokenClaims,
   correlationId: string,
 ): { userId: string; kind: 'totp'; removed: true } {
@@ -212,7 +193,7 @@ export function removeOwnTotp(
  * secret until they expire; revoke them too when the phone may be in the wrong hands.
  */
 export function resetTotp(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   userId: string,
   tenantId: string | null,
   meta: CommandMeta,
@@ -222,31 +203,6 @@ export function resetTotp(
   );
 }
 
-/**
- * Issue 15: an offline grant carries the user's TOTP secret sealed to the device key, so whoever
- * holds a revoked device may hold a working second factor for the CA. A per-device secret would
- * not match the user's authenticator app, so the factor itself is retired instead: every user
- * whose current secret (confirmed before a grant with `totp` was issued on this device) went to
- * the device loses it, in the revocation's transaction, and enrols a new one. Call inside it.
- */
-export function retireTotpSealedOnDevice(
-  ctx: CaContext,
-  deviceId: string,
-  meta: CommandMeta,
-): string[] {
-  const users = ctx.store.db
-    .prepare(
-      `SELECT DISTINCT t.user_id FROM totp_credentials t JOIN grants g ON g.user_id = t.user_id
-       WHERE g.device_id = ? AND t.status = 'active' AND t.confirmed_at <= g.issued_at
-         AND EXISTS (SELECT 1 FROM json_each(g.methods) WHERE value = 'totp')`,
-    )
-    .all(deviceId) as { user_id: string }[];
-  for (const { user_id } of users) {
-    removeTotp(ctx, getUser(ctx, user_id, null), 'device_revoked', meta);
-  }
-  return users.map((row) => row.user_id);
-}
-
 export interface MfaStatusView {
   userId: string;
   role: string;
@@ -254,7 +210,10 @@ export interface MfaStatusView {
   policy: RoleMfaPolicy;
 }
 
-export function mfaStatus(ctx: CaContext, caller: AccessTokenClaims): MfaStatusView {
+export function mfaStatus(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  caller: AccessTokenClaims,
+): MfaStatusView {
   const user = callerUser(ctx, caller);
   const db = ctx.store.db;
   const totp = totpRow(db, user.user_id, 'active')

@@ -23,7 +23,7 @@ export interface ChallengeRow {
 }
 
 export function storeChallenge(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   challenge: string,
   purpose: ChallengePurpose,
   tenantId: string,
@@ -58,7 +58,7 @@ export function challengeOf(clientDataJSON: string): string {
 
 /** Takes the challenge out for good, whether or not the response then verifies. */
 export function consumeChallenge(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   challenge: string,
   purpose: ChallengePurpose,
 ): ChallengeRow {

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { CaContext } from '../context/ca-context.js';
 import type { Projection } from '../store/event-store.js';
-import { deviceReport } from '../sync/device-authority.js';
+import { deviceReport } from '../store/device-receipts.js';
 
 /** A passkey of the CA's web origin, as its side table holds it. */
 export interface WebAuthnCredentialRow {
@@ -41,7 +41,7 @@ export const hasCaPasskey = (db: Database, userId: string): boolean =>
   undefined;
 
 export function insertWebAuthnCredential(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   credential: {
     credentialId: string;
     userId: string;
@@ -79,7 +79,11 @@ export function insertWebAuthnCredential(
  * is still lower (or both stay 0, for authenticators without a counter), so two requests racing
  * with one assertion cannot both pass. False means the counter regressed.
  */
-export function advanceCounter(ctx: CaContext, credentialId: string, counter: number): boolean {
+export function advanceCounter(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  credentialId: string,
+  counter: number,
+): boolean {
   return (
     ctx.store.db
       .prepare(

@@ -40,7 +40,7 @@ const ALGORITHMS = [-7];
  * twice; user verification follows the role's policy.
  */
 export async function startPasskeyRegistration(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'store'>,
   config: WebAuthnConfig,
   caller: AccessTokenClaims,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
@@ -84,7 +84,7 @@ export interface PasskeyEnrolledView {
  * count towards the lockout: it guesses no secret, and the caller already holds a session.
  */
 export async function finishPasskeyRegistration(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'store'>,
   config: WebAuthnConfig,
   caller: AccessTokenClaims,
   response: RegistrationResponseJSON,
@@ -162,7 +162,7 @@ export async function finishPasskeyRegistration(
 }
 
 function removePasskey(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   user: UserRow,
   credentialId: string,
   reason: 'user' | 'admin_reset',
@@ -193,7 +193,7 @@ function removePasskey(
  * grants (or the device) as well to stop it at once.
  */
 export function adminRemovePasskey(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   userId: string,
   tenantId: string | null,
   credentialId: string,
@@ -206,7 +206,7 @@ export function adminRemovePasskey(
 
 /** The user removes one of their own passkeys: a step-up, as for any second factor. */
 export function removeOwnPasskey(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   caller: AccessTokenClaims,
   credentialId: string,
   correlationId: string,

@@ -12,7 +12,7 @@ import { LogController } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { LogFields } from '@lantern/shared';
 import { UnauthorizedError, withLogContext } from '@lantern/shared';
-import type { CaContext } from '../context/ca-context.js';
+import type { CaMetrics } from './metrics.js';
 import { UNMATCHED_ROUTE } from './metrics.js';
 import type { RequestScope, TraceParent } from './tracing.js';
 import {
@@ -136,7 +136,7 @@ function requestLogFields(request: FastifyRequest, state: RequestTrace, server =
  */
 export function installObservability(
   app: FastifyInstance,
-  ctx: CaContext,
+  ctx: { metrics: CaMetrics },
   endpoint: MetricsEndpointOptions = {},
 ): void {
   const { metrics } = ctx;
@@ -244,7 +244,11 @@ export function installObservability(
 }
 
 /** `GET /metrics`, behind a bearer token when one is configured. */
-export function metricsRoute(app: FastifyInstance, ctx: CaContext, bearerToken?: string): void {
+export function metricsRoute(
+  app: FastifyInstance,
+  ctx: { metrics: CaMetrics },
+  bearerToken?: string,
+): void {
   const { metrics } = ctx;
   app.get('/metrics', { schema: { hide: true } }, async (request, reply: FastifyReply) => {
     if (

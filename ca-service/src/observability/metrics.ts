@@ -3,8 +3,6 @@ import { EVENT_CATALOGUE } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
-import { INBOX_SUBJECTS } from '../inbox/inbox-processor.js';
 import type { Signer } from '../pki/signer.js';
 
 /** What the outbox relay reports about itself; undefined while no relay is configured. */
@@ -29,6 +27,11 @@ export interface CaMetricsOptions {
   relayStatus?: RelayStatusProvider;
   /** Process and Node.js runtime metrics (`process_*`, `nodejs_*`) in the same registry. */
   defaultMetrics?: boolean;
+  /**
+   * Label values that belong to the features counted (why an admin revokes a device, which
+   * subjects the inbox consumes): handed in, since observability sits below those features.
+   */
+  knownLabels: { deviceRevocationReasons: readonly string[]; inboxSubjects: readonly string[] };
 }
 
 /** How far ahead `identity_offline_certs_expiring_soon` looks. */
@@ -409,12 +412,12 @@ export class CaMetrics {
         this.set(db.open && !db.inTransaction ? 1 : 0);
       },
     });
-    this.startKnownSeries();
+    this.startKnownSeries(options.knownLabels);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
   /** Known label values at 0 from the start (the first event is then an increase, not a birth). */
-  private startKnownSeries(): void {
+  private startKnownSeries(known: CaMetricsOptions['knownLabels']): void {
     for (const method of LOGIN_METHODS) {
       this.loginDuration.zero({ method });
       for (const reason of LOGIN_FAILURE_REASONS) this.loginFailures.inc({ method, reason }, 0);
@@ -424,10 +427,10 @@ export class CaMetrics {
       for (const result of MFA_RESULTS) this.mfaChallenges.inc({ factor, result }, 0);
     for (const result of REFRESH_RESULTS) this.sessionRefresh.inc({ result }, 0);
     this.accountLocks.inc({ reason: 'too_many_failures' }, 0);
-    for (const reason of DEVICE_REVOCATION_REASONS) this.deviceRevocations.inc({ reason }, 0);
+    for (const reason of known.deviceRevocationReasons) this.deviceRevocations.inc({ reason }, 0);
     for (const reason of API_KEY_REFUSALS) this.apiKeyUnauthorized.inc({ reason }, 0);
     for (const topic of TOPICS) this.outboxPublished.inc({ topic }, 0);
-    for (const topic of INBOX_SUBJECTS) this.inboxConsumed.inc({ topic }, 0);
+    for (const topic of known.inboxSubjects) this.inboxConsumed.inc({ topic }, 0);
     for (const operation of KMS_OPERATIONS) {
       this.kmsDuration.zero({ operation });
       this.kmsFailures.inc({ operation }, 0);

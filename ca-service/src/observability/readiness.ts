@@ -1,9 +1,13 @@
 import { randomBytes, verify } from 'node:crypto';
-import type { CaContext } from '../context/ca-context.js';
-import type { ReadinessCheck } from '../http/health-routes.js';
+import type { CaMaterial } from '../pki/issuing-authority.js';
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<boolean> | boolean;
+}
 
 /** The issuing key answers: a probe is signed and the signature checks out with its public key. */
-export function signerLoaded(ctx: CaContext): ReadinessCheck {
+export function signerLoaded(ctx: { ca: Pick<CaMaterial, 'authority'> }): ReadinessCheck {
   return {
     name: 'signer',
     check: async () => {

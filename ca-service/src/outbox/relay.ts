@@ -4,7 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventStore, RecordedEvent } from '../store/event-store.js';
-import { Cursor } from './cursor.js';
+import { Cursor } from '../store/cursor.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { connectNats } from './connect-nats.js';
 import { ensureIdentityStreams } from './identity-streams.js';

@@ -18,7 +18,7 @@ import {
 } from '@peculiar/asn1-x509';
 import { OctetString } from '@peculiar/asn1-schema';
 import { OID_ECDSA_WITH_SHA256, signTbs } from './certificate-builder.js';
-import type { IssuingAuthority } from '../issuance/binding-certificate.js';
+import type { IssuingAuthority } from './issuing-authority.js';
 
 export interface CrlEntry {
   serialHex: string;

@@ -1,8 +1,8 @@
-import type { PublicJwks, SignedJwksClaims } from '@lantern/shared';
+import type { Clock, PublicJwks, SignedJwksClaims } from '@lantern/shared';
 import { SIGNED_JWKS_TYP, canonicalJson } from '@lantern/shared';
 import { createHash } from 'node:crypto';
-import type { CaContext } from '../context/ca-context.js';
 import { caSignedJws } from './ca-signed-jws.js';
+import type { CaMaterial } from './issuing-authority.js';
 
 /** A key set, like a page, may be stored and shown later; a stale one must not pass forever. */
 const JWKS_LIFETIME_SECONDS = 7 * 86_400;
@@ -16,7 +16,11 @@ export function jwksEtag(jwks: PublicJwks): string {
  * Agents cache token keys only from this (sync answers, online sign-in), never from the unsigned
  * `/.well-known/jwks.json`, so a man in the middle cannot plant a key.
  */
-export async function signedJwks(ctx: CaContext, jwks: PublicJwks, etag: string): Promise<string> {
+export async function signedJwks(
+  ctx: { ca: CaMaterial; clock: Clock; publicUrl: string },
+  jwks: PublicJwks,
+  etag: string,
+): Promise<string> {
   const iat = Math.floor(ctx.clock.now() / 1000);
   const claims: SignedJwksClaims = {
     typ: 'jwks',

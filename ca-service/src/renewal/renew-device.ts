@@ -13,7 +13,10 @@ import { bindingResponse, issueForDevice } from '../issuance/binding-response.js
  * new key proves possession through the CSR, the request is proven by the old key.
  */
 export async function renewDevice(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    'bindingProfile' | 'ca' | 'clock' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
+  >,
   device: ProvenDevice,
   input: { csr?: string },
   correlationId: string,

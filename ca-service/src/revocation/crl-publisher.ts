@@ -1,6 +1,6 @@
 import type { CaContext } from '../context/ca-context.js';
 import { IssuerUnknownError } from '../errors.js';
-import type { IssuingAuthority } from '../issuance/binding-certificate.js';
+import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { signCrl } from '../pki/crl-builder.js';
 
 const CRL_LIFETIME_MS = 7 * 86_400_000;
@@ -33,7 +33,7 @@ interface RevokedRow {
 export class CrlPublisher {
   private generation: Promise<void> | undefined;
 
-  constructor(private readonly ctx: CaContext) {}
+  constructor(private readonly ctx: Pick<CaContext, 'ca' | 'clock' | 'store'>) {}
 
   /** The CRL of the issuer with that SKI (hex), by default of the current issuing CA. */
   async current(kind: 'full' | 'delta', issuerKeyId?: string): Promise<Buffer> {

@@ -15,7 +15,12 @@ interface FeedRow {
 export const MAX_PAGE_SIZE = 1000;
 const PAGE_LIFETIME_SECONDS = 7 * 86_400;
 
-export function readRevocations(ctx: CaContext, tenantId: string, after: number, limit: number) {
+export function readRevocations(
+  ctx: Pick<CaContext, 'store'>,
+  tenantId: string,
+  after: number,
+  limit: number,
+) {
   const rows = ctx.store.db
     .prepare('SELECT * FROM revocation_feed WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?')
     .all(tenantId, after, limit + 1) as FeedRow[];
@@ -36,7 +41,7 @@ export function readRevocations(ctx: CaContext, tenantId: string, after: number,
  * travel peer to peer or on removable media.
  */
 export async function signedRevocationPage(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'ca' | 'clock' | 'publicUrl' | 'store'>,
   tenantId: string,
   after: number,
   limit = 500,

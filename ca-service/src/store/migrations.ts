@@ -264,7 +264,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   `
-  -- MFA. TOTP secrets, sealed at rest (mfa/secret-box.ts), beside the events and
+  -- MFA. TOTP secrets, sealed at rest (secrets/secret-box.ts), beside the events and
   -- never in them. One pending row (an enrolment waiting for its first code) and one active row
   -- per user; last_used_step is the newest time step accepted, so a code is good only once.
   CREATE TABLE totp_credentials (
@@ -340,7 +340,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX user_passkeys_user ON user_passkeys (user_id);
   `,
   `
-  -- Projections ask whether an event was a device's report (sync/device-authority.ts).
+  -- Projections ask whether an event was a device's report (store/device-receipts.ts).
   CREATE INDEX device_event_receipts_event ON device_event_receipts (event_id);
   `,
   `

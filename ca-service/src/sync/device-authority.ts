@@ -154,18 +154,3 @@ function signedInHere(scope: DeviceScope, userId: string): string | undefined {
   ).get(userId, scope.deviceId, userId, scope.deviceId);
   return found === undefined ? 'the user never signed in on this device' : undefined;
 }
-
-/**
- * Whether an event came from a device's push, and whether it may have an effect (pushed while
- * the device was active) or is a record only (`recorded`: pushed after its revocation). The
- * receipt is written in the same transaction, before the append, so projections of CA-side
- * state can tell, on a rebuild too. A `duplicate` receipt names an event someone else stored.
- */
-export function deviceReport(db: Database, eventId: string): 'effective' | 'inert' | undefined {
-  const row = statement(
-    db,
-    "SELECT outcome FROM device_event_receipts WHERE event_id = ? AND outcome IN ('stored', 'recorded') LIMIT 1",
-  ).get(eventId) as { outcome: string } | undefined;
-  if (row === undefined) return undefined;
-  return row.outcome === 'stored' ? 'effective' : 'inert';
-}

@@ -40,7 +40,20 @@ interface Receipt {
 export class SyncService {
   private readonly validator: EventValidator;
 
-  constructor(private readonly ctx: CaContext) {
+  constructor(
+    private readonly ctx: Pick<
+      CaContext,
+      | 'bindingProfile'
+      | 'ca'
+      | 'clock'
+      | 'logger'
+      | 'metrics'
+      | 'publicUrl'
+      | 'publicUrls'
+      | 'store'
+      | 'tokenKeys'
+    >,
+  ) {
     this.validator = new EventValidator();
   }
 

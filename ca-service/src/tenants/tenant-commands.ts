@@ -36,7 +36,7 @@ export function slugify(name: string): string {
 }
 
 export function createTenant(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'ids' | 'store'>,
   input: { name: string; slug?: string },
   meta: CommandMeta,
 ): Tenant {

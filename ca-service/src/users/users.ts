@@ -58,7 +58,11 @@ export function findUserByName(
 }
 
 /** A user of another tenant is not found: tenants never learn of each other's users. */
-export function getUser(ctx: CaContext, userId: string, tenantId: string | null): UserRow {
+export function getUser(
+  ctx: Pick<CaContext, 'store'>,
+  userId: string,
+  tenantId: string | null,
+): UserRow {
   const row = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(userId) as
     UserRow | undefined;
   if (!row || row.status === 'erased' || (tenantId !== null && row.tenant_id !== tenantId))
@@ -66,7 +70,7 @@ export function getUser(ctx: CaContext, userId: string, tenantId: string | null)
   return row;
 }
 
-export function listUsers(ctx: CaContext, tenantId: string): UserView[] {
+export function listUsers(ctx: Pick<CaContext, 'store'>, tenantId: string): UserView[] {
   return (
     ctx.store.db
       .prepare(
@@ -82,7 +86,7 @@ function credentialKind(role: Role, secret: string): 'password' | 'pin' {
 }
 
 export async function registerUser(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'ids' | 'passwords' | 'store'>,
   input: {
     tenant: string;
     username: string;
@@ -146,7 +150,7 @@ export type UserAction = 'lock' | 'unlock' | 'suspend' | 'reactivate' | 'erase';
 
 /** Admin actions on a user. Lock, suspend and erase revoke: the feed tells every device. */
 export function applyUserAction(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   input: { userId: string; tenantId: string | null; action: UserAction; reason?: string },
   meta: CommandMeta,
 ): UserView {
@@ -189,7 +193,7 @@ export function applyUserAction(
 }
 
 export function endUserSessions(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'store'>,
   userId: string,
   tenantId: string,
   reason: 'user_revoked' | 'user_deleted',
@@ -230,7 +234,7 @@ export function endUserSessions(
  * ends the user's sessions when the old secret may be known to someone else.
  */
 export async function resetPassword(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'passwords' | 'store'>,
   input: { userId: string; tenantId: string | null; password: string },
   meta: CommandMeta,
 ): Promise<UserView> {

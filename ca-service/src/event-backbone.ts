@@ -1,11 +1,11 @@
-import { AuditCheckpoints } from '../audit/audit-checkpoints.js';
-import { UserEventIndex } from '../audit/user-event-index.js';
-import type { CaContext } from '../context/ca-context.js';
-import { Inbox } from '../inbox/inbox.js';
-import type { RelayStatus as MetricsRelayStatus } from '../observability/metrics.js';
-import type { InboxStatus } from '../inbox/inbox.js';
-import type { OutboxRelayOptions, RelayStatus } from './relay.js';
-import { OutboxRelay } from './relay.js';
+import { AuditCheckpoints } from './audit/audit-checkpoints.js';
+import { UserEventIndex } from './audit/user-event-index.js';
+import type { CaContext } from './context/ca-context.js';
+import { Inbox } from './inbox/inbox.js';
+import type { RelayStatus as MetricsRelayStatus } from './observability/metrics.js';
+import type { InboxStatus } from './inbox/inbox.js';
+import type { OutboxRelayOptions, RelayStatus } from './outbox/relay.js';
+import { OutboxRelay } from './outbox/relay.js';
 
 export interface EventBackboneOptions {
   ctx: CaContext;

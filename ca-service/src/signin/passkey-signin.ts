@@ -6,14 +6,12 @@ import {
   generateAuthenticationOptions,
   verifyAuthenticationResponse,
 } from '@simplewebauthn/server';
-import type { LoginResult } from '../auth/login.js';
 import {
   assertMaySignIn,
   assertNotLocked,
-  issueLogin,
   recordLockoutFailure,
   verifyUserPassword,
-} from '../auth/login.js';
+} from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import {
@@ -26,19 +24,21 @@ import {
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
 import { findUserByName } from '../users/users.js';
-import { roleMfaPolicy } from './mfa-policy.js';
+import { roleMfaPolicy } from '../mfa/mfa-policy.js';
 import {
   CEREMONY_TIMEOUT_MS,
   challengeOf,
   consumeChallenge,
   storeChallenge,
-} from './webauthn-challenges.js';
-import type { WebAuthnConfig } from './webauthn-config.js';
+} from '../mfa/webauthn-challenges.js';
+import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
 import {
   advanceCounter,
   userWebAuthnCredentials,
   webAuthnCredential,
-} from './webauthn-credentials.js';
+} from '../mfa/webauthn-credentials.js';
+import type { LoginResult } from './issue-login.js';
+import { issueLogin } from './issue-login.js';
 
 export interface PasskeyOptionsInput {
   tenant: string;
@@ -52,7 +52,7 @@ export interface PasskeyOptionsInput {
  * challenge for an unknown tenant is not stored, and its answer fails as an unknown challenge.
  */
 export async function passkeyLoginOptions(
-  ctx: CaContext,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   config: WebAuthnConfig,
   input: PasskeyOptionsInput,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
@@ -100,7 +100,19 @@ export interface PasskeyLoginInput {
  * user verification): only then is the token good for a step-up.
  */
 export async function passkeyLogin(
-  ctx: CaContext,
+  ctx: Pick<
+    CaContext,
+    | 'auth'
+    | 'clock'
+    | 'ids'
+    | 'logger'
+    | 'metrics'
+    | 'passwords'
+    | 'publicUrl'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
+  >,
   config: WebAuthnConfig,
   input: PasskeyLoginInput,
   device: ProvenDevice | undefined,

@@ -1,0 +1,160 @@
+import type { CaContext } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
+import { SPANS, currentRequestScope, inSpan } from '../observability/tracing.js';
+import type { UserRow } from '../users/users.js';
+
+export interface LockoutFailure {
+  reason: 'invalid_credentials' | 'mfa_failed' | 'passkey_failed';
+  method: 'password' | 'totp' | 'passkey';
+}
+
+/** The access log's `actor_role`: the role of the account the request signs in as. */
+export function setActorRole(user: UserRow): void {
+  const scope = currentRequestScope();
+  if (scope) scope.actorRole = user.role;
+}
+
+/** One failed online sign-in step, counted towards the lockout (password, second factor, passkey). */
+export function lockoutFailure(
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'store'>,
+  user: UserRow,
+  correlationId: string,
+  failure: LockoutFailure = { reason: 'invalid_credentials', method: 'password' },
+): void {
+  const { lockout } = ctx.auth;
+  const now = ctx.clock.now();
+  setActorRole(user);
+  const windowOpen =
+    user.failure_window_start !== null &&
+    now - Date.parse(user.failure_window_start) < lockout.windowSeconds * 1000;
+  const failureCount = windowOpen ? user.failure_count + 1 : 1;
+  const base = {
+    aggregateId: user.user_id,
+    tenantId: user.tenant_id,
+    actor: { type: 'user' as const, id: user.user_id },
+    correlationId,
+  };
+  ctx.store.append([
+    {
+      ...base,
+      eventType: 'identity.user.login_failed',
+      payload: {
+        userId: user.user_id,
+        reason: failure.reason,
+        offline: false,
+        method: failure.method,
+        failureCount,
+      },
+    },
+    ...(failureCount >= lockout.maxFailures
+      ? [
+          {
+            ...base,
+            eventType: 'identity.user.locked',
+            payload: {
+              userId: user.user_id,
+              reason: 'too_many_failures',
+              lockedUntil: new Date(now + lockout.lockSeconds * 1000).toISOString(),
+            },
+          },
+        ]
+      : []),
+  ]);
+  if (failureCount >= lockout.maxFailures) {
+    ctx.metrics.accountLocks.inc({ reason: 'too_many_failures' });
+    ctx.logger.warn(
+      { event: 'user.locked', tenantId: user.tenant_id, userId: user.user_id },
+      'account locked after failures',
+    );
+  }
+}
+
+/** Counts a failure against the user's current row (the counter may have moved meanwhile). */
+export function recordLockoutFailure(
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'store'>,
+  userId: string,
+  correlationId: string,
+  failure?: LockoutFailure,
+): void {
+  ctx.store.transaction(() => {
+    const fresh = ctx.store.db
+      .prepare('SELECT * FROM users WHERE user_id = ?')
+      .get(userId) as UserRow;
+    lockoutFailure(ctx, fresh, correlationId, failure);
+  });
+}
+
+export function assertNotLocked(
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics'>,
+  user: UserRow,
+): void {
+  if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
+    ctx.metrics.loginFailed('account_locked', user.tenant_id);
+    ctx.logger.warn(
+      { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
+      'sign-in refused',
+    );
+    throw new AccountLockedError('the account is locked', {
+      details: { lockedUntil: user.locked_until },
+    });
+  }
+}
+
+/**
+ * The password step of any online sign-in (password first, or a passkey with the password as
+ * well): a user without a password costs the same dummy KDF run as an unknown one; a wrong
+ * password counts towards the lockout.
+ */
+export async function verifyUserPassword(
+  ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'passwords' | 'store'>,
+  user: UserRow,
+  password: string,
+  correlationId: string,
+): Promise<void> {
+  const stored = ctx.store.db
+    .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
+    .get(user.user_id) as { hash: string } | undefined;
+  if (!stored) {
+    await ctx.passwords.dummyVerify(password);
+    ctx.logger.warn(
+      { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
+      'sign-in refused',
+    );
+    ctx.metrics.loginFailed('unknown_account', user.tenant_id);
+    throw new InvalidCredentialsError();
+  }
+  const verdict = await inSpan(SPANS.verifyPassword, () =>
+    ctx.passwords.verify(password, stored.hash),
+  );
+  if (!verdict.ok) {
+    recordLockoutFailure(ctx, user.user_id, correlationId);
+    ctx.logger.warn(
+      {
+        event: 'login.failure.invalid_credentials',
+        tenantId: user.tenant_id,
+        userId: user.user_id,
+      },
+      'sign-in refused',
+    );
+    ctx.metrics.loginFailed('invalid_credentials', user.tenant_id);
+    throw new InvalidCredentialsError();
+  }
+}
+
+/** Checks after the credential proved who it is: an account that may not sign in here. */
+export function assertMaySignIn(
+  ctx: Pick<CaContext, 'metrics'>,
+  user: UserRow,
+  device: ProvenDevice | undefined,
+): void {
+  if (user.status === 'suspended') {
+    ctx.metrics.loginFailed('account_suspended', user.tenant_id);
+    throw new AccountSuspendedError();
+  }
+  if (device && device.tenantId !== user.tenant_id) {
+    ctx.metrics.loginFailed('device_tenant_mismatch', user.tenant_id);
+    throw new InvalidCredentialsError();
+  }
+}

@@ -1,0 +1,50 @@
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { TotpNotEnrolledError } from '../errors.js';
+import type { UserRow } from '../users/users.js';
+import { getUser } from '../users/users.js';
+import { deleteTotp, hasActiveTotp } from './totp-credentials.js';
+
+export function removeTotp(
+  ctx: Pick<CaContext, 'store'>,
+  user: UserRow,
+  reason: 'user' | 'admin_reset' | 'device_revoked',
+  meta: CommandMeta,
+): { userId: string; kind: 'totp'; removed: true } {
+  if (!hasActiveTotp(ctx.store.db, user.user_id)) throw new TotpNotEnrolledError();
+  deleteTotp(ctx, user.user_id);
+  ctx.store.append([
+    {
+      eventType: 'identity.user.mfa_removed',
+      aggregateId: user.user_id,
+      tenantId: user.tenant_id,
+      ...meta,
+      payload: { userId: user.user_id, kind: 'totp', reason },
+    },
+  ]);
+  return { userId: user.user_id, kind: 'totp', removed: true };
+}
+
+/**
+ * Issue 15: an offline grant carries the user's TOTP secret sealed to the device key, so whoever
+ * holds a revoked device may hold a working second factor for the CA. A per-device secret would
+ * not match the user's authenticator app, so the factor itself is retired instead: every user
+ * whose current secret (confirmed before a grant with `totp` was issued on this device) went to
+ * the device loses it, in the revocation's transaction, and enrols a new one. Call inside it.
+ */
+export function retireTotpSealedOnDevice(
+  ctx: Pick<CaContext, 'store'>,
+  deviceId: string,
+  meta: CommandMeta,
+): string[] {
+  const users = ctx.store.db
+    .prepare(
+      `SELECT DISTINCT t.user_id FROM totp_credentials t JOIN grants g ON g.user_id = t.user_id
+       WHERE g.device_id = ? AND t.status = 'active' AND t.confirmed_at <= g.issued_at
+         AND EXISTS (SELECT 1 FROM json_each(g.methods) WHERE value = 'totp')`,
+    )
+    .all(deviceId) as { user_id: string }[];
+  for (const { user_id } of users) {
+    removeTotp(ctx, getUser(ctx, user_id, null), 'device_revoked', meta);
+  }
+  return users.map((row) => row.user_id);
+}

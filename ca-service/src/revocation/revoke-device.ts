@@ -1,0 +1,40 @@
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import type { DeviceRevocationReason, DeviceView } from '../devices/devices.js';
+import { getDevice } from '../devices/devices.js';
+import { DeviceAlreadyRevokedError } from '../errors.js';
+import { retireTotpSealedOnDevice } from '../mfa/totp-removal.js';
+
+export function revokeDevice(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  input: { deviceId: string; tenantId: string | null; reason: DeviceRevocationReason },
+  meta: CommandMeta,
+): DeviceView {
+  return ctx.store.transaction(() => {
+    const device = getDevice(ctx, input.deviceId, input.tenantId);
+    if (device.status === 'revoked') throw new DeviceAlreadyRevokedError();
+    const serials = (
+      ctx.store.db
+        .prepare('SELECT serial FROM certificates WHERE device_id = ? ORDER BY not_before')
+        .all(device.deviceId) as {
+        serial: string;
+      }[]
+    ).map((row) => row.serial);
+    ctx.store.append([
+      {
+        eventType: 'identity.device.revoked',
+        aggregateId: device.deviceId,
+        tenantId: device.tenantId,
+        ...meta,
+        payload: {
+          deviceId: device.deviceId,
+          reason: input.reason,
+          revokedAt: isoNow(ctx.clock),
+          certificateSerials: serials,
+        },
+      },
+    ]);
+    retireTotpSealedOnDevice(ctx, device.deviceId, meta);
+    return getDevice(ctx, device.deviceId, null);
+  });
+}

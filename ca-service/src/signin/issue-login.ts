@@ -1,0 +1,215 @@
+import type { DeviceSealedBox } from '@lantern/shared';
+import {
+  OFFLINE_GRANT_TYPE,
+  deviceKeyThumbprint,
+  hashRefreshToken,
+  newRefreshToken,
+  signAccessToken,
+} from '../auth/tokens.js';
+import { setActorRole } from '../auth/sign-in-checks.js';
+import type { CaContext } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import type { OfflineSecret } from '../mfa/login-mfa.js';
+import { offlineGrantMfa } from '../mfa/login-mfa.js';
+import type { UserRow } from '../users/users.js';
+
+export interface OfflineGrantView {
+  grantId: string;
+  offlineUntil: string;
+  methods: string[];
+  /** Compact JWS signed by a key of /.well-known/jwks.json, `typ` lantern-offline-grant+jwt. */
+  token: string;
+  /** When `methods` has `totp`: the TOTP secret sealed to the device key (`openOfflineTotp`). */
+  totp?: DeviceSealedBox;
+}
+
+export interface LoginResult {
+  tokenType: 'Bearer';
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  sessionId: string;
+  userId: string;
+  tenantId: string;
+  offlineGrant?: OfflineGrantView;
+}
+
+/** The claims an agent reads from an offline grant (DESIGN §4). */
+export interface OfflineGrantClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  tenant: string;
+  grt: string;
+  username: string;
+  role: string;
+  methods: string[];
+  /** Second factors the agent must check offline besides the password (tenant MFA policy). */
+  mfa?: string[];
+  cnf: { jkt: string };
+  iat: number;
+  exp: number;
+}
+
+/**
+ * What every successful online sign-in gets, whatever proved it (password, TOTP, passkey): the
+ * events, a session with its refresh token, an access token with `amr`, and with a device
+ * proof an offline grant per the tenant's MFA policy.
+ */
+export function issueLogin(
+  ctx: Pick<
+    CaContext,
+    | 'auth'
+    | 'clock'
+    | 'ids'
+    | 'logger'
+    | 'metrics'
+    | 'publicUrl'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
+  >,
+  user: UserRow,
+  amr: string[],
+  device: ProvenDevice | undefined,
+  correlationId: string,
+  secret: OfflineSecret = {},
+): LoginResult {
+  const now = ctx.clock.now();
+  const sessionId = ctx.ids.next('ses');
+  const familyId = ctx.ids.next('evt').slice(4);
+  const refreshToken = newRefreshToken(familyId);
+  const refreshExpiresAt = new Date(now + ctx.auth.refreshTokenSeconds * 1000).toISOString();
+  const thumbprint = device ? deviceKeyThumbprint(device) : undefined;
+  const grantId = device ? ctx.ids.next('grt') : undefined;
+  const offline = device && grantId ? offlineGrantMfa(ctx, user, device, grantId, secret) : null;
+  const grant =
+    device && grantId && offline
+      ? {
+          grantId,
+          methods: offline.methods,
+          offlineUntil: new Date(
+            Math.min(
+              now + ctx.auth.maxOfflineSeconds * 1000,
+              device.certificate.notAfter.getTime(),
+            ),
+          ).toISOString(),
+        }
+      : undefined;
+  const actor = { type: 'user' as const, id: user.user_id };
+  ctx.store.transaction(() => {
+    ctx.store.append([
+      {
+        eventType: 'identity.user.logged_in',
+        aggregateId: user.user_id,
+        tenantId: user.tenant_id,
+        actor,
+        correlationId,
+        payload: {
+          userId: user.user_id,
+          sessionId,
+          offline: false,
+          amr,
+          ...(device ? { deviceId: device.deviceId } : {}),
+        },
+      },
+      {
+        eventType: 'identity.session.created',
+        aggregateId: sessionId,
+        expectedVersion: 0,
+        tenantId: user.tenant_id,
+        actor,
+        correlationId,
+        payload: {
+          sessionId,
+          userId: user.user_id,
+          offline: false,
+          expiresAt: refreshExpiresAt,
+          familyId,
+          ...(device ? { deviceId: device.deviceId } : {}),
+        },
+      },
+      ...(grant && device
+        ? [
+            {
+              eventType: 'identity.grant.issued',
+              aggregateId: grant.grantId,
+              expectedVersion: 0,
+              tenantId: user.tenant_id,
+              actor,
+              correlationId,
+              payload: {
+                grantId: grant.grantId,
+                userId: user.user_id,
+                deviceId: device.deviceId,
+                methods: grant.methods,
+                offlineUntil: grant.offlineUntil,
+                sessionId,
+              },
+            },
+          ]
+        : []),
+    ]);
+    ctx.store.db
+      .prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
+      )
+      .run(
+        hashRefreshToken(refreshToken),
+        familyId,
+        sessionId,
+        refreshExpiresAt,
+        new Date(now).toISOString(),
+      );
+  });
+  const access = signAccessToken(ctx, {
+    userId: user.user_id,
+    tenantId: user.tenant_id,
+    sessionId,
+    amr,
+    ...(thumbprint === undefined ? {} : { deviceThumbprint: thumbprint }),
+  });
+  setActorRole(user);
+  ctx.logger.info(
+    {
+      event: 'login.success',
+      tenantId: user.tenant_id,
+      userId: user.user_id,
+      deviceId: device?.deviceId,
+    },
+    'signed in',
+  );
+  ctx.metrics.loginSucceeded(user.tenant_id, amr.includes('hwk') ? 'passkey' : 'password');
+  if (amr.includes('hwk')) ctx.metrics.mfa('webauthn', 'success');
+  const result: LoginResult = {
+    tokenType: 'Bearer',
+    accessToken: access.token,
+    expiresIn: access.expiresIn,
+    refreshToken,
+    sessionId,
+    userId: user.user_id,
+    tenantId: user.tenant_id,
+  };
+  if (grant && device && thumbprint) {
+    const claims: OfflineGrantClaims = {
+      iss: ctx.publicUrl,
+      sub: user.user_id,
+      aud: device.deviceId,
+      tenant: user.tenant_id,
+      grt: grant.grantId,
+      username: user.username,
+      role: user.role,
+      methods: grant.methods,
+      ...(offline && offline.mfa.length > 0 ? { mfa: offline.mfa } : {}),
+      cnf: { jkt: thumbprint },
+      iat: Math.floor(now / 1000),
+      exp: Math.floor(Date.parse(grant.offlineUntil) / 1000),
+    };
+    result.offlineGrant = {
+      ...grant,
+      token: ctx.tokenKeys.sign({ ...claims }, { typ: OFFLINE_GRANT_TYPE }),
+      ...(offline?.totp ? { totp: offline.totp } : {}),
+    };
+  }
+  return result;
+}

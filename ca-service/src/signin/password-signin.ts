@@ -1,0 +1,90 @@
+import { assertMaySignIn, lockoutFailure, verifyUserPassword } from '../auth/sign-in-checks.js';
+import type { CaContext } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { InvalidCredentialsError } from '../errors.js';
+import { checkLoginMfa } from '../mfa/login-mfa.js';
+import { passwordPolicy } from '../passwords/credential-policy.js';
+import { findTenant } from '../tenants/tenant-commands.js';
+import type { UserRow } from '../users/users.js';
+import { findUserByName } from '../users/users.js';
+import type { LoginResult } from './issue-login.js';
+import { issueLogin } from './issue-login.js';
+
+export interface LoginInput {
+  tenant: string;
+  username: string;
+  password: string;
+  /** A current TOTP code, for a user with TOTP (see mfa/login-mfa.ts). */
+  totp?: string;
+}
+
+/**
+ * Issue 15: a username and password must not learn whether an account exists or is locked, so a
+ * locked account answers exactly like an unknown one (same code, same dummy KDF run) and its
+ * real password is never checked while the lock holds. Metrics and logs keep the real reason.
+ */
+async function refuseIfLocked(
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'passwords'>,
+  user: UserRow,
+  password: string,
+): Promise<void> {
+  if (user.locked_until === null || user.locked_until <= isoNow(ctx.clock)) return;
+  await ctx.passwords.dummyVerify(password);
+  ctx.metrics.loginFailed('account_locked', user.tenant_id);
+  ctx.logger.warn(
+    { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
+    'sign-in refused',
+  );
+  throw new InvalidCredentialsError();
+}
+
+/**
+ * DESIGN §4 online sign-in. An unknown tenant or user costs one dummy KDF run and fails like a
+ * wrong password, so neither the answer nor its timing says which part was wrong.
+ */
+export async function login(
+  ctx: Pick<
+    CaContext,
+    | 'auth'
+    | 'clock'
+    | 'ids'
+    | 'logger'
+    | 'metrics'
+    | 'passwords'
+    | 'publicUrl'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
+  >,
+  input: LoginInput,
+  device: ProvenDevice | undefined,
+  correlationId: string,
+): Promise<LoginResult> {
+  const tenant = findTenant(ctx.store.db, input.tenant);
+  const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
+  if (!user || user.status === 'erased') {
+    await ctx.passwords.dummyVerify(input.password);
+    ctx.logger.warn(
+      { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
+      'sign-in refused',
+    );
+    ctx.metrics.loginFailed('unknown_account', tenant?.tenantId);
+    throw new InvalidCredentialsError();
+  }
+  await refuseIfLocked(ctx, user, input.password);
+  await verifyUserPassword(ctx, user, input.password, correlationId);
+  assertMaySignIn(ctx, user, device);
+
+  const mfa = checkLoginMfa(ctx, user, input.totp, () =>
+    lockoutFailure(
+      ctx,
+      ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
+      correlationId,
+      { reason: 'mfa_failed', method: 'totp' },
+    ),
+  );
+  return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
+    weak: !passwordPolicy().check(input.password).ok,
+  });
+}
