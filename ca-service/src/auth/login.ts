@@ -1,9 +1,17 @@
 import type { DeviceSealedBox } from '@lantern/shared';
+import { LanternError } from '@lantern/shared';
+import { trace } from '@opentelemetry/api';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
-import { SPANS, inSpan } from '../observability/tracing.js';
+import {
+  SPANS,
+  inSpan,
+  noteRequestActor,
+  timedSpan,
+  userIdHash,
+} from '../observability/tracing.js';
 import type { OfflineSecret } from '../mfa/login-mfa.js';
 import { checkLoginMfa, offlineGrantMfa } from '../mfa/login-mfa.js';
 import { passwordPolicy } from '../passwords/credential-policy.js';
@@ -16,6 +24,7 @@ import {
   hashRefreshToken,
   newRefreshToken,
   signAccessToken,
+  signToken,
 } from './tokens.js';
 
 export interface LoginInput {
@@ -152,13 +161,24 @@ export function assertNotLocked(ctx: CaContext, user: UserRow): void {
 }
 
 /**
+ * The KDF run that makes an unknown or locked account cost what a known one does; traced like
+ * a real check (`dummy`), so a slow refusal is explained in its trace.
+ */
+async function dummyPasswordCheck(ctx: CaContext, password: string): Promise<void> {
+  await timedSpan(SPANS.verifyPassword, 'duration_scrypt_ms', async (span) => {
+    span.setAttributes({ dummy: true, result: 'mismatch' });
+    await ctx.passwords.dummyVerify(password);
+  });
+}
+
+/**
  * Issue 15: a username and password must not learn whether an account exists or is locked, so a
  * locked account answers exactly like an unknown one (same code, same dummy KDF run) and its
  * real password is never checked while the lock holds. Metrics and logs keep the real reason.
  */
 async function refuseIfLocked(ctx: CaContext, user: UserRow, password: string): Promise<void> {
   if (user.locked_until === null || user.locked_until <= isoNow(ctx.clock)) return;
-  await ctx.passwords.dummyVerify(password);
+  await dummyPasswordCheck(ctx, password);
   ctx.metrics.loginFailed('account_locked', user.tenant_id);
   ctx.logger.warn(
     { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
@@ -182,7 +202,7 @@ export async function verifyUserPassword(
     .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
     .get(user.user_id) as { hash: string } | undefined;
   if (!stored) {
-    await ctx.passwords.dummyVerify(password);
+    await dummyPasswordCheck(ctx, password);
     ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
       'sign-in refused',
@@ -190,9 +210,11 @@ export async function verifyUserPassword(
     ctx.metrics.loginFailed('unknown_account', user.tenant_id);
     throw new InvalidCredentialsError();
   }
-  const verdict = await inSpan(SPANS.verifyPassword, () =>
-    ctx.passwords.verify(password, stored.hash),
-  );
+  const verdict = await timedSpan(SPANS.verifyPassword, 'duration_scrypt_ms', async (span) => {
+    const outcome = await ctx.passwords.verify(password, stored.hash);
+    span.setAttribute('result', outcome.ok ? 'match' : outcome.reason);
+    return outcome;
+  });
   if (!verdict.ok) {
     recordLockoutFailure(ctx, user.user_id, correlationId);
     ctx.logger.warn(
@@ -234,10 +256,35 @@ export async function login(
   device: ProvenDevice | undefined,
   correlationId: string,
 ): Promise<LoginResult> {
-  const tenant = findTenant(ctx.store.db, input.tenant);
-  const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
+  // The request's `identity.http.login` span (the spec's attributes are set on it).
+  const span = trace.getActiveSpan();
+  try {
+    const result = await passwordLogin(ctx, input, device, correlationId);
+    span?.setAttributes({ result: 'success', mfa_required: false });
+    return result;
+  } catch (error) {
+    const code = error instanceof LanternError ? error.code : 'error';
+    span?.setAttributes({ result: code, mfa_required: code === 'mfa_required' });
+    throw error;
+  }
+}
+
+async function passwordLogin(
+  ctx: CaContext,
+  input: LoginInput,
+  device: ProvenDevice | undefined,
+  correlationId: string,
+): Promise<LoginResult> {
+  const { tenant, user } = timedSpan(SPANS.loadUser, 'db.duration_ms', (loading) => {
+    const tenant = findTenant(ctx.store.db, input.tenant);
+    const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
+    loading.setAttribute('db.rows', (tenant ? 1 : 0) + (user ? 1 : 0));
+    return { tenant, user };
+  });
+  const span = trace.getActiveSpan();
+  if (tenant) noteRequestActor(tenant.tenantId);
   if (!user || user.status === 'erased') {
-    await ctx.passwords.dummyVerify(input.password);
+    await dummyPasswordCheck(ctx, input.password);
     ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
       'sign-in refused',
@@ -245,16 +292,21 @@ export async function login(
     ctx.metrics.loginFailed('unknown_account', tenant?.tenantId);
     throw new InvalidCredentialsError();
   }
+  const hash = userIdHash(user.user_id, user.tenant_id);
+  if (hash !== undefined) span?.setAttribute('user_id_hash', hash);
   await refuseIfLocked(ctx, user, input.password);
   await verifyUserPassword(ctx, user, input.password, correlationId);
+  noteRequestActor(user.tenant_id, user.role);
   assertMaySignIn(ctx, user, device);
 
-  const mfa = checkLoginMfa(ctx, user, input.totp, () =>
-    lockoutFailure(
-      ctx,
-      ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
-      correlationId,
-      { reason: 'mfa_failed', method: 'totp' },
+  const mfa = inSpan(SPANS.evaluateMfa, () =>
+    checkLoginMfa(ctx, user, input.totp, () =>
+      lockoutFailure(
+        ctx,
+        ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
+        correlationId,
+        { reason: 'mfa_failed', method: 'totp' },
+      ),
     ),
   );
   return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
@@ -406,7 +458,7 @@ export function issueLogin(
     };
     result.offlineGrant = {
       ...grant,
-      token: ctx.tokenKeys.sign({ ...claims }, { typ: OFFLINE_GRANT_TYPE }),
+      token: signToken(ctx, { ...claims }, OFFLINE_GRANT_TYPE),
       ...(offline?.totp ? { totp: offline.totp } : {}),
     };
   }

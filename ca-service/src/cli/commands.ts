@@ -13,6 +13,7 @@ import { dataDirPaths } from '../data-dir/paths.js';
 import { resolvePassphrase } from '../data-dir/secret-files.js';
 import type { WebAuthnConfig } from '../mfa/webauthn-config.js';
 import { serve } from '../serve.js';
+import { tracingConfigFromEnv } from '../observability/otel-sdk.js';
 import type { RecordedEvent } from '../store/event-store.js';
 import type { Tenant } from '../tenants/tenant-commands.js';
 import type { UserView } from '../users/users.js';
@@ -215,7 +216,9 @@ export const commands: Command[] = [
     usage:
       'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
       'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
-      'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.',
+      'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.\n' +
+      'OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=otlp): export traces over OTLP/HTTP\n' +
+      '(OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG, …: docs/observability.md).',
     options: {
       'data-dir': { type: 'string' },
       'public-url': { type: 'string' },
@@ -239,6 +242,7 @@ export const commands: Command[] = [
         throw new UsageError('--port must be 0-65535');
       const publicUrl = publicUrlFlag(values);
       requireInitialisedDataDir(dataDir);
+      const tracing = tracingConfigFromEnv(io.env);
       const passphrase = resolvePassphrase(
         io.env,
         optionalString(values, 'passphrase-file'),
@@ -255,6 +259,7 @@ export const commands: Command[] = [
         webauthn: webauthnFlags(values),
         ...(metricsListen ? { metricsListen } : {}),
         ...(metricsToken ? { metricsToken } : {}),
+        ...(tracing ? { tracing } : {}),
       });
       io.stderr(
         [
@@ -265,6 +270,11 @@ export const commands: Command[] = [
         ].join('\n'),
       );
       if (running.metricsUrl) io.stderr(`metrics on ${running.metricsUrl}/metrics`);
+      if (tracing) {
+        io.stderr(
+          `traces to ${tracing.endpoint} (OTLP ${tracing.protocol}, head sampling ${tracing.ratio * 100} %, errors and token reuse always)`,
+        );
+      }
       await running.closed;
       io.stderr('lantern-ca stopped');
       return { json: { url: running.url, stopped: true }, human: '', quiet: true };

@@ -10,6 +10,11 @@ export interface LoggerConfig {
   /** Keyed-hash salt for pseudonymising emails and user ids; per installation, kept secret. */
   salt: string;
   destination?: DestinationStream;
+  /**
+   * Fields merged into every record at the moment it is written (pino's mixin), e.g. the
+   * active span's `trace_id` and `span_id`; redacted like the rest of the record.
+   */
+  mixin?: () => Record<string, unknown>;
 }
 
 /**
@@ -25,6 +30,7 @@ export function createLogger(config: LoggerConfig): Logger {
     base: { service: config.service },
     timestamp: pino.stdTimeFunctions.isoTime,
     messageKey: 'msg',
+    ...(config.mixin ? { mixin: config.mixin } : {}),
     formatters: {
       level: (label) => ({ level: label }),
     },
