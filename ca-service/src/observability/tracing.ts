@@ -44,6 +44,11 @@ export function setSpanRedactor(redactor: Redactor | null): void {
   spanRedactor = redactor;
 }
 
+/** True while an SDK records spans: hot paths skip building span parents otherwise. */
+export function tracingActive(): boolean {
+  return spanRedactor !== null;
+}
+
 /** `hash:<keyed hash>` of a user id, or undefined when no SDK records spans. */
 export function userIdHash(userId: string, tenantId: string): string | undefined {
   return spanRedactor ? `hash:${spanRedactor.pseudonym(userId, tenantId)}` : undefined;

@@ -9,9 +9,15 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import type { Span } from '@opentelemetry/api';
-import { SpanKind, SpanStatusCode, propagation, trace } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
 import type { RecordedEvent } from '../store/event-store.js';
-import { SPANS, contextForCorrelation, tracer } from '../observability/tracing.js';
+import { SPANS, contextForCorrelation, tracer, tracingActive } from '../observability/tracing.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
 import type { EventMessage } from './event-message.js';
 import { eventMessage, headerSetter } from './event-message.js';
@@ -72,6 +78,31 @@ function classify(error: unknown): Failure {
   return 'refused';
 }
 
+/** Without an SDK: no parent to build, no CSPRNG call per event (the relay's hot path). */
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * `identity.outbox.publish` in the trace of the request that appended the event; the message
+ * carries it (and the event's tenant as baggage) in its headers, replacing the correlation
+ * id's `traceparent` that `eventMessage` wrote.
+ */
+function publishSpan(event: RecordedEvent, message: EventMessage): Span {
+  const parent = propagation.setBaggage(
+    contextForCorrelation(event.correlationId),
+    propagation.createBaggage({ tenant_id: { value: event.tenantId } }),
+  );
+  const span = tracer.startSpan(
+    SPANS.outboxPublish,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { topic: event.eventType, event_id: event.eventId, tenant_id: event.tenantId },
+    },
+    parent,
+  );
+  propagation.inject(trace.setSpan(parent, span), message.headers, headerSetter);
+  return span;
+}
+
 /**
  * Publishes events with up to `window` acks in flight and hands them back in the order they were
  * added, once each is settled (acked, or parked in the DLQ). Failures retry with exponential
@@ -98,22 +129,14 @@ export class PublishPipeline {
 
   add(event: RecordedEvent): void {
     const message = eventMessage(event);
-    const parent = propagation.setBaggage(
-      contextForCorrelation(event.correlationId),
-      propagation.createBaggage({ tenant_id: { value: event.tenantId } }),
-    );
-    const span = tracer.startSpan(
-      SPANS.outboxPublish,
-      {
-        kind: SpanKind.PRODUCER,
-        attributes: { topic: event.eventType, event_id: event.eventId, tenant_id: event.tenantId },
-      },
-      parent,
-    );
-    // With an SDK the message carries the publish span (and the baggage); without one the
-    // correlation id's `traceparent` that `eventMessage` wrote stays.
-    propagation.inject(trace.setSpan(parent, span), message.headers, headerSetter);
-    const slot: Slot = { event, message, refusals: 0, tries: 0, lastError: '', span };
+    const slot: Slot = {
+      event,
+      message,
+      refusals: 0,
+      tries: 0,
+      lastError: '',
+      span: tracingActive() ? publishSpan(event, message) : NO_SPAN,
+    };
     this.slots.push(slot);
     this.attempt(slot);
   }
