@@ -201,6 +201,7 @@ describe('a served CA with OTEL_* set exports its spans over OTLP/HTTP', () => {
   const loginTrace = traceIdTheRatio(true);
   const callerSpan = hex(8);
   const inviteTrace = hex(16);
+  const adminTrace = hex(16);
   const inviteSpan = hex(8);
   const unsampledTrace = traceIdTheRatio(false);
   const reuseTraces: string[] = [];
@@ -267,7 +268,16 @@ describe('a served CA with OTEL_* set exports its spans over OTLP/HTTP', () => {
       expect(response.status).toBe(expected);
     }
 
-    // 4. Another service's message on NATS, carrying its trace context to the inbox.
+    // 4. An admin call, sampled: its spans carry the role the admin key proved.
+    const adminCall = await fetch(`${running.url}/v1/admin/devices`, {
+      headers: {
+        authorization: `Bearer ${ca.adminKey}`,
+        traceparent: `00-${adminTrace}-${hex(8)}-01`,
+      },
+    });
+    expect(adminCall.status).toBe(200);
+
+    // 5. Another service's message on NATS, carrying its trace context to the inbox.
     const h = headers();
     h.set('traceparent', `00-${inviteTrace}-${inviteSpan}-01`);
     h.set('baggage', `tenant_id=${tenantId}`);
@@ -394,6 +404,12 @@ describe('a served CA with OTEL_* set exports its spans over OTLP/HTTP', () => {
       expect(message?.headers?.get('traceparent')).toBe(`00-${loginTrace}-${publish.spanId}-01`);
       expect(message?.headers?.get('baggage')).toBe(`tenant_id=${tenantId}`);
     }
+  });
+
+  it('carries the role an admin key proved on the admin call span', () => {
+    const http = named(inTrace(adminTrace), 'identity.http.get.admin.devices');
+    expect(http.attributes).toMatchObject({ actor_role: 'admin' });
+    expect(http.attributes['request_id']).toEqual(expect.any(String));
   });
 
   it('extracts the trace context of a consumed message', () => {

@@ -205,10 +205,10 @@ export function currentRequestScope(): RequestScope | undefined {
  * Notes on the running request the tenant it is about and, once the caller proved who they
  * are, their role: spans started from then on carry them (and the request's own span at end).
  */
-export function noteRequestActor(tenantId: string, actorRole?: string): void {
+export function noteRequestActor(tenantId: string | undefined, actorRole?: string): void {
   const scope = scopes.getStore();
   if (!scope) return;
-  scope.tenantId ??= tenantId;
+  if (tenantId !== undefined) scope.tenantId ??= tenantId;
   if (actorRole !== undefined) scope.actorRole = actorRole;
 }
 
