@@ -178,7 +178,9 @@ export function installObservability(
         ? own.traceFlags.toString(16).padStart(2, '0')
         : (remote?.traceFlags ?? 0).toString(16).padStart(2, '0'),
     };
-    if (!remote) request.raw.headers['traceparent'] = formatTraceparent(traceparent);
+    // Also when only the SDK's propagator accepted it (a later version): `correlationIdOf`
+    // reads version 00.
+    if (!incoming) request.raw.headers['traceparent'] = formatTraceparent(traceparent);
     const scope: RequestScope = {
       correlationId: traceparent.traceId,
       spanId: traceparent.spanId,

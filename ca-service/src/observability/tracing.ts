@@ -35,8 +35,8 @@ export const BAGGAGE_KEYS = ['tenant_id', 'request_id', 'actor_role'] as const;
 
 /**
  * Set by the SDK while it runs: pseudonymises user ids for span attributes with the logs' own
- * keyed hash (so `user_id_hash` of a span equals `actorHash` of its log lines) and scrubs the
- * exception texts spans record. Null when no SDK runs: spans are no-ops then.
+ * keyed hash (a span's `user_id_hash` is the pseudonym its log lines show for the user) and
+ * scrubs the exception texts spans record. Null when no SDK runs: spans are no-ops then.
  */
 let spanRedactor: Redactor | null = null;
 
