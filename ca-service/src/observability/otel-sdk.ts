@@ -241,6 +241,10 @@ function keptCopy(span: ReadableSpan, rule: string): ReadableSpan {
 
 interface LocalTrace {
   spans: ReadableSpan[];
+  /** Its spans' ids, forgotten with it. */
+  members: string[];
+  /** Spans started and not yet ended. */
+  open: number;
   /** Set once the local root ended: spans ending later follow it. */
   kept?: 'error' | 'rotation_reuse' | false;
 }
@@ -249,7 +253,7 @@ interface LocalTrace {
  * A map bounded to about `limit` entries, forgetting the oldest half at once: two generations,
  * the older dropped whole when the newer fills. O(1) per call, where evicting a Map's oldest
  * key one at a time makes each later scan from the front skip every deleted slot (measured:
- * 10x the span cost).
+ * 10x the span cost). Entries are normally deleted long before: this bounds what leaks.
  */
 class Generations<V> {
   private current = new Map<string, V>();
@@ -272,6 +276,10 @@ class Generations<V> {
     this.current.set(key, value);
   }
 
+  delete(key: string): void {
+    if (!this.current.delete(key)) this.previous.delete(key);
+  }
+
   clear(): void {
     this.current.clear();
     this.previous.clear();
@@ -283,9 +291,10 @@ class Generations<V> {
  * "drop" to "record only"), sampled ones go straight to `next`, the others wait, grouped by
  * their local root (the span with no parent in this process), until that root ends. Then the
  * whole group is exported if any of its spans failed or is `identity.rotation_reuse_detected`,
- * and forgotten otherwise. Spans ending after their root follow its decision. Memory is bounded
- * by `TailLimits`: a local trace still open after about `maxOpenTraces` newer ones began is
- * dropped whole, never half-exported.
+ * and forgotten otherwise. Spans of the group ending after the root follow its decision; the
+ * group is forgotten when its last span ends (a span started later under it is a root of its
+ * own). Memory is bounded by `TailLimits`: a local trace still open after about
+ * `maxOpenTraces` newer ones began is dropped whole, never half-exported.
  */
 export class TailSamplingProcessor implements SpanProcessor {
   private readonly rootOf: Generations<string>;
@@ -307,12 +316,17 @@ export class TailSamplingProcessor implements SpanProcessor {
     }
     const parent = span.parentSpanContext;
     const own = span.spanContext().spanId;
-    const root =
-      parent === undefined || parent.isRemote === true
-        ? own
-        : (this.rootOf.get(parent.spanId) ?? own);
+    const parentRoot =
+      parent === undefined || parent.isRemote === true ? undefined : this.rootOf.get(parent.spanId);
+    const root = parentRoot ?? own;
+    let local = this.traces.get(root);
+    if (local === undefined) {
+      local = { spans: [], members: [], open: 0 };
+      this.traces.set(root, local);
+    }
+    local.open += 1;
+    local.members.push(own);
     this.rootOf.set(own, root);
-    if (this.traces.get(root) === undefined) this.traces.set(root, { spans: [] });
   }
 
   onEnd(span: ReadableSpan): void {
@@ -324,16 +338,22 @@ export class TailSamplingProcessor implements SpanProcessor {
     const root = this.rootOf.get(own);
     const local = root === undefined ? undefined : this.traces.get(root);
     if (root === undefined || local === undefined) return;
-    if (local.kept !== undefined) {
-      if (local.kept) this.next.onEnd(keptCopy(span, local.kept));
-      return;
+    local.open -= 1;
+    if (local.kept === undefined) {
+      if (local.spans.length < this.limits.maxSpansPerTrace) local.spans.push(span);
+      if (own === root) {
+        const reason = local.spans.map(keepReason).find((found) => found !== undefined);
+        local.kept = reason ?? false;
+        if (reason) for (const held of local.spans) this.next.onEnd(keptCopy(held, reason));
+        local.spans = [];
+      }
+    } else if (local.kept) {
+      this.next.onEnd(keptCopy(span, local.kept));
     }
-    if (local.spans.length < this.limits.maxSpansPerTrace) local.spans.push(span);
-    if (own !== root) return;
-    const reason = local.spans.map(keepReason).find((found) => found !== undefined);
-    local.kept = reason ?? false;
-    if (reason) for (const held of local.spans) this.next.onEnd(keptCopy(held, reason));
-    local.spans = [];
+    if (local.kept !== undefined && local.open <= 0) {
+      this.traces.delete(root);
+      for (const member of local.members) this.rootOf.delete(member);
+    }
   }
 
   forceFlush(): Promise<void> {
