@@ -23,6 +23,7 @@ import { offlineSignin } from './bench/offline-signin.js';
 import { relay } from './bench/relay.js';
 import { revocation } from './bench/revocation.js';
 import { sessionTokenVerify } from './bench/session-token-verify.js';
+import { traceSpans } from './bench/trace-spans.js';
 import { sync } from './bench/sync.js';
 
 const BENCHMARKS: readonly Benchmark[] = [
@@ -34,6 +35,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   httpLatency,
   sync,
   relay,
+  traceSpans,
 ];
 
 interface Arguments {

@@ -1,5 +1,6 @@
 import type { Clock } from '@lantern/shared';
-import { systemClock } from '@lantern/shared';
+import { createRedactor, systemClock } from '@lantern/shared';
+import { readFileSync } from 'node:fs';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
 import type { CaContext } from './context/ca-context.js';
@@ -9,11 +10,15 @@ import { buildApp } from './app.js';
 import { openCa } from './data-dir/open-ca.js';
 import { reachableUrl, writeRuntimeFile } from './data-dir/runtime-file.js';
 import { acquireServeLock } from './data-dir/serve-lock.js';
+import { dataDirPaths } from './data-dir/paths.js';
 import { backboneRelayStatus, startEventBackbone } from './event-backbone.js';
 import { natsConnected } from './observability/readiness.js';
+import type { TracingConfig } from './observability/otel-sdk.js';
+import { startTracing } from './observability/otel-sdk.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 
 const ROTATION_CHECK_MS = 3_600_000;
+const CA_VERSION = '0.1.0';
 
 export interface ServeOptions {
   dataDir: string;
@@ -37,6 +42,8 @@ export interface ServeOptions {
   metricsToken?: string;
   /** `HOST:PORT` of a separate listener for `/metrics` (`--metrics-listen`); the main port drops it. */
   metricsListen?: { host: string; port: number };
+  /** Export spans over OTLP (from the `OTEL_*` variables, `tracingConfigFromEnv`); none: no SDK. */
+  tracing?: TracingConfig;
 }
 
 export interface RunningCa {
@@ -71,6 +78,13 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     passphrase: options.passphrase,
     ...(options.publicUrl === undefined ? {} : { publicUrls: [options.publicUrl] }),
   });
+  const tracing =
+    options.tracing &&
+    startTracing(options.tracing, {
+      logger: ca.context.logger,
+      redactor: createRedactor(readFileSync(dataDirPaths(options.dataDir).logSalt, 'utf8').trim()),
+      version: CA_VERSION,
+    });
   const backbone = startEventBackbone({
     ctx: ca.context,
     ...(options.nats === undefined ? {} : { nats: natsServers(options.nats) }),
@@ -98,6 +112,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
   } catch (error) {
     await app.close();
     await backbone.stop();
+    await tracing?.shutdown();
     ca.close();
     throw error;
   }
@@ -126,6 +141,8 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     clearInterval(rotation);
     closing ??= Promise.all([app.close(), metricsApp?.close()]).then(async () => {
       await backbone.stop();
+      // After the relay stopped: its last publish spans go out with the rest.
+      await tracing?.shutdown();
       ca.close();
       removeRuntimeFile();
       releaseLock();

@@ -1,20 +1,16 @@
-import type {
-  Attributes,
-  Context,
-  ContextManager,
-  Span,
-  SpanContext,
-  SpanKind,
-  SpanOptions,
-  SpanStatus,
-  Tracer,
-} from '@opentelemetry/api';
-import { ROOT_CONTEXT, TraceFlags, context, trace } from '@opentelemetry/api';
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import {
+  CompositePropagator,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
+import { tracerProvider } from '../src/observability/otel-sdk.js';
 
 const PASSWORD = 'correct horse battery';
 const INCOMING_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -91,123 +87,47 @@ describe('trace context without an OpenTelemetry SDK (spans are no-ops)', () => 
   });
 });
 
-// --- an in-memory SDK stand-in: an AsyncLocalStorage context manager and a recording tracer ---
+// --- the real SDK (as `serve` registers it), exporting to memory, every trace sampled ---------
 
-interface Recorded {
-  name: string;
-  kind: SpanKind | undefined;
-  context: SpanContext;
-  parentSpanId: string | undefined;
-  attributes: Attributes;
-  status: SpanStatus | undefined;
-  ended: boolean;
+const exporter = new InMemorySpanExporter();
+const provider = tracerProvider({ ratio: 1, exporter });
+
+async function finished(): Promise<ReadableSpan[]> {
+  await provider.forceFlush();
+  return exporter.getFinishedSpans();
 }
-
-class AlsContextManager implements ContextManager {
-  private readonly storage = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.storage.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.storage.run(ctx, () => fn.apply(thisArg, args));
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    this.storage.disable();
-    return this;
-  }
-}
-
-const spans: Recorded[] = [];
-
-function recordingSpan(name: string, options: SpanOptions, parent: Context): Span {
-  const parentContext = trace.getSpanContext(parent);
-  const record: Recorded = {
-    name,
-    kind: options.kind,
-    context: {
-      traceId: parentContext?.traceId ?? randomBytes(16).toString('hex'),
-      spanId: randomBytes(8).toString('hex'),
-      traceFlags: TraceFlags.SAMPLED,
-    },
-    parentSpanId: parentContext?.spanId,
-    attributes: { ...options.attributes },
-    status: undefined,
-    ended: false,
-  };
-  spans.push(record);
-  const span: Span = {
-    spanContext: () => record.context,
-    setAttribute: (key, value) => {
-      record.attributes[key] = value;
-      return span;
-    },
-    setAttributes: (attributes) => {
-      Object.assign(record.attributes, attributes);
-      return span;
-    },
-    addEvent: () => span,
-    addLink: () => span,
-    addLinks: () => span,
-    setStatus: (status) => {
-      record.status = status;
-      return span;
-    },
-    updateName: (next) => {
-      record.name = next;
-      return span;
-    },
-    end: () => {
-      record.ended = true;
-    },
-    isRecording: () => !record.ended,
-    recordException: () => undefined,
-  };
-  return span;
-}
-
-const recordingTracer = {
-  startSpan: (name: string, options: SpanOptions = {}, ctx?: Context) =>
-    recordingSpan(name, options, ctx ?? context.active()),
-  startActiveSpan: (name: string, ...rest: unknown[]) => {
-    const fn = rest.pop() as (span: Span) => unknown;
-    const [options = {}, ctx = context.active()] = rest as [SpanOptions?, Context?];
-    const span = recordingSpan(name, options, ctx);
-    return context.with(trace.setSpan(ctx, span), () => fn(span));
-  },
-} as unknown as Tracer;
 
 describe('trace context with an OpenTelemetry SDK registered', () => {
   beforeAll(() => {
-    context.setGlobalContextManager(new AlsContextManager());
-    trace.setGlobalTracerProvider({ getTracer: () => recordingTracer });
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(
+      new CompositePropagator({
+        propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+      }),
+    );
+    trace.setGlobalTracerProvider(provider);
   });
-  afterAll(() => {
+  afterAll(async () => {
+    await provider.shutdown();
     trace.disable();
+    propagation.disable();
     context.disable();
   });
-  beforeEach(() => {
-    spans.length = 0;
+  beforeEach(async () => {
+    // The set-up's spans (tenant, user) may still wait in the batch processor.
+    await provider.forceFlush();
+    exporter.reset();
   });
 
   it('records identity.http.login with its domain and db spans as children of the caller', async () => {
     const response = await login({ traceparent: TRACEPARENT });
     expect(response.statusCode).toBe(200);
+    const spans = await finished();
     const http = spans.find((span) => span.name === 'identity.http.login');
     expect(http).toBeDefined();
     if (!http) return;
-    expect(http.context.traceId).toBe(INCOMING_TRACE);
-    expect(http.parentSpanId).toBe(INCOMING_SPAN);
+    expect(http.spanContext().traceId).toBe(INCOMING_TRACE);
+    expect(http.parentSpanContext?.spanId).toBe(INCOMING_SPAN);
     expect(http.ended).toBe(true);
     expect(http.attributes).toMatchObject({
       'http.request.method': 'POST',
@@ -215,13 +135,15 @@ describe('trace context with an OpenTelemetry SDK registered', () => {
       'http.response.status_code': 200,
     });
     // The echo names the server span, so a caller can link to it.
-    expect(response.headers['traceparent']).toBe(`00-${INCOMING_TRACE}-${http.context.spanId}-01`);
+    expect(response.headers['traceparent']).toBe(
+      `00-${INCOMING_TRACE}-${http.spanContext().spanId}-01`,
+    );
 
     const verify = spans.find((span) => span.name === 'identity.domain.verify_password');
     const append = spans.find((span) => span.name === 'identity.db.append');
     for (const child of [verify, append]) {
-      expect(child?.context.traceId).toBe(INCOMING_TRACE);
-      expect(child?.parentSpanId).toBe(http.context.spanId);
+      expect(child?.spanContext().traceId).toBe(INCOMING_TRACE);
+      expect(child?.parentSpanContext?.spanId).toBe(http.spanContext().spanId);
       expect(child?.ended).toBe(true);
     }
     expect(append?.attributes['lantern.event_count']).toBe(2);
@@ -232,33 +154,40 @@ describe('trace context with an OpenTelemetry SDK registered', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .find((record) => record['message'] === 'login.success');
     expect(success?.['trace_id']).toBe(INCOMING_TRACE);
-    expect(spans.map((span) => span.context.spanId)).toContain(success?.['span_id']);
-    expect(accessRecord('/v1/auth/login')['span_id']).toBe(http.context.spanId);
+    expect(spans.map((span) => span.spanContext().spanId)).toContain(success?.['span_id']);
+    expect(accessRecord('/v1/auth/login')['span_id']).toBe(http.spanContext().spanId);
   });
 
   it('starts a root span when no trace comes in; its trace id is the correlation id', async () => {
     await login();
-    const http = spans.find((span) => span.name === 'identity.http.login');
-    expect(http?.parentSpanId).toBeUndefined();
-    expect(loginEvents().map((event) => event.correlationId)).toEqual([http?.context.traceId]);
+    const http = (await finished()).find((span) => span.name === 'identity.http.login');
+    expect(http?.parentSpanContext).toBeUndefined();
+    expect(loginEvents().map((event) => event.correlationId)).toEqual([
+      http?.spanContext().traceId,
+    ]);
     expect(accessRecord('/v1/auth/login')).toMatchObject({
-      trace_id: http?.context.traceId,
-      span_id: http?.context.spanId,
+      trace_id: http?.spanContext().traceId,
+      span_id: http?.spanContext().spanId,
     });
   });
 
   it('names other routes from their template and marks a failed password check', async () => {
     await ca.app.inject({ method: 'GET', url: '/v1/admin/devices/dev_x' });
-    expect(spans.map((span) => span.name)).toContain('identity.http.get.admin.devices');
-    spans.length = 0;
+    expect((await finished()).map((span) => span.name)).toContain(
+      'identity.http.get.admin.devices',
+    );
+    exporter.reset();
     const refused = await ca.app.inject({
       method: 'POST',
       url: '/v1/auth/login',
       payload: { tenant: 'hillside', username: 'amina', password: 'wrong wrong wrong' },
     });
     expect(refused.statusCode).toBe(401);
+    const spans = await finished();
     const http = spans.find((span) => span.name === 'identity.http.login');
     expect(http?.attributes['http.response.status_code']).toBe(401);
-    expect(spans.find((span) => span.name === 'identity.domain.verify_password')?.ended).toBe(true);
+    expect(http?.attributes['result']).toBe('invalid_credentials');
+    const verify = spans.find((span) => span.name === 'identity.domain.verify_password');
+    expect(verify?.attributes['result']).toBe('mismatch');
   });
 });

@@ -14,6 +14,7 @@ import {
   signAccessToken,
 } from './tokens.js';
 import { statement } from '../store/statements.js';
+import { SPANS, inSpan } from '../observability/tracing.js';
 
 interface RefreshRow {
   token_hash: string;
@@ -97,7 +98,10 @@ export async function refresh(
       ).get(row.session_id) as { tenant_id: string } | undefined;
       ctx.metrics.rotationReuseDetected.inc({ tenant_id: owner?.tenant_id ?? 'unknown' });
       ctx.metrics.sessionRefresh.inc({ result: 'reused' });
-      return { error: new RefreshTokenReusedError() };
+      return {
+        error: new RefreshTokenReusedError(),
+        reuse: { tenantId: owner?.tenant_id ?? 'unknown', sessionId: row.session_id },
+      };
     }
     const session = statement(ctx.store.db, 'SELECT * FROM sessions WHERE session_id = ?').get(
       row.session_id,
@@ -140,6 +144,14 @@ export async function refresh(
     return { session, next };
   });
   if ('error' in outcome) {
+    // Out here, not in the grouped transaction (which may run in another request's turn), so
+    // the span is this request's child. The tail sampler keeps every one of them (spec §3.3).
+    const { reuse } = outcome;
+    if (reuse) {
+      inSpan(SPANS.rotationReuse, (span) => {
+        span.setAttributes({ tenant_id: reuse.tenantId, session_id: reuse.sessionId });
+      });
+    }
     if (!(outcome.error instanceof RefreshTokenReusedError))
       ctx.metrics.sessionRefresh.inc({ result: 'invalid' });
     throw outcome.error;

@@ -2,7 +2,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
-import { SPANS, currentRequestScope, inSpan } from '../observability/tracing.js';
+import { SPANS, noteRequestActor, timedSpan } from '../observability/tracing.js';
 import type { UserRow } from '../users/users.js';
 
 export interface LockoutFailure {
@@ -12,8 +12,21 @@ export interface LockoutFailure {
 
 /** The access log's `actor_role`: the role of the account the request signs in as. */
 export function setActorRole(user: UserRow): void {
-  const scope = currentRequestScope();
-  if (scope) scope.actorRole = user.role;
+  noteRequestActor(user.tenant_id, user.role);
+}
+
+/**
+ * The KDF run that makes an unknown or locked account cost what a known one does; traced like
+ * a real check (`dummy`), so a slow refusal is explained in its trace.
+ */
+export async function dummyPasswordCheck(
+  ctx: Pick<CaContext, 'passwords'>,
+  password: string,
+): Promise<void> {
+  await timedSpan(SPANS.verifyPassword, 'duration_scrypt_ms', async (span) => {
+    span.setAttributes({ dummy: true, result: 'mismatch' });
+    await ctx.passwords.dummyVerify(password);
+  });
 }
 
 /** One failed online sign-in step, counted towards the lockout (password, second factor, passkey). */
@@ -117,7 +130,7 @@ export async function verifyUserPassword(
     .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
     .get(user.user_id) as { hash: string } | undefined;
   if (!stored) {
-    await ctx.passwords.dummyVerify(password);
+    await dummyPasswordCheck(ctx, password);
     ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
       'sign-in refused',
@@ -125,9 +138,11 @@ export async function verifyUserPassword(
     ctx.metrics.loginFailed('unknown_account', user.tenant_id);
     throw new InvalidCredentialsError();
   }
-  const verdict = await inSpan(SPANS.verifyPassword, () =>
-    ctx.passwords.verify(password, stored.hash),
-  );
+  const verdict = await timedSpan(SPANS.verifyPassword, 'duration_scrypt_ms', async (span) => {
+    const outcome = await ctx.passwords.verify(password, stored.hash);
+    span.setAttribute('result', outcome.ok ? 'match' : outcome.reason);
+    return outcome;
+  });
   if (!verdict.ok) {
     recordLockoutFailure(ctx, user.user_id, correlationId);
     ctx.logger.warn(

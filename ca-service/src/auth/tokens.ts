@@ -1,3 +1,4 @@
+import type { JwtClaims } from '@lantern/shared';
 import {
   UnauthorizedError,
   createJwtVerifier,
@@ -6,6 +7,7 @@ import {
 } from '@lantern/shared';
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
+import { SPANS, timedSpan } from '../observability/tracing.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -43,6 +45,19 @@ export interface AccessTokenSubject {
   deviceThumbprint?: string;
 }
 
+/** Signs with the active token key, in the spec's `identity.kms.sign_jwt` span. */
+export function signToken(
+  ctx: Pick<CaContext, 'tokenKeys'>,
+  claims: JwtClaims,
+  typ: string,
+): string {
+  return timedSpan(SPANS.signJwt, 'duration_ms', (span) => {
+    const token = ctx.tokenKeys.sign(claims, { typ });
+    span.setAttribute('kms.key_id', ctx.tokenKeys.activeKid);
+    return token;
+  });
+}
+
 /** RFC 9068-style access token; `cnf.jkt` binds a device-bound session to the device key. */
 export function signAccessToken(
   ctx: Pick<CaContext, 'auth' | 'clock' | 'publicUrl' | 'tokenKeys'>,
@@ -50,7 +65,8 @@ export function signAccessToken(
 ): { token: string; expiresIn: number } {
   const iat = Math.floor(ctx.clock.now() / 1000);
   const expiresIn = ctx.auth.accessTokenSeconds;
-  const token = ctx.tokenKeys.sign(
+  const token = signToken(
+    ctx,
     {
       iss: ctx.publicUrl,
       aud: ctx.auth.audience,
@@ -63,7 +79,7 @@ export function signAccessToken(
       jti: randomBytes(12).toString('base64url'),
       ...(subject.deviceThumbprint === undefined ? {} : { cnf: { jkt: subject.deviceThumbprint } }),
     },
-    { typ: ACCESS_TOKEN_TYPE },
+    ACCESS_TOKEN_TYPE,
   );
   return { token, expiresIn };
 }

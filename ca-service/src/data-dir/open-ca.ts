@@ -23,6 +23,7 @@ import { EventStore } from '../store/event-store.js';
 import type { Projection } from '../store/event-store.js';
 import { migrate } from '../store/migrations.js';
 import { CaMetrics } from '../observability/metrics.js';
+import { traceLogFields } from '../observability/tracing.js';
 import { tenantsProjection } from '../tenants/tenants-projection.js';
 import { sessionsProjection } from '../auth/sessions-projection.js';
 import { createPasswordHasher } from '../passwords/password-hasher.js';
@@ -117,7 +118,11 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
   const publicUrls = options.publicUrls ?? [config.publicUrl];
   const logger =
     options.logger ??
-    createLogger({ service: 'lantern-ca', salt: readFileSync(paths.logSalt, 'utf8').trim() });
+    createLogger({
+      service: 'lantern-ca',
+      salt: readFileSync(paths.logSalt, 'utf8').trim(),
+      mixin: traceLogFields,
+    });
   const db = openDatabase(paths.database, options.clock);
   const ids = createIdGenerator(options.clock);
   const store = new EventStore(db, {

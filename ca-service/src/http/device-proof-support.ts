@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { DeviceProofVerifier } from '../device-proof/device-proof-verifier.js';
+import { noteRequestActor } from '../observability/tracing.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,14 +43,17 @@ export function deviceProofSupport(app: FastifyInstance, ctx: CaContext): Device
     const header = request.headers[DEVICE_PROOF_HEADER];
     return typeof header === 'string' ? header : undefined;
   };
-  const prove: DeviceProofSupport['prove'] = (request, options = {}) =>
-    verifier.verify({
+  const prove: DeviceProofSupport['prove'] = (request, options = {}) => {
+    const device = verifier.verify({
       proof: proofOf(request),
       method: request.method,
       path: request.url.split('?')[0] ?? request.url,
       rawBody: request.rawBody ?? Buffer.alloc(0),
       ...options,
     });
+    noteRequestActor(device.tenantId, 'device');
+    return device;
+  };
   return {
     prove,
     proveIfPresent: (request) => (proofOf(request) === undefined ? undefined : prove(request)),

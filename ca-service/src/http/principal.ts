@@ -3,6 +3,7 @@ import type { ApiKeyPrincipal } from '../api-keys/api-keys.js';
 import { authenticateApiKey } from '../api-keys/api-keys.js';
 import { consoleCookie, consolePrincipal } from '../console/console-auth.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { noteRequestActor } from '../observability/tracing.js';
 
 export function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -13,8 +14,10 @@ export function bearer(request: FastifyRequest): string | undefined {
 export function adminPrincipal(ctx: CaContext, request: FastifyRequest): ApiKeyPrincipal {
   const key = bearer(request);
   const cookie = key === undefined ? consoleCookie(request) : undefined;
-  if (cookie !== undefined) return consolePrincipal(ctx, request, cookie);
-  return authenticateApiKey(ctx, key);
+  const principal =
+    cookie !== undefined ? consolePrincipal(ctx, request, cookie) : authenticateApiKey(ctx, key);
+  noteRequestActor(principal.tenantId ?? undefined, 'admin');
+  return principal;
 }
 
 export function correlationIdOf(request: FastifyRequest): string {

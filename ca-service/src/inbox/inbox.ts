@@ -2,9 +2,13 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstrea
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { nanos } from '@nats-io/transport-node';
+import type { Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, propagation } from '@opentelemetry/api';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CaContext } from '../context/ca-context.js';
+import { SPANS, tracer } from '../observability/tracing.js';
 import { connectNats } from '../outbox/connect-nats.js';
+import { headerGetter } from '../outbox/event-message.js';
 import { DeadLetterQueue } from '../outbox/dead-letter-queue.js';
 import { ensureIdentityStreams } from '../outbox/identity-streams.js';
 import { INBOX_SUBJECTS, InboxProcessor } from './inbox-processor.js';
@@ -149,18 +153,46 @@ export class Inbox {
     for await (const message of messages) await this.handle(js, message, subject);
   }
 
+  /** In `identity.inbox.process`, child of the publisher's span its headers carry. */
   private async handle(js: JetStreamClient, message: JsMsg, topic: string): Promise<void> {
+    const parent = propagation.extract(ROOT_CONTEXT, message.headers, headerGetter);
+    await tracer.startActiveSpan(
+      SPANS.inboxProcess,
+      { kind: SpanKind.CONSUMER, attributes: { topic, subject: message.subject } },
+      parent,
+      async (span) => {
+        try {
+          await this.handleTraced(js, message, topic, span);
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  private async handleTraced(
+    js: JetStreamClient,
+    message: JsMsg,
+    topic: string,
+    span: Span,
+  ): Promise<void> {
     const { logger } = this.options.ctx;
     const decoded = this.processor.decode(message.subject, message.data);
     if (!decoded.ok) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: decoded.reason });
       await this.park(js, message, decoded.reason);
       return;
     }
+    span.setAttributes({
+      event_id: decoded.envelope.eventId,
+      tenant_id: decoded.envelope.tenantId,
+    });
     try {
       const outcome = this.processor.process(decoded.envelope);
       message.ack();
       if (outcome === 'duplicate') this.counts.duplicates += 1;
       else this.counts.processed += 1;
+      span.setAttribute('outcome', outcome);
       this.options.ctx.metrics.inboxConsumed.inc({ topic });
       logger.info(
         {
@@ -173,6 +205,7 @@ export class Inbox {
         'consumed event applied',
       );
     } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
       this.counts.failures += 1;
       const deliveries = message.info.deliveryCount;
       logger.warn(

@@ -1,5 +1,6 @@
 import type { DeviceSealedBox, OfflineTotpSecret } from '@lantern/shared';
 import { base32Encode, offlineTotpContext, sealForDevice } from '@lantern/shared';
+import { trace } from '@opentelemetry/api';
 import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
@@ -28,12 +29,20 @@ export function checkLoginMfa(
   code: string | undefined,
   recordFailure: () => void,
 ): { amr: string[] } {
+  // The `identity.domain.evaluate_mfa` span when traced. The spec's `risk_score` has no source:
+  // the factor follows the role's policy (`reasons`), there is no risk scoring.
+  const span = trace.getActiveSpan();
   const row = totpRow(ctx.store.db, user.user_id, 'active');
   if (code === undefined || row === undefined) {
     const { required } = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
     const methods = required.filter((factor) =>
       factor === 'totp' ? row !== undefined : hasCaPasskey(ctx.store.db, user.user_id),
     );
+    span?.setAttributes({
+      mfa_required: methods.length > 0,
+      reasons: methods.length > 0 ? ['role_policy'] : [],
+      'mfa.methods': methods,
+    });
     if (methods.length > 0) {
       ctx.logger.info(
         { event: 'login.mfa_required', tenantId: user.tenant_id, userId: user.user_id },
@@ -45,6 +54,7 @@ export function checkLoginMfa(
     }
     return { amr: [] };
   }
+  span?.setAttributes({ mfa_required: true, reasons: ['totp_enrolled'], 'mfa.methods': ['totp'] });
   const verdict = ctx.store.transaction(() => {
     const fresh = totpRow(ctx.store.db, user.user_id, 'active');
     const outcome = fresh

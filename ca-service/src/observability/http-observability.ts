@@ -1,10 +1,11 @@
-import type { Span } from '@opentelemetry/api';
+import type { Context, Span } from '@opentelemetry/api';
 import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   context,
   isSpanContextValid,
+  propagation,
   trace,
 } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -16,6 +17,7 @@ import type { CaMetrics } from './metrics.js';
 import { UNMATCHED_ROUTE } from './metrics.js';
 import type { RequestScope, TraceParent } from './tracing.js';
 import {
+  BAGGAGE_KEYS,
   formatTraceparent,
   newSpanId,
   newTraceId,
@@ -96,6 +98,17 @@ export function metricsTokenMatches(header: unknown, token: string): boolean {
   return timingSafeEqual(digest(presented), digest(token)) && presented.length > 0;
 }
 
+/**
+ * The spec's baggage is the CA's own word: `request_id` is this request's id, and `tenant_id`
+ * and `actor_role` are learnt from what the caller proves (see `noteRequestActor`), so the
+ * values a caller sends for them are dropped (devices reach the CA with no gateway between).
+ */
+function withOwnBaggage(parent: Context, requestId: string): Context {
+  const incoming = propagation.getBaggage(parent) ?? propagation.createBaggage();
+  const own = incoming.removeEntries(...BAGGAGE_KEYS).setEntry('request_id', { value: requestId });
+  return propagation.setBaggage(parent, own);
+}
+
 function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? UNMATCHED_ROUTE;
 }
@@ -159,14 +172,21 @@ export function installObservability(
   app.addHook('onRequest', (request, reply, done) => {
     const incoming = parseTraceparent(request.headers['traceparent']);
     const route = routeOf(request);
-    const parent = incoming
-      ? trace.setSpanContext(ROOT_CONTEXT, {
-          traceId: incoming.traceId,
-          spanId: incoming.spanId,
-          traceFlags: parseInt(incoming.flags, 16),
-          isRemote: true,
-        })
-      : ROOT_CONTEXT;
+    // With an SDK the W3C propagators read `traceparent`, `tracestate` and `baggage`; without
+    // one extraction is a no-op and the header is read here, for the correlation id.
+    const extracted = propagation.extract(ROOT_CONTEXT, request.headers);
+    const remote =
+      trace.getSpanContext(extracted) ??
+      (incoming && {
+        traceId: incoming.traceId,
+        spanId: incoming.spanId,
+        traceFlags: parseInt(incoming.flags, 16),
+        isRemote: true,
+      });
+    const parent = withOwnBaggage(
+      remote ? trace.setSpanContext(extracted, remote) : extracted,
+      request.id,
+    );
     const span = tracer.startSpan(
       httpSpanName(request.method, route),
       {
@@ -177,20 +197,28 @@ export function installObservability(
     );
     // An SDK's span has ids of its own (sampled or not); a no-op span only echoes its parent.
     const own = span.spanContext();
-    const sdk = isSpanContextValid(own) && own.spanId !== incoming?.spanId;
+    const sdk = isSpanContextValid(own) && own.spanId !== remote?.spanId;
     const traceparent: TraceParent = {
-      traceId: sdk ? own.traceId : (incoming?.traceId ?? newTraceId()),
+      traceId: sdk ? own.traceId : (remote?.traceId ?? newTraceId()),
       spanId: sdk ? own.spanId : newSpanId(),
-      flags: sdk ? own.traceFlags.toString(16).padStart(2, '0') : (incoming?.flags ?? '00'),
+      flags: sdk
+        ? own.traceFlags.toString(16).padStart(2, '0')
+        : (remote?.traceFlags ?? 0).toString(16).padStart(2, '0'),
     };
+    // Also when only the SDK's propagator accepted it (a later version): `correlationIdOf`
+    // reads version 00.
     if (!incoming) request.raw.headers['traceparent'] = formatTraceparent(traceparent);
-    const scope: RequestScope = { correlationId: traceparent.traceId };
+    const scope: RequestScope = {
+      correlationId: traceparent.traceId,
+      spanId: traceparent.spanId,
+      requestId: request.id,
+    };
     const state: RequestTrace = {
       span,
       traceparent,
       scope,
       route,
-      ...(incoming ? { parentSpanId: incoming.spanId } : {}),
+      ...(remote ? { parentSpanId: remote.spanId } : {}),
     };
     traces.set(request, state);
     reply.header('traceparent', formatTraceparent(traceparent));
@@ -212,6 +240,7 @@ export function installObservability(
 
   app.addHook('onResponse', async (request, reply) => {
     const state = traces.get(request);
+    const scope = state?.scope;
     const route = state?.route ?? routeOf(request);
     const status = reply.statusCode;
     const seconds = reply.elapsedTime / 1000;
@@ -234,6 +263,9 @@ export function installObservability(
     );
     if (state) {
       state.span.setAttribute('http.response.status_code', status);
+      // Learnt while the request ran (the span's start had only the request id).
+      if (scope?.tenantId !== undefined) state.span.setAttribute('tenant_id', scope.tenantId);
+      if (scope?.actorRole !== undefined) state.span.setAttribute('actor_role', scope.actorRole);
       if (status >= 500) state.span.setStatus({ code: SpanStatusCode.ERROR });
       state.span.end();
       traces.delete(request);

@@ -1,6 +1,7 @@
 import type { EventEnvelope } from '@lantern/shared';
 import { eventSubject } from '@lantern/shared';
 import type { MsgHdrs } from '@nats-io/transport-node';
+import type { TextMapGetter, TextMapSetter } from '@opentelemetry/api';
 import { headers } from '@nats-io/transport-node';
 import { randomFillSync } from 'node:crypto';
 import type { RecordedEvent } from '../store/event-store.js';
@@ -16,6 +17,16 @@ export interface EventMessage {
 }
 
 const TRACE_ID = /^(?!0{32})[0-9a-f]{32}$/;
+
+/** W3C trace context and baggage into NATS headers (the relay) and out of them (the inbox). */
+export const headerSetter: TextMapSetter<MsgHdrs> = {
+  set: (carrier, key, value) => carrier.set(key, value),
+};
+
+export const headerGetter: TextMapGetter<MsgHdrs | undefined> = {
+  keys: (carrier) => carrier?.keys() ?? [],
+  get: (carrier, key) => (carrier?.has(key) ? carrier.get(key) : undefined),
+};
 
 /**
  * W3C trace context for the publish: the request that caused the event used its trace id as the

@@ -8,10 +8,19 @@ import {
   NoRespondersError,
   TimeoutError,
 } from '@nats-io/transport-node';
+import type { Span } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
 import type { RecordedEvent } from '../store/event-store.js';
+import { SPANS, contextForCorrelation, tracer, tracingActive } from '../observability/tracing.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
 import type { EventMessage } from './event-message.js';
-import { eventMessage } from './event-message.js';
+import { eventMessage, headerSetter } from './event-message.js';
 
 export type PublishOutcome = 'published' | 'duplicate' | 'parked';
 
@@ -48,6 +57,8 @@ interface Slot {
   lastError: string;
   outcome?: PublishOutcome;
   timer?: NodeJS.Timeout;
+  /** `identity.outbox.publish`, from `add` to the broker's ack or the DLQ. */
+  span: Span;
 }
 
 type Failure = 'transient' | 'no_stream' | 'refused';
@@ -65,6 +76,31 @@ function classify(error: unknown): Failure {
     return 'no_stream';
   if (error instanceof JetStreamApiError && error.status === 503) return 'transient';
   return 'refused';
+}
+
+/** Without an SDK: no parent to build, no CSPRNG call per event (the relay's hot path). */
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * `identity.outbox.publish` in the trace of the request that appended the event; the message
+ * carries it (and the event's tenant as baggage) in its headers, replacing the correlation
+ * id's `traceparent` that `eventMessage` wrote.
+ */
+function publishSpan(event: RecordedEvent, message: EventMessage): Span {
+  const parent = propagation.setBaggage(
+    contextForCorrelation(event.correlationId),
+    propagation.createBaggage({ tenant_id: { value: event.tenantId } }),
+  );
+  const span = tracer.startSpan(
+    SPANS.outboxPublish,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { topic: event.eventType, event_id: event.eventId, tenant_id: event.tenantId },
+    },
+    parent,
+  );
+  propagation.inject(trace.setSpan(parent, span), message.headers, headerSetter);
+  return span;
 }
 
 /**
@@ -92,12 +128,14 @@ export class PublishPipeline {
   }
 
   add(event: RecordedEvent): void {
+    const message = eventMessage(event);
     const slot: Slot = {
       event,
-      message: eventMessage(event),
+      message,
       refusals: 0,
       tries: 0,
       lastError: '',
+      span: tracingActive() ? publishSpan(event, message) : NO_SPAN,
     };
     this.slots.push(slot);
     this.attempt(slot);
@@ -143,7 +181,13 @@ export class PublishPipeline {
   /** Stops retrying; publishes in flight are abandoned (their events stay after the cursor). */
   close(): void {
     this.closed = true;
-    for (const slot of this.slots) clearTimeout(slot.timer);
+    for (const slot of this.slots) {
+      clearTimeout(slot.timer);
+      if (slot.outcome === undefined) {
+        slot.span.setAttribute('outcome', 'abandoned');
+        slot.span.end();
+      }
+    }
     this.notify();
   }
 
@@ -188,6 +232,11 @@ export class PublishPipeline {
           );
         }
         slot.outcome = outcome;
+        slot.span.setAttribute('outcome', outcome);
+        if (outcome === 'parked') {
+          slot.span.setStatus({ code: SpanStatusCode.ERROR, message: slot.lastError });
+        }
+        slot.span.end();
         this.notify();
       },
       (error: unknown) => this.failed(slot, error),
@@ -210,6 +259,7 @@ export class PublishPipeline {
     const { initialMs, maxMs } = this.options.retry;
     const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(slot.tries - 1, 20));
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    slot.span.addEvent('publish.retry', { failure, refusals: slot.refusals });
     // A broker outage or a leader election fails every event in flight: one line each at debug;
     // a refusal is news.
     this.options.logger[failure === 'refused' ? 'warn' : 'debug'](

@@ -5,6 +5,7 @@ import {
   hashRefreshToken,
   newRefreshToken,
   signAccessToken,
+  signToken,
 } from '../auth/tokens.js';
 import { setActorRole } from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
@@ -207,7 +208,7 @@ export function issueLogin(
     };
     result.offlineGrant = {
       ...grant,
-      token: ctx.tokenKeys.sign({ ...claims }, { typ: OFFLINE_GRANT_TYPE }),
+      token: signToken(ctx, { ...claims }, OFFLINE_GRANT_TYPE),
       ...(offline?.totp ? { totp: offline.totp } : {}),
     };
   }

@@ -1,9 +1,23 @@
-import { assertMaySignIn, lockoutFailure, verifyUserPassword } from '../auth/sign-in-checks.js';
+import { LanternError } from '@lantern/shared';
+import { trace } from '@opentelemetry/api';
+import {
+  assertMaySignIn,
+  dummyPasswordCheck,
+  lockoutFailure,
+  verifyUserPassword,
+} from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { InvalidCredentialsError } from '../errors.js';
 import { checkLoginMfa } from '../mfa/login-mfa.js';
+import {
+  SPANS,
+  inSpan,
+  noteRequestActor,
+  timedSpan,
+  userIdHash,
+} from '../observability/tracing.js';
 import { passwordPolicy } from '../passwords/credential-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
@@ -30,7 +44,7 @@ async function refuseIfLocked(
   password: string,
 ): Promise<void> {
   if (user.locked_until === null || user.locked_until <= isoNow(ctx.clock)) return;
-  await ctx.passwords.dummyVerify(password);
+  await dummyPasswordCheck(ctx, password);
   ctx.metrics.loginFailed('account_locked', user.tenant_id);
   ctx.logger.warn(
     { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
@@ -61,10 +75,47 @@ export async function login(
   device: ProvenDevice | undefined,
   correlationId: string,
 ): Promise<LoginResult> {
-  const tenant = findTenant(ctx.store.db, input.tenant);
-  const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
+  // The request's `identity.http.login` span (the spec's attributes are set on it).
+  const span = trace.getActiveSpan();
+  try {
+    const result = await passwordLogin(ctx, input, device, correlationId);
+    span?.setAttributes({ result: 'success', mfa_required: false });
+    return result;
+  } catch (error) {
+    const code = error instanceof LanternError ? error.code : 'error';
+    span?.setAttributes({ result: code, mfa_required: code === 'mfa_required' });
+    throw error;
+  }
+}
+
+async function passwordLogin(
+  ctx: Pick<
+    CaContext,
+    | 'auth'
+    | 'clock'
+    | 'ids'
+    | 'logger'
+    | 'metrics'
+    | 'passwords'
+    | 'publicUrl'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
+  >,
+  input: LoginInput,
+  device: ProvenDevice | undefined,
+  correlationId: string,
+): Promise<LoginResult> {
+  const { tenant, user } = timedSpan(SPANS.loadUser, 'db.duration_ms', (loading) => {
+    const tenant = findTenant(ctx.store.db, input.tenant);
+    const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
+    loading.setAttribute('db.rows', (tenant ? 1 : 0) + (user ? 1 : 0));
+    return { tenant, user };
+  });
+  const span = trace.getActiveSpan();
+  if (tenant) noteRequestActor(tenant.tenantId);
   if (!user || user.status === 'erased') {
-    await ctx.passwords.dummyVerify(input.password);
+    await dummyPasswordCheck(ctx, input.password);
     ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: tenant?.tenantId },
       'sign-in refused',
@@ -72,16 +123,21 @@ export async function login(
     ctx.metrics.loginFailed('unknown_account', tenant?.tenantId);
     throw new InvalidCredentialsError();
   }
+  const hash = userIdHash(user.user_id, user.tenant_id);
+  if (hash !== undefined) span?.setAttribute('user_id_hash', hash);
   await refuseIfLocked(ctx, user, input.password);
   await verifyUserPassword(ctx, user, input.password, correlationId);
+  noteRequestActor(user.tenant_id, user.role);
   assertMaySignIn(ctx, user, device);
 
-  const mfa = checkLoginMfa(ctx, user, input.totp, () =>
-    lockoutFailure(
-      ctx,
-      ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
-      correlationId,
-      { reason: 'mfa_failed', method: 'totp' },
+  const mfa = inSpan(SPANS.evaluateMfa, () =>
+    checkLoginMfa(ctx, user, input.totp, () =>
+      lockoutFailure(
+        ctx,
+        ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
+        correlationId,
+        { reason: 'mfa_failed', method: 'totp' },
+      ),
     ),
   );
   return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {

@@ -10,6 +10,7 @@ import { initDataDir } from '../../data-dir/init-data-dir.js';
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
 import type { WebAuthnConfig } from '../../mfa/webauthn-config.js';
+import { tracingConfigFromEnv } from '../../observability/otel-sdk.js';
 import { serve } from '../../serve.js';
 import type { CommandValues } from '../command-kit.js';
 import { passphraseOf } from '../command-kit.js';
@@ -123,6 +124,8 @@ export const serveCommand: Command = {
     'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
     'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
     'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.\n' +
+    'OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=otlp): export traces over OTLP/HTTP\n' +
+    '(OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG, …: docs/observability.md).\n' +
     '--nats takes every node of a JetStream cluster, comma-separated; --nats-replicas 3 makes the\n' +
     'relay create its streams replicated on three of them.',
   options: {
@@ -156,6 +159,7 @@ export const serveCommand: Command = {
       throw new UsageError('--port must be 0-65535');
     const publicUrl = publicUrlFlag(values);
     requireInitialisedDataDir(dataDir);
+    const tracing = tracingConfigFromEnv(io.env);
     const passphrase = passphraseOf(values, io, dataDir);
     const running = await serve({
       dataDir,
@@ -169,6 +173,7 @@ export const serveCommand: Command = {
       webauthn: webauthnFlags(values),
       ...(metricsListen ? { metricsListen } : {}),
       ...(metricsToken ? { metricsToken } : {}),
+      ...(tracing ? { tracing } : {}),
     });
     io.stderr(
       [
@@ -179,6 +184,11 @@ export const serveCommand: Command = {
       ].join('\n'),
     );
     if (running.metricsUrl) io.stderr(`metrics on ${running.metricsUrl}/metrics`);
+    if (tracing) {
+      io.stderr(
+        `traces to ${tracing.endpoint} (OTLP ${tracing.protocol}, head sampling ${tracing.ratio * 100} %, errors and token reuse always)`,
+      );
+    }
     await running.closed;
     io.stderr('lantern-ca stopped');
     return { json: { url: running.url, stopped: true }, human: '', quiet: true };
