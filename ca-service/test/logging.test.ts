@@ -211,7 +211,7 @@ describe('logs', () => {
     );
     expect(revokeAccess).toMatchObject({
       tenant_id: tenantId,
-      actor_role: 'api_key',
+      actor_role: 'admin',
       attrs: expect.objectContaining({ status_code: 200 }),
     });
     expect(revokeAccess?.['actor_id_hash']).toMatch(HASHED);

@@ -205,7 +205,7 @@ describe('spans and log lines of the CA code (SDK registered for the test)', () 
       runInRequestScope(scope, () => logger.info('sdk')),
     );
     span.end();
-    expect(lines.map((line) => [line['msg'], line['trace_id'], line['span_id']])).toEqual([
+    expect(lines.map((line) => [line['message'], line['trace_id'], line['span_id']])).toEqual([
       ['outside', undefined, undefined],
       ['no sdk', scope.correlationId, scope.spanId],
       ['sdk', span.spanContext().traceId, span.spanContext().spanId],
