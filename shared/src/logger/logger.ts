@@ -1,6 +1,11 @@
+import { createRequire } from 'node:module';
+import type * as Pino from 'pino';
 import type { DestinationStream, Logger, LoggerOptions } from 'pino';
-import { pino } from 'pino';
 import { createRedactor } from './redact.js';
+
+// Required when the first logger is made, not when this package is imported: a CLI command
+// that never logs (`lantern-agent status`) should not load pino and its dependencies at start.
+const require = createRequire(import.meta.url);
 
 export type { Logger } from 'pino';
 
@@ -19,6 +24,7 @@ export interface LoggerConfig {
  * argument of every level and every child binding, at the moment the line is written.
  */
 export function createLogger(config: LoggerConfig): Logger {
+  const { pino } = require('pino') as typeof Pino;
   const redactor = createRedactor(config.salt);
   const options: LoggerOptions = {
     level: config.level ?? 'info',
