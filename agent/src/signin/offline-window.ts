@@ -1,5 +1,6 @@
 import type { AgentStore } from '../store/agent-store.js';
 import type { BindingFacts } from './binding-facts.js';
+import { statement } from '../store/statements.js';
 
 /**
  * End of the max offline window (epoch ms): the certificate's maxOfflineSeconds after the last
@@ -11,11 +12,10 @@ import type { BindingFacts } from './binding-facts.js';
  * later than the CA's (found by the fleet simulation, issue 11).
  */
 export function offlineWindowEnd(store: AgentStore, facts: BindingFacts): number {
-  const row = store.db
-    .prepare<[], { lastServerTime: number | null }>(
-      'SELECT last_server_time AS lastServerTime FROM sync_state WHERE id = 1',
-    )
-    .get();
+  const row = statement<[], { lastServerTime: number | null }>(
+    store.db,
+    'SELECT last_server_time AS lastServerTime FROM sync_state WHERE id = 1',
+  ).get();
   const lastContact = Math.max(facts.validFromMs, row?.lastServerTime ?? 0);
   return lastContact + facts.maxOfflineSeconds * 1000;
 }
