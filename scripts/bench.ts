@@ -15,6 +15,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { accessTokenVerify } from './bench/access-token-verify.js';
+import { coldStart } from './bench/cold-start.js';
 import type { BenchResult, Benchmark } from './bench/harness.js';
 import { ROOT, formatNumber, formatRatio, machineInfo, table } from './bench/harness.js';
 import { httpLatency } from './bench/http-latency.js';
@@ -31,6 +32,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   accessTokenVerify,
   sessionTokenVerify,
   offlineSignin,
+  coldStart,
   revocation,
   httpLatency,
   sync,

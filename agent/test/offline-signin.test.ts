@@ -70,6 +70,58 @@ function grantRow(device: TestDevice): { grantId: string; jws: string } {
     .get() as { grantId: string; jws: string };
 }
 
+describe('a grant verified at an earlier sign-in (kept verified in memory) is checked again', () => {
+  const signedInOnce = async () => {
+    const found = await deviceWithGrant();
+    expect(await offline(found.device)).toMatchObject({ ok: true });
+    return found;
+  };
+
+  it('refuses it once past its exp', async () => {
+    const { device } = await signedInOnce();
+    world.advance(14 * DAY + 1000);
+    expect(await offline(device)).toMatchObject({ code: 'grant_expired' });
+  });
+
+  it('refuses it when revoked since', async () => {
+    const { device } = await signedInOnce();
+    revoke(device, 'grant', grantRow(device).grantId, T0);
+    expect(await offline(device)).toMatchObject({ code: 'grant_revoked' });
+  });
+
+  it('refuses an edited JWS in its row', async () => {
+    const { device } = await signedInOnce();
+    const [header, payload, signature] = grantRow(device).jws.split('.') as [
+      string,
+      string,
+      string,
+    ];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { exp: number };
+    const edited = Buffer.from(JSON.stringify({ ...claims, exp: claims.exp + 365 * 86_400 }));
+    device.opened.store.db
+      .prepare('UPDATE grants SET grant_jws = ?')
+      .run(`${header}.${edited.toString('base64url')}.${signature}`);
+    expect(await offline(device)).toMatchObject({ code: 'no_grant' });
+  });
+
+  it('refuses it once the stored JWKS no longer holds its key', async () => {
+    const { device } = await signedInOnce();
+    const { db } = device.opened.store;
+    const { json } = db.prepare('SELECT keys_json AS json FROM jwks').get() as { json: string };
+    const jwks = JSON.parse(json) as { keys: { kid: string }[] };
+    db.prepare('UPDATE jwks SET keys_json = ?').run(
+      JSON.stringify({ keys: jwks.keys.map((key) => ({ ...key, kid: `${key.kid}-other` })) }),
+    );
+    expect(await offline(device)).toMatchObject({ code: 'no_grant' });
+  });
+
+  it('accepts it again without a fresh signature check while nothing changed', async () => {
+    const { device } = await signedInOnce();
+    world.advance(HOUR);
+    expect(await offline(device)).toMatchObject({ ok: true });
+  });
+});
+
 describe('offline sign-in refusals, each with its reason code and outbox event', () => {
   it('not_enrolled: no binding, nothing recorded (there is no device to record it for)', async () => {
     const { device } = await deviceWithGrant();

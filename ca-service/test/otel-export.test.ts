@@ -376,7 +376,7 @@ describe('a served CA with OTEL_* set exports its spans over OTLP/HTTP', () => {
     );
     const verify = named(spans, 'identity.domain.verify_password').attributes;
     expect(verify['result']).toBe('match');
-    expect(verify['duration_scrypt_ms']).toBeGreaterThan(0);
+    expect(verify['duration_argon2_ms']).toBeGreaterThan(0);
     expect(verify['tenant_id']).toBe(tenantId);
     expect(named(spans, 'identity.domain.evaluate_mfa').attributes).toMatchObject({
       mfa_required: false,

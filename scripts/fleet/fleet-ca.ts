@@ -25,8 +25,8 @@ export interface FleetCa {
 
 /**
  * The fleet's CA: opened the way `lantern-ca serve` opens one, on the simulation's manual clock,
- * listening on real HTTP. Password hashing is cheap (scrypt ln=10) because a long run signs in
- * tens of thousands of times; the agents' own verifiers keep their floor cost.
+ * listening on real HTTP. Password hashing is cheap (Argon2id, 1 MiB, one pass) because a long
+ * run signs in tens of thousands of times; the agents' own verifiers keep their floor cost.
  */
 export async function startFleetCa(dir: string, clock: ManualClock): Promise<FleetCa> {
   const logger = createLogger({
@@ -54,7 +54,7 @@ export async function startFleetCa(dir: string, clock: ManualClock): Promise<Fle
       clock,
       passphrase: PASSPHRASE,
       logger,
-      passwords: { params: { ln: 10 } },
+      passwords: { params: { m: 1024, t: 1 } },
     });
     app = await buildApp({
       context: ca.context,

@@ -9,34 +9,17 @@ import {
   requireString,
 } from '@lantern/shared';
 import type { AgentStatus } from '../data-dir/agent-status.js';
-import { readAgentStatus } from '../data-dir/agent-status.js';
 import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
-import { AgentMetrics, agentObservabilityRoutes } from '../daemon/agent-metrics.js';
-import { DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT, serveAgent } from '../daemon/serve-agent.js';
-import { parseCaUrl } from '../enrollment/ca-client.js';
+import { DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT } from '../daemon/loopback.js';
 import type { EnrollOutcome } from '../enrollment/enroll.js';
-import { enroll } from '../enrollment/enroll.js';
-import { readEnrollmentQr } from '../enrollment/enrollment-qr.js';
-import { normalizeFingerprint } from '../enrollment/root-fingerprint.js';
-import { openAgentStore } from '../store/agent-store.js';
-import { ensureStateSeal, parseKeyStoreKind, readKeyStoreConfig } from '../keys/key-store.js';
-import { signinRoutes } from '../daemon/signin-routes.js';
-import { totpRoutes } from '../daemon/totp-routes.js';
-import { passkeyRoutes } from '../daemon/passkey-routes.js';
-import { signinPage } from '../daemon/ui/signin-page.js';
-import { BackgroundSync } from '../daemon/background-sync.js';
-import { dataDirSyncRunner } from '../daemon/data-dir-sync-runner.js';
-import { SyncStateTracker, syncStateRoute } from '../daemon/sync-state.js';
+import { NotEnrolledError } from '../errors.js';
 import { pageCommand } from './page-command.js';
 import { renewCommand, renewedText } from './renew-command.js';
 import { syncCommand } from './sync-command.js';
-import { NotEnrolledError } from '../errors.js';
-import { signIn } from '../signin/sign-in.js';
-import { openSigninAgent } from '../signin/open-signin-agent.js';
-import { refusalError } from '../signin/signin-refusals.js';
-import { TrustedTime } from '../time/trusted-time.js';
-import { createLocalVerifier } from '../verify/local-verifier.js';
-import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
+
+// Every command imports what it runs when it runs: `status` and `verify` are called by scripts
+// and login hooks, and loading the daemon (fastify, WebAuthn, QR decoding) for them would cost
+// them most of their time.
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -119,9 +102,14 @@ function statusText(dataDir: string, status: AgentStatus): string {
 }
 
 /** Status without side effects: a data directory that has no store yet is not created. */
-function statusOf(dataDir: string, clock: Clock): AgentStatus {
+async function statusOf(dataDir: string, clock: Clock): Promise<AgentStatus> {
   const paths = agentPaths(dataDir);
   if (!existsSync(paths.database)) return { enrolled: false };
+  const [{ openAgentStore }, { readKeyStoreConfig }, { readAgentStatus }] = await Promise.all([
+    import('../store/agent-store.js'),
+    import('../keys/key-store.js'),
+    import('../data-dir/agent-status.js'),
+  ]);
   const store = openAgentStore(paths.database, { clock });
   try {
     const config = readKeyStoreConfig(paths);
@@ -158,7 +146,8 @@ async function enrollmentHandoutOf(values: Values): Promise<EnrollmentUriFields 
       `--${uri !== undefined ? 'uri' : 'qr'} already carries the CA, token and fingerprint; drop --${given.join(', --')}`,
     );
   }
-  const text = uri ?? (await readEnrollmentQr(qr as string));
+  const text =
+    uri ?? (await (await import('../enrollment/enrollment-qr.js')).readEnrollmentQr(qr as string));
   const parsed = parseEnrollmentUri(text);
   if (!parsed.ok) {
     throw new UsageError(
@@ -189,6 +178,13 @@ export const commands: Command[] = [
       'tpm-tcti': { type: 'string' },
     },
     async run(values, _positionals, io) {
+      const [{ parseCaUrl }, { normalizeFingerprint }, { parseKeyStoreKind }, { enroll }] =
+        await Promise.all([
+          import('../enrollment/ca-client.js'),
+          import('../enrollment/root-fingerprint.js'),
+          import('../keys/key-store.js'),
+          import('../enrollment/enroll.js'),
+        ]);
       const handout = await enrollmentHandoutOf(values);
       const caText = handout?.caUrl ?? requireString(values, 'ca');
       if (parseCaUrl(caText) === null) {
@@ -232,7 +228,7 @@ export const commands: Command[] = [
     options: dataDirOption,
     async run(values, _positionals, io) {
       const dataDir = dataDirOf(values, io);
-      const status = statusOf(dataDir, clockFromEnv(io.env));
+      const status = await statusOf(dataDir, clockFromEnv(io.env));
       return { json: { dataDir, ...status }, human: statusText(dataDir, status) };
     },
   },
@@ -247,6 +243,27 @@ export const commands: Command[] = [
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new UsageError('--port must be 0-65535');
       }
+      const [
+        { serveAgent },
+        { signinRoutes },
+        { totpRoutes },
+        { passkeyRoutes },
+        { signinPage },
+        { BackgroundSync },
+        { dataDirSyncRunner },
+        { SyncStateTracker, syncStateRoute },
+        { AgentMetrics, agentObservabilityRoutes },
+      ] = await Promise.all([
+        import('../daemon/serve-agent.js'),
+        import('../daemon/signin-routes.js'),
+        import('../daemon/totp-routes.js'),
+        import('../daemon/passkey-routes.js'),
+        import('../daemon/ui/signin-page.js'),
+        import('../daemon/background-sync.js'),
+        import('../daemon/data-dir-sync-runner.js'),
+        import('../daemon/sync-state.js'),
+        import('../daemon/agent-metrics.js'),
+      ]);
       const clock = clockFromEnv(io.env);
       const syncState = new SyncStateTracker(clock);
       const metrics = new AgentMetrics(clock);
@@ -287,7 +304,7 @@ export const commands: Command[] = [
         ],
         logDestination: process.stderr,
       });
-      const status = statusOf(dataDir, clock);
+      const status = await statusOf(dataDir, clock);
       // A revoked device still hands its last events over before its keys go.
       if (status.enrolled || ('revoked' in status && !status.keysDestroyed)) sync.start();
       io.stderr(`lantern-agent listening on ${running.url} (data dir ${dataDir}); Ctrl-C stops it`);
@@ -318,6 +335,11 @@ export const commands: Command[] = [
       // One line, as typed or piped: only the line break that ends it is not part of it.
       const password = (await io.readStdin()).replace(/\r?\n$/, '');
       if (password.length === 0) throw new UsageError('give the password on stdin');
+      const [{ openSigninAgent }, { signIn }, { refusalError }] = await Promise.all([
+        import('../signin/open-signin-agent.js'),
+        import('../signin/sign-in.js'),
+        import('../signin/signin-refusals.js'),
+      ]);
       const { opened, agent } = await openSigninAgent({
         dataDir: dataDirOf(values, io),
         clock: clockFromEnv(io.env),
@@ -370,6 +392,19 @@ export const commands: Command[] = [
       const token = given === '-' ? (await io.readStdin()).trim() : given;
       const paths = agentPaths(dataDirOf(values, io));
       if (!existsSync(paths.database)) throw new NotEnrolledError();
+      const [
+        { openAgentStore },
+        { ensureStateSeal },
+        { createLocalVerifier },
+        { TrustedTime },
+        { TOKEN_REJECTIONS },
+      ] = await Promise.all([
+        import('../store/agent-store.js'),
+        import('../keys/key-store.js'),
+        import('../verify/local-verifier.js'),
+        import('../time/trusted-time.js'),
+        import('../verify/token-rejections.js'),
+      ]);
       const store = openAgentStore(paths.database, { clock: clockFromEnv(io.env) });
       try {
         await ensureStateSeal(paths, store);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from '@lantern/shared';
 import { UsageError, optionalString } from '@lantern/shared';
 import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
-import { DEFAULT_AGENT_PORT } from '../daemon/serve-agent.js';
+import { DEFAULT_AGENT_PORT } from '../daemon/loopback.js';
 import { AgentUnreachableError } from '../errors.js';
 
 /**

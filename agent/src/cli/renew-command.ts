@@ -2,7 +2,6 @@ import type { Command } from '@lantern/shared';
 import { clockFromEnv, optionalString } from '@lantern/shared';
 import { resolveDataDir } from '../data-dir/agent-paths.js';
 import type { RenewalOutcome } from '../renewal/renew-binding.js';
-import { renewBinding } from '../renewal/renew-binding.js';
 
 export function renewedText(outcome: RenewalOutcome & { renewed: true }): string {
   return `Renewed the binding of device ${outcome.deviceId}${outcome.afterExpiry ? ' (it had expired; renewed within the grace period)' : ''}: serial ${outcome.serial}, valid until ${outcome.notAfter}, ${outcome.rekeyed ? `new device key ${outcome.keyThumbprint}` : 'same device key'}.`;
@@ -21,6 +20,7 @@ export const renewCommand: Command = {
   options: { 'data-dir': { type: 'string' }, 'keep-key': { type: 'boolean', default: false } },
   async run(values, _positionals, io) {
     const dataDir = resolveDataDir(optionalString(values, 'data-dir'), io.env);
+    const { renewBinding } = await import('../renewal/renew-binding.js');
     const outcome = await renewBinding({
       dataDir,
       clock: clockFromEnv(io.env),

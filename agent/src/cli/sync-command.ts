@@ -3,10 +3,7 @@ import type { Clock, Command, CommandIo } from '@lantern/shared';
 import { LanternError, clockFromEnv, optionalString, systemClock } from '@lantern/shared';
 import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
 import type { OpenedAgent } from '../data-dir/open-agent.js';
-import { openAgent } from '../data-dir/open-agent.js';
 import type { DeviceRevocationState } from '../enforcement/device-revocation.js';
-import { readDeviceRevocation } from '../enforcement/device-revocation.js';
-import { shredDeviceKeys } from '../enforcement/shred-device-keys.js';
 import {
   BindingExpiredError,
   CaUnreachableError,
@@ -14,12 +11,8 @@ import {
   NotEnrolledError,
   SyncFailedError,
 } from '../errors.js';
-import { openAgentStore } from '../store/agent-store.js';
-import { TrustedTime } from '../time/trusted-time.js';
 import type { SyncFailure, SyncProgress, SyncRunOutcome } from '../sync/sync-client.js';
-import { SyncClient } from '../sync/sync-client.js';
 import type { RenewalOutcome } from '../renewal/renew-binding.js';
-import { renewBinding } from '../renewal/renew-binding.js';
 import { renewedText } from './renew-command.js';
 
 /** Progress lines only when the backlog takes more than one round; a quick sync stays quiet. */
@@ -50,6 +43,7 @@ export const syncCommand: Command = {
     });
     const agent = await openOrExplain(dataDir, clock);
     try {
+      const { SyncClient } = await import('../sync/sync-client.js');
       const started = systemClock.now();
       const client = new SyncClient({
         agent,
@@ -83,11 +77,19 @@ export const syncCommand: Command = {
 /** Opens the agent; a device whose keys were shredded gets its revocation explained instead. */
 async function openOrExplain(dataDir: string, clock: Clock): Promise<OpenedAgent> {
   try {
+    const { openAgent } = await import('../data-dir/open-agent.js');
     return await openAgent({ dataDir, clock });
   } catch (error) {
     if (!(error instanceof DataKeyDestroyedError)) throw error;
     const paths = agentPaths(dataDir);
     if (!existsSync(paths.database)) throw new NotEnrolledError(`${dataDir} is not enrolled`);
+    const [{ openAgentStore }, { readDeviceRevocation }, { shredDeviceKeys }, { TrustedTime }] =
+      await Promise.all([
+        import('../store/agent-store.js'),
+        import('../enforcement/device-revocation.js'),
+        import('../enforcement/shred-device-keys.js'),
+        import('../time/trusted-time.js'),
+      ]);
     const store = openAgentStore(paths.database, { clock });
     try {
       const state = readDeviceRevocation(store);
@@ -119,6 +121,7 @@ async function renewIfDue(
   io: CommandIo,
 ): Promise<RenewalOutcome | null> {
   try {
+    const { renewBinding } = await import('../renewal/renew-binding.js');
     return await renewBinding({ dataDir, clock, when: 'when_due' });
   } catch (error) {
     if (error instanceof BindingExpiredError) throw error;

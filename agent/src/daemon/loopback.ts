@@ -1,3 +1,7 @@
+/** Where `lantern-agent serve` listens unless told otherwise (and where `page` looks for it). */
+export const DEFAULT_AGENT_HOST = '127.0.0.1';
+export const DEFAULT_AGENT_PORT = 7767;
+
 const IPV4_LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
 /** Names and addresses the agent may listen on, and that may appear in a Host header. */

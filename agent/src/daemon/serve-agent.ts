@@ -7,10 +7,7 @@ import { ensureLocalSecret } from '../data-dir/local-secret.js';
 import { LoopbackOnlyError } from '../errors.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { buildAgentApp } from './agent-app.js';
-import { isLoopbackHost } from './loopback.js';
-
-export const DEFAULT_AGENT_HOST = '127.0.0.1';
-export const DEFAULT_AGENT_PORT = 7767;
+import { DEFAULT_AGENT_HOST, isLoopbackHost } from './loopback.js';
 
 export interface ServeAgentOptions {
   dataDir: string;

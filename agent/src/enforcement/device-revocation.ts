@@ -1,4 +1,5 @@
 import type { AgentStore } from '../store/agent-store.js';
+import { statement } from '../store/statements.js';
 
 /**
  * What `status`, sign-in and `sync` say about a revoked device, read from the binding row that
@@ -11,15 +12,14 @@ export type DeviceRevocationState =
 
 /** Null when the store holds no binding (not enrolled). */
 export function readDeviceRevocation(store: AgentStore): DeviceRevocationState | null {
-  const row = store.db
-    .prepare<
-      [],
-      { revokedAt: number | null; reason: string | null; keysDestroyedAt: number | null }
-    >(
-      `SELECT revoked_at AS revokedAt, revoke_reason AS reason, keys_destroyed_at AS keysDestroyedAt
+  const row = statement<
+    [],
+    { revokedAt: number | null; reason: string | null; keysDestroyedAt: number | null }
+  >(
+    store.db,
+    `SELECT revoked_at AS revokedAt, revoke_reason AS reason, keys_destroyed_at AS keysDestroyedAt
        FROM binding WHERE id = 1`,
-    )
-    .get();
+  ).get();
   if (!row) return null;
   if (row.revokedAt === null) return { revoked: false };
   return {

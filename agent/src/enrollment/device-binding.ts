@@ -1,5 +1,6 @@
 import type { BindingPolicy } from '@lantern/shared';
 import type { AgentStore } from '../store/agent-store.js';
+import { statement } from '../store/statements.js';
 
 /** The `binding` row: this device's identity and the root it pinned. */
 export interface DeviceBinding {
@@ -77,16 +78,15 @@ export function recordCaIdentity(
 
 /** The binding, or null before enrollment. */
 export function readDeviceBinding(store: AgentStore): DeviceBinding | null {
-  const row = store.db
-    .prepare<[], BindingRow>(
-      `SELECT device_id AS deviceId, tenant_id AS tenantId, certificate_pem AS certificatePem,
+  const row = statement<[], BindingRow>(
+    store.db,
+    `SELECT device_id AS deviceId, tenant_id AS tenantId, certificate_pem AS certificatePem,
               chain_pems_json AS chainPemsJson, root_pem AS rootPem,
               root_fingerprint AS rootFingerprint, ca_url AS caUrl, issuer, ca_public_urls_json AS caPublicUrlsJson,
               tenant_name AS tenantName, device_name AS deviceName, policy_json AS policyJson,
               enrolled_at AS enrolledAt, updated_at AS updatedAt
        FROM binding WHERE id = 1`,
-    )
-    .get();
+  ).get();
   if (!row) return null;
   const { chainPemsJson, policyJson, issuer, caPublicUrlsJson, ...rest } = row;
   return {

@@ -3,6 +3,7 @@ import { EventValidator, createIdGenerator } from '@lantern/shared';
 import { OutboxAckOutOfRangeError } from '../errors.js';
 import type { AgentStore } from '../store/agent-store.js';
 import type { TrustedTime } from '../time/trusted-time.js';
+import { statement } from '../store/statements.js';
 
 /** Who this device is; events carry it as tenant and default actor. */
 export interface OutboxIdentity {
@@ -94,18 +95,16 @@ export class Outbox {
     this.validator.assertValid(envelope);
     const json = JSON.stringify(envelope);
     const seq = this.store.transaction(() => {
-      const next = this.store.db
-        .prepare<[], { seq: number }>(
-          'UPDATE outbox_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq AS seq',
-        )
-        .get();
+      const next = statement<[], { seq: number }>(
+        this.store.db,
+        'UPDATE outbox_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq AS seq',
+      ).get();
       if (!next) throw new Error('outbox_state row missing: the store was not migrated');
-      this.store.db
-        .prepare<[number, string, string, string, number]>(
-          `INSERT INTO outbox (seq, event_id, event_type, envelope_json, created_at)
+      statement<[number, string, string, string, number]>(
+        this.store.db,
+        `INSERT INTO outbox (seq, event_id, event_type, envelope_json, created_at)
            VALUES (?, ?, ?, ?, ?)`,
-        )
-        .run(next.seq, eventId, envelope.eventType, json, createdAt);
+      ).run(next.seq, eventId, envelope.eventType, json, createdAt);
       return next.seq;
     });
     return { seq, envelope: JSON.parse(json) as EventEnvelope, createdAt };
@@ -116,11 +115,11 @@ export class Outbox {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new RangeError('limit must be a positive integer');
     }
-    return this.store.db
-      .prepare<[number], OutboxRow>(
-        `SELECT seq, envelope_json AS envelopeJson, created_at AS createdAt
+    return statement<[number], OutboxRow>(
+      this.store.db,
+      `SELECT seq, envelope_json AS envelopeJson, created_at AS createdAt
          FROM outbox WHERE acked = 0 ORDER BY seq LIMIT ?`,
-      )
+    )
       .all(limit)
       .map((row) => ({
         seq: row.seq,
@@ -146,14 +145,13 @@ export class Outbox {
         );
       }
       if (upToSeq <= ackedSeq) return 0;
-      const { changes } = this.store.db
-        .prepare<[number, number]>(
-          'UPDATE outbox SET acked = 1, acked_at = ? WHERE seq <= ? AND acked = 0',
-        )
-        .run(this.trustedTime.trustedNow(), upToSeq);
-      this.store.db
-        .prepare<[number]>('UPDATE outbox_state SET acked_seq = ? WHERE id = 1')
-        .run(upToSeq);
+      const { changes } = statement<[number, number]>(
+        this.store.db,
+        'UPDATE outbox SET acked = 1, acked_at = ? WHERE seq <= ? AND acked = 0',
+      ).run(this.trustedTime.trustedNow(), upToSeq);
+      statement<[number]>(this.store.db, 'UPDATE outbox_state SET acked_seq = ? WHERE id = 1').run(
+        upToSeq,
+      );
       return changes;
     });
   }
@@ -168,24 +166,24 @@ export class Outbox {
 
   /** Number of events not yet acked (the `identity_*` outbox depth metric). */
   depth(): number {
-    const row = this.store.db
-      .prepare<[], { depth: number }>('SELECT count(*) AS depth FROM outbox WHERE acked = 0')
-      .get();
+    const row = statement<[], { depth: number }>(
+      this.store.db,
+      'SELECT count(*) AS depth FROM outbox WHERE acked = 0',
+    ).get();
     return row?.depth ?? 0;
   }
 
   head(): OutboxHead {
-    const row = this.store.db
-      .prepare<[], OutboxHead>(
-        'SELECT last_seq AS lastSeq, acked_seq AS ackedSeq FROM outbox_state WHERE id = 1',
-      )
-      .get();
+    const row = statement<[], OutboxHead>(
+      this.store.db,
+      'SELECT last_seq AS lastSeq, acked_seq AS ackedSeq FROM outbox_state WHERE id = 1',
+    ).get();
     if (!row) throw new Error('outbox_state row missing: the store was not migrated');
     return row;
   }
 
   /** Deletes acked rows; returns how many. Sequence numbers carry on from `head().lastSeq`. */
   prune(): number {
-    return this.store.db.prepare('DELETE FROM outbox WHERE acked = 1').run().changes;
+    return statement(this.store.db, 'DELETE FROM outbox WHERE acked = 1').run().changes;
   }
 }

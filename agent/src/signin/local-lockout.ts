@@ -1,4 +1,5 @@
 import type { AgentStore } from '../store/agent-store.js';
+import { statement } from '../store/statements.js';
 
 export interface LockoutPolicy {
   /** Failures within `windowMs` that lock the user out on this device. */
@@ -58,29 +59,27 @@ export class LocalLockout {
       current.failureCount === 0 ? nowMs : (this.row(userId)?.windowStart ?? nowMs);
     const tripped = failureCount >= this.policy.maxFailures;
     const lockedUntil = tripped ? nowMs + this.policy.lockMs : null;
-    this.store.db
-      .prepare<[string, number, number, number | null, number]>(
-        `INSERT INTO lockout (user_id, failure_count, window_start, locked_until, updated_at)
+    statement<[string, number, number, number | null, number]>(
+      this.store.db,
+      `INSERT INTO lockout (user_id, failure_count, window_start, locked_until, updated_at)
          VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (user_id) DO UPDATE SET failure_count = excluded.failure_count,
            window_start = excluded.window_start, locked_until = excluded.locked_until,
            updated_at = excluded.updated_at`,
-      )
-      .run(userId, failureCount, windowStart, lockedUntil, nowMs);
+    ).run(userId, failureCount, windowStart, lockedUntil, nowMs);
     return { failureCount, lockedUntil, tripped };
   }
 
   reset(userId: string): void {
-    this.store.db.prepare<[string]>('DELETE FROM lockout WHERE user_id = ?').run(userId);
+    statement<[string]>(this.store.db, 'DELETE FROM lockout WHERE user_id = ?').run(userId);
   }
 
   private row(userId: string): LockoutRow | undefined {
-    return this.store.db
-      .prepare<[string], LockoutRow>(
-        `SELECT failure_count AS failureCount, window_start AS windowStart,
+    return statement<[string], LockoutRow>(
+      this.store.db,
+      `SELECT failure_count AS failureCount, window_start AS windowStart,
                 locked_until AS lockedUntil
          FROM lockout WHERE user_id = ?`,
-      )
-      .get(userId);
+    ).get(userId);
   }
 }

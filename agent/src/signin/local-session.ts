@@ -3,6 +3,7 @@ import { SESSION_TOKEN_AUDIENCE } from '../session-token/session-token-claims.js
 import type { BindingFacts } from './binding-facts.js';
 import type { OfflineGrant } from './offline-grant.js';
 import type { SigninAgent } from './signin-agent.js';
+import { statement } from '../store/statements.js';
 
 /** A `sessions` row. */
 export interface SessionRecord {
@@ -20,22 +21,21 @@ export interface SessionRecord {
 }
 
 export function recordSession(agent: SigninAgent, session: SessionRecord): void {
-  agent.store.db
-    .prepare<[string, string, string | null, number, string, Buffer | null, number, number]>(
-      `INSERT INTO sessions (session_id, user_id, grant_id, offline, amr_json, refresh_sealed,
+  statement<[string, string, string | null, number, string, Buffer | null, number, number]>(
+    agent.store.db,
+    `INSERT INTO sessions (session_id, user_id, grant_id, offline, amr_json, refresh_sealed,
          created_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .run(
-      session.sessionId,
-      session.userId,
-      session.grantId,
-      session.offline ? 1 : 0,
-      JSON.stringify(session.amr),
-      session.refreshSealed ?? null,
-      session.nowMs,
-      session.expiresAt * 1000,
-    );
+  ).run(
+    session.sessionId,
+    session.userId,
+    session.grantId,
+    session.offline ? 1 : 0,
+    JSON.stringify(session.amr),
+    session.refreshSealed ?? null,
+    session.nowMs,
+    session.expiresAt * 1000,
+  );
 }
 
 /**

@@ -56,6 +56,56 @@ export function verifyOfflineGrant(
   nowSeconds: number,
   toleranceSeconds = 0,
 ): GrantVerdict {
+  const expectation = JSON.stringify([
+    expected.issuer,
+    expected.deviceId,
+    expected.tenantId,
+    expected.thumbprint,
+    expected.formerThumbprints ?? [],
+    toleranceSeconds,
+  ]);
+  let memo = verifiedGrants.get(expected.keys);
+  const known = memo?.get(jws);
+  // Of every check a verified grant passed, only `exp` can fail at a later time (`iat`, `nbf`
+  // only at an earlier one), so the verdict holds from then until its exp, under the same keys
+  // and expectations. Revocations are not part of it: sign-in checks them at every attempt.
+  if (
+    known !== undefined &&
+    known.expectation === expectation &&
+    known.verifiedAt <= nowSeconds &&
+    nowSeconds < known.grant.expiresAt + toleranceSeconds
+  ) {
+    return { ok: true, grant: known.grant };
+  }
+  const verdict = verifyUncached(jws, expected, nowSeconds, toleranceSeconds);
+  if (verdict.ok && Number.isFinite(verdict.grant.expiresAt)) {
+    if (!memo) {
+      memo = new Map();
+      verifiedGrants.set(expected.keys, memo);
+    }
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(jws, { expectation, verifiedAt: nowSeconds, grant: Object.freeze(verdict.grant) });
+  }
+  return verdict;
+}
+
+/**
+ * Grants whose signature and claims verified, per key set (`JwksCache` keeps one object per
+ * stored JWKS, so a rotated or replaced JWKS starts empty) and per exact JWS text (an edited
+ * `grants` row is another text). Saves the ECDSA verify of every offline sign-in after the first.
+ */
+const verifiedGrants = new WeakMap<
+  JwtKeySet,
+  Map<string, { expectation: string; verifiedAt: number; grant: OfflineGrant }>
+>();
+const MEMO_LIMIT = 256;
+
+function verifyUncached(
+  jws: string,
+  expected: GrantExpectations,
+  nowSeconds: number,
+  toleranceSeconds: number,
+): GrantVerdict {
   const verifier = createJwtVerifier({
     keys: expected.keys,
     typ: OFFLINE_GRANT_TYPE,

@@ -24,6 +24,7 @@ import { DEFAULT_MFA_POLICY, DEFAULT_SESSION_TTL_MS } from './signin-agent.js';
 import type { LoginFailureReason, LoginMethod } from './signin-events.js';
 import { SigninEvents } from './signin-events.js';
 import type { SigninRefusalCode } from './signin-refusals.js';
+import { statement } from '../store/statements.js';
 
 /** RFC 8176 method reference a verified TOTP code adds to `amr`. */
 const OTP_AMR = 'otp';
@@ -261,20 +262,21 @@ function findGrant(
   nowSeconds: number,
 ): FoundGrant | null {
   const byName = 'username' in subject;
-  const rows = agent.store.db
-    .prepare<[string], { jws: string; revoked: number }>(
-      `SELECT grant_jws AS jws, revoked FROM grants WHERE ${byName ? 'username' : 'user_id'} = ?
+  const rows = statement<[string], { jws: string; revoked: number }>(
+    agent.store.db,
+    `SELECT grant_jws AS jws, revoked FROM grants WHERE ${byName ? 'username' : 'user_id'} = ?
        ORDER BY received_at DESC`,
-    )
-    .all(byName ? subject.username : subject.userId);
+  ).all(byName ? subject.username : subject.userId);
   const expectations = {
     keys: agent.jwks.keys(),
     issuer: facts.issuer,
     deviceId: facts.deviceId,
     tenantId: facts.tenantId,
     thumbprint: agent.deviceKey.thumbprint(),
-    formerThumbprints: agent.store.db
-      .prepare<[number], string>('SELECT thumbprint FROM former_device_keys WHERE not_after > ?')
+    formerThumbprints: statement<[number], string>(
+      agent.store.db,
+      'SELECT thumbprint FROM former_device_keys WHERE not_after > ?',
+    )
       .pluck()
       .all(nowSeconds * 1000),
   };

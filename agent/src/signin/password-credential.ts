@@ -2,6 +2,7 @@ import { SealedDataInvalidError } from '../errors.js';
 import type { OfflineCredential } from './offline-credential.js';
 import { derivePasswordKey, matchesPasswordVerifier } from './password-verifier.js';
 import { sealedColumn } from '../keys/sealed-columns.js';
+import { statement } from '../store/statements.js';
 
 /**
  * The password as the first factor of an offline sign-in: compared with the local verifier
@@ -14,12 +15,11 @@ export function passwordCredential(password: string, totp?: string): OfflineCred
     amr: ['pwd'],
     ...(totp === undefined ? {} : { totp }),
     async check(agent, grant) {
-      const row = agent.store.db
-        .prepare<[string], { sealed: Buffer; paramsJson: string }>(
-          `SELECT sealed, params_json AS paramsJson FROM verifiers
+      const row = statement<[string], { sealed: Buffer; paramsJson: string }>(
+        agent.store.db,
+        `SELECT sealed, params_json AS paramsJson FROM verifiers
            WHERE user_id = ? AND kind = 'password' AND credential_id = ''`,
-        )
-        .get(grant.userId);
+      ).get(grant.userId);
       if (!row) return 'missing';
       const gated = gateOf(row.paramsJson);
       // A verifier of the other tier is never used: on a TPM device a plain verifier written

@@ -1,6 +1,7 @@
 import type { AgentStore } from '../store/agent-store.js';
 import type { MonotonicSource } from './monotonic-source.js';
 import { UNKNOWN_BOOT_ID, defaultMonotonic } from './monotonic-source.js';
+import { statement } from '../store/statements.js';
 
 export type TrustedTimeSource = 'none' | 'wall_clock' | 'server';
 
@@ -67,13 +68,12 @@ export class TrustedTime {
   }
 
   state(): TrustedTimeState {
-    const row = this.store.db
-      .prepare<[], TrustedTimeState>(
-        `SELECT mark_ms AS markMs, anchor_wall_ms AS anchorWallMs, source,
+    const row = statement<[], TrustedTimeState>(
+      this.store.db,
+      `SELECT mark_ms AS markMs, anchor_wall_ms AS anchorWallMs, source,
                 anchor_boot_id AS anchorBootId, anchor_uptime_ms AS anchorUptimeMs
          FROM trusted_time WHERE id = 1`,
-      )
-      .get();
+    ).get();
     if (!row) throw new Error('trusted_time row missing: the store was not migrated');
     return row;
   }
@@ -161,19 +161,12 @@ export class TrustedTime {
   }
 
   private write(state: TrustedTimeState): void {
-    this.store.db
-      .prepare<[number, number, TrustedTimeSource, string | null, number | null]>(
-        `UPDATE trusted_time
+    statement<[number, number, TrustedTimeSource, string | null, number | null]>(
+      this.store.db,
+      `UPDATE trusted_time
          SET mark_ms = ?, anchor_wall_ms = ?, source = ?, anchor_boot_id = ?, anchor_uptime_ms = ?
          WHERE id = 1`,
-      )
-      .run(
-        state.markMs,
-        state.anchorWallMs,
-        state.source,
-        state.anchorBootId,
-        state.anchorUptimeMs,
-      );
+    ).run(state.markMs, state.anchorWallMs, state.source, state.anchorBootId, state.anchorUptimeMs);
   }
 }
 

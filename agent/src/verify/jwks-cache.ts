@@ -1,6 +1,7 @@
 import type { JwtKeySet } from '@lantern/shared';
 import { importJwks } from '@lantern/shared';
 import type { AgentStore } from '../store/agent-store.js';
+import { statement } from '../store/statements.js';
 
 const EMPTY: JwtKeySet = new Map();
 
@@ -16,9 +17,10 @@ export class JwksCache {
   constructor(private readonly store: AgentStore) {}
 
   keys(): JwtKeySet {
-    const row = this.store.db
-      .prepare<[], { json: string }>('SELECT keys_json AS json FROM jwks WHERE id = 1')
-      .get();
+    const row = statement<[], { json: string }>(
+      this.store.db,
+      'SELECT keys_json AS json FROM jwks WHERE id = 1',
+    ).get();
     if (!row) return EMPTY;
     if (this.cached?.json !== row.json) {
       this.cached = { json: row.json, keys: importedOrEmpty(JSON.parse(row.json) as unknown) };
@@ -32,12 +34,11 @@ export class JwksCache {
    */
   save(jwks: unknown, fetchedAt: number): boolean {
     if (importedOrEmpty(jwks) === EMPTY) return false;
-    this.store.db
-      .prepare<[string, number]>(
-        `INSERT INTO jwks (id, keys_json, fetched_at) VALUES (1, ?, ?)
+    statement<[string, number]>(
+      this.store.db,
+      `INSERT INTO jwks (id, keys_json, fetched_at) VALUES (1, ?, ?)
          ON CONFLICT (id) DO UPDATE SET keys_json = excluded.keys_json, fetched_at = excluded.fetched_at`,
-      )
-      .run(JSON.stringify(jwks), fetchedAt);
+    ).run(JSON.stringify(jwks), fetchedAt);
     return true;
   }
 }

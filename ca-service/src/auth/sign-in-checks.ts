@@ -23,7 +23,7 @@ export async function dummyPasswordCheck(
   ctx: Pick<CaContext, 'passwords'>,
   password: string,
 ): Promise<void> {
-  await timedSpan(SPANS.verifyPassword, 'duration_scrypt_ms', async (span) => {
+  await timedSpan(SPANS.verifyPassword, 'duration_argon2_ms', async (span) => {
     span.setAttributes({ dummy: true, result: 'mismatch' });
     await ctx.passwords.dummyVerify(password);
   });
@@ -138,7 +138,7 @@ export async function verifyUserPassword(
     ctx.metrics.loginFailed('unknown_account', user.tenant_id);
     throw new InvalidCredentialsError();
   }
-  const verdict = await timedSpan(SPANS.verifyPassword, 'duration_scrypt_ms', async (span) => {
+  const verdict = await timedSpan(SPANS.verifyPassword, 'duration_argon2_ms', async (span) => {
     const outcome = await ctx.passwords.verify(password, stored.hash);
     span.setAttribute('result', outcome.ok ? 'match' : outcome.reason);
     return outcome;
@@ -156,6 +156,27 @@ export async function verifyUserPassword(
     ctx.metrics.loginFailed('invalid_credentials', user.tenant_id);
     throw new InvalidCredentialsError();
   }
+  if (verdict.needsRehash) await rehashPassword(ctx, user.user_id, stored.hash, password);
+}
+
+/**
+ * A hash made with another KDF or cost (scrypt before Argon2id, an older cost) is replaced by
+ * one with today's, now that the plaintext is at hand. Only if the row still holds the hash
+ * that just matched: a password an admin set meanwhile is not overwritten with the old one.
+ * No event: the secret is the same, only its storage changed.
+ */
+async function rehashPassword(
+  ctx: Pick<CaContext, 'clock' | 'passwords' | 'store'>,
+  userId: string,
+  matched: string,
+  password: string,
+): Promise<void> {
+  const hash = await ctx.passwords.hash(password);
+  ctx.store.db
+    .prepare(
+      "UPDATE credentials SET hash = ?, updated_at = ? WHERE user_id = ? AND kind = 'password' AND hash = ?",
+    )
+    .run(hash, isoNow(ctx.clock), userId, matched);
 }
 
 /** Checks after the credential proved who it is: an account that may not sign in here. */

@@ -1,4 +1,4 @@
-/** Upper bound on what reaches the KDF: scrypt's cost grows with the input it first HMACs. */
+/** Upper bound on what reaches the KDF, whose first step hashes the whole input. */
 export const MAX_SECRET_BYTES = 1024;
 
 export type CredentialRejectReason =

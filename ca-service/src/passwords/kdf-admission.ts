@@ -14,7 +14,7 @@ export interface KdfAdmissionConfig {
 }
 
 /**
- * Admission control for the login KDF. A scrypt run is tens of milliseconds of CPU on libuv's
+ * Admission control for the login KDF. A KDF run is tens of milliseconds of CPU on libuv's
  * pool; with more of them than cores every accepted login waits behind the others (a 20-login
  * burst on 2 cores took seconds each). Bounding the runs in flight and the queue keeps an accepted
  * login near one KDF time and refuses the excess at once with `login_overloaded` (429), before
@@ -29,7 +29,7 @@ export class KdfAdmission {
   private readonly waiting: (() => void)[] = [];
 
   constructor(config: KdfAdmissionConfig = {}) {
-    // scrypt runs on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise): more in
+    // The KDF runs on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise): more in
     // flight than the pool has threads would only queue inside libuv, out of this bound's sight.
     const poolSize = Number(process.env['UV_THREADPOOL_SIZE']) || 4;
     this.maxInFlight = config.maxInFlight ?? Math.min(availableParallelism(), poolSize);

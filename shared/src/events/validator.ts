@@ -1,11 +1,16 @@
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type * as Ajv2020Module from 'ajv/dist/2020.js';
+import type * as AjvFormats from 'ajv-formats';
 import { SchemaViolationError, UnknownEventTypeError } from '../errors/errors.js';
 import type { EventDefinition } from './catalogue.js';
 import { EVENT_CATALOGUE } from './catalogue.js';
 import type { EventEnvelope } from './envelope.js';
 import { ENVELOPE_SCHEMA, eventSubject } from './envelope.js';
+
+// Required by the first validator, not when this package is imported: ajv is ~400 files that a
+// CLI command which validates no event (`lantern-agent status`, `verify`) should not load.
+const require = createRequire(import.meta.url);
 
 export type ValidationVerdict = { ok: true } | { ok: false; reason: string };
 
@@ -32,6 +37,8 @@ export class EventValidator {
   private readonly definitions = new Map<string, EventDefinition>();
 
   constructor(catalogue: readonly EventDefinition[] = EVENT_CATALOGUE) {
+    const { Ajv2020 } = require('ajv/dist/2020.js') as typeof Ajv2020Module;
+    const addFormats = require('ajv-formats') as typeof AjvFormats;
     const ajv = new Ajv2020({ allErrors: false, strict: true });
     addFormats.default(ajv);
     this.envelope = ajv.compile(ENVELOPE_SCHEMA);

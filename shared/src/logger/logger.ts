@@ -1,9 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
+import type * as Pino from 'pino';
 import type { DestinationStream, Logger, LoggerOptions } from 'pino';
-import { pino } from 'pino';
 import { createRedactor } from './redact.js';
 import { buildInfo, toSchemaRecord } from './schema.js';
 import type { BuildInfo } from './schema.js';
+
+// Required when the first logger is made, not when this package is imported: a CLI command
+// that never logs (`lantern-agent status`) should not load pino and its dependencies at start.
+const require = createRequire(import.meta.url);
 
 export type { Logger } from 'pino';
 
@@ -48,6 +53,7 @@ export function withLogContext<T>(fields: () => LogFields, fn: () => T): T {
  * binding, at the moment the line is written.
  */
 export function createLogger(config: LoggerConfig): Logger {
+  const { pino } = require('pino') as typeof Pino;
   const redactor = createRedactor(config.salt);
   const build = { ...buildInfo(), ...config.build };
   const now = config.now ?? Date.now;

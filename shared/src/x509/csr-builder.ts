@@ -1,13 +1,3 @@
-import { CertificationRequestInfo } from '@peculiar/asn1-csr';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import {
-  AlgorithmIdentifier,
-  AttributeTypeAndValue,
-  AttributeValue,
-  Name,
-  RelativeDistinguishedName,
-  SubjectPublicKeyInfo,
-} from '@peculiar/asn1-x509';
 import { derSigned } from '../encoding/der.js';
 import { toPem } from './pem.js';
 
@@ -26,6 +16,21 @@ export interface CsrInput {
  * (file, TPM, Secure Enclave) can prove possession without handing over a CryptoKey.
  */
 export async function buildCsrPem(input: CsrInput): Promise<string> {
+  // Loaded here, not with the module: the ASN.1 schema library is ~300 files that every
+  // short-lived CLI command importing this package would otherwise pay for at start.
+  const [{ CertificationRequestInfo }, { AsnConvert }, x509] = await Promise.all([
+    import('@peculiar/asn1-csr'),
+    import('@peculiar/asn1-schema'),
+    import('@peculiar/asn1-x509'),
+  ]);
+  const {
+    AlgorithmIdentifier,
+    AttributeTypeAndValue,
+    AttributeValue,
+    Name,
+    RelativeDistinguishedName,
+    SubjectPublicKeyInfo,
+  } = x509;
   const info = new CertificationRequestInfo({
     version: 0,
     subject: new Name([

@@ -1,4 +1,10 @@
-import * as asn1js from 'asn1js';
+import { createRequire } from 'node:module';
+import type * as Asn1js from 'asn1js';
+
+// Required on first use: imported from ESM, asn1js's 150 KB CommonJS bundle is scanned for its
+// export names at every start, which `lantern-agent status` and `verify` would pay for nothing.
+const require = createRequire(import.meta.url);
+const asn1 = () => require('asn1js') as typeof Asn1js;
 
 export interface OfflinePolicy {
   tenantId: string;
@@ -11,6 +17,7 @@ export interface OfflinePolicy {
  * `SEQUENCE { tenantId UTF8String, deviceId UTF8String, maxOfflineSeconds INTEGER }`.
  */
 export function encodeOfflinePolicy(policy: OfflinePolicy): ArrayBuffer {
+  const asn1js = asn1();
   return new asn1js.Sequence({
     value: [
       new asn1js.Utf8String({ value: policy.tenantId }),
@@ -22,6 +29,7 @@ export function encodeOfflinePolicy(policy: OfflinePolicy): ArrayBuffer {
 
 /** Throws on anything that is not exactly the extension's DER. */
 export function decodeOfflinePolicy(der: ArrayBuffer | Uint8Array): OfflinePolicy {
+  const asn1js = asn1();
   const bytes = der instanceof Uint8Array ? der : new Uint8Array(der);
   const { offset, result } = asn1js.fromBER(bytes);
   if (offset !== bytes.byteLength || !(result instanceof asn1js.Sequence)) {
