@@ -1,7 +1,7 @@
 /**
  * `npm run fuzz`: starts a real CA (HTTP on 127.0.0.1, SQLite in a temp dir), fires generated
  * requests at every route over real sockets and counts the answers per status class. Any 5xx
- * fails the run (DESIGN §9.5): the requests that got one are printed so they can be replayed.
+ * fails the run (docs/architecture.md §9.5): the requests that got one are printed so they can be replayed.
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_CLI, CA_CLI, freePort, runNode, startNode } from './support/processes.js';
 
 /**
- * DESIGN §4 with real processes: an online sign-in through a running `lantern-ca`, then the
+ * docs/architecture.md §4 with real processes: an online sign-in through a running `lantern-ca`, then the
  * CA stopped and the same learner signing in offline, failing, locking, and the offline session
  * token verified by `lantern-agent verify` and the loopback API. Cases that need the clock to
  * move are in agent/test/offline-signin.test.ts, on a manual clock.

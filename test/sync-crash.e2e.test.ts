@@ -12,7 +12,7 @@ const BACKLOG = 5_000;
 const KILLS = 5;
 
 /**
- * DESIGN invariant 3 with real processes: an agent killed with SIGKILL at random moments of a
+ * Invariant 3 (docs/architecture.md §9) with real processes: an agent killed with SIGKILL at random moments of a
  * large sync, then restarted, hands every event over exactly once, and its store stays sound.
  */
 describe('sync survives kill -9', () => {

@@ -373,7 +373,7 @@ describe('offline sign-in refusals, each with its reason code and outbox event',
     ]);
   });
 
-  it('reports the first failing check of DESIGN order when several fail', async () => {
+  it('reports the first failing check of the order in docs/architecture.md §4 when several fail', async () => {
     expect(OFFLINE_CHECK_ORDER.indexOf('device_revoked')).toBeLessThan(
       OFFLINE_CHECK_ORDER.indexOf('clock_rollback'),
     );

@@ -72,7 +72,7 @@ const caCertificates = (deviceId: string): number =>
       .get(deviceId) as { n: number }
   ).n;
 
-describe('binding renewal (DESIGN §3.4)', () => {
+describe('binding renewal (docs/architecture.md §3.4)', () => {
   it('does nothing before renewFromFraction of the lifetime, and asks the CA nothing', async () => {
     const device = await world.device();
     world.advance(19 * DAY);

@@ -29,7 +29,7 @@ export interface ServeOptions {
   enrollRateLimitPerMinute?: number;
   /**
    * NATS server URL(s), comma-separated for a cluster: without it the outbox waits and nothing is
-   * lost (DESIGN §7).
+   * lost (docs/architecture.md §7).
    */
   nats?: string;
   /** Replicas of the streams the relay creates (`--nats-replicas`; 3 on a JetStream cluster). */

@@ -8,7 +8,7 @@ import {
 } from '../../test/support/ca-fixture.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
 
-/** DESIGN §9.6: an API key of tenant A never reads or changes tenant B, on any admin route. */
+/** docs/architecture.md §9.6: an API key of tenant A never reads or changes tenant B, on any admin route. */
 describe('tenant isolation of the admin API', () => {
   let ca: TestCa;
   let keyA = '';

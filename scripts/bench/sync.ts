@@ -92,7 +92,7 @@ async function push(pusher: Pusher, body: string): Promise<void> {
       body,
     });
   // A keep-alive socket the server closed while the body was being prepared fails the first
-  // write ("fetch failed"); a push is idempotent (DESIGN §5), so it is sent again, as the agent would.
+  // write ("fetch failed"); a push is idempotent (docs/architecture.md §5), so it is sent again, as the agent would.
   const response = await send().catch((error: unknown) => {
     if (error instanceof TypeError && error.message === 'fetch failed') return send();
     throw error;

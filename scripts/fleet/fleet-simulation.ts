@@ -21,7 +21,7 @@ const DAY = 24 * HOUR;
 const MAX_OFFLINE_MS = 14 * DAY;
 const BAD_PASSWORD = 'wrong horse battery staple';
 const TOTP_PERIOD_SECONDS = 30;
-/** Invariant-2 violations that a clock set back across a reboot can cause (DESIGN §9, docs/security.md). */
+/** Invariant-2 violations that a clock set back across a reboot can cause (docs/architecture.md §9, docs/security.md). */
 const CROSS_REBOOT_KINDS = new Set([
   'offline_signin_past_grant',
   'offline_signin_past_window',
@@ -581,7 +581,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     };
 
     const slice = Math.floor(stepMs / devices.length);
-    // Halfway: a new issuing CA under the same root (DESIGN §2 Lifetimes), with a restart.
+    // Halfway: a new issuing CA under the same root (docs/architecture.md §2 Lifetimes), with a restart.
     const rotationStep = Math.floor(steps / 2);
     for (let step = 0; step < steps; step += 1) {
       const stepStart = FLEET_T0 + step * stepMs;

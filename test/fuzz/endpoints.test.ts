@@ -8,7 +8,7 @@ import { fuzzRuns } from './fuzz-support.js';
 import { prepareFuzzTargets } from './fuzz-targets.js';
 
 /**
- * DESIGN §9.5 through every route the CA serves (taken from its OpenAPI document, so a new
+ * docs/architecture.md §9.5 through every route the CA serves (taken from its OpenAPI document, so a new
  * route is fuzzed without a line here): status < 500, a `{ code, message }` body on every
  * refusal, and nothing written by a refused request.
  */

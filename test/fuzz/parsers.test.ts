@@ -28,7 +28,7 @@ import { enrollTestDevice, testDeviceKey } from '../support/device-keys.js';
 import { fuzzRuns, mutatedBytes, mutatedText, tamperedJws } from './fuzz-support.js';
 
 /**
- * Every parser that reads bytes from outside (DESIGN §9.5): arbitrary and damaged inputs end in
+ * Every parser that reads bytes from outside (docs/architecture.md §9.5): arbitrary and damaged inputs end in
  * a typed refusal or the parser's own documented error, never a TypeError, RangeError or hang.
  */
 let ca: TestCa;

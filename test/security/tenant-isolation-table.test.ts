@@ -10,7 +10,7 @@ import { enrollTestDevice } from '../support/device-keys.js';
 import { routesOf } from '../fuzz/fuzz-requests.js';
 
 /**
- * DESIGN §9.6, driven by the served route list: every admin route and every event route has a
+ * docs/architecture.md §9.6, driven by the served route list: every admin route and every event route has a
  * row saying how tenant A's key tries to reach tenant B, and a route the CA serves without a
  * row fails this test. ca-service/test/tenant-isolation.test.ts pins the exact status per route;
  * this table guarantees none is forgotten and that no listing leaks B's rows.

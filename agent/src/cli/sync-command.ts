@@ -109,7 +109,7 @@ async function openOrExplain(dataDir: string, clock: Clock): Promise<OpenedAgent
 }
 
 /**
- * Renewal comes first (DESIGN §3.4): past its notAfter the old certificate could not sign the
+ * Renewal comes first (docs/architecture.md §3.4): past its notAfter the old certificate could not sign the
  * sync proof. A renewal that fails for a reason a later try can fix (CA down, refused) does not
  * stop the sync, which works on the old certificate until it expires. Past the grace period
  * (`binding_expired`) the sync is still tried, since the CA lets a revoked device hand over on

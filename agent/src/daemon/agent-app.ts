@@ -36,7 +36,7 @@ export interface AgentAppOptions {
 }
 
 /**
- * The agent's loopback API (DESIGN §8). Before anything else each request must come from a
+ * The agent's loopback API (docs/architecture.md §8). Before anything else each request must come from a
  * loopback peer and name a loopback host: the first holds even if someone listens on another
  * interface, the second stops DNS rebinding, where a web page gets its own host name resolved
  * to 127.0.0.1 and the browser then lets it read the answers.

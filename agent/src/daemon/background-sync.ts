@@ -36,7 +36,7 @@ const unrefTimers: SchedulerTimers = {
 };
 
 /**
- * The sync scheduler of `lantern-agent serve` (DESIGN §5): a run on start, then every interval,
+ * The sync scheduler of `lantern-agent serve` (docs/architecture.md §5): a run on start, then every interval,
  * after each sign-in (`trigger()`), and as soon as connectivity returns. A run that could not
  * finish switches to probing `GET /health/live` with backoff, which is cheap and unsigned, and
  * the first probe that answers starts a run. Never two runs at once: a trigger during a run

@@ -15,7 +15,7 @@ export interface DataDirSyncHooks {
 /**
  * The background sync of `lantern-agent serve`: each run opens the data directory afresh, so a
  * `lantern-agent sync` in another process, a re-enrollment or a wipe is always seen as it is.
- * Each run first renews the binding once it is due (DESIGN §3.4): an expired certificate, still
+ * Each run first renews the binding once it is due (docs/architecture.md §3.4): an expired certificate, still
  * within the grace period, could not sign the sync proof. A failed renewal does not stop the
  * sync: the old certificate is still good until it expires, and the next run tries again.
  */

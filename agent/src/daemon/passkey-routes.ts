@@ -100,7 +100,7 @@ function refusalOf(verdict: { code: string; lockedUntil?: number }) {
 
 /**
  * `POST /v1/passkeys/register/options|verify|cancel` and `/v1/passkeys/authenticate/options|verify`
- * (DESIGN §8), a feature of `buildAgentApp`: behind the local secret or the page's cookie. They
+ * (docs/architecture.md §8), a feature of `buildAgentApp`: behind the local secret or the page's cookie. They
  * take and return the standard WebAuthn JSON. Challenges live in this process only.
  */
 export function passkeyRoutes(options: PasskeyRoutesOptions): FastifyPluginAsync {

@@ -33,7 +33,7 @@ const body = (properties: Record<string, unknown>, required: string[]) => ({
 });
 
 /**
- * `POST /v1/signin`, `/v1/signout` and `/v1/verify` (DESIGN §8), a feature of `buildAgentApp`,
+ * `POST /v1/signin`, `/v1/signout` and `/v1/verify` (docs/architecture.md §8), a feature of `buildAgentApp`,
  * so behind the local API secret. The daemon may start before enrollment: the keys are opened on
  * first use, and until then sign-in answers `not_enrolled`. Verification needs no key, only the
  * store, so it keeps answering on a revoked device whose keys were shredded.

@@ -34,7 +34,7 @@ const accessToken = {
 } as const;
 
 /**
- * `POST /v1/totp/enroll` and `/v1/totp/confirm` (DESIGN §8): TOTP enrolment at the CA for the
+ * `POST /v1/totp/enroll` and `/v1/totp/confirm` (docs/architecture.md §8): TOTP enrolment at the CA for the
  * person signed in on this device, forwarded with a device proof because the CA binds the access
  * tokens it gives devices to the device key. The agent keeps no CA access token (sessions hold
  * only the sealed refresh token), so the caller passes the `accessToken` its online sign-in

@@ -44,7 +44,7 @@ const USER_END_REASON: Record<string, string> = {
 };
 
 /**
- * DESIGN §5 enforcement on reconnect, for a batch of verified feed entries, in the caller's
+ * docs/architecture.md §5 enforcement on reconnect, for a batch of verified feed entries, in the caller's
  * transaction (the sync round's, together with the cursor), so a crash applies all or none:
  *
  * - every entry is recorded in `revocations`, which sign-in and token verification consult, so

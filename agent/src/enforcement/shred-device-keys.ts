@@ -16,7 +16,7 @@ export interface ShredDeviceKeysInput {
 }
 
 /**
- * Crypto-shred of a revoked device (DESIGN §5): the data key first, which at once makes the
+ * Crypto-shred of a revoked device (docs/architecture.md §5): the data key first, which at once makes the
  * sealed device key, verifiers, TOTP secrets and refresh tokens unreadable (its tombstone is
  * written before the file is overwritten, so a crash in between still reads as destroyed), then
  * the sealed device key file, then the mark in the binding row. Works from the paths alone, so a

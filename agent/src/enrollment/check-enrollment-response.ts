@@ -73,7 +73,7 @@ const reject = (reason: EnrollmentRejection, detail: string): EnrollmentVerdict 
 
 /**
  * Everything the agent checks in `POST /v1/devices/enroll`'s answer before it stores a byte
- * (DESIGN §2, §3): the root is the pinned one, the certificate certifies this device's key, its
+ * (docs/architecture.md §2, §3): the root is the pinned one, the certificate certifies this device's key, its
  * path validates to that root under the binding profile at trusted time, and the identity and
  * offline policy the certificate states are the ones the JSON claims. The JSON is only believed
  * where the signed certificate agrees with it.
@@ -178,7 +178,7 @@ function certifiesKey(leaf: ParsedCert, devicePublicKey: KeyObject): boolean {
   }
 }
 
-/** The signed offline-policy extension must exist and agree with the JSON (DESIGN §3.3). */
+/** The signed offline-policy extension must exist and agree with the JSON (docs/architecture.md §3.3). */
 function offlinePolicyFailure(leaf: ParsedCert, answer: EnrollAnswer): string | null {
   const extension = leaf.extensions.find((entry) => entry.oid === OID_EXT_LANTERN_OFFLINE_POLICY);
   if (!extension) return 'the certificate has no Lantern offline-policy extension';

@@ -76,7 +76,7 @@ export interface EnrollOutcome {
 const SQLITE_BUSY = /^SQLITE_BUSY/;
 
 /**
- * `lantern-agent enroll` (DESIGN §3.2): device key generated here and never sent anywhere, a
+ * `lantern-agent enroll` (docs/architecture.md §3.2): device key generated here and never sent anywhere, a
  * CSR signed with it, the one-time token, and a binding stored only once every check passed.
  *
  * The store's write lock is held from the first read to the final commit, across the network

@@ -13,7 +13,7 @@ const MIN_SEALED_BYTES = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
 /**
  * The one key that encrypts every secret the agent keeps at rest (device key, password
  * verifiers, TOTP secrets, refresh tokens), so that destroying it alone makes all of them
- * unreadable (crypto-shred, DESIGN §5).
+ * unreadable (crypto-shred, docs/architecture.md §5).
  *
  * Sealed format, version 1: `0x01 ‖ keyId (8) ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)`.
  * The header is authenticated together with the caller's AAD. The AAD names the row and

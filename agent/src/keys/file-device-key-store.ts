@@ -11,7 +11,7 @@ const AAD = 'lantern:device-key:pkcs8';
 
 /**
  * Software device key: PKCS#8 sealed with the data key in a 0600 file, so shredding the data
- * key also kills the device key. Labelled `software` assurance, as DESIGN §3 requires.
+ * key also kills the device key. Labelled `software` assurance, as docs/architecture.md §3 requires.
  */
 export class FileDeviceKeyStore implements DeviceKeyStore {
   readonly algorithm = 'ES256';

@@ -54,7 +54,7 @@ interface OutboxRow {
 }
 
 /**
- * The agent's outbox (DESIGN §5, invariant 3). Events are validated when produced, then
+ * The agent's outbox (docs/architecture.md §5, invariant 3). Events are validated when produced, then
  * written in the caller's transaction: a sign-in's session row and its event commit together
  * or not at all. The sequence counter lives in `outbox_state`, so deleting acked rows never
  * lets a number come back: the server de-duplicates by (device, sequence), and a reused number

@@ -10,7 +10,7 @@ import { stepUp } from '../signin/step-up.js';
 import { challengeOf } from './client-data-challenge.js';
 import type { PasskeyCeremony, PasskeyRefusal } from './passkey-ceremony.js';
 
-/** ES256 only: P-256 is what every platform authenticator has (DESIGN §2). */
+/** ES256 only: P-256 is what every platform authenticator has (docs/architecture.md §2). */
 const ES256 = -7;
 
 /** `reason` of `identity.user.webauthn_registration_canceled`. */
@@ -26,7 +26,7 @@ export type RegistrationVerdict =
 const refuse = (code: PasskeyRefusal['code']): PasskeyRefusal => ({ ok: false, code });
 
 /**
- * Registering a passkey for this device's page (DESIGN §4: a passkey assertion is one of the
+ * Registering a passkey for this device's page (docs/architecture.md §4: a passkey assertion is one of the
  * offline credentials). A session token alone is not enough (issue 15): whoever holds one, a
  * local app or a page left open, could add their own passkey and sign in as that user offline
  * for good. So the session must have started with a password and the person proves it again

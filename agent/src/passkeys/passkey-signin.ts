@@ -75,7 +75,7 @@ export class PasskeySignin {
     const { agent, challenges } = this.ceremony;
     const binding = readDeviceBinding(agent.store);
     if (binding === null) return { ok: false, mode: 'offline', code: 'not_enrolled' };
-    // Refusals before the user is known are attempts too (DESIGN §4: every attempt is recorded).
+    // Refusals before the user is known are attempts too (docs/architecture.md §4: every attempt is recorded).
     const early = (code: PasskeyRefusalCode): PasskeySigninVerdict =>
       agent.store.transaction(() => {
         new SigninEvents(agent, bindingFacts(binding)).loginFailed(

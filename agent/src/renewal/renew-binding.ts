@@ -39,7 +39,7 @@ export interface RenewOptions extends OpenAgentOptions {
    * `now` (`lantern-agent renew`): ask the CA anyway; it answers `renewal_too_early` if so.
    */
   when: 'when_due' | 'now';
-  /** A new device key (the default, DESIGN §2 Lifetimes), or the same key re-certified. */
+  /** A new device key (the default, docs/architecture.md §2 Lifetimes), or the same key re-certified. */
   rekey?: boolean;
   timeoutMs?: number;
   onStep?: (step: RenewalStep) => void | Promise<void>;
@@ -61,7 +61,7 @@ export type RenewalOutcome =
     };
 
 /**
- * Renews the binding certificate (DESIGN §3.4), by default with a new key made here through
+ * Renews the binding certificate (docs/architecture.md §3.4), by default with a new key made here through
  * the key store. The request is proven with the current key (within the grace period an
  * expired certificate still proves continuity); the new key proves possession with its CSR.
  *
@@ -104,7 +104,7 @@ export async function renewBinding(options: RenewOptions): Promise<RenewalOutcom
 
 /**
  * `lantern-agent enroll` on a data directory whose binding expired beyond the grace period
- * (DESIGN §2 Lifetimes): the admin's new enrollment token authorises it, a proof by the old key
+ * (docs/architecture.md §2 Lifetimes): the admin's new enrollment token authorises it, a proof by the old key
  * names the device, and the CA binds the same device (same id, same outbox sequence, same
  * revocation feed) to a new key. Everything else is a re-keying renewal, with its crash safety,
  * so the queued outbox events stay and are delivered by the next sync.

@@ -3,7 +3,7 @@ import { parseCertificate } from '@lantern/shared';
 
 const DAY_MS = 86_400_000;
 
-/** When a binding certificate may, should and can no longer be renewed (DESIGN §3.4). */
+/** When a binding certificate may, should and can no longer be renewed (docs/architecture.md §3.4). */
 export interface RenewalSchedule {
   notBefore: number;
   notAfter: number;

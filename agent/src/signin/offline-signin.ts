@@ -62,7 +62,7 @@ export function signInOffline(
 }
 
 /**
- * Offline sign-in (DESIGN §4): the checks in `OFFLINE_CHECK_ORDER`, refusing with the first
+ * Offline sign-in (docs/architecture.md §4): the checks in `OFFLINE_CHECK_ORDER`, refusing with the first
  * that fails — binding, revocation, clock, grant, window, lockout, then `credential`, then the
  * MFA step (a TOTP code when the grant or the MFA hook requires one; a wrong code counts towards
  * the same lockout as a wrong password). Every attempt, refused or not, is appended to the
@@ -228,7 +228,7 @@ interface CheckInput {
 }
 
 /**
- * The checks that need no secret, in DESIGN order. Windows are compared in whole seconds, as
+ * The checks that need no secret, in the order of docs/architecture.md §4. Windows are compared in whole seconds, as
  * the token's `exp` is: a sign-in that passes always has at least a second left to mint.
  */
 function firstRefusal(input: CheckInput): Refusal | null {
@@ -302,7 +302,7 @@ type SecondFactorOutcome =
   | Extract<SigninRefusalCode, 'mfa_required' | 'method_not_allowed'>;
 
 /**
- * The MFA step (DESIGN §4, after the credential), in the final transaction so that an accepted
+ * The MFA step (docs/architecture.md §4, after the credential), in the final transaction so that an accepted
  * step is recorded with the session. As at the CA: a code is checked whenever one is given and
  * the grant allows TOTP, and demanded only when the policy requires it; a required code that
  * this device cannot check (no secret delivered, or the grant does not allow TOTP offline) is

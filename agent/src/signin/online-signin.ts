@@ -32,7 +32,7 @@ const CA_REFUSALS: Readonly<Record<string, SigninRefusalCode>> = {
 };
 
 /**
- * Online sign-in (DESIGN §4): the credentials go to the CA with a device proof over the exact
+ * Online sign-in (docs/architecture.md §4): the credentials go to the CA with a device proof over the exact
  * body (a TOTP code too, when given). On success every token of the answer is checked against
  * the CA's JWKS before anything is stored; then, in one transaction, the grant, a fresh local
  * password verifier, the TOTP secret delivered with the grant (sealed again with the data key),

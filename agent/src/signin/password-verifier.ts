@@ -32,7 +32,7 @@ export interface DerivedVerifier {
 }
 
 /**
- * The device-local password verifier (DESIGN §4), derived from the plaintext of a successful
+ * The device-local password verifier (docs/architecture.md §4), derived from the plaintext of a successful
  * online sign-in with a salt drawn here. NFC first, as the CA does, so a password typed on two
  * keyboards still matches.
  */

@@ -22,7 +22,7 @@ export type SigninRefusalCode =
   | 'suspended'
   | 'ca_refused';
 
-/** DESIGN §4's order; the first check that fails is the reason given. */
+/** docs/architecture.md §4's order; the first check that fails is the reason given. */
 export const OFFLINE_CHECK_ORDER: readonly SigninRefusalCode[] = [
   'not_enrolled',
   'binding_not_yet_valid',

@@ -17,7 +17,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: 'initial',
     sql: `
--- The device's binding to its CA (DESIGN §3). One row once enrolled, none before.
+-- The device's binding to its CA (docs/architecture.md §3). One row once enrolled, none before.
 CREATE TABLE binding (
   id               INTEGER PRIMARY KEY CHECK (id = 1),
   device_id        TEXT    NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE jwks (
   fetched_at INTEGER NOT NULL
 ) STRICT;
 
--- Offline grants (DESIGN §4): user U may sign in offline on this device until offline_until.
+-- Offline grants (docs/architecture.md §4): user U may sign in offline on this device until offline_until.
 CREATE TABLE grants (
   grant_id      TEXT    PRIMARY KEY,
   user_id       TEXT    NOT NULL,
@@ -94,7 +94,7 @@ CREATE TABLE sessions (
 ) STRICT;
 CREATE INDEX sessions_active_by_user ON sessions (user_id) WHERE ended_at IS NULL;
 
--- The tenant's revocation feed as far as this device has applied it (DESIGN §5).
+-- The tenant's revocation feed as far as this device has applied it (docs/architecture.md §5).
 CREATE TABLE revocations (
   kind        TEXT    NOT NULL CHECK (kind IN ('device', 'user', 'session', 'grant', 'key', 'certificate')),
   subject_id  TEXT    NOT NULL,  -- the id of that kind; a key's kid; a certificate's serial in lowercase hex
@@ -115,7 +115,7 @@ CREATE TABLE sync_state (
 ) STRICT;
 INSERT INTO sync_state (id) VALUES (1);
 
--- Trusted time (DESIGN §4). Always exactly one row; see TrustedTime.
+-- Trusted time (docs/architecture.md §4). Always exactly one row; see TrustedTime.
 CREATE TABLE trusted_time (
   id             INTEGER PRIMARY KEY CHECK (id = 1),
   mark_ms        INTEGER NOT NULL,  -- high-water mark of time seen; never decreases
@@ -125,7 +125,7 @@ CREATE TABLE trusted_time (
 ) STRICT;
 INSERT INTO trusted_time (id, mark_ms, anchor_wall_ms, source) VALUES (1, 0, 0, 'none');
 
--- Events waiting to be pushed (DESIGN §5, invariant 3). seq is the per-device sequence.
+-- Events waiting to be pushed (docs/architecture.md §5, invariant 3). seq is the per-device sequence.
 CREATE TABLE outbox (
   seq           INTEGER PRIMARY KEY CHECK (seq >= 1),
   event_id      TEXT    NOT NULL UNIQUE,
@@ -152,7 +152,7 @@ INSERT INTO outbox_state (id, last_seq, acked_seq) VALUES (1, 0, 0);
     version: 2,
     name: 'sync_enforcement',
     sql: `
--- Device revocation as enforced on sync (DESIGN §5). The binding row stays, so status and
+-- Device revocation as enforced on sync (docs/architecture.md §5). The binding row stays, so status and
 -- sign-in can say device_revoked, when and why, after everything else was wiped.
 ALTER TABLE binding ADD COLUMN revoked_at INTEGER;   -- the CA's revokedAt, epoch ms; NULL while not revoked
 ALTER TABLE binding ADD COLUMN revoke_reason TEXT;   -- the feed entry's reason (lost, stolen, ...)
@@ -169,7 +169,7 @@ ALTER TABLE outbox ADD COLUMN rejected_message TEXT;  -- the CA's message, at mo
     version: 3,
     name: 'offline_totp',
     sql: `
--- Offline TOTP (DESIGN §4). The secret itself is a verifiers row of kind 'totp'; this table keeps
+-- Offline TOTP (docs/architecture.md §4). The secret itself is a verifiers row of kind 'totp'; this table keeps
 -- the highest time step accepted per user, apart from the secret so that a re-sealed secret from a
 -- newer grant can never make an old step acceptable again.
 CREATE TABLE totp_steps (

@@ -31,7 +31,7 @@ const WATCHED = [
 ] as const;
 
 /**
- * Rollback protection for the rows that stop guessing and replay (DESIGN §4 trusted time,
+ * Rollback protection for the rows that stop guessing and replay (docs/architecture.md §4 trusted time,
  * lockout, the revocation cursor): each write to them, through SQLite triggers on this
  * connection, increments the TPM counter and stores `counter ‖ HMAC(key, counter, index,
  * state)`. Opening checks the MAC and that the counter is the TPM's: a copy of agent.db taken

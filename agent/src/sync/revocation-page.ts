@@ -29,7 +29,7 @@ const MAX_REASON = 64;
 const SERIAL = /^[0-9a-fA-F]{1,80}$/;
 
 /**
- * The claims of a verified page (DESIGN §5). Applying a page of another tenant would revoke
+ * The claims of a verified page (docs/architecture.md §5). Applying a page of another tenant would revoke
  * strangers or nobody; a page for another cursor would skip entries or move the cursor back.
  * Entries must lie in (after, next], strictly ascending, so the cursor advanced to `next`
  * covers exactly what was applied.

@@ -205,7 +205,7 @@ function caIdentityOf(claims: UncheckedClaims<ServerTimeClaims>): VerifiedAnswer
 class CursorMoved extends Error {}
 
 /**
- * DESIGN §5 delta sync, agent side. One round pushes up to a batch of outbox events with a
+ * docs/architecture.md §5 delta sync, agent side. One round pushes up to a batch of outbox events with a
  * fresh device proof, verifies everything signed in the answer, then commits in ONE SQLite
  * transaction, each table through the module that owns it, in this order:
  *

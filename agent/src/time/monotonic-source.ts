@@ -4,7 +4,7 @@ import type { Clock } from '@lantern/shared';
 import { systemClock } from '@lantern/shared';
 
 /**
- * Elapsed time that setting the wall clock cannot move (DESIGN §9 invariant 2). It must be
+ * Elapsed time that setting the wall clock cannot move (docs/architecture.md §9 invariant 2). It must be
  * system-wide, not per process: the CLI and the daemon read and write the same trusted-time row.
  */
 export interface MonotonicSource {

@@ -32,23 +32,23 @@ export interface TrustedTimeOptions {
 export const DEFAULT_ROLLBACK_TOLERANCE_MS = 5 * 60_000;
 
 /**
- * DESIGN §4 trusted time, persisted in the `trusted_time` row and read through on every call,
+ * docs/architecture.md §4 trusted time, persisted in the `trusted_time` row and read through on every call,
  * so the daemon and the CLI agree. The wall clock comes from the store's injected clock.
  *
  * Refinement of "max(wall clock, mark)", raised in the report: the mark is anchored to the wall
  * clock reading at which it was set, and trusted now = max(wall, mark + wall time elapsed
  * since the anchor). A rollback is the wall clock falling behind its anchor, not behind the
- * mark. For marks set from the wall clock (anchor = mark) this is exactly the DESIGN rule. For
+ * mark. For marks set from the wall clock (anchor = mark) this is exactly the rule of docs/architecture.md §4. For
  * a signed server time it stops a device whose clock is merely slow from reading as rolled
  * back (and refusing every offline sign-in) until its clock catches up, while a clock set back
- * is still caught. Trusted now is never below DESIGN's value, so no window can get longer.
+ * is still caught. Trusted now is never below the value of docs/architecture.md §4, so no window can get longer.
  *
  * Issue 11: a clock set back by less than the time the device sat idle stays ahead of the
  * anchor, so the anchor rule alone misses it. The anchor therefore also records the boot id and
  * system uptime; on the same boot, trusted now = max(wall, mark + uptime elapsed), and a wall
  * clock more than the tolerance behind anchor + uptime elapsed is a rollback. Uptime rather than
  * wall time elapsed also stops a slow clock corrected after a sync from pushing trusted time
- * ahead by the correction. Still never below DESIGN's max(wall, mark). Across a reboot
+ * ahead by the correction. Still never below max(wall, mark) (docs/architecture.md §4). Across a reboot
  * (or without a boot id, or with uptime gone backwards) there is no such evidence and only the
  * anchor rule applies, until the next anchor records the new boot.
  */

@@ -16,7 +16,7 @@ interface TotpParams {
 }
 
 /**
- * Offline TOTP (DESIGN §4) for the users with a grant on this device. The secret, from the box
+ * Offline TOTP (docs/architecture.md §4) for the users with a grant on this device. The secret, from the box
  * the CA sealed to the device key beside a grant, is kept as a `verifiers` row of kind `totp`
  * sealed with the data key, so every wipe of verifiers and the crypto-shred take it too. The
  * highest accepted time step per user lives in `totp_steps`, apart from the secret, so that a

@@ -57,7 +57,7 @@ const reject = (reason: TokenRejection, detail?: string): LocalTokenVerdict =>
   detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
 
 /**
- * The verifier local apps use (DESIGN §4): session tokens against the pinned root with the
+ * The verifier local apps use (docs/architecture.md §4): session tokens against the pinned root with the
  * binding EKU, CA access tokens against the cached JWKS, both at trusted time and against the
  * cached revocation state, so a revoked device, user, grant or session stops verifying as soon
  * as a sync brings the revocation (invariant 1).

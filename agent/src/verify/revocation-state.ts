@@ -19,7 +19,7 @@ const KINDS: readonly RevocationKind[] = [
 ];
 
 /**
- * The cached revocation feed (DESIGN §5) as sign-in and token verification read it: one indexed
+ * The cached revocation feed (docs/architecture.md §5) as sign-in and token verification read it: one indexed
  * query per check, whatever the number of subjects, because it sits on the verify hot path.
  */
 export class RevocationState {

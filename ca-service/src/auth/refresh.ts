@@ -66,7 +66,7 @@ function revokeFamily(
 }
 
 /**
- * Rotating refresh (DESIGN §4): each token works once. Presenting an already-rotated token
+ * Rotating refresh (docs/architecture.md §4): each token works once. Presenting an already-rotated token
  * means two parties hold the family, so the whole family and its sessions are revoked. A
  * device-bound session refreshes only with a proof from that same device.
  */

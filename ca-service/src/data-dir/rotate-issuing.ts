@@ -31,7 +31,7 @@ export function keyIdOfCertificate(pem: string): string {
 }
 
 /**
- * `lantern-ca ca rotate-issuing` (DESIGN §2 Lifetimes): a new issuing CA under the same root.
+ * `lantern-ca ca rotate-issuing` (docs/architecture.md §2 Lifetimes): a new issuing CA under the same root.
  * The running service takes it at its next start; from then on it issues with the new one and
  * keeps the retired one (under `ca/retired/`) for the CRLs of the certificates it issued.
  *

@@ -40,7 +40,7 @@ export interface ProofRequest {
   expiredGraceSeconds?: number;
   /**
    * Sync only: a revoked device may still push what it recorded and pull its own revocation,
-   * which is how it learns to wipe itself (DESIGN §5).
+   * which is how it learns to wipe itself (docs/architecture.md §5).
    */
   allowRevoked?: boolean;
 }
@@ -89,7 +89,7 @@ export class DeviceProofVerifier {
       }
     } else if (!verdict.ok && verdict.reason === 'chain_expired' && request.allowRevoked) {
       // A revoked device whose binding has since expired may still hand its outbox over and
-      // learn its revocation (DESIGN §5): its certificate's expiry adds no risk to a device the
+      // learn its revocation (docs/architecture.md §5): its certificate's expiry adds no risk to a device the
       // CA already refuses everything else, and its events would otherwise never arrive.
       const leafNotAfter = this.leafNotAfter(request.proof);
       if (

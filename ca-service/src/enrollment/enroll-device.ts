@@ -25,7 +25,7 @@ export interface EnrollInput {
 }
 
 /**
- * DESIGN §3.2-3: proof of possession (CSR signature), key policy and a one-time token. The
+ * docs/architecture.md §3.2-3: proof of possession (CSR signature), key policy and a one-time token. The
  * certificate is signed before the transaction (a signer may be remote); the token is consumed
  * in the same unit of work that records the device, so two racing enrollments cannot both win.
  * That unit is a grouped transaction: enrollments arriving together (bulk enrollment of a

@@ -35,7 +35,7 @@ function deviceActivity(ctx: CaContext, tenantId: string | null) {
 }
 
 /**
- * Read models the admin console needs beyond the plain lists (DESIGN §8 `/v1/admin/...`): the
+ * Read models the admin console needs beyond the plain lists (docs/architecture.md §8 `/v1/admin/...`): the
  * overview figures, device activity and certificates, password resets, ending a user's sessions
  * and the audit chain's state.
  */

@@ -89,7 +89,7 @@ function sessionCookie(request: FastifyRequest, value: string, maxAge?: number):
 }
 
 /**
- * The admin console (DESIGN §8 `GET /admin/`): the page, its bundle, and its session. The page
+ * The admin console (docs/architecture.md §8 `GET /admin/`): the page, its bundle, and its session. The page
  * only calls the public admin API; the session routes turn an API key or a tenant admin's
  * password and second factor into an HttpOnly cookie that admin routes accept (console-auth.ts).
  */

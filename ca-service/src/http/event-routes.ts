@@ -35,7 +35,7 @@ const COPIED: [keyof EventQuery, string][] = [
 type Filters = Partial<Record<string, string | number>>;
 
 /**
- * The event API (DESIGN §6 Audit): filtered pages, per-user timelines and an NDJSON export, each
+ * The event API (docs/architecture.md §6 Audit): filtered pages, per-user timelines and an NDJSON export, each
  * limited to one tenant and the `events:read` scope.
  */
 export function eventRoutes(ctx: CaContext): FastifyPluginAsync {

@@ -8,7 +8,7 @@ import { SubjectRequests } from './subject-requests.js';
 
 export const USER_INVITED = 'tenant.org.user_invited.v1';
 export const SUBJECT_REQUEST_RECEIVED = 'gdpr.subject_request.received.v1';
-/** The subjects the CA consumes (DESIGN §6 Inbox). */
+/** The subjects the CA consumes (docs/architecture.md §6 Inbox). */
 export const INBOX_SUBJECTS = [USER_INVITED, SUBJECT_REQUEST_RECEIVED] as const;
 
 /** Who the events the inbox appends are recorded as; their causation id names the message. */

@@ -39,7 +39,7 @@ export interface InboxStatus {
 }
 
 /**
- * Durable pull consumers for the events other services send the CA (DESIGN §6 Inbox). The
+ * Durable pull consumers for the events other services send the CA (docs/architecture.md §6 Inbox). The
  * streams that carry them belong to their producers; the inbox finds them by subject and waits
  * for them if they do not exist yet. A message is acked only after its effect committed;
  * anything that can never succeed (not JSON, schema-invalid, wrong subject, unknown tenant)

@@ -109,7 +109,7 @@ function timeDer(date: Date): Buffer {
 }
 
 /**
- * The binding certificate's TBSCertificate (DESIGN §3.3) as precomputed byte runs: everything
+ * The binding certificate's TBSCertificate (docs/architecture.md §3.3) as precomputed byte runs: everything
  * fixed by the issuing CA and the profile (version, algorithm, issuer, basic constraints, key
  * usages, AKI, CRL distribution point) is encoded once through the generic ASN.1 builder;
  * serial, validity, subject, key, SKI, SAN and the offline policy are spliced in per

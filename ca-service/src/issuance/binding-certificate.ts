@@ -47,7 +47,7 @@ function templateFor(
   return template;
 }
 
-/** DESIGN §3.3: the binding certificate, every field from the device-binding profile. */
+/** docs/architecture.md §3.3: the binding certificate, every field from the device-binding profile. */
 export async function issueBindingCertificate(
   authority: IssuingAuthority,
   profile: DeviceBindingProfile,

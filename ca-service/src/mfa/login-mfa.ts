@@ -14,7 +14,7 @@ import { hasCaPasskey } from './webauthn-credentials.js';
 export const OTP_AMR = 'otp';
 
 /**
- * The MFA step of an online sign-in, after the password matched (DESIGN §4):
+ * The MFA step of an online sign-in, after the password matched (docs/architecture.md §4):
  * - no code and a second factor the user has and the role's policy requires (TOTP, or a passkey
  *   of the CA's web origin): `mfa_required` with those `methods` — nothing is written, the
  *   lockout counter does not move. A passkey is then sent to `POST /v1/auth/webauthn/verify`
@@ -89,7 +89,7 @@ export interface OfflineSecret {
 
 /**
  * The tier the device claimed at enrollment (`software` without a row). Without attestation a
- * `hardware` claim is the agent's word; DESIGN §3.5 and docs/security.md say so.
+ * `hardware` claim is the agent's word; docs/architecture.md §3.5 and docs/security.md say so.
  */
 export function deviceAssurance(ctx: Pick<CaContext, 'store'>, deviceId: string): string {
   const row = ctx.store.db

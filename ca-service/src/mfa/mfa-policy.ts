@@ -6,7 +6,7 @@ import type { Role } from '../users/users.js';
 import { ROLES } from '../users/users.js';
 
 /**
- * MFA policy, per tenant and role (DESIGN §4: the CA applies it online, the agent offline).
+ * MFA policy, per tenant and role (docs/architecture.md §4: the CA applies it online, the agent offline).
  *
  * - `required`: second factors of which one every online sign-in needs **once the user has
  *   enrolled it**; `[]` makes them optional (checked when sent, never demanded). A user who has

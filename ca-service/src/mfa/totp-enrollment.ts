@@ -49,7 +49,7 @@ export function callerUser(
 }
 
 /**
- * Step-up (DESIGN §4, MFA policy): an action that needs it is allowed only with an access token
+ * Step-up (docs/architecture.md §4, MFA policy): an action that needs it is allowed only with an access token
  * minted by a sign-in that proved a second factor (`otp` or `mfa` in `amr`). Refreshed tokens
  * carry `pwd` only, so a step-up lasts one access token (15 minutes by default), then the user signs in again.
  *

@@ -138,7 +138,7 @@ function requestLogFields(request: FastifyRequest, state: RequestTrace, server =
 }
 
 /**
- * DESIGN §7 on the HTTP face, installed on the root instance so every route (and the 404
+ * docs/architecture.md §7 on the HTTP face, installed on the root instance so every route (and the 404
  * handler) goes through it:
  * - W3C trace context: a valid incoming `traceparent` is the parent of the request's server
  *   span; without one a trace id is made up and written into the request's headers, so that

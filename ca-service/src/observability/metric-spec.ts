@@ -72,7 +72,7 @@ export const SPEC_METRICS: readonly MetricDefinition[] = [
 ];
 
 /**
- * Lantern's own families beside the spec's: device sync (DESIGN §6), the relay switch that
+ * Lantern's own families beside the spec's: device sync (docs/architecture.md §6), the relay switch that
  * the outbox alert depends on, and the failure counters the spec's KMS and key-rotation
  * alerts need but its metric table lacks.
  */

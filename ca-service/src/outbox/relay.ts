@@ -64,7 +64,7 @@ export interface RelayStatus {
 const RATE_WINDOW_SECONDS = 10;
 
 /**
- * The outbox relay (DESIGN §6): the event store is the outbox; this publishes every event after
+ * The outbox relay (docs/architecture.md §6): the event store is the outbox; this publishes every event after
  * its persisted cursor to JetStream, `Nats-Msg-Id` = event id so the stream de-duplicates
  * re-sends. Publishes are pipelined (a window of acks in flight) and the cursor only moves past
  * a contiguous prefix of settled events, so a crash or a broker outage loses nothing: what was

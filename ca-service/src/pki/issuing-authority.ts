@@ -15,7 +15,7 @@ export interface CaMaterial {
   authority: IssuingAuthority;
   /**
    * Issuing CAs replaced by `lantern-ca ca rotate-issuing`: they issue nothing, but keep signing
-   * the CRLs for the certificates they issued (DESIGN §2 Lifetimes).
+   * the CRLs for the certificates they issued (docs/architecture.md §2 Lifetimes).
    */
   retired: { authority: IssuingAuthority; pem: string }[];
   rootPem: string;

@@ -8,7 +8,7 @@ import { RenewalTooEarlyError } from '../errors.js';
 import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
 
 /**
- * DESIGN §3.4: online renewal from 2/3 of the lifetime, proven with the current key; after
+ * docs/architecture.md §3.4: online renewal from 2/3 of the lifetime, proven with the current key; after
  * expiry only within the grace period (checked with the proof). A CSR re-keys the device: the
  * new key proves possession through the CSR, the request is proven by the old key.
  */

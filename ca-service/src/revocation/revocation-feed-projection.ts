@@ -37,7 +37,7 @@ function appendEntry(
 }
 
 /**
- * DESIGN §5: one append-only, per-tenant sequence of everything revoked. Sequence numbers are
+ * docs/architecture.md §5: one append-only, per-tenant sequence of everything revoked. Sequence numbers are
  * assigned here, so replaying the same events always yields the same feed.
  */
 export const revocationFeedProjection: Projection = {

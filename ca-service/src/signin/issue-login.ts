@@ -35,7 +35,7 @@ export interface LoginResult {
   offlineGrant?: OfflineGrantView;
 }
 
-/** The claims an agent reads from an offline grant (DESIGN §4). */
+/** The claims an agent reads from an offline grant (docs/architecture.md §4). */
 export interface OfflineGrantClaims {
   iss: string;
   sub: string;

@@ -89,7 +89,7 @@ export interface PasskeyLoginInput {
 }
 
 /**
- * DESIGN §4 online sign-in with a passkey of the CA's web origin. The challenge is spent first;
+ * docs/architecture.md §4 online sign-in with a passkey of the CA's web origin. The challenge is spent first;
  * the credential must belong to the tenant (and user) the options were for; then the same
  * lockout, password (when the policy wants it), account and device checks as a password
  * sign-in, and the same answer (`issueLogin`): tokens, session, offline grant with a device proof.

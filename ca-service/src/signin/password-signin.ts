@@ -54,7 +54,7 @@ async function refuseIfLocked(
 }
 
 /**
- * DESIGN §4 online sign-in. An unknown tenant or user costs one dummy KDF run and fails like a
+ * docs/architecture.md §4 online sign-in. An unknown tenant or user costs one dummy KDF run and fails like a
  * wrong password, so neither the answer nor its timing says which part was wrong.
  */
 export async function login(

@@ -21,7 +21,7 @@ export interface DeviceEventRule {
 }
 
 /**
- * DESIGN §2 "What a device may say": the only table of what a device may push and what the CA
+ * docs/architecture.md §2 "What a device may say": the only table of what a device may push and what the CA
  * does with it. A device is authenticated, not trusted; its events are facts about itself. The
  * projections that own CA-side counters, locks and the revocation feed skip every device report
  * (`reportedByDevice`), so no row here can lock a user, reset a failure count or revoke anything

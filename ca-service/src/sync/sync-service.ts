@@ -33,7 +33,7 @@ interface Receipt {
 }
 
 /**
- * DESIGN §5, one round of `POST /v1/sync`. Push and pull are independent and idempotent: a
+ * docs/architecture.md §5, one round of `POST /v1/sync`. Push and pull are independent and idempotent: a
  * pushed event is stored at most once, whatever is retried or lost, because (device, seq) and
  * the event id are both checked in the same transaction that appends it.
  */
@@ -233,7 +233,7 @@ export class SyncService {
   }
 
   /**
-   * DESIGN §5: an offline sign-in from a revoked device is flagged, not dropped: the event to
+   * docs/architecture.md §5: an offline sign-in from a revoked device is flagged, not dropped: the event to
    * append right after the sign-in. The time the sign-in claims is the device's word, so it is
    * judged by the CA's receipt: everything a revoked device hands over arrives after the
    * revocation, and every offline sign-in in it goes to review, back-dated or not.

@@ -41,7 +41,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const STATUS_ORDER = { next: 0, active: 1, retired: 2 } as const;
 
 /**
- * The JWT signing keys (DESIGN §2): a key is published as `next` for a whole rotation period
+ * The JWT signing keys (docs/architecture.md §2): a key is published as `next` for a whole rotation period
  * before it signs, so every JWKS cache has it by the time its first token arrives, and it stays
  * published after it retires until the last token it signed has expired. Each change is saved
  * before it takes effect here: a key that signed is never one the store could lose.

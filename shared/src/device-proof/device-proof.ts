@@ -31,7 +31,7 @@ export interface DeviceProofInput {
 }
 
 /**
- * DESIGN §5: a DPoP-style proof, signed by the device key, bound to one request (method, URL,
+ * docs/architecture.md §5: a DPoP-style proof, signed by the device key, bound to one request (method, URL,
  * body hash), short-lived, single-use (jti), carrying the chain so the CA needs no lookup to
  * check it.
  */

@@ -8,7 +8,7 @@ export interface Actor {
   id: string;
 }
 
-/** DESIGN §6: the fields every event carries, whatever its payload. */
+/** docs/architecture.md §6: the fields every event carries, whatever its payload. */
 export interface EventEnvelope<P = Record<string, unknown>> {
   eventId: string;
   eventType: string;

@@ -51,7 +51,7 @@ function isUrlHost(input: string, offset: number): boolean {
 }
 
 /**
- * Enforces DESIGN §7 inside the logger, so a careless call site cannot leak: secrets by key
+ * Enforces docs/architecture.md §7 inside the logger, so a careless call site cannot leak: secrets by key
  * name and by shape, emails and user ids pseudonymised with a per-tenant keyed hash (stable
  * for correlation, useless for lookup without the salt), IPs cut to their /24 or /48.
  */

@@ -5,7 +5,7 @@ import { ENVELOPE_REQUIRED } from '../events/envelope.js';
 import type { JsonSchema } from '../events/schema-parts.js';
 
 /**
- * The wire contract of `POST /v1/sync` (DESIGN §5), for the CA that answers it and the agent
+ * The wire contract of `POST /v1/sync` (docs/architecture.md §5), for the CA that answers it and the agent
  * that sends it: a change to a shape here is one edit that both sides' type checks follow.
  */
 
@@ -20,7 +20,7 @@ export const SIGNED_JWKS_TYP = 'lantern-jwks+jws';
 /** Offline policy as the CA states it at enrollment, renewal and sync. */
 export interface BindingPolicy {
   maxOfflineSeconds: number;
-  /** Fraction of the certificate lifetime after which the agent renews (DESIGN §3.4). */
+  /** Fraction of the certificate lifetime after which the agent renews (docs/architecture.md §3.4). */
   renewFromFraction: number;
   renewalGraceDays: number;
 }

@@ -21,7 +21,7 @@ export interface SigninPageOptions {
 const GRANT_PAYLOAD = /^[^.]+\.([^.]+)\./;
 
 /**
- * `GET /` (DESIGN §8): the sign-in page the desktop shell hosts, and `POST /v1/signin/methods`,
+ * `GET /` (docs/architecture.md §8): the sign-in page the desktop shell hosts, and `POST /v1/signin/methods`,
  * which tells the page what to ask for once it has a username. The page needs a page session
  * (`UiSession`): a launch link sets the cookie and redirects to `/`, so the nonce leaves the
  * address bar and the history at once; without a session the page says how to open it and
