@@ -52,6 +52,21 @@ export interface OfflineGrantClaims {
   exp: number;
 }
 
+/** What a whole online sign-in (password or passkey, then `issueLogin`) reads and writes. */
+export type SignInContext = Pick<
+  CaContext,
+  | 'auth'
+  | 'clock'
+  | 'ids'
+  | 'logger'
+  | 'metrics'
+  | 'passwords'
+  | 'publicUrl'
+  | 'secretBox'
+  | 'store'
+  | 'tokenKeys'
+>;
+
 /**
  * What every successful online sign-in gets, whatever proved it (password, TOTP, passkey): the
  * events, a session with its refresh token, an access token with `amr`, and with a device

@@ -37,7 +37,7 @@ import {
   userWebAuthnCredentials,
   webAuthnCredential,
 } from '../mfa/webauthn-credentials.js';
-import type { LoginResult } from './issue-login.js';
+import type { LoginResult, SignInContext } from './issue-login.js';
 import { issueLogin } from './issue-login.js';
 
 export interface PasskeyOptionsInput {
@@ -100,19 +100,7 @@ export interface PasskeyLoginInput {
  * user verification): only then is the token good for a step-up.
  */
 export async function passkeyLogin(
-  ctx: Pick<
-    CaContext,
-    | 'auth'
-    | 'clock'
-    | 'ids'
-    | 'logger'
-    | 'metrics'
-    | 'passwords'
-    | 'publicUrl'
-    | 'secretBox'
-    | 'store'
-    | 'tokenKeys'
-  >,
+  ctx: SignInContext,
   config: WebAuthnConfig,
   input: PasskeyLoginInput,
   device: ProvenDevice | undefined,

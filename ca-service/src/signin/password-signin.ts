@@ -22,7 +22,7 @@ import { passwordPolicy } from '../passwords/credential-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
 import { findUserByName } from '../users/users.js';
-import type { LoginResult } from './issue-login.js';
+import type { LoginResult, SignInContext } from './issue-login.js';
 import { issueLogin } from './issue-login.js';
 
 export interface LoginInput {
@@ -58,19 +58,7 @@ async function refuseIfLocked(
  * wrong password, so neither the answer nor its timing says which part was wrong.
  */
 export async function login(
-  ctx: Pick<
-    CaContext,
-    | 'auth'
-    | 'clock'
-    | 'ids'
-    | 'logger'
-    | 'metrics'
-    | 'passwords'
-    | 'publicUrl'
-    | 'secretBox'
-    | 'store'
-    | 'tokenKeys'
-  >,
+  ctx: SignInContext,
   input: LoginInput,
   device: ProvenDevice | undefined,
   correlationId: string,
@@ -89,19 +77,7 @@ export async function login(
 }
 
 async function passwordLogin(
-  ctx: Pick<
-    CaContext,
-    | 'auth'
-    | 'clock'
-    | 'ids'
-    | 'logger'
-    | 'metrics'
-    | 'passwords'
-    | 'publicUrl'
-    | 'secretBox'
-    | 'store'
-    | 'tokenKeys'
-  >,
+  ctx: SignInContext,
   input: LoginInput,
   device: ProvenDevice | undefined,
   correlationId: string,
