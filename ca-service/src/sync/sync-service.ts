@@ -135,6 +135,8 @@ export class SyncService {
       const toAppend: NewEvent[] = [];
       const appending = new Set<string>();
       const sessionsThisRound = new Set<string>();
+      // A device's backlog names the same few users in every event: each is looked up once.
+      const tenantUsers = new Map<string, boolean>();
       const scope: DeviceScope = {
         db,
         deviceId: device.deviceId,
@@ -161,7 +163,7 @@ export class SyncService {
           duplicates += 1;
           continue;
         }
-        const refusal = this.refusal(scope, event);
+        const refusal = this.refusal(scope, event, tenantUsers);
         if (refusal) {
           record.run(
             device.deviceId,
@@ -188,6 +190,7 @@ export class SyncService {
           ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
           occurredAt: event.occurredAt,
           payload: event.payload,
+          validated: true,
         });
         record.run(device.deviceId, seq, event.eventId, outcome, null, receivedAt);
         if (event.eventType === 'identity.session.created') {
@@ -210,6 +213,7 @@ export class SyncService {
   private refusal(
     scope: DeviceScope,
     event: EventEnvelope,
+    tenantUsers: Map<string, boolean>,
   ): Omit<SyncRejection, 'seq'> | undefined {
     const rule = Object.hasOwn(DEVICE_AUTHORITY, event.eventType)
       ? DEVICE_AUTHORITY[event.eventType]
@@ -227,13 +231,15 @@ export class SyncService {
     }
     const actorOk =
       (event.actor.type === 'device' && event.actor.id === scope.deviceId) ||
-      (event.actor.type === 'user' && this.isTenantUser(event.actor.id, scope.tenantId));
+      (event.actor.type === 'user' &&
+        this.isTenantUser(event.actor.id, scope.tenantId, tenantUsers));
     const payloadDevice = event.payload['deviceId'];
     const payloadUser = event.payload['userId'];
     if (
       !actorOk ||
       (payloadDevice !== undefined && payloadDevice !== scope.deviceId) ||
-      (typeof payloadUser === 'string' && !this.isTenantUser(payloadUser, scope.tenantId))
+      (typeof payloadUser === 'string' &&
+        !this.isTenantUser(payloadUser, scope.tenantId, tenantUsers))
     ) {
       return {
         code: 'tenant_mismatch',
@@ -244,13 +250,17 @@ export class SyncService {
     return beyond === undefined ? undefined : { code: 'event_not_allowed', message: beyond };
   }
 
-  private isTenantUser(userId: string, tenantId: string): boolean {
-    return (
-      statement(this.ctx.store.db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
-        userId,
-        tenantId,
-      ) !== undefined
-    );
+  private isTenantUser(userId: string, tenantId: string, known: Map<string, boolean>): boolean {
+    let member = known.get(userId);
+    if (member === undefined) {
+      member =
+        statement(this.ctx.store.db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
+          userId,
+          tenantId,
+        ) !== undefined;
+      known.set(userId, member);
+    }
+    return member;
   }
 
   /**
