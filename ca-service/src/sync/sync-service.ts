@@ -146,8 +146,11 @@ export class SyncService {
       // After its revocation a device only hands its outbox over: what it pushes is stored as a
       // record (`recorded`) that no projection acts on.
       const outcome = device.revokedAt === null ? 'stored' : 'recorded';
+      // Every seq of the round has a receipt by the end of it (pre-existing or recorded below).
+      const received = new Set<number>();
       for (const { seq, event } of ordered) {
         const existing = receipt.get(device.deviceId, seq) as Receipt | undefined;
+        received.add(seq);
         if (existing) {
           if (existing.event_id === event.eventId) duplicates += 1;
           else
@@ -205,7 +208,7 @@ export class SyncService {
         }
       }
       if (toAppend.length > 0) this.ctx.store.append(toAppend);
-      const ack = this.contiguousAck(device.deviceId);
+      const ack = this.contiguousAck(device.deviceId, received);
       return { ack, accepted, duplicates, rejected, quarantined };
     });
   }
@@ -305,7 +308,7 @@ export class SyncService {
   }
 
   /** Advances the device's ack over the receipts that now follow it: cost grows with new events only. */
-  private contiguousAck(deviceId: string): number {
+  private contiguousAck(deviceId: string, received: ReadonlySet<number>): number {
     const { db } = this.ctx.store;
     const state = statement(db, 'SELECT acked_seq FROM device_sync_state WHERE device_id = ?').get(
       deviceId,
@@ -315,7 +318,8 @@ export class SyncService {
       db,
       'SELECT 1 FROM device_event_receipts WHERE device_id = ? AND seq = ?',
     );
-    while (next.get(deviceId, ack + 1)) ack += 1;
+    // The round's own seqs are known to have receipts; only the ones beyond it are looked up.
+    while (received.has(ack + 1) || next.get(deviceId, ack + 1)) ack += 1;
     statement(
       db,
       'INSERT INTO device_sync_state (device_id, acked_seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq',
