@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { parseCertificate } from '@lantern/shared';
+import type { webcrypto } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createEnrollmentToken, createTenant, startTestCa } from '../../test/support/ca-fixture.js';
@@ -51,7 +52,7 @@ function recordBinding(certificatePem: string): string | null {
 }
 
 async function foreignCertificate(withAuthorityKeyId: boolean): Promise<string> {
-  const keys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(false)];
   if (withAuthorityKeyId) {
     extensions.push(await x509.AuthorityKeyIdentifierExtension.create(keys.publicKey));
