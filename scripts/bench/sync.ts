@@ -276,7 +276,7 @@ export const sync: Benchmark = {
           'events/s',
           median(ours),
           median(floor),
-          0.25,
+          0.35,
           {
             ours: 'POST /v1/sync rounds of 500 offline logged_in events, one device proof per round, until acked',
             baseline:
