@@ -130,7 +130,7 @@ export const issuance: Benchmark = {
           '/s',
           ours,
           baseline,
-          0.2,
+          0.1,
           {
             ours: `enrollments completed per second, ${ENROLL_IN_FLIGHT} enrollDevice() calls in flight (bulk enrollment): token check, CSR verify, build + sign certificate, 3 events appended in a savepoint; enrollments queued together share one commit (group commit, synchronous=FULL), each answered after it`,
             baseline: `crypto.sign ES256 (P-256, DER) over ${toSign.length} bytes`,

@@ -6,6 +6,7 @@ import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
 import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
 import type { NewEvent } from '../store/event-store.js';
+import { statement } from '../store/statements.js';
 import type { RedeemableToken } from './enrollment-tokens.js';
 import { checkEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
@@ -43,9 +44,10 @@ export async function enrollDevice(
 ): Promise<BindingResponse> {
   const token = checkEnrollmentToken(ctx, input.enrollmentToken);
   if (input.tenant !== undefined && input.tenant !== token.tenantId) {
-    const named = ctx.store.db
-      .prepare('SELECT tenant_id FROM tenants WHERE tenant_id = ? OR slug = ?')
-      .get(input.tenant, input.tenant) as { tenant_id: string } | undefined;
+    const named = statement(
+      ctx.store.db,
+      'SELECT tenant_id FROM tenants WHERE tenant_id = ? OR slug = ?',
+    ).get(input.tenant, input.tenant) as { tenant_id: string } | undefined;
     if (named?.tenant_id !== token.tenantId) {
       throw new TenantMismatchError('the enrollment token belongs to another tenant');
     }

@@ -8,6 +8,7 @@ import {
   EnrollmentTokenRevokedError,
   EnrollmentTokenUsedError,
 } from '../errors.js';
+import { statement } from '../store/statements.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 
 export const MAX_TOKEN_TTL_SECONDS = 7 * 86_400;
@@ -94,9 +95,9 @@ export function checkEnrollmentToken(
   if (!TOKEN_FORMAT.test(token)) {
     throw new EnrollmentTokenInvalidError('the enrollment token is not of the form let_….…');
   }
-  const row = ctx.store.db
-    .prepare('SELECT * FROM enrollment_tokens WHERE token_hash = ?')
-    .get(hashEnrollmentToken(token)) as TokenRow | undefined;
+  const row = statement(ctx.store.db, 'SELECT * FROM enrollment_tokens WHERE token_hash = ?').get(
+    hashEnrollmentToken(token),
+  ) as TokenRow | undefined;
   if (!row) throw new EnrollmentTokenInvalidError('unknown enrollment token');
   if (row.status === 'consumed') throw new EnrollmentTokenUsedError();
   if (row.status === 'revoked') throw new EnrollmentTokenRevokedError();

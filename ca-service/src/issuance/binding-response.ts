@@ -1,6 +1,7 @@
 import type { BindingPolicy, BindingResponse } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
+import { statement } from '../store/statements.js';
 import type { IssuedCertificate } from './binding-certificate.js';
 import { issueBindingCertificate } from './binding-certificate.js';
 
@@ -15,9 +16,10 @@ export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
 }
 
 export function currentRevocationCursor(ctx: Pick<CaContext, 'store'>, tenantId: string): number {
-  const row = ctx.store.db
-    .prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM revocation_feed WHERE tenant_id = ?')
-    .get(tenantId) as { seq: number };
+  const row = statement(
+    ctx.store.db,
+    'SELECT COALESCE(MAX(seq), 0) AS seq FROM revocation_feed WHERE tenant_id = ?',
+  ).get(tenantId) as { seq: number };
   return row.seq;
 }
 
@@ -48,9 +50,9 @@ function recordedAssurance(
   ctx: Pick<CaContext, 'store'>,
   deviceId: string,
 ): 'software' | 'hardware' | 'attested' | undefined {
-  const row = ctx.store.db
-    .prepare('SELECT assurance FROM devices WHERE device_id = ?')
-    .get(deviceId) as { assurance: 'software' | 'hardware' | 'attested' } | undefined;
+  const row = statement(ctx.store.db, 'SELECT assurance FROM devices WHERE device_id = ?').get(
+    deviceId,
+  ) as { assurance: 'software' | 'hardware' | 'attested' } | undefined;
   return row?.assurance;
 }
 
@@ -62,12 +64,11 @@ export function bindingResponse(
   device: { deviceId: string; tenantId: string },
   certificate: IssuedCertificate,
 ): BindingResponse {
-  const names = ctx.store.db
-    .prepare(
-      `SELECT (SELECT name FROM tenants WHERE tenant_id = ?) AS tenantName,
-              (SELECT name FROM devices WHERE device_id = ?) AS deviceName`,
-    )
-    .get(device.tenantId, device.deviceId) as {
+  const names = statement(
+    ctx.store.db,
+    `SELECT (SELECT name FROM tenants WHERE tenant_id = ?) AS tenantName,
+            (SELECT name FROM devices WHERE device_id = ?) AS deviceName`,
+  ).get(device.tenantId, device.deviceId) as {
     tenantName: string | null;
     deviceName: string | null;
   };

@@ -25,6 +25,12 @@ export interface NewEvent {
   payload: Record<string, unknown>;
   occurredAt?: string;
   eventId?: string;
+  /**
+   * The caller checked this event against its envelope and payload schemas in the same
+   * transaction (sync ingest checks each pushed event before accepting it), so `append` does not
+   * check it a second time.
+   */
+  validated?: boolean;
 }
 
 export interface RecordedEvent extends EventEnvelope {
@@ -214,7 +220,7 @@ export class EventStore {
           payload: input.payload,
         };
         if (input.causationId !== undefined) envelope.causationId = input.causationId;
-        validator.assertValid(envelope);
+        if (input.validated !== true) validator.assertValid(envelope);
         const aggregateType = definition?.aggregate ?? 'unknown';
         const streamKey = `${aggregateType}\u0000${input.aggregateId}`;
         const current =

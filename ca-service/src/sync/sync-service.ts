@@ -114,6 +114,8 @@ export class SyncService {
       const toAppend: NewEvent[] = [];
       const appending = new Set<string>();
       const sessionsThisRound = new Set<string>();
+      // A device's backlog names the same few users in every event: each is looked up once.
+      const tenantUsers = new Map<string, boolean>();
       const scope: DeviceScope = {
         db,
         deviceId: device.deviceId,
@@ -123,8 +125,11 @@ export class SyncService {
       // After its revocation a device only hands its outbox over: what it pushes is stored as a
       // record (`recorded`) that no projection acts on.
       const outcome = device.revokedAt === null ? 'stored' : 'recorded';
+      // Every seq of the round has a receipt by the end of it (pre-existing or recorded below).
+      const received = new Set<number>();
       for (const { seq, event } of ordered) {
         const existing = receipt.get(device.deviceId, seq) as Receipt | undefined;
+        received.add(seq);
         if (existing) {
           if (existing.event_id === event.eventId) duplicates += 1;
           else
@@ -140,7 +145,7 @@ export class SyncService {
           duplicates += 1;
           continue;
         }
-        const refusal = this.refusal(scope, event);
+        const refusal = this.refusal(scope, event, tenantUsers);
         if (refusal) {
           record.run(
             device.deviceId,
@@ -167,6 +172,7 @@ export class SyncService {
           ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
           occurredAt: event.occurredAt,
           payload: event.payload,
+          validated: true,
         });
         record.run(device.deviceId, seq, event.eventId, outcome, null, receivedAt);
         if (event.eventType === 'identity.session.created') {
@@ -181,7 +187,7 @@ export class SyncService {
         }
       }
       if (toAppend.length > 0) this.ctx.store.append(toAppend);
-      const ack = this.contiguousAck(device.deviceId);
+      const ack = this.contiguousAck(device.deviceId, received);
       return { ack, accepted, duplicates, rejected, quarantined };
     });
   }
@@ -189,6 +195,7 @@ export class SyncService {
   private refusal(
     scope: DeviceScope,
     event: EventEnvelope,
+    tenantUsers: Map<string, boolean>,
   ): Omit<SyncRejection, 'seq'> | undefined {
     const rule = Object.hasOwn(DEVICE_AUTHORITY, event.eventType)
       ? DEVICE_AUTHORITY[event.eventType]
@@ -206,13 +213,15 @@ export class SyncService {
     }
     const actorOk =
       (event.actor.type === 'device' && event.actor.id === scope.deviceId) ||
-      (event.actor.type === 'user' && this.isTenantUser(event.actor.id, scope.tenantId));
+      (event.actor.type === 'user' &&
+        this.isTenantUser(event.actor.id, scope.tenantId, tenantUsers));
     const payloadDevice = event.payload['deviceId'];
     const payloadUser = event.payload['userId'];
     if (
       !actorOk ||
       (payloadDevice !== undefined && payloadDevice !== scope.deviceId) ||
-      (typeof payloadUser === 'string' && !this.isTenantUser(payloadUser, scope.tenantId))
+      (typeof payloadUser === 'string' &&
+        !this.isTenantUser(payloadUser, scope.tenantId, tenantUsers))
     ) {
       return {
         code: 'tenant_mismatch',
@@ -223,13 +232,17 @@ export class SyncService {
     return beyond === undefined ? undefined : { code: 'event_not_allowed', message: beyond };
   }
 
-  private isTenantUser(userId: string, tenantId: string): boolean {
-    return (
-      statement(this.ctx.store.db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
-        userId,
-        tenantId,
-      ) !== undefined
-    );
+  private isTenantUser(userId: string, tenantId: string, known: Map<string, boolean>): boolean {
+    let member = known.get(userId);
+    if (member === undefined) {
+      member =
+        statement(this.ctx.store.db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
+          userId,
+          tenantId,
+        ) !== undefined;
+      known.set(userId, member);
+    }
+    return member;
   }
 
   /**
@@ -274,7 +287,7 @@ export class SyncService {
   }
 
   /** Advances the device's ack over the receipts that now follow it: cost grows with new events only. */
-  private contiguousAck(deviceId: string): number {
+  private contiguousAck(deviceId: string, received: ReadonlySet<number>): number {
     const { db } = this.ctx.store;
     const state = statement(db, 'SELECT acked_seq FROM device_sync_state WHERE device_id = ?').get(
       deviceId,
@@ -284,7 +297,8 @@ export class SyncService {
       db,
       'SELECT 1 FROM device_event_receipts WHERE device_id = ? AND seq = ?',
     );
-    while (next.get(deviceId, ack + 1)) ack += 1;
+    // The round's own seqs are known to have receipts; only the ones beyond it are looked up.
+    while (received.has(ack + 1) || next.get(deviceId, ack + 1)) ack += 1;
     statement(
       db,
       'INSERT INTO device_sync_state (device_id, acked_seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq',
