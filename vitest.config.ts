@@ -16,5 +16,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default on 2 cores is one file at a time; most files here wait on child processes,
+    // sockets and brokers rather than compute, so two at a time roughly halves the wall time.
+    maxWorkers: 2,
   },
 });

@@ -176,7 +176,8 @@ describe('one CA under several names, found without --url', { timeout: 120_000 }
   });
 
   it('stops with human lines on stderr only: stdout is JSON log lines, the runtime file is gone', async () => {
-    const exited = new Promise<number | null>((resolve) => serveProcess?.once('exit', resolve));
+    // `close`, not `exit`: only then has everything the process wrote to its pipes been read.
+    const exited = new Promise<number | null>((resolve) => serveProcess?.once('close', resolve));
     serveProcess?.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(serveStderr).toContain('lantern-ca stopped');
