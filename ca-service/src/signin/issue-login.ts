@@ -73,18 +73,7 @@ export type SignInContext = Pick<
  * proof an offline grant per the tenant's MFA policy.
  */
 export function issueLogin(
-  ctx: Pick<
-    CaContext,
-    | 'auth'
-    | 'clock'
-    | 'ids'
-    | 'logger'
-    | 'metrics'
-    | 'publicUrl'
-    | 'secretBox'
-    | 'store'
-    | 'tokenKeys'
-  >,
+  ctx: Omit<SignInContext, 'passwords'>,
   user: UserRow,
   amr: string[],
   device: ProvenDevice | undefined,
