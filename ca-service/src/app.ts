@@ -8,6 +8,7 @@ import { adminApi } from './http/admin-api.js';
 import { adminRoutes } from './http/admin-routes.js';
 import { authRoutes } from './http/auth-routes.js';
 import { caRoutes } from './http/ca-routes.js';
+import { schemaRoutes } from './http/schema-routes.js';
 import { consoleAdminRoutes } from './http/console-admin-routes.js';
 import { consoleRoutes } from './http/console-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
@@ -107,6 +108,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     healthRoutes([storeWritable(ctx), signerLoaded(ctx), ...(options.readinessChecks ?? [])]),
   );
   await app.register(caRoutes(ctx, crls));
+  await app.register(schemaRoutes(ctx));
   await app.register(
     enrollmentRoutes(ctx, { rateLimitPerMinute: options.enrollRateLimitPerMinute ?? 60 }),
   );

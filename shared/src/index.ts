@@ -5,6 +5,7 @@ export * from './errors/errors.js';
 export * from './errors/errors-table.js';
 export * from './events/schema-parts.js';
 export * from './events/catalogue.js';
+export * from './events/schema-document.js';
 export * from './events/envelope.js';
 export * from './events/validator.js';
 export type * from './events/typed-events.js';

@@ -27,6 +27,21 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'public',
     ok: [200, 'Every check passes; a 503 names the failing one.'],
   },
+  'GET /v1/schemas': {
+    summary: 'The event catalogue: every event type and version with its schema URI and digest',
+    tag: 'events',
+    caller: 'public',
+    ok: [200, '{ schemas: [{ eventType, version, aggregate, direction, schemaUri, digest }] }.'],
+  },
+  'GET /v1/schemas/{eventType}/{version}': {
+    summary: 'One payload schema (JSON Schema 2020-12), at the schemaUri events and the list name',
+    tag: 'events',
+    caller: 'public',
+    ok: [
+      200,
+      'The schema, application/schema+json; 404 not_found for a type or version not in the catalogue.',
+    ],
+  },
   'GET /v1/ca/root': {
     summary: 'The root CA certificate (PEM), to pin by its SHA-256 fingerprint',
     tag: 'pki',

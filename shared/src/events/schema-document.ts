@@ -1,0 +1,26 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../encoding/canonical-json.js';
+import type { EventDefinition } from './catalogue.js';
+
+/** Where the CA serves the payload schema of one event type and version. */
+export function schemaPath(eventType: string, version: number): string {
+  return `/v1/schemas/${eventType}/v${version}`;
+}
+
+/**
+ * `sha256-<hex>` of the schema's canonical JSON: a consumer that cached a schema by its URI can
+ * tell it still has the one the producer validated against.
+ */
+export function schemaDigest(definition: EventDefinition): string {
+  return `sha256-${createHash('sha256').update(canonicalJson(definition.payload)).digest('hex')}`;
+}
+
+/** The payload schema as a standalone JSON Schema 2020-12 document, identified by its URL. */
+export function schemaDocument(definition: EventDefinition, baseUrl: string): object {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: new URL(schemaPath(definition.type, definition.version), baseUrl).href,
+    title: `${definition.type} v${definition.version}`,
+    ...definition.payload,
+  };
+}
