@@ -144,6 +144,32 @@ describe('binding renewal (docs/architecture.md §3.4)', () => {
     }
   });
 
+  it('a renewal restarts no offline window: only a complete sync brings the feed', async () => {
+    const device = await world.device();
+    await usable(device);
+    world.advance(21 * DAY);
+    // Online: a fresh grant, but no revocation feed; then the renewal, and no sync after it.
+    await signInOnline(device.agent, { username: 'amina', password: PASSWORD }, TEST_OPTIONS);
+    expect(await renew(device)).toMatchObject({ renewed: true });
+    const offlineSignin = async () => {
+      world.link.set('down');
+      const { opened, agent } = await openSigninAgent({
+        dataDir: device.dataDir,
+        clock: world.agentClock,
+        monotonic: world.monotonic,
+      });
+      try {
+        return await signInOffline(agent, { username: 'amina', password: PASSWORD }, TEST_OPTIONS);
+      } finally {
+        opened.close();
+        world.link.set('up');
+      }
+    };
+    expect(await offlineSignin()).toMatchObject({ code: 'offline_window_exceeded' });
+    await usable(device);
+    expect(await offlineSignin()).toMatchObject({ ok: true, mode: 'offline' });
+  });
+
   it('keeps the key with rekey: false', async () => {
     const device = await world.device({ name: 'Tablet 3' });
     const old = await usable(device);
