@@ -1,4 +1,5 @@
 import { runCli } from '@lantern/shared';
+import { appendCheapEvents } from './support/cheap-events.js';
 import { compactVerify, importX509 } from 'jose';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ beforeAll(async () => {
       payload: { userId, username: 'ada', role: 'learner', status: 'active' },
     },
   ]);
-  appendCheap(10);
+  appendCheapEvents(ca.ctx, tenantId, 10);
   ca.ctx.store.db.exec('CREATE TABLE events_original AS SELECT * FROM events');
   checkpoints = new AuditCheckpoints(ca.ctx.store, ca.clock, {
     issuingPem: ca.ctx.ca.issuingPem,
@@ -61,22 +62,6 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 const db = () => ca.ctx.store.db;
-
-function appendCheap(count: number): void {
-  ca.ctx.store.append(
-    Array.from({ length: count }, () => {
-      const userId = ca.ctx.ids.next('usr');
-      return {
-        eventType: 'identity.user.reactivated',
-        aggregateId: userId,
-        tenantId,
-        actor: { type: 'system' as const, id: 'test' },
-        correlationId: 'audit-test',
-        payload: { userId },
-      };
-    }),
-  );
-}
 
 /** The position of the registration of "ada": a row with a payload worth forging. */
 const registration = () =>
@@ -219,7 +204,7 @@ describe('audit checkpoints', () => {
       await until(() => count() === 1);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(count()).toBe(1);
-      appendCheap(3);
+      appendCheapEvents(ca.ctx, tenantId, 3);
       await until(() => count() === 2);
       expect(checkpoints.list()[0]?.position).toBe(ca.ctx.store.headPosition());
     } finally {

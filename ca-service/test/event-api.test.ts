@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendCheapEvents } from './support/cheap-events.js';
 import type { RecordedEvent } from '../src/store/event-store.js';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
@@ -12,22 +13,6 @@ let cheapTo = '';
 async function apiKey(tenant: string, scopes: string[]): Promise<string> {
   const response = await ca.admin('POST', '/v1/admin/api-keys', { tenant, scopes });
   return (response.json() as { apiKey: string }).apiKey;
-}
-
-function appendCheap(tenantId: string, count: number): void {
-  ca.ctx.store.append(
-    Array.from({ length: count }, () => {
-      const userId = ca.ctx.ids.next('usr');
-      return {
-        eventType: 'identity.user.reactivated',
-        aggregateId: userId,
-        tenantId,
-        actor: { type: 'system' as const, id: 'bulk' },
-        correlationId: 'event-api-test',
-        payload: { userId },
-      };
-    }),
-  );
 }
 
 const get = (url: string, key = a.reader) => ca.admin('GET', url, undefined, key);
@@ -52,8 +37,8 @@ beforeAll(async () => {
   expect(login.statusCode).toBe(200);
   ca.clock.advance(60_000);
   cheapFrom = new Date(ca.clock.now()).toISOString();
-  appendCheap(a.tenant, 2500);
-  appendCheap(b.tenant, 10);
+  appendCheapEvents(ca.ctx, a.tenant, 2500, { actorId: 'bulk' });
+  appendCheapEvents(ca.ctx, b.tenant, 10, { actorId: 'bulk' });
   ca.clock.advance(60_000);
   cheapTo = new Date(ca.clock.now()).toISOString();
   const locked = await ca.admin('POST', `/v1/admin/users/${a.user}/lock`, {});

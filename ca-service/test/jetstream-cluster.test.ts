@@ -7,34 +7,16 @@ import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
 import type { NatsCluster } from '../../test/support/nats.js';
 import { startNatsCluster } from '../../test/support/nats.js';
+import { appendCheapEvents, storeEventIds } from './support/cheap-events.js';
 import { streamMessages, until } from './support/jetstream.js';
 
 let cluster: NatsCluster;
 let ca: TestCa;
 let tenantId = '';
 
-function append(count: number): void {
-  ca.ctx.store.append(
-    Array.from({ length: count }, () => {
-      const userId = ca.ctx.ids.next('usr');
-      return {
-        eventType: 'identity.user.reactivated',
-        aggregateId: userId,
-        tenantId,
-        actor: { type: 'system' as const, id: 'test' },
-        correlationId: 'cluster-test',
-        payload: { userId },
-      };
-    }),
-  );
-}
-
-const storeIds = () =>
-  (
-    ca.ctx.store.db.prepare('SELECT event_id FROM events ORDER BY position').all() as {
-      event_id: string;
-    }[]
-  ).map((row) => row.event_id);
+const append = (count: number) =>
+  appendCheapEvents(ca.ctx, tenantId, count, { correlationId: 'cluster-test' });
+const storeIds = () => storeEventIds(ca.ctx);
 
 /** The node that leads the stream's replica group, by its server name. */
 async function streamLeader(): Promise<string | undefined> {

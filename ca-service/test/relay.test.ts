@@ -11,6 +11,7 @@ import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
 import type { PrivateNats } from '../../test/support/nats.js';
 import { startNats } from '../../test/support/nats.js';
+import { appendCheapEvents, storeEventIds } from './support/cheap-events.js';
 import { streamMessages, until } from './support/jetstream.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -19,6 +20,10 @@ let nats: PrivateNats;
 let ca: TestCa;
 let tenantId = '';
 let relay: OutboxRelay | undefined;
+
+const append = (count: number, correlationId = 'relay-test') =>
+  appendCheapEvents(ca.ctx, tenantId, count, { correlationId });
+const storeIds = () => storeEventIds(ca.ctx);
 
 function startRelay(options: Partial<OutboxRelayOptions> = {}): OutboxRelay {
   relay = new OutboxRelay({
@@ -35,30 +40,6 @@ function startRelay(options: Partial<OutboxRelayOptions> = {}): OutboxRelay {
   relay.start();
   return relay;
 }
-
-/** `count` small valid events, appended in one transaction. */
-function append(count: number, correlationId = 'relay-test'): void {
-  ca.ctx.store.append(
-    Array.from({ length: count }, () => {
-      const userId = ca.ctx.ids.next('usr');
-      return {
-        eventType: 'identity.user.reactivated',
-        aggregateId: userId,
-        tenantId,
-        actor: { type: 'system' as const, id: 'test' },
-        correlationId,
-        payload: { userId },
-      };
-    }),
-  );
-}
-
-const storeIds = () =>
-  (
-    ca.ctx.store.db.prepare('SELECT event_id FROM events ORDER BY position').all() as {
-      event_id: string;
-    }[]
-  ).map((row) => row.event_id);
 
 beforeAll(async () => {
   nats = await startNats();
