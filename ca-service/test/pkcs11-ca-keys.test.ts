@@ -314,3 +314,36 @@ describe('CA keys on a PKCS#11 token', () => {
     }
   });
 });
+
+describe('a token that loses a key under a running CA', () => {
+  it('answers 503 hsm_unavailable and counts the failure, and the service goes on', async () => {
+    const tenantId = await createTenant(ca, 'Riverside');
+    await createUser(ca, tenantId, 'bao', PASSWORD);
+    const active = (
+      JSON.parse(readFileSync(dataDirPaths(ca.dir).tokenKeysPkcs11, 'utf8')) as {
+        keys: { status: string; pkcs11Id: string }[];
+      }
+    ).keys.find((key) => key.status === 'active');
+    const token = openPkcs11Token({
+      modulePath: hsm.modulePath,
+      tokenLabel: hsm.tokenLabel,
+      pin: hsm.pin,
+    });
+    try {
+      token.destroyKey(active?.pkcs11Id ?? '');
+    } finally {
+      token.close();
+    }
+    const login = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { tenant: tenantId, username: 'bao', password: PASSWORD },
+    });
+    expect(login.statusCode).toBe(503);
+    expect((login.json() as { code: string }).code).toBe('hsm_unavailable');
+    const text = (await ca.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toMatch(/^identity_kms_operation_failures_total\{operation="sign_jwt"\} 1$/m);
+    // The issuing key is untouched: the CRL still signs.
+    expect((await ca.app.inject({ method: 'GET', url: '/v1/crl' })).statusCode).toBe(200);
+  });
+});
