@@ -357,6 +357,49 @@ export const IssuerUnknownError = defineError(
   "Use the key identifier (40 hex digits) from the certificate's authority key identifier or its CRL distribution point, or omit `issuer` for the current issuing CA.",
 );
 
+export const HsmUnavailableError = defineError(
+  'hsm_unavailable',
+  503,
+  'The PKCS#11 module or token holding the CA keys did not answer: the module did not load, or the token refused an operation.',
+  'Check `--pkcs11-module` (LANTERN_PKCS11_MODULE), that the HSM is reachable, and its own logs; docs/security.md (CA keys).',
+);
+export const HsmTokenNotFoundError = defineError(
+  'hsm_token_not_found',
+  503,
+  'The PKCS#11 module has no token with the configured label.',
+  'Give the label the token was initialised with (`--pkcs11-token-label`, LANTERN_PKCS11_TOKEN_LABEL); `softhsm2-util --show-slots` lists them for SoftHSM.',
+);
+export const HsmPinMissingError = defineError(
+  'hsm_pin_missing',
+  500,
+  'The CA keys are on a PKCS#11 token, and no PIN for it was given.',
+  'Set LANTERN_PKCS11_PIN, LANTERN_PKCS11_PIN_FILE or `--pkcs11-pin-file` (never on the command line).',
+);
+export const HsmPinIncorrectError = defineError(
+  'hsm_pin_incorrect',
+  503,
+  'The PKCS#11 token refused the PIN; the service did not start with its keys.',
+  'Give the user PIN the token was initialised with; each wrong try counts toward the token locking the PIN.',
+);
+export const HsmPinLockedError = defineError(
+  'hsm_pin_locked',
+  503,
+  'The PKCS#11 token has locked its user PIN after too many wrong tries.',
+  "The token's security officer resets the user PIN with the HSM's own tools; the CA cannot.",
+);
+export const HsmKeyMissingError = defineError(
+  'hsm_key_missing',
+  503,
+  'A key the data directory names (issuing CA or token key) is not on the PKCS#11 token.',
+  'Point the service at the token the CA was initialised with; a token that lost its keys means a new issuing CA and token keys.',
+);
+export const HsmOperationUnsupportedError = defineError(
+  'hsm_operation_unsupported',
+  409,
+  'This command works only with file-held CA keys, and this CA keeps its issuing key on a PKCS#11 token.',
+  'See docs/security.md (CA keys) for what the PKCS#11 setup covers.',
+);
+
 export const caErrors = [
   EnrollmentTokenInvalidError,
   EnrollmentTokenExpiredError,
@@ -415,6 +458,13 @@ export const caErrors = [
   LoginOverloadedError,
   RootKeyUnavailableError,
   IssuerUnknownError,
+  HsmUnavailableError,
+  HsmTokenNotFoundError,
+  HsmPinMissingError,
+  HsmPinIncorrectError,
+  HsmPinLockedError,
+  HsmKeyMissingError,
+  HsmOperationUnsupportedError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

@@ -6,6 +6,8 @@ export { initDataDir } from './data-dir/init-data-dir.js';
 export { openCa, PROJECTIONS } from './data-dir/open-ca.js';
 export { dataDirPaths } from './data-dir/paths.js';
 export { rotateIssuingCa } from './data-dir/rotate-issuing.js';
+export { openPkcs11Token } from './pki/pkcs11-token.js';
+export type { HeldKey, Pkcs11Config, Pkcs11Token } from './pki/pkcs11-token.js';
 export { serve } from './serve.js';
 export type { CaContext } from './context/ca-context.js';
 export { SYSTEM_TENANT_ID } from './context/ca-context.js';

@@ -44,6 +44,8 @@ export interface ServeOptions {
   metricsListen?: { host: string; port: number };
   /** Export spans over OTLP (from the `OTEL_*` variables, `tracingConfigFromEnv`); none: no SDK. */
   tracing?: TracingConfig;
+  /** The PIN of the PKCS#11 token holding the CA keys, for a CA `init` put there. */
+  pkcs11?: { pin: string; modulePath?: string };
 }
 
 export interface RunningCa {
@@ -77,6 +79,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     clock: options.clock ?? systemClock,
     passphrase: options.passphrase,
     ...(options.publicUrl === undefined ? {} : { publicUrls: [options.publicUrl] }),
+    ...(options.pkcs11 === undefined ? {} : { pkcs11: options.pkcs11 }),
   });
   const tracing =
     options.tracing &&

@@ -4,12 +4,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { issueApiKey } from '../api-keys/api-keys.js';
 import { CaAlreadyInitializedError } from '../errors.js';
-import { createCaHierarchy } from '../pki/ca-hierarchy.js';
+import { createCaHierarchy, createRootFor } from '../pki/ca-hierarchy.js';
 import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
+import type { Pkcs11Config } from '../pki/pkcs11-token.js';
+import { openPkcs11Token } from '../pki/pkcs11-token.js';
 import { encryptPrivateKey } from '../pki/signer.js';
 import { openCa } from './open-ca.js';
 import { dataDirPaths } from './paths.js';
+import type { DataDirPaths } from './paths.js';
+import { readPkcs11Settings, writePkcs11Settings } from './pkcs11-settings.js';
 import { writePrivateFile, writePublicFile } from './secret-files.js';
 
 export interface InitOptions {
@@ -19,6 +23,11 @@ export interface InitOptions {
   /** When absent, a random passphrase is generated into the data dir (dev setups). */
   passphrase?: string;
   logger?: Logger;
+  /**
+   * Generate the issuing CA key and the token keys on this PKCS#11 token instead of in files:
+   * the data dir then records where they are, and holds none of them.
+   */
+  pkcs11?: Pkcs11Config;
 }
 
 export interface InitResult {
@@ -32,7 +41,11 @@ export interface InitResult {
 /** `lantern-ca init`: CA hierarchy, store, a local installation-wide admin key. */
 export async function initDataDir(options: InitOptions): Promise<InitResult> {
   const paths = dataDirPaths(options.dataDir);
-  if (existsSync(paths.issuingKey) || existsSync(paths.database)) {
+  if (
+    existsSync(paths.issuingKey) ||
+    existsSync(paths.database) ||
+    readPkcs11Settings(paths) !== null
+  ) {
     throw new CaAlreadyInitializedError(
       `${options.dataDir} already holds a CA; init never overwrites one (serve it with \`lantern-ca serve --data-dir ${options.dataDir}\`, or init a new directory)`,
     );
@@ -44,9 +57,11 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     writePrivateFile(paths.passphraseFile, `${passphrase}\n`);
     passphraseFile = paths.passphraseFile;
   }
-  const hierarchy = await createCaHierarchy(options.clock, profiles.rootCa(), profiles.issuingCa());
+  const hierarchy =
+    options.pkcs11 === undefined
+      ? await fileHeldHierarchy(paths, options.clock, passphrase)
+      : await tokenHeldHierarchy(paths, options.clock, options.pkcs11);
   writePrivateFile(paths.rootKey, encryptPrivateKey(hierarchy.rootKey, passphrase));
-  writePrivateFile(paths.issuingKey, encryptPrivateKey(hierarchy.issuingKey, passphrase));
   writePublicFile(paths.rootCertificate, toPem(hierarchy.rootCertificate));
   writePublicFile(paths.issuingCertificate, toPem(hierarchy.issuingCertificate));
   const logSalt = randomBytes(32).toString('base64url');
@@ -60,6 +75,9 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     dataDir: options.dataDir,
     clock: options.clock,
     passphrase,
+    ...(options.pkcs11 === undefined
+      ? {}
+      : { pkcs11: { pin: options.pkcs11.pin, modulePath: options.pkcs11.modulePath } }),
     // What init prints on stdout is its answer (one JSON object with --json): its own records
     // (the admin key's issuance) are events in the store, and only problems go to stderr.
     logger:
@@ -90,5 +108,33 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     };
   } finally {
     ca.close();
+  }
+}
+
+async function fileHeldHierarchy(paths: DataDirPaths, clock: Clock, passphrase: string) {
+  const hierarchy = await createCaHierarchy(clock, profiles.rootCa(), profiles.issuingCa());
+  writePrivateFile(paths.issuingKey, encryptPrivateKey(hierarchy.issuingKey, passphrase));
+  return hierarchy;
+}
+
+/** The issuing key is generated on the token; the data dir learns only where it is. */
+async function tokenHeldHierarchy(paths: DataDirPaths, clock: Clock, config: Pkcs11Config) {
+  const token = openPkcs11Token(config);
+  try {
+    const issuing = token.generateKey('lantern-issuing-ca');
+    const hierarchy = await createRootFor(
+      clock,
+      profiles.rootCa(),
+      profiles.issuingCa(),
+      issuing.publicKey,
+    );
+    writePkcs11Settings(paths, {
+      modulePath: config.modulePath,
+      tokenLabel: config.tokenLabel,
+      issuingKeyId: issuing.id,
+    });
+    return hierarchy;
+  } finally {
+    token.close();
   }
 }

@@ -3,7 +3,7 @@ import { fromPem, toPem } from '@lantern/shared';
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { RootKeyUnavailableError } from '../errors.js';
+import { HsmOperationUnsupportedError, RootKeyUnavailableError } from '../errors.js';
 import { signIssuingCertificate } from '../pki/ca-hierarchy.js';
 import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
 import { sha256Hex } from '../pki/der.js';
@@ -11,6 +11,7 @@ import { profiles } from '../pki/profiles.js';
 import { encryptPrivateKey } from '../pki/signer.js';
 import type { DataDirPaths } from './paths.js';
 import { dataDirPaths } from './paths.js';
+import { readPkcs11Settings } from './pkcs11-settings.js';
 import { writePrivateFile, writePublicFile } from './secret-files.js';
 
 export interface RotationResult {
@@ -47,6 +48,11 @@ export async function rotateIssuingCa(options: {
 }): Promise<RotationResult> {
   const paths = dataDirPaths(options.dataDir);
   completeRotation(paths);
+  if (readPkcs11Settings(paths) !== null) {
+    throw new HsmOperationUnsupportedError(
+      'rotate-issuing makes a file-held issuing key; this CA keeps its issuing key on a PKCS#11 token',
+    );
+  }
   if (!existsSync(paths.rootKey)) {
     throw new RootKeyUnavailableError(
       `${paths.rootKey} is not here; bring the root key back from offline storage to rotate`,

@@ -73,7 +73,7 @@ export const PUBLISH_FAILURES = ['transient', 'no_stream', 'refused'] as const;
 export type PublishFailure = (typeof PUBLISH_FAILURES)[number];
 /** The dead-letter queue holds letters of two stages; `stream` names the one they came from. */
 export const DLQ_STREAMS = ['outbox', 'inbox'] as const;
-export const KMS_OPERATIONS = ['sign_x509', 'sign_jws'] as const;
+export const KMS_OPERATIONS = ['sign_x509', 'sign_jws', 'sign_jwt'] as const;
 
 /** Topics are event types (the subject without its version): a bounded set, the catalogue's. */
 const TOPICS = [
@@ -227,14 +227,14 @@ export class CaMetrics {
   readonly dbPoolIdle: Gauge;
   readonly kmsDuration = new Histogram({
     name: 'identity_kms_operations_duration_seconds',
-    help: 'Signatures by the issuing CA key (file, KMS or PKCS#11 signer), by operation',
+    help: 'Signatures by the issuing CA key and the token keys (file or PKCS#11), by operation',
     labelNames: ['operation'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
   readonly kmsFailures = new Counter({
     name: 'identity_kms_operation_failures_total',
-    help: 'Failed signatures by the issuing CA key, by operation',
+    help: 'Failed signatures by the issuing CA key and the token keys, by operation',
     labelNames: ['operation'] as const,
     registers: [this.registry],
   });
@@ -498,6 +498,19 @@ export class CaMetrics {
     // The hash keeps the label stable per key without putting the id itself in the exposition.
     const keyIdHash = createHash('sha256').update(keyId).digest('hex').slice(0, 12);
     this.apiKeyUses.inc({ tenant_id: tenantId, key_id_hash: keyIdHash, scope });
+  }
+
+  /** A token-key signature (`sign_jwt`), timed and counted as the issuing key's are. */
+  timeKms<T>(operation: (typeof KMS_OPERATIONS)[number], sign: () => T): T {
+    const end = this.kmsDuration.startTimer({ operation });
+    try {
+      return sign();
+    } catch (error) {
+      this.kmsFailures.inc({ operation });
+      throw error;
+    } finally {
+      end();
+    }
   }
 
   /** The issuing key's signer, timed and counted as the spec's KMS operations. */

@@ -40,11 +40,25 @@ export async function createCaHierarchy(
   rootProfile: CaProfile,
   issuingProfile: CaProfile,
 ): Promise<CaHierarchy> {
+  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const hierarchy = await createRootFor(clock, rootProfile, issuingProfile, issuing.publicKey);
+  return { ...hierarchy, issuingKey: issuing.privateKey };
+}
+
+/**
+ * The root and the issuing CA certificate for an issuing key held elsewhere (a PKCS#11 token):
+ * only its public half is needed here.
+ */
+export async function createRootFor(
+  clock: Clock,
+  rootProfile: CaProfile,
+  issuingProfile: CaProfile,
+  issuingPublicKey: KeyObject,
+): Promise<Omit<CaHierarchy, 'issuingKey'>> {
   const now = new Date(Math.floor(clock.now() / 1000) * 1000);
   const root = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const rootSpki = spkiOf(root.publicKey);
-  const issuingSpki = spkiOf(issuing.publicKey);
+  const issuingSpki = spkiOf(issuingPublicKey);
   const rootName = distinguishedName(
     rootProfile.subject.commonName,
     rootProfile.subject.organization,
@@ -77,12 +91,7 @@ export async function createCaHierarchy(
     subjectPublicKeyInfo: issuingSpki,
   });
 
-  return {
-    rootKey: root.privateKey,
-    rootCertificate,
-    issuingKey: issuing.privateKey,
-    issuingCertificate,
-  };
+  return { rootKey: root.privateKey, rootCertificate, issuingCertificate };
 }
 
 /** An issuing CA certificate (pathLen 0) signed by the root: at `init` and at each rotation. */

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { HeldKey } from './pkcs11-token.js';
 
 /**
  * The issuing CA's key sits behind this interface so that a KMS or PKCS#11 signer can replace
@@ -18,6 +19,14 @@ export function keyObjectSigner(privateKey: KeyObject): Signer {
     publicKey,
     sign: async (data, encoding = 'der') =>
       sign('sha256', data, { key: privateKey, dsaEncoding: encoding }),
+  };
+}
+
+/** A key held by a PKCS#11 token: each signature is one call to the token. */
+export function heldKeySigner(key: HeldKey): Signer {
+  return {
+    publicKey: key.publicKey,
+    sign: async (data, encoding = 'der') => key.sign(data, encoding),
   };
 }
 

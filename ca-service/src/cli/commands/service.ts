@@ -14,6 +14,12 @@ import { tracingConfigFromEnv } from '../../observability/otel-sdk.js';
 import { serve } from '../../serve.js';
 import type { CommandValues } from '../command-kit.js';
 import { passphraseOf } from '../command-kit.js';
+import {
+  PKCS11_OPTIONS,
+  PKCS11_USAGE,
+  pkcs11InitConfig,
+  pkcs11OpenOptions,
+} from '../pkcs11-options.js';
 
 /** `--webauthn-origins` takes full origins, comma-separated: a path or a typo is a usage error. */
 function webauthnFlags(values: CommandValues): Partial<WebAuthnConfig> {
@@ -53,14 +59,16 @@ export const initCommand: Command = {
   path: ['init'],
   summary: 'Create the root and issuing CA, the store and a local admin API key',
   usage:
-    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F]\n\n' +
+    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
     '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
-    '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.',
+    '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.\n' +
+    PKCS11_USAGE,
   options: {
     'data-dir': { type: 'string' },
     'public-url': { type: 'string' },
     url: { type: 'string' },
     'passphrase-file': { type: 'string' },
+    ...PKCS11_OPTIONS,
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
@@ -77,11 +85,13 @@ export const initCommand: Command = {
       optionalString(values, 'passphrase-file') !== undefined
         ? passphraseOf(values, io, dataDir)
         : undefined;
+    const pkcs11 = pkcs11InitConfig(values, io);
     const result = await initDataDir({
       dataDir,
       clock: systemClock,
       publicUrl,
       ...(passphrase === undefined ? {} : { passphrase }),
+      ...(pkcs11 === undefined ? {} : { pkcs11 }),
     });
     const paths = dataDirPaths(dataDir);
     return {
@@ -93,6 +103,7 @@ export const initCommand: Command = {
         issuer: publicUrl,
         rootCertificate: paths.rootCertificate,
         passphraseFile: result.passphraseFile,
+        ...(pkcs11 === undefined ? {} : { pkcs11TokenLabel: pkcs11.tokenLabel }),
       },
       human: [
         `Initialised a Lantern CA in ${dataDir}`,
@@ -110,6 +121,12 @@ export const initCommand: Command = {
               `For production set LANTERN_CA_PASSPHRASE instead and move ${paths.rootKey} offline.`,
             ]
           : []),
+        ...(pkcs11 === undefined
+          ? []
+          : [
+              ``,
+              `The issuing CA key and the token keys are on PKCS#11 token "${pkcs11.tokenLabel}"; serve needs its PIN.`,
+            ]),
         ``,
         `Next: lantern-ca serve --data-dir ${dataDir}`,
       ].join('\n'),
@@ -127,7 +144,9 @@ export const serveCommand: Command = {
     'OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=otlp): export traces over OTLP/HTTP\n' +
     '(OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG, …: docs/observability.md).\n' +
     '--nats takes every node of a JetStream cluster, comma-separated; --nats-replicas 3 makes the\n' +
-    'relay create its streams replicated on three of them.',
+    'relay create its streams replicated on three of them.\n' +
+    'A CA initialised on a PKCS#11 token needs its PIN: LANTERN_PKCS11_PIN, LANTERN_PKCS11_PIN_FILE\n' +
+    'or --pkcs11-pin-file; --pkcs11-module when the module is no longer where init found it.',
   options: {
     'data-dir': { type: 'string' },
     'public-url': { type: 'string' },
@@ -139,6 +158,8 @@ export const serveCommand: Command = {
     'webauthn-rp-id': { type: 'string' },
     'webauthn-origins': { type: 'string' },
     'metrics-listen': { type: 'string' },
+    'pkcs11-module': PKCS11_OPTIONS['pkcs11-module'],
+    'pkcs11-pin-file': PKCS11_OPTIONS['pkcs11-pin-file'],
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
@@ -161,9 +182,11 @@ export const serveCommand: Command = {
     requireInitialisedDataDir(dataDir);
     const tracing = tracingConfigFromEnv(io.env);
     const passphrase = passphraseOf(values, io, dataDir);
+    const pkcs11 = pkcs11OpenOptions(values, io, dataDir);
     const running = await serve({
       dataDir,
       passphrase,
+      ...(pkcs11 === undefined ? {} : { pkcs11 }),
       port,
       host: optionalString(values, 'host') ?? '127.0.0.1',
       clock: clockFromEnv(io.env),
