@@ -35,6 +35,7 @@ import { mfaProjection } from '../mfa/mfa-policy.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
+import { membersProjection } from '../members/members-projection.js';
 import { dataDirPaths } from './paths.js';
 
 export const PROJECTIONS: readonly Projection[] = [
@@ -48,6 +49,7 @@ export const PROJECTIONS: readonly Projection[] = [
   quarantineProjection,
   mfaProjection,
   passkeysProjection,
+  membersProjection,
 ];
 
 export interface OpenCaOptions {
