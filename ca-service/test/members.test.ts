@@ -244,6 +244,15 @@ describe('memberships and roles', () => {
       key.apiKey,
     );
     expect(foreign.statusCode).toBe(403);
+    // Recorded in the caller's own stream: an outsider writes nothing into this tenant's.
+    const [denied] = ca.ctx.store.read({
+      tenantId: other,
+      eventType: 'identity.authorization.decision_recorded',
+    });
+    expect(denied?.payload).toMatchObject({ resource: `tenant:${tenantId}`, result: 'deny' });
+    expect(
+      ca.ctx.store.read({ tenantId, eventType: 'identity.authorization.decision_recorded' }),
+    ).toEqual([]);
     const otherSchool = (
       await ca.admin('POST', '/v1/admin/organizations', { tenant: other, name: 'Theirs' })
     ).json() as { organizationId: string };

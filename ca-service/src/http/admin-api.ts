@@ -81,9 +81,14 @@ export function adminApi(
         authorizeCall(ctx, request);
       } catch (error) {
         if (isLanternError(error) && error.status === 403) {
-          const tenantId = admin.tenantId ?? admin.principal.tenantId;
           decisions.record(
-            { ...decision, tenantId, result: 'deny', reason: error.message },
+            {
+              ...decision,
+              tenantId: admin.tenantId,
+              recordIn: admin.principal.tenantId,
+              result: 'deny',
+              reason: error.message,
+            },
             admin.meta,
           );
         }

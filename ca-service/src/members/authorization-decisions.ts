@@ -22,6 +22,11 @@ export interface Decision {
   scope: string;
   /** The tenant acted on, or null for an installation-wide route. */
   tenantId: string | null;
+  /**
+   * The tenant whose stream records the decision, when not the one acted on: a denial is
+   * recorded in the caller's own tenant, so an outsider cannot write into another's audit trail.
+   */
+  recordIn?: string | null;
   result: 'allow' | 'deny';
   reason?: string;
 }
@@ -52,7 +57,9 @@ export class AuthorizationDecisions {
         eventType: 'identity.authorization.decision_recorded',
         aggregateId: decisionId,
         expectedVersion: 0,
-        tenantId: decision.tenantId ?? SYSTEM_TENANT_ID,
+        tenantId:
+          (decision.recordIn === undefined ? decision.tenantId : decision.recordIn) ??
+          SYSTEM_TENANT_ID,
         ...meta,
         payload: {
           decisionId,

@@ -1,4 +1,4 @@
-import { MEMBER_PERMISSIONS, MEMBER_ROLES } from '@lantern/shared';
+import type { MEMBER_PERMISSIONS, MEMBER_ROLES } from '@lantern/shared';
 
 export type MemberRole = (typeof MEMBER_ROLES)[number];
 export type MemberPermission = (typeof MEMBER_PERMISSIONS)[number];
