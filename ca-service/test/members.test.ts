@@ -308,8 +308,18 @@ describe('memberships and roles', () => {
   });
 
   it('joins an existing account with its password, and completes an inbox shadow account', async () => {
-    await createUser(ca, tenantId, 'old.hand', PASSWORD, 'teacher');
+    await createUser(ca, tenantId, 'someone.else', PASSWORD, 'teacher');
+    await ca.admin('POST', '/v1/admin/users', {
+      tenant: tenantId,
+      username: 'old.hand',
+      password: PASSWORD,
+      role: 'teacher',
+      email: 'Old@school.example',
+    });
     const token = await invite({ email: 'old@school.example', roles: ['auditor'] });
+    // Another address's account is not joined, even with its right password.
+    const other = await accept(token, 'someone.else');
+    expect(other.json()).toMatchObject({ code: 'invalid_credentials' });
     const wrong = await accept(token, 'old.hand', { password: 'not the password' });
     expect(wrong.json()).toMatchObject({ code: 'invalid_credentials' });
     const joined = await accept(token, 'old.hand');
@@ -325,8 +335,15 @@ describe('memberships and roles', () => {
       actor: { type: 'system', id: 'tenant-service' },
       correlationId: 'c-1',
       partitionKey: 'inv_1',
-      payload: { inviteId: 'inv_1', username: 'shadow', role: 'teacher' },
+      payload: {
+        inviteId: 'inv_1',
+        username: 'shadow',
+        role: 'teacher',
+        email: 'sh@school.example',
+      },
     });
+    const stranger = await accept(await invite({ email: 'st@school.example' }), 'shadow');
+    expect(stranger.json()).toMatchObject({ code: 'invalid_credentials' });
     const shadow = await accept(await invite({ email: 'sh@school.example' }), 'shadow');
     expect(shadow.json()).toMatchObject({ account: 'completed' });
     const user = ca.ctx.store.db

@@ -180,8 +180,9 @@ function openToken(ctx: Pick<CaContext, 'clock' | 'store'>, input: AcceptInput):
 
 /**
  * The invitee accepts (public, token-checked): the account is created with the password given
- * now, or — when the username is taken — the invitee proves it is theirs with its password, or
- * completes a shadow account the inbox made from `tenant.org.user_invited` (no password yet).
+ * now, or — when the username is taken by an account of the invited address — the invitee
+ * proves it is theirs with its password, or completes a shadow account the inbox made from
+ * `tenant.org.user_invited` (no password yet).
  * Then, in one transaction: `identity.invitation.accepted`, `identity.membership.activated` and
  * one `identity.role.assigned` per invited role, scoped to the invitation's organisation.
  */
@@ -192,6 +193,10 @@ export async function acceptInvitation(
 ): Promise<Accepted> {
   const invitation = openToken(ctx, input);
   const existing = findUserByName(ctx.store.db, invitation.tenant_id, input.username);
+  // Only the account of the invited address may be joined or completed: a token is no licence
+  // to guess other users' passwords or to claim someone else's shadow account.
+  if (existing && existing.email?.toLowerCase() !== invitation.email.toLowerCase())
+    throw new InvalidCredentialsError(`"${input.username}" is taken: choose another username`);
   const credential = existing && credentialOf(ctx.store.db, existing.user_id);
   let hash: string | undefined;
   if (existing && credential !== undefined) {
