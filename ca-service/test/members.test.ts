@@ -130,6 +130,23 @@ describe('invitation tokens', () => {
       JSON.stringify(ca.ctx.store.db.prepare('SELECT * FROM invitations').all()),
     );
     expect(dump).not.toContain(secret);
+    expect(
+      JSON.stringify(ca.ctx.store.db.prepare('SELECT payload FROM events').all()),
+    ).not.toContain('e@school.example');
+  });
+
+  it('forgets the invited email when the invitee is erased, in the projection and on replay', async () => {
+    const token = await invite({ email: 'gone@school.example', roles: ['auditor'] });
+    const { userId, invitationId } = (await accept(token, 'gone')).json() as Record<string, string>;
+    const email = () =>
+      ca.ctx.store.db
+        .prepare('SELECT email FROM invitations WHERE invitation_id = ?')
+        .get(invitationId);
+    expect(email()).toEqual({ email: 'gone@school.example' });
+    expect((await ca.admin('POST', `/v1/admin/users/${userId}/erase`, {})).statusCode).toBe(200);
+    expect(email()).toEqual({ email: 'erased' });
+    ca.ctx.store.rebuildProjections();
+    expect(email()).toEqual({ email: 'erased' });
   });
 });
 

@@ -102,7 +102,12 @@ export function createInvitation(
         payload: {
           invitationId,
           organizationId,
-          email: input.email,
+          personalData: sealPersonalData(
+            ctx.store.db,
+            invitationId,
+            { username: input.email, email: input.email },
+            isoNow(ctx.clock),
+          ),
           roles: [...new Set(input.roles)],
           accountRole: input.accountRole,
           tokenHash: hashSecret(secret),

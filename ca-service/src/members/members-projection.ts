@@ -1,9 +1,12 @@
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
+import { openPersonalData } from '../users/personal-data.js';
 
 /**
  * Organisations, invitations, memberships and role/permission assignments, all from events, so
- * `projections rebuild` yields the same access. The accept token is kept only as its hash.
+ * `projections rebuild` yields the same access. The accept token is kept only as its hash; the
+ * invited email is sealed in the event under the invitation's key, forgotten when the invitee is
+ * erased.
  */
 export const membersProjection: Projection = {
   name: 'members',
@@ -30,7 +33,7 @@ export const membersProjection: Projection = {
           p.invitationId,
           event.tenantId,
           p.organizationId,
-          p.email,
+          openPersonalData(db, p.invitationId, p.personalData)?.email ?? 'erased',
           JSON.stringify(p.roles),
           p.accountRole ?? 'teacher',
           p.tokenHash,
@@ -64,6 +67,12 @@ export const membersProjection: Projection = {
           db,
           "UPDATE memberships SET status = 'suspended', reason = ?, updated_at = ? WHERE membership_id = ?",
         ).run(event.payload.reason ?? null, at, event.payload.membershipId);
+        break;
+      case 'identity.user.erased':
+        // The invitation's key is destroyed with the user's (users.ts): a replay reads 'erased' too.
+        statement(db, "UPDATE invitations SET email = 'erased' WHERE user_id = ?").run(
+          event.payload.userId,
+        );
         break;
       case 'identity.role.assigned':
       case 'identity.permission.assigned': {

@@ -714,19 +714,20 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
       {
         invitationId: id('inv'),
         organizationId,
-        email: { type: 'string', format: 'email', maxLength: 254 },
+        /** The invited email, sealed under the invitation's own key (erased with the invitee). */
+        personalData: PERSONAL_DATA,
         roles: { type: 'array', items: enumOf(...MEMBER_ROLES), uniqueItems: true },
         accountRole: enumOf(...ROLES),
         /** SHA-256 of the accept token's secret: the token itself is shown once, never stored. */
         tokenHash: hex(32),
         expiresAt: dateTime,
       },
-      ['invitationId', 'organizationId', 'email', 'roles', 'tokenHash', 'expiresAt'],
+      ['invitationId', 'organizationId', 'personalData', 'roles', 'tokenHash', 'expiresAt'],
     ),
     example: {
       invitationId: INVITATION,
       organizationId: ORG,
-      email: 'new.teacher@hillside.example',
+      personalData: SEALED,
       roles: ['device_manager'],
       accountRole: 'teacher',
       tokenHash: FINGERPRINT,

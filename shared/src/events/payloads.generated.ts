@@ -373,7 +373,7 @@ export type IdentityOrganizationCreatedV1 = {
 export type IdentityInvitationCreatedV1 = {
   invitationId: string;
   organizationId: string;
-  email: string;
+  personalData: string;
   roles: ('org_admin' | 'user_manager' | 'device_manager' | 'auditor')[];
   accountRole?: 'learner' | 'teacher' | 'admin';
   tokenHash: string;
