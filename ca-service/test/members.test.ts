@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
+import { buildApp } from '../src/app.js';
 import { DENIAL_QUIET_MS } from '../src/members/authorization-decisions.js';
 import { InboxProcessor } from '../src/inbox/inbox-processor.js';
 
@@ -99,6 +100,24 @@ describe('invitation tokens', () => {
       expect(response.json()).toMatchObject({ code: 'invitation_invalid' });
     }
     expect(ca.eventCount()).toBe(before);
+  });
+
+  it('is rate-limited per client, like sign-in', async () => {
+    const app = await buildApp({ context: ca.ctx, loginRateLimitPerMinute: 2 });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/v1/invitations/accept',
+          payload: { tenant: tenantId, token: 'guess', username: 'g', password: PASSWORD },
+        });
+        codes.push(response.statusCode);
+      }
+      expect(codes).toEqual([401, 401, 429]);
+    } finally {
+      await app.close();
+    }
   });
 
   it('refuses an expired token', async () => {

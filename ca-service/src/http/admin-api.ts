@@ -94,7 +94,7 @@ export function adminApi(
         }
         throw error;
       }
-      if (PRIVILEGED_SCOPES.has(scope)) {
+      if (PRIVILEGED_SCOPES.has(scope) && request.method !== 'GET' && request.method !== 'HEAD') {
         decisions.record({ ...decision, tenantId: admin.tenantId, result: 'allow' }, admin.meta);
       }
     });
