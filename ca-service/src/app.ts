@@ -14,6 +14,7 @@ import { consoleRoutes } from './http/console-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
+import { invitationRoutes, memberAdminRoutes } from './http/member-routes.js';
 import { mfaAdminRoutes, mfaRoutes } from './http/mfa-routes.js';
 import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.js';
 import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
@@ -128,6 +129,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       webauthnAdminRoutes(ctx),
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),
+      memberAdminRoutes(ctx),
     ]),
   );
   await app.register(mfaRoutes(ctx));
@@ -138,6 +140,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   );
   await app.register(syncRoutes(ctx));
   await app.register(consoleRoutes(ctx, { signInRateLimitPerMinute: loginLimit }));
+  await app.register(invitationRoutes(ctx, { rateLimitPerMinute: loginLimit }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -398,6 +398,35 @@ export const HsmOperationUnsupportedError = defineError(
   409,
   'This command works only with file-held CA keys, and this CA keeps its issuing key on a PKCS#11 token.',
   'See docs/security.md (CA keys) for what the PKCS#11 setup covers.',
+export const InvitationInvalidError = defineError(
+  'invitation_invalid',
+  401,
+  'The invitation token is malformed, unknown, or of another school than the one named.',
+  'Open the link from the invitation email as it is, or ask an admin to invite you again.',
+);
+export const InvitationExpiredError = defineError(
+  'invitation_expired',
+  410,
+  'The invitation is past its time to live.',
+  'Ask an admin to invite you again (`lantern-ca invite create`).',
+);
+export const InvitationUsedError = defineError(
+  'invitation_used',
+  409,
+  'The invitation was already accepted; each invitation is single use.',
+  'Sign in with the account you created when you accepted it.',
+);
+export const OrganizationNotFoundError = defineError(
+  'organization_not_found',
+  404,
+  'The tenant has no organisation (school) with this id.',
+  'List them with `lantern-ca member orgs --tenant T`, or use the tenant id for the whole district.',
+);
+export const MembershipNotFoundError = defineError(
+  'membership_not_found',
+  404,
+  'The tenant has no membership with this id, or the user is not a member of that organisation.',
+  'List memberships with `lantern-ca member list --tenant T`.',
 );
 
 export const caErrors = [
@@ -465,6 +494,11 @@ export const caErrors = [
   HsmPinLockedError,
   HsmKeyMissingError,
   HsmOperationUnsupportedError,
+  InvitationInvalidError,
+  InvitationExpiredError,
+  InvitationUsedError,
+  OrganizationNotFoundError,
+  MembershipNotFoundError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

@@ -4,7 +4,9 @@ import { caCommands } from './commands/ca.js';
 import { deviceCommands } from './commands/device.js';
 import { enrollTokenCommands } from './commands/enroll-token.js';
 import { eventsCommand } from './commands/events.js';
+import { inviteCommands } from './commands/invite.js';
 import { keysCommands } from './commands/keys.js';
+import { memberCommands } from './commands/member.js';
 import { projectionsCommands } from './commands/projections.js';
 import { initCommand, serveCommand } from './commands/service.js';
 import { sessionCommands } from './commands/session.js';
@@ -23,6 +25,8 @@ export const commands: Command[] = [
   ...userCommands,
   ...sessionCommands,
   ...apiKeyCommands,
+  ...inviteCommands,
+  ...memberCommands,
   ...keysCommands,
   eventsCommand,
 ];

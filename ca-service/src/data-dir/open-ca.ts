@@ -38,6 +38,7 @@ import { mfaProjection } from '../mfa/mfa-policy.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
+import { membersProjection } from '../members/members-projection.js';
 import { dataDirPaths } from './paths.js';
 import { readPkcs11Settings, resolvePkcs11Pin } from './pkcs11-settings.js';
 
@@ -52,6 +53,7 @@ export const PROJECTIONS: readonly Projection[] = [
   quarantineProjection,
   mfaProjection,
   passkeysProjection,
+  membersProjection,
 ];
 
 export interface OpenCaOptions {

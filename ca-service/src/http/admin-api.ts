@@ -1,8 +1,13 @@
-import { ForbiddenError } from '@lantern/shared';
+import { ForbiddenError, isLanternError } from '@lantern/shared';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ApiKeyPrincipal, ApiScope } from '../api-keys/api-keys.js';
 import { API_SCOPES, authorize } from '../api-keys/api-keys.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import {
+  PRIVILEGED_SCOPES,
+  actionOf,
+  authorizationDecisionsOf,
+} from '../members/authorization-decisions.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 import { adminMeta, adminPrincipal } from './principal.js';
 import { tenantFor } from './tenant-for.js';
@@ -67,7 +72,32 @@ export function adminApi(
       const principal = adminPrincipal(ctx, request);
       request.admin = new AdminCaller(principal, adminMeta(principal, request), principal.tenantId);
     });
-    app.addHook('preHandler', async (request) => authorizeCall(ctx, request));
+    const decisions = authorizationDecisionsOf(ctx);
+    app.addHook('preHandler', async (request) => {
+      const { admin } = request;
+      const scope = request.routeOptions.config.scope ?? 'admin';
+      const decision = { subject: admin.meta.actor.id, action: actionOf(request), scope };
+      try {
+        authorizeCall(ctx, request);
+      } catch (error) {
+        if (isLanternError(error) && error.status === 403) {
+          decisions.record(
+            {
+              ...decision,
+              tenantId: admin.tenantId,
+              recordIn: admin.principal.tenantId,
+              result: 'deny',
+              reason: error.message,
+            },
+            admin.meta,
+          );
+        }
+        throw error;
+      }
+      if (PRIVILEGED_SCOPES.has(scope) && request.method !== 'GET' && request.method !== 'HEAD') {
+        decisions.record({ ...decision, tenantId: admin.tenantId, result: 'allow' }, admin.meta);
+      }
+    });
     for (const feature of features) await app.register(feature);
   };
 }

@@ -350,6 +350,55 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX certificates_issuer ON certificates (issuer_key_id, revoked_position);
   ALTER TABLE crls ADD COLUMN issuer_key_id TEXT NOT NULL DEFAULT '';
   `,
+  `
+  -- Memberships (members/members-projection.ts): schools under a tenant, invitations (the
+  -- accept token only as its SHA-256), who belongs where, and the roles and permissions held.
+  CREATE TABLE organizations (
+    organization_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX organizations_tenant ON organizations (tenant_id);
+  CREATE TABLE invitations (
+    invitation_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    account_role TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    user_id TEXT,
+    membership_id TEXT,
+    invited_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    accepted_at TEXT
+  );
+  CREATE INDEX invitations_tenant ON invitations (tenant_id, created_at);
+  CREATE TABLE memberships (
+    membership_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    updated_at TEXT NOT NULL,
+    UNIQUE (user_id, organization_id)
+  );
+  CREATE INDEX memberships_tenant ON memberships (tenant_id, user_id);
+  CREATE TABLE member_assignments (
+    assignment_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    grant_name TEXT NOT NULL,
+    assigned_at TEXT NOT NULL
+  );
+  CREATE INDEX member_assignments_subject ON member_assignments (subject, scope);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

@@ -184,6 +184,11 @@ export function applyUserAction(
     if (input.action === 'erase') {
       ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
       forgetPersonalData(ctx.store.db, user.user_id);
+      // The invitations they accepted sealed their email under the invitation's own key.
+      const accepted = ctx.store.db
+        .prepare('SELECT invitation_id FROM invitations WHERE user_id = ?')
+        .all(user.user_id) as { invitation_id: string }[];
+      for (const { invitation_id } of accepted) forgetPersonalData(ctx.store.db, invitation_id);
     }
     const updated = ctx.store.db
       .prepare('SELECT * FROM users WHERE user_id = ?')

@@ -1,6 +1,8 @@
 import type { JsonSchema } from './schema-parts.js';
 import {
   AUTH_METHODS,
+  MEMBER_PERMISSIONS,
+  MEMBER_ROLES,
   ROLES,
   boolean,
   dateTime,
@@ -33,6 +35,10 @@ const GRANT = 'grt_01J9Z3YQ8M6W4Q9V2K7T5R3N1E';
 const KEY = 'key_01J9Z3YQ8M6W4Q9V2K7T5R3N1F';
 const TOKEN = 'tok_01J9Z3YQ8M6W4Q9V2K7T5R3N1G';
 const TENANT = 'ten_01J9Z3YQ8M6W4Q9V2K7T5R3N1H';
+const ORG = 'org_01J9Z3YQ8M6W4Q9V2K7T5R3N1J';
+const INVITATION = 'inv_01J9Z3YQ8M6W4Q9V2K7T5R3N1K';
+const MEMBERSHIP = 'mem_01J9Z3YQ8M6W4Q9V2K7T5R3N1M';
+const ASSIGNMENT = 'asg_01J9Z3YQ8M6W4Q9V2K7T5R3N1N';
 const WHEN = '2026-11-23T10:00:00.000Z';
 const THUMBPRINT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
 const FINGERPRINT = 'a3f1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -75,6 +81,12 @@ const revocationReasons = [
 ];
 
 const event = (definition: EventDefinition): EventDefinition => definition;
+
+/** An organisation: the tenant itself (the district, `ten_…`) or a school under it (`org_…`). */
+const organizationId = {
+  type: 'string',
+  pattern: '^(ten|org)_[0-9A-HJKMNP-TV-Z]{26}$',
+};
 
 /** v2 user events carry personal fields sealed with a per-user key (crypto-shredding). */
 const PERSONAL_DATA = {
@@ -684,5 +696,123 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
       ['userId', 'reason'],
     ),
     example: { userId: USER, reason: 'user_canceled' },
+  }),
+  event({
+    type: 'identity.organization.created',
+    version: 1,
+    aggregate: 'organization',
+    direction: 'produced',
+    payload: object({ organizationId: id('org'), parentId: id('ten'), name: shortText() }),
+    example: { organizationId: ORG, parentId: TENANT, name: 'Hillside Primary' },
+  }),
+  event({
+    type: 'identity.invitation.created',
+    version: 1,
+    aggregate: 'invitation',
+    direction: 'produced',
+    payload: object(
+      {
+        invitationId: id('inv'),
+        organizationId,
+        /** The invited email, sealed under the invitation's own key (erased with the invitee). */
+        personalData: PERSONAL_DATA,
+        roles: { type: 'array', items: enumOf(...MEMBER_ROLES), uniqueItems: true },
+        accountRole: enumOf(...ROLES),
+        /** SHA-256 of the accept token's secret: the token itself is shown once, never stored. */
+        tokenHash: hex(32),
+        expiresAt: dateTime,
+      },
+      ['invitationId', 'organizationId', 'personalData', 'roles', 'tokenHash', 'expiresAt'],
+    ),
+    example: {
+      invitationId: INVITATION,
+      organizationId: ORG,
+      personalData: SEALED,
+      roles: ['device_manager'],
+      accountRole: 'teacher',
+      tokenHash: FINGERPRINT,
+      expiresAt: WHEN,
+    },
+  }),
+  event({
+    type: 'identity.invitation.accepted',
+    version: 1,
+    aggregate: 'invitation',
+    direction: 'produced',
+    payload: object({ invitationId: id('inv'), userId: id('usr'), membershipId: id('mem') }),
+    example: { invitationId: INVITATION, userId: USER, membershipId: MEMBERSHIP },
+  }),
+  event({
+    type: 'identity.membership.activated',
+    version: 1,
+    aggregate: 'membership',
+    direction: 'produced',
+    payload: object({ membershipId: id('mem'), userId: id('usr'), organizationId }),
+    example: { membershipId: MEMBERSHIP, userId: USER, organizationId: ORG },
+  }),
+  event({
+    type: 'identity.membership.suspended',
+    version: 1,
+    aggregate: 'membership',
+    direction: 'produced',
+    payload: object({ membershipId: id('mem'), reason: shortText() }, ['membershipId']),
+    example: { membershipId: MEMBERSHIP, reason: 'moved to another school' },
+  }),
+  event({
+    type: 'identity.role.assigned',
+    version: 1,
+    aggregate: 'assignment',
+    direction: 'produced',
+    payload: object({
+      assignmentId: id('asg'),
+      role: enumOf(...MEMBER_ROLES),
+      subject: id('usr'),
+      /** The organisation the role holds in: the tenant (district-wide) or one school. */
+      scope: organizationId,
+    }),
+    example: { assignmentId: ASSIGNMENT, role: 'device_manager', subject: USER, scope: TENANT },
+  }),
+  event({
+    type: 'identity.permission.assigned',
+    version: 1,
+    aggregate: 'assignment',
+    direction: 'produced',
+    payload: object({
+      assignmentId: id('asg'),
+      permission: enumOf(...MEMBER_PERMISSIONS),
+      subject: id('usr'),
+      scope: organizationId,
+    }),
+    example: { assignmentId: ASSIGNMENT, permission: 'events:read', subject: USER, scope: ORG },
+  }),
+  event({
+    type: 'identity.authorization.decision_recorded',
+    version: 1,
+    aggregate: 'authorization_decision',
+    direction: 'produced',
+    payload: object(
+      {
+        decisionId: id('dec'),
+        /** The actor asking: a user (console) or an API key. */
+        subject: shortText(64),
+        /** The admin route, as `METHOD /path/:param`, and the scope it needs. */
+        action: shortText(200),
+        scope: shortText(64),
+        /** `tenant:<id>`, or `installation` for a route that names none. */
+        resource: shortText(100),
+        result: enumOf('allow', 'deny'),
+        reason: shortText(),
+      },
+      ['decisionId', 'subject', 'action', 'resource', 'result'],
+    ),
+    example: {
+      decisionId: 'dec_01J9Z3YQ8M6W4Q9V2K7T5R3N1P',
+      subject: USER,
+      action: 'POST /v1/admin/enrollment-tokens',
+      scope: 'enrollment:write',
+      resource: `tenant:${TENANT}`,
+      result: 'deny',
+      reason: 'no role or permission in scope grants "enrollment:write"',
+    },
   }),
 ];

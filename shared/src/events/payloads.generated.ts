@@ -362,6 +362,76 @@ export type IdentityUserWebauthnRegistrationCanceledV1 = {
   reason: 'user_canceled' | 'timeout' | 'not_allowed' | 'invalid_state' | 'other';
 };
 
+/** `identity.organization.created` v1. */
+export type IdentityOrganizationCreatedV1 = {
+  organizationId: string;
+  parentId: string;
+  name: string;
+};
+
+/** `identity.invitation.created` v1. */
+export type IdentityInvitationCreatedV1 = {
+  invitationId: string;
+  organizationId: string;
+  personalData: string;
+  roles: ('org_admin' | 'user_manager' | 'device_manager' | 'auditor')[];
+  accountRole?: 'learner' | 'teacher' | 'admin';
+  tokenHash: string;
+  expiresAt: string;
+};
+
+/** `identity.invitation.accepted` v1. */
+export type IdentityInvitationAcceptedV1 = {
+  invitationId: string;
+  userId: string;
+  membershipId: string;
+};
+
+/** `identity.membership.activated` v1. */
+export type IdentityMembershipActivatedV1 = {
+  membershipId: string;
+  userId: string;
+  organizationId: string;
+};
+
+/** `identity.membership.suspended` v1. */
+export type IdentityMembershipSuspendedV1 = { membershipId: string; reason?: string };
+
+/** `identity.role.assigned` v1. */
+export type IdentityRoleAssignedV1 = {
+  assignmentId: string;
+  role: 'org_admin' | 'user_manager' | 'device_manager' | 'auditor';
+  subject: string;
+  scope: string;
+};
+
+/** `identity.permission.assigned` v1. */
+export type IdentityPermissionAssignedV1 = {
+  assignmentId: string;
+  permission:
+    | 'devices:read'
+    | 'devices:write'
+    | 'enrollment:write'
+    | 'users:read'
+    | 'users:write'
+    | 'events:read'
+    | 'members:read'
+    | 'members:write';
+  subject: string;
+  scope: string;
+};
+
+/** `identity.authorization.decision_recorded` v1. */
+export type IdentityAuthorizationDecisionRecordedV1 = {
+  decisionId: string;
+  subject: string;
+  action: string;
+  scope?: string;
+  resource: string;
+  result: 'allow' | 'deny';
+  reason?: string;
+};
+
 /** The payload of each event type, by version. */
 export interface EventPayloads {
   'identity.tenant.created': { 1: IdentityTenantCreatedV1 };
@@ -400,4 +470,12 @@ export interface EventPayloads {
   'identity.tenant.mfa_policy_set': { 1: IdentityTenantMfaPolicySetV1 };
   'identity.user.mfa_removed': { 1: IdentityUserMfaRemovedV1 };
   'identity.user.webauthn_registration_canceled': { 1: IdentityUserWebauthnRegistrationCanceledV1 };
+  'identity.organization.created': { 1: IdentityOrganizationCreatedV1 };
+  'identity.invitation.created': { 1: IdentityInvitationCreatedV1 };
+  'identity.invitation.accepted': { 1: IdentityInvitationAcceptedV1 };
+  'identity.membership.activated': { 1: IdentityMembershipActivatedV1 };
+  'identity.membership.suspended': { 1: IdentityMembershipSuspendedV1 };
+  'identity.role.assigned': { 1: IdentityRoleAssignedV1 };
+  'identity.permission.assigned': { 1: IdentityPermissionAssignedV1 };
+  'identity.authorization.decision_recorded': { 1: IdentityAuthorizationDecisionRecordedV1 };
 }
