@@ -398,6 +398,7 @@ export const HsmOperationUnsupportedError = defineError(
   409,
   'This command works only with file-held CA keys, and this CA keeps its issuing key on a PKCS#11 token.',
   'See docs/security.md (CA keys) for what the PKCS#11 setup covers.',
+);
 export const InvitationInvalidError = defineError(
   'invitation_invalid',
   401,
