@@ -357,6 +357,31 @@ export const IssuerUnknownError = defineError(
   "Use the key identifier (40 hex digits) from the certificate's authority key identifier or its CRL distribution point, or omit `issuer` for the current issuing CA.",
 );
 
+export const SelfServiceTokenInvalidError = defineError(
+  'self_service_token_invalid',
+  400,
+  'The verification or reset link is unknown, expired, already used, or was cut short.',
+  'Ask for a new link (`POST /v1/self-service/password-reset` or `/email-verification`) and open it whole, once, within its lifetime.',
+);
+export const WebhookUrlNotAllowedError = defineError(
+  'webhook_url_not_allowed',
+  400,
+  'Webhook endpoints must be https:// URLs (http://127.0.0.1 only when the CA runs with --webhooks-allow-loopback-http).',
+  'Give an https:// endpoint that the receiving system serves with a valid certificate.',
+);
+export const WebhookNotFoundError = defineError(
+  'webhook_not_found',
+  404,
+  'No webhook subscription or delivery with this id in your tenant.',
+  'List them with `lantern-ca webhook list` (or `GET /v1/admin/webhooks`).',
+);
+export const WebhookEventTypeUnknownError = defineError(
+  'webhook_event_type_unknown',
+  400,
+  'A subscription names an event type that is not a produced type of the event catalogue.',
+  'Pick event types from `GET /v1/schemas` (direction `produced`), e.g. `identity.password.reset_requested`.',
+);
+
 export const caErrors = [
   EnrollmentTokenInvalidError,
   EnrollmentTokenExpiredError,
@@ -415,6 +440,10 @@ export const caErrors = [
   LoginOverloadedError,
   RootKeyUnavailableError,
   IssuerUnknownError,
+  SelfServiceTokenInvalidError,
+  WebhookUrlNotAllowedError,
+  WebhookNotFoundError,
+  WebhookEventTypeUnknownError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { CaContext } from '@lantern/ca-service';
+import type { BuildAppOptions, CaContext } from '@lantern/ca-service';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
 
 export const TEST_PASSPHRASE = 'test-passphrase-not-secret';
@@ -31,7 +31,9 @@ export interface TestCa {
 }
 
 /** A throwaway CA per test: its own data dir, SQLite file, keys and frozen clock. */
-export async function startTestCa(options: { now?: number } = {}): Promise<TestCa> {
+export async function startTestCa(
+  options: { now?: number; app?: Omit<BuildAppOptions, 'context'> } = {},
+): Promise<TestCa> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-ca-'));
   const clock = manualClock(options.now ?? T0);
   const logLines: string[] = [];
@@ -58,6 +60,7 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
     context: ca.context,
     enrollRateLimitPerMinute: 10_000,
     loginRateLimitPerMinute: 10_000,
+    ...options.app,
   });
   return {
     dir,

@@ -1,5 +1,6 @@
 import type { Command } from '@lantern/shared';
 import { apiKeyCommands } from './commands/api-key.js';
+import { webhookCommands } from './commands/webhook.js';
 import { caCommands } from './commands/ca.js';
 import { deviceCommands } from './commands/device.js';
 import { enrollTokenCommands } from './commands/enroll-token.js';
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   ...userCommands,
   ...sessionCommands,
   ...apiKeyCommands,
+  ...webhookCommands,
   ...keysCommands,
   eventsCommand,
 ];

@@ -153,7 +153,8 @@ export type IdentitySessionRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
 };
 
 /** `identity.enrollment_token.issued` v1. */
@@ -224,7 +225,8 @@ export type IdentityDeviceRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
   revokedAt: string;
   certificateSerials: string[];
 };
@@ -265,7 +267,8 @@ export type IdentityGrantRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
 };
 
 /** `identity.api_key.issued` v1. */
@@ -362,6 +365,43 @@ export type IdentityUserWebauthnRegistrationCanceledV1 = {
   reason: 'user_canceled' | 'timeout' | 'not_allowed' | 'invalid_state' | 'other';
 };
 
+/** `identity.password.reset_requested` v2. */
+export type IdentityPasswordResetRequestedV2 = {
+  userId: string;
+  channel: 'email' | 'admin';
+  resetTokenHash: string;
+  ip: string;
+  ua: string;
+  requestedAt: string;
+  expiresAt: string;
+};
+
+/** `identity.password.reset_completed` v1. */
+export type IdentityPasswordResetCompletedV1 = {
+  userId: string;
+  resetTokenHash: string;
+  sessionsRevoked: number;
+  completedAt: string;
+};
+
+/** `identity.user.email_verification_requested` v1. */
+export type IdentityUserEmailVerificationRequestedV1 = {
+  userId: string;
+  tokenHash: string;
+  requestedAt: string;
+  expiresAt: string;
+};
+
+/** `identity.webhook.subscribed` v1. */
+export type IdentityWebhookSubscribedV1 = {
+  subscriptionId: string;
+  url: string;
+  eventTypes: string[];
+};
+
+/** `identity.webhook.unsubscribed` v1. */
+export type IdentityWebhookUnsubscribedV1 = { subscriptionId: string };
+
 /** The payload of each event type, by version. */
 export interface EventPayloads {
   'identity.tenant.created': { 1: IdentityTenantCreatedV1 };
@@ -393,11 +433,18 @@ export interface EventPayloads {
   'identity.grant.revoked': { 1: IdentityGrantRevokedV1 };
   'identity.api_key.issued': { 1: IdentityApiKeyIssuedV1 };
   'identity.api_key.revoked': { 1: IdentityApiKeyRevokedV1 };
-  'identity.password.reset_requested': { 1: IdentityPasswordResetRequestedV1 };
+  'identity.password.reset_requested': {
+    1: IdentityPasswordResetRequestedV1;
+    2: IdentityPasswordResetRequestedV2;
+  };
   'tenant.org.user_invited': { 1: TenantOrgUserInvitedV1 };
   'gdpr.subject_request.received': { 1: GdprSubjectRequestReceivedV1 };
   'gdpr.subject_request.acknowledged': { 1: GdprSubjectRequestAcknowledgedV1 };
   'identity.tenant.mfa_policy_set': { 1: IdentityTenantMfaPolicySetV1 };
   'identity.user.mfa_removed': { 1: IdentityUserMfaRemovedV1 };
   'identity.user.webauthn_registration_canceled': { 1: IdentityUserWebauthnRegistrationCanceledV1 };
+  'identity.password.reset_completed': { 1: IdentityPasswordResetCompletedV1 };
+  'identity.user.email_verification_requested': { 1: IdentityUserEmailVerificationRequestedV1 };
+  'identity.webhook.subscribed': { 1: IdentityWebhookSubscribedV1 };
+  'identity.webhook.unsubscribed': { 1: IdentityWebhookUnsubscribedV1 };
 }

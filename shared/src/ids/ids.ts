@@ -2,7 +2,18 @@ import { randomFillSync } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
 import { systemClock } from '../clock/clock.js';
 
-export const ID_PREFIXES = ['usr', 'dev', 'ses', 'ten', 'key', 'grt', 'evt', 'tok'] as const;
+export const ID_PREFIXES = [
+  'usr',
+  'dev',
+  'ses',
+  'ten',
+  'key',
+  'grt',
+  'evt',
+  'tok',
+  'whk',
+  'dlv',
+] as const;
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 export type Id<P extends IdPrefix = IdPrefix> = `${P}_${string}`;
 
@@ -16,6 +27,8 @@ export const ID_NOUNS: Readonly<Record<IdPrefix, string>> = {
   grt: 'grant',
   evt: 'event',
   tok: 'enrollment token',
+  whk: 'webhook subscription',
+  dlv: 'webhook delivery',
 };
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
