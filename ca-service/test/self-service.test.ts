@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Mailer } from '@lantern/ca-service';
-import { smtpMailer } from '@lantern/ca-service';
+import { WebhookDispatcher, smtpMailer } from '@lantern/ca-service';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
 
@@ -41,7 +42,7 @@ async function startSmtpSink() {
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,
-    async waitFor(count: number, timeoutMs = 5_000): Promise<ReceivedMail[]> {
+    async waitFor(count: number, timeoutMs = 15_000): Promise<ReceivedMail[]> {
       const deadline = Date.now() + timeoutMs;
       while (received.length < count) {
         if (Date.now() > deadline)
@@ -84,7 +85,7 @@ const events = (eventType: string) => ca.ctx.store.read({ tenantId, eventType })
 beforeEach(async () => {
   sink = await startSmtpSink();
   mailer = smtpMailer(sink.url, 'Lantern <no-reply@ca.test>');
-  ca = await startTestCa({ app: { mailer } });
+  ca = await startTestCa({ app: { mailer, webhooks: { allowLoopbackHttp: true } } });
   tenantId = await createTenant(ca, 'Hillside');
   const created = await ca.admin('POST', '/v1/admin/users', {
     tenant: tenantId,
@@ -129,8 +130,13 @@ describe('password reset', () => {
   it('refuses bad, tampered, expired and superseded tokens with one code and changes nothing', async () => {
     await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
     const first = tokenIn((await sink.waitFor(1))[0]!, '/account/reset-password');
+    // Within a minute a second request mails nothing (no flooding a mailbox); after it, it does.
+    await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
+    ca.clock.advance(61_000);
     await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
     const second = tokenIn((await sink.waitFor(2))[1]!, '/account/reset-password');
+    expect(sink.received).toHaveLength(2);
+    expect(events('identity.password.reset_requested')).toHaveLength(2);
     const [id, secret] = second.split('.') as [string, string];
     const tampered = `${id}.${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
     for (const token of ['garbage', tampered, first, `${'A'.repeat(22)}.${secret}`]) {
@@ -151,7 +157,23 @@ describe('password reset', () => {
     expect((await login(OLD)).statusCode).toBe(200);
   });
 
-  it('resets once, ends every session and refresh family, and keeps the token out of events and logs', async () => {
+  it('resets once, ends every session and refresh family, and keeps the token out of events, logs and webhooks', async () => {
+    const hooked: string[] = [];
+    const receiver = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        hooked.push(Buffer.concat(chunks).toString('utf8'));
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const subscribed = await ca.admin('POST', '/v1/admin/webhooks', {
+      tenant: tenantId,
+      url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`,
+      eventTypes: ['identity.password.reset_requested', 'identity.password.reset_completed'],
+    });
+    expect(subscribed.statusCode).toBe(201);
     const signedIn = (await login(OLD)).json() as { refreshToken: string };
     await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
     const token = tokenIn((await sink.waitFor(1))[0]!, '/account/reset-password');
@@ -189,6 +211,15 @@ describe('password reset', () => {
     const stored = JSON.stringify(ca.ctx.store.read({ limit: 10_000 }));
     expect(stored).not.toContain(token.split('.')[1]);
     expect(ca.logLines.join('')).not.toContain(token.split('.')[1]);
+
+    const dispatcher = new WebhookDispatcher(ca.ctx);
+    await dispatcher.runOnce();
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    expect(hooked.map((body) => (JSON.parse(body) as { eventType: string }).eventType)).toEqual([
+      'identity.password.reset_requested',
+      'identity.password.reset_completed',
+    ]);
+    expect(hooked.join('')).not.toContain(token.split('.')[1]);
   });
 });
 

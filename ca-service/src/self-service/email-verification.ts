@@ -8,6 +8,7 @@ import {
   TOKEN_TTL_SECONDS,
   consumeToken,
   findUsableToken,
+  issuedRecently,
   newToken,
   storeToken,
 } from './self-service-tokens.js';
@@ -26,7 +27,10 @@ export function requestEmailVerification(
     const expiresAt = new Date(
       ctx.clock.now() + TOKEN_TTL_SECONDS.email_verification * 1000,
     ).toISOString();
-    return usersWithEmail(ctx, input.tenant, input.email).map((user) => {
+    const users = usersWithEmail(ctx, input.tenant, input.email).filter(
+      (user) => !issuedRecently(ctx.store.db, user.user_id, 'email_verification', ctx.clock.now()),
+    );
+    return users.map((user) => {
       const issued = newToken();
       const to = user.email ?? input.email;
       storeToken(ctx.store.db, issued, {

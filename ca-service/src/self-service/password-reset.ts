@@ -9,6 +9,7 @@ import {
   TOKEN_TTL_SECONDS,
   consumeToken,
   findUsableToken,
+  issuedRecently,
   newToken,
   storeToken,
 } from './self-service-tokens.js';
@@ -54,7 +55,10 @@ export function requestPasswordReset(
     const expiresAt = new Date(
       ctx.clock.now() + TOKEN_TTL_SECONDS.password_reset * 1000,
     ).toISOString();
-    return usersWithEmail(ctx, input.tenant, input.email).map((user) => {
+    const users = usersWithEmail(ctx, input.tenant, input.email).filter(
+      (user) => !issuedRecently(ctx.store.db, user.user_id, 'password_reset', ctx.clock.now()),
+    );
+    return users.map((user) => {
       const issued = newToken();
       storeToken(ctx.store.db, issued, {
         purpose: 'password_reset',

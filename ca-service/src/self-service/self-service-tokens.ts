@@ -29,6 +29,26 @@ export interface TokenRow {
   used_at: string | null;
 }
 
+/** One mail per account and purpose within this time: asking again cannot flood a mailbox. */
+export const RESEND_AFTER_SECONDS = 60;
+
+/** Whether a token of this purpose was issued to the user within `RESEND_AFTER_SECONDS`. */
+export function issuedRecently(
+  db: Database,
+  userId: string,
+  purpose: TokenPurpose,
+  nowMs: number,
+): boolean {
+  const since = new Date(nowMs - RESEND_AFTER_SECONDS * 1000).toISOString();
+  return (
+    db
+      .prepare(
+        'SELECT 1 FROM self_service_tokens WHERE user_id = ? AND purpose = ? AND created_at > ? LIMIT 1',
+      )
+      .get(userId, purpose, since) !== undefined
+  );
+}
+
 const TOKEN_FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 const sha256Hex = (value: string): string => createHash('sha256').update(value).digest('hex');

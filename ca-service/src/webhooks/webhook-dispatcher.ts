@@ -100,13 +100,20 @@ export class WebhookDispatcher {
     const { store } = this.ctx;
     return store.transaction(() => {
       const after = Cursor.read(store.db, CURSOR);
-      const events = store.read({ after, limit: this.settings.batchSize });
-      const last = events[events.length - 1];
-      if (!last) return 0;
+      const now = isoNow(this.ctx.clock);
       const subscriptions = store.db
         .prepare("SELECT * FROM webhook_subscriptions WHERE status = 'active'")
         .all() as SubscriptionRow[];
-      const now = isoNow(this.ctx.clock);
+      if (subscriptions.length === 0) {
+        // Nobody listens: skip to the head rather than read a large store for nothing. A
+        // subscription made later starts after the head anyway.
+        const head = store.headPosition();
+        if (head > after) Cursor.write(store.db, CURSOR, head, now);
+        return 0;
+      }
+      const events = store.read({ after, limit: this.settings.batchSize });
+      const last = events[events.length - 1];
+      if (!last) return 0;
       const insert = store.db.prepare(
         `INSERT INTO webhook_deliveries (delivery_id, subscription_id, tenant_id, event_id, event_type,
          position, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)
