@@ -23,12 +23,16 @@ export const webhookCommands: Command[] = [
     path: ['webhook', 'create'],
     summary: 'Subscribe an HTTPS endpoint to event types (signing secret shown once)',
     usage:
-      'webhook create --url https://… --events TYPE,TYPE [--tenant T] [--url U] [--data-dir D]',
-    options: { url: { type: 'string' }, events: { type: 'string' }, tenant: { type: 'string' } },
+      'webhook create --endpoint https://… --events TYPE,TYPE [--tenant T] [--url U] [--data-dir D]',
+    options: {
+      endpoint: { type: 'string' },
+      events: { type: 'string' },
+      tenant: { type: 'string' },
+    },
     async run(connect, values) {
       const tenant = optionalString(values, 'tenant');
       const created = await connect().request<Subscription>('POST', '/v1/admin/webhooks', {
-        url: requireString(values, 'url'),
+        url: requireString(values, 'endpoint'),
         eventTypes: requireString(values, 'events')
           .split(',')
           .map((type) => type.trim()),
