@@ -24,6 +24,13 @@ const ACCEPTED = {
   message: 'If this address belongs to an account here, a message is on its way.',
 };
 
+/** `ECONNECTION`, `EAUTH`, … (nodemailer's codes) or the error's class: never its message. */
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code.slice(0, 40);
+  return error instanceof Error ? error.name : 'unknown';
+}
+
 export interface SelfServiceOptions {
   mailer: Mailer;
   /** Requests for mail per client address and minute. */
@@ -49,7 +56,7 @@ export function selfServiceRoutes(ctx: CaContext, options: SelfServiceOptions): 
           ctx.logger.error(
             {
               event: 'self_service.failed',
-              error: error instanceof Error ? error.name : 'unknown',
+              error: errorCode(error),
             },
             'a self-service request could not be completed',
           );
