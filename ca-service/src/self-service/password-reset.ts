@@ -34,7 +34,7 @@ export function usersWithEmail(
   if (tenantId === undefined) return [];
   return ctx.store.db
     .prepare(
-      `SELECT * FROM users WHERE tenant_id = ? AND email = ? COLLATE NOCASE
+      `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?)
        AND status IN ('active', 'pending_verification') ORDER BY username LIMIT ?`,
     )
     .all(tenantId, email, MAX_ACCOUNTS_PER_ADDRESS) as UserRow[];
