@@ -39,6 +39,8 @@ export class WebhookDispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Aborted by `stop`: a shutdown does not wait out slow endpoints (they are retried later). */
+  private stopping = new AbortController();
 
   constructor(
     private readonly ctx: Pick<CaContext, 'clock' | 'ids' | 'logger' | 'secretBox' | 'store'>,
@@ -58,6 +60,7 @@ export class WebhookDispatcher {
   }
 
   start(): void {
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.timer ??= setInterval(() => {
       if (this.running) return;
       this.running = this.tick()
@@ -77,12 +80,14 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.stopping.abort();
     await this.running;
     await Promise.all(this.inFlight.values());
   }
 
   /** Queues deliveries for new events and starts the due ones; resolves when those are settled. */
   async runOnce(): Promise<void> {
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     await this.tick();
     await Promise.all(this.inFlight.values());
   }
@@ -179,7 +184,10 @@ export class WebhookDispatcher {
         method: 'POST',
         body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.settings.timeoutMs),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(this.settings.timeoutMs),
+          this.stopping.signal,
+        ]),
         headers: {
           'content-type': 'application/json',
           'user-agent': 'lantern-webhooks/1',
