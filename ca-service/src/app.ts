@@ -21,6 +21,7 @@ import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { webAuthnConfig } from './mfa/webauthn-config.js';
 import { syncRoutes } from './http/sync-routes.js';
 import { selfServiceRoutes } from './http/self-service-routes.js';
+import { selfServiceAdminRoutes } from './http/self-service-admin-routes.js';
 import { webhookRoutes } from './http/webhook-routes.js';
 import type { Mailer } from './self-service/mailer.js';
 import type { WebhookSettings } from './webhooks/webhook-subscriptions.js';
@@ -137,6 +138,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),
       webhookRoutes(ctx, options.webhooks ?? { allowLoopbackHttp: false }),
+      ...(options.mailer ? [selfServiceAdminRoutes(ctx, options.mailer)] : []),
     ]),
   );
   if (options.mailer) await app.register(selfServiceRoutes(ctx, { mailer: options.mailer }));

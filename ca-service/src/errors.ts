@@ -363,6 +363,12 @@ export const SelfServiceTokenInvalidError = defineError(
   'The verification or reset link is unknown, expired, already used, or was cut short.',
   'Ask for a new link (`POST /v1/self-service/password-reset` or `/email-verification`) and open it whole, once, within its lifetime.',
 );
+export const UserEmailMissingError = defineError(
+  'user_email_missing',
+  409,
+  'The user has no email address on record (or cannot receive a reset now), so no link can be sent.',
+  'Set their email address first, or set a password for them in the admin console.',
+);
 export const WebhookUrlNotAllowedError = defineError(
   'webhook_url_not_allowed',
   400,
@@ -441,6 +447,7 @@ export const caErrors = [
   RootKeyUnavailableError,
   IssuerUnknownError,
   SelfServiceTokenInvalidError,
+  UserEmailMissingError,
   WebhookUrlNotAllowedError,
   WebhookNotFoundError,
   WebhookEventTypeUnknownError,

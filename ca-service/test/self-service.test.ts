@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Mailer } from '@lantern/ca-service';
 import { WebhookDispatcher, smtpMailer } from '@lantern/ca-service';
 import type { TestCa } from '../../test/support/ca-fixture.js';
-import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
+import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
 
 interface ReceivedMail {
   to: string[];
@@ -220,6 +220,33 @@ describe('password reset', () => {
       'identity.password.reset_completed',
     ]);
     expect(hooked.join('')).not.toContain(token.split('.')[1]);
+  });
+});
+
+describe('reset link sent by an admin', () => {
+  it('mails the user a link (channel admin); refuses a user without an address, and other tenants', async () => {
+    const sent = await ca.admin('POST', `/v1/admin/users/${userId}/password-reset-link`, {});
+    expect(sent.statusCode, sent.body).toBe(202);
+    const token = tokenIn((await sink.waitFor(1))[0]!, '/account/reset-password');
+    expect(events('identity.password.reset_requested')).toMatchObject([
+      { payload: { userId, channel: 'admin' } },
+    ]);
+    const done = await post('/v1/self-service/password-reset/complete', { token, password: NEW });
+    expect(done.statusCode).toBe(200);
+
+    const learner = await createUser(ca, tenantId, 'amina', 'password of amina');
+    const noAddress = await ca.admin('POST', `/v1/admin/users/${learner}/password-reset-link`, {});
+    expect(noAddress.json()).toMatchObject({ code: 'user_email_missing' });
+    const other = await createTenant(ca, 'Riverside');
+    const key = await ca.admin('POST', '/v1/admin/api-keys', { scopes: ['admin'], tenant: other });
+    const crossing = await ca.admin(
+      'POST',
+      `/v1/admin/users/${userId}/password-reset-link`,
+      {},
+      (key.json() as { apiKey: string }).apiKey,
+    );
+    expect(crossing.statusCode).toBe(404);
+    expect(events('identity.password.reset_requested')).toHaveLength(1);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Command } from '@lantern/shared';
 import { apiKeyCommands } from './commands/api-key.js';
 import { webhookCommands } from './commands/webhook.js';
+import { passwordResetLinkCommand } from './commands/password-reset-link.js';
 import { caCommands } from './commands/ca.js';
 import { deviceCommands } from './commands/device.js';
 import { enrollTokenCommands } from './commands/enroll-token.js';
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   ...sessionCommands,
   ...apiKeyCommands,
   ...webhookCommands,
+  passwordResetLinkCommand,
   ...keysCommands,
   eventsCommand,
 ];

@@ -1,6 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { requestEmailVerification, verifyEmail } from '../self-service/email-verification.js';
 import type { Mailer } from '../self-service/mailer.js';
@@ -25,10 +25,31 @@ const ACCEPTED = {
 };
 
 /** `ECONNECTION`, `EAUTH`, … (nodemailer's codes) or the error's class: never its message. */
-function errorCode(error: unknown): string {
+export function errorCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') return code.slice(0, 40);
   return error instanceof Error ? error.name : 'unknown';
+}
+
+/** Mails each link to its account, pointing at the page of `page`. */
+export function linkMailer(ctx: CaContext, mailer: Mailer) {
+  const origin = (ctx.publicUrls[0] ?? ctx.publicUrl).replace(/\/$/, '');
+  return async (links: SelfServiceLink[], page: string, what: string): Promise<void> => {
+    for (const link of links) {
+      await mailer.send({
+        to: link.to,
+        subject: `Lantern: ${what}`,
+        text: [
+          `Hello ${link.username},`,
+          '',
+          `To ${what.toLowerCase()}, open this link (it works once, until ${link.expiresAt}):`,
+          `${origin}${page}#token=${link.token}`,
+          '',
+          'If you did not ask for this, ignore this message; nothing changes.',
+        ].join('\n'),
+      });
+    }
+  };
 }
 
 export interface SelfServiceOptions {
@@ -67,26 +88,11 @@ export function selfServiceRoutes(ctx: CaContext, options: SelfServiceOptions): 
     app.addHook('onClose', async () => {
       await Promise.all(pending);
     });
-    const origin = (ctx.publicUrls[0] ?? ctx.publicUrl).replace(/\/$/, '');
-    const mailLinks = async (links: SelfServiceLink[], page: string, what: string) => {
-      for (const link of links) {
-        await options.mailer.send({
-          to: link.to,
-          subject: `Lantern: ${what}`,
-          text: [
-            `Hello ${link.username},`,
-            '',
-            `To ${what.toLowerCase()}, open this link (it works once, until ${link.expiresAt}):`,
-            `${origin}${page}#token=${link.token}`,
-            '',
-            'If you did not ask for this, ignore this message; nothing changes.',
-          ].join('\n'),
-        });
-      }
-    };
-    const anonymous = (request: { ip: string }, correlationId: string): CommandMeta => ({
+    const mailLinks = linkMailer(ctx, options.mailer);
+    // Nobody is signed in when asking for a link: the CA acts, on behalf of an unknown caller.
+    const anonymous = (request: FastifyRequest): CommandMeta => ({
       actor: { type: 'system', id: 'self-service' },
-      correlationId: correlationId || request.ip,
+      correlationId: correlationIdOf(request),
     });
 
     await app.register(async (scope) => {
@@ -100,7 +106,7 @@ export function selfServiceRoutes(ctx: CaContext, options: SelfServiceOptions): 
         { bodyLimit: 4096, schema: { body: addressBody } },
         async (request, reply) => {
           const { tenant, email } = request.body;
-          const meta = anonymous(request, correlationIdOf(request));
+          const meta = anonymous(request);
           const ip = request.ip;
           const ua = request.headers['user-agent'] ?? '';
           later(async () => {
@@ -115,7 +121,7 @@ export function selfServiceRoutes(ctx: CaContext, options: SelfServiceOptions): 
         { bodyLimit: 4096, schema: { body: addressBody } },
         async (request, reply) => {
           const { tenant, email } = request.body;
-          const meta = anonymous(request, correlationIdOf(request));
+          const meta = anonymous(request);
           later(async () => {
             const links = requestEmailVerification(ctx, { tenant, email }, meta);
             await mailLinks(links, SELF_SERVICE_PAGES.verify, 'Confirm your email address');

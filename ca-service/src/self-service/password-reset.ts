@@ -1,9 +1,13 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
-import { CredentialRejectedError, SelfServiceTokenInvalidError } from '../errors.js';
+import {
+  CredentialRejectedError,
+  SelfServiceTokenInvalidError,
+  UserEmailMissingError,
+} from '../errors.js';
 import { passwordPolicy, pinPolicy } from '../passwords/credential-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
-import { credentialKind, endUserSessions } from '../users/users.js';
+import { credentialKind, endUserSessions, getUser } from '../users/users.js';
 import type { UserRow } from '../users/users.js';
 import {
   TOKEN_TTL_SECONDS,
@@ -40,6 +44,47 @@ export function usersWithEmail(
     .all(tenantId, email, MAX_ACCOUNTS_PER_ADDRESS) as UserRow[];
 }
 
+/** One reset token for one account, recorded as `identity.password.reset_requested`. */
+function issueReset(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  user: UserRow & { email: string },
+  request: { channel: 'email' | 'admin'; ip: string; ua: string },
+  meta: CommandMeta,
+): SelfServiceLink {
+  const now = isoNow(ctx.clock);
+  const expiresAt = new Date(
+    ctx.clock.now() + TOKEN_TTL_SECONDS.password_reset * 1000,
+  ).toISOString();
+  const issued = newToken();
+  storeToken(ctx.store.db, issued, {
+    purpose: 'password_reset',
+    tenant_id: user.tenant_id,
+    user_id: user.user_id,
+    email: user.email,
+    created_at: now,
+    expires_at: expiresAt,
+  });
+  ctx.store.append([
+    {
+      eventType: 'identity.password.reset_requested',
+      eventVersion: 2,
+      aggregateId: user.user_id,
+      tenantId: user.tenant_id,
+      ...meta,
+      payload: {
+        userId: user.user_id,
+        channel: request.channel,
+        resetTokenHash: issued.secretHash,
+        ip: request.ip.slice(0, 45),
+        ua: request.ua.slice(0, 512),
+        requestedAt: now,
+        expiresAt,
+      },
+    },
+  ]);
+  return { to: user.email, username: user.username, token: issued.token, expiresAt };
+}
+
 /**
  * Issues a reset token for every account of this address in the tenant and records
  * `identity.password.reset_requested` (with the token's hash, never the token). An unknown
@@ -50,49 +95,42 @@ export function requestPasswordReset(
   input: { tenant: string; email: string; ip: string; ua: string },
   meta: CommandMeta,
 ): SelfServiceLink[] {
+  return ctx.store.transaction(() =>
+    usersWithEmail(ctx, input.tenant, input.email)
+      .filter(
+        (user) => !issuedRecently(ctx.store.db, user.user_id, 'password_reset', ctx.clock.now()),
+      )
+      .map((user) =>
+        issueReset(
+          ctx,
+          { ...user, email: user.email ?? input.email },
+          { channel: 'email', ip: input.ip, ua: input.ua },
+          meta,
+        ),
+      ),
+  );
+}
+
+/**
+ * An admin sends a user a reset link instead of choosing their password (channel `admin`): the
+ * admin never learns the new password. The user needs an email address on record.
+ */
+export function sendResetLink(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  input: { userId: string; tenantId: string | null; ip: string; ua: string },
+  meta: CommandMeta,
+): SelfServiceLink {
   return ctx.store.transaction(() => {
-    const now = isoNow(ctx.clock);
-    const expiresAt = new Date(
-      ctx.clock.now() + TOKEN_TTL_SECONDS.password_reset * 1000,
-    ).toISOString();
-    const users = usersWithEmail(ctx, input.tenant, input.email).filter(
-      (user) => !issuedRecently(ctx.store.db, user.user_id, 'password_reset', ctx.clock.now()),
+    const user = getUser(ctx, input.userId, input.tenantId);
+    if (user.email === null) throw new UserEmailMissingError();
+    if (user.status !== 'active' && user.status !== 'pending_verification')
+      throw new UserEmailMissingError('the account is suspended; reactivate it first');
+    return issueReset(
+      ctx,
+      { ...user, email: user.email },
+      { channel: 'admin', ip: input.ip, ua: input.ua },
+      meta,
     );
-    return users.map((user) => {
-      const issued = newToken();
-      storeToken(ctx.store.db, issued, {
-        purpose: 'password_reset',
-        tenant_id: user.tenant_id,
-        user_id: user.user_id,
-        email: user.email ?? input.email,
-        created_at: now,
-        expires_at: expiresAt,
-      });
-      ctx.store.append([
-        {
-          eventType: 'identity.password.reset_requested',
-          eventVersion: 2,
-          aggregateId: user.user_id,
-          tenantId: user.tenant_id,
-          ...meta,
-          payload: {
-            userId: user.user_id,
-            channel: 'email',
-            resetTokenHash: issued.secretHash,
-            ip: input.ip.slice(0, 45),
-            ua: input.ua.slice(0, 512),
-            requestedAt: now,
-            expiresAt,
-          },
-        },
-      ]);
-      return {
-        to: user.email ?? input.email,
-        username: user.username,
-        token: issued.token,
-        expiresAt,
-      };
-    });
   });
 }
 
