@@ -33,6 +33,8 @@ const CA_LAYERS = [
       'sync',
       'inbox',
       'console',
+      'self-service',
+      'webhooks',
     ],
   ],
   ['http', ['http']],

@@ -21,6 +21,11 @@ import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { webAuthnConfig } from './mfa/webauthn-config.js';
 import { syncRoutes } from './http/sync-routes.js';
+import { selfServiceRoutes } from './http/self-service-routes.js';
+import { selfServiceAdminRoutes } from './http/self-service-admin-routes.js';
+import { webhookRoutes } from './http/webhook-routes.js';
+import type { Mailer } from './self-service/mailer.js';
+import type { WebhookSettings } from './webhooks/webhook-subscriptions.js';
 import { answerError, installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
 import { AccessLogController, installObservability } from './observability/http-observability.js';
@@ -47,6 +52,10 @@ export interface BuildAppOptions {
   webauthn?: Partial<WebAuthnConfig>;
   /** Slow-client limits in milliseconds; the defaults are in `DEFAULT_TIMEOUTS`. */
   timeouts?: Partial<typeof DEFAULT_TIMEOUTS>;
+  /** SMTP for email verification and password reset; without it those routes are absent. */
+  mailer?: Mailer;
+  /** Which webhook endpoints admins may subscribe (https only unless loopback http is allowed). */
+  webhooks?: WebhookSettings;
 }
 
 /**
@@ -130,8 +139,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),
       memberAdminRoutes(ctx),
+      webhookRoutes(ctx, options.webhooks ?? { allowLoopbackHttp: false }),
+      ...(options.mailer ? [selfServiceAdminRoutes(ctx, options.mailer)] : []),
     ]),
   );
+  if (options.mailer) await app.register(selfServiceRoutes(ctx, { mailer: options.mailer }));
   await app.register(mfaRoutes(ctx));
   await app.register(
     webauthnRoutes(ctx, webAuthnConfig(ctx.publicUrl, options.webauthn), {

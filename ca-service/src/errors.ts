@@ -429,6 +429,36 @@ export const MembershipNotFoundError = defineError(
   'The tenant has no membership with this id, or the user is not a member of that organisation.',
   'List memberships with `lantern-ca member list --tenant T`.',
 );
+export const SelfServiceTokenInvalidError = defineError(
+  'self_service_token_invalid',
+  400,
+  'The verification or reset link is unknown, expired, already used, or was cut short.',
+  'Ask for a new link (`POST /v1/self-service/password-reset` or `/email-verification`) and open it whole, once, within its lifetime.',
+);
+export const UserEmailMissingError = defineError(
+  'user_email_missing',
+  409,
+  'The user has no email address on record (or cannot receive a reset now), so no link can be sent.',
+  'Set their email address first, or set a password for them in the admin console.',
+);
+export const WebhookUrlNotAllowedError = defineError(
+  'webhook_url_not_allowed',
+  400,
+  'Webhook endpoints must be https:// URLs (http://127.0.0.1 only when the CA runs with --webhooks-allow-loopback-http).',
+  'Give an https:// endpoint that the receiving system serves with a valid certificate.',
+);
+export const WebhookNotFoundError = defineError(
+  'webhook_not_found',
+  404,
+  'No webhook subscription or delivery with this id in your tenant.',
+  'List them with `lantern-ca webhook list` (or `GET /v1/admin/webhooks`).',
+);
+export const WebhookEventTypeUnknownError = defineError(
+  'webhook_event_type_unknown',
+  400,
+  'A subscription names an event type that is not a produced type of the event catalogue.',
+  'Pick event types from `GET /v1/schemas` (direction `produced`), e.g. `identity.password.reset_requested`.',
+);
 
 export const caErrors = [
   EnrollmentTokenInvalidError,
@@ -500,6 +530,11 @@ export const caErrors = [
   InvitationUsedError,
   OrganizationNotFoundError,
   MembershipNotFoundError,
+  SelfServiceTokenInvalidError,
+  UserEmailMissingError,
+  WebhookUrlNotAllowedError,
+  WebhookNotFoundError,
+  WebhookEventTypeUnknownError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

@@ -24,3 +24,8 @@ export { profiles } from './pki/profiles.js';
 export { sha256Hex } from './pki/der.js';
 export { startEventBackbone } from './event-backbone.js';
 export type { EventBackbone } from './event-backbone.js';
+export { smtpMailer } from './self-service/mailer.js';
+export type { Mailer, MailMessage } from './self-service/mailer.js';
+export { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
+export type { WebhookDispatcherOptions } from './webhooks/webhook-dispatcher.js';
+export { signWebhook, verifyWebhookSignature } from './webhooks/webhook-signature.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { CaContext, Pkcs11Config } from '@lantern/ca-service';
+import type { BuildAppOptions, CaContext, Pkcs11Config } from '@lantern/ca-service';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
 
 export const TEST_PASSPHRASE = 'test-passphrase-not-secret';
@@ -32,7 +32,7 @@ export interface TestCa {
 
 /** A throwaway CA per test: its own data dir, SQLite file, keys and frozen clock. */
 export async function startTestCa(
-  options: { now?: number; pkcs11?: Pkcs11Config } = {},
+  options: { now?: number; pkcs11?: Pkcs11Config; app?: Omit<BuildAppOptions, 'context'> } = {},
 ): Promise<TestCa> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-ca-'));
   const clock = manualClock(options.now ?? T0);
@@ -67,6 +67,7 @@ export async function startTestCa(
     context: ca.context,
     enrollRateLimitPerMinute: 10_000,
     loginRateLimitPerMinute: 10_000,
+    ...options.app,
   });
   return {
     dir,

@@ -1,5 +1,7 @@
 import type { Command } from '@lantern/shared';
 import { apiKeyCommands } from './commands/api-key.js';
+import { webhookCommands } from './commands/webhook.js';
+import { passwordResetLinkCommand } from './commands/password-reset-link.js';
 import { caCommands } from './commands/ca.js';
 import { deviceCommands } from './commands/device.js';
 import { enrollTokenCommands } from './commands/enroll-token.js';
@@ -27,6 +29,8 @@ export const commands: Command[] = [
   ...apiKeyCommands,
   ...inviteCommands,
   ...memberCommands,
+  ...webhookCommands,
+  passwordResetLinkCommand,
   ...keysCommands,
   eventsCommand,
 ];

@@ -399,6 +399,57 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX member_assignments_subject ON member_assignments (subject, scope);
   `,
+  `
+  -- Self-service tokens (email verification, password reset): only the SHA-256 of the secret
+  -- part is kept; the token id finds the row, the hash is compared in constant time.
+  CREATE TABLE self_service_tokens (
+    token_id TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    email TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT
+  );
+  CREATE INDEX self_service_tokens_user ON self_service_tokens (user_id, purpose);
+
+  -- Webhook subscriptions: the signing secret sealed by the CA's secret box.
+  CREATE TABLE webhook_subscriptions (
+    subscription_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    event_types TEXT NOT NULL,
+    sealed_secret TEXT NOT NULL,
+    status TEXT NOT NULL,
+    -- Only events after this position go to the endpoint: subscribing sends no history.
+    after_position INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    deleted_at TEXT
+  );
+  CREATE INDEX webhook_subscriptions_tenant ON webhook_subscriptions (tenant_id, status);
+
+  -- One row per (subscription, event): the delivery log, and the retry schedule.
+  CREATE TABLE webhook_deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    subscription_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_status_code INTEGER,
+    last_error TEXT,
+    delivered_at TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (subscription_id, event_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+  CREATE INDEX webhook_deliveries_subscription ON webhook_deliveries (subscription_id, position);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

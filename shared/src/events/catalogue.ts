@@ -41,6 +41,7 @@ const MEMBERSHIP = 'mem_01J9Z3YQ8M6W4Q9V2K7T5R3N1M';
 const ASSIGNMENT = 'asg_01J9Z3YQ8M6W4Q9V2K7T5R3N1N';
 const WHEN = '2026-11-23T10:00:00.000Z';
 const THUMBPRINT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
+const WEBHOOK = 'whk_01J9Z3YQ8M6W4Q9V2K7T5R3N1J';
 const FINGERPRINT = 'a3f1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
 const loginFailureReasons = [
@@ -78,6 +79,7 @@ const revocationReasons = [
   'device_revoked',
   'grant_revoked',
   'expired',
+  'password_reset',
 ];
 
 const event = (definition: EventDefinition): EventDefinition => definition;
@@ -814,5 +816,89 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
       result: 'deny',
       reason: 'no role or permission in scope grants "enrollment:write"',
     },
+  }),
+  event({
+    // As the identity schemas define it (v1 predates them): the raw token never leaves the mail.
+    type: 'identity.password.reset_requested',
+    version: 2,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        userId: id('usr'),
+        channel: enumOf('email', 'admin'),
+        resetTokenHash: hex(32),
+        ip: shortText(45),
+        ua: { type: 'string', maxLength: 512 },
+        requestedAt: dateTime,
+        expiresAt: dateTime,
+      },
+      ['userId', 'channel', 'resetTokenHash', 'ip', 'ua', 'requestedAt', 'expiresAt'],
+    ),
+    example: {
+      userId: USER,
+      channel: 'email',
+      resetTokenHash: FINGERPRINT,
+      ip: '192.0.2.10',
+      ua: 'Mozilla/5.0',
+      requestedAt: WHEN,
+      expiresAt: '2026-11-23T10:30:00.000Z',
+    },
+  }),
+  event({
+    type: 'identity.password.reset_completed',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({
+      userId: id('usr'),
+      resetTokenHash: hex(32),
+      /** Sessions and grants the reset ended, as a password change by an admin would. */
+      sessionsRevoked: nonNegativeInteger,
+      completedAt: dateTime,
+    }),
+    example: { userId: USER, resetTokenHash: FINGERPRINT, sessionsRevoked: 2, completedAt: WHEN },
+  }),
+  event({
+    type: 'identity.user.email_verification_requested',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({
+      userId: id('usr'),
+      tokenHash: hex(32),
+      requestedAt: dateTime,
+      expiresAt: dateTime,
+    }),
+    example: {
+      userId: USER,
+      tokenHash: FINGERPRINT,
+      requestedAt: WHEN,
+      expiresAt: '2026-11-24T10:00:00.000Z',
+    },
+  }),
+  event({
+    type: 'identity.webhook.subscribed',
+    version: 1,
+    aggregate: 'webhook',
+    direction: 'produced',
+    payload: object({
+      subscriptionId: id('whk'),
+      url: { type: 'string', format: 'uri', maxLength: 2048 },
+      eventTypes: { type: 'array', items: shortText(100), minItems: 1, uniqueItems: true },
+    }),
+    example: {
+      subscriptionId: WEBHOOK,
+      url: 'https://crm.example.org/hooks/lantern',
+      eventTypes: ['identity.user.registered'],
+    },
+  }),
+  event({
+    type: 'identity.webhook.unsubscribed',
+    version: 1,
+    aggregate: 'webhook',
+    direction: 'produced',
+    payload: object({ subscriptionId: id('whk') }),
+    example: { subscriptionId: WEBHOOK },
   }),
 ];

@@ -153,7 +153,8 @@ export type IdentitySessionRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
 };
 
 /** `identity.enrollment_token.issued` v1. */
@@ -224,7 +225,8 @@ export type IdentityDeviceRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
   revokedAt: string;
   certificateSerials: string[];
 };
@@ -265,7 +267,8 @@ export type IdentityGrantRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
 };
 
 /** `identity.api_key.issued` v1. */
@@ -432,6 +435,43 @@ export type IdentityAuthorizationDecisionRecordedV1 = {
   reason?: string;
 };
 
+/** `identity.password.reset_requested` v2. */
+export type IdentityPasswordResetRequestedV2 = {
+  userId: string;
+  channel: 'email' | 'admin';
+  resetTokenHash: string;
+  ip: string;
+  ua: string;
+  requestedAt: string;
+  expiresAt: string;
+};
+
+/** `identity.password.reset_completed` v1. */
+export type IdentityPasswordResetCompletedV1 = {
+  userId: string;
+  resetTokenHash: string;
+  sessionsRevoked: number;
+  completedAt: string;
+};
+
+/** `identity.user.email_verification_requested` v1. */
+export type IdentityUserEmailVerificationRequestedV1 = {
+  userId: string;
+  tokenHash: string;
+  requestedAt: string;
+  expiresAt: string;
+};
+
+/** `identity.webhook.subscribed` v1. */
+export type IdentityWebhookSubscribedV1 = {
+  subscriptionId: string;
+  url: string;
+  eventTypes: string[];
+};
+
+/** `identity.webhook.unsubscribed` v1. */
+export type IdentityWebhookUnsubscribedV1 = { subscriptionId: string };
+
 /** The payload of each event type, by version. */
 export interface EventPayloads {
   'identity.tenant.created': { 1: IdentityTenantCreatedV1 };
@@ -463,7 +503,10 @@ export interface EventPayloads {
   'identity.grant.revoked': { 1: IdentityGrantRevokedV1 };
   'identity.api_key.issued': { 1: IdentityApiKeyIssuedV1 };
   'identity.api_key.revoked': { 1: IdentityApiKeyRevokedV1 };
-  'identity.password.reset_requested': { 1: IdentityPasswordResetRequestedV1 };
+  'identity.password.reset_requested': {
+    1: IdentityPasswordResetRequestedV1;
+    2: IdentityPasswordResetRequestedV2;
+  };
   'tenant.org.user_invited': { 1: TenantOrgUserInvitedV1 };
   'gdpr.subject_request.received': { 1: GdprSubjectRequestReceivedV1 };
   'gdpr.subject_request.acknowledged': { 1: GdprSubjectRequestAcknowledgedV1 };
@@ -478,4 +521,8 @@ export interface EventPayloads {
   'identity.role.assigned': { 1: IdentityRoleAssignedV1 };
   'identity.permission.assigned': { 1: IdentityPermissionAssignedV1 };
   'identity.authorization.decision_recorded': { 1: IdentityAuthorizationDecisionRecordedV1 };
+  'identity.password.reset_completed': { 1: IdentityPasswordResetCompletedV1 };
+  'identity.user.email_verification_requested': { 1: IdentityUserEmailVerificationRequestedV1 };
+  'identity.webhook.subscribed': { 1: IdentityWebhookSubscribedV1 };
+  'identity.webhook.unsubscribed': { 1: IdentityWebhookUnsubscribedV1 };
 }

@@ -16,6 +16,8 @@ export const ID_PREFIXES = [
   'mem',
   'asg',
   'dec',
+  'whk',
+  'dlv',
 ] as const;
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 export type Id<P extends IdPrefix = IdPrefix> = `${P}_${string}`;
@@ -35,6 +37,8 @@ export const ID_NOUNS: Readonly<Record<IdPrefix, string>> = {
   mem: 'membership',
   asg: 'assignment',
   dec: 'authorisation decision',
+  whk: 'webhook subscription',
+  dlv: 'webhook delivery',
 };
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

@@ -138,9 +138,11 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'Run the CA service (HTTP)',
   usage:
-    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
+    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT] [--smtp-url URL] [--smtp-from ADDRESS] [--webhooks-allow-loopback-http]\n\n' +
     'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
     'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.\n' +
+    'LANTERN_SMTP_URL (or --smtp-url smtp[s]://user:pass@host:port): mail for email verification and\n' +
+    'password reset; without it those routes are off. --webhooks-allow-loopback-http: dev/test only.\n' +
     'OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=otlp): export traces over OTLP/HTTP\n' +
     '(OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG, …: docs/observability.md).\n' +
     '--nats takes every node of a JetStream cluster, comma-separated; --nats-replicas 3 makes the\n' +
@@ -160,6 +162,9 @@ export const serveCommand: Command = {
     'metrics-listen': { type: 'string' },
     'pkcs11-module': PKCS11_OPTIONS['pkcs11-module'],
     'pkcs11-pin-file': PKCS11_OPTIONS['pkcs11-pin-file'],
+    'smtp-url': { type: 'string' },
+    'smtp-from': { type: 'string' },
+    'webhooks-allow-loopback-http': { type: 'boolean' },
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
@@ -183,7 +188,17 @@ export const serveCommand: Command = {
     const tracing = tracingConfigFromEnv(io.env);
     const passphrase = passphraseOf(values, io, dataDir);
     const pkcs11 = pkcs11OpenOptions(values, io, dataDir);
+    const smtpUrl = optionalString(values, 'smtp-url') ?? (io.env['LANTERN_SMTP_URL'] || undefined);
     const running = await serve({
+      ...(smtpUrl === undefined
+        ? {}
+        : {
+            smtp: {
+              url: smtpUrl,
+              from: optionalString(values, 'smtp-from') ?? 'Lantern <no-reply@localhost>',
+            },
+          }),
+      webhooksAllowLoopbackHttp: values['webhooks-allow-loopback-http'] === true,
       dataDir,
       passphrase,
       ...(pkcs11 === undefined ? {} : { pkcs11 }),
