@@ -15,6 +15,7 @@ import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
 import { mfaAdminRoutes, mfaRoutes } from './http/mfa-routes.js';
+import { riskAdminRoutes } from './http/risk-routes.js';
 import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.js';
 import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
@@ -125,6 +126,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       adminRoutes(ctx, crls),
       accountAdminRoutes(ctx),
       mfaAdminRoutes(ctx),
+      riskAdminRoutes(ctx),
       webauthnAdminRoutes(ctx),
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),

@@ -32,6 +32,7 @@ import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
+import { RISK_REASONS, riskProjection } from '../mfa/risk-policy.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
@@ -48,6 +49,7 @@ export const PROJECTIONS: readonly Projection[] = [
   quarantineProjection,
   mfaProjection,
   passkeysProjection,
+  riskProjection,
 ];
 
 export interface OpenCaOptions {
@@ -148,6 +150,7 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     knownLabels: {
       deviceRevocationReasons: DEVICE_REVOCATION_REASONS,
       inboxSubjects: INBOX_SUBJECTS,
+      riskReasons: RISK_REASONS,
     },
   });
   // CRL distribution points name where devices and tools reach the CA now, not its issuer name.

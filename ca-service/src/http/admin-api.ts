@@ -4,6 +4,7 @@ import type { ApiKeyPrincipal, ApiScope } from '../api-keys/api-keys.js';
 import { API_SCOPES, authorize } from '../api-keys/api-keys.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { getTenant } from '../tenants/tenant-commands.js';
+import { idempotentPosts } from './idempotency.js';
 import { adminMeta, adminPrincipal } from './principal.js';
 import { tenantFor } from './tenant-for.js';
 
@@ -47,7 +48,8 @@ export class AdminCaller {
  * The admin API: every route of `features` is authenticated (admin API key, else console session
  * with its CSRF and Origin checks) before its body is read, then authorized against the scope and
  * tenant its `config` declares once its input is validated. A route that declares no scope fails
- * the start: forgetting the check cannot open a route.
+ * the start: forgetting the check cannot open a route. Every POST honours `Idempotency-Key`
+ * (idempotency.ts).
  */
 export function adminApi(
   ctx: CaContext,
@@ -68,6 +70,8 @@ export function adminApi(
       request.admin = new AdminCaller(principal, adminMeta(principal, request), principal.tenantId);
     });
     app.addHook('preHandler', async (request) => authorizeCall(ctx, request));
+    // After authorization: a key a caller may not use claims nothing.
+    idempotentPosts(app, ctx);
     for (const feature of features) await app.register(feature);
   };
 }

@@ -134,6 +134,7 @@ export function consoleRoutes(
       },
       undefined,
       correlationIdOf(request),
+      { ip: request.ip },
     );
     if (getUser(ctx, result.userId, null).role !== 'admin') {
       logout(ctx, result.refreshToken, correlationIdOf(request));

@@ -312,6 +312,18 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'admin',
     ok: [200, 'The policy as stored.'],
   },
+  'GET /v1/admin/tenants/{id}/risk-policy': {
+    summary: "A tenant's adaptive-MFA policy (risk rule weights, threshold, hours, locations)",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy.'],
+  },
+  'PUT /v1/admin/tenants/{id}/risk-policy': {
+    summary: "Change a tenant's adaptive-MFA policy; fields left out keep their value",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy as stored.'],
+  },
   'POST /v1/admin/users/{id}/mfa/reset': {
     summary: "Reset a user's second factors",
     tag: 'mfa',
