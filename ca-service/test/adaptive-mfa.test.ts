@@ -2,7 +2,14 @@ import { base32Decode, totpAt } from '@lantern/shared';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
-import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
+import {
+  createEnrollmentToken,
+  createTenant,
+  createUser,
+  startTestCa,
+} from '../../test/support/ca-fixture.js';
+import type { EnrolledTestDevice } from '../../test/support/device-keys.js';
+import { enrollTestDevice } from '../../test/support/device-keys.js';
 import { verifyAccessToken } from '../src/auth/tokens.js';
 
 let ca: TestCa;
@@ -65,7 +72,11 @@ async function onlyRule(rule: keyof typeof NO_WEIGHTS, extra: Record<string, unk
 const challenges = () =>
   ca.ctx.store.read({ tenantId, eventType: 'identity.user.mfa_challenge_required' });
 
-async function expectChallenge(response: LightMyRequestResponse, reasons: string[]) {
+async function expectChallenge(
+  response: LightMyRequestResponse,
+  reasons: string[],
+  deviceId?: string,
+) {
   expect(response.statusCode, response.body).toBe(401);
   const body = response.json() as {
     code: string;
@@ -83,6 +94,7 @@ async function expectChallenge(response: LightMyRequestResponse, reasons: string
     riskScore: 60,
     outcome: 'challenged',
     methods: ['totp'],
+    ...(deviceId === undefined ? {} : { deviceId }),
   });
 }
 
@@ -157,6 +169,40 @@ describe('adaptive MFA', () => {
     expect(verifyAccessToken(ca.ctx, accessToken).amr).toEqual(['pwd', 'otp']);
     // Only the challenge itself is an event: answering it is the logged_in that follows.
     expect(challenges()).toHaveLength(1);
+  });
+
+  it('new device: a device the user signed in on is known, another one is new', async () => {
+    await onlyRule('new_device');
+    const onDevice = (device: EnrolledTestDevice, extra: Record<string, unknown> = {}) => {
+      const body = JSON.stringify({
+        tenant: tenantId,
+        username: 'amina',
+        password: PASSWORD,
+        ...extra,
+      });
+      return ca.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        remoteAddress: HOME,
+        headers: {
+          'content-type': 'application/json',
+          'lantern-device-proof': device.proof(
+            'POST',
+            '/v1/auth/login',
+            body,
+            Math.floor(ca.clock.now() / 1000),
+          ),
+        },
+        payload: body,
+      });
+    };
+    const tablet = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
+    await expectChallenge(await onDevice(tablet), ['new_device'], tablet.deviceId);
+    expect((await onDevice(tablet, { totp: code() })).statusCode).toBe(200);
+    ca.clock.advance(30_000);
+    expect((await onDevice(tablet)).statusCode).toBe(200);
+    const laptop = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
+    await expectChallenge(await onDevice(laptop), ['new_device'], laptop.deviceId);
   });
 
   it('unusual hour alone: outside the tenant hours in its time zone, and not inside them', async () => {
