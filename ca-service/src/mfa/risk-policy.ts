@@ -147,36 +147,38 @@ export function riskPolicyOf(db: Database, tenantId: string): RiskPolicyView {
   return { tenantId, policy: JSON.parse(row.policy) as RiskPolicy, updatedAt: row.updated_at };
 }
 
-/** `a.b.c.d/n` or an IPv6 prefix, split for `BlockList.addSubnet`; throws when malformed. */
-export function parseCidr(cidr: string): {
-  address: string;
-  prefix: number;
-  type: 'ipv4' | 'ipv6';
-} {
+/** `a.b.c.d/n` or an IPv6 prefix as a block list; throws when malformed. */
+export function cidrBlock(cidr: string): BlockList {
   const [address = '', bits, extra] = cidr.split('/');
   const version = isIP(address);
   const prefix = Number(bits);
-  const max = version === 4 ? 32 : 128;
-  if (version === 0 || extra !== undefined || !/^\d{1,3}$/.test(bits ?? '') || prefix > max) {
-    throw new RiskPolicyInvalidError(`locations: ${JSON.stringify(cidr)} is not a CIDR block`);
+  const invalid = () =>
+    new RiskPolicyInvalidError(`locations: ${JSON.stringify(cidr)} is not a CIDR block`);
+  if (version === 0 || extra !== undefined || !/^\d{1,3}$/.test(bits ?? '')) throw invalid();
+  if (prefix > (version === 4 ? 32 : 128)) throw invalid();
+  const block = new BlockList();
+  try {
+    block.addSubnet(address, prefix, version === 4 ? 'ipv4' : 'ipv6');
+  } catch {
+    throw invalid(); // e.g. an IPv6 zone id, which isIP accepts and a block list does not
   }
-  return { address, prefix, type: version === 4 ? 'ipv4' : 'ipv6' };
+  return block;
 }
 
 /** The first of the tenant's locations whose block holds `ip`. */
-export function locate(policy: RiskPolicy, ip: string): KnownLocation | undefined {
+export function locate(policy: RiskPolicy, address: string): KnownLocation | undefined {
+  // A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`: the tenant wrote `a.b.c.d/n`.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  const ip = mapped ?? address;
   const version = isIP(ip);
   if (version === 0) return undefined;
-  return policy.locations.find((location) => {
-    const { address, prefix, type } = parseCidr(location.cidr);
-    const block = new BlockList();
-    block.addSubnet(address, prefix, type);
-    return block.check(ip, version === 4 ? 'ipv4' : 'ipv6');
-  });
+  return policy.locations.find((location) =>
+    cidrBlock(location.cidr).check(ip, version === 4 ? 'ipv4' : 'ipv6'),
+  );
 }
 
 function assertValid(policy: RiskPolicy): void {
-  for (const location of policy.locations) parseCidr(location.cidr);
+  for (const location of policy.locations) cidrBlock(location.cidr);
   if (policy.activeHours) {
     const { from, to, timeZone } = policy.activeHours;
     if (from === to) throw new RiskPolicyInvalidError('activeHours: from and to must differ');
