@@ -104,6 +104,23 @@ describe('Idempotency-Key on admin POSTs', () => {
     }
   });
 
+  it('is in the OpenAPI document of every admin POST', async () => {
+    const doc = (await ca.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<
+        string,
+        Record<string, { parameters?: { in: string; name: string }[]; responses: object }>
+      >;
+    };
+    const create = doc.paths['/v1/admin/users']?.['post'];
+    expect(create?.parameters).toContainEqual(
+      expect.objectContaining({ in: 'header', name: 'idempotency-key' }),
+    );
+    expect(create?.responses).toHaveProperty('422');
+    expect(doc.paths['/v1/auth/login']?.['post']?.parameters ?? []).not.toContainEqual(
+      expect.objectContaining({ name: 'idempotency-key' }),
+    );
+  });
+
   it('keys are per caller and route, malformed keys are refused, and answers expire', async () => {
     const created = await post(
       '/v1/admin/api-keys',
