@@ -16,6 +16,7 @@ import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
 import { invitationRoutes, memberAdminRoutes } from './http/member-routes.js';
 import { mfaAdminRoutes, mfaRoutes } from './http/mfa-routes.js';
+import { riskAdminRoutes } from './http/risk-routes.js';
 import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.js';
 import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
@@ -135,6 +136,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       adminRoutes(ctx, crls),
       accountAdminRoutes(ctx),
       mfaAdminRoutes(ctx),
+      riskAdminRoutes(ctx),
       webauthnAdminRoutes(ctx),
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),

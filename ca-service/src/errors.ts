@@ -258,11 +258,19 @@ const MfaRequiredBase = defineError(
   'The password was right, but this account also needs a second factor (`methods` lists which); nothing was counted as a failure.',
   'Send the sign-in again with a current code from the authenticator app (`totp`).',
 );
-/** `{ code, message, methods }`: the client reads which second factors it may send. */
+/**
+ * `{ code, message, methods, risk? }`: the client reads which second factors it may send, and
+ * with an adaptive-MFA challenge why (`risk: { level, reasons }`).
+ */
 export class MfaRequiredError extends MfaRequiredBase {
   override toJSON() {
     const methods = this.details?.['methods'];
-    return methods === undefined ? super.toJSON() : { ...super.toJSON(), methods };
+    const risk = this.details?.['risk'];
+    return {
+      ...super.toJSON(),
+      ...(methods === undefined ? {} : { methods }),
+      ...(risk === undefined ? {} : { risk }),
+    };
   }
 }
 export const MfaFailedError = defineError(
@@ -270,6 +278,36 @@ export const MfaFailedError = defineError(
   401,
   'The second-factor code is wrong, outside the ±1 step window, or was already used; it counts towards the lockout like a wrong password.',
   'Wait for the next code in the authenticator app and send it once; check the device clock if codes never work.',
+);
+export const RiskDeniedError = defineError(
+  'risk_denied',
+  401,
+  "The password was right, but this sign-in looked risky (the tenant's adaptive-MFA rules) and the account has no second factor to prove it, and the tenant's policy denies such sign-ins.",
+  'Sign in from a usual device and place, or ask an admin to enrol a second factor (TOTP or passkey) for the account.',
+);
+export const RiskPolicyInvalidError = defineError(
+  'risk_policy_invalid',
+  400,
+  'The adaptive-MFA policy names a malformed CIDR block, an unknown time zone or an empty hour window.',
+  'Send locations as `a.b.c.d/n` (or an IPv6 prefix), an IANA time zone such as `Africa/Nairobi`, and `from` different from `to`.',
+);
+export const IdempotencyKeyInvalidError = defineError(
+  'idempotency_key_invalid',
+  400,
+  'The Idempotency-Key header is empty, longer than 255 characters or holds characters other than printable ASCII.',
+  'Send a fresh random value (a UUID or ULID) per intended operation, and the same one on its retries.',
+);
+export const IdempotencyKeyReusedError = defineError(
+  'idempotency_key_reused',
+  422,
+  'This Idempotency-Key was already used on this route by this caller with a different request body.',
+  'Retry with exactly the body first sent under this key, or use a new key for a new operation.',
+);
+export const IdempotencyKeyInProgressError = defineError(
+  'idempotency_key_in_progress',
+  409,
+  'A request with this Idempotency-Key is still being processed.',
+  'Wait for the first request to finish, then retry: the stored answer is replayed.',
 );
 export const StepUpRequiredError = defineError(
   'step_up_required',
@@ -504,6 +542,11 @@ export const caErrors = [
   MfaRequiredError,
   MfaFailedError,
   StepUpRequiredError,
+  RiskDeniedError,
+  RiskPolicyInvalidError,
+  IdempotencyKeyInvalidError,
+  IdempotencyKeyReusedError,
+  IdempotencyKeyInProgressError,
   TotpNotPendingError,
   TotpNotEnrolledError,
   WebAuthnChallengeInvalidError,

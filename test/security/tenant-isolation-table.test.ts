@@ -80,6 +80,13 @@ const rows: Record<string, Row> = {
     url: () => `/v1/admin/tenants/${b['tenant']}/mfa-policy`,
     body: () => ({ roles: { learner: { required: [], offline: ['password'] } } }),
   },
+  'GET /v1/admin/tenants/{id}/risk-policy': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/risk-policy`,
+  },
+  'PUT /v1/admin/tenants/{id}/risk-policy': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/risk-policy`,
+    body: () => ({ enabled: true }),
+  },
   'POST /v1/admin/users/{id}/mfa/reset': {
     url: () => `/v1/admin/users/${b['user']}/mfa/reset`,
     body: () => ({}),

@@ -35,6 +35,7 @@ import { pkcs11KeyRingStore } from '../tokens/pkcs11-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
+import { RISK_REASONS, riskProjection } from '../mfa/risk-policy.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
@@ -54,6 +55,7 @@ export const PROJECTIONS: readonly Projection[] = [
   mfaProjection,
   passkeysProjection,
   membersProjection,
+  riskProjection,
 ];
 
 export interface OpenCaOptions {
@@ -182,6 +184,7 @@ async function openWithKeys(
     knownLabels: {
       deviceRevocationReasons: DEVICE_REVOCATION_REASONS,
       inboxSubjects: INBOX_SUBJECTS,
+      riskReasons: RISK_REASONS,
     },
   });
   const tokenKeys = openKeyRing({

@@ -9,6 +9,7 @@ import {
   authorizationDecisionsOf,
 } from '../members/authorization-decisions.js';
 import { getTenant } from '../tenants/tenant-commands.js';
+import { idempotentPosts } from './idempotency.js';
 import { adminMeta, adminPrincipal } from './principal.js';
 import { tenantFor } from './tenant-for.js';
 
@@ -52,7 +53,8 @@ export class AdminCaller {
  * The admin API: every route of `features` is authenticated (admin API key, else console session
  * with its CSRF and Origin checks) before its body is read, then authorized against the scope and
  * tenant its `config` declares once its input is validated. A route that declares no scope fails
- * the start: forgetting the check cannot open a route.
+ * the start: forgetting the check cannot open a route. Every POST honours `Idempotency-Key`
+ * (idempotency.ts).
  */
 export function adminApi(
   ctx: CaContext,
@@ -98,6 +100,8 @@ export function adminApi(
         decisions.record({ ...decision, tenantId: admin.tenantId, result: 'allow' }, admin.meta);
       }
     });
+    // After authorization: a key a caller may not use claims nothing.
+    idempotentPosts(app, ctx);
     for (const feature of features) await app.register(feature);
   };
 }

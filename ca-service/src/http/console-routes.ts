@@ -139,6 +139,7 @@ export function consoleRoutes(
       },
       undefined,
       correlationIdOf(request),
+      { ip: request.ip },
     );
     const user = getUser(ctx, result.userId, null);
     if (consoleScopes(ctx.store.db, user.user_id, user.tenant_id, user.role).length === 0) {

@@ -312,6 +312,18 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'admin',
     ok: [200, 'The policy as stored.'],
   },
+  'GET /v1/admin/tenants/{id}/risk-policy': {
+    summary: "A tenant's adaptive-MFA policy (risk rule weights, threshold, hours, locations)",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy.'],
+  },
+  'PUT /v1/admin/tenants/{id}/risk-policy': {
+    summary: "Change a tenant's adaptive-MFA policy; fields left out keep their value",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy as stored.'],
+  },
   'POST /v1/admin/users/{id}/mfa/reset': {
     summary: "Reset a user's second factors",
     tag: 'mfa',
@@ -442,6 +454,20 @@ export const DOCS_CSP =
   "connect-src 'self'; img-src 'self' data:; font-src 'self' data:; script-src 'self'; " +
   "style-src 'self' 'unsafe-inline'";
 
+/** Every admin POST honours it (http/idempotency.ts, docs/adaptive-mfa.md). */
+const IDEMPOTENCY_HEADER = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      minLength: 1,
+      maxLength: 255,
+      description:
+        'Retry-safe: the same key and body within 24 h get the first answer again (Idempotency-Replayed: true) and no second effect.',
+    },
+  },
+} as const;
+
 const ERROR = {
   type: 'object',
   required: ['code', 'message'],
@@ -474,11 +500,17 @@ export function documentRoute({
     errors['403'] = error(`The key lacks the ${scope ? `\`${scope}\` ` : ''}scope or the tenant.`);
   }
   if (url.includes(':')) errors['404'] = error('No such resource in your tenant.');
+  const idempotent = doc.caller === 'admin' && method === 'POST';
+  if (idempotent) {
+    errors['409'] ??= error('A request with this Idempotency-Key is still running.');
+    errors['422'] = error('This Idempotency-Key was used with another body.');
+  }
   errors['429'] = error('Too many requests; Retry-After says when to come back.');
   return {
     url,
     schema: {
       ...schema,
+      ...(idempotent ? { headers: IDEMPOTENCY_HEADER } : {}),
       summary: doc.summary,
       tags: [doc.tag],
       security: SECURITY[doc.caller],

@@ -31,7 +31,11 @@ export interface CaMetricsOptions {
    * Label values that belong to the features counted (why an admin revokes a device, which
    * subjects the inbox consumes): handed in, since observability sits below those features.
    */
-  knownLabels: { deviceRevocationReasons: readonly string[]; inboxSubjects: readonly string[] };
+  knownLabels: {
+    deviceRevocationReasons: readonly string[];
+    inboxSubjects: readonly string[];
+    riskReasons?: readonly string[];
+  };
 }
 
 /** How far ahead `identity_offline_certs_expiring_soon` looks. */
@@ -53,6 +57,7 @@ export const LOGIN_FAILURE_REASONS = [
   'device_tenant_mismatch',
   'mfa_failed',
   'passkey_failed',
+  'risk_denied',
 ] as const;
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 
@@ -138,6 +143,19 @@ export class CaMetrics {
     name: 'identity_mfa_challenges_total',
     help: 'Second factors asked for (challenged) and presented (success, failure), by factor',
     labelNames: ['factor', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly adaptiveMfaTriggered = new Counter({
+    name: 'identity_adaptive_mfa_triggered_total',
+    help: 'Online sign-ins whose risk score reached the tenant threshold, by each rule that fired',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  /** The spec gives no buckets; the score is 0–100 (the `riskScore` of the identity schemas). */
+  readonly riskScores = new Histogram({
+    name: 'identity_risk_score_distribution',
+    help: 'Risk scores (0-100) of the online password sign-ins of tenants with adaptive MFA on',
+    buckets: [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
     registers: [this.registry],
   });
   readonly mfaAdoption: Gauge;
@@ -428,6 +446,7 @@ export class CaMetrics {
     for (const result of REFRESH_RESULTS) this.sessionRefresh.inc({ result }, 0);
     this.accountLocks.inc({ reason: 'too_many_failures' }, 0);
     for (const reason of known.deviceRevocationReasons) this.deviceRevocations.inc({ reason }, 0);
+    for (const reason of known.riskReasons ?? []) this.adaptiveMfaTriggered.inc({ reason }, 0);
     for (const reason of API_KEY_REFUSALS) this.apiKeyUnauthorized.inc({ reason }, 0);
     for (const topic of TOPICS) this.outboxPublished.inc({ topic }, 0);
     for (const topic of known.inboxSubjects) this.inboxConsumed.inc({ topic }, 0);

@@ -450,6 +450,47 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
   CREATE INDEX webhook_deliveries_subscription ON webhook_deliveries (subscription_id, position);
   `,
+  `
+  -- Adaptive MFA (issue 20). Projection of identity.tenant.risk_policy_set.
+  CREATE TABLE tenant_risk_policies (
+    tenant_id TEXT PRIMARY KEY,
+    policy TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  -- Not projections: what the risk rules remember of recent sign-ins, pruned by age. The
+  -- successful online sign-ins of a user (device, hour, coarse location) ...
+  CREATE TABLE signin_history (
+    user_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    device_id TEXT,
+    location TEXT,
+    lat REAL,
+    lon REAL
+  );
+  CREATE INDEX signin_history_user ON signin_history (user_id, at);
+  -- ... and the failed password sign-ins per client address (the account as a hash).
+  CREATE TABLE signin_ip_failures (
+    ip TEXT NOT NULL,
+    account TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX signin_ip_failures_ip ON signin_ip_failures (ip, at);
+  CREATE INDEX signin_ip_failures_at ON signin_ip_failures (at);
+
+  -- Idempotency-Key of admin POSTs: the first answer, sealed, replayed until expires_at.
+  CREATE TABLE idempotency_keys (
+    scope TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    status INTEGER,
+    response TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (scope, idempotency_key)
+  );
+  CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

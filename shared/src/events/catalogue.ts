@@ -82,6 +82,15 @@ const revocationReasons = [
   'password_reset',
 ];
 
+/** What the adaptive-MFA rules may name (ca-service/src/signin/sign-in-risk.ts). */
+const riskReasons = [
+  'new_device',
+  'unusual_hour',
+  'recent_failures',
+  'ip_failures',
+  'impossible_travel',
+];
+
 const event = (definition: EventDefinition): EventDefinition => definition;
 
 /** An organisation: the tenant itself (the district, `ten_…`) or a school under it (`org_…`). */
@@ -900,5 +909,113 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     direction: 'produced',
     payload: object({ subscriptionId: id('whk') }),
     example: { subscriptionId: WEBHOOK },
+  }),
+  event({
+    // The domain catalogue's MfaChallengeRequired: the sign-in's risk score reached the tenant's
+    // threshold (ca-service/src/signin/sign-in-risk.ts), so a second factor was asked for.
+    type: 'identity.user.mfa_challenge_required',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        userId: id('usr'),
+        reasons: {
+          type: 'array',
+          items: enumOf(...riskReasons),
+          minItems: 1,
+          uniqueItems: true,
+        },
+        riskLevel: enumOf('medium', 'high'),
+        riskScore: { type: 'integer', minimum: 0, maximum: 100 },
+        /** challenged: a factor was asked for; denied / allowed_unverified: the user has none. */
+        outcome: enumOf('challenged', 'denied', 'allowed_unverified'),
+        methods: { type: 'array', items: enumOf('totp', 'webauthn'), uniqueItems: true },
+        deviceId: id('dev'),
+      },
+      ['userId', 'reasons', 'riskLevel', 'riskScore', 'outcome', 'methods'],
+    ),
+    example: {
+      userId: USER,
+      reasons: ['new_device', 'impossible_travel'],
+      riskLevel: 'high',
+      riskScore: 80,
+      outcome: 'challenged',
+      methods: ['totp'],
+    },
+  }),
+  event({
+    type: 'identity.tenant.risk_policy_set',
+    version: 1,
+    aggregate: 'tenant',
+    direction: 'produced',
+    payload: object({
+      tenantId: id('ten'),
+      /** The whole adaptive-MFA policy after the change. */
+      policy: object(
+        {
+          enabled: boolean,
+          threshold: { type: 'integer', minimum: 1, maximum: 100 },
+          weights: object(
+            Object.fromEntries(
+              riskReasons.map((reason) => [reason, { type: 'integer', minimum: 0, maximum: 100 }]),
+            ),
+          ),
+          noFactor: enumOf('deny', 'allow'),
+          recentFailures: { type: 'integer', minimum: 1 },
+          ipFailureAccounts: { type: 'integer', minimum: 2 },
+          ipFailureWindowSeconds: { type: 'integer', minimum: 60 },
+          maxTravelKmh: { type: 'integer', minimum: 1 },
+          /** Absent: the tenant names no usual hours (only each user's own history counts). */
+          activeHours: object({
+            from: { type: 'integer', minimum: 0, maximum: 23 },
+            to: { type: 'integer', minimum: 0, maximum: 23 },
+            timeZone: shortText(64),
+          }),
+          locations: {
+            type: 'array',
+            maxItems: 256,
+            items: object({
+              cidr: shortText(64),
+              name: shortText(100),
+              lat: { type: 'number', minimum: -90, maximum: 90 },
+              lon: { type: 'number', minimum: -180, maximum: 180 },
+            }),
+          },
+        },
+        [
+          'enabled',
+          'threshold',
+          'weights',
+          'noFactor',
+          'recentFailures',
+          'ipFailureAccounts',
+          'ipFailureWindowSeconds',
+          'maxTravelKmh',
+          'locations',
+        ],
+      ),
+    }),
+    example: {
+      tenantId: TENANT,
+      policy: {
+        enabled: true,
+        threshold: 50,
+        weights: {
+          new_device: 20,
+          unusual_hour: 15,
+          recent_failures: 30,
+          ip_failures: 40,
+          impossible_travel: 60,
+        },
+        noFactor: 'allow',
+        recentFailures: 3,
+        ipFailureAccounts: 5,
+        ipFailureWindowSeconds: 900,
+        maxTravelKmh: 900,
+        activeHours: { from: 6, to: 20, timeZone: 'Africa/Nairobi' },
+        locations: [{ cidr: '203.0.113.0/24', name: 'Hillside campus', lat: -1.29, lon: 36.82 }],
+      },
+    },
   }),
 ];

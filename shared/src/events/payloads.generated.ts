@@ -472,6 +472,42 @@ export type IdentityWebhookSubscribedV1 = {
 /** `identity.webhook.unsubscribed` v1. */
 export type IdentityWebhookUnsubscribedV1 = { subscriptionId: string };
 
+/** `identity.user.mfa_challenge_required` v1. */
+export type IdentityUserMfaChallengeRequiredV1 = {
+  userId: string;
+  reasons: (
+    'new_device' | 'unusual_hour' | 'recent_failures' | 'ip_failures' | 'impossible_travel'
+  )[];
+  riskLevel: 'medium' | 'high';
+  riskScore: number;
+  outcome: 'challenged' | 'denied' | 'allowed_unverified';
+  methods: ('totp' | 'webauthn')[];
+  deviceId?: string;
+};
+
+/** `identity.tenant.risk_policy_set` v1. */
+export type IdentityTenantRiskPolicySetV1 = {
+  tenantId: string;
+  policy: {
+    enabled: boolean;
+    threshold: number;
+    weights: {
+      new_device: number;
+      unusual_hour: number;
+      recent_failures: number;
+      ip_failures: number;
+      impossible_travel: number;
+    };
+    noFactor: 'deny' | 'allow';
+    recentFailures: number;
+    ipFailureAccounts: number;
+    ipFailureWindowSeconds: number;
+    maxTravelKmh: number;
+    activeHours?: { from: number; to: number; timeZone: string };
+    locations: { cidr: string; name: string; lat: number; lon: number }[];
+  };
+};
+
 /** The payload of each event type, by version. */
 export interface EventPayloads {
   'identity.tenant.created': { 1: IdentityTenantCreatedV1 };
@@ -525,4 +561,6 @@ export interface EventPayloads {
   'identity.user.email_verification_requested': { 1: IdentityUserEmailVerificationRequestedV1 };
   'identity.webhook.subscribed': { 1: IdentityWebhookSubscribedV1 };
   'identity.webhook.unsubscribed': { 1: IdentityWebhookUnsubscribedV1 };
+  'identity.user.mfa_challenge_required': { 1: IdentityUserMfaChallengeRequiredV1 };
+  'identity.tenant.risk_policy_set': { 1: IdentityTenantRiskPolicySetV1 };
 }
