@@ -19,6 +19,7 @@ import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.j
 import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { webAuthnConfig } from './mfa/webauthn-config.js';
+import { ssoAdminRoutes, ssoRoutes } from './http/sso-routes.js';
 import { syncRoutes } from './http/sync-routes.js';
 import { answerError, installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
@@ -128,6 +129,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       webauthnAdminRoutes(ctx),
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),
+      ssoAdminRoutes(ctx),
     ]),
   );
   await app.register(mfaRoutes(ctx));
@@ -136,6 +138,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       loginRateLimitPerMinute: options.loginRateLimitPerMinute ?? 600,
     }),
   );
+  await app.register(ssoRoutes(ctx, { rateLimitPerMinute: loginLimit }));
   await app.register(syncRoutes(ctx));
   await app.register(consoleRoutes(ctx, { signInRateLimitPerMinute: loginLimit }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -8,6 +8,7 @@ import { keysCommands } from './commands/keys.js';
 import { projectionsCommands } from './commands/projections.js';
 import { initCommand, serveCommand } from './commands/service.js';
 import { sessionCommands } from './commands/session.js';
+import { ssoCommands } from './commands/sso.js';
 import { tenantCommands } from './commands/tenant.js';
 import { userCommands } from './commands/user.js';
 
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   ...deviceCommands,
   ...projectionsCommands,
   ...userCommands,
+  ...ssoCommands,
   ...sessionCommands,
   ...apiKeyCommands,
   ...keysCommands,

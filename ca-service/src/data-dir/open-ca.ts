@@ -32,6 +32,7 @@ import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
+import { ssoProjection } from '../sso/sso-providers.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
@@ -48,6 +49,7 @@ export const PROJECTIONS: readonly Projection[] = [
   quarantineProjection,
   mfaProjection,
   passkeysProjection,
+  ssoProjection,
 ];
 
 export interface OpenCaOptions {
