@@ -2,7 +2,14 @@ import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair } from 'jose';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
-import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
+import {
+  createEnrollmentToken,
+  createTenant,
+  createUser,
+  startTestCa,
+} from '../../test/support/ca-fixture.js';
+import { enrollTestDevice } from '../../test/support/device-keys.js';
+import { postAsDevice } from '../../test/support/device-requests.js';
 import type { TestIdp } from '../../test/support/oidc-idp.js';
 import { startTestIdp } from '../../test/support/oidc-idp.js';
 import { verifyIdToken } from '../src/sso/oidc-client.js';
@@ -72,12 +79,12 @@ async function start(tenant: string): Promise<URL> {
 const callback = (url: URL | string) =>
   ca.app.inject({ method: 'GET', url: typeof url === 'string' ? url : url.pathname + url.search });
 
-async function metric(result: string): Promise<number> {
+async function metric(result: string, provider = 'google'): Promise<number> {
   const text = (await ca.app.inject({ method: 'GET', url: '/metrics' })).body;
   const line = text
     .split('\n')
     .find((l) =>
-      l.startsWith(`identity_sso_callbacks_total{provider="google",result="${result}"}`),
+      l.startsWith(`identity_sso_callbacks_total{provider="${provider}",result="${result}"}`),
     );
   return Number(line?.split(' ')[1] ?? 'NaN');
 }
@@ -108,7 +115,9 @@ describe('SSO callbacks that must fail', () => {
     const replay = await callback(back);
     expect(replay.statusCode).toBe(400);
     expect(replay.json()).toMatchObject({ code: 'sso_state_invalid' });
-    expect(await metric('state_invalid')).toBe(0);
+    // No attempt found, so no tenant provider to name: the bounded label `unknown`.
+    expect(await metric('state_invalid', 'unknown')).toBe(3);
+    expect(await metric('success')).toBe(1);
   });
 
   it('a wrong PKCE verifier is refused by the provider: sso_code_rejected', async () => {
@@ -339,6 +348,13 @@ describe('SSO sign-in', () => {
       await idp.authorize((await start(hillside)).toString(), 'sub-unverified'),
     );
     expect(answer.json()).toMatchObject({ userId: teacherId });
+    // Rebuilt from the events alone, the configuration and the link are the same.
+    const before = ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all();
+    ca.ctx.store.rebuildProjections();
+    expect(ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all()).toEqual(before);
+    expect(ca.ctx.store.db.prepare('SELECT user_id FROM sso_identities').pluck().all()).toEqual([
+      teacherId,
+    ]);
     // Another tenant's admin key cannot link Hillside's user.
     const key = await ca.admin('POST', '/v1/admin/api-keys', {
       tenant: riverside,
@@ -352,5 +368,42 @@ describe('SSO sign-in', () => {
       key.json<{ apiKey: string }>().apiKey,
     );
     expect(foreign.statusCode).toBe(404);
+  });
+});
+
+describe('device hand-off', () => {
+  it('pending, then only the device that started it redeems it, once, for a grant-bearing answer', async () => {
+    expect((await configure(hillside, CLIENT_A, ['hillside.example'])).statusCode).toBe(200);
+    const tablet = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, hillside));
+    const other = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, hillside));
+    const foreign = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, riverside));
+    const refused = await postAsDevice(ca, foreign, `/v1/sso/${hillside}/handoffs`, '{}');
+    expect(refused.json()).toMatchObject({ code: 'tenant_mismatch' });
+    const noProof = await ca.app.inject({
+      method: 'POST',
+      url: `/v1/sso/${hillside}/handoffs`,
+      payload: {},
+    });
+    expect(noProof.statusCode).toBe(401);
+
+    const started = await postAsDevice(ca, tablet, `/v1/sso/${hillside}/handoffs`, '{}');
+    expect(started.statusCode, started.body).toBe(201);
+    const { handoffId, authorizationUrl } = started.json<{
+      handoffId: string;
+      authorizationUrl: string;
+    }>();
+    const redeem = (device: typeof tablet) =>
+      postAsDevice(ca, device, `/v1/sso/handoffs/${handoffId}`, '{}');
+    expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_pending' });
+    const done = await callback(await idp.authorize(authorizationUrl, 'sub-teacher'));
+    expect(done.json()).toMatchObject({ status: 'handoff_completed', tenantId: hillside });
+    expect((await redeem(other)).json()).toMatchObject({ code: 'sso_handoff_invalid' });
+    const answer = await redeem(tablet);
+    expect(answer.statusCode, answer.body).toBe(200);
+    expect(answer.json()).toMatchObject({
+      userId: teacherId,
+      offlineGrant: { methods: expect.arrayContaining(['password']) },
+    });
+    expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_invalid' });
   });
 });

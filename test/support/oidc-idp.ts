@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
@@ -41,6 +42,19 @@ export async function startTestIdp(clients: IdpClient[]): Promise<TestIdp> {
       token_endpoint_auth_method: 'client_secret_basic',
     })),
     cookies: { keys: ['lantern-test-idp-cookie-key'] },
+    jwks: {
+      keys: [
+        {
+          ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+            format: 'jwk',
+          }),
+          kid: 'idp-1',
+          use: 'sig',
+          alg: 'RS256',
+        },
+      ],
+    },
+    ttl: { Interaction: 600, Grant: 600, Session: 600, AccessToken: 600, IdToken: 600 },
     // As Google and Entra do: the profile claims in the ID token of the code flow too.
     conformIdTokenClaims: false,
     pkce: { methods: ['S256'], required: () => true },
