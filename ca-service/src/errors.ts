@@ -353,7 +353,7 @@ export const SsoDeniedError = defineError(
   'sso_denied',
   400,
   'The identity provider sent the browser back with an error instead of a code (the person cancelled, or the provider refused).',
-  'Start the sign-in again; the `details.error` field has the provider\'s error code.',
+  "Start the sign-in again; the `details.error` field has the provider's error code.",
 );
 export const SsoCodeRejectedError = defineError(
   'sso_code_rejected',
@@ -377,7 +377,7 @@ export const SsoIdentityUnlinkedError = defineError(
   'sso_identity_unlinked',
   403,
   "The provider's account is linked to no user of this tenant, and the tenant's rules do not allow linking it now (no admin link; no verified email of a verified domain matching a user).",
-  'An admin links the account: `POST /v1/admin/users/:id/sso-identities` with its subject, or adds the email domain to the tenant\'s `verifiedDomains`.',
+  "An admin links the account: `POST /v1/admin/users/:id/sso-identities` with its subject, or adds the email domain to the tenant's `verifiedDomains`.",
 );
 export const SsoHandoffPendingError = defineError(
   'sso_handoff_pending',
