@@ -12,6 +12,8 @@ import { enrollTestDevice } from '../../test/support/device-keys.js';
 import { postAsDevice } from '../../test/support/device-requests.js';
 import type { TestIdp } from '../../test/support/oidc-idp.js';
 import { startTestIdp } from '../../test/support/oidc-idp.js';
+import { runCli } from '@lantern/shared';
+import { commands } from '../src/cli/commands.js';
 import { verifyIdToken } from '../src/sso/oidc-client.js';
 
 const CALLBACK = 'http://ca.test/v1/sso/callback';
@@ -405,5 +407,43 @@ describe('device hand-off', () => {
       offlineGrant: { methods: expect.arrayContaining(['password']) },
     });
     expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_invalid' });
+  });
+});
+
+describe('lantern-ca tenant sso / user sso-link', () => {
+  it('sets the provider with the secret from stdin, shows it without, and pre-links a user', async () => {
+    const url = await ca.app.listen({ port: 0, host: '127.0.0.1' });
+    const run = async (argv: string[], stdin = '') => {
+      const stdout: string[] = [];
+      const code = await runCli('lantern-ca', commands, [...argv, '--url', url, '--json'], {
+        stdout: (text) => stdout.push(text),
+        stderr: () => undefined,
+        readStdin: async () => stdin,
+        env: { LANTERN_API_KEY: ca.adminKey },
+      });
+      const text = stdout.join('');
+      return { code, json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown> };
+    };
+    const noSecret = await run(['tenant', 'sso', 'set', hillside, '--provider', 'google']);
+    expect(noSecret.code).toBe(2);
+    const set = await run(
+      [
+        ...['tenant', 'sso', 'set', hillside, '--provider', 'google', '--issuer', idp.issuer],
+        ...['--client-id', CLIENT_A.clientId, '--verified-domains', 'hillside.example'],
+      ],
+      `${CLIENT_A.clientSecret}\n`,
+    );
+    expect(set.code).toBe(0);
+    expect(set.json).toMatchObject({ issuer: idp.issuer, verifiedDomains: ['hillside.example'] });
+    const shown = await run(['tenant', 'sso', 'show', 'hillside-primary']);
+    expect(shown.json).toMatchObject({ tenantId: hillside, clientId: CLIENT_A.clientId });
+    expect(JSON.stringify(shown.json)).not.toContain(CLIENT_A.clientSecret);
+    const link = await run(['user', 'sso-link', teacherId, '--subject', 'sub-stranger']);
+    expect(link.json).toMatchObject({ userId: teacherId, linkedBy: 'admin' });
+    // The secret from stdin is the one the token request uses: the sign-in goes through.
+    const answer = await callback(
+      await idp.authorize((await start(hillside)).toString(), 'sub-stranger'),
+    );
+    expect(answer.json()).toMatchObject({ userId: teacherId });
   });
 });
