@@ -39,7 +39,7 @@ afterAll(async () => {
   await idp.close();
 });
 
-beforeEach(async () => {
+async function startCa(): Promise<void> {
   // The provider signs on the real clock; the CA's clock must agree with it.
   ca = await startTestCa({ now: Date.now() });
   hillside = await createTenant(ca, 'Hillside Primary');
@@ -54,10 +54,15 @@ beforeEach(async () => {
   expect(created.statusCode, created.body).toBe(201);
   teacherId = created.json<{ userId: string }>().userId;
   await createUser(ca, hillside, 'amina', 'correct horse battery staple');
-});
-afterEach(async () => {
-  await ca.close();
-});
+}
+
+/** A fresh CA per test, for the describes that talk to one (the ID token checks need none). */
+function withCa(): void {
+  beforeEach(startCa);
+  afterEach(async () => {
+    await ca.close();
+  });
+}
 
 async function configure(
   tenant: string,
@@ -98,6 +103,7 @@ const events = (type: string) =>
     .map((row) => JSON.parse((row as { payload: string }).payload) as Record<string, unknown>);
 
 describe('SSO callbacks that must fail', () => {
+  withCa();
   beforeEach(async () => {
     expect((await configure(hillside, CLIENT_A, ['hillside.example'])).statusCode).toBe(200);
   });
@@ -282,6 +288,7 @@ describe('ID token validation (jose against the key set)', () => {
 });
 
 describe('SSO sign-in', () => {
+  withCa();
   it('links by verified domain once (AuthenticationIdentityLinked), then by (issuer, sub); answers like a password sign-in', async () => {
     expect((await configure(hillside, CLIENT_A, ['hillside.example'])).statusCode).toBe(200);
     const first = await callback(
@@ -374,6 +381,7 @@ describe('SSO sign-in', () => {
 });
 
 describe('device hand-off', () => {
+  withCa();
   it('pending, then only the device that started it redeems it, once, for a grant-bearing answer', async () => {
     expect((await configure(hillside, CLIENT_A, ['hillside.example'])).statusCode).toBe(200);
     const tablet = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, hillside));
@@ -411,6 +419,7 @@ describe('device hand-off', () => {
 });
 
 describe('lantern-ca tenant sso / user sso-link', () => {
+  withCa();
   it('sets the provider with the secret from stdin, shows it without, and pre-links a user', async () => {
     const url = await ca.app.listen({ port: 0, host: '127.0.0.1' });
     const run = async (argv: string[], stdin = '') => {
