@@ -29,6 +29,7 @@ const CA_LAYERS = [
       'auth',
       'mfa',
       'signin',
+      'sso',
       'revocation',
       'sync',
       'inbox',
@@ -52,6 +53,7 @@ const roomImports = (rooms, files = []) => ({
 const FEATURE_ORDER = {
   auth: ['mfa', 'signin'],
   mfa: ['signin'],
+  signin: ['sso'],
   devices: ['auth', 'mfa', 'signin', 'revocation'],
 };
 const caLayerConfigs = CA_LAYERS.flatMap(([, rooms], index) => {

@@ -21,6 +21,7 @@ import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.j
 import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { webAuthnConfig } from './mfa/webauthn-config.js';
+import { ssoAdminRoutes, ssoRoutes } from './http/sso-routes.js';
 import { syncRoutes } from './http/sync-routes.js';
 import { selfServiceRoutes } from './http/self-service-routes.js';
 import { selfServiceAdminRoutes } from './http/self-service-admin-routes.js';
@@ -143,6 +144,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       memberAdminRoutes(ctx),
       webhookRoutes(ctx, options.webhooks ?? { allowLoopbackHttp: false }),
       ...(options.mailer ? [selfServiceAdminRoutes(ctx, options.mailer)] : []),
+      ssoAdminRoutes(ctx),
     ]),
   );
   if (options.mailer) await app.register(selfServiceRoutes(ctx, { mailer: options.mailer }));
@@ -152,6 +154,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       loginRateLimitPerMinute: options.loginRateLimitPerMinute ?? 600,
     }),
   );
+  await app.register(ssoRoutes(ctx, { rateLimitPerMinute: loginLimit }));
   await app.register(syncRoutes(ctx));
   await app.register(consoleRoutes(ctx, { signInRateLimitPerMinute: loginLimit }));
   await app.register(invitationRoutes(ctx, { rateLimitPerMinute: loginLimit }));

@@ -375,6 +375,60 @@ export const WebAuthnCredentialNotFoundError = defineError(
   'The user has no passkey with this credential id.',
   'List the passkeys with `GET /v1/admin/users/:id/mfa`.',
 );
+export const SsoNotConfiguredError = defineError(
+  'sso_not_configured',
+  404,
+  'The tenant has no OpenID Connect provider configured, so it has no single sign-on.',
+  'An admin sets one with `POST /v1/admin/tenants/:id/sso` or `lantern-ca tenant sso set`.',
+);
+export const SsoStateInvalidError = defineError(
+  'sso_state_invalid',
+  400,
+  'The callback names no sign-in this CA started: the state is unknown, expired (10 minutes) or already used.',
+  'Start the sign-in again from `GET /v1/sso/:tenant/start`; a callback URL works once.',
+);
+export const SsoDeniedError = defineError(
+  'sso_denied',
+  400,
+  'The identity provider sent the browser back with an error instead of a code (the person cancelled, or the provider refused).',
+  "Start the sign-in again; the `details.error` field has the provider's error code.",
+);
+export const SsoCodeRejectedError = defineError(
+  'sso_code_rejected',
+  400,
+  'The identity provider refused to exchange the authorization code: it was used already, expired, or the PKCE verifier does not match.',
+  'Start the sign-in again; a code is good for one exchange.',
+);
+export const SsoProviderUnavailableError = defineError(
+  'sso_provider_unavailable',
+  502,
+  "The tenant's identity provider did not answer as OpenID Connect discovery, its key set or token endpoint should.",
+  "Check the provider's issuer URL with `lantern-ca tenant sso show`, and that this CA reaches it.",
+);
+export const SsoIdTokenInvalidError = defineError(
+  'sso_id_token_invalid',
+  401,
+  "The provider's ID token failed validation (signature by its published keys, issuer, audience, authorized party, expiry, nonce); `details.reason` says which.",
+  'Start the sign-in again; if it keeps failing, check the client id and issuer configured for the tenant.',
+);
+export const SsoIdentityUnlinkedError = defineError(
+  'sso_identity_unlinked',
+  403,
+  "The provider's account is linked to no user of this tenant, and the tenant's rules do not allow linking it now (no admin link; no verified email of a verified domain matching a user).",
+  "An admin links the account: `POST /v1/admin/users/:id/sso-identities` with its subject, or adds the email domain to the tenant's `verifiedDomains`.",
+);
+export const SsoHandoffPendingError = defineError(
+  'sso_handoff_pending',
+  409,
+  'The browser part of this device sign-in has not finished yet.',
+  'Finish the sign-in in the browser, then ask again; the hand-off lasts 10 minutes.',
+);
+export const SsoHandoffInvalidError = defineError(
+  'sso_handoff_invalid',
+  404,
+  'No device sign-in with this id waits for this device: unknown, expired, already redeemed, or started by another device.',
+  'Start a new one with `POST /v1/sso/:tenant/handoffs` from the device.',
+);
 export const LoginOverloadedError = defineError(
   'login_overloaded',
   429,
@@ -559,6 +613,15 @@ export const caErrors = [
   WebAuthnCredentialNotFoundError,
   AuditChainBrokenError,
   LoginOverloadedError,
+  SsoNotConfiguredError,
+  SsoStateInvalidError,
+  SsoDeniedError,
+  SsoCodeRejectedError,
+  SsoProviderUnavailableError,
+  SsoIdTokenInvalidError,
+  SsoIdentityUnlinkedError,
+  SsoHandoffPendingError,
+  SsoHandoffInvalidError,
   RootKeyUnavailableError,
   IssuerUnknownError,
   HsmUnavailableError,

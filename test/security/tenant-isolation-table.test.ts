@@ -87,6 +87,20 @@ const rows: Record<string, Row> = {
     url: () => `/v1/admin/tenants/${b['tenant']}/risk-policy`,
     body: () => ({ enabled: true }),
   },
+  'GET /v1/admin/tenants/{id}/sso': { url: () => `/v1/admin/tenants/${b['tenant']}/sso` },
+  'POST /v1/admin/tenants/{id}/sso': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/sso`,
+    body: () => ({
+      provider: 'oidc',
+      issuer: 'https://idp.example',
+      clientId: 'x',
+      clientSecret: 'y',
+    }),
+  },
+  'POST /v1/admin/users/{id}/sso-identities': {
+    url: () => `/v1/admin/users/${b['user']}/sso-identities`,
+    body: () => ({ subject: 'someone' }),
+  },
   'POST /v1/admin/users/{id}/mfa/reset': {
     url: () => `/v1/admin/users/${b['user']}/mfa/reset`,
     body: () => ({}),

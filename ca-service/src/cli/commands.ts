@@ -12,6 +12,7 @@ import { memberCommands } from './commands/member.js';
 import { projectionsCommands } from './commands/projections.js';
 import { initCommand, serveCommand } from './commands/service.js';
 import { sessionCommands } from './commands/session.js';
+import { ssoCommands } from './commands/sso.js';
 import { tenantCommands } from './commands/tenant.js';
 import { userCommands } from './commands/user.js';
 
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   ...deviceCommands,
   ...projectionsCommands,
   ...userCommands,
+  ...ssoCommands,
   ...sessionCommands,
   ...apiKeyCommands,
   ...inviteCommands,

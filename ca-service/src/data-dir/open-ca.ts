@@ -36,6 +36,7 @@ import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
 import { RISK_REASONS, riskProjection } from '../mfa/risk-policy.js';
+import { ssoProjection } from '../sso/sso-providers.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
@@ -56,6 +57,7 @@ export const PROJECTIONS: readonly Projection[] = [
   passkeysProjection,
   membersProjection,
   riskProjection,
+  ssoProjection,
 ];
 
 export interface OpenCaOptions {

@@ -189,6 +189,49 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'device',
     ok: [200, 'Tokens as for a password sign-in.'],
   },
+  'GET /v1/sso/{tenant}/start': {
+    summary: "Start a sign-in at the tenant's OpenID Connect provider (docs/sso.md)",
+    tag: 'auth',
+    caller: 'public',
+    ok: [302, "Redirect to the provider's authorization endpoint (code, PKCE S256, state, nonce)."],
+  },
+  'GET /v1/sso/callback': {
+    summary:
+      "The provider's redirect: the code exchanged, the ID token checked, the identity linked",
+    tag: 'auth',
+    caller: 'public',
+    ok: [200, 'Tokens as for a password sign-in, or the hand-off completed.'],
+  },
+  'POST /v1/sso/{tenant}/handoffs': {
+    summary: 'Start an SSO sign-in for this device (a browser completes it)',
+    tag: 'auth',
+    caller: 'device',
+    ok: [201, "The hand-off id and the provider's URL to open."],
+  },
+  'POST /v1/sso/handoffs/{id}': {
+    summary: 'Redeem a completed SSO hand-off, once, from the device that started it',
+    tag: 'auth',
+    caller: 'device',
+    ok: [200, 'Tokens and offline grant as for a password sign-in with a device proof.'],
+  },
+  'GET /v1/admin/tenants/{id}/sso': {
+    summary: "A tenant's OpenID Connect provider (never its client secret)",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The provider configuration.'],
+  },
+  'POST /v1/admin/tenants/{id}/sso': {
+    summary: "Set a tenant's OpenID Connect provider; the client secret is stored sealed",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The provider configuration as stored.'],
+  },
+  'POST /v1/admin/users/{id}/sso-identities': {
+    summary: "Link a user to their account's subject at the tenant's provider",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The link.'],
+  },
   'POST /v1/admin/tenants': {
     summary: 'Create a tenant',
     tag: 'admin',

@@ -1,5 +1,5 @@
 import type { Clock, SyncRejectionCode } from '@lantern/shared';
-import { EVENT_CATALOGUE } from '@lantern/shared';
+import { EVENT_CATALOGUE, SSO_PROVIDERS } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -46,7 +46,7 @@ export const API_KEY_ROTATION_DAYS = 180;
 /** Route label of requests that matched no route: a raw URL would make label values unbounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-export const LOGIN_METHODS = ['password', 'passkey'] as const;
+export const LOGIN_METHODS = ['password', 'passkey', 'sso'] as const;
 export type LoginMethod = (typeof LOGIN_METHODS)[number] | 'totp';
 
 export const LOGIN_FAILURE_REASONS = [
@@ -62,6 +62,18 @@ export const LOGIN_FAILURE_REASONS = [
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 
 export const MFA_FACTORS = ['totp', 'webauthn'] as const;
+/** `result` of identity_sso_callbacks_total: success, or the refusal's error code less `sso_`. */
+export const SSO_CALLBACK_RESULTS = [
+  'success',
+  'state_invalid',
+  'denied',
+  'code_rejected',
+  'provider_unavailable',
+  'id_token_invalid',
+  'identity_unlinked',
+  'account_refused',
+] as const;
+export type SsoCallbackResult = (typeof SSO_CALLBACK_RESULTS)[number];
 /** `challenged`: the sign-in was told a second factor is needed. */
 export const MFA_RESULTS = ['challenged', 'success', 'failure'] as const;
 export const REFRESH_RESULTS = ['success', 'reused', 'invalid'] as const;
@@ -156,6 +168,12 @@ export class CaMetrics {
     name: 'identity_risk_score_distribution',
     help: 'Risk scores (0-100) of the online password sign-ins of tenants with adaptive MFA on',
     buckets: [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+    registers: [this.registry],
+  });
+  readonly ssoCallbacks = new Counter({
+    name: 'identity_sso_callbacks_total',
+    help: 'OpenID Connect callbacks handled, by the tenant provider label and result',
+    labelNames: ['provider', 'result'] as const,
     registers: [this.registry],
   });
   readonly mfaAdoption: Gauge;
@@ -444,6 +462,8 @@ export class CaMetrics {
     for (const factor of MFA_FACTORS)
       for (const result of MFA_RESULTS) this.mfaChallenges.inc({ factor, result }, 0);
     for (const result of REFRESH_RESULTS) this.sessionRefresh.inc({ result }, 0);
+    for (const provider of SSO_PROVIDERS)
+      for (const result of SSO_CALLBACK_RESULTS) this.ssoCallbacks.inc({ provider, result }, 0);
     this.accountLocks.inc({ reason: 'too_many_failures' }, 0);
     for (const reason of known.deviceRevocationReasons) this.deviceRevocations.inc({ reason }, 0);
     for (const reason of known.riskReasons ?? []) this.adaptiveMfaTriggered.inc({ reason }, 0);
@@ -506,6 +526,11 @@ export class CaMetrics {
 
   mfa(factor: (typeof MFA_FACTORS)[number], result: (typeof MFA_RESULTS)[number]): void {
     this.mfaChallenges.inc({ factor, result });
+  }
+
+  /** `provider`: the tenant's label; `unknown` when the state named no sign-in of ours. */
+  ssoCallback(provider: string, result: SsoCallbackResult): void {
+    this.ssoCallbacks.inc({ provider, result });
   }
 
   deviceEnrolled(tenantId: string): void {

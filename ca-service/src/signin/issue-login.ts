@@ -54,7 +54,7 @@ export interface OfflineGrantClaims {
   exp: number;
 }
 
-/** What a whole online sign-in (password or passkey, then `issueLogin`) reads and writes. */
+/** What a whole online sign-in (password, passkey or SSO, then `issueLogin`) reads and writes. */
 export type SignInContext = Pick<
   CaContext,
   | 'auth'
@@ -186,7 +186,8 @@ export function issueLogin(
     },
     'signed in',
   );
-  ctx.metrics.loginSucceeded(user.tenant_id, amr.includes('hwk') ? 'passkey' : 'password');
+  const method = amr.includes('hwk') ? 'passkey' : amr.includes('sso') ? 'sso' : 'password';
+  ctx.metrics.loginSucceeded(user.tenant_id, method);
   if (amr.includes('hwk')) ctx.metrics.mfa('webauthn', 'success');
   const result: LoginResult = {
     tokenType: 'Bearer',

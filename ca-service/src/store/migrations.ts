@@ -491,6 +491,52 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
   `,
+  `
+  -- Single sign-on (ca-service/src/sso/). Projection of identity.tenant.sso_provider_set: one
+  -- OpenID Connect provider per tenant. Its client secret is not in any event: it sits sealed
+  -- (secret box) in sso_client_secrets, beside the events, like the TOTP seeds.
+  CREATE TABLE tenant_sso_providers (
+    tenant_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    verified_domains TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE sso_client_secrets (
+    tenant_id TEXT PRIMARY KEY,
+    sealed TEXT NOT NULL
+  );
+  -- Projection of identity.user.identity_linked: who an (issuer, subject) signs in as, per tenant.
+  CREATE TABLE sso_identities (
+    tenant_id TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    linked_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, issuer, subject)
+  );
+  CREATE INDEX sso_identities_user ON sso_identities (user_id);
+  -- Authorization requests in flight: single use (deleted when the callback presents the
+  -- state), short-lived. The PKCE verifier is sealed: it is a secret until the code is spent.
+  CREATE TABLE sso_attempts (
+    state TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    handoff_id TEXT,
+    expires_at TEXT NOT NULL
+  );
+  -- Device hand-offs: a device starts one (device proof), a browser completes the sign-in, and
+  -- the same device key redeems it once for the login answer.
+  CREATE TABLE sso_handoffs (
+    handoff_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    user_id TEXT,
+    expires_at TEXT NOT NULL
+  );
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

@@ -4,6 +4,7 @@ import {
   MEMBER_PERMISSIONS,
   MEMBER_ROLES,
   ROLES,
+  SSO_PROVIDERS,
   boolean,
   dateTime,
   enumOf,
@@ -675,6 +676,59 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
         teacher: { required: ['totp'], offline: ['password', 'totp'], stepUp: false },
         admin: { required: ['totp'], offline: ['password', 'totp'], stepUp: true },
       },
+    },
+  }),
+  event({
+    // AuthenticationIdentityLinked of the identity domain catalogue: an external OpenID Connect
+    // identity (issuer, subject) now signs in as this user, in this user's tenant only.
+    type: 'identity.user.identity_linked',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({
+      userId: id('usr'),
+      /** The tenant's label for its provider (`google`, `microsoft`, `oidc`). */
+      provider: enumOf(...SSO_PROVIDERS),
+      issuer: { type: 'string', format: 'uri', maxLength: 500 },
+      subject: shortText(255),
+      /** `admin`: an admin named the subject; `verified_email`: the tenant's verified-domain rule. */
+      linkedBy: enumOf('admin', 'verified_email'),
+    }),
+    example: {
+      userId: USER,
+      provider: 'google',
+      issuer: 'https://accounts.google.com',
+      subject: '110169484474386276334',
+      linkedBy: 'verified_email',
+    },
+  }),
+  event({
+    type: 'identity.tenant.sso_provider_set',
+    version: 1,
+    aggregate: 'tenant',
+    direction: 'produced',
+    payload: object(
+      {
+        tenantId: id('ten'),
+        provider: enumOf(...SSO_PROVIDERS),
+        issuer: { type: 'string', format: 'uri', maxLength: 500 },
+        clientId: shortText(255),
+        /** Email domains whose verified addresses may link to the local user of that email. */
+        verifiedDomains: {
+          type: 'array',
+          items: shortText(253),
+          uniqueItems: true,
+          maxItems: 20,
+        },
+      },
+      ['tenantId', 'provider', 'issuer', 'clientId', 'verifiedDomains'],
+    ),
+    example: {
+      tenantId: TENANT,
+      provider: 'microsoft',
+      issuer: 'https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0',
+      clientId: '6731de76-14a6-49ae-97bc-6eba6914391e',
+      verifiedDomains: ['hillside.example'],
     },
   }),
   event({

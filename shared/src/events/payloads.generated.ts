@@ -63,7 +63,7 @@ export type IdentityUserLoggedInV1 = {
   offline: boolean;
   deviceId?: string;
   grantId?: string;
-  amr: ('pwd' | 'pin' | 'otp' | 'hwk' | 'swk' | 'user' | 'mfa')[];
+  amr: ('pwd' | 'pin' | 'otp' | 'hwk' | 'swk' | 'user' | 'mfa' | 'sso')[];
 };
 
 /** `identity.user.login_failed` v1. */
@@ -350,6 +350,24 @@ export type IdentityTenantMfaPolicySetV1 = {
   };
 };
 
+/** `identity.user.identity_linked` v1. */
+export type IdentityUserIdentityLinkedV1 = {
+  userId: string;
+  provider: 'google' | 'microsoft' | 'oidc';
+  issuer: string;
+  subject: string;
+  linkedBy: 'admin' | 'verified_email';
+};
+
+/** `identity.tenant.sso_provider_set` v1. */
+export type IdentityTenantSsoProviderSetV1 = {
+  tenantId: string;
+  provider: 'google' | 'microsoft' | 'oidc';
+  issuer: string;
+  clientId: string;
+  verifiedDomains: string[];
+};
+
 /** `identity.user.mfa_removed` v1. */
 export type IdentityUserMfaRemovedV1 = {
   userId: string;
@@ -547,6 +565,8 @@ export interface EventPayloads {
   'gdpr.subject_request.received': { 1: GdprSubjectRequestReceivedV1 };
   'gdpr.subject_request.acknowledged': { 1: GdprSubjectRequestAcknowledgedV1 };
   'identity.tenant.mfa_policy_set': { 1: IdentityTenantMfaPolicySetV1 };
+  'identity.user.identity_linked': { 1: IdentityUserIdentityLinkedV1 };
+  'identity.tenant.sso_provider_set': { 1: IdentityTenantSsoProviderSetV1 };
   'identity.user.mfa_removed': { 1: IdentityUserMfaRemovedV1 };
   'identity.user.webauthn_registration_canceled': { 1: IdentityUserWebauthnRegistrationCanceledV1 };
   'identity.organization.created': { 1: IdentityOrganizationCreatedV1 };
