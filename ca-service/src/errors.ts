@@ -30,6 +30,12 @@ export const TenantMismatchError = defineError(
   'The credential belongs to another tenant than the one the request names.',
   'Use a token, key or device of the same tenant.',
 );
+export const TpmAttestationInvalidError = defineError(
+  'tpm_attestation_invalid',
+  400,
+  "The TPM attestation does not verify: the endorsement key certificate does not chain to a trusted TPM manufacturer, the attestation key is not a restricted TPM signing key, the challenge is not this enrollment's or has expired, or the certified key is not the CSR's key in that TPM.",
+  'Enroll with the TPM the manufacturer certified, in one go (the challenge lasts five minutes), or without `--key-store tpm` for the software tier.',
+);
 export const CsrInvalidError = defineError(
   'csr_invalid',
   400,
@@ -364,6 +370,7 @@ export const caErrors = [
   EnrollmentTokenRevokedError,
   EnrollmentTokenNotFoundError,
   TenantMismatchError,
+  TpmAttestationInvalidError,
   TenantNotFoundError,
   TenantExistsError,
   CsrInvalidError,

@@ -12,6 +12,8 @@ import { FileDeviceKeyStore } from './file-device-key-store.js';
 import { FilePlatformSecret } from './file-platform-secret.js';
 import type { PlatformSecret } from './platform-secret.js';
 import { createSecretFile, shredFile } from './secret-file.js';
+import { TpmAttestation } from './tpm/tpm-attestation.js';
+import { tpmBlobs } from './tpm/tpm-blobs.js';
 import { TpmCounter, hex } from './tpm/tpm-counter.js';
 import { TpmCredentialGate } from './tpm/tpm-credential-gate.js';
 import { TpmDeviceKeyStore } from './tpm/tpm-device-key-store.js';
@@ -170,6 +172,8 @@ export interface CreatedKeys {
   dataKey: DataKey;
   deviceKey: DeviceKeyStore;
   sealState(store: AgentStore): Promise<void>;
+  /** TPM store: starts an attestation of the device key for the CA (hardware tier). */
+  attestation?: () => TpmAttestation;
   /** Undoes everything this enrollment made (files and the TPM counter). */
   remove(): Promise<void>;
 }
@@ -221,6 +225,7 @@ export async function createKeys(
   return {
     dataKey,
     deviceKey,
+    attestation: () => new TpmAttestation(tpm, primary, tpmBlobs(paths.keysDir, 'device')),
     async sealState(store) {
       new StateSeal(store, definedCounter, dataKey.deriveKey(SEAL_KEY_LABEL)).initialize();
       const config = {

@@ -183,6 +183,9 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     tokenKeys,
     passwords: createPasswordHasher(options.passwords),
     secretBox: passphraseSecretBox(options.passphrase, sha256Hex(fromPem(rootPem))),
+    tpmManufacturers: existsSync(paths.tpmManufacturers)
+      ? [readFileSync(paths.tpmManufacturers, 'utf8')]
+      : [],
     auth,
     metrics,
     ca: {

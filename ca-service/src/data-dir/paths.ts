@@ -16,6 +16,8 @@ export function dataDirPaths(dataDir: string) {
     /** Retired issuing CAs (`<SKI hex>.pem`, `.key.pem`): they keep signing CRLs. */
     retiredIssuers: join(dataDir, 'ca', 'retired'),
     tokenKeys: join(dataDir, 'keys', 'token-keys.json'),
+    /** TPM manufacturer CAs (PEM bundle) for hardware-tier attestation; none, no hardware tier. */
+    tpmManufacturers: join(dataDir, 'tpm-manufacturers.pem'),
     passphraseFile: join(dataDir, 'secrets', 'passphrase'),
     adminApiKey: join(dataDir, 'secrets', 'admin-api-key'),
     logSalt: join(dataDir, 'secrets', 'log-salt'),
