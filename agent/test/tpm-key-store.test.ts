@@ -40,14 +40,22 @@ let tpm: Swtpm;
 let world: SigninWorld;
 
 beforeAll(async () => {
-  tpm = await startSwtpm();
+  // Made by a throwaway manufacturer the CA trusts: the hardware tier needs attestation.
+  tpm = await startSwtpm({ ekCertificate: { manufacturerDir: tempDir() } });
 });
 afterAll(async () => {
   await tpm.stop();
 });
 beforeEach(async () => {
   world = await startSigninWorld(tempDir);
+  trust(tpm);
 });
+
+/** The CA trusts the TPM's manufacturer; its clocks move past the certificates' notBefore. */
+function trust(attested: Swtpm): void {
+  world.advance(Math.max(0, Date.now() - world.ca.clock.now()) + 60_000);
+  world.ca.ctx.tpmManufacturers = [attested.manufacturerPem ?? ''];
+}
 afterEach(async () => {
   await world.close();
 });
@@ -236,8 +244,9 @@ describe('TPM key store (swtpm)', () => {
 
   it("the TPM's lockout stops a guessing loop through the agent, whatever its own rows say", async () => {
     // A TPM of its own: this test leaves it locked out (swtpm: 3 tries, 1000 s recovery).
-    const own = await startSwtpm();
+    const own = await startSwtpm({ ekCertificate: { manufacturerDir: tempDir() } });
     try {
+      trust(own);
       await world.user('amina', PIN);
       const device = await world.device({ tpmTcti: own.tcti });
       const online = await signInOnline(
