@@ -2,9 +2,9 @@ import type { BindingResponse } from '@lantern/shared';
 import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
-import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
+import { EnrollmentTokenUsedError, HardwareKeyRekeyError, TenantMismatchError } from '../errors.js';
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
-import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
+import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
 import type { NewEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 import type { RedeemableToken } from './enrollment-tokens.js';
@@ -72,6 +72,19 @@ export async function enrollDevice(
   }
   const assurance = input.tpmAttestation === undefined ? 'software' : 'hardware';
   if (previous !== undefined) {
+    // Bound anew with a new key: a hardware tier carries over only with that key attested.
+    const sameKey = Buffer.from(previous.certificate.subjectPublicKeyInfo).equals(
+      csr.subjectPublicKeyInfo,
+    );
+    if (
+      !sameKey &&
+      assurance === 'software' &&
+      recordedTier(ctx, previous.deviceId) !== 'software'
+    ) {
+      throw new HardwareKeyRekeyError(
+        'a hardware-tier device re-enrolls its new key with TPM attestation',
+      );
+    }
     return reenrollDevice(ctx, input.enrollmentToken, csr, previous, correlationId);
   }
   const deviceId = ctx.ids.next('dev');
