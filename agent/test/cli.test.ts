@@ -95,8 +95,11 @@ describe('lantern-agent command line', () => {
   });
 
   it('enrolls into a TPM with --key-store tpm --tpm-tcti, and status shows the hardware tier', async () => {
-    const tpm = await startSwtpm();
+    const tpm = await startSwtpm({ ekCertificate: { manufacturerDir: tempDir() } });
     try {
+      // The hardware tier is the CA's finding: it trusts this TPM's (throwaway) manufacturer.
+      ca.ctx.tpmManufacturers = [tpm.manufacturerPem ?? ''];
+      ca.clock.advance(Math.max(0, Date.now() - ca.clock.now()) + 60_000);
       const dataDir = tempDir();
       const token = await createEnrollmentToken(ca, tenantId);
       const enrolled = await cli([
@@ -112,7 +115,7 @@ describe('lantern-agent command line', () => {
       });
       const human = await cli(['status', '--data-dir', dataDir]);
       expect(human.stdout).toContain('TPM');
-      expect(human.stdout).toContain('not attested');
+      expect(human.stdout).toContain('TPM attested');
     } finally {
       await tpm.stop();
     }

@@ -4,6 +4,7 @@ import {
   existsSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -14,12 +15,16 @@ import type { Swtpm } from '../../test/support/swtpm.js';
 import { startSwtpm } from '../../test/support/swtpm.js';
 import { agentPaths } from '../src/data-dir/agent-paths.js';
 import { readAgentStatus } from '../src/data-dir/agent-status.js';
-import { ensureStateSeal } from '../src/keys/key-store.js';
+import { ensureStateSeal, platformSecretOf, readKeyStoreConfig } from '../src/keys/key-store.js';
+import { DataKey } from '../src/keys/data-key.js';
+import { hex } from '../src/keys/tpm/tpm-counter.js';
+import { Tpm2Tools } from '../src/keys/tpm/tpm2-tools.js';
+import { SyncClient } from '../src/sync/sync-client.js';
 import { openAgentStore } from '../src/store/agent-store.js';
 import { TrustedTime } from '../src/time/trusted-time.js';
 import { createLocalVerifier } from '../src/verify/local-verifier.js';
 import { openAgent } from '../src/data-dir/open-agent.js';
-import { StateRollbackError } from '../src/errors.js';
+import { DataKeyDestroyedError, StateRollbackError } from '../src/errors.js';
 import { signInOffline } from '../src/signin/offline-signin.js';
 import { signInOnline } from '../src/signin/online-signin.js';
 import { derivePasswordKey } from '../src/signin/password-verifier.js';
@@ -35,14 +40,22 @@ let tpm: Swtpm;
 let world: SigninWorld;
 
 beforeAll(async () => {
-  tpm = await startSwtpm();
+  // Made by a throwaway manufacturer the CA trusts: the hardware tier needs attestation.
+  tpm = await startSwtpm({ ekCertificate: { manufacturerDir: tempDir() } });
 });
 afterAll(async () => {
   await tpm.stop();
 });
 beforeEach(async () => {
   world = await startSigninWorld(tempDir);
+  trust(tpm);
 });
+
+/** The CA trusts the TPM's manufacturer; its clocks move past the certificates' notBefore. */
+function trust(attested: Swtpm): void {
+  world.advance(Math.max(0, Date.now() - world.ca.clock.now()) + 60_000);
+  world.ca.ctx.tpmManufacturers = [attested.manufacturerPem ?? ''];
+}
 afterEach(async () => {
   await world.close();
 });
@@ -190,10 +203,50 @@ describe('TPM key store (swtpm)', () => {
     await refused();
   });
 
+  it('the wipe shreds the data key in the TPM: blobs copied before it unseal nothing after', async () => {
+    const device = await tpmDevice();
+    const paths = agentPaths(device.dataDir);
+    const config = readKeyStoreConfig(paths);
+    if (config.kind !== 'tpm') throw new Error('not the TPM store');
+    const tpmDir = join(paths.keysDir, 'tpm');
+    const copy = join(tempDir(), 'blobs');
+    cpSync(tpmDir, copy, { recursive: true });
+    const unseal = () => DataKey.load(platformSecretOf(paths, config));
+    // The control: before the wipe, these blobs unseal on this TPM.
+    await expect(unseal()).resolves.toBeInstanceOf(DataKey);
+
+    const revoked = await world.ca.admin(
+      'POST',
+      `/v1/admin/devices/${device.opened.binding.deviceId}/revoke`,
+      { reason: 'stolen' },
+    );
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    const wiped = await new SyncClient({ agent: device.opened, sleep: async () => {} }).run();
+    expect(wiped).toMatchObject({ device: { revoked: true, keysDestroyedAt: expect.any(Number) } });
+    device.opened.close();
+
+    // The copy put back, with no tombstone, as someone holding a backup of the disk would.
+    rmSync(tpmDir, { recursive: true, force: true });
+    cpSync(copy, tpmDir, { recursive: true });
+    await expect(unseal()).rejects.toMatchObject({ code: 'tpm_unavailable' });
+    await expect(
+      openAgent({ dataDir: device.dataDir, clock: world.agentClock }),
+    ).rejects.toMatchObject({ code: 'tpm_unavailable' });
+    // The index defined again with the owner's (empty) password: same public area, same name,
+    // but contents of the attacker's choosing; the blob's authValue was the old contents.
+    const tools = new Tpm2Tools(tpm.tcti);
+    const index = hex(config.shredIndex);
+    tools.run('tpm2_nvdefine', [index, '-C', 'o', '-s', '16', '-a', 'ownerread|ownerwrite|no_da']);
+    tools.run('tpm2_nvwrite', [index, '-C', 'o', '-i', '-'], { input: Buffer.alloc(16) });
+    await expect(unseal()).rejects.toBeInstanceOf(DataKeyDestroyedError);
+    tools.run('tpm2_nvundefine', [index, '-C', 'o']);
+  });
+
   it("the TPM's lockout stops a guessing loop through the agent, whatever its own rows say", async () => {
     // A TPM of its own: this test leaves it locked out (swtpm: 3 tries, 1000 s recovery).
-    const own = await startSwtpm();
+    const own = await startSwtpm({ ekCertificate: { manufacturerDir: tempDir() } });
     try {
+      trust(own);
       await world.user('amina', PIN);
       const device = await world.device({ tpmTcti: own.tcti });
       const online = await signInOnline(

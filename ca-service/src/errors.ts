@@ -30,6 +30,18 @@ export const TenantMismatchError = defineError(
   'The credential belongs to another tenant than the one the request names.',
   'Use a token, key or device of the same tenant.',
 );
+export const TpmAttestationInvalidError = defineError(
+  'tpm_attestation_invalid',
+  400,
+  "The TPM attestation does not verify: the endorsement key certificate does not chain to a trusted TPM manufacturer, the attestation key is not a restricted TPM signing key, the challenge is not this enrollment's or has expired, or the certified key is not the CSR's key in that TPM.",
+  'Enroll with the TPM the manufacturer certified, in one go (the challenge lasts five minutes), or without `--key-store tpm` for the software tier.',
+);
+export const HardwareKeyRekeyError = defineError(
+  'hardware_key_rekey_refused',
+  409,
+  'The device is at the attested hardware tier: its key stays in its TPM, and a new key that no TPM attestation vouches for would keep the tier it did not earn.',
+  'Renew without a CSR (the same TPM key), or re-enroll with TPM attestation of the new key.',
+);
 export const CsrInvalidError = defineError(
   'csr_invalid',
   400,
@@ -559,6 +571,8 @@ export const caErrors = [
   EnrollmentTokenRevokedError,
   EnrollmentTokenNotFoundError,
   TenantMismatchError,
+  TpmAttestationInvalidError,
+  HardwareKeyRekeyError,
   TenantNotFoundError,
   TenantExistsError,
   CsrInvalidError,

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,21 @@ export const SWTPM_INSTALL = 'apt-get install -y swtpm swtpm-tools tpm2-tools';
 export interface Swtpm {
   /** TPM2TOOLS_TCTI for it, as `lantern-agent enroll --tpm-tcti` takes it. */
   tcti: string;
+  /**
+   * With `ekCertificate`: the throwaway manufacturer CA (root and issuer, PEM) that signed the
+   * TPM's EK certificate, for the CA's `tpm-manufacturers.pem`.
+   */
+  manufacturerPem?: string;
   stop(): Promise<void>;
+}
+
+export interface SwtpmOptions {
+  /**
+   * Manufacture the TPM as a vendor would (`swtpm_setup --create-ek-cert`): an RSA EK whose
+   * certificate, in NV index 0x01c00002, comes from a manufacturer CA made by `swtpm_localca`
+   * in `manufacturerDir` (made there if absent, so TPMs can share one manufacturer).
+   */
+  ekCertificate?: { manufacturerDir: string };
 }
 
 /** Fails at once, naming the Debian packages, when swtpm or tpm2-tools are missing. */
@@ -29,9 +43,13 @@ export function requireSwtpm(): void {
  * `swtpm socket --tpm2 --flags not-need-init,startup-clear`: started and ready for tpm2-tools
  * without a resource manager, which is why the agent flushes transient objects itself.
  */
-export async function startSwtpm(): Promise<Swtpm> {
+export async function startSwtpm(options: SwtpmOptions = {}): Promise<Swtpm> {
   requireSwtpm();
   const state = mkdtempSync(join(tmpdir(), 'lantern-swtpm-'));
+  const manufacturerPem =
+    options.ekCertificate === undefined
+      ? undefined
+      : manufacture(state, options.ekCertificate.manufacturerDir);
   // The swtpm TCTI finds the control channel at the server port + 1.
   const port = await freePortPair();
   const ctrl = port + 1;
@@ -49,12 +67,47 @@ export async function startSwtpm(): Promise<Swtpm> {
   await waitForPort(port, child);
   return {
     tcti: `swtpm:host=127.0.0.1,port=${port}`,
+    ...(manufacturerPem === undefined ? {} : { manufacturerPem }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
       rmSync(state, { recursive: true, force: true });
     },
   };
+}
+
+function manufacture(state: string, manufacturerDir: string): string {
+  mkdirSync(manufacturerDir, { recursive: true });
+  const localCa = join(manufacturerDir, 'swtpm-localca.conf');
+  writeFileSync(
+    localCa,
+    [
+      `statedir = ${manufacturerDir}`,
+      `signingkey = ${join(manufacturerDir, 'signkey.pem')}`,
+      `issuercert = ${join(manufacturerDir, 'issuercert.pem')}`,
+      `certserial = ${join(manufacturerDir, 'certserial')}`,
+      '',
+    ].join('\n'),
+  );
+  const setup = join(manufacturerDir, 'swtpm_setup.conf');
+  writeFileSync(
+    setup,
+    [
+      `create_certs_tool = swtpm_localca`,
+      `create_certs_tool_config = ${localCa}`,
+      'create_certs_tool_options = /dev/null',
+      '',
+    ].join('\n'),
+  );
+  const made = spawnSync(
+    'swtpm_setup',
+    ['--tpm2', '--tpmstate', state, '--create-ek-cert', '--config', setup, '--overwrite'],
+    { encoding: 'utf8' },
+  );
+  if (made.status !== 0) throw new Error(`swtpm_setup failed: ${made.stdout}${made.stderr}`);
+  return ['swtpm-localca-rootca-cert.pem', 'issuercert.pem']
+    .map((name) => readFileSync(join(manufacturerDir, name), 'utf8'))
+    .join('');
 }
 
 async function freePortPair(): Promise<number> {

@@ -47,6 +47,11 @@ function enrolledText(outcome: EnrollOutcome): string {
       ? []
       : [`The CA calls itself ${outcome.issuer}; tokens it issues are checked against that name.`]),
     `Binding certificate valid until ${outcome.certificateNotAfter}; device key ${outcome.keyThumbprint} (${outcome.keyAssurance}).`,
+    ...(outcome.attestationRefused === undefined
+      ? []
+      : [
+          `The TPM was not attested, so the CA recorded the software tier: ${outcome.attestationRefused}`,
+        ]),
     '',
     'Root CA SHA-256 fingerprint:',
     `  ${outcome.rootFingerprint}`,
@@ -87,7 +92,7 @@ function statusText(dataDir: string, status: AgentStatus): string {
     ],
     [
       'key store',
-      `${status.keyStore?.kind === 'tpm' ? `TPM (${status.keyStore.tcti})` : 'file'}, ${status.keyAssurance} tier${status.keyAssurance === 'hardware' ? ' (claimed at enrollment, not attested)' : ''}`,
+      `${status.keyStore?.kind === 'tpm' ? `TPM (${status.keyStore.tcti})` : 'file'}, ${status.keyAssurance} tier${status.keyAssurance === 'hardware' ? ' (TPM attested at enrollment)' : ''}`,
     ],
     ['revocation cursor', String(status.revocationCursor)],
     ['outbox', `${status.outboxDepth} event(s) waiting`],

@@ -8,8 +8,21 @@ export interface EnrollRequestBody {
   enrollmentToken: string;
   csr: string;
   name?: string;
-  /** The tier this agent's key store claims; without attestation the CA records it as claimed. */
+  /** The tier this agent's key store claims; the CA records `software` unless attested. */
   keyAssurance?: 'software' | 'hardware';
+  /** TPM attestation evidence (hardware tier); see `attestTpm`. */
+  tpmAttestation?: {
+    challenge: string;
+    secret: string;
+    devicePublic: string;
+    certifyInfo: string;
+    signature: string;
+  };
+}
+
+export interface TpmChallengeAnswer {
+  challenge: string;
+  credential: string;
 }
 
 /**
@@ -62,6 +75,21 @@ export class CaClient {
         'the CA answered the enrollment with a body that is not JSON',
       );
     }
+  }
+
+  /** `POST /v1/devices/attestation/challenge`: a credential only the EK's TPM can release. */
+  async tpmChallenge(body: {
+    enrollmentToken: string;
+    ekCertificate: string;
+    akPublic: string;
+  }): Promise<TpmChallengeAnswer> {
+    const { status, text } = await this.request('POST', '/v1/devices/attestation/challenge', body);
+    if (status !== 200) throw this.refusal(status, text);
+    const parsed = JSON.parse(text) as Partial<TpmChallengeAnswer>;
+    if (typeof parsed.challenge !== 'string' || typeof parsed.credential !== 'string') {
+      throw new EnrollmentFailedError('the CA answered the attestation challenge without one');
+    }
+    return { challenge: parsed.challenge, credential: parsed.credential };
   }
 
   /**

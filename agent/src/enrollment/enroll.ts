@@ -4,6 +4,7 @@ import type { BindingPolicy, Clock } from '@lantern/shared';
 import {
   CertificateParseError,
   InvalidRequestError,
+  LanternError,
   buildCsrPem,
   keyAssuranceOf,
   parseCertificate,
@@ -16,7 +17,10 @@ import {
   EnrollmentFailedError,
   EnrollmentInProgressError,
   RootFingerprintMismatchError,
+  TpmUnavailableError,
 } from '../errors.js';
+import type { TpmAttestation } from '../keys/tpm/tpm-attestation.js';
+import { TpmCommandError } from '../keys/tpm/tpm2-tools.js';
 import type { KeyAssurance } from '../keys/device-key-store.js';
 import type { CreatedKeys, KeyStoreKind } from '../keys/key-store.js';
 import { createKeys, removeKeyFiles } from '../keys/key-store.js';
@@ -27,6 +31,7 @@ import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
 import { verifySignedJwks } from '../sync/signed-jwks.js';
 import { advanceRevocationCursor, readSyncCursor } from '../sync/sync-cursor.js';
 import { JwksCache } from '../verify/jwks-cache.js';
+import type { EnrollRequestBody } from './ca-client.js';
 import { CaClient, parseCaUrl } from './ca-client.js';
 import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
 import { checkEnrollmentResponse } from './check-enrollment-response.js';
@@ -71,6 +76,8 @@ export interface EnrollOutcome {
   keyAssurance: KeyAssurance;
   /** The data directory held a binding expired beyond renewal: the same device was bound anew. */
   reenrolled?: boolean;
+  /** Why a TPM key store was enrolled at the software tier (no EK certificate, untrusted…). */
+  attestationRefused?: string;
 }
 
 const SQLITE_BUSY = /^SQLITE_BUSY/;
@@ -186,10 +193,15 @@ async function enrollLocked(
       subjectPublicKeyInfo: deviceKey.publicKey().export({ type: 'spki', format: 'der' }),
       sign: (data) => p1363ToDer(deviceKey.sign(data)),
     });
+    const attested =
+      keys.attestation === undefined
+        ? undefined
+        : await attestTpm(input.ca, input.token, keys.attestation);
     const answer = await input.ca.enroll({
       enrollmentToken: input.token,
       csr,
       keyAssurance: deviceKey.assurance === 'software' ? 'software' : 'hardware',
+      ...(attested?.ok === true ? { tpmAttestation: attested.evidence } : {}),
       ...(input.name === undefined ? {} : { name: input.name }),
     });
 
@@ -213,7 +225,10 @@ async function enrollLocked(
       policy: enrollment.policy,
       revocationCursor: enrollment.revocationCursor,
       keyThumbprint: deviceKey.thumbprint(),
-      keyAssurance: deviceKey.assurance,
+      // The CA's word in the certificate, not the key store's: only an attested TPM is hardware.
+      keyAssurance:
+        keyAssuranceOf(parseCertificate(enrollment.certificatePem).extensions) ?? 'software',
+      ...(attested?.ok === false ? { attestationRefused: attested.reason } : {}),
     };
     storeBinding(store, enrollment, input.ca.baseUrl, trustedTime.trustedNow());
     // The CA's token keys, so grants and access tokens verify offline from the first sign-in:
@@ -239,6 +254,45 @@ async function enrollLocked(
     if (keys !== undefined) await keys.remove();
     else if (keysTouched) await removeKeys(paths);
     throw error;
+  }
+}
+
+/**
+ * TPM attestation before the enrollment itself (ca-service/src/enrollment/tpm/): a TPM that
+ * cannot be attested (no EK certificate, a manufacturer the CA does not trust) still enrolls,
+ * at the software tier, and the outcome says why. An unreachable CA stops the enrollment.
+ */
+async function attestTpm(
+  ca: CaClient,
+  enrollmentToken: string,
+  begin: () => TpmAttestation,
+): Promise<
+  | { ok: true; evidence: NonNullable<EnrollRequestBody['tpmAttestation']> }
+  | { ok: false; reason: string }
+> {
+  let attestation: TpmAttestation;
+  try {
+    attestation = begin();
+  } catch (error) {
+    if (error instanceof TpmCommandError || error instanceof TpmUnavailableError) {
+      return { ok: false, reason: error.message };
+    }
+    throw error;
+  }
+  try {
+    const { challenge, credential } = await ca.tpmChallenge({
+      enrollmentToken,
+      ekCertificate: attestation.ekCertificate,
+      akPublic: attestation.akPublic,
+    });
+    return { ok: true, evidence: { challenge, ...attestation.prove(credential) } };
+  } catch (error) {
+    if (error instanceof LanternError && error.code === 'tpm_attestation_invalid') {
+      return { ok: false, reason: error.message };
+    }
+    throw error;
+  } finally {
+    attestation.close();
   }
 }
 

@@ -12,10 +12,13 @@ import { FileDeviceKeyStore } from './file-device-key-store.js';
 import { FilePlatformSecret } from './file-platform-secret.js';
 import type { PlatformSecret } from './platform-secret.js';
 import { createSecretFile, shredFile } from './secret-file.js';
+import { TpmAttestation } from './tpm/tpm-attestation.js';
+import { tpmBlobs } from './tpm/tpm-blobs.js';
 import { TpmCounter, hex } from './tpm/tpm-counter.js';
 import { TpmCredentialGate } from './tpm/tpm-credential-gate.js';
 import { TpmDeviceKeyStore } from './tpm/tpm-device-key-store.js';
 import { TpmPlatformSecret } from './tpm/tpm-platform-secret.js';
+import { TpmShredIndex } from './tpm/tpm-shred-index.js';
 import { Tpm2Tools } from './tpm/tpm2-tools.js';
 
 /** `lantern-agent enroll --key-store`. */
@@ -30,6 +33,8 @@ export type KeyStoreConfig =
       tcti: string;
       /** The NV counter that seals the lockout, trusted-time and revocation rows. */
       nvIndex: number;
+      /** The NV index holding the sealed data key's authValue; the wipe undefines it. */
+      shredIndex: number;
       /** Persistent handle of the storage primary the keys are wrapped with, `0x81……`. */
       primary: string;
     };
@@ -60,6 +65,8 @@ export function readKeyStoreConfig(paths: AgentPaths): KeyStoreConfig {
     typeof parsed.tcti === 'string' &&
     typeof parsed.nvIndex === 'string' &&
     /^0x[0-9a-f]{8}$/.test(parsed.nvIndex) &&
+    typeof parsed.shredIndex === 'string' &&
+    /^0x[0-9a-f]{8}$/.test(parsed.shredIndex) &&
     typeof parsed.primary === 'string' &&
     /^0x81[0-9a-f]{6}$/.test(parsed.primary)
   ) {
@@ -67,6 +74,7 @@ export function readKeyStoreConfig(paths: AgentPaths): KeyStoreConfig {
       kind: 'tpm',
       tcti: parsed.tcti,
       nvIndex: Number.parseInt(parsed.nvIndex, 16),
+      shredIndex: Number.parseInt(parsed.shredIndex, 16),
       primary: parsed.primary,
     };
   }
@@ -75,8 +83,21 @@ export function readKeyStoreConfig(paths: AgentPaths): KeyStoreConfig {
 
 export function platformSecretOf(paths: AgentPaths, config: KeyStoreConfig): PlatformSecret {
   return config.kind === 'tpm'
-    ? new TpmPlatformSecret(new Tpm2Tools(config.tcti), config.primary, paths.keysDir)
+    ? tpmPlatformSecret(paths, config, new Tpm2Tools(config.tcti))
     : new FilePlatformSecret(paths.platformSecret);
+}
+
+function tpmPlatformSecret(
+  paths: AgentPaths,
+  config: KeyStoreConfig & { kind: 'tpm' },
+  tpm: Tpm2Tools,
+): TpmPlatformSecret {
+  return new TpmPlatformSecret(
+    tpm,
+    config.primary,
+    paths.keysDir,
+    new TpmShredIndex(tpm, config.shredIndex),
+  );
 }
 
 /**
@@ -95,7 +116,7 @@ export async function openKeys(
     return { config, dataKey, deviceKey: await loadBindingKey(paths, dataKey, certificatePem) };
   }
   const tpm = new Tpm2Tools(config.tcti);
-  const dataKey = await DataKey.load(new TpmPlatformSecret(tpm, config.primary, paths.keysDir));
+  const dataKey = await DataKey.load(tpmPlatformSecret(paths, config, tpm));
   guardWithSeal(store, tpm, config.nvIndex, dataKey);
   const deviceKey = TpmDeviceKeyStore.load(tpm, config.primary, paths.keysDir);
   if (!certifiedKeyOf(certificatePem).equals(deviceKey.publicKey())) {
@@ -126,7 +147,7 @@ export async function ensureStateSeal(paths: AgentPaths, store: AgentStore): Pro
   const tpm = new Tpm2Tools(config.tcti);
   let dataKey: DataKey;
   try {
-    dataKey = await DataKey.load(new TpmPlatformSecret(tpm, config.primary, paths.keysDir));
+    dataKey = await DataKey.load(tpmPlatformSecret(paths, config, tpm));
   } catch (error) {
     if (error instanceof DataKeyDestroyedError) return;
     throw error;
@@ -151,6 +172,8 @@ export interface CreatedKeys {
   dataKey: DataKey;
   deviceKey: DeviceKeyStore;
   sealState(store: AgentStore): Promise<void>;
+  /** TPM store: starts an attestation of the device key for the CA (hardware tier). */
+  attestation?: () => TpmAttestation;
   /** Undoes everything this enrollment made (files and the TPM counter). */
   remove(): Promise<void>;
 }
@@ -179,15 +202,18 @@ export async function createKeys(
   const tpm = new Tpm2Tools(choice.tcti);
   const primary = tpm.persistPrimary();
   let counter: TpmCounter | undefined;
+  let shred: TpmShredIndex | undefined;
   const remove = async () => {
     counter?.undefine();
+    shred?.undefine();
     tpm.evict(primary);
     await removeKeyFiles(paths);
   };
   let dataKey: DataKey;
   let deviceKey: DeviceKeyStore;
   try {
-    dataKey = await DataKey.loadOrCreate(new TpmPlatformSecret(tpm, primary, paths.keysDir));
+    shred = TpmShredIndex.define(tpm);
+    dataKey = await DataKey.loadOrCreate(new TpmPlatformSecret(tpm, primary, paths.keysDir, shred));
     deviceKey = await TpmDeviceKeyStore.generate(tpm, primary, paths.keysDir);
     counter = TpmCounter.define(tpm);
   } catch (error) {
@@ -195,9 +221,11 @@ export async function createKeys(
     throw error;
   }
   const definedCounter = counter;
+  const shredIndex = shred.index;
   return {
     dataKey,
     deviceKey,
+    attestation: () => new TpmAttestation(tpm, primary, tpmBlobs(paths.keysDir, 'device')),
     async sealState(store) {
       new StateSeal(store, definedCounter, dataKey.deriveKey(SEAL_KEY_LABEL)).initialize();
       const config = {
@@ -205,6 +233,7 @@ export async function createKeys(
         kind: 'tpm',
         tcti: choice.tcti,
         nvIndex: hex(definedCounter.index),
+        shredIndex: hex(shredIndex),
         primary,
       };
       await createSecretFile(paths.keyStoreConfig, Buffer.from(JSON.stringify(config)));

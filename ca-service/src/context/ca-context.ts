@@ -29,6 +29,11 @@ export interface CaContext {
   /** Encryption at rest for secrets the CA reads back (TOTP seeds); keyed from the passphrase. */
   secretBox: SecretBox;
   auth: AuthPolicy;
+  /**
+   * TPM manufacturer CA certificates (PEM bundles, roots and intermediates) an EK certificate must chain
+   * to for a device to be recorded at the hardware tier; `<data dir>/tpm-manufacturers.pem`.
+   */
+  tpmManufacturers?: readonly string[];
   /** Prometheus metrics of this CA (its own registry); served at `GET /metrics`. */
   metrics: CaMetrics;
 }

@@ -232,6 +232,9 @@ async function openWithKeys(
     tokenKeys,
     passwords: createPasswordHasher(options.passwords),
     secretBox: passphraseSecretBox(options.passphrase, sha256Hex(fromPem(rootPem))),
+    tpmManufacturers: existsSync(paths.tpmManufacturers)
+      ? [readFileSync(paths.tpmManufacturers, 'utf8')]
+      : [],
     auth,
     metrics,
     ca: {

@@ -20,6 +20,8 @@ export function dataDirPaths(dataDir: string) {
     tokenKeys: join(dataDir, 'keys', 'token-keys.json'),
     /** The token key ring's states and times when its keys are on the PKCS#11 token. */
     tokenKeysPkcs11: join(dataDir, 'keys', 'token-keys.pkcs11.json'),
+    /** TPM manufacturer CAs (PEM bundle) for hardware-tier attestation; none, no hardware tier. */
+    tpmManufacturers: join(dataDir, 'tpm-manufacturers.pem'),
     passphraseFile: join(dataDir, 'secrets', 'passphrase'),
     adminApiKey: join(dataDir, 'secrets', 'admin-api-key'),
     logSalt: join(dataDir, 'secrets', 'log-salt'),

@@ -2,14 +2,16 @@ import type { BindingResponse } from '@lantern/shared';
 import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
-import { EnrollmentTokenUsedError, TenantMismatchError } from '../errors.js';
+import { EnrollmentTokenUsedError, HardwareKeyRekeyError, TenantMismatchError } from '../errors.js';
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
-import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
+import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
 import type { NewEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 import type { RedeemableToken } from './enrollment-tokens.js';
 import { checkEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
+import type { TpmEvidence } from './tpm/tpm-attestation.js';
+import { verifyTpmEvidence } from './tpm/tpm-attestation.js';
 
 export interface EnrollInput {
   enrollmentToken: string;
@@ -18,11 +20,12 @@ export interface EnrollInput {
   tenant?: string;
   name?: string;
   /**
-   * The key store tier the agent claims. Without attestation the CA cannot check it, so a
-   * `hardware` claim is recorded as such and never as `attested` (which needs TPM/WebAuthn
-   * attestation evidence this endpoint does not take yet).
+   * The key store tier the agent claims. A claim is not evidence: the device is recorded at the
+   * `software` tier unless `tpmAttestation` verifies.
    */
   keyAssurance?: 'software' | 'hardware';
+  /** Proof that the CSR's key lives in a TPM a trusted manufacturer certified. */
+  tpmAttestation?: TpmEvidence;
 }
 
 /**
@@ -36,7 +39,15 @@ export interface EnrollInput {
 export async function enrollDevice(
   ctx: Pick<
     CaContext,
-    'bindingProfile' | 'ca' | 'clock' | 'ids' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
+    | 'bindingProfile'
+    | 'ca'
+    | 'clock'
+    | 'ids'
+    | 'publicUrl'
+    | 'publicUrls'
+    | 'secretBox'
+    | 'store'
+    | 'tokenKeys'
   >,
   input: EnrollInput,
   correlationId: string,
@@ -53,7 +64,27 @@ export async function enrollDevice(
     }
   }
   const csr = parseDeviceCsr(input.csr);
+  if (input.tpmAttestation !== undefined) {
+    verifyTpmEvidence(ctx, input.tpmAttestation, {
+      enrollmentToken: input.enrollmentToken,
+      csrPublicKey: csr.publicKey,
+    });
+  }
+  const assurance = input.tpmAttestation === undefined ? 'software' : 'hardware';
   if (previous !== undefined) {
+    // Bound anew with a new key: a hardware tier carries over only with that key attested.
+    const sameKey = Buffer.from(previous.certificate.subjectPublicKeyInfo).equals(
+      csr.subjectPublicKeyInfo,
+    );
+    if (
+      !sameKey &&
+      assurance === 'software' &&
+      recordedTier(ctx, previous.deviceId) !== 'software'
+    ) {
+      throw new HardwareKeyRekeyError(
+        'a hardware-tier device re-enrolls its new key with TPM attestation',
+      );
+    }
     return reenrollDevice(ctx, input.enrollmentToken, csr, previous, correlationId);
   }
   const deviceId = ctx.ids.next('dev');
@@ -62,7 +93,7 @@ export async function enrollDevice(
     tenantId: token.tenantId,
     deviceId,
     subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
-    keyAssurance: input.keyAssurance ?? 'software',
+    keyAssurance: assurance,
   });
   const thumbprint = p256JwkThumbprint(csr.publicKey);
   const name = input.name ?? token.deviceName ?? undefined;
@@ -79,7 +110,7 @@ export async function enrollDevice(
           enrollmentTokenId: token.tokenId,
           keyAlgorithm: 'ES256',
           keyThumbprint: thumbprint,
-          assurance: input.keyAssurance ?? 'software',
+          assurance,
           ...(name ? { name } : {}),
         },
       },

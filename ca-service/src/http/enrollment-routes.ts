@@ -3,6 +3,7 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
 import { enrollDevice } from '../enrollment/enroll-device.js';
+import { tpmChallenge } from '../enrollment/tpm/tpm-attestation.js';
 import { correlationIdOf } from './principal.js';
 import { deviceProofSupport } from './device-proof-support.js';
 
@@ -33,6 +34,18 @@ export function enrollmentRoutes(
               tenant: { type: 'string', minLength: 1, maxLength: 100 },
               name: { type: 'string', minLength: 1, maxLength: 100 },
               keyAssurance: { type: 'string', enum: ['software', 'hardware'] },
+              tpmAttestation: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['challenge', 'secret', 'devicePublic', 'certifyInfo', 'signature'],
+                properties: {
+                  challenge: { type: 'string', minLength: 1, maxLength: 4096 },
+                  secret: BASE64,
+                  devicePublic: BASE64,
+                  certifyInfo: BASE64,
+                  signature: BASE64,
+                },
+              },
             },
           },
         },
@@ -54,5 +67,37 @@ export function enrollmentRoutes(
         return reply.status(201).send(result);
       },
     );
+    // Step one of TPM attestation (hardware tier), before `enroll`: see tpm-attestation.ts.
+    app.post(
+      '/v1/devices/attestation/challenge',
+      {
+        bodyLimit: 16 * 1024,
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['enrollmentToken', 'ekCertificate', 'akPublic'],
+            properties: {
+              enrollmentToken: { type: 'string', minLength: 1, maxLength: 200 },
+              ekCertificate: {
+                type: 'string',
+                minLength: 1,
+                maxLength: 8192,
+                pattern: BASE64.pattern,
+              },
+              akPublic: BASE64,
+            },
+          },
+        },
+      },
+      (request) => tpmChallenge(ctx, request.body),
+    );
   };
 }
+
+const BASE64 = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 1024,
+  pattern: '^[A-Za-z0-9+/]+={0,2}$',
+} as const;

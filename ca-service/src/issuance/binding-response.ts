@@ -36,7 +36,7 @@ export function issueForDevice(
   const profile = ctx.bindingProfile;
   const nowMs = Math.floor(ctx.clock.now() / 1000) * 1000;
   // Renewal certifies the tier recorded at enrollment; enrollment passes the claim itself.
-  const keyAssurance = device.keyAssurance ?? recordedAssurance(ctx, device.deviceId);
+  const keyAssurance = device.keyAssurance ?? recordedTier(ctx, device.deviceId);
   return issueBindingCertificate(ctx.ca.authority, profile, {
     ...device,
     ...(keyAssurance === undefined ? {} : { keyAssurance }),
@@ -46,7 +46,8 @@ export function issueForDevice(
   });
 }
 
-function recordedAssurance(
+/** The tier recorded at enrollment (`hardware` only once TPM attestation verified). */
+export function recordedTier(
   ctx: Pick<CaContext, 'store'>,
   deviceId: string,
 ): 'software' | 'hardware' | 'attested' | undefined {

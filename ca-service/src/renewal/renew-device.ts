@@ -4,8 +4,8 @@ import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { parseDeviceCsr } from '../enrollment/csr.js';
-import { RenewalTooEarlyError } from '../errors.js';
-import { bindingResponse, issueForDevice } from '../issuance/binding-response.js';
+import { HardwareKeyRekeyError, RenewalTooEarlyError } from '../errors.js';
+import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
 
 /**
  * docs/architecture.md §3.4: online renewal from 2/3 of the lifetime, proven with the current key; after
@@ -33,6 +33,12 @@ export async function renewDevice(
   const rekey = input.csr === undefined ? undefined : parseDeviceCsr(input.csr);
   const spki = rekey?.subjectPublicKeyInfo ?? Buffer.from(current.subjectPublicKeyInfo);
   const publicKey = rekey?.publicKey ?? createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  const rekeyed = !Buffer.from(current.subjectPublicKeyInfo).equals(spki);
+  if (rekeyed && recordedTier(ctx, device.deviceId) !== 'software') {
+    throw new HardwareKeyRekeyError(
+      'a hardware-tier device renews with its TPM key, not a new one',
+    );
+  }
   const certificate = await issueForDevice(ctx, {
     tenantId: device.tenantId,
     deviceId: device.deviceId,
@@ -54,7 +60,7 @@ export async function renewDevice(
         certificateKid: thumbprint,
         certIssuedAt: certificate.notBefore.toISOString(),
         certExpiresAt: certificate.notAfter.toISOString(),
-        rekeyed: !Buffer.from(current.subjectPublicKeyInfo).equals(spki),
+        rekeyed,
         afterExpiry: device.expired,
         certificatePem: certificate.pem,
       },

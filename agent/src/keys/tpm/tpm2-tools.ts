@@ -13,6 +13,8 @@ const RC_BAD_AUTH = 0xa2;
 const FMT1 = 0x80;
 /** TPM_RC_OBJECT_MEMORY: no free transient slot. */
 const RC_OBJECT_MEMORY = 0x902;
+/** TPM_RC_SESSION_MEMORY: no free session slot. */
+const RC_SESSION_MEMORY = 0x903;
 /** Owner persistent handles (TCG handle registry); the low bits are drawn at random. */
 const PERSISTENT_OWNER_BASE = 0x81000000;
 const PERSISTENT_SPAN = 0x800000;
@@ -61,6 +63,20 @@ export class Tpm2Tools {
   constructor(readonly tcti: string) {}
 
   run(tool: string, args: readonly string[], options: RunOptions = {}): Buffer {
+    try {
+      return this.runOnce(tool, args, options);
+    } catch (error) {
+      // Some tools (tpm2_ecdhzgen) leave their parameter-encryption session loaded; without a
+      // resource manager nothing else frees it, and the next tool that needs one fails.
+      if (!(error instanceof TpmCommandError) || error.responseCode !== RC_SESSION_MEMORY) {
+        throw error;
+      }
+      this.runOnce('tpm2_flushcontext', ['-l'], {});
+      return this.runOnce(tool, args, options);
+    }
+  }
+
+  private runOnce(tool: string, args: readonly string[], options: RunOptions): Buffer {
     try {
       return execFileSync(tool, args, {
         env: { ...process.env, TPM2TOOLS_TCTI: this.tcti },
