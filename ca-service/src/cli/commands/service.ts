@@ -1,11 +1,12 @@
 import {
+  DATA_RESIDENCIES,
   UsageError,
   clockFromEnv,
   optionalString,
   requireString,
   systemClock,
 } from '@lantern/shared';
-import type { Command } from '@lantern/shared';
+import type { Command, DataResidency } from '@lantern/shared';
 import { initDataDir } from '../../data-dir/init-data-dir.js';
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
@@ -53,17 +54,25 @@ export const initCommand: Command = {
   path: ['init'],
   summary: 'Create the root and issuing CA, the store and a local admin API key',
   usage:
-    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F]\n\n' +
+    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--data-residency us|eu|me|ap]\n\n' +
     '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
-    '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.',
+    '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.\n' +
+    '--data-residency: the region this CA keeps its data in, stamped on every event it stores.',
   options: {
     'data-dir': { type: 'string' },
     'public-url': { type: 'string' },
     url: { type: 'string' },
     'passphrase-file': { type: 'string' },
+    'data-residency': { type: 'string' },
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
+    const dataResidency = optionalString(values, 'data-residency');
+    if (
+      dataResidency !== undefined &&
+      !(DATA_RESIDENCIES as readonly string[]).includes(dataResidency)
+    )
+      throw new UsageError(`--data-residency must be one of ${DATA_RESIDENCIES.join(', ')}`);
     if (values['url'] !== undefined && values['public-url'] !== undefined) {
       throw new UsageError('give --public-url only (--url is its old name)');
     }
@@ -82,6 +91,7 @@ export const initCommand: Command = {
       clock: systemClock,
       publicUrl,
       ...(passphrase === undefined ? {} : { passphrase }),
+      ...(dataResidency === undefined ? {} : { dataResidency: dataResidency as DataResidency }),
     });
     const paths = dataDirPaths(dataDir);
     return {
