@@ -106,6 +106,7 @@ export function issueLogin(
     ctx.store.append([
       {
         eventType: 'identity.user.logged_in',
+        eventVersion: 2,
         aggregateId: user.user_id,
         tenantId: user.tenant_id,
         actor,
@@ -113,8 +114,10 @@ export function issueLogin(
         payload: {
           userId: user.user_id,
           sessionId,
+          tenantId: user.tenant_id,
           offline: false,
           amr,
+          at: new Date(now).toISOString(),
           ...(device ? { deviceId: device.deviceId } : {}),
         },
       },

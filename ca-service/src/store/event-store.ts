@@ -1,18 +1,19 @@
 import type {
   Actor,
-  CatalogueEvent,
   Clock,
   DataResidency,
   EventEnvelope,
   EventSource,
   EventValidator,
   IdGenerator,
+  UpcastEvent,
 } from '@lantern/shared';
 import {
   ConcurrencyConflictError,
   RETENTION_CLASS,
   canonicalJson,
   schemaUri,
+  upcast,
 } from '@lantern/shared';
 import type { Database, Statement } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -51,15 +52,19 @@ export interface RecordedEvent extends EventEnvelope {
   hash: string;
 }
 
-/** A recorded event typed by the catalogue: `switch (event.eventType)` narrows its payload. */
-export type ProjectedEvent = CatalogueEvent<RecordedEvent>;
+/**
+ * A recorded event typed by the catalogue at the version projections read: `switch
+ * (event.eventType)` narrows its payload, and an event stored at an older version arrives
+ * upcast, so a projection handles each type's current version only.
+ */
+export type ProjectedEvent = UpcastEvent<RecordedEvent>;
 
 /**
  * Every stored event passed the catalogue's validator at append, so its payload is the one the
- * catalogue declares for its type and version.
+ * catalogue declares for its type and version; `upcast` brings it to the version projections read.
  */
 function projected(event: RecordedEvent): ProjectedEvent {
-  return event as ProjectedEvent;
+  return upcast(event) as ProjectedEvent;
 }
 
 /**

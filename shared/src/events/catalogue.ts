@@ -24,6 +24,18 @@ export interface EventDefinition {
   readonly payload: JsonSchema;
   /** A valid payload, used by the docs and the schema tests. */
   readonly example: Record<string, unknown>;
+  /**
+   * Who appends this version. For a produced event, the source files that do (repository paths;
+   * a test checks each one emits the type, and that no emitter is missing); empty for a version
+   * nothing emits any more, whose stored events are read through an upcaster. For a consumed
+   * event, the outside service that publishes it.
+   */
+  readonly producers: readonly string[];
+  /**
+   * What reads it: source files (a test checks each names the type) or, for what leaves the CA
+   * only on the IDENTITY stream, the outside service that subscribes.
+   */
+  readonly consumers: readonly string[];
 }
 
 const USER = 'usr_01J9Z3YQ8M6W4Q9V2K7T5R3N1B';
@@ -74,6 +86,19 @@ const revocationReasons = [
   'expired',
 ];
 
+/** v2 of `session.revoked`: Lantern's reasons and those of the identity schemas. */
+const sessionRevocationReasons = [
+  ...revocationReasons,
+  'admin_wipe',
+  'password_reset',
+  'security_incident',
+  'mfa_changed',
+  'gdpr_erasure',
+];
+
+/** v2 of `logged_in`: RFC 8176 methods, and those the identity schemas add. */
+const AMR = [...AUTH_METHODS, 'totp', 'webauthn', 'sms', 'recovery_codes', 'sso', 'magic_link'];
+
 const event = (definition: EventDefinition): EventDefinition => definition;
 
 /** v2 user events carry personal fields sealed with a per-user key (crypto-shredding). */
@@ -88,6 +113,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.tenant.created',
     version: 1,
+    producers: ['ca-service/src/tenants/tenant-commands.ts'],
+    consumers: ['ca-service/src/tenants/tenants-projection.ts'],
     aggregate: 'tenant',
     direction: 'produced',
     payload: object({ tenantId: id('ten'), name: shortText(), slug: shortText(63) }),
@@ -96,6 +123,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.registered',
     version: 1,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -114,6 +143,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.updated',
     version: 1,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -130,6 +161,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.password_set',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: [],
     aggregate: 'user',
     direction: 'produced',
     payload: object({
@@ -142,6 +175,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.suspended',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), reason: shortText() }, ['userId']),
@@ -150,6 +188,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.reactivated',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr') }),
@@ -158,6 +198,13 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.erased',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/mfa/mfa-policy.ts',
+      'ca-service/src/mfa/webauthn-credentials.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), requestId: shortText(64) }, ['userId']),
@@ -166,6 +213,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.registered',
     version: 2,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -182,6 +231,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.updated',
     version: 2,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), role: enumOf(...ROLES), personalData: PERSONAL_DATA }, [
@@ -190,8 +241,40 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { userId: USER, personalData: SEALED },
   }),
   event({
+    type: 'identity.user.registered',
+    version: 3,
+    aggregate: 'user',
+    direction: 'produced',
+    producers: ['ca-service/src/users/users.ts', 'ca-service/src/inbox/inbox-processor.ts'],
+    consumers: ['ca-service/src/users/users-projection.ts'],
+    // The identity schemas' fields, but `primaryEmail` stays sealed in `personalData` with the
+    // username (crypto-shredding), and `admin` names an account an admin created.
+    payload: object({
+      userId: id('usr'),
+      role: enumOf(...ROLES),
+      status: enumOf('active', 'pending_verification'),
+      personalData: PERSONAL_DATA,
+      emailVerified: boolean,
+      homeTenantId: id('ten'),
+      registrationSource: enumOf('admin', 'self', 'sso_jit', 'invite', 'bulk_import'),
+      createdAt: dateTime,
+    }),
+    example: {
+      userId: USER,
+      role: 'learner',
+      status: 'active',
+      personalData: SEALED,
+      emailVerified: false,
+      homeTenantId: TENANT,
+      registrationSource: 'admin',
+      createdAt: WHEN,
+    },
+  }),
+  event({
     type: 'identity.user.email_verified',
     version: 1,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), verifiedAt: dateTime }),
@@ -200,6 +283,13 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.logged_in',
     version: 1,
+    producers: [],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/observability/metrics.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/sync/sync-service.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -216,8 +306,52 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { userId: USER, sessionId: SESSION, offline: true, deviceId: DEVICE, amr: ['pwd'] },
   }),
   event({
+    type: 'identity.user.logged_in',
+    version: 2,
+    aggregate: 'user',
+    direction: 'produced',
+    producers: ['ca-service/src/signin/issue-login.ts', 'agent/src/signin/signin-events.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/observability/metrics.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/sync/sync-service.ts',
+    ],
+    // The identity schemas' fields without `ip` and `ua`: personal data that the published,
+    // exported events do not carry (the request log has them, salted).
+    payload: object(
+      {
+        userId: id('usr'),
+        sessionId: id('ses'),
+        tenantId: id('ten'),
+        offline: boolean,
+        deviceId: id('dev'),
+        grantId: id('grt'),
+        amr: { type: 'array', items: enumOf(...AMR), minItems: 1, uniqueItems: true },
+        at: dateTime,
+        riskScore: { type: 'number', minimum: 0, maximum: 100 },
+      },
+      ['userId', 'sessionId', 'tenantId', 'offline', 'amr', 'at'],
+    ),
+    example: {
+      userId: USER,
+      sessionId: SESSION,
+      tenantId: TENANT,
+      offline: true,
+      deviceId: DEVICE,
+      amr: ['pwd'],
+      at: WHEN,
+    },
+  }),
+  event({
     type: 'identity.user.login_failed',
     version: 1,
+    producers: ['ca-service/src/auth/sign-in-checks.ts', 'agent/src/signin/signin-events.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/http/console-admin-routes.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -236,6 +370,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.offline_signin_quarantined',
     version: 1,
+    producers: ['ca-service/src/sync/sync-service.ts'],
+    consumers: ['ca-service/src/sync/quarantine-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({
@@ -256,6 +392,16 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.locked',
     version: 1,
+    producers: [
+      'ca-service/src/users/users.ts',
+      'ca-service/src/auth/sign-in-checks.ts',
+      'agent/src/signin/signin-events.ts',
+    ],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -273,6 +419,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.unlocked',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), reason: enumOf('admin', 'expired') }),
@@ -281,6 +429,15 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.mfa_enrolled',
     version: 1,
+    producers: [
+      'ca-service/src/mfa/totp-enrollment.ts',
+      'ca-service/src/mfa/webauthn-registration.ts',
+      'agent/src/passkeys/passkey-registration.ts',
+    ],
+    consumers: [
+      'ca-service/src/mfa/webauthn-credentials.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -297,6 +454,12 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.session.created',
     version: 1,
+    producers: ['ca-service/src/signin/issue-login.ts', 'agent/src/signin/signin-events.ts'],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/sync/sync-service.ts',
+    ],
     aggregate: 'session',
     direction: 'produced',
     payload: object(
@@ -315,6 +478,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.session.refreshed',
     version: 1,
+    producers: ['ca-service/src/auth/refresh.ts'],
+    consumers: ['ca-service/src/auth/sessions-projection.ts'],
     aggregate: 'session',
     direction: 'produced',
     payload: object({ sessionId: id('ses'), familyId: shortText(64), expiresAt: dateTime }),
@@ -323,6 +488,12 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.session.revoked',
     version: 1,
+    producers: [],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
     aggregate: 'session',
     direction: 'produced',
     payload: object(
@@ -332,8 +503,39 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { sessionId: SESSION, userId: USER, reason: 'logout' },
   }),
   event({
+    type: 'identity.session.revoked',
+    version: 2,
+    aggregate: 'session',
+    direction: 'produced',
+    producers: [
+      'ca-service/src/users/users.ts',
+      'ca-service/src/auth/refresh.ts',
+      'ca-service/src/auth/revocations.ts',
+      'agent/src/signin/sign-out.ts',
+    ],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
+    payload: object(
+      {
+        sessionId: id('ses'),
+        userId: id('usr'),
+        tenantId: id('ten'),
+        deviceId: id('dev'),
+        reason: enumOf(...sessionRevocationReasons),
+        at: dateTime,
+      },
+      ['sessionId', 'userId', 'tenantId', 'reason', 'at'],
+    ),
+    example: { sessionId: SESSION, userId: USER, tenantId: TENANT, reason: 'logout', at: WHEN },
+  }),
+  event({
     type: 'identity.enrollment_token.issued',
     version: 1,
+    producers: ['ca-service/src/enrollment/enrollment-tokens.ts'],
+    consumers: ['ca-service/src/enrollment/enrollment-tokens-projection.ts'],
     aggregate: 'enrollment_token',
     direction: 'produced',
     payload: object(
@@ -345,6 +547,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.enrollment_token.revoked',
     version: 1,
+    producers: ['ca-service/src/enrollment/enrollment-tokens.ts'],
+    consumers: ['ca-service/src/enrollment/enrollment-tokens-projection.ts'],
     aggregate: 'enrollment_token',
     direction: 'produced',
     payload: object({ tokenId: id('tok') }),
@@ -353,6 +557,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.enrollment_token.consumed',
     version: 1,
+    producers: ['ca-service/src/enrollment/enroll-device.ts'],
+    consumers: ['ca-service/src/enrollment/enrollment-tokens-projection.ts'],
     aggregate: 'enrollment_token',
     direction: 'produced',
     payload: object({ tokenId: id('tok'), deviceId: id('dev') }),
@@ -361,6 +567,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.enrolled',
     version: 1,
+    producers: ['ca-service/src/enrollment/enroll-device.ts'],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object(
@@ -386,6 +594,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.bound_for_offline',
     version: 1,
+    producers: [],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -412,8 +622,50 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     },
   }),
   event({
+    type: 'identity.device.bound_for_offline',
+    version: 2,
+    aggregate: 'device',
+    direction: 'produced',
+    producers: ['ca-service/src/enrollment/enroll-device.ts'],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
+    // v1's `certificateKid` was the device key's thumbprint: the schemas' `publicKeyFingerprint`
+    // (RFC 7638, SHA-256 of the public key alone). The signing CA is `issuerFingerprint`. A
+    // device is shared, so no `userId`.
+    payload: object({
+      deviceId: id('dev'),
+      tenantId: id('ten'),
+      publicKeyFingerprint: thumbprint,
+      certificateSerial: serialHex,
+      certificateFingerprint: hex(32),
+      issuerFingerprint: hex(32),
+      certIssuedAt: dateTime,
+      certExpiresAt: dateTime,
+      maxOfflineSeconds: { type: 'integer', minimum: 60 },
+      certificatePem: { type: 'string', maxLength: 8192 },
+      at: dateTime,
+    }),
+    example: {
+      deviceId: DEVICE,
+      tenantId: TENANT,
+      publicKeyFingerprint: THUMBPRINT,
+      certificateSerial: '5c2f0a9e3b7d41c6a8e1f0d2b3c4a5e6',
+      certificateFingerprint: FINGERPRINT,
+      issuerFingerprint: FINGERPRINT,
+      certIssuedAt: WHEN,
+      certExpiresAt: '2026-12-23T10:00:00.000Z',
+      maxOfflineSeconds: 1209600,
+      certificatePem: '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n',
+      at: WHEN,
+    },
+  }),
+  event({
     type: 'identity.device.renewed',
     version: 1,
+    producers: [
+      'ca-service/src/enrollment/enroll-device.ts',
+      'ca-service/src/renewal/renew-device.ts',
+    ],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -444,6 +696,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.revoked',
     version: 1,
+    producers: ['ca-service/src/revocation/revoke-device.ts'],
+    consumers: [
+      'ca-service/src/devices/devices-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+    ],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -462,6 +719,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.clock_rollback_detected',
     version: 1,
+    producers: ['agent/src/signin/signin-events.ts'],
+    consumers: ['ca-service/src/sync/device-authority.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -480,6 +739,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.grant.issued',
     version: 1,
+    producers: ['ca-service/src/signin/issue-login.ts'],
+    consumers: ['ca-service/src/auth/sessions-projection.ts'],
     aggregate: 'grant',
     direction: 'produced',
     payload: object(
@@ -509,6 +770,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.grant.revoked',
     version: 1,
+    producers: ['ca-service/src/users/users.ts', 'ca-service/src/auth/revocations.ts'],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+    ],
     aggregate: 'grant',
     direction: 'produced',
     payload: object(
@@ -520,6 +786,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.api_key.issued',
     version: 1,
+    producers: ['ca-service/src/api-keys/api-keys.ts'],
+    consumers: ['ca-service/src/api-keys/api-keys-projection.ts'],
     aggregate: 'api_key',
     direction: 'produced',
     payload: object(
@@ -544,6 +812,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.api_key.revoked',
     version: 1,
+    producers: ['ca-service/src/api-keys/api-keys.ts'],
+    consumers: ['ca-service/src/api-keys/api-keys-projection.ts'],
     aggregate: 'api_key',
     direction: 'produced',
     payload: object({ keyId: id('key'), reason: shortText() }, ['keyId']),
@@ -552,6 +822,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.password.reset_requested',
     version: 1,
+    producers: [],
+    consumers: [],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), channel: enumOf('email', 'admin') }),
@@ -560,6 +832,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'tenant.org.user_invited',
     version: 1,
+    producers: ['tenant-service'],
+    consumers: ['ca-service/src/inbox/inbox-processor.ts'],
     aggregate: 'user',
     direction: 'consumed',
     payload: object(
@@ -577,6 +851,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'gdpr.subject_request.received',
     version: 1,
+    producers: ['GDPR platform'],
+    consumers: [
+      'ca-service/src/inbox/inbox-processor.ts',
+      'ca-service/src/inbox/subject-requests.ts',
+    ],
     aggregate: 'user',
     direction: 'consumed',
     payload: object({
@@ -589,6 +868,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'gdpr.subject_request.acknowledged',
     version: 1,
+    producers: ['ca-service/src/inbox/subject-requests.ts'],
+    consumers: ['GDPR platform'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -615,6 +896,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.tenant.mfa_policy_set',
     version: 1,
+    producers: ['ca-service/src/mfa/mfa-policy.ts'],
+    consumers: ['ca-service/src/mfa/mfa-policy.ts'],
     aggregate: 'tenant',
     direction: 'produced',
     payload: object({
@@ -657,6 +940,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.mfa_removed',
     version: 1,
+    producers: [
+      'ca-service/src/mfa/totp-removal.ts',
+      'ca-service/src/mfa/webauthn-registration.ts',
+    ],
+    consumers: ['ca-service/src/mfa/webauthn-credentials.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -673,6 +961,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.webauthn_registration_canceled',
     version: 1,
+    producers: ['agent/src/passkeys/passkey-registration.ts'],
+    consumers: ['ca-service/src/sync/device-authority.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
