@@ -13,8 +13,7 @@ export function revokeSession(
     const row = ctx.store.db
       .prepare('SELECT * FROM sessions WHERE session_id = ?')
       .get(sessionId) as
-      | { tenant_id: string; user_id: string; device_id: string | null; status: string }
-      | undefined;
+      { tenant_id: string; user_id: string; device_id: string | null; status: string } | undefined;
     if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new SessionNotFoundError();
     if (row.status === 'active') {
       ctx.store.append([
