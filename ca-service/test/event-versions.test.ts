@@ -152,6 +152,15 @@ beforeAll(async () => {
     { seq: 1, event: offlineSignin(ca, device, userId) },
   ]);
   expect(pushed.json()).toMatchObject({ accepted: 1 });
+  // The device wrote it; the CA stored it.
+  expect(
+    ca.ctx.store.read({ eventType: 'identity.user.logged_in', deviceId: device.deviceId }),
+  ).toEqual([
+    expect.objectContaining({
+      source: { service: 'lantern-agent', instance: device.deviceId },
+      schemaUri: expect.stringContaining('/v1/schemas/identity.user.logged_in/v1#sha256-'),
+    }),
+  ]);
 });
 afterAll(async () => ca.close());
 
