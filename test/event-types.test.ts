@@ -11,6 +11,8 @@ const entry = (payload: EventDefinition['payload']): EventDefinition => ({
   direction: 'produced',
   payload,
   example: {},
+  producers: [],
+  consumers: [],
 });
 
 describe('shared/src/events/payloads.generated.ts', () => {

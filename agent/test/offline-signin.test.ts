@@ -401,10 +401,12 @@ describe('offline sign-in success', () => {
         type: 'identity.user.logged_in',
         userId,
         sessionId: verdict.sessionId,
+        tenantId: world.tenantId,
         offline: true,
         deviceId,
         grantId,
         amr: ['pwd'],
+        at: new Date(T0 + HOUR).toISOString(),
       },
       {
         type: 'identity.session.created',

@@ -173,7 +173,10 @@ describe('session tokens refused', () => {
     expect(device.events('identity.session.revoked')).toContainEqual({
       sessionId: session.sessionId,
       userId,
+      tenantId: device.agent.outbox.recordedFor.tenantId,
+      deviceId: device.agent.outbox.recordedFor.deviceId,
       reason: 'logout',
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
   });
 

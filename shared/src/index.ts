@@ -8,6 +8,7 @@ export * from './events/catalogue.js';
 export * from './events/schema-document.js';
 export * from './events/envelope.js';
 export * from './events/validator.js';
+export * from './events/upcasters.js';
 export type * from './events/typed-events.js';
 export * from './logger/redact.js';
 export * from './logger/logger.js';

@@ -76,6 +76,11 @@ export class Outbox {
     this.ids = options.ids ?? createIdGenerator(store.clock);
   }
 
+  /** The device and tenant this outbox records events for (payloads that name them too). */
+  get recordedFor(): Readonly<OutboxIdentity> {
+    return this.identity;
+  }
+
   /** Throws `schema_violation` or `unknown_event_type`, before anything is written. */
   append(input: OutboxEventInput): OutboxEntry {
     const eventId = this.ids.next('evt');

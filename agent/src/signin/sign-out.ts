@@ -51,10 +51,19 @@ export async function signOut(
       .run(endedAt, sessionId);
     if (changes === 0) return { ok: true, sessionId, endedAt, alreadyEnded: true };
     if (!toldCa) {
+      const { tenantId, deviceId } = agent.outbox.recordedFor;
       agent.outbox.append({
         eventType: 'identity.session.revoked',
+        eventVersion: 2,
         actor: { type: 'user', id: row.userId },
-        payload: { sessionId, userId: row.userId, reason: 'logout' },
+        payload: {
+          sessionId,
+          userId: row.userId,
+          tenantId,
+          deviceId,
+          reason: 'logout',
+          at: new Date(endedAt).toISOString(),
+        },
       });
     }
     return { ok: true, sessionId, endedAt, alreadyEnded: false };

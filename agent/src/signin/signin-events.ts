@@ -80,14 +80,17 @@ export class SigninEvents {
     const actor = { type: 'user' as const, id: session.userId };
     const login = this.agent.outbox.append({
       eventType: 'identity.user.logged_in',
+      eventVersion: 2,
       actor,
       payload: {
         userId: session.userId,
         sessionId: session.sessionId,
+        tenantId: this.facts.tenantId,
         offline: true,
         deviceId: this.facts.deviceId,
         grantId: session.grantId,
         amr: session.amr,
+        at: iso(this.agent.trustedTime.trustedNow()),
       },
     });
     this.agent.outbox.append({

@@ -41,7 +41,7 @@ export interface RefreshResult {
 }
 
 function revokeFamily(
-  ctx: Pick<CaContext, 'store'>,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   familyId: string,
   reason: 'rotation_reuse' | 'logout',
   correlationId: string,
@@ -53,11 +53,19 @@ function revokeFamily(
   ctx.store.append(
     sessions.map((session) => ({
       eventType: 'identity.session.revoked',
+      eventVersion: 2,
       aggregateId: session.session_id,
       tenantId: session.tenant_id,
       actor: { type: 'user' as const, id: session.user_id },
       correlationId,
-      payload: { sessionId: session.session_id, userId: session.user_id, reason },
+      payload: {
+        sessionId: session.session_id,
+        userId: session.user_id,
+        tenantId: session.tenant_id,
+        ...(session.device_id === null ? {} : { deviceId: session.device_id }),
+        reason,
+        at: isoNow(ctx.clock),
+      },
     })),
   );
   statement(ctx.store.db, "UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ?").run(
@@ -176,7 +184,7 @@ export async function refresh(
 
 /** Ends the session the refresh token belongs to; unknown tokens are ignored (nothing to end). */
 export function logout(
-  ctx: Pick<CaContext, 'store'>,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   refreshToken: string,
   correlationId: string,
 ): void {

@@ -1,9 +1,10 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
 import { GrantNotFoundError, SessionNotFoundError } from '../errors.js';
 
 /** Ends a session everywhere: its refresh tokens die here, devices learn it from the feed. */
 export function revokeSession(
-  ctx: Pick<CaContext, 'store'>,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   sessionId: string,
   tenantId: string | null,
   meta: CommandMeta,
@@ -11,16 +12,25 @@ export function revokeSession(
   return ctx.store.transaction(() => {
     const row = ctx.store.db
       .prepare('SELECT * FROM sessions WHERE session_id = ?')
-      .get(sessionId) as { tenant_id: string; user_id: string; status: string } | undefined;
+      .get(sessionId) as
+      { tenant_id: string; user_id: string; device_id: string | null; status: string } | undefined;
     if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new SessionNotFoundError();
     if (row.status === 'active') {
       ctx.store.append([
         {
           eventType: 'identity.session.revoked',
+          eventVersion: 2,
           aggregateId: sessionId,
           tenantId: row.tenant_id,
           ...meta,
-          payload: { sessionId, userId: row.user_id, reason: 'admin' },
+          payload: {
+            sessionId,
+            userId: row.user_id,
+            tenantId: row.tenant_id,
+            ...(row.device_id === null ? {} : { deviceId: row.device_id }),
+            reason: 'admin',
+            at: isoNow(ctx.clock),
+          },
         },
       ]);
       ctx.store.db

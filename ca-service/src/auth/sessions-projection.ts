@@ -37,7 +37,7 @@ export const sessionsProjection: Projection = {
         statement(
           db,
           "UPDATE sessions SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE session_id = ? AND status = 'active'",
-        ).run(event.occurredAt, event.payload.reason, event.payload.sessionId);
+        ).run(event.payload.at, event.payload.reason, event.payload.sessionId);
         break;
       case 'identity.grant.issued': {
         const grant = event.payload;

@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@lantern/shared';
+import type { Clock, DataResidency, Logger } from '@lantern/shared';
 import { createIdGenerator, createLogger, toPem } from '@lantern/shared';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -28,6 +28,8 @@ export interface InitOptions {
    * the data dir then records where they are, and holds none of them.
    */
   pkcs11?: Pkcs11Config;
+  /** Stamped on every event's envelope (`dataResidency`); absent, events carry none. */
+  dataResidency?: DataResidency;
 }
 
 export interface InitResult {
@@ -68,7 +70,15 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   writePrivateFile(paths.logSalt, logSalt);
   writePublicFile(
     paths.config,
-    `${JSON.stringify({ publicUrl: options.publicUrl, createdAt: new Date(options.clock.now()).toISOString() }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        publicUrl: options.publicUrl,
+        createdAt: new Date(options.clock.now()).toISOString(),
+        ...(options.dataResidency === undefined ? {} : { dataResidency: options.dataResidency }),
+      },
+      null,
+      2,
+    )}\n`,
   );
 
   const ca = await openCa({

@@ -1,7 +1,8 @@
-import type { Clock, Logger } from '@lantern/shared';
+import type { Clock, DataResidency, Logger } from '@lantern/shared';
 import { EventValidator, createIdGenerator, createLogger, fromPem } from '@lantern/shared';
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
 import type { AuthPolicy, CaContext } from '../context/ca-context.js';
 import { DEFAULT_AUTH_POLICY } from '../context/ca-context.js';
@@ -154,7 +155,10 @@ async function openWithKeys(
   issuingKeyId: string | null,
 ): Promise<OpenedCa> {
   const paths = dataDirPaths(options.dataDir);
-  const config = JSON.parse(readFileSync(paths.config, 'utf8')) as { publicUrl: string };
+  const config = JSON.parse(readFileSync(paths.config, 'utf8')) as {
+    publicUrl: string;
+    dataResidency?: DataResidency;
+  };
   const issuingPem = readFileSync(paths.issuingCertificate, 'utf8');
   const rootPem = readFileSync(paths.rootCertificate, 'utf8');
   const issuingDer = fromPem(issuingPem);
@@ -178,6 +182,12 @@ async function openWithKeys(
     ids,
     validator: new EventValidator(),
     projections: PROJECTIONS,
+    stamp: {
+      publicUrl,
+      // Several instances may serve one store (docs/scaling.md): the process names the writer.
+      source: { service: 'lantern-ca', instance: `${hostname()}/${process.pid}` },
+      ...(config.dataResidency === undefined ? {} : { dataResidency: config.dataResidency }),
+    },
   });
   const auth = { ...DEFAULT_AUTH_POLICY, ...options.auth };
   const metrics = new CaMetrics({

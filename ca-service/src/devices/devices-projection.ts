@@ -27,6 +27,9 @@ export const devicesProjection: Projection = {
       case 'identity.device.bound_for_offline':
       case 'identity.device.renewed': {
         const bound = event.payload;
+        // The device key's thumbprint: `certificateKid` of a renewal, as of a v1 binding.
+        const keyThumbprint =
+          'publicKeyFingerprint' in bound ? bound.publicKeyFingerprint : bound.certificateKid;
         statement(
           db,
           `INSERT INTO certificates (serial, device_id, tenant_id, fingerprint, key_thumbprint, not_before, not_after, pem, issuer_key_id)
@@ -36,7 +39,7 @@ export const devicesProjection: Projection = {
           bound.deviceId,
           event.tenantId,
           bound.certificateFingerprint,
-          bound.certificateKid,
+          keyThumbprint,
           bound.certIssuedAt ?? event.occurredAt,
           bound.certExpiresAt,
           bound.certificatePem,
@@ -45,7 +48,7 @@ export const devicesProjection: Projection = {
         statement(
           db,
           'UPDATE devices SET current_serial = ?, cert_expires_at = ?, key_thumbprint = ? WHERE device_id = ?',
-        ).run(bound.certificateSerial, bound.certExpiresAt, bound.certificateKid, bound.deviceId);
+        ).run(bound.certificateSerial, bound.certExpiresAt, keyThumbprint, bound.deviceId);
         break;
       }
       case 'identity.device.revoked': {

@@ -1,6 +1,7 @@
 import type { BindingResponse } from '@lantern/shared';
 import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { EnrollmentTokenUsedError, HardwareKeyRekeyError, TenantMismatchError } from '../errors.js';
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
@@ -116,17 +117,20 @@ export async function enrollDevice(
       },
       {
         eventType: 'identity.device.bound_for_offline',
+        eventVersion: 2,
         expectedVersion: 1,
         payload: {
           deviceId,
+          tenantId: token.tenantId,
+          publicKeyFingerprint: thumbprint,
           certificateSerial: certificate.serialHex,
           certificateFingerprint: certificate.fingerprint,
           issuerFingerprint: ctx.ca.issuingFingerprint,
-          certificateKid: thumbprint,
           certIssuedAt: certificate.notBefore.toISOString(),
           certExpiresAt: certificate.notAfter.toISOString(),
           maxOfflineSeconds: profile.maxOfflineSeconds,
           certificatePem: certificate.pem,
+          at: isoNow(ctx.clock),
         },
       },
     ],
@@ -183,7 +187,7 @@ async function reenrollDevice(
 }
 
 /** An event about the device being bound; the device is its aggregate and its actor. */
-type BindingEvent = Pick<NewEvent, 'eventType' | 'expectedVersion' | 'payload'>;
+type BindingEvent = Pick<NewEvent, 'eventType' | 'eventVersion' | 'expectedVersion' | 'payload'>;
 
 /**
  * The tail enrollment and re-enrollment share: the token is consumed in the grouped unit of

@@ -80,7 +80,7 @@ export class InboxProcessor {
     this.ctx.store.append([
       {
         eventType: 'identity.user.registered',
-        eventVersion: 2,
+        eventVersion: 3,
         aggregateId: userId,
         expectedVersion: 0,
         tenantId: envelope.tenantId,
@@ -90,6 +90,10 @@ export class InboxProcessor {
           userId,
           role: invite.role,
           status: 'pending_verification',
+          emailVerified: false,
+          homeTenantId: envelope.tenantId,
+          registrationSource: 'invite',
+          createdAt: isoNow(this.ctx.clock),
           personalData: sealPersonalData(
             this.ctx.store.db,
             userId,

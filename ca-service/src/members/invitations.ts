@@ -239,12 +239,17 @@ export async function acceptInvitation(
         {
           ...base,
           eventType: 'identity.user.registered',
-          eventVersion: 2,
+          eventVersion: 3,
           expectedVersion: 0,
           payload: {
             userId,
             role: fresh.account_role,
             status: 'active',
+            // The invitation came to this address, so following it verifies the address.
+            emailVerified: true,
+            homeTenantId: tenantId,
+            registrationSource: 'invite',
+            createdAt: now,
             personalData: sealPersonalData(
               ctx.store.db,
               userId,

@@ -249,15 +249,19 @@ export function appendGrants(
     const held = grantsOf(db, userId, scope, kind as 'role' | 'permission');
     if (held.includes(name)) return [];
     const assignmentId = ctx.ids.next('asg');
+    const common = { aggregateId: assignmentId, expectedVersion: 0, tenantId, ...meta };
     return [
-      {
-        eventType: 'role' in grant ? 'identity.role.assigned' : 'identity.permission.assigned',
-        aggregateId: assignmentId,
-        expectedVersion: 0,
-        tenantId,
-        ...meta,
-        payload: { assignmentId, [kind]: name, subject: userId, scope },
-      },
+      'role' in grant
+        ? {
+            ...common,
+            eventType: 'identity.role.assigned',
+            payload: { assignmentId, role: grant.role, subject: userId, scope },
+          }
+        : {
+            ...common,
+            eventType: 'identity.permission.assigned',
+            payload: { assignmentId, permission: grant.permission, subject: userId, scope },
+          },
     ];
   });
   if (events.length > 0) ctx.store.append(events);

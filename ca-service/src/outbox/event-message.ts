@@ -52,6 +52,14 @@ function randomHex(bytes: number): string {
   return hex;
 }
 
+const STAMPED = [
+  'schemaUri',
+  'source',
+  'ingestedAt',
+  'retentionClass',
+  'dataResidency',
+] as const satisfies readonly (keyof EventEnvelope)[];
+
 /**
  * The body is exactly the envelope, so a consumer validates it with the shared envelope schema
  * (closed: no extra fields); the store coordinates a consumer may want travel as headers.
@@ -69,6 +77,9 @@ export function eventMessage(event: RecordedEvent): EventMessage {
     payload: event.payload,
   };
   if (event.causationId !== undefined) envelope.causationId = event.causationId;
+  for (const field of STAMPED) {
+    if (event[field] !== undefined) Object.assign(envelope, { [field]: event[field] });
+  }
   const h = headers();
   h.set('traceparent', traceparentFor(event.correlationId));
   h.set(POSITION_HEADER, String(event.position));

@@ -62,7 +62,7 @@ export const revocationFeedProjection: Projection = {
         appendEntry(db, event, {
           kind: 'session',
           subjectId: event.payload.sessionId,
-          revokedAt: event.occurredAt,
+          revokedAt: event.payload.at,
           reason: event.payload.reason,
         });
         break;

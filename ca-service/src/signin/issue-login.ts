@@ -108,6 +108,7 @@ export function issueLogin(
     ctx.store.append([
       {
         eventType: 'identity.user.logged_in',
+        eventVersion: 2,
         aggregateId: user.user_id,
         tenantId: user.tenant_id,
         actor,
@@ -115,8 +116,10 @@ export function issueLogin(
         payload: {
           userId: user.user_id,
           sessionId,
+          tenantId: user.tenant_id,
           offline: false,
           amr,
+          at: new Date(now).toISOString(),
           ...(device ? { deviceId: device.deviceId } : {}),
         },
       },

@@ -1,12 +1,20 @@
 import type {
   Actor,
-  CatalogueEvent,
   Clock,
+  DataResidency,
   EventEnvelope,
+  EventSource,
   EventValidator,
   IdGenerator,
+  UpcastEvent,
 } from '@lantern/shared';
-import { ConcurrencyConflictError, canonicalJson } from '@lantern/shared';
+import {
+  ConcurrencyConflictError,
+  RETENTION_CLASS,
+  canonicalJson,
+  schemaUri,
+  upcast,
+} from '@lantern/shared';
 import type { Database, Statement } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { tracedAppend } from '../observability/tracing.js';
@@ -31,6 +39,8 @@ export interface NewEvent {
    * check it a second time.
    */
   validated?: boolean;
+  /** Who wrote it, when not this CA: sync ingest names the device whose agent recorded it. */
+  source?: EventSource;
 }
 
 export interface RecordedEvent extends EventEnvelope {
@@ -42,15 +52,19 @@ export interface RecordedEvent extends EventEnvelope {
   hash: string;
 }
 
-/** A recorded event typed by the catalogue: `switch (event.eventType)` narrows its payload. */
-export type ProjectedEvent = CatalogueEvent<RecordedEvent>;
+/**
+ * A recorded event typed by the catalogue at the version projections read: `switch
+ * (event.eventType)` narrows its payload, and an event stored at an older version arrives
+ * upcast, so a projection handles each type's current version only.
+ */
+export type ProjectedEvent = UpcastEvent<RecordedEvent>;
 
 /**
  * Every stored event passed the catalogue's validator at append, so its payload is the one the
- * catalogue declares for its type and version.
+ * catalogue declares for its type and version; `upcast` brings it to the version projections read.
  */
 function projected(event: RecordedEvent): ProjectedEvent {
-  return event as ProjectedEvent;
+  return upcast(event) as ProjectedEvent;
 }
 
 /**
@@ -94,6 +108,11 @@ interface EventRow {
   recorded_at: string;
   payload: string;
   hash: string;
+  schema_uri: string | null;
+  source: string | null;
+  ingested_at: string | null;
+  retention_class: string | null;
+  data_residency: string | null;
 }
 
 /** The device an event is about or came from, indexed so a device's history is one lookup. */
@@ -110,7 +129,10 @@ function deviceOf(
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** The hashed form of an event: its envelope and store coordinates, keys sorted. */
+/**
+ * The hashed form of an event: its envelope (with the fields the store stamps, on rows that have
+ * them) and store coordinates, keys sorted.
+ */
 export function eventHash(previousHash: string, event: Omit<RecordedEvent, 'hash'>): string {
   return createHash('sha256').update(previousHash).update(canonicalJson(event)).digest('hex');
 }
@@ -134,7 +156,22 @@ function toRecorded(row: EventRow): RecordedEvent {
     hash: row.hash,
   };
   if (row.causation_id !== null) event.causationId = row.causation_id;
+  if (row.schema_uri !== null) event.schemaUri = row.schema_uri;
+  if (row.source !== null) event.source = JSON.parse(row.source) as EventSource;
+  if (row.ingested_at !== null) event.ingestedAt = row.ingested_at;
+  if (row.retention_class !== null) event.retentionClass = row.retention_class;
+  if (row.data_residency !== null) event.dataResidency = row.data_residency as DataResidency;
   return event;
+}
+
+/**
+ * What the store stamps on each event's envelope. `schemaUri` resolves against `publicUrl`;
+ * without a residency (none configured) events carry none rather than a guessed one.
+ */
+export interface EnvelopeStamp {
+  publicUrl: string;
+  source: EventSource;
+  dataResidency?: DataResidency;
 }
 
 export interface EventStoreOptions {
@@ -142,6 +179,8 @@ export interface EventStoreOptions {
   ids: IdGenerator;
   validator: EventValidator;
   projections: readonly Projection[];
+  /** Absent for stores opened only to read (`lantern-ca events`, `audit verify`). */
+  stamp?: EnvelopeStamp;
 }
 
 /**
@@ -164,8 +203,9 @@ export class EventStore {
   ) {
     this.insert = db.prepare(`INSERT INTO events (position, event_id, event_type, event_version,
       aggregate_type, aggregate_id, aggregate_version, tenant_id, actor_type, actor_id,
-      correlation_id, causation_id, occurred_at, recorded_at, payload, hash, device_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      correlation_id, causation_id, occurred_at, recorded_at, payload, hash, device_id,
+      schema_uri, source, ingested_at, retention_class, data_residency)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.versionOf = db.prepare(
       'SELECT MAX(aggregate_version) AS version FROM events WHERE aggregate_type = ? AND aggregate_id = ?',
     );
@@ -221,6 +261,16 @@ export class EventStore {
         };
         if (input.causationId !== undefined) envelope.causationId = input.causationId;
         if (input.validated !== true) validator.assertValid(envelope);
+        // Stamped after validation: a producer's envelope is checked as the producer wrote it,
+        // and these fields are the store's, so they are part of the row's hash from here on.
+        const stamp = this.options.stamp;
+        if (stamp && definition) {
+          envelope.schemaUri = schemaUri(definition, stamp.publicUrl);
+          envelope.source = input.source ?? stamp.source;
+          envelope.ingestedAt = recordedAt;
+          envelope.retentionClass = RETENTION_CLASS;
+          if (stamp.dataResidency !== undefined) envelope.dataResidency = stamp.dataResidency;
+        }
         const aggregateType = definition?.aggregate ?? 'unknown';
         const streamKey = `${aggregateType}\u0000${input.aggregateId}`;
         const current =
@@ -260,6 +310,11 @@ export class EventStore {
           JSON.stringify(envelope.payload),
           hash,
           deviceOf(aggregateType, input.aggregateId, envelope),
+          envelope.schemaUri ?? null,
+          envelope.source ? JSON.stringify(envelope.source) : null,
+          envelope.ingestedAt ?? null,
+          envelope.retentionClass ?? null,
+          envelope.dataResidency ?? null,
         );
         const event = { ...unhashed, hash };
         for (const projection of projections) projection.apply(this.db, projected(event));

@@ -537,6 +537,15 @@ export const MIGRATIONS: readonly string[] = [
     expires_at TEXT NOT NULL
   );
   `,
+  `
+  -- The envelope fields of the identity event schemas, stamped at append. NULL on rows stored
+  -- before them: those rows are hashed without them, so their chain still verifies.
+  ALTER TABLE events ADD COLUMN schema_uri TEXT;
+  ALTER TABLE events ADD COLUMN source TEXT;
+  ALTER TABLE events ADD COLUMN ingested_at TEXT;
+  ALTER TABLE events ADD COLUMN retention_class TEXT;
+  ALTER TABLE events ADD COLUMN data_residency TEXT;
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

@@ -173,6 +173,7 @@ export class SyncService {
           occurredAt: event.occurredAt,
           payload: event.payload,
           validated: true,
+          source: { service: 'lantern-agent', instance: device.deviceId },
         });
         record.run(device.deviceId, seq, event.eventId, outcome, null, receivedAt);
         if (event.eventType === 'identity.session.created') {

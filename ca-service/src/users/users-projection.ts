@@ -42,7 +42,7 @@ export const usersProjection: Projection = {
           personal.email ?? null,
           personal.displayName ?? null,
           status,
-          at,
+          'createdAt' in event.payload ? event.payload.createdAt : at,
           at,
         );
         break;
@@ -93,7 +93,7 @@ export const usersProjection: Projection = {
         statement(
           db,
           'UPDATE users SET failure_count = 0, failure_window_start = NULL, updated_at = ? WHERE user_id = ?',
-        ).run(at, event.payload.userId);
+        ).run(event.payload.at, event.payload.userId);
         break;
       case 'identity.user.suspended':
         statement(

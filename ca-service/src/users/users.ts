@@ -115,12 +115,16 @@ export async function registerUser(
       {
         ...base,
         eventType: 'identity.user.registered',
-        eventVersion: 2,
+        eventVersion: 3,
         expectedVersion: 0,
         payload: {
           userId,
           role: input.role,
           status: 'active',
+          emailVerified: false,
+          homeTenantId: tenant.tenantId,
+          registrationSource: 'admin',
+          createdAt: isoNow(ctx.clock),
           personalData: sealPersonalData(
             ctx.store.db,
             userId,
@@ -150,7 +154,7 @@ export type UserAction = 'lock' | 'unlock' | 'suspend' | 'reactivate' | 'erase';
 
 /** Admin actions on a user. Lock, suspend and erase revoke: the feed tells every device. */
 export function applyUserAction(
-  ctx: Pick<CaContext, 'store'>,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { userId: string; tenantId: string | null; action: UserAction; reason?: string },
   meta: CommandMeta,
 ): UserView {
@@ -199,25 +203,33 @@ export function applyUserAction(
 
 /** Ends the user's sessions, refresh families and grants; returns how many it ended. */
 export function endUserSessions(
-  ctx: Pick<CaContext, 'store'>,
+  ctx: Pick<CaContext, 'clock' | 'store'>,
   userId: string,
   tenantId: string,
   reason: 'user_revoked' | 'user_deleted' | 'password_reset',
   meta: CommandMeta,
 ): number {
   const sessions = ctx.store.db
-    .prepare("SELECT session_id FROM sessions WHERE user_id = ? AND status = 'active'")
-    .all(userId) as { session_id: string }[];
+    .prepare("SELECT session_id, device_id FROM sessions WHERE user_id = ? AND status = 'active'")
+    .all(userId) as { session_id: string; device_id: string | null }[];
   const grants = ctx.store.db
     .prepare("SELECT grant_id FROM grants WHERE user_id = ? AND status = 'active'")
     .all(userId) as { grant_id: string }[];
   ctx.store.append([
     ...sessions.map((session) => ({
       eventType: 'identity.session.revoked',
+      eventVersion: 2,
       aggregateId: session.session_id,
       tenantId,
       ...meta,
-      payload: { sessionId: session.session_id, userId, reason },
+      payload: {
+        sessionId: session.session_id,
+        userId,
+        tenantId,
+        ...(session.device_id === null ? {} : { deviceId: session.device_id }),
+        reason,
+        at: isoNow(ctx.clock),
+      },
     })),
     ...grants.map((grant) => ({
       eventType: 'identity.grant.revoked',

@@ -27,6 +27,18 @@ export interface EventDefinition {
   readonly payload: JsonSchema;
   /** A valid payload, used by the docs and the schema tests. */
   readonly example: Record<string, unknown>;
+  /**
+   * Who appends this version. For a produced event, the source files that do (repository paths;
+   * a test checks each one emits the type, and that no emitter is missing); empty for a version
+   * nothing emits any more, whose stored events are read through an upcaster. For a consumed
+   * event, the outside service that publishes it.
+   */
+  readonly producers: readonly string[];
+  /**
+   * What reads it: source files (a test checks each names the type) or, for what leaves the CA
+   * only on the IDENTITY stream, the outside service that subscribes.
+   */
+  readonly consumers: readonly string[];
 }
 
 const USER = 'usr_01J9Z3YQ8M6W4Q9V2K7T5R3N1B';
@@ -92,6 +104,19 @@ const riskReasons = [
   'impossible_travel',
 ];
 
+/** v2 of `session.revoked`: Lantern's reasons and those of the identity schemas. */
+const sessionRevocationReasons = [
+  ...revocationReasons,
+  'admin_wipe',
+  'password_reset',
+  'security_incident',
+  'mfa_changed',
+  'gdpr_erasure',
+];
+
+/** v2 of `logged_in`: RFC 8176 methods, and those the identity schemas add. */
+const AMR = [...AUTH_METHODS, 'totp', 'webauthn', 'sms', 'recovery_codes', 'sso', 'magic_link'];
+
 const event = (definition: EventDefinition): EventDefinition => definition;
 
 /** An organisation: the tenant itself (the district, `ten_…`) or a school under it (`org_…`). */
@@ -112,6 +137,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.tenant.created',
     version: 1,
+    producers: ['ca-service/src/tenants/tenant-commands.ts'],
+    consumers: ['ca-service/src/tenants/tenants-projection.ts'],
     aggregate: 'tenant',
     direction: 'produced',
     payload: object({ tenantId: id('ten'), name: shortText(), slug: shortText(63) }),
@@ -120,6 +147,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.registered',
     version: 1,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -138,6 +167,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.updated',
     version: 1,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -154,6 +185,12 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.password_set',
     version: 1,
+    producers: [
+      'ca-service/src/members/invitations.ts',
+      'ca-service/src/self-service/password-reset.ts',
+      'ca-service/src/users/users.ts',
+    ],
+    consumers: [],
     aggregate: 'user',
     direction: 'produced',
     payload: object({
@@ -166,6 +203,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.suspended',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), reason: shortText() }, ['userId']),
@@ -174,6 +216,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.reactivated',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr') }),
@@ -182,6 +226,16 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.erased',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/mfa/mfa-policy.ts',
+      'ca-service/src/mfa/webauthn-credentials.ts',
+      'ca-service/src/members/members-projection.ts',
+      'ca-service/src/mfa/risk-policy.ts',
+      'ca-service/src/sso/sso-providers.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), requestId: shortText(64) }, ['userId']),
@@ -190,6 +244,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.registered',
     version: 2,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -206,6 +262,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.updated',
     version: 2,
+    producers: [],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), role: enumOf(...ROLES), personalData: PERSONAL_DATA }, [
@@ -214,8 +272,47 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { userId: USER, personalData: SEALED },
   }),
   event({
+    type: 'identity.user.registered',
+    version: 3,
+    aggregate: 'user',
+    direction: 'produced',
+    producers: [
+      'ca-service/src/inbox/inbox-processor.ts',
+      'ca-service/src/members/invitations.ts',
+      'ca-service/src/users/users.ts',
+    ],
+    consumers: ['ca-service/src/users/users-projection.ts'],
+    // The identity schemas' fields, but `primaryEmail` stays sealed in `personalData` with the
+    // username (crypto-shredding), and `admin` names an account an admin created.
+    payload: object({
+      userId: id('usr'),
+      role: enumOf(...ROLES),
+      status: enumOf('active', 'pending_verification'),
+      personalData: PERSONAL_DATA,
+      emailVerified: boolean,
+      homeTenantId: id('ten'),
+      registrationSource: enumOf('admin', 'self', 'sso_jit', 'invite', 'bulk_import'),
+      createdAt: dateTime,
+    }),
+    example: {
+      userId: USER,
+      role: 'learner',
+      status: 'active',
+      personalData: SEALED,
+      emailVerified: false,
+      homeTenantId: TENANT,
+      registrationSource: 'admin',
+      createdAt: WHEN,
+    },
+  }),
+  event({
     type: 'identity.user.email_verified',
     version: 1,
+    producers: [
+      'ca-service/src/members/invitations.ts',
+      'ca-service/src/self-service/email-verification.ts',
+    ],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), verifiedAt: dateTime }),
@@ -224,6 +321,13 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.logged_in',
     version: 1,
+    producers: [],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/observability/metrics.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/sync/sync-service.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -240,8 +344,52 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { userId: USER, sessionId: SESSION, offline: true, deviceId: DEVICE, amr: ['pwd'] },
   }),
   event({
+    type: 'identity.user.logged_in',
+    version: 2,
+    aggregate: 'user',
+    direction: 'produced',
+    producers: ['agent/src/signin/signin-events.ts', 'ca-service/src/signin/issue-login.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/observability/metrics.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/sync/sync-service.ts',
+    ],
+    // The identity schemas' fields without `ip` and `ua`: personal data that the published,
+    // exported events do not carry (the request log has them, salted).
+    payload: object(
+      {
+        userId: id('usr'),
+        sessionId: id('ses'),
+        tenantId: id('ten'),
+        offline: boolean,
+        deviceId: id('dev'),
+        grantId: id('grt'),
+        amr: { type: 'array', items: enumOf(...AMR), minItems: 1, uniqueItems: true },
+        at: dateTime,
+        riskScore: { type: 'number', minimum: 0, maximum: 100 },
+      },
+      ['userId', 'sessionId', 'tenantId', 'offline', 'amr', 'at'],
+    ),
+    example: {
+      userId: USER,
+      sessionId: SESSION,
+      tenantId: TENANT,
+      offline: true,
+      deviceId: DEVICE,
+      amr: ['pwd'],
+      at: WHEN,
+    },
+  }),
+  event({
     type: 'identity.user.login_failed',
     version: 1,
+    producers: ['agent/src/signin/signin-events.ts', 'ca-service/src/auth/sign-in-checks.ts'],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/http/console-admin-routes.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -260,6 +408,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.offline_signin_quarantined',
     version: 1,
+    producers: ['ca-service/src/sync/sync-service.ts'],
+    consumers: ['ca-service/src/sync/quarantine-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({
@@ -280,6 +430,16 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.locked',
     version: 1,
+    producers: [
+      'agent/src/signin/signin-events.ts',
+      'ca-service/src/auth/sign-in-checks.ts',
+      'ca-service/src/users/users.ts',
+    ],
+    consumers: [
+      'ca-service/src/users/users-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -297,6 +457,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.unlocked',
     version: 1,
+    producers: ['ca-service/src/users/users.ts'],
+    consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), reason: enumOf('admin', 'expired') }),
@@ -305,6 +467,15 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.mfa_enrolled',
     version: 1,
+    producers: [
+      'agent/src/passkeys/passkey-registration.ts',
+      'ca-service/src/mfa/totp-enrollment.ts',
+      'ca-service/src/mfa/webauthn-registration.ts',
+    ],
+    consumers: [
+      'ca-service/src/mfa/webauthn-credentials.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -321,6 +492,12 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.session.created',
     version: 1,
+    producers: ['agent/src/signin/signin-events.ts', 'ca-service/src/signin/issue-login.ts'],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+      'ca-service/src/sync/sync-service.ts',
+    ],
     aggregate: 'session',
     direction: 'produced',
     payload: object(
@@ -339,6 +516,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.session.refreshed',
     version: 1,
+    producers: ['ca-service/src/auth/refresh.ts'],
+    consumers: ['ca-service/src/auth/sessions-projection.ts'],
     aggregate: 'session',
     direction: 'produced',
     payload: object({ sessionId: id('ses'), familyId: shortText(64), expiresAt: dateTime }),
@@ -347,6 +526,12 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.session.revoked',
     version: 1,
+    producers: [],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
     aggregate: 'session',
     direction: 'produced',
     payload: object(
@@ -356,8 +541,39 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { sessionId: SESSION, userId: USER, reason: 'logout' },
   }),
   event({
+    type: 'identity.session.revoked',
+    version: 2,
+    aggregate: 'session',
+    direction: 'produced',
+    producers: [
+      'agent/src/signin/sign-out.ts',
+      'ca-service/src/auth/refresh.ts',
+      'ca-service/src/auth/revocations.ts',
+      'ca-service/src/users/users.ts',
+    ],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+      'ca-service/src/sync/device-authority.ts',
+    ],
+    payload: object(
+      {
+        sessionId: id('ses'),
+        userId: id('usr'),
+        tenantId: id('ten'),
+        deviceId: id('dev'),
+        reason: enumOf(...sessionRevocationReasons),
+        at: dateTime,
+      },
+      ['sessionId', 'userId', 'tenantId', 'reason', 'at'],
+    ),
+    example: { sessionId: SESSION, userId: USER, tenantId: TENANT, reason: 'logout', at: WHEN },
+  }),
+  event({
     type: 'identity.enrollment_token.issued',
     version: 1,
+    producers: ['ca-service/src/enrollment/enrollment-tokens.ts'],
+    consumers: ['ca-service/src/enrollment/enrollment-tokens-projection.ts'],
     aggregate: 'enrollment_token',
     direction: 'produced',
     payload: object(
@@ -369,6 +585,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.enrollment_token.revoked',
     version: 1,
+    producers: ['ca-service/src/enrollment/enrollment-tokens.ts'],
+    consumers: ['ca-service/src/enrollment/enrollment-tokens-projection.ts'],
     aggregate: 'enrollment_token',
     direction: 'produced',
     payload: object({ tokenId: id('tok') }),
@@ -377,6 +595,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.enrollment_token.consumed',
     version: 1,
+    producers: ['ca-service/src/enrollment/enroll-device.ts'],
+    consumers: ['ca-service/src/enrollment/enrollment-tokens-projection.ts'],
     aggregate: 'enrollment_token',
     direction: 'produced',
     payload: object({ tokenId: id('tok'), deviceId: id('dev') }),
@@ -385,6 +605,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.enrolled',
     version: 1,
+    producers: ['ca-service/src/enrollment/enroll-device.ts'],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object(
@@ -410,6 +632,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.bound_for_offline',
     version: 1,
+    producers: [],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -436,8 +660,50 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     },
   }),
   event({
+    type: 'identity.device.bound_for_offline',
+    version: 2,
+    aggregate: 'device',
+    direction: 'produced',
+    producers: ['ca-service/src/enrollment/enroll-device.ts'],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
+    // v1's `certificateKid` was the device key's thumbprint: the schemas' `publicKeyFingerprint`
+    // (RFC 7638, SHA-256 of the public key alone). The signing CA is `issuerFingerprint`. A
+    // device is shared, so no `userId`.
+    payload: object({
+      deviceId: id('dev'),
+      tenantId: id('ten'),
+      publicKeyFingerprint: thumbprint,
+      certificateSerial: serialHex,
+      certificateFingerprint: hex(32),
+      issuerFingerprint: hex(32),
+      certIssuedAt: dateTime,
+      certExpiresAt: dateTime,
+      maxOfflineSeconds: { type: 'integer', minimum: 60 },
+      certificatePem: { type: 'string', maxLength: 8192 },
+      at: dateTime,
+    }),
+    example: {
+      deviceId: DEVICE,
+      tenantId: TENANT,
+      publicKeyFingerprint: THUMBPRINT,
+      certificateSerial: '5c2f0a9e3b7d41c6a8e1f0d2b3c4a5e6',
+      certificateFingerprint: FINGERPRINT,
+      issuerFingerprint: FINGERPRINT,
+      certIssuedAt: WHEN,
+      certExpiresAt: '2026-12-23T10:00:00.000Z',
+      maxOfflineSeconds: 1209600,
+      certificatePem: '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n',
+      at: WHEN,
+    },
+  }),
+  event({
     type: 'identity.device.renewed',
     version: 1,
+    producers: [
+      'ca-service/src/enrollment/enroll-device.ts',
+      'ca-service/src/renewal/renew-device.ts',
+    ],
+    consumers: ['ca-service/src/devices/devices-projection.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -468,6 +734,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.revoked',
     version: 1,
+    producers: ['ca-service/src/revocation/revoke-device.ts'],
+    consumers: [
+      'ca-service/src/devices/devices-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+    ],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -486,6 +757,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.device.clock_rollback_detected',
     version: 1,
+    producers: ['agent/src/signin/signin-events.ts'],
+    consumers: ['ca-service/src/sync/device-authority.ts'],
     aggregate: 'device',
     direction: 'produced',
     payload: object({
@@ -504,6 +777,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.grant.issued',
     version: 1,
+    producers: ['ca-service/src/signin/issue-login.ts'],
+    consumers: ['ca-service/src/auth/sessions-projection.ts'],
     aggregate: 'grant',
     direction: 'produced',
     payload: object(
@@ -533,6 +808,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.grant.revoked',
     version: 1,
+    producers: ['ca-service/src/auth/revocations.ts', 'ca-service/src/users/users.ts'],
+    consumers: [
+      'ca-service/src/auth/sessions-projection.ts',
+      'ca-service/src/revocation/revocation-feed-projection.ts',
+    ],
     aggregate: 'grant',
     direction: 'produced',
     payload: object(
@@ -544,6 +824,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.api_key.issued',
     version: 1,
+    producers: ['ca-service/src/api-keys/api-keys.ts'],
+    consumers: ['ca-service/src/api-keys/api-keys-projection.ts'],
     aggregate: 'api_key',
     direction: 'produced',
     payload: object(
@@ -568,6 +850,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.api_key.revoked',
     version: 1,
+    producers: ['ca-service/src/api-keys/api-keys.ts'],
+    consumers: ['ca-service/src/api-keys/api-keys-projection.ts'],
     aggregate: 'api_key',
     direction: 'produced',
     payload: object({ keyId: id('key'), reason: shortText() }, ['keyId']),
@@ -576,6 +860,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.password.reset_requested',
     version: 1,
+    producers: [],
+    consumers: [],
     aggregate: 'user',
     direction: 'produced',
     payload: object({ userId: id('usr'), channel: enumOf('email', 'admin') }),
@@ -584,6 +870,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'tenant.org.user_invited',
     version: 1,
+    producers: ['tenant-service'],
+    consumers: ['ca-service/src/inbox/inbox-processor.ts'],
     aggregate: 'user',
     direction: 'consumed',
     payload: object(
@@ -601,6 +889,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'gdpr.subject_request.received',
     version: 1,
+    producers: ['GDPR platform'],
+    consumers: [
+      'ca-service/src/inbox/inbox-processor.ts',
+      'ca-service/src/inbox/subject-requests.ts',
+    ],
     aggregate: 'user',
     direction: 'consumed',
     payload: object({
@@ -613,6 +906,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'gdpr.subject_request.acknowledged',
     version: 1,
+    producers: ['ca-service/src/inbox/subject-requests.ts'],
+    consumers: ['GDPR platform'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -639,6 +934,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.tenant.mfa_policy_set',
     version: 1,
+    producers: ['ca-service/src/mfa/mfa-policy.ts'],
+    consumers: ['ca-service/src/mfa/mfa-policy.ts'],
     aggregate: 'tenant',
     direction: 'produced',
     payload: object({
@@ -685,6 +982,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'user',
     direction: 'produced',
+    producers: ['ca-service/src/sso/sso-identities.ts'],
+    consumers: ['ca-service/src/sso/sso-providers.ts'],
     payload: object({
       userId: id('usr'),
       /** The tenant's label for its provider (`google`, `microsoft`, `oidc`). */
@@ -707,6 +1006,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'tenant',
     direction: 'produced',
+    producers: ['ca-service/src/sso/sso-providers.ts'],
+    consumers: ['ca-service/src/sso/sso-providers.ts'],
     payload: object(
       {
         tenantId: id('ten'),
@@ -734,6 +1035,11 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.mfa_removed',
     version: 1,
+    producers: [
+      'ca-service/src/mfa/totp-removal.ts',
+      'ca-service/src/mfa/webauthn-registration.ts',
+    ],
+    consumers: ['ca-service/src/mfa/webauthn-credentials.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -750,6 +1056,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.webauthn_registration_canceled',
     version: 1,
+    producers: ['agent/src/passkeys/passkey-registration.ts'],
+    consumers: ['ca-service/src/sync/device-authority.ts'],
     aggregate: 'user',
     direction: 'produced',
     payload: object(
@@ -767,6 +1075,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'organization',
     direction: 'produced',
+    producers: ['ca-service/src/members/memberships.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
     payload: object({ organizationId: id('org'), parentId: id('ten'), name: shortText() }),
     example: { organizationId: ORG, parentId: TENANT, name: 'Hillside Primary' },
   }),
@@ -775,6 +1085,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'invitation',
     direction: 'produced',
+    producers: ['ca-service/src/members/invitations.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
     payload: object(
       {
         invitationId: id('inv'),
@@ -804,6 +1116,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'invitation',
     direction: 'produced',
+    producers: ['ca-service/src/members/invitations.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
     payload: object({ invitationId: id('inv'), userId: id('usr'), membershipId: id('mem') }),
     example: { invitationId: INVITATION, userId: USER, membershipId: MEMBERSHIP },
   }),
@@ -812,6 +1126,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'membership',
     direction: 'produced',
+    producers: ['ca-service/src/members/memberships.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
     payload: object({ membershipId: id('mem'), userId: id('usr'), organizationId }),
     example: { membershipId: MEMBERSHIP, userId: USER, organizationId: ORG },
   }),
@@ -820,6 +1136,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'membership',
     direction: 'produced',
+    producers: ['ca-service/src/members/memberships.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
     payload: object({ membershipId: id('mem'), reason: shortText() }, ['membershipId']),
     example: { membershipId: MEMBERSHIP, reason: 'moved to another school' },
   }),
@@ -828,6 +1146,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'assignment',
     direction: 'produced',
+    producers: ['ca-service/src/members/memberships.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
     payload: object({
       assignmentId: id('asg'),
       role: enumOf(...MEMBER_ROLES),
@@ -842,6 +1162,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'assignment',
     direction: 'produced',
+    producers: ['ca-service/src/members/memberships.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
     payload: object({
       assignmentId: id('asg'),
       permission: enumOf(...MEMBER_PERMISSIONS),
@@ -855,6 +1177,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'authorization_decision',
     direction: 'produced',
+    producers: ['ca-service/src/members/authorization-decisions.ts'],
+    consumers: [],
     payload: object(
       {
         decisionId: id('dec'),
@@ -886,6 +1210,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 2,
     aggregate: 'user',
     direction: 'produced',
+    producers: ['ca-service/src/self-service/password-reset.ts'],
+    consumers: [],
     payload: object(
       {
         userId: id('usr'),
@@ -913,6 +1239,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'user',
     direction: 'produced',
+    producers: ['ca-service/src/self-service/password-reset.ts'],
+    consumers: [],
     payload: object({
       userId: id('usr'),
       resetTokenHash: hex(32),
@@ -927,6 +1255,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'user',
     direction: 'produced',
+    producers: ['ca-service/src/self-service/email-verification.ts'],
+    consumers: [],
     payload: object({
       userId: id('usr'),
       tokenHash: hex(32),
@@ -945,6 +1275,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'webhook',
     direction: 'produced',
+    producers: ['ca-service/src/webhooks/webhook-subscriptions.ts'],
+    consumers: [],
     payload: object({
       subscriptionId: id('whk'),
       url: { type: 'string', format: 'uri', maxLength: 2048 },
@@ -961,6 +1293,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'webhook',
     direction: 'produced',
+    producers: ['ca-service/src/webhooks/webhook-subscriptions.ts'],
+    consumers: [],
     payload: object({ subscriptionId: id('whk') }),
     example: { subscriptionId: WEBHOOK },
   }),
@@ -971,6 +1305,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'user',
     direction: 'produced',
+    producers: ['ca-service/src/mfa/login-mfa.ts'],
+    consumers: [],
     payload: object(
       {
         userId: id('usr'),
@@ -1003,6 +1339,8 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     version: 1,
     aggregate: 'tenant',
     direction: 'produced',
+    producers: ['ca-service/src/mfa/risk-policy.ts'],
+    consumers: ['ca-service/src/mfa/risk-policy.ts'],
     payload: object({
       tenantId: id('ten'),
       /** The whole adaptive-MFA policy after the change. */

@@ -53,6 +53,18 @@ export type IdentityUserUpdatedV2 = {
   personalData?: string;
 };
 
+/** `identity.user.registered` v3. */
+export type IdentityUserRegisteredV3 = {
+  userId: string;
+  role: 'learner' | 'teacher' | 'admin';
+  status: 'active' | 'pending_verification';
+  personalData: string;
+  emailVerified: boolean;
+  homeTenantId: string;
+  registrationSource: 'admin' | 'self' | 'sso_jit' | 'invite' | 'bulk_import';
+  createdAt: string;
+};
+
 /** `identity.user.email_verified` v1. */
 export type IdentityUserEmailVerifiedV1 = { userId: string; verifiedAt: string };
 
@@ -64,6 +76,34 @@ export type IdentityUserLoggedInV1 = {
   deviceId?: string;
   grantId?: string;
   amr: ('pwd' | 'pin' | 'otp' | 'hwk' | 'swk' | 'user' | 'mfa' | 'sso')[];
+};
+
+/** `identity.user.logged_in` v2. */
+export type IdentityUserLoggedInV2 = {
+  userId: string;
+  sessionId: string;
+  tenantId: string;
+  offline: boolean;
+  deviceId?: string;
+  grantId?: string;
+  amr: (
+    | 'pwd'
+    | 'pin'
+    | 'otp'
+    | 'hwk'
+    | 'swk'
+    | 'user'
+    | 'mfa'
+    | 'sso'
+    | 'totp'
+    | 'webauthn'
+    | 'sms'
+    | 'recovery_codes'
+    | 'sso'
+    | 'magic_link'
+  )[];
+  at: string;
+  riskScore?: number;
 };
 
 /** `identity.user.login_failed` v1. */
@@ -157,6 +197,36 @@ export type IdentitySessionRevokedV1 = {
     | 'password_reset';
 };
 
+/** `identity.session.revoked` v2. */
+export type IdentitySessionRevokedV2 = {
+  sessionId: string;
+  userId: string;
+  tenantId: string;
+  deviceId?: string;
+  reason:
+    | 'lost'
+    | 'stolen'
+    | 'compromised'
+    | 'decommissioned'
+    | 'superseded'
+    | 'admin'
+    | 'logout'
+    | 'rotation_reuse'
+    | 'user_revoked'
+    | 'user_locked'
+    | 'user_deleted'
+    | 'device_revoked'
+    | 'grant_revoked'
+    | 'expired'
+    | 'password_reset'
+    | 'admin_wipe'
+    | 'password_reset'
+    | 'security_incident'
+    | 'mfa_changed'
+    | 'gdpr_erasure';
+  at: string;
+};
+
 /** `identity.enrollment_token.issued` v1. */
 export type IdentityEnrollmentTokenIssuedV1 = {
   tokenId: string;
@@ -192,6 +262,21 @@ export type IdentityDeviceBoundForOfflineV1 = {
   certExpiresAt: string;
   maxOfflineSeconds: number;
   certificatePem: string;
+};
+
+/** `identity.device.bound_for_offline` v2. */
+export type IdentityDeviceBoundForOfflineV2 = {
+  deviceId: string;
+  tenantId: string;
+  publicKeyFingerprint: string;
+  certificateSerial: string;
+  certificateFingerprint: string;
+  issuerFingerprint: string;
+  certIssuedAt: string;
+  certExpiresAt: string;
+  maxOfflineSeconds: number;
+  certificatePem: string;
+  at: string;
 };
 
 /** `identity.device.renewed` v1. */
@@ -529,14 +614,18 @@ export type IdentityTenantRiskPolicySetV1 = {
 /** The payload of each event type, by version. */
 export interface EventPayloads {
   'identity.tenant.created': { 1: IdentityTenantCreatedV1 };
-  'identity.user.registered': { 1: IdentityUserRegisteredV1; 2: IdentityUserRegisteredV2 };
+  'identity.user.registered': {
+    1: IdentityUserRegisteredV1;
+    2: IdentityUserRegisteredV2;
+    3: IdentityUserRegisteredV3;
+  };
   'identity.user.updated': { 1: IdentityUserUpdatedV1; 2: IdentityUserUpdatedV2 };
   'identity.user.password_set': { 1: IdentityUserPasswordSetV1 };
   'identity.user.suspended': { 1: IdentityUserSuspendedV1 };
   'identity.user.reactivated': { 1: IdentityUserReactivatedV1 };
   'identity.user.erased': { 1: IdentityUserErasedV1 };
   'identity.user.email_verified': { 1: IdentityUserEmailVerifiedV1 };
-  'identity.user.logged_in': { 1: IdentityUserLoggedInV1 };
+  'identity.user.logged_in': { 1: IdentityUserLoggedInV1; 2: IdentityUserLoggedInV2 };
   'identity.user.login_failed': { 1: IdentityUserLoginFailedV1 };
   'identity.user.offline_signin_quarantined': { 1: IdentityUserOfflineSigninQuarantinedV1 };
   'identity.user.locked': { 1: IdentityUserLockedV1 };
@@ -544,12 +633,15 @@ export interface EventPayloads {
   'identity.user.mfa_enrolled': { 1: IdentityUserMfaEnrolledV1 };
   'identity.session.created': { 1: IdentitySessionCreatedV1 };
   'identity.session.refreshed': { 1: IdentitySessionRefreshedV1 };
-  'identity.session.revoked': { 1: IdentitySessionRevokedV1 };
+  'identity.session.revoked': { 1: IdentitySessionRevokedV1; 2: IdentitySessionRevokedV2 };
   'identity.enrollment_token.issued': { 1: IdentityEnrollmentTokenIssuedV1 };
   'identity.enrollment_token.revoked': { 1: IdentityEnrollmentTokenRevokedV1 };
   'identity.enrollment_token.consumed': { 1: IdentityEnrollmentTokenConsumedV1 };
   'identity.device.enrolled': { 1: IdentityDeviceEnrolledV1 };
-  'identity.device.bound_for_offline': { 1: IdentityDeviceBoundForOfflineV1 };
+  'identity.device.bound_for_offline': {
+    1: IdentityDeviceBoundForOfflineV1;
+    2: IdentityDeviceBoundForOfflineV2;
+  };
   'identity.device.renewed': { 1: IdentityDeviceRenewedV1 };
   'identity.device.revoked': { 1: IdentityDeviceRevokedV1 };
   'identity.device.clock_rollback_detected': { 1: IdentityDeviceClockRollbackDetectedV1 };

@@ -12,7 +12,23 @@ export function schemaPath(eventType: string, version: number): string {
  * tell it still has the one the producer validated against.
  */
 export function schemaDigest(definition: EventDefinition): string {
-  return `sha256-${createHash('sha256').update(canonicalJson(definition.payload)).digest('hex')}`;
+  let digest = digests.get(definition);
+  if (digest === undefined) {
+    digest = `sha256-${createHash('sha256').update(canonicalJson(definition.payload)).digest('hex')}`;
+    digests.set(definition, digest);
+  }
+  return digest;
+}
+
+// Every append stamps a schema URI: hash each definition once, not once per event.
+const digests = new WeakMap<EventDefinition, string>();
+
+/**
+ * The envelope's `schemaUri`: the URL `GET /v1/schemas/:type/v:N` answers at, with the schema's
+ * digest as its fragment (a fragment never reaches the server, so the URL still resolves).
+ */
+export function schemaUri(definition: EventDefinition, baseUrl: string): string {
+  return `${new URL(schemaPath(definition.type, definition.version), baseUrl).href}#${schemaDigest(definition)}`;
 }
 
 /** The payload schema as a standalone JSON Schema 2020-12 document, identified by its URL. */

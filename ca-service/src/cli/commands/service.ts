@@ -1,11 +1,12 @@
 import {
+  DATA_RESIDENCIES,
   UsageError,
   clockFromEnv,
   optionalString,
   requireString,
   systemClock,
 } from '@lantern/shared';
-import type { Command } from '@lantern/shared';
+import type { Command, DataResidency } from '@lantern/shared';
 import { initDataDir } from '../../data-dir/init-data-dir.js';
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
@@ -59,9 +60,10 @@ export const initCommand: Command = {
   path: ['init'],
   summary: 'Create the root and issuing CA, the store and a local admin API key',
   usage:
-    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
+    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--data-residency us|eu|me|ap] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
     '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
     '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.\n' +
+    '--data-residency: the region this CA keeps its data in, stamped on every event it stores.\n' +
     PKCS11_USAGE,
   options: {
     'data-dir': { type: 'string' },
@@ -69,9 +71,16 @@ export const initCommand: Command = {
     url: { type: 'string' },
     'passphrase-file': { type: 'string' },
     ...PKCS11_OPTIONS,
+    'data-residency': { type: 'string' },
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
+    const dataResidency = optionalString(values, 'data-residency');
+    if (
+      dataResidency !== undefined &&
+      !(DATA_RESIDENCIES as readonly string[]).includes(dataResidency)
+    )
+      throw new UsageError(`--data-residency must be one of ${DATA_RESIDENCIES.join(', ')}`);
     if (values['url'] !== undefined && values['public-url'] !== undefined) {
       throw new UsageError('give --public-url only (--url is its old name)');
     }
@@ -92,6 +101,7 @@ export const initCommand: Command = {
       publicUrl,
       ...(passphrase === undefined ? {} : { passphrase }),
       ...(pkcs11 === undefined ? {} : { pkcs11 }),
+      ...(dataResidency === undefined ? {} : { dataResidency: dataResidency as DataResidency }),
     });
     const paths = dataDirPaths(dataDir);
     return {
