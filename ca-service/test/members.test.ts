@@ -4,6 +4,7 @@ import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
 import { buildApp } from '../src/app.js';
 import { DENIAL_QUIET_MS } from '../src/members/authorization-decisions.js';
+import { SYSTEM_TENANT_ID } from '../src/context/ca-context.js';
 import { InboxProcessor } from '../src/inbox/inbox-processor.js';
 
 const ORIGIN = 'http://localhost:80';
@@ -280,11 +281,14 @@ describe('memberships and roles', () => {
       key.apiKey,
     );
     expect(foreign.statusCode).toBe(403);
-    // Recorded in the caller's own stream: an outsider writes nothing into this tenant's.
-    const [denied] = ca.ctx.store.read({
-      tenantId: other,
-      eventType: 'identity.authorization.decision_recorded',
-    });
+    // Recorded in the installation's stream: an outsider writes nothing into this tenant's,
+    // and its own event feed does not show this tenant's id.
+    const denied = ca.ctx.store
+      .read({ tenantId: SYSTEM_TENANT_ID, eventType: 'identity.authorization.decision_recorded' })
+      .at(-1);
+    expect(
+      ca.ctx.store.read({ tenantId: other, eventType: 'identity.authorization.decision_recorded' }),
+    ).toEqual([]);
     expect(denied?.payload).toMatchObject({ resource: `tenant:${tenantId}`, result: 'deny' });
     expect(
       ca.ctx.store.read({ tenantId, eventType: 'identity.authorization.decision_recorded' }),

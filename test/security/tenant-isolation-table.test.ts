@@ -52,6 +52,37 @@ const rows: Record<string, Row> = {
   },
   'GET /v1/admin/users': { url: () => `/v1/admin/users?tenant=${b['tenant']}` },
   'GET /v1/admin/users/{id}': { url: () => `/v1/admin/users/${b['user']}` },
+  'PATCH /v1/admin/users/{id}': {
+    url: () => `/v1/admin/users/${b['user']}`,
+    body: () => ({ displayName: 'Not Bea' }),
+  },
+  'POST /v1/admin/organizations': {
+    url: () => '/v1/admin/organizations',
+    body: () => ({ tenant: b['tenant'], name: 'Annexed school' }),
+  },
+  'GET /v1/admin/organizations': { url: () => `/v1/admin/organizations?tenant=${b['tenant']}` },
+  'POST /v1/admin/invitations': {
+    url: () => '/v1/admin/invitations',
+    body: () => ({ tenant: b['tenant'], email: 'intruder@a.example' }),
+  },
+  'GET /v1/admin/invitations': { url: () => `/v1/admin/invitations?tenant=${b['tenant']}` },
+  'GET /v1/admin/memberships': { url: () => `/v1/admin/memberships?tenant=${b['tenant']}` },
+  'POST /v1/admin/memberships': {
+    url: () => '/v1/admin/memberships',
+    body: () => ({ tenant: b['tenant'], userId: b['user'] }),
+  },
+  'POST /v1/admin/memberships/{id}/suspend': {
+    url: () => `/v1/admin/memberships/${b['membership']}/suspend`,
+    body: () => ({ tenant: b['tenant'] }),
+  },
+  'POST /v1/admin/memberships/{id}/roles': {
+    url: () => `/v1/admin/memberships/${b['membership']}/roles`,
+    body: () => ({ tenant: b['tenant'], role: 'org_admin' }),
+  },
+  'POST /v1/admin/memberships/{id}/permissions': {
+    url: () => `/v1/admin/memberships/${b['membership']}/permissions`,
+    body: () => ({ tenant: b['tenant'], permission: 'events:read' }),
+  },
   'POST /v1/admin/users/{id}/{action}': {
     url: () => `/v1/admin/users/${b['user']}/erase`,
     body: () => ({}),
@@ -201,6 +232,11 @@ beforeAll(async () => {
       })
     ).json() as { keyId: string }
   ).keyId;
+  b['membership'] = (
+    (
+      await ca.admin('POST', '/v1/admin/memberships', { tenant: b['tenant'], userId: b['user'] })
+    ).json() as { membershipId: string }
+  ).membershipId;
   // A revocation in B's feed, so that B's revocation page is not empty.
   const victim = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, b['tenant']));
   await ca.admin('POST', `/v1/admin/devices/${victim.deviceId}/revoke`, { reason: 'stolen' });
@@ -238,7 +274,7 @@ describe('tenant isolation over the whole route list', () => {
   });
 
   it.each(Object.entries(rows))('%s: tenant A cannot reach tenant B', async (route, row) => {
-    const method = route.split(' ')[0] as 'GET' | 'POST' | 'PUT' | 'DELETE';
+    const method = route.split(' ')[0] as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
     const before = ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 }).length;
     const response = await ca.admin(method, row.url(), row.body?.(), keyA);
     const tenantBIds = Object.values(b);

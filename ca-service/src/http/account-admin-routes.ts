@@ -14,6 +14,7 @@ import {
   toUserView,
 } from '../users/users.js';
 import type { UserAction } from '../users/users.js';
+import { updateUser } from '../users/update-user.js';
 import { idParam, tenantQuery } from './schemas.js';
 
 const USER_ACTIONS: readonly UserAction[] = ['lock', 'unlock', 'suspend', 'reactivate', 'erase'];
@@ -62,6 +63,32 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       '/v1/admin/users/:id',
       { config: { scope: 'users:read' }, schema: { params: idParam('usr') } },
       async (request) => toUserView(getUser(ctx, request.params.id, request.admin.tenantId)),
+    );
+
+    app.patch(
+      '/v1/admin/users/:id',
+      {
+        config: { scope: 'users:write' },
+        schema: {
+          params: idParam('usr'),
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: {
+              role: { type: 'string', enum: [...ROLES] },
+              email: { type: 'string', format: 'email', maxLength: 254 },
+              displayName: { type: 'string', minLength: 1, maxLength: 200 },
+            },
+          },
+        },
+      },
+      async (request) =>
+        updateUser(
+          ctx,
+          { userId: request.params.id, tenantId: request.admin.tenantId, changes: request.body },
+          request.admin.meta,
+        ),
     );
 
     app.post(

@@ -87,7 +87,7 @@ export function adminApi(
             {
               ...decision,
               tenantId: admin.tenantId,
-              recordIn: admin.principal.tenantId,
+              callerTenantId: admin.principal.tenantId,
               result: 'deny',
               reason: error.message,
             },

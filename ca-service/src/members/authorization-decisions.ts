@@ -23,10 +23,12 @@ export interface Decision {
   /** The tenant acted on, or null for an installation-wide route. */
   tenantId: string | null;
   /**
-   * The tenant whose stream records the decision, when not the one acted on: a denial is
-   * recorded in the caller's own tenant, so an outsider cannot write into another's audit trail.
+   * The caller's own tenant (null: an installation key). A denial of a caller reaching into a
+   * tenant not its own is recorded in the installation's stream: written into the target's,
+   * an outsider could write into another's audit trail; into the caller's own, its event feed
+   * would show the other tenant's id (test/security/tenant-isolation-table.test.ts).
    */
-  recordIn?: string | null;
+  callerTenantId?: string | null;
   result: 'allow' | 'deny';
   reason?: string;
 }
@@ -57,9 +59,7 @@ export class AuthorizationDecisions {
         eventType: 'identity.authorization.decision_recorded',
         aggregateId: decisionId,
         expectedVersion: 0,
-        tenantId:
-          (decision.recordIn === undefined ? decision.tenantId : decision.recordIn) ??
-          SYSTEM_TENANT_ID,
+        tenantId: streamOf(decision),
         ...meta,
         payload: {
           decisionId,
@@ -79,6 +79,14 @@ export class AuthorizationDecisions {
       if (now - at >= DENIAL_QUIET_MS) this.lastDenial.delete(key);
     }
   }
+}
+
+function streamOf(decision: Decision): string {
+  const outsider =
+    decision.callerTenantId !== undefined &&
+    decision.callerTenantId !== null &&
+    decision.callerTenantId !== decision.tenantId;
+  return outsider ? SYSTEM_TENANT_ID : (decision.tenantId ?? SYSTEM_TENANT_ID);
 }
 
 /** The action an admin route stands for: its method and declared path (`/v1/admin/x/:id`). */

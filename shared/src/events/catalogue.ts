@@ -262,7 +262,7 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   event({
     type: 'identity.user.updated',
     version: 2,
-    producers: [],
+    producers: ['ca-service/src/users/update-user.ts'],
     consumers: ['ca-service/src/users/users-projection.ts'],
     aggregate: 'user',
     direction: 'produced',

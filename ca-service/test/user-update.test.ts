@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TestCa } from '../../test/support/ca-fixture.js';
+import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
+
+const PASSWORD = 'correct horse battery';
+
+let ca: TestCa;
+let tenantId = '';
+let otherTenantId = '';
+let schools = 0;
+
+beforeAll(async () => {
+  ca = await startTestCa();
+});
+afterAll(async () => ca?.close());
+beforeEach(async () => {
+  schools += 1;
+  tenantId = await createTenant(ca, `Hillside ${schools}`);
+  otherTenantId = await createTenant(ca, `Riverside ${schools}`);
+});
+
+const update = (userId: string, body: unknown) =>
+  ca.admin('PATCH', `/v1/admin/users/${userId}`, body);
+
+const updates = (userId: string) =>
+  (
+    ca.ctx.store.db
+      .prepare(
+        "SELECT event_version, payload FROM events WHERE event_type = 'identity.user.updated' AND aggregate_id = ?",
+      )
+      .all(userId) as { event_version: number; payload: string }[]
+  ).map((row) => ({ version: row.event_version, payload: JSON.parse(row.payload) as object }));
+
+const signIn = (username: string, password = PASSWORD) =>
+  ca.app.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    payload: { tenant: tenantId, username, password },
+  });
+
+describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
+  it('refuses an empty change, an unknown field, a bad role and a bad email, writing nothing', async () => {
+    const userId = await createUser(ca, tenantId, 'amina', PASSWORD, 'teacher');
+    const before = ca.eventCount();
+    for (const body of [
+      {},
+      { username: 'someone-else' },
+      { role: 'superuser' },
+      { email: 'not an email' },
+      { displayName: '' },
+    ]) {
+      const response = await update(userId, body);
+      expect(response.statusCode, JSON.stringify(body)).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'invalid_request' });
+    }
+    expect(ca.eventCount()).toBe(before);
+  });
+
+  it("answers 404 for another tenant's user through that tenant's scope, and for an unknown id", async () => {
+    const userId = await createUser(ca, tenantId, 'amina', PASSWORD);
+    const keyOfOther = await ca.admin('POST', '/v1/admin/api-keys', {
+      tenant: otherTenantId,
+      name: 'riverside',
+      scopes: ['users:write'],
+    });
+    expect(keyOfOther.statusCode, keyOfOther.body).toBe(201);
+    const otherKey = (keyOfOther.json() as { apiKey: string }).apiKey;
+    const before = ca.eventCount();
+    const foreign = await ca.admin(
+      'PATCH',
+      `/v1/admin/users/${userId}`,
+      { displayName: 'x' },
+      otherKey,
+    );
+    expect(foreign.statusCode).toBe(404);
+    expect((await update('usr_01J9Z3YQ8M6W4Q9V2K7T5R3N1B', { displayName: 'x' })).statusCode).toBe(
+      404,
+    );
+    expect(ca.eventCount()).toBe(before);
+  });
+
+  it('does not promote a learner who signs in with a PIN until a password is set', async () => {
+    const userId = await createUser(ca, tenantId, 'kofi', '482913', 'learner');
+    const response = await update(userId, { role: 'teacher' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'credential_rejected' });
+    expect(updates(userId)).toEqual([]);
+  });
+
+  it('changes the email and name sealed under the user key, and shows them', async () => {
+    const userId = await createUser(ca, tenantId, 'amina', PASSWORD, 'teacher');
+    const response = await update(userId, {
+      email: 'amina@hillside.example',
+      displayName: 'Amina K.',
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.json()).toMatchObject({
+      email: 'amina@hillside.example',
+      displayName: 'Amina K.',
+      role: 'teacher',
+    });
+    const [event] = updates(userId);
+    expect(event?.version).toBe(2);
+    // Personal fields travel sealed, never in clear in the event log.
+    expect(JSON.stringify(event?.payload)).not.toContain('amina@hillside.example');
+    expect(event?.payload).not.toHaveProperty('role');
+    // A later change of the name alone keeps the email.
+    const renamed = await update(userId, { displayName: 'Amina Kamau' });
+    expect(renamed.json()).toMatchObject({
+      email: 'amina@hillside.example',
+      displayName: 'Amina Kamau',
+    });
+  });
+
+  it('a role change ends the sessions issued for the old role; the user signs in again as the new one', async () => {
+    const userId = await createUser(ca, tenantId, 'amina', PASSWORD, 'admin');
+    const first = await signIn('amina');
+    expect(first.statusCode, first.body).toBe(200);
+    const { refreshToken } = first.json() as { refreshToken: string };
+
+    const demoted = await update(userId, { role: 'teacher' });
+    expect(demoted.statusCode, demoted.body).toBe(200);
+    expect(demoted.json()).toMatchObject({ role: 'teacher' });
+    expect(updates(userId).at(-1)?.payload).toEqual({ userId, role: 'teacher' });
+
+    const refreshed = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/auth/refresh',
+      payload: { refreshToken },
+    });
+    expect(refreshed.statusCode).toBe(401);
+    const again = await signIn('amina');
+    expect(again.statusCode, again.body).toBe(200);
+  });
+});
