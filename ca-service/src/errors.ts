@@ -347,8 +347,26 @@ export const LoginOverloadedError = defineError(
 export const RootKeyUnavailableError = defineError(
   'root_key_unavailable',
   409,
-  'Rotating the issuing CA needs the root key, and it is not in the data directory.',
-  'Bring `ca/root.key.pem` back from offline storage for the rotation, run it, then move the key away again.',
+  'Signing an issuing CA needs the offline root key, and it is not in the root directory given.',
+  'Mount the removable media that holds the root (`root.key.pem`, made by `lantern-ca root init` or `init --root-dir`) and give its directory as --root-dir.',
+);
+export const RootPassphraseMissingError = defineError(
+  'root_passphrase_missing',
+  500,
+  'The offline root key has its own passphrase, and none was found in LANTERN_CA_ROOT_PASSPHRASE or --root-passphrase-file.',
+  'Set LANTERN_CA_ROOT_PASSPHRASE or give --root-passphrase-file on the machine that holds the root (never the online CA passphrase, never on the command line).',
+);
+export const IssuingCertificateMismatchError = defineError(
+  'issuing_certificate_mismatch',
+  409,
+  'The issuing CA certificate brought back from the offline root is not for the key this CA is waiting for, or is not a CA certificate signed by its root.',
+  'Sign the CSR that `lantern-ca ca rotate-issuing --csr-out` wrote (`lantern-ca root sign-issuing`), and install the certificate that came out of that.',
+);
+export const RotationNotPendingError = defineError(
+  'rotation_not_pending',
+  409,
+  'No issuing CA key is waiting for its certificate in this data directory.',
+  'Start the rotation first: `lantern-ca ca rotate-issuing --data-dir D --csr-out F`.',
 );
 export const IssuerUnknownError = defineError(
   'issuer_unknown',
@@ -414,6 +432,9 @@ export const caErrors = [
   AuditChainBrokenError,
   LoginOverloadedError,
   RootKeyUnavailableError,
+  RootPassphraseMissingError,
+  IssuingCertificateMismatchError,
+  RotationNotPendingError,
   IssuerUnknownError,
 ] as const;
 

@@ -34,6 +34,7 @@ beforeAll(async () => {
     dataDir,
     clock: systemClock,
     publicUrl: 'http://127.0.0.1:8080',
+    root: 'dev-in-data-dir',
   });
   rootFingerprint = init.rootFingerprint;
   passphrase = readFileSync(dataDirPaths(dataDir).passphraseFile, 'utf8').trim();

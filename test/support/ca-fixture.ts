@@ -10,10 +10,14 @@ import type { CaContext } from '@lantern/ca-service';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
 
 export const TEST_PASSPHRASE = 'test-passphrase-not-secret';
+/** The offline root's own passphrase: never the online CA's. */
+export const TEST_ROOT_PASSPHRASE = 'test-root-passphrase-not-secret';
 export const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
 
 export interface TestCa {
   dir: string;
+  /** The offline root (its key never enters \`dir\`). */
+  root: { dir: string; passphrase: string };
   clock: ManualClock;
   ctx: CaContext;
   app: FastifyInstance;
@@ -33,6 +37,10 @@ export interface TestCa {
 /** A throwaway CA per test: its own data dir, SQLite file, keys and frozen clock. */
 export async function startTestCa(options: { now?: number } = {}): Promise<TestCa> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-ca-'));
+  const root = {
+    dir: mkdtempSync(join(tmpdir(), 'lantern-root-')),
+    passphrase: TEST_ROOT_PASSPHRASE,
+  };
   const clock = manualClock(options.now ?? T0);
   const logLines: string[] = [];
   const logger = createLogger({
@@ -51,6 +59,7 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
     clock,
     publicUrl: 'http://ca.test',
     passphrase: TEST_PASSPHRASE,
+    root,
     logger,
   });
   const ca = await openCa({ dataDir: dir, clock, passphrase: TEST_PASSPHRASE, logger });
@@ -61,6 +70,7 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
   });
   return {
     dir,
+    root,
     clock,
     ctx: ca.context,
     app,
@@ -80,6 +90,7 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
       await app.close();
       ca.close();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(root.dir, { recursive: true, force: true });
     },
   };
 }

@@ -5,6 +5,7 @@ import { deviceCommands } from './commands/device.js';
 import { enrollTokenCommands } from './commands/enroll-token.js';
 import { eventsCommand } from './commands/events.js';
 import { keysCommands } from './commands/keys.js';
+import { rootCommands } from './commands/root.js';
 import { projectionsCommands } from './commands/projections.js';
 import { initCommand, serveCommand } from './commands/service.js';
 import { sessionCommands } from './commands/session.js';
@@ -16,6 +17,7 @@ export const commands: Command[] = [
   initCommand,
   serveCommand,
   ...caCommands,
+  ...rootCommands,
   ...tenantCommands,
   ...enrollTokenCommands,
   ...deviceCommands,

@@ -1,13 +1,17 @@
 import type { Clock, Logger } from '@lantern/shared';
-import { createIdGenerator, createLogger, toPem } from '@lantern/shared';
-import { randomBytes } from 'node:crypto';
+import { UsageError, createIdGenerator, createLogger, fromPem, toPem } from '@lantern/shared';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import { issueApiKey } from '../api-keys/api-keys.js';
 import { CaAlreadyInitializedError } from '../errors.js';
-import { createCaHierarchy } from '../pki/ca-hierarchy.js';
+import { signIssuingCertificate } from '../pki/ca-hierarchy.js';
+import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
 import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
 import { encryptPrivateKey } from '../pki/signer.js';
+import type { RootLocation } from './offline-root.js';
+import { initRoot, loadRoot, rootDirPaths } from './offline-root.js';
 import { openCa } from './open-ca.js';
 import { dataDirPaths } from './paths.js';
 import { writePrivateFile, writePublicFile } from './secret-files.js';
@@ -18,6 +22,13 @@ export interface InitOptions {
   publicUrl: string;
   /** When absent, a random passphrase is generated into the data dir (dev setups). */
   passphrase?: string;
+  /**
+   * Where the root key is (made there when the directory holds no root yet): removable media
+   * or an offline machine's directory, never the data dir. `'dev-in-data-dir'` is the
+   * single-machine dev setup: the root key beside the issuing key, under the data dir's
+   * passphrase; anyone with that directory can then mint issuing CAs.
+   */
+  root: RootLocation | 'dev-in-data-dir';
   logger?: Logger;
 }
 
@@ -27,16 +38,28 @@ export interface InitResult {
   adminKeyId: string;
   dataDir: string;
   passphraseFile: string | null;
+  /** True only for the labelled dev setup. */
+  rootKeyInDataDir: boolean;
+}
+
+function isInside(child: string, parent: string): boolean {
+  const path = relative(resolve(parent), resolve(child));
+  return path === '' || (!path.startsWith('..') && !path.startsWith('/'));
+}
+
+export function refuseInitialisedDataDir(dataDir: string): void {
+  const paths = dataDirPaths(dataDir);
+  if (existsSync(paths.issuingKey) || existsSync(paths.database)) {
+    throw new CaAlreadyInitializedError(
+      `${dataDir} already holds a CA; init never overwrites one (serve it with \`lantern-ca serve --data-dir ${dataDir}\`, or init a new directory)`,
+    );
+  }
 }
 
 /** `lantern-ca init`: CA hierarchy, store, a local installation-wide admin key. */
 export async function initDataDir(options: InitOptions): Promise<InitResult> {
   const paths = dataDirPaths(options.dataDir);
-  if (existsSync(paths.issuingKey) || existsSync(paths.database)) {
-    throw new CaAlreadyInitializedError(
-      `${options.dataDir} already holds a CA; init never overwrites one (serve it with \`lantern-ca serve --data-dir ${options.dataDir}\`, or init a new directory)`,
-    );
-  }
+  refuseInitialisedDataDir(options.dataDir);
   let passphrase = options.passphrase;
   let passphraseFile: string | null = null;
   if (passphrase === undefined) {
@@ -44,11 +67,33 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     writePrivateFile(paths.passphraseFile, `${passphrase}\n`);
     passphraseFile = paths.passphraseFile;
   }
-  const hierarchy = await createCaHierarchy(options.clock, profiles.rootCa(), profiles.issuingCa());
-  writePrivateFile(paths.rootKey, encryptPrivateKey(hierarchy.rootKey, passphrase));
-  writePrivateFile(paths.issuingKey, encryptPrivateKey(hierarchy.issuingKey, passphrase));
-  writePublicFile(paths.rootCertificate, toPem(hierarchy.rootCertificate));
-  writePublicFile(paths.issuingCertificate, toPem(hierarchy.issuingCertificate));
+  const rootLocation =
+    options.root === 'dev-in-data-dir'
+      ? { dir: dirname(paths.rootCertificate), passphrase }
+      : options.root;
+  if (options.root !== 'dev-in-data-dir' && isInside(options.root.dir, options.dataDir)) {
+    throw new UsageError(
+      `--root-dir ${options.root.dir} is inside the data dir; the root key belongs on offline media (or say --dev-root-in-data-dir for a dev setup)`,
+    );
+  }
+  if (!existsSync(rootDirPaths(rootLocation.dir).rootKey)) {
+    await initRoot({ root: rootLocation, clock: options.clock });
+  }
+  const root = loadRoot(rootLocation);
+  const issuingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const rootDer = fromPem(root.rootPem);
+  const rootSpki = createPublicKey(root.rootPem).export({ type: 'spki', format: 'der' });
+  const issuingCertificate = await signIssuingCertificate({
+    now: new Date(Math.floor(options.clock.now() / 1000) * 1000),
+    rootName: subjectOf(rootDer),
+    rootKeyId: keyIdentifier(rootSpki),
+    rootKey: root.rootKey,
+    profile: profiles.issuingCa(),
+    subjectPublicKeyInfo: createPublicKey(issuingKey).export({ type: 'spki', format: 'der' }),
+  });
+  writePrivateFile(paths.issuingKey, encryptPrivateKey(issuingKey, passphrase));
+  writePublicFile(paths.rootCertificate, root.rootPem);
+  writePublicFile(paths.issuingCertificate, toPem(issuingCertificate));
   const logSalt = randomBytes(32).toString('base64url');
   writePrivateFile(paths.logSalt, logSalt);
   writePublicFile(
@@ -82,7 +127,8 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     );
     writePrivateFile(paths.adminApiKey, `${issued.apiKey}\n`);
     return {
-      rootFingerprint: sha256Hex(hierarchy.rootCertificate),
+      rootFingerprint: sha256Hex(rootDer),
+      rootKeyInDataDir: options.root === 'dev-in-data-dir',
       adminApiKey: issued.apiKey,
       adminKeyId: issued.keyId,
       dataDir: options.dataDir,

@@ -1,5 +1,5 @@
 import type { Clock } from '@lantern/shared';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Name } from '@peculiar/asn1-x509';
 import {
@@ -34,23 +34,20 @@ export interface CaHierarchy {
   issuingCertificate: Buffer;
 }
 
-/** A P-256 root and, signed by it, the issuing CA (pathLen 0) that signs binding certs and CRLs. */
-export async function createCaHierarchy(
-  clock: Clock,
-  rootProfile: CaProfile,
-  issuingProfile: CaProfile,
-): Promise<CaHierarchy> {
+export interface RootCa {
+  rootKey: KeyObject;
+  rootCertificate: Buffer;
+}
+
+/** A self-signed P-256 root: made once, at the (offline) root ceremony. */
+export async function createRootCa(clock: Clock, rootProfile: CaProfile): Promise<RootCa> {
   const now = new Date(Math.floor(clock.now() / 1000) * 1000);
   const root = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const rootSpki = spkiOf(root.publicKey);
-  const issuingSpki = spkiOf(issuing.publicKey);
   const rootName = distinguishedName(
     rootProfile.subject.commonName,
     rootProfile.subject.organization,
   );
-  const rootKeyId = keyIdentifier(rootSpki);
-
   const rootCertificate = await signCertificate(
     {
       serial: randomSerial(),
@@ -62,27 +59,32 @@ export async function createCaHierarchy(
       extensions: [
         extensions.basicConstraints(true, rootProfile.basicConstraints.pathLenConstraint),
         extensions.keyUsage(keyUsageFlags(rootProfile.keyUsage)),
-        extensions.subjectKeyIdentifier(rootKeyId),
+        extensions.subjectKeyIdentifier(keyIdentifier(rootSpki)),
       ],
     },
     keyObjectSigner(root.privateKey),
   );
+  return { rootKey: root.privateKey, rootCertificate };
+}
 
+/** A P-256 root and, signed by it, the issuing CA (pathLen 0) that signs binding certs and CRLs. */
+export async function createCaHierarchy(
+  clock: Clock,
+  rootProfile: CaProfile,
+  issuingProfile: CaProfile,
+): Promise<CaHierarchy> {
+  const now = new Date(Math.floor(clock.now() / 1000) * 1000);
+  const { rootKey, rootCertificate } = await createRootCa(clock, rootProfile);
+  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const issuingCertificate = await signIssuingCertificate({
     now,
-    rootName,
-    rootKeyId,
-    rootKey: root.privateKey,
+    rootName: distinguishedName(rootProfile.subject.commonName, rootProfile.subject.organization),
+    rootKeyId: keyIdentifier(spkiOf(createPublicKey(rootKey))),
+    rootKey,
     profile: issuingProfile,
-    subjectPublicKeyInfo: issuingSpki,
+    subjectPublicKeyInfo: spkiOf(issuing.publicKey),
   });
-
-  return {
-    rootKey: root.privateKey,
-    rootCertificate,
-    issuingKey: issuing.privateKey,
-    issuingCertificate,
-  };
+  return { rootKey, rootCertificate, issuingKey: issuing.privateKey, issuingCertificate };
 }
 
 /** An issuing CA certificate (pathLen 0) signed by the root: at `init` and at each rotation. */

@@ -21,10 +21,15 @@ export function keyObjectSigner(privateKey: KeyObject): Signer {
   };
 }
 
-/** Loads an encrypted PKCS#8 PEM; the passphrase comes from the environment or a file, never argv. */
+/** Reads an encrypted key file; the passphrase comes from the environment or a file, never argv. */
+export function readKeyFile(keyPath: string, passphrase: string): { privateKey: KeyObject } {
+  return {
+    privateKey: createPrivateKey({ key: readFileSync(keyPath), format: 'pem', passphrase }),
+  };
+}
+
 export function fileSigner(keyPath: string, passphrase: string): Signer {
-  const privateKey = createPrivateKey({ key: readFileSync(keyPath), format: 'pem', passphrase });
-  return keyObjectSigner(privateKey);
+  return keyObjectSigner(readKeyFile(keyPath, passphrase).privateKey);
 }
 
 export function encryptPrivateKey(privateKey: KeyObject, passphrase: string): string {

@@ -6,14 +6,14 @@ import {
   systemClock,
 } from '@lantern/shared';
 import type { Command } from '@lantern/shared';
-import { initDataDir } from '../../data-dir/init-data-dir.js';
+import { initDataDir, refuseInitialisedDataDir } from '../../data-dir/init-data-dir.js';
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
 import type { WebAuthnConfig } from '../../mfa/webauthn-config.js';
 import { tracingConfigFromEnv } from '../../observability/otel-sdk.js';
 import { serve } from '../../serve.js';
 import type { CommandValues } from '../command-kit.js';
-import { passphraseOf } from '../command-kit.js';
+import { ROOT_OPTIONS, passphraseOf, rootLocationOf } from '../command-kit.js';
 
 /** `--webauthn-origins` takes full origins, comma-separated: a path or a typo is a usage error. */
 function webauthnFlags(values: CommandValues): Partial<WebAuthnConfig> {
@@ -53,7 +53,11 @@ export const initCommand: Command = {
   path: ['init'],
   summary: 'Create the root and issuing CA, the store and a local admin API key',
   usage:
-    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F]\n\n' +
+    'init --data-dir D (--root-dir R [--root-passphrase-file F] | --dev-root-in-data-dir) [--public-url http://127.0.0.1:8080] [--passphrase-file F]\n\n' +
+    '--root-dir: the offline root (removable media): its key is made or read there, under its own ' +
+    'passphrase (LANTERN_CA_ROOT_PASSPHRASE or --root-passphrase-file), signs the issuing CA and ' +
+    'never enters the data dir. --dev-root-in-data-dir: DEV ONLY, the root key stays in the data ' +
+    'dir under the CA passphrase.\n' +
     '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
     '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.',
   options: {
@@ -61,9 +65,19 @@ export const initCommand: Command = {
     'public-url': { type: 'string' },
     url: { type: 'string' },
     'passphrase-file': { type: 'string' },
+    ...ROOT_OPTIONS,
+    'dev-root-in-data-dir': { type: 'boolean', default: false },
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
+    refuseInitialisedDataDir(dataDir);
+    const devRoot = values['dev-root-in-data-dir'] === true;
+    if (devRoot === (values['root-dir'] !== undefined)) {
+      throw new UsageError(
+        'say where the root key goes: --root-dir R (offline media; the data dir never holds it) or --dev-root-in-data-dir (a dev setup on one machine)',
+      );
+    }
+    const root = devRoot ? ('dev-in-data-dir' as const) : rootLocationOf(values, io);
     if (values['url'] !== undefined && values['public-url'] !== undefined) {
       throw new UsageError('give --public-url only (--url is its old name)');
     }
@@ -81,6 +95,7 @@ export const initCommand: Command = {
       dataDir,
       clock: systemClock,
       publicUrl,
+      root,
       ...(passphrase === undefined ? {} : { passphrase }),
     });
     const paths = dataDirPaths(dataDir);
@@ -93,6 +108,7 @@ export const initCommand: Command = {
         issuer: publicUrl,
         rootCertificate: paths.rootCertificate,
         passphraseFile: result.passphraseFile,
+        rootKeyInDataDir: result.rootKeyInDataDir,
       },
       human: [
         `Initialised a Lantern CA in ${dataDir}`,
@@ -107,9 +123,13 @@ export const initCommand: Command = {
           ? [
               ``,
               `The CA keys are encrypted with a generated passphrase in ${result.passphraseFile}.`,
-              `For production set LANTERN_CA_PASSPHRASE instead and move ${paths.rootKey} offline.`,
+              `For production set LANTERN_CA_PASSPHRASE instead.`,
             ]
           : []),
+        ``,
+        result.rootKeyInDataDir
+          ? `DEV SETUP: the root key is in ${paths.rootKey}; anyone with the data dir can mint issuing CAs.`
+          : `The root key stays in ${root === 'dev-in-data-dir' ? '' : root.dir} only: unmount that media and keep it offline.`,
         ``,
         `Next: lantern-ca serve --data-dir ${dataDir}`,
       ].join('\n'),
