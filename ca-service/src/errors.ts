@@ -368,6 +368,18 @@ export const RotationNotPendingError = defineError(
   'No issuing CA key is waiting for its certificate in this data directory.',
   'Start the rotation first: `lantern-ca ca rotate-issuing --data-dir D --csr-out F`.',
 );
+export const KeyPassphraseWrongError = defineError(
+  'key_passphrase_wrong',
+  503,
+  'A CA key file did not open with the passphrase given (the CA passphrase, or the root passphrase for the root key).',
+  'Give the passphrase the key was written with (LANTERN_CA_PASSPHRASE / LANTERN_CA_ROOT_PASSPHRASE or their files, never argv).',
+);
+export const KeyFileCorruptError = defineError(
+  'key_file_corrupt',
+  503,
+  'A CA key file is not in a format this version reads, or its seal does not verify (damaged or edited).',
+  'Restore the key file from a backup; an edited KDF header or ciphertext never opens.',
+);
 export const IssuerUnknownError = defineError(
   'issuer_unknown',
   404,
@@ -435,6 +447,8 @@ export const caErrors = [
   RootPassphraseMissingError,
   IssuingCertificateMismatchError,
   RotationNotPendingError,
+  KeyPassphraseWrongError,
+  KeyFileCorruptError,
   IssuerUnknownError,
 ] as const;
 

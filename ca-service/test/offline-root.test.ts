@@ -125,6 +125,7 @@ describe('offline root ceremony (lantern-ca init --root-dir, root sign-issuing)'
       { LANTERN_CA_ROOT_PASSPHRASE: CA_PASSPHRASE },
     );
     expect(wrongPassphrase.code).toBe(1);
+    expect(wrongPassphrase.json['code']).toBe('key_passphrase_wrong');
     expect(existsSync(join(work, 'x.pem'))).toBe(false);
 
     // Another root's certificate for the same CSR: refused, nothing changes.

@@ -2,7 +2,7 @@ import type { Clock } from '@lantern/shared';
 import { fromPem, toPem } from '@lantern/shared';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Name } from '@peculiar/asn1-x509';
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { createRootCa, signIssuingCertificate } from '../pki/ca-hierarchy.js';
 import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
 import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
-import { encryptPrivateKey } from '../pki/signer.js';
+import { encryptPrivateKey, readKeyFile } from '../pki/signer.js';
 import { writePrivateFile, writePublicFile } from './secret-files.js';
 
 /**
@@ -66,11 +66,7 @@ export function loadRoot(root: RootLocation): OfflineRoot {
       `no root key in ${root.dir}; mount the offline root's media and give its directory`,
     );
   }
-  const rootKey = createPrivateKey({
-    key: readFileSync(paths.rootKey),
-    format: 'pem',
-    passphrase: root.passphrase,
-  });
+  const { privateKey: rootKey } = readKeyFile(paths.rootKey, root.passphrase);
   return { rootPem: readFileSync(paths.rootCertificate, 'utf8'), rootKey };
 }
 
