@@ -265,6 +265,18 @@ export class MfaRequiredError extends MfaRequiredBase {
     return methods === undefined ? super.toJSON() : { ...super.toJSON(), methods };
   }
 }
+const MfaEnrollmentRequiredBase = defineError(
+  'mfa_enrollment_required',
+  401,
+  "The password was right, but this role requires a second factor and the user's was retired (a revoked device held it, or an admin reset it): a new one must be enrolled first. No session was issued.",
+  'Enrol a new TOTP with `enrollmentToken` (POST /v1/mfa/totp/enroll, then /confirm; it can do nothing else and lasts 5 minutes), then sign in with the password and a code.',
+);
+/** `{ code, message, methods, enrollmentToken, expiresIn }`. */
+export class MfaEnrollmentRequiredError extends MfaEnrollmentRequiredBase {
+  override toJSON() {
+    return { ...super.toJSON(), ...this.details };
+  }
+}
 export const MfaFailedError = defineError(
   'mfa_failed',
   401,
@@ -429,6 +441,7 @@ export const caErrors = [
   KeyRingCorruptError,
   TokenLifetimeExceededError,
   MfaRequiredError,
+  MfaEnrollmentRequiredError,
   MfaFailedError,
   StepUpRequiredError,
   TotpNotPendingError,

@@ -9,8 +9,9 @@ import {
   resetTotp,
   startTotpEnrollment,
 } from '../mfa/totp-enrollment.js';
+import { verifyEnrollmentToken } from '../mfa/totp-reenrolment.js';
 import { deviceProofSupport } from './device-proof-support.js';
-import { correlationIdOf } from './principal.js';
+import { bearer, correlationIdOf } from './principal.js';
 import { idParam } from './schemas.js';
 import { signedInCaller } from './signed-in.js';
 
@@ -31,6 +32,9 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
     const proofs = deviceProofSupport(app, ctx);
 
     const signedIn = signedInCaller(ctx, proofs);
+    // Enrolling (and only that) also takes the enrolment token of `mfa_enrollment_required`.
+    const enrolling: typeof signedIn = (request) =>
+      verifyEnrollmentToken(ctx, bearer(request)) ?? signedIn(request);
 
     app.get('/v1/mfa', async (request) => mfaStatus(ctx, signedIn(request)));
 
@@ -41,7 +45,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
         schema: { body: { type: 'object', additionalProperties: false, properties: {} } },
       },
       async (request, reply) => {
-        const enrollment = await startTotpEnrollment(ctx, signedIn(request));
+        const enrollment = await startTotpEnrollment(ctx, enrolling(request));
         return reply.header('cache-control', 'no-store').status(201).send(enrollment);
       },
     );
@@ -60,7 +64,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) =>
-        confirmTotpEnrollment(ctx, signedIn(request), request.body.code, correlationIdOf(request)),
+        confirmTotpEnrollment(ctx, enrolling(request), request.body.code, correlationIdOf(request)),
     );
 
     app.delete('/v1/mfa/totp', async (request) =>

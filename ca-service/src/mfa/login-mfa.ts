@@ -4,10 +4,11 @@ import { trace } from '@opentelemetry/api';
 import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
-import { MfaFailedError, MfaRequiredError } from '../errors.js';
+import { MfaEnrollmentRequiredError, MfaFailedError, MfaRequiredError } from '../errors.js';
 import type { UserRow } from '../users/users.js';
 import { roleMfaPolicy } from './mfa-policy.js';
 import { consumeTotpCode, totpParameters, totpRow } from './totp-credentials.js';
+import { owesTotpEnrolment, signEnrollmentToken } from './totp-reenrolment.js';
 import { hasCaPasskey } from './webauthn-credentials.js';
 
 /** RFC 8176 method reference a verified TOTP code adds to `amr`. */
@@ -19,12 +20,17 @@ export const OTP_AMR = 'otp';
  *   of the CA's web origin): `mfa_required` with those `methods` — nothing is written, the
  *   lockout counter does not move. A passkey is then sent to `POST /v1/auth/webauthn/verify`
  *   (with the password when the policy makes passkeys a second factor);
- * - no active TOTP: a code sent anyway is ignored, and `amr` does not claim it;
+ * - no active TOTP: a code sent anyway is ignored, and `amr` does not claim it; but when the
+ *   role requires TOTP and the user's was retired by others (mfa/totp-reenrolment.ts), no
+ *   session: `mfa_enrollment_required` with an enrolment-only token;
  * - TOTP and a code: the code must be good and fresh (`mfa_failed` otherwise, recorded through
  *   `recordFailure` in the same transaction as the step check, so it counts towards lockout).
  */
 export function checkLoginMfa(
-  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'secretBox' | 'store'>,
+  ctx: Pick<
+    CaContext,
+    'clock' | 'logger' | 'metrics' | 'publicUrl' | 'secretBox' | 'store' | 'tokenKeys'
+  >,
   user: UserRow,
   code: string | undefined,
   recordFailure: () => void,
@@ -51,6 +57,19 @@ export function checkLoginMfa(
       for (const factor of methods)
         ctx.metrics.mfa(factor === 'totp' ? 'totp' : 'webauthn', 'challenged');
       throw new MfaRequiredError(undefined, { details: { methods } });
+    }
+    if (
+      required.includes('totp') &&
+      row === undefined &&
+      owesTotpEnrolment(ctx.store.db, user.user_id)
+    ) {
+      ctx.logger.info(
+        { event: 'login.mfa_enrollment_required', tenantId: user.tenant_id, userId: user.user_id },
+        'second factor retired: enrolment required before a session',
+      );
+      throw new MfaEnrollmentRequiredError(undefined, {
+        details: { methods: ['totp'], ...signEnrollmentToken(ctx, user) },
+      });
     }
     return { amr: [] };
   }
