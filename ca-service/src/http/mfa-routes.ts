@@ -10,6 +10,11 @@ import {
   startTotpEnrollment,
 } from '../mfa/totp-enrollment.js';
 import { verifyEnrollmentToken } from '../mfa/totp-reenrolment.js';
+import {
+  setTenantPasswordPolicy,
+  tenantPasswordPolicyBodySchema,
+  tenantPasswordPolicyOf,
+} from '../tenants/tenant-password-policy.js';
 import { deviceProofSupport } from './device-proof-support.js';
 import { bearer, correlationIdOf } from './principal.js';
 import { idParam } from './schemas.js';
@@ -93,6 +98,23 @@ export function mfaAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const { roles } = request.body;
         return setMfaPolicy(ctx, request.admin.namedTenant(), roles, request.admin.meta);
       },
+    );
+
+    // The tenant's password strength (tenants/tenant-password-policy.ts), beside its MFA policy.
+    app.get(
+      '/v1/admin/tenants/:id/password-policy',
+      { config: { scope: 'users:read', tenant: 'param' }, schema: { params: tenantParam } },
+      async (request) => tenantPasswordPolicyOf(ctx.store.db, request.admin.namedTenant()),
+    );
+
+    app.put(
+      '/v1/admin/tenants/:id/password-policy',
+      {
+        config: { scope: 'tenants:write', tenant: 'param' },
+        schema: { params: tenantParam, body: tenantPasswordPolicyBodySchema },
+      },
+      async (request) =>
+        setTenantPasswordPolicy(ctx, request.admin.namedTenant(), request.body, request.admin.meta),
     );
 
     app.post(

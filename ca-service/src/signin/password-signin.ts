@@ -18,7 +18,7 @@ import {
   timedSpan,
   userIdHash,
 } from '../observability/tracing.js';
-import { passwordPolicy } from '../passwords/credential-policy.js';
+import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
 import { findUserByName } from '../users/users.js';
@@ -117,6 +117,7 @@ async function passwordLogin(
     ),
   );
   return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
-    weak: !passwordPolicy().check(input.password).ok,
+    // Below the tenant's password strength: never an offline credential on a software-tier device.
+    weak: !tenantPasswordCheck(ctx.store.db, user.tenant_id).check(input.password).ok,
   });
 }

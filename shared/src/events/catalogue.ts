@@ -655,6 +655,20 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     },
   }),
   event({
+    type: 'identity.tenant.password_policy_set',
+    version: 1,
+    aggregate: 'tenant',
+    direction: 'produced',
+    payload: object({
+      tenantId: id('ten'),
+      /** Characters (code points after NFC) a password needs, where it is set and to go offline. */
+      minLength: { type: 'integer', minimum: 8, maximum: 128 },
+      /** Refuse passwords from the built-in list of the most common ones. */
+      refuseCommon: boolean,
+    }),
+    example: { tenantId: TENANT, minLength: 12, refuseCommon: true },
+  }),
+  event({
     type: 'identity.user.mfa_removed',
     version: 1,
     aggregate: 'user',

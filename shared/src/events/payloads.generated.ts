@@ -347,6 +347,13 @@ export type IdentityTenantMfaPolicySetV1 = {
   };
 };
 
+/** `identity.tenant.password_policy_set` v1. */
+export type IdentityTenantPasswordPolicySetV1 = {
+  tenantId: string;
+  minLength: number;
+  refuseCommon: boolean;
+};
+
 /** `identity.user.mfa_removed` v1. */
 export type IdentityUserMfaRemovedV1 = {
   userId: string;
@@ -398,6 +405,7 @@ export interface EventPayloads {
   'gdpr.subject_request.received': { 1: GdprSubjectRequestReceivedV1 };
   'gdpr.subject_request.acknowledged': { 1: GdprSubjectRequestAcknowledgedV1 };
   'identity.tenant.mfa_policy_set': { 1: IdentityTenantMfaPolicySetV1 };
+  'identity.tenant.password_policy_set': { 1: IdentityTenantPasswordPolicySetV1 };
   'identity.user.mfa_removed': { 1: IdentityUserMfaRemovedV1 };
   'identity.user.webauthn_registration_canceled': { 1: IdentityUserWebauthnRegistrationCanceledV1 };
 }
