@@ -29,10 +29,13 @@ const CA_LAYERS = [
       'auth',
       'mfa',
       'signin',
+      'sso',
       'revocation',
       'sync',
       'inbox',
       'console',
+      'self-service',
+      'webhooks',
     ],
   ],
   ['http', ['http']],
@@ -50,6 +53,7 @@ const roomImports = (rooms, files = []) => ({
 const FEATURE_ORDER = {
   auth: ['mfa', 'signin'],
   mfa: ['signin'],
+  signin: ['sso'],
   devices: ['auth', 'mfa', 'signin', 'revocation'],
 };
 const caLayerConfigs = CA_LAYERS.flatMap(([, rooms], index) => {

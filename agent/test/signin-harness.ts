@@ -116,13 +116,16 @@ export interface SigninWorld {
 }
 
 /** An in-process CA over real HTTP, behind a `Link`, and enrolled devices on manual clocks. */
-export async function startSigninWorld(tempDir: () => string): Promise<SigninWorld> {
-  const ca = await startTestCa();
+export async function startSigninWorld(
+  tempDir: () => string,
+  options: { now?: number } = {},
+): Promise<SigninWorld> {
+  const ca = await startTestCa({ now: options.now ?? T0 });
   const direct = await ca.app.listen({ port: 0, host: '127.0.0.1' });
   const link = await startLink(new URL(direct));
   ca.ctx.publicUrl = link.url;
   const tenantId = await createTenant(ca, 'Hillside Primary');
-  const agentClock = manualClock(T0);
+  const agentClock = manualClock(options.now ?? T0);
   const monotonic = manualMonotonic(60 * 60_000);
   const devices: OpenedAgent[] = [];
   return {

@@ -14,12 +14,20 @@ import { consoleRoutes } from './http/console-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { enrollmentRoutes } from './http/enrollment-routes.js';
 import { eventRoutes } from './http/event-routes.js';
+import { invitationRoutes, memberAdminRoutes } from './http/member-routes.js';
 import { mfaAdminRoutes, mfaRoutes } from './http/mfa-routes.js';
+import { riskAdminRoutes } from './http/risk-routes.js';
 import { DOCS_CSP, SECURITY_SCHEMES, documentRoute } from './http/openapi-docs.js';
 import { webauthnAdminRoutes, webauthnRoutes } from './http/webauthn-routes.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { webAuthnConfig } from './mfa/webauthn-config.js';
+import { ssoAdminRoutes, ssoRoutes } from './http/sso-routes.js';
 import { syncRoutes } from './http/sync-routes.js';
+import { selfServiceRoutes } from './http/self-service-routes.js';
+import { selfServiceAdminRoutes } from './http/self-service-admin-routes.js';
+import { webhookRoutes } from './http/webhook-routes.js';
+import type { Mailer } from './self-service/mailer.js';
+import type { WebhookSettings } from './webhooks/webhook-subscriptions.js';
 import { answerError, installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
 import { AccessLogController, installObservability } from './observability/http-observability.js';
@@ -46,6 +54,10 @@ export interface BuildAppOptions {
   webauthn?: Partial<WebAuthnConfig>;
   /** Slow-client limits in milliseconds; the defaults are in `DEFAULT_TIMEOUTS`. */
   timeouts?: Partial<typeof DEFAULT_TIMEOUTS>;
+  /** SMTP for email verification and password reset; without it those routes are absent. */
+  mailer?: Mailer;
+  /** Which webhook endpoints admins may subscribe (https only unless loopback http is allowed). */
+  webhooks?: WebhookSettings;
 }
 
 /**
@@ -125,19 +137,27 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       adminRoutes(ctx, crls),
       accountAdminRoutes(ctx),
       mfaAdminRoutes(ctx),
+      riskAdminRoutes(ctx),
       webauthnAdminRoutes(ctx),
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),
+      memberAdminRoutes(ctx),
+      webhookRoutes(ctx, options.webhooks ?? { allowLoopbackHttp: false }),
+      ...(options.mailer ? [selfServiceAdminRoutes(ctx, options.mailer)] : []),
+      ssoAdminRoutes(ctx),
     ]),
   );
+  if (options.mailer) await app.register(selfServiceRoutes(ctx, { mailer: options.mailer }));
   await app.register(mfaRoutes(ctx));
   await app.register(
     webauthnRoutes(ctx, webAuthnConfig(ctx.publicUrl, options.webauthn), {
       loginRateLimitPerMinute: options.loginRateLimitPerMinute ?? 600,
     }),
   );
+  await app.register(ssoRoutes(ctx, { rateLimitPerMinute: loginLimit }));
   await app.register(syncRoutes(ctx));
   await app.register(consoleRoutes(ctx, { signInRateLimitPerMinute: loginLimit }));
+  await app.register(invitationRoutes(ctx, { rateLimitPerMinute: loginLimit }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

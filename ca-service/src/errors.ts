@@ -258,11 +258,19 @@ const MfaRequiredBase = defineError(
   'The password was right, but this account also needs a second factor (`methods` lists which); nothing was counted as a failure.',
   'Send the sign-in again with a current code from the authenticator app (`totp`).',
 );
-/** `{ code, message, methods }`: the client reads which second factors it may send. */
+/**
+ * `{ code, message, methods, risk? }`: the client reads which second factors it may send, and
+ * with an adaptive-MFA challenge why (`risk: { level, reasons }`).
+ */
 export class MfaRequiredError extends MfaRequiredBase {
   override toJSON() {
     const methods = this.details?.['methods'];
-    return methods === undefined ? super.toJSON() : { ...super.toJSON(), methods };
+    const risk = this.details?.['risk'];
+    return {
+      ...super.toJSON(),
+      ...(methods === undefined ? {} : { methods }),
+      ...(risk === undefined ? {} : { risk }),
+    };
   }
 }
 const MfaEnrollmentRequiredBase = defineError(
@@ -282,6 +290,36 @@ export const MfaFailedError = defineError(
   401,
   'The second-factor code is wrong, outside the ±1 step window, or was already used; it counts towards the lockout like a wrong password.',
   'Wait for the next code in the authenticator app and send it once; check the device clock if codes never work.',
+);
+export const RiskDeniedError = defineError(
+  'risk_denied',
+  401,
+  "The password was right, but this sign-in looked risky (the tenant's adaptive-MFA rules) and the account has no second factor to prove it, and the tenant's policy denies such sign-ins.",
+  'Sign in from a usual device and place, or ask an admin to enrol a second factor (TOTP or passkey) for the account.',
+);
+export const RiskPolicyInvalidError = defineError(
+  'risk_policy_invalid',
+  400,
+  'The adaptive-MFA policy names a malformed CIDR block, an unknown time zone or an empty hour window.',
+  'Send locations as `a.b.c.d/n` (or an IPv6 prefix), an IANA time zone such as `Africa/Nairobi`, and `from` different from `to`.',
+);
+export const IdempotencyKeyInvalidError = defineError(
+  'idempotency_key_invalid',
+  400,
+  'The Idempotency-Key header is empty, longer than 255 characters or holds characters other than printable ASCII.',
+  'Send a fresh random value (a UUID or ULID) per intended operation, and the same one on its retries.',
+);
+export const IdempotencyKeyReusedError = defineError(
+  'idempotency_key_reused',
+  422,
+  'This Idempotency-Key was already used on this route by this caller with a different request body.',
+  'Retry with exactly the body first sent under this key, or use a new key for a new operation.',
+);
+export const IdempotencyKeyInProgressError = defineError(
+  'idempotency_key_in_progress',
+  409,
+  'A request with this Idempotency-Key is still being processed.',
+  'Wait for the first request to finish, then retry: the stored answer is replayed.',
 );
 export const StepUpRequiredError = defineError(
   'step_up_required',
@@ -349,6 +387,60 @@ export const WebAuthnCredentialNotFoundError = defineError(
   'The user has no passkey with this credential id.',
   'List the passkeys with `GET /v1/admin/users/:id/mfa`.',
 );
+export const SsoNotConfiguredError = defineError(
+  'sso_not_configured',
+  404,
+  'The tenant has no OpenID Connect provider configured, so it has no single sign-on.',
+  'An admin sets one with `POST /v1/admin/tenants/:id/sso` or `lantern-ca tenant sso set`.',
+);
+export const SsoStateInvalidError = defineError(
+  'sso_state_invalid',
+  400,
+  'The callback names no sign-in this CA started: the state is unknown, expired (10 minutes) or already used.',
+  'Start the sign-in again from `GET /v1/sso/:tenant/start`; a callback URL works once.',
+);
+export const SsoDeniedError = defineError(
+  'sso_denied',
+  400,
+  'The identity provider sent the browser back with an error instead of a code (the person cancelled, or the provider refused).',
+  "Start the sign-in again; the `details.error` field has the provider's error code.",
+);
+export const SsoCodeRejectedError = defineError(
+  'sso_code_rejected',
+  400,
+  'The identity provider refused to exchange the authorization code: it was used already, expired, or the PKCE verifier does not match.',
+  'Start the sign-in again; a code is good for one exchange.',
+);
+export const SsoProviderUnavailableError = defineError(
+  'sso_provider_unavailable',
+  502,
+  "The tenant's identity provider did not answer as OpenID Connect discovery, its key set or token endpoint should.",
+  "Check the provider's issuer URL with `lantern-ca tenant sso show`, and that this CA reaches it.",
+);
+export const SsoIdTokenInvalidError = defineError(
+  'sso_id_token_invalid',
+  401,
+  "The provider's ID token failed validation (signature by its published keys, issuer, audience, authorized party, expiry, nonce); `details.reason` says which.",
+  'Start the sign-in again; if it keeps failing, check the client id and issuer configured for the tenant.',
+);
+export const SsoIdentityUnlinkedError = defineError(
+  'sso_identity_unlinked',
+  403,
+  "The provider's account is linked to no user of this tenant, and the tenant's rules do not allow linking it now (no admin link; no verified email of a verified domain matching a user).",
+  "An admin links the account: `POST /v1/admin/users/:id/sso-identities` with its subject, or adds the email domain to the tenant's `verifiedDomains`.",
+);
+export const SsoHandoffPendingError = defineError(
+  'sso_handoff_pending',
+  409,
+  'The browser part of this device sign-in has not finished yet.',
+  'Finish the sign-in in the browser, then ask again; the hand-off lasts 10 minutes.',
+);
+export const SsoHandoffInvalidError = defineError(
+  'sso_handoff_invalid',
+  404,
+  'No device sign-in with this id waits for this device: unknown, expired, already redeemed, or started by another device.',
+  'Start a new one with `POST /v1/sso/:tenant/handoffs` from the device.',
+);
 export const LoginOverloadedError = defineError(
   'login_overloaded',
   429,
@@ -399,6 +491,109 @@ export const IssuerUnknownError = defineError(
   "Use the key identifier (40 hex digits) from the certificate's authority key identifier or its CRL distribution point, or omit `issuer` for the current issuing CA.",
 );
 
+export const HsmUnavailableError = defineError(
+  'hsm_unavailable',
+  503,
+  'The PKCS#11 module or token holding the CA keys did not answer: the module did not load, or the token refused an operation.',
+  'Check `--pkcs11-module` (LANTERN_PKCS11_MODULE), that the HSM is reachable, and its own logs; docs/security.md (CA keys).',
+);
+export const HsmTokenNotFoundError = defineError(
+  'hsm_token_not_found',
+  503,
+  'The PKCS#11 module has no token with the configured label.',
+  'Give the label the token was initialised with (`--pkcs11-token-label`, LANTERN_PKCS11_TOKEN_LABEL); `softhsm2-util --show-slots` lists them for SoftHSM.',
+);
+export const HsmPinMissingError = defineError(
+  'hsm_pin_missing',
+  500,
+  'The CA keys are on a PKCS#11 token, and no PIN for it was given.',
+  'Set LANTERN_PKCS11_PIN, LANTERN_PKCS11_PIN_FILE or `--pkcs11-pin-file` (never on the command line).',
+);
+export const HsmPinIncorrectError = defineError(
+  'hsm_pin_incorrect',
+  503,
+  'The PKCS#11 token refused the PIN; the service did not start with its keys.',
+  'Give the user PIN the token was initialised with; each wrong try counts toward the token locking the PIN.',
+);
+export const HsmPinLockedError = defineError(
+  'hsm_pin_locked',
+  503,
+  'The PKCS#11 token has locked its user PIN after too many wrong tries.',
+  "The token's security officer resets the user PIN with the HSM's own tools; the CA cannot.",
+);
+export const HsmKeyMissingError = defineError(
+  'hsm_key_missing',
+  503,
+  'A key the data directory names (issuing CA or token key) is not on the PKCS#11 token.',
+  'Point the service at the token the CA was initialised with; a token that lost its keys means a new issuing CA and token keys.',
+);
+export const HsmOperationUnsupportedError = defineError(
+  'hsm_operation_unsupported',
+  409,
+  'This command works only with file-held CA keys, and this CA keeps its issuing key on a PKCS#11 token.',
+  'See docs/security.md (CA keys) for what the PKCS#11 setup covers.',
+);
+export const InvitationInvalidError = defineError(
+  'invitation_invalid',
+  401,
+  'The invitation token is malformed, unknown, or of another school than the one named.',
+  'Open the link from the invitation email as it is, or ask an admin to invite you again.',
+);
+export const InvitationExpiredError = defineError(
+  'invitation_expired',
+  410,
+  'The invitation is past its time to live.',
+  'Ask an admin to invite you again (`lantern-ca invite create`).',
+);
+export const InvitationUsedError = defineError(
+  'invitation_used',
+  409,
+  'The invitation was already accepted; each invitation is single use.',
+  'Sign in with the account you created when you accepted it.',
+);
+export const OrganizationNotFoundError = defineError(
+  'organization_not_found',
+  404,
+  'The tenant has no organisation (school) with this id.',
+  'List them with `lantern-ca member orgs --tenant T`, or use the tenant id for the whole district.',
+);
+export const MembershipNotFoundError = defineError(
+  'membership_not_found',
+  404,
+  'The tenant has no membership with this id, or the user is not a member of that organisation.',
+  'List memberships with `lantern-ca member list --tenant T`.',
+);
+export const SelfServiceTokenInvalidError = defineError(
+  'self_service_token_invalid',
+  400,
+  'The verification or reset link is unknown, expired, already used, or was cut short.',
+  'Ask for a new link (`POST /v1/self-service/password-reset` or `/email-verification`) and open it whole, once, within its lifetime.',
+);
+export const UserEmailMissingError = defineError(
+  'user_email_missing',
+  409,
+  'The user has no email address on record (or cannot receive a reset now), so no link can be sent.',
+  'Set their email address first, or set a password for them in the admin console.',
+);
+export const WebhookUrlNotAllowedError = defineError(
+  'webhook_url_not_allowed',
+  400,
+  'Webhook endpoints must be https:// URLs (http://127.0.0.1 only when the CA runs with --webhooks-allow-loopback-http).',
+  'Give an https:// endpoint that the receiving system serves with a valid certificate.',
+);
+export const WebhookNotFoundError = defineError(
+  'webhook_not_found',
+  404,
+  'No webhook subscription or delivery with this id in your tenant.',
+  'List them with `lantern-ca webhook list` (or `GET /v1/admin/webhooks`).',
+);
+export const WebhookEventTypeUnknownError = defineError(
+  'webhook_event_type_unknown',
+  400,
+  'A subscription names an event type that is not a produced type of the event catalogue.',
+  'Pick event types from `GET /v1/schemas` (direction `produced`), e.g. `identity.password.reset_requested`.',
+);
+
 export const caErrors = [
   EnrollmentTokenInvalidError,
   EnrollmentTokenExpiredError,
@@ -444,6 +639,11 @@ export const caErrors = [
   MfaEnrollmentRequiredError,
   MfaFailedError,
   StepUpRequiredError,
+  RiskDeniedError,
+  RiskPolicyInvalidError,
+  IdempotencyKeyInvalidError,
+  IdempotencyKeyReusedError,
+  IdempotencyKeyInProgressError,
   TotpNotPendingError,
   TotpNotEnrolledError,
   WebAuthnChallengeInvalidError,
@@ -456,6 +656,15 @@ export const caErrors = [
   WebAuthnCredentialNotFoundError,
   AuditChainBrokenError,
   LoginOverloadedError,
+  SsoNotConfiguredError,
+  SsoStateInvalidError,
+  SsoDeniedError,
+  SsoCodeRejectedError,
+  SsoProviderUnavailableError,
+  SsoIdTokenInvalidError,
+  SsoIdentityUnlinkedError,
+  SsoHandoffPendingError,
+  SsoHandoffInvalidError,
   RootKeyUnavailableError,
   RootPassphraseMissingError,
   IssuingCertificateMismatchError,
@@ -463,6 +672,23 @@ export const caErrors = [
   KeyPassphraseWrongError,
   KeyFileCorruptError,
   IssuerUnknownError,
+  HsmUnavailableError,
+  HsmTokenNotFoundError,
+  HsmPinMissingError,
+  HsmPinIncorrectError,
+  HsmPinLockedError,
+  HsmKeyMissingError,
+  HsmOperationUnsupportedError,
+  InvitationInvalidError,
+  InvitationExpiredError,
+  InvitationUsedError,
+  OrganizationNotFoundError,
+  MembershipNotFoundError,
+  SelfServiceTokenInvalidError,
+  UserEmailMissingError,
+  WebhookUrlNotAllowedError,
+  WebhookNotFoundError,
+  WebhookEventTypeUnknownError,
 ] as const;
 
 export type CaErrorCode = (typeof caErrors)[number]['definition']['code'];

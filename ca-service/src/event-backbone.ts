@@ -6,6 +6,7 @@ import type { RelayStatus as MetricsRelayStatus } from './observability/metrics.
 import type { InboxStatus } from './inbox/inbox.js';
 import type { OutboxRelayOptions, RelayStatus } from './outbox/relay.js';
 import { OutboxRelay } from './outbox/relay.js';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 
 export interface EventBackboneOptions {
   ctx: CaContext;
@@ -19,6 +20,7 @@ export interface EventBackboneOptions {
 export interface EventBackbone {
   relay: OutboxRelay;
   inbox: Inbox | undefined;
+  webhooks: WebhookDispatcher;
   checkpoints: AuditCheckpoints;
   status(): { relay: RelayStatus; inbox: InboxStatus | undefined };
   stop(): Promise<void>;
@@ -55,6 +57,8 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
   relay.start();
   const inbox = options.nats === undefined ? undefined : new Inbox({ ctx, servers: options.nats });
   inbox?.start();
+  const webhooks = new WebhookDispatcher(ctx);
+  webhooks.start();
   const checkpoints = new AuditCheckpoints(ctx.store, ctx.clock, {
     issuingPem: ctx.ca.issuingPem,
     signer: ctx.ca.authority.signer,
@@ -76,12 +80,13 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
   return {
     relay,
     inbox,
+    webhooks,
     checkpoints,
     status: () => ({ relay: relay.status(), inbox: inbox?.status() }),
     async stop() {
       clearInterval(indexing);
       stopCheckpoints();
-      await Promise.all([relay.stop(), inbox?.stop()]);
+      await Promise.all([relay.stop(), inbox?.stop(), webhooks.stop()]);
     },
   };
 }

@@ -16,6 +16,7 @@ import { natsConnected } from './observability/readiness.js';
 import type { TracingConfig } from './observability/otel-sdk.js';
 import { startTracing } from './observability/otel-sdk.js';
 import type { WebAuthnConfig } from './mfa/webauthn-config.js';
+import { smtpMailer } from './self-service/mailer.js';
 
 const ROTATION_CHECK_MS = 3_600_000;
 const CA_VERSION = '0.1.0';
@@ -44,6 +45,12 @@ export interface ServeOptions {
   metricsListen?: { host: string; port: number };
   /** Export spans over OTLP (from the `OTEL_*` variables, `tracingConfigFromEnv`); none: no SDK. */
   tracing?: TracingConfig;
+  /** The PIN of the PKCS#11 token holding the CA keys, for a CA `init` put there. */
+  pkcs11?: { pin: string; modulePath?: string };
+  /** SMTP for self-service mail (`--smtp-url`, `LANTERN_SMTP_URL`) and its sender address. */
+  smtp?: { url: string; from: string };
+  /** Accept `http://127.0.0.1` webhook endpoints (`--webhooks-allow-loopback-http`; dev/test). */
+  webhooksAllowLoopbackHttp?: boolean;
 }
 
 export interface RunningCa {
@@ -77,6 +84,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     clock: options.clock ?? systemClock,
     passphrase: options.passphrase,
     ...(options.publicUrl === undefined ? {} : { publicUrls: [options.publicUrl] }),
+    ...(options.pkcs11 === undefined ? {} : { pkcs11: options.pkcs11 }),
   });
   const tracing =
     options.tracing &&
@@ -90,8 +98,11 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     ...(options.nats === undefined ? {} : { nats: natsServers(options.nats) }),
     ...(options.natsReplicas === undefined ? {} : { relay: { replicas: options.natsReplicas } }),
   });
+  const mailer = options.smtp && smtpMailer(options.smtp.url, options.smtp.from);
   const app = await buildApp({
     context: ca.context,
+    ...(mailer ? { mailer } : {}),
+    webhooks: { allowLoopbackHttp: options.webhooksAllowLoopbackHttp ?? false },
     relayStatus: backboneRelayStatus(backbone, options.nats !== undefined),
     metricsEndpoint: {
       expose: options.metricsListen === undefined,
@@ -113,6 +124,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     await app.close();
     await backbone.stop();
     await tracing?.shutdown();
+    mailer?.close();
     ca.close();
     throw error;
   }
@@ -143,6 +155,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
       await backbone.stop();
       // After the relay stopped: its last publish spans go out with the rest.
       await tracing?.shutdown();
+      mailer?.close();
       ca.close();
       removeRuntimeFile();
       releaseLock();

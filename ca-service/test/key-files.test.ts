@@ -118,7 +118,9 @@ describe('CA key files at rest', () => {
     expect(ringText).not.toContain('BEGIN ENCRYPTED PRIVATE KEY');
     const reloaded = fileKeyRingStore(paths.tokenKeys, PASSPHRASE).load()?.keys ?? [];
     expect(
-      reloaded.map((key, index) => same(key.privateKey, tokenKeys[index] as KeyObject)),
+      reloaded.map((key, index) =>
+        same(key.privateKey as KeyObject, tokenKeys[index] as KeyObject),
+      ),
     ).toEqual(tokenKeys.map(() => true));
     // And the old PEM was what it claimed: OpenSSL opens it with the passphrase.
     expect(

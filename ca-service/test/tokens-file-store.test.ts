@@ -1,3 +1,4 @@
+import { KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +88,7 @@ describe('file key ring store', () => {
     const file = JSON.parse(readFileSync(path, 'utf8')) as { keys: { privateKey: string }[] };
     const plain = fileKeyRingStore(path, PASSPHRASE).load()?.keys[0]?.privateKey;
     const first = file.keys[0];
-    if (!plain || !first) throw new Error('no key');
+    if (!(plain instanceof KeyObject) || !first) throw new Error('no key');
     first.privateKey = plain.export({ type: 'pkcs8', format: 'pem' }) as string;
     writeFileSync(path, JSON.stringify(file));
     expect(() => open()).toThrow(/not encrypted/);

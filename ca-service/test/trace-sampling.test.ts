@@ -126,6 +126,42 @@ describe('head sampling 10 % with the tail rule (real SDK, in-memory exporter)',
     expect([...byTrace(await all.exported()).keys()]).toEqual([correlated]);
   });
 
+  it('bounds the traces callers force with their flag: a flood past the budget is dropped', async () => {
+    let now = 1_000_000;
+    const exporter = new InMemorySpanExporter();
+    const provider = tracerProvider({
+      ratio: 0,
+      exporter,
+      forcedTracesPerSecond: 5,
+      now: () => now,
+    });
+    const tracer = provider.getTracer('test');
+    const forced = () =>
+      rootWithChild(
+        tracer,
+        'child',
+        () => undefined,
+        trace.setSpanContext(ROOT_CONTEXT, {
+          traceId: hex(16),
+          spanId: hex(8),
+          traceFlags: TraceFlags.SAMPLED,
+          isRemote: true,
+        }),
+      );
+    const exportedTraces = async () => {
+      await provider.forceFlush();
+      return byTrace(exporter.getFinishedSpans());
+    };
+    for (let i = 0; i < 200; i += 1) forced();
+    // A burst of twice the rate, each kept whole (root and child), then nothing.
+    const burst = await exportedTraces();
+    expect(burst.size).toBe(10);
+    for (const spans of burst.values()) expect(spans).toHaveLength(2);
+    now += 1000;
+    for (let i = 0; i < 200; i += 1) forced();
+    expect((await exportedTraces()).size).toBe(15);
+  });
+
   it('exports a child that ends after its kept root, and drops the oldest trace past the bound', async () => {
     const late = setUp(0);
     const root = late.tracer.startSpan('root');

@@ -18,8 +18,9 @@ let routes: FuzzRoute[];
 
 // Refusals that are recorded on purpose: failed sign-ins feed the lockout and the audit trail.
 const RECORDED_REFUSALS = new Set(['identity.user.login_failed', 'identity.user.locked']);
-// The replay cache of device proofs is written before the body is looked at, by design.
-const NOT_STATE = new Set(['proof_jtis']);
+// The replay cache of device proofs is written before the body is looked at, by design; a refused
+// sign-in's address is remembered (hashed) for the adaptive-MFA `ip_failures` rule, by design too.
+const NOT_STATE = new Set(['proof_jtis', 'signin_ip_failures']);
 
 beforeAll(async () => {
   ca = await startTestCa();

@@ -163,6 +163,12 @@ function templates(targets: FuzzTargets): Record<string, Record<string, unknown>
     'PUT /v1/admin/tenants/{id}/mfa-policy': {
       roles: { learner: { required: [], offline: ['password'] } },
     },
+    'PUT /v1/admin/tenants/{id}/risk-policy': {
+      enabled: true,
+      weights: { new_device: 20 },
+      activeHours: { from: 6, to: 20, timeZone: 'Africa/Nairobi' },
+      locations: [{ cidr: '203.0.113.0/24', name: 'Campus', lat: -1.29, lon: 36.82 }],
+    },
     'POST /v1/mfa/totp/confirm': { code: '123456' },
   };
 }

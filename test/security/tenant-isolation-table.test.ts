@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebhookDispatcher } from '@lantern/ca-service';
 import type { TestCa } from '../support/ca-fixture.js';
 import {
   createEnrollmentToken,
@@ -86,6 +87,27 @@ const rows: Record<string, Row> = {
     url: () => `/v1/admin/tenants/${b['tenant']}/password-policy`,
     body: () => ({ minLength: 12, refuseCommon: true }),
   },
+  'GET /v1/admin/tenants/{id}/risk-policy': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/risk-policy`,
+  },
+  'PUT /v1/admin/tenants/{id}/risk-policy': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/risk-policy`,
+    body: () => ({ enabled: true }),
+  },
+  'GET /v1/admin/tenants/{id}/sso': { url: () => `/v1/admin/tenants/${b['tenant']}/sso` },
+  'POST /v1/admin/tenants/{id}/sso': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/sso`,
+    body: () => ({
+      provider: 'oidc',
+      issuer: 'https://idp.example',
+      clientId: 'x',
+      clientSecret: 'y',
+    }),
+  },
+  'POST /v1/admin/users/{id}/sso-identities': {
+    url: () => `/v1/admin/users/${b['user']}/sso-identities`,
+    body: () => ({ subject: 'someone' }),
+  },
   'POST /v1/admin/users/{id}/mfa/reset': {
     url: () => `/v1/admin/users/${b['user']}/mfa/reset`,
     body: () => ({}),
@@ -113,6 +135,26 @@ const rows: Record<string, Row> = {
   'GET /v1/events': { url: () => `/v1/events?tenant=${b['tenant']}` },
   'GET /v1/events/export': { url: () => `/v1/events/export?tenant=${b['tenant']}` },
   'GET /v1/users/{id}/timeline': { url: () => `/v1/users/${b['user']}/timeline` },
+  'POST /v1/admin/webhooks': {
+    url: () => '/v1/admin/webhooks',
+    body: () => ({
+      tenant: b['tenant'],
+      url: 'https://hooks.a.example/steal',
+      eventTypes: ['identity.user.registered'],
+    }),
+  },
+  'GET /v1/admin/webhooks': { url: () => `/v1/admin/webhooks?tenant=${b['tenant']}` },
+  'POST /v1/admin/webhooks/{id}/delete': {
+    url: () => `/v1/admin/webhooks/${b['webhook']}/delete`,
+    body: () => ({}),
+  },
+  'GET /v1/admin/webhooks/{id}/deliveries': {
+    url: () => `/v1/admin/webhooks/${b['webhook']}/deliveries`,
+  },
+  'POST /v1/admin/webhooks/deliveries/{id}/redeliver': {
+    url: () => `/v1/admin/webhooks/deliveries/${b['delivery']}/redeliver`,
+    body: () => ({}),
+  },
 };
 
 /** Lists tenant A's key may read: what they return must hold nothing of tenant B. */
@@ -126,6 +168,7 @@ const LISTINGS = [
   '/v1/revocations',
   '/v1/events?limit=1000',
   '/v1/events/export',
+  '/v1/admin/webhooks',
 ];
 
 beforeAll(async () => {
@@ -170,6 +213,23 @@ beforeAll(async () => {
   await ca.admin('POST', `/v1/admin/devices/${victim.deviceId}/revoke`, { reason: 'stolen' });
   b['victim'] = victim.deviceId;
   b['grant'] = 'grt_01J9Z3YQ8M6W4Q9V2K7T5R3N1E';
+  // A webhook of B with one delivery in its log (to an endpoint that does not answer).
+  b['webhook'] = (
+    (
+      await ca.admin('POST', '/v1/admin/webhooks', {
+        tenant: b['tenant'],
+        url: 'https://hooks.b.invalid/lantern',
+        eventTypes: ['identity.user.registered'],
+      })
+    ).json() as { subscriptionId: string }
+  ).subscriptionId;
+  await createUser(ca, b['tenant'], 'bea_two_zz', 'password of bea two');
+  await new WebhookDispatcher(ca.ctx, { timeoutMs: 1_000 }).runOnce();
+  b['delivery'] = (
+    (await ca.admin('GET', `/v1/admin/webhooks/${b['webhook']}/deliveries`)).json() as {
+      deliveries: { deliveryId: string }[];
+    }
+  ).deliveries[0]!.deliveryId;
 });
 afterAll(async () => ca.close());
 

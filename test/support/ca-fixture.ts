@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { CaContext } from '@lantern/ca-service';
+import type { BuildAppOptions, CaContext, Pkcs11Config } from '@lantern/ca-service';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
 
 export const TEST_PASSPHRASE = 'test-passphrase-not-secret';
@@ -35,7 +35,9 @@ export interface TestCa {
 }
 
 /** A throwaway CA per test: its own data dir, SQLite file, keys and frozen clock. */
-export async function startTestCa(options: { now?: number } = {}): Promise<TestCa> {
+export async function startTestCa(
+  options: { now?: number; pkcs11?: Pkcs11Config; app?: Omit<BuildAppOptions, 'context'> } = {},
+): Promise<TestCa> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-ca-'));
   const root = {
     dir: mkdtempSync(join(tmpdir(), 'lantern-root-')),
@@ -61,12 +63,20 @@ export async function startTestCa(options: { now?: number } = {}): Promise<TestC
     passphrase: TEST_PASSPHRASE,
     root,
     logger,
+    ...(options.pkcs11 === undefined ? {} : { pkcs11: options.pkcs11 }),
   });
-  const ca = await openCa({ dataDir: dir, clock, passphrase: TEST_PASSPHRASE, logger });
+  const ca = await openCa({
+    dataDir: dir,
+    clock,
+    passphrase: TEST_PASSPHRASE,
+    logger,
+    ...(options.pkcs11 === undefined ? {} : { pkcs11: { pin: options.pkcs11.pin } }),
+  });
   const app = await buildApp({
     context: ca.context,
     enrollRateLimitPerMinute: 10_000,
     loginRateLimitPerMinute: 10_000,
+    ...options.app,
   });
   return {
     dir,

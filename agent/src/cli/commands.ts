@@ -12,7 +12,7 @@ import type { AgentStatus } from '../data-dir/agent-status.js';
 import { agentPaths, resolveDataDir } from '../data-dir/agent-paths.js';
 import { DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT } from '../daemon/loopback.js';
 import type { EnrollOutcome } from '../enrollment/enroll.js';
-import { NotEnrolledError } from '../errors.js';
+import { CaUnreachableError, NotEnrolledError } from '../errors.js';
 import { pageCommand } from './page-command.js';
 import { renewCommand, renewedText } from './renew-command.js';
 import { syncCommand } from './sync-command.js';
@@ -363,6 +363,55 @@ export const commands: Command[] = [
             `Signed in ${verdict.mode} as ${verdict.username}; session ${verdict.sessionId} until ${expiresAt}.`,
           );
         }
+        return {
+          json: {
+            ok: true,
+            mode: verdict.mode,
+            token: verdict.token,
+            sessionId: verdict.sessionId,
+            userId: verdict.userId,
+            expiresAt,
+          },
+          human: verdict.token,
+        };
+      } finally {
+        opened.close();
+      }
+    },
+  },
+  {
+    path: ['signin', 'sso'],
+    summary:
+      "Sign in through the school's OpenID Connect provider (a browser finishes it); the offline password for this device on stdin",
+    usage: 'signin sso [--tenant T] [--data-dir D] < offline-password (empty: online only)',
+    options: { ...dataDirOption, tenant: { type: 'string' } },
+    async run(values, _positionals, io) {
+      const tenant = optionalString(values, 'tenant');
+      const offlinePassword = (await io.readStdin()).replace(/\r?\n$/, '');
+      const [{ openSigninAgent }, { signInWithSso }, { refusalError }] = await Promise.all([
+        import('../signin/open-signin-agent.js'),
+        import('../signin/sso-signin.js'),
+        import('../signin/signin-refusals.js'),
+      ]);
+      const { opened, agent } = await openSigninAgent({
+        dataDir: dataDirOf(values, io),
+        clock: clockFromEnv(io.env),
+      });
+      try {
+        const outcome = await signInWithSso(agent, {
+          ...(tenant === undefined ? {} : { tenant }),
+          ...(offlinePassword === '' ? {} : { offlinePassword }),
+          open: (url) => io.stderr(`Open this page in a browser to sign in:\n${url}`),
+        });
+        if (outcome.kind === 'unreachable') throw new CaUnreachableError(outcome.detail);
+        const verdict = outcome.verdict;
+        if (!verdict.ok) {
+          throw refusalError(
+            verdict.code,
+            verdict.caCode === undefined ? undefined : { caCode: verdict.caCode },
+          );
+        }
+        const expiresAt = new Date(verdict.expiresAt).toISOString();
         return {
           json: {
             ok: true,

@@ -2,6 +2,7 @@ import { DEVICE_PROOF_HEADER, createDeviceProof } from '@lantern/shared';
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { sessionExpiry } from '../session-token/session-expiry.js';
+import type { WallClockObservation } from '../time/trusted-time.js';
 import { bindingFacts } from './binding-facts.js';
 import { callCa } from './ca-call.js';
 import { DEFAULT_LOCKOUT_POLICY, LocalLockout } from './local-lockout.js';
@@ -64,7 +65,6 @@ export async function signInOnline(
   const timeoutMs = options.caTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS;
   const events = new SigninEvents(agent, facts);
   const observation = agent.trustedTime.observeWallClock();
-  const nowSeconds = Math.floor(observation.trustedNow / 1000);
   const recordRollback = () => {
     if (observation.rollback) events.clockRollback(observation);
   };
@@ -112,14 +112,50 @@ export async function signInOnline(
     };
   }
 
-  const answer = await checkLoginAnswer(
+  return acceptLoginAnswer(
     agent,
-    facts,
-    binding.rootPem,
     call.body,
-    nowSeconds,
-    timeoutMs,
+    { username: input.username, secret: input.password, options },
+    observation,
   );
+}
+
+/** How an online sign-in proved the person, for what the device may keep of it. */
+export interface AnswerCredential {
+  /** Shown when the answer carries no grant (and so no username); the user id otherwise. */
+  username?: string;
+  /**
+   * The plaintext the local password verifier is derived from. Undefined (a sign-in through
+   * the school's provider with no offline password chosen): no offline sign-in by password
+   * here, so the device keeps no grant, as when the tenant allows no offline sign-in.
+   */
+  secret: string | undefined;
+  options: SigninOptions;
+}
+
+/**
+ * A CA login answer (`POST /v1/auth/login`, or a redeemed SSO hand-off: the same shape) checked
+ * and stored: grant, verifier, TOTP secret, lockout reset and session, in one transaction.
+ */
+export async function acceptLoginAnswer(
+  agent: SigninAgent,
+  body: unknown,
+  credential: AnswerCredential,
+  observation: WallClockObservation = agent.trustedTime.observeWallClock(),
+): Promise<OnlineSigninOutcome> {
+  const { options } = credential;
+  const binding = readDeviceBinding(agent.store);
+  if (binding === null) {
+    return { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'not_enrolled' } };
+  }
+  const facts = bindingFacts(binding);
+  const timeoutMs = options.caTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS;
+  const events = new SigninEvents(agent, facts);
+  const nowSeconds = Math.floor(observation.trustedNow / 1000);
+  const recordRollback = () => {
+    if (observation.rollback) events.clockRollback(observation);
+  };
+  const answer = await checkLoginAnswer(agent, facts, binding.rootPem, body, nowSeconds, timeoutMs);
   // The access token's iat is a time the CA signed: trusted time may move up to it.
   const nowMs = Math.max(observation.trustedNow, answer.issuedAt * 1000);
   const lockout = new LocalLockout(agent.store, { ...DEFAULT_LOCKOUT_POLICY, ...options.lockout });
@@ -162,7 +198,11 @@ export async function signInOnline(
       dropOfflineState(agent, answer.userId);
       recordSession(agent, { ...session, grantId: null, expiresAt: answer.accessExpiresAt });
     });
-    return signedIn(answer.accessToken, answer.accessExpiresAt * 1000, input.username);
+    return signedIn(
+      answer.accessToken,
+      answer.accessExpiresAt * 1000,
+      credential.username ?? answer.userId,
+    );
   }
   const { claims: grant, jws, totp } = answer.grant;
   const expiresAt = sessionExpiry({
@@ -176,16 +216,21 @@ export async function signInOnline(
     const code = facts.validUntilMs <= grant.expiresAt * 1000 ? 'binding_expired' : 'grant_expired';
     return { kind: 'answered', verdict: { ok: false, mode: 'online', code } };
   }
-  if (agent.credentialGate === undefined && isPin(input.password)) {
+  const secret = credential.secret;
+  if (secret === undefined || (agent.credentialGate === undefined && isPin(secret))) {
     // Software tier: a PIN's few thousand values fall to an offline search of a copied store in
     // minutes, so it never becomes an offline credential here (the CA withholds the grant too).
     commit(() => {
       dropOfflineState(agent, answer.userId);
       recordSession(agent, { ...session, grantId: null, expiresAt: answer.accessExpiresAt });
     });
-    return signedIn(answer.accessToken, answer.accessExpiresAt * 1000, input.username);
+    return signedIn(
+      answer.accessToken,
+      answer.accessExpiresAt * 1000,
+      credential.username ?? answer.userId,
+    );
   }
-  const verifier = await derivePasswordVerifier(input.password, options.kdfCost);
+  const verifier = await derivePasswordVerifier(secret, options.kdfCost);
   try {
     const gated = gatedVerifier(agent, verifier);
     const token = commit(() => {

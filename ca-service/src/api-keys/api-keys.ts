@@ -15,6 +15,8 @@ export const API_SCOPES = [
   'users:read',
   'users:write',
   'events:read',
+  'members:read',
+  'members:write',
 ] as const;
 export type ApiScope = (typeof API_SCOPES)[number];
 

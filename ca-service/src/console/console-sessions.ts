@@ -4,6 +4,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyPrincipal } from '../api-keys/api-keys.js';
 import type { CaContext } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
+import { memberScopes } from '../members/memberships.js';
 
 export const CONSOLE_COOKIE = 'lantern_console';
 export const CSRF_HEADER = 'x-lantern-csrf';
@@ -47,7 +48,8 @@ export interface ConsoleSessionView {
  * Server-side console sessions: the cookie carries only a random id, so signing out or an idle
  * timeout ends the session here, whatever the browser keeps. Held in memory: a restart signs
  * every admin out, which is the safe direction. Each request re-checks what the session stands
- * for (the API key not revoked, the user still an active admin, the CA session not revoked), so
+ * for (the API key not revoked, the user still active with an admin role or membership grants, the
+ * CA session not revoked), so
  * revoking the key or ending the user's sessions ends the console session too.
  */
 export class ConsoleSessions {
@@ -155,12 +157,14 @@ export class ConsoleSessions {
       .prepare('SELECT status FROM sessions WHERE session_id = ?')
       .get(identity.sessionId) as { status: string } | undefined;
     const locked = user?.locked_until != null && user.locked_until > isoNow(this.ctx.clock);
-    if (!user || user.status !== 'active' || user.role !== 'admin' || locked)
+    if (!user || user.status !== 'active' || locked)
       throw new UnauthorizedError('this account may no longer use the console');
     if (session?.status !== 'active')
       throw new UnauthorizedError('this console session was ended by an admin: sign in again');
     const actor: Actor = { type: 'user', id: identity.userId };
-    return { keyId: identity.sessionId, tenantId: identity.tenantId, scopes: ['admin'], actor };
+    // Read on every request: a suspended membership or a changed role counts at once.
+    const scopes = consoleScopes(db, identity.userId, identity.tenantId, user.role);
+    return { keyId: identity.sessionId, tenantId: identity.tenantId, scopes, actor };
   }
 
   private sweep(): void {
@@ -170,6 +174,19 @@ export class ConsoleSessions {
         this.sessions.delete(id);
     }
   }
+}
+
+/**
+ * What a console user may do on their tenant: everything for a tenant admin (user role
+ * `admin`), else what their membership roles and permissions in the tenant's scope grant.
+ */
+export function consoleScopes(
+  db: CaContext['store']['db'],
+  userId: string,
+  tenantId: string,
+  role: string,
+): string[] {
+  return role === 'admin' ? ['admin'] : memberScopes(db, userId, tenantId);
 }
 
 const registry = new WeakMap<object, ConsoleSessions>();

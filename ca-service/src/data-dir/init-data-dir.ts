@@ -1,6 +1,7 @@
 import type { Clock, Logger } from '@lantern/shared';
 import { UsageError, createIdGenerator, createLogger, fromPem, toPem } from '@lantern/shared';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { issueApiKey } from '../api-keys/api-keys.js';
@@ -9,11 +10,15 @@ import { signIssuingCertificate } from '../pki/ca-hierarchy.js';
 import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
 import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
+import type { Pkcs11Config, Pkcs11Token } from '../pki/pkcs11-token.js';
+import { openPkcs11Token } from '../pki/pkcs11-token.js';
 import { encryptPrivateKey } from '../pki/signer.js';
-import type { RootLocation } from './offline-root.js';
+import type { OfflineRoot, RootLocation } from './offline-root.js';
 import { initRoot, loadRoot, rootDirPaths } from './offline-root.js';
 import { openCa } from './open-ca.js';
 import { dataDirPaths } from './paths.js';
+import type { DataDirPaths } from './paths.js';
+import { readPkcs11Settings, writePkcs11Settings } from './pkcs11-settings.js';
 import { writePrivateFile, writePublicFile } from './secret-files.js';
 
 export interface InitOptions {
@@ -30,6 +35,11 @@ export interface InitOptions {
    */
   root: RootLocation | 'dev-in-data-dir';
   logger?: Logger;
+  /**
+   * Generate the issuing CA key and the token keys on this PKCS#11 token instead of in files:
+   * the data dir then records where they are, and holds none of them.
+   */
+  pkcs11?: Pkcs11Config;
 }
 
 export interface InitResult {
@@ -49,7 +59,11 @@ function isInside(child: string, parent: string): boolean {
 
 export function refuseInitialisedDataDir(dataDir: string): void {
   const paths = dataDirPaths(dataDir);
-  if (existsSync(paths.issuingKey) || existsSync(paths.database)) {
+  if (
+    existsSync(paths.issuingKey) ||
+    existsSync(paths.database) ||
+    readPkcs11Settings(paths) !== null
+  ) {
     throw new CaAlreadyInitializedError(
       `${dataDir} already holds a CA; init never overwrites one (serve it with \`lantern-ca serve --data-dir ${dataDir}\`, or init a new directory)`,
     );
@@ -76,11 +90,24 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
       `--root-dir ${options.root.dir} is inside the data dir; the root key belongs on offline media (or say --dev-root-in-data-dir for a dev setup)`,
     );
   }
-  if (!existsSync(rootDirPaths(rootLocation.dir).rootKey)) {
-    await initRoot({ root: rootLocation, clock: options.clock });
+  // The token first: a wrong PIN, label or module is refused before any root is made.
+  const token = options.pkcs11 === undefined ? null : openPkcs11Token(options.pkcs11);
+  let issuingPublicKey: KeyObject;
+  let root: OfflineRoot;
+  try {
+    if (!existsSync(rootDirPaths(rootLocation.dir).rootKey)) {
+      await initRoot({ root: rootLocation, clock: options.clock });
+    }
+    root = loadRoot(rootLocation);
+    // The root signs the issuing CA certificate for the issuing key's public half, wherever
+    // that key is held (an encrypted file in the data dir, or the PKCS#11 token).
+    issuingPublicKey =
+      token === null || options.pkcs11 === undefined
+        ? fileHeldIssuingKey(paths, passphrase)
+        : tokenHeldIssuingKey(paths, token, options.pkcs11);
+  } finally {
+    token?.close();
   }
-  const root = loadRoot(rootLocation);
-  const issuingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   const rootDer = fromPem(root.rootPem);
   const rootSpki = createPublicKey(root.rootPem).export({ type: 'spki', format: 'der' });
   const issuingCertificate = await signIssuingCertificate({
@@ -89,9 +116,8 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     rootKeyId: keyIdentifier(rootSpki),
     rootKey: root.rootKey,
     profile: profiles.issuingCa(),
-    subjectPublicKeyInfo: createPublicKey(issuingKey).export({ type: 'spki', format: 'der' }),
+    subjectPublicKeyInfo: issuingPublicKey.export({ type: 'spki', format: 'der' }),
   });
-  writePrivateFile(paths.issuingKey, encryptPrivateKey(issuingKey, passphrase));
   writePublicFile(paths.rootCertificate, root.rootPem);
   writePublicFile(paths.issuingCertificate, toPem(issuingCertificate));
   const logSalt = randomBytes(32).toString('base64url');
@@ -105,6 +131,9 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     dataDir: options.dataDir,
     clock: options.clock,
     passphrase,
+    ...(options.pkcs11 === undefined
+      ? {}
+      : { pkcs11: { pin: options.pkcs11.pin, modulePath: options.pkcs11.modulePath } }),
     // What init prints on stdout is its answer (one JSON object with --json): its own records
     // (the admin key's issuance) are events in the store, and only problems go to stderr.
     logger:
@@ -137,4 +166,21 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   } finally {
     ca.close();
   }
+}
+
+function fileHeldIssuingKey(paths: DataDirPaths, passphrase: string): KeyObject {
+  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  writePrivateFile(paths.issuingKey, encryptPrivateKey(issuing.privateKey, passphrase));
+  return issuing.publicKey;
+}
+
+/** The issuing key is generated on the token; the data dir learns only where it is. */
+function tokenHeldIssuingKey(paths: DataDirPaths, token: Pkcs11Token, config: Pkcs11Config) {
+  const issuing = token.generateKey('lantern-issuing-ca');
+  writePkcs11Settings(paths, {
+    modulePath: config.modulePath,
+    tokenLabel: config.tokenLabel,
+    issuingKeyId: issuing.id,
+  });
+  return issuing.publicKey;
 }

@@ -12,7 +12,9 @@ import { CaNotInitializedError } from '../errors.js';
 import { keyIdentifier, subjectOf } from '../pki/certificate-builder.js';
 import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
-import { fileSigner } from '../pki/signer.js';
+import { openPkcs11Token } from '../pki/pkcs11-token.js';
+import type { Pkcs11Token } from '../pki/pkcs11-token.js';
+import { fileSigner, heldKeySigner } from '../pki/signer.js';
 import type { Signer } from '../pki/signer.js';
 import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { completeRotation, retiredIssuerIds } from './rotate-issuing.js';
@@ -29,13 +31,18 @@ import { sessionsProjection } from '../auth/sessions-projection.js';
 import { createPasswordHasher } from '../passwords/password-hasher.js';
 import type { PasswordHasherConfig } from '../passwords/password-hasher.js';
 import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
+import { pkcs11KeyRingStore } from '../tokens/pkcs11-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
+import { RISK_REASONS, riskProjection } from '../mfa/risk-policy.js';
+import { ssoProjection } from '../sso/sso-providers.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
 import { passkeysProjection } from '../mfa/webauthn-credentials.js';
+import { membersProjection } from '../members/members-projection.js';
 import { dataDirPaths } from './paths.js';
+import { readPkcs11Settings, resolvePkcs11Pin } from './pkcs11-settings.js';
 
 export const PROJECTIONS: readonly Projection[] = [
   tenantsProjection,
@@ -48,6 +55,9 @@ export const PROJECTIONS: readonly Projection[] = [
   quarantineProjection,
   mfaProjection,
   passkeysProjection,
+  membersProjection,
+  riskProjection,
+  ssoProjection,
 ];
 
 export interface OpenCaOptions {
@@ -60,6 +70,12 @@ export interface OpenCaOptions {
   publicUrls?: readonly string[];
   auth?: Partial<AuthPolicy>;
   passwords?: PasswordHasherConfig;
+  /**
+   * For a CA whose keys are on a PKCS#11 token (`ca/pkcs11.json`): its PIN (else from
+   * LANTERN_PKCS11_PIN or LANTERN_PKCS11_PIN_FILE), and the module when it is not where `init`
+   * found it.
+   */
+  pkcs11?: { pin?: string; modulePath?: string };
 }
 
 export interface OpenedCa {
@@ -107,17 +123,45 @@ function issuingAuthority(
 /** Loads what `serve` needs: the issuing CA key (never the root key), the store and projections. */
 export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
   const paths = dataDirPaths(options.dataDir);
-  if (!existsSync(paths.issuingKey) || !existsSync(paths.issuingCertificate)) {
+  const pkcs11Settings = readPkcs11Settings(paths);
+  if (
+    (pkcs11Settings === null && !existsSync(paths.issuingKey)) ||
+    !existsSync(paths.issuingCertificate)
+  ) {
     throw new CaNotInitializedError(
       `no CA in ${options.dataDir}; run \`lantern-ca init --data-dir ${options.dataDir}\``,
     );
   }
   completeRotation(paths);
+  const token: Pkcs11Token | null =
+    pkcs11Settings &&
+    openPkcs11Token({
+      modulePath: options.pkcs11?.modulePath ?? pkcs11Settings.modulePath,
+      tokenLabel: pkcs11Settings.tokenLabel,
+      pin: options.pkcs11?.pin ?? resolvePkcs11Pin(process.env),
+    });
+  try {
+    return await openWithKeys(options, token, pkcs11Settings?.issuingKeyId ?? null);
+  } catch (error) {
+    token?.close();
+    throw error;
+  }
+}
+
+async function openWithKeys(
+  options: OpenCaOptions,
+  token: Pkcs11Token | null,
+  issuingKeyId: string | null,
+): Promise<OpenedCa> {
+  const paths = dataDirPaths(options.dataDir);
   const config = JSON.parse(readFileSync(paths.config, 'utf8')) as { publicUrl: string };
   const issuingPem = readFileSync(paths.issuingCertificate, 'utf8');
   const rootPem = readFileSync(paths.rootCertificate, 'utf8');
   const issuingDer = fromPem(issuingPem);
-  const signer = fileSigner(paths.issuingKey, options.passphrase);
+  const signer =
+    token === null || issuingKeyId === null
+      ? fileSigner(paths.issuingKey, options.passphrase)
+      : heldKeySigner(token.key(issuingKeyId));
   const publicUrl = options.publicUrl ?? config.publicUrl;
   const publicUrls = options.publicUrls ?? [config.publicUrl];
   const logger =
@@ -136,19 +180,24 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
     projections: PROJECTIONS,
   });
   const auth = { ...DEFAULT_AUTH_POLICY, ...options.auth };
-  const tokenKeys = openKeyRing({
-    clock: options.clock,
-    store: fileKeyRingStore(paths.tokenKeys, options.passphrase),
-    // A retired key must stay published until the longest token it signed (a grant) expires.
-    maxTokenLifetimeMs: Math.max(auth.maxOfflineSeconds, auth.accessTokenSeconds) * 1000,
-  });
   const metrics = new CaMetrics({
     db,
     clock: options.clock,
     knownLabels: {
       deviceRevocationReasons: DEVICE_REVOCATION_REASONS,
       inboxSubjects: INBOX_SUBJECTS,
+      riskReasons: RISK_REASONS,
     },
+  });
+  const tokenKeys = openKeyRing({
+    clock: options.clock,
+    store:
+      token === null
+        ? fileKeyRingStore(paths.tokenKeys, options.passphrase)
+        : pkcs11KeyRingStore(paths.tokenKeysPkcs11, token),
+    // A retired key must stay published until the longest token it signed (a grant) expires.
+    maxTokenLifetimeMs: Math.max(auth.maxOfflineSeconds, auth.accessTokenSeconds) * 1000,
+    timeSignature: (sign) => metrics.timeKms('sign_jwt', sign),
   });
   // CRL distribution points name where devices and tools reach the CA now, not its issuer name.
   const crlBaseUrl = publicUrls[0] ?? publicUrl;
@@ -194,5 +243,11 @@ export async function openCa(options: OpenCaOptions): Promise<OpenedCa> {
       issuingFingerprint: sha256Hex(issuingDer),
     },
   };
-  return { context, close: () => db.close() };
+  return {
+    context,
+    close: () => {
+      db.close();
+      token?.close();
+    },
+  };
 }

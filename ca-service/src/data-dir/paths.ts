@@ -18,7 +18,11 @@ export function dataDirPaths(dataDir: string) {
     pendingIssuingKey: join(dataDir, 'ca', 'issuing.pending.key.pem'),
     /** Retired issuing CAs (`<SKI hex>.pem`, `.key.pem`): they keep signing CRLs. */
     retiredIssuers: join(dataDir, 'ca', 'retired'),
+    /** Present when the issuing and token keys are on a PKCS#11 token: where, and which. */
+    pkcs11Settings: join(dataDir, 'ca', 'pkcs11.json'),
     tokenKeys: join(dataDir, 'keys', 'token-keys.json'),
+    /** The token key ring's states and times when its keys are on the PKCS#11 token. */
+    tokenKeysPkcs11: join(dataDir, 'keys', 'token-keys.pkcs11.json'),
     passphraseFile: join(dataDir, 'secrets', 'passphrase'),
     adminApiKey: join(dataDir, 'secrets', 'admin-api-key'),
     logSalt: join(dataDir, 'secrets', 'log-salt'),

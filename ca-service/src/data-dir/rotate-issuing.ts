@@ -4,7 +4,11 @@ import { X509Certificate, createPublicKey, generateKeyPairSync, sign } from 'nod
 import type { KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { IssuingCertificateMismatchError, RotationNotPendingError } from '../errors.js';
+import {
+  HsmOperationUnsupportedError,
+  IssuingCertificateMismatchError,
+  RotationNotPendingError,
+} from '../errors.js';
 import { keyIdentifier } from '../pki/certificate-builder.js';
 import { sha256Hex } from '../pki/der.js';
 import { profiles } from '../pki/profiles.js';
@@ -13,6 +17,7 @@ import type { RootLocation } from './offline-root.js';
 import { loadRoot, signIssuingCsr } from './offline-root.js';
 import type { DataDirPaths } from './paths.js';
 import { dataDirPaths } from './paths.js';
+import { readPkcs11Settings } from './pkcs11-settings.js';
 import { writePrivateFile, writePublicFile } from './secret-files.js';
 
 export interface RotationResult {
@@ -73,6 +78,7 @@ export async function requestIssuingRotation(options: {
 }): Promise<RotationRequest> {
   const paths = dataDirPaths(options.dataDir);
   completeRotation(paths);
+  refuseTokenHeldIssuingKey(paths);
   let key: KeyObject;
   if (existsSync(paths.pendingIssuingKey)) {
     // Asked again before the certificate came back: the same key, so an earlier CSR stays good.
@@ -104,6 +110,7 @@ export async function installIssuingCertificate(options: {
 }): Promise<RotationResult> {
   const paths = dataDirPaths(options.dataDir);
   completeRotation(paths);
+  refuseTokenHeldIssuingKey(paths);
   if (!existsSync(paths.pendingIssuingKey)) {
     throw new RotationNotPendingError(
       `no issuing key waits for a certificate in ${options.dataDir}; run \`lantern-ca ca rotate-issuing --data-dir ${options.dataDir} --csr-out F\` first`,
@@ -150,6 +157,14 @@ export async function installIssuingCertificate(options: {
     commonName: subjectCommonName(certificate),
     notAfter: new Date(certificate.validTo).toISOString(),
   };
+}
+
+function refuseTokenHeldIssuingKey(paths: DataDirPaths): void {
+  if (readPkcs11Settings(paths) !== null) {
+    throw new HsmOperationUnsupportedError(
+      'rotate-issuing makes a file-held issuing key; this CA keeps its issuing key on a PKCS#11 token',
+    );
+  }
 }
 
 const subjectCommonName = (certificate: X509Certificate): string =>

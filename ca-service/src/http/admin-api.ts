@@ -1,9 +1,15 @@
-import { ForbiddenError } from '@lantern/shared';
+import { ForbiddenError, isLanternError } from '@lantern/shared';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ApiKeyPrincipal, ApiScope } from '../api-keys/api-keys.js';
 import { API_SCOPES, authorize } from '../api-keys/api-keys.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import {
+  PRIVILEGED_SCOPES,
+  actionOf,
+  authorizationDecisionsOf,
+} from '../members/authorization-decisions.js';
 import { getTenant } from '../tenants/tenant-commands.js';
+import { idempotentPosts } from './idempotency.js';
 import { adminMeta, adminPrincipal } from './principal.js';
 import { tenantFor } from './tenant-for.js';
 
@@ -47,7 +53,8 @@ export class AdminCaller {
  * The admin API: every route of `features` is authenticated (admin API key, else console session
  * with its CSRF and Origin checks) before its body is read, then authorized against the scope and
  * tenant its `config` declares once its input is validated. A route that declares no scope fails
- * the start: forgetting the check cannot open a route.
+ * the start: forgetting the check cannot open a route. Every POST honours `Idempotency-Key`
+ * (idempotency.ts).
  */
 export function adminApi(
   ctx: CaContext,
@@ -67,7 +74,34 @@ export function adminApi(
       const principal = adminPrincipal(ctx, request);
       request.admin = new AdminCaller(principal, adminMeta(principal, request), principal.tenantId);
     });
-    app.addHook('preHandler', async (request) => authorizeCall(ctx, request));
+    const decisions = authorizationDecisionsOf(ctx);
+    app.addHook('preHandler', async (request) => {
+      const { admin } = request;
+      const scope = request.routeOptions.config.scope ?? 'admin';
+      const decision = { subject: admin.meta.actor.id, action: actionOf(request), scope };
+      try {
+        authorizeCall(ctx, request);
+      } catch (error) {
+        if (isLanternError(error) && error.status === 403) {
+          decisions.record(
+            {
+              ...decision,
+              tenantId: admin.tenantId,
+              recordIn: admin.principal.tenantId,
+              result: 'deny',
+              reason: error.message,
+            },
+            admin.meta,
+          );
+        }
+        throw error;
+      }
+      if (PRIVILEGED_SCOPES.has(scope) && request.method !== 'GET' && request.method !== 'HEAD') {
+        decisions.record({ ...decision, tenantId: admin.tenantId, result: 'allow' }, admin.meta);
+      }
+    });
+    // After authorization: a key a caller may not use claims nothing.
+    idempotentPosts(app, ctx);
     for (const feature of features) await app.register(feature);
   };
 }

@@ -66,7 +66,9 @@ export function authRoutes(
           },
         },
         async (request) =>
-          login(ctx, request.body, proofs.proveIfPresent(request), correlationIdOf(request)),
+          login(ctx, request.body, proofs.proveIfPresent(request), correlationIdOf(request), {
+            ip: request.ip,
+          }),
       );
     });
 

@@ -8,7 +8,12 @@ import { login } from '../signin/password-signin.js';
 import { logout } from '../auth/refresh.js';
 import { assertSameOrigin, consoleCookie } from '../console/console-auth.js';
 import type { ConsoleIdentity } from '../console/console-sessions.js';
-import { CONSOLE_COOKIE, CSRF_HEADER, consoleSessionsOf } from '../console/console-sessions.js';
+import {
+  CONSOLE_COOKIE,
+  CSRF_HEADER,
+  consoleScopes,
+  consoleSessionsOf,
+} from '../console/console-sessions.js';
 import type { CaContext } from '../context/ca-context.js';
 import { getUser } from '../users/users.js';
 import { correlationIdOf } from './principal.js';
@@ -134,10 +139,14 @@ export function consoleRoutes(
       },
       undefined,
       correlationIdOf(request),
+      { ip: request.ip },
     );
-    if (getUser(ctx, result.userId, null).role !== 'admin') {
+    const user = getUser(ctx, result.userId, null);
+    if (consoleScopes(ctx.store.db, user.user_id, user.tenant_id, user.role).length === 0) {
       logout(ctx, result.refreshToken, correlationIdOf(request));
-      throw new ForbiddenError('only tenant admins (role admin) can sign in to the console');
+      throw new ForbiddenError(
+        'only tenant admins (role admin) or members with an admin role or permission can sign in to the console',
+      );
     }
     return {
       kind: 'user',

@@ -189,6 +189,49 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'device',
     ok: [200, 'Tokens as for a password sign-in.'],
   },
+  'GET /v1/sso/{tenant}/start': {
+    summary: "Start a sign-in at the tenant's OpenID Connect provider (docs/sso.md)",
+    tag: 'auth',
+    caller: 'public',
+    ok: [302, "Redirect to the provider's authorization endpoint (code, PKCE S256, state, nonce)."],
+  },
+  'GET /v1/sso/callback': {
+    summary:
+      "The provider's redirect: the code exchanged, the ID token checked, the identity linked",
+    tag: 'auth',
+    caller: 'public',
+    ok: [200, 'Tokens as for a password sign-in, or the hand-off completed.'],
+  },
+  'POST /v1/sso/{tenant}/handoffs': {
+    summary: 'Start an SSO sign-in for this device (a browser completes it)',
+    tag: 'auth',
+    caller: 'device',
+    ok: [201, "The hand-off id and the provider's URL to open."],
+  },
+  'POST /v1/sso/handoffs/{id}': {
+    summary: 'Redeem a completed SSO hand-off, once, from the device that started it',
+    tag: 'auth',
+    caller: 'device',
+    ok: [200, 'Tokens and offline grant as for a password sign-in with a device proof.'],
+  },
+  'GET /v1/admin/tenants/{id}/sso': {
+    summary: "A tenant's OpenID Connect provider (never its client secret)",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The provider configuration.'],
+  },
+  'POST /v1/admin/tenants/{id}/sso': {
+    summary: "Set a tenant's OpenID Connect provider; the client secret is stored sealed",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The provider configuration as stored.'],
+  },
+  'POST /v1/admin/users/{id}/sso-identities': {
+    summary: "Link a user to their account's subject at the tenant's provider",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The link.'],
+  },
   'POST /v1/admin/tenants': {
     summary: 'Create a tenant',
     tag: 'admin',
@@ -308,6 +351,18 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   },
   'PUT /v1/admin/tenants/{id}/mfa-policy': {
     summary: "Set a tenant's MFA policy",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy as stored.'],
+  },
+  'GET /v1/admin/tenants/{id}/risk-policy': {
+    summary: "A tenant's adaptive-MFA policy (risk rule weights, threshold, hours, locations)",
+    tag: 'mfa',
+    caller: 'admin',
+    ok: [200, 'The policy.'],
+  },
+  'PUT /v1/admin/tenants/{id}/risk-policy': {
+    summary: "Change a tenant's adaptive-MFA policy; fields left out keep their value",
     tag: 'mfa',
     caller: 'admin',
     ok: [200, 'The policy as stored.'],
@@ -442,6 +497,20 @@ export const DOCS_CSP =
   "connect-src 'self'; img-src 'self' data:; font-src 'self' data:; script-src 'self'; " +
   "style-src 'self' 'unsafe-inline'";
 
+/** Every admin POST honours it (http/idempotency.ts, docs/adaptive-mfa.md). */
+const IDEMPOTENCY_HEADER = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      minLength: 1,
+      maxLength: 255,
+      description:
+        'Retry-safe: the same key and body within 24 h get the first answer again (Idempotency-Replayed: true) and no second effect.',
+    },
+  },
+} as const;
+
 const ERROR = {
   type: 'object',
   required: ['code', 'message'],
@@ -474,11 +543,17 @@ export function documentRoute({
     errors['403'] = error(`The key lacks the ${scope ? `\`${scope}\` ` : ''}scope or the tenant.`);
   }
   if (url.includes(':')) errors['404'] = error('No such resource in your tenant.');
+  const idempotent = doc.caller === 'admin' && method === 'POST';
+  if (idempotent) {
+    errors['409'] ??= error('A request with this Idempotency-Key is still running.');
+    errors['422'] = error('This Idempotency-Key was used with another body.');
+  }
   errors['429'] = error('Too many requests; Retry-After says when to come back.');
   return {
     url,
     schema: {
       ...schema,
+      ...(idempotent ? { headers: IDEMPOTENCY_HEADER } : {}),
       summary: doc.summary,
       tags: [doc.tag],
       security: SECURITY[doc.caller],

@@ -4,9 +4,17 @@ import { trace } from '@opentelemetry/api';
 import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
-import { MfaEnrollmentRequiredError, MfaFailedError, MfaRequiredError } from '../errors.js';
+import {
+  MfaEnrollmentRequiredError,
+  MfaFailedError,
+  MfaRequiredError,
+  RiskDeniedError,
+} from '../errors.js';
 import type { UserRow } from '../users/users.js';
-import { roleMfaPolicy } from './mfa-policy.js';
+import type { SecondFactor } from './mfa-policy.js';
+import { SECOND_FACTORS, roleMfaPolicy } from './mfa-policy.js';
+import type { RiskReason } from './risk-policy.js';
+import type { RiskAssessment, RiskLevel } from './sign-in-risk.js';
 import { consumeTotpCode, totpParameters, totpRow } from './totp-credentials.js';
 import { owesTotpEnrolment, signEnrollmentToken } from './totp-reenrolment.js';
 import { hasCaPasskey } from './webauthn-credentials.js';
@@ -14,17 +22,38 @@ import { hasCaPasskey } from './webauthn-credentials.js';
 /** RFC 8176 method reference a verified TOTP code adds to `amr`. */
 export const OTP_AMR = 'otp';
 
+/** What the adaptive-MFA step adds to a sign-in (mfa/sign-in-risk.ts). */
+export interface AdaptiveMfa {
+  risk: RiskAssessment;
+  correlationId: string;
+  deviceId?: string;
+}
+
+/** A risky sign-in let through without a second factor (the tenant's `noFactor: allow`). */
+export interface UnverifiedRisk {
+  score: number;
+  level: RiskLevel;
+  reasons: RiskReason[];
+  unverified: true;
+}
+
 /**
  * The MFA step of an online sign-in, after the password matched (docs/architecture.md §4):
  * - no code and a second factor the user has and the role's policy requires (TOTP, or a passkey
- *   of the CA's web origin): `mfa_required` with those `methods` — nothing is written, the
- *   lockout counter does not move. A passkey is then sent to `POST /v1/auth/webauthn/verify`
- *   (with the password when the policy makes passkeys a second factor);
+ *   of the CA's web origin): `mfa_required` with those `methods` — the lockout counter does not
+ *   move. A passkey is then sent to `POST /v1/auth/webauthn/verify` (with the password when the
+ *   policy makes passkeys a second factor);
+ * - adaptive MFA: a risk score at the tenant's threshold asks for any factor the user has, even
+ *   where the role's policy asks for none, with the reasons and level in the answer and in an
+ *   `identity.user.mfa_challenge_required` event. A user with no factor is refused
+ *   (`risk_denied`) or let through flagged, per the tenant's `noFactor`;
  * - no active TOTP: a code sent anyway is ignored, and `amr` does not claim it; but when the
  *   role requires TOTP and the user's was retired by others (mfa/totp-reenrolment.ts), no
- *   session: `mfa_enrollment_required` with an enrolment-only token;
+ *   session: `mfa_enrollment_required` with an enrolment-only token (after the risk check, so
+ *   a sign-in refused for risk gets no enrolment token either);
  * - TOTP and a code: the code must be good and fresh (`mfa_failed` otherwise, recorded through
  *   `recordFailure` in the same transaction as the step check, so it counts towards lockout).
+ *   A good code answers a risk challenge too.
  */
 export function checkLoginMfa(
   ctx: Pick<
@@ -34,21 +63,30 @@ export function checkLoginMfa(
   user: UserRow,
   code: string | undefined,
   recordFailure: () => void,
-): { amr: string[] } {
-  // The `identity.domain.evaluate_mfa` span when traced. The spec's `risk_score` has no source:
-  // the factor follows the role's policy (`reasons`), there is no risk scoring.
+  adaptive?: AdaptiveMfa,
+): { amr: string[]; unverifiedRisk?: UnverifiedRisk } {
+  // The `identity.domain.evaluate_mfa` span when traced, with the spec's `risk_score`.
   const span = trace.getActiveSpan();
+  const risk = adaptive?.risk;
+  if (risk) span?.setAttribute('risk_score', risk.score);
   const row = totpRow(ctx.store.db, user.user_id, 'active');
   if (code === undefined || row === undefined) {
+    const has = (factor: SecondFactor) =>
+      factor === 'totp' ? row !== undefined : hasCaPasskey(ctx.store.db, user.user_id);
     const { required } = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
-    const methods = required.filter((factor) =>
-      factor === 'totp' ? row !== undefined : hasCaPasskey(ctx.store.db, user.user_id),
-    );
+    const byRole = required.filter(has);
+    const byRisk = risk?.challenge ? SECOND_FACTORS.filter(has) : [];
+    const methods = SECOND_FACTORS.filter((f) => byRole.includes(f) || byRisk.includes(f));
     span?.setAttributes({
       mfa_required: methods.length > 0,
-      reasons: methods.length > 0 ? ['role_policy'] : [],
+      reasons: [
+        ...(byRole.length > 0 ? ['role_policy'] : []),
+        ...(risk?.challenge ? risk.reasons : []),
+      ],
       'mfa.methods': methods,
     });
+    const unverified =
+      adaptive && risk?.challenge ? riskChallenge(ctx, user, adaptive, methods) : undefined;
     if (methods.length > 0) {
       ctx.logger.info(
         { event: 'login.mfa_required', tenantId: user.tenant_id, userId: user.user_id },
@@ -56,7 +94,12 @@ export function checkLoginMfa(
       );
       for (const factor of methods)
         ctx.metrics.mfa(factor === 'totp' ? 'totp' : 'webauthn', 'challenged');
-      throw new MfaRequiredError(undefined, { details: { methods } });
+      throw new MfaRequiredError(undefined, {
+        details: {
+          methods,
+          ...(risk?.challenge ? { risk: { level: risk.level, reasons: risk.reasons } } : {}),
+        },
+      });
     }
     if (
       required.includes('totp') &&
@@ -71,9 +114,13 @@ export function checkLoginMfa(
         details: { methods: ['totp'], ...signEnrollmentToken(ctx, user) },
       });
     }
-    return { amr: [] };
+    return { amr: [], ...(unverified ? { unverifiedRisk: unverified } : {}) };
   }
-  span?.setAttributes({ mfa_required: true, reasons: ['totp_enrolled'], 'mfa.methods': ['totp'] });
+  span?.setAttributes({
+    mfa_required: true,
+    reasons: ['totp_enrolled', ...(risk?.challenge ? risk.reasons : [])],
+    'mfa.methods': ['totp'],
+  });
   const verdict = ctx.store.transaction(() => {
     const fresh = totpRow(ctx.store.db, user.user_id, 'active');
     const outcome = fresh
@@ -98,6 +145,60 @@ export function checkLoginMfa(
   }
   ctx.metrics.mfa('totp', 'success');
   return { amr: [OTP_AMR] };
+}
+
+/**
+ * The score reached the threshold: the event and the metric, whatever happens next. With no
+ * factor to ask for, the tenant's `noFactor` refuses the sign-in or lets it through flagged.
+ */
+function riskChallenge(
+  ctx: Pick<CaContext, 'logger' | 'metrics' | 'store'>,
+  user: UserRow,
+  { risk, correlationId, deviceId }: AdaptiveMfa,
+  methods: SecondFactor[],
+): UnverifiedRisk | undefined {
+  const outcome =
+    methods.length > 0
+      ? 'challenged'
+      : risk.policy.noFactor === 'deny'
+        ? 'denied'
+        : 'allowed_unverified';
+  ctx.store.append([
+    {
+      eventType: 'identity.user.mfa_challenge_required',
+      aggregateId: user.user_id,
+      tenantId: user.tenant_id,
+      actor: { type: 'user', id: user.user_id },
+      correlationId,
+      payload: {
+        userId: user.user_id,
+        reasons: risk.reasons,
+        riskLevel: risk.level === 'high' ? 'high' : 'medium',
+        riskScore: risk.score,
+        outcome,
+        methods,
+        ...(deviceId === undefined ? {} : { deviceId }),
+      },
+    },
+  ]);
+  for (const reason of risk.reasons) ctx.metrics.adaptiveMfaTriggered.inc({ reason });
+  ctx.logger.warn(
+    {
+      event: 'login.risk_challenge',
+      tenantId: user.tenant_id,
+      userId: user.user_id,
+      riskScore: risk.score,
+      reasons: risk.reasons,
+      outcome,
+    },
+    'risky sign-in',
+  );
+  if (outcome === 'denied') {
+    ctx.metrics.loginFailed('risk_denied', user.tenant_id);
+    throw new RiskDeniedError();
+  }
+  if (outcome === 'challenged') return undefined;
+  return { score: risk.score, level: risk.level, reasons: risk.reasons, unverified: true };
 }
 
 /** What the CA knows of the secret the user signed in with, for the offline tier rule. */

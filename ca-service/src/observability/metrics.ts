@@ -1,5 +1,5 @@
 import type { Clock, SyncRejectionCode } from '@lantern/shared';
-import { EVENT_CATALOGUE } from '@lantern/shared';
+import { EVENT_CATALOGUE, SSO_PROVIDERS } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -31,7 +31,11 @@ export interface CaMetricsOptions {
    * Label values that belong to the features counted (why an admin revokes a device, which
    * subjects the inbox consumes): handed in, since observability sits below those features.
    */
-  knownLabels: { deviceRevocationReasons: readonly string[]; inboxSubjects: readonly string[] };
+  knownLabels: {
+    deviceRevocationReasons: readonly string[];
+    inboxSubjects: readonly string[];
+    riskReasons?: readonly string[];
+  };
 }
 
 /** How far ahead `identity_offline_certs_expiring_soon` looks. */
@@ -42,7 +46,7 @@ export const API_KEY_ROTATION_DAYS = 180;
 /** Route label of requests that matched no route: a raw URL would make label values unbounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-export const LOGIN_METHODS = ['password', 'passkey'] as const;
+export const LOGIN_METHODS = ['password', 'passkey', 'sso'] as const;
 export type LoginMethod = (typeof LOGIN_METHODS)[number] | 'totp';
 
 export const LOGIN_FAILURE_REASONS = [
@@ -53,10 +57,23 @@ export const LOGIN_FAILURE_REASONS = [
   'device_tenant_mismatch',
   'mfa_failed',
   'passkey_failed',
+  'risk_denied',
 ] as const;
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 
 export const MFA_FACTORS = ['totp', 'webauthn'] as const;
+/** `result` of identity_sso_callbacks_total: success, or the refusal's error code less `sso_`. */
+export const SSO_CALLBACK_RESULTS = [
+  'success',
+  'state_invalid',
+  'denied',
+  'code_rejected',
+  'provider_unavailable',
+  'id_token_invalid',
+  'identity_unlinked',
+  'account_refused',
+] as const;
+export type SsoCallbackResult = (typeof SSO_CALLBACK_RESULTS)[number];
 /** `challenged`: the sign-in was told a second factor is needed. */
 export const MFA_RESULTS = ['challenged', 'success', 'failure'] as const;
 export const REFRESH_RESULTS = ['success', 'reused', 'invalid'] as const;
@@ -73,7 +90,7 @@ export const PUBLISH_FAILURES = ['transient', 'no_stream', 'refused'] as const;
 export type PublishFailure = (typeof PUBLISH_FAILURES)[number];
 /** The dead-letter queue holds letters of two stages; `stream` names the one they came from. */
 export const DLQ_STREAMS = ['outbox', 'inbox'] as const;
-export const KMS_OPERATIONS = ['sign_x509', 'sign_jws'] as const;
+export const KMS_OPERATIONS = ['sign_x509', 'sign_jws', 'sign_jwt'] as const;
 
 /** Topics are event types (the subject without its version): a bounded set, the catalogue's. */
 const TOPICS = [
@@ -138,6 +155,25 @@ export class CaMetrics {
     name: 'identity_mfa_challenges_total',
     help: 'Second factors asked for (challenged) and presented (success, failure), by factor',
     labelNames: ['factor', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly adaptiveMfaTriggered = new Counter({
+    name: 'identity_adaptive_mfa_triggered_total',
+    help: 'Online sign-ins whose risk score reached the tenant threshold, by each rule that fired',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  /** The spec gives no buckets; the score is 0–100 (the `riskScore` of the identity schemas). */
+  readonly riskScores = new Histogram({
+    name: 'identity_risk_score_distribution',
+    help: 'Risk scores (0-100) of the online password sign-ins of tenants with adaptive MFA on',
+    buckets: [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+    registers: [this.registry],
+  });
+  readonly ssoCallbacks = new Counter({
+    name: 'identity_sso_callbacks_total',
+    help: 'OpenID Connect callbacks handled, by the tenant provider label and result',
+    labelNames: ['provider', 'result'] as const,
     registers: [this.registry],
   });
   readonly mfaAdoption: Gauge;
@@ -227,14 +263,14 @@ export class CaMetrics {
   readonly dbPoolIdle: Gauge;
   readonly kmsDuration = new Histogram({
     name: 'identity_kms_operations_duration_seconds',
-    help: 'Signatures by the issuing CA key (file, KMS or PKCS#11 signer), by operation',
+    help: 'Signatures by the issuing CA key and the token keys (file or PKCS#11), by operation',
     labelNames: ['operation'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
   readonly kmsFailures = new Counter({
     name: 'identity_kms_operation_failures_total',
-    help: 'Failed signatures by the issuing CA key, by operation',
+    help: 'Failed signatures by the issuing CA key and the token keys, by operation',
     labelNames: ['operation'] as const,
     registers: [this.registry],
   });
@@ -426,8 +462,11 @@ export class CaMetrics {
     for (const factor of MFA_FACTORS)
       for (const result of MFA_RESULTS) this.mfaChallenges.inc({ factor, result }, 0);
     for (const result of REFRESH_RESULTS) this.sessionRefresh.inc({ result }, 0);
+    for (const provider of SSO_PROVIDERS)
+      for (const result of SSO_CALLBACK_RESULTS) this.ssoCallbacks.inc({ provider, result }, 0);
     this.accountLocks.inc({ reason: 'too_many_failures' }, 0);
     for (const reason of known.deviceRevocationReasons) this.deviceRevocations.inc({ reason }, 0);
+    for (const reason of known.riskReasons ?? []) this.adaptiveMfaTriggered.inc({ reason }, 0);
     for (const reason of API_KEY_REFUSALS) this.apiKeyUnauthorized.inc({ reason }, 0);
     for (const topic of TOPICS) this.outboxPublished.inc({ topic }, 0);
     for (const topic of known.inboxSubjects) this.inboxConsumed.inc({ topic }, 0);
@@ -489,6 +528,11 @@ export class CaMetrics {
     this.mfaChallenges.inc({ factor, result });
   }
 
+  /** `provider`: the tenant's label; `unknown` when the state named no sign-in of ours. */
+  ssoCallback(provider: string, result: SsoCallbackResult): void {
+    this.ssoCallbacks.inc({ provider, result });
+  }
+
   deviceEnrolled(tenantId: string): void {
     this.deviceRegistrations.inc({ tenant_id: tenantId });
     this.offlineCertsIssued.inc({ tenant_id: tenantId });
@@ -498,6 +542,19 @@ export class CaMetrics {
     // The hash keeps the label stable per key without putting the id itself in the exposition.
     const keyIdHash = createHash('sha256').update(keyId).digest('hex').slice(0, 12);
     this.apiKeyUses.inc({ tenant_id: tenantId, key_id_hash: keyIdHash, scope });
+  }
+
+  /** A token-key signature (`sign_jwt`), timed and counted as the issuing key's are. */
+  timeKms<T>(operation: (typeof KMS_OPERATIONS)[number], sign: () => T): T {
+    const end = this.kmsDuration.startTimer({ operation });
+    try {
+      return sign();
+    } catch (error) {
+      this.kmsFailures.inc({ operation });
+      throw error;
+    } finally {
+      end();
+    }
   }
 
   /** The issuing key's signer, timed and counted as the spec's KMS operations. */

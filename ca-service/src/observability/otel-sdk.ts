@@ -30,6 +30,7 @@ import type {
 import {
   BatchSpanProcessor,
   ParentBasedSampler,
+  SamplingDecision,
   TraceIdRatioBasedSampler,
   TracerProvider,
   createAlwaysRecordSampler,
@@ -52,7 +53,7 @@ export interface TracingConfig {
   /** Full URL the spans are POSTed to (`…/v1/traces`). */
   endpoint: string;
   protocol: OtlpProtocol;
-  /** Head sampling ratio of new traces; a caller's sampled flag is followed. */
+  /** Head sampling ratio of new traces; a caller's sampled flag is followed within a budget. */
   ratio: number;
   resource: Record<string, string>;
 }
@@ -153,18 +154,67 @@ export function tracingConfigFromEnv(env: Env): TracingConfig | undefined {
 }
 
 /**
+ * How many traces per second callers may force into the export with their sampled flag beyond
+ * what the ratio keeps. A device chooses its own `traceparent`, so an unbounded flag would let
+ * any device fill the trace backend.
+ */
+export const DEFAULT_FORCED_TRACES_PER_SECOND = 5;
+
+/**
+ * A token bucket of forced traces: `perSecond` refill, a burst of twice that, on the injected
+ * clock.
+ */
+class ForcedTraceBudget {
+  private tokens: number;
+  private refilledAt: number;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = perSecond * 2;
+    this.refilledAt = now();
+  }
+
+  take(): boolean {
+    const at = this.now();
+    const burst = this.perSecond * 2;
+    this.tokens = Math.min(burst, this.tokens + ((at - this.refilledAt) / 1000) * this.perSecond);
+    this.refilledAt = at;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/**
  * Head sampling: a new trace is kept with probability `ratio` (decided on its trace id, so
- * every process that sees the trace decides alike); a caller's sampled flag is followed; a
- * parent made up from a correlation id (the relay's publish) has no flag worth following, so
- * its trace id decides as it did for the request that started the trace.
+ * every process that sees the trace decides alike); a caller's sampled flag is followed within
+ * the forced-trace budget, past it the trace id decides; a parent made up from a correlation
+ * id (the relay's publish) has no flag worth following, so its trace id decides as it did for
+ * the request that started the trace.
  */
 class HeadSampler implements Sampler {
   private readonly byTraceId: TraceIdRatioBasedSampler;
   private readonly parentBased: ParentBasedSampler;
 
-  constructor(private readonly ratio: number) {
-    this.byTraceId = new TraceIdRatioBasedSampler(ratio);
-    this.parentBased = new ParentBasedSampler({ root: this.byTraceId });
+  constructor(
+    private readonly ratio: number,
+    budget: ForcedTraceBudget,
+  ) {
+    const byTraceId = new TraceIdRatioBasedSampler(ratio);
+    this.byTraceId = byTraceId;
+    this.parentBased = new ParentBasedSampler({
+      root: byTraceId,
+      remoteParentSampled: {
+        shouldSample(parent: Context, traceId: string): SamplingResult {
+          const byRatio = byTraceId.shouldSample(parent, traceId);
+          if (byRatio.decision === SamplingDecision.RECORD_AND_SAMPLED) return byRatio;
+          return budget.take() ? { decision: SamplingDecision.RECORD_AND_SAMPLED } : byRatio;
+        },
+        toString: () => `ForcedTraceBudget{${byTraceId.toString()}}`,
+      },
+    });
   }
 
   shouldSample(
@@ -391,13 +441,25 @@ export interface TracerProviderOptions {
   exporter: SpanExporter;
   resource?: Record<string, string>;
   tailLimits?: TailLimits;
+  /** Traces per second callers may force with their sampled flag (`DEFAULT_FORCED_TRACES_PER_SECOND`). */
+  forcedTracesPerSecond?: number;
+  /** Milliseconds clock of the forced-trace budget. */
+  now?: () => number;
 }
 
 /** The provider `startTracing` registers: head sampler, tail rule, batching `exporter`. */
 export function tracerProvider(options: TracerProviderOptions): TracerProvider {
   return new TracerProvider({
     resource: resourceFromAttributes(options.resource ?? {}),
-    sampler: createAlwaysRecordSampler(new HeadSampler(options.ratio)),
+    sampler: createAlwaysRecordSampler(
+      new HeadSampler(
+        options.ratio,
+        new ForcedTraceBudget(
+          options.forcedTracesPerSecond ?? DEFAULT_FORCED_TRACES_PER_SECOND,
+          options.now ?? Date.now,
+        ),
+      ),
+    ),
     spanProcessors: [
       new TailSamplingProcessor(
         new BatchSpanProcessor({ exporter: options.exporter }),

@@ -26,6 +26,8 @@ export const SPANS = {
   dbAppend: 'identity.db.append',
   outboxPublish: 'identity.outbox.publish',
   inboxProcess: 'identity.inbox.process',
+  /** Attributes `provider`, `tenant_id`, `result` (the spec's), set by sso/sso-signin.ts. */
+  ssoCallback: 'identity.sso.callback',
   /** Kept whatever the head sampler said (spec §3.3), like error spans. */
   rotationReuse: 'identity.rotation_reuse_detected',
 } as const;

@@ -73,18 +73,32 @@ export async function createCaHierarchy(
   rootProfile: CaProfile,
   issuingProfile: CaProfile,
 ): Promise<CaHierarchy> {
+  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const hierarchy = await createRootFor(clock, rootProfile, issuingProfile, issuing.publicKey);
+  return { ...hierarchy, issuingKey: issuing.privateKey };
+}
+
+/**
+ * The root and the issuing CA certificate for an issuing key held elsewhere (a PKCS#11 token):
+ * only its public half is needed here.
+ */
+export async function createRootFor(
+  clock: Clock,
+  rootProfile: CaProfile,
+  issuingProfile: CaProfile,
+  issuingPublicKey: KeyObject,
+): Promise<Omit<CaHierarchy, 'issuingKey'>> {
   const now = new Date(Math.floor(clock.now() / 1000) * 1000);
   const { rootKey, rootCertificate } = await createRootCa(clock, rootProfile);
-  const issuing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const issuingCertificate = await signIssuingCertificate({
     now,
     rootName: distinguishedName(rootProfile.subject.commonName, rootProfile.subject.organization),
     rootKeyId: keyIdentifier(spkiOf(createPublicKey(rootKey))),
     rootKey,
     profile: issuingProfile,
-    subjectPublicKeyInfo: spkiOf(issuing.publicKey),
+    subjectPublicKeyInfo: spkiOf(issuingPublicKey),
   });
-  return { rootKey, rootCertificate, issuingKey: issuing.privateKey, issuingCertificate };
+  return { rootKey, rootCertificate, issuingCertificate };
 }
 
 /** An issuing CA certificate (pathLen 0) signed by the root: at `init` and at each rotation. */

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey, sign } from 'node:crypto';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { openPrivateKey, sealPrivateKey } from './key-file.js';
+import type { HeldKey } from './pkcs11-token.js';
 
 /**
  * The issuing CA's key sits behind this interface so that a KMS or PKCS#11 signer can replace
@@ -22,6 +23,14 @@ export function keyObjectSigner(privateKey: KeyObject): Signer {
   };
 }
 
+/** A key held by a PKCS#11 token: each signature is one call to the token. */
+export function heldKeySigner(key: HeldKey): Signer {
+  return {
+    publicKey: key.publicKey,
+    sign: async (data, encoding = 'der') => key.sign(data, encoding),
+  };
+}
+
 /**
  * Reads an encrypted key file (pki/key-file.ts); the passphrase comes from the environment or a
  * file, never argv. A key still in the old PBKDF2 format is written back in the new one.
@@ -39,6 +48,7 @@ function rewriteFile(path: string, contents: string): void {
   renameSync(temporary, path);
 }
 
+/** Loads an encrypted key file (pki/key-file.ts). */
 export function fileSigner(keyPath: string, passphrase: string): Signer {
   return keyObjectSigner(readKeyFile(keyPath, passphrase).privateKey);
 }

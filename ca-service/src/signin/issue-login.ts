@@ -10,7 +10,7 @@ import {
 import { setActorRole } from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
-import type { OfflineSecret } from '../mfa/login-mfa.js';
+import type { OfflineSecret, UnverifiedRisk } from '../mfa/login-mfa.js';
 import { offlineGrantMfa } from '../mfa/login-mfa.js';
 import type { UserRow } from '../users/users.js';
 
@@ -33,6 +33,8 @@ export interface LoginResult {
   userId: string;
   tenantId: string;
   offlineGrant?: OfflineGrantView;
+  /** A risky sign-in let through without a second factor (adaptive MFA, `noFactor: allow`). */
+  risk?: UnverifiedRisk;
 }
 
 /** The claims an agent reads from an offline grant (docs/architecture.md §4). */
@@ -52,7 +54,7 @@ export interface OfflineGrantClaims {
   exp: number;
 }
 
-/** What a whole online sign-in (password or passkey, then `issueLogin`) reads and writes. */
+/** What a whole online sign-in (password, passkey or SSO, then `issueLogin`) reads and writes. */
 export type SignInContext = Pick<
   CaContext,
   | 'auth'
@@ -184,7 +186,8 @@ export function issueLogin(
     },
     'signed in',
   );
-  ctx.metrics.loginSucceeded(user.tenant_id, amr.includes('hwk') ? 'passkey' : 'password');
+  const method = amr.includes('hwk') ? 'passkey' : amr.includes('sso') ? 'sso' : 'password';
+  ctx.metrics.loginSucceeded(user.tenant_id, method);
   if (amr.includes('hwk')) ctx.metrics.mfa('webauthn', 'success');
   const result: LoginResult = {
     tokenType: 'Bearer',

@@ -11,6 +11,8 @@ import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { InvalidCredentialsError } from '../errors.js';
 import { checkLoginMfa } from '../mfa/login-mfa.js';
+import type { SignInClient } from '../mfa/sign-in-risk.js';
+import { assessSignInRisk, recordIpFailure, recordSignIn } from '../mfa/sign-in-risk.js';
 import {
   SPANS,
   inSpan,
@@ -62,11 +64,12 @@ export async function login(
   input: LoginInput,
   device: ProvenDevice | undefined,
   correlationId: string,
+  client: SignInClient,
 ): Promise<LoginResult> {
   // The request's `identity.http.login` span (the spec's attributes are set on it).
   const span = trace.getActiveSpan();
   try {
-    const result = await passwordLogin(ctx, input, device, correlationId);
+    const result = await passwordLogin(ctx, input, device, correlationId, client);
     span?.setAttributes({ result: 'success', mfa_required: false });
     return result;
   } catch (error) {
@@ -81,6 +84,7 @@ async function passwordLogin(
   input: LoginInput,
   device: ProvenDevice | undefined,
   correlationId: string,
+  client: SignInClient,
 ): Promise<LoginResult> {
   const { tenant, user } = timedSpan(SPANS.loadUser, 'db.duration_ms', (loading) => {
     const tenant = findTenant(ctx.store.db, input.tenant);
@@ -88,6 +92,26 @@ async function passwordLogin(
     loading.setAttribute('db.rows', (tenant ? 1 : 0) + (user ? 1 : 0));
     return { tenant, user };
   });
+  try {
+    return await checkedLogin(ctx, input, device, correlationId, client, tenant, user);
+  } catch (error) {
+    // The `ip_failures` rule's memory: unknown, locked and wrong-password answers alike.
+    if (error instanceof InvalidCredentialsError) {
+      recordIpFailure(ctx, client, tenant?.tenantId ?? input.tenant, input.username);
+    }
+    throw error;
+  }
+}
+
+async function checkedLogin(
+  ctx: SignInContext,
+  input: LoginInput,
+  device: ProvenDevice | undefined,
+  correlationId: string,
+  client: SignInClient,
+  tenant: { tenantId: string } | undefined,
+  user: UserRow | undefined,
+): Promise<LoginResult> {
   const span = trace.getActiveSpan();
   if (tenant) noteRequestActor(tenant.tenantId);
   if (!user || user.status === 'erased') {
@@ -106,18 +130,28 @@ async function passwordLogin(
   noteRequestActor(user.tenant_id, user.role);
   assertMaySignIn(ctx, user, device);
 
-  const mfa = inSpan(SPANS.evaluateMfa, () =>
-    checkLoginMfa(ctx, user, input.totp, () =>
-      lockoutFailure(
-        ctx,
-        ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
-        correlationId,
-        { reason: 'mfa_failed', method: 'totp' },
-      ),
-    ),
-  );
-  return issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
+  const mfa = inSpan(SPANS.evaluateMfa, () => {
+    const risk = assessSignInRisk(ctx, user, device, client);
+    return checkLoginMfa(
+      ctx,
+      user,
+      input.totp,
+      () =>
+        lockoutFailure(
+          ctx,
+          ctx.store.db
+            .prepare('SELECT * FROM users WHERE user_id = ?')
+            .get(user.user_id) as UserRow,
+          correlationId,
+          { reason: 'mfa_failed', method: 'totp' },
+        ),
+      risk && { risk, correlationId, ...(device ? { deviceId: device.deviceId } : {}) },
+    );
+  });
+  const result = issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
     // Below the tenant's password strength: never an offline credential on a software-tier device.
     weak: !tenantPasswordCheck(ctx.store.db, user.tenant_id).check(input.password).ok,
   });
+  recordSignIn(ctx, user, device, client);
+  return mfa.unverifiedRisk ? { ...result, risk: mfa.unverifiedRisk } : result;
 }

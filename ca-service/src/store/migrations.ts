@@ -350,6 +350,193 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX certificates_issuer ON certificates (issuer_key_id, revoked_position);
   ALTER TABLE crls ADD COLUMN issuer_key_id TEXT NOT NULL DEFAULT '';
   `,
+  `
+  -- Memberships (members/members-projection.ts): schools under a tenant, invitations (the
+  -- accept token only as its SHA-256), who belongs where, and the roles and permissions held.
+  CREATE TABLE organizations (
+    organization_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX organizations_tenant ON organizations (tenant_id);
+  CREATE TABLE invitations (
+    invitation_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    account_role TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    user_id TEXT,
+    membership_id TEXT,
+    invited_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    accepted_at TEXT
+  );
+  CREATE INDEX invitations_tenant ON invitations (tenant_id, created_at);
+  CREATE TABLE memberships (
+    membership_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    updated_at TEXT NOT NULL,
+    UNIQUE (user_id, organization_id)
+  );
+  CREATE INDEX memberships_tenant ON memberships (tenant_id, user_id);
+  CREATE TABLE member_assignments (
+    assignment_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    grant_name TEXT NOT NULL,
+    assigned_at TEXT NOT NULL
+  );
+  CREATE INDEX member_assignments_subject ON member_assignments (subject, scope);
+  `,
+  `
+  -- Self-service tokens (email verification, password reset): only the SHA-256 of the secret
+  -- part is kept; the token id finds the row, the hash is compared in constant time.
+  CREATE TABLE self_service_tokens (
+    token_id TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    email TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT
+  );
+  CREATE INDEX self_service_tokens_user ON self_service_tokens (user_id, purpose);
+
+  -- Webhook subscriptions: the signing secret sealed by the CA's secret box.
+  CREATE TABLE webhook_subscriptions (
+    subscription_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    event_types TEXT NOT NULL,
+    sealed_secret TEXT NOT NULL,
+    status TEXT NOT NULL,
+    -- Only events after this position go to the endpoint: subscribing sends no history.
+    after_position INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    deleted_at TEXT
+  );
+  CREATE INDEX webhook_subscriptions_tenant ON webhook_subscriptions (tenant_id, status);
+
+  -- One row per (subscription, event): the delivery log, and the retry schedule.
+  CREATE TABLE webhook_deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    subscription_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_status_code INTEGER,
+    last_error TEXT,
+    delivered_at TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (subscription_id, event_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+  CREATE INDEX webhook_deliveries_subscription ON webhook_deliveries (subscription_id, position);
+  `,
+  `
+  -- Adaptive MFA (issue 20). Projection of identity.tenant.risk_policy_set.
+  CREATE TABLE tenant_risk_policies (
+    tenant_id TEXT PRIMARY KEY,
+    policy TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  -- Not projections: what the risk rules remember of recent sign-ins, pruned by age. The
+  -- successful online sign-ins of a user (device, hour, coarse location) ...
+  CREATE TABLE signin_history (
+    user_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    device_id TEXT,
+    location TEXT,
+    lat REAL,
+    lon REAL
+  );
+  CREATE INDEX signin_history_user ON signin_history (user_id, at);
+  -- ... and the failed password sign-ins per client address (the account as a hash).
+  CREATE TABLE signin_ip_failures (
+    ip TEXT NOT NULL,
+    account TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX signin_ip_failures_ip ON signin_ip_failures (ip, at);
+  CREATE INDEX signin_ip_failures_at ON signin_ip_failures (at);
+
+  -- Idempotency-Key of admin POSTs: the first answer, sealed, replayed until expires_at.
+  CREATE TABLE idempotency_keys (
+    scope TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    status INTEGER,
+    response TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (scope, idempotency_key)
+  );
+  CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+  `,
+  `
+  -- Single sign-on (ca-service/src/sso/). Projection of identity.tenant.sso_provider_set: one
+  -- OpenID Connect provider per tenant. Its client secret is not in any event: it sits sealed
+  -- (secret box) in sso_client_secrets, beside the events, like the TOTP seeds.
+  CREATE TABLE tenant_sso_providers (
+    tenant_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    verified_domains TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE sso_client_secrets (
+    tenant_id TEXT PRIMARY KEY,
+    sealed TEXT NOT NULL
+  );
+  -- Projection of identity.user.identity_linked: who an (issuer, subject) signs in as, per tenant.
+  CREATE TABLE sso_identities (
+    tenant_id TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    linked_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, issuer, subject)
+  );
+  CREATE INDEX sso_identities_user ON sso_identities (user_id);
+  -- Authorization requests in flight: single use (deleted when the callback presents the
+  -- state), short-lived. The PKCE verifier is sealed: it is a secret until the code is spent.
+  CREATE TABLE sso_attempts (
+    state TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    handoff_id TEXT,
+    expires_at TEXT NOT NULL
+  );
+  -- Device hand-offs: a device starts one (device proof), a browser completes the sign-in, and
+  -- the same device key redeems it once for the login answer.
+  CREATE TABLE sso_handoffs (
+    handoff_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    user_id TEXT,
+    expires_at TEXT NOT NULL
+  );
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

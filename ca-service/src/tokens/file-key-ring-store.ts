@@ -1,18 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
 import { KeyFileCorruptError, KeyRingCorruptError, KeyRingLockedError } from '../errors.js';
 import { keyFileHeader, openPrivateKey, sealPrivateKey } from '../pki/key-file.js';
+import { writeAtomically } from './write-atomically.js';
 
 const FORMAT = 'lantern-token-keys/1';
 const LEGACY_PEM = '-----BEGIN ENCRYPTED PRIVATE KEY-----';
@@ -70,6 +61,9 @@ export function fileKeyRingStore(path: string, passphrase: string): KeyRingStore
 
 function encodeKey(key: TokenKey, passphrase: string, header: string | undefined): StoredKey {
   const iso = (ms: number) => new Date(ms).toISOString();
+  if (!(key.privateKey instanceof KeyObject)) {
+    throw new KeyRingCorruptError('A key held by a PKCS#11 token cannot go into the key file.');
+  }
   const privateKey = sealPrivateKey(key.privateKey, passphrase, header);
   const stored: StoredKey = {
     kid: key.kid,
@@ -151,36 +145,4 @@ function decodeKey(stored: StoredKey, passphrase: string): { key: TokenKey; lega
     };
   }
   throw new KeyRingCorruptError('A key in the token key file has an unknown status.');
-}
-
-function writeAtomically(path: string, contents: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(temporary, 'wx', 0o600);
-  try {
-    writeSync(fd, contents);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temporary, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temporary, path);
-  syncDirectory(dirname(path));
-}
-
-/** Makes the rename itself durable; platforms that cannot open a directory skip it. */
-function syncDirectory(directory: string): void {
-  let fd: number;
-  try {
-    fd = openSync(directory, 'r');
-  } catch {
-    return;
-  }
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -1,9 +1,11 @@
 import type { KeyObject } from 'node:crypto';
+import type { HeldKey } from '../pki/pkcs11-token.js';
 
 interface TokenKeyBase {
   /** RFC 7638 thumbprint of the public key. */
   kid: string;
-  privateKey: KeyObject;
+  /** In this process (file store), or a handle to one held by a PKCS#11 token. */
+  privateKey: KeyObject | HeldKey;
   /** Epoch milliseconds, as every time in the ring. */
   createdAt: number;
 }
@@ -32,6 +34,8 @@ export interface KeyRingStore {
   load(): KeyRingState | null;
   /** Must be atomic: a crash leaves either the old state or the new one. */
   save(state: KeyRingState): void;
+  /** Where new keys are made; in this process when absent. */
+  generateKey?(): KeyObject | HeldKey;
 }
 
 export function memoryKeyRingStore(): KeyRingStore {

@@ -1,6 +1,13 @@
-import { generateKeyPairSync } from 'node:crypto';
-import type { Clock, JwtClaims, PublicJwks, PublicSigningJwk } from '@lantern/shared';
+import { KeyObject, generateKeyPairSync } from 'node:crypto';
+import type {
+  Clock,
+  JwsHeaderInput,
+  JwtClaims,
+  PublicJwks,
+  PublicSigningJwk,
+} from '@lantern/shared';
 import { publicJwk, signJwt } from '@lantern/shared';
+import type { HeldKey } from '../pki/pkcs11-token.js';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
 import { KeyRingCorruptError, TokenLifetimeExceededError } from '../errors.js';
 
@@ -16,6 +23,8 @@ export interface KeyRingConfig {
   rotationPeriodMs?: number;
   /** Added to a retired key's publication: verifiers accept `exp` this late. Default 60 s. */
   removalGraceMs?: number;
+  /** Wraps every signature (the KMS latency metric); called synchronously. */
+  timeSignature?: <T>(sign: () => T) => T;
 }
 
 export interface KeyRingChange {
@@ -50,6 +59,11 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   const { clock, store, maxTokenLifetimeMs } = config;
   const rotationPeriodMs = config.rotationPeriodMs ?? 30 * DAY_MS;
   const removalGraceMs = config.removalGraceMs ?? 60_000;
+  const timeSignature = config.timeSignature ?? ((sign) => sign());
+  const generateKey = (now: number) => {
+    const privateKey = store.generateKey?.() ?? softwareKey();
+    return { kid: publicJwk(publicKeyOf(privateKey)).kid, privateKey, createdAt: now };
+  };
   if (!(maxTokenLifetimeMs > 0 && rotationPeriodMs > 0 && removalGraceMs >= 0)) {
     throw new RangeError('key ring periods must be positive durations in milliseconds');
   }
@@ -57,7 +71,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   const publicPart = (key: TokenKey): PublicSigningJwk => {
     const cached = published.get(key.kid);
     if (cached !== undefined) return cached;
-    const jwk = publicJwk(key.privateKey);
+    const jwk = publicJwk(publicKeyOf(key.privateKey));
     published.set(key.kid, jwk);
     return jwk;
   };
@@ -65,7 +79,11 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   let keys: readonly TokenKey[];
   const loaded = store.load();
   if (loaded === null) {
-    keys = initialKeys(clock.now());
+    const now = clock.now();
+    keys = [
+      { ...generateKey(now), status: 'active', activatedAt: now },
+      { ...generateKey(now), status: 'next' },
+    ];
     store.save({ keys });
   } else {
     keys = loaded.keys;
@@ -76,7 +94,9 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     const now = clock.now();
     const removed = keys.filter((key) => key.status === 'retired' && key.removeAfter <= now);
     const kept = keys.filter((key) => !removed.includes(key));
-    const rotation = rotate ? rotated(kept, now, now + maxTokenLifetimeMs + removalGraceMs) : null;
+    const rotation = rotate
+      ? rotated(kept, now, now + maxTokenLifetimeMs + removalGraceMs, generateKey(now))
+      : null;
     if (rotation !== null || removed.length > 0) {
       const next = rotation?.keys ?? kept;
       store.save({ keys: next });
@@ -97,7 +117,12 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
         throw new TokenLifetimeExceededError();
       }
       const key = activeKey(keys);
-      return signJwt(claims, { ...options, kid: key.kid }, key.privateKey);
+      const { privateKey } = key;
+      return timeSignature(() =>
+        privateKey instanceof KeyObject
+          ? signJwt(claims, { ...options, kid: key.kid }, privateKey)
+          : signHeldJwt(claims, { ...options, kid: key.kid }, privateKey),
+      );
     },
     jwks() {
       const now = clock.now();
@@ -110,18 +135,15 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   };
 }
 
-function initialKeys(now: number): TokenKey[] {
-  return [
-    { ...generateKey(now), status: 'active', activatedAt: now },
-    { ...generateKey(now), status: 'next' },
-  ];
-}
-
-function rotated(keys: readonly TokenKey[], now: number, removeAfter: number) {
+function rotated(
+  keys: readonly TokenKey[],
+  now: number,
+  removeAfter: number,
+  fresh: { kid: string; privateKey: KeyObject | HeldKey; createdAt: number },
+) {
   const retiring = activeKey(keys);
   const promoted = keys.find((key) => key.status === 'next');
   if (promoted === undefined) throw new KeyRingCorruptError('The key ring has no next key.');
-  const fresh = generateKey(now);
   const next = keys.map((key): TokenKey => {
     if (key === retiring) return { ...retiring, status: 'retired', retiredAt: now, removeAfter };
     if (key === promoted) return { ...promoted, status: 'active', activatedAt: now };
@@ -138,9 +160,20 @@ function activeKey(keys: readonly TokenKey[]): TokenKey & { status: 'active' } {
   return active;
 }
 
-function generateKey(now: number) {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { kid: publicJwk(privateKey).kid, privateKey, createdAt: now };
+function softwareKey(): KeyObject {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+}
+
+function publicKeyOf(key: KeyObject | HeldKey): KeyObject {
+  return key instanceof KeyObject ? key : key.publicKey;
+}
+
+/** The compact JWS that `signJwt` makes, with the signature from a key held by a token. */
+function signHeldJwt(claims: JwtClaims, header: JwsHeaderInput, key: HeldKey): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signingInput = `${encode({ alg: 'ES256', ...header })}.${encode(claims)}`;
+  const signature = key.sign(Buffer.from(signingInput), 'ieee-p1363');
+  return `${signingInput}.${signature.toString('base64url')}`;
 }
 
 /** One active, one next, distinct kids, each the thumbprint of its key: else it is corrupt. */

@@ -82,7 +82,7 @@ export function listUsers(ctx: Pick<CaContext, 'store'>, tenantId: string): User
 }
 
 /** Learners may have a PIN (digits) instead of a password; each kind has its own policy. */
-function credentialKind(role: Role, secret: string): 'password' | 'pin' {
+export function credentialKind(role: Role, secret: string): 'password' | 'pin' {
   return role === 'learner' && /^\d+$/.test(secret) ? 'pin' : 'password';
 }
 
@@ -187,6 +187,11 @@ export function applyUserAction(
     if (input.action === 'erase') {
       ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
       forgetPersonalData(ctx.store.db, user.user_id);
+      // The invitations they accepted sealed their email under the invitation's own key.
+      const accepted = ctx.store.db
+        .prepare('SELECT invitation_id FROM invitations WHERE user_id = ?')
+        .all(user.user_id) as { invitation_id: string }[];
+      for (const { invitation_id } of accepted) forgetPersonalData(ctx.store.db, invitation_id);
     }
     const updated = ctx.store.db
       .prepare('SELECT * FROM users WHERE user_id = ?')
@@ -195,13 +200,14 @@ export function applyUserAction(
   });
 }
 
+/** Ends the user's sessions, refresh families and grants; returns how many it ended. */
 export function endUserSessions(
   ctx: Pick<CaContext, 'store'>,
   userId: string,
   tenantId: string,
-  reason: 'user_revoked' | 'user_deleted',
+  reason: 'user_revoked' | 'user_deleted' | 'password_reset',
   meta: CommandMeta,
-): void {
+): number {
   const sessions = ctx.store.db
     .prepare("SELECT session_id FROM sessions WHERE user_id = ? AND status = 'active'")
     .all(userId) as { session_id: string }[];
@@ -221,7 +227,11 @@ export function endUserSessions(
       aggregateId: grant.grant_id,
       tenantId,
       ...meta,
-      payload: { grantId: grant.grant_id, userId, reason: 'user_revoked' },
+      payload: {
+        grantId: grant.grant_id,
+        userId,
+        reason: reason === 'password_reset' ? reason : 'user_revoked',
+      },
     })),
   ]);
   ctx.store.db
@@ -229,6 +239,7 @@ export function endUserSessions(
       "UPDATE refresh_tokens SET status = 'revoked' WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)",
     )
     .run(userId);
+  return sessions.length + grants.length;
 }
 
 /**

@@ -1,7 +1,10 @@
 import type { JsonSchema } from './schema-parts.js';
 import {
   AUTH_METHODS,
+  MEMBER_PERMISSIONS,
+  MEMBER_ROLES,
   ROLES,
+  SSO_PROVIDERS,
   boolean,
   dateTime,
   enumOf,
@@ -33,8 +36,13 @@ const GRANT = 'grt_01J9Z3YQ8M6W4Q9V2K7T5R3N1E';
 const KEY = 'key_01J9Z3YQ8M6W4Q9V2K7T5R3N1F';
 const TOKEN = 'tok_01J9Z3YQ8M6W4Q9V2K7T5R3N1G';
 const TENANT = 'ten_01J9Z3YQ8M6W4Q9V2K7T5R3N1H';
+const ORG = 'org_01J9Z3YQ8M6W4Q9V2K7T5R3N1J';
+const INVITATION = 'inv_01J9Z3YQ8M6W4Q9V2K7T5R3N1K';
+const MEMBERSHIP = 'mem_01J9Z3YQ8M6W4Q9V2K7T5R3N1M';
+const ASSIGNMENT = 'asg_01J9Z3YQ8M6W4Q9V2K7T5R3N1N';
 const WHEN = '2026-11-23T10:00:00.000Z';
 const THUMBPRINT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
+const WEBHOOK = 'whk_01J9Z3YQ8M6W4Q9V2K7T5R3N1J';
 const FINGERPRINT = 'a3f1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
 const loginFailureReasons = [
@@ -72,9 +80,25 @@ const revocationReasons = [
   'device_revoked',
   'grant_revoked',
   'expired',
+  'password_reset',
+];
+
+/** What the adaptive-MFA rules may name (ca-service/src/signin/sign-in-risk.ts). */
+const riskReasons = [
+  'new_device',
+  'unusual_hour',
+  'recent_failures',
+  'ip_failures',
+  'impossible_travel',
 ];
 
 const event = (definition: EventDefinition): EventDefinition => definition;
+
+/** An organisation: the tenant itself (the district, `ten_…`) or a school under it (`org_…`). */
+const organizationId = {
+  type: 'string',
+  pattern: '^(ten|org)_[0-9A-HJKMNP-TV-Z]{26}$',
+};
 
 /** v2 user events carry personal fields sealed with a per-user key (crypto-shredding). */
 const PERSONAL_DATA = {
@@ -669,6 +693,59 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { tenantId: TENANT, minLength: 12, refuseCommon: true },
   }),
   event({
+    // AuthenticationIdentityLinked of the identity domain catalogue: an external OpenID Connect
+    // identity (issuer, subject) now signs in as this user, in this user's tenant only.
+    type: 'identity.user.identity_linked',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({
+      userId: id('usr'),
+      /** The tenant's label for its provider (`google`, `microsoft`, `oidc`). */
+      provider: enumOf(...SSO_PROVIDERS),
+      issuer: { type: 'string', format: 'uri', maxLength: 500 },
+      subject: shortText(255),
+      /** `admin`: an admin named the subject; `verified_email`: the tenant's verified-domain rule. */
+      linkedBy: enumOf('admin', 'verified_email'),
+    }),
+    example: {
+      userId: USER,
+      provider: 'google',
+      issuer: 'https://accounts.google.com',
+      subject: '110169484474386276334',
+      linkedBy: 'verified_email',
+    },
+  }),
+  event({
+    type: 'identity.tenant.sso_provider_set',
+    version: 1,
+    aggregate: 'tenant',
+    direction: 'produced',
+    payload: object(
+      {
+        tenantId: id('ten'),
+        provider: enumOf(...SSO_PROVIDERS),
+        issuer: { type: 'string', format: 'uri', maxLength: 500 },
+        clientId: shortText(255),
+        /** Email domains whose verified addresses may link to the local user of that email. */
+        verifiedDomains: {
+          type: 'array',
+          items: shortText(253),
+          uniqueItems: true,
+          maxItems: 20,
+        },
+      },
+      ['tenantId', 'provider', 'issuer', 'clientId', 'verifiedDomains'],
+    ),
+    example: {
+      tenantId: TENANT,
+      provider: 'microsoft',
+      issuer: 'https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0',
+      clientId: '6731de76-14a6-49ae-97bc-6eba6914391e',
+      verifiedDomains: ['hillside.example'],
+    },
+  }),
+  event({
     type: 'identity.user.mfa_removed',
     version: 1,
     aggregate: 'user',
@@ -698,5 +775,315 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
       ['userId', 'reason'],
     ),
     example: { userId: USER, reason: 'user_canceled' },
+  }),
+  event({
+    type: 'identity.organization.created',
+    version: 1,
+    aggregate: 'organization',
+    direction: 'produced',
+    payload: object({ organizationId: id('org'), parentId: id('ten'), name: shortText() }),
+    example: { organizationId: ORG, parentId: TENANT, name: 'Hillside Primary' },
+  }),
+  event({
+    type: 'identity.invitation.created',
+    version: 1,
+    aggregate: 'invitation',
+    direction: 'produced',
+    payload: object(
+      {
+        invitationId: id('inv'),
+        organizationId,
+        /** The invited email, sealed under the invitation's own key (erased with the invitee). */
+        personalData: PERSONAL_DATA,
+        roles: { type: 'array', items: enumOf(...MEMBER_ROLES), uniqueItems: true },
+        accountRole: enumOf(...ROLES),
+        /** SHA-256 of the accept token's secret: the token itself is shown once, never stored. */
+        tokenHash: hex(32),
+        expiresAt: dateTime,
+      },
+      ['invitationId', 'organizationId', 'personalData', 'roles', 'tokenHash', 'expiresAt'],
+    ),
+    example: {
+      invitationId: INVITATION,
+      organizationId: ORG,
+      personalData: SEALED,
+      roles: ['device_manager'],
+      accountRole: 'teacher',
+      tokenHash: FINGERPRINT,
+      expiresAt: WHEN,
+    },
+  }),
+  event({
+    type: 'identity.invitation.accepted',
+    version: 1,
+    aggregate: 'invitation',
+    direction: 'produced',
+    payload: object({ invitationId: id('inv'), userId: id('usr'), membershipId: id('mem') }),
+    example: { invitationId: INVITATION, userId: USER, membershipId: MEMBERSHIP },
+  }),
+  event({
+    type: 'identity.membership.activated',
+    version: 1,
+    aggregate: 'membership',
+    direction: 'produced',
+    payload: object({ membershipId: id('mem'), userId: id('usr'), organizationId }),
+    example: { membershipId: MEMBERSHIP, userId: USER, organizationId: ORG },
+  }),
+  event({
+    type: 'identity.membership.suspended',
+    version: 1,
+    aggregate: 'membership',
+    direction: 'produced',
+    payload: object({ membershipId: id('mem'), reason: shortText() }, ['membershipId']),
+    example: { membershipId: MEMBERSHIP, reason: 'moved to another school' },
+  }),
+  event({
+    type: 'identity.role.assigned',
+    version: 1,
+    aggregate: 'assignment',
+    direction: 'produced',
+    payload: object({
+      assignmentId: id('asg'),
+      role: enumOf(...MEMBER_ROLES),
+      subject: id('usr'),
+      /** The organisation the role holds in: the tenant (district-wide) or one school. */
+      scope: organizationId,
+    }),
+    example: { assignmentId: ASSIGNMENT, role: 'device_manager', subject: USER, scope: TENANT },
+  }),
+  event({
+    type: 'identity.permission.assigned',
+    version: 1,
+    aggregate: 'assignment',
+    direction: 'produced',
+    payload: object({
+      assignmentId: id('asg'),
+      permission: enumOf(...MEMBER_PERMISSIONS),
+      subject: id('usr'),
+      scope: organizationId,
+    }),
+    example: { assignmentId: ASSIGNMENT, permission: 'events:read', subject: USER, scope: ORG },
+  }),
+  event({
+    type: 'identity.authorization.decision_recorded',
+    version: 1,
+    aggregate: 'authorization_decision',
+    direction: 'produced',
+    payload: object(
+      {
+        decisionId: id('dec'),
+        /** The actor asking: a user (console) or an API key. */
+        subject: shortText(64),
+        /** The admin route, as `METHOD /path/:param`, and the scope it needs. */
+        action: shortText(200),
+        scope: shortText(64),
+        /** `tenant:<id>`, or `installation` for a route that names none. */
+        resource: shortText(100),
+        result: enumOf('allow', 'deny'),
+        reason: shortText(),
+      },
+      ['decisionId', 'subject', 'action', 'resource', 'result'],
+    ),
+    example: {
+      decisionId: 'dec_01J9Z3YQ8M6W4Q9V2K7T5R3N1P',
+      subject: USER,
+      action: 'POST /v1/admin/enrollment-tokens',
+      scope: 'enrollment:write',
+      resource: `tenant:${TENANT}`,
+      result: 'deny',
+      reason: 'no role or permission in scope grants "enrollment:write"',
+    },
+  }),
+  event({
+    // As the identity schemas define it (v1 predates them): the raw token never leaves the mail.
+    type: 'identity.password.reset_requested',
+    version: 2,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        userId: id('usr'),
+        channel: enumOf('email', 'admin'),
+        resetTokenHash: hex(32),
+        ip: shortText(45),
+        ua: { type: 'string', maxLength: 512 },
+        requestedAt: dateTime,
+        expiresAt: dateTime,
+      },
+      ['userId', 'channel', 'resetTokenHash', 'ip', 'ua', 'requestedAt', 'expiresAt'],
+    ),
+    example: {
+      userId: USER,
+      channel: 'email',
+      resetTokenHash: FINGERPRINT,
+      ip: '192.0.2.10',
+      ua: 'Mozilla/5.0',
+      requestedAt: WHEN,
+      expiresAt: '2026-11-23T10:30:00.000Z',
+    },
+  }),
+  event({
+    type: 'identity.password.reset_completed',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({
+      userId: id('usr'),
+      resetTokenHash: hex(32),
+      /** Sessions and grants the reset ended, as a password change by an admin would. */
+      sessionsRevoked: nonNegativeInteger,
+      completedAt: dateTime,
+    }),
+    example: { userId: USER, resetTokenHash: FINGERPRINT, sessionsRevoked: 2, completedAt: WHEN },
+  }),
+  event({
+    type: 'identity.user.email_verification_requested',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object({
+      userId: id('usr'),
+      tokenHash: hex(32),
+      requestedAt: dateTime,
+      expiresAt: dateTime,
+    }),
+    example: {
+      userId: USER,
+      tokenHash: FINGERPRINT,
+      requestedAt: WHEN,
+      expiresAt: '2026-11-24T10:00:00.000Z',
+    },
+  }),
+  event({
+    type: 'identity.webhook.subscribed',
+    version: 1,
+    aggregate: 'webhook',
+    direction: 'produced',
+    payload: object({
+      subscriptionId: id('whk'),
+      url: { type: 'string', format: 'uri', maxLength: 2048 },
+      eventTypes: { type: 'array', items: shortText(100), minItems: 1, uniqueItems: true },
+    }),
+    example: {
+      subscriptionId: WEBHOOK,
+      url: 'https://crm.example.org/hooks/lantern',
+      eventTypes: ['identity.user.registered'],
+    },
+  }),
+  event({
+    type: 'identity.webhook.unsubscribed',
+    version: 1,
+    aggregate: 'webhook',
+    direction: 'produced',
+    payload: object({ subscriptionId: id('whk') }),
+    example: { subscriptionId: WEBHOOK },
+  }),
+  event({
+    // The domain catalogue's MfaChallengeRequired: the sign-in's risk score reached the tenant's
+    // threshold (ca-service/src/signin/sign-in-risk.ts), so a second factor was asked for.
+    type: 'identity.user.mfa_challenge_required',
+    version: 1,
+    aggregate: 'user',
+    direction: 'produced',
+    payload: object(
+      {
+        userId: id('usr'),
+        reasons: {
+          type: 'array',
+          items: enumOf(...riskReasons),
+          minItems: 1,
+          uniqueItems: true,
+        },
+        riskLevel: enumOf('medium', 'high'),
+        riskScore: { type: 'integer', minimum: 0, maximum: 100 },
+        /** challenged: a factor was asked for; denied / allowed_unverified: the user has none. */
+        outcome: enumOf('challenged', 'denied', 'allowed_unverified'),
+        methods: { type: 'array', items: enumOf('totp', 'webauthn'), uniqueItems: true },
+        deviceId: id('dev'),
+      },
+      ['userId', 'reasons', 'riskLevel', 'riskScore', 'outcome', 'methods'],
+    ),
+    example: {
+      userId: USER,
+      reasons: ['new_device', 'impossible_travel'],
+      riskLevel: 'high',
+      riskScore: 80,
+      outcome: 'challenged',
+      methods: ['totp'],
+    },
+  }),
+  event({
+    type: 'identity.tenant.risk_policy_set',
+    version: 1,
+    aggregate: 'tenant',
+    direction: 'produced',
+    payload: object({
+      tenantId: id('ten'),
+      /** The whole adaptive-MFA policy after the change. */
+      policy: object(
+        {
+          enabled: boolean,
+          threshold: { type: 'integer', minimum: 1, maximum: 100 },
+          weights: object(
+            Object.fromEntries(
+              riskReasons.map((reason) => [reason, { type: 'integer', minimum: 0, maximum: 100 }]),
+            ),
+          ),
+          noFactor: enumOf('deny', 'allow'),
+          recentFailures: { type: 'integer', minimum: 1 },
+          ipFailureAccounts: { type: 'integer', minimum: 2 },
+          ipFailureWindowSeconds: { type: 'integer', minimum: 60 },
+          maxTravelKmh: { type: 'integer', minimum: 1 },
+          /** Absent: the tenant names no usual hours (only each user's own history counts). */
+          activeHours: object({
+            from: { type: 'integer', minimum: 0, maximum: 23 },
+            to: { type: 'integer', minimum: 0, maximum: 23 },
+            timeZone: shortText(64),
+          }),
+          locations: {
+            type: 'array',
+            maxItems: 256,
+            items: object({
+              cidr: shortText(64),
+              name: shortText(100),
+              lat: { type: 'number', minimum: -90, maximum: 90 },
+              lon: { type: 'number', minimum: -180, maximum: 180 },
+            }),
+          },
+        },
+        [
+          'enabled',
+          'threshold',
+          'weights',
+          'noFactor',
+          'recentFailures',
+          'ipFailureAccounts',
+          'ipFailureWindowSeconds',
+          'maxTravelKmh',
+          'locations',
+        ],
+      ),
+    }),
+    example: {
+      tenantId: TENANT,
+      policy: {
+        enabled: true,
+        threshold: 50,
+        weights: {
+          new_device: 20,
+          unusual_hour: 15,
+          recent_failures: 30,
+          ip_failures: 40,
+          impossible_travel: 60,
+        },
+        noFactor: 'allow',
+        recentFailures: 3,
+        ipFailureAccounts: 5,
+        ipFailureWindowSeconds: 900,
+        maxTravelKmh: 900,
+        activeHours: { from: 6, to: 20, timeZone: 'Africa/Nairobi' },
+        locations: [{ cidr: '203.0.113.0/24', name: 'Hillside campus', lat: -1.29, lon: 36.82 }],
+      },
+    },
   }),
 ];

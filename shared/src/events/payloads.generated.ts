@@ -63,7 +63,7 @@ export type IdentityUserLoggedInV1 = {
   offline: boolean;
   deviceId?: string;
   grantId?: string;
-  amr: ('pwd' | 'pin' | 'otp' | 'hwk' | 'swk' | 'user' | 'mfa')[];
+  amr: ('pwd' | 'pin' | 'otp' | 'hwk' | 'swk' | 'user' | 'mfa' | 'sso')[];
 };
 
 /** `identity.user.login_failed` v1. */
@@ -153,7 +153,8 @@ export type IdentitySessionRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
 };
 
 /** `identity.enrollment_token.issued` v1. */
@@ -224,7 +225,8 @@ export type IdentityDeviceRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
   revokedAt: string;
   certificateSerials: string[];
 };
@@ -265,7 +267,8 @@ export type IdentityGrantRevokedV1 = {
     | 'user_deleted'
     | 'device_revoked'
     | 'grant_revoked'
-    | 'expired';
+    | 'expired'
+    | 'password_reset';
 };
 
 /** `identity.api_key.issued` v1. */
@@ -354,6 +357,24 @@ export type IdentityTenantPasswordPolicySetV1 = {
   refuseCommon: boolean;
 };
 
+/** `identity.user.identity_linked` v1. */
+export type IdentityUserIdentityLinkedV1 = {
+  userId: string;
+  provider: 'google' | 'microsoft' | 'oidc';
+  issuer: string;
+  subject: string;
+  linkedBy: 'admin' | 'verified_email';
+};
+
+/** `identity.tenant.sso_provider_set` v1. */
+export type IdentityTenantSsoProviderSetV1 = {
+  tenantId: string;
+  provider: 'google' | 'microsoft' | 'oidc';
+  issuer: string;
+  clientId: string;
+  verifiedDomains: string[];
+};
+
 /** `identity.user.mfa_removed` v1. */
 export type IdentityUserMfaRemovedV1 = {
   userId: string;
@@ -367,6 +388,149 @@ export type IdentityUserWebauthnRegistrationCanceledV1 = {
   userId: string;
   deviceId?: string;
   reason: 'user_canceled' | 'timeout' | 'not_allowed' | 'invalid_state' | 'other';
+};
+
+/** `identity.organization.created` v1. */
+export type IdentityOrganizationCreatedV1 = {
+  organizationId: string;
+  parentId: string;
+  name: string;
+};
+
+/** `identity.invitation.created` v1. */
+export type IdentityInvitationCreatedV1 = {
+  invitationId: string;
+  organizationId: string;
+  personalData: string;
+  roles: ('org_admin' | 'user_manager' | 'device_manager' | 'auditor')[];
+  accountRole?: 'learner' | 'teacher' | 'admin';
+  tokenHash: string;
+  expiresAt: string;
+};
+
+/** `identity.invitation.accepted` v1. */
+export type IdentityInvitationAcceptedV1 = {
+  invitationId: string;
+  userId: string;
+  membershipId: string;
+};
+
+/** `identity.membership.activated` v1. */
+export type IdentityMembershipActivatedV1 = {
+  membershipId: string;
+  userId: string;
+  organizationId: string;
+};
+
+/** `identity.membership.suspended` v1. */
+export type IdentityMembershipSuspendedV1 = { membershipId: string; reason?: string };
+
+/** `identity.role.assigned` v1. */
+export type IdentityRoleAssignedV1 = {
+  assignmentId: string;
+  role: 'org_admin' | 'user_manager' | 'device_manager' | 'auditor';
+  subject: string;
+  scope: string;
+};
+
+/** `identity.permission.assigned` v1. */
+export type IdentityPermissionAssignedV1 = {
+  assignmentId: string;
+  permission:
+    | 'devices:read'
+    | 'devices:write'
+    | 'enrollment:write'
+    | 'users:read'
+    | 'users:write'
+    | 'events:read'
+    | 'members:read'
+    | 'members:write';
+  subject: string;
+  scope: string;
+};
+
+/** `identity.authorization.decision_recorded` v1. */
+export type IdentityAuthorizationDecisionRecordedV1 = {
+  decisionId: string;
+  subject: string;
+  action: string;
+  scope?: string;
+  resource: string;
+  result: 'allow' | 'deny';
+  reason?: string;
+};
+
+/** `identity.password.reset_requested` v2. */
+export type IdentityPasswordResetRequestedV2 = {
+  userId: string;
+  channel: 'email' | 'admin';
+  resetTokenHash: string;
+  ip: string;
+  ua: string;
+  requestedAt: string;
+  expiresAt: string;
+};
+
+/** `identity.password.reset_completed` v1. */
+export type IdentityPasswordResetCompletedV1 = {
+  userId: string;
+  resetTokenHash: string;
+  sessionsRevoked: number;
+  completedAt: string;
+};
+
+/** `identity.user.email_verification_requested` v1. */
+export type IdentityUserEmailVerificationRequestedV1 = {
+  userId: string;
+  tokenHash: string;
+  requestedAt: string;
+  expiresAt: string;
+};
+
+/** `identity.webhook.subscribed` v1. */
+export type IdentityWebhookSubscribedV1 = {
+  subscriptionId: string;
+  url: string;
+  eventTypes: string[];
+};
+
+/** `identity.webhook.unsubscribed` v1. */
+export type IdentityWebhookUnsubscribedV1 = { subscriptionId: string };
+
+/** `identity.user.mfa_challenge_required` v1. */
+export type IdentityUserMfaChallengeRequiredV1 = {
+  userId: string;
+  reasons: (
+    'new_device' | 'unusual_hour' | 'recent_failures' | 'ip_failures' | 'impossible_travel'
+  )[];
+  riskLevel: 'medium' | 'high';
+  riskScore: number;
+  outcome: 'challenged' | 'denied' | 'allowed_unverified';
+  methods: ('totp' | 'webauthn')[];
+  deviceId?: string;
+};
+
+/** `identity.tenant.risk_policy_set` v1. */
+export type IdentityTenantRiskPolicySetV1 = {
+  tenantId: string;
+  policy: {
+    enabled: boolean;
+    threshold: number;
+    weights: {
+      new_device: number;
+      unusual_hour: number;
+      recent_failures: number;
+      ip_failures: number;
+      impossible_travel: number;
+    };
+    noFactor: 'deny' | 'allow';
+    recentFailures: number;
+    ipFailureAccounts: number;
+    ipFailureWindowSeconds: number;
+    maxTravelKmh: number;
+    activeHours?: { from: number; to: number; timeZone: string };
+    locations: { cidr: string; name: string; lat: number; lon: number }[];
+  };
 };
 
 /** The payload of each event type, by version. */
@@ -400,12 +564,31 @@ export interface EventPayloads {
   'identity.grant.revoked': { 1: IdentityGrantRevokedV1 };
   'identity.api_key.issued': { 1: IdentityApiKeyIssuedV1 };
   'identity.api_key.revoked': { 1: IdentityApiKeyRevokedV1 };
-  'identity.password.reset_requested': { 1: IdentityPasswordResetRequestedV1 };
+  'identity.password.reset_requested': {
+    1: IdentityPasswordResetRequestedV1;
+    2: IdentityPasswordResetRequestedV2;
+  };
   'tenant.org.user_invited': { 1: TenantOrgUserInvitedV1 };
   'gdpr.subject_request.received': { 1: GdprSubjectRequestReceivedV1 };
   'gdpr.subject_request.acknowledged': { 1: GdprSubjectRequestAcknowledgedV1 };
   'identity.tenant.mfa_policy_set': { 1: IdentityTenantMfaPolicySetV1 };
   'identity.tenant.password_policy_set': { 1: IdentityTenantPasswordPolicySetV1 };
+  'identity.user.identity_linked': { 1: IdentityUserIdentityLinkedV1 };
+  'identity.tenant.sso_provider_set': { 1: IdentityTenantSsoProviderSetV1 };
   'identity.user.mfa_removed': { 1: IdentityUserMfaRemovedV1 };
   'identity.user.webauthn_registration_canceled': { 1: IdentityUserWebauthnRegistrationCanceledV1 };
+  'identity.organization.created': { 1: IdentityOrganizationCreatedV1 };
+  'identity.invitation.created': { 1: IdentityInvitationCreatedV1 };
+  'identity.invitation.accepted': { 1: IdentityInvitationAcceptedV1 };
+  'identity.membership.activated': { 1: IdentityMembershipActivatedV1 };
+  'identity.membership.suspended': { 1: IdentityMembershipSuspendedV1 };
+  'identity.role.assigned': { 1: IdentityRoleAssignedV1 };
+  'identity.permission.assigned': { 1: IdentityPermissionAssignedV1 };
+  'identity.authorization.decision_recorded': { 1: IdentityAuthorizationDecisionRecordedV1 };
+  'identity.password.reset_completed': { 1: IdentityPasswordResetCompletedV1 };
+  'identity.user.email_verification_requested': { 1: IdentityUserEmailVerificationRequestedV1 };
+  'identity.webhook.subscribed': { 1: IdentityWebhookSubscribedV1 };
+  'identity.webhook.unsubscribed': { 1: IdentityWebhookUnsubscribedV1 };
+  'identity.user.mfa_challenge_required': { 1: IdentityUserMfaChallengeRequiredV1 };
+  'identity.tenant.risk_policy_set': { 1: IdentityTenantRiskPolicySetV1 };
 }

@@ -23,8 +23,24 @@ export const thumbprint: JsonSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]
 export const boolean: JsonSchema = { type: 'boolean' };
 export const nonNegativeInteger: JsonSchema = { type: 'integer', minimum: 0 };
 
-export const AUTH_METHODS = ['pwd', 'pin', 'otp', 'hwk', 'swk', 'user', 'mfa'] as const;
+/** RFC 8176 values, and `sso` (the identity schemas' value for a sign-in by an external IdP). */
+export const AUTH_METHODS = ['pwd', 'pin', 'otp', 'hwk', 'swk', 'user', 'mfa', 'sso'] as const;
+/** Labels of a tenant's OpenID Connect provider (metrics, events); `oidc` for any other. */
+export const SSO_PROVIDERS = ['google', 'microsoft', 'oidc'] as const;
 export const ROLES = ['learner', 'teacher', 'admin'] as const;
+/** Roles a membership carries in an organisation (each a set of permissions, members/member-roles.ts). */
+export const MEMBER_ROLES = ['org_admin', 'user_manager', 'device_manager', 'auditor'] as const;
+/** What a direct permission may grant: an admin API scope short of `admin` and `tenants:write`. */
+export const MEMBER_PERMISSIONS = [
+  'devices:read',
+  'devices:write',
+  'enrollment:write',
+  'users:read',
+  'users:write',
+  'events:read',
+  'members:read',
+  'members:write',
+] as const;
 
 /** Strict object: every listed property typed, the `required` ones present, nothing else. */
 export function object(

@@ -2,7 +2,23 @@ import { randomFillSync } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
 import { systemClock } from '../clock/clock.js';
 
-export const ID_PREFIXES = ['usr', 'dev', 'ses', 'ten', 'key', 'grt', 'evt', 'tok'] as const;
+export const ID_PREFIXES = [
+  'usr',
+  'dev',
+  'ses',
+  'ten',
+  'key',
+  'grt',
+  'evt',
+  'tok',
+  'org',
+  'inv',
+  'mem',
+  'asg',
+  'dec',
+  'whk',
+  'dlv',
+] as const;
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 export type Id<P extends IdPrefix = IdPrefix> = `${P}_${string}`;
 
@@ -16,6 +32,13 @@ export const ID_NOUNS: Readonly<Record<IdPrefix, string>> = {
   grt: 'grant',
   evt: 'event',
   tok: 'enrollment token',
+  org: 'organisation',
+  inv: 'invitation',
+  mem: 'membership',
+  asg: 'assignment',
+  dec: 'authorisation decision',
+  whk: 'webhook subscription',
+  dlv: 'webhook delivery',
 };
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

@@ -6,8 +6,9 @@ import { AuditCheckpoints } from '../../audit/audit-checkpoints.js';
 import { verifyChain } from '../../audit/verify-chain.js';
 import { retiredIssuerIds } from '../../data-dir/rotate-issuing.js';
 import { AuditChainBrokenError } from '../../errors.js';
-import { fileSigner } from '../../pki/signer.js';
+import { openIssuingSigner } from '../../data-dir/issuing-signer.js';
 import { passphraseOf } from '../command-kit.js';
+import { PKCS11_OPTIONS, pkcs11OpenOptions } from '../pkcs11-options.js';
 import { openStore, progress } from '../local-store.js';
 
 export const auditCommands: Command[] = [
@@ -57,21 +58,33 @@ export const auditCommands: Command[] = [
   {
     path: ['audit', 'checkpoint'],
     summary: 'Sign a checkpoint of the hash chain head with the issuing CA key',
-    usage: 'audit checkpoint --data-dir D [--passphrase-file F]',
-    options: { 'data-dir': { type: 'string' }, 'passphrase-file': { type: 'string' } },
+    usage: 'audit checkpoint --data-dir D [--passphrase-file F] [--pkcs11-pin-file F]',
+    options: {
+      'data-dir': { type: 'string' },
+      'passphrase-file': { type: 'string' },
+      'pkcs11-module': PKCS11_OPTIONS['pkcs11-module'],
+      'pkcs11-pin-file': PKCS11_OPTIONS['pkcs11-pin-file'],
+    },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
       const { store, paths, close } = openStore(dataDir);
+      let issuing: ReturnType<typeof openIssuingSigner> | undefined;
       try {
+        issuing = openIssuingSigner(
+          paths,
+          passphraseOf(values, io, dataDir),
+          pkcs11OpenOptions(values, io, dataDir),
+        );
         const checkpoint = await new AuditCheckpoints(store, systemClock, {
           issuingPem: readFileSync(paths.issuingCertificate, 'utf8'),
-          signer: fileSigner(paths.issuingKey, passphraseOf(values, io, dataDir)),
+          signer: issuing.signer,
         }).create();
         return {
           json: { ...checkpoint },
           human: `Signed checkpoint at position ${checkpoint.position} (${checkpoint.headHash}):\n${checkpoint.jws}`,
         };
       } finally {
+        issuing?.close();
         close();
       }
     },

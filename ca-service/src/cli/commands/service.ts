@@ -14,6 +14,12 @@ import { tracingConfigFromEnv } from '../../observability/otel-sdk.js';
 import { serve } from '../../serve.js';
 import type { CommandValues } from '../command-kit.js';
 import { ROOT_OPTIONS, passphraseOf, rootLocationOf } from '../command-kit.js';
+import {
+  PKCS11_OPTIONS,
+  PKCS11_USAGE,
+  pkcs11InitConfig,
+  pkcs11OpenOptions,
+} from '../pkcs11-options.js';
 
 /** `--webauthn-origins` takes full origins, comma-separated: a path or a typo is a usage error. */
 function webauthnFlags(values: CommandValues): Partial<WebAuthnConfig> {
@@ -53,13 +59,14 @@ export const initCommand: Command = {
   path: ['init'],
   summary: 'Create the root and issuing CA, the store and a local admin API key',
   usage:
-    'init --data-dir D (--root-dir R [--root-passphrase-file F] | --dev-root-in-data-dir) [--public-url http://127.0.0.1:8080] [--passphrase-file F]\n\n' +
+    'init --data-dir D (--root-dir R [--root-passphrase-file F] | --dev-root-in-data-dir) [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
     '--root-dir: the offline root (removable media): its key is made or read there, under its own ' +
     'passphrase (LANTERN_CA_ROOT_PASSPHRASE or --root-passphrase-file), signs the issuing CA and ' +
     'never enters the data dir. --dev-root-in-data-dir: DEV ONLY, the root key stays in the data ' +
     'dir under the CA passphrase.\n' +
     '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
-    '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.',
+    '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.\n' +
+    PKCS11_USAGE,
   options: {
     'data-dir': { type: 'string' },
     'public-url': { type: 'string' },
@@ -67,6 +74,7 @@ export const initCommand: Command = {
     'passphrase-file': { type: 'string' },
     ...ROOT_OPTIONS,
     'dev-root-in-data-dir': { type: 'boolean', default: false },
+    ...PKCS11_OPTIONS,
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
@@ -91,12 +99,14 @@ export const initCommand: Command = {
       optionalString(values, 'passphrase-file') !== undefined
         ? passphraseOf(values, io, dataDir)
         : undefined;
+    const pkcs11 = pkcs11InitConfig(values, io);
     const result = await initDataDir({
       dataDir,
       clock: systemClock,
       publicUrl,
       root,
       ...(passphrase === undefined ? {} : { passphrase }),
+      ...(pkcs11 === undefined ? {} : { pkcs11 }),
     });
     const paths = dataDirPaths(dataDir);
     return {
@@ -109,6 +119,7 @@ export const initCommand: Command = {
         rootCertificate: paths.rootCertificate,
         passphraseFile: result.passphraseFile,
         rootKeyInDataDir: result.rootKeyInDataDir,
+        ...(pkcs11 === undefined ? {} : { pkcs11TokenLabel: pkcs11.tokenLabel }),
       },
       human: [
         `Initialised a Lantern CA in ${dataDir}`,
@@ -126,6 +137,12 @@ export const initCommand: Command = {
               `For production set LANTERN_CA_PASSPHRASE instead.`,
             ]
           : []),
+        ...(pkcs11 === undefined
+          ? []
+          : [
+              ``,
+              `The issuing CA key and the token keys are on PKCS#11 token "${pkcs11.tokenLabel}"; serve needs its PIN.`,
+            ]),
         ``,
         result.rootKeyInDataDir
           ? `DEV SETUP: the root key is in ${paths.rootKey}; anyone with the data dir can mint issuing CAs.`
@@ -141,13 +158,17 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'Run the CA service (HTTP)',
   usage:
-    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT]\n\n' +
+    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT] [--smtp-url URL] [--smtp-from ADDRESS] [--webhooks-allow-loopback-http]\n\n' +
     'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
     'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.\n' +
+    'LANTERN_SMTP_URL (or --smtp-url smtp[s]://user:pass@host:port): mail for email verification and\n' +
+    'password reset; without it those routes are off. --webhooks-allow-loopback-http: dev/test only.\n' +
     'OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=otlp): export traces over OTLP/HTTP\n' +
     '(OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG, …: docs/observability.md).\n' +
     '--nats takes every node of a JetStream cluster, comma-separated; --nats-replicas 3 makes the\n' +
-    'relay create its streams replicated on three of them.',
+    'relay create its streams replicated on three of them.\n' +
+    'A CA initialised on a PKCS#11 token needs its PIN: LANTERN_PKCS11_PIN, LANTERN_PKCS11_PIN_FILE\n' +
+    'or --pkcs11-pin-file; --pkcs11-module when the module is no longer where init found it.',
   options: {
     'data-dir': { type: 'string' },
     'public-url': { type: 'string' },
@@ -159,6 +180,11 @@ export const serveCommand: Command = {
     'webauthn-rp-id': { type: 'string' },
     'webauthn-origins': { type: 'string' },
     'metrics-listen': { type: 'string' },
+    'pkcs11-module': PKCS11_OPTIONS['pkcs11-module'],
+    'pkcs11-pin-file': PKCS11_OPTIONS['pkcs11-pin-file'],
+    'smtp-url': { type: 'string' },
+    'smtp-from': { type: 'string' },
+    'webhooks-allow-loopback-http': { type: 'boolean' },
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
@@ -181,9 +207,21 @@ export const serveCommand: Command = {
     requireInitialisedDataDir(dataDir);
     const tracing = tracingConfigFromEnv(io.env);
     const passphrase = passphraseOf(values, io, dataDir);
+    const pkcs11 = pkcs11OpenOptions(values, io, dataDir);
+    const smtpUrl = optionalString(values, 'smtp-url') ?? (io.env['LANTERN_SMTP_URL'] || undefined);
     const running = await serve({
+      ...(smtpUrl === undefined
+        ? {}
+        : {
+            smtp: {
+              url: smtpUrl,
+              from: optionalString(values, 'smtp-from') ?? 'Lantern <no-reply@localhost>',
+            },
+          }),
+      webhooksAllowLoopbackHttp: values['webhooks-allow-loopback-http'] === true,
       dataDir,
       passphrase,
+      ...(pkcs11 === undefined ? {} : { pkcs11 }),
       port,
       host: optionalString(values, 'host') ?? '127.0.0.1',
       clock: clockFromEnv(io.env),

@@ -1,0 +1,107 @@
+import { DEVICE_PROOF_HEADER, createDeviceProof } from '@lantern/shared';
+import { readDeviceRevocation } from '../enforcement/device-revocation.js';
+import { readDeviceBinding } from '../enrollment/device-binding.js';
+import { bindingFacts } from './binding-facts.js';
+import type { CaCall } from './ca-call.js';
+import { callCa } from './ca-call.js';
+import type { OnlineSigninOutcome } from './online-signin.js';
+import { acceptLoginAnswer } from './online-signin.js';
+import type { SigninAgent, SigninOptions } from './signin-agent.js';
+import { DEFAULT_SIGNIN_TIMEOUT_MS } from './signin-agent.js';
+
+export interface SsoSigninInput {
+  /** Tenant id or slug; the binding's tenant when absent. */
+  tenant?: string;
+  /** Shows the person the provider's sign-in page (the CLI prints it; a shell opens it). */
+  open(authorizationUrl: string): void | Promise<void>;
+  /**
+   * The offline password the person chooses for this device: the device-side credential the
+   * offline grant's `password` method is then checked against (docs/sso.md). Absent: this
+   * sign-in is online only and the device keeps no grant for the user.
+   */
+  offlinePassword?: string;
+  /** How long to wait for the browser part. Default 5 minutes. */
+  waitMs?: number;
+  pollIntervalMs?: number;
+}
+
+const DEFAULT_WAIT_MS = 300_000;
+const DEFAULT_POLL_MS = 2_000;
+
+/**
+ * Sign-in through the tenant's OpenID Connect provider from a device (docs/sso.md): the agent
+ * starts a hand-off at the CA with its device proof, the person completes the provider's page in
+ * a browser, and the agent redeems the hand-off with the same key. The CA's answer is a password
+ * sign-in's (session, device-bound tokens, offline grant), stored by the same code. There is no
+ * offline fallback: without the CA there is no provider either.
+ */
+export async function signInWithSso(
+  agent: SigninAgent,
+  input: SsoSigninInput,
+  options: SigninOptions = {},
+): Promise<OnlineSigninOutcome> {
+  const binding = readDeviceBinding(agent.store);
+  if (binding === null) {
+    return { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'not_enrolled' } };
+  }
+  if (readDeviceRevocation(agent.store)?.revoked === true) {
+    return { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'device_revoked' } };
+  }
+  const facts = bindingFacts(binding);
+  const timeoutMs = options.caTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS;
+  const post = (url: string): Promise<CaCall> => {
+    const body = '{}';
+    const proof = createDeviceProof({
+      method: 'POST',
+      url,
+      body,
+      x5c: facts.x5c,
+      nowSeconds: agent.proofClock.nowSeconds(),
+      sign: (data) => agent.deviceKey.sign(data),
+    });
+    return callCa(
+      url,
+      { method: 'POST', body, headers: { [DEVICE_PROOF_HEADER]: proof } },
+      timeoutMs,
+    );
+  };
+  const refused = (call: Extract<CaCall, { kind: 'answered' }>): OnlineSigninOutcome => {
+    const caCode = (call.body as { code?: unknown } | undefined)?.code;
+    return {
+      kind: 'answered',
+      verdict: {
+        ok: false,
+        mode: 'online',
+        code: 'ca_refused',
+        caCode: typeof caCode === 'string' ? caCode : `http_${call.status}`,
+      },
+    };
+  };
+
+  const tenant = encodeURIComponent(input.tenant ?? facts.tenantId);
+  const started = await post(`${facts.caUrl}/v1/sso/${tenant}/handoffs`);
+  if (started.kind === 'unreachable') return started;
+  if (started.status !== 201) return refused(started);
+  const { handoffId, authorizationUrl } = started.body as {
+    handoffId: string;
+    authorizationUrl: string;
+  };
+  await input.open(authorizationUrl);
+
+  const deadline = Date.now() + (input.waitMs ?? DEFAULT_WAIT_MS);
+  const redeemUrl = `${facts.caUrl}/v1/sso/handoffs/${encodeURIComponent(handoffId)}`;
+  for (;;) {
+    const call = await post(redeemUrl);
+    if (call.kind === 'answered' && call.status === 200) {
+      return acceptLoginAnswer(agent, call.body, { secret: input.offlinePassword, options });
+    }
+    const pending =
+      call.kind === 'unreachable' ||
+      (call.body as { code?: unknown } | undefined)?.code === 'sso_handoff_pending';
+    if (!pending) return refused(call as Extract<CaCall, { kind: 'answered' }>);
+    if (Date.now() >= deadline) {
+      return call.kind === 'unreachable' ? call : refused(call);
+    }
+    await new Promise((resolve) => setTimeout(resolve, input.pollIntervalMs ?? DEFAULT_POLL_MS));
+  }
+}

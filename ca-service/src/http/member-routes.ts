@@ -1,0 +1,323 @@
+import rateLimit from '@fastify/rate-limit';
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
+import { ForbiddenError, MEMBER_PERMISSIONS, MEMBER_ROLES } from '@lantern/shared';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { CaContext } from '../context/ca-context.js';
+import { actionOf, authorizationDecisionsOf } from '../members/authorization-decisions.js';
+import {
+  DEFAULT_INVITATION_TTL_SECONDS,
+  MAX_INVITATION_TTL_SECONDS,
+  acceptInvitation,
+  createInvitation,
+  listInvitations,
+} from '../members/invitations.js';
+import { covers, scopesOf } from '../members/member-roles.js';
+import {
+  addMember,
+  assignGrant,
+  createOrganization,
+  grantScopes,
+  listMemberships,
+  listOrganizations,
+  suspendMembership,
+} from '../members/memberships.js';
+import { correlationIdOf } from './principal.js';
+import { idParam } from './schemas.js';
+
+const tenantProperty = { type: 'string', minLength: 1, maxLength: 100 } as const;
+const organizationProperty = {
+  type: 'string',
+  pattern: '^(ten|org)_[0-9A-HJKMNP-TV-Z]{26}$',
+} as const;
+const tenantBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { tenant: tenantProperty },
+} as const;
+
+/**
+ * A caller gives away no more than it holds: granting a role or permission (directly or by an
+ * invitation) needs every scope it carries. A refusal is an authorisation decision too.
+ */
+function assertMayGrant(ctx: CaContext, request: FastifyRequest, scopes: string[]): void {
+  const { principal, meta, tenantId } = request.admin;
+  if (covers(principal.scopes, scopes)) return;
+  const missing = scopes.filter((scope) => !principal.scopes.includes(scope));
+  const reason = `cannot grant what the caller does not hold: ${missing.join(', ')}`;
+  authorizationDecisionsOf(ctx).record(
+    {
+      subject: meta.actor.id,
+      action: actionOf(request),
+      scope: scopes.join(','),
+      tenantId,
+      result: 'deny',
+      reason,
+    },
+    meta,
+  );
+  throw new ForbiddenError(reason);
+}
+
+/**
+ * Organisations, invitations, memberships and their roles and permissions (issue 20): admin
+ * routes under `adminApi`, each with its scope, plus the public, rate-limited accept.
+ */
+export function memberAdminRoutes(ctx: CaContext): FastifyPluginAsync {
+  return async (base) => {
+    const app = base.withTypeProvider<JsonSchemaToTsProvider>();
+    app.post(
+      '/v1/admin/organizations',
+      {
+        config: { scope: 'members:write', tenant: 'body' },
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name'],
+            properties: {
+              tenant: tenantProperty,
+              name: { type: 'string', minLength: 1, maxLength: 200 },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const org = createOrganization(
+          ctx,
+          { tenantId: request.admin.namedTenant(), name: request.body.name },
+          request.admin.meta,
+        );
+        return reply.status(201).send(org);
+      },
+    );
+
+    app.get(
+      '/v1/admin/organizations',
+      { config: { scope: 'members:read', tenant: 'query' }, schema: { querystring: tenantBody } },
+      async (request) => ({
+        organizations: listOrganizations(ctx.store.db, request.admin.namedTenant()),
+      }),
+    );
+
+    app.post(
+      '/v1/admin/invitations',
+      {
+        config: { scope: 'members:write', tenant: 'body' },
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['email'],
+            properties: {
+              tenant: tenantProperty,
+              email: { type: 'string', format: 'email', maxLength: 254 },
+              organizationId: organizationProperty,
+              roles: {
+                type: 'array',
+                items: { type: 'string', enum: [...MEMBER_ROLES] },
+                maxItems: MEMBER_ROLES.length,
+                uniqueItems: true,
+              },
+              accountRole: { type: 'string', enum: ['teacher', 'admin'] },
+              ttlSeconds: { type: 'integer', minimum: 300, maximum: MAX_INVITATION_TTL_SECONDS },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const { body, admin } = request;
+        const roles = body.roles ?? [];
+        assertMayGrant(ctx, request, [
+          ...scopesOf(roles, []),
+          ...(body.accountRole === 'admin' ? ['admin'] : []),
+        ]);
+        const tenantId = admin.namedTenant();
+        const created = createInvitation(
+          ctx,
+          {
+            tenantId,
+            organizationId: body.organizationId ?? tenantId,
+            email: body.email,
+            roles,
+            accountRole: body.accountRole ?? 'teacher',
+            ttlSeconds: body.ttlSeconds ?? DEFAULT_INVITATION_TTL_SECONDS,
+          },
+          admin.meta,
+        );
+        return reply.status(201).send(created);
+      },
+    );
+
+    app.get(
+      '/v1/admin/invitations',
+      { config: { scope: 'members:read', tenant: 'query' }, schema: { querystring: tenantBody } },
+      async (request) => ({ invitations: listInvitations(ctx, request.admin.namedTenant()) }),
+    );
+
+    app.get(
+      '/v1/admin/memberships',
+      {
+        config: { scope: 'members:read', tenant: 'query' },
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { tenant: tenantProperty, user: idParam('usr').properties.id },
+          },
+        },
+      },
+      async (request) => ({
+        memberships: listMemberships(ctx.store.db, request.admin.namedTenant(), request.query.user),
+      }),
+    );
+
+    app.post(
+      '/v1/admin/memberships',
+      {
+        config: { scope: 'members:write', tenant: 'body' },
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['userId'],
+            properties: {
+              tenant: tenantProperty,
+              userId: idParam('usr').properties.id,
+              organizationId: organizationProperty,
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const tenantId = request.admin.namedTenant();
+        const { userId, organizationId } = request.body;
+        const view = addMember(
+          ctx,
+          { tenantId, userId, organizationId: organizationId ?? tenantId },
+          request.admin.meta,
+        );
+        return reply.status(201).send(view);
+      },
+    );
+
+    app.post(
+      '/v1/admin/memberships/:id/suspend',
+      {
+        config: { scope: 'members:write', tenant: 'body' },
+        schema: {
+          params: idParam('mem'),
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              tenant: tenantProperty,
+              reason: { type: 'string', minLength: 1, maxLength: 200 },
+            },
+          },
+        },
+      },
+      async (request) =>
+        suspendMembership(
+          ctx,
+          {
+            tenantId: request.admin.namedTenant(),
+            membershipId: request.params.id,
+            ...(request.body.reason ? { reason: request.body.reason } : {}),
+          },
+          request.admin.meta,
+        ),
+    );
+
+    app.post(
+      '/v1/admin/memberships/:id/roles',
+      {
+        config: { scope: 'members:write', tenant: 'body' },
+        schema: {
+          params: idParam('mem'),
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['role'],
+            properties: {
+              tenant: tenantProperty,
+              role: { type: 'string', enum: [...MEMBER_ROLES] },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const grant = { role: request.body.role };
+        assertMayGrant(ctx, request, grantScopes(grant));
+        return assignGrant(
+          ctx,
+          { tenantId: request.admin.namedTenant(), membershipId: request.params.id, grant },
+          request.admin.meta,
+        );
+      },
+    );
+
+    app.post(
+      '/v1/admin/memberships/:id/permissions',
+      {
+        config: { scope: 'members:write', tenant: 'body' },
+        schema: {
+          params: idParam('mem'),
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['permission'],
+            properties: {
+              tenant: tenantProperty,
+              permission: { type: 'string', enum: [...MEMBER_PERMISSIONS] },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const grant = { permission: request.body.permission };
+        assertMayGrant(ctx, request, grantScopes(grant));
+        return assignGrant(
+          ctx,
+          { tenantId: request.admin.namedTenant(), membershipId: request.params.id, grant },
+          request.admin.meta,
+        );
+      },
+    );
+  };
+}
+
+/** `POST /v1/invitations/accept`: public, so rate-limited per client and checked by token. */
+export function invitationRoutes(
+  ctx: CaContext,
+  options: { rateLimitPerMinute: number },
+): FastifyPluginAsync {
+  return async (scope) => {
+    await scope.register(rateLimit, { max: options.rateLimitPerMinute, timeWindow: 60_000 });
+    scope.withTypeProvider<JsonSchemaToTsProvider>().post(
+      '/v1/invitations/accept',
+      {
+        bodyLimit: 8 * 1024,
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['tenant', 'token', 'username', 'password'],
+            properties: {
+              tenant: tenantProperty,
+              token: { type: 'string', minLength: 1, maxLength: 200 },
+              username: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$' },
+              password: { type: 'string', minLength: 1, maxLength: 1024 },
+              displayName: { type: 'string', minLength: 1, maxLength: 200 },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const accepted = await acceptInvitation(ctx, request.body, {
+          correlationId: correlationIdOf(request),
+        });
+        return reply.status(201).send(accepted);
+      },
+    );
+  };
+}

@@ -1,0 +1,277 @@
+import type { Database } from 'better-sqlite3';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { MembershipNotFoundError, OrganizationNotFoundError } from '../errors.js';
+import { getUser } from '../users/users.js';
+import type { MemberPermission, MemberRole } from './member-roles.js';
+import { scopesOf } from './member-roles.js';
+
+export interface Organization {
+  organizationId: string;
+  tenantId: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface MembershipView {
+  membershipId: string;
+  userId: string;
+  username: string;
+  organizationId: string;
+  status: 'active' | 'suspended';
+  reason: string | null;
+  roles: string[];
+  permissions: string[];
+  updatedAt: string;
+}
+
+/**
+ * The organisation an id names within a tenant: the tenant itself (the district, whole-tenant
+ * scope) or one of its schools. Another tenant's school is not found.
+ */
+export function resolveOrganization(
+  db: Database,
+  tenantId: string,
+  organizationId: string,
+): string {
+  if (organizationId === tenantId) return tenantId;
+  const row = db
+    .prepare('SELECT 1 FROM organizations WHERE organization_id = ? AND tenant_id = ?')
+    .get(organizationId, tenantId);
+  if (!row) throw new OrganizationNotFoundError();
+  return organizationId;
+}
+
+export function createOrganization(
+  ctx: Pick<CaContext, 'ids' | 'store'>,
+  input: { tenantId: string; name: string },
+  meta: CommandMeta,
+): Organization {
+  const organizationId = ctx.ids.next('org');
+  ctx.store.append([
+    {
+      eventType: 'identity.organization.created',
+      aggregateId: organizationId,
+      expectedVersion: 0,
+      tenantId: input.tenantId,
+      ...meta,
+      payload: { organizationId, parentId: input.tenantId, name: input.name },
+    },
+  ]);
+  return listOrganizations(ctx.store.db, input.tenantId).find(
+    (org) => org.organizationId === organizationId,
+  )!;
+}
+
+export function listOrganizations(db: Database, tenantId: string): Organization[] {
+  return db
+    .prepare(
+      `SELECT organization_id AS organizationId, tenant_id AS tenantId, name, created_at AS createdAt
+         FROM organizations WHERE tenant_id = ? ORDER BY created_at LIMIT 5000`,
+    )
+    .all(tenantId) as Organization[];
+}
+
+interface MembershipRow {
+  membership_id: string;
+  tenant_id: string;
+  user_id: string;
+  organization_id: string;
+  status: 'active' | 'suspended';
+  reason: string | null;
+  updated_at: string;
+}
+
+function grantsOf(db: Database, userId: string, scope: string, kind: 'role' | 'permission') {
+  return (
+    db
+      .prepare(
+        'SELECT grant_name FROM member_assignments WHERE subject = ? AND scope = ? AND kind = ? ORDER BY grant_name',
+      )
+      .all(userId, scope, kind) as { grant_name: string }[]
+  ).map((row) => row.grant_name);
+}
+
+export function listMemberships(db: Database, tenantId: string, userId?: string): MembershipView[] {
+  const rows = db
+    .prepare(
+      `SELECT m.*, u.username FROM memberships m JOIN users u ON u.user_id = m.user_id
+       WHERE m.tenant_id = ? ${userId === undefined ? '' : 'AND m.user_id = ?'}
+       ORDER BY u.username, m.organization_id LIMIT 5000`,
+    )
+    .all(...(userId === undefined ? [tenantId] : [tenantId, userId])) as (MembershipRow & {
+    username: string;
+  })[];
+  return rows.map((row) => ({
+    membershipId: row.membership_id,
+    userId: row.user_id,
+    username: row.username,
+    organizationId: row.organization_id,
+    status: row.status,
+    reason: row.reason,
+    roles: grantsOf(db, row.user_id, row.organization_id, 'role'),
+    permissions: grantsOf(db, row.user_id, row.organization_id, 'permission'),
+    updatedAt: row.updated_at,
+  }));
+}
+
+export function findMembership(
+  db: Database,
+  userId: string,
+  organizationId: string,
+): MembershipRow | undefined {
+  return db
+    .prepare('SELECT * FROM memberships WHERE user_id = ? AND organization_id = ?')
+    .get(userId, organizationId) as MembershipRow | undefined;
+}
+
+function getMembership(db: Database, membershipId: string, tenantId: string): MembershipRow {
+  const row = db.prepare('SELECT * FROM memberships WHERE membership_id = ?').get(membershipId) as
+    MembershipRow | undefined;
+  if (!row || row.tenant_id !== tenantId) throw new MembershipNotFoundError();
+  return row;
+}
+
+function viewOf(db: Database, membershipId: string): MembershipView {
+  const row = db
+    .prepare('SELECT tenant_id, user_id FROM memberships WHERE membership_id = ?')
+    .get(membershipId) as { tenant_id: string; user_id: string };
+  return listMemberships(db, row.tenant_id, row.user_id).find(
+    (view) => view.membershipId === membershipId,
+  )!;
+}
+
+/**
+ * Makes the user an active member of the organisation: a new membership, or a suspended one
+ * active again. Appends nothing when it is active already. Runs inside the caller's transaction
+ * when there is one (the invitation's accept).
+ */
+export function activateMembership(
+  ctx: Pick<CaContext, 'ids' | 'store'>,
+  input: { tenantId: string; userId: string; organizationId: string },
+  meta: CommandMeta,
+): string {
+  const existing = findMembership(ctx.store.db, input.userId, input.organizationId);
+  if (existing?.status === 'active') return existing.membership_id;
+  const membershipId = existing?.membership_id ?? ctx.ids.next('mem');
+  ctx.store.append([
+    {
+      eventType: 'identity.membership.activated',
+      aggregateId: membershipId,
+      ...(existing ? {} : { expectedVersion: 0 }),
+      tenantId: input.tenantId,
+      ...meta,
+      payload: { membershipId, userId: input.userId, organizationId: input.organizationId },
+    },
+  ]);
+  return membershipId;
+}
+
+/** An admin adds an existing user of the tenant to an organisation, or lifts a suspension. */
+export function addMember(
+  ctx: Pick<CaContext, 'ids' | 'store'>,
+  input: { tenantId: string; userId: string; organizationId: string },
+  meta: CommandMeta,
+): MembershipView {
+  return ctx.store.transaction(() => {
+    const user = getUser(ctx, input.userId, input.tenantId);
+    const organizationId = resolveOrganization(ctx.store.db, input.tenantId, input.organizationId);
+    const membershipId = activateMembership(
+      ctx,
+      { tenantId: input.tenantId, userId: user.user_id, organizationId },
+      meta,
+    );
+    return viewOf(ctx.store.db, membershipId);
+  });
+}
+
+/** The member keeps the membership and its roles, but none of them counts until reactivated. */
+export function suspendMembership(
+  ctx: Pick<CaContext, 'store'>,
+  input: { tenantId: string; membershipId: string; reason?: string },
+  meta: CommandMeta,
+): MembershipView {
+  return ctx.store.transaction(() => {
+    const row = getMembership(ctx.store.db, input.membershipId, input.tenantId);
+    if (row.status !== 'suspended') {
+      ctx.store.append([
+        {
+          eventType: 'identity.membership.suspended',
+          aggregateId: row.membership_id,
+          tenantId: row.tenant_id,
+          ...meta,
+          payload: {
+            membershipId: row.membership_id,
+            ...(input.reason ? { reason: input.reason } : {}),
+          },
+        },
+      ]);
+    }
+    return viewOf(ctx.store.db, row.membership_id);
+  });
+}
+
+export type Grant = { role: MemberRole } | { permission: MemberPermission };
+
+/** The admin API scopes a grant amounts to (what the granter must hold itself). */
+export function grantScopes(grant: Grant): string[] {
+  return 'role' in grant ? scopesOf([grant.role], []) : [grant.permission];
+}
+
+/**
+ * Assigns a role or a direct permission to a member, scoped to the organisation of the
+ * membership: the tenant (district-wide) or one school. Assigning what the member already holds
+ * there appends nothing.
+ */
+export function assignGrant(
+  ctx: Pick<CaContext, 'ids' | 'store'>,
+  input: { tenantId: string; membershipId: string; grant: Grant },
+  meta: CommandMeta,
+): MembershipView {
+  return ctx.store.transaction(() => {
+    const row = getMembership(ctx.store.db, input.membershipId, input.tenantId);
+    appendGrants(ctx, row.tenant_id, row.user_id, row.organization_id, [input.grant], meta);
+    return viewOf(ctx.store.db, row.membership_id);
+  });
+}
+
+/** `identity.role.assigned` / `identity.permission.assigned` for each grant not yet held. */
+export function appendGrants(
+  ctx: Pick<CaContext, 'ids' | 'store'>,
+  tenantId: string,
+  userId: string,
+  scope: string,
+  grants: readonly Grant[],
+  meta: CommandMeta,
+): void {
+  const db = ctx.store.db;
+  const events = grants.flatMap((grant) => {
+    const [kind, name] = 'role' in grant ? ['role', grant.role] : ['permission', grant.permission];
+    const held = grantsOf(db, userId, scope, kind as 'role' | 'permission');
+    if (held.includes(name)) return [];
+    const assignmentId = ctx.ids.next('asg');
+    return [
+      {
+        eventType: 'role' in grant ? 'identity.role.assigned' : 'identity.permission.assigned',
+        aggregateId: assignmentId,
+        expectedVersion: 0,
+        tenantId,
+        ...meta,
+        payload: { assignmentId, [kind]: name, subject: userId, scope },
+      },
+    ];
+  });
+  if (events.length > 0) ctx.store.append(events);
+}
+
+/**
+ * The admin API scopes a user holds on their tenant as a whole: the roles and permissions
+ * assigned with the tenant as scope, counted only while the user's tenant-wide membership is
+ * active. A role held in one school grants nothing on tenant-wide routes.
+ */
+export function memberScopes(db: Database, userId: string, tenantId: string): string[] {
+  if (findMembership(db, userId, tenantId)?.status !== 'active') return [];
+  return scopesOf(
+    grantsOf(db, userId, tenantId, 'role'),
+    grantsOf(db, userId, tenantId, 'permission'),
+  );
+}

@@ -1,0 +1,98 @@
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import { SelfServiceTokenInvalidError } from '../errors.js';
+import type { UserRow } from '../users/users.js';
+import type { SelfServiceLink } from './password-reset.js';
+import { usersWithEmail } from './password-reset.js';
+import {
+  TOKEN_TTL_SECONDS,
+  consumeToken,
+  findUsableToken,
+  issuedRecently,
+  newToken,
+  storeToken,
+} from './self-service-tokens.js';
+
+/**
+ * Issues a verification token for each account of this address in the tenant and records
+ * `identity.user.email_verification_requested`. Unknown addresses yield nothing, silently.
+ */
+export function requestEmailVerification(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  input: { tenant: string; email: string },
+  meta: CommandMeta,
+): SelfServiceLink[] {
+  return ctx.store.transaction(() => {
+    const now = isoNow(ctx.clock);
+    const expiresAt = new Date(
+      ctx.clock.now() + TOKEN_TTL_SECONDS.email_verification * 1000,
+    ).toISOString();
+    const users = usersWithEmail(ctx, input.tenant, input.email).filter(
+      (user) => !issuedRecently(ctx.store.db, user.user_id, 'email_verification', ctx.clock.now()),
+    );
+    return users.map((user) => {
+      const issued = newToken();
+      const to = user.email ?? input.email;
+      storeToken(ctx.store.db, issued, {
+        purpose: 'email_verification',
+        tenant_id: user.tenant_id,
+        user_id: user.user_id,
+        email: to,
+        created_at: now,
+        expires_at: expiresAt,
+      });
+      ctx.store.append([
+        {
+          eventType: 'identity.user.email_verification_requested',
+          aggregateId: user.user_id,
+          tenantId: user.tenant_id,
+          ...meta,
+          payload: {
+            userId: user.user_id,
+            tokenHash: issued.secretHash,
+            requestedAt: now,
+            expiresAt,
+          },
+        },
+      ]);
+      return { to, username: user.username, token: issued.token, expiresAt };
+    });
+  });
+}
+
+/**
+ * Confirms the address the token was mailed to, once, and records `identity.user.email_verified`
+ * (a pending account becomes active). A token for an address the user has since changed proves
+ * nothing about the new one and is refused.
+ */
+export function verifyEmail(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  token: string,
+  correlationId: string,
+): { userId: string; verifiedAt: string } {
+  return ctx.store.transaction(() => {
+    const now = isoNow(ctx.clock);
+    const row = findUsableToken(ctx.store.db, token, 'email_verification', now);
+    if (!row) throw new SelfServiceTokenInvalidError();
+    const user = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(row.user_id) as
+      UserRow | undefined;
+    if (
+      !user ||
+      user.email?.toLowerCase() !== row.email.toLowerCase() ||
+      (user.status !== 'active' && user.status !== 'pending_verification') ||
+      !consumeToken(ctx.store.db, row.token_id, now)
+    )
+      throw new SelfServiceTokenInvalidError();
+    ctx.store.append([
+      {
+        eventType: 'identity.user.email_verified',
+        aggregateId: user.user_id,
+        tenantId: user.tenant_id,
+        actor: { type: 'user', id: user.user_id },
+        correlationId,
+        payload: { userId: user.user_id, verifiedAt: now },
+      },
+    ]);
+    return { userId: user.user_id, verifiedAt: now };
+  });
+}

@@ -1,0 +1,106 @@
+import type { Database } from 'better-sqlite3';
+import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { SsoNotConfiguredError } from '../errors.js';
+import type { UserRow } from '../users/users.js';
+import { getUser } from '../users/users.js';
+import type { SsoProviderView } from './sso-providers.js';
+import { findSsoProvider } from './sso-providers.js';
+
+export interface SsoIdentityView {
+  userId: string;
+  provider: string;
+  issuer: string;
+  subject: string;
+  linkedBy: 'admin' | 'verified_email';
+}
+
+/** The user an external identity signs in as, in this tenant only (the key has the tenant). */
+export function linkedUser(
+  db: Database,
+  tenantId: string,
+  issuer: string,
+  subject: string,
+): UserRow | undefined {
+  return db
+    .prepare(
+      `SELECT users.* FROM sso_identities JOIN users ON users.user_id = sso_identities.user_id
+       WHERE sso_identities.tenant_id = ? AND issuer = ? AND subject = ?`,
+    )
+    .get(tenantId, issuer, subject) as UserRow | undefined;
+}
+
+/**
+ * The verified-domain rule: the provider says the email is verified, its domain is one the
+ * tenant lists, and exactly one live user of the tenant has that email (two would make the
+ * link a guess). An email alone never links anywhere else.
+ */
+export function userByVerifiedEmail(
+  db: Database,
+  provider: SsoProviderView,
+  email: string | undefined,
+  emailVerified: boolean,
+): UserRow | undefined {
+  if (email === undefined || !emailVerified) return undefined;
+  const at = email.lastIndexOf('@');
+  const domain = email.slice(at + 1).toLowerCase();
+  if (at < 1 || !provider.verifiedDomains.includes(domain)) return undefined;
+  const rows = db
+    .prepare(
+      `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?) AND status != 'erased'`,
+    )
+    .all(provider.tenantId, email) as UserRow[];
+  return rows.length === 1 ? rows[0] : undefined;
+}
+
+/** Appends `identity.user.identity_linked` (AuthenticationIdentityLinked); the caller's transaction. */
+export function recordIdentityLink(
+  ctx: Pick<CaContext, 'store'>,
+  user: UserRow,
+  provider: SsoProviderView,
+  subject: string,
+  linkedBy: SsoIdentityView['linkedBy'],
+  meta: CommandMeta,
+): SsoIdentityView {
+  ctx.store.append([
+    {
+      eventType: 'identity.user.identity_linked',
+      aggregateId: user.user_id,
+      tenantId: user.tenant_id,
+      ...meta,
+      payload: {
+        userId: user.user_id,
+        provider: provider.provider,
+        issuer: provider.issuer,
+        subject,
+        linkedBy,
+      },
+    },
+  ]);
+  return {
+    userId: user.user_id,
+    provider: provider.provider,
+    issuer: provider.issuer,
+    subject,
+    linkedBy,
+  };
+}
+
+/**
+ * An admin links a user to the subject its account has at the tenant's provider (Google's `sub`,
+ * Entra's `oid`-based `sub`): the pre-link of docs/sso.md, the only way in for a tenant that
+ * lists no verified domains. Re-linking a subject moves it to this user.
+ */
+export function linkIdentityByAdmin(
+  ctx: Pick<CaContext, 'store'>,
+  userId: string,
+  tenantId: string | null,
+  subject: string,
+  meta: CommandMeta,
+): SsoIdentityView {
+  return ctx.store.transaction(() => {
+    const user = getUser(ctx, userId, tenantId);
+    const provider = findSsoProvider(ctx.store.db, user.tenant_id);
+    if (!provider) throw new SsoNotConfiguredError();
+    return recordIdentityLink(ctx, user, provider, subject, 'admin', meta);
+  });
+}

@@ -1,0 +1,289 @@
+import { LanternError } from '@lantern/shared';
+import { createHash, randomBytes } from 'node:crypto';
+import { assertMaySignIn, assertNotLocked } from '../auth/sign-in-checks.js';
+import type { CaContext } from '../context/ca-context.js';
+import { isoNow } from '../context/ca-context.js';
+import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import {
+  SsoDeniedError,
+  SsoHandoffInvalidError,
+  SsoHandoffPendingError,
+  SsoIdTokenInvalidError,
+  SsoIdentityUnlinkedError,
+  SsoStateInvalidError,
+  TenantMismatchError,
+} from '../errors.js';
+import type { SsoCallbackResult } from '../observability/metrics.js';
+import { SPANS, inSpan, noteRequestActor } from '../observability/tracing.js';
+import type { LoginResult, SignInContext } from '../signin/issue-login.js';
+import { issueLogin } from '../signin/issue-login.js';
+import { getTenant } from '../tenants/tenant-commands.js';
+import type { UserRow } from '../users/users.js';
+import { discoverProvider, exchangeCode, verifyIdToken } from './oidc-client.js';
+import { linkedUser, recordIdentityLink, userByVerifiedEmail } from './sso-identities.js';
+import { findSsoProvider, ssoClientSecret, ssoProviderOf } from './sso-providers.js';
+
+/** How long a started sign-in (and a device hand-off) waits for the browser. */
+export const SSO_ATTEMPT_SECONDS = 600;
+/** RFC 8176 has no value for "an external IdP": the identity schemas' `sso`. */
+export const SSO_AMR = 'sso';
+
+export type SsoContext = Omit<SignInContext, 'passwords'>;
+
+const random = () => randomBytes(32).toString('base64url');
+const verifierAad = (state: string) => `sso-pkce:${state}`;
+export const ssoCallbackPath = '/v1/sso/callback';
+const redirectUri = (ctx: Pick<CaContext, 'publicUrl'>) => `${ctx.publicUrl}${ssoCallbackPath}`;
+
+interface AttemptRow {
+  state: string;
+  tenant_id: string;
+  nonce: string;
+  code_verifier: string;
+  handoff_id: string | null;
+  expires_at: string;
+}
+
+/**
+ * `GET /v1/sso/:tenant/start`: a fresh state, nonce and PKCE verifier (S256) for an
+ * authorization code request to the tenant's provider; the verifier is kept sealed until the
+ * callback spends it. Returns the provider URL the browser is sent to.
+ */
+export async function startSso(
+  ctx: Pick<CaContext, 'clock' | 'publicUrl' | 'secretBox' | 'store'>,
+  tenant: string,
+  handoffId: string | null = null,
+): Promise<string> {
+  const provider = ssoProviderOf(ctx.store.db, tenant);
+  const discovery = await discoverProvider(provider.issuer, ctx.clock.now());
+  const state = random();
+  const nonce = random();
+  const verifier = random();
+  const now = ctx.clock.now();
+  ctx.store.db.prepare('DELETE FROM sso_attempts WHERE expires_at < ?').run(isoNow(ctx.clock));
+  ctx.store.db
+    .prepare(
+      `INSERT INTO sso_attempts (state, tenant_id, nonce, code_verifier, handoff_id, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    )
+    .run(
+      state,
+      provider.tenantId,
+      nonce,
+      ctx.secretBox.seal(Buffer.from(verifier), verifierAad(state)),
+      handoffId,
+      new Date(now + SSO_ATTEMPT_SECONDS * 1000).toISOString(),
+    );
+  const url = new URL(discovery.authorizationEndpoint);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: provider.clientId,
+    redirect_uri: redirectUri(ctx),
+    scope: 'openid email profile',
+    state,
+    nonce,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  }).toString();
+  return url.toString();
+}
+
+export interface CallbackInput {
+  state?: string;
+  code?: string;
+  error?: string;
+  /** RFC 9207: when the provider names itself, it must be the tenant's issuer (mix-up defence). */
+  iss?: string;
+}
+
+export type CallbackOutcome =
+  | { kind: 'signed_in'; login: LoginResult }
+  /** A device's hand-off: the device redeems it (`redeemSsoHandoff`); the browser is done. */
+  | { kind: 'handoff_completed'; tenantId: string };
+
+/**
+ * `GET /v1/sso/callback`, inside the spec's `identity.sso.callback` span, counted in
+ * identity_sso_callbacks_total: the state is spent first (a callback works once), then the code
+ * is exchanged with the verifier, the ID token is validated, and the identity is resolved to the
+ * tenant's user by its link, or linked now under the tenant's rule (docs/sso.md). The user must
+ * be allowed to sign in as for a password. Without a hand-off the answer is the login answer of
+ * a password sign-in, with `amr: ['sso']`.
+ */
+export function completeSso(
+  ctx: SsoContext,
+  input: CallbackInput,
+  correlationId: string,
+): Promise<CallbackOutcome> {
+  return inSpan(SPANS.ssoCallback, async (span) => {
+    let provider = 'unknown';
+    let tenantId: string | undefined;
+    const finish = (result: SsoCallbackResult) => {
+      ctx.metrics.ssoCallback(provider, result);
+      span.setAttributes({ provider, result, ...(tenantId ? { tenant_id: tenantId } : {}) });
+    };
+    try {
+      const outcome = await callback(ctx, input, correlationId, (label, tenant) => {
+        provider = label;
+        tenantId = tenant;
+      });
+      finish('success');
+      return outcome;
+    } catch (error) {
+      const code = error instanceof LanternError ? error.code : 'error';
+      const result = code.startsWith('sso_')
+        ? (code.slice(4) as SsoCallbackResult)
+        : 'account_refused';
+      finish(result);
+      ctx.logger.error(
+        { event: 'sso.callback.failure', tenantId, provider, code },
+        'SSO validation failed',
+      );
+      throw error;
+    }
+  });
+}
+
+async function callback(
+  ctx: SsoContext,
+  input: CallbackInput,
+  correlationId: string,
+  known: (provider: string, tenantId: string) => void,
+): Promise<CallbackOutcome> {
+  const attempt =
+    input.state === undefined
+      ? undefined
+      : (ctx.store.db
+          .prepare('DELETE FROM sso_attempts WHERE state = ? RETURNING *')
+          .get(input.state) as AttemptRow | undefined);
+  if (!attempt || attempt.expires_at <= isoNow(ctx.clock)) throw new SsoStateInvalidError();
+  const provider = findSsoProvider(ctx.store.db, attempt.tenant_id);
+  if (!provider) throw new SsoStateInvalidError();
+  known(provider.provider, provider.tenantId);
+  noteRequestActor(provider.tenantId);
+  if (input.error !== undefined) {
+    throw new SsoDeniedError(undefined, { details: { error: input.error.slice(0, 100) } });
+  }
+  if (input.code === undefined) throw new SsoDeniedError('the provider sent no code');
+  if (input.iss !== undefined && input.iss !== provider.issuer) {
+    throw new SsoIdTokenInvalidError('the callback names another issuer (iss)');
+  }
+  const discovery = await discoverProvider(provider.issuer, ctx.clock.now());
+  const idToken = await exchangeCode(discovery, {
+    clientId: provider.clientId,
+    clientSecret: ssoClientSecret(ctx, provider.tenantId),
+    code: input.code,
+    redirectUri: redirectUri(ctx),
+    codeVerifier: ctx.secretBox
+      .open(attempt.code_verifier, verifierAad(attempt.state))
+      .toString('utf8'),
+  });
+  const verdict = await verifyIdToken(idToken, discovery.keys, {
+    issuer: provider.issuer,
+    clientId: provider.clientId,
+    nonce: attempt.nonce,
+    nowMs: ctx.clock.now(),
+  });
+  if (!verdict.ok) {
+    throw new SsoIdTokenInvalidError(`the ID token is not valid: ${verdict.reason}`, {
+      details: { reason: verdict.reason },
+    });
+  }
+  const { identity } = verdict;
+  const meta = { actor: { type: 'system' as const, id: 'sso' }, correlationId };
+  const user = ctx.store.transaction((): UserRow => {
+    const linked = linkedUser(ctx.store.db, provider.tenantId, provider.issuer, identity.subject);
+    if (linked && linked.status !== 'erased') return linked;
+    const byEmail = userByVerifiedEmail(
+      ctx.store.db,
+      provider,
+      identity.email,
+      identity.emailVerified,
+    );
+    if (!byEmail) throw new SsoIdentityUnlinkedError();
+    recordIdentityLink(ctx, byEmail, provider, identity.subject, 'verified_email', {
+      ...meta,
+      actor: { type: 'user', id: byEmail.user_id },
+    });
+    return byEmail;
+  });
+  assertNotLocked(ctx, user);
+  assertMaySignIn(ctx, user, undefined);
+  noteRequestActor(user.tenant_id, user.role);
+  if (attempt.handoff_id !== null) {
+    const claimed = ctx.store.db
+      .prepare('UPDATE sso_handoffs SET user_id = ? WHERE handoff_id = ? AND user_id IS NULL')
+      .run(user.user_id, attempt.handoff_id);
+    if (claimed.changes !== 1) throw new SsoStateInvalidError();
+    return { kind: 'handoff_completed', tenantId: user.tenant_id };
+  }
+  return { kind: 'signed_in', login: issueLogin(ctx, user, [SSO_AMR], undefined, correlationId) };
+}
+
+export interface HandoffStarted {
+  handoffId: string;
+  /** Open this in a browser: the provider's sign-in page. */
+  authorizationUrl: string;
+  expiresIn: number;
+}
+
+/**
+ * A device's SSO sign-in (the device has no browser session of its own to bind): the device
+ * asks with its proof, the person completes the provider's page in any browser, and the same
+ * device key redeems the hand-off once. Like any device-code flow, a person tricked into
+ * completing someone else's hand-off signs that device in; the hand-off is short and the
+ * completion page names the tenant (docs/sso.md).
+ */
+export async function startSsoHandoff(
+  ctx: Pick<CaContext, 'clock' | 'publicUrl' | 'secretBox' | 'store'>,
+  tenant: string,
+  device: ProvenDevice,
+): Promise<HandoffStarted> {
+  const { tenantId } = getTenant(ctx.store.db, tenant);
+  if (device.tenantId !== tenantId) throw new TenantMismatchError();
+  const handoffId = random();
+  ctx.store.db.prepare('DELETE FROM sso_handoffs WHERE expires_at < ?').run(isoNow(ctx.clock));
+  ctx.store.db
+    .prepare(
+      'INSERT INTO sso_handoffs (handoff_id, tenant_id, device_id, user_id, expires_at) VALUES (?, ?, ?, NULL, ?)',
+    )
+    .run(
+      handoffId,
+      tenantId,
+      device.deviceId,
+      new Date(ctx.clock.now() + SSO_ATTEMPT_SECONDS * 1000).toISOString(),
+    );
+  const authorizationUrl = await startSso(ctx, tenantId, handoffId);
+  return { handoffId, authorizationUrl, expiresIn: SSO_ATTEMPT_SECONDS };
+}
+
+/**
+ * The device's half: pending until the browser finished, then the login answer of a password
+ * sign-in with a device proof (session, device-bound tokens, offline grant per the tenant's
+ * policy), once. Another device, or this one after expiry or redemption, gets `sso_handoff_invalid`.
+ */
+export function redeemSsoHandoff(
+  ctx: SsoContext,
+  handoffId: string,
+  device: ProvenDevice,
+  correlationId: string,
+): LoginResult {
+  const row = ctx.store.db
+    .prepare('SELECT * FROM sso_handoffs WHERE handoff_id = ?')
+    .get(handoffId) as
+    | { tenant_id: string; device_id: string; user_id: string | null; expires_at: string }
+    | undefined;
+  if (!row || row.device_id !== device.deviceId || row.expires_at <= isoNow(ctx.clock)) {
+    throw new SsoHandoffInvalidError();
+  }
+  if (row.user_id === null) throw new SsoHandoffPendingError();
+  const spent = ctx.store.db
+    .prepare('DELETE FROM sso_handoffs WHERE handoff_id = ? AND user_id IS NOT NULL')
+    .run(handoffId);
+  if (spent.changes !== 1) throw new SsoHandoffInvalidError();
+  const user = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(row.user_id) as
+    UserRow | undefined;
+  if (!user || user.status === 'erased') throw new SsoHandoffInvalidError();
+  assertNotLocked(ctx, user);
+  assertMaySignIn(ctx, user, device);
+  return issueLogin(ctx, user, [SSO_AMR], device, correlationId);
+}

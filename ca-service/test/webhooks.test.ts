@@ -1,0 +1,247 @@
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebhookDispatcher, verifyWebhookSignature } from '@lantern/ca-service';
+import type { TestCa } from '../../test/support/ca-fixture.js';
+import { createTenant, createUser, startTestCa } from '../../test/support/ca-fixture.js';
+import { checkEndpoint } from '../src/webhooks/webhook-subscriptions.js';
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A real HTTP endpoint on an ephemeral port; it can go down, come back, or hold its answer. */
+async function startReceiver() {
+  const received: Received[] = [];
+  let hold: Promise<void> | undefined;
+  let server: Server | undefined;
+  let port = 0;
+  const up = async () => {
+    server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
+        void (hold ?? Promise.resolve()).then(() => response.writeHead(204).end());
+      });
+    });
+    await new Promise<void>((resolve) => server?.listen(port, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  };
+  await up();
+  return {
+    received,
+    url: () => `http://127.0.0.1:${port}/hooks/lantern`,
+    up,
+    down: () =>
+      new Promise<void>((resolve) => {
+        server?.closeAllConnections();
+        server?.close(() => resolve());
+      }),
+    /** Answers nothing until the returned function is called. */
+    holdAnswers(): () => void {
+      let release: () => void = () => undefined;
+      hold = new Promise((resolve) => {
+        release = resolve;
+      });
+      return release;
+    },
+  };
+}
+
+type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+let ca: TestCa;
+let receiver: Receiver;
+let dispatcher: WebhookDispatcher;
+let tenantA: string;
+let tenantB: string;
+const INITIAL_MS = 60_000;
+
+beforeEach(async () => {
+  ca = await startTestCa({ app: { webhooks: { allowLoopbackHttp: true } } });
+  receiver = await startReceiver();
+  dispatcher = new WebhookDispatcher(ca.ctx, {
+    retry: { initialMs: INITIAL_MS, maxMs: 3_600_000 },
+    timeoutMs: 5_000,
+  });
+  tenantA = await createTenant(ca, 'Hillside');
+  tenantB = await createTenant(ca, 'Riverside');
+});
+afterEach(async () => {
+  await dispatcher.stop();
+  await receiver.down();
+  await ca.close();
+});
+
+async function subscribe(eventTypes: string[], tenant = tenantA) {
+  const answer = await ca.admin('POST', '/v1/admin/webhooks', {
+    tenant,
+    url: receiver.url(),
+    eventTypes,
+  });
+  expect(answer.statusCode, answer.body).toBe(201);
+  return answer.json() as { subscriptionId: string; secret: string };
+}
+
+async function deliveries(subscriptionId: string, key?: string) {
+  const answer = await ca.admin(
+    'GET',
+    `/v1/admin/webhooks/${subscriptionId}/deliveries`,
+    undefined,
+    key,
+  );
+  return answer.json() as {
+    deliveries: {
+      deliveryId: string;
+      status: string;
+      attempts: number;
+      eventId: string;
+      nextAttemptAt: string | null;
+      lastError: string | null;
+    }[];
+  };
+}
+
+describe('webhook endpoints', () => {
+  it('takes https only, loopback http only behind the flag, and produced event types only', async () => {
+    expect(() => checkEndpoint('http://127.0.0.1:9/x', { allowLoopbackHttp: false })).toThrow(
+      expect.objectContaining({ code: 'webhook_url_not_allowed' }),
+    );
+    expect(() =>
+      checkEndpoint('https://hooks.example.org/x', { allowLoopbackHttp: false }),
+    ).not.toThrow();
+    for (const url of ['http://10.0.0.7/x', 'https://user:pw@hooks.example.org/', 'not a url']) {
+      const answer = await ca.admin('POST', '/v1/admin/webhooks', {
+        tenant: tenantA,
+        url,
+        eventTypes: ['identity.user.registered'],
+      });
+      expect(answer.json(), url).toMatchObject({ code: 'webhook_url_not_allowed' });
+    }
+    const consumed = await ca.admin('POST', '/v1/admin/webhooks', {
+      tenant: tenantA,
+      url: receiver.url(),
+      eventTypes: ['tenant.org.user_invited'],
+    });
+    expect(consumed.json()).toMatchObject({ code: 'webhook_event_type_unknown' });
+  });
+});
+
+describe('webhook deliveries', () => {
+  it("signs each delivery, sends only the tenant's own events, and a tampered body fails the check", async () => {
+    const { subscriptionId, secret } = await subscribe(['identity.user.registered']);
+    await createUser(ca, tenantB, 'bea', 'password of bea');
+    const amina = await createUser(ca, tenantA, 'amina', 'password of amina');
+    await dispatcher.runOnce();
+
+    expect(receiver.received).toHaveLength(1);
+    const [delivery] = receiver.received;
+    const body = JSON.parse(delivery!.body) as { tenantId: string; payload: { userId: string } };
+    expect(body).toMatchObject({ tenantId: tenantA, payload: { userId: amina } });
+    const header = String(delivery!.headers['lantern-signature']);
+    const now = Math.floor(ca.clock.now() / 1000);
+    expect(verifyWebhookSignature(header, delivery!.body, secret, now)).toMatchObject({ ok: true });
+    const tampered = delivery!.body.replace(tenantA, tenantB);
+    expect(verifyWebhookSignature(header, tampered, secret, now)).toEqual({
+      ok: false,
+      reason: 'mismatch',
+    });
+    expect(verifyWebhookSignature(header, delivery!.body, `${secret}x`, now)).toMatchObject({
+      ok: false,
+    });
+    expect(verifyWebhookSignature(header, delivery!.body, secret, now + 600)).toEqual({
+      ok: false,
+      reason: 'stale',
+    });
+
+    expect((await deliveries(subscriptionId)).deliveries).toMatchObject([
+      { status: 'delivered', attempts: 1 },
+    ]);
+    const keyB = await ca.admin('POST', '/v1/admin/api-keys', {
+      scopes: ['admin'],
+      tenant: tenantB,
+    });
+    const otherTenant = await ca.admin(
+      'GET',
+      `/v1/admin/webhooks/${subscriptionId}/deliveries`,
+      undefined,
+      (keyB.json() as { apiKey: string }).apiKey,
+    );
+    expect(otherTenant.statusCode).toBe(404);
+  });
+
+  it('retries a receiver that is down with growing backoff, delivers once when it is up, and replays on demand', async () => {
+    const { subscriptionId } = await subscribe(['identity.user.registered']);
+    await receiver.down();
+    await createUser(ca, tenantA, 'amina', 'password of amina');
+    await dispatcher.runOnce();
+    let [log] = (await deliveries(subscriptionId)).deliveries;
+    expect(log).toMatchObject({ status: 'pending', attempts: 1, lastError: 'ECONNREFUSED' });
+    expect(Date.parse(log!.nextAttemptAt!) - ca.clock.now()).toBe(INITIAL_MS);
+
+    await dispatcher.runOnce(); // not due yet: no attempt
+    ca.clock.advance(INITIAL_MS);
+    await dispatcher.runOnce();
+    [log] = (await deliveries(subscriptionId)).deliveries;
+    expect(log).toMatchObject({ status: 'pending', attempts: 2 });
+    expect(Date.parse(log!.nextAttemptAt!) - ca.clock.now()).toBe(2 * INITIAL_MS);
+
+    await receiver.up();
+    ca.clock.advance(2 * INITIAL_MS);
+    await dispatcher.runOnce();
+    await dispatcher.runOnce();
+    expect(receiver.received).toHaveLength(1);
+    [log] = (await deliveries(subscriptionId)).deliveries;
+    expect(log).toMatchObject({ status: 'delivered', attempts: 3 });
+
+    const replay = await ca.admin(
+      'POST',
+      `/v1/admin/webhooks/deliveries/${log!.deliveryId}/redeliver`,
+      {},
+    );
+    expect(replay.statusCode).toBe(200);
+    await dispatcher.runOnce();
+    expect(receiver.received).toHaveLength(2);
+    expect(receiver.received[1]!.headers['lantern-event-id']).toBe(log!.eventId);
+    expect(receiver.received[1]!.body).toBe(receiver.received[0]!.body);
+  });
+
+  it('a slow receiver does not hold up a sign-in, and a deleted subscription gets nothing more', async () => {
+    const { subscriptionId } = await subscribe(['identity.user.logged_in']);
+    await createUser(ca, tenantA, 'amina', 'password of amina');
+    const release = receiver.holdAnswers();
+    await ca.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { tenant: tenantA, username: 'amina', password: 'password of amina' },
+    });
+    const delivering = dispatcher.runOnce();
+    while (receiver.received.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    // The receiver has the first delivery and has not answered: a second sign-in goes through.
+    const second = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { tenant: tenantA, username: 'amina', password: 'password of amina' },
+    });
+    expect(second.statusCode).toBe(200);
+    expect((await deliveries(subscriptionId)).deliveries[0]).toMatchObject({ status: 'pending' });
+    release();
+    await delivering;
+    expect((await deliveries(subscriptionId)).deliveries[0]).toMatchObject({ status: 'delivered' });
+
+    await dispatcher.runOnce();
+    expect(receiver.received).toHaveLength(2);
+    const deleted = await ca.admin('POST', `/v1/admin/webhooks/${subscriptionId}/delete`, {});
+    expect(deleted.json()).toMatchObject({ status: 'deleted' });
+    await ca.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { tenant: tenantA, username: 'amina', password: 'password of amina' },
+    });
+    await dispatcher.runOnce();
+    expect(receiver.received).toHaveLength(2);
+  });
+});
