@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   const caUrl = `http://127.0.0.1:${caPort}`;
   const linkUrl = `http://127.0.0.1:${linkPort}`;
   // The CA's public URL is the one devices use: the school's link.
-  const init = await caAdmin('init', '--url', linkUrl);
+  const init = await caAdmin('init', '--dev-root-in-data-dir', '--url', linkUrl);
   adminUrl = caUrl;
   check(
     init.status === 0,

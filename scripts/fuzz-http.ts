@@ -85,6 +85,7 @@ async function startCa(): Promise<{
     clock: systemClock,
     publicUrl: 'http://ca.test',
     passphrase,
+    root: 'dev-in-data-dir',
     logger,
   });
   const ca = await openCa({ dataDir: dir, clock: systemClock, passphrase, logger });

@@ -93,7 +93,15 @@ async function main(): Promise<number> {
   const caDir = join(dir, 'ca');
   const port = await freePort();
   const caUrl = `http://127.0.0.1:${port}`;
-  const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--url', caUrl, '--json']);
+  const init = runNode(CA_CLI, [
+    'init',
+    '--data-dir',
+    caDir,
+    '--dev-root-in-data-dir',
+    '--url',
+    caUrl,
+    '--json',
+  ]);
   if (init.status !== 0) throw new Error(`lantern-ca init failed: ${init.stderr}`);
   // The serving CA allows 60 enrollments a minute per client; the fleet is enrolled beforehand
   // through the same routes, in-process, on the same data dir.

@@ -71,7 +71,14 @@ async function main(): Promise<void> {
     say('1. CA already initialised (reusing it).');
     rootFingerprint = '';
   } else {
-    const init = cli(caCli, ['init', '--data-dir', caDir, '--url', caUrl]);
+    const init = cli(caCli, [
+      'init',
+      '--data-dir',
+      caDir,
+      '--dev-root-in-data-dir',
+      '--url',
+      caUrl,
+    ]);
     rootFingerprint = String(init['rootFingerprint']);
     say(`1. Initialised the CA. Root fingerprint: ${rootFingerprint}`);
   }

@@ -102,7 +102,15 @@ describe('admin console in Chromium', () => {
     await buildConsole();
     const port = await freePort();
     caUrl = `http://127.0.0.1:${port}`;
-    const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--url', caUrl, '--json']);
+    const init = runNode(CA_CLI, [
+      'init',
+      '--data-dir',
+      caDir,
+      '--dev-root-in-data-dir',
+      '--url',
+      caUrl,
+      '--json',
+    ]);
     expect(init.status, init.stderr).toBe(0);
     ({ adminApiKey: adminKey, rootFingerprint } = init.json<{
       adminApiKey: string;

@@ -28,7 +28,15 @@ describe('lantern-agent enrolls against a running lantern-ca', () => {
   beforeAll(async () => {
     const port = await freePort();
     caUrl = `http://127.0.0.1:${port}`;
-    const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--url', caUrl, '--json']);
+    const init = runNode(CA_CLI, [
+      'init',
+      '--data-dir',
+      caDir,
+      '--dev-root-in-data-dir',
+      '--url',
+      caUrl,
+      '--json',
+    ]);
     expect(init.status, init.stderr).toBe(0);
     rootFingerprint = init.json<{ rootFingerprint: string }>().rootFingerprint;
     server = await startNode(

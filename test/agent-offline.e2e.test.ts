@@ -28,7 +28,15 @@ describe('lantern-agent signs in offline once the CA is gone', () => {
   beforeAll(async () => {
     const port = await freePort();
     caUrl = `http://127.0.0.1:${port}`;
-    const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--url', caUrl, '--json']);
+    const init = runNode(CA_CLI, [
+      'init',
+      '--data-dir',
+      caDir,
+      '--dev-root-in-data-dir',
+      '--url',
+      caUrl,
+      '--json',
+    ]);
     expect(init.status, init.stderr).toBe(0);
     const { rootFingerprint, adminApiKey } = init.json<{
       rootFingerprint: string;

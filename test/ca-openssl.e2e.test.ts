@@ -18,7 +18,15 @@ describe('lantern-ca with openssl as the relying party', () => {
   beforeAll(async () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    const init = runNode(CA_CLI, ['init', '--data-dir', dataDir, '--url', url, '--json']);
+    const init = runNode(CA_CLI, [
+      'init',
+      '--data-dir',
+      dataDir,
+      '--dev-root-in-data-dir',
+      '--url',
+      url,
+      '--json',
+    ]);
     expect(init.status, init.stderr).toBe(0);
     expect(init.json<{ rootFingerprint: string }>().rootFingerprint).toMatch(/^[0-9a-f]{64}$/);
     server = await startNode(

@@ -35,7 +35,7 @@ describe('one CA under several names, found without --url', { timeout: 120_000 }
   };
 
   beforeAll(async () => {
-    const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--json']);
+    const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--dev-root-in-data-dir', '--json']);
     expect(init.status, init.stderr).toBe(0);
     rootFingerprint = init.json<{ rootFingerprint: string }>().rootFingerprint;
     port = await freePort();

@@ -76,6 +76,7 @@ describe('renewal in the background, issuing-CA rotation, revocation seen by ope
         dataDir: caDir,
         clock: systemClock,
         publicUrl: caUrl,
+        root: 'dev-in-data-dir',
         logger: createLogger({ service: 'lantern-ca-init', salt: 'test', level: 'silent' }),
       });
       const startCa = async (offsetMs: number) => {
@@ -114,9 +115,13 @@ describe('renewal in the background, issuing-CA rotation, revocation seen by ope
       await server.stop();
 
       const rotation = ok(
-        runNode(CA_CLI, ['ca', 'rotate-issuing', '--data-dir', caDir, '--json'], {
-          env: at(21 * DAY),
-        }),
+        runNode(
+          CA_CLI,
+          ['ca', 'rotate-issuing', '--data-dir', caDir, '--dev-root-in-data-dir', '--json'],
+          {
+            env: at(21 * DAY),
+          },
+        ),
       ) as { retiredKeyId: string; issuingKeyId: string };
 
       // Three weeks on, both sides: the daemon's first background run renews with a new key.

@@ -27,7 +27,15 @@ describe('sync survives kill -9', () => {
   beforeAll(async () => {
     const port = await freePort();
     caUrl = `http://127.0.0.1:${port}`;
-    const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--url', caUrl, '--json']);
+    const init = runNode(CA_CLI, [
+      'init',
+      '--data-dir',
+      caDir,
+      '--dev-root-in-data-dir',
+      '--url',
+      caUrl,
+      '--json',
+    ]);
     expect(init.status, init.stderr).toBe(0);
     const rootFingerprint = init.json<{ rootFingerprint: string }>().rootFingerprint;
     server = await startNode(

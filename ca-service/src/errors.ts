@@ -285,6 +285,18 @@ export class MfaRequiredError extends MfaRequiredBase {
     };
   }
 }
+const MfaEnrollmentRequiredBase = defineError(
+  'mfa_enrollment_required',
+  401,
+  "The password was right, but this role requires a second factor and the user's was retired (a revoked device held it, or an admin reset it): a new one must be enrolled first. No session was issued.",
+  'Enrol a new TOTP with `enrollmentToken` (POST /v1/mfa/totp/enroll, then /confirm; it can do nothing else and lasts 5 minutes), then sign in with the password and a code.',
+);
+/** `{ code, message, methods, enrollmentToken, expiresIn }`. */
+export class MfaEnrollmentRequiredError extends MfaEnrollmentRequiredBase {
+  override toJSON() {
+    return { ...super.toJSON(), ...this.details };
+  }
+}
 export const MfaFailedError = defineError(
   'mfa_failed',
   401,
@@ -451,8 +463,38 @@ export const LoginOverloadedError = defineError(
 export const RootKeyUnavailableError = defineError(
   'root_key_unavailable',
   409,
-  'Rotating the issuing CA needs the root key, and it is not in the data directory.',
-  'Bring `ca/root.key.pem` back from offline storage for the rotation, run it, then move the key away again.',
+  'Signing an issuing CA needs the offline root key, and it is not in the root directory given.',
+  'Mount the removable media that holds the root (`root.key.pem`, made by `lantern-ca root init` or `init --root-dir`) and give its directory as --root-dir.',
+);
+export const RootPassphraseMissingError = defineError(
+  'root_passphrase_missing',
+  500,
+  'The offline root key has its own passphrase, and none was found in LANTERN_CA_ROOT_PASSPHRASE or --root-passphrase-file.',
+  'Set LANTERN_CA_ROOT_PASSPHRASE or give --root-passphrase-file on the machine that holds the root (never the online CA passphrase, never on the command line).',
+);
+export const IssuingCertificateMismatchError = defineError(
+  'issuing_certificate_mismatch',
+  409,
+  'The issuing CA certificate brought back from the offline root is not for the key this CA is waiting for, or is not a CA certificate signed by its root.',
+  'Sign the CSR that `lantern-ca ca rotate-issuing --csr-out` wrote (`lantern-ca root sign-issuing`), and install the certificate that came out of that.',
+);
+export const RotationNotPendingError = defineError(
+  'rotation_not_pending',
+  409,
+  'No issuing CA key is waiting for its certificate in this data directory.',
+  'Start the rotation first: `lantern-ca ca rotate-issuing --data-dir D --csr-out F`.',
+);
+export const KeyPassphraseWrongError = defineError(
+  'key_passphrase_wrong',
+  503,
+  'A CA key file did not open with the passphrase given (the CA passphrase, or the root passphrase for the root key).',
+  'Give the passphrase the key was written with (LANTERN_CA_PASSPHRASE / LANTERN_CA_ROOT_PASSPHRASE or their files, never argv).',
+);
+export const KeyFileCorruptError = defineError(
+  'key_file_corrupt',
+  503,
+  'A CA key file is not in a format this version reads, or its seal does not verify (damaged or edited).',
+  'Restore the key file from a backup; an edited KDF header or ciphertext never opens.',
 );
 export const IssuerUnknownError = defineError(
   'issuer_unknown',
@@ -608,6 +650,7 @@ export const caErrors = [
   KeyRingCorruptError,
   TokenLifetimeExceededError,
   MfaRequiredError,
+  MfaEnrollmentRequiredError,
   MfaFailedError,
   StepUpRequiredError,
   RiskDeniedError,
@@ -637,6 +680,11 @@ export const caErrors = [
   SsoHandoffPendingError,
   SsoHandoffInvalidError,
   RootKeyUnavailableError,
+  RootPassphraseMissingError,
+  IssuingCertificateMismatchError,
+  RotationNotPendingError,
+  KeyPassphraseWrongError,
+  KeyFileCorruptError,
   IssuerUnknownError,
   HsmUnavailableError,
   HsmTokenNotFoundError,

@@ -34,6 +34,7 @@ beforeAll(async () => {
     dataDir,
     clock: systemClock,
     publicUrl: 'http://127.0.0.1:8080',
+    root: 'dev-in-data-dir',
   });
   rootFingerprint = init.rootFingerprint;
   passphrase = readFileSync(dataDirPaths(dataDir).passphraseFile, 'utf8').trim();
@@ -47,7 +48,9 @@ describe('mistakes are named in the user’s words, with what is allowed', () =>
     expect(typo.stderr).toContain("unknown command 'craete'; did you mean 'create'?");
     expect(typo.stderr).not.toContain('commands:');
     expect((await run(['tennant', 'list'])).stderr).toContain("did you mean 'tenant'?");
-    expect((await run(['tenant'])).stderr).toContain("'tenant' needs a command: create, list, sso");
+    expect((await run(['tenant'])).stderr).toContain(
+      "'tenant' needs a command: create, list, password-policy, sso",
+    );
     expect((await run(['zzzzzz'])).stderr).toMatch(/unknown command 'zzzzzz'; commands are: /);
   });
 

@@ -158,6 +158,7 @@ describe('data residency', () => {
         dataDir: dir,
         clock,
         publicUrl: 'http://eu.ca.test',
+        root: 'dev-in-data-dir',
         passphrase: TEST_PASSPHRASE,
         dataResidency: 'eu',
       });

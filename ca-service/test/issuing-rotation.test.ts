@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 const rotate = () =>
-  rotateIssuingCa({ dataDir: ca.dir, clock: ca.clock, passphrase: TEST_PASSPHRASE });
+  rotateIssuingCa({ dataDir: ca.dir, clock: ca.clock, passphrase: TEST_PASSPHRASE, root: ca.root });
 
 /** Stops the first service and starts it again on the data dir, as an admin would. */
 async function restart() {

@@ -3,7 +3,7 @@ import { parseCrl } from '../../shared/src/x509/parse-crl.js';
 import { X509Certificate, createPublicKey, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initDataDir, openCa, openPkcs11Token } from '@lantern/ca-service';
 import { dataDirPaths } from '../src/data-dir/paths.js';
@@ -12,6 +12,7 @@ import type { TestCa } from '../../test/support/ca-fixture.js';
 import {
   T0,
   TEST_PASSPHRASE,
+  TEST_ROOT_PASSPHRASE,
   createEnrollmentToken,
   createTenant,
   createUser,
@@ -65,12 +66,15 @@ describe('CA keys on a PKCS#11 token: refusals', () => {
         clock: manualClock(T0),
         publicUrl: 'http://ca.test',
         passphrase: TEST_PASSPHRASE,
+        root: { dir: join(dir, '..', `${basename(dir)}-root`), passphrase: TEST_ROOT_PASSPHRASE },
         pkcs11: { modulePath: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: '000000' },
       }),
     );
     expect(code).toBe('hsm_pin_incorrect');
     expect(existsSync(dataDirPaths(dir).pkcs11Settings)).toBe(false);
     expect(existsSync(dataDirPaths(dir).issuingCertificate)).toBe(false);
+    // Refused before the ceremony: no root was made for a CA that never came to be.
+    expect(existsSync(join(dir, '..', `${basename(dir)}-root`))).toBe(false);
   });
 
   it('refuses to open an HSM-held CA with a wrong PIN, and with none', async () => {
@@ -121,6 +125,7 @@ describe('CA keys on a PKCS#11 token: refusals', () => {
         clock: manualClock(T0),
         publicUrl: 'http://ca.test',
         passphrase: TEST_PASSPHRASE,
+        root: 'dev-in-data-dir',
         pkcs11: { modulePath, tokenLabel, pin: hsm.pin },
       });
     expect(await codeOf(init(hsm.modulePath, 'no-such-token'))).toBe('hsm_token_not_found');
@@ -144,7 +149,12 @@ describe('CA keys on a PKCS#11 token: refusals', () => {
 
   it('refuses the file-key rotation command on an HSM-held issuing CA', async () => {
     const code = await codeOf(
-      rotateIssuingCa({ dataDir: ca.dir, clock: ca.clock, passphrase: TEST_PASSPHRASE }),
+      rotateIssuingCa({
+        dataDir: ca.dir,
+        clock: ca.clock,
+        passphrase: TEST_PASSPHRASE,
+        root: ca.root,
+      }),
     );
     expect(code).toBe('hsm_operation_unsupported');
   });
@@ -158,8 +168,8 @@ describe('CA keys on a PKCS#11 token', () => {
     const holdingKeys = filesUnder(ca.dir).filter((path) =>
       readFileSync(path).includes('PRIVATE KEY-----'),
     );
-    // Only the root's key is a file (offline-root ceremony is separate work); encrypted.
-    expect(holdingKeys).toEqual([paths.rootKey]);
+    // The root key is on the offline root's media, not here either.
+    expect(holdingKeys).toEqual([]);
     const ring = JSON.parse(readFileSync(paths.tokenKeysPkcs11, 'utf8')) as {
       keys: Record<string, unknown>[];
     };
@@ -181,8 +191,11 @@ describe('CA keys on a PKCS#11 token', () => {
     });
     try {
       const held = token.key(settings.issuingKeyId);
-      const certKey = new X509Certificate(ca.ctx.ca.issuingPem).publicKey;
-      expect(held.publicKey.equals(certKey)).toBe(true);
+      const issuing = new X509Certificate(ca.ctx.ca.issuingPem);
+      expect(held.publicKey.equals(issuing.publicKey)).toBe(true);
+      // Signed by the offline root, whose key never came near the data dir or the token.
+      const root = new X509Certificate(readFileSync(join(ca.root.dir, 'root.pem')));
+      expect(issuing.checkIssued(root) && issuing.verify(root.publicKey)).toBe(true);
     } finally {
       token.close();
     }

@@ -16,6 +16,9 @@ let hsm: SoftHsm;
 const root = mkdtempSync(join(tmpdir(), 'lantern-pkcs11-cli-'));
 const dataDir = join(root, 'ca');
 const PASSPHRASE = 'cli-test-passphrase-not-secret';
+const ROOT_PASSPHRASE = 'cli-test-root-passphrase-not-secret';
+/** The offline root, beside (never inside) the data dir. */
+const rootDir = join(root, 'offline-root');
 
 async function run(argv: string[], env: Record<string, string>) {
   const stdout: string[] = [];
@@ -24,7 +27,7 @@ async function run(argv: string[], env: Record<string, string>) {
     stdout: (text) => stdout.push(text),
     stderr: (text) => stderr.push(text),
     readStdin: async () => '',
-    env: { LANTERN_CA_PASSPHRASE: PASSPHRASE, ...env },
+    env: { LANTERN_CA_PASSPHRASE: PASSPHRASE, LANTERN_CA_ROOT_PASSPHRASE: ROOT_PASSPHRASE, ...env },
   });
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
@@ -46,23 +49,33 @@ afterAll(() => {
 
 describe('lantern-ca with CA keys on a PKCS#11 token', () => {
   it('init refuses a wrong PIN with its code, prints no PIN and no stack, and writes no CA', async () => {
-    const wrong = await run(['init', '--data-dir', dataDir, ...tokenFlags()], {
-      LANTERN_PKCS11_PIN: '000000',
-    });
+    const wrong = await run(
+      ['init', '--data-dir', dataDir, '--root-dir', rootDir, ...tokenFlags()],
+      {
+        LANTERN_PKCS11_PIN: '000000',
+      },
+    );
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('(hsm_pin_incorrect)');
     expect(wrong.stderr).not.toContain('000000');
     expect(wrong.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(dataDirPaths(dataDir).pkcs11Settings)).toBe(false);
+    expect(existsSync(rootDir)).toBe(false);
   });
 
   it('init without a PIN, or with half the token flags, is refused before anything is made', async () => {
-    const noPin = await run(['init', '--data-dir', dataDir, ...tokenFlags()], {});
+    const noPin = await run(
+      ['init', '--data-dir', dataDir, '--root-dir', rootDir, ...tokenFlags()],
+      {},
+    );
     expect(noPin.code).toBe(1);
     expect(noPin.stderr).toContain('(hsm_pin_missing)');
-    const half = await run(['init', '--data-dir', dataDir, '--pkcs11-module', hsm.modulePath], {
-      LANTERN_PKCS11_PIN: hsm.pin,
-    });
+    const half = await run(
+      ['init', '--data-dir', dataDir, '--root-dir', rootDir, '--pkcs11-module', hsm.modulePath],
+      {
+        LANTERN_PKCS11_PIN: hsm.pin,
+      },
+    );
     expect(half.code).toBe(2);
     expect(half.stderr).toContain('--pkcs11-token-label');
     expect(existsSync(dataDirPaths(dataDir).database)).toBe(false);
@@ -72,7 +85,17 @@ describe('lantern-ca with CA keys on a PKCS#11 token', () => {
     const pinFile = join(root, 'pin');
     writeFileSync(pinFile, `${hsm.pin}\n`, { mode: 0o600 });
     const init = await run(
-      ['init', '--data-dir', dataDir, ...tokenFlags(), '--pkcs11-pin-file', pinFile, '--json'],
+      [
+        'init',
+        '--data-dir',
+        dataDir,
+        '--root-dir',
+        rootDir,
+        ...tokenFlags(),
+        '--pkcs11-pin-file',
+        pinFile,
+        '--json',
+      ],
       {},
     );
     expect(init.code, init.stderr).toBe(0);

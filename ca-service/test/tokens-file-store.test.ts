@@ -48,10 +48,11 @@ describe('file key ring store', () => {
     ]);
   });
 
-  it('writes encrypted PKCS#8 only, to a file only its owner can read, with no temporary left', () => {
+  it('writes sealed keys only (Argon2id, AES-256-GCM), to a file only its owner can read, with no temporary left', () => {
     open().rotate();
     const text = readFileSync(path, 'utf8');
-    expect(text).toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+    expect(text).toContain('"lantern-key/2$argon2id$');
+    expect(text).not.toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
     expect(text).not.toContain('-----BEGIN PRIVATE KEY-----');
     expect(text).not.toContain('"d"');
     expect(statSync(path).mode & 0o777).toBe(0o600);

@@ -51,6 +51,7 @@ export async function openBenchCa(
     clock: systemClock,
     publicUrl: BENCH_PUBLIC_URL,
     passphrase: BENCH_PASSPHRASE,
+    root: 'dev-in-data-dir',
     logger,
   });
   const ca = await openCa({

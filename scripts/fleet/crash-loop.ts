@@ -96,7 +96,15 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   };
 
   try {
-    const init = runNode(CA_CLI, ['init', '--data-dir', caDir, '--url', caUrl, '--json']);
+    const init = runNode(CA_CLI, [
+      'init',
+      '--data-dir',
+      caDir,
+      '--dev-root-in-data-dir',
+      '--url',
+      caUrl,
+      '--json',
+    ]);
     if (init.status !== 0) throw new Error(`lantern-ca init failed: ${init.stderr}`);
     const rootFingerprint = init.json<{ rootFingerprint: string }>().rootFingerprint;
     const adminKey = readFileSync(dataDirPaths(caDir).adminApiKey, 'utf8').trim();

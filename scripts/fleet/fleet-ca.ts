@@ -1,5 +1,6 @@
 import type { CaContext } from '@lantern/ca-service';
-import { buildApp, initDataDir, openCa, rotateIssuingCa } from '@lantern/ca-service';
+import { dirname } from 'node:path';
+import { buildApp, dataDirPaths, initDataDir, openCa, rotateIssuingCa } from '@lantern/ca-service';
 import type { ManualClock } from '@lantern/shared';
 import { createLogger } from '@lantern/shared';
 import type { FastifyInstance, InjectOptions } from 'fastify';
@@ -44,6 +45,7 @@ export async function startFleetCa(dir: string, clock: ManualClock): Promise<Fle
     clock,
     publicUrl: 'http://127.0.0.1',
     passphrase: PASSPHRASE,
+    root: 'dev-in-data-dir',
     logger,
   });
   let ca: Awaited<ReturnType<typeof openCa>>;
@@ -85,7 +87,12 @@ export async function startFleetCa(dir: string, clock: ManualClock): Promise<Fle
     async rotateIssuing() {
       await app.close();
       ca.close();
-      await rotateIssuingCa({ dataDir: dir, clock, passphrase: PASSPHRASE });
+      await rotateIssuingCa({
+        dataDir: dir,
+        clock,
+        passphrase: PASSPHRASE,
+        root: { dir: dirname(dataDirPaths(dir).rootKey), passphrase: PASSPHRASE },
+      });
       await start(Number(new URL(url).port));
     },
     async admin<T>(method: InjectOptions['method'], path: string, body?: unknown): Promise<T> {

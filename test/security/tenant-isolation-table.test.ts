@@ -111,6 +111,13 @@ const rows: Record<string, Row> = {
     url: () => `/v1/admin/tenants/${b['tenant']}/mfa-policy`,
     body: () => ({ roles: { learner: { required: [], offline: ['password'] } } }),
   },
+  'GET /v1/admin/tenants/{id}/password-policy': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/password-policy`,
+  },
+  'PUT /v1/admin/tenants/{id}/password-policy': {
+    url: () => `/v1/admin/tenants/${b['tenant']}/password-policy`,
+    body: () => ({ minLength: 12, refuseCommon: true }),
+  },
   'GET /v1/admin/tenants/{id}/risk-policy': {
     url: () => `/v1/admin/tenants/${b['tenant']}/risk-policy`,
   },

@@ -10,10 +10,14 @@ import type { BuildAppOptions, CaContext, Pkcs11Config } from '@lantern/ca-servi
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
 
 export const TEST_PASSPHRASE = 'test-passphrase-not-secret';
+/** The offline root's own passphrase: never the online CA's. */
+export const TEST_ROOT_PASSPHRASE = 'test-root-passphrase-not-secret';
 export const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
 
 export interface TestCa {
   dir: string;
+  /** The offline root (its key never enters \`dir\`). */
+  root: { dir: string; passphrase: string };
   clock: ManualClock;
   ctx: CaContext;
   app: FastifyInstance;
@@ -35,6 +39,10 @@ export async function startTestCa(
   options: { now?: number; pkcs11?: Pkcs11Config; app?: Omit<BuildAppOptions, 'context'> } = {},
 ): Promise<TestCa> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-ca-'));
+  const root = {
+    dir: mkdtempSync(join(tmpdir(), 'lantern-root-')),
+    passphrase: TEST_ROOT_PASSPHRASE,
+  };
   const clock = manualClock(options.now ?? T0);
   const logLines: string[] = [];
   const logger = createLogger({
@@ -53,6 +61,7 @@ export async function startTestCa(
     clock,
     publicUrl: 'http://ca.test',
     passphrase: TEST_PASSPHRASE,
+    root,
     logger,
     ...(options.pkcs11 === undefined ? {} : { pkcs11: options.pkcs11 }),
   });
@@ -71,6 +80,7 @@ export async function startTestCa(
   });
   return {
     dir,
+    root,
     clock,
     ctx: ca.context,
     app,
@@ -90,6 +100,7 @@ export async function startTestCa(
       await app.close();
       ca.close();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(root.dir, { recursive: true, force: true });
     },
   };
 }

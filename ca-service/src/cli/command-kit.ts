@@ -1,7 +1,8 @@
 import { ID_NOUNS, UsageError, isId, optionalString } from '@lantern/shared';
 import type { Command, CommandIo, IdPrefix } from '@lantern/shared';
 import { dataDirPaths } from '../data-dir/paths.js';
-import { resolvePassphrase } from '../data-dir/secret-files.js';
+import type { RootLocation } from '../data-dir/offline-root.js';
+import { resolvePassphrase, resolveRootPassphrase } from '../data-dir/secret-files.js';
 
 export type CommandValues = Parameters<Command['run']>[0];
 
@@ -41,3 +42,18 @@ export function passphraseOf(values: CommandValues, io: CommandIo, dataDir: stri
     dataDirPaths(dataDir).passphraseFile,
   );
 }
+
+/** `--root-dir` and the root's own passphrase (LANTERN_CA_ROOT_PASSPHRASE or `--root-passphrase-file`). */
+export function rootLocationOf(values: CommandValues, io: CommandIo): RootLocation {
+  const dir = optionalString(values, 'root-dir');
+  if (dir === undefined) throw new UsageError('give --root-dir (where the offline root is)');
+  return {
+    dir,
+    passphrase: resolveRootPassphrase(io.env, optionalString(values, 'root-passphrase-file')),
+  };
+}
+
+export const ROOT_OPTIONS = {
+  'root-dir': { type: 'string' },
+  'root-passphrase-file': { type: 'string' },
+} as const;

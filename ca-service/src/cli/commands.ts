@@ -8,6 +8,7 @@ import { enrollTokenCommands } from './commands/enroll-token.js';
 import { eventsCommand } from './commands/events.js';
 import { inviteCommands } from './commands/invite.js';
 import { keysCommands } from './commands/keys.js';
+import { rootCommands } from './commands/root.js';
 import { memberCommands } from './commands/member.js';
 import { projectionsCommands } from './commands/projections.js';
 import { initCommand, serveCommand } from './commands/service.js';
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   initCommand,
   serveCommand,
   ...caCommands,
+  ...rootCommands,
   ...tenantCommands,
   ...enrollTokenCommands,
   ...deviceCommands,

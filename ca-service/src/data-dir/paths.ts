@@ -7,12 +7,15 @@ export function dataDirPaths(dataDir: string) {
     database: join(dataDir, 'lantern-ca.db'),
     config: join(dataDir, 'config.json'),
     rootCertificate: join(dataDir, 'ca', 'root.pem'),
+    /** Only in a dev setup made with \`init --dev-root-in-data-dir\`; the root key lives offline otherwise. */
     rootKey: join(dataDir, 'ca', 'root.key.pem'),
     issuingCertificate: join(dataDir, 'ca', 'issuing.pem'),
     issuingKey: join(dataDir, 'ca', 'issuing.key.pem'),
     /** A rotation's new issuing CA until it replaces the current one. */
     nextIssuingCertificate: join(dataDir, 'ca', 'issuing.next.pem'),
     nextIssuingKey: join(dataDir, 'ca', 'issuing.next.key.pem'),
+    /** A rotation's new issuing key while the offline root signs its CSR (\`ca rotate-issuing --csr-out\`). */
+    pendingIssuingKey: join(dataDir, 'ca', 'issuing.pending.key.pem'),
     /** Retired issuing CAs (`<SKI hex>.pem`, `.key.pem`): they keep signing CRLs. */
     retiredIssuers: join(dataDir, 'ca', 'retired'),
     /** Present when the issuing and token keys are on a PKCS#11 token: where, and which. */

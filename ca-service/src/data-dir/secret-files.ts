@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PassphraseMissingError } from '../errors.js';
+import { PassphraseMissingError, RootPassphraseMissingError } from '../errors.js';
 
 /** Written whole or not at all, readable only by the service's user. */
 export function writePrivateFile(path: string, content: string | Buffer): void {
@@ -35,4 +35,21 @@ export function resolvePassphrase(
     if (passphrase.length > 0) return passphrase;
   }
   throw new PassphraseMissingError();
+}
+
+/**
+ * The offline root key's own passphrase: `LANTERN_CA_ROOT_PASSPHRASE` or `--root-passphrase-file`.
+ * Never the online CA's: whoever runs the online CA must not be able to open the root.
+ */
+export function resolveRootPassphrase(
+  env: NodeJS.ProcessEnv,
+  passphraseFile: string | undefined,
+): string {
+  const fromEnv = env['LANTERN_CA_ROOT_PASSPHRASE'];
+  if (fromEnv) return fromEnv;
+  if (passphraseFile !== undefined && existsSync(passphraseFile)) {
+    const passphrase = readFileSync(passphraseFile, 'utf8').trim();
+    if (passphrase.length > 0) return passphrase;
+  }
+  throw new RootPassphraseMissingError();
 }

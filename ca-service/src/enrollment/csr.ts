@@ -23,6 +23,8 @@ const MAX_CSR_PEM_LENGTH = 8192;
 
 export interface ParsedCsr {
   subjectPublicKeyInfo: Buffer;
+  /** The requested subject Name (DER); the device profile ignores it, the offline root reads its CN. */
+  subject: Buffer;
   publicKey: KeyObject;
 }
 
@@ -36,6 +38,7 @@ function describeKey(key: KeyObject): string {
 interface CsrParts {
   info: DerValue;
   spki: DerValue;
+  subject: DerValue;
   signatureAlgorithm: string;
   signature: Uint8Array;
   attributeTypes: string[];
@@ -55,7 +58,7 @@ function csrParts(der: Uint8Array): CsrParts {
 
   const fields = childrenOf(info);
   if (smallUnsigned(fields.read(TAG.integer)) !== 0) throw new TypeError('CSR version is not 1');
-  fields.read(TAG.sequence);
+  const subject = fields.read(TAG.sequence);
   const spki = fields.read(TAG.sequence);
   const attributes = childrenOf(fields.read(0xa0));
   fields.finish();
@@ -66,7 +69,7 @@ function csrParts(der: Uint8Array): CsrParts {
     attribute.read(TAG.set);
     attribute.finish();
   }
-  return { info, spki, signatureAlgorithm, signature: signature.bytes, attributeTypes };
+  return { info, spki, subject, signatureAlgorithm, signature: signature.bytes, attributeTypes };
 }
 
 const P256_SPKI_PREFIX = Buffer.from(
@@ -162,6 +165,7 @@ export function parseDeviceCsr(pem: string): ParsedCsr {
   const spki = parts.spki.raw;
   return {
     subjectPublicKeyInfo: isCanonicalP256(spki) ? Buffer.from(spki) : canonicalP256Spki(publicKey),
+    subject: Buffer.from(parts.subject.raw),
     publicKey,
   };
 }

@@ -9,8 +9,14 @@ import {
   resetTotp,
   startTotpEnrollment,
 } from '../mfa/totp-enrollment.js';
+import { verifyEnrollmentToken } from '../mfa/totp-reenrolment.js';
+import {
+  setTenantPasswordPolicy,
+  tenantPasswordPolicyBodySchema,
+  tenantPasswordPolicyOf,
+} from '../tenants/tenant-password-policy.js';
 import { deviceProofSupport } from './device-proof-support.js';
-import { correlationIdOf } from './principal.js';
+import { bearer, correlationIdOf } from './principal.js';
 import { idParam } from './schemas.js';
 import { signedInCaller } from './signed-in.js';
 
@@ -31,6 +37,9 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
     const proofs = deviceProofSupport(app, ctx);
 
     const signedIn = signedInCaller(ctx, proofs);
+    // Enrolling (and only that) also takes the enrolment token of `mfa_enrollment_required`.
+    const enrolling: typeof signedIn = (request) =>
+      verifyEnrollmentToken(ctx, bearer(request)) ?? signedIn(request);
 
     app.get('/v1/mfa', async (request) => mfaStatus(ctx, signedIn(request)));
 
@@ -41,7 +50,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
         schema: { body: { type: 'object', additionalProperties: false, properties: {} } },
       },
       async (request, reply) => {
-        const enrollment = await startTotpEnrollment(ctx, signedIn(request));
+        const enrollment = await startTotpEnrollment(ctx, enrolling(request));
         return reply.header('cache-control', 'no-store').status(201).send(enrollment);
       },
     );
@@ -60,7 +69,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) =>
-        confirmTotpEnrollment(ctx, signedIn(request), request.body.code, correlationIdOf(request)),
+        confirmTotpEnrollment(ctx, enrolling(request), request.body.code, correlationIdOf(request)),
     );
 
     app.delete('/v1/mfa/totp', async (request) =>
@@ -89,6 +98,23 @@ export function mfaAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const { roles } = request.body;
         return setMfaPolicy(ctx, request.admin.namedTenant(), roles, request.admin.meta);
       },
+    );
+
+    // The tenant's password strength (tenants/tenant-password-policy.ts), beside its MFA policy.
+    app.get(
+      '/v1/admin/tenants/:id/password-policy',
+      { config: { scope: 'users:read', tenant: 'param' }, schema: { params: tenantParam } },
+      async (request) => tenantPasswordPolicyOf(ctx.store.db, request.admin.namedTenant()),
+    );
+
+    app.put(
+      '/v1/admin/tenants/:id/password-policy',
+      {
+        config: { scope: 'tenants:write', tenant: 'param' },
+        schema: { params: tenantParam, body: tenantPasswordPolicyBodySchema },
+      },
+      async (request) =>
+        setTenantPasswordPolicy(ctx, request.admin.namedTenant(), request.body, request.admin.meta),
     );
 
     app.post(

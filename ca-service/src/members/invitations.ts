@@ -9,7 +9,7 @@ import {
   InvitationInvalidError,
   InvitationUsedError,
 } from '../errors.js';
-import { passwordPolicy } from '../passwords/credential-policy.js';
+import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import { sealPersonalData } from '../users/personal-data.js';
 import type { Role } from '../users/users.js';
@@ -213,7 +213,7 @@ export async function acceptInvitation(
   } else if (existing && existing.status !== 'pending_verification') {
     throw new InvalidCredentialsError(`"${input.username}" is taken`);
   } else {
-    const verdict = passwordPolicy().check(input.password);
+    const verdict = tenantPasswordCheck(ctx.store.db, invitation.tenant_id).check(input.password);
     if (!verdict.ok)
       throw new CredentialRejectedError(
         `the password is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,

@@ -4,13 +4,19 @@ import { trace } from '@opentelemetry/api';
 import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
-import { MfaFailedError, MfaRequiredError, RiskDeniedError } from '../errors.js';
+import {
+  MfaEnrollmentRequiredError,
+  MfaFailedError,
+  MfaRequiredError,
+  RiskDeniedError,
+} from '../errors.js';
 import type { UserRow } from '../users/users.js';
 import type { SecondFactor } from './mfa-policy.js';
 import { SECOND_FACTORS, roleMfaPolicy } from './mfa-policy.js';
 import type { RiskReason } from './risk-policy.js';
 import type { RiskAssessment, RiskLevel } from './sign-in-risk.js';
 import { consumeTotpCode, totpParameters, totpRow } from './totp-credentials.js';
+import { owesTotpEnrolment, signEnrollmentToken } from './totp-reenrolment.js';
 import { hasCaPasskey } from './webauthn-credentials.js';
 
 /** RFC 8176 method reference a verified TOTP code adds to `amr`. */
@@ -41,13 +47,19 @@ export interface UnverifiedRisk {
  *   where the role's policy asks for none, with the reasons and level in the answer and in an
  *   `identity.user.mfa_challenge_required` event. A user with no factor is refused
  *   (`risk_denied`) or let through flagged, per the tenant's `noFactor`;
- * - no active TOTP: a code sent anyway is ignored, and `amr` does not claim it;
+ * - no active TOTP: a code sent anyway is ignored, and `amr` does not claim it; but when the
+ *   role requires TOTP and the user's was retired by others (mfa/totp-reenrolment.ts), no
+ *   session: `mfa_enrollment_required` with an enrolment-only token (after the risk check, so
+ *   a sign-in refused for risk gets no enrolment token either);
  * - TOTP and a code: the code must be good and fresh (`mfa_failed` otherwise, recorded through
  *   `recordFailure` in the same transaction as the step check, so it counts towards lockout).
  *   A good code answers a risk challenge too.
  */
 export function checkLoginMfa(
-  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'secretBox' | 'store'>,
+  ctx: Pick<
+    CaContext,
+    'clock' | 'logger' | 'metrics' | 'publicUrl' | 'secretBox' | 'store' | 'tokenKeys'
+  >,
   user: UserRow,
   code: string | undefined,
   recordFailure: () => void,
@@ -87,6 +99,19 @@ export function checkLoginMfa(
           methods,
           ...(risk?.challenge ? { risk: { level: risk.level, reasons: risk.reasons } } : {}),
         },
+      });
+    }
+    if (
+      required.includes('totp') &&
+      row === undefined &&
+      owesTotpEnrolment(ctx.store.db, user.user_id)
+    ) {
+      ctx.logger.info(
+        { event: 'login.mfa_enrollment_required', tenantId: user.tenant_id, userId: user.user_id },
+        'second factor retired: enrolment required before a session',
+      );
+      throw new MfaEnrollmentRequiredError(undefined, {
+        details: { methods: ['totp'], ...signEnrollmentToken(ctx, user) },
       });
     }
     return { amr: [], ...(unverified ? { unverifiedRisk: unverified } : {}) };

@@ -2,7 +2,7 @@
 export const MAX_SECRET_BYTES = 1024;
 
 export type CredentialRejectReason =
-  'too_short' | 'too_long' | 'not_digits' | 'too_predictable' | 'not_a_string';
+  'too_short' | 'too_long' | 'not_digits' | 'too_predictable' | 'too_common' | 'not_a_string';
 
 export type CredentialVerdict = { ok: true } | { ok: false; reason: CredentialRejectReason };
 
@@ -15,7 +15,107 @@ export interface PasswordPolicyOptions {
   /** Counted in Unicode code points after NFC, which is what a person thinks of as characters. */
   minLength?: number;
   maxBytes?: number;
+  /** Refused whatever their length, compared case-insensitively (lower case entries). */
+  refuse?: ReadonlySet<string>;
 }
+
+/**
+ * The passwords tried first by every guessing list and seen most in breach corpora (8
+ * characters and more: shorter ones fail on length anyway). Small on purpose: it stops the
+ * first guesses of an offline search of a copied device, not a determined dictionary.
+ */
+export const COMMON_PASSWORDS: ReadonlySet<string> = new Set([
+  'password',
+  'password1',
+  'password12',
+  'password123',
+  'password1234',
+  'passw0rd',
+  'p@ssw0rd',
+  'p@ssword',
+  'pa$$word',
+  '12345678',
+  '123456789',
+  '1234567890',
+  '0123456789',
+  '87654321',
+  '11111111',
+  '00000000',
+  '88888888',
+  '12341234',
+  '11223344',
+  '12121212',
+  '123123123',
+  '1q2w3e4r',
+  '1q2w3e4r5t',
+  'q1w2e3r4',
+  'qwertyui',
+  'qwertyuiop',
+  'qwerty123',
+  'qwerty12',
+  'asdfghjk',
+  'asdfghjkl',
+  'zxcvbnm1',
+  '1qaz2wsx',
+  'zaq12wsx',
+  'abcd1234',
+  'abc12345',
+  'abcdefgh',
+  'aa123456',
+  'iloveyou',
+  'iloveyou1',
+  'sunshine',
+  'princess',
+  'football',
+  'baseball',
+  'superman',
+  'starwars',
+  'whatever',
+  'trustno1',
+  'welcome1',
+  'welcome123',
+  'letmein1',
+  'letmein123',
+  'computer',
+  'internet',
+  'michelle',
+  'jennifer',
+  'corvette',
+  'mercedes',
+  'dragon123',
+  'monkey123',
+  'changeme',
+  'changeme1',
+  'administrator',
+  'admin123',
+  'admin1234',
+  'student1',
+  'student123',
+  'teacher1',
+  'teacher123',
+  'school123',
+  'lantern1',
+  'lantern123',
+  'homework',
+  'passpass',
+  'secret123',
+  'default1',
+  'access14',
+  'master12',
+  'football1',
+  'shadow12',
+  'blink182',
+  'pokemon1',
+  'minecraft',
+  'fortnite',
+  'liverpool',
+  'chelsea1',
+  'arsenal1',
+  'qwertyqwerty',
+  'q1w2e3r4t5',
+  '1234qwer',
+  'qazwsxedc',
+]);
 
 export interface PinPolicyOptions {
   minDigits?: number;
@@ -42,7 +142,8 @@ export function passwordPolicy(options: PasswordPolicyOptions = {}): CredentialP
       if (Buffer.byteLength(secret, 'utf8') > maxBytes) return refuse('too_long');
       const normalised = secret.normalize('NFC');
       if (Buffer.byteLength(normalised, 'utf8') > maxBytes) return refuse('too_long');
-      return [...normalised].length < minLength ? refuse('too_short') : ACCEPT;
+      if ([...normalised].length < minLength) return refuse('too_short');
+      return options.refuse?.has(normalised.toLowerCase()) ? refuse('too_common') : ACCEPT;
     },
   };
 }

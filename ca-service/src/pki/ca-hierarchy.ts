@@ -1,5 +1,5 @@
 import type { Clock } from '@lantern/shared';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Name } from '@peculiar/asn1-x509';
 import {
@@ -34,6 +34,39 @@ export interface CaHierarchy {
   issuingCertificate: Buffer;
 }
 
+export interface RootCa {
+  rootKey: KeyObject;
+  rootCertificate: Buffer;
+}
+
+/** A self-signed P-256 root: made once, at the (offline) root ceremony. */
+export async function createRootCa(clock: Clock, rootProfile: CaProfile): Promise<RootCa> {
+  const now = new Date(Math.floor(clock.now() / 1000) * 1000);
+  const root = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rootSpki = spkiOf(root.publicKey);
+  const rootName = distinguishedName(
+    rootProfile.subject.commonName,
+    rootProfile.subject.organization,
+  );
+  const rootCertificate = await signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: rootName,
+      subject: rootName,
+      notBefore: now,
+      notAfter: new Date(now.getTime() + rootProfile.validityDays * DAY_MS),
+      subjectPublicKeyInfo: rootSpki,
+      extensions: [
+        extensions.basicConstraints(true, rootProfile.basicConstraints.pathLenConstraint),
+        extensions.keyUsage(keyUsageFlags(rootProfile.keyUsage)),
+        extensions.subjectKeyIdentifier(keyIdentifier(rootSpki)),
+      ],
+    },
+    keyObjectSigner(root.privateKey),
+  );
+  return { rootKey: root.privateKey, rootCertificate };
+}
+
 /** A P-256 root and, signed by it, the issuing CA (pathLen 0) that signs binding certs and CRLs. */
 export async function createCaHierarchy(
   clock: Clock,
@@ -56,42 +89,16 @@ export async function createRootFor(
   issuingPublicKey: KeyObject,
 ): Promise<Omit<CaHierarchy, 'issuingKey'>> {
   const now = new Date(Math.floor(clock.now() / 1000) * 1000);
-  const root = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const rootSpki = spkiOf(root.publicKey);
-  const issuingSpki = spkiOf(issuingPublicKey);
-  const rootName = distinguishedName(
-    rootProfile.subject.commonName,
-    rootProfile.subject.organization,
-  );
-  const rootKeyId = keyIdentifier(rootSpki);
-
-  const rootCertificate = await signCertificate(
-    {
-      serial: randomSerial(),
-      issuer: rootName,
-      subject: rootName,
-      notBefore: now,
-      notAfter: new Date(now.getTime() + rootProfile.validityDays * DAY_MS),
-      subjectPublicKeyInfo: rootSpki,
-      extensions: [
-        extensions.basicConstraints(true, rootProfile.basicConstraints.pathLenConstraint),
-        extensions.keyUsage(keyUsageFlags(rootProfile.keyUsage)),
-        extensions.subjectKeyIdentifier(rootKeyId),
-      ],
-    },
-    keyObjectSigner(root.privateKey),
-  );
-
+  const { rootKey, rootCertificate } = await createRootCa(clock, rootProfile);
   const issuingCertificate = await signIssuingCertificate({
     now,
-    rootName,
-    rootKeyId,
-    rootKey: root.privateKey,
+    rootName: distinguishedName(rootProfile.subject.commonName, rootProfile.subject.organization),
+    rootKeyId: keyIdentifier(spkiOf(createPublicKey(rootKey))),
+    rootKey,
     profile: issuingProfile,
-    subjectPublicKeyInfo: issuingSpki,
+    subjectPublicKeyInfo: spkiOf(issuingPublicKey),
   });
-
-  return { rootKey: root.privateKey, rootCertificate, issuingCertificate };
+  return { rootKey, rootCertificate, issuingCertificate };
 }
 
 /** An issuing CA certificate (pathLen 0) signed by the root: at `init` and at each rotation. */

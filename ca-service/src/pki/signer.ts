@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
-import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPublicKey, sign } from 'node:crypto';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { openPrivateKey, sealPrivateKey } from './key-file.js';
 import type { HeldKey } from './pkcs11-token.js';
 
 /**
@@ -30,17 +31,28 @@ export function heldKeySigner(key: HeldKey): Signer {
   };
 }
 
-/** Loads an encrypted PKCS#8 PEM; the passphrase comes from the environment or a file, never argv. */
+/**
+ * Reads an encrypted key file (pki/key-file.ts); the passphrase comes from the environment or a
+ * file, never argv. A key still in the old PBKDF2 format is written back in the new one.
+ */
+export function readKeyFile(keyPath: string, passphrase: string): { privateKey: KeyObject } {
+  const opened = openPrivateKey(readFileSync(keyPath), passphrase);
+  if (opened.legacy) rewriteFile(keyPath, sealPrivateKey(opened.privateKey, passphrase));
+  return { privateKey: opened.privateKey };
+}
+
+/** Same mode, whole or not at all: a crash leaves the old format, which still opens. */
+function rewriteFile(path: string, contents: string): void {
+  const temporary = `${path}.${process.pid}.rewrap.tmp`;
+  writeFileSync(temporary, contents, { mode: statSync(path).mode & 0o777 });
+  renameSync(temporary, path);
+}
+
+/** Loads an encrypted key file (pki/key-file.ts). */
 export function fileSigner(keyPath: string, passphrase: string): Signer {
-  const privateKey = createPrivateKey({ key: readFileSync(keyPath), format: 'pem', passphrase });
-  return keyObjectSigner(privateKey);
+  return keyObjectSigner(readKeyFile(keyPath, passphrase).privateKey);
 }
 
 export function encryptPrivateKey(privateKey: KeyObject, passphrase: string): string {
-  return privateKey.export({
-    type: 'pkcs8',
-    format: 'pem',
-    cipher: 'aes-256-cbc',
-    passphrase,
-  }) as string;
+  return sealPrivateKey(privateKey, passphrase);
 }

@@ -5,7 +5,8 @@ import {
   SelfServiceTokenInvalidError,
   UserEmailMissingError,
 } from '../errors.js';
-import { passwordPolicy, pinPolicy } from '../passwords/credential-policy.js';
+import { pinPolicy } from '../passwords/credential-policy.js';
+import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import { credentialKind, endUserSessions, getUser } from '../users/users.js';
 import type { UserRow } from '../users/users.js';
@@ -152,7 +153,9 @@ export async function completePasswordReset(
   if (!user || (user.status !== 'active' && user.status !== 'pending_verification'))
     throw new SelfServiceTokenInvalidError();
   const kind = credentialKind(user.role, input.password);
-  const verdict = (kind === 'pin' ? pinPolicy() : passwordPolicy()).check(input.password);
+  const verdict = (
+    kind === 'pin' ? pinPolicy() : tenantPasswordCheck(ctx.store.db, user.tenant_id)
+  ).check(input.password);
   if (!verdict.ok)
     throw new CredentialRejectedError(
       `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,

@@ -20,7 +20,7 @@ import {
   timedSpan,
   userIdHash,
 } from '../observability/tracing.js';
-import { passwordPolicy } from '../passwords/credential-policy.js';
+import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
 import { findUserByName } from '../users/users.js';
@@ -149,7 +149,8 @@ async function checkedLogin(
     );
   });
   const result = issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
-    weak: !passwordPolicy().check(input.password).ok,
+    // Below the tenant's password strength: never an offline credential on a software-tier device.
+    weak: !tenantPasswordCheck(ctx.store.db, user.tenant_id).check(input.password).ok,
   });
   recordSignIn(ctx, user, device, client);
   return mfa.unverifiedRisk ? { ...result, risk: mfa.unverifiedRisk } : result;

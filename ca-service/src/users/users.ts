@@ -2,7 +2,8 @@ import type { Database } from 'better-sqlite3';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../errors.js';
-import { passwordPolicy, pinPolicy } from '../passwords/credential-policy.js';
+import { pinPolicy } from '../passwords/credential-policy.js';
+import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 import { forgetPersonalData, sealPersonalData } from './personal-data.js';
 
@@ -99,7 +100,9 @@ export async function registerUser(
 ): Promise<UserView> {
   const tenant = getTenant(ctx.store.db, input.tenant);
   const kind = credentialKind(input.role, input.password);
-  const verdict = (kind === 'pin' ? pinPolicy() : passwordPolicy()).check(input.password);
+  const verdict = (
+    kind === 'pin' ? pinPolicy() : tenantPasswordCheck(ctx.store.db, tenant.tenantId)
+  ).check(input.password);
   if (!verdict.ok)
     throw new CredentialRejectedError(
       `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
@@ -263,7 +266,9 @@ export async function resetPassword(
 ): Promise<UserView> {
   const user = getUser(ctx, input.userId, input.tenantId);
   const kind = credentialKind(user.role, input.password);
-  const verdict = (kind === 'pin' ? pinPolicy() : passwordPolicy()).check(input.password);
+  const verdict = (
+    kind === 'pin' ? pinPolicy() : tenantPasswordCheck(ctx.store.db, user.tenant_id)
+  ).check(input.password);
   if (!verdict.ok)
     throw new CredentialRejectedError(
       `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,

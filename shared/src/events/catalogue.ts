@@ -976,6 +976,22 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     },
   }),
   event({
+    type: 'identity.tenant.password_policy_set',
+    version: 1,
+    aggregate: 'tenant',
+    direction: 'produced',
+    producers: ['ca-service/src/tenants/tenant-password-policy.ts'],
+    consumers: [],
+    payload: object({
+      tenantId: id('ten'),
+      /** Characters (code points after NFC) a password needs, where it is set and to go offline. */
+      minLength: { type: 'integer', minimum: 8, maximum: 128 },
+      /** Refuse passwords from the built-in list of the most common ones. */
+      refuseCommon: boolean,
+    }),
+    example: { tenantId: TENANT, minLength: 12, refuseCommon: true },
+  }),
+  event({
     // AuthenticationIdentityLinked of the identity domain catalogue: an external OpenID Connect
     // identity (issuer, subject) now signs in as this user, in this user's tenant only.
     type: 'identity.user.identity_linked',
@@ -1039,7 +1055,10 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
       'ca-service/src/mfa/totp-removal.ts',
       'ca-service/src/mfa/webauthn-registration.ts',
     ],
-    consumers: ['ca-service/src/mfa/webauthn-credentials.ts'],
+    consumers: [
+      'ca-service/src/mfa/webauthn-credentials.ts',
+      'ca-service/src/mfa/totp-reenrolment.ts',
+    ],
     aggregate: 'user',
     direction: 'produced',
     payload: object(

@@ -435,6 +435,13 @@ export type IdentityTenantMfaPolicySetV1 = {
   };
 };
 
+/** `identity.tenant.password_policy_set` v1. */
+export type IdentityTenantPasswordPolicySetV1 = {
+  tenantId: string;
+  minLength: number;
+  refuseCommon: boolean;
+};
+
 /** `identity.user.identity_linked` v1. */
 export type IdentityUserIdentityLinkedV1 = {
   userId: string;
@@ -657,6 +664,7 @@ export interface EventPayloads {
   'gdpr.subject_request.received': { 1: GdprSubjectRequestReceivedV1 };
   'gdpr.subject_request.acknowledged': { 1: GdprSubjectRequestAcknowledgedV1 };
   'identity.tenant.mfa_policy_set': { 1: IdentityTenantMfaPolicySetV1 };
+  'identity.tenant.password_policy_set': { 1: IdentityTenantPasswordPolicySetV1 };
   'identity.user.identity_linked': { 1: IdentityUserIdentityLinkedV1 };
   'identity.tenant.sso_provider_set': { 1: IdentityTenantSsoProviderSetV1 };
   'identity.user.mfa_removed': { 1: IdentityUserMfaRemovedV1 };

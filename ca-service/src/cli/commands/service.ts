@@ -7,14 +7,14 @@ import {
   systemClock,
 } from '@lantern/shared';
 import type { Command, DataResidency } from '@lantern/shared';
-import { initDataDir } from '../../data-dir/init-data-dir.js';
+import { initDataDir, refuseInitialisedDataDir } from '../../data-dir/init-data-dir.js';
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
 import type { WebAuthnConfig } from '../../mfa/webauthn-config.js';
 import { tracingConfigFromEnv } from '../../observability/otel-sdk.js';
 import { serve } from '../../serve.js';
 import type { CommandValues } from '../command-kit.js';
-import { passphraseOf } from '../command-kit.js';
+import { ROOT_OPTIONS, passphraseOf, rootLocationOf } from '../command-kit.js';
 import {
   PKCS11_OPTIONS,
   PKCS11_USAGE,
@@ -60,7 +60,11 @@ export const initCommand: Command = {
   path: ['init'],
   summary: 'Create the root and issuing CA, the store and a local admin API key',
   usage:
-    'init --data-dir D [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--data-residency us|eu|me|ap] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
+    'init --data-dir D (--root-dir R [--root-passphrase-file F] | --dev-root-in-data-dir) [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--data-residency us|eu|me|ap] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
+    '--root-dir: the offline root (removable media): its key is made or read there, under its own ' +
+    'passphrase (LANTERN_CA_ROOT_PASSPHRASE or --root-passphrase-file), signs the issuing CA and ' +
+    'never enters the data dir. --dev-root-in-data-dir: DEV ONLY, the root key stays in the data ' +
+    'dir under the CA passphrase.\n' +
     '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
     '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.\n' +
     '--data-residency: the region this CA keeps its data in, stamped on every event it stores.\n' +
@@ -70,6 +74,8 @@ export const initCommand: Command = {
     'public-url': { type: 'string' },
     url: { type: 'string' },
     'passphrase-file': { type: 'string' },
+    ...ROOT_OPTIONS,
+    'dev-root-in-data-dir': { type: 'boolean', default: false },
     ...PKCS11_OPTIONS,
     'data-residency': { type: 'string' },
   },
@@ -81,6 +87,14 @@ export const initCommand: Command = {
       !(DATA_RESIDENCIES as readonly string[]).includes(dataResidency)
     )
       throw new UsageError(`--data-residency must be one of ${DATA_RESIDENCIES.join(', ')}`);
+    refuseInitialisedDataDir(dataDir);
+    const devRoot = values['dev-root-in-data-dir'] === true;
+    if (devRoot === (values['root-dir'] !== undefined)) {
+      throw new UsageError(
+        'say where the root key goes: --root-dir R (offline media; the data dir never holds it) or --dev-root-in-data-dir (a dev setup on one machine)',
+      );
+    }
+    const root = devRoot ? ('dev-in-data-dir' as const) : rootLocationOf(values, io);
     if (values['url'] !== undefined && values['public-url'] !== undefined) {
       throw new UsageError('give --public-url only (--url is its old name)');
     }
@@ -99,6 +113,7 @@ export const initCommand: Command = {
       dataDir,
       clock: systemClock,
       publicUrl,
+      root,
       ...(passphrase === undefined ? {} : { passphrase }),
       ...(pkcs11 === undefined ? {} : { pkcs11 }),
       ...(dataResidency === undefined ? {} : { dataResidency: dataResidency as DataResidency }),
@@ -113,6 +128,7 @@ export const initCommand: Command = {
         issuer: publicUrl,
         rootCertificate: paths.rootCertificate,
         passphraseFile: result.passphraseFile,
+        rootKeyInDataDir: result.rootKeyInDataDir,
         ...(pkcs11 === undefined ? {} : { pkcs11TokenLabel: pkcs11.tokenLabel }),
       },
       human: [
@@ -128,7 +144,7 @@ export const initCommand: Command = {
           ? [
               ``,
               `The CA keys are encrypted with a generated passphrase in ${result.passphraseFile}.`,
-              `For production set LANTERN_CA_PASSPHRASE instead and move ${paths.rootKey} offline.`,
+              `For production set LANTERN_CA_PASSPHRASE instead.`,
             ]
           : []),
         ...(pkcs11 === undefined
@@ -137,6 +153,10 @@ export const initCommand: Command = {
               ``,
               `The issuing CA key and the token keys are on PKCS#11 token "${pkcs11.tokenLabel}"; serve needs its PIN.`,
             ]),
+        ``,
+        result.rootKeyInDataDir
+          ? `DEV SETUP: the root key is in ${paths.rootKey}; anyone with the data dir can mint issuing CAs.`
+          : `The root key stays in ${root === 'dev-in-data-dir' ? '' : root.dir} only: unmount that media and keep it offline.`,
         ``,
         `Next: lantern-ca serve --data-dir ${dataDir}`,
       ].join('\n'),
