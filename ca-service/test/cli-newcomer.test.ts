@@ -200,6 +200,27 @@ describe('serve: one per SQLite data dir, found by the admin CLI without --url',
     ).toEqual(['identity.tenant.created']);
   });
 
+  it("user update changes a user's role and email through PATCH, and says what is missing", async () => {
+    const created = await run(
+      [
+        ...['user', 'create', '--tenant', tenantId, '--username', 'amina', '--role', 'admin'],
+        ...['--data-dir', dataDir, '--json'],
+      ],
+      'correct horse battery',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    const nothing = await run(['user', 'update', id, '--data-dir', dataDir]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain('say what changes');
+    const updated = await run([
+      ...['user', 'update', id, '--role', 'teacher', '--email', 'amina@hillside.example'],
+      ...['--data-dir', dataDir],
+    ]);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.stdout).toBe('Updated amina: teacher, amina@hillside.example');
+  });
+
   it('enroll-token create prints the whole agent command, the URI and a QR code', async () => {
     const json = await run([
       'enroll-token',

@@ -54,15 +54,18 @@ export function adminTarget(
   };
 }
 
+/** The HTTP methods the admin API uses. */
+export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'PATCH';
+
 export interface AdminSession {
-  request<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T>;
+  request<T>(method: AdminMethod, path: string, body?: unknown): Promise<T>;
   close(): Promise<void>;
 }
 
 /** One request; a command that makes many (paging) keeps a session open with `openAdmin`. */
 export async function adminRequest<T>(
   target: AdminTarget,
-  method: 'GET' | 'POST' | 'PUT',
+  method: AdminMethod,
   path: string,
   body?: unknown,
 ): Promise<T> {
@@ -75,20 +78,16 @@ export async function adminRequest<T>(
 }
 
 /** `method`: what the session will be used for; a change refuses at once on a local target. */
-export async function openAdmin(
-  target: AdminTarget,
-  method: 'GET' | 'POST' | 'PUT',
-): Promise<AdminSession> {
+export async function openAdmin(target: AdminTarget, method: AdminMethod): Promise<AdminSession> {
   const send =
     target.kind === 'http'
       ? {
-          answer: (m: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) =>
-            overHttp(target, m, path, body),
+          answer: (m: AdminMethod, path: string, body?: unknown) => overHttp(target, m, path, body),
           close: async () => undefined,
         }
       : await fromDataDir(target, method);
   return {
-    async request<T>(m: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> {
+    async request<T>(m: AdminMethod, path: string, body?: unknown): Promise<T> {
       const { status, statusText, text } = await send.answer(m, path, body);
       const parsed = text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : {};
       if (status < 200 || status >= 300) {
@@ -112,7 +111,7 @@ interface Answer {
 
 async function overHttp(
   target: AdminTarget & { kind: 'http' },
-  method: 'GET' | 'POST' | 'PUT',
+  method: AdminMethod,
   path: string,
   body?: unknown,
 ): Promise<Answer> {
@@ -144,9 +143,9 @@ async function overHttp(
  */
 async function fromDataDir(
   target: AdminTarget & { kind: 'local' },
-  method: 'GET' | 'POST' | 'PUT',
+  method: AdminMethod,
 ): Promise<{
-  answer: (method: 'GET' | 'POST' | 'PUT', path: string) => Promise<Answer>;
+  answer: (method: AdminMethod, path: string) => Promise<Answer>;
   close: () => Promise<void>;
 }> {
   const { dataDir } = target;

@@ -1,6 +1,6 @@
 import { optionalString } from '@lantern/shared';
 import type { Command, CommandIo } from '@lantern/shared';
-import type { AdminSession } from './admin-client.js';
+import type { AdminMethod, AdminSession } from './admin-client.js';
 import { adminRequest, adminTarget, openAdmin } from './admin-client.js';
 import type { CommandValues } from './command-kit.js';
 
@@ -12,9 +12,9 @@ export const TARGET_OPTIONS = {
 
 /** The CA an admin command talks to, over HTTP or on its data dir. */
 export interface AdminClient {
-  request<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T>;
+  request<T>(method: AdminMethod, path: string, body?: unknown): Promise<T>;
   /** For a command that makes many requests (paging). */
-  session(method: 'GET' | 'POST' | 'PUT'): Promise<AdminSession>;
+  session(method: AdminMethod): Promise<AdminSession>;
 }
 
 /**
@@ -41,7 +41,7 @@ export function adminCommand(command: AdminCommand): Command {
       const connect = (): AdminClient => {
         const target = adminTarget(values, io.env);
         return {
-          request: <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) =>
+          request: <T>(method: AdminMethod, path: string, body?: unknown) =>
             adminRequest<T>(target, method, path, body),
           session: (method) => openAdmin(target, method),
         };

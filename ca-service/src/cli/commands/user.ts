@@ -45,6 +45,39 @@ export const userCommands: Command[] = [
     },
   }),
   adminCommand({
+    path: ['user', 'update'],
+    summary: "Change a user's role, email or display name (a role change ends their sessions)",
+    usage:
+      'user update ID [--role learner|teacher|admin] [--email E] [--display-name N] [--url U] [--data-dir D]',
+    options: {
+      role: { type: 'string' },
+      email: { type: 'string' },
+      'display-name': { type: 'string' },
+    },
+    async run(connect, values, positionals) {
+      const id = idArgument(positionals, 'usr');
+      const role = optionalString(values, 'role');
+      const email = optionalString(values, 'email');
+      const displayName = optionalString(values, 'display-name');
+      if (role === undefined && email === undefined && displayName === undefined) {
+        throw new UsageError('say what changes: --role, --email or --display-name');
+      }
+      const user = await connect().request<UserView>(
+        'PATCH',
+        `/v1/admin/users/${encodeURIComponent(id)}`,
+        {
+          ...(role === undefined ? {} : { role }),
+          ...(email === undefined ? {} : { email }),
+          ...(displayName === undefined ? {} : { displayName }),
+        },
+      );
+      return {
+        json: { id: user.userId, ...user },
+        human: `Updated ${user.username}: ${user.role}${user.email ? `, ${user.email}` : ''}`,
+      };
+    },
+  }),
+  adminCommand({
     path: ['user', 'list'],
     summary: 'List the users of a tenant',
     usage: 'user list [--tenant T] [--url U] [--data-dir D]',
