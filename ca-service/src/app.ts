@@ -141,7 +141,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       webauthnAdminRoutes(ctx),
       eventRoutes(ctx),
       consoleAdminRoutes(ctx),
-      memberAdminRoutes(ctx),
+      memberAdminRoutes(ctx, options.mailer),
       webhookRoutes(ctx, options.webhooks ?? { allowLoopbackHttp: false }),
       ...(options.mailer ? [selfServiceAdminRoutes(ctx, options.mailer)] : []),
       ssoAdminRoutes(ctx),

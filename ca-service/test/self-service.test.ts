@@ -281,3 +281,35 @@ describe('email verification', () => {
     expect(page.body).toContain('/account/self-service.js');
   });
 });
+
+describe('invitation by mail', () => {
+  it('mails the invitee a link to the accept page that joins once; the answer says it was mailed', async () => {
+    const invited = await ca.admin('POST', '/v1/admin/invitations', {
+      tenant: tenantId,
+      email: 'new.teacher@hillside.example',
+    });
+    expect(invited.statusCode, invited.body).toBe(201);
+    expect(invited.json()).toMatchObject({ mailed: true });
+    const [mail] = await sink.waitFor(1);
+    expect(mail?.to).toEqual(['new.teacher@hillside.example']);
+    const link = /http:\/\/ca\.test\/account\/accept-invitation#(\S+)/.exec(mail?.text ?? '');
+    expect(link?.[1]).toBeDefined();
+    const fragment = new URLSearchParams(link?.[1]);
+    expect(fragment.get('tenant')).toBe(tenantId);
+    const token = fragment.get('token') ?? '';
+    expect(token).toBe((invited.json() as { token: string }).token);
+
+    const page = await ca.app.inject({ method: 'GET', url: '/account/accept-invitation' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.body).toContain('id="accept"');
+
+    const accept = { tenant: tenantId, token, username: 'adaeze', password: NEW };
+    const joined = await post('/v1/invitations/accept', accept);
+    expect(joined.statusCode, joined.body).toBe(201);
+    const again = await post('/v1/invitations/accept', { ...accept, username: 'adaeze2' });
+    expect(again.statusCode).toBe(409);
+    expect(again.json()).toMatchObject({ code: 'invitation_used' });
+    expect(sink.received.map((m) => m.text).join('\n')).not.toContain(NEW);
+  });
+});

@@ -21,7 +21,10 @@ import {
   listOrganizations,
   suspendMembership,
 } from '../members/memberships.js';
+import type { Mailer } from '../self-service/mailer.js';
 import { correlationIdOf } from './principal.js';
+import { SELF_SERVICE_PAGES } from './self-service-pages.js';
+import { errorCode } from './self-service-routes.js';
 import { idParam } from './schemas.js';
 
 const tenantProperty = { type: 'string', minLength: 1, maxLength: 100 } as const;
@@ -62,9 +65,10 @@ function assertMayGrant(ctx: CaContext, request: FastifyRequest, scopes: string[
  * Organisations, invitations, memberships and their roles and permissions (issue 20): admin
  * routes under `adminApi`, each with its scope, plus the public, rate-limited accept.
  */
-export function memberAdminRoutes(ctx: CaContext): FastifyPluginAsync {
+export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPluginAsync {
   return async (base) => {
     const app = base.withTypeProvider<JsonSchemaToTsProvider>();
+    const mailInvitation = invitationMailer(ctx, app, mailer);
     app.post(
       '/v1/admin/organizations',
       {
@@ -144,7 +148,8 @@ export function memberAdminRoutes(ctx: CaContext): FastifyPluginAsync {
           },
           admin.meta,
         );
-        return reply.status(201).send(created);
+        const mailed = mailInvitation(tenantId, body.email, created);
+        return reply.status(201).send({ ...created, mailed });
       },
     );
 
@@ -283,6 +288,54 @@ export function memberAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         );
       },
     );
+  };
+}
+
+/**
+ * With SMTP configured (`serve --smtp-url`), the invitation goes out by mail after the answer:
+ * a link to the accept page with the tenant and the token in the fragment, which browsers send
+ * to no server. A failed mail is logged by its code only (an SMTP error may quote the message);
+ * the invitation stands, and the admin still has the token from the answer.
+ */
+function invitationMailer(
+  ctx: CaContext,
+  app: { addHook(name: 'onClose', hook: () => Promise<void>): unknown },
+  mailer: Mailer | undefined,
+) {
+  const pending = new Set<Promise<void>>();
+  app.addHook('onClose', async () => {
+    await Promise.all(pending);
+  });
+  const origin = (ctx.publicUrls[0] ?? ctx.publicUrl).replace(/\/$/, '');
+  return (
+    tenantId: string,
+    email: string,
+    created: { invitation: { expiresAt: string }; token: string },
+  ): boolean => {
+    if (!mailer) return false;
+    const fragment = new URLSearchParams({ tenant: tenantId, token: created.token }).toString();
+    const job = mailer
+      .send({
+        to: email,
+        subject: 'Lantern: you are invited',
+        text: [
+          'Hello,',
+          '',
+          `You are invited to your school's Lantern. To accept, open this link (it works once, until ${created.invitation.expiresAt}):`,
+          `${origin}${SELF_SERVICE_PAGES.accept}#${fragment}`,
+          '',
+          'If you were not expecting this, ignore this message.',
+        ].join('\n'),
+      })
+      .catch((error: unknown) => {
+        ctx.logger.error(
+          { event: 'invitation.mail_failed', error: errorCode(error) },
+          'an invitation could not be mailed',
+        );
+      })
+      .finally(() => pending.delete(job));
+    pending.add(job);
+    return true;
   };
 }
 
