@@ -119,7 +119,7 @@ describe('lantern-agent enrolls against a running lantern-ca', () => {
     } finally {
       await daemon.stop();
     }
-  });
+  }, 90_000);
 
   it('exits 1 with ca_unreachable when nothing answers, and 2 on usage errors', async () => {
     const nowhere = `http://127.0.0.1:${await freePort()}`;

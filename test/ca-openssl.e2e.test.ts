@@ -190,7 +190,7 @@ describe('lantern-ca with openssl as the relying party', () => {
     const again = cli('device', 'revoke', enrolled.deviceId, '--reason', 'stolen');
     expect(again.status).toBe(1);
     expect(again.json<{ code: string }>().code).toBe('device_already_revoked');
-  });
+  }, 90_000);
 
   it('manages users from the CLI: password on stdin, lock, events', () => {
     const cli = (args: string[], input?: string) =>
@@ -223,7 +223,7 @@ describe('lantern-ca with openssl as the relying party', () => {
       'identity.user.password_set',
       'identity.user.locked',
     ]);
-  });
+  }, 90_000);
 
   it('prints usage and exits 2 for a bad command line', () => {
     expect(runNode(CA_CLI, ['device', 'revoke']).status).toBe(2);

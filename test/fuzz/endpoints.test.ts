@@ -16,8 +16,13 @@ let ca: TestCa;
 let targets: FuzzTargets;
 let routes: FuzzRoute[];
 
-// Refusals that are recorded on purpose: failed sign-ins feed the lockout and the audit trail.
-const RECORDED_REFUSALS = new Set(['identity.user.login_failed', 'identity.user.locked']);
+// Refusals that are recorded on purpose: failed sign-ins feed the lockout and the audit trail,
+// and an authenticated admin caller's 403 is an authorisation decision (docs/members.md).
+const RECORDED_REFUSALS = new Set([
+  'identity.user.login_failed',
+  'identity.user.locked',
+  'identity.authorization.decision_recorded',
+]);
 // The replay cache of device proofs is written before the body is looked at, by design; a refused
 // sign-in's address is remembered (hashed) for the adaptive-MFA `ip_failures` rule, by design too.
 const NOT_STATE = new Set(['proof_jtis', 'signin_ip_failures']);

@@ -1,7 +1,5 @@
 import { LanternError, ServiceUnavailableError, createLogger, systemClock } from '@lantern/shared';
 import { existsSync, readFileSync } from 'node:fs';
-import { buildApp } from '../app.js';
-import { openCa } from '../data-dir/open-ca.js';
 import { dataDirPaths } from '../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../data-dir/require-data-dir.js';
 import { runningService } from '../data-dir/runtime-file.js';
@@ -164,6 +162,11 @@ async function fromDataDir(
       `no lantern-ca serve is running on ${dataDir}; reading its data dir directly needs the CA passphrase (set LANTERN_CA_PASSPHRASE), or start the service`,
     );
   }
+  // Loaded only here: the whole service is most of a CLI start, and a running CA needs none of it.
+  const [{ openCa }, { buildApp }] = await Promise.all([
+    import('../data-dir/open-ca.js'),
+    import('../app.js'),
+  ]);
   const ca = await openCa({
     dataDir,
     clock: systemClock,

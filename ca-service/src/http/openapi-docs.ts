@@ -144,6 +144,16 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       '{ jwks, jwksEtag }: jwks is a JWS (typ lantern-jwks+jws, x5c = issuing CA) of { typ: "jwks", keys, etag, iat, exp }.',
     ],
   },
+  'POST /v1/devices/attestation/challenge': {
+    summary:
+      'TPM attestation, step 1: EK certificate + AK → a credential only that TPM can activate',
+    tag: 'devices',
+    caller: 'token',
+    ok: [
+      200,
+      'The MakeCredential blob and secret for the AK, and the sealed challenge to return with the enrollment.',
+    ],
+  },
   'POST /v1/devices/enroll': {
     summary: 'Enroll a device: one-time token + CSR → binding certificate',
     tag: 'devices',
@@ -306,6 +316,118 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     tag: 'admin',
     caller: 'admin',
     ok: [200, 'The user.'],
+  },
+  'PATCH /v1/admin/users/{id}': {
+    summary: "Change a user's role, email or display name (a role change ends their sessions)",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The user after the change.'],
+  },
+  'GET /v1/admin/tenants/{id}/password-policy': {
+    summary: "The tenant's password policy (minimum length, common passwords refused)",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The policy in force.'],
+  },
+  'PUT /v1/admin/tenants/{id}/password-policy': {
+    summary:
+      "Set the tenant's password policy; it applies where passwords are set and to offline grants",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The policy now in force.'],
+  },
+  'POST /v1/admin/organizations': {
+    summary: 'Create a school (organisation) under the tenant',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The organisation.'],
+  },
+  'GET /v1/admin/organizations': {
+    summary: "List the tenant's schools",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The organisations.'],
+  },
+  'POST /v1/admin/invitations': {
+    summary: 'Invite someone by email, with membership roles; mailed when SMTP is configured',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [
+      201,
+      'The invitation and its one-time accept token (shown once), and whether it was mailed.',
+    ],
+  },
+  'GET /v1/admin/invitations': {
+    summary: "List the tenant's invitations",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The invitations, without tokens.'],
+  },
+  'GET /v1/admin/memberships': {
+    summary: 'List memberships, of the tenant or one user',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The memberships with their roles and permissions.'],
+  },
+  'POST /v1/admin/memberships': {
+    summary: 'Add a user to a school or the district (or lift a suspension)',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The membership.'],
+  },
+  'POST /v1/admin/memberships/{id}/suspend': {
+    summary: 'Suspend a membership: its roles and permissions grant nothing',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The membership after the change.'],
+  },
+  'POST /v1/admin/memberships/{id}/roles': {
+    summary: "Assign a role, scoped to the membership's organisation",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The membership after the change.'],
+  },
+  'POST /v1/admin/memberships/{id}/permissions': {
+    summary: "Assign a direct permission, scoped to the membership's organisation",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The membership after the change.'],
+  },
+  'POST /v1/admin/webhooks': {
+    summary: 'Subscribe an HTTPS endpoint to event types; the signing secret is shown once',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [201, 'The subscription and its secret.'],
+  },
+  'GET /v1/admin/webhooks': {
+    summary: "List the tenant's webhook subscriptions",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The subscriptions, without secrets.'],
+  },
+  'POST /v1/admin/webhooks/{id}/delete': {
+    summary: 'Delete a webhook subscription',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The subscription, deleted.'],
+  },
+  'GET /v1/admin/webhooks/{id}/deliveries': {
+    summary: "A subscription's delivery log: status, attempts, next try",
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The deliveries, newest first.'],
+  },
+  'POST /v1/admin/webhooks/deliveries/{id}/redeliver': {
+    summary: 'Send a delivery again now',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The delivery, due again.'],
+  },
+  'POST /v1/invitations/accept': {
+    summary: 'Accept an invitation: one-time token, username and password → an active membership',
+    tag: 'auth',
+    caller: 'public',
+    ok: [201, 'The user and membership the invitation created or joined.'],
   },
   'POST /v1/admin/users/{id}/{action}': {
     summary: 'Lock, unlock, suspend, reactivate or erase a user',

@@ -11,8 +11,6 @@ import { initDataDir, refuseInitialisedDataDir } from '../../data-dir/init-data-
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
 import type { WebAuthnConfig } from '../../mfa/webauthn-config.js';
-import { tracingConfigFromEnv } from '../../observability/otel-sdk.js';
-import { serve } from '../../serve.js';
 import type { CommandValues } from '../command-kit.js';
 import { ROOT_OPTIONS, passphraseOf, rootLocationOf } from '../command-kit.js';
 import {
@@ -215,6 +213,11 @@ export const serveCommand: Command = {
       throw new UsageError('--port must be 0-65535');
     const publicUrl = publicUrlFlag(values);
     requireInitialisedDataDir(dataDir);
+    // Loaded only for `serve`: the service and the OpenTelemetry SDK are most of a CLI start.
+    const [{ tracingConfigFromEnv }, { serve }] = await Promise.all([
+      import('../../observability/otel-sdk.js'),
+      import('../../serve.js'),
+    ]);
     const tracing = tracingConfigFromEnv(io.env);
     const passphrase = passphraseOf(values, io, dataDir);
     const pkcs11 = pkcs11OpenOptions(values, io, dataDir);
