@@ -81,6 +81,28 @@ describe('a user manager cannot make or take over a tenant admin', () => {
     expect(users).toContainEqual({ username: 'head', role: 'admin', email: null });
     expect(users).not.toContainEqual(expect.objectContaining({ username: 'sleeper' }));
 
+    // A teacher account holding `org_admin` is an admin in all but name.
+    const orgAdmin = await ca.admin('POST', '/v1/admin/invitations', {
+      tenant: tenantId,
+      email: 'oa@school.example',
+      roles: ['org_admin'],
+    });
+    const oa = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: {
+        tenant: tenantId,
+        token: (orgAdmin.json() as { token: string }).token,
+        username: 'oa',
+        password: PASSWORD,
+      },
+    });
+    const { userId: oaId } = oa.json() as Record<string, string>;
+    const oaPassword = await uma.call('POST', `/v1/admin/users/${oaId}/password`, {
+      password: 'taken over, thank you',
+    });
+    expect(oaPassword.statusCode, oaPassword.body).toBe(403);
+
     // What the role is for still works on non-admin accounts.
     const fine = await uma.call('PATCH', `/v1/admin/users/${teacherId}`, {
       email: 'tess@school.example',
