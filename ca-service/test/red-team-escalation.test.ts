@@ -97,11 +97,15 @@ describe('a user manager cannot make or take over a tenant admin', () => {
         password: PASSWORD,
       },
     });
-    const { userId: oaId } = oa.json() as Record<string, string>;
+    const { userId: oaId, membershipId: oaMembership } = oa.json() as Record<string, string>;
     const oaPassword = await uma.call('POST', `/v1/admin/users/${oaId}/password`, {
       password: 'taken over, thank you',
     });
     expect(oaPassword.statusCode, oaPassword.body).toBe(403);
+    const suspend = await uma.call('POST', `/v1/admin/memberships/${oaMembership}/suspend`, {
+      tenant: tenantId,
+    });
+    expect(suspend.statusCode, suspend.body).toBe(403);
 
     // What the role is for still works on non-admin accounts.
     const fine = await uma.call('PATCH', `/v1/admin/users/${teacherId}`, {

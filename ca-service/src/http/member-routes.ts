@@ -221,16 +221,28 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
           },
         },
       },
-      async (request) =>
-        suspendMembership(
+      async (request) => {
+        const tenantId = request.admin.namedTenant();
+        // Suspending takes away what the member holds: only for a caller holding as much.
+        const member = ctx.store.db
+          .prepare('SELECT user_id FROM memberships WHERE membership_id = ? AND tenant_id = ?')
+          .get(request.params.id, tenantId) as { user_id: string } | undefined;
+        const target = member
+          ? listMemberships(ctx.store.db, tenantId, member.user_id).find(
+              (view) => view.membershipId === request.params.id,
+            )
+          : undefined;
+        if (target) assertMayGrant(ctx, request, scopesOf(target.roles, target.permissions));
+        return suspendMembership(
           ctx,
           {
-            tenantId: request.admin.namedTenant(),
+            tenantId,
             membershipId: request.params.id,
             ...(request.body.reason ? { reason: request.body.reason } : {}),
           },
           request.admin.meta,
-        ),
+        );
+      },
     );
 
     app.post(
