@@ -107,6 +107,21 @@ describe('a user manager cannot make or take over a tenant admin', () => {
     });
     expect(suspend.statusCode, suspend.body).toBe(403);
 
+    // Nor lifts a suspension an admin imposed, which gives the roles back.
+    const imposed = await ca.admin('POST', `/v1/admin/memberships/${oaMembership}/suspend`, {
+      tenant: tenantId,
+    });
+    expect(imposed.statusCode, imposed.body).toBe(200);
+    const lift = await uma.call('POST', '/v1/admin/memberships', {
+      tenant: tenantId,
+      userId: oaId,
+    });
+    expect(lift.statusCode, lift.body).toBe(403);
+    const status = ca.ctx.store.db
+      .prepare('SELECT status FROM memberships WHERE membership_id = ?')
+      .get(oaMembership);
+    expect(status).toEqual({ status: 'suspended' });
+
     // What the role is for still works on non-admin accounts.
     const fine = await uma.call('PATCH', `/v1/admin/users/${teacherId}`, {
       email: 'tess@school.example',
