@@ -157,6 +157,24 @@ describe('password reset', () => {
     expect((await login(OLD)).statusCode).toBe(200);
   });
 
+  it('refuses a link mailed to an address the account no longer has', async () => {
+    await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
+    const token = tokenIn((await sink.waitFor(1))[0]!, '/account/reset-password');
+    // The admin corrects the address: whoever reads the old mailbox must not reset the account.
+    const moved = await ca.admin('PATCH', `/v1/admin/users/${userId}`, {
+      email: 'okafor@new.example',
+    });
+    expect(moved.statusCode, moved.body).toBe(200);
+    const answer = await post('/v1/self-service/password-reset/complete', {
+      token,
+      password: NEW,
+    });
+    expect(answer.statusCode, answer.body).toBe(400);
+    expect(answer.json()).toMatchObject({ code: 'self_service_token_invalid' });
+    expect(events('identity.password.reset_completed')).toHaveLength(0);
+    expect((await login(OLD)).statusCode).toBe(200);
+  });
+
   it('resets once, ends every session and refresh family, and keeps the token out of events, logs and webhooks', async () => {
     const hooked: string[] = [];
     const receiver = createServer((request, response) => {

@@ -10,6 +10,7 @@ import {
 } from '../members/authorization-decisions.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 import { idempotentPosts } from './idempotency.js';
+import { assertMayManageAccount } from './admin-account-guard.js';
 import { adminMeta, adminPrincipal } from './principal.js';
 import { tenantFor } from './tenant-for.js';
 
@@ -126,6 +127,7 @@ function authorizeCall(ctx: CaContext, request: FastifyRequest): void {
   if (installationOnly !== undefined && principal.tenantId !== null) {
     throw new ForbiddenError(`only an installation-wide key can ${installationOnly}`);
   }
+  assertMayManageAccount(ctx, request);
 }
 
 function namedTenantOf(request: FastifyRequest, source: TenantSource): string | undefined {

@@ -21,6 +21,7 @@ import {
   listOrganizations,
   suspendMembership,
 } from '../members/memberships.js';
+import type { MembershipView } from '../members/memberships.js';
 import type { Mailer } from '../self-service/mailer.js';
 import { correlationIdOf } from './principal.js';
 import { SELF_SERVICE_PAGES } from './self-service-pages.js';
@@ -59,6 +60,16 @@ function assertMayGrant(ctx: CaContext, request: FastifyRequest, scopes: string[
     meta,
   );
   throw new ForbiddenError(reason);
+}
+
+/** A member's standing is changed only by a caller holding every scope it carries. */
+function assertMayChangeMember(
+  ctx: CaContext,
+  request: FastifyRequest,
+  which: (view: MembershipView) => boolean,
+): void {
+  const target = listMemberships(ctx.store.db, request.admin.namedTenant()).find(which);
+  if (target) assertMayGrant(ctx, request, scopesOf(target.roles, target.permissions));
 }
 
 /**
@@ -196,6 +207,12 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       async (request, reply) => {
         const tenantId = request.admin.namedTenant();
         const { userId, organizationId } = request.body;
+        // Lifting a suspension gives the member's roles back: only for a caller holding as much.
+        assertMayChangeMember(
+          ctx,
+          request,
+          (view) => view.userId === userId && view.organizationId === (organizationId ?? tenantId),
+        );
         const view = addMember(
           ctx,
           { tenantId, userId, organizationId: organizationId ?? tenantId },
@@ -221,16 +238,20 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
           },
         },
       },
-      async (request) =>
-        suspendMembership(
+      async (request) => {
+        const tenantId = request.admin.namedTenant();
+        // Suspending takes away what the member holds: only for a caller holding as much.
+        assertMayChangeMember(ctx, request, (view) => view.membershipId === request.params.id);
+        return suspendMembership(
           ctx,
           {
-            tenantId: request.admin.namedTenant(),
+            tenantId,
             membershipId: request.params.id,
             ...(request.body.reason ? { reason: request.body.reason } : {}),
           },
           request.admin.meta,
-        ),
+        );
+      },
     );
 
     app.post(

@@ -150,7 +150,13 @@ export async function completePasswordReset(
   if (!row) throw new SelfServiceTokenInvalidError();
   const user = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(row.user_id) as
     UserRow | undefined;
-  if (!user || (user.status !== 'active' && user.status !== 'pending_verification'))
+  // The link proves control of the address it was mailed to: once the account has another
+  // (an admin corrected it), the old mailbox no longer speaks for the account.
+  if (
+    !user ||
+    (user.status !== 'active' && user.status !== 'pending_verification') ||
+    user.email?.toLowerCase() !== row.email.toLowerCase()
+  )
     throw new SelfServiceTokenInvalidError();
   const kind = credentialKind(user.role, input.password);
   const verdict = (
