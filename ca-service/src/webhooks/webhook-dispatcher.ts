@@ -4,6 +4,7 @@ import { eventMessage } from '../outbox/event-message.js';
 import { Cursor } from '../store/cursor.js';
 import type { RecordedEvent } from '../store/event-store.js';
 import type { DeliveryRow } from './webhook-deliveries.js';
+import { postToEndpoint } from './endpoint-address.js';
 import { SIGNATURE_HEADER, signWebhook } from './webhook-signature.js';
 import type { SubscriptionRow } from './webhook-subscriptions.js';
 import { secretAad } from './webhook-subscriptions.js';
@@ -21,6 +22,8 @@ export interface WebhookDispatcherOptions {
   retry?: { initialMs?: number; maxMs?: number };
   /** How often the background loop looks for new events and due retries. */
   pollMs?: number;
+  /** Deliver to loopback addresses (`--webhooks-allow-loopback-http`: tests and development). */
+  allowLoopback?: boolean;
 }
 
 const CURSOR = 'webhooks';
@@ -52,6 +55,7 @@ export class WebhookDispatcher {
       timeoutMs: options.timeoutMs ?? 10_000,
       maxAttempts: options.maxAttempts ?? 8,
       pollMs: options.pollMs ?? 500,
+      allowLoopback: options.allowLoopback ?? false,
       retry: {
         initialMs: options.retry?.initialMs ?? 5_000,
         maxMs: options.retry?.maxMs ?? 3_600_000,
@@ -180,32 +184,35 @@ export class WebhookDispatcher {
     const timestamp = Math.floor(this.ctx.clock.now() / 1000);
     let outcome: { code?: number; error?: string };
     try {
-      const response = await fetch(subscription.url, {
-        method: 'POST',
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.any([
-          AbortSignal.timeout(this.settings.timeoutMs),
-          this.stopping.signal,
-        ]),
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'lantern-webhooks/1',
-          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
-          'lantern-event-id': event.eventId,
-          'lantern-event-type': event.eventType,
-          'lantern-delivery-id': delivery.delivery_id,
+      const status = await postToEndpoint(
+        subscription.url,
+        {
+          body,
+          signal: AbortSignal.any([
+            AbortSignal.timeout(this.settings.timeoutMs),
+            this.stopping.signal,
+          ]),
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'lantern-webhooks/1',
+            [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+            'lantern-event-id': event.eventId,
+            'lantern-event-type': event.eventType,
+            'lantern-delivery-id': delivery.delivery_id,
+          },
         },
-      });
-      await response.body?.cancel();
-      outcome = response.ok
-        ? { code: response.status }
-        : { code: response.status, error: `HTTP ${response.status}` };
+        this.settings.allowLoopback,
+      );
+      outcome =
+        status >= 200 && status < 300
+          ? { code: status }
+          : { code: status, error: `HTTP ${status}` };
     } catch (error) {
-      // The cause's code (ECONNREFUSED, timeout) only: the endpoint's answer may carry anything.
-      const cause =
-        error instanceof Error ? (error.cause as { code?: string } | undefined) : undefined;
-      outcome = { error: cause?.code ?? (error instanceof Error ? error.name : 'error') };
+      // The error's code (ECONNREFUSED, address_not_allowed, ABORT_ERR) only: never a message.
+      const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+      outcome = {
+        error: typeof code === 'string' ? code : error instanceof Error ? error.name : 'error',
+      };
     }
     if (outcome.error === undefined) {
       this.settle(delivery, { status: 'delivered', code: outcome.code });
