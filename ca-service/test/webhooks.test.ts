@@ -257,6 +257,30 @@ describe('webhook deliveries', () => {
     expect(receiver.received[1]!.body).toBe(receiver.received[0]!.body);
   });
 
+  it("one tenant's slow endpoints do not hold up another tenant's deliveries", async () => {
+    // Tenant B fills every delivery slot with endpoints that never answer in time.
+    const slow = await startReceiver();
+    const release = slow.holdAnswers();
+    for (let i = 0; i < 8; i += 1) {
+      const answer = await ca.admin('POST', '/v1/admin/webhooks', {
+        tenant: tenantB,
+        url: `${slow.url()}/${i}`,
+        eventTypes: ['identity.user.registered'],
+      });
+      expect(answer.statusCode).toBe(201);
+    }
+    await subscribe(['identity.user.registered']);
+    await createUser(ca, tenantB, 'bea', 'password of bea');
+    await createUser(ca, tenantA, 'amina', 'password of amina');
+    const delivering = dispatcher.runOnce();
+    for (let waited = 0; receiver.received.length === 0 && waited < 2_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(receiver.received).toHaveLength(1);
+    release();
+    await delivering;
+    await slow.down();
+  });
+
   it('a slow receiver does not hold up a sign-in, and a deleted subscription gets nothing more', async () => {
     const { subscriptionId } = await subscribe(['identity.user.logged_in']);
     await createUser(ca, tenantA, 'amina', 'password of amina');

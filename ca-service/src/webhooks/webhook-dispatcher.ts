@@ -14,6 +14,11 @@ export interface WebhookDispatcherOptions {
   batchSize?: number;
   /** Deliveries in flight at once, all endpoints together. */
   concurrency?: number;
+  /**
+   * Deliveries in flight at once for one tenant (default a quarter of `concurrency`): a tenant
+   * whose endpoints hang until the timeout cannot take every slot from the others.
+   */
+  perTenant?: number;
   /** A receiver that has not answered by then counts as a failed attempt. */
   timeoutMs?: number;
   /** Attempts before a delivery is given up as `failed` (an admin can still replay it). */
@@ -39,7 +44,8 @@ export class WebhookDispatcher {
   private readonly settings: Required<Omit<WebhookDispatcherOptions, 'retry'>> & {
     retry: { initialMs: number; maxMs: number };
   };
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Attempts under way by delivery id, with the tenant they count against. */
+  private readonly inFlight = new Map<string, { tenantId: string; done: Promise<void> }>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   /** Aborted by `stop`: a shutdown does not wait out slow endpoints (they are retried later). */
@@ -52,6 +58,7 @@ export class WebhookDispatcher {
     this.settings = {
       batchSize: options.batchSize ?? 500,
       concurrency: options.concurrency ?? 8,
+      perTenant: options.perTenant ?? Math.max(1, Math.floor((options.concurrency ?? 8) / 4)),
       timeoutMs: options.timeoutMs ?? 10_000,
       maxAttempts: options.maxAttempts ?? 8,
       pollMs: options.pollMs ?? 500,
@@ -86,14 +93,14 @@ export class WebhookDispatcher {
     this.timer = undefined;
     this.stopping.abort();
     await this.running;
-    await Promise.all(this.inFlight.values());
+    await Promise.all([...this.inFlight.values()].map(({ done }) => done));
   }
 
   /** Queues deliveries for new events and starts the due ones; resolves when those are settled. */
   async runOnce(): Promise<void> {
     if (this.stopping.signal.aborted) this.stopping = new AbortController();
     await this.tick();
-    await Promise.all(this.inFlight.values());
+    await Promise.all([...this.inFlight.values()].map(({ done }) => done));
   }
 
   private async tick(): Promise<void> {
@@ -149,21 +156,30 @@ export class WebhookDispatcher {
   }
 
   private startDue(): void {
-    const free = this.settings.concurrency - this.inFlight.size;
+    const { concurrency, perTenant } = this.settings;
+    const free = concurrency - this.inFlight.size;
     if (free <= 0) return;
+    // The first `perTenant` due rows of each tenant only (those in flight among them), so one
+    // tenant's backlog cannot fill the batch either.
     const due = this.ctx.store.db
       .prepare(
-        `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
-         ORDER BY next_attempt_at, position LIMIT ?`,
+        `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant_id
+           ORDER BY next_attempt_at, position) AS tenant_rank
+         FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?)
+         WHERE tenant_rank <= ? ORDER BY next_attempt_at, position LIMIT ?`,
       )
-      .all(isoNow(this.ctx.clock), free + this.inFlight.size) as DeliveryRow[];
+      .all(isoNow(this.ctx.clock), perTenant, free + this.inFlight.size) as DeliveryRow[];
+    const busy = new Map<string, number>();
+    for (const { tenantId } of this.inFlight.values())
+      busy.set(tenantId, (busy.get(tenantId) ?? 0) + 1);
     for (const delivery of due) {
-      if (this.inFlight.size >= this.settings.concurrency) break;
+      if (this.inFlight.size >= concurrency) break;
       if (this.inFlight.has(delivery.delivery_id)) continue;
-      const attempt = this.attempt(delivery).finally(() =>
-        this.inFlight.delete(delivery.delivery_id),
-      );
-      this.inFlight.set(delivery.delivery_id, attempt);
+      const tenantBusy = busy.get(delivery.tenant_id) ?? 0;
+      if (tenantBusy >= perTenant) continue;
+      busy.set(delivery.tenant_id, tenantBusy + 1);
+      const done = this.attempt(delivery).finally(() => this.inFlight.delete(delivery.delivery_id));
+      this.inFlight.set(delivery.delivery_id, { tenantId: delivery.tenant_id, done });
     }
   }
 
