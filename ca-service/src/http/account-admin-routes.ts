@@ -15,6 +15,7 @@ import {
 } from '../users/users.js';
 import type { UserAction } from '../users/users.js';
 import { updateUser } from '../users/update-user.js';
+import { requireAdminScopeFor } from './admin-user-guard.js';
 import { idParam, tenantQuery } from './schemas.js';
 
 const USER_ACTIONS: readonly UserAction[] = ['lock', 'unlock', 'suspend', 'reactivate', 'erase'];
@@ -44,6 +45,7 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
+        requireAdminScopeFor(request, [request.body.role]);
         const user = await registerUser(
           ctx,
           { ...request.body, tenant: request.admin.namedTenant() },
@@ -83,12 +85,15 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
           },
         },
       },
-      async (request) =>
-        updateUser(
+      async (request) => {
+        const { role } = getUser(ctx, request.params.id, request.admin.tenantId);
+        requireAdminScopeFor(request, [role, request.body.role]);
+        return updateUser(
           ctx,
           { userId: request.params.id, tenantId: request.admin.tenantId, changes: request.body },
           request.admin.meta,
-        ),
+        );
+      },
     );
 
     app.post(

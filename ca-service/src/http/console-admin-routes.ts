@@ -8,6 +8,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { getDevice } from '../devices/devices.js';
 import { EXPIRING_SOON_DAYS } from '../observability/metrics.js';
 import { endUserSessions, getUser, resetPassword, toUserView } from '../users/users.js';
+import { requireAdminScopeFor } from './admin-user-guard.js';
 import { idParam, tenantQuery } from './schemas.js';
 
 const DAY_MS = 86_400_000;
@@ -190,6 +191,8 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) => {
+        const { role } = getUser(ctx, request.params.id, request.admin.tenantId);
+        requireAdminScopeFor(request, [role]);
         return resetPassword(
           ctx,
           {
