@@ -590,7 +590,7 @@ export const UserEmailMissingError = defineError(
 export const WebhookUrlNotAllowedError = defineError(
   'webhook_url_not_allowed',
   400,
-  'Webhook endpoints must be https:// URLs (http://127.0.0.1 only when the CA runs with --webhooks-allow-loopback-http).',
+  'Webhook endpoints must be https:// URLs on a public address, without credentials (http://127.0.0.1 only when the CA runs with --webhooks-allow-loopback-http).',
   'Give an https:// endpoint that the receiving system serves with a valid certificate.',
 );
 export const WebhookNotFoundError = defineError(

@@ -15,6 +15,8 @@ export interface EventBackboneOptions {
   /** Signed audit checkpoints this often when events were appended; 0 turns them off. */
   checkpointIntervalMs?: number;
   relay?: Pick<OutboxRelayOptions, 'window' | 'maxAttempts' | 'replicas'>;
+  /** `--webhooks-allow-loopback-http`: deliveries may go to loopback addresses. */
+  webhooksAllowLoopback?: boolean;
 }
 
 export interface EventBackbone {
@@ -57,7 +59,9 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
   relay.start();
   const inbox = options.nats === undefined ? undefined : new Inbox({ ctx, servers: options.nats });
   inbox?.start();
-  const webhooks = new WebhookDispatcher(ctx);
+  const webhooks = new WebhookDispatcher(ctx, {
+    allowLoopback: options.webhooksAllowLoopback ?? false,
+  });
   webhooks.start();
   const checkpoints = new AuditCheckpoints(ctx.store, ctx.clock, {
     issuingPem: ctx.ca.issuingPem,

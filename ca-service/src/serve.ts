@@ -97,6 +97,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     ctx: ca.context,
     ...(options.nats === undefined ? {} : { nats: natsServers(options.nats) }),
     ...(options.natsReplicas === undefined ? {} : { relay: { replicas: options.natsReplicas } }),
+    webhooksAllowLoopback: options.webhooksAllowLoopbackHttp ?? false,
   });
   const mailer = options.smtp && smtpMailer(options.smtp.url, options.smtp.from);
   const app = await buildApp({

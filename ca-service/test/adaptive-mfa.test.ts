@@ -249,6 +249,22 @@ describe('adaptive MFA', () => {
     expect((await login('amina', {}, ELSEWHERE)).statusCode).toBe(200);
   });
 
+  it('an IPv6 sprayer rotating addresses inside its /64, or an IPv4 one seen mapped, is one address', async () => {
+    await onlyRule('ip_failures');
+    for (const [i, name] of ['a', 'b', 'c', 'd', 'e'].entries()) {
+      const ip = `2001:db8:1:2::${i + 1}`;
+      expect((await login(name, {}, ip, 'guess')).statusCode).toBe(401);
+    }
+    await expectChallenge(await login('amina', {}, '2001:db8:1:2:ffff::9'), ['ip_failures']);
+    expect((await login('amina', {}, '2001:db8:1:3::1')).statusCode).toBe(200);
+
+    for (const name of ['f', 'g', 'h', 'i']) {
+      expect((await login(name, {}, ELSEWHERE, 'guess')).statusCode).toBe(401);
+    }
+    expect((await login('j', {}, `::ffff:${ELSEWHERE}`, 'guess')).statusCode).toBe(401);
+    await expectChallenge(await login('amina', {}, ELSEWHERE), ['ip_failures']);
+  });
+
   it('impossible travel alone: Nairobi then London an hour later, but not after a day', async () => {
     await onlyRule('impossible_travel');
     expect((await login('amina', {}, HOME)).statusCode).toBe(200);

@@ -230,7 +230,7 @@ describe('password reset', () => {
     expect(stored).not.toContain(token.split('.')[1]);
     expect(ca.logLines.join('')).not.toContain(token.split('.')[1]);
 
-    const dispatcher = new WebhookDispatcher(ca.ctx);
+    const dispatcher = new WebhookDispatcher(ca.ctx, { allowLoopback: true });
     await dispatcher.runOnce();
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
     expect(hooked.map((body) => (JSON.parse(body) as { eventType: string }).eventType)).toEqual([

@@ -79,6 +79,43 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
     expect(ca.eventCount()).toBe(before);
   });
 
+  it('a users:write key neither makes, unmakes nor takes over an admin: that needs the admin scope', async () => {
+    const learner = await createUser(ca, tenantId, 'amina', PASSWORD, 'learner');
+    const admin = await createUser(ca, tenantId, 'bilal', PASSWORD, 'admin');
+    const issued = await ca.admin('POST', '/v1/admin/api-keys', {
+      tenant: tenantId,
+      name: 'sis sync',
+      scopes: ['users:write'],
+    });
+    const key = (issued.json() as { apiKey: string }).apiKey;
+    // Denials are recorded as authorisation decisions; nothing else may be written.
+    const effects = () =>
+      ca.ctx.store
+        .read({ tenantId, limit: 10_000 })
+        .filter((event) => event.eventType !== 'identity.authorization.decision_recorded').length;
+    const before = effects();
+    const attempts = [
+      await ca.admin('PATCH', `/v1/admin/users/${learner}`, { role: 'admin' }, key),
+      await ca.admin('PATCH', `/v1/admin/users/${admin}`, { role: 'learner' }, key),
+      await ca.admin('PATCH', `/v1/admin/users/${admin}`, { email: 'mine@example.org' }, key),
+      await ca.admin(
+        'POST',
+        '/v1/admin/users',
+        { tenant: tenantId, username: 'chidi', role: 'admin', password: PASSWORD },
+        key,
+      ),
+      await ca.admin('POST', `/v1/admin/users/${admin}/password`, { password: 'taken over' }, key),
+    ];
+    for (const response of attempts) {
+      expect(response.statusCode, response.body).toBe(403);
+      expect(response.json()).toMatchObject({ code: 'forbidden' });
+    }
+    expect(effects()).toBe(before);
+    expect(
+      (await ca.admin('PATCH', `/v1/admin/users/${learner}`, { role: 'teacher' }, key)).statusCode,
+    ).toBe(200);
+  });
+
   it('does not promote a learner who signs in with a PIN until a password is set', async () => {
     const userId = await createUser(ca, tenantId, 'kofi', '482913', 'learner');
     const response = await update(userId, { role: 'teacher' });

@@ -66,6 +66,7 @@ beforeEach(async () => {
   dispatcher = new WebhookDispatcher(ca.ctx, {
     retry: { initialMs: INITIAL_MS, maxMs: 3_600_000 },
     timeoutMs: 5_000,
+    allowLoopback: true,
   });
   tenantA = await createTenant(ca, 'Hillside');
   tenantB = await createTenant(ca, 'Riverside');
@@ -127,6 +128,53 @@ describe('webhook endpoints', () => {
       eventTypes: ['tenant.org.user_invited'],
     });
     expect(consumed.json()).toMatchObject({ code: 'webhook_event_type_unknown' });
+  });
+
+  it('refuses https endpoints on loopback, private, link-local and mapped addresses (SSRF)', async () => {
+    for (const url of [
+      'https://127.0.0.1/x',
+      'https://2130706433/x',
+      'https://localhost/x',
+      'https://169.254.169.254/latest/meta-data',
+      'https://10.1.2.3/x',
+      'https://172.16.0.1/x',
+      'https://192.168.1.1/x',
+      'https://100.64.0.1/x',
+      'https://0.0.0.0/x',
+      'https://[::1]/x',
+      'https://[::]/x',
+      'https://[::ffff:127.0.0.1]/x',
+      'https://[::ffff:a9fe:a9fe]/x',
+      'https://[fe80::1]/x',
+      'https://[fd00::1]/x',
+    ]) {
+      const answer = await ca.admin('POST', '/v1/admin/webhooks', {
+        tenant: tenantA,
+        url,
+        eventTypes: ['identity.user.registered'],
+      });
+      expect(answer.json(), url).toMatchObject({ code: 'webhook_url_not_allowed' });
+    }
+    expect(() =>
+      checkEndpoint('https://[2606:4700::1111]/x', { allowLoopbackHttp: false }),
+    ).not.toThrow();
+  });
+
+  it('does not deliver to a host name that resolves to a loopback address', async () => {
+    const { subscriptionId } = await subscribe(['identity.user.registered']);
+    // A name that passed the check when subscribed and resolves to loopback when delivered
+    // (DNS rebinding): the address is checked on the connection itself.
+    ca.ctx.store.db
+      .prepare('UPDATE webhook_subscriptions SET url = ? WHERE subscription_id = ?')
+      .run(receiver.url().replace('127.0.0.1', 'localhost'), subscriptionId);
+    const strict = new WebhookDispatcher(ca.ctx, { retry: { initialMs: INITIAL_MS } });
+    await createUser(ca, tenantA, 'amina', 'password of amina');
+    await strict.runOnce();
+    await strict.stop();
+    expect(receiver.received).toHaveLength(0);
+    expect((await deliveries(subscriptionId)).deliveries).toMatchObject([
+      { status: 'pending', attempts: 1, lastError: 'address_not_allowed' },
+    ]);
   });
 });
 
@@ -207,6 +255,30 @@ describe('webhook deliveries', () => {
     expect(receiver.received).toHaveLength(2);
     expect(receiver.received[1]!.headers['lantern-event-id']).toBe(log!.eventId);
     expect(receiver.received[1]!.body).toBe(receiver.received[0]!.body);
+  });
+
+  it("one tenant's slow endpoints do not hold up another tenant's deliveries", async () => {
+    // Tenant B fills every delivery slot with endpoints that never answer in time.
+    const slow = await startReceiver();
+    const release = slow.holdAnswers();
+    for (let i = 0; i < 8; i += 1) {
+      const answer = await ca.admin('POST', '/v1/admin/webhooks', {
+        tenant: tenantB,
+        url: `${slow.url()}/${i}`,
+        eventTypes: ['identity.user.registered'],
+      });
+      expect(answer.statusCode).toBe(201);
+    }
+    await subscribe(['identity.user.registered']);
+    await createUser(ca, tenantB, 'bea', 'password of bea');
+    await createUser(ca, tenantA, 'amina', 'password of amina');
+    const delivering = dispatcher.runOnce();
+    for (let waited = 0; receiver.received.length === 0 && waited < 2_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(receiver.received).toHaveLength(1);
+    release();
+    await delivering;
+    await slow.down();
   });
 
   it('a slow receiver does not hold up a sign-in, and a deleted subscription gets nothing more', async () => {

@@ -197,6 +197,32 @@ describe('a rogue but active device: its events are facts about itself', () => {
     expect(refusals).toEqual(['event_not_allowed', null]);
   });
 
+  it('an old version is held to the rules of the version it is read as (session.revoked v1 without userId)', async () => {
+    const ekon = await w.world.user('ekon');
+    expect(
+      await signIn(w.device.agent, { username: 'ekon', password: PASSWORD }, TEST_OPTIONS),
+    ).toMatchObject({ ok: true });
+    const [own] = sessionsOf(w, ekon).filter(
+      (s) => s.device_id === w.device.opened.binding.deviceId && s.status === 'active',
+    );
+    // v1 had no userId: it is read as the actor's, so naming bilal as actor would put a
+    // sign-out of ekon's session in bilal's history.
+    const refusals = await push(w, [
+      {
+        eventType: 'identity.session.revoked',
+        eventVersion: 1,
+        actor: { type: 'user' as const, id: w.bilal },
+        payload: { sessionId: own?.session_id ?? '', reason: 'logout' },
+      },
+    ]);
+    expect(refusals).toEqual(['event_not_allowed']);
+    expect(w.world.ca.ctx.store.read({ eventType: 'identity.session.revoked' })).toEqual(
+      expect.not.arrayContaining([
+        expect.objectContaining({ payload: expect.objectContaining({ userId: w.bilal }) }),
+      ]),
+    );
+  });
+
   it('identity.session.created cannot outlive a grant, nor open the way to a forged passkey', async () => {
     const emeka = await w.world.user('emeka');
     const deviceId = w.device.opened.binding.deviceId;

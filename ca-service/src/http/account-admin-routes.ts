@@ -83,12 +83,13 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
           },
         },
       },
-      async (request) =>
-        updateUser(
+      async (request) => {
+        return updateUser(
           ctx,
           { userId: request.params.id, tenantId: request.admin.tenantId, changes: request.body },
           request.admin.meta,
-        ),
+        );
+      },
     );
 
     app.post(

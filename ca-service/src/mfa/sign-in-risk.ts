@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import type { KnownLocation, RiskPolicy, RiskReason } from './risk-policy.js';
@@ -62,9 +63,29 @@ function kilometres(a: { lat: number; lon: number }, b: { lat: number; lon: numb
   return 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
-/** Addresses are only compared, so only their hash is kept. */
+/**
+ * What identifies one client's address: an IPv4 address (a dual-stack listener's `::ffff:a.b.c.d`
+ * is the same one), or an IPv6 /64, which one subscriber holds whole and can rotate through
+ * freely. Only compared, so only its hash is kept.
+ */
 function ipKey(ip: string): string {
-  return createHash('sha256').update(`ip\0${ip}`).digest('hex');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+  const client = mapped ?? (isIP(ip) === 6 ? ipv6Prefix64(ip) : ip);
+  return createHash('sha256').update(`ip\0${client}`).digest('hex');
+}
+
+/** The first four groups of an IPv6 address, written out (`2001:db8::1` → `2001:db8:0:0`). */
+function ipv6Prefix64(ip: string): string {
+  const [head = '', tail = ''] = ip.split('%')[0]!.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = ip.includes('::') && tail !== '' ? tail.split(':') : [];
+  const groups = ip.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':');
 }
 
 /** The account a failure from an address counts against, without keeping the username. */

@@ -7,7 +7,7 @@ import type {
   SyncRequest,
   SyncResponse,
 } from '@lantern/shared';
-import { EventValidator, SERVER_TIME_TYP, syncAnswerDigest } from '@lantern/shared';
+import { EventValidator, SERVER_TIME_TYP, syncAnswerDigest, upcast } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
@@ -195,20 +195,23 @@ export class SyncService {
 
   private refusal(
     scope: DeviceScope,
-    event: EventEnvelope,
+    pushed: EventEnvelope,
     tenantUsers: Map<string, boolean>,
   ): Omit<SyncRejection, 'seq'> | undefined {
-    const rule = Object.hasOwn(DEVICE_AUTHORITY, event.eventType)
-      ? DEVICE_AUTHORITY[event.eventType]
+    const rule = Object.hasOwn(DEVICE_AUTHORITY, pushed.eventType)
+      ? DEVICE_AUTHORITY[pushed.eventType]
       : undefined;
     if (rule === undefined) {
       return {
         code: 'event_not_allowed',
-        message: `${event.eventType} is not an event a device may report`,
+        message: `${pushed.eventType} is not an event a device may report`,
       };
     }
-    const verdict = this.validator.check(event);
+    const verdict = this.validator.check(pushed);
     if (!verdict.ok) return { code: 'schema_violation', message: verdict.reason };
+    // The rules read the event as the projections will (upcast): an older version whose missing
+    // field an upcaster fills from the envelope must not slip past the check of that field.
+    const event = upcast(pushed);
     if (event.tenantId !== scope.tenantId) {
       return { code: 'tenant_mismatch', message: 'the event names another tenant than the device' };
     }

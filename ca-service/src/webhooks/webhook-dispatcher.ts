@@ -4,6 +4,7 @@ import { eventMessage } from '../outbox/event-message.js';
 import { Cursor } from '../store/cursor.js';
 import type { RecordedEvent } from '../store/event-store.js';
 import type { DeliveryRow } from './webhook-deliveries.js';
+import { postToEndpoint } from './endpoint-address.js';
 import { SIGNATURE_HEADER, signWebhook } from './webhook-signature.js';
 import type { SubscriptionRow } from './webhook-subscriptions.js';
 import { secretAad } from './webhook-subscriptions.js';
@@ -13,6 +14,11 @@ export interface WebhookDispatcherOptions {
   batchSize?: number;
   /** Deliveries in flight at once, all endpoints together. */
   concurrency?: number;
+  /**
+   * Deliveries in flight at once for one tenant (default a quarter of `concurrency`): a tenant
+   * whose endpoints hang until the timeout cannot take every slot from the others.
+   */
+  perTenant?: number;
   /** A receiver that has not answered by then counts as a failed attempt. */
   timeoutMs?: number;
   /** Attempts before a delivery is given up as `failed` (an admin can still replay it). */
@@ -21,6 +27,8 @@ export interface WebhookDispatcherOptions {
   retry?: { initialMs?: number; maxMs?: number };
   /** How often the background loop looks for new events and due retries. */
   pollMs?: number;
+  /** Deliver to loopback addresses (`--webhooks-allow-loopback-http`: tests and development). */
+  allowLoopback?: boolean;
 }
 
 const CURSOR = 'webhooks';
@@ -36,7 +44,8 @@ export class WebhookDispatcher {
   private readonly settings: Required<Omit<WebhookDispatcherOptions, 'retry'>> & {
     retry: { initialMs: number; maxMs: number };
   };
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Attempts under way by delivery id, with the tenant they count against. */
+  private readonly inFlight = new Map<string, { tenantId: string; done: Promise<void> }>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   /** Aborted by `stop`: a shutdown does not wait out slow endpoints (they are retried later). */
@@ -49,9 +58,11 @@ export class WebhookDispatcher {
     this.settings = {
       batchSize: options.batchSize ?? 500,
       concurrency: options.concurrency ?? 8,
+      perTenant: options.perTenant ?? Math.max(1, Math.floor((options.concurrency ?? 8) / 4)),
       timeoutMs: options.timeoutMs ?? 10_000,
       maxAttempts: options.maxAttempts ?? 8,
       pollMs: options.pollMs ?? 500,
+      allowLoopback: options.allowLoopback ?? false,
       retry: {
         initialMs: options.retry?.initialMs ?? 5_000,
         maxMs: options.retry?.maxMs ?? 3_600_000,
@@ -82,14 +93,14 @@ export class WebhookDispatcher {
     this.timer = undefined;
     this.stopping.abort();
     await this.running;
-    await Promise.all(this.inFlight.values());
+    await Promise.all([...this.inFlight.values()].map(({ done }) => done));
   }
 
   /** Queues deliveries for new events and starts the due ones; resolves when those are settled. */
   async runOnce(): Promise<void> {
     if (this.stopping.signal.aborted) this.stopping = new AbortController();
     await this.tick();
-    await Promise.all(this.inFlight.values());
+    await Promise.all([...this.inFlight.values()].map(({ done }) => done));
   }
 
   private async tick(): Promise<void> {
@@ -145,21 +156,30 @@ export class WebhookDispatcher {
   }
 
   private startDue(): void {
-    const free = this.settings.concurrency - this.inFlight.size;
+    const { concurrency, perTenant } = this.settings;
+    const free = concurrency - this.inFlight.size;
     if (free <= 0) return;
+    // The first `perTenant` due rows of each tenant only (those in flight among them), so one
+    // tenant's backlog cannot fill the batch either.
     const due = this.ctx.store.db
       .prepare(
-        `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
-         ORDER BY next_attempt_at, position LIMIT ?`,
+        `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant_id
+           ORDER BY next_attempt_at, position) AS tenant_rank
+         FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?)
+         WHERE tenant_rank <= ? ORDER BY next_attempt_at, position LIMIT ?`,
       )
-      .all(isoNow(this.ctx.clock), free + this.inFlight.size) as DeliveryRow[];
+      .all(isoNow(this.ctx.clock), perTenant, free + this.inFlight.size) as DeliveryRow[];
+    const busy = new Map<string, number>();
+    for (const { tenantId } of this.inFlight.values())
+      busy.set(tenantId, (busy.get(tenantId) ?? 0) + 1);
     for (const delivery of due) {
-      if (this.inFlight.size >= this.settings.concurrency) break;
+      if (this.inFlight.size >= concurrency) break;
       if (this.inFlight.has(delivery.delivery_id)) continue;
-      const attempt = this.attempt(delivery).finally(() =>
-        this.inFlight.delete(delivery.delivery_id),
-      );
-      this.inFlight.set(delivery.delivery_id, attempt);
+      const tenantBusy = busy.get(delivery.tenant_id) ?? 0;
+      if (tenantBusy >= perTenant) continue;
+      busy.set(delivery.tenant_id, tenantBusy + 1);
+      const done = this.attempt(delivery).finally(() => this.inFlight.delete(delivery.delivery_id));
+      this.inFlight.set(delivery.delivery_id, { tenantId: delivery.tenant_id, done });
     }
   }
 
@@ -180,32 +200,35 @@ export class WebhookDispatcher {
     const timestamp = Math.floor(this.ctx.clock.now() / 1000);
     let outcome: { code?: number; error?: string };
     try {
-      const response = await fetch(subscription.url, {
-        method: 'POST',
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.any([
-          AbortSignal.timeout(this.settings.timeoutMs),
-          this.stopping.signal,
-        ]),
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'lantern-webhooks/1',
-          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
-          'lantern-event-id': event.eventId,
-          'lantern-event-type': event.eventType,
-          'lantern-delivery-id': delivery.delivery_id,
+      const status = await postToEndpoint(
+        subscription.url,
+        {
+          body,
+          signal: AbortSignal.any([
+            AbortSignal.timeout(this.settings.timeoutMs),
+            this.stopping.signal,
+          ]),
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'lantern-webhooks/1',
+            [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+            'lantern-event-id': event.eventId,
+            'lantern-event-type': event.eventType,
+            'lantern-delivery-id': delivery.delivery_id,
+          },
         },
-      });
-      await response.body?.cancel();
-      outcome = response.ok
-        ? { code: response.status }
-        : { code: response.status, error: `HTTP ${response.status}` };
+        this.settings.allowLoopback,
+      );
+      outcome =
+        status >= 200 && status < 300
+          ? { code: status }
+          : { code: status, error: `HTTP ${status}` };
     } catch (error) {
-      // The cause's code (ECONNREFUSED, timeout) only: the endpoint's answer may carry anything.
-      const cause =
-        error instanceof Error ? (error.cause as { code?: string } | undefined) : undefined;
-      outcome = { error: cause?.code ?? (error instanceof Error ? error.name : 'error') };
+      // The error's code (ECONNREFUSED, address_not_allowed, ABORT_ERR) only: never a message.
+      const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+      outcome = {
+        error: typeof code === 'string' ? code : error instanceof Error ? error.name : 'error',
+      };
     }
     if (outcome.error === undefined) {
       this.settle(delivery, { status: 'delivered', code: outcome.code });

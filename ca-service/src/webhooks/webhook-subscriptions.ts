@@ -7,6 +7,7 @@ import {
   WebhookNotFoundError,
   WebhookUrlNotAllowedError,
 } from '../errors.js';
+import { addressAllowed, ipOfHost } from './endpoint-address.js';
 
 export interface WebhookSettings {
   /**
@@ -63,10 +64,13 @@ export function checkEndpoint(url: string, settings: WebhookSettings): void {
   }
   if (parsed.username !== '' || parsed.password !== '')
     throw new WebhookUrlNotAllowedError('the endpoint must not carry credentials in its URL');
-  if (parsed.protocol === 'https:') return;
   const loopback = parsed.hostname === '127.0.0.1' || parsed.hostname === 'localhost';
   if (parsed.protocol === 'http:' && loopback && settings.allowLoopbackHttp) return;
-  throw new WebhookUrlNotAllowedError();
+  if (parsed.protocol !== 'https:') throw new WebhookUrlNotAllowedError();
+  // The CA's own network is no endpoint (SSRF); a name is checked again when delivering.
+  const ip = ipOfHost(parsed.hostname);
+  if (parsed.hostname === 'localhost' || (ip !== undefined && !addressAllowed(ip, false)))
+    throw new WebhookUrlNotAllowedError('the endpoint must be a public address');
 }
 
 /**
