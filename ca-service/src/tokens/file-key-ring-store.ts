@@ -3,18 +3,14 @@ import { readFileSync } from 'node:fs';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
 import { KeyFileCorruptError, KeyRingCorruptError, KeyRingLockedError } from '../errors.js';
 import { keyFileHeader, openPrivateKey, sealPrivateKey } from '../pki/key-file.js';
+import type { StoredKeyState } from './stored-key.js';
+import { decodeKeyState, encodeKeyState, parseKeyRingFile, storedField } from './stored-key.js';
 import { writeAtomically } from './write-atomically.js';
 
 const FORMAT = 'lantern-token-keys/1';
 const LEGACY_PEM = '-----BEGIN ENCRYPTED PRIVATE KEY-----';
 
-interface StoredKey {
-  kid: string;
-  status: TokenKey['status'];
-  createdAt: string;
-  activatedAt?: string;
-  retiredAt?: string;
-  removeAfter?: string;
+interface StoredKey extends StoredKeyState {
   privateKey: string;
 }
 
@@ -45,7 +41,7 @@ export function fileKeyRingStore(path: string, passphrase: string): KeyRingStore
         throw error;
       }
       let legacy = false;
-      const keys = parseKeyFile(text).map((stored) => {
+      const keys = parseKeyRingFile<StoredKey>(text, FORMAT).map((stored) => {
         const decoded = decodeKey(stored, passphrase);
         legacy ||= decoded.legacy;
         header ??= keyFileHeader(stored.privateKey) ?? undefined;
@@ -60,53 +56,14 @@ export function fileKeyRingStore(path: string, passphrase: string): KeyRingStore
 }
 
 function encodeKey(key: TokenKey, passphrase: string, header: string | undefined): StoredKey {
-  const iso = (ms: number) => new Date(ms).toISOString();
   if (!(key.privateKey instanceof KeyObject)) {
     throw new KeyRingCorruptError('A key held by a PKCS#11 token cannot go into the key file.');
   }
-  const privateKey = sealPrivateKey(key.privateKey, passphrase, header);
-  const stored: StoredKey = {
-    kid: key.kid,
-    status: key.status,
-    createdAt: iso(key.createdAt),
-    privateKey,
-  };
-  if (key.status !== 'next') stored.activatedAt = iso(key.activatedAt);
-  if (key.status === 'retired') {
-    stored.retiredAt = iso(key.retiredAt);
-    stored.removeAfter = iso(key.removeAfter);
-  }
-  return stored;
-}
-
-function parseKeyFile(text: string): StoredKey[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new KeyRingCorruptError('The token key file is not JSON.', { cause: error });
-  }
-  const file = parsed as { format?: unknown; keys?: unknown } | null;
-  if (file?.format !== FORMAT || !Array.isArray(file.keys)) {
-    throw new KeyRingCorruptError(`The token key file is not in the ${FORMAT} format.`);
-  }
-  return file.keys as StoredKey[];
+  return { ...encodeKeyState(key), privateKey: sealPrivateKey(key.privateKey, passphrase, header) };
 }
 
 function decodeKey(stored: StoredKey, passphrase: string): { key: TokenKey; legacy: boolean } {
-  const field = (name: keyof StoredKey): string => {
-    const value = (stored as unknown as Record<string, unknown> | null)?.[name];
-    if (typeof value !== 'string') {
-      throw new KeyRingCorruptError(`A key in the token key file has no ${name}.`);
-    }
-    return value;
-  };
-  const time = (name: 'createdAt' | 'activatedAt' | 'retiredAt' | 'removeAfter'): number => {
-    const ms = Date.parse(field(name));
-    if (!Number.isFinite(ms)) throw new KeyRingCorruptError(`A key has an invalid ${name}.`);
-    return ms;
-  };
-  const sealed = field('privateKey');
+  const sealed = storedField(stored, 'privateKey');
   // A plain PEM would load with any passphrase; this file only ever holds sealed keys.
   if (!sealed.startsWith(LEGACY_PEM) && keyFileHeader(sealed) === null) {
     throw new KeyRingCorruptError('A key in the token key file is not encrypted.');
@@ -126,23 +83,5 @@ function decodeKey(stored: StoredKey, passphrase: string): { key: TokenKey; lega
     );
   }
   const { privateKey, legacy } = opened;
-  const base = { kid: field('kid'), privateKey, createdAt: time('createdAt') };
-  const status = field('status');
-  if (status === 'next') return { key: { ...base, status }, legacy };
-  if (status === 'active') {
-    return { key: { ...base, status, activatedAt: time('activatedAt') }, legacy };
-  }
-  if (status === 'retired') {
-    return {
-      key: {
-        ...base,
-        status,
-        activatedAt: time('activatedAt'),
-        retiredAt: time('retiredAt'),
-        removeAfter: time('removeAfter'),
-      },
-      legacy,
-    };
-  }
-  throw new KeyRingCorruptError('A key in the token key file has an unknown status.');
+  return { key: decodeKeyState(stored, privateKey), legacy };
 }

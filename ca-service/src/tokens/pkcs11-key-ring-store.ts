@@ -3,19 +3,15 @@ import { readFileSync } from 'node:fs';
 import type { HeldKey, Pkcs11Token } from '../pki/pkcs11-token.js';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
 import { KeyRingCorruptError } from '../errors.js';
+import type { StoredKeyState } from './stored-key.js';
+import { decodeKeyState, encodeKeyState, parseKeyRingFile, storedField } from './stored-key.js';
 import { writeAtomically } from './write-atomically.js';
 
 const FORMAT = 'lantern-token-keys-pkcs11/1';
 
-interface StoredKey {
-  kid: string;
-  status: TokenKey['status'];
+interface StoredKey extends StoredKeyState {
   /** CKA_ID (hex) of the key pair on the token. */
   pkcs11Id: string;
-  createdAt: string;
-  activatedAt?: string;
-  retiredAt?: string;
-  removeAfter?: string;
 }
 
 /**
@@ -38,7 +34,9 @@ export function pkcs11KeyRingStore(path: string, token: Pkcs11Token): KeyRingSto
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw error;
       }
-      const keys = parseKeyFile(text).map((stored) => decodeKey(stored, token));
+      const keys = parseKeyRingFile<StoredKey>(text, FORMAT).map((stored) =>
+        decodeKey(stored, token),
+      );
       known = new Set(keys.map((key) => held(key).id));
       return { keys };
     },
@@ -54,64 +52,9 @@ export function pkcs11KeyRingStore(path: string, token: Pkcs11Token): KeyRingSto
 }
 
 function encodeKey(key: TokenKey, pkcs11Id: string): StoredKey {
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const stored: StoredKey = {
-    kid: key.kid,
-    status: key.status,
-    pkcs11Id,
-    createdAt: iso(key.createdAt),
-  };
-  if (key.status !== 'next') stored.activatedAt = iso(key.activatedAt);
-  if (key.status === 'retired') {
-    stored.retiredAt = iso(key.retiredAt);
-    stored.removeAfter = iso(key.removeAfter);
-  }
-  return stored;
-}
-
-function parseKeyFile(text: string): StoredKey[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new KeyRingCorruptError('The token key file is not JSON.', { cause: error });
-  }
-  const file = parsed as { format?: unknown; keys?: unknown } | null;
-  if (file?.format !== FORMAT || !Array.isArray(file.keys)) {
-    throw new KeyRingCorruptError(`The token key file is not in the ${FORMAT} format.`);
-  }
-  return file.keys as StoredKey[];
+  return { ...encodeKeyState(key), pkcs11Id };
 }
 
 function decodeKey(stored: StoredKey, token: Pkcs11Token): TokenKey {
-  const field = (name: keyof StoredKey): string => {
-    const value = (stored as unknown as Record<string, unknown> | null)?.[name];
-    if (typeof value !== 'string') {
-      throw new KeyRingCorruptError(`A key in the token key file has no ${name}.`);
-    }
-    return value;
-  };
-  const time = (name: 'createdAt' | 'activatedAt' | 'retiredAt' | 'removeAfter'): number => {
-    const ms = Date.parse(field(name));
-    if (!Number.isFinite(ms)) throw new KeyRingCorruptError(`A key has an invalid ${name}.`);
-    return ms;
-  };
-  const base = {
-    kid: field('kid'),
-    privateKey: token.key(field('pkcs11Id')),
-    createdAt: time('createdAt'),
-  };
-  const status = field('status');
-  if (status === 'next') return { ...base, status };
-  if (status === 'active') return { ...base, status, activatedAt: time('activatedAt') };
-  if (status === 'retired') {
-    return {
-      ...base,
-      status,
-      activatedAt: time('activatedAt'),
-      retiredAt: time('retiredAt'),
-      removeAfter: time('removeAfter'),
-    };
-  }
-  throw new KeyRingCorruptError('A key in the token key file has an unknown status.');
+  return decodeKeyState(stored, token.key(storedField(stored, 'pkcs11Id')));
 }
