@@ -3,17 +3,15 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import {
-  CredentialRejectedError,
   InvalidCredentialsError,
   InvitationExpiredError,
   InvitationInvalidError,
   InvitationUsedError,
 } from '../errors.js';
-import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import { sealPersonalData } from '../users/personal-data.js';
 import type { Role } from '../users/users.js';
-import { findUserByName } from '../users/users.js';
+import { acceptableSecret, findUserByName } from '../users/users.js';
 import type { MemberRole } from './member-roles.js';
 import { activateMembership, appendGrants, resolveOrganization } from './memberships.js';
 
@@ -213,11 +211,7 @@ export async function acceptInvitation(
   } else if (existing && existing.status !== 'pending_verification') {
     throw new InvalidCredentialsError(`"${input.username}" is taken`);
   } else {
-    const verdict = tenantPasswordCheck(ctx.store.db, invitation.tenant_id).check(input.password);
-    if (!verdict.ok)
-      throw new CredentialRejectedError(
-        `the password is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
-      );
+    acceptableSecret(ctx.store.db, invitation.tenant_id, invitation.account_role, input.password);
     hash = await ctx.passwords.hash(input.password);
   }
 

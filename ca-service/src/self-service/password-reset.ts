@@ -1,14 +1,8 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
-import {
-  CredentialRejectedError,
-  SelfServiceTokenInvalidError,
-  UserEmailMissingError,
-} from '../errors.js';
-import { pinPolicy } from '../passwords/credential-policy.js';
-import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
+import { SelfServiceTokenInvalidError, UserEmailMissingError } from '../errors.js';
 import { findTenant } from '../tenants/tenant-commands.js';
-import { credentialKind, endUserSessions, getUser } from '../users/users.js';
+import { acceptableSecret, endUserSessions, getUser } from '../users/users.js';
 import type { UserRow } from '../users/users.js';
 import {
   TOKEN_TTL_SECONDS,
@@ -158,14 +152,7 @@ export async function completePasswordReset(
     user.email?.toLowerCase() !== row.email.toLowerCase()
   )
     throw new SelfServiceTokenInvalidError();
-  const kind = credentialKind(user.role, input.password);
-  const verdict = (
-    kind === 'pin' ? pinPolicy() : tenantPasswordCheck(ctx.store.db, user.tenant_id)
-  ).check(input.password);
-  if (!verdict.ok)
-    throw new CredentialRejectedError(
-      `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
-    );
+  const kind = acceptableSecret(ctx.store.db, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     const now = isoNow(ctx.clock);

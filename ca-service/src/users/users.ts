@@ -86,6 +86,25 @@ export function credentialKind(role: Role, secret: string): 'password' | 'pin' {
   return role === 'learner' && /^\d+$/.test(secret) ? 'pin' : 'password';
 }
 
+/**
+ * The kind of `secret` for a user of `role`, once it meets that kind's policy: a learner's PIN
+ * the PIN rules, any password the tenant's password policy. `credential_rejected` otherwise.
+ */
+export function acceptableSecret(
+  db: Database,
+  tenantId: string,
+  role: Role,
+  secret: string,
+): 'password' | 'pin' {
+  const kind = credentialKind(role, secret);
+  const verdict = (kind === 'pin' ? pinPolicy() : tenantPasswordCheck(db, tenantId)).check(secret);
+  if (!verdict.ok)
+    throw new CredentialRejectedError(
+      `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
+    );
+  return kind;
+}
+
 export async function registerUser(
   ctx: Pick<CaContext, 'clock' | 'ids' | 'passwords' | 'store'>,
   input: {
@@ -99,14 +118,7 @@ export async function registerUser(
   meta: CommandMeta,
 ): Promise<UserView> {
   const tenant = getTenant(ctx.store.db, input.tenant);
-  const kind = credentialKind(input.role, input.password);
-  const verdict = (
-    kind === 'pin' ? pinPolicy() : tenantPasswordCheck(ctx.store.db, tenant.tenantId)
-  ).check(input.password);
-  if (!verdict.ok)
-    throw new CredentialRejectedError(
-      `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
-    );
+  const kind = acceptableSecret(ctx.store.db, tenant.tenantId, input.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     if (findUserByName(ctx.store.db, tenant.tenantId, input.username)) {
@@ -265,14 +277,7 @@ export async function resetPassword(
   meta: CommandMeta,
 ): Promise<UserView> {
   const user = getUser(ctx, input.userId, input.tenantId);
-  const kind = credentialKind(user.role, input.password);
-  const verdict = (
-    kind === 'pin' ? pinPolicy() : tenantPasswordCheck(ctx.store.db, user.tenant_id)
-  ).check(input.password);
-  if (!verdict.ok)
-    throw new CredentialRejectedError(
-      `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
-    );
+  const kind = acceptableSecret(ctx.store.db, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     const fresh = getUser(ctx, input.userId, input.tenantId);
