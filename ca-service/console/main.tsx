@@ -27,6 +27,9 @@ function useHashRoute(): string[] {
   useEffect(() => {
     const onChange = () => setRoute(read());
     addEventListener('hashchange', onChange);
+    // Effects run after paint: a hash change between the first render and this line fired no
+    // listener, and the page would stay on the old route.
+    onChange();
     return () => removeEventListener('hashchange', onChange);
   }, []);
   return route;
