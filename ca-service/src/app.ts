@@ -58,6 +58,12 @@ export interface BuildAppOptions {
   mailer?: Mailer;
   /** Which webhook endpoints admins may subscribe (https only unless loopback http is allowed). */
   webhooks?: WebhookSettings;
+  /**
+   * Addresses or CIDR blocks of the load balancers in front (`--trust-proxy`): only a request whose
+   * TCP peer is one of them has its client address taken from `X-Forwarded-For`. Without them the
+   * peer is the client, so a header no proxy vouches for changes nothing.
+   */
+  trustedProxies?: readonly string[];
 }
 
 /**
@@ -88,6 +94,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     keepAliveTimeout: timeouts.keepAliveMs,
     http: { connectionsCheckingInterval: timeouts.checkIntervalMs },
     return503OnClosing: true,
+    trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     genReqId: () => ctx.ids.next('evt').slice(4),
     // The router answers a bad URL itself, in Fastify's shape, unless told to use ours.

@@ -51,6 +51,8 @@ export interface ServeOptions {
   smtp?: { url: string; from: string };
   /** Accept `http://127.0.0.1` webhook endpoints (`--webhooks-allow-loopback-http`; dev/test). */
   webhooksAllowLoopbackHttp?: boolean;
+  /** Load balancers whose `X-Forwarded-For` names the client (`--trust-proxy`). */
+  trustedProxies?: readonly string[];
 }
 
 export interface RunningCa {
@@ -104,6 +106,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     context: ca.context,
     ...(mailer ? { mailer } : {}),
     webhooks: { allowLoopbackHttp: options.webhooksAllowLoopbackHttp ?? false },
+    ...(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies }),
     relayStatus: backboneRelayStatus(backbone, options.nats !== undefined),
     metricsEndpoint: {
       expose: options.metricsListen === undefined,

@@ -97,6 +97,21 @@ describe('mistakes are named in the user’s words, with what is allowed', () =>
     expect(alone.stderr).toContain('--nats-replicas needs --nats');
   });
 
+  it('a trusted proxy must be an address or CIDR block, never a wildcard or hop count', async () => {
+    for (const bad of [
+      'true',
+      '2',
+      '10.0.0.0/33',
+      'lb.school.example',
+      '::1/129',
+      '10.0.0.1/8/1',
+    ]) {
+      const answer = await run(['serve', '--data-dir', dataDir, '--trust-proxy', bad]);
+      expect(answer.code, bad).toBe(2);
+      expect(answer.stderr).toContain(`--trust-proxy takes IP addresses or CIDR blocks`);
+    }
+  });
+
   it('a bad id, reason or ttl is a usage error (exit 2) that says what is allowed', async () => {
     const badId = await run(['device', 'revoke', 'abc', '--reason', 'lost', '--data-dir', dataDir]);
     expect(badId.code).toBe(2);

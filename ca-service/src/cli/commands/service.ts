@@ -7,6 +7,7 @@ import {
   systemClock,
 } from '@lantern/shared';
 import type { Command, DataResidency } from '@lantern/shared';
+import { isIP } from 'node:net';
 import { initDataDir, refuseInitialisedDataDir } from '../../data-dir/init-data-dir.js';
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
@@ -43,6 +44,23 @@ function publicUrlFlag(values: CommandValues): string | undefined {
     throw new UsageError(`--public-url must be an http(s) URL, not "${text}"`);
   }
   return text.replace(/\/+$/, '');
+}
+
+/** `--trust-proxy 10.0.0.5,10.1.0.0/16`: named addresses only, never "every hop" (spoofable). */
+function trustedProxies(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  return value.split(',').map((entry) => {
+    const text = entry.trim();
+    const [address = '', prefix, extra] = text.split('/');
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !prefixOk || extra !== undefined)
+      throw new UsageError(
+        `--trust-proxy takes IP addresses or CIDR blocks of your load balancers, not "${text}"`,
+      );
+    return text;
+  });
 }
 
 /** `--metrics-listen 127.0.0.1:9464`; a bare `:9464` listens on loopback. */
@@ -166,7 +184,7 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'Run the CA service (HTTP)',
   usage:
-    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT] [--smtp-url URL] [--smtp-from ADDRESS] [--webhooks-allow-loopback-http]\n\n' +
+    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT] [--smtp-url URL] [--smtp-from ADDRESS] [--webhooks-allow-loopback-http] [--trust-proxy ADDR[,CIDR…]]\n\n' +
     'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
     'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.\n' +
     'LANTERN_SMTP_URL (or --smtp-url smtp[s]://user:pass@host:port): mail for email verification and\n' +
@@ -176,10 +194,14 @@ export const serveCommand: Command = {
     '--nats takes every node of a JetStream cluster, comma-separated; --nats-replicas 3 makes the\n' +
     'relay create its streams replicated on three of them.\n' +
     'A CA initialised on a PKCS#11 token needs its PIN: LANTERN_PKCS11_PIN, LANTERN_PKCS11_PIN_FILE\n' +
-    'or --pkcs11-pin-file; --pkcs11-module when the module is no longer where init found it.',
+    'or --pkcs11-pin-file; --pkcs11-module when the module is no longer where init found it.\n' +
+    '--trust-proxy (or LANTERN_TRUST_PROXY): the addresses or CIDR blocks of the load balancers in\n' +
+    'front; the client address (rate limits, adaptive MFA, audit) is then read from their\n' +
+    'X-Forwarded-For. Without it the TCP peer is the client.',
   options: {
     'data-dir': { type: 'string' },
     'public-url': { type: 'string' },
+    'trust-proxy': { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     'passphrase-file': { type: 'string' },
@@ -212,6 +234,9 @@ export const serveCommand: Command = {
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError('--port must be 0-65535');
     const publicUrl = publicUrlFlag(values);
+    const proxies = trustedProxies(
+      optionalString(values, 'trust-proxy') ?? io.env['LANTERN_TRUST_PROXY'],
+    );
     requireInitialisedDataDir(dataDir);
     // Loaded only for `serve`: the service and the OpenTelemetry SDK are most of a CLI start.
     const [{ tracingConfigFromEnv }, { serve }] = await Promise.all([
@@ -232,6 +257,7 @@ export const serveCommand: Command = {
             },
           }),
       webhooksAllowLoopbackHttp: values['webhooks-allow-loopback-http'] === true,
+      ...(proxies === undefined ? {} : { trustedProxies: proxies }),
       dataDir,
       passphrase,
       ...(pkcs11 === undefined ? {} : { pkcs11 }),
