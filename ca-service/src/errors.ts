@@ -563,6 +563,18 @@ export const InvitationUsedError = defineError(
   'The invitation was already accepted; each invitation is single use.',
   'Sign in with the account you created when you accepted it.',
 );
+export const InvitationRevokedError = defineError(
+  'invitation_revoked',
+  410,
+  'An admin withdrew this invitation before it was accepted.',
+  'Ask an admin of your school whether to invite you again.',
+);
+export const InvitationNotFoundError = defineError(
+  'invitation_not_found',
+  404,
+  'The tenant has no invitation with this id.',
+  'List invitations with `lantern-ca invite list --tenant T`.',
+);
 export const OrganizationNotFoundError = defineError(
   'organization_not_found',
   404,
@@ -696,6 +708,8 @@ export const caErrors = [
   InvitationInvalidError,
   InvitationExpiredError,
   InvitationUsedError,
+  InvitationRevokedError,
+  InvitationNotFoundError,
   OrganizationNotFoundError,
   MembershipNotFoundError,
   SelfServiceTokenInvalidError,

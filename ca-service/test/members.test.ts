@@ -121,6 +121,59 @@ describe('invitation tokens', () => {
     }
   });
 
+  it('an admin revokes a pending invitation: its token stops working, a second revoke changes nothing', async () => {
+    const token = await invite({ email: 'd@school.example', roles: ['auditor'] });
+    const invitationId = token.split('.')[0]!;
+    const revoke = (id: string, tenant = tenantId) =>
+      ca.admin('POST', `/v1/admin/invitations/${id}/revoke`, { tenant, reason: 'wrong address' });
+    const other = await createTenant(ca, `Elsewhere ${schools}`);
+    // Grants of members:write are recorded as decisions; what must not change is the rest.
+    const stateEvents = () => ca.eventCount() - decisions().length;
+    const before = stateEvents();
+    for (const [id, tenant] of [
+      ['inv_01J9Z3YQ8M6W4Q9V2K7T5R3N1K', tenantId],
+      [invitationId, other],
+    ] as const) {
+      const missing = await revoke(id, tenant);
+      expect(missing.statusCode, missing.body).toBe(404);
+      expect(missing.json()).toMatchObject({ code: 'invitation_not_found' });
+    }
+    expect(stateEvents()).toBe(before);
+
+    const revoked = await revoke(invitationId);
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    expect(revoked.json()).toMatchObject({ invitationId, status: 'revoked' });
+    const events = ca.ctx.store.read({ eventType: 'identity.invitation.revoked' });
+    expect(events.at(-1)).toMatchObject({
+      aggregateId: invitationId,
+      payload: { invitationId, reason: 'wrong address' },
+    });
+    const count = stateEvents();
+    expect((await revoke(invitationId)).json()).toMatchObject({ status: 'revoked' });
+    expect(stateEvents()).toBe(count);
+
+    const refused = await accept(token, 'dee');
+    expect(refused.statusCode).toBe(410);
+    expect(refused.json()).toMatchObject({ code: 'invitation_revoked' });
+    expect(ca.ctx.store.db.prepare("SELECT 1 FROM users WHERE username = 'dee'").get()).toBe(
+      undefined,
+    );
+    const listed = (await ca.admin('GET', `/v1/admin/invitations?tenant=${tenantId}`)).json() as {
+      invitations: { invitationId: string; status: string }[];
+    };
+    expect(listed.invitations.find((i) => i.invitationId === invitationId)?.status).toBe('revoked');
+  });
+
+  it('an accepted invitation cannot be revoked: the membership is suspended instead', async () => {
+    const token = await invite({ email: 'e@school.example', roles: [] });
+    expect((await accept(token, 'eve')).statusCode).toBe(201);
+    const answer = await ca.admin('POST', `/v1/admin/invitations/${token.split('.')[0]}/revoke`, {
+      tenant: tenantId,
+    });
+    expect(answer.statusCode).toBe(409);
+    expect(answer.json()).toMatchObject({ code: 'invitation_used' });
+  });
+
   it('refuses an expired token', async () => {
     const token = await invite({ email: 'b@school.example', roles: [], ttlSeconds: 600 });
     ca.clock.advance(601_000);

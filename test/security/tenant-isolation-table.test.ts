@@ -66,6 +66,10 @@ const rows: Record<string, Row> = {
     body: () => ({ tenant: b['tenant'], email: 'intruder@a.example' }),
   },
   'GET /v1/admin/invitations': { url: () => `/v1/admin/invitations?tenant=${b['tenant']}` },
+  'POST /v1/admin/invitations/{id}/revoke': {
+    url: () => `/v1/admin/invitations/${b['invitation']}/revoke`,
+    body: () => ({ tenant: b['tenant'] }),
+  },
   'GET /v1/admin/memberships': { url: () => `/v1/admin/memberships?tenant=${b['tenant']}` },
   'POST /v1/admin/memberships': {
     url: () => '/v1/admin/memberships',
@@ -244,6 +248,14 @@ beforeAll(async () => {
       await ca.admin('POST', '/v1/admin/memberships', { tenant: b['tenant'], userId: b['user'] })
     ).json() as { membershipId: string }
   ).membershipId;
+  b['invitation'] = (
+    (
+      await ca.admin('POST', '/v1/admin/invitations', {
+        tenant: b['tenant'],
+        email: 'newcomer@b.example',
+      })
+    ).json() as { invitation: { invitationId: string } }
+  ).invitation.invitationId;
   // A revocation in B's feed, so that B's revocation page is not empty.
   const victim = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, b['tenant']));
   await ca.admin('POST', `/v1/admin/devices/${victim.deviceId}/revoke`, { reason: 'stolen' });

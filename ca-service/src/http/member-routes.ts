@@ -10,6 +10,7 @@ import {
   acceptInvitation,
   createInvitation,
   listInvitations,
+  revokeInvitation,
 } from '../members/invitations.js';
 import { covers, scopesOf } from '../members/member-roles.js';
 import {
@@ -162,6 +163,34 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
         const mailed = mailInvitation(tenantId, body.email, created);
         return reply.status(201).send({ ...created, mailed });
       },
+    );
+
+    app.post(
+      '/v1/admin/invitations/:id/revoke',
+      {
+        config: { scope: 'members:write', tenant: 'body' },
+        schema: {
+          params: idParam('inv'),
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              tenant: tenantProperty,
+              reason: { type: 'string', minLength: 1, maxLength: 200 },
+            },
+          },
+        },
+      },
+      async (request) =>
+        revokeInvitation(
+          ctx,
+          {
+            tenantId: request.admin.namedTenant(),
+            invitationId: request.params.id,
+            ...(request.body.reason ? { reason: request.body.reason } : {}),
+          },
+          request.admin.meta,
+        ),
     );
 
     app.get(

@@ -357,6 +357,12 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'The invitation and its one-time accept token (shown once), and whether it was mailed.',
     ],
   },
+  'POST /v1/admin/invitations/{id}/revoke': {
+    summary: 'Withdraw a pending invitation: its accept link stops working',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The invitation, now revoked (the same answer when it already was).'],
+  },
   'GET /v1/admin/invitations': {
     summary: "List the tenant's invitations",
     tag: 'admin',

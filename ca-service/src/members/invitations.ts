@@ -6,6 +6,8 @@ import {
   InvalidCredentialsError,
   InvitationExpiredError,
   InvitationInvalidError,
+  InvitationNotFoundError,
+  InvitationRevokedError,
   InvitationUsedError,
 } from '../errors.js';
 import { findTenant } from '../tenants/tenant-commands.js';
@@ -30,7 +32,7 @@ export interface InvitationView {
   email: string;
   roles: string[];
   accountRole: Role;
-  status: 'pending' | 'accepted' | 'expired';
+  status: 'pending' | 'accepted' | 'expired' | 'revoked';
   expiresAt: string;
   userId: string | null;
   membershipId: string | null;
@@ -47,7 +49,7 @@ interface InvitationRow {
   account_role: Role;
   token_hash: string;
   expires_at: string;
-  status: 'pending' | 'accepted';
+  status: 'pending' | 'accepted' | 'revoked';
   user_id: string | null;
   membership_id: string | null;
   invited_by: string;
@@ -126,8 +128,41 @@ export function getInvitation(
   tenantId: string,
 ): InvitationView {
   const row = invitationRow(ctx.store.db, invitationId);
-  if (!row || row.tenant_id !== tenantId) throw new InvitationInvalidError('no such invitation');
+  if (!row || row.tenant_id !== tenantId) throw new InvitationNotFoundError();
   return toView(row, isoNow(ctx.clock));
+}
+
+/**
+ * An admin withdraws a pending (or expired) invitation: its link stops working at once. Revoking
+ * one already revoked changes nothing; an accepted one is a membership now, suspended elsewhere.
+ */
+export function revokeInvitation(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  input: { tenantId: string; invitationId: string; reason?: string },
+  meta: CommandMeta,
+): InvitationView {
+  return ctx.store.transaction(() => {
+    const current = getInvitation(ctx, input.invitationId, input.tenantId);
+    if (current.status === 'accepted')
+      throw new InvitationUsedError(
+        'the invitation was already accepted: suspend the membership instead',
+      );
+    if (current.status !== 'revoked') {
+      ctx.store.append([
+        {
+          eventType: 'identity.invitation.revoked',
+          aggregateId: input.invitationId,
+          tenantId: input.tenantId,
+          ...meta,
+          payload: {
+            invitationId: input.invitationId,
+            ...(input.reason ? { reason: input.reason } : {}),
+          },
+        },
+      ]);
+    }
+    return getInvitation(ctx, input.invitationId, input.tenantId);
+  });
 }
 
 export function listInvitations(
@@ -177,6 +212,7 @@ function openToken(ctx: Pick<CaContext, 'clock' | 'store'>, input: AcceptInput):
   if (!row || !timingSafeEqual(expected, actual) || tenant?.tenantId !== row.tenant_id)
     throw new InvitationInvalidError();
   if (row.status === 'accepted') throw new InvitationUsedError();
+  if (row.status === 'revoked') throw new InvitationRevokedError();
   if (row.expires_at <= isoNow(ctx.clock)) throw new InvitationExpiredError();
   return row;
 }

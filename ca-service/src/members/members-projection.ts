@@ -52,6 +52,12 @@ export const membersProjection: Projection = {
         ).run(userId, membershipId, at, invitationId);
         break;
       }
+      case 'identity.invitation.revoked':
+        statement(
+          db,
+          "UPDATE invitations SET status = 'revoked', revoked_at = ? WHERE invitation_id = ?",
+        ).run(at, event.payload.invitationId);
+        break;
       case 'identity.membership.activated': {
         const { membershipId, userId, organizationId } = event.payload;
         statement(

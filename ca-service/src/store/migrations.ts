@@ -546,6 +546,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE events ADD COLUMN retention_class TEXT;
   ALTER TABLE events ADD COLUMN data_residency TEXT;
   `,
+  `
+  -- An admin may withdraw an invitation before it is accepted (identity.invitation.revoked).
+  ALTER TABLE invitations ADD COLUMN revoked_at TEXT;
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

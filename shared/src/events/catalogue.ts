@@ -1141,6 +1141,16 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
     example: { invitationId: INVITATION, userId: USER, membershipId: MEMBERSHIP },
   }),
   event({
+    type: 'identity.invitation.revoked',
+    version: 1,
+    aggregate: 'invitation',
+    direction: 'produced',
+    producers: ['ca-service/src/members/invitations.ts'],
+    consumers: ['ca-service/src/members/members-projection.ts'],
+    payload: object({ invitationId: id('inv'), reason: shortText() }, ['invitationId']),
+    example: { invitationId: INVITATION, reason: 'sent to the wrong address' },
+  }),
+  event({
     type: 'identity.membership.activated',
     version: 1,
     aggregate: 'membership',

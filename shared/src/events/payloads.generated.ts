@@ -500,6 +500,9 @@ export type IdentityInvitationAcceptedV1 = {
   membershipId: string;
 };
 
+/** `identity.invitation.revoked` v1. */
+export type IdentityInvitationRevokedV1 = { invitationId: string; reason?: string };
+
 /** `identity.membership.activated` v1. */
 export type IdentityMembershipActivatedV1 = {
   membershipId: string;
@@ -672,6 +675,7 @@ export interface EventPayloads {
   'identity.organization.created': { 1: IdentityOrganizationCreatedV1 };
   'identity.invitation.created': { 1: IdentityInvitationCreatedV1 };
   'identity.invitation.accepted': { 1: IdentityInvitationAcceptedV1 };
+  'identity.invitation.revoked': { 1: IdentityInvitationRevokedV1 };
   'identity.membership.activated': { 1: IdentityMembershipActivatedV1 };
   'identity.membership.suspended': { 1: IdentityMembershipSuspendedV1 };
   'identity.role.assigned': { 1: IdentityRoleAssignedV1 };

@@ -111,6 +111,27 @@ export const inviteCommands: Command[] = [
       };
     },
   }),
+  adminCommand({
+    path: ['invite', 'revoke'],
+    summary: 'Withdraw a pending invitation: its token stops working at once',
+    usage: 'invite revoke INVITATION_ID --tenant T [--reason TEXT] [--url U] [--data-dir D]',
+    options: { tenant: { type: 'string' }, reason: { type: 'string' } },
+    async run(connect, values, positionals) {
+      const [invitationId] = positionals;
+      if (!invitationId || !/^inv_[0-9A-HJKMNP-TV-Z]{26}$/.test(invitationId))
+        throw new UsageError('give the INVITATION_ID (inv_…, from `lantern-ca invite list`)');
+      const reason = optionalString(values, 'reason');
+      const invitation = await connect().request<InvitationView>(
+        'POST',
+        `/v1/admin/invitations/${invitationId}/revoke`,
+        { tenant: requireString(values, 'tenant'), ...(reason ? { reason } : {}) },
+      );
+      return {
+        json: { ...invitation },
+        human: `Invitation ${invitation.invitationId} for ${invitation.email} is revoked; its token no longer works.`,
+      };
+    },
+  }),
   {
     path: ['invite', 'accept'],
     summary: 'Accept an invitation (public): creates the account, password read from stdin',
