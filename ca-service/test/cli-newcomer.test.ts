@@ -236,6 +236,36 @@ describe('serve: one per SQLite data dir, found by the admin CLI without --url',
     expect(updated.stdout).toBe('Updated amina: teacher, amina@hillside.example');
   });
 
+  it('invite revoke withdraws an invitation and says so; list shows it revoked', async () => {
+    const created = await run([
+      ...['invite', 'create', '--tenant', tenantId, '--email', 'kofi@hillside.example'],
+      ...['--data-dir', dataDir, '--json'],
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    const noId = await run([
+      'invite',
+      'revoke',
+      'kofi',
+      '--tenant',
+      tenantId,
+      '--data-dir',
+      dataDir,
+    ]);
+    expect(noId.code).toBe(2);
+    expect(noId.stderr).toContain('give the INVITATION_ID');
+    const revoked = await run([
+      ...['invite', 'revoke', id, '--tenant', tenantId, '--reason', 'typo in the address'],
+      ...['--data-dir', dataDir],
+    ]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toBe(
+      `Invitation ${id} for kofi@hillside.example is revoked; its token no longer works.`,
+    );
+    const listed = await run(['invite', 'list', '--tenant', tenantId, '--data-dir', dataDir]);
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+kofi@hillside.example.*revoked`));
+  });
+
   it('enroll-token create prints the whole agent command, the URI and a QR code', async () => {
     const json = await run([
       'enroll-token',
