@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestIdp } from '../../test/support/oidc-idp.js';
-import { startTestIdp } from '../../test/support/oidc-idp.js';
+import { handoffForm, startTestIdp } from '../../test/support/oidc-idp.js';
 import { signIn } from '../src/signin/sign-in.js';
 import { signInWithSso } from '../src/signin/sso-signin.js';
 import type { SigninWorld, TestDevice } from './signin-harness.js';
@@ -53,11 +53,22 @@ afterEach(async () => {
   await world.close();
 });
 
-/** The person in the browser: signs in at the provider and lands on the CA's callback. */
-const browser = (subject: string) => async (authorizationUrl: string) => {
+/**
+ * The person in the browser: signs in at the provider, lands on the CA's callback page and types
+ * the code the device shows.
+ */
+const browser = (subject: string) => async (authorizationUrl: string, userCode: string) => {
   const back = await idp.authorize(authorizationUrl, subject);
   const landed = await fetch(back);
-  expect(landed.status, await landed.clone().text()).toBe(200);
+  const page = await landed.text();
+  expect(landed.status, page).toBe(200);
+  const { action, confirmToken } = handoffForm(page);
+  const confirmed = await fetch(new URL(action, world.caUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ confirmToken, userCode: userCode.toLowerCase() }).toString(),
+  });
+  expect(confirmed.status, await confirmed.clone().text()).toBe(200);
 };
 
 describe('a teacher signs in through the school provider on a device, then offline', () => {

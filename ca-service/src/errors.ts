@@ -447,6 +447,12 @@ export const SsoHandoffPendingError = defineError(
   'The browser part of this device sign-in has not finished yet.',
   'Finish the sign-in in the browser, then ask again; the hand-off lasts 10 minutes.',
 );
+export const SsoHandoffCodeWrongError = defineError(
+  'sso_handoff_code_wrong',
+  400,
+  'The code typed on the confirmation page is not the one the device shows.',
+  'Type the code the device printed when the sign-in started (lantern-agent signin sso); only confirm a sign-in you started yourself on a device in front of you.',
+);
 export const SsoHandoffInvalidError = defineError(
   'sso_handoff_invalid',
   404,
@@ -690,6 +696,7 @@ export const caErrors = [
   SsoIdTokenInvalidError,
   SsoIdentityUnlinkedError,
   SsoHandoffPendingError,
+  SsoHandoffCodeWrongError,
   SsoHandoffInvalidError,
   RootKeyUnavailableError,
   RootPassphraseMissingError,

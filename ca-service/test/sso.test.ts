@@ -11,9 +11,10 @@ import {
 import { enrollTestDevice } from '../../test/support/device-keys.js';
 import { postAsDevice } from '../../test/support/device-requests.js';
 import type { TestIdp } from '../../test/support/oidc-idp.js';
-import { startTestIdp } from '../../test/support/oidc-idp.js';
+import { handoffForm, startTestIdp } from '../../test/support/oidc-idp.js';
 import { runCli } from '@lantern/shared';
 import { commands } from '../src/cli/commands.js';
+import { handoffConfirmPage } from '../src/http/sso-handoff-page.js';
 import { verifyIdToken } from '../src/sso/oidc-client.js';
 
 const CALLBACK = 'http://ca.test/v1/sso/callback';
@@ -398,15 +399,46 @@ describe('device hand-off', () => {
 
     const started = await postAsDevice(ca, tablet, `/v1/sso/${hillside}/handoffs`, '{}');
     expect(started.statusCode, started.body).toBe(201);
-    const { handoffId, authorizationUrl } = started.json<{
+    const { handoffId, authorizationUrl, userCode } = started.json<{
       handoffId: string;
       authorizationUrl: string;
+      userCode: string;
     }>();
+    expect(userCode).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
     const redeem = (device: typeof tablet) =>
       postAsDevice(ca, device, `/v1/sso/handoffs/${handoffId}`, '{}');
     expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_pending' });
-    const done = await callback(await idp.authorize(authorizationUrl, 'sub-teacher'));
-    expect(done.json()).toMatchObject({ status: 'handoff_completed', tenantId: hillside });
+    const landed = await callback(await idp.authorize(authorizationUrl, 'sub-teacher'));
+    expect(landed.statusCode, landed.body).toBe(200);
+    expect(landed.headers['content-type']).toContain('text/html');
+    expect(landed.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(landed.body).toContain('n.okafor');
+    expect(landed.body).toContain(tablet.deviceId);
+    const { action, confirmToken } = handoffForm(landed.body);
+    expect(action).toBe(`/v1/sso/handoffs/${handoffId}/confirm`);
+    // Back from the provider is not enough: the device still waits for the code.
+    expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_pending' });
+    const confirm = (fields: Record<string, string>) =>
+      ca.app.inject({
+        method: 'POST',
+        url: action,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams(fields).toString(),
+      });
+    const forged = await confirm({ confirmToken: 'A'.repeat(43), userCode });
+    expect(forged.statusCode).toBe(404);
+    expect(forged.json()).toMatchObject({ code: 'sso_handoff_invalid' });
+    const wrong = await confirm({ confirmToken, userCode: 'BBBB-BBBB' });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json()).toMatchObject({ code: 'sso_handoff_code_wrong' });
+    expect(wrong.json<{ message: string }>().message).toContain('4 tries left');
+    expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_pending' });
+    const done = await confirm({ confirmToken, userCode: ` ${userCode.toLowerCase()} ` });
+    expect(done.statusCode, done.body).toBe(200);
+    expect(done.body).toContain('Go back to the device');
+    expect((await confirm({ confirmToken, userCode })).json()).toMatchObject({
+      code: 'sso_handoff_invalid',
+    });
     expect((await redeem(other)).json()).toMatchObject({ code: 'sso_handoff_invalid' });
     const answer = await redeem(tablet);
     expect(answer.statusCode, answer.body).toBe(200);
@@ -415,6 +447,50 @@ describe('device hand-off', () => {
       offlineGrant: { methods: expect.arrayContaining(['password']) },
     });
     expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_invalid' });
+  });
+
+  it("a person sent an attacker device's hand-off link cannot sign that device in without its code", async () => {
+    expect((await configure(hillside, CLIENT_A, ['hillside.example'])).statusCode).toBe(200);
+    const attacker = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, hillside));
+    const started = await postAsDevice(ca, attacker, `/v1/sso/${hillside}/handoffs`, '{}');
+    const { handoffId, authorizationUrl } = started.json<{
+      handoffId: string;
+      authorizationUrl: string;
+    }>();
+    // The victim follows the link and signs in at the provider; the attacker keeps the code.
+    const landed = await callback(await idp.authorize(authorizationUrl, 'sub-teacher'));
+    const { action, confirmToken } = handoffForm(landed.body);
+    expect(landed.body).toContain('If someone sent you this link, stop here.');
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const guess = await ca.app.inject({
+        method: 'POST',
+        url: action,
+        payload: { confirmToken, userCode: 'CCCC-CCCC' },
+      });
+      expect(guess.json()).toMatchObject({ code: 'sso_handoff_code_wrong' });
+    }
+    // Five wrong codes drop the hand-off: the attacker's device never gets the victim's session.
+    const redeemed = await postAsDevice(ca, attacker, `/v1/sso/handoffs/${handoffId}`, '{}');
+    expect(redeemed.json()).toMatchObject({ code: 'sso_handoff_invalid' });
+    expect(
+      ca.ctx.store.db
+        .prepare('SELECT COUNT(*) FROM sessions WHERE device_id = ?')
+        .pluck()
+        .get(attacker.deviceId),
+    ).toBe(0);
+  });
+
+  it('escapes names on the confirmation page', () => {
+    const html = handoffConfirmPage({
+      handoffId: 'h'.repeat(43),
+      confirmToken: 't'.repeat(43),
+      tenantName: '<script>alert(1)</script>',
+      username: '"><img src=x>',
+      deviceId: 'dev_x',
+    });
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;script&gt;');
   });
 });
 

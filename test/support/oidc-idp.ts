@@ -139,3 +139,11 @@ export async function startTestIdp(clients: IdpClient[]): Promise<TestIdp> {
       }),
   };
 }
+
+/** The CA's hand-off confirmation page, as a browser reads its form. */
+export function handoffForm(html: string): { action: string; confirmToken: string } {
+  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+  const confirmToken = /name="confirmToken" value="([^"]+)"/.exec(html)?.[1];
+  if (!action || !confirmToken) throw new Error(`not a hand-off confirmation page: ${html}`);
+  return { action, confirmToken };
+}

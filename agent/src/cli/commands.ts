@@ -406,7 +406,15 @@ export const commands: Command[] = [
         const outcome = await signInWithSso(agent, {
           ...(tenant === undefined ? {} : { tenant }),
           ...(offlinePassword === '' ? {} : { offlinePassword }),
-          open: (url) => io.stderr(`Open this page in a browser to sign in:\n${url}`),
+          open: (url, userCode) =>
+            io.stderr(
+              [
+                'Open this page in a browser to sign in:',
+                url,
+                `When the page asks for this device's code, type: ${userCode}`,
+                'Type it only on a sign-in you started here yourself.',
+              ].join('\n'),
+            ),
         });
         if (outcome.kind === 'unreachable') throw new CaUnreachableError(outcome.detail);
         const verdict = outcome.verdict;

@@ -12,8 +12,12 @@ import { DEFAULT_SIGNIN_TIMEOUT_MS } from './signin-agent.js';
 export interface SsoSigninInput {
   /** Tenant id or slug; the binding's tenant when absent. */
   tenant?: string;
-  /** Shows the person the provider's sign-in page (the CLI prints it; a shell opens it). */
-  open(authorizationUrl: string): void | Promise<void>;
+  /**
+   * Shows the person the provider's sign-in page (the CLI prints it; a shell opens it) and the
+   * device's code, which the CA's page asks for after the provider's: it is what keeps a person
+   * sent a hand-off link by someone else from signing that someone's device in.
+   */
+  open(authorizationUrl: string, userCode: string): void | Promise<void>;
   /**
    * The offline password the person chooses for this device: the device-side credential the
    * offline grant's `password` method is then checked against (docs/sso.md). Absent: this
@@ -82,11 +86,12 @@ export async function signInWithSso(
   const started = await post(`${facts.caUrl}/v1/sso/${tenant}/handoffs`);
   if (started.kind === 'unreachable') return started;
   if (started.status !== 201) return refused(started);
-  const { handoffId, authorizationUrl } = started.body as {
+  const { handoffId, authorizationUrl, userCode } = started.body as {
     handoffId: string;
     authorizationUrl: string;
+    userCode: string;
   };
-  await input.open(authorizationUrl);
+  await input.open(authorizationUrl, userCode);
 
   const deadline = Date.now() + (input.waitMs ?? DEFAULT_WAIT_MS);
   const redeemUrl = `${facts.caUrl}/v1/sso/handoffs/${encodeURIComponent(handoffId)}`;

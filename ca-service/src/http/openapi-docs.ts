@@ -210,13 +210,22 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       "The provider's redirect: the code exchanged, the ID token checked, the identity linked",
     tag: 'auth',
     caller: 'public',
-    ok: [200, 'Tokens as for a password sign-in, or the hand-off completed.'],
+    ok: [
+      200,
+      "Tokens as for a password sign-in, or for a device hand-off an HTML page asking for the device's code.",
+    ],
   },
   'POST /v1/sso/{tenant}/handoffs': {
     summary: 'Start an SSO sign-in for this device (a browser completes it)',
     tag: 'auth',
     caller: 'device',
-    ok: [201, "The hand-off id and the provider's URL to open."],
+    ok: [201, "The hand-off id, the provider's URL to open and the code the device shows."],
+  },
+  'POST /v1/sso/handoffs/{id}/confirm': {
+    summary: "The person types the device's code: only then may the device redeem the hand-off",
+    tag: 'auth',
+    caller: 'public',
+    ok: [200, 'An HTML page: go back to the device.'],
   },
   'POST /v1/sso/handoffs/{id}': {
     summary: 'Redeem a completed SSO hand-off, once, from the device that started it',

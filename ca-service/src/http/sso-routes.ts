@@ -6,6 +6,7 @@ import { linkIdentityByAdmin } from '../sso/sso-identities.js';
 import { setSsoProvider, ssoProviderBodySchema, ssoProviderOf } from '../sso/sso-providers.js';
 import {
   completeSso,
+  confirmSsoHandoff,
   redeemSsoHandoff,
   ssoCallbackPath,
   startSso,
@@ -14,6 +15,7 @@ import {
 import { deviceProofSupport } from './device-proof-support.js';
 import { correlationIdOf } from './principal.js';
 import { idParam } from './schemas.js';
+import { HANDOFF_PAGE_CSP, handoffConfirmPage, handoffDonePage } from './sso-handoff-page.js';
 
 const tenantParam = {
   type: 'object',
@@ -65,12 +67,45 @@ export function ssoRoutes(
       const outcome = await completeSso(ctx, request.query, correlationIdOf(request));
       reply.header('cache-control', 'no-store');
       if (outcome.kind === 'signed_in') return outcome.login;
-      return {
-        status: 'handoff_completed',
-        tenantId: outcome.tenantId,
-        message: 'Signed in. Go back to the device: it finishes the sign-in by itself.',
-      };
+      return reply
+        .header('content-security-policy', HANDOFF_PAGE_CSP)
+        .header('referrer-policy', 'no-referrer')
+        .type('text/html; charset=utf-8')
+        .send(handoffConfirmPage(outcome));
     });
+
+    // The confirmation page's form (no script on it) posts urlencoded fields.
+    app.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 1024 },
+      (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+    );
+    app.post(
+      '/v1/sso/handoffs/:id/confirm',
+      {
+        bodyLimit: 1024,
+        schema: {
+          params: handoffParam,
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['confirmToken', 'userCode'],
+            properties: {
+              confirmToken: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+              userCode: { type: 'string', minLength: 1, maxLength: 20 },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        confirmSsoHandoff(ctx, request.params.id, request.body);
+        return reply
+          .header('cache-control', 'no-store')
+          .header('content-security-policy', HANDOFF_PAGE_CSP)
+          .type('text/html; charset=utf-8')
+          .send(handoffDonePage());
+      },
+    );
 
     app.post(
       '/v1/sso/:tenant/handoffs',

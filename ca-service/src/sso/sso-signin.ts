@@ -1,11 +1,12 @@
 import { LanternError } from '@lantern/shared';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { assertMaySignIn, assertNotLocked } from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import {
   SsoDeniedError,
+  SsoHandoffCodeWrongError,
   SsoHandoffInvalidError,
   SsoHandoffPendingError,
   SsoIdTokenInvalidError,
@@ -29,6 +30,14 @@ export const SSO_ATTEMPT_SECONDS = 600;
 export const SSO_AMR = 'sso';
 
 export type SsoContext = Omit<SignInContext, 'passwords'>;
+
+/** Wrong device codes typed on one hand-off's confirmation page before the hand-off is dropped. */
+export const HANDOFF_CODE_ATTEMPTS = 5;
+/** RFC 8628 §6.1: no vowels (no words), no look-alikes; 20^8 ≈ 2^34.6 codes. */
+const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+/** What a person types: case, spaces and dashes do not count. */
+const normalUserCode = (code: string) => code.toUpperCase().replace(/[^A-Z]/g, '');
 
 const random = () => randomBytes(32).toString('base64url');
 const verifierAad = (state: string) => `sso-pkce:${state}`;
@@ -98,8 +107,19 @@ export interface CallbackInput {
 
 export type CallbackOutcome =
   | { kind: 'signed_in'; login: LoginResult }
-  /** A device's hand-off: the device redeems it (`redeemSsoHandoff`); the browser is done. */
-  | { kind: 'handoff_completed'; tenantId: string };
+  /**
+   * A device's hand-off: the person must now type the code the device shows
+   * (`confirmSsoHandoff`) before the device can redeem it. The confirmation token binds that step
+   * to this browser.
+   */
+  | {
+      kind: 'handoff_confirm';
+      handoffId: string;
+      confirmToken: string;
+      tenantName: string;
+      username: string;
+      deviceId: string;
+    };
 
 /**
  * `GET /v1/sso/callback`, inside the spec's `identity.sso.callback` span, counted in
@@ -210,11 +230,23 @@ async function callback(
   assertMaySignIn(ctx, user, undefined);
   noteRequestActor(user.tenant_id, user.role);
   if (attempt.handoff_id !== null) {
+    const confirmToken = random();
     const claimed = ctx.store.db
-      .prepare('UPDATE sso_handoffs SET user_id = ? WHERE handoff_id = ? AND user_id IS NULL')
-      .run(user.user_id, attempt.handoff_id);
-    if (claimed.changes !== 1) throw new SsoStateInvalidError();
-    return { kind: 'handoff_completed', tenantId: user.tenant_id };
+      .prepare(
+        `UPDATE sso_handoffs SET pending_user_id = ?, confirm_hash = ?
+         WHERE handoff_id = ? AND user_id IS NULL AND pending_user_id IS NULL RETURNING device_id`,
+      )
+      .get(user.user_id, sha256(confirmToken).toString('hex'), attempt.handoff_id) as
+      { device_id: string } | undefined;
+    if (!claimed) throw new SsoStateInvalidError();
+    return {
+      kind: 'handoff_confirm',
+      handoffId: attempt.handoff_id,
+      confirmToken,
+      tenantName: getTenant(ctx.store.db, user.tenant_id).name,
+      username: user.username,
+      deviceId: claimed.device_id,
+    };
   }
   return { kind: 'signed_in', login: issueLogin(ctx, user, [SSO_AMR], undefined, correlationId) };
 }
@@ -223,6 +255,12 @@ export interface HandoffStarted {
   handoffId: string;
   /** Open this in a browser: the provider's sign-in page. */
   authorizationUrl: string;
+  /**
+   * The device shows it; the person types it on the CA's page after the provider's. Someone sent
+   * a hand-off link by an attacker does not have the code of the attacker's device in front of
+   * them, so they cannot sign that device in by mistake.
+   */
+  userCode: string;
   expiresIn: number;
 }
 
@@ -241,19 +279,85 @@ export async function startSsoHandoff(
   const { tenantId } = getTenant(ctx.store.db, tenant);
   if (device.tenantId !== tenantId) throw new TenantMismatchError();
   const handoffId = random();
+  const code = Array.from({ length: 8 }, () => USER_CODE_ALPHABET[randomInt(20)]).join('');
   ctx.store.db.prepare('DELETE FROM sso_handoffs WHERE expires_at < ?').run(isoNow(ctx.clock));
   ctx.store.db
     .prepare(
-      'INSERT INTO sso_handoffs (handoff_id, tenant_id, device_id, user_id, expires_at) VALUES (?, ?, ?, NULL, ?)',
+      `INSERT INTO sso_handoffs (handoff_id, tenant_id, device_id, user_id, expires_at, user_code_hash)
+       VALUES (?, ?, ?, NULL, ?, ?)`,
     )
     .run(
       handoffId,
       tenantId,
       device.deviceId,
       new Date(ctx.clock.now() + SSO_ATTEMPT_SECONDS * 1000).toISOString(),
+      sha256(code).toString('hex'),
     );
   const authorizationUrl = await startSso(ctx, tenantId, handoffId);
-  return { handoffId, authorizationUrl, expiresIn: SSO_ATTEMPT_SECONDS };
+  return {
+    handoffId,
+    authorizationUrl,
+    userCode: `${code.slice(0, 4)}-${code.slice(4)}`,
+    expiresIn: SSO_ATTEMPT_SECONDS,
+  };
+}
+
+/**
+ * The person's last step of a device hand-off, on the page the callback served: the code the
+ * device shows. Only the browser that came back from the provider holds the confirmation token;
+ * a wrong code counts, and the hand-off is dropped after `HANDOFF_CODE_ATTEMPTS` of them.
+ */
+export function confirmSsoHandoff(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  handoffId: string,
+  input: { confirmToken: string; userCode: string },
+): { tenantId: string } {
+  const row = ctx.store.db
+    .prepare('SELECT * FROM sso_handoffs WHERE handoff_id = ?')
+    .get(handoffId) as
+    | {
+        tenant_id: string;
+        user_id: string | null;
+        pending_user_id: string | null;
+        confirm_hash: string | null;
+        user_code_hash: string | null;
+        confirm_failures: number;
+        expires_at: string;
+      }
+    | undefined;
+  const sameHash = (stored: string | null, given: string) =>
+    stored !== null && timingSafeEqual(Buffer.from(stored, 'hex'), sha256(given));
+  if (
+    !row ||
+    row.user_id !== null ||
+    row.pending_user_id === null ||
+    row.expires_at <= isoNow(ctx.clock) ||
+    !sameHash(row.confirm_hash, input.confirmToken)
+  )
+    throw new SsoHandoffInvalidError();
+  if (!sameHash(row.user_code_hash, normalUserCode(input.userCode))) {
+    const left = HANDOFF_CODE_ATTEMPTS - row.confirm_failures - 1;
+    if (left <= 0)
+      ctx.store.db.prepare('DELETE FROM sso_handoffs WHERE handoff_id = ?').run(handoffId);
+    else
+      ctx.store.db
+        .prepare(
+          'UPDATE sso_handoffs SET confirm_failures = confirm_failures + 1 WHERE handoff_id = ?',
+        )
+        .run(handoffId);
+    throw new SsoHandoffCodeWrongError(
+      left <= 0
+        ? 'the code does not match the one on the device, and this sign-in is now cancelled: start again on the device'
+        : `the code does not match the one on the device (${left} ${left === 1 ? 'try' : 'tries'} left)`,
+    );
+  }
+  const confirmed = ctx.store.db
+    .prepare(
+      'UPDATE sso_handoffs SET user_id = pending_user_id WHERE handoff_id = ? AND user_id IS NULL',
+    )
+    .run(handoffId);
+  if (confirmed.changes !== 1) throw new SsoHandoffInvalidError();
+  return { tenantId: row.tenant_id };
 }
 
 /**

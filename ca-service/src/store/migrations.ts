@@ -550,6 +550,14 @@ export const MIGRATIONS: readonly string[] = [
   -- An admin may withdraw an invitation before it is accepted (identity.invitation.revoked).
   ALTER TABLE invitations ADD COLUMN revoked_at TEXT;
   `,
+  `
+  -- A device hand-off completes only when the person types the device's code (docs/sso.md);
+  -- hand-offs started before this have no code and cannot be confirmed (they expire in minutes).
+  ALTER TABLE sso_handoffs ADD COLUMN user_code_hash TEXT;
+  ALTER TABLE sso_handoffs ADD COLUMN pending_user_id TEXT;
+  ALTER TABLE sso_handoffs ADD COLUMN confirm_hash TEXT;
+  ALTER TABLE sso_handoffs ADD COLUMN confirm_failures INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}
