@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { TestIdp } from '../../test/support/oidc-idp.js';
 import { handoffForm, startTestIdp } from '../../test/support/oidc-idp.js';
 import { signIn } from '../src/signin/sign-in.js';
+import type { SsoHandoffShown } from '../src/signin/sso-signin.js';
 import { signInWithSso } from '../src/signin/sso-signin.js';
 import type { SigninWorld, TestDevice } from './signin-harness.js';
 import { TEST_OPTIONS, startSigninWorld } from './signin-harness.js';
@@ -57,11 +58,13 @@ afterEach(async () => {
  * The person in the browser: signs in at the provider, lands on the CA's callback page and types
  * the code the device shows.
  */
-const browser = (subject: string) => async (authorizationUrl: string, userCode: string) => {
+const browser = (subject: string) => async (handoff: SsoHandoffShown) => {
+  const { authorizationUrl, userCode = '', deviceId } = handoff;
   const back = await idp.authorize(authorizationUrl, subject);
   const landed = await fetch(back);
   const page = await landed.text();
   expect(landed.status, page).toBe(200);
+  expect(page).toContain(deviceId);
   const { action, confirmToken } = handoffForm(page);
   const confirmed = await fetch(new URL(action, world.caUrl), {
     method: 'POST',
@@ -77,8 +80,8 @@ describe('a teacher signs in through the school provider on a device, then offli
     const refused = await signInWithSso(
       device.agent,
       {
-        open: async (url) => {
-          const landed = await fetch(await idp.authorize(url, 'sub-stranger'));
+        open: async ({ authorizationUrl }) => {
+          const landed = await fetch(await idp.authorize(authorizationUrl, 'sub-stranger'));
           expect(landed.status).toBe(403);
         },
         offlinePassword: OFFLINE_PASSWORD,

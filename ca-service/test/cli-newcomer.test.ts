@@ -105,6 +105,9 @@ describe('mistakes are named in the user’s words, with what is allowed', () =>
       'lb.school.example',
       '::1/129',
       '10.0.0.1/8/1',
+      // Every client, spelled other ways: the wildcards, wide blocks and IPv4 written as IPv6.
+      ...['0.0.0.0/0', '::/0', '0.0.0.0/1,128.0.0.0/1', '::ffff:0.0.0.0/96', '0.0.0.0', '::'],
+      '10.0.0.5,2001:db8::/16',
     ]) {
       const answer = await run(['serve', '--data-dir', dataDir, '--trust-proxy', bad]);
       expect(answer.code, bad).toBe(2);

@@ -164,6 +164,31 @@ describe('invitation tokens', () => {
     expect(listed.invitations.find((i) => i.invitationId === invitationId)?.status).toBe('revoked');
   });
 
+  it('revoking needs what the invitation grants: a members:write key cannot withdraw an org_admin one', async () => {
+    const token = await invite({ email: 'f@school.example', roles: ['org_admin'] });
+    const id = token.split('.')[0]!;
+    const key = (
+      await ca.admin('POST', '/v1/admin/api-keys', { tenant: tenantId, scopes: ['members:write'] })
+    ).json() as { apiKey: string };
+    const refused = await ca.admin(
+      'POST',
+      `/v1/admin/invitations/${id}/revoke`,
+      { tenant: tenantId },
+      key.apiKey,
+    );
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ code: 'forbidden' });
+    const mine = (await invite({ email: 'g@school.example', roles: [] }, key.apiKey)).split('.')[0];
+    const allowed = await ca.admin(
+      'POST',
+      `/v1/admin/invitations/${mine}/revoke`,
+      { tenant: tenantId },
+      key.apiKey,
+    );
+    expect(allowed.json()).toMatchObject({ status: 'revoked' });
+    expect((await accept(token, 'fay')).statusCode).toBe(201);
+  });
+
   it('an accepted invitation cannot be revoked: the membership is suspended instead', async () => {
     const token = await invite({ email: 'e@school.example', roles: [] });
     expect((await accept(token, 'eve')).statusCode).toBe(201);

@@ -425,20 +425,20 @@ describe('device hand-off', () => {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         payload: new URLSearchParams(fields).toString(),
       });
+    // The form's refusals are pages a person reads; a wrong code gives the form back.
     const forged = await confirm({ confirmToken: 'A'.repeat(43), userCode });
     expect(forged.statusCode).toBe(404);
-    expect(forged.json()).toMatchObject({ code: 'sso_handoff_invalid' });
+    expect(forged.headers['content-type']).toContain('text/html');
+    expect(forged.body).not.toContain('<form');
     const wrong = await confirm({ confirmToken, userCode: 'BBBB-BBBB' });
     expect(wrong.statusCode).toBe(400);
-    expect(wrong.json()).toMatchObject({ code: 'sso_handoff_code_wrong' });
-    expect(wrong.json<{ message: string }>().message).toContain('4 tries left');
+    expect(wrong.body).toContain('4 tries left');
+    expect(handoffForm(wrong.body)).toEqual({ action, confirmToken });
     expect((await redeem(tablet)).json()).toMatchObject({ code: 'sso_handoff_pending' });
     const done = await confirm({ confirmToken, userCode: ` ${userCode.toLowerCase()} ` });
     expect(done.statusCode, done.body).toBe(200);
     expect(done.body).toContain('Go back to the device');
-    expect((await confirm({ confirmToken, userCode })).json()).toMatchObject({
-      code: 'sso_handoff_invalid',
-    });
+    expect((await confirm({ confirmToken, userCode })).statusCode).toBe(404);
     expect((await redeem(other)).json()).toMatchObject({ code: 'sso_handoff_invalid' });
     const answer = await redeem(tablet);
     expect(answer.statusCode, answer.body).toBe(200);
@@ -467,7 +467,10 @@ describe('device hand-off', () => {
         url: action,
         payload: { confirmToken, userCode: 'CCCC-CCCC' },
       });
-      expect(guess.json()).toMatchObject({ code: 'sso_handoff_code_wrong' });
+      expect(guess.json()).toMatchObject({
+        code: 'sso_handoff_code_wrong',
+        details: { triesLeft: 5 - attempt },
+      });
     }
     // Five wrong codes drop the hand-off: the attacker's device never gets the victim's session.
     const redeemed = await postAsDevice(ca, attacker, `/v1/sso/handoffs/${handoffId}`, '{}');

@@ -406,13 +406,17 @@ export const commands: Command[] = [
         const outcome = await signInWithSso(agent, {
           ...(tenant === undefined ? {} : { tenant }),
           ...(offlinePassword === '' ? {} : { offlinePassword }),
-          open: (url, userCode) =>
+          open: ({ authorizationUrl, userCode, deviceId }) =>
             io.stderr(
               [
                 'Open this page in a browser to sign in:',
-                url,
-                `When the page asks for this device's code, type: ${userCode}`,
-                'Type it only on a sign-in you started here yourself.',
+                authorizationUrl,
+                ...(userCode === undefined
+                  ? []
+                  : [
+                      `When the page asks for this device's code (it names ${deviceId}), type: ${userCode}`,
+                      'Type it only on a sign-in you started here yourself.',
+                    ]),
               ].join('\n'),
             ),
         });

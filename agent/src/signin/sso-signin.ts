@@ -9,6 +9,15 @@ import { acceptLoginAnswer } from './online-signin.js';
 import type { SigninAgent, SigninOptions } from './signin-agent.js';
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from './signin-agent.js';
 
+/** What the person needs to finish a device's SSO sign-in in a browser. */
+export interface SsoHandoffShown {
+  authorizationUrl: string;
+  /** To type on the CA's page after the provider's; absent from a CA that asks for none. */
+  userCode?: string;
+  /** The id that page names, so the person can see it is this device. */
+  deviceId: string;
+}
+
 export interface SsoSigninInput {
   /** Tenant id or slug; the binding's tenant when absent. */
   tenant?: string;
@@ -17,7 +26,7 @@ export interface SsoSigninInput {
    * device's code, which the CA's page asks for after the provider's: it is what keeps a person
    * sent a hand-off link by someone else from signing that someone's device in.
    */
-  open(authorizationUrl: string, userCode: string): void | Promise<void>;
+  open(handoff: SsoHandoffShown): void | Promise<void>;
   /**
    * The offline password the person chooses for this device: the device-side credential the
    * offline grant's `password` method is then checked against (docs/sso.md). Absent: this
@@ -89,9 +98,13 @@ export async function signInWithSso(
   const { handoffId, authorizationUrl, userCode } = started.body as {
     handoffId: string;
     authorizationUrl: string;
-    userCode: string;
+    userCode?: string;
   };
-  await input.open(authorizationUrl, userCode);
+  await input.open({
+    authorizationUrl,
+    ...(typeof userCode === 'string' ? { userCode } : {}),
+    deviceId: binding.deviceId,
+  });
 
   const deadline = Date.now() + (input.waitMs ?? DEFAULT_WAIT_MS);
   const redeemUrl = `${facts.caUrl}/v1/sso/handoffs/${encodeURIComponent(handoffId)}`;

@@ -9,6 +9,7 @@ import {
   MAX_INVITATION_TTL_SECONDS,
   acceptInvitation,
   createInvitation,
+  getInvitation,
   listInvitations,
   revokeInvitation,
 } from '../members/invitations.js';
@@ -181,16 +182,24 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
           },
         },
       },
-      async (request) =>
-        revokeInvitation(
+      async (request) => {
+        const tenantId = request.admin.namedTenant();
+        // Withdrawing an invitation undoes a grant: only for a caller holding what it grants.
+        const invitation = getInvitation(ctx, request.params.id, tenantId);
+        assertMayGrant(ctx, request, [
+          ...scopesOf(invitation.roles, []),
+          ...(invitation.accountRole === 'admin' ? ['admin'] : []),
+        ]);
+        return revokeInvitation(
           ctx,
           {
-            tenantId: request.admin.namedTenant(),
+            tenantId,
             invitationId: request.params.id,
             ...(request.body.reason ? { reason: request.body.reason } : {}),
           },
           request.admin.meta,
-        ),
+        );
+      },
     );
 
     app.get(

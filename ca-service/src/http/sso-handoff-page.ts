@@ -11,6 +11,13 @@ const escapeHtml = (text: string) =>
 const page = (title: string, body: string) =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head><body><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`;
 
+const codeForm = (handoffId: string, confirmToken: string) =>
+  `<form method="post" action="/v1/sso/handoffs/${encodeURIComponent(handoffId)}/confirm">` +
+  `<input type="hidden" name="confirmToken" value="${escapeHtml(confirmToken)}">` +
+  '<label for="userCode">The code the device shows</label> ' +
+  '<input id="userCode" name="userCode" autocomplete="off" autocapitalize="characters" required maxlength="20"> ' +
+  '<button type="submit">Sign the device in</button></form>';
+
 /**
  * After the provider, before the device gets anything: who is being signed in, where, and the
  * device's code to type. The names come from the CA's store (a provider or a user may have put
@@ -27,11 +34,21 @@ export function handoffConfirmPage(input: {
     'Sign a device in',
     `<p>You are signing <strong>${escapeHtml(input.username)}</strong> (${escapeHtml(input.tenantName)}) in on device <code>${escapeHtml(input.deviceId)}</code>.</p>` +
       '<p>Only go on if you started this sign-in yourself, on a device in front of you. If someone sent you this link, stop here.</p>' +
-      `<form method="post" action="/v1/sso/handoffs/${encodeURIComponent(input.handoffId)}/confirm">` +
-      `<input type="hidden" name="confirmToken" value="${escapeHtml(input.confirmToken)}">` +
-      '<label for="userCode">The code the device shows</label> ' +
-      '<input id="userCode" name="userCode" autocomplete="off" autocapitalize="characters" required maxlength="20"> ' +
-      '<button type="submit">Sign the device in</button></form>',
+      codeForm(input.handoffId, input.confirmToken),
+  );
+}
+
+/** A refused confirmation, for a person at a browser: the reason, and the form again if tries are left. */
+export function handoffRefusedPage(input: {
+  handoffId: string;
+  confirmToken: string;
+  message: string;
+  retry: boolean;
+}): string {
+  return page(
+    'The device is not signed in',
+    `<p role="alert">${escapeHtml(input.message)}</p>` +
+      (input.retry ? codeForm(input.handoffId, input.confirmToken) : ''),
   );
 }
 

@@ -1,4 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
+import { LanternError } from '@lantern/shared';
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyPluginAsync } from 'fastify';
 import type { CaContext } from '../context/ca-context.js';
@@ -15,13 +16,20 @@ import {
 import { deviceProofSupport } from './device-proof-support.js';
 import { correlationIdOf } from './principal.js';
 import { idParam } from './schemas.js';
-import { HANDOFF_PAGE_CSP, handoffConfirmPage, handoffDonePage } from './sso-handoff-page.js';
+import {
+  HANDOFF_PAGE_CSP,
+  handoffConfirmPage,
+  handoffDonePage,
+  handoffRefusedPage,
+} from './sso-handoff-page.js';
 
 const tenantParam = {
   type: 'object',
   required: ['tenant'],
   properties: { tenant: { type: 'string', minLength: 1, maxLength: 100 } },
 } as const;
+
+const FORM = 'application/x-www-form-urlencoded';
 
 const handoffParam = {
   type: 'object',
@@ -75,10 +83,8 @@ export function ssoRoutes(
     });
 
     // The confirmation page's form (no script on it) posts urlencoded fields.
-    app.addContentTypeParser(
-      'application/x-www-form-urlencoded',
-      { parseAs: 'string', bodyLimit: 1024 },
-      (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+    app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: 1024 }, (_request, body, done) =>
+      done(null, Object.fromEntries(new URLSearchParams(String(body)))),
     );
     app.post(
       '/v1/sso/handoffs/:id/confirm',
@@ -98,12 +104,30 @@ export function ssoRoutes(
         },
       },
       async (request, reply) => {
-        confirmSsoHandoff(ctx, request.params.id, request.body);
-        return reply
+        reply
           .header('cache-control', 'no-store')
           .header('content-security-policy', HANDOFF_PAGE_CSP)
-          .type('text/html; charset=utf-8')
-          .send(handoffDonePage());
+          .header('referrer-policy', 'no-referrer');
+        try {
+          confirmSsoHandoff(ctx, request.params.id, request.body);
+        } catch (error) {
+          // The page's own form: a person reads the refusal as a page and may try again there.
+          const fromForm = request.headers['content-type']?.startsWith(FORM) ?? false;
+          if (!fromForm || !(error instanceof LanternError)) throw error;
+          const triesLeft = Number(error.details?.['triesLeft'] ?? 0);
+          return reply
+            .status(error.status)
+            .type('text/html; charset=utf-8')
+            .send(
+              handoffRefusedPage({
+                handoffId: request.params.id,
+                confirmToken: request.body.confirmToken,
+                message: error.message,
+                retry: error.code === 'sso_handoff_code_wrong' && triesLeft > 0,
+              }),
+            );
+        }
+        return reply.type('text/html; charset=utf-8').send(handoffDonePage());
       },
     );
 

@@ -55,8 +55,9 @@ export const membersProjection: Projection = {
       case 'identity.invitation.revoked':
         statement(
           db,
-          "UPDATE invitations SET status = 'revoked', revoked_at = ? WHERE invitation_id = ?",
-        ).run(at, event.payload.invitationId);
+          `UPDATE invitations SET status = 'revoked', revoked_at = ?
+           WHERE invitation_id = ? AND tenant_id = ? AND status = 'pending'`,
+        ).run(at, event.payload.invitationId, event.tenantId);
         break;
       case 'identity.membership.activated': {
         const { membershipId, userId, organizationId } = event.payload;

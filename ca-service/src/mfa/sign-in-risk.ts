@@ -6,7 +6,7 @@ import type { KnownLocation, RiskPolicy, RiskReason } from './risk-policy.js';
 import { RISK_REASONS, locate, riskPolicyOf } from './risk-policy.js';
 import type { UserRow } from '../users/users.js';
 
-/** Where an online sign-in comes from, as the CA sees it (the TCP peer: no proxy header trusted). */
+/** Where an online sign-in comes from, as the CA sees it (the TCP peer, or a named balancer's X-Forwarded-For). */
 export interface SignInClient {
   ip: string;
 }

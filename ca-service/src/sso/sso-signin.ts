@@ -349,6 +349,7 @@ export function confirmSsoHandoff(
       left <= 0
         ? 'the code does not match the one on the device, and this sign-in is now cancelled: start again on the device'
         : `the code does not match the one on the device (${left} ${left === 1 ? 'try' : 'tries'} left)`,
+      { details: { triesLeft: Math.max(0, left) } },
     );
   }
   const confirmed = ctx.store.db

@@ -46,18 +46,30 @@ function publicUrlFlag(values: CommandValues): string | undefined {
   return text.replace(/\/+$/, '');
 }
 
-/** `--trust-proxy 10.0.0.5,10.1.0.0/16`: named addresses only, never "every hop" (spoofable). */
+/**
+ * `--trust-proxy 10.0.0.5,10.1.0.0/24`: named balancers only. A hop count, a wildcard, a block
+ * wider than /8 (IPv4) or /32 (IPv6), or IPv4 written as IPv6 (`::ffff:0.0.0.0/96` is every IPv4
+ * client) would let clients choose their own address for rate limits and risk scoring.
+ */
 function trustedProxies(value: string | undefined): string[] | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   return value.split(',').map((entry) => {
     const text = entry.trim();
     const [address = '', prefix, extra] = text.split('/');
     const family = isIP(address);
-    const bits = family === 4 ? 32 : 128;
-    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
-    if (family === 0 || !prefixOk || extra !== undefined)
+    const bits = Number(prefix ?? (family === 4 ? 32 : 128));
+    const widest = family === 4 ? 8 : 32;
+    const acceptable =
+      family !== 0 &&
+      extra === undefined &&
+      (prefix === undefined || /^\d{1,3}$/.test(prefix)) &&
+      bits >= widest &&
+      bits <= (family === 4 ? 32 : 128) &&
+      !/^::ffff:/i.test(address) &&
+      !['0.0.0.0', '::'].includes(address);
+    if (!acceptable)
       throw new UsageError(
-        `--trust-proxy takes IP addresses or CIDR blocks of your load balancers, not "${text}"`,
+        `--trust-proxy takes IP addresses or CIDR blocks (at most /8 for IPv4, /32 for IPv6) of your load balancers, not "${text}"`,
       );
     return text;
   });
