@@ -9,7 +9,7 @@ import { bindingResponse, issueForDevice, recordedTier } from '../issuance/bindi
 import type { NewEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 import type { RedeemableToken } from './enrollment-tokens.js';
-import { checkEnrollmentToken } from './enrollment-tokens.js';
+import { checkEnrollmentToken, recheckEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
 import type { TpmEvidence } from './tpm/tpm-attestation.js';
 import { verifyTpmEvidence } from './tpm/tpm-attestation.js';
@@ -98,7 +98,7 @@ export async function enrollDevice(
   });
   const thumbprint = p256JwkThumbprint(csr.publicKey);
   const name = input.name ?? token.deviceName ?? undefined;
-  return bindConsumingToken(ctx, input.enrollmentToken, token, {
+  return bindConsumingToken(ctx, token, {
     deviceId,
     correlationId,
     certificate,
@@ -162,7 +162,7 @@ async function reenrollDevice(
     deviceId,
     subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
   });
-  return bindConsumingToken(ctx, enrollmentToken, token, {
+  return bindConsumingToken(ctx, token, {
     deviceId,
     correlationId,
     certificate,
@@ -198,7 +198,6 @@ async function bindConsumingToken(
     CaContext,
     'clock' | 'store' | 'ca' | 'bindingProfile' | 'publicUrl' | 'publicUrls' | 'tokenKeys'
   >,
-  enrollmentToken: string,
   token: RedeemableToken,
   binding: {
     deviceId: string;
@@ -216,12 +215,12 @@ async function bindConsumingToken(
   // Re-checked inside the unit: the token may have been revoked, expired or used (possibly by
   // an earlier enrollment of the same group) while the certificate was being signed.
   const consume = () => {
-    const current = checkEnrollmentToken(ctx, enrollmentToken);
+    recheckEnrollmentToken(ctx, token);
     ctx.store.append([
       {
         eventType: 'identity.enrollment_token.consumed',
         aggregateId: token.tokenId,
-        expectedVersion: current.version,
+        expectedVersion: token.version,
         ...meta,
         payload: { tokenId: token.tokenId, deviceId },
       },

@@ -99,15 +99,40 @@ export function checkEnrollmentToken(
     hashEnrollmentToken(token),
   ) as TokenRow | undefined;
   if (!row) throw new EnrollmentTokenInvalidError('unknown enrollment token');
-  if (row.status === 'consumed') throw new EnrollmentTokenUsedError();
-  if (row.status === 'revoked') throw new EnrollmentTokenRevokedError();
-  if (row.expires_at <= isoNow(ctx.clock)) throw new EnrollmentTokenExpiredError();
+  assertRedeemable(ctx, row);
   return {
     tokenId: row.token_id,
     tenantId: row.tenant_id,
     deviceName: row.device_name,
     version: ctx.store.aggregateVersion('enrollment_token', row.token_id),
   };
+}
+
+/**
+ * `checkEnrollmentToken` again for a token it passed, in the unit of work that consumes it: the
+ * token may have been used, revoked or may have expired since. One primary-key read; the
+ * consuming event expects the version the first check saw, so any event on the token in
+ * between (each changes its status) also refuses the enrollment.
+ */
+export function recheckEnrollmentToken(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  token: RedeemableToken,
+): void {
+  const row = statement(
+    ctx.store.db,
+    'SELECT status, expires_at FROM enrollment_tokens WHERE token_id = ?',
+  ).get(token.tokenId) as Pick<TokenRow, 'status' | 'expires_at'> | undefined;
+  if (!row) throw new EnrollmentTokenInvalidError('unknown enrollment token');
+  assertRedeemable(ctx, row);
+}
+
+function assertRedeemable(
+  ctx: Pick<CaContext, 'clock'>,
+  row: Pick<TokenRow, 'status' | 'expires_at'>,
+): void {
+  if (row.status === 'consumed') throw new EnrollmentTokenUsedError();
+  if (row.status === 'revoked') throw new EnrollmentTokenRevokedError();
+  if (row.expires_at <= isoNow(ctx.clock)) throw new EnrollmentTokenExpiredError();
 }
 
 export function listEnrollmentTokens(

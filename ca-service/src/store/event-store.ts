@@ -192,6 +192,12 @@ export class EventStore {
   private readonly insert: Statement;
   private readonly versionOf: Statement;
   private readonly head: Statement;
+  /**
+   * One better-sqlite3 transaction function for every call: `db.transaction(fn)` builds four
+   * wrappers and their properties each time, which a hot path (an enrollment opens two
+   * savepoints in its group's transaction) paid per call.
+   */
+  private readonly runTransaction: (fn: () => unknown) => unknown;
   private readonly grouped = new GroupCommit(
     (fn) => this.transaction(fn),
     () => this.db.inTransaction,
@@ -210,11 +216,12 @@ export class EventStore {
       'SELECT MAX(aggregate_version) AS version FROM events WHERE aggregate_type = ? AND aggregate_id = ?',
     );
     this.head = db.prepare('SELECT position, hash FROM events ORDER BY position DESC LIMIT 1');
+    this.runTransaction = db.transaction((fn: () => unknown) => fn());
   }
 
   /** Runs `fn` in a transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.runTransaction(fn) as T;
   }
 
   /**

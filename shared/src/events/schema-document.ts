@@ -28,8 +28,21 @@ const digests = new WeakMap<EventDefinition, string>();
  * digest as its fragment (a fragment never reaches the server, so the URL still resolves).
  */
 export function schemaUri(definition: EventDefinition, baseUrl: string): string {
-  return `${new URL(schemaPath(definition.type, definition.version), baseUrl).href}#${schemaDigest(definition)}`;
+  let byBase = uris.get(definition);
+  if (byBase === undefined) {
+    byBase = new Map();
+    uris.set(definition, byBase);
+  }
+  let uri = byBase.get(baseUrl);
+  if (uri === undefined) {
+    uri = `${new URL(schemaPath(definition.type, definition.version), baseUrl).href}#${schemaDigest(definition)}`;
+    byBase.set(baseUrl, uri);
+  }
+  return uri;
 }
+
+// Also stamped on every append: parsing the URL each time was ~4 % of an enrollment's store time.
+const uris = new WeakMap<EventDefinition, Map<string, string>>();
 
 /** The payload schema as a standalone JSON Schema 2020-12 document, identified by its URL. */
 export function schemaDocument(definition: EventDefinition, baseUrl: string): object {
