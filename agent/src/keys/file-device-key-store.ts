@@ -19,6 +19,7 @@ export class FileDeviceKeyStore implements DeviceKeyStore {
   private privateKey: KeyObject | null;
   private readonly publicKeyObject: KeyObject;
   private readonly jwk: EcPublicJwk;
+  private readonly keyThumbprint: string;
 
   private constructor(
     private readonly path: string,
@@ -27,6 +28,8 @@ export class FileDeviceKeyStore implements DeviceKeyStore {
     this.privateKey = privateKey;
     this.publicKeyObject = createPublicKey(privateKey);
     this.jwk = ecPublicJwk(this.publicKeyObject);
+    // Asked at every offline sign-in (the grant's key binding); the key never changes.
+    this.keyThumbprint = jwkThumbprint(this.jwk);
   }
 
   static async generate(path: string, dataKey: DataKey): Promise<FileDeviceKeyStore> {
@@ -66,7 +69,7 @@ export class FileDeviceKeyStore implements DeviceKeyStore {
   }
 
   thumbprint(): string {
-    return jwkThumbprint(this.jwk);
+    return this.keyThumbprint;
   }
 
   sign(data: Uint8Array): Buffer {

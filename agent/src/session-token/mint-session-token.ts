@@ -17,10 +17,20 @@ export function mintSessionToken(input: MintSessionTokenInput): string {
   if (input.claims.exp <= input.claims.iat) {
     throw new RangeError('a session token must expire after it is issued');
   }
-  const header = { alg: 'ES256', typ: SESSION_TOKEN_TYPE, x5c: input.x5c };
-  const signingInput = `${segment(header)}.${segment(input.claims)}`;
+  const signingInput = `${headerSegment(input.x5c)}.${segment(input.claims)}`;
   const signature = Buffer.from(input.sign(Buffer.from(signingInput, 'utf8')));
   return `${signingInput}.${signature.toString('base64url')}`;
+}
+
+/** Header segments of frozen chains (`BindingFacts.x5c`): ~2 kB of JSON and base64 each time. */
+const headers = new WeakMap<readonly string[], string>();
+
+function headerSegment(x5c: readonly string[]): string {
+  const known = headers.get(x5c);
+  if (known !== undefined) return known;
+  const header = segment({ alg: 'ES256', typ: SESSION_TOKEN_TYPE, x5c });
+  if (Object.isFrozen(x5c)) headers.set(x5c, header);
+  return header;
 }
 
 function segment(value: unknown): string {

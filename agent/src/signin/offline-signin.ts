@@ -1,10 +1,9 @@
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
-import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { sessionExpiry } from '../session-token/session-expiry.js';
 import type { WallClockObservation } from '../time/trusted-time.js';
 import type { RevocationHits } from '../verify/revocation-state.js';
 import type { BindingFacts } from './binding-facts.js';
-import { bindingFacts } from './binding-facts.js';
+import { readBindingFacts } from './binding-facts.js';
 import { DEFAULT_LOCKOUT_POLICY, LocalLockout } from './local-lockout.js';
 import { startLocalSession } from './local-session.js';
 import type { OfflineCredential } from './offline-credential.js';
@@ -76,9 +75,8 @@ export async function signInOfflineWith(
   credential: OfflineCredential,
   options: SigninOptions = {},
 ): Promise<SigninVerdict> {
-  const binding = readDeviceBinding(agent.store);
-  if (binding === null) return { ok: false, mode: 'offline', code: 'not_enrolled' };
-  const facts = bindingFacts(binding);
+  const facts = readBindingFacts(agent.store);
+  if (facts === null) return { ok: false, mode: 'offline', code: 'not_enrolled' };
   const lockout = new LocalLockout(agent.store, { ...DEFAULT_LOCKOUT_POLICY, ...options.lockout });
   const events = new SigninEvents(agent, facts);
   // Before any window is read: this is what raises the mark, or catches a clock set back.

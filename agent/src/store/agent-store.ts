@@ -18,12 +18,17 @@ export type IntegrityVerdict = { ok: true } | { ok: false; problems: string[] };
 
 /** The agent's SQLite cache: one file per data directory, shared by the daemon and the CLI. */
 export class AgentStore {
+  /** Built once: `db.transaction(fn)` makes four wrappers per call (~6 % of an offline sign-in). */
+  private readonly runImmediate: (fn: () => unknown) => unknown;
+
   /** Wraps an already opened and migrated database; `openAgentStore` is how to get one. */
   constructor(
     readonly db: Database.Database,
     readonly path: string,
     readonly clock: Clock,
-  ) {}
+  ) {
+    this.runImmediate = db.transaction((fn: () => unknown) => fn()).immediate;
+  }
 
   /**
    * Runs `fn` in one transaction. It begins IMMEDIATE (takes the write lock up front) so two
@@ -32,7 +37,7 @@ export class AgentStore {
    * transaction and commit or roll back with it. `fn` must be synchronous.
    */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.runImmediate(fn) as T;
   }
 
   schemaVersion(): number {

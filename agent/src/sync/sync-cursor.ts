@@ -1,4 +1,5 @@
 import type { AgentStore } from '../store/agent-store.js';
+import { statement } from '../store/statements.js';
 
 /** The `sync_state` row: where this device stands in its sync with the CA. */
 export interface SyncCursor {
@@ -13,13 +14,12 @@ export interface SyncCursor {
 }
 
 export function readSyncCursor(store: AgentStore): SyncCursor {
-  const row = store.db
-    .prepare<[], SyncCursor>(
-      `SELECT revocation_cursor AS revocationCursor, jwks_etag AS jwksEtag,
-              last_sync_at AS lastSyncAt, last_server_time AS lastServerTime
-       FROM sync_state WHERE id = 1`,
-    )
-    .get();
+  const row = statement<[], SyncCursor>(
+    store.db,
+    `SELECT revocation_cursor AS revocationCursor, jwks_etag AS jwksEtag,
+            last_sync_at AS lastSyncAt, last_server_time AS lastServerTime
+     FROM sync_state WHERE id = 1`,
+  ).get();
   if (!row) throw new Error('sync_state row missing: the store was not migrated');
   return row;
 }

@@ -34,6 +34,7 @@ export class TpmDeviceKeyStore implements DeviceKeyStore {
   private destroyed = false;
   private readonly publicKeyObject: KeyObject;
   private readonly jwk: EcPublicJwk;
+  private readonly keyThumbprint: string;
 
   private constructor(
     private readonly tpm: Tpm2Tools,
@@ -44,6 +45,8 @@ export class TpmDeviceKeyStore implements DeviceKeyStore {
     // certificate's key, and a swapped blob would not sign as that key anyway.
     this.publicKeyObject = publicKeyOf(readFileSync(blobs.pub));
     this.jwk = ecPublicJwk(this.publicKeyObject);
+    // Asked at every offline sign-in (the grant's key binding); the key never changes.
+    this.keyThumbprint = jwkThumbprint(this.jwk);
   }
 
   static async generate(
@@ -70,7 +73,7 @@ export class TpmDeviceKeyStore implements DeviceKeyStore {
   }
 
   thumbprint(): string {
-    return jwkThumbprint(this.jwk);
+    return this.keyThumbprint;
   }
 
   sign(data: Uint8Array): Buffer {
