@@ -167,6 +167,8 @@ describe('data residency', () => {
         const [first] = opened.context.store.read({ after: 0, limit: 1 });
         expect(first).toMatchObject({ dataResidency: 'eu' });
         expect(first?.schemaUri).toMatch(/^http:\/\/eu\.ca\.test\/v1\/schemas\//);
+        // Every field set: the hash `append` writes is the one `verifyChain` recomputes.
+        expect(verifyChain(opened.context.store)).toMatchObject({ ok: true });
       } finally {
         opened.close();
       }

@@ -45,6 +45,18 @@ describe('one store append per sync round', () => {
     expect(ca.ctx.store.read({ eventType: 'identity.user.logged_in' })).toHaveLength(1);
   });
 
+  it('holds a seq pushed twice in one round to its first event', async () => {
+    const [first, second] = [signin(), signin()];
+    const response = await sync([
+      { seq: 1, event: first },
+      { seq: 1, event: second },
+      { seq: 1, event: first },
+    ]);
+    expect(response.json()).toMatchObject({ ack: 1, accepted: 1, duplicates: 1 });
+    expect(response.json()).toMatchObject({ rejected: [{ seq: 1, code: 'sequence_conflict' }] });
+    expect(ca.ctx.store.read({ eventType: 'identity.user.logged_in' })).toHaveLength(1);
+  });
+
   it('keeps refusals, duplicates and stored events apart in a mixed round, and a retry changes nothing', async () => {
     const earlier = signin();
     expect((await sync([{ seq: 1, event: earlier }])).json()).toMatchObject({ accepted: 1 });

@@ -12,7 +12,28 @@ function reference(value: unknown): string {
   return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${reference(item)}`).join(',')}}`;
 }
 
-const ALPHABET = ['a', 'b', 'Z', '_', 'é', 'ß', '\u{1F600}', '\uFB01', '"', '\\', '\n', '0'];
+// Lone surrogates, control characters and U+2028 too: strings are quoted without
+// `JSON.stringify` unless they hold something it escapes.
+const ALPHABET = [
+  'a',
+  'b',
+  'Z',
+  '_',
+  'é',
+  'ß',
+  '\u{1F600}',
+  '\uFB01',
+  '"',
+  '\\',
+  '\n',
+  '0',
+  '\uD800',
+  '\uDFFF',
+  '\u0001',
+  '\u001F',
+  '\u007F',
+  '\u2028',
+];
 
 function randomKey(): string {
   let key = '';

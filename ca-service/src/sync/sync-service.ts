@@ -1,5 +1,6 @@
 import type {
   EventEnvelope,
+  EventSource,
   ServerTimeClaims,
   SyncAnswerBody,
   SyncPushedEvent,
@@ -99,20 +100,24 @@ export class SyncService {
       let quarantined = 0;
       const rejected: SyncRejection[] = [];
       const receivedAt = isoNow(this.ctx.clock);
-      const receipt = statement(
-        db,
-        'SELECT seq, event_id FROM device_event_receipts WHERE device_id = ? AND seq = ?',
-      );
-      const known = statement(db, 'SELECT 1 FROM events WHERE event_id = ?');
-      const record = statement(
+      // The round's receipts and already-stored ids, read in one query each (two point lookups
+      // per event were ~10 % of ingest). Both stay current through the round, in this same
+      // transaction: `record` notes each receipt it writes, and the accepted events, appended
+      // at the end, join `known` at once, so a seq or an id pushed twice in one round is still
+      // seen as pushed.
+      const receipts = this.receiptsOf(device.deviceId, ordered);
+      const known = this.storedIds(ordered);
+      const insertReceipt = statement(
         db,
         'INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at) VALUES (?, ?, ?, ?, ?, ?)',
       );
+      const record = (seq: number, eventId: string, outcome: string, detail: string | null) => {
+        insertReceipt.run(device.deviceId, seq, eventId, outcome, detail, receivedAt);
+        receipts.set(seq, eventId);
+      };
       // The round's accepted events go to the store in one append (one savepoint, one head read,
-      // one hash-chain walk) instead of one each; `appending` stands in for the events table
-      // until then, so an id pushed twice in one round is still a duplicate.
+      // one hash-chain walk) instead of one each.
       const toAppend: NewEvent[] = [];
-      const appending = new Set<string>();
       const sessionsThisRound = new Set<string>();
       // A device's backlog names the same few users in every event: each is looked up once.
       const tenantUsers = new Map<string, boolean>();
@@ -125,42 +130,36 @@ export class SyncService {
       // After its revocation a device only hands its outbox over: what it pushes is stored as a
       // record (`recorded`) that no projection acts on.
       const outcome = device.revokedAt === null ? 'stored' : 'recorded';
+      const source: EventSource = { service: 'lantern-agent', instance: device.deviceId };
       // Every seq of the round has a receipt by the end of it (pre-existing or recorded below).
       const received = new Set<number>();
       for (const { seq, event } of ordered) {
-        const existing = receipt.get(device.deviceId, seq) as Receipt | undefined;
+        const existing = receipts.get(seq);
         received.add(seq);
-        if (existing) {
-          if (existing.event_id === event.eventId) duplicates += 1;
+        if (existing !== undefined) {
+          if (existing === event.eventId) duplicates += 1;
           else
             rejected.push({
               seq,
               code: 'sequence_conflict',
-              message: `sequence ${seq} already holds ${existing.event_id}`,
+              message: `sequence ${seq} already holds ${existing}`,
             });
           continue;
         }
-        if (appending.has(event.eventId) || known.get(event.eventId)) {
-          record.run(device.deviceId, seq, event.eventId, 'duplicate', null, receivedAt);
+        if (known.has(event.eventId)) {
+          record(seq, event.eventId, 'duplicate', null);
           duplicates += 1;
           continue;
         }
         const refusal = this.refusal(scope, event, tenantUsers);
         if (refusal) {
-          record.run(
-            device.deviceId,
-            seq,
-            event.eventId,
-            'rejected',
-            `${refusal.code}: ${refusal.message}`,
-            receivedAt,
-          );
+          record(seq, event.eventId, 'rejected', `${refusal.code}: ${refusal.message}`);
           rejected.push({ seq, ...refusal });
           continue;
         }
         const definition = this.validator.definition(event.eventType, event.eventVersion);
         const idField = AGGREGATE_ID_FIELD[definition?.aggregate ?? ''] ?? 'deviceId';
-        appending.add(event.eventId);
+        known.add(event.eventId);
         toAppend.push({
           eventId: event.eventId,
           eventType: event.eventType,
@@ -173,9 +172,9 @@ export class SyncService {
           occurredAt: event.occurredAt,
           payload: event.payload,
           validated: true,
-          source: { service: 'lantern-agent', instance: device.deviceId },
+          source,
         });
-        record.run(device.deviceId, seq, event.eventId, outcome, null, receivedAt);
+        record(seq, event.eventId, outcome, null);
         if (event.eventType === 'identity.session.created') {
           sessionsThisRound.add(String(event.payload['sessionId']));
         }
@@ -191,6 +190,27 @@ export class SyncService {
       const ack = this.contiguousAck(device.deviceId, received);
       return { ack, accepted, duplicates, rejected, quarantined };
     });
+  }
+
+  /** The receipts the device already holds for the round's seqs, by seq. */
+  private receiptsOf(deviceId: string, pushed: readonly SyncPushedEvent[]): Map<number, string> {
+    const rows = statement(
+      this.ctx.store.db,
+      `SELECT receipt.seq, receipt.event_id FROM json_each(?) AS pushed
+       CROSS JOIN device_event_receipts AS receipt
+       ON receipt.device_id = ? AND receipt.seq = pushed.value`,
+    ).all(JSON.stringify(pushed.map(({ seq }) => seq)), deviceId) as Receipt[];
+    return new Map(rows.map((row) => [row.seq, row.event_id]));
+  }
+
+  /** The round's event ids that are already stored. */
+  private storedIds(pushed: readonly SyncPushedEvent[]): Set<string> {
+    const rows = statement(
+      this.ctx.store.db,
+      `SELECT stored.event_id FROM json_each(?) AS pushed
+       CROSS JOIN events AS stored ON stored.event_id = pushed.value`,
+    ).all(JSON.stringify(pushed.map(({ event }) => event.eventId))) as { event_id: string }[];
+    return new Set(rows.map((row) => row.event_id));
   }
 
   private refusal(
