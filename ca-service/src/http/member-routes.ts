@@ -41,6 +41,16 @@ const tenantBody = {
   properties: { tenant: tenantProperty },
 } as const;
 
+/** A withdrawal or suspension names the tenant and may say why. */
+const reasonBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    tenant: tenantProperty,
+    reason: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+} as const;
+
 /**
  * A caller gives away no more than it holds: granting a role or permission (directly or by an
  * invitation) needs every scope it carries. A refusal is an authorisation decision too.
@@ -63,6 +73,12 @@ function assertMayGrant(ctx: CaContext, request: FastifyRequest, scopes: string[
   );
   throw new ForbiddenError(reason);
 }
+
+/** What accepting an invitation grants: its roles' scopes, and `admin` for an admin account. */
+const invitationScopes = (roles: readonly string[], accountRole: string | undefined) => [
+  ...scopesOf(roles, []),
+  ...(accountRole === 'admin' ? ['admin'] : []),
+];
 
 /** A member's standing is changed only by a caller holding every scope it carries. */
 function assertMayChangeMember(
@@ -144,10 +160,7 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       async (request, reply) => {
         const { body, admin } = request;
         const roles = body.roles ?? [];
-        assertMayGrant(ctx, request, [
-          ...scopesOf(roles, []),
-          ...(body.accountRole === 'admin' ? ['admin'] : []),
-        ]);
+        assertMayGrant(ctx, request, invitationScopes(roles, body.accountRole));
         const tenantId = admin.namedTenant();
         const created = createInvitation(
           ctx,
@@ -172,24 +185,14 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
         config: { scope: 'members:write', tenant: 'body' },
         schema: {
           params: idParam('inv'),
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              tenant: tenantProperty,
-              reason: { type: 'string', minLength: 1, maxLength: 200 },
-            },
-          },
+          body: reasonBody,
         },
       },
       async (request) => {
         const tenantId = request.admin.namedTenant();
         // Withdrawing an invitation undoes a grant: only for a caller holding what it grants.
         const invitation = getInvitation(ctx, request.params.id, tenantId);
-        assertMayGrant(ctx, request, [
-          ...scopesOf(invitation.roles, []),
-          ...(invitation.accountRole === 'admin' ? ['admin'] : []),
-        ]);
+        assertMayGrant(ctx, request, invitationScopes(invitation.roles, invitation.accountRole));
         return revokeInvitation(
           ctx,
           {
@@ -266,14 +269,7 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
         config: { scope: 'members:write', tenant: 'body' },
         schema: {
           params: idParam('mem'),
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              tenant: tenantProperty,
-              reason: { type: 'string', minLength: 1, maxLength: 200 },
-            },
-          },
+          body: reasonBody,
         },
       },
       async (request) => {
