@@ -256,7 +256,7 @@ describe('serve: one per SQLite data dir, found by the admin CLI without --url',
       dataDir,
     ]);
     expect(noId.code).toBe(2);
-    expect(noId.stderr).toContain('give the INVITATION_ID');
+    expect(noId.stderr).toContain('"kofi" is not an invitation ID: those are inv_ followed by 26');
     const revoked = await run([
       ...['invite', 'revoke', id, '--tenant', tenantId, '--reason', 'typo in the address'],
       ...['--data-dir', dataDir],

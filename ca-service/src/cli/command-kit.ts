@@ -28,7 +28,7 @@ export function idArgument(positionals: string[], prefix: IdPrefix): string {
   if (!id) throw new UsageError(`give the ${noun} ID (${prefix}_…)`);
   if (!isId(id, prefix)) {
     throw new UsageError(
-      `"${id}" is not a ${noun} ID: those are ${prefix}_ followed by 26 letters and digits, as the list commands print them`,
+      `"${id}" is not ${/^[aeio]/i.test(noun) ? 'an' : 'a'} ${noun} ID: those are ${prefix}_ followed by 26 letters and digits, as the list commands print them`,
     );
   }
   return id;

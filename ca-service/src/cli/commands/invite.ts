@@ -10,7 +10,7 @@ import type { Command } from '@lantern/shared';
 import type { Accepted, InvitationView } from '../../members/invitations.js';
 import { MAX_INVITATION_TTL_SECONDS } from '../../members/invitations.js';
 import { adminCommand, tenantQuery } from '../admin-command.js';
-import { table } from '../command-kit.js';
+import { idArgument, table } from '../command-kit.js';
 
 /** The invitee has no admin key: the accept route is public, reached by URL only. */
 async function acceptOverHttp(url: string, body: Record<string, string>): Promise<Accepted> {
@@ -117,9 +117,7 @@ export const inviteCommands: Command[] = [
     usage: 'invite revoke INVITATION_ID --tenant T [--reason TEXT] [--url U] [--data-dir D]',
     options: { tenant: { type: 'string' }, reason: { type: 'string' } },
     async run(connect, values, positionals) {
-      const [invitationId] = positionals;
-      if (!invitationId || !/^inv_[0-9A-HJKMNP-TV-Z]{26}$/.test(invitationId))
-        throw new UsageError('give the INVITATION_ID (inv_…, from `lantern-ca invite list`)');
+      const invitationId = idArgument(positionals, 'inv');
       const reason = optionalString(values, 'reason');
       const invitation = await connect().request<InvitationView>(
         'POST',
