@@ -4,6 +4,7 @@ import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
 import { SPANS, noteRequestActor, timedSpan } from '../observability/tracing.js';
 import type { UserRow } from '../users/users.js';
+import { findUserById, passwordHash, replacePasswordHash } from '../users/users.js';
 
 export interface LockoutFailure {
   reason: 'invalid_credentials' | 'mfa_failed' | 'passkey_failed';
@@ -92,9 +93,7 @@ export function recordLockoutFailure(
   failure?: LockoutFailure,
 ): void {
   ctx.store.transaction(() => {
-    const fresh = ctx.store.db
-      .prepare('SELECT * FROM users WHERE user_id = ?')
-      .get(userId) as UserRow;
+    const fresh = findUserById(ctx.store.db, userId) as UserRow;
     lockoutFailure(ctx, fresh, correlationId, failure);
   });
 }
@@ -126,10 +125,8 @@ export async function verifyUserPassword(
   password: string,
   correlationId: string,
 ): Promise<void> {
-  const stored = ctx.store.db
-    .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
-    .get(user.user_id) as { hash: string } | undefined;
-  if (!stored) {
+  const stored = passwordHash(ctx.store.db, user.user_id);
+  if (stored === undefined) {
     await dummyPasswordCheck(ctx, password);
     ctx.logger.warn(
       { event: 'login.failure.invalid_credentials', tenantId: user.tenant_id },
@@ -139,7 +136,7 @@ export async function verifyUserPassword(
     throw new InvalidCredentialsError();
   }
   const verdict = await timedSpan(SPANS.verifyPassword, 'duration_argon2_ms', async (span) => {
-    const outcome = await ctx.passwords.verify(password, stored.hash);
+    const outcome = await ctx.passwords.verify(password, stored);
     span.setAttribute('result', outcome.ok ? 'match' : outcome.reason);
     return outcome;
   });
@@ -156,7 +153,7 @@ export async function verifyUserPassword(
     ctx.metrics.loginFailed('invalid_credentials', user.tenant_id);
     throw new InvalidCredentialsError();
   }
-  if (verdict.needsRehash) await rehashPassword(ctx, user.user_id, stored.hash, password);
+  if (verdict.needsRehash) await rehashPassword(ctx, user.user_id, stored, password);
 }
 
 /**
@@ -172,11 +169,7 @@ async function rehashPassword(
   password: string,
 ): Promise<void> {
   const hash = await ctx.passwords.hash(password);
-  ctx.store.db
-    .prepare(
-      "UPDATE credentials SET hash = ?, updated_at = ? WHERE user_id = ? AND kind = 'password' AND hash = ?",
-    )
-    .run(hash, isoNow(ctx.clock), userId, matched);
+  replacePasswordHash(ctx.store.db, userId, matched, hash, isoNow(ctx.clock));
 }
 
 /** Checks after the credential proved who it is: an account that may not sign in here. */

@@ -5,6 +5,7 @@ import type { ApiKeyPrincipal } from '../api-keys/api-keys.js';
 import type { CaContext } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
 import { memberScopes } from '../members/memberships.js';
+import { findUserById } from '../users/users.js';
 
 export const CONSOLE_COOKIE = 'lantern_console';
 export const CSRF_HEADER = 'x-lantern-csrf';
@@ -149,10 +150,7 @@ export class ConsoleSessions {
         scopes: JSON.parse(row.scopes) as string[],
       };
     }
-    const user = db
-      .prepare('SELECT role, status, locked_until FROM users WHERE user_id = ?')
-      .get(identity.userId) as
-      { role: string; status: string; locked_until: string | null } | undefined;
+    const user = findUserById(db, identity.userId);
     const session = db
       .prepare('SELECT status FROM sessions WHERE session_id = ?')
       .get(identity.sessionId) as { status: string } | undefined;

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { consoleScopes } from '../console/console-sessions.js';
 import type { CaContext } from '../context/ca-context.js';
 import { covers } from '../members/member-roles.js';
+import { findUserById } from '../users/users.js';
 
 /**
  * An account is worth what it may do: a tenant admin (user role `admin`) everything, a member
@@ -19,9 +20,7 @@ export function assertMayManageAccount(ctx: Pick<CaContext, 'store'>, request: F
   if (body?.role === 'admin') throw new ForbiddenError('only an admin can make an admin');
   const id = (request.params as { id?: unknown } | undefined)?.id;
   if (typeof id !== 'string' || !id.startsWith('usr_')) return;
-  const target = ctx.store.db
-    .prepare('SELECT role, tenant_id FROM users WHERE user_id = ?')
-    .get(id) as { role: string; tenant_id: string } | undefined;
+  const target = findUserById(ctx.store.db, id);
   if (target && !covers(held, consoleScopes(ctx.store.db, id, target.tenant_id, target.role)))
     throw new ForbiddenError('the account holds more than the caller: only its peers manage it');
 }

@@ -7,7 +7,7 @@ import type { ChainVerdict } from '../audit/verify-chain.js';
 import type { CaContext } from '../context/ca-context.js';
 import { getDevice } from '../devices/devices.js';
 import { EXPIRING_SOON_DAYS } from '../observability/metrics.js';
-import { endUserSessions, getUser, resetPassword, toUserView } from '../users/users.js';
+import { endUserSessions, getUser, resetPassword, toUserView, userNames } from '../users/users.js';
 import { idParam, tenantQuery } from './schemas.js';
 
 const DAY_MS = 86_400_000;
@@ -22,16 +22,28 @@ function deviceActivity(ctx: CaContext, tenantId: string | null) {
                   COALESCE((SELECT MAX(received_at) FROM device_event_receipts r WHERE r.device_id = d.device_id), ''),
                   COALESCE((SELECT MAX(not_before) FROM certificates c WHERE c.device_id = d.device_id), '')
               ) AS lastSeenAt,
-              (SELECT json_group_array(DISTINCT u.username) FROM sessions s JOIN users u ON u.user_id = s.user_id
-                WHERE s.device_id = d.device_id AND u.status != 'erased') AS users
+              (SELECT json_group_array(DISTINCT s.user_id) FROM sessions s WHERE s.device_id = d.device_id) AS userIds
        FROM devices d ${where} ORDER BY d.enrolled_at LIMIT 5000`,
     )
     .all(...(tenantId === null ? [] : [tenantId])) as {
     deviceId: string;
     lastSeenAt: string;
-    users: string;
+    userIds: string;
   }[];
-  return rows.map((row) => ({ ...row, users: JSON.parse(row.users) as string[] }));
+  const devices = rows.map(({ userIds, ...row }) => ({
+    ...row,
+    userIds: JSON.parse(userIds) as string[],
+  }));
+  // Erased users keep their sessions' rows but lose their name here.
+  const names = new Map(
+    userNames(ctx.store.db, [...new Set(devices.flatMap((device) => device.userIds))])
+      .filter((user) => user.status !== 'erased')
+      .map((user) => [user.user_id, user.username]),
+  );
+  return devices.map(({ userIds, ...row }) => ({
+    ...row,
+    users: [...new Set(userIds.flatMap((userId) => names.get(userId) ?? []))],
+  }));
 }
 
 /**

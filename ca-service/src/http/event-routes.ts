@@ -5,6 +5,7 @@ import { UserEventIndex } from '../audit/user-event-index.js';
 import type { CaContext } from '../context/ca-context.js';
 import { UserNotFoundError } from '../errors.js';
 import type { EventQuery, RecordedEvent } from '../store/event-store.js';
+import { findUserById } from '../users/users.js';
 
 const ID = '^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$';
 const EXPORT_BATCH = 1000;
@@ -145,9 +146,7 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
         const { query } = request;
         // Erased users keep their timeline (the record of what happened stays); other tenants'
         // users do not exist here.
-        const owner = ctx.store.db
-          .prepare('SELECT tenant_id FROM users WHERE user_id = ?')
-          .get(userId) as { tenant_id: string } | undefined;
+        const owner = findUserById(ctx.store.db, userId);
         if (owner?.tenant_id !== tenantId) throw new UserNotFoundError();
         const after = query.after ?? 0;
         const events = timelines.timeline(userId, tenantId, { after, limit: query.limit ?? 100 });

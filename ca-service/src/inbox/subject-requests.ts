@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { UserEventIndex } from '../audit/user-event-index.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
-import { applyUserAction } from '../users/users.js';
+import { applyUserAction, findUserById } from '../users/users.js';
 
 interface SubjectRequest {
   requestId: string;
@@ -30,9 +30,8 @@ export class SubjectRequests {
   apply(envelope: EventEnvelope, meta: CommandMeta): 'completed' | 'subject_not_found' {
     const request = envelope.payload as unknown as SubjectRequest;
     const { tenantId } = envelope;
-    const user = this.ctx.store.db
-      .prepare('SELECT status FROM users WHERE user_id = ? AND tenant_id = ?')
-      .get(request.subjectUserId, tenantId) as { status: string } | undefined;
+    const found = findUserById(this.ctx.store.db, request.subjectUserId);
+    const user = found?.tenant_id === tenantId ? found : undefined;
     let answer: Record<string, unknown> = { outcome: 'subject_not_found' };
     if (user && request.kind === 'erasure') {
       if (user.status !== 'erased') {

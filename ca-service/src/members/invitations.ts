@@ -13,7 +13,7 @@ import {
 import { findTenant } from '../tenants/tenant-commands.js';
 import { sealPersonalData } from '../users/personal-data.js';
 import type { Role } from '../users/users.js';
-import { acceptableSecret, findUserByName } from '../users/users.js';
+import { acceptableSecret, findUserByName, passwordHash, setPasswordHash } from '../users/users.js';
 import type { MemberRole } from './member-roles.js';
 import { activateMembership, appendGrants, resolveOrganization } from './memberships.js';
 
@@ -236,7 +236,7 @@ export async function acceptInvitation(
   // to guess other users' passwords or to claim someone else's shadow account.
   if (existing && existing.email?.toLowerCase() !== invitation.email.toLowerCase())
     throw new InvalidCredentialsError(`"${input.username}" is taken: choose another username`);
-  const credential = existing && credentialOf(ctx.store.db, existing.user_id);
+  const credential = existing && passwordHash(ctx.store.db, existing.user_id);
   let hash: string | undefined;
   if (existing && credential !== undefined) {
     const verdict = await ctx.passwords.verify(input.password, credential);
@@ -312,12 +312,7 @@ export async function acceptInvitation(
           payload: { userId, kind: 'password', reason: 'registration' },
         },
       ]);
-      ctx.store.db
-        .prepare(
-          `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, 'password', ?, ?)
-           ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
-        )
-        .run(userId, hash, now);
+      setPasswordHash(ctx.store.db, userId, hash, now);
     }
     const membershipId = activateMembership(
       ctx,
@@ -353,12 +348,6 @@ export async function acceptInvitation(
       account,
     };
   });
-}
-
-function credentialOf(db: Database, userId: string): string | undefined {
-  const row = db.prepare('SELECT hash FROM credentials WHERE user_id = ?').get(userId) as
-    { hash: string } | undefined;
-  return row?.hash;
 }
 
 function actorOf(id: string): CommandMeta['actor'] {

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { MembershipNotFoundError, OrganizationNotFoundError } from '../errors.js';
-import { getUser } from '../users/users.js';
+import { getUser, userNames } from '../users/users.js';
 import type { MemberPermission, MemberRole } from './member-roles.js';
 import { scopesOf } from './member-roles.js';
 
@@ -92,15 +92,25 @@ function grantsOf(db: Database, userId: string, scope: string, kind: 'role' | 'p
 }
 
 export function listMemberships(db: Database, tenantId: string, userId?: string): MembershipView[] {
-  const rows = db
+  const memberships = db
     .prepare(
-      `SELECT m.*, u.username FROM memberships m JOIN users u ON u.user_id = m.user_id
-       WHERE m.tenant_id = ? ${userId === undefined ? '' : 'AND m.user_id = ?'}
-       ORDER BY u.username, m.organization_id LIMIT 5000`,
+      `SELECT * FROM memberships WHERE tenant_id = ? ${userId === undefined ? '' : 'AND user_id = ?'}
+       ORDER BY organization_id`,
     )
-    .all(...(userId === undefined ? [tenantId] : [tenantId, userId])) as (MembershipRow & {
-    username: string;
-  })[];
+    .all(...(userId === undefined ? [tenantId] : [tenantId, userId])) as MembershipRow[];
+  // By username, then organisation: the users come in username order, each one's memberships
+  // keep theirs (a user without a row has no name to list under).
+  const byUser = new Map<string, MembershipRow[]>();
+  for (const row of memberships) {
+    const ofUser = byUser.get(row.user_id);
+    if (ofUser) ofUser.push(row);
+    else byUser.set(row.user_id, [row]);
+  }
+  const rows = userNames(db, [...byUser.keys()])
+    .flatMap(({ user_id, username }) =>
+      (byUser.get(user_id) ?? []).map((row) => ({ ...row, username })),
+    )
+    .slice(0, 5000);
   return rows.map((row) => ({
     membershipId: row.membership_id,
     userId: row.user_id,

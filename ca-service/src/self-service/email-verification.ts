@@ -1,7 +1,7 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { SelfServiceTokenInvalidError } from '../errors.js';
-import type { UserRow } from '../users/users.js';
+import { findUserById } from '../users/users.js';
 import type { SelfServiceLink } from './password-reset.js';
 import { usersWithEmail } from './password-reset.js';
 import {
@@ -74,8 +74,7 @@ export function verifyEmail(
     const now = isoNow(ctx.clock);
     const row = findUsableToken(ctx.store.db, token, 'email_verification', now);
     if (!row) throw new SelfServiceTokenInvalidError();
-    const user = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(row.user_id) as
-      UserRow | undefined;
+    const user = findUserById(ctx.store.db, row.user_id);
     if (
       !user ||
       user.email?.toLowerCase() !== row.email.toLowerCase() ||

@@ -2,7 +2,14 @@ import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { SelfServiceTokenInvalidError, UserEmailMissingError } from '../errors.js';
 import { findTenant } from '../tenants/tenant-commands.js';
-import { acceptableSecret, endUserSessions, getUser } from '../users/users.js';
+import {
+  acceptableSecret,
+  activeUsersWithEmail,
+  endUserSessions,
+  findUserById,
+  getUser,
+  setPasswordHash,
+} from '../users/users.js';
 import type { UserRow } from '../users/users.js';
 import {
   TOKEN_TTL_SECONDS,
@@ -31,12 +38,7 @@ export function usersWithEmail(
 ): UserRow[] {
   const tenantId = findTenant(ctx.store.db, tenant)?.tenantId;
   if (tenantId === undefined) return [];
-  return ctx.store.db
-    .prepare(
-      `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?)
-       AND status IN ('active', 'pending_verification') ORDER BY username LIMIT ?`,
-    )
-    .all(tenantId, email, MAX_ACCOUNTS_PER_ADDRESS) as UserRow[];
+  return activeUsersWithEmail(ctx.store.db, tenantId, email, MAX_ACCOUNTS_PER_ADDRESS);
 }
 
 /** One reset token for one account, recorded as `identity.password.reset_requested`. */
@@ -142,8 +144,7 @@ export async function completePasswordReset(
   // Checked before hashing, so a guessed token costs no memory-hard hash.
   const row = findUsableToken(ctx.store.db, input.token, 'password_reset', isoNow(ctx.clock));
   if (!row) throw new SelfServiceTokenInvalidError();
-  const user = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(row.user_id) as
-    UserRow | undefined;
+  const user = findUserById(ctx.store.db, row.user_id);
   // The link proves control of the address it was mailed to: once the account has another
   // (an admin corrected it), the old mailbox no longer speaks for the account.
   if (
@@ -169,12 +170,7 @@ export async function completePasswordReset(
         payload: { userId: user.user_id, kind, reason: 'user_change' },
       },
     ]);
-    ctx.store.db
-      .prepare(
-        `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, 'password', ?, ?)
-         ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
-      )
-      .run(user.user_id, hash, now);
+    setPasswordHash(ctx.store.db, user.user_id, hash, now);
     const sessionsRevoked = endUserSessions(
       ctx,
       user.user_id,

@@ -22,8 +22,7 @@ import {
   WebAuthnUserVerificationRequiredError,
 } from '../errors.js';
 import { findTenant } from '../tenants/tenant-commands.js';
-import type { UserRow } from '../users/users.js';
-import { findUserByName } from '../users/users.js';
+import { findUserById, findUserByName } from '../users/users.js';
 import { roleMfaPolicy } from '../mfa/mfa-policy.js';
 import {
   CEREMONY_TIMEOUT_MS,
@@ -109,10 +108,7 @@ export async function passkeyLogin(
   const challenge = challengeOf(input.response.response.clientDataJSON);
   const pending = consumeChallenge(ctx, challenge, 'authenticate');
   const credential = webAuthnCredential(ctx.store.db, input.response.id);
-  const user =
-    credential &&
-    (ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(credential.user_id) as
-      UserRow | undefined);
+  const user = credential && findUserById(ctx.store.db, credential.user_id);
   if (
     !credential ||
     !user ||

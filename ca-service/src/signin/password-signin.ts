@@ -23,7 +23,7 @@ import {
 import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
-import { findUserByName } from '../users/users.js';
+import { findUserById, findUserByName } from '../users/users.js';
 import type { LoginResult, SignInContext } from './issue-login.js';
 import { issueLogin } from './issue-login.js';
 
@@ -137,14 +137,10 @@ async function checkedLogin(
       user,
       input.totp,
       () =>
-        lockoutFailure(
-          ctx,
-          ctx.store.db
-            .prepare('SELECT * FROM users WHERE user_id = ?')
-            .get(user.user_id) as UserRow,
-          correlationId,
-          { reason: 'mfa_failed', method: 'totp' },
-        ),
+        lockoutFailure(ctx, findUserById(ctx.store.db, user.user_id) as UserRow, correlationId, {
+          reason: 'mfa_failed',
+          method: 'totp',
+        }),
       risk && { risk, correlationId, ...(device ? { deviceId: device.deviceId } : {}) },
     );
   });

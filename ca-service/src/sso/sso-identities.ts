@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SsoNotConfiguredError } from '../errors.js';
 import type { UserRow } from '../users/users.js';
-import { getUser } from '../users/users.js';
+import { findUserById, getUser, usersWithEmail } from '../users/users.js';
 import type { SsoProviderView } from './sso-providers.js';
 import { findSsoProvider } from './sso-providers.js';
 
@@ -21,12 +21,12 @@ export function linkedUser(
   issuer: string,
   subject: string,
 ): UserRow | undefined {
-  return db
+  const link = db
     .prepare(
-      `SELECT users.* FROM sso_identities JOIN users ON users.user_id = sso_identities.user_id
-       WHERE sso_identities.tenant_id = ? AND issuer = ? AND subject = ?`,
+      'SELECT user_id FROM sso_identities WHERE tenant_id = ? AND issuer = ? AND subject = ?',
     )
-    .get(tenantId, issuer, subject) as UserRow | undefined;
+    .get(tenantId, issuer, subject) as { user_id: string } | undefined;
+  return link && findUserById(db, link.user_id);
 }
 
 /**
@@ -44,11 +44,7 @@ export function userByVerifiedEmail(
   const at = email.lastIndexOf('@');
   const domain = email.slice(at + 1).toLowerCase();
   if (at < 1 || !provider.verifiedDomains.includes(domain)) return undefined;
-  const rows = db
-    .prepare(
-      `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?) AND status != 'erased'`,
-    )
-    .all(provider.tenantId, email) as UserRow[];
+  const rows = usersWithEmail(db, provider.tenantId, email);
   return rows.length === 1 ? rows[0] : undefined;
 }
 

@@ -20,6 +20,7 @@ import type { LoginResult, SignInContext } from '../signin/issue-login.js';
 import { issueLogin } from '../signin/issue-login.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 import type { UserRow } from '../users/users.js';
+import { findUserById } from '../users/users.js';
 import { discoverProvider, exchangeCode, verifyIdToken } from './oidc-client.js';
 import { linkedUser, recordIdentityLink, userByVerifiedEmail } from './sso-identities.js';
 import { findSsoProvider, ssoClientSecret, ssoProviderOf } from './sso-providers.js';
@@ -385,8 +386,7 @@ export function redeemSsoHandoff(
     .prepare('DELETE FROM sso_handoffs WHERE handoff_id = ? AND user_id IS NOT NULL')
     .run(handoffId);
   if (spent.changes !== 1) throw new SsoHandoffInvalidError();
-  const user = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(row.user_id) as
-    UserRow | undefined;
+  const user = findUserById(ctx.store.db, row.user_id);
   if (!user || user.status === 'erased') throw new SsoHandoffInvalidError();
   assertNotLocked(ctx, user);
   assertMaySignIn(ctx, user, device);

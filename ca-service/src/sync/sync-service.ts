@@ -18,6 +18,7 @@ import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
 import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
+import { userInTenant } from '../users/users.js';
 import type { DeviceScope } from './device-authority.js';
 import { DEVICE_AUTHORITY } from './device-authority.js';
 
@@ -259,11 +260,7 @@ export class SyncService {
   private isTenantUser(userId: string, tenantId: string, known: Map<string, boolean>): boolean {
     let member = known.get(userId);
     if (member === undefined) {
-      member =
-        statement(this.ctx.store.db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
-          userId,
-          tenantId,
-        ) !== undefined;
+      member = userInTenant(this.ctx.store.db, userId, tenantId);
       known.set(userId, member);
     }
     return member;

@@ -5,6 +5,7 @@ import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../
 import { pinPolicy } from '../passwords/credential-policy.js';
 import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { getTenant } from '../tenants/tenant-commands.js';
+import { statement } from '../store/statements.js';
 import { forgetPersonalData, sealPersonalData } from './personal-data.js';
 
 export const ROLES = ['learner', 'teacher', 'admin'] as const;
@@ -58,14 +59,101 @@ export function findUserByName(
     .get(tenantId, username) as UserRow | undefined;
 }
 
+/** The row as stored, erased users included: callers judge status and tenant themselves. */
+export function findUserById(db: Database, userId: string): UserRow | undefined {
+  return statement(db, 'SELECT * FROM users WHERE user_id = ?').get(userId) as UserRow | undefined;
+}
+
+/** Whether the user exists in this tenant (erased or not): the sync ingest asks per event. */
+export function userInTenant(db: Database, userId: string, tenantId: string): boolean {
+  return (
+    statement(db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
+      userId,
+      tenantId,
+    ) !== undefined
+  );
+}
+
+/** The tenant's users with this address (case-insensitive) that are not erased. */
+export function usersWithEmail(db: Database, tenantId: string, email: string): UserRow[] {
+  return statement(
+    db,
+    `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?) AND status != 'erased'`,
+  ).all(tenantId, email) as UserRow[];
+}
+
+/** The first `limit` users by username with this address who may sign in or are about to. */
+export function activeUsersWithEmail(
+  db: Database,
+  tenantId: string,
+  email: string,
+  limit: number,
+): UserRow[] {
+  return statement(
+    db,
+    `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?)
+     AND status IN ('active', 'pending_verification') ORDER BY username LIMIT ?`,
+  ).all(tenantId, email, limit) as UserRow[];
+}
+
+export type UserName = Pick<UserRow, 'user_id' | 'username' | 'status'>;
+
+/** Those of these users that exist, in username order: one query for a whole list. */
+export function userNames(db: Database, userIds: readonly string[]): UserName[] {
+  return statement(
+    db,
+    `SELECT user_id, username, status FROM users
+     WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY username`,
+  ).all(JSON.stringify(userIds)) as UserName[];
+}
+
+/** Every active user with their tenant, for the metrics scraped per tenant. */
+export function activeUsers(db: Database): { userId: string; tenantId: string }[] {
+  return statement(
+    db,
+    "SELECT user_id AS userId, tenant_id AS tenantId FROM users WHERE status = 'active'",
+  ).all() as { userId: string; tenantId: string }[];
+}
+
+/** The user's password (or PIN) hash; undefined for an account without one. */
+export function passwordHash(db: Database, userId: string): string | undefined {
+  const row = statement(
+    db,
+    "SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'",
+  ).get(userId) as { hash: string } | undefined;
+  return row?.hash;
+}
+
+/** Sets the user's password (or PIN) hash, replacing any earlier one. */
+export function setPasswordHash(db: Database, userId: string, hash: string, at: string): void {
+  statement(
+    db,
+    `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, 'password', ?, ?)
+     ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
+  ).run(userId, hash, at);
+}
+
+/** Replaces the hash only while it is still `current`: a secret set meanwhile stays. */
+export function replacePasswordHash(
+  db: Database,
+  userId: string,
+  current: string,
+  hash: string,
+  at: string,
+): void {
+  statement(
+    db,
+    "UPDATE credentials SET hash = ?, updated_at = ? WHERE user_id = ? AND kind = 'password' AND hash = ?",
+  ).run(hash, at, userId, current);
+}
+
 /** A user of another tenant is not found: tenants never learn of each other's users. */
 export function getUser(
   ctx: Pick<CaContext, 'store'>,
   userId: string,
   tenantId: string | null,
 ): UserRow {
-  const row = ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(userId) as
-    UserRow | undefined;
+  const row = findUserById(ctx.store.db, userId);
   if (!row || row.status === 'erased' || (tenantId !== null && row.tenant_id !== tenantId))
     throw new UserNotFoundError();
   return row;
@@ -290,12 +378,7 @@ export async function resetPassword(
         payload: { userId: fresh.user_id, kind, reason: 'admin_reset' },
       },
     ]);
-    ctx.store.db
-      .prepare(
-        `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, 'password', ?, ?)
-         ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
-      )
-      .run(fresh.user_id, hash, isoNow(ctx.clock));
+    setPasswordHash(ctx.store.db, fresh.user_id, hash, isoNow(ctx.clock));
     return toUserView(fresh);
   });
 }
