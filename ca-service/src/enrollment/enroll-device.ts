@@ -7,7 +7,7 @@ import { EnrollmentTokenUsedError, HardwareKeyRekeyError, TenantMismatchError } 
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
 import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
 import type { NewEvent } from '../store/event-store.js';
-import { statement } from '../store/statements.js';
+import { findTenant } from '../tenants/tenant-commands.js';
 import type { RedeemableToken } from './enrollment-tokens.js';
 import { checkEnrollmentToken, recheckEnrollmentToken } from './enrollment-tokens.js';
 import { parseDeviceCsr } from './csr.js';
@@ -56,11 +56,7 @@ export async function enrollDevice(
 ): Promise<BindingResponse> {
   const token = checkEnrollmentToken(ctx, input.enrollmentToken);
   if (input.tenant !== undefined && input.tenant !== token.tenantId) {
-    const named = statement(
-      ctx.store.db,
-      'SELECT tenant_id FROM tenants WHERE tenant_id = ? OR slug = ?',
-    ).get(input.tenant, input.tenant) as { tenant_id: string } | undefined;
-    if (named?.tenant_id !== token.tenantId) {
+    if (findTenant(ctx.store.db, input.tenant)?.tenantId !== token.tenantId) {
       throw new TenantMismatchError('the enrollment token belongs to another tenant');
     }
   }

@@ -2,6 +2,7 @@ import type { Actor, EventEnvelope } from '@lantern/shared';
 import { EventValidator, eventSubject } from '@lantern/shared';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
+import { tenantExists } from '../tenants/tenant-commands.js';
 import { sealPersonalData } from '../users/personal-data.js';
 import { findUserByName } from '../users/users.js';
 import { SubjectRequests } from './subject-requests.js';
@@ -48,8 +49,7 @@ export class InboxProcessor {
     if (!(INBOX_SUBJECTS as readonly string[]).includes(own))
       return { ok: false, reason: `${own} is not an event the CA consumes` };
     const tenant =
-      envelope.tenantId !== SYSTEM_TENANT_ID &&
-      this.ctx.store.db.prepare('SELECT 1 FROM tenants WHERE tenant_id = ?').get(envelope.tenantId);
+      envelope.tenantId !== SYSTEM_TENANT_ID && tenantExists(this.ctx.store.db, envelope.tenantId);
     if (!tenant) return { ok: false, reason: `tenant ${envelope.tenantId} does not exist` };
     return { ok: true, envelope };
   }

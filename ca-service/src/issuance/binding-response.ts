@@ -2,6 +2,7 @@ import type { BindingPolicy, BindingResponse } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import { statement } from '../store/statements.js';
+import { tenantName } from '../tenants/tenant-commands.js';
 import type { IssuedCertificate } from './binding-certificate.js';
 import { issueBindingCertificate } from './binding-certificate.js';
 
@@ -65,14 +66,11 @@ export function bindingResponse(
   device: { deviceId: string; tenantId: string },
   certificate: IssuedCertificate,
 ): BindingResponse {
+  const tenant = tenantName(ctx.store.db, device.tenantId);
   const names = statement(
     ctx.store.db,
-    `SELECT (SELECT name FROM tenants WHERE tenant_id = ?) AS tenantName,
-            (SELECT name FROM devices WHERE device_id = ?) AS deviceName`,
-  ).get(device.tenantId, device.deviceId) as {
-    tenantName: string | null;
-    deviceName: string | null;
-  };
+    'SELECT (SELECT name FROM devices WHERE device_id = ?) AS deviceName',
+  ).get(device.deviceId) as { deviceName: string | null };
   return {
     deviceId: device.deviceId,
     tenantId: device.tenantId,
@@ -86,7 +84,7 @@ export function bindingResponse(
     revocationCursor: currentRevocationCursor(ctx, device.tenantId),
     issuer: ctx.publicUrl,
     publicUrls: [...ctx.publicUrls],
-    ...(names.tenantName === null ? {} : { tenantName: names.tenantName }),
+    ...(tenant === undefined ? {} : { tenantName: tenant }),
     ...(names.deviceName === null ? {} : { deviceName: names.deviceName }),
   };
 }

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { TenantExistsError, TenantNotFoundError } from '../errors.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import { statement } from '../store/statements.js';
 
 export interface Tenant {
   tenantId: string;
@@ -60,9 +61,10 @@ export function createTenant(
 }
 
 export function findTenant(db: Database, idOrSlug: string): Tenant | undefined {
-  const row = db
-    .prepare('SELECT * FROM tenants WHERE tenant_id = ? OR slug = ?')
-    .get(idOrSlug, idOrSlug) as TenantRow | undefined;
+  const row = statement(db, 'SELECT * FROM tenants WHERE tenant_id = ? OR slug = ?').get(
+    idOrSlug,
+    idOrSlug,
+  ) as TenantRow | undefined;
   return row && toTenant(row);
 }
 
@@ -76,4 +78,36 @@ export function listTenants(db: Database): Tenant[] {
   return (db.prepare('SELECT * FROM tenants ORDER BY created_at').all() as TenantRow[]).map(
     toTenant,
   );
+}
+
+export function tenantExists(db: Database, tenantId: string): boolean {
+  return statement(db, 'SELECT 1 FROM tenants WHERE tenant_id = ?').get(tenantId) !== undefined;
+}
+
+export function tenantIds(db: Database): string[] {
+  return (statement(db, 'SELECT tenant_id FROM tenants').all() as { tenant_id: string }[]).map(
+    (row) => row.tenant_id,
+  );
+}
+
+const namesByDatabase = new WeakMap<Database, Map<string, string>>();
+
+/**
+ * A tenant's name never changes once created (there is no rename event), so each is read once
+ * per database: every enrollment names its tenant, and enrollment is a hot path.
+ */
+export function tenantName(db: Database, tenantId: string): string | undefined {
+  let names = namesByDatabase.get(db);
+  if (!names) {
+    names = new Map();
+    namesByDatabase.set(db, names);
+  }
+  let name = names.get(tenantId);
+  if (name === undefined) {
+    const row = statement(db, 'SELECT name FROM tenants WHERE tenant_id = ?').get(tenantId) as
+      { name: string } | undefined;
+    name = row?.name;
+    if (name !== undefined) names.set(tenantId, name);
+  }
+  return name;
 }
