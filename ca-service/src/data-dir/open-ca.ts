@@ -27,6 +27,7 @@ import type { Projection } from '../store/event-store.js';
 import { migrate } from '../store/migrations.js';
 import { CaMetrics } from '../observability/metrics.js';
 import { traceLogFields } from '../observability/tracing.js';
+import { tenantIds } from '../tenants/tenant-commands.js';
 import { tenantsProjection } from '../tenants/tenants-projection.js';
 import { sessionsProjection } from '../auth/sessions-projection.js';
 import { createPasswordHasher } from '../passwords/password-hasher.js';
@@ -35,6 +36,7 @@ import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
 import { pkcs11KeyRingStore } from '../tokens/pkcs11-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
+import { activeUsers } from '../users/users.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
 import { RISK_REASONS, riskProjection } from '../mfa/risk-policy.js';
 import { ssoProjection } from '../sso/sso-providers.js';
@@ -198,6 +200,7 @@ async function openWithKeys(
       inboxSubjects: INBOX_SUBJECTS,
       riskReasons: RISK_REASONS,
     },
+    reads: { tenantIds: () => tenantIds(db), activeUsers: () => activeUsers(db) },
   });
   const tokenKeys = openKeyRing({
     clock: options.clock,

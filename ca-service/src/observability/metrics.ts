@@ -36,6 +36,14 @@ export interface CaMetricsOptions {
     inboxSubjects: readonly string[];
     riskReasons?: readonly string[];
   };
+  /**
+   * Scrape-time reads of tables the features own, handed in for the same reason: only the
+   * owning feature's code names its tables.
+   */
+  reads: {
+    tenantIds(): string[];
+    activeUsers(): { userId: string; tenantId: string }[];
+  };
 }
 
 /** How far ahead `identity_offline_certs_expiring_soon` looks. */
@@ -320,31 +328,44 @@ export class CaMetrics {
   constructor(options: CaMetricsOptions) {
     const { db, clock } = options;
     this.relayStatus = options.relayStatus;
-    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined => {
+    const read = <T>(query: () => T): T | undefined => {
       try {
-        return db.prepare(sql).all(...params) as T[];
+        return query();
       } catch {
         return undefined; // a closed or broken store: keep the last value, /health/ready reports it
       }
     };
+    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined =>
+      read(() => db.prepare(sql).all(...params) as T[]);
     const count = (sql: string, ...params: unknown[]): number | undefined =>
       rows<{ n: number }>(sql, ...params)?.[0]?.n;
-    const startTenants = () => this.startTenantSeries(rows);
+    const { reads } = options;
+    // Tenant-labelled counters start at 0 for every tenant, found at scrape time.
+    const startTenants = () => {
+      for (const tenant of read(reads.tenantIds) ?? []) this.startTenant(tenant);
+    };
     this.mfaAdoption = new Gauge({
       name: 'identity_mfa_adoption_ratio',
       help: 'Fraction of active users with a second factor (TOTP or passkey) enrolled, by tenant',
       labelNames: ['tenant_id'],
       registers: [this.registry],
       collect() {
-        const found = rows<{ tenant_id: string; users: number; mfa: number }>(
-          `SELECT u.tenant_id, COUNT(*) AS users,
-             SUM(EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = u.user_id AND t.status = 'active')
-                 OR EXISTS (SELECT 1 FROM user_passkeys p WHERE p.user_id = u.user_id)) AS mfa
-           FROM users u WHERE u.status = 'active' GROUP BY u.tenant_id`,
+        const users = read(reads.activeUsers);
+        const enrolled = rows<{ user_id: string }>(
+          "SELECT user_id FROM totp_credentials WHERE status = 'active' UNION SELECT user_id FROM user_passkeys",
         );
-        if (!found) return;
+        if (!users || !enrolled) return;
+        const withMfa = new Set(enrolled.map((row) => row.user_id));
+        const byTenant = new Map<string, { users: number; mfa: number }>();
+        for (const { userId, tenantId } of users) {
+          const tenant = byTenant.get(tenantId) ?? { users: 0, mfa: 0 };
+          tenant.users += 1;
+          if (withMfa.has(userId)) tenant.mfa += 1;
+          byTenant.set(tenantId, tenant);
+        }
         this.reset();
-        for (const row of found) this.set({ tenant_id: row.tenant_id }, row.mfa / row.users);
+        for (const [tenantId, tenant] of byTenant)
+          this.set({ tenant_id: tenantId }, tenant.mfa / tenant.users);
       },
     });
     this.sessionsActive = new Gauge({
@@ -354,13 +375,15 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         startTenants();
+        const tenants = read(reads.tenantIds);
         const found = rows<{ tenant_id: string; n: number }>(
-          "SELECT t.tenant_id, (SELECT COUNT(*) FROM sessions s WHERE s.tenant_id = t.tenant_id AND s.status = 'active' AND s.expires_at > ?) AS n FROM tenants t",
+          "SELECT tenant_id, COUNT(*) AS n FROM sessions WHERE status = 'active' AND expires_at > ? GROUP BY tenant_id",
           new Date(clock.now()).toISOString(),
         );
-        if (!found) return;
+        if (!tenants || !found) return;
+        const active = new Map(found.map((row) => [row.tenant_id, row.n]));
         this.reset();
-        for (const row of found) this.set({ tenant_id: row.tenant_id }, row.n);
+        for (const tenant of tenants) this.set({ tenant_id: tenant }, active.get(tenant) ?? 0);
       },
     });
     this.offlineCertsExpiringSoon = new Gauge({
@@ -475,15 +498,6 @@ export class CaMetrics {
       this.kmsFailures.inc({ operation }, 0);
     }
     for (const result of ['rotated', 'unchanged', 'failed']) this.jwksRotations.inc({ result }, 0);
-  }
-
-  /** Tenant-labelled counters start at 0 for every tenant, found at scrape time. */
-  private startTenantSeries(rows: <T>(sql: string) => T[] | undefined): void {
-    for (const { tenant_id: tenant } of rows<{ tenant_id: string }>(
-      'SELECT tenant_id FROM tenants',
-    ) ?? []) {
-      this.startTenant(tenant);
-    }
   }
 
   private startTenant(tenant: string): void {
