@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
 import type { AuthPolicy, CaContext } from '../context/ca-context.js';
 import { DEFAULT_AUTH_POLICY } from '../context/ca-context.js';
+import { attributeUntrackedCertificates } from '../devices/certificate-queries.js';
 import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
 import { devicesProjection } from '../devices/devices-projection.js';
 import { enrollmentTokensProjection } from '../enrollment/enrollment-tokens-projection.js';
@@ -227,9 +228,7 @@ async function openWithKeys(
     });
   if (retired.length === 0) {
     // Certificates recorded before issuers were tracked can only be the sole issuing CA's.
-    db.prepare('UPDATE certificates SET issuer_key_id = ? WHERE issuer_key_id IS NULL').run(
-      authority.keyId.toString('hex'),
-    );
+    attributeUntrackedCertificates(db, authority.keyId.toString('hex'));
   }
   const context: CaContext = {
     store,

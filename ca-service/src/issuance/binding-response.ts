@@ -1,5 +1,7 @@
 import type { BindingPolicy, BindingResponse } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
+import type { DeviceAssurance } from '../devices/device-queries.js';
+import { recordedAssurance, recordedDeviceName } from '../devices/device-queries.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import { statement } from '../store/statements.js';
 import type { IssuedCertificate } from './binding-certificate.js';
@@ -50,11 +52,8 @@ export function issueForDevice(
 export function recordedTier(
   ctx: Pick<CaContext, 'store'>,
   deviceId: string,
-): 'software' | 'hardware' | 'attested' | undefined {
-  const row = statement(ctx.store.db, 'SELECT assurance FROM devices WHERE device_id = ?').get(
-    deviceId,
-  ) as { assurance: 'software' | 'hardware' | 'attested' } | undefined;
-  return row?.assurance;
+): DeviceAssurance | undefined {
+  return recordedAssurance(ctx.store.db, deviceId);
 }
 
 export function bindingResponse(
@@ -62,17 +61,16 @@ export function bindingResponse(
     CaContext,
     'bindingProfile' | 'ca' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
   >,
-  device: { deviceId: string; tenantId: string },
+  /** `name`: what enrollment just recorded (null: none), saving the lookup on that hot path. */
+  device: { deviceId: string; tenantId: string; name?: string | null },
   certificate: IssuedCertificate,
 ): BindingResponse {
   const names = statement(
     ctx.store.db,
-    `SELECT (SELECT name FROM tenants WHERE tenant_id = ?) AS tenantName,
-            (SELECT name FROM devices WHERE device_id = ?) AS deviceName`,
-  ).get(device.tenantId, device.deviceId) as {
-    tenantName: string | null;
-    deviceName: string | null;
-  };
+    'SELECT (SELECT name FROM tenants WHERE tenant_id = ?) AS tenantName',
+  ).get(device.tenantId) as { tenantName: string | null };
+  const deviceName =
+    device.name === undefined ? recordedDeviceName(ctx.store.db, device.deviceId) : device.name;
   return {
     deviceId: device.deviceId,
     tenantId: device.tenantId,
@@ -87,6 +85,6 @@ export function bindingResponse(
     issuer: ctx.publicUrl,
     publicUrls: [...ctx.publicUrls],
     ...(names.tenantName === null ? {} : { tenantName: names.tenantName }),
-    ...(names.deviceName === null ? {} : { deviceName: names.deviceName }),
+    ...(deviceName === null ? {} : { deviceName }),
   };
 }
