@@ -3,10 +3,13 @@ import { EventValidator, createIdGenerator, createLogger, fromPem } from '@lante
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { countUsableKeysCreatedBy } from '../api-keys/api-key-queries.js';
 import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
+import { activeSessionCounts } from '../auth/session-queries.js';
 import type { AuthPolicy, CaContext } from '../context/ca-context.js';
 import { DEFAULT_AUTH_POLICY } from '../context/ca-context.js';
 import { attributeUntrackedCertificates } from '../devices/certificate-queries.js';
+import { countActiveDevicesExpiringBetween } from '../devices/device-queries.js';
 import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
 import { devicesProjection } from '../devices/devices-projection.js';
 import { enrollmentTokensProjection } from '../enrollment/enrollment-tokens-projection.js';
@@ -193,6 +196,11 @@ async function openWithKeys(
   const auth = { ...DEFAULT_AUTH_POLICY, ...options.auth };
   const metrics = new CaMetrics({
     db,
+    readings: {
+      activeSessionsByTenant: (now) => activeSessionCounts(db, now),
+      devicesExpiringBetween: (from, to) => countActiveDevicesExpiringBetween(db, from, to),
+      usableApiKeysCreatedBy: (now, createdBy) => countUsableKeysCreatedBy(db, now, createdBy),
+    },
     clock: options.clock,
     knownLabels: {
       deviceRevocationReasons: DEVICE_REVOCATION_REASONS,

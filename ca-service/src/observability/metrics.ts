@@ -21,8 +21,22 @@ export interface RelayStatus {
 
 export type RelayStatusProvider = () => RelayStatus | undefined;
 
+/**
+ * What the gauges read from the features' tables at each scrape: handed in, since observability
+ * sits below those features. Times are ISO 8601.
+ */
+export interface FeatureReadings {
+  /** Sessions active and not expired at `now`, by tenant (a tenant without any may be absent). */
+  activeSessionsByTenant(now: string): Map<string, number>;
+  /** Active devices whose binding certificate expires after `from` and by `to`. */
+  devicesExpiringBetween(from: string, to: string): number;
+  /** API keys usable at `now` and created at or before `createdBy`. */
+  usableApiKeysCreatedBy(now: string, createdBy: string): number;
+}
+
 export interface CaMetricsOptions {
   db: Database;
+  readings: FeatureReadings;
   clock: Clock;
   relayStatus?: RelayStatusProvider;
   /** Process and Node.js runtime metrics (`process_*`, `nodejs_*`) in the same registry. */
@@ -318,7 +332,7 @@ export class CaMetrics {
   private readonly knownTenants = new Set<string>();
 
   constructor(options: CaMetricsOptions) {
-    const { db, clock } = options;
+    const { db, clock, readings } = options;
     this.relayStatus = options.relayStatus;
     const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined => {
       try {
@@ -327,9 +341,15 @@ export class CaMetrics {
         return undefined; // a closed or broken store: keep the last value, /health/ready reports it
       }
     };
-    const count = (sql: string, ...params: unknown[]): number | undefined =>
-      rows<{ n: number }>(sql, ...params)?.[0]?.n;
     const startTenants = () => this.startTenantSeries(rows);
+    const knownTenants = this.knownTenants;
+    const read = <T>(query: () => T): T | undefined => {
+      try {
+        return query();
+      } catch {
+        return undefined; // a closed or broken store, as in rows()
+      }
+    };
     this.mfaAdoption = new Gauge({
       name: 'identity_mfa_adoption_ratio',
       help: 'Fraction of active users with a second factor (TOTP or passkey) enrolled, by tenant',
@@ -354,13 +374,12 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         startTenants();
-        const found = rows<{ tenant_id: string; n: number }>(
-          "SELECT t.tenant_id, (SELECT COUNT(*) FROM sessions s WHERE s.tenant_id = t.tenant_id AND s.status = 'active' AND s.expires_at > ?) AS n FROM tenants t",
-          new Date(clock.now()).toISOString(),
+        const found = read(() =>
+          readings.activeSessionsByTenant(new Date(clock.now()).toISOString()),
         );
         if (!found) return;
         this.reset();
-        for (const row of found) this.set({ tenant_id: row.tenant_id }, row.n);
+        for (const tenant of knownTenants) this.set({ tenant_id: tenant }, found.get(tenant) ?? 0);
       },
     });
     this.offlineCertsExpiringSoon = new Gauge({
@@ -369,10 +388,11 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         const now = clock.now();
-        const n = count(
-          "SELECT COUNT(*) AS n FROM devices WHERE status = 'active' AND cert_expires_at > ? AND cert_expires_at <= ?",
-          new Date(now).toISOString(),
-          new Date(now + EXPIRING_SOON_DAYS * 86_400_000).toISOString(),
+        const n = read(() =>
+          readings.devicesExpiringBetween(
+            new Date(now).toISOString(),
+            new Date(now + EXPIRING_SOON_DAYS * 86_400_000).toISOString(),
+          ),
         );
         if (n !== undefined) this.set(n);
       },
@@ -383,10 +403,11 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         const now = clock.now();
-        const n = count(
-          'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND created_at <= ?',
-          new Date(now).toISOString(),
-          new Date(now - API_KEY_ROTATION_DAYS * 86_400_000).toISOString(),
+        const n = read(() =>
+          readings.usableApiKeysCreatedBy(
+            new Date(now).toISOString(),
+            new Date(now - API_KEY_ROTATION_DAYS * 86_400_000).toISOString(),
+          ),
         );
         if (n !== undefined) this.set(n);
       },
