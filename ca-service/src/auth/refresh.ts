@@ -1,3 +1,4 @@
+import type { Database } from 'better-sqlite3';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
@@ -38,6 +39,29 @@ export interface RefreshResult {
   expiresIn: number;
   refreshToken: string;
   sessionId: string;
+}
+
+/** Records a newly issued refresh token (only its hash) as the active one of its family. */
+export function storeRefreshToken(
+  db: Database,
+  issued: {
+    token: string;
+    familyId: string;
+    sessionId: string;
+    expiresAt: string;
+    createdAt: string;
+  },
+): void {
+  statement(
+    db,
+    "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
+  ).run(
+    hashRefreshToken(issued.token),
+    issued.familyId,
+    issued.sessionId,
+    issued.expiresAt,
+    issued.createdAt,
+  );
 }
 
 function revokeFamily(
@@ -135,10 +159,13 @@ export async function refresh(
       ctx.store.db,
       "UPDATE refresh_tokens SET status = 'rotated' WHERE token_hash = ?",
     ).run(row.token_hash);
-    statement(
-      ctx.store.db,
-      "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
-    ).run(hashRefreshToken(next), row.family_id, row.session_id, expiresAt, isoNow(ctx.clock));
+    storeRefreshToken(ctx.store.db, {
+      token: next,
+      familyId: row.family_id,
+      sessionId: row.session_id,
+      expiresAt,
+      createdAt: isoNow(ctx.clock),
+    });
     ctx.store.append([
       {
         eventType: 'identity.session.refreshed',

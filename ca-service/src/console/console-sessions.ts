@@ -1,7 +1,9 @@
 import { ForbiddenError, UnauthorizedError } from '@lantern/shared';
 import type { Actor } from '@lantern/shared';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { apiKeyStanding } from '../api-keys/api-key-queries.js';
 import type { ApiKeyPrincipal } from '../api-keys/api-keys.js';
+import { sessionStatus } from '../auth/session-queries.js';
 import type { CaContext } from '../context/ca-context.js';
 import { SYSTEM_TENANT_ID, isoNow } from '../context/ca-context.js';
 import { memberScopes } from '../members/memberships.js';
@@ -130,16 +132,7 @@ export class ConsoleSessions {
   private principalOf(identity: ConsoleIdentity): ApiKeyPrincipal {
     const db = this.ctx.store.db;
     if (identity.kind === 'api_key') {
-      const row = db
-        .prepare('SELECT tenant_id, scopes, expires_at, revoked_at FROM api_keys WHERE key_id = ?')
-        .get(identity.keyId) as
-        | {
-            tenant_id: string;
-            scopes: string;
-            expires_at: string | null;
-            revoked_at: string | null;
-          }
-        | undefined;
+      const row = apiKeyStanding(db, identity.keyId);
       if (!row || row.revoked_at !== null)
         throw new UnauthorizedError('the API key of this console session was revoked');
       if (row.expires_at !== null && row.expires_at <= isoNow(this.ctx.clock))
@@ -151,13 +144,11 @@ export class ConsoleSessions {
       };
     }
     const user = findUserById(db, identity.userId);
-    const session = db
-      .prepare('SELECT status FROM sessions WHERE session_id = ?')
-      .get(identity.sessionId) as { status: string } | undefined;
+    const status = sessionStatus(db, identity.sessionId);
     const locked = user?.locked_until != null && user.locked_until > isoNow(this.ctx.clock);
     if (!user || user.status !== 'active' || locked)
       throw new UnauthorizedError('this account may no longer use the console');
-    if (session?.status !== 'active')
+    if (status !== 'active')
       throw new UnauthorizedError('this console session was ended by an admin: sign in again');
     const actor: Actor = { type: 'user', id: identity.userId };
     // Read on every request: a suspended membership or a changed role counts at once.

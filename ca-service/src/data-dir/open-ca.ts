@@ -3,9 +3,13 @@ import { EventValidator, createIdGenerator, createLogger, fromPem } from '@lante
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { countUsableKeysCreatedBy } from '../api-keys/api-key-queries.js';
 import { apiKeysProjection } from '../api-keys/api-keys-projection.js';
+import { activeSessionCounts } from '../auth/session-queries.js';
 import type { AuthPolicy, CaContext } from '../context/ca-context.js';
 import { DEFAULT_AUTH_POLICY } from '../context/ca-context.js';
+import { attributeUntrackedCertificates } from '../devices/certificate-queries.js';
+import { countActiveDevicesExpiringBetween } from '../devices/device-queries.js';
 import { DEVICE_REVOCATION_REASONS } from '../devices/devices.js';
 import { devicesProjection } from '../devices/devices-projection.js';
 import { enrollmentTokensProjection } from '../enrollment/enrollment-tokens-projection.js';
@@ -194,13 +198,19 @@ async function openWithKeys(
   const auth = { ...DEFAULT_AUTH_POLICY, ...options.auth };
   const metrics = new CaMetrics({
     db,
+    readings: {
+      tenantIds: () => tenantIds(db),
+      activeUsers: () => activeUsers(db),
+      activeSessionsByTenant: (now) => activeSessionCounts(db, now),
+      devicesExpiringBetween: (from, to) => countActiveDevicesExpiringBetween(db, from, to),
+      usableApiKeysCreatedBy: (now, createdBy) => countUsableKeysCreatedBy(db, now, createdBy),
+    },
     clock: options.clock,
     knownLabels: {
       deviceRevocationReasons: DEVICE_REVOCATION_REASONS,
       inboxSubjects: INBOX_SUBJECTS,
       riskReasons: RISK_REASONS,
     },
-    reads: { tenantIds: () => tenantIds(db), activeUsers: () => activeUsers(db) },
   });
   const tokenKeys = openKeyRing({
     clock: options.clock,
@@ -230,9 +240,7 @@ async function openWithKeys(
     });
   if (retired.length === 0) {
     // Certificates recorded before issuers were tracked can only be the sole issuing CA's.
-    db.prepare('UPDATE certificates SET issuer_key_id = ? WHERE issuer_key_id IS NULL').run(
-      authority.keyId.toString('hex'),
-    );
+    attributeUntrackedCertificates(db, authority.keyId.toString('hex'));
   }
   const context: CaContext = {
     store,

@@ -9,6 +9,7 @@ import {
   parseDeviceUri,
 } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
+import { certificateDeviceId, certificateDeviceStatus } from '../devices/certificate-queries.js';
 import { getDevice } from '../devices/devices.js';
 import {
   BodyHashMismatchError,
@@ -123,10 +124,7 @@ export class DeviceProofVerifier {
     const identity = leaf.subjectAltNameUris.map(parseDeviceUri).find((parsed) => parsed !== null);
     if (!identity)
       throw new DeviceProofInvalidError('binding certificate has no Lantern device URI');
-    const certificate = this.ctx.store.db
-      .prepare('SELECT device_id FROM certificates WHERE serial = ?')
-      .get(leaf.serialNumber) as { device_id: string } | undefined;
-    if (certificate?.device_id !== identity.deviceId) {
+    if (certificateDeviceId(this.ctx.store.db, leaf.serialNumber) !== identity.deviceId) {
       throw new DeviceProofInvalidError(
         'binding certificate is not one this CA issued to that device',
       );
@@ -153,13 +151,7 @@ export class DeviceProofVerifier {
         Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8'),
       ) as { x5c?: string[] };
       const leaf = parseCertificate(Buffer.from(header.x5c?.[0] ?? '', 'base64'));
-      const row = this.ctx.store.db
-        .prepare(
-          `SELECT d.status FROM certificates c JOIN devices d ON d.device_id = c.device_id
-           WHERE c.serial = ?`,
-        )
-        .get(leaf.serialNumber) as { status: string } | undefined;
-      return row?.status === 'revoked';
+      return certificateDeviceStatus(this.ctx.store.db, leaf.serialNumber) === 'revoked';
     } catch {
       return false;
     }

@@ -96,6 +96,8 @@ export async function enrollDevice(
   const name = input.name ?? token.deviceName ?? undefined;
   return bindConsumingToken(ctx, token, {
     deviceId,
+    // As the devices projection records it from the event below.
+    deviceName: name || null,
     correlationId,
     certificate,
     events: [
@@ -197,6 +199,8 @@ async function bindConsumingToken(
   token: RedeemableToken,
   binding: {
     deviceId: string;
+    /** Known when the binding enrolls the device; a re-enrollment leaves it to be looked up. */
+    deviceName?: string | null;
     correlationId: string;
     certificate: IssuedCertificate;
     events: readonly BindingEvent[];
@@ -229,5 +233,13 @@ async function bindConsumingToken(
     if (error instanceof ConcurrencyConflictError) throw new EnrollmentTokenUsedError();
     throw error;
   }
-  return bindingResponse(ctx, { deviceId, tenantId: token.tenantId }, certificate);
+  return bindingResponse(
+    ctx,
+    {
+      deviceId,
+      tenantId: token.tenantId,
+      ...(binding.deviceName === undefined ? {} : { name: binding.deviceName }),
+    },
+    certificate,
+  );
 }

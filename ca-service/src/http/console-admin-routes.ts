@@ -5,6 +5,9 @@ import { AuditCheckpoints } from '../audit/audit-checkpoints.js';
 import { verifyChain } from '../audit/verify-chain.js';
 import type { ChainVerdict } from '../audit/verify-chain.js';
 import type { CaContext } from '../context/ca-context.js';
+import { sessionUsersOnDevices } from '../auth/session-queries.js';
+import { deviceCertificates } from '../devices/certificate-queries.js';
+import { activeDeviceIds, deviceCounts, deviceEnrolments } from '../devices/device-queries.js';
 import { getDevice } from '../devices/devices.js';
 import { EXPIRING_SOON_DAYS } from '../observability/metrics.js';
 import { endUserSessions, getUser, resetPassword, toUserView, userNames } from '../users/users.js';
@@ -14,36 +17,41 @@ const DAY_MS = 86_400_000;
 
 /** When each device of a scope last talked to the CA, and who signed in on it. */
 function deviceActivity(ctx: CaContext, tenantId: string | null) {
-  const where = tenantId === null ? '' : 'WHERE d.tenant_id = ?';
-  const rows = ctx.store.db
-    .prepare(
-      `SELECT d.device_id AS deviceId,
-              MAX(d.enrolled_at,
-                  COALESCE((SELECT MAX(received_at) FROM device_event_receipts r WHERE r.device_id = d.device_id), ''),
-                  COALESCE((SELECT MAX(not_before) FROM certificates c WHERE c.device_id = d.device_id), '')
-              ) AS lastSeenAt,
-              (SELECT json_group_array(DISTINCT s.user_id) FROM sessions s WHERE s.device_id = d.device_id) AS userIds
-       FROM devices d ${where} ORDER BY d.enrolled_at LIMIT 5000`,
-    )
-    .all(...(tenantId === null ? [] : [tenantId])) as {
-    deviceId: string;
-    lastSeenAt: string;
-    userIds: string;
-  }[];
-  const devices = rows.map(({ userIds, ...row }) => ({
-    ...row,
-    userIds: JSON.parse(userIds) as string[],
-  }));
+  const db = ctx.store.db;
+  const devices = deviceEnrolments(db, tenantId);
+  const deviceIds = devices.map((device) => device.deviceId);
+  const received = new Map(
+    (
+      db
+        .prepare(
+          `SELECT device_id, MAX(received_at) AS at FROM device_event_receipts
+           WHERE device_id IN (SELECT value FROM json_each(?)) GROUP BY device_id`,
+        )
+        .all(JSON.stringify(deviceIds)) as { device_id: string; at: string }[]
+    ).map((row) => [row.device_id, row.at]),
+  );
+  const sessions = sessionUsersOnDevices(db, deviceIds);
   // Erased users keep their sessions' rows but lose their name here.
-  const names = new Map(
-    userNames(ctx.store.db, [...new Set(devices.flatMap((device) => device.userIds))])
+  const usernames = new Map(
+    userNames(db, [...new Set(sessions.map((session) => session.user_id))])
       .filter((user) => user.status !== 'erased')
       .map((user) => [user.user_id, user.username]),
   );
-  return devices.map(({ userIds, ...row }) => ({
-    ...row,
-    users: [...new Set(userIds.flatMap((userId) => names.get(userId) ?? []))],
-  }));
+  const users = new Map<string, Set<string>>();
+  for (const session of sessions) {
+    const username = usernames.get(session.user_id);
+    if (username === undefined) continue;
+    const names = users.get(session.device_id) ?? new Set<string>();
+    users.set(session.device_id, names.add(username));
+  }
+  return devices.map((device) => {
+    const receivedAt = received.get(device.deviceId) ?? '';
+    return {
+      deviceId: device.deviceId,
+      lastSeenAt: receivedAt > device.lastSeenAt ? receivedAt : device.lastSeenAt,
+      users: [...(users.get(device.deviceId) ?? [])],
+    };
+  });
 }
 
 /**
@@ -81,30 +89,14 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const { tenantId } = request.admin;
         const staleDays = request.query.staleDays ?? 7;
         const now = ctx.clock.now();
-        const where = tenantId === null ? '' : 'WHERE tenant_id = ?';
         const args = tenantId === null ? [] : [tenantId];
-        const counts = ctx.store.db
-          .prepare(
-            `SELECT COUNT(*) AS enrolled,
-                    COALESCE(SUM(status = 'active'), 0) AS active,
-                    COALESCE(SUM(status = 'revoked'), 0) AS revoked,
-                    COALESCE(SUM(status = 'active' AND cert_expires_at < ?), 0) AS expiringSoon
-             FROM devices ${where}`,
-          )
-          .get(new Date(now + EXPIRING_SOON_DAYS * DAY_MS).toISOString(), ...args) as Record<
-          string,
-          number
-        >;
-        const staleBefore = new Date(now - staleDays * DAY_MS).toISOString();
-        const active = new Set(
-          (
-            ctx.store.db
-              .prepare(
-                `SELECT device_id FROM devices ${where}${where ? ' AND' : 'WHERE'} status = 'active'`,
-              )
-              .all(...args) as { device_id: string }[]
-          ).map((row) => row.device_id),
+        const counts = deviceCounts(
+          ctx.store.db,
+          tenantId,
+          new Date(now + EXPIRING_SOON_DAYS * DAY_MS).toISOString(),
         );
+        const staleBefore = new Date(now - staleDays * DAY_MS).toISOString();
+        const active = new Set(activeDeviceIds(ctx.store.db, tenantId));
         const notSeen = deviceActivity(ctx, tenantId).filter(
           (device) => active.has(device.deviceId) && device.lastSeenAt < staleBefore,
         ).length;
@@ -122,12 +114,8 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         };
         return {
           tenantId,
-          devices: {
-            enrolled: counts['enrolled'] ?? 0,
-            active: counts['active'] ?? 0,
-            revoked: counts['revoked'] ?? 0,
-          },
-          certificatesExpiringSoon: counts['expiringSoon'] ?? 0,
+          devices: { enrolled: counts.enrolled, active: counts.active, revoked: counts.revoked },
+          certificatesExpiringSoon: counts.expiringSoon,
           expiringWithinDays: EXPIRING_SOON_DAYS,
           notSeen,
           staleDays,
@@ -156,16 +144,7 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       { config: { scope: 'devices:read' }, schema: { params: idParam('dev') } },
       async (request) => {
         const device = getDevice(ctx, request.params.id, request.admin.tenantId);
-        const rows = ctx.store.db
-          .prepare(
-            'SELECT serial, pem, revoked_at, revoke_reason FROM certificates WHERE device_id = ? ORDER BY not_before DESC',
-          )
-          .all(device.deviceId) as {
-          serial: string;
-          pem: string;
-          revoked_at: string | null;
-          revoke_reason: string | null;
-        }[];
+        const rows = deviceCertificates(ctx.store.db, device.deviceId);
         return {
           deviceId: device.deviceId,
           certificates: rows.map((row) => {

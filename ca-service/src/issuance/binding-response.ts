@@ -1,5 +1,7 @@
 import type { BindingPolicy, BindingResponse } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
+import type { DeviceAssurance } from '../devices/device-queries.js';
+import { recordedAssurance, recordedDeviceName } from '../devices/device-queries.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
 import { statement } from '../store/statements.js';
 import { tenantName } from '../tenants/tenant-commands.js';
@@ -51,11 +53,8 @@ export function issueForDevice(
 export function recordedTier(
   ctx: Pick<CaContext, 'store'>,
   deviceId: string,
-): 'software' | 'hardware' | 'attested' | undefined {
-  const row = statement(ctx.store.db, 'SELECT assurance FROM devices WHERE device_id = ?').get(
-    deviceId,
-  ) as { assurance: 'software' | 'hardware' | 'attested' } | undefined;
-  return row?.assurance;
+): DeviceAssurance | undefined {
+  return recordedAssurance(ctx.store.db, deviceId);
 }
 
 export function bindingResponse(
@@ -63,14 +62,13 @@ export function bindingResponse(
     CaContext,
     'bindingProfile' | 'ca' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
   >,
-  device: { deviceId: string; tenantId: string },
+  /** `name`: what enrollment just recorded (null: none), saving the lookup on that hot path. */
+  device: { deviceId: string; tenantId: string; name?: string | null },
   certificate: IssuedCertificate,
 ): BindingResponse {
   const tenant = tenantName(ctx.store.db, device.tenantId);
-  const names = statement(
-    ctx.store.db,
-    'SELECT (SELECT name FROM devices WHERE device_id = ?) AS deviceName',
-  ).get(device.deviceId) as { deviceName: string | null };
+  const deviceName =
+    device.name === undefined ? recordedDeviceName(ctx.store.db, device.deviceId) : device.name;
   return {
     deviceId: device.deviceId,
     tenantId: device.tenantId,
@@ -85,6 +83,6 @@ export function bindingResponse(
     issuer: ctx.publicUrl,
     publicUrls: [...ctx.publicUrls],
     ...(tenant === undefined ? {} : { tenantName: tenant }),
-    ...(names.deviceName === null ? {} : { deviceName: names.deviceName }),
+    ...(deviceName === null ? {} : { deviceName }),
   };
 }

@@ -4,6 +4,7 @@ import { trace } from '@opentelemetry/api';
 import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { recordedAssurance } from '../devices/device-queries.js';
 import {
   MfaEnrollmentRequiredError,
   MfaFailedError,
@@ -212,10 +213,7 @@ export interface OfflineSecret {
  * `hardware` claim is the agent's word; docs/architecture.md §3.5 and docs/security.md say so.
  */
 export function deviceAssurance(ctx: Pick<CaContext, 'store'>, deviceId: string): string {
-  const row = ctx.store.db
-    .prepare('SELECT assurance FROM devices WHERE device_id = ?')
-    .get(deviceId) as { assurance: string } | undefined;
-  return row?.assurance ?? 'software';
+  return recordedAssurance(ctx.store.db, deviceId) ?? 'software';
 }
 
 export interface OfflineGrantMfa {

@@ -1,8 +1,9 @@
+import { totpGrantsOnDevice } from '../auth/grant-queries.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { TotpNotEnrolledError } from '../errors.js';
 import type { UserRow } from '../users/users.js';
 import { getUser } from '../users/users.js';
-import { deleteTotp, hasActiveTotp } from './totp-credentials.js';
+import { deleteTotp, hasActiveTotp, totpRow } from './totp-credentials.js';
 
 export function removeTotp(
   ctx: Pick<CaContext, 'store'>,
@@ -36,15 +37,13 @@ export function retireTotpSealedOnDevice(
   deviceId: string,
   meta: CommandMeta,
 ): string[] {
-  const users = ctx.store.db
-    .prepare(
-      `SELECT DISTINCT t.user_id FROM totp_credentials t JOIN grants g ON g.user_id = t.user_id
-       WHERE g.device_id = ? AND t.status = 'active' AND t.confirmed_at <= g.issued_at
-         AND EXISTS (SELECT 1 FROM json_each(g.methods) WHERE value = 'totp')`,
-    )
-    .all(deviceId) as { user_id: string }[];
-  for (const { user_id } of users) {
-    removeTotp(ctx, getUser(ctx, user_id, null), 'device_revoked', meta);
+  const users = new Set<string>();
+  for (const grant of totpGrantsOnDevice(ctx.store.db, deviceId)) {
+    const confirmedAt = totpRow(ctx.store.db, grant.user_id, 'active')?.confirmed_at;
+    if (confirmedAt != null && confirmedAt <= grant.issued_at) users.add(grant.user_id);
   }
-  return users.map((row) => row.user_id);
+  for (const userId of users) {
+    removeTotp(ctx, getUser(ctx, userId, null), 'device_revoked', meta);
+  }
+  return [...users];
 }

@@ -21,8 +21,24 @@ export interface RelayStatus {
 
 export type RelayStatusProvider = () => RelayStatus | undefined;
 
+/**
+ * What the gauges read from the features' tables at each scrape: handed in, since observability
+ * sits below those features. Times are ISO 8601.
+ */
+export interface FeatureReadings {
+  tenantIds(): string[];
+  activeUsers(): { userId: string; tenantId: string }[];
+  /** Sessions active and not expired at `now`, by tenant (a tenant without any may be absent). */
+  activeSessionsByTenant(now: string): Map<string, number>;
+  /** Active devices whose binding certificate expires after `from` and by `to`. */
+  devicesExpiringBetween(from: string, to: string): number;
+  /** API keys usable at `now` and created at or before `createdBy`. */
+  usableApiKeysCreatedBy(now: string, createdBy: string): number;
+}
+
 export interface CaMetricsOptions {
   db: Database;
+  readings: FeatureReadings;
   clock: Clock;
   relayStatus?: RelayStatusProvider;
   /** Process and Node.js runtime metrics (`process_*`, `nodejs_*`) in the same registry. */
@@ -35,14 +51,6 @@ export interface CaMetricsOptions {
     deviceRevocationReasons: readonly string[];
     inboxSubjects: readonly string[];
     riskReasons?: readonly string[];
-  };
-  /**
-   * Scrape-time reads of tables the features own, handed in for the same reason: only the
-   * owning feature's code names its tables.
-   */
-  reads: {
-    tenantIds(): string[];
-    activeUsers(): { userId: string; tenantId: string }[];
   };
 }
 
@@ -326,31 +334,34 @@ export class CaMetrics {
   private readonly knownTenants = new Set<string>();
 
   constructor(options: CaMetricsOptions) {
-    const { db, clock } = options;
+    const { db, clock, readings } = options;
     this.relayStatus = options.relayStatus;
-    const read = <T>(query: () => T): T | undefined => {
+    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined => {
       try {
-        return query();
+        return db.prepare(sql).all(...params) as T[];
       } catch {
         return undefined; // a closed or broken store: keep the last value, /health/ready reports it
       }
     };
-    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined =>
-      read(() => db.prepare(sql).all(...params) as T[]);
-    const count = (sql: string, ...params: unknown[]): number | undefined =>
-      rows<{ n: number }>(sql, ...params)?.[0]?.n;
-    const { reads } = options;
+    const read = <T>(query: () => T): T | undefined => {
+      try {
+        return query();
+      } catch {
+        return undefined; // a closed or broken store, as in rows()
+      }
+    };
     // Tenant-labelled counters start at 0 for every tenant, found at scrape time.
     const startTenants = () => {
-      for (const tenant of read(reads.tenantIds) ?? []) this.startTenant(tenant);
+      for (const tenant of read(readings.tenantIds) ?? []) this.startTenant(tenant);
     };
+    const knownTenants = this.knownTenants;
     this.mfaAdoption = new Gauge({
       name: 'identity_mfa_adoption_ratio',
       help: 'Fraction of active users with a second factor (TOTP or passkey) enrolled, by tenant',
       labelNames: ['tenant_id'],
       registers: [this.registry],
       collect() {
-        const users = read(reads.activeUsers);
+        const users = read(readings.activeUsers);
         const enrolled = rows<{ user_id: string }>(
           "SELECT user_id FROM totp_credentials WHERE status = 'active' UNION SELECT user_id FROM user_passkeys",
         );
@@ -375,15 +386,12 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         startTenants();
-        const tenants = read(reads.tenantIds);
-        const found = rows<{ tenant_id: string; n: number }>(
-          "SELECT tenant_id, COUNT(*) AS n FROM sessions WHERE status = 'active' AND expires_at > ? GROUP BY tenant_id",
-          new Date(clock.now()).toISOString(),
+        const found = read(() =>
+          readings.activeSessionsByTenant(new Date(clock.now()).toISOString()),
         );
-        if (!tenants || !found) return;
-        const active = new Map(found.map((row) => [row.tenant_id, row.n]));
+        if (!found) return;
         this.reset();
-        for (const tenant of tenants) this.set({ tenant_id: tenant }, active.get(tenant) ?? 0);
+        for (const tenant of knownTenants) this.set({ tenant_id: tenant }, found.get(tenant) ?? 0);
       },
     });
     this.offlineCertsExpiringSoon = new Gauge({
@@ -392,10 +400,11 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         const now = clock.now();
-        const n = count(
-          "SELECT COUNT(*) AS n FROM devices WHERE status = 'active' AND cert_expires_at > ? AND cert_expires_at <= ?",
-          new Date(now).toISOString(),
-          new Date(now + EXPIRING_SOON_DAYS * 86_400_000).toISOString(),
+        const n = read(() =>
+          readings.devicesExpiringBetween(
+            new Date(now).toISOString(),
+            new Date(now + EXPIRING_SOON_DAYS * 86_400_000).toISOString(),
+          ),
         );
         if (n !== undefined) this.set(n);
       },
@@ -406,10 +415,11 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         const now = clock.now();
-        const n = count(
-          'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND created_at <= ?',
-          new Date(now).toISOString(),
-          new Date(now - API_KEY_ROTATION_DAYS * 86_400_000).toISOString(),
+        const n = read(() =>
+          readings.usableApiKeysCreatedBy(
+            new Date(now).toISOString(),
+            new Date(now - API_KEY_ROTATION_DAYS * 86_400_000).toISOString(),
+          ),
         );
         if (n !== undefined) this.set(n);
       },

@@ -1,4 +1,5 @@
 import type { CaContext } from '../context/ca-context.js';
+import { lastRevokedPosition, revokedCertificatesBetween } from '../devices/certificate-queries.js';
 import { IssuerUnknownError } from '../errors.js';
 import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { signCrl } from '../pki/crl-builder.js';
@@ -13,12 +14,6 @@ interface CrlRow {
   covers_position: number;
   next_update: string;
   der: Buffer;
-}
-
-interface RevokedRow {
-  serial: string;
-  revoked_at: string;
-  revoke_reason: string;
 }
 
 /**
@@ -75,12 +70,7 @@ export class CrlPublisher {
   }
 
   private revokedPosition(authority: IssuingAuthority): number {
-    const row = this.ctx.store.db
-      .prepare(
-        'SELECT COALESCE(MAX(revoked_position), 0) AS position FROM certificates WHERE issuer_key_id = ?',
-      )
-      .get(authority.keyId.toString('hex')) as { position: number };
-    return row.position;
+    return lastRevokedPosition(this.ctx.store.db, authority.keyId.toString('hex'));
   }
 
   private needsGeneration(authority: IssuingAuthority): boolean {
@@ -102,15 +92,7 @@ export class CrlPublisher {
       db.prepare('SELECT COALESCE(MAX(crl_number), 0) AS n FROM crls').get() as { n: number }
     ).n;
     const entriesAfter = (position: number) =>
-      (
-        db
-          .prepare(
-            `SELECT serial, revoked_at, revoke_reason FROM certificates
-             WHERE issuer_key_id = ? AND revoked_position > ? AND revoked_position <= ?
-             ORDER BY revoked_position`,
-          )
-          .all(issuerKeyId, position, covers) as RevokedRow[]
-      ).map((row) => ({
+      revokedCertificatesBetween(db, issuerKeyId, position, covers).map((row) => ({
         serialHex: row.serial,
         revokedAt: new Date(row.revoked_at),
         reason: row.revoke_reason,

@@ -1,5 +1,6 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
+import { certificateSerials } from '../devices/certificate-queries.js';
 import type { DeviceRevocationReason, DeviceView } from '../devices/devices.js';
 import { getDevice } from '../devices/devices.js';
 import { DeviceAlreadyRevokedError } from '../errors.js';
@@ -13,13 +14,7 @@ export function revokeDevice(
   return ctx.store.transaction(() => {
     const device = getDevice(ctx, input.deviceId, input.tenantId);
     if (device.status === 'revoked') throw new DeviceAlreadyRevokedError();
-    const serials = (
-      ctx.store.db
-        .prepare('SELECT serial FROM certificates WHERE device_id = ? ORDER BY not_before')
-        .all(device.deviceId) as {
-        serial: string;
-      }[]
-    ).map((row) => row.serial);
+    const serials = certificateSerials(ctx.store.db, device.deviceId);
     ctx.store.append([
       {
         eventType: 'identity.device.revoked',

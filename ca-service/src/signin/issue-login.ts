@@ -2,11 +2,11 @@ import type { DeviceSealedBox } from '@lantern/shared';
 import {
   OFFLINE_GRANT_TYPE,
   deviceKeyThumbprint,
-  hashRefreshToken,
   newRefreshToken,
   signAccessToken,
   signToken,
 } from '../auth/tokens.js';
+import { storeRefreshToken } from '../auth/refresh.js';
 import { setActorRole } from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
@@ -160,17 +160,13 @@ export function issueLogin(
           ]
         : []),
     ]);
-    ctx.store.db
-      .prepare(
-        "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
-      )
-      .run(
-        hashRefreshToken(refreshToken),
-        familyId,
-        sessionId,
-        refreshExpiresAt,
-        new Date(now).toISOString(),
-      );
+    storeRefreshToken(ctx.store.db, {
+      token: refreshToken,
+      familyId,
+      sessionId,
+      expiresAt: refreshExpiresAt,
+      createdAt: new Date(now).toISOString(),
+    });
   });
   const access = signAccessToken(ctx, {
     userId: user.user_id,

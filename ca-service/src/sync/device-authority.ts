@@ -1,6 +1,7 @@
 import type { EventEnvelope } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
-import { statement } from '../store/statements.js';
+import { latestGrantExpiry } from '../auth/grant-queries.js';
+import { sessionOrigin, signedInOnDevice } from '../auth/session-queries.js';
 
 /** What the sync ingest knows about the pushing device and the round so far. */
 export interface DeviceScope {
@@ -92,13 +93,10 @@ function offlineHere(scope: DeviceScope, event: EventEnvelope): string | undefin
 
 /** An offline session can only come from a grant, and cannot outlive it. */
 function withinGrant(scope: DeviceScope, event: EventEnvelope): string | undefined {
-  const row = statement(
-    scope.db,
-    'SELECT MAX(offline_until) AS until FROM grants WHERE user_id = ? AND device_id = ?',
-  ).get(event.payload['userId'], scope.deviceId) as { until: string | null } | undefined;
-  if (!row?.until) return 'the user holds no grant on this device';
+  const until = latestGrantExpiry(scope.db, String(event.payload['userId']), scope.deviceId);
+  if (!until) return 'the user holds no grant on this device';
   const expiresAt = Date.parse(String(event.payload['expiresAt']));
-  if (!(expiresAt <= Date.parse(row.until))) {
+  if (!(expiresAt <= Date.parse(until))) {
     return 'the session would outlive every grant of this user on this device';
   }
   return undefined;
@@ -110,10 +108,7 @@ function ownSession(scope: DeviceScope, event: EventEnvelope): string | undefine
   }
   const sessionId = String(event.payload['sessionId']);
   if (scope.sessionsThisRound.has(sessionId)) return undefined;
-  const row = statement(
-    scope.db,
-    'SELECT device_id, user_id FROM sessions WHERE session_id = ?',
-  ).get(sessionId) as { device_id: string | null; user_id: string } | undefined;
+  const row = sessionOrigin(scope.db, sessionId);
   if (row?.device_id !== scope.deviceId) return 'the session was not created on this device';
   const userId = event.payload['userId'];
   if (userId !== undefined && userId !== row.user_id) return 'the session is of another user';
@@ -146,11 +141,7 @@ function passkeyHere(scope: DeviceScope, event: EventEnvelope): string | undefin
 }
 
 function signedInHere(scope: DeviceScope, userId: string): string | undefined {
-  const found = statement(
-    scope.db,
-    `SELECT 1 FROM grants WHERE user_id = ? AND device_id = ? AND status = 'active'
-     UNION ALL SELECT 1 FROM sessions WHERE user_id = ? AND device_id = ? AND offline = 0 AND status = 'active'
-     LIMIT 1`,
-  ).get(userId, scope.deviceId, userId, scope.deviceId);
-  return found === undefined ? 'the user never signed in on this device' : undefined;
+  return signedInOnDevice(scope.db, userId, scope.deviceId)
+    ? undefined
+    : 'the user never signed in on this device';
 }

@@ -1,4 +1,6 @@
 import type { Database } from 'better-sqlite3';
+import { activeGrantsOfUser } from '../auth/grant-queries.js';
+import { activeSessionsOfUser, revokeRefreshTokensOfUser } from '../auth/session-queries.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../errors.js';
@@ -312,12 +314,8 @@ export function endUserSessions(
   reason: 'user_revoked' | 'user_deleted' | 'password_reset',
   meta: CommandMeta,
 ): number {
-  const sessions = ctx.store.db
-    .prepare("SELECT session_id, device_id FROM sessions WHERE user_id = ? AND status = 'active'")
-    .all(userId) as { session_id: string; device_id: string | null }[];
-  const grants = ctx.store.db
-    .prepare("SELECT grant_id FROM grants WHERE user_id = ? AND status = 'active'")
-    .all(userId) as { grant_id: string }[];
+  const sessions = activeSessionsOfUser(ctx.store.db, userId);
+  const grants = activeGrantsOfUser(ctx.store.db, userId);
   ctx.store.append([
     ...sessions.map((session) => ({
       eventType: 'identity.session.revoked',
@@ -346,11 +344,7 @@ export function endUserSessions(
       },
     })),
   ]);
-  ctx.store.db
-    .prepare(
-      "UPDATE refresh_tokens SET status = 'revoked' WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)",
-    )
-    .run(userId);
+  revokeRefreshTokensOfUser(ctx.store.db, userId);
   return sessions.length + grants.length;
 }
 

@@ -1,0 +1,26 @@
+import type { Database } from 'better-sqlite3';
+import { statement } from '../store/statements.js';
+
+/** What decides whether a key still works, or undefined for a key the CA never issued. */
+export function apiKeyStanding(
+  db: Database,
+  keyId: string,
+):
+  | { tenant_id: string; scopes: string; expires_at: string | null; revoked_at: string | null }
+  | undefined {
+  return statement(
+    db,
+    'SELECT tenant_id, scopes, expires_at, revoked_at FROM api_keys WHERE key_id = ?',
+  ).get(keyId) as
+    | { tenant_id: string; scopes: string; expires_at: string | null; revoked_at: string | null }
+    | undefined;
+}
+
+/** Keys usable at `now` (not revoked, not expired) that were created at or before `createdBy`. */
+export function countUsableKeysCreatedBy(db: Database, now: string, createdBy: string): number {
+  const row = statement(
+    db,
+    'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND created_at <= ?',
+  ).get(now, createdBy) as { n: number };
+  return row.n;
+}

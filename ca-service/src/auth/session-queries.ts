@@ -1,0 +1,72 @@
+import type { Database } from 'better-sqlite3';
+import { statement } from '../store/statements.js';
+
+/** A session's status, or undefined for a session the CA never recorded. */
+export function sessionStatus(db: Database, sessionId: string): string | undefined {
+  const row = statement(db, 'SELECT status FROM sessions WHERE session_id = ?').get(sessionId) as
+    { status: string } | undefined;
+  return row?.status;
+}
+
+/** Where a session was created and for whom, or undefined for an unknown session. */
+export function sessionOrigin(
+  db: Database,
+  sessionId: string,
+): { device_id: string | null; user_id: string } | undefined {
+  return statement(db, 'SELECT device_id, user_id FROM sessions WHERE session_id = ?').get(
+    sessionId,
+  ) as { device_id: string | null; user_id: string } | undefined;
+}
+
+/** Sessions that are active and not expired at `now`, counted by tenant (tenants without one absent). */
+export function activeSessionCounts(db: Database, now: string): Map<string, number> {
+  const rows = statement(
+    db,
+    "SELECT tenant_id, COUNT(*) AS n FROM sessions WHERE status = 'active' AND expires_at > ? GROUP BY tenant_id",
+  ).all(now) as { tenant_id: string; n: number }[];
+  return new Map(rows.map((row) => [row.tenant_id, row.n]));
+}
+
+export function activeSessionsOfUser(
+  db: Database,
+  userId: string,
+): { session_id: string; device_id: string | null }[] {
+  return statement(
+    db,
+    "SELECT session_id, device_id FROM sessions WHERE user_id = ? AND status = 'active'",
+  ).all(userId) as { session_id: string; device_id: string | null }[];
+}
+
+/** Every refresh token of every session of the user, whatever the session's status. */
+export function revokeRefreshTokensOfUser(db: Database, userId: string): void {
+  statement(
+    db,
+    "UPDATE refresh_tokens SET status = 'revoked' WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)",
+  ).run(userId);
+}
+
+/**
+ * Whether the CA itself recorded the user signing in on the device: an active grant there, or
+ * an active online session (an offline one the device reported proves nothing).
+ */
+export function signedInOnDevice(db: Database, userId: string, deviceId: string): boolean {
+  const found = statement(
+    db,
+    `SELECT 1 FROM grants WHERE user_id = ? AND device_id = ? AND status = 'active'
+     UNION ALL SELECT 1 FROM sessions WHERE user_id = ? AND device_id = ? AND offline = 0 AND status = 'active'
+     LIMIT 1`,
+  ).get(userId, deviceId, userId, deviceId);
+  return found !== undefined;
+}
+
+/** Who had a session on each of the devices, in the order the sessions were recorded. */
+export function sessionUsersOnDevices(
+  db: Database,
+  deviceIds: readonly string[],
+): { device_id: string; user_id: string }[] {
+  return statement(
+    db,
+    `SELECT device_id, user_id FROM sessions
+     WHERE device_id IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+  ).all(JSON.stringify(deviceIds)) as { device_id: string; user_id: string }[];
+}

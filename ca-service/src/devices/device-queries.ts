@@ -1,0 +1,79 @@
+import type { Database } from 'better-sqlite3';
+import { statement } from '../store/statements.js';
+
+export type DeviceAssurance = 'software' | 'hardware' | 'attested';
+
+/** The tier recorded at enrollment, or undefined for a device the CA never enrolled. */
+export function recordedAssurance(db: Database, deviceId: string): DeviceAssurance | undefined {
+  const row = statement(db, 'SELECT assurance FROM devices WHERE device_id = ?').get(deviceId) as
+    { assurance: DeviceAssurance } | undefined;
+  return row?.assurance;
+}
+
+/** The name given at enrollment; null when it had none or the device is unknown. */
+export function recordedDeviceName(db: Database, deviceId: string): string | null {
+  const row = statement(db, 'SELECT name FROM devices WHERE device_id = ?').get(deviceId) as
+    { name: string | null } | undefined;
+  return row?.name ?? null;
+}
+
+/** Active devices whose binding certificate expires after `from` and by `to`. */
+export function countActiveDevicesExpiringBetween(db: Database, from: string, to: string): number {
+  const row = statement(
+    db,
+    "SELECT COUNT(*) AS n FROM devices WHERE status = 'active' AND cert_expires_at > ? AND cert_expires_at <= ?",
+  ).get(from, to) as { n: number };
+  return row.n;
+}
+
+/** Device figures of a tenant (null: all tenants); `expiringSoon` counts active ones expiring before the date. */
+export function deviceCounts(
+  db: Database,
+  tenantId: string | null,
+  expiringBefore: string,
+): { enrolled: number; active: number; revoked: number; expiringSoon: number } {
+  const figures = `SELECT COUNT(*) AS enrolled,
+                          COALESCE(SUM(status = 'active'), 0) AS active,
+                          COALESCE(SUM(status = 'revoked'), 0) AS revoked,
+                          COALESCE(SUM(status = 'active' AND cert_expires_at < ?), 0) AS expiringSoon
+                   FROM devices`;
+  return (
+    tenantId === null
+      ? statement(db, figures).get(expiringBefore)
+      : statement(db, `${figures} WHERE tenant_id = ?`).get(expiringBefore, tenantId)
+  ) as { enrolled: number; active: number; revoked: number; expiringSoon: number };
+}
+
+/** The active devices of a tenant (null: all tenants). */
+export function activeDeviceIds(db: Database, tenantId: string | null): string[] {
+  const rows = (
+    tenantId === null
+      ? statement(db, "SELECT device_id FROM devices WHERE status = 'active'").all()
+      : statement(
+          db,
+          "SELECT device_id FROM devices WHERE tenant_id = ? AND status = 'active'",
+        ).all(tenantId)
+  ) as { device_id: string }[];
+  return rows.map((row) => row.device_id);
+}
+
+/**
+ * The first 5000 devices of a tenant (null: all tenants) by enrollment, each with when the CA
+ * last saw it on its own record: enrolled or issued a certificate, whichever came last.
+ */
+export function deviceEnrolments(
+  db: Database,
+  tenantId: string | null,
+): { deviceId: string; lastSeenAt: string }[] {
+  const select = `SELECT d.device_id AS deviceId,
+                         MAX(d.enrolled_at,
+                             COALESCE((SELECT MAX(not_before) FROM certificates c WHERE c.device_id = d.device_id), '')
+                         ) AS lastSeenAt
+                  FROM devices d`;
+  const order = 'ORDER BY d.enrolled_at LIMIT 5000';
+  return (
+    tenantId === null
+      ? statement(db, `${select} ${order}`).all()
+      : statement(db, `${select} WHERE d.tenant_id = ? ${order}`).all(tenantId)
+  ) as { deviceId: string; lastSeenAt: string }[];
+}
