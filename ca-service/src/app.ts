@@ -30,6 +30,7 @@ import type { Mailer } from './self-service/mailer.js';
 import type { WebhookSettings } from './webhooks/webhook-subscriptions.js';
 import { answerError, installErrorHandling } from './http/error-handler.js';
 import { healthRoutes, storeWritable } from './http/health-routes.js';
+import { routeValidators } from './http/route-validators.js';
 import { AccessLogController, installObservability } from './observability/http-observability.js';
 import type { MetricsEndpointOptions } from './observability/http-observability.js';
 import type { RelayStatusProvider } from './observability/metrics.js';
@@ -96,6 +97,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     return503OnClosing: true,
     trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: routeValidators } },
     genReqId: () => ctx.ids.next('evt').slice(4),
     // The router answers a bad URL itself, in Fastify's shape, unless told to use ours.
     frameworkErrors: answerError,

@@ -27,29 +27,58 @@ function describe(errors: readonly ErrorObject[] | null | undefined, root: strin
   return `${where} ${first.message ?? 'is invalid'}`;
 }
 
+interface CompiledCatalogue {
+  envelope: ValidateFunction;
+  payloads: Map<string, ValidateFunction>;
+  definitions: Map<string, EventDefinition>;
+}
+
 /**
- * Schemas are compiled once, when the validator is created, never per event: validation sits
- * on the sync ingest hot path.
+ * Compiled validators by catalogue: compiling the catalogue takes ~0.2 s, and a CA builds several
+ * validators (store, sync ingest, inbox), as does every CLI command and agent daemon. A compiled
+ * ajv function keeps no state between calls but its `errors`, which `describe` reads at once.
+ */
+const compiledCatalogues = new WeakMap<readonly EventDefinition[], CompiledCatalogue>();
+
+function compileCatalogue(catalogue: readonly EventDefinition[]): CompiledCatalogue {
+  const known = compiledCatalogues.get(catalogue);
+  if (known) return known;
+  const { Ajv2020 } = require('ajv/dist/2020.js') as typeof Ajv2020Module;
+  const addFormats = require('ajv-formats') as typeof AjvFormats;
+  const ajv = new Ajv2020({ allErrors: false, strict: true });
+  addFormats.default(ajv);
+  const compiled: CompiledCatalogue = {
+    envelope: ajv.compile(ENVELOPE_SCHEMA),
+    payloads: new Map(),
+    definitions: new Map(),
+  };
+  for (const definition of catalogue) {
+    const subject = eventSubject(definition.type, definition.version);
+    compiled.definitions.set(subject, definition);
+    compiled.payloads.set(
+      subject,
+      ajv.compile({ ...definition.payload, $id: `urn:lantern:schema:${subject}` }),
+    );
+  }
+  compiledCatalogues.set(catalogue, compiled);
+  return compiled;
+}
+
+/**
+ * Schemas are compiled once per catalogue, never per event: validation sits on the sync ingest
+ * hot path.
  */
 export class EventValidator {
   private readonly envelope: ValidateFunction;
-  private readonly payloads = new Map<string, ValidateFunction>();
-  private readonly definitions = new Map<string, EventDefinition>();
+  private readonly payloads: ReadonlyMap<string, ValidateFunction>;
+  private readonly definitions: ReadonlyMap<string, EventDefinition>;
 
   constructor(catalogue: readonly EventDefinition[] = EVENT_CATALOGUE) {
-    const { Ajv2020 } = require('ajv/dist/2020.js') as typeof Ajv2020Module;
-    const addFormats = require('ajv-formats') as typeof AjvFormats;
-    const ajv = new Ajv2020({ allErrors: false, strict: true });
-    addFormats.default(ajv);
-    this.envelope = ajv.compile(ENVELOPE_SCHEMA);
-    for (const definition of catalogue) {
-      const subject = eventSubject(definition.type, definition.version);
-      this.definitions.set(subject, definition);
-      this.payloads.set(
-        subject,
-        ajv.compile({ ...definition.payload, $id: `urn:lantern:schema:${subject}` }),
-      );
-    }
+    ({
+      envelope: this.envelope,
+      payloads: this.payloads,
+      definitions: this.definitions,
+    } = compileCatalogue(catalogue));
   }
 
   definition(eventType: string, eventVersion: number): EventDefinition | undefined {
