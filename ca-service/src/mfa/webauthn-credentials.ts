@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { CaContext } from '../context/ca-context.js';
 import type { Projection } from '../store/event-store.js';
-import { deviceReport } from '../store/device-receipts.js';
+import { deviceReport } from '../sync/device-receipts.js';
 
 /** A passkey of the CA's web origin, as its side table holds it. */
 export interface WebAuthnCredentialRow {

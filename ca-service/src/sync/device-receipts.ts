@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { statement } from './statements.js';
+import { statement } from '../store/statements.js';
 
 /**
  * Whether an event came from a device's push, and whether it may have an effect (pushed while
