@@ -3,6 +3,7 @@ import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../errors.js';
 import { pinPolicy } from '../passwords/credential-policy.js';
+import type { EventStore } from '../store/event-store.js';
 import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 import { forgetPersonalData, sealPersonalData } from './personal-data.js';
@@ -91,13 +92,14 @@ export function credentialKind(role: Role, secret: string): 'password' | 'pin' {
  * the PIN rules, any password the tenant's password policy. `credential_rejected` otherwise.
  */
 export function acceptableSecret(
-  db: Database,
+  store: EventStore,
   tenantId: string,
   role: Role,
   secret: string,
 ): 'password' | 'pin' {
   const kind = credentialKind(role, secret);
-  const verdict = (kind === 'pin' ? pinPolicy() : tenantPasswordCheck(db, tenantId)).check(secret);
+  const policy = kind === 'pin' ? pinPolicy() : tenantPasswordCheck(store, tenantId);
+  const verdict = policy.check(secret);
   if (!verdict.ok)
     throw new CredentialRejectedError(
       `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
@@ -118,7 +120,7 @@ export async function registerUser(
   meta: CommandMeta,
 ): Promise<UserView> {
   const tenant = getTenant(ctx.store.db, input.tenant);
-  const kind = acceptableSecret(ctx.store.db, tenant.tenantId, input.role, input.password);
+  const kind = acceptableSecret(ctx.store, tenant.tenantId, input.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     if (findUserByName(ctx.store.db, tenant.tenantId, input.username)) {
@@ -277,7 +279,7 @@ export async function resetPassword(
   meta: CommandMeta,
 ): Promise<UserView> {
   const user = getUser(ctx, input.userId, input.tenantId);
-  const kind = acceptableSecret(ctx.store.db, user.tenant_id, user.role, input.password);
+  const kind = acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     const fresh = getUser(ctx, input.userId, input.tenantId);
