@@ -37,6 +37,7 @@ import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
 import { RISK_REASONS, riskProjection } from '../mfa/risk-policy.js';
+import { usersWithSecondFactor } from '../mfa/second-factors.js';
 import { ssoProjection } from '../sso/sso-providers.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
@@ -198,6 +199,7 @@ async function openWithKeys(
       inboxSubjects: INBOX_SUBJECTS,
       riskReasons: RISK_REASONS,
     },
+    reads: { usersWithSecondFactor: () => usersWithSecondFactor(db) },
   });
   const tokenKeys = openKeyRing({
     clock: options.clock,

@@ -7,6 +7,8 @@ import type { ChainVerdict } from '../audit/verify-chain.js';
 import type { CaContext } from '../context/ca-context.js';
 import { getDevice } from '../devices/devices.js';
 import { EXPIRING_SOON_DAYS } from '../observability/metrics.js';
+import { deadLetterCount } from '../outbox/dead-letter-queue.js';
+import { lastReceivedAt } from '../sync/device-receipts.js';
 import { endUserSessions, getUser, resetPassword, toUserView } from '../users/users.js';
 import { idParam, tenantQuery } from './schemas.js';
 
@@ -19,7 +21,6 @@ function deviceActivity(ctx: CaContext, tenantId: string | null) {
     .prepare(
       `SELECT d.device_id AS deviceId,
               MAX(d.enrolled_at,
-                  COALESCE((SELECT MAX(received_at) FROM device_event_receipts r WHERE r.device_id = d.device_id), ''),
                   COALESCE((SELECT MAX(not_before) FROM certificates c WHERE c.device_id = d.device_id), '')
               ) AS lastSeenAt,
               (SELECT json_group_array(DISTINCT u.username) FROM sessions s JOIN users u ON u.user_id = s.user_id
@@ -31,7 +32,18 @@ function deviceActivity(ctx: CaContext, tenantId: string | null) {
     lastSeenAt: string;
     users: string;
   }[];
-  return rows.map((row) => ({ ...row, users: JSON.parse(row.users) as string[] }));
+  const received = lastReceivedAt(
+    ctx.store.db,
+    rows.map((row) => row.deviceId),
+  );
+  return rows.map((row) => {
+    const receivedAt = received.get(row.deviceId) ?? '';
+    return {
+      ...row,
+      lastSeenAt: receivedAt > row.lastSeenAt ? receivedAt : row.lastSeenAt,
+      users: JSON.parse(row.users) as string[],
+    };
+  });
 }
 
 /**
@@ -96,18 +108,12 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const notSeen = deviceActivity(ctx, tenantId).filter(
           (device) => active.has(device.deviceId) && device.lastSeenAt < staleBefore,
         ).length;
-        const failed = ctx.store.db
-          .prepare(
-            `SELECT COUNT(*) AS n FROM events WHERE event_type = 'identity.user.login_failed'
-             AND occurred_at >= ? ${tenantId === null ? '' : 'AND tenant_id = ?'}`,
-          )
-          .get(new Date(now - 3_600_000).toISOString(), ...args) as { n: number };
+        const failed = ctx.store.count({
+          eventType: 'identity.user.login_failed',
+          from: new Date(now - 3_600_000).toISOString(),
+          ...(tenantId === null ? {} : { tenantId }),
+        });
         const relay = ctx.metrics.relayStatus?.();
-        const deadLetters = ctx.store.db
-          .prepare('SELECT COUNT(*) AS n FROM dead_letters')
-          .get() as {
-          n: number;
-        };
         return {
           tenantId,
           devices: {
@@ -123,9 +129,9 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
             relayRunning: relay !== undefined,
             depth: relay?.depth ?? null,
             lagSeconds: relay?.lagSeconds ?? null,
-            deadLetters: deadLetters.n,
+            deadLetters: deadLetterCount(ctx.store.db),
           },
-          failedSignInsLastHour: failed.n,
+          failedSignInsLastHour: failed,
         };
       },
     );

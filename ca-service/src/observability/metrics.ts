@@ -36,6 +36,14 @@ export interface CaMetricsOptions {
     inboxSubjects: readonly string[];
     riskReasons?: readonly string[];
   };
+  /**
+   * Scrape-time reads of tables the features own, handed in for the same reason: only the
+   * owning feature's code names its tables.
+   */
+  reads: {
+    /** Users with a second factor enrolled (mfa). */
+    usersWithSecondFactor(): Set<string>;
+  };
 }
 
 /** How far ahead `identity_offline_certs_expiring_soon` looks. */
@@ -320,31 +328,40 @@ export class CaMetrics {
   constructor(options: CaMetricsOptions) {
     const { db, clock } = options;
     this.relayStatus = options.relayStatus;
-    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined => {
+    const read = <T>(query: () => T): T | undefined => {
       try {
-        return db.prepare(sql).all(...params) as T[];
+        return query();
       } catch {
         return undefined; // a closed or broken store: keep the last value, /health/ready reports it
       }
     };
+    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined =>
+      read(() => db.prepare(sql).all(...params) as T[]);
     const count = (sql: string, ...params: unknown[]): number | undefined =>
       rows<{ n: number }>(sql, ...params)?.[0]?.n;
     const startTenants = () => this.startTenantSeries(rows);
+    const { reads } = options;
     this.mfaAdoption = new Gauge({
       name: 'identity_mfa_adoption_ratio',
       help: 'Fraction of active users with a second factor (TOTP or passkey) enrolled, by tenant',
       labelNames: ['tenant_id'],
       registers: [this.registry],
       collect() {
-        const found = rows<{ tenant_id: string; users: number; mfa: number }>(
-          `SELECT u.tenant_id, COUNT(*) AS users,
-             SUM(EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = u.user_id AND t.status = 'active')
-                 OR EXISTS (SELECT 1 FROM user_passkeys p WHERE p.user_id = u.user_id)) AS mfa
-           FROM users u WHERE u.status = 'active' GROUP BY u.tenant_id`,
+        const users = rows<{ tenant_id: string; user_id: string }>(
+          "SELECT tenant_id, user_id FROM users WHERE status = 'active'",
         );
-        if (!found) return;
+        const withMfa = read(reads.usersWithSecondFactor);
+        if (!users || !withMfa) return;
+        const byTenant = new Map<string, { users: number; mfa: number }>();
+        for (const user of users) {
+          const tenant = byTenant.get(user.tenant_id) ?? { users: 0, mfa: 0 };
+          tenant.users += 1;
+          if (withMfa.has(user.user_id)) tenant.mfa += 1;
+          byTenant.set(user.tenant_id, tenant);
+        }
         this.reset();
-        for (const row of found) this.set({ tenant_id: row.tenant_id }, row.mfa / row.users);
+        for (const [tenantId, tenant] of byTenant)
+          this.set({ tenant_id: tenantId }, tenant.mfa / tenant.users);
       },
     });
     this.sessionsActive = new Gauge({

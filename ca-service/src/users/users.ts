@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../errors.js';
+import { acceptedInvitationIds } from '../members/invitation-queries.js';
 import { pinPolicy } from '../passwords/credential-policy.js';
 import type { EventStore } from '../store/event-store.js';
 import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
@@ -206,10 +207,8 @@ export function applyUserAction(
       ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
       forgetPersonalData(ctx.store.db, user.user_id);
       // The invitations they accepted sealed their email under the invitation's own key.
-      const accepted = ctx.store.db
-        .prepare('SELECT invitation_id FROM invitations WHERE user_id = ?')
-        .all(user.user_id) as { invitation_id: string }[];
-      for (const { invitation_id } of accepted) forgetPersonalData(ctx.store.db, invitation_id);
+      for (const invitationId of acceptedInvitationIds(ctx.store.db, user.user_id))
+        forgetPersonalData(ctx.store.db, invitationId);
     }
     const updated = ctx.store.db
       .prepare('SELECT * FROM users WHERE user_id = ?')
