@@ -50,12 +50,10 @@ export class AuditCheckpoints {
   async create(): Promise<Checkpoint> {
     const { signer } = this.keys;
     if (!signer) throw new Error('creating a checkpoint needs the issuing CA signer');
-    const head = this.store.db
-      .prepare('SELECT position, hash FROM events ORDER BY position DESC LIMIT 1')
-      .get() as { position: number; hash: string } | undefined;
+    const head = this.store.chainHead();
     const claims: CheckpointClaims = {
-      position: head?.position ?? 0,
-      headHash: head?.hash ?? GENESIS_HASH,
+      position: head.position,
+      headHash: head.hash,
       time: new Date(this.clock.now()).toISOString(),
     };
     const jws = await caSignedJws(
@@ -119,10 +117,7 @@ export class AuditCheckpoints {
     } catch {
       return { ok: false, reason: 'the JWS is malformed' };
     }
-    const row = this.store.db
-      .prepare('SELECT hash FROM events WHERE position = ?')
-      .get(claims.position) as { hash: string } | undefined;
-    const hash = claims.position === 0 ? GENESIS_HASH : row?.hash;
+    const hash = claims.position === 0 ? GENESIS_HASH : this.store.hashAt(claims.position);
     if (hash === undefined) return { ok: false, reason: `position ${claims.position} is missing` };
     if (hash !== claims.headHash)
       return { ok: false, reason: `the hash at position ${claims.position} is not the signed one` };

@@ -1,6 +1,6 @@
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
-import { deviceReport } from '../store/device-receipts.js';
+import { deviceReport } from '../sync/device-receipts.js';
 
 export const sessionsProjection: Projection = {
   name: 'sessions',

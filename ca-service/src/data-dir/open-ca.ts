@@ -43,6 +43,7 @@ import { usersProjection } from '../users/users-projection.js';
 import { activeUsers } from '../users/users.js';
 import { mfaProjection } from '../mfa/mfa-policy.js';
 import { RISK_REASONS, riskProjection } from '../mfa/risk-policy.js';
+import { usersWithSecondFactor } from '../mfa/second-factors.js';
 import { ssoProjection } from '../sso/sso-providers.js';
 import { passphraseSecretBox } from '../secrets/secret-box.js';
 import { quarantineProjection } from '../sync/quarantine-projection.js';
@@ -201,6 +202,7 @@ async function openWithKeys(
     readings: {
       tenantIds: () => tenantIds(db),
       activeUsers: () => activeUsers(db),
+      usersWithSecondFactor: () => usersWithSecondFactor(db),
       activeSessionsByTenant: (now) => activeSessionCounts(db, now),
       devicesExpiringBetween: (from, to) => countActiveDevicesExpiringBetween(db, from, to),
       usableApiKeysCreatedBy: (now, createdBy) => countUsableKeysCreatedBy(db, now, createdBy),

@@ -10,6 +10,8 @@ import { deviceCertificates } from '../devices/certificate-queries.js';
 import { activeDeviceIds, deviceCounts, deviceEnrolments } from '../devices/device-queries.js';
 import { getDevice } from '../devices/devices.js';
 import { EXPIRING_SOON_DAYS } from '../observability/metrics.js';
+import { deadLetterCount } from '../outbox/dead-letter-queue.js';
+import { lastReceivedAt } from '../sync/device-receipts.js';
 import { endUserSessions, getUser, resetPassword, toUserView, userNames } from '../users/users.js';
 import { idParam, tenantQuery } from './schemas.js';
 
@@ -20,16 +22,7 @@ function deviceActivity(ctx: CaContext, tenantId: string | null) {
   const db = ctx.store.db;
   const devices = deviceEnrolments(db, tenantId);
   const deviceIds = devices.map((device) => device.deviceId);
-  const received = new Map(
-    (
-      db
-        .prepare(
-          `SELECT device_id, MAX(received_at) AS at FROM device_event_receipts
-           WHERE device_id IN (SELECT value FROM json_each(?)) GROUP BY device_id`,
-        )
-        .all(JSON.stringify(deviceIds)) as { device_id: string; at: string }[]
-    ).map((row) => [row.device_id, row.at]),
-  );
+  const received = lastReceivedAt(db, deviceIds);
   const sessions = sessionUsersOnDevices(db, deviceIds);
   // Erased users keep their sessions' rows but lose their name here.
   const usernames = new Map(
@@ -89,7 +82,6 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const { tenantId } = request.admin;
         const staleDays = request.query.staleDays ?? 7;
         const now = ctx.clock.now();
-        const args = tenantId === null ? [] : [tenantId];
         const counts = deviceCounts(
           ctx.store.db,
           tenantId,
@@ -100,18 +92,12 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const notSeen = deviceActivity(ctx, tenantId).filter(
           (device) => active.has(device.deviceId) && device.lastSeenAt < staleBefore,
         ).length;
-        const failed = ctx.store.db
-          .prepare(
-            `SELECT COUNT(*) AS n FROM events WHERE event_type = 'identity.user.login_failed'
-             AND occurred_at >= ? ${tenantId === null ? '' : 'AND tenant_id = ?'}`,
-          )
-          .get(new Date(now - 3_600_000).toISOString(), ...args) as { n: number };
+        const failed = ctx.store.count({
+          eventType: 'identity.user.login_failed',
+          from: new Date(now - 3_600_000).toISOString(),
+          ...(tenantId === null ? {} : { tenantId }),
+        });
         const relay = ctx.metrics.relayStatus?.();
-        const deadLetters = ctx.store.db
-          .prepare('SELECT COUNT(*) AS n FROM dead_letters')
-          .get() as {
-          n: number;
-        };
         return {
           tenantId,
           devices: { enrolled: counts.enrolled, active: counts.active, revoked: counts.revoked },
@@ -123,9 +109,9 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
             relayRunning: relay !== undefined,
             depth: relay?.depth ?? null,
             lagSeconds: relay?.lagSeconds ?? null,
-            deadLetters: deadLetters.n,
+            deadLetters: deadLetterCount(ctx.store.db),
           },
-          failedSignInsLastHour: failed.n,
+          failedSignInsLastHour: failed,
         };
       },
     );

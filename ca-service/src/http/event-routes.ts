@@ -6,6 +6,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { UserNotFoundError } from '../errors.js';
 import type { EventQuery, RecordedEvent } from '../store/event-store.js';
 import { findUserById } from '../users/users.js';
+import { isQuarantined } from '../sync/quarantine-projection.js';
 
 const ID = '^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$';
 const EXPORT_BATCH = 1000;
@@ -41,13 +42,8 @@ type Filters = Partial<Record<string, string | number>>;
  */
 export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
   const timelines = new UserEventIndex(ctx.store, ctx.clock);
-  const quarantined = (events: RecordedEvent[]) => {
-    const check = ctx.store.db.prepare('SELECT 1 FROM quarantined_events WHERE event_id = ?');
-    return events.map((event) => ({
-      ...event,
-      quarantined: check.get(event.eventId) !== undefined,
-    }));
-  };
+  const quarantined = (events: RecordedEvent[]) =>
+    events.map((event) => ({ ...event, quarantined: isQuarantined(ctx.store.db, event.eventId) }));
   const filterOf = (tenantId: string, query: Filters): EventQuery => {
     const filter: EventQuery = { tenantId };
     for (const [key, param] of COPIED) {

@@ -104,7 +104,7 @@ export function mfaAdminRoutes(ctx: CaContext): FastifyPluginAsync {
     app.get(
       '/v1/admin/tenants/:id/password-policy',
       { config: { scope: 'users:read', tenant: 'param' }, schema: { params: tenantParam } },
-      async (request) => tenantPasswordPolicyOf(ctx.store.db, request.admin.namedTenant()),
+      async (request) => tenantPasswordPolicyOf(ctx.store, request.admin.namedTenant()),
     );
 
     app.put(

@@ -3,7 +3,7 @@ import type { CaContext } from '../context/ca-context.js';
 import type { DeviceAssurance } from '../devices/device-queries.js';
 import { recordedAssurance, recordedDeviceName } from '../devices/device-queries.js';
 import type { DeviceBindingProfile } from '../pki/profiles.js';
-import { statement } from '../store/statements.js';
+import { revocationFeedHead } from '../revocation/revocation-pages.js';
 import { tenantName } from '../tenants/tenant-commands.js';
 import type { IssuedCertificate } from './binding-certificate.js';
 import { issueBindingCertificate } from './binding-certificate.js';
@@ -19,11 +19,7 @@ export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
 }
 
 export function currentRevocationCursor(ctx: Pick<CaContext, 'store'>, tenantId: string): number {
-  const row = statement(
-    ctx.store.db,
-    'SELECT COALESCE(MAX(seq), 0) AS seq FROM revocation_feed WHERE tenant_id = ?',
-  ).get(tenantId) as { seq: number };
-  return row.seq;
+  return revocationFeedHead(ctx.store.db, tenantId);
 }
 
 /** A binding certificate valid from now (backdated for clock skew) for the profile's lifetime. */

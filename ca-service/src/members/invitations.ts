@@ -247,7 +247,7 @@ export async function acceptInvitation(
   } else if (existing && existing.status !== 'pending_verification') {
     throw new InvalidCredentialsError(`"${input.username}" is taken`);
   } else {
-    acceptableSecret(ctx.store.db, invitation.tenant_id, invitation.account_role, input.password);
+    acceptableSecret(ctx.store, invitation.tenant_id, invitation.account_role, input.password);
     hash = await ctx.passwords.hash(input.password);
   }
 

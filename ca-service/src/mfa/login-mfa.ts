@@ -105,7 +105,7 @@ export function checkLoginMfa(
     if (
       required.includes('totp') &&
       row === undefined &&
-      owesTotpEnrolment(ctx.store.db, user.user_id)
+      owesTotpEnrolment(ctx.store, user.user_id)
     ) {
       ctx.logger.info(
         { event: 'login.mfa_enrollment_required', tenantId: user.tenant_id, userId: user.user_id },

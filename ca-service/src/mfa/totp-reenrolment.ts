@@ -1,9 +1,9 @@
 import { UnauthorizedError, createJwtVerifier, importJwks } from '@lantern/shared';
-import type { Database } from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { signToken } from '../auth/tokens.js';
 import type { AccessTokenClaims } from '../auth/tokens.js';
 import type { CaContext } from '../context/ca-context.js';
+import type { EventStore } from '../store/event-store.js';
 import type { UserRow } from '../users/users.js';
 
 /**
@@ -23,18 +23,15 @@ export const ENROLLMENT_TOKEN_SECONDS = 300;
 const audienceOf = (ctx: Pick<CaContext, 'publicUrl'>) => `${ctx.publicUrl}/v1/mfa/totp`;
 
 /** The user's last TOTP event is a retirement they did not choose. */
-export function owesTotpEnrolment(db: Database, userId: string): boolean {
-  const last = db
-    .prepare(
-      `SELECT event_type, payload FROM events
-       WHERE aggregate_type = 'user' AND aggregate_id = ?
-         AND event_type IN ('identity.user.mfa_enrolled', 'identity.user.mfa_removed')
-         AND json_extract(payload, '$.kind') = 'totp'
-       ORDER BY aggregate_version DESC LIMIT 1`,
-    )
-    .get(userId) as { event_type: string; payload: string } | undefined;
-  if (last?.event_type !== 'identity.user.mfa_removed') return false;
-  const { reason } = JSON.parse(last.payload) as { reason?: string };
+export function owesTotpEnrolment(store: EventStore, userId: string): boolean {
+  const last = store.lastInStream(
+    'user',
+    userId,
+    ['identity.user.mfa_enrolled', 'identity.user.mfa_removed'],
+    'totp',
+  );
+  if (last?.eventType !== 'identity.user.mfa_removed') return false;
+  const { reason } = last.payload as { reason?: string };
   return RETIRED_BY_OTHERS.includes(reason ?? '');
 }
 

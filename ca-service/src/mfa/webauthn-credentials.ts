@@ -1,7 +1,8 @@
 import type { Database } from 'better-sqlite3';
 import type { CaContext } from '../context/ca-context.js';
 import type { Projection } from '../store/event-store.js';
-import { deviceReport } from '../store/device-receipts.js';
+import { statement } from '../store/statements.js';
+import { deviceReport } from '../sync/device-receipts.js';
 
 /** A passkey of the CA's web origin, as its side table holds it. */
 export interface WebAuthnCredentialRow {
@@ -111,6 +112,22 @@ interface PasskeyRow {
   credential_id: string;
   device_id: string | null;
   enrolled_at: string;
+}
+
+/**
+ * Who holds a credential id: a passkey a device reported (with that device) or one of the CA's
+ * web origin (no device).
+ */
+export function passkeyOwner(
+  db: Database,
+  credentialId: string,
+): { userId: string; deviceId: string | null } | undefined {
+  const row = statement(
+    db,
+    `SELECT user_id, device_id FROM user_passkeys WHERE credential_id = ?
+     UNION ALL SELECT user_id, NULL FROM webauthn_credentials WHERE credential_id = ?`,
+  ).get(credentialId, credentialId) as { user_id: string; device_id: string | null } | undefined;
+  return row === undefined ? undefined : { userId: row.user_id, deviceId: row.device_id };
 }
 
 /** Every passkey of a user, the CA's own and those devices reported (the projection below). */

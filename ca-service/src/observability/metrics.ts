@@ -28,6 +28,8 @@ export type RelayStatusProvider = () => RelayStatus | undefined;
 export interface FeatureReadings {
   tenantIds(): string[];
   activeUsers(): { userId: string; tenantId: string }[];
+  /** Users with a second factor (TOTP or passkey) enrolled. */
+  usersWithSecondFactor(): Set<string>;
   /** Sessions active and not expired at `now`, by tenant (a tenant without any may be absent). */
   activeSessionsByTenant(now: string): Map<string, number>;
   /** Active devices whose binding certificate expires after `from` and by `to`. */
@@ -336,18 +338,11 @@ export class CaMetrics {
   constructor(options: CaMetricsOptions) {
     const { db, clock, readings } = options;
     this.relayStatus = options.relayStatus;
-    const rows = <T>(sql: string, ...params: unknown[]): T[] | undefined => {
-      try {
-        return db.prepare(sql).all(...params) as T[];
-      } catch {
-        return undefined; // a closed or broken store: keep the last value, /health/ready reports it
-      }
-    };
     const read = <T>(query: () => T): T | undefined => {
       try {
         return query();
       } catch {
-        return undefined; // a closed or broken store, as in rows()
+        return undefined; // a closed or broken store: keep the last value, /health/ready reports it
       }
     };
     // Tenant-labelled counters start at 0 for every tenant, found at scrape time.
@@ -362,11 +357,8 @@ export class CaMetrics {
       registers: [this.registry],
       collect() {
         const users = read(readings.activeUsers);
-        const enrolled = rows<{ user_id: string }>(
-          "SELECT user_id FROM totp_credentials WHERE status = 'active' UNION SELECT user_id FROM user_passkeys",
-        );
-        if (!users || !enrolled) return;
-        const withMfa = new Set(enrolled.map((row) => row.user_id));
+        const withMfa = read(readings.usersWithSecondFactor);
+        if (!users || !withMfa) return;
         const byTenant = new Map<string, { users: number; mfa: number }>();
         for (const { userId, tenantId } of users) {
           const tenant = byTenant.get(tenantId) ?? { users: 0, mfa: 0 };

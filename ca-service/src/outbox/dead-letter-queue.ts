@@ -3,6 +3,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { headers as newHeaders } from '@nats-io/transport-node';
 import type { Database } from 'better-sqlite3';
+import { statement } from '../store/statements.js';
 import { DLQ_SUBJECT_PREFIX } from './identity-streams.js';
 
 export type DeadLetterSource = 'relay' | 'inbox';
@@ -40,6 +41,11 @@ const MAX_REASON = 500;
 function oneLine(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, MAX_REASON);
+}
+
+/** Letters parked from both sources. */
+export function deadLetterCount(db: Database): number {
+  return (statement(db, 'SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n;
 }
 
 /**

@@ -136,12 +136,7 @@ export class OutboxRelay {
     const { store, clock } = this.options;
     const head = store.headPosition();
     const position = this.cursor.position;
-    const oldest =
-      head > position
-        ? (store.db
-            .prepare('SELECT recorded_at FROM events WHERE position > ? ORDER BY position LIMIT 1')
-            .get(position) as { recorded_at: string } | undefined)
-        : undefined;
+    const oldest = head > position ? store.recordedAtAfter(position) : undefined;
     const now = clock.now();
     const nowSecond = Math.floor(now / 1000);
     const recent = this.perSecond
@@ -153,7 +148,7 @@ export class OutboxRelay {
       cursor: position,
       head,
       depth: head - position,
-      lagSeconds: oldest ? Math.max(0, (now - Date.parse(oldest.recorded_at)) / 1000) : 0,
+      lagSeconds: oldest ? Math.max(0, (now - Date.parse(oldest)) / 1000) : 0,
       inFlight: this.pipeline?.size ?? 0,
       published: this.published,
       duplicates: this.duplicates,

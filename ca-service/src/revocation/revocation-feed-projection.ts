@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { Projection, RecordedEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
-import { deviceReport } from '../store/device-receipts.js';
+import { deviceReport } from '../sync/device-receipts.js';
 
 export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
 

@@ -153,7 +153,7 @@ export async function completePasswordReset(
     user.email?.toLowerCase() !== row.email.toLowerCase()
   )
     throw new SelfServiceTokenInvalidError();
-  const kind = acceptableSecret(ctx.store.db, user.tenant_id, user.role, input.password);
+  const kind = acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     const now = isoNow(ctx.clock);

@@ -146,7 +146,7 @@ async function checkedLogin(
   });
   const result = issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
     // Below the tenant's password strength: never an offline credential on a software-tier device.
-    weak: !tenantPasswordCheck(ctx.store.db, user.tenant_id).check(input.password).ok,
+    weak: !tenantPasswordCheck(ctx.store, user.tenant_id).check(input.password).ok,
   });
   recordSignIn(ctx, user, device, client);
   return mfa.unverifiedRisk ? { ...result, risk: mfa.unverifiedRisk } : result;

@@ -19,6 +19,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { hash as sha256Once } from 'node:crypto';
 import { tracedAppend } from '../observability/tracing.js';
 import { GroupCommit } from './group-commit.js';
+import { statement } from './statements.js';
 
 export interface NewEvent {
   eventType: string;
@@ -387,6 +388,26 @@ export class EventStore {
   }
 
   read(query: EventQuery = {}): RecordedEvent[] {
+    const { where, params } = this.filter(query);
+    params.push(Math.min(query.limit ?? 100, 10_000));
+    const rows = this.db
+      .prepare(`SELECT * FROM events WHERE ${where} ORDER BY position LIMIT ?`)
+      .all(...params) as EventRow[];
+    return rows.map(toRecorded);
+  }
+
+  /** How many events `read` would find without a limit. */
+  count(query: Omit<EventQuery, 'limit'> = {}): number {
+    const { where, params } = this.filter(query);
+    const row = this.db
+      .prepare(`SELECT COUNT(*) AS n FROM events WHERE ${where}`)
+      .get(...params) as {
+      n: number;
+    };
+    return row.n;
+  }
+
+  private filter(query: EventQuery): { where: string; params: unknown[] } {
     const where: string[] = ['position > ?'];
     const params: unknown[] = [query.after ?? 0];
     const filters: [keyof EventQuery, string][] = [
@@ -408,11 +429,48 @@ export class EventStore {
       where.push('device_id = ?');
       params.push(query.deviceId);
     }
-    params.push(Math.min(query.limit ?? 100, 10_000));
-    const rows = this.db
-      .prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT ?`)
-      .all(...params) as EventRow[];
-    return rows.map(toRecorded);
+    return { where: where.join(' AND '), params };
+  }
+
+  /**
+   * The newest event of one of `eventTypes` in an aggregate's stream, with that `kind` in its
+   * payload when one is named (MFA events of several kinds share their types). Walks the stream
+   * from its end on the stream's own index.
+   */
+  lastInStream(
+    aggregateType: string,
+    aggregateId: string,
+    eventTypes: readonly string[],
+    kind?: string,
+  ): RecordedEvent | undefined {
+    const row = statement(
+      this.db,
+      `SELECT * FROM events WHERE aggregate_type = ? AND aggregate_id = ?
+       AND event_type IN (SELECT value FROM json_each(?))
+       AND (? IS NULL OR json_extract(payload, '$.kind') = ?)
+       ORDER BY aggregate_version DESC LIMIT 1`,
+    ).get(aggregateType, aggregateId, JSON.stringify(eventTypes), kind ?? null, kind ?? null) as
+      EventRow | undefined;
+    return row === undefined ? undefined : toRecorded(row);
+  }
+
+  /** The tenant's newest event of `eventType`. */
+  lastOfTenant(tenantId: string, eventType: string): RecordedEvent | undefined {
+    const row = statement(
+      this.db,
+      'SELECT * FROM events WHERE event_type = ? AND tenant_id = ? ORDER BY position DESC LIMIT 1',
+    ).get(eventType, tenantId) as EventRow | undefined;
+    return row === undefined ? undefined : toRecorded(row);
+  }
+
+  /** The ids among `eventIds` that are stored, in one query whatever their number. */
+  storedEventIds(eventIds: readonly string[]): Set<string> {
+    const rows = statement(
+      this.db,
+      `SELECT stored.event_id FROM json_each(?) AS pushed
+       CROSS JOIN events AS stored ON stored.event_id = pushed.value`,
+    ).all(JSON.stringify(eventIds)) as { event_id: string }[];
+    return new Set(rows.map((row) => row.event_id));
   }
 
   *readAll(batchSize = 1000): Generator<RecordedEvent> {
@@ -427,6 +485,28 @@ export class EventStore {
 
   headPosition(): number {
     return (this.head.get() as { position: number } | undefined)?.position ?? 0;
+  }
+
+  /** The last position and its hash: position 0 and the genesis hash while the log is empty. */
+  chainHead(): { position: number; hash: string } {
+    const last = this.head.get() as { position: number; hash: string } | undefined;
+    return { position: last?.position ?? 0, hash: last?.hash ?? GENESIS_HASH };
+  }
+
+  /** The hash stored at `position`; undefined when no event is there. */
+  hashAt(position: number): string | undefined {
+    const row = statement(this.db, 'SELECT hash FROM events WHERE position = ?').get(position) as
+      { hash: string } | undefined;
+    return row?.hash;
+  }
+
+  /** When the first event after `position` was recorded; undefined when there is none. */
+  recordedAtAfter(position: number): string | undefined {
+    const row = statement(
+      this.db,
+      'SELECT recorded_at FROM events WHERE position > ? ORDER BY position LIMIT 1',
+    ).get(position) as { recorded_at: string } | undefined;
+    return row?.recorded_at;
   }
 
   /** Empties every projection's tables and replays all events through them, in one transaction. */

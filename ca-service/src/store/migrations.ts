@@ -340,7 +340,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX user_passkeys_user ON user_passkeys (user_id);
   `,
   `
-  -- Projections ask whether an event was a device's report (store/device-receipts.ts).
+  -- Projections ask whether an event was a device's report (sync/device-receipts.ts).
   CREATE INDEX device_event_receipts_event ON device_event_receipts (event_id);
   `,
   `

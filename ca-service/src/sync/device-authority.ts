@@ -2,6 +2,7 @@ import type { EventEnvelope } from '@lantern/shared';
 import type { Database } from 'better-sqlite3';
 import { latestGrantExpiry } from '../auth/grant-queries.js';
 import { sessionOrigin, signedInOnDevice } from '../auth/session-queries.js';
+import { passkeyOwner } from '../mfa/webauthn-credentials.js';
 
 /** What the sync ingest knows about the pushing device and the round so far. */
 export interface DeviceScope {
@@ -127,14 +128,8 @@ function passkeyHere(scope: DeviceScope, event: EventEnvelope): string | undefin
   if (p['deviceId'] !== scope.deviceId || typeof p['credentialId'] !== 'string') {
     return 'a passkey enrolment from a device names that device and the credential id';
   }
-  const owner = scope.db
-    .prepare(
-      `SELECT user_id, device_id FROM user_passkeys WHERE credential_id = ?
-       UNION ALL SELECT user_id, NULL FROM webauthn_credentials WHERE credential_id = ?`,
-    )
-    .get(p['credentialId'], p['credentialId']) as
-    { user_id: string; device_id: string | null } | undefined;
-  if (owner && (owner.user_id !== p['userId'] || owner.device_id !== scope.deviceId)) {
+  const owner = passkeyOwner(scope.db, p['credentialId']);
+  if (owner && (owner.userId !== p['userId'] || owner.deviceId !== scope.deviceId)) {
     return 'this credential id is already registered elsewhere';
   }
   return signedInHere(scope, String(p['userId']));

@@ -1,3 +1,4 @@
+import type { Database } from 'better-sqlite3';
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 
@@ -12,3 +13,10 @@ export const quarantineProjection: Projection = {
     ).run(event.payload.signinEventId, event.payload.deviceId);
   },
 };
+
+/** An offline sign-in the device reported after its revocation: on record, without effect. */
+export function isQuarantined(db: Database, eventId: string): boolean {
+  return (
+    statement(db, 'SELECT 1 FROM quarantined_events WHERE event_id = ?').get(eventId) !== undefined
+  );
+}

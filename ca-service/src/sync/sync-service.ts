@@ -15,7 +15,7 @@ import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { bindingPolicy } from '../issuance/binding-response.js';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
-import { signedRevocationPage } from '../revocation/revocation-pages.js';
+import { revocationFeedHead, signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 import { userInTenant } from '../users/users.js';
@@ -67,7 +67,7 @@ export class SyncService {
     const push = this.ingest(device, request.events, correlationId);
     this.ctx.metrics.syncRound(push);
     // Read in the same turn as the page's rows, so no revocation can land between the two.
-    const head = this.feedHead(device.tenantId);
+    const head = revocationFeedHead(this.ctx.store.db, device.tenantId);
     const page = await signedRevocationPage(
       this.ctx,
       device.tenantId,
@@ -107,7 +107,7 @@ export class SyncService {
       // at the end, join `known` at once, so a seq or an id pushed twice in one round is still
       // seen as pushed.
       const receipts = this.receiptsOf(device.deviceId, ordered);
-      const known = this.storedIds(ordered);
+      const known = this.ctx.store.storedEventIds(ordered.map(({ event }) => event.eventId));
       const insertReceipt = statement(
         db,
         'INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -202,16 +202,6 @@ export class SyncService {
        ON receipt.device_id = ? AND receipt.seq = pushed.value`,
     ).all(JSON.stringify(pushed.map(({ seq }) => seq)), deviceId) as Receipt[];
     return new Map(rows.map((row) => [row.seq, row.event_id]));
-  }
-
-  /** The round's event ids that are already stored. */
-  private storedIds(pushed: readonly SyncPushedEvent[]): Set<string> {
-    const rows = statement(
-      this.ctx.store.db,
-      `SELECT stored.event_id FROM json_each(?) AS pushed
-       CROSS JOIN events AS stored ON stored.event_id = pushed.value`,
-    ).all(JSON.stringify(pushed.map(({ event }) => event.eventId))) as { event_id: string }[];
-    return new Set(rows.map((row) => row.event_id));
   }
 
   private refusal(
@@ -325,14 +315,6 @@ export class SyncService {
       'INSERT INTO device_sync_state (device_id, acked_seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq',
     ).run(deviceId, ack);
     return ack;
-  }
-
-  private feedHead(tenantId: string): number {
-    const row = statement(
-      this.ctx.store.db,
-      'SELECT MAX(seq) AS head FROM revocation_feed WHERE tenant_id = ?',
-    ).get(tenantId) as { head: number | null } | undefined;
-    return row?.head ?? 0;
   }
 
   /**

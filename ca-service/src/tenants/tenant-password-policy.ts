@@ -1,5 +1,5 @@
-import type { Database } from 'better-sqlite3';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import type { EventStore } from '../store/event-store.js';
 import { getTenant } from './tenant-commands.js';
 import type { CredentialPolicy } from '../passwords/credential-policy.js';
 import { COMMON_PASSWORDS, passwordPolicy } from '../passwords/credential-policy.js';
@@ -38,21 +38,18 @@ export interface TenantPasswordPolicyView extends TenantPasswordPolicy {
 }
 
 /** The tenant's last `identity.tenant.password_policy_set` (few events: read from the log). */
-export function tenantPasswordPolicyOf(db: Database, tenantId: string): TenantPasswordPolicyView {
-  const row = db
-    .prepare(
-      `SELECT payload, occurred_at FROM events
-       WHERE event_type = 'identity.tenant.password_policy_set' AND tenant_id = ?
-       ORDER BY position DESC LIMIT 1`,
-    )
-    .get(tenantId) as { payload: string; occurred_at: string } | undefined;
-  if (!row) return { tenantId, ...DEFAULT_TENANT_PASSWORD_POLICY, updatedAt: null };
-  const { minLength, refuseCommon } = JSON.parse(row.payload) as TenantPasswordPolicy;
-  return { tenantId, minLength, refuseCommon, updatedAt: row.occurred_at };
+export function tenantPasswordPolicyOf(
+  store: EventStore,
+  tenantId: string,
+): TenantPasswordPolicyView {
+  const last = store.lastOfTenant(tenantId, 'identity.tenant.password_policy_set');
+  if (!last) return { tenantId, ...DEFAULT_TENANT_PASSWORD_POLICY, updatedAt: null };
+  const { minLength, refuseCommon } = last.payload as unknown as TenantPasswordPolicy;
+  return { tenantId, minLength, refuseCommon, updatedAt: last.occurredAt };
 }
 
-export function tenantPasswordCheck(db: Database, tenantId: string): CredentialPolicy {
-  const { minLength, refuseCommon } = tenantPasswordPolicyOf(db, tenantId);
+export function tenantPasswordCheck(store: EventStore, tenantId: string): CredentialPolicy {
+  const { minLength, refuseCommon } = tenantPasswordPolicyOf(store, tenantId);
   return passwordPolicy({ minLength, ...(refuseCommon ? { refuse: COMMON_PASSWORDS } : {}) });
 }
 
@@ -73,6 +70,6 @@ export function setTenantPasswordPolicy(
         payload: { tenantId, minLength: policy.minLength, refuseCommon: policy.refuseCommon },
       },
     ]);
-    return tenantPasswordPolicyOf(ctx.store.db, tenantId);
+    return tenantPasswordPolicyOf(ctx.store, tenantId);
   });
 }

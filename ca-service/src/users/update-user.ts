@@ -13,13 +13,8 @@ export interface UserChanges {
 
 /** The kind of the user's current secret, from the last `password_set` of their stream. */
 function currentCredentialKind(ctx: Pick<CaContext, 'store'>, userId: string): string | null {
-  const row = ctx.store.db
-    .prepare(
-      `SELECT payload FROM events WHERE aggregate_type = 'user' AND aggregate_id = ?
-       AND event_type = 'identity.user.password_set' ORDER BY position DESC LIMIT 1`,
-    )
-    .get(userId) as { payload: string } | undefined;
-  return row === undefined ? null : ((JSON.parse(row.payload) as { kind?: string }).kind ?? null);
+  const last = ctx.store.lastInStream('user', userId, ['identity.user.password_set']);
+  return last === undefined ? null : ((last.payload as { kind?: string }).kind ?? null);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Projection } from '../store/event-store.js';
 import { openPersonalData } from './personal-data.js';
 import type { PersonalData } from './personal-data.js';
 import { statement } from '../store/statements.js';
-import { deviceReport } from '../store/device-receipts.js';
+import { deviceReport } from '../sync/device-receipts.js';
 
 type PersonalFields = Partial<PersonalData>;
 

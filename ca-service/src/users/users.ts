@@ -4,7 +4,9 @@ import { activeSessionsOfUser, revokeRefreshTokensOfUser } from '../auth/session
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { CredentialRejectedError, UserExistsError, UserNotFoundError } from '../errors.js';
+import { acceptedInvitationIds } from '../members/invitation-queries.js';
 import { pinPolicy } from '../passwords/credential-policy.js';
+import type { EventStore } from '../store/event-store.js';
 import { tenantPasswordCheck } from '../tenants/tenant-password-policy.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 import { statement } from '../store/statements.js';
@@ -181,13 +183,14 @@ export function credentialKind(role: Role, secret: string): 'password' | 'pin' {
  * the PIN rules, any password the tenant's password policy. `credential_rejected` otherwise.
  */
 export function acceptableSecret(
-  db: Database,
+  store: EventStore,
   tenantId: string,
   role: Role,
   secret: string,
 ): 'password' | 'pin' {
   const kind = credentialKind(role, secret);
-  const verdict = (kind === 'pin' ? pinPolicy() : tenantPasswordCheck(db, tenantId)).check(secret);
+  const policy = kind === 'pin' ? pinPolicy() : tenantPasswordCheck(store, tenantId);
+  const verdict = policy.check(secret);
   if (!verdict.ok)
     throw new CredentialRejectedError(
       `the ${kind} is not acceptable: ${verdict.reason.replaceAll('_', ' ')}`,
@@ -208,7 +211,7 @@ export async function registerUser(
   meta: CommandMeta,
 ): Promise<UserView> {
   const tenant = getTenant(ctx.store.db, input.tenant);
-  const kind = acceptableSecret(ctx.store.db, tenant.tenantId, input.role, input.password);
+  const kind = acceptableSecret(ctx.store, tenant.tenantId, input.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     if (findUserByName(ctx.store.db, tenant.tenantId, input.username)) {
@@ -294,10 +297,8 @@ export function applyUserAction(
       ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
       forgetPersonalData(ctx.store.db, user.user_id);
       // The invitations they accepted sealed their email under the invitation's own key.
-      const accepted = ctx.store.db
-        .prepare('SELECT invitation_id FROM invitations WHERE user_id = ?')
-        .all(user.user_id) as { invitation_id: string }[];
-      for (const { invitation_id } of accepted) forgetPersonalData(ctx.store.db, invitation_id);
+      for (const invitationId of acceptedInvitationIds(ctx.store.db, user.user_id))
+        forgetPersonalData(ctx.store.db, invitationId);
     }
     const updated = ctx.store.db
       .prepare('SELECT * FROM users WHERE user_id = ?')
@@ -359,7 +360,7 @@ export async function resetPassword(
   meta: CommandMeta,
 ): Promise<UserView> {
   const user = getUser(ctx, input.userId, input.tenantId);
-  const kind = acceptableSecret(ctx.store.db, user.tenant_id, user.role, input.password);
+  const kind = acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
     const fresh = getUser(ctx, input.userId, input.tenantId);

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { statement } from './statements.js';
+import { statement } from '../store/statements.js';
 
 /**
  * Whether an event came from a device's push, and whether it may have an effect (pushed while
@@ -14,4 +14,15 @@ export function deviceReport(db: Database, eventId: string): 'effective' | 'iner
   ).get(eventId) as { outcome: string } | undefined;
   if (row === undefined) return undefined;
   return row.outcome === 'stored' ? 'effective' : 'inert';
+}
+
+/** When each of `deviceIds` last pushed an event, for those that ever did. */
+export function lastReceivedAt(db: Database, deviceIds: readonly string[]): Map<string, string> {
+  const rows = statement(
+    db,
+    `SELECT receipt.device_id, MAX(receipt.received_at) AS received_at FROM json_each(?) AS device
+     CROSS JOIN device_event_receipts AS receipt ON receipt.device_id = device.value
+     GROUP BY receipt.device_id`,
+  ).all(JSON.stringify(deviceIds)) as { device_id: string; received_at: string }[];
+  return new Map(rows.map((row) => [row.device_id, row.received_at]));
 }

@@ -1,0 +1,12 @@
+import type { Database } from 'better-sqlite3';
+import { statement } from '../store/statements.js';
+
+/** The users with a second factor enrolled: an active TOTP or a passkey. */
+export function usersWithSecondFactor(db: Database): Set<string> {
+  const rows = statement(
+    db,
+    `SELECT user_id FROM totp_credentials WHERE status = 'active'
+     UNION SELECT user_id FROM user_passkeys`,
+  ).all() as { user_id: string }[];
+  return new Set(rows.map((row) => row.user_id));
+}
