@@ -67,6 +67,7 @@ export function sessionUsersOnDevices(
   return statement(
     db,
     `SELECT device_id, user_id FROM sessions
-     WHERE device_id IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+     WHERE device_id IN (SELECT value FROM json_each(?))
+     GROUP BY device_id, user_id ORDER BY MIN(rowid)`,
   ).all(JSON.stringify(deviceIds)) as { device_id: string; user_id: string }[];
 }

@@ -16,6 +16,8 @@ import { endUserSessions, getUser, resetPassword, toUserView, userNames } from '
 import { idParam, tenantQuery } from './schemas.js';
 
 const DAY_MS = 86_400_000;
+/** Read here, never appended: the overview counts the last hour's failed sign-ins. */
+const LOGIN_FAILED = 'identity.user.login_failed';
 
 /** When each device of a scope last talked to the CA, and who signed in on it. */
 function deviceActivity(ctx: CaContext, tenantId: string | null) {
@@ -93,7 +95,7 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
           (device) => active.has(device.deviceId) && device.lastSeenAt < staleBefore,
         ).length;
         const failed = ctx.store.count({
-          eventType: 'identity.user.login_failed',
+          eventType: LOGIN_FAILED,
           from: new Date(now - 3_600_000).toISOString(),
           ...(tenantId === null ? {} : { tenantId }),
         });

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SsoNotConfiguredError } from '../errors.js';
 import type { UserRow } from '../users/users.js';
-import { findUserById, getUser, usersWithEmail } from '../users/users.js';
+import { findUserById, getUser, unerasedUsersWithEmail } from '../users/users.js';
 import type { SsoProviderView } from './sso-providers.js';
 import { findSsoProvider } from './sso-providers.js';
 
@@ -44,7 +44,7 @@ export function userByVerifiedEmail(
   const at = email.lastIndexOf('@');
   const domain = email.slice(at + 1).toLowerCase();
   if (at < 1 || !provider.verifiedDomains.includes(domain)) return undefined;
-  const rows = usersWithEmail(db, provider.tenantId, email);
+  const rows = unerasedUsersWithEmail(db, provider.tenantId, email);
   return rows.length === 1 ? rows[0] : undefined;
 }
 

@@ -435,7 +435,9 @@ export class EventStore {
   /**
    * The newest event of one of `eventTypes` in an aggregate's stream, with that `kind` in its
    * payload when one is named (MFA events of several kinds share their types). Walks the stream
-   * from its end on the stream's own index.
+   * from its end on the stream's own index: newest by `aggregate_version`, which rises with
+   * `position` because `append` numbers a stream's versions in its write transaction. A store that
+   * appends concurrently (PostgreSQL, issue 17) must keep that true.
    */
   lastInStream(
     aggregateType: string,

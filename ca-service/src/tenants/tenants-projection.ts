@@ -1,6 +1,10 @@
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 
+/**
+ * Insert only: `tenantName` (tenant-commands.ts) keeps each name for the life of the process on
+ * that rule, so an event that renames or removes a tenant must also clear that cache.
+ */
 export const tenantsProjection: Projection = {
   name: 'tenants',
   tables: ['tenants'],

@@ -79,7 +79,7 @@ export function userInTenant(db: Database, userId: string, tenantId: string): bo
 }
 
 /** The tenant's users with this address (case-insensitive) that are not erased. */
-export function usersWithEmail(db: Database, tenantId: string, email: string): UserRow[] {
+export function unerasedUsersWithEmail(db: Database, tenantId: string, email: string): UserRow[] {
   return statement(
     db,
     `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?) AND status != 'erased'`,
