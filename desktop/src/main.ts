@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BrowserWindow, Menu, Tray, app, nativeImage, session } from 'electron';
+import { BrowserWindow, Menu, Tray, app, nativeImage, session, shell } from 'electron';
 import { AgentClient } from './agent-client.js';
 import type { DaemonState } from './agent-supervisor.js';
 import { AgentSupervisor } from './agent-supervisor.js';
@@ -87,7 +87,11 @@ async function run(): Promise<void> {
     contents.on('will-redirect', guardNavigation);
     contents.on('will-frame-navigate', (event) => guardNavigation(event, event.url));
     contents.on('will-attach-webview', (event) => event.preventDefault());
-    contents.setWindowOpenHandler(() => guard.windowOpen());
+    contents.setWindowOpenHandler(({ url }) => {
+      const { action, openExternally } = guard.windowOpen(url);
+      if (openExternally !== undefined) void shell.openExternal(openExternally);
+      return { action };
+    });
   });
   app.on('second-instance', () => {
     if (window === null || window.isDestroyed()) return;

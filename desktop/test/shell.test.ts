@@ -122,7 +122,22 @@ describe('desktop shell against the real agent daemon', () => {
     ]) {
       expect(guard.allows(target), target).toBe(false);
     }
-    expect(guard.windowOpen()).toEqual({ action: 'deny' });
+    // Nothing opens in the shell; the school's https sign-in page opens in the system browser.
+    expect(guard.windowOpen('https://accounts.example.org/o/auth?client_id=x')).toEqual({
+      action: 'deny',
+      openExternally: 'https://accounts.example.org/o/auth?client_id=x',
+    });
+    for (const target of [
+      `http://localhost:${port}/`,
+      'http://accounts.example.org/',
+      'https://user:pw@accounts.example.org/',
+      'file:///etc/passwd',
+      'smb://host/share',
+      'javascript:alert(1)',
+      'not a url',
+    ]) {
+      expect(guard.windowOpen(target), target).toEqual({ action: 'deny' });
+    }
     expect(() => new NavigationGuard(`http://127.0.0.1:${port}`)).toThrow(/localhost/);
   });
 

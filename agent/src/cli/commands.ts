@@ -295,6 +295,7 @@ export const commands: Command[] = [
             clock,
             onAttempt: () => void sync.trigger(),
             onVerdict: (verdict) => metrics.signin('password', verdict),
+            onSsoVerdict: (verdict) => metrics.signin('sso', verdict),
           }),
           totpRoutes({ dataDir, clock, onAttempt: () => void sync.trigger() }),
           passkeyRoutes({

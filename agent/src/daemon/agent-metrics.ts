@@ -7,7 +7,7 @@ import { agentPaths } from '../data-dir/agent-paths.js';
 import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
 
-export const SIGNIN_METHODS = ['password', 'passkey'] as const;
+export const SIGNIN_METHODS = ['password', 'passkey', 'sso'] as const;
 export type SigninMethod = (typeof SIGNIN_METHODS)[number];
 
 /** The part of a sign-in verdict the metrics read; no user id reaches a label. */

@@ -14,7 +14,9 @@ export function answerAgentError(
   const known = translateHttpError(error);
   if (known && known.status < 500) {
     request.log.info({ code: known.code, statusCode: known.status }, 'request refused');
-    return reply.status(known.status).send({ code: known.code, message: known.message });
+    // `details` of a refusal (until when a user is locked, which CA code refused) are the
+    // person's own to see; a 5xx below keeps even its message.
+    return reply.status(known.status).send(known.toJSON());
   }
   request.log.error({ err: error }, 'request failed');
   const masked = known ?? new InternalError();

@@ -17,6 +17,7 @@ import type { SigninRefusalCode } from '../signin/signin-refusals.js';
 import { refusalError } from '../signin/signin-refusals.js';
 import { createLocalVerifier } from '../verify/local-verifier.js';
 import { lazySigninAgent } from './lazy-signin-agent.js';
+import { signedInAnswer } from './signin-answer.js';
 
 export interface PasskeyRoutesOptions {
   dataDir: string;
@@ -227,15 +228,7 @@ export function passkeyRoutes(options: PasskeyRoutesOptions): FastifyPluginAsync
         options.onAttempt?.();
         options.onVerdict?.(verdict);
         if (!verdict.ok) throw refusalOf(verdict);
-        return {
-          ok: true,
-          mode: verdict.mode,
-          token: verdict.token,
-          sessionId: verdict.sessionId,
-          userId: verdict.userId,
-          username: verdict.username,
-          expiresAt: new Date(verdict.expiresAt).toISOString(),
-        };
+        return signedInAnswer(verdict);
       },
     );
   };

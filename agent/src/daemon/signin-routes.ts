@@ -7,12 +7,14 @@ import { signOut } from '../signin/sign-out.js';
 import type { SigninInput, SigninOptions } from '../signin/signin-agent.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
-import { refusalError } from '../signin/signin-refusals.js';
 import { createLocalVerifier } from '../verify/local-verifier.js';
 import { ensureStateSeal } from '../keys/key-store.js';
 import { TOKEN_REJECTIONS } from '../verify/token-rejections.js';
 import type { SigninOutcome } from './agent-metrics.js';
 import { lazySigninAgent } from './lazy-signin-agent.js';
+import { signinAnswer } from './signin-answer.js';
+import type { SsoSigninRoutesOptions } from './sso-signin-routes.js';
+import { registerSsoSignin } from './sso-signin-routes.js';
 
 export interface SigninRoutesOptions {
   dataDir: string;
@@ -22,6 +24,10 @@ export interface SigninRoutesOptions {
   onAttempt?: () => void;
   /** Each sign-in's verdict, for the daemon's metrics. */
   onVerdict?: (verdict: SigninOutcome) => void;
+  /** Each single sign-on's verdict (`POST /v1/signin/sso`), for the daemon's metrics. */
+  onSsoVerdict?: (verdict: SigninOutcome) => void;
+  /** How long a single sign-on waits for the browser, and how often it asks the CA. */
+  sso?: SsoSigninRoutesOptions['sso'];
 }
 
 const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
@@ -33,7 +39,7 @@ const body = (properties: Record<string, unknown>, required: string[]) => ({
 });
 
 /**
- * `POST /v1/signin`, `/v1/signout` and `/v1/verify` (docs/architecture.md §8), a feature of `buildAgentApp`,
+ * `POST /v1/signin`, `/v1/signin/sso`, `/v1/signout` and `/v1/verify` (docs/architecture.md §8), a feature of `buildAgentApp`,
  * so behind the local API secret. The daemon may start before enrollment: the keys are opened on
  * first use, and until then sign-in answers `not_enrolled`. Verification needs no key, only the
  * store, so it keeps answering on a revoked device whose keys were shredded.
@@ -71,25 +77,19 @@ export function signinRoutes(options: SigninRoutesOptions): FastifyPluginAsync {
         const verdict = await signIn(await agent(), input, options.signin);
         options.onAttempt?.();
         options.onVerdict?.(verdict);
-        if (!verdict.ok) {
-          throw refusalError(verdict.code, {
-            ...(verdict.lockedUntil === undefined
-              ? {}
-              : { lockedUntil: new Date(verdict.lockedUntil).toISOString() }),
-            ...(verdict.caCode === undefined ? {} : { caCode: verdict.caCode }),
-          });
-        }
-        return {
-          ok: true,
-          mode: verdict.mode,
-          token: verdict.token,
-          sessionId: verdict.sessionId,
-          userId: verdict.userId,
-          expiresAt: new Date(verdict.expiresAt).toISOString(),
-          ...(verdict.accessToken === undefined ? {} : { accessToken: verdict.accessToken }),
-        };
+        const answer = signinAnswer(verdict);
+        if ('error' in answer) throw answer.error;
+        return answer.answer;
       },
     );
+
+    registerSsoSignin(app, {
+      agent,
+      ...(options.signin === undefined ? {} : { signin: options.signin }),
+      ...(options.sso === undefined ? {} : { sso: options.sso }),
+      ...(options.onAttempt === undefined ? {} : { onAttempt: options.onAttempt }),
+      ...(options.onSsoVerdict === undefined ? {} : { onVerdict: options.onSsoVerdict }),
+    });
 
     app.post(
       '/v1/signout',

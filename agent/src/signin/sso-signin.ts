@@ -36,6 +36,8 @@ export interface SsoSigninInput {
   /** How long to wait for the browser part. Default 5 minutes. */
   waitMs?: number;
   pollIntervalMs?: number;
+  /** Stops waiting (the sign-in page started another one, or closed): the call throws its reason. */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_WAIT_MS = 300_000;
@@ -109,6 +111,7 @@ export async function signInWithSso(
   const deadline = Date.now() + (input.waitMs ?? DEFAULT_WAIT_MS);
   const redeemUrl = `${facts.caUrl}/v1/sso/handoffs/${encodeURIComponent(handoffId)}`;
   for (;;) {
+    input.signal?.throwIfAborted();
     const call = await post(redeemUrl);
     if (call.kind === 'answered' && call.status === 200) {
       return acceptLoginAnswer(agent, call.body, { secret: input.offlinePassword, options });
@@ -120,6 +123,17 @@ export async function signInWithSso(
     if (Date.now() >= deadline) {
       return call.kind === 'unreachable' ? call : refused(call);
     }
-    await new Promise((resolve) => setTimeout(resolve, input.pollIntervalMs ?? DEFAULT_POLL_MS));
+    await pause(input.pollIntervalMs ?? DEFAULT_POLL_MS, input.signal);
   }
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

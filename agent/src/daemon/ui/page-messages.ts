@@ -29,6 +29,12 @@ export function pageMessages(): Record<string, string> {
       'The passkey could not be used. Try again, or sign in with your password or PIN.',
     registration_cancelled:
       'No passkey was added: the request was cancelled, timed out, or this device already has one for you.',
+    // The CA's refusals of a single sign-on, by its code (`details.caCode`).
+    sso_not_configured:
+      'Your school has not set up sign-in with school accounts. Sign in with your user name and password or PIN.',
+    sso_handoff_pending:
+      'The school sign-in was not finished in time. Start again and finish it within a few minutes.',
+    sso_handoff_invalid: 'This sign-in expired or was already used. Start again.',
     unknown: 'Something went wrong. Try again; if it keeps happening, tell your teacher.',
   };
 }

@@ -65,6 +65,10 @@ button { display: block; width: 100%; margin-top: 1.25rem; padding: 0.7rem; font
 button:disabled { opacity: 0.6; cursor: progress; }
 input:focus-visible, button:focus-visible, h1:focus-visible { outline: 3px solid #b34700; outline-offset: 2px; }
 .or { text-align: center; margin: 1.25rem 0 0; color: #4a525c; }
+.code { font-size: 1.8rem; font-weight: 700; letter-spacing: 0.15em; text-align: center;
+  margin: 0.5rem 0; font-family: ui-monospace, monospace; }
+a { color: #0b4f8a; font-weight: 600; }
+a:focus-visible { outline: 3px solid #b34700; outline-offset: 2px; }
 #error { margin: 0 0 1rem; padding: 0.75rem 1rem; background: #fdecea; color: #7a1212;
   border: 2px solid #b3261e; border-radius: 0.4rem; }
 #status:empty { display: none; }
@@ -184,6 +188,23 @@ ${named}${device}
       <p class="or">or</p>
       <button type="button" id="passkey-signin" class="secondary">Sign in with a passkey</button>
     </div>
+    <p class="or">or</p>
+    <button type="button" id="sso-signin" class="secondary">Sign in with your school account</button>
+  </section>
+  <section id="sso-panel" aria-label="Sign in with your school account" hidden>
+    <form id="sso-form" novalidate>
+      <label for="sso-offline-password">Choose a password or PIN for this device
+        <span class="hint">(to sign in here when offline; leave it empty to sign in only while connected)</span></label>
+      <input id="sso-offline-password" type="password" autocomplete="new-password" maxlength="1024">
+      <button type="submit" id="sso-start" class="primary">Continue</button>
+    </form>
+    <div id="sso-handoff" hidden>
+      <p>1. <a id="sso-link" href="#" target="_blank" rel="noopener noreferrer">Open your school's sign-in page</a> and sign in there.</p>
+      <p>2. When that page asks for this device's code, type:</p>
+      <p id="sso-code" class="code"></p>
+      <p class="hint">The page names this device: <span id="sso-device"></span>. Type the code only for a sign-in you started here yourself, never for a link someone sent you.</p>
+    </div>
+    <button type="button" id="sso-cancel" class="secondary">Back</button>
   </section>
   <section id="signed-in" hidden>
     <p id="who"></p>

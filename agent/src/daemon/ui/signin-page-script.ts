@@ -28,13 +28,13 @@ function toB64url(buffer) {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+// body undefined: a GET.
 async function api(path, body) {
   let response;
   try {
     response = await fetch(path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      method: body === undefined ? 'GET' : 'POST',
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
       credentials: 'same-origin',
       cache: 'no-store',
     });
@@ -47,7 +47,12 @@ async function api(path, body) {
   } catch {
     data = {};
   }
-  if (!response.ok) throw { code: data.code || 'unknown', message: data.message };
+  if (!response.ok) {
+    // A refusal from the CA says which: show its words when the page has them.
+    const caCode = data.details && data.details.caCode;
+    const code = caCode && messages[caCode] ? caCode : data.code || 'unknown';
+    throw { code, message: data.message };
+  }
   return data;
 }
 
@@ -285,6 +290,82 @@ $('register-form').addEventListener('submit', (event) => {
     });
     $('status').textContent = 'Passkey added. Next time you can sign in with it, even offline.';
   });
+});
+
+// The single sign-on waiting in the daemon: its id, and the timer of the next question.
+let sso = null;
+
+function closeSso() {
+  if (sso) clearTimeout(sso.timer);
+  sso = null;
+  $('sso-panel').hidden = true;
+  $('signin-panel').hidden = false;
+}
+
+function askSso(id) {
+  sso.timer = setTimeout(() => {
+    api('/v1/signin/sso/' + encodeURIComponent(id)).then(
+      (answer) => {
+        if (!sso || sso.id !== id) return;
+        if (answer.state === 'pending') return askSso(id);
+        closeSso();
+        clearMessages();
+        signedIn(answer, answer.username);
+      },
+      (error) => {
+        if (!sso || sso.id !== id) return;
+        closeSso();
+        clearMessages();
+        showError(error);
+        $('sso-signin').focus();
+      },
+    );
+  }, 2000);
+}
+
+$('sso-signin').addEventListener('click', () => {
+  clearMessages();
+  $('signin-panel').hidden = true;
+  $('sso-panel').hidden = false;
+  $('sso-form').hidden = false;
+  $('sso-handoff').hidden = true;
+  setState('sso');
+  $('sso-offline-password').focus();
+});
+
+$('sso-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const offlinePassword = $('sso-offline-password').value;
+  void run(async () => {
+    let started;
+    try {
+      started = await api('/v1/signin/sso', offlinePassword ? { offlinePassword } : {});
+    } catch (error) {
+      // No single sign-on here, or no CA: back to the form that works offline too.
+      closeSso();
+      throw error;
+    } finally {
+      $('sso-offline-password').value = '';
+    }
+    sso = { id: started.attemptId, timer: null };
+    $('sso-form').hidden = true;
+    $('sso-handoff').hidden = false;
+    $('sso-link').href = started.authorizationUrl;
+    $('sso-code').textContent = started.userCode || '';
+    $('sso-device').textContent = started.deviceId;
+    $('status').textContent = 'Waiting for you to finish on the school sign-in page.';
+    setState('sso-waiting');
+    $('sso-link').focus();
+    askSso(started.attemptId);
+  });
+});
+
+$('sso-cancel').addEventListener('click', () => {
+  if (sso) void api('/v1/signin/sso/' + encodeURIComponent(sso.id) + '/cancel', {}).catch(() => undefined);
+  closeSso();
+  clearMessages();
+  setState('idle');
+  $('username').focus();
 });
 
 $('signout').addEventListener('click', () => {
