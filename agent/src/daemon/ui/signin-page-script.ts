@@ -347,6 +347,12 @@ $('sso-form').addEventListener('submit', (event) => {
     } finally {
       $('sso-offline-password').value = '';
     }
+    // Only a web page may sit behind the link (the shell opens https: links in the browser).
+    if (!/^https?:\/\//i.test(started.authorizationUrl)) {
+      void api('/v1/signin/sso/' + encodeURIComponent(started.attemptId) + '/cancel', {}).catch(() => undefined);
+      closeSso();
+      throw { code: 'unknown' };
+    }
     sso = { id: started.attemptId, timer: null };
     $('sso-form').hidden = true;
     $('sso-handoff').hidden = false;
