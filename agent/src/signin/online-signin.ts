@@ -1,8 +1,10 @@
 import { DEVICE_PROOF_HEADER, createDeviceProof } from '@lantern/shared';
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
+import type { DeviceBinding } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { sessionExpiry } from '../session-token/session-expiry.js';
 import type { WallClockObservation } from '../time/trusted-time.js';
+import type { BindingFacts } from './binding-facts.js';
 import { bindingFacts } from './binding-facts.js';
 import { callCa } from './ca-call.js';
 import { DEFAULT_LOCKOUT_POLICY, LocalLockout } from './local-lockout.js';
@@ -33,6 +35,28 @@ const CA_REFUSALS: Readonly<Record<string, SigninRefusalCode>> = {
 };
 
 /**
+ * The binding an online sign-in (password or single sign-on) asks the CA with, or the refusal
+ * when there is none: not enrolled, or revoked and wiped (or about to be), with nothing left to
+ * sign with and nothing to ask the CA.
+ */
+export function bindingToAskWith(
+  agent: SigninAgent,
+): { binding: DeviceBinding; facts: BindingFacts } | { refused: OnlineSigninOutcome } {
+  const binding = readDeviceBinding(agent.store);
+  if (binding === null) {
+    return {
+      refused: { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'not_enrolled' } },
+    };
+  }
+  if (readDeviceRevocation(agent.store)?.revoked === true) {
+    return {
+      refused: { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'device_revoked' } },
+    };
+  }
+  return { binding, facts: bindingFacts(binding) };
+}
+
+/**
  * Online sign-in (docs/architecture.md §4): the credentials go to the CA with a device proof over the exact
  * body (a TOTP code too, when given). On success every token of the answer is checked against
  * the CA's JWKS before anything is stored; then, in one transaction, the grant, a fresh local
@@ -53,15 +77,9 @@ export async function signInOnline(
   input: SigninInput,
   options: SigninOptions = {},
 ): Promise<OnlineSigninOutcome> {
-  const binding = readDeviceBinding(agent.store);
-  if (binding === null) {
-    return { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'not_enrolled' } };
-  }
-  // Revoked and wiped (or about to be): nothing left to sign with, and nothing to ask the CA.
-  if (readDeviceRevocation(agent.store)?.revoked === true) {
-    return { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'device_revoked' } };
-  }
-  const facts = bindingFacts(binding);
+  const asking = bindingToAskWith(agent);
+  if ('refused' in asking) return asking.refused;
+  const { facts } = asking;
   const timeoutMs = options.caTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS;
   const events = new SigninEvents(agent, facts);
   const observation = agent.trustedTime.observeWallClock();

@@ -1,11 +1,8 @@
 import { DEVICE_PROOF_HEADER, createDeviceProof } from '@lantern/shared';
-import { readDeviceRevocation } from '../enforcement/device-revocation.js';
-import { readDeviceBinding } from '../enrollment/device-binding.js';
-import { bindingFacts } from './binding-facts.js';
 import type { CaCall } from './ca-call.js';
 import { callCa } from './ca-call.js';
 import type { OnlineSigninOutcome } from './online-signin.js';
-import { acceptLoginAnswer } from './online-signin.js';
+import { acceptLoginAnswer, bindingToAskWith } from './online-signin.js';
 import type { SigninAgent, SigninOptions } from './signin-agent.js';
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from './signin-agent.js';
 
@@ -55,14 +52,9 @@ export async function signInWithSso(
   input: SsoSigninInput,
   options: SigninOptions = {},
 ): Promise<OnlineSigninOutcome> {
-  const binding = readDeviceBinding(agent.store);
-  if (binding === null) {
-    return { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'not_enrolled' } };
-  }
-  if (readDeviceRevocation(agent.store)?.revoked === true) {
-    return { kind: 'answered', verdict: { ok: false, mode: 'online', code: 'device_revoked' } };
-  }
-  const facts = bindingFacts(binding);
+  const asking = bindingToAskWith(agent);
+  if ('refused' in asking) return asking.refused;
+  const { binding, facts } = asking;
   const timeoutMs = options.caTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS;
   const post = (url: string): Promise<CaCall> => {
     const body = '{}';
