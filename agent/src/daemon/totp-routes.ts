@@ -1,10 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Clock } from '@lantern/shared';
-import { DEVICE_PROOF_HEADER, createDeviceProof } from '@lantern/shared';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
 import { CaUnreachableError, NotEnrolledError } from '../errors.js';
 import { bindingFacts } from '../signin/binding-facts.js';
-import { callCa } from '../signin/ca-call.js';
+import { postWithDeviceProof } from '../signin/ca-call.js';
 import type { SigninOptions } from '../signin/signin-agent.js';
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from '../signin/signin-agent.js';
 import { refusalError } from '../signin/signin-refusals.js';
@@ -56,21 +55,10 @@ export function totpRoutes(options: TotpRoutesOptions): FastifyPluginAsync {
       const facts = bindingFacts(binding);
       const url = `${facts.caUrl}${path}`;
       const body = JSON.stringify(payload);
-      const proof = createDeviceProof({
-        method: 'POST',
-        url,
-        body,
-        x5c: facts.x5c,
-        nowSeconds: Math.floor(agent.trustedTime.trustedNow() / 1000),
-        sign: (data) => agent.deviceKey.sign(data),
-      });
-      const call = await callCa(
-        url,
-        {
-          method: 'POST',
-          body,
-          headers: { authorization: `Bearer ${token}`, [DEVICE_PROOF_HEADER]: proof },
-        },
+      const call = await postWithDeviceProof(
+        agent,
+        facts.x5c,
+        { url, body, headers: { authorization: `Bearer ${token}` } },
         options.caTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS,
       );
       if (call.kind === 'unreachable') throw new CaUnreachableError(call.detail);

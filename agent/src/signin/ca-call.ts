@@ -1,4 +1,5 @@
-import { withDeadline } from '@lantern/shared';
+import { DEVICE_PROOF_HEADER, createDeviceProof, withDeadline } from '@lantern/shared';
+import type { SigninAgent } from './signin-agent.js';
 export type CaCall =
   /**
    * An HTTP answer; `body` is the parsed JSON, or undefined when it was not JSON. `date` is the
@@ -49,4 +50,33 @@ function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   if (error.name === 'TimeoutError') return 'no answer in time';
   return error.cause instanceof Error ? error.cause.message : error.message;
+}
+
+/**
+ * A POST the CA checks against the device's key: a fresh device proof over these exact bytes,
+ * dated by the agent's proof clock (which has learned the CA's clock, see `ProofClock`).
+ */
+export function postWithDeviceProof(
+  agent: Pick<SigninAgent, 'deviceKey' | 'proofClock'>,
+  x5c: readonly string[],
+  call: { url: string; body: string; headers?: Record<string, string> },
+  timeoutMs: number,
+): Promise<CaCall> {
+  const proof = createDeviceProof({
+    method: 'POST',
+    url: call.url,
+    body: call.body,
+    x5c: [...x5c],
+    nowSeconds: agent.proofClock.nowSeconds(),
+    sign: (data) => agent.deviceKey.sign(data),
+  });
+  return callCa(
+    call.url,
+    {
+      method: 'POST',
+      body: call.body,
+      headers: { ...call.headers, [DEVICE_PROOF_HEADER]: proof },
+    },
+    timeoutMs,
+  );
 }

@@ -1,4 +1,3 @@
-import { DEVICE_PROOF_HEADER, createDeviceProof } from '@lantern/shared';
 import { readDeviceRevocation } from '../enforcement/device-revocation.js';
 import type { DeviceBinding } from '../enrollment/device-binding.js';
 import { readDeviceBinding } from '../enrollment/device-binding.js';
@@ -6,7 +5,7 @@ import { sessionExpiry } from '../session-token/session-expiry.js';
 import type { WallClockObservation } from '../time/trusted-time.js';
 import type { BindingFacts } from './binding-facts.js';
 import { bindingFacts } from './binding-facts.js';
-import { callCa } from './ca-call.js';
+import { postWithDeviceProof } from './ca-call.js';
 import { DEFAULT_LOCKOUT_POLICY, LocalLockout } from './local-lockout.js';
 import { checkLoginAnswer } from './login-answer.js';
 import { recordSession, startLocalSession } from './local-session.js';
@@ -94,21 +93,7 @@ export async function signInOnline(
     password: input.password,
     ...(input.totp === undefined ? {} : { totp: input.totp }),
   });
-  const post = () => {
-    const proof = createDeviceProof({
-      method: 'POST',
-      url,
-      body,
-      x5c: facts.x5c,
-      nowSeconds: agent.proofClock.nowSeconds(),
-      sign: (data) => agent.deviceKey.sign(data),
-    });
-    return callCa(
-      url,
-      { method: 'POST', body, headers: { [DEVICE_PROOF_HEADER]: proof } },
-      timeoutMs,
-    );
-  };
+  const post = () => postWithDeviceProof(agent, facts.x5c, { url, body }, timeoutMs);
   let call = await post();
   // A stale proof is refused before the CA looks at the credentials, so the one retry with a
   // corrected iat costs no failed attempt; a second refusal is final like any other.

@@ -1,6 +1,5 @@
-import { DEVICE_PROOF_HEADER, createDeviceProof } from '@lantern/shared';
 import type { CaCall } from './ca-call.js';
-import { callCa } from './ca-call.js';
+import { postWithDeviceProof } from './ca-call.js';
 import type { OnlineSigninOutcome } from './online-signin.js';
 import { acceptLoginAnswer, bindingToAskWith } from './online-signin.js';
 import type { SigninAgent, SigninOptions } from './signin-agent.js';
@@ -56,22 +55,8 @@ export async function signInWithSso(
   if ('refused' in asking) return asking.refused;
   const { binding, facts } = asking;
   const timeoutMs = options.caTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS;
-  const post = (url: string): Promise<CaCall> => {
-    const body = '{}';
-    const proof = createDeviceProof({
-      method: 'POST',
-      url,
-      body,
-      x5c: facts.x5c,
-      nowSeconds: agent.proofClock.nowSeconds(),
-      sign: (data) => agent.deviceKey.sign(data),
-    });
-    return callCa(
-      url,
-      { method: 'POST', body, headers: { [DEVICE_PROOF_HEADER]: proof } },
-      timeoutMs,
-    );
-  };
+  const post = (url: string): Promise<CaCall> =>
+    postWithDeviceProof(agent, facts.x5c, { url, body: '{}' }, timeoutMs);
   const refused = (call: Extract<CaCall, { kind: 'answered' }>): OnlineSigninOutcome => {
     const caCode = (call.body as { code?: unknown } | undefined)?.code;
     return {
