@@ -89,7 +89,7 @@ async function run(): Promise<void> {
     contents.on('will-attach-webview', (event) => event.preventDefault());
     contents.setWindowOpenHandler(({ url }) => {
       const { action, openExternally } = guard.windowOpen(url);
-      if (openExternally !== undefined) void shell.openExternal(openExternally);
+      if (openExternally !== undefined) shell.openExternal(openExternally).catch(() => undefined);
       return { action };
     });
   });

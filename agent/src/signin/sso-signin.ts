@@ -79,6 +79,7 @@ export async function signInWithSso(
     authorizationUrl: string;
     userCode?: string;
   };
+  input.signal?.throwIfAborted();
   await input.open({
     authorizationUrl,
     ...(typeof userCode === 'string' ? { userCode } : {}),
@@ -91,10 +92,14 @@ export async function signInWithSso(
     input.signal?.throwIfAborted();
     const call = await post(redeemUrl);
     if (call.kind === 'answered' && call.status === 200) {
+      input.signal?.throwIfAborted();
       return acceptLoginAnswer(agent, call.body, { secret: input.offlinePassword, options });
     }
+    // A CA that is busy (429) or failing (5xx) has not decided: wait on, as for no answer.
     const pending =
       call.kind === 'unreachable' ||
+      call.status === 429 ||
+      call.status >= 500 ||
       (call.body as { code?: unknown } | undefined)?.code === 'sso_handoff_pending';
     if (!pending) return refused(call as Extract<CaCall, { kind: 'answered' }>);
     if (Date.now() >= deadline) {
@@ -108,6 +113,7 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
       resolve();
     };
     const timer = setTimeout(done, ms);

@@ -50,7 +50,7 @@ async function api(path, body) {
   if (!response.ok) {
     // A refusal from the CA says which: show its words when the page has them.
     const caCode = data.details && data.details.caCode;
-    const code = caCode && messages[caCode] ? caCode : data.code || 'unknown';
+    const code = caCode && Object.hasOwn(messages, caCode) ? caCode : data.code || 'unknown';
     throw { code, message: data.message };
   }
   return data;
