@@ -109,9 +109,8 @@ describe('a teacher signs in through the school provider on a device, then offli
     });
     const linked = world.ca.ctx.store.db
       .prepare("SELECT payload FROM events WHERE event_type = 'identity.user.identity_linked'")
-      .pluck()
-      .all() as string[];
-    expect(linked.map((payload) => JSON.parse(payload) as unknown)).toEqual([
+      .all() as { payload: string }[];
+    expect(linked.map(({ payload }) => JSON.parse(payload) as unknown)).toEqual([
       expect.objectContaining({ userId: teacherId, subject: 'sub-teacher' }),
     ]);
     expect(device.count('grants')).toBe(1);

@@ -86,7 +86,7 @@ describe('event store', () => {
     ca.ctx.store.append([created]);
     expect(() =>
       ca.ctx.store.append([{ ...created, aggregateId: ca.ctx.ids.next('ten') }]),
-    ).toThrow(/UNIQUE/);
+    ).toThrow(/unique/i);
   });
 
   it('chains every row hash to the previous one', async () => {

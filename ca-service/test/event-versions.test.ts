@@ -71,7 +71,12 @@ function snapshot(): Record<string, unknown[]> {
   return Object.fromEntries(
     PROJECTION_TABLES.map((table) => [
       table,
-      db.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all(),
+      // Sorted here, not by SQLite's rowid: the same check runs on PostgreSQL.
+      db
+        .prepare(`SELECT * FROM ${table}`)
+        .all()
+        .map((row) => JSON.stringify(row))
+        .sort(),
     ]),
   );
 }

@@ -347,9 +347,10 @@ describe('SSO sign-in', () => {
     expect(set.body).not.toContain(CLIENT_A.clientSecret);
     const stored = JSON.stringify(ca.ctx.store.db.prepare('SELECT * FROM events').all());
     expect(stored).not.toContain(CLIENT_A.clientSecret);
-    expect(ca.ctx.store.db.prepare('SELECT sealed FROM sso_client_secrets').pluck().get()).toMatch(
-      /^lsb1\./,
-    );
+    expect(
+      (ca.ctx.store.db.prepare('SELECT sealed FROM sso_client_secrets').get() as { sealed: string })
+        .sealed,
+    ).toMatch(/^lsb1\./);
     const link = await ca.admin('POST', `/v1/admin/users/${teacherId}/sso-identities`, {
       subject: 'sub-unverified',
     });
@@ -362,9 +363,11 @@ describe('SSO sign-in', () => {
     const before = ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all();
     ca.ctx.store.rebuildProjections();
     expect(ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all()).toEqual(before);
-    expect(ca.ctx.store.db.prepare('SELECT user_id FROM sso_identities').pluck().all()).toEqual([
-      teacherId,
-    ]);
+    expect(
+      (
+        ca.ctx.store.db.prepare('SELECT user_id FROM sso_identities').all() as { user_id: string }[]
+      ).map((row) => row.user_id),
+    ).toEqual([teacherId]);
     // Another tenant's admin key cannot link Hillside's user.
     const key = await ca.admin('POST', '/v1/admin/api-keys', {
       tenant: riverside,
@@ -477,10 +480,9 @@ describe('device hand-off', () => {
     expect(redeemed.json()).toMatchObject({ code: 'sso_handoff_invalid' });
     expect(
       ca.ctx.store.db
-        .prepare('SELECT COUNT(*) FROM sessions WHERE device_id = ?')
-        .pluck()
+        .prepare('SELECT COUNT(*) AS n FROM sessions WHERE device_id = ?')
         .get(attacker.deviceId),
-    ).toBe(0);
+    ).toEqual({ n: 0 });
   });
 
   it('escapes names on the confirmation page', () => {

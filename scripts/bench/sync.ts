@@ -141,7 +141,10 @@ class SqliteBaseline {
 
   constructor(private readonly server: CaServerInfo) {
     // The CA's own opening (pragmas and migrations), so the floor has the CA's connection settings.
-    this.db = openDatabase(join(this.dir, 'events.db'), systemClock);
+    this.db = openDatabase(
+      { engine: 'sqlite', path: join(this.dir, 'events.db') },
+      systemClock,
+    ) as Database.Database;
     this.insert = this.db
       .prepare(`INSERT INTO events (position, event_id, event_type, event_version,
       aggregate_type, aggregate_id, aggregate_version, tenant_id, actor_type, actor_id,

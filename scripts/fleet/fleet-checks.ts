@@ -26,7 +26,8 @@ interface OutboxRow {
 export function checkFleet(state: FleetState): FleetTotals {
   const { ca, devices, violations } = state;
   const endMs = ca.clock.now();
-  const db = ca.ctx.store.db;
+  // The fleet's CA is the embedded SQLite one: its checks read it with better-sqlite3's typed API.
+  const db = ca.ctx.store.db as Database.Database;
   const totals: FleetTotals = {
     generated: 0,
     delivered: 0,

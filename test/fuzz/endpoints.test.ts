@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCa } from '../support/ca-fixture.js';
@@ -35,7 +36,8 @@ beforeAll(async () => {
 afterAll(async () => ca.close());
 
 function rowCounts(): Record<string, number> {
-  const { db } = ca.ctx.store;
+  // This CA is the embedded SQLite one: its catalogue lists the tables.
+  const db = ca.ctx.store.db as Database.Database;
   const tables = db
     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     .pluck()
@@ -52,8 +54,11 @@ function rowCounts(): Record<string, number> {
 
 function lastPosition(): number {
   return (
-    (ca.ctx.store.db.prepare('SELECT max(position) FROM events').pluck().get() as number | null) ??
-    0
+    (
+      ca.ctx.store.db.prepare('SELECT max(position) AS head FROM events').get() as {
+        head: number | null;
+      }
+    ).head ?? 0
   );
 }
 

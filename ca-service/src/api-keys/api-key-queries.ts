@@ -1,9 +1,9 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 /** What decides whether a key still works, or undefined for a key the CA never issued. */
 export function apiKeyStanding(
-  db: Database,
+  db: SqlDatabase,
   keyId: string,
 ):
   | { tenant_id: string; scopes: string; expires_at: string | null; revoked_at: string | null }
@@ -17,7 +17,7 @@ export function apiKeyStanding(
 }
 
 /** Keys usable at `now` (not revoked, not expired) that were created at or before `createdBy`. */
-export function countUsableKeysCreatedBy(db: Database, now: string, createdBy: string): number {
+export function countUsableKeysCreatedBy(db: SqlDatabase, now: string, createdBy: string): number {
   const row = statement(
     db,
     'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND created_at <= ?',

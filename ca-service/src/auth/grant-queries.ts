@@ -1,14 +1,18 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
-export function activeGrantsOfUser(db: Database, userId: string): { grant_id: string }[] {
+export function activeGrantsOfUser(db: SqlDatabase, userId: string): { grant_id: string }[] {
   return statement(db, "SELECT grant_id FROM grants WHERE user_id = ? AND status = 'active'").all(
     userId,
   ) as { grant_id: string }[];
 }
 
 /** The latest `offline_until` of the user's grants on the device (revoked ones too), or null. */
-export function latestGrantExpiry(db: Database, userId: string, deviceId: string): string | null {
+export function latestGrantExpiry(
+  db: SqlDatabase,
+  userId: string,
+  deviceId: string,
+): string | null {
   const row = statement(
     db,
     'SELECT MAX(offline_until) AS until FROM grants WHERE user_id = ? AND device_id = ?',
@@ -18,7 +22,7 @@ export function latestGrantExpiry(db: Database, userId: string, deviceId: string
 
 /** Grants issued on the device whose methods include `totp` (each carried the sealed secret). */
 export function totpGrantsOnDevice(
-  db: Database,
+  db: SqlDatabase,
   deviceId: string,
 ): { user_id: string; issued_at: string }[] {
   return statement(

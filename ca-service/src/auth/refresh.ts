@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
@@ -43,7 +43,7 @@ export interface RefreshResult {
 
 /** Records a newly issued refresh token (only its hash) as the active one of its family. */
 export function storeRefreshToken(
-  db: Database,
+  db: SqlDatabase,
   issued: {
     token: string;
     familyId: string;

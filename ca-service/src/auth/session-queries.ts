@@ -1,8 +1,8 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 /** A session's status, or undefined for a session the CA never recorded. */
-export function sessionStatus(db: Database, sessionId: string): string | undefined {
+export function sessionStatus(db: SqlDatabase, sessionId: string): string | undefined {
   const row = statement(db, 'SELECT status FROM sessions WHERE session_id = ?').get(sessionId) as
     { status: string } | undefined;
   return row?.status;
@@ -10,7 +10,7 @@ export function sessionStatus(db: Database, sessionId: string): string | undefin
 
 /** Where a session was created and for whom, or undefined for an unknown session. */
 export function sessionOrigin(
-  db: Database,
+  db: SqlDatabase,
   sessionId: string,
 ): { device_id: string | null; user_id: string } | undefined {
   return statement(db, 'SELECT device_id, user_id FROM sessions WHERE session_id = ?').get(
@@ -19,7 +19,7 @@ export function sessionOrigin(
 }
 
 /** Sessions that are active and not expired at `now`, counted by tenant (tenants without one absent). */
-export function activeSessionCounts(db: Database, now: string): Map<string, number> {
+export function activeSessionCounts(db: SqlDatabase, now: string): Map<string, number> {
   const rows = statement(
     db,
     "SELECT tenant_id, COUNT(*) AS n FROM sessions WHERE status = 'active' AND expires_at > ? GROUP BY tenant_id",
@@ -28,7 +28,7 @@ export function activeSessionCounts(db: Database, now: string): Map<string, numb
 }
 
 export function activeSessionsOfUser(
-  db: Database,
+  db: SqlDatabase,
   userId: string,
 ): { session_id: string; device_id: string | null }[] {
   return statement(
@@ -38,7 +38,7 @@ export function activeSessionsOfUser(
 }
 
 /** Every refresh token of every session of the user, whatever the session's status. */
-export function revokeRefreshTokensOfUser(db: Database, userId: string): void {
+export function revokeRefreshTokensOfUser(db: SqlDatabase, userId: string): void {
   statement(
     db,
     "UPDATE refresh_tokens SET status = 'revoked' WHERE session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)",
@@ -49,7 +49,7 @@ export function revokeRefreshTokensOfUser(db: Database, userId: string): void {
  * Whether the CA itself recorded the user signing in on the device: an active grant there, or
  * an active online session (an offline one the device reported proves nothing).
  */
-export function signedInOnDevice(db: Database, userId: string, deviceId: string): boolean {
+export function signedInOnDevice(db: SqlDatabase, userId: string, deviceId: string): boolean {
   const found = statement(
     db,
     `SELECT 1 FROM grants WHERE user_id = ? AND device_id = ? AND status = 'active'
@@ -59,15 +59,15 @@ export function signedInOnDevice(db: Database, userId: string, deviceId: string)
   return found !== undefined;
 }
 
-/** Who had a session on each of the devices, in the order the sessions were recorded. */
+/** Who had a session on each of the devices, in the order of their first session there. */
 export function sessionUsersOnDevices(
-  db: Database,
+  db: SqlDatabase,
   deviceIds: readonly string[],
 ): { device_id: string; user_id: string }[] {
   return statement(
     db,
     `SELECT device_id, user_id FROM sessions
      WHERE device_id IN (SELECT value FROM json_each(?))
-     GROUP BY device_id, user_id ORDER BY MIN(rowid)`,
+     GROUP BY device_id, user_id ORDER BY MIN(created_at), user_id`,
   ).all(JSON.stringify(deviceIds)) as { device_id: string; user_id: string }[];
 }

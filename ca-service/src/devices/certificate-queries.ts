@@ -1,15 +1,15 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 /** The device the CA issued the certificate to, or undefined for a serial it never issued. */
-export function certificateDeviceId(db: Database, serial: string): string | undefined {
+export function certificateDeviceId(db: SqlDatabase, serial: string): string | undefined {
   const row = statement(db, 'SELECT device_id FROM certificates WHERE serial = ?').get(serial) as
     { device_id: string } | undefined;
   return row?.device_id;
 }
 
 /** The status of the device holding the certificate, or undefined for an unknown serial. */
-export function certificateDeviceStatus(db: Database, serial: string): string | undefined {
+export function certificateDeviceStatus(db: SqlDatabase, serial: string): string | undefined {
   const row = statement(
     db,
     `SELECT d.status FROM certificates c JOIN devices d ON d.device_id = c.device_id
@@ -19,7 +19,7 @@ export function certificateDeviceStatus(db: Database, serial: string): string | 
 }
 
 /** Every certificate issued to the device, oldest first. */
-export function certificateSerials(db: Database, deviceId: string): string[] {
+export function certificateSerials(db: SqlDatabase, deviceId: string): string[] {
   return (
     statement(db, 'SELECT serial FROM certificates WHERE device_id = ? ORDER BY not_before').all(
       deviceId,
@@ -29,7 +29,7 @@ export function certificateSerials(db: Database, deviceId: string): string[] {
 
 /** Every certificate issued to the device, newest first, with its revocation. */
 export function deviceCertificates(
-  db: Database,
+  db: SqlDatabase,
   deviceId: string,
 ): { serial: string; pem: string; revoked_at: string | null; revoke_reason: string | null }[] {
   return statement(
@@ -44,7 +44,7 @@ export function deviceCertificates(
 }
 
 /** The event position of the latest revocation among the issuer's certificates (0: none). */
-export function lastRevokedPosition(db: Database, issuerKeyId: string): number {
+export function lastRevokedPosition(db: SqlDatabase, issuerKeyId: string): number {
   const row = statement(
     db,
     'SELECT COALESCE(MAX(revoked_position), 0) AS position FROM certificates WHERE issuer_key_id = ?',
@@ -54,7 +54,7 @@ export function lastRevokedPosition(db: Database, issuerKeyId: string): number {
 
 /** The issuer's certificates revoked at event positions in (after, upTo], in that order. */
 export function revokedCertificatesBetween(
-  db: Database,
+  db: SqlDatabase,
   issuerKeyId: string,
   after: number,
   upTo: number,
@@ -72,7 +72,7 @@ export function revokedCertificatesBetween(
 }
 
 /** Certificates recorded before issuers were tracked are attributed to the given issuer. */
-export function attributeUntrackedCertificates(db: Database, issuerKeyId: string): void {
+export function attributeUntrackedCertificates(db: SqlDatabase, issuerKeyId: string): void {
   statement(db, 'UPDATE certificates SET issuer_key_id = ? WHERE issuer_key_id IS NULL').run(
     issuerKeyId,
   );

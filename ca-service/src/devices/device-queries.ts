@@ -1,24 +1,28 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 export type DeviceAssurance = 'software' | 'hardware' | 'attested';
 
 /** The tier recorded at enrollment, or undefined for a device the CA never enrolled. */
-export function recordedAssurance(db: Database, deviceId: string): DeviceAssurance | undefined {
+export function recordedAssurance(db: SqlDatabase, deviceId: string): DeviceAssurance | undefined {
   const row = statement(db, 'SELECT assurance FROM devices WHERE device_id = ?').get(deviceId) as
     { assurance: DeviceAssurance } | undefined;
   return row?.assurance;
 }
 
 /** The name given at enrollment; null when it had none or the device is unknown. */
-export function recordedDeviceName(db: Database, deviceId: string): string | null {
+export function recordedDeviceName(db: SqlDatabase, deviceId: string): string | null {
   const row = statement(db, 'SELECT name FROM devices WHERE device_id = ?').get(deviceId) as
     { name: string | null } | undefined;
   return row?.name ?? null;
 }
 
 /** Active devices whose binding certificate expires after `from` and by `to`. */
-export function countActiveDevicesExpiringBetween(db: Database, from: string, to: string): number {
+export function countActiveDevicesExpiringBetween(
+  db: SqlDatabase,
+  from: string,
+  to: string,
+): number {
   const row = statement(
     db,
     "SELECT COUNT(*) AS n FROM devices WHERE status = 'active' AND cert_expires_at > ? AND cert_expires_at <= ?",
@@ -28,14 +32,15 @@ export function countActiveDevicesExpiringBetween(db: Database, from: string, to
 
 /** Device figures of a tenant (null: all tenants); `expiringSoon` counts active ones expiring before the date. */
 export function deviceCounts(
-  db: Database,
+  db: SqlDatabase,
   tenantId: string | null,
   expiringBefore: string,
 ): { enrolled: number; active: number; revoked: number; expiringSoon: number } {
   const figures = `SELECT COUNT(*) AS enrolled,
-                          COALESCE(SUM(status = 'active'), 0) AS active,
-                          COALESCE(SUM(status = 'revoked'), 0) AS revoked,
-                          COALESCE(SUM(status = 'active' AND cert_expires_at < ?), 0) AS expiringSoon
+                          COUNT(CASE WHEN status = 'active' THEN 1 END) AS active,
+                          COUNT(CASE WHEN status = 'revoked' THEN 1 END) AS revoked,
+                          COUNT(CASE WHEN status = 'active' AND cert_expires_at < ? THEN 1 END)
+                            AS "expiringSoon"
                    FROM devices`;
   return (
     tenantId === null
@@ -45,7 +50,7 @@ export function deviceCounts(
 }
 
 /** The active devices of a tenant (null: all tenants). */
-export function activeDeviceIds(db: Database, tenantId: string | null): string[] {
+export function activeDeviceIds(db: SqlDatabase, tenantId: string | null): string[] {
   const rows = (
     tenantId === null
       ? statement(db, "SELECT device_id FROM devices WHERE status = 'active'").all()
@@ -62,13 +67,14 @@ export function activeDeviceIds(db: Database, tenantId: string | null): string[]
  * last saw it on its own record: enrolled or issued a certificate, whichever came last.
  */
 export function deviceEnrolments(
-  db: Database,
+  db: SqlDatabase,
   tenantId: string | null,
 ): { deviceId: string; lastSeenAt: string }[] {
-  const select = `SELECT d.device_id AS deviceId,
-                         MAX(d.enrolled_at,
-                             COALESCE((SELECT MAX(not_before) FROM certificates c WHERE c.device_id = d.device_id), '')
-                         ) AS lastSeenAt
+  const lastCertificate =
+    '(SELECT MAX(not_before) FROM certificates c WHERE c.device_id = d.device_id)';
+  const select = `SELECT d.device_id AS "deviceId",
+                         CASE WHEN ${lastCertificate} > d.enrolled_at THEN ${lastCertificate}
+                              ELSE d.enrolled_at END AS "lastSeenAt"
                   FROM devices d`;
   const order = 'ORDER BY d.enrolled_at LIMIT 5000';
   return (

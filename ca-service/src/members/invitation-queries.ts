@@ -1,8 +1,8 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 /** The invitations the user accepted. */
-export function acceptedInvitationIds(db: Database, userId: string): string[] {
+export function acceptedInvitationIds(db: SqlDatabase, userId: string): string[] {
   const rows = statement(db, 'SELECT invitation_id FROM invitations WHERE user_id = ?').all(
     userId,
   ) as { invitation_id: string }[];

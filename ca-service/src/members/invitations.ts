@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
@@ -177,7 +177,7 @@ export function listInvitations(
   ).map((row) => toView(row, now));
 }
 
-function invitationRow(db: Database, invitationId: string): InvitationRow | undefined {
+function invitationRow(db: SqlDatabase, invitationId: string): InvitationRow | undefined {
   return db.prepare('SELECT * FROM invitations WHERE invitation_id = ?').get(invitationId) as
     InvitationRow | undefined;
 }

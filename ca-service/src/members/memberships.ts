@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { MembershipNotFoundError, OrganizationNotFoundError } from '../errors.js';
 import { getUser, userNames } from '../users/users.js';
@@ -29,7 +29,7 @@ export interface MembershipView {
  * scope) or one of its schools. Another tenant's school is not found.
  */
 export function resolveOrganization(
-  db: Database,
+  db: SqlDatabase,
   tenantId: string,
   organizationId: string,
 ): string {
@@ -62,10 +62,10 @@ export function createOrganization(
   )!;
 }
 
-export function listOrganizations(db: Database, tenantId: string): Organization[] {
+export function listOrganizations(db: SqlDatabase, tenantId: string): Organization[] {
   return db
     .prepare(
-      `SELECT organization_id AS organizationId, tenant_id AS tenantId, name, created_at AS createdAt
+      `SELECT organization_id AS "organizationId", tenant_id AS "tenantId", name, created_at AS "createdAt"
          FROM organizations WHERE tenant_id = ? ORDER BY created_at LIMIT 5000`,
     )
     .all(tenantId) as Organization[];
@@ -81,7 +81,7 @@ interface MembershipRow {
   updated_at: string;
 }
 
-function grantsOf(db: Database, userId: string, scope: string, kind: 'role' | 'permission') {
+function grantsOf(db: SqlDatabase, userId: string, scope: string, kind: 'role' | 'permission') {
   return (
     db
       .prepare(
@@ -91,7 +91,11 @@ function grantsOf(db: Database, userId: string, scope: string, kind: 'role' | 'p
   ).map((row) => row.grant_name);
 }
 
-export function listMemberships(db: Database, tenantId: string, userId?: string): MembershipView[] {
+export function listMemberships(
+  db: SqlDatabase,
+  tenantId: string,
+  userId?: string,
+): MembershipView[] {
   const memberships = db
     .prepare(
       `SELECT * FROM memberships WHERE tenant_id = ? ${userId === undefined ? '' : 'AND user_id = ?'}
@@ -125,7 +129,7 @@ export function listMemberships(db: Database, tenantId: string, userId?: string)
 }
 
 export function findMembership(
-  db: Database,
+  db: SqlDatabase,
   userId: string,
   organizationId: string,
 ): MembershipRow | undefined {
@@ -134,14 +138,14 @@ export function findMembership(
     .get(userId, organizationId) as MembershipRow | undefined;
 }
 
-function getMembership(db: Database, membershipId: string, tenantId: string): MembershipRow {
+function getMembership(db: SqlDatabase, membershipId: string, tenantId: string): MembershipRow {
   const row = db.prepare('SELECT * FROM memberships WHERE membership_id = ?').get(membershipId) as
     MembershipRow | undefined;
   if (!row || row.tenant_id !== tenantId) throw new MembershipNotFoundError();
   return row;
 }
 
-function viewOf(db: Database, membershipId: string): MembershipView {
+function viewOf(db: SqlDatabase, membershipId: string): MembershipView {
   const row = db
     .prepare('SELECT tenant_id, user_id FROM memberships WHERE membership_id = ?')
     .get(membershipId) as { tenant_id: string; user_id: string };
@@ -282,7 +286,7 @@ export function appendGrants(
  * assigned with the tenant as scope, counted only while the user's tenant-wide membership is
  * active. A role held in one school grants nothing on tenant-wide routes.
  */
-export function memberScopes(db: Database, userId: string, tenantId: string): string[] {
+export function memberScopes(db: SqlDatabase, userId: string, tenantId: string): string[] {
   if (findMembership(db, userId, tenantId)?.status !== 'active') return [];
   return scopesOf(
     grantsOf(db, userId, tenantId, 'role'),

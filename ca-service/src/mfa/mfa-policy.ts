@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import type { Projection } from '../store/event-store.js';
 import { getTenant } from '../tenants/tenant-commands.js';
@@ -144,7 +144,7 @@ export interface MfaPolicyView {
   updatedAt: string | null;
 }
 
-export function mfaPolicyOf(db: Database, tenantId: string): MfaPolicyView {
+export function mfaPolicyOf(db: SqlDatabase, tenantId: string): MfaPolicyView {
   const row = db
     .prepare('SELECT policy, updated_at FROM tenant_mfa_policies WHERE tenant_id = ?')
     .get(tenantId) as PolicyRow | undefined;
@@ -165,7 +165,7 @@ export function mfaPolicyOf(db: Database, tenantId: string): MfaPolicyView {
   return { tenantId, roles, updatedAt: row.updated_at };
 }
 
-export function roleMfaPolicy(db: Database, tenantId: string, role: Role): RoleMfaPolicy {
+export function roleMfaPolicy(db: SqlDatabase, tenantId: string, role: Role): RoleMfaPolicy {
   return mfaPolicyOf(db, tenantId).roles[role];
 }
 

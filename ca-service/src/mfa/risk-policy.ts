@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { BlockList, isIP } from 'node:net';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { RiskPolicyInvalidError } from '../errors.js';
@@ -139,7 +139,7 @@ export interface RiskPolicyView {
   updatedAt: string | null;
 }
 
-export function riskPolicyOf(db: Database, tenantId: string): RiskPolicyView {
+export function riskPolicyOf(db: SqlDatabase, tenantId: string): RiskPolicyView {
   const row = db
     .prepare('SELECT policy, updated_at FROM tenant_risk_policies WHERE tenant_id = ?')
     .get(tenantId) as { policy: string; updated_at: string } | undefined;

@@ -1,8 +1,8 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 /** The users with a second factor enrolled: an active TOTP or a passkey. */
-export function usersWithSecondFactor(db: Database): Set<string> {
+export function usersWithSecondFactor(db: SqlDatabase): Set<string> {
   const rows = statement(
     db,
     `SELECT user_id FROM totp_credentials WHERE status = 'active'

@@ -1,6 +1,6 @@
 import type { TotpAlgorithm, TotpParameters, TotpVerdict } from '@lantern/shared';
 import { verifyTotp } from '@lantern/shared';
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { CaContext } from '../context/ca-context.js';
 import { TOTP_DEFAULTS, generateTotpSecret } from './totp.js';
 
@@ -26,7 +26,7 @@ export interface TotpRow {
 const sealingContext = (userId: string) => `totp:${userId}`;
 
 export function totpRow(
-  db: Database,
+  db: SqlDatabase,
   userId: string,
   status: TotpRow['status'],
 ): TotpRow | undefined {
@@ -35,7 +35,7 @@ export function totpRow(
     .get(userId, status) as TotpRow | undefined;
 }
 
-export const hasActiveTotp = (db: Database, userId: string): boolean =>
+export const hasActiveTotp = (db: SqlDatabase, userId: string): boolean =>
   totpRow(db, userId, 'active') !== undefined;
 
 export function totpParameters(ctx: Pick<CaContext, 'secretBox'>, row: TotpRow): TotpParameters {

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { CaContext } from '../context/ca-context.js';
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
@@ -21,7 +21,7 @@ export interface WebAuthnCredentialRow {
 }
 
 export function webAuthnCredential(
-  db: Database,
+  db: SqlDatabase,
   credentialId: string,
 ): WebAuthnCredentialRow | undefined {
   return db
@@ -29,7 +29,7 @@ export function webAuthnCredential(
     .get(credentialId) as WebAuthnCredentialRow | undefined;
 }
 
-export function userWebAuthnCredentials(db: Database, userId: string): WebAuthnCredentialRow[] {
+export function userWebAuthnCredentials(db: SqlDatabase, userId: string): WebAuthnCredentialRow[] {
   return db
     .prepare(
       'SELECT * FROM webauthn_credentials WHERE user_id = ? ORDER BY created_at, credential_id',
@@ -37,7 +37,7 @@ export function userWebAuthnCredentials(db: Database, userId: string): WebAuthnC
     .all(userId) as WebAuthnCredentialRow[];
 }
 
-export const hasCaPasskey = (db: Database, userId: string): boolean =>
+export const hasCaPasskey = (db: SqlDatabase, userId: string): boolean =>
   db.prepare('SELECT 1 FROM webauthn_credentials WHERE user_id = ? LIMIT 1').get(userId) !==
   undefined;
 
@@ -119,7 +119,7 @@ interface PasskeyRow {
  * web origin (no device).
  */
 export function passkeyOwner(
-  db: Database,
+  db: SqlDatabase,
   credentialId: string,
 ): { userId: string; deviceId: string | null } | undefined {
   const row = statement(
@@ -131,7 +131,7 @@ export function passkeyOwner(
 }
 
 /** Every passkey of a user, the CA's own and those devices reported (the projection below). */
-export function userPasskeys(db: Database, userId: string): PasskeyView[] {
+export function userPasskeys(db: SqlDatabase, userId: string): PasskeyView[] {
   const rows = db
     .prepare(
       'SELECT credential_id, device_id, enrolled_at FROM user_passkeys WHERE user_id = ? ORDER BY enrolled_at, credential_id',

@@ -1,6 +1,6 @@
 import type { Clock, SyncRejectionCode } from '@lantern/shared';
 import { EVENT_CATALOGUE, SSO_PROVIDERS } from '@lantern/shared';
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Signer } from '../pki/signer.js';
@@ -39,7 +39,7 @@ export interface FeatureReadings {
 }
 
 export interface CaMetricsOptions {
-  db: Database;
+  db: SqlDatabase;
   readings: FeatureReadings;
   clock: Clock;
   relayStatus?: RelayStatusProvider;

@@ -2,7 +2,7 @@ import type { Clock } from '@lantern/shared';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { headers as newHeaders } from '@nats-io/transport-node';
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 import { DLQ_SUBJECT_PREFIX } from './identity-streams.js';
 
@@ -44,7 +44,7 @@ function oneLine(text: string): string {
 }
 
 /** Letters parked from both sources. */
-export function deadLetterCount(db: Database): number {
+export function deadLetterCount(db: SqlDatabase): number {
   return (statement(db, 'SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n;
 }
 
@@ -55,7 +55,7 @@ export function deadLetterCount(db: Database): number {
  */
 export class DeadLetterQueue {
   constructor(
-    private readonly db: Database,
+    private readonly db: SqlDatabase,
     private readonly clock: Clock,
   ) {}
 

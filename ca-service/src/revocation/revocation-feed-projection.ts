@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { Projection, RecordedEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 import { deviceReport } from '../sync/device-receipts.js';
@@ -6,7 +6,7 @@ import { deviceReport } from '../sync/device-receipts.js';
 export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
 
 function appendEntry(
-  db: Database,
+  db: SqlDatabase,
   event: RecordedEvent,
   entry: {
     kind: RevocationKind;

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export type TokenPurpose = 'password_reset' | 'email_verification';
@@ -34,7 +34,7 @@ export const RESEND_AFTER_SECONDS = 60;
 
 /** Whether a token of this purpose was issued to the user within `RESEND_AFTER_SECONDS`. */
 export function issuedRecently(
-  db: Database,
+  db: SqlDatabase,
   userId: string,
   purpose: TokenPurpose,
   nowMs: number,
@@ -64,7 +64,7 @@ export function newToken(): IssuedToken {
  * newest link works.
  */
 export function storeToken(
-  db: Database,
+  db: SqlDatabase,
   issued: IssuedToken,
   row: Omit<TokenRow, 'token_id' | 'secret_hash' | 'used_at'>,
 ): void {
@@ -92,7 +92,7 @@ export function storeToken(
  * hash is compared in constant time; the id only finds the row.
  */
 export function findUsableToken(
-  db: Database,
+  db: SqlDatabase,
   token: string,
   purpose: TokenPurpose,
   now: string,
@@ -110,7 +110,7 @@ export function findUsableToken(
 }
 
 /** Marks the token used; false when another request used it first (single use under races). */
-export function consumeToken(db: Database, tokenId: string, now: string): boolean {
+export function consumeToken(db: SqlDatabase, tokenId: string, now: string): boolean {
   return (
     db
       .prepare('UPDATE self_service_tokens SET used_at = ? WHERE token_id = ? AND used_at IS NULL')

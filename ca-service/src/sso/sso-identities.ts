@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SsoNotConfiguredError } from '../errors.js';
 import type { UserRow } from '../users/users.js';
@@ -16,7 +16,7 @@ export interface SsoIdentityView {
 
 /** The user an external identity signs in as, in this tenant only (the key has the tenant). */
 export function linkedUser(
-  db: Database,
+  db: SqlDatabase,
   tenantId: string,
   issuer: string,
   subject: string,
@@ -35,7 +35,7 @@ export function linkedUser(
  * link a guess). An email alone never links anywhere else.
  */
 export function userByVerifiedEmail(
-  db: Database,
+  db: SqlDatabase,
   provider: SsoProviderView,
   email: string | undefined,
   emailVerified: boolean,

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { SSO_PROVIDERS } from '@lantern/shared';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { SsoNotConfiguredError } from '../errors.js';
@@ -65,7 +65,7 @@ interface ProviderRow {
 
 const secretAad = (tenantId: string) => `sso-client-secret:${tenantId}`;
 
-export function findSsoProvider(db: Database, tenantId: string): SsoProviderView | undefined {
+export function findSsoProvider(db: SqlDatabase, tenantId: string): SsoProviderView | undefined {
   const row = db.prepare('SELECT * FROM tenant_sso_providers WHERE tenant_id = ?').get(tenantId) as
     ProviderRow | undefined;
   return (
@@ -80,7 +80,7 @@ export function findSsoProvider(db: Database, tenantId: string): SsoProviderView
   );
 }
 
-export function ssoProviderOf(db: Database, tenant: string): SsoProviderView {
+export function ssoProviderOf(db: SqlDatabase, tenant: string): SsoProviderView {
   const provider = findSsoProvider(db, getTenant(db, tenant).tenantId);
   if (!provider) throw new SsoNotConfiguredError();
   return provider;

@@ -15,7 +15,7 @@ import {
   schemaUri,
   upcast,
 } from '@lantern/shared';
-import type { Database, Statement } from 'better-sqlite3';
+import type { SqlDatabase, SqlStatement } from './sql-database.js';
 import { hash as sha256Once } from 'node:crypto';
 import { tracedAppend } from '../observability/tracing.js';
 import { GroupCommit } from './group-commit.js';
@@ -75,7 +75,7 @@ function projected(event: RecordedEvent): ProjectedEvent {
 export interface Projection {
   readonly name: string;
   readonly tables: readonly string[];
-  apply(db: Database, event: ProjectedEvent): void;
+  apply(db: SqlDatabase, event: ProjectedEvent): void;
 }
 
 export interface EventQuery {
@@ -240,9 +240,9 @@ export interface EventStoreOptions {
  * the projections, all in one transaction: an error anywhere writes nothing.
  */
 export class EventStore {
-  private readonly insert: Statement;
-  private readonly versionOf: Statement;
-  private readonly head: Statement;
+  private readonly insert: SqlStatement;
+  private readonly versionOf: SqlStatement;
+  private readonly head: SqlStatement;
   /**
    * One better-sqlite3 transaction function for every call: `db.transaction(fn)` builds four
    * wrappers and their properties each time, which a hot path (an enrollment opens two
@@ -255,7 +255,7 @@ export class EventStore {
   );
 
   constructor(
-    readonly db: Database,
+    readonly db: SqlDatabase,
     private readonly options: EventStoreOptions,
   ) {
     this.insert = db.prepare(`INSERT INTO events (position, event_id, event_type, event_version,
@@ -449,7 +449,7 @@ export class EventStore {
       this.db,
       `SELECT * FROM events WHERE aggregate_type = ? AND aggregate_id = ?
        AND event_type IN (SELECT value FROM json_each(?))
-       AND (? IS NULL OR json_extract(payload, '$.kind') = ?)
+       AND (CAST(? AS TEXT) IS NULL OR json_extract(payload, '$.kind') = ?)
        ORDER BY aggregate_version DESC LIMIT 1`,
     ).get(aggregateType, aggregateId, JSON.stringify(eventTypes), kind ?? null, kind ?? null) as
       EventRow | undefined;

@@ -1,6 +1,6 @@
-import type { Database, Statement } from 'better-sqlite3';
+import type { SqlDatabase, SqlStatement } from './sql-database.js';
 
-const byDatabase = new WeakMap<Database, Map<string, Statement>>();
+const byDatabase = new WeakMap<SqlDatabase, Map<string, SqlStatement>>();
 
 /**
  * `db.prepare(sql)`, compiled once per database: preparing on every call was 6–14 % of the hot
@@ -8,7 +8,7 @@ const byDatabase = new WeakMap<Database, Map<string, Statement>>();
  * would grow the cache without bound — and not for `iterate()`, whose open cursor would make
  * the shared statement busy for a nested caller.
  */
-export function statement(db: Database, sql: string): Statement {
+export function statement(db: SqlDatabase, sql: string): SqlStatement {
   let statements = byDatabase.get(db);
   if (!statements) {
     statements = new Map();

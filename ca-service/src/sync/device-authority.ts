@@ -1,12 +1,12 @@
 import type { EventEnvelope } from '@lantern/shared';
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { latestGrantExpiry } from '../auth/grant-queries.js';
 import { sessionOrigin, signedInOnDevice } from '../auth/session-queries.js';
 import { passkeyOwner } from '../mfa/webauthn-credentials.js';
 
 /** What the sync ingest knows about the pushing device and the round so far. */
 export interface DeviceScope {
-  db: Database;
+  db: SqlDatabase;
   deviceId: string;
   tenantId: string;
   /** Sessions this device reported created earlier in the same push (not yet projected). */

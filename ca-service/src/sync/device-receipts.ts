@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 /**
@@ -7,7 +7,7 @@ import { statement } from '../store/statements.js';
  * receipt is written in the same transaction, before the append, so projections of CA-side
  * state can tell, on a rebuild too. A `duplicate` receipt names an event someone else stored.
  */
-export function deviceReport(db: Database, eventId: string): 'effective' | 'inert' | undefined {
+export function deviceReport(db: SqlDatabase, eventId: string): 'effective' | 'inert' | undefined {
   const row = statement(
     db,
     "SELECT outcome FROM device_event_receipts WHERE event_id = ? AND outcome IN ('stored', 'recorded') LIMIT 1",
@@ -17,7 +17,7 @@ export function deviceReport(db: Database, eventId: string): 'effective' | 'iner
 }
 
 /** When each of `deviceIds` last pushed an event, for those that ever did. */
-export function lastReceivedAt(db: Database, deviceIds: readonly string[]): Map<string, string> {
+export function lastReceivedAt(db: SqlDatabase, deviceIds: readonly string[]): Map<string, string> {
   const rows = statement(
     db,
     `SELECT receipt.device_id, MAX(receipt.received_at) AS received_at FROM json_each(?) AS device

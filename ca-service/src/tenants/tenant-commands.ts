@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { TenantExistsError, TenantNotFoundError } from '../errors.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
 import { statement } from '../store/statements.js';
@@ -60,7 +60,7 @@ export function createTenant(
   });
 }
 
-export function findTenant(db: Database, idOrSlug: string): Tenant | undefined {
+export function findTenant(db: SqlDatabase, idOrSlug: string): Tenant | undefined {
   const row = statement(db, 'SELECT * FROM tenants WHERE tenant_id = ? OR slug = ?').get(
     idOrSlug,
     idOrSlug,
@@ -68,35 +68,35 @@ export function findTenant(db: Database, idOrSlug: string): Tenant | undefined {
   return row && toTenant(row);
 }
 
-export function getTenant(db: Database, idOrSlug: string): Tenant {
+export function getTenant(db: SqlDatabase, idOrSlug: string): Tenant {
   const tenant = findTenant(db, idOrSlug);
   if (!tenant) throw new TenantNotFoundError(`no tenant "${idOrSlug}"`);
   return tenant;
 }
 
-export function listTenants(db: Database): Tenant[] {
+export function listTenants(db: SqlDatabase): Tenant[] {
   return (db.prepare('SELECT * FROM tenants ORDER BY created_at').all() as TenantRow[]).map(
     toTenant,
   );
 }
 
-export function tenantExists(db: Database, tenantId: string): boolean {
+export function tenantExists(db: SqlDatabase, tenantId: string): boolean {
   return statement(db, 'SELECT 1 FROM tenants WHERE tenant_id = ?').get(tenantId) !== undefined;
 }
 
-export function tenantIds(db: Database): string[] {
+export function tenantIds(db: SqlDatabase): string[] {
   return (statement(db, 'SELECT tenant_id FROM tenants').all() as { tenant_id: string }[]).map(
     (row) => row.tenant_id,
   );
 }
 
-const namesByDatabase = new WeakMap<Database, Map<string, string>>();
+const namesByDatabase = new WeakMap<SqlDatabase, Map<string, string>>();
 
 /**
  * A tenant's name never changes once created (there is no rename event), so each is read once
  * per database: every enrollment names its tenant, and enrollment is a hot path.
  */
-export function tenantName(db: Database, tenantId: string): string | undefined {
+export function tenantName(db: SqlDatabase, tenantId: string): string | undefined {
   let names = namesByDatabase.get(db);
   if (!names) {
     names = new Map();

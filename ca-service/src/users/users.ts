@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { activeGrantsOfUser } from '../auth/grant-queries.js';
 import { activeSessionsOfUser, revokeRefreshTokensOfUser } from '../auth/session-queries.js';
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
@@ -54,7 +54,7 @@ export const toUserView = (row: UserRow): UserView => ({
 });
 
 export function findUserByName(
-  db: Database,
+  db: SqlDatabase,
   tenantId: string,
   username: string,
 ): UserRow | undefined {
@@ -64,12 +64,12 @@ export function findUserByName(
 }
 
 /** The row as stored, erased users included: callers judge status and tenant themselves. */
-export function findUserById(db: Database, userId: string): UserRow | undefined {
+export function findUserById(db: SqlDatabase, userId: string): UserRow | undefined {
   return statement(db, 'SELECT * FROM users WHERE user_id = ?').get(userId) as UserRow | undefined;
 }
 
 /** Whether the user exists in this tenant (erased or not): the sync ingest asks per event. */
-export function userInTenant(db: Database, userId: string, tenantId: string): boolean {
+export function userInTenant(db: SqlDatabase, userId: string, tenantId: string): boolean {
   return (
     statement(db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
       userId,
@@ -79,7 +79,11 @@ export function userInTenant(db: Database, userId: string, tenantId: string): bo
 }
 
 /** The tenant's users with this address (case-insensitive) that are not erased. */
-export function unerasedUsersWithEmail(db: Database, tenantId: string, email: string): UserRow[] {
+export function unerasedUsersWithEmail(
+  db: SqlDatabase,
+  tenantId: string,
+  email: string,
+): UserRow[] {
   return statement(
     db,
     `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?) AND status != 'erased'`,
@@ -88,7 +92,7 @@ export function unerasedUsersWithEmail(db: Database, tenantId: string, email: st
 
 /** The first `limit` users by username with this address who may sign in or are about to. */
 export function activeUsersWithEmail(
-  db: Database,
+  db: SqlDatabase,
   tenantId: string,
   email: string,
   limit: number,
@@ -103,7 +107,7 @@ export function activeUsersWithEmail(
 export type UserName = Pick<UserRow, 'user_id' | 'username' | 'status'>;
 
 /** Those of these users that exist, in username order: one query for a whole list. */
-export function userNames(db: Database, userIds: readonly string[]): UserName[] {
+export function userNames(db: SqlDatabase, userIds: readonly string[]): UserName[] {
   return statement(
     db,
     `SELECT user_id, username, status FROM users
@@ -112,15 +116,15 @@ export function userNames(db: Database, userIds: readonly string[]): UserName[] 
 }
 
 /** Every active user with their tenant, for the metrics scraped per tenant. */
-export function activeUsers(db: Database): { userId: string; tenantId: string }[] {
+export function activeUsers(db: SqlDatabase): { userId: string; tenantId: string }[] {
   return statement(
     db,
-    "SELECT user_id AS userId, tenant_id AS tenantId FROM users WHERE status = 'active'",
+    `SELECT user_id AS "userId", tenant_id AS "tenantId" FROM users WHERE status = 'active'`,
   ).all() as { userId: string; tenantId: string }[];
 }
 
 /** The user's password (or PIN) hash; undefined for an account without one. */
-export function passwordHash(db: Database, userId: string): string | undefined {
+export function passwordHash(db: SqlDatabase, userId: string): string | undefined {
   const row = statement(
     db,
     "SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'",
@@ -129,7 +133,7 @@ export function passwordHash(db: Database, userId: string): string | undefined {
 }
 
 /** Sets the user's password (or PIN) hash, replacing any earlier one. */
-export function setPasswordHash(db: Database, userId: string, hash: string, at: string): void {
+export function setPasswordHash(db: SqlDatabase, userId: string, hash: string, at: string): void {
   statement(
     db,
     `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, 'password', ?, ?)
@@ -139,7 +143,7 @@ export function setPasswordHash(db: Database, userId: string, hash: string, at: 
 
 /** Replaces the hash only while it is still `current`: a secret set meanwhile stays. */
 export function replacePasswordHash(
-  db: Database,
+  db: SqlDatabase,
   userId: string,
   current: string,
   hash: string,
