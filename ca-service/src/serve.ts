@@ -23,6 +23,8 @@ const CA_VERSION = '0.1.0';
 
 export interface ServeOptions {
   dataDir: string;
+  /** A PostgreSQL URL that several instances share; else the one `init` recorded, or SQLite. */
+  database?: string;
   passphrase: string;
   port: number;
   host: string;
@@ -87,6 +89,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     passphrase: options.passphrase,
     ...(options.publicUrl === undefined ? {} : { publicUrls: [options.publicUrl] }),
     ...(options.pkcs11 === undefined ? {} : { pkcs11: options.pkcs11 }),
+    ...(options.database === undefined ? {} : { database: options.database }),
   });
   const tracing =
     options.tracing &&

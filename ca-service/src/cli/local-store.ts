@@ -7,6 +7,7 @@ import {
 } from '@lantern/shared';
 import type { CommandIo } from '@lantern/shared';
 import { existsSync } from 'node:fs';
+import { databaseLocation, recordedDatabase } from '../data-dir/database-location.js';
 import { openDatabase } from '../data-dir/open-ca.js';
 import { dataDirPaths } from '../data-dir/paths.js';
 import type { DataDirPaths } from '../data-dir/paths.js';
@@ -16,19 +17,32 @@ import type { CommandValues } from './command-kit.js';
 
 const PROGRESS_EVERY = 50_000;
 
+/** The option of the commands that read the store: which PostgreSQL database, when not the recorded one. */
+export const DATABASE_OPTION = { database: { type: 'string' } } as const;
+
+/** `--database`, else LANTERN_DATABASE_URL: a PostgreSQL store to read instead of the recorded one. */
+export function databaseGiven(values: CommandValues, io: CommandIo): string | undefined {
+  return optionalString(values, 'database') ?? io.env['LANTERN_DATABASE_URL'];
+}
+
 /**
  * The store opened for reading and for the backbone's own tables, without the CA keys: these
- * commands run beside a live `serve` (SQLite WAL) or on a copy of its data directory.
+ * commands run beside a live `serve` (SQLite WAL, or the PostgreSQL database `init --database`
+ * recorded) or on a copy of its data directory.
  */
-export function openStore(dataDir: string): {
+export function openStore(
+  dataDir: string,
+  database?: string,
+): {
   store: EventStore;
   paths: DataDirPaths;
   close: () => void;
 } {
   const paths = dataDirPaths(dataDir);
-  if (!existsSync(paths.database))
+  const location = databaseLocation(paths, recordedDatabase(paths), database);
+  if (location.engine === 'sqlite' && !existsSync(location.path))
     throw new CaNotInitializedError(`no event store in ${dataDir}; is it a lantern-ca data dir?`);
-  const db = openDatabase(paths.database, systemClock);
+  const db = openDatabase(location, systemClock);
   const store = new EventStore(db, {
     clock: systemClock,
     ids: createIdGenerator(systemClock),

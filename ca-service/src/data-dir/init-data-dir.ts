@@ -15,6 +15,7 @@ import { openPkcs11Token } from '../pki/pkcs11-token.js';
 import { encryptPrivateKey } from '../pki/signer.js';
 import type { OfflineRoot, RootLocation } from './offline-root.js';
 import { initRoot, loadRoot, rootDirPaths } from './offline-root.js';
+import { recordableDatabaseUrl } from './database-location.js';
 import { openCa } from './open-ca.js';
 import { dataDirPaths } from './paths.js';
 import type { DataDirPaths } from './paths.js';
@@ -42,6 +43,8 @@ export interface InitOptions {
   pkcs11?: Pkcs11Config;
   /** Stamped on every event's envelope (`dataResidency`); absent, events carry none. */
   dataResidency?: DataResidency;
+  /** A PostgreSQL URL (no password): the store, recorded in config.json; else SQLite in the data dir. */
+  database?: string;
 }
 
 export interface InitResult {
@@ -131,6 +134,9 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
         publicUrl: options.publicUrl,
         createdAt: new Date(options.clock.now()).toISOString(),
         ...(options.dataResidency === undefined ? {} : { dataResidency: options.dataResidency }),
+        ...(options.database === undefined
+          ? {}
+          : { database: recordableDatabaseUrl(options.database) }),
       },
       null,
       2,

@@ -29,6 +29,10 @@ import { INBOX_SUBJECTS } from '../inbox/inbox-processor.js';
 import { EventStore } from '../store/event-store.js';
 import type { Projection } from '../store/event-store.js';
 import { migrate } from '../store/migrations.js';
+import { PostgresDatabase } from '../store/postgres/postgres-database.js';
+import type { SqlDatabase } from '../store/sql-database.js';
+import { databaseLocation } from './database-location.js';
+import type { DatabaseLocation } from './database-location.js';
 import { CaMetrics } from '../observability/metrics.js';
 import { traceLogFields } from '../observability/tracing.js';
 import { tenantIds } from '../tenants/tenant-commands.js';
@@ -84,6 +88,8 @@ export interface OpenCaOptions {
    * found it.
    */
   pkcs11?: { pin?: string; modulePath?: string };
+  /** A PostgreSQL URL (`serve --database`) instead of the one config.json names, or SQLite. */
+  database?: string;
 }
 
 export interface OpenedCa {
@@ -91,7 +97,25 @@ export interface OpenedCa {
   close(): void;
 }
 
-export function openDatabase(path: string, clock: Clock): Database.Database {
+/**
+ * The store, migrated to this version's schema: SQLite in the data dir, or the PostgreSQL
+ * database that several CA instances share (docs/scaling.md).
+ */
+export function openDatabase(location: DatabaseLocation, clock: Clock): SqlDatabase {
+  const db =
+    location.engine === 'sqlite'
+      ? openSqlite(location.path)
+      : new PostgresDatabase(location.url, `lantern-ca ${hostname()}/${process.pid}`);
+  try {
+    migrate(db, new Date(clock.now()).toISOString());
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+function openSqlite(path: string): SqlDatabase {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   // FULL: a commit acknowledged to a device (sync ack, enrollment) must survive power loss.
@@ -104,7 +128,6 @@ export function openDatabase(path: string, clock: Clock): Database.Database {
   // disk they were ~80 pwrite calls per enrollment (bench/NOTES.md). They hold only the pages
   // one transaction touches; the CA has no VACUUM or large unindexed sort that this would grow.
   db.pragma('temp_store = MEMORY');
-  migrate(db, new Date(clock.now()).toISOString());
   return db;
 }
 
@@ -165,6 +188,7 @@ async function openWithKeys(
   const config = JSON.parse(readFileSync(paths.config, 'utf8')) as {
     publicUrl: string;
     dataResidency?: DataResidency;
+    database?: string;
   };
   const issuingPem = readFileSync(paths.issuingCertificate, 'utf8');
   const rootPem = readFileSync(paths.rootCertificate, 'utf8');
@@ -182,7 +206,10 @@ async function openWithKeys(
       salt: readFileSync(paths.logSalt, 'utf8').trim(),
       mixin: traceLogFields,
     });
-  const db = openDatabase(paths.database, options.clock);
+  const db = openDatabase(
+    databaseLocation(paths, config.database, options.database),
+    options.clock,
+  );
   const ids = createIdGenerator(options.clock);
   const store = new EventStore(db, {
     clock: options.clock,

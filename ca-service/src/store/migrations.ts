@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from './sql-database.js';
 
 /**
  * Numbered, append-only. SQL kept to what SQLite and PostgreSQL both accept (no AUTOINCREMENT
@@ -562,26 +562,28 @@ export const MIGRATIONS: readonly string[] = [
 
 export class SchemaTooNewError extends Error {}
 
-export function migrate(db: Database, appliedAt: string): void {
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
-  );
-  const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as {
-    version: number | null;
-  };
-  const current = row.version ?? 0;
-  if (current > MIGRATIONS.length) {
-    throw new SchemaTooNewError(
-      `database schema v${current} is newer than this lantern-ca (knows v${MIGRATIONS.length})`,
+export function migrate(db: SqlDatabase, appliedAt: string): void {
+  // One transaction for the whole upgrade: CA instances starting together on one PostgreSQL
+  // database take turns (its writer lock), and the second finds the schema already current.
+  db.transaction(() => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
     );
-  }
-  MIGRATIONS.slice(current).forEach((sql, index) => {
-    db.transaction(() => {
+    const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as {
+      version: number | null;
+    };
+    const current = row.version ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new SchemaTooNewError(
+        `database schema v${current} is newer than this lantern-ca (knows v${MIGRATIONS.length})`,
+      );
+    }
+    MIGRATIONS.slice(current).forEach((sql, index) => {
       db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
         current + index + 1,
         appliedAt,
       );
-    })();
-  });
+    });
+  })();
 }

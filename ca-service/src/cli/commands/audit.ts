@@ -9,17 +9,20 @@ import { AuditChainBrokenError } from '../../errors.js';
 import { openIssuingSigner } from '../../data-dir/issuing-signer.js';
 import { passphraseOf } from '../command-kit.js';
 import { PKCS11_OPTIONS, pkcs11OpenOptions } from '../pkcs11-options.js';
-import { openStore, progress } from '../local-store.js';
+import { DATABASE_OPTION, databaseGiven, openStore, progress } from '../local-store.js';
 
 export const auditCommands: Command[] = [
   {
     path: ['audit', 'verify'],
     summary:
       'Verify the event hash chain and the signed checkpoints; names the first broken position',
-    usage: 'audit verify --data-dir D [--json]',
-    options: { 'data-dir': { type: 'string' } },
+    usage: 'audit verify --data-dir D [--database postgres://…] [--json]',
+    options: { 'data-dir': { type: 'string' }, ...DATABASE_OPTION },
     async run(values, _positionals, io) {
-      const { store, paths, close } = openStore(requireString(values, 'data-dir'));
+      const { store, paths, close } = openStore(
+        requireString(values, 'data-dir'),
+        databaseGiven(values, io),
+      );
       try {
         const chain = verifyChain(store, progress(values, io, 'verified'));
         const checkpoints = new AuditCheckpoints(store, systemClock, {
@@ -61,13 +64,14 @@ export const auditCommands: Command[] = [
     usage: 'audit checkpoint --data-dir D [--passphrase-file F] [--pkcs11-pin-file F]',
     options: {
       'data-dir': { type: 'string' },
+      ...DATABASE_OPTION,
       'passphrase-file': { type: 'string' },
       'pkcs11-module': PKCS11_OPTIONS['pkcs11-module'],
       'pkcs11-pin-file': PKCS11_OPTIONS['pkcs11-pin-file'],
     },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
-      const { store, paths, close } = openStore(dataDir);
+      const { store, paths, close } = openStore(dataDir, databaseGiven(values, io));
       let issuing: ReturnType<typeof openIssuingSigner> | undefined;
       try {
         issuing = openIssuingSigner(
@@ -93,9 +97,12 @@ export const auditCommands: Command[] = [
     path: ['audit', 'checkpoints'],
     summary: 'Export the signed checkpoints (keep a copy outside the CA host)',
     usage: 'audit checkpoints --data-dir D [--out FILE.ndjson]',
-    options: { 'data-dir': { type: 'string' }, out: { type: 'string' } },
-    async run(values) {
-      const { store, paths, close } = openStore(requireString(values, 'data-dir'));
+    options: { 'data-dir': { type: 'string' }, out: { type: 'string' }, ...DATABASE_OPTION },
+    async run(values, _positionals, io) {
+      const { store, paths, close } = openStore(
+        requireString(values, 'data-dir'),
+        databaseGiven(values, io),
+      );
       try {
         const checkpoints = new AuditCheckpoints(store, systemClock, {
           issuingPem: readFileSync(paths.issuingCertificate, 'utf8'),

@@ -16,7 +16,7 @@ import type { RecordedEvent } from '../../store/event-store.js';
 import type { AdminClient } from '../admin-command.js';
 import { adminCommand } from '../admin-command.js';
 import { table } from '../command-kit.js';
-import { openStore, position, progress } from '../local-store.js';
+import { DATABASE_OPTION, databaseGiven, openStore, position, progress } from '../local-store.js';
 
 const EVENT_TYPES = [...new Set(EVENT_CATALOGUE.map((definition) => definition.type))].sort();
 
@@ -161,6 +161,7 @@ export const eventStoreCommands: Command[] = [
       'events replay --to-nats URL --from POSITION [--to POSITION] [--window 256] --data-dir D',
     options: {
       'data-dir': { type: 'string' },
+      ...DATABASE_OPTION,
       'to-nats': { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -173,7 +174,10 @@ export const eventStoreCommands: Command[] = [
       const to = position(values, 'to');
       if (to !== undefined && to < from) throw new UsageError('--to must not be before --from');
       const window = position(values, 'window');
-      const { store, paths, close } = openStore(requireString(values, 'data-dir'));
+      const { store, paths, close } = openStore(
+        requireString(values, 'data-dir'),
+        databaseGiven(values, io),
+      );
       try {
         const result = await replayEvents({
           store,
@@ -211,15 +215,19 @@ export const eventStoreCommands: Command[] = [
     usage: 'events dead-letters [--source relay|inbox] [--limit 100] --data-dir D',
     options: {
       'data-dir': { type: 'string' },
+      ...DATABASE_OPTION,
       source: { type: 'string' },
       limit: { type: 'string' },
     },
-    async run(values) {
+    async run(values, _positionals, io) {
       const source = optionalString(values, 'source');
       if (source !== undefined && source !== 'relay' && source !== 'inbox')
         throw new UsageError('--source is relay or inbox');
       const limit = position(values, 'limit') ?? 100;
-      const { store, close } = openStore(requireString(values, 'data-dir'));
+      const { store, close } = openStore(
+        requireString(values, 'data-dir'),
+        databaseGiven(values, io),
+      );
       try {
         const letters = new DeadLetterQueue(store.db, systemClock).list(
           source as DeadLetterSource | undefined,

@@ -8,6 +8,7 @@ import {
 } from '@lantern/shared';
 import type { Command, DataResidency } from '@lantern/shared';
 import { isIP } from 'node:net';
+import { postgresLocation, recordableDatabaseUrl } from '../../data-dir/database-location.js';
 import { initDataDir, refuseInitialisedDataDir } from '../../data-dir/init-data-dir.js';
 import { dataDirPaths } from '../../data-dir/paths.js';
 import { requireInitialisedDataDir } from '../../data-dir/require-data-dir.js';
@@ -88,7 +89,7 @@ export const initCommand: Command = {
   path: ['init'],
   summary: 'Create the root and issuing CA, the store and a local admin API key',
   usage:
-    'init --data-dir D (--root-dir R [--root-passphrase-file F] | --dev-root-in-data-dir) [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--data-residency us|eu|me|ap] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
+    'init --data-dir D (--root-dir R [--root-passphrase-file F] | --dev-root-in-data-dir) [--public-url http://127.0.0.1:8080] [--passphrase-file F] [--data-residency us|eu|me|ap] [--database postgres://USER@HOST:5432/DB] [--pkcs11-module LIB --pkcs11-token-label L [--pkcs11-pin-file F]]\n\n' +
     '--root-dir: the offline root (removable media): its key is made or read there, under its own ' +
     'passphrase (LANTERN_CA_ROOT_PASSPHRASE or --root-passphrase-file), signs the issuing CA and ' +
     'never enters the data dir. --dev-root-in-data-dir: DEV ONLY, the root key stays in the data ' +
@@ -96,6 +97,9 @@ export const initCommand: Command = {
     '--public-url: where devices reach the CA; it also becomes the name the CA calls itself ' +
     '(the issuer of its tokens), which agents learn at enrollment. --url is the old name.\n' +
     '--data-residency: the region this CA keeps its data in, stamped on every event it stores.\n' +
+    '--database: keep the store in this PostgreSQL database (several CA instances can share it;\n' +
+    'docs/scaling.md) instead of SQLite in the data dir. Recorded in config.json, so without a\n' +
+    'password: PostgreSQL reads it from PGPASSWORD or ~/.pgpass. LANTERN_DATABASE_URL also works.\n' +
     PKCS11_USAGE,
   options: {
     'data-dir': { type: 'string' },
@@ -106,9 +110,12 @@ export const initCommand: Command = {
     'dev-root-in-data-dir': { type: 'boolean', default: false },
     ...PKCS11_OPTIONS,
     'data-residency': { type: 'string' },
+    database: { type: 'string' },
   },
   async run(values, _positionals, io) {
     const dataDir = requireString(values, 'data-dir');
+    const database = optionalString(values, 'database') ?? io.env['LANTERN_DATABASE_URL'];
+    if (database !== undefined) recordableDatabaseUrl(database);
     const dataResidency = optionalString(values, 'data-residency');
     if (
       dataResidency !== undefined &&
@@ -145,6 +152,7 @@ export const initCommand: Command = {
       ...(passphrase === undefined ? {} : { passphrase }),
       ...(pkcs11 === undefined ? {} : { pkcs11 }),
       ...(dataResidency === undefined ? {} : { dataResidency: dataResidency as DataResidency }),
+      ...(database === undefined ? {} : { database }),
     });
     const paths = dataDirPaths(dataDir);
     return {
@@ -196,7 +204,7 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'Run the CA service (HTTP)',
   usage:
-    'serve --data-dir D [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT] [--smtp-url URL] [--smtp-from ADDRESS] [--webhooks-allow-loopback-http] [--trust-proxy ADDR[,CIDR…]]\n\n' +
+    'serve --data-dir D [--database postgres://…] [--port 8080] [--host 127.0.0.1] [--public-url URL] [--nats URL[,URL…]] [--nats-replicas 1] [--passphrase-file F] [--webauthn-rp-id localhost] [--webauthn-origins URL,URL] [--metrics-listen HOST:PORT] [--smtp-url URL] [--smtp-from ADDRESS] [--webhooks-allow-loopback-http] [--trust-proxy ADDR[,CIDR…]]\n\n' +
     'Stdout carries JSON log lines only; what is meant for a person goes to stderr.\n' +
     'LANTERN_METRICS_TOKEN: a bearer token /metrics then requires.\n' +
     'LANTERN_SMTP_URL (or --smtp-url smtp[s]://user:pass@host:port): mail for email verification and\n' +
@@ -209,9 +217,12 @@ export const serveCommand: Command = {
     'or --pkcs11-pin-file; --pkcs11-module when the module is no longer where init found it.\n' +
     '--trust-proxy (or LANTERN_TRUST_PROXY): the addresses or CIDR blocks of the load balancers in\n' +
     'front; the client address (rate limits, adaptive MFA, audit) is then read from their\n' +
-    'X-Forwarded-For. Without it the TCP peer is the client.',
+    'X-Forwarded-For. Without it the TCP peer is the client.\n' +
+    '--database (or LANTERN_DATABASE_URL): the PostgreSQL database this instance shares with the\n' +
+    'others (a password may be in it here: it is not recorded); else the one init recorded, or SQLite.',
   options: {
     'data-dir': { type: 'string' },
+    database: { type: 'string' },
     'public-url': { type: 'string' },
     'trust-proxy': { type: 'string' },
     port: { type: 'string' },
@@ -249,6 +260,8 @@ export const serveCommand: Command = {
     const proxies = trustedProxies(
       optionalString(values, 'trust-proxy') ?? io.env['LANTERN_TRUST_PROXY'],
     );
+    const database = optionalString(values, 'database') ?? io.env['LANTERN_DATABASE_URL'];
+    if (database !== undefined) postgresLocation(database);
     requireInitialisedDataDir(dataDir);
     // Loaded only for `serve`: the service and the OpenTelemetry SDK are most of a CLI start.
     const [{ tracingConfigFromEnv }, { serve }] = await Promise.all([
@@ -271,6 +284,7 @@ export const serveCommand: Command = {
       webhooksAllowLoopbackHttp: values['webhooks-allow-loopback-http'] === true,
       ...(proxies === undefined ? {} : { trustedProxies: proxies }),
       dataDir,
+      ...(database === undefined ? {} : { database }),
       passphrase,
       ...(pkcs11 === undefined ? {} : { pkcs11 }),
       port,

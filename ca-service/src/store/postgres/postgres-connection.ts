@@ -1,0 +1,184 @@
+import { createRequire } from 'node:module';
+import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+
+/**
+ * The thread that holds the PostgreSQL connection (`pg`). It answers one request at a time and
+ * wakes the caller through the shared signal. Plain JavaScript in a string: a worker runs a file
+ * or source text, and this one must run the same from `src/` under the tests and from `dist/`.
+ */
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const pg = require(workerData.pgPath);
+const { port, signal, url, applicationName } = workerData;
+const BIGINT = 20, NUMERIC = 1700, BOOL = 16;
+pg.types.setTypeParser(BIGINT, Number);
+pg.types.setTypeParser(NUMERIC, Number);
+pg.types.setTypeParser(BOOL, (text) => (text === 't' ? 1 : 0));
+
+let client = null;
+async function connected() {
+  if (client !== null) return client;
+  const fresh = new pg.Client({ connectionString: url, application_name: applicationName });
+  fresh.on('error', () => { if (client === fresh) client = null; });
+  await fresh.connect();
+  await fresh.query("SET lock_timeout = '30s'; SET statement_timeout = '60s'");
+  client = fresh;
+  return fresh;
+}
+
+function reply(message) {
+  port.postMessage(message);
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+port.on('message', async (request) => {
+  try {
+    if (request.op === 'close') {
+      if (client !== null) await client.end();
+      client = null;
+      reply({ ok: true, rows: [], rowCount: 0 });
+      return;
+    }
+    const db = await connected();
+    const result = request.params === undefined
+      ? await db.query(request.sql)
+      : await db.query({ text: request.sql, values: request.params, name: request.name });
+    const last = Array.isArray(result) ? result[result.length - 1] : result;
+    reply({ ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0 });
+  } catch (error) {
+    reply({
+      ok: false,
+      message: String(error && error.message ? error.message : error),
+      code: error && typeof error.code === 'string' ? error.code : undefined,
+      lost: client === null,
+    });
+  }
+});
+`;
+
+export interface QueryResult {
+  rows: Record<string, unknown>[];
+  rowCount: number;
+}
+
+interface Reply {
+  ok: boolean;
+  rows?: Record<string, unknown>[];
+  rowCount?: number;
+  message?: string;
+  code?: string;
+  lost?: boolean;
+}
+
+/** A PostgreSQL error as the features see it: the server's message and SQLSTATE. */
+export class PostgresError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    /** The connection was lost: any transaction on it is gone. */
+    readonly connectionLost: boolean,
+  ) {
+    super(message);
+    this.name = 'PostgresError';
+  }
+}
+
+/** A request the worker did not answer within this long is reported as failed. */
+const REPLY_TIMEOUT_MS = 90_000;
+/** Named (server-side prepared) statements per connection; dynamic SQL past this runs unnamed. */
+const MAX_NAMED = 2000;
+
+/** Values the worker hands back as `Uint8Array` (structured clone) return as `Buffer`. */
+function asBuffers(row: Record<string, unknown>): Record<string, unknown> {
+  for (const [key, value] of Object.entries(row)) {
+    if (value instanceof Uint8Array && !Buffer.isBuffer(value)) {
+      row[key] = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    }
+  }
+  return row;
+}
+
+/**
+ * One PostgreSQL connection, called synchronously: the CA's features run their statements and
+ * transactions as synchronous code (better-sqlite3's model, so no other request interleaves with
+ * a transaction), and this keeps that model on PostgreSQL. The connection lives on a worker
+ * thread; each call posts the request and waits on a shared signal for the answer.
+ */
+export class PostgresConnection {
+  private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  private readonly port: MessagePort;
+  private readonly worker: Worker;
+  private readonly names = new Map<string, string>();
+  private closed = false;
+
+  constructor(url: string, applicationName = 'lantern-ca') {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: {
+        pgPath: createRequire(import.meta.url).resolve('pg'),
+        port: port2,
+        signal: this.signal,
+        url,
+        applicationName,
+      },
+      transferList: [port2],
+    });
+    this.worker.unref();
+    this.port.unref();
+  }
+
+  /** Runs `sql` with `params` (extended protocol), or as a script of statements without them. */
+  query(sql: string, params?: readonly unknown[]): QueryResult {
+    if (this.closed)
+      throw new PostgresError('the PostgreSQL connection is closed', undefined, true);
+    const request: { sql: string; params?: readonly unknown[]; name?: string } = { sql };
+    if (params !== undefined) {
+      request.params = params;
+      const name = this.nameOf(sql);
+      if (name !== undefined) request.name = name;
+    }
+    const reply = this.call(request);
+    if (!reply.ok) {
+      throw new PostgresError(reply.message ?? 'PostgreSQL error', reply.code, reply.lost === true);
+    }
+    return { rows: (reply.rows ?? []).map(asBuffers), rowCount: reply.rowCount ?? 0 };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.call({ op: 'close' });
+    } finally {
+      this.closed = true;
+      void this.worker.terminate();
+    }
+  }
+
+  private nameOf(sql: string): string | undefined {
+    let name = this.names.get(sql);
+    if (name === undefined && this.names.size < MAX_NAMED) {
+      name = `lantern_${this.names.size + 1}`;
+      this.names.set(sql, name);
+    }
+    return name;
+  }
+
+  private call(request: object): Reply {
+    Atomics.store(this.signal, 0, 0);
+    this.port.postMessage(request);
+    if (Atomics.wait(this.signal, 0, 0, REPLY_TIMEOUT_MS) === 'timed-out') {
+      this.closed = true;
+      void this.worker.terminate();
+      throw new PostgresError('PostgreSQL did not answer in time', undefined, true);
+    }
+    const message = receiveMessageOnPort(this.port);
+    if (message === undefined) {
+      throw new PostgresError('the PostgreSQL worker gave no answer', undefined, true);
+    }
+    return message.message as Reply;
+  }
+}

@@ -1,0 +1,199 @@
+import type { RunOutcome, SqlDatabase, SqlStatement } from '../sql-database.js';
+import { PostgresConnection, PostgresError } from './postgres-connection.js';
+import { toPostgresSchema, toPostgresSql } from './postgres-sql.js';
+
+/**
+ * Taken first in every transaction: the CA instances sharing a store take turns, one
+ * transaction at a time, as the one SQLite connection of a single CA does. That is what keeps the
+ * event hash chain one chain, the aggregate versions rising with position (`lastInStream`), an
+ * enrollment token consumed once and the revocation feed without gaps, with the features' code
+ * the same on both engines. One lock per schema ("LANT" in ASCII, then the schema), so stores in
+ * other schemas of the database do not wait on it; the two-key form never meets a lease's key.
+ */
+const BEGIN_WRITER_TURN =
+  'BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))';
+
+/**
+ * The transactions left open for reads at the end of a synchronous step, per connection of this
+ * process: before another connection of this process waits for the writer lock, they end, or a
+ * process holding two connections to one store (a CLI command run in-process) would wait on itself.
+ */
+const openReads = new Set<PostgresDatabase>();
+
+const READ_ONLY = /^\s*(SELECT|VALUES)\b/i;
+
+class PostgresStatement implements SqlStatement {
+  constructor(
+    private readonly db: PostgresDatabase,
+    private readonly text: string,
+    private readonly writes: boolean,
+  ) {}
+
+  run(...params: unknown[]): RunOutcome {
+    return { changes: this.db.execute(this.text, params, this.writes).rowCount };
+  }
+
+  get(...params: unknown[]): unknown {
+    return this.db.execute(this.text, params, this.writes).rows[0];
+  }
+
+  all(...params: unknown[]): unknown[] {
+    return this.db.execute(this.text, params, this.writes).rows;
+  }
+
+  iterate(...params: unknown[]): IterableIterator<unknown> {
+    return this.all(...params)[Symbol.iterator]();
+  }
+}
+
+/**
+ * The CA's store on PostgreSQL, with better-sqlite3's synchronous API (`SqlDatabase`).
+ *
+ * Every statement runs in a transaction that holds the writer lock. Statements outside an
+ * explicit `transaction()` share one until the code reaches its next `await` (a microtask) or
+ * writes: a read followed by a write in the same synchronous step — which on SQLite nothing else
+ * can come between — is atomic across instances too, and a write is committed before the call
+ * returns, as SQLite's autocommit is.
+ */
+export class PostgresDatabase implements SqlDatabase {
+  private readonly connection: PostgresConnection;
+  private transactionOpen = false;
+  private closed = false;
+  private explicitDepth = 0;
+  private savepoints = 0;
+
+  /** `url` names the database (and search path); it may carry a password, so it is never logged. */
+  constructor(
+    readonly url: string,
+    applicationName?: string,
+  ) {
+    this.connection = new PostgresConnection(url, applicationName);
+  }
+
+  get inTransaction(): boolean {
+    return this.explicitDepth > 0 && this.transactionOpen;
+  }
+
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  prepare(sql: string): SqlStatement {
+    return new PostgresStatement(this, toPostgresSql(sql), !READ_ONLY.test(sql));
+  }
+
+  /** Runs a script of DDL (a migration), translated to PostgreSQL's types. */
+  exec(sql: string): this {
+    this.execute(toPostgresSchema(sql), undefined, true);
+    return this;
+  }
+
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    return (...args: A): R => {
+      if (this.explicitDepth > 0) return this.inSavepoint(() => fn(...args));
+      this.begin();
+      this.explicitDepth = 1;
+      try {
+        const result = fn(...args);
+        if (result instanceof Promise) {
+          throw new TypeError('a transaction function must not return a promise');
+        }
+        this.end('COMMIT');
+        return result;
+      } catch (error) {
+        this.end('ROLLBACK');
+        throw error;
+      } finally {
+        this.explicitDepth = 0;
+      }
+    };
+  }
+
+  /**
+   * Tries to take the session-level advisory lock `name` in this schema (the outbox relay's
+   * lease). Held until `unlock` or until this connection ends, as when the process dies.
+   */
+  tryLock(name: string): boolean {
+    const row = this.connection.query(
+      `SELECT pg_try_advisory_lock(hashtext(current_schema() || ':' || $1)) AS held`,
+      [name],
+    ).rows[0];
+    return row?.['held'] === 1;
+  }
+
+  unlock(name: string): void {
+    this.connection.query(`SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || $1))`, [
+      name,
+    ]);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.transactionOpen) this.end('COMMIT');
+    this.connection.close();
+  }
+
+  /** @internal The statements' way in: runs one statement in the current transaction. */
+  execute(sql: string, params: readonly unknown[] | undefined, writes: boolean) {
+    this.begin();
+    let result;
+    try {
+      result = this.connection.query(sql, params);
+    } catch (error) {
+      if (error instanceof PostgresError && error.connectionLost) this.transactionOpen = false;
+      // PostgreSQL aborts the whole transaction on an error. Inside an explicit one the
+      // failure reaches `transaction()`, which rolls back; outside, only reads came before it.
+      if (this.explicitDepth === 0) this.end('ROLLBACK');
+      throw error;
+    }
+    if (writes && this.explicitDepth === 0) this.end('COMMIT');
+    return result;
+  }
+
+  private begin(): void {
+    if (this.transactionOpen) return;
+    for (const other of openReads) other.endReads();
+    this.connection.query(BEGIN_WRITER_TURN);
+    this.transactionOpen = true;
+    openReads.add(this);
+    queueMicrotask(() => {
+      if (this.transactionOpen && this.explicitDepth === 0) this.end('COMMIT');
+    });
+  }
+
+  private endReads(): void {
+    if (this.explicitDepth === 0) this.end('COMMIT');
+  }
+
+  private end(command: 'COMMIT' | 'ROLLBACK'): void {
+    if (!this.transactionOpen) return;
+    this.transactionOpen = false;
+    openReads.delete(this);
+    try {
+      this.connection.query(command);
+    } catch (error) {
+      if (command === 'COMMIT') throw error;
+      // A failed rollback leaves nothing to undo: PostgreSQL ends a transaction whose
+      // connection is lost, and the next statement starts a new one.
+      if (!(error instanceof PostgresError)) throw error;
+    }
+  }
+
+  private inSavepoint<R>(work: () => R): R {
+    this.savepoints += 1;
+    const name = `unit_${this.savepoints}`;
+    this.connection.query(`SAVEPOINT ${name}`);
+    this.explicitDepth += 1;
+    try {
+      const result = work();
+      this.connection.query(`RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (error) {
+      this.connection.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      throw error;
+    } finally {
+      this.explicitDepth -= 1;
+    }
+  }
+}
