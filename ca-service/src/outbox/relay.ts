@@ -5,6 +5,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventStore, RecordedEvent } from '../store/event-store.js';
 import { Cursor } from '../store/cursor.js';
+import { leaseOf } from '../store/lease.js';
+import type { Lease } from '../store/lease.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { connectNats } from './connect-nats.js';
 import { ensureIdentityStreams } from './identity-streams.js';
@@ -28,6 +30,8 @@ export interface OutboxRelayOptions {
   pollMs?: number;
   /** The cursor is written at most this often (a crash re-sends at most that much, de-duplicated). */
   cursorFlushMs?: number;
+  /** How often an instance that does not hold the relay lease asks for it again. */
+  leasePollMs?: number;
   replicas?: number;
   /** Per-topic counts for the metrics (`identity_outbox_publish_*`); topic = event type. */
   counters?: RelayCounters;
@@ -73,9 +77,15 @@ const RATE_WINDOW_SECONDS = 10;
  */
 export class OutboxRelay {
   private readonly cursor: Cursor;
+  /** Several CA instances on one PostgreSQL database: only the holder publishes. */
+  private readonly lease: Lease;
+  private leading = false;
   private readonly dlq: DeadLetterQueue;
   private readonly settings: Required<
-    Pick<OutboxRelayOptions, 'window' | 'maxAttempts' | 'publishTimeoutMs' | 'pollMs'>
+    Pick<
+      OutboxRelayOptions,
+      'window' | 'maxAttempts' | 'publishTimeoutMs' | 'pollMs' | 'leasePollMs'
+    >
   > & { retry: { initialMs: number; maxMs: number } };
   private running = false;
   private connected = false;
@@ -95,12 +105,14 @@ export class OutboxRelay {
       options.name ?? 'relay:identity',
       options.cursorFlushMs ?? 200,
     );
+    this.lease = leaseOf(options.store.db, this.cursor.name);
     this.dlq = new DeadLetterQueue(options.store.db, options.clock);
     this.settings = {
       window: options.window ?? 256,
       maxAttempts: options.maxAttempts ?? 8,
       publishTimeoutMs: options.publishTimeoutMs ?? 5_000,
       pollMs: options.pollMs ?? 250,
+      leasePollMs: options.leasePollMs ?? 1_000,
       retry: { initialMs: options.retry?.initialMs ?? 200, maxMs: options.retry?.maxMs ?? 15_000 },
     };
   }
@@ -126,7 +138,9 @@ export class OutboxRelay {
     this.pipeline?.close();
     await this.loop;
     this.loop = undefined;
-    this.cursor.flush();
+    if (this.leading) this.cursor.flush();
+    this.leading = false;
+    this.lease.release();
     await this.nc?.close();
     this.nc = undefined;
     this.connected = false;
@@ -135,7 +149,8 @@ export class OutboxRelay {
   status(): RelayStatus {
     const { store, clock } = this.options;
     const head = store.headPosition();
-    const position = this.cursor.position;
+    // A standby instance reports the leader's progress, which the store holds.
+    const position = this.leading ? this.cursor.position : Cursor.read(store.db, this.cursor.name);
     const oldest = head > position ? store.recordedAtAfter(position) : undefined;
     const now = clock.now();
     const nowSecond = Math.floor(now / 1000);
@@ -158,8 +173,40 @@ export class OutboxRelay {
     };
   }
 
+  /** Waits until this instance holds the relay lease; false when stopped first. */
+  private async leadership(): Promise<boolean> {
+    const { logger } = this.options;
+    let announced = false;
+    while (this.running) {
+      if (this.lease.tryAcquire()) {
+        // Where the previous holder stopped: its cursor is in the shared store.
+        this.cursor.reload();
+        this.leading = true;
+        if (announced) {
+          logger.info(
+            { event: 'relay.lease_taken', cursor: this.cursor.position },
+            'this instance now publishes the outbox',
+          );
+        }
+        return true;
+      }
+      if (!announced) {
+        logger.info(
+          { event: 'relay.standby' },
+          'another CA instance publishes the outbox; this one takes over if it stops',
+        );
+        announced = true;
+      }
+      await sleep(this.settings.leasePollMs, undefined, { signal: this.abort.signal }).catch(
+        () => undefined,
+      );
+    }
+    return false;
+  }
+
   private async run(): Promise<void> {
     const { logger } = this.options;
+    if (!(await this.leadership())) return;
     const nc = await connectNats({
       servers: this.options.servers ?? [],
       name: 'lantern-ca-relay',

@@ -1,5 +1,5 @@
 import type { Clock } from '@lantern/shared';
-import type { Database } from 'better-sqlite3';
+import type { SqlDatabase } from './sql-database.js';
 
 /**
  * A reader's position in the event log, persisted in `cursors`. Writes are batched, at most one
@@ -11,13 +11,13 @@ export class Cursor {
   private written: number;
   private timer: NodeJS.Timeout | undefined;
 
-  static read(db: Database, name: string): number {
+  static read(db: SqlDatabase, name: string): number {
     const row = db.prepare('SELECT position FROM cursors WHERE name = ?').get(name) as
       { position: number } | undefined;
     return row?.position ?? 0;
   }
 
-  static write(db: Database, name: string, position: number, at: string): void {
+  static write(db: SqlDatabase, name: string, position: number, at: string): void {
     db.prepare(
       `INSERT INTO cursors (name, position, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
@@ -25,12 +25,19 @@ export class Cursor {
   }
 
   constructor(
-    private readonly db: Database,
+    private readonly db: SqlDatabase,
     private readonly clock: Clock,
     readonly name: string,
     private readonly flushMs: number,
   ) {
     this.position = Cursor.read(db, name);
+    this.written = this.position;
+  }
+
+  /** Takes up the stored position again: another CA instance may have moved it (a lease). */
+  reload(): void {
+    this.flush();
+    this.position = Cursor.read(this.db, this.name);
     this.written = this.position;
   }
 

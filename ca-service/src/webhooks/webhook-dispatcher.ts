@@ -2,6 +2,8 @@ import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import { eventMessage } from '../outbox/event-message.js';
 import { Cursor } from '../store/cursor.js';
+import { leaseOf } from '../store/lease.js';
+import type { Lease } from '../store/lease.js';
 import type { RecordedEvent } from '../store/event-store.js';
 import type { DeliveryRow } from './webhook-deliveries.js';
 import { postToEndpoint } from './endpoint-address.js';
@@ -47,6 +49,8 @@ export class WebhookDispatcher {
   /** Attempts under way by delivery id, with the tenant they count against. */
   private readonly inFlight = new Map<string, { tenantId: string; done: Promise<void> }>();
   private timer: NodeJS.Timeout | undefined;
+  /** CA instances sharing a PostgreSQL database: one dispatches, or each would post each delivery. */
+  private lease: Lease | undefined;
   private running: Promise<void> | undefined;
   /** Aborted by `stop`: a shutdown does not wait out slow endpoints (they are retried later). */
   private stopping = new AbortController();
@@ -94,6 +98,7 @@ export class WebhookDispatcher {
     this.stopping.abort();
     await this.running;
     await Promise.all([...this.inFlight.values()].map(({ done }) => done));
+    this.lease?.release();
   }
 
   /** Queues deliveries for new events and starts the due ones; resolves when those are settled. */
@@ -104,6 +109,8 @@ export class WebhookDispatcher {
   }
 
   private async tick(): Promise<void> {
+    this.lease ??= leaseOf(this.ctx.store.db, 'webhooks');
+    if (!this.lease.tryAcquire()) return;
     while (this.enqueue() === this.settings.batchSize) {
       // More events are waiting: keep the event loop free between batches.
       await new Promise((resolve) => setImmediate(resolve));
@@ -165,7 +172,7 @@ export class WebhookDispatcher {
       .prepare(
         `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant_id
            ORDER BY next_attempt_at, position) AS tenant_rank
-         FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?)
+         FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) AS due
          WHERE tenant_rank <= ? ORDER BY next_attempt_at, position LIMIT ?`,
       )
       .all(isoNow(this.ctx.clock), perTenant, free + this.inFlight.size) as DeliveryRow[];

@@ -1,0 +1,31 @@
+import { PostgresDatabase } from './postgres/postgres-database.js';
+import type { SqlDatabase } from './sql-database.js';
+
+/**
+ * A duty only one CA instance may carry out at a time (the outbox relay, webhook dispatch). On PostgreSQL it is a
+ * session-level advisory lock: PostgreSQL drops it when the holder's connection ends, so a
+ * killed instance hands it over at once. On SQLite the serve lock already makes this process
+ * the only one, so the lease is always held.
+ */
+export interface Lease {
+  /** Takes the lease if it is free; true while this instance holds it. */
+  tryAcquire(): boolean;
+  release(): void;
+}
+
+export function leaseOf(db: SqlDatabase, name: string): Lease {
+  if (!(db instanceof PostgresDatabase)) return { tryAcquire: () => true, release: () => {} };
+  let held = false;
+  return {
+    tryAcquire() {
+      // The lock counts re-entries: ask only while not holding it, so one release lets it go.
+      held ||= db.tryLock(`lease:${name}`);
+      return held;
+    },
+    release() {
+      if (!held) return;
+      held = false;
+      db.unlock(`lease:${name}`);
+    },
+  };
+}
