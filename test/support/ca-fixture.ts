@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { BuildAppOptions, CaContext, Pkcs11Config } from '@lantern/ca-service';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
+import { TEST_STORE, createPostgresSchema } from './postgres.js';
 
 export const TEST_PASSPHRASE = 'test-passphrase-not-secret';
 /** The offline root's own passphrase: never the online CA's. */
@@ -31,13 +32,28 @@ export interface TestCa {
     key?: string,
   ): Promise<LightMyRequestResponse>;
   eventCount(): number;
+  /**
+   * A second CA instance over the same data dir and store, as a second `lantern-ca serve` on
+   * the same PostgreSQL database is; closed with this CA at the latest.
+   */
+  twin(): Promise<{ ctx: CaContext; app: FastifyInstance; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
-/** A throwaway CA per test: its own data dir, SQLite file, keys and frozen clock. */
+/**
+ * A throwaway CA per test: its own data dir, store, keys and frozen clock. The store is a SQLite
+ * file, or a PostgreSQL schema of its own (dropped at `close`) with `store: 'postgres'` or when
+ * the run sets LANTERN_TEST_STORE=postgres.
+ */
 export async function startTestCa(
-  options: { now?: number; pkcs11?: Pkcs11Config; app?: Omit<BuildAppOptions, 'context'> } = {},
+  options: {
+    now?: number;
+    pkcs11?: Pkcs11Config;
+    app?: Omit<BuildAppOptions, 'context'>;
+    store?: 'sqlite' | 'postgres';
+  } = {},
 ): Promise<TestCa> {
+  const schema = (options.store ?? TEST_STORE) === 'postgres' ? await createPostgresSchema() : null;
   const dir = mkdtempSync(join(tmpdir(), 'lantern-ca-'));
   const root = {
     dir: mkdtempSync(join(tmpdir(), 'lantern-root-')),
@@ -64,20 +80,26 @@ export async function startTestCa(
     root,
     logger,
     ...(options.pkcs11 === undefined ? {} : { pkcs11: options.pkcs11 }),
+    ...(schema === null ? {} : { database: schema.url }),
   });
-  const ca = await openCa({
-    dataDir: dir,
-    clock,
-    passphrase: TEST_PASSPHRASE,
-    logger,
-    ...(options.pkcs11 === undefined ? {} : { pkcs11: { pin: options.pkcs11.pin } }),
-  });
-  const app = await buildApp({
-    context: ca.context,
-    enrollRateLimitPerMinute: 10_000,
-    loginRateLimitPerMinute: 10_000,
-    ...options.app,
-  });
+  const instance = async () => {
+    const opened = await openCa({
+      dataDir: dir,
+      clock,
+      passphrase: TEST_PASSPHRASE,
+      logger,
+      ...(options.pkcs11 === undefined ? {} : { pkcs11: { pin: options.pkcs11.pin } }),
+    });
+    const built = await buildApp({
+      context: opened.context,
+      enrollRateLimitPerMinute: 10_000,
+      loginRateLimitPerMinute: 10_000,
+      ...options.app,
+    });
+    return { ca: opened, app: built };
+  };
+  const { ca, app } = await instance();
+  const twins: { close(): Promise<void> }[] = [];
   return {
     dir,
     root,
@@ -96,9 +118,25 @@ export async function startTestCa(
       }),
     eventCount: () =>
       (ca.context.store.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n,
+    async twin() {
+      const second = await instance();
+      const twin = {
+        ctx: second.ca.context,
+        app: second.app,
+        async close() {
+          if (!second.ca.context.store.db.open) return;
+          await second.app.close();
+          second.ca.close();
+        },
+      };
+      twins.push(twin);
+      return twin;
+    },
     async close() {
+      for (const twin of twins) await twin.close();
       await app.close();
       ca.close();
+      await schema?.drop();
       rmSync(dir, { recursive: true, force: true });
       rmSync(root.dir, { recursive: true, force: true });
     },

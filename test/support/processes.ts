@@ -46,6 +46,31 @@ export function runNode(
   };
 }
 
+/**
+ * `runNode` without blocking this process: for a CLI that talks to a server the test itself runs
+ * (a proxy, a fake provider), which a synchronous spawn would starve.
+ */
+export async function runNodeAsync(
+  script: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<CliResult> {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(options.input ?? '');
+  const status = await new Promise<number>((resolve) =>
+    child.once('close', (code) => resolve(code ?? -1)),
+  );
+  return { status, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
+}
+
 /** Starts a long-running CLI and resolves once `ready` matches its stderr or stdout. */
 export async function startNode(
   script: string,

@@ -1,0 +1,279 @@
+import { ConcurrencyConflictError, SchemaViolationError } from '@lantern/shared';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { verifyChain } from '../src/audit/verify-chain.js';
+import { leaseOf } from '../src/store/lease.js';
+import { MIGRATIONS, migrate } from '../src/store/migrations.js';
+import { PostgresDatabase } from '../src/store/postgres/postgres-database.js';
+import type { TestCa } from '../../test/support/ca-fixture.js';
+import {
+  createEnrollmentToken,
+  createTenant,
+  createUser,
+  startTestCa,
+} from '../../test/support/ca-fixture.js';
+import { testDeviceKey } from '../../test/support/device-keys.js';
+
+/**
+ * What every store the CA runs on must do the same way: SQLite (the embedded default) and
+ * PostgreSQL (several instances, docs/scaling.md). Each PostgreSQL case runs in a schema of its
+ * own, dropped at the end.
+ */
+describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) => {
+  // One CA for the cases of a store (its set-up is most of their time); each case counts from
+  // where the last one left the store and makes its own scratch table.
+  let ca: TestCa;
+  beforeAll(async () => {
+    ca = await startTestCa({ store });
+  });
+  afterAll(async () => ca.close());
+  beforeEach(() => {
+    ca.ctx.store.db.exec('DROP TABLE IF EXISTS scratch');
+  });
+
+  const meta = { actor: { type: 'system' as const, id: 'test' }, correlationId: 'c1' };
+  const db = () => ca.ctx.store.db;
+  const scratch = () =>
+    db().exec(
+      'CREATE TABLE scratch (name TEXT PRIMARY KEY, blob BLOB, count INTEGER, ratio REAL, note TEXT)',
+    );
+  const tenantCreated = (tenantId: string, name: string) => ({
+    eventType: 'identity.tenant.created',
+    aggregateId: tenantId,
+    tenantId,
+    ...meta,
+    payload: { tenantId, name, slug: name.toLowerCase() },
+  });
+
+  it('runs its migrations once: a second run on the migrated store changes nothing', () => {
+    const version = () =>
+      db().prepare('SELECT MAX(version) AS version, COUNT(*) AS n FROM schema_migrations').get();
+    expect(version()).toEqual({ version: MIGRATIONS.length, n: MIGRATIONS.length });
+    migrate(db(), new Date(ca.clock.now()).toISOString());
+    expect(version()).toEqual({ version: MIGRATIONS.length, n: MIGRATIONS.length });
+  });
+
+  it('gives back bytes, integers, reals and NULL as it was given them', () => {
+    scratch();
+    const bytes = Buffer.from([0, 1, 2, 0xfe, 0xff]);
+    db()
+      .prepare('INSERT INTO scratch (name, blob, count, ratio, note) VALUES (?, ?, ?, ?, ?)')
+      .run('a', bytes, 2 ** 40, 0.25, null);
+    const row = db().prepare('SELECT * FROM scratch WHERE name = ?').get('a') as {
+      blob: Buffer;
+      count: number;
+      ratio: number;
+      note: null;
+    };
+    expect(Buffer.isBuffer(row.blob) && row.blob.equals(bytes)).toBe(true);
+    expect(row).toMatchObject({ count: 2 ** 40, ratio: 0.25, note: null });
+    expect(db().prepare('SELECT * FROM scratch WHERE name = ?').get('missing')).toBeUndefined();
+  });
+
+  it('counts the rows a statement changed', () => {
+    scratch();
+    const insert = db().prepare('INSERT INTO scratch (name, count) VALUES (?, ?)');
+    for (const [name, count] of [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ] as const)
+      insert.run(name, count);
+    expect(db().prepare('UPDATE scratch SET note = ? WHERE count >= ?').run('x', 2)).toEqual(
+      expect.objectContaining({ changes: 2 }),
+    );
+    expect(db().prepare('DELETE FROM scratch WHERE name = ?').run('zz').changes).toBe(0);
+    expect([...db().prepare('SELECT name FROM scratch ORDER BY name').iterate()]).toEqual([
+      { name: 'a' },
+      { name: 'b' },
+      { name: 'c' },
+    ]);
+  });
+
+  it('reads a JSON array parameter with json_each, as the sync and revocation queries do', () => {
+    scratch();
+    const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
+    for (const name of ['a', 'b', 'c']) insert.run(name);
+    const rows = db()
+      .prepare(
+        'SELECT name FROM scratch WHERE name IN (SELECT value FROM json_each(?)) ORDER BY name',
+      )
+      .all(JSON.stringify(['c', 'a', 'x']));
+    expect(rows).toEqual([{ name: 'a' }, { name: 'c' }]);
+  });
+
+  it('rolls a failed transaction back whole, and a failed inner one back to its savepoint', () => {
+    scratch();
+    const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
+    const names = () =>
+      (db().prepare('SELECT name FROM scratch ORDER BY name').all() as { name: string }[]).map(
+        (row) => row.name,
+      );
+    expect(() =>
+      db().transaction(() => {
+        insert.run('a');
+        insert.run('a');
+      })(),
+    ).toThrow(/unique/i);
+    expect(names()).toEqual([]);
+    expect(db().inTransaction).toBe(false);
+
+    db().transaction(() => {
+      insert.run('outer');
+      expect(db().inTransaction).toBe(true);
+      expect(() =>
+        db().transaction(() => {
+          insert.run('inner');
+          throw new Error('inner unit fails');
+        })(),
+      ).toThrow('inner unit fails');
+      insert.run('after');
+    })();
+    expect(names()).toEqual(['after', 'outer']);
+  });
+
+  it('appends one unbroken hash chain, and verifies it', () => {
+    for (let i = 0; i < 5; i += 1) {
+      ca.ctx.store.append([tenantCreated(ca.ctx.ids.next('ten'), `T${i}`)]);
+    }
+    const verdict = verifyChain(ca.ctx.store);
+    expect(verdict).toMatchObject({ ok: true, checked: ca.eventCount() });
+  });
+
+  it('refuses a stale expected version and an invalid payload, writing nothing', () => {
+    const tenantId = ca.ctx.ids.next('ten');
+    ca.ctx.store.append([{ ...tenantCreated(tenantId, 'A'), expectedVersion: 0 }]);
+    const before = ca.eventCount();
+    const tenantsBefore = db().prepare('SELECT COUNT(*) AS n FROM tenants').get();
+    expect(() =>
+      ca.ctx.store.append([
+        tenantCreated(ca.ctx.ids.next('ten'), 'B'),
+        { ...tenantCreated(tenantId, 'A again'), expectedVersion: 0 },
+      ]),
+    ).toThrow(ConcurrencyConflictError);
+    expect(() =>
+      ca.ctx.store.append([
+        tenantCreated(ca.ctx.ids.next('ten'), 'C'),
+        { ...tenantCreated(ca.ctx.ids.next('ten'), 'D'), payload: { tenantId } },
+      ]),
+    ).toThrow(SchemaViolationError);
+    expect(ca.eventCount()).toBe(before);
+    expect(db().prepare('SELECT COUNT(*) AS n FROM tenants').get()).toEqual(tenantsBefore);
+  });
+
+  it('commits a group of units together, without the one that failed', async () => {
+    const before = ca.eventCount();
+    const units = ['G1', 'G2', 'G3'].map((name) =>
+      ca.ctx.store.groupedTransaction(() => {
+        const [event] = ca.ctx.store.append([tenantCreated(ca.ctx.ids.next('ten'), name)]);
+        if (name === 'G2') throw new Error('this unit fails');
+        return event;
+      }),
+    );
+    const settled = await Promise.allSettled(units);
+    expect(settled.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(ca.eventCount()).toBe(before + 2);
+    expect(verifyChain(ca.ctx.store).ok).toBe(true);
+  });
+
+  it('replays its events into exactly the projections it keeps live', async () => {
+    const tenant = await createTenant(ca, 'Replay School');
+    await createUser(ca, tenant, 'amina', 'a long enough password');
+    const token = await createEnrollmentToken(ca, tenant);
+    const enrolled = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/devices/enroll',
+      payload: { enrollmentToken: token, csr: await testDeviceKey().csr() },
+    });
+    expect(enrolled.statusCode).toBe(201);
+    const dump = () =>
+      Object.fromEntries(
+        ['tenants', 'users', 'enrollment_tokens', 'devices', 'certificates'].map((table) => [
+          table,
+          db().prepare(`SELECT * FROM ${table} ORDER BY 1`).all(),
+        ]),
+      );
+    const live = dump();
+    ca.ctx.store.rebuildProjections();
+    expect(dump()).toEqual(live);
+  });
+});
+
+describe('several CA instances on one PostgreSQL database', () => {
+  let ca: TestCa;
+  beforeEach(async () => {
+    ca = await startTestCa({ store: 'postgres' });
+  });
+  afterEach(async () => ca.close());
+
+  it('keeps one hash chain while two instances append in turn', async () => {
+    const twin = await ca.twin();
+    const tenant = await createTenant(ca, 'Shared School');
+    for (const [i, username] of ['amina', 'bilal', 'chen', 'dara', 'eli', 'femi'].entries()) {
+      const app = i % 2 === 0 ? ca.app : twin.app;
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/admin/users',
+        headers: { authorization: `Bearer ${ca.adminKey}` },
+        payload: { tenant, username, password: 'a long enough password', role: 'learner' },
+      });
+      expect(response.statusCode, response.body).toBe(201);
+    }
+    expect(verifyChain(twin.ctx.store)).toMatchObject({ ok: true, checked: ca.eventCount() });
+  });
+
+  it('consumes an enrollment token once, whichever instance each device reaches', async () => {
+    const twin = await ca.twin();
+    const token = await createEnrollmentToken(ca, await createTenant(ca, 'Once School'));
+    const enroll = async (app: typeof ca.app) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/devices/enroll',
+        payload: { enrollmentToken: token, csr: await testDeviceKey().csr() },
+      });
+    const answers = await Promise.all([enroll(ca.app), enroll(twin.app)]);
+    expect(answers.map((answer) => answer.statusCode).sort()).toEqual([201, 409]);
+    expect(ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM devices').get()).toEqual({ n: 1 });
+  });
+
+  it('rotates a refresh token once: its reuse through the other instance ends the family', async () => {
+    const twin = await ca.twin();
+    const tenant = await createTenant(ca, 'Rotate School');
+    await createUser(ca, tenant, 'amina', 'a long enough password');
+    const login = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { tenant, username: 'amina', password: 'a long enough password' },
+    });
+    const { refreshToken } = login.json() as { refreshToken: string };
+    const refresh = (app: typeof ca.app, token: string) =>
+      app.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken: token } });
+    const rotated = await refresh(ca.app, refreshToken);
+    expect(rotated.statusCode).toBe(200);
+    const reuse = await refresh(twin.app, refreshToken);
+    expect(reuse.json()).toMatchObject({ code: 'refresh_token_reused' });
+    const next = (rotated.json() as { refreshToken: string }).refreshToken;
+    expect((await refresh(ca.app, next)).json()).toMatchObject({ code: 'refresh_token_invalid' });
+  });
+
+  it('lets one instance hold a lease; the other takes it once the holder is gone', async () => {
+    const other = new PostgresDatabase(
+      (ca.ctx.store.db as PostgresDatabase).url,
+      'lantern-ca contract test',
+    );
+    try {
+      const mine = leaseOf(ca.ctx.store.db, 'relay');
+      const theirs = leaseOf(other, 'relay');
+      expect(mine.tryAcquire()).toBe(true);
+      expect(mine.tryAcquire()).toBe(true);
+      expect(theirs.tryAcquire()).toBe(false);
+      mine.release();
+      expect(theirs.tryAcquire()).toBe(true);
+      expect(mine.tryAcquire()).toBe(false);
+      other.close();
+      expect(mine.tryAcquire()).toBe(true);
+      mine.release();
+    } finally {
+      other.close();
+    }
+  });
+});
