@@ -276,4 +276,28 @@ describe('several CA instances on one PostgreSQL database', () => {
       other.close();
     }
   });
+
+  it('knows a lease is lost when the session that held it ends, and another instance takes it', () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    const other = new PostgresDatabase(db.url, 'lantern-ca contract test');
+    try {
+      const mine = leaseOf(db, 'relay');
+      const theirs = leaseOf(other, 'relay');
+      expect(mine.tryAcquire()).toBe(true);
+      const { pid } = db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number };
+      other.prepare('SELECT pg_terminate_backend(?)').get(pid);
+      // The first statement on the ended session fails; the next one reconnects.
+      try {
+        db.prepare('SELECT 1 AS one').get();
+      } catch {
+        // expected: the connection was terminated under it
+      }
+      expect(db.prepare('SELECT 1 AS one').get()).toEqual({ one: 1 });
+      expect(mine.held()).toBe(false);
+      expect(theirs.tryAcquire()).toBe(true);
+      expect(mine.tryAcquire()).toBe(false);
+    } finally {
+      other.close();
+    }
+  });
 });

@@ -205,27 +205,36 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
+    // Publishes while this instance holds the lease; when it loses it (its database session
+    // ended), it stands by again and another instance carries on from the stored cursor.
+    while (await this.leadership()) {
+      if ((await this.publishWhileLeading()) !== 'lease_lost') return;
+    }
+  }
+
+  private async publishWhileLeading(): Promise<'stopped' | 'lease_lost'> {
     const { logger } = this.options;
-    if (!(await this.leadership())) return;
-    const nc = await connectNats({
-      servers: this.options.servers ?? [],
-      name: 'lantern-ca-relay',
-      logger,
-      signal: this.abort.signal,
-      onStatus: (connected) => {
-        this.connected = connected;
-        if (connected) this.pipeline?.retryNow();
-      },
-    });
-    if (!nc) return;
+    const nc =
+      this.nc ??
+      (await connectNats({
+        servers: this.options.servers ?? [],
+        name: 'lantern-ca-relay',
+        logger,
+        signal: this.abort.signal,
+        onStatus: (connected) => {
+          this.connected = connected;
+          if (connected) this.pipeline?.retryNow();
+        },
+      }));
+    if (!nc) return 'stopped';
     if (!this.running) {
       await nc.close();
-      return;
+      return 'stopped';
     }
     this.nc = nc;
     this.connected = true;
     const jsm = await this.streamsReady(nc);
-    if (!jsm) return;
+    if (!jsm) return 'stopped';
     let ensuring: Promise<void> | undefined;
     const pipeline = new PublishPipeline({
       js: jetstream(nc, { timeout: this.settings.publishTimeoutMs }),
@@ -257,6 +266,7 @@ export class OutboxRelay {
     let buffered: RecordedEvent[] = [];
     let readAfter = this.cursor.position;
     while (this.running) {
+      if (!this.lease.held()) return this.stepDown(pipeline);
       this.settle(pipeline);
       if (buffered.length === 0 && pipeline.room > 0) {
         buffered = this.options.store.read({ after: readAfter, limit: this.settings.window });
@@ -268,6 +278,25 @@ export class OutboxRelay {
     this.settle(pipeline);
     this.failuresBefore += pipeline.failures;
     this.pipeline = undefined;
+    return 'stopped';
+  }
+
+  /**
+   * Stops publishing without moving the stored cursor further: another instance may hold the
+   * lease and its cursor now. What was in flight is published again by whoever leads next,
+   * inside JetStream's duplicate window.
+   */
+  private stepDown(pipeline: PublishPipeline): 'lease_lost' {
+    this.options.logger.warn(
+      { event: 'relay.lease_lost', cursor: this.cursor.position },
+      'this instance lost the relay lease (its database session ended); it stands by',
+    );
+    pipeline.close();
+    this.failuresBefore += pipeline.failures;
+    this.pipeline = undefined;
+    this.leading = false;
+    this.cursor.forget();
+    return 'lease_lost';
   }
 
   private settle(pipeline: PublishPipeline): void {

@@ -41,6 +41,13 @@ export class Cursor {
     this.written = this.position;
   }
 
+  /** Drops the progress not yet written: this reader no longer owns the stored position. */
+  forget(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.position = this.written;
+  }
+
   advance(position: number): void {
     this.position = position;
     this.timer ??= setTimeout(() => {

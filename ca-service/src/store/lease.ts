@@ -10,21 +10,34 @@ import type { SqlDatabase } from './sql-database.js';
 export interface Lease {
   /** Takes the lease if it is free; true while this instance holds it. */
   tryAcquire(): boolean;
+  /**
+   * False once the lease is lost: the connection that held it was replaced (PostgreSQL ended
+   * the session, and another instance may hold the lease now).
+   */
+  held(): boolean;
   release(): void;
 }
 
 export function leaseOf(db: SqlDatabase, name: string): Lease {
-  if (!(db instanceof PostgresDatabase)) return { tryAcquire: () => true, release: () => {} };
-  let held = false;
+  if (!(db instanceof PostgresDatabase)) {
+    return { tryAcquire: () => true, held: () => true, release: () => {} };
+  }
+  let heldOn: number | null = null;
+  const held = () => heldOn !== null && heldOn === db.session;
   return {
     tryAcquire() {
       // The lock counts re-entries: ask only while not holding it, so one release lets it go.
-      held ||= db.tryLock(`lease:${name}`);
-      return held;
+      if (held()) return true;
+      heldOn = db.tryLock(`lease:${name}`) ? db.session : null;
+      return heldOn !== null;
     },
+    held,
     release() {
-      if (!held) return;
-      held = false;
+      if (!held()) {
+        heldOn = null;
+        return;
+      }
+      heldOn = null;
       db.unlock(`lease:${name}`);
     },
   };

@@ -17,8 +17,10 @@ pg.types.setTypeParser(NUMERIC, Number);
 pg.types.setTypeParser(BOOL, (text) => (text === 't' ? 1 : 0));
 
 let client = null;
+let session = 0;
 async function connected() {
   if (client !== null) return client;
+  session += 1;
   const fresh = new pg.Client({ connectionString: url, application_name: applicationName });
   fresh.on('error', () => { if (client === fresh) client = null; });
   await fresh.connect();
@@ -46,13 +48,14 @@ port.on('message', async (request) => {
       ? await db.query(request.sql)
       : await db.query({ text: request.sql, values: request.params, name: request.name });
     const last = Array.isArray(result) ? result[result.length - 1] : result;
-    reply({ ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0 });
+    reply({ ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0, session });
   } catch (error) {
     reply({
       ok: false,
       message: String(error && error.message ? error.message : error),
       code: error && typeof error.code === 'string' ? error.code : undefined,
       lost: client === null,
+      session,
     });
   }
 });
@@ -70,6 +73,7 @@ interface Reply {
   message?: string;
   code?: string;
   lost?: boolean;
+  session?: number;
 }
 
 /** A PostgreSQL error as the features see it: the server's message and SQLSTATE. */
@@ -112,6 +116,11 @@ export class PostgresConnection {
   private readonly worker: Worker;
   private readonly names = new Map<string, string>();
   private closed = false;
+  /**
+   * Which server session answered last: it changes when the worker reconnects, and with it
+   * everything a session holds (advisory locks, an open transaction) is gone.
+   */
+  session = 0;
 
   constructor(url: string, applicationName = 'lantern-ca') {
     const { port1, port2 } = new MessageChannel();
@@ -142,6 +151,7 @@ export class PostgresConnection {
       if (name !== undefined) request.name = name;
     }
     const reply = this.call(request);
+    this.session = reply.session ?? this.session;
     if (!reply.ok) {
       throw new PostgresError(reply.message ?? 'PostgreSQL error', reply.code, reply.lost === true);
     }

@@ -121,6 +121,11 @@ export class PostgresDatabase implements SqlDatabase {
     return row?.['held'] === 1;
   }
 
+  /** The server session the connection is on; a new one has lost the old one's locks. */
+  get session(): number {
+    return this.connection.session;
+  }
+
   unlock(name: string): void {
     this.connection.query(`SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || $1))`, [
       name,
