@@ -1,6 +1,8 @@
 /**
  * `npm run load -- --agents 300 --seconds 60`: issue 11's load test. One `lantern-ca serve`
- * process; N enrolled devices (real keys, certificates from the CA's HTTP enrollment) each run
+ * process on SQLite, or with `--postgres URL --instances 2` several sharing a throwaway schema
+ * of that PostgreSQL database (issue 17; devices spread over the instances round robin, as a
+ * load balancer would); N enrolled devices (real keys, certificates from the CA's HTTP enrollment) each run
  * device-signed `POST /v1/sync` rounds back to back (push 1-10 new events, pull the feed from
  * their cursor, a 0-1 s pause) for the given time. A round that fails is retried with the same
  * events, as an agent's outbox does; after the time is up every device drains what is pending.
@@ -12,13 +14,14 @@
  * RSS target is reported, not an exit code (it measures the machine too). `--json`: the last
  * line is one JSON object.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { buildApp, dataDirPaths, openCa } from '@lantern/ca-service';
 import {
   DEVICE_PROOF_HEADER,
@@ -30,10 +33,14 @@ import {
   systemClock,
 } from '@lantern/shared';
 import { Writable } from 'node:stream';
+import type { PostgresSchema } from '../test/support/postgres.js';
+import { createPostgresSchema } from '../test/support/postgres.js';
 import { CA_CLI, freePort, runNode } from '../test/support/processes.js';
+import type { CaProcess } from './fleet/ca-process.js';
 import { startCaProcess } from './fleet/ca-process.js';
 
-const USAGE = 'usage: npm run load -- [--agents 300] [--seconds 60] [--json]';
+const USAGE =
+  'usage: npm run load -- [--agents 300] [--seconds 60] [--postgres postgres://USER@HOST/DB [--instances 2]] [--json]';
 /** Issue 22: the CA serving 300 syncing agents stays within this resident set. */
 const RSS_TARGET_MB = 256;
 const ids = createIdGenerator();
@@ -67,6 +74,8 @@ async function main(): Promise<number> {
       options: {
         agents: { type: 'string', default: '300' },
         seconds: { type: 'string', default: '60' },
+        postgres: { type: 'string' },
+        instances: { type: 'string', default: '1' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -81,8 +90,19 @@ async function main(): Promise<number> {
   }
   const agents = Number(values.agents);
   const seconds = Number(values.seconds);
-  if (!Number.isSafeInteger(agents) || agents < 1 || !(seconds > 0)) {
+  const instances = Number(values.instances);
+  if (
+    !Number.isSafeInteger(agents) ||
+    agents < 1 ||
+    !(seconds > 0) ||
+    !Number.isSafeInteger(instances) ||
+    instances < 1
+  ) {
     console.error(USAGE);
+    return 2;
+  }
+  if (instances > 1 && values.postgres === undefined) {
+    console.error(`several instances share a PostgreSQL database: give --postgres\n${USAGE}`);
     return 2;
   }
   const started = performance.now();
@@ -91,29 +111,47 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'lantern-load-'));
   const caDir = join(dir, 'ca');
-  const port = await freePort();
-  const caUrl = `http://127.0.0.1:${port}`;
-  const init = runNode(CA_CLI, [
-    'init',
-    '--data-dir',
-    caDir,
-    '--dev-root-in-data-dir',
-    '--url',
-    caUrl,
-    '--json',
-  ]);
-  if (init.status !== 0) throw new Error(`lantern-ca init failed: ${init.stderr}`);
-  // The serving CA allows 60 enrollments a minute per client; the fleet is enrolled beforehand
-  // through the same routes, in-process, on the same data dir.
-  const devices = await enrollFleet(caDir, agents, progress);
-  const server = await startCaProcess(caDir, port);
-  const { pid } = server;
+  const ports = await Promise.all(Array.from({ length: instances }, () => freePort()));
+  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+  const schema: PostgresSchema | undefined =
+    values.postgres === undefined
+      ? undefined
+      : await createPostgresSchema(values.postgres, 'lantern_load');
+  const servers: CaProcess[] = [];
   try {
-    const rss = { peakKb: 0, startKb: procStatusKb(pid, 'VmRSS'), endKb: 0 };
+    const init = runNode(CA_CLI, [
+      ...['init', '--data-dir', caDir, '--dev-root-in-data-dir', '--url', urls[0] ?? '', '--json'],
+      ...(schema === undefined ? [] : ['--database', schema.url]),
+    ]);
+    if (init.status !== 0) throw new Error(`lantern-ca init failed: ${init.stderr}`);
+    // The serving CA allows 60 enrollments a minute per client; the fleet is enrolled beforehand
+    // through the same routes, in-process, on the same data dir.
+    const devices = await enrollFleet(caDir, agents, progress);
+    // Each further instance runs on a copy of the data dir, as on a host of its own.
+    const dirs = ports.map((_, index) => (index === 0 ? caDir : join(dir, `ca-${index}`)));
+    for (const copy of dirs.slice(1)) cpSync(caDir, copy, { recursive: true });
+    servers.push(
+      ...(await Promise.all(
+        ports.map((port, index) =>
+          startCaProcess(dirs[index] ?? caDir, port, ['--public-url', urls[index] ?? '']),
+        ),
+      )),
+    );
+    progress(
+      `${instances} lantern-ca serve on ${schema === undefined ? 'SQLite' : `PostgreSQL (schema ${schema.name})`}`,
+    );
+    const pids = servers.map((server) => server.pid);
+    const rss = pids.map((pid) => ({
+      pid,
+      peakKb: 0,
+      startKb: procStatusKb(pid, 'VmRSS'),
+      endKb: 0,
+    }));
     // VmHWM is exact, but the process is gone once stopped: read it just before stopping.
-    const sampler = setInterval(() => {
-      rss.peakKb = Math.max(rss.peakKb, procStatusKb(pid, 'VmHWM'));
-    }, 500);
+    const sample = () => {
+      for (const one of rss) one.peakKb = Math.max(one.peakKb, procStatusKb(one.pid, 'VmHWM'));
+    };
+    const sampler = setInterval(sample, 500);
     const stats: Stats = { rounds: 0, errors: new Map(), latencies: [], generated: 0 };
     const loadBefore = loadavg()[0] ?? 0;
     const deadline = performance.now() + seconds * 1000;
@@ -121,10 +159,11 @@ async function main(): Promise<number> {
       const failed = [...stats.errors.values()].reduce((a, b) => a + b, 0);
       progress(`${stats.rounds} rounds, ${failed} failed, ${stats.generated} events`);
     }, 10_000);
+    const urlOf = (index: number) => urls[index % urls.length] ?? '';
     await Promise.all(
-      devices.map(async (device) => {
+      devices.map(async (device, index) => {
         while (performance.now() < deadline) {
-          await round(caUrl, device, stats, 1 + Math.floor(Math.random() * 10));
+          await round(urlOf(index), device, stats, 1 + Math.floor(Math.random() * 10));
           await sleep(Math.random() * 1000);
         }
       }),
@@ -133,32 +172,19 @@ async function main(): Promise<number> {
     const loadDuring = loadavg()[0] ?? 0;
     // Drain: what failed is pushed again until the CA has acked every sequence.
     const drained = { rounds: 0 };
-    for (const device of devices) {
+    for (const [index, device] of devices.entries()) {
       for (let attempt = 0; device.acked < device.seq && attempt < 20; attempt += 1) {
-        await round(caUrl, device, stats, 0);
+        await round(urlOf(index), device, stats, 0);
         drained.rounds += 1;
       }
     }
     clearInterval(sampler);
-    rss.endKb = procStatusKb(pid, 'VmRSS');
-    rss.peakKb = Math.max(rss.peakKb, procStatusKb(pid, 'VmHWM'));
-    await server.stop();
+    sample();
+    for (const one of rss) one.endKb = procStatusKb(one.pid, 'VmRSS');
+    await Promise.all(servers.map((server) => server.stop()));
 
-    const db = new Database(dataDirPaths(caDir).database, { readonly: true });
-    let stored = 0;
-    let distinct = 0;
-    try {
-      const row = db
-        .prepare<[], { rows: number; distinct: number }>(
-          `SELECT count(*) AS rows, count(DISTINCT event_id) AS "distinct" FROM events
-           WHERE event_type = 'identity.user.login_failed'`,
-        )
-        .get();
-      stored = row?.rows ?? 0;
-      distinct = row?.distinct ?? 0;
-    } finally {
-      db.close();
-    }
+    const { stored, distinct } =
+      schema === undefined ? await storedInSqlite(caDir) : await storedInPostgres(schema.url);
     const sorted = [...stats.latencies].sort((a, b) => a - b);
     const failed = [...stats.errors.values()].reduce((a, b) => a + b, 0);
     const unacked = devices.reduce((sum, device) => sum + (device.seq - device.acked), 0);
@@ -175,13 +201,15 @@ async function main(): Promise<number> {
         p99: quantile(sorted, 0.99),
         max: sorted.at(-1) ?? 0,
       },
-      caRssMb: {
-        start: Math.round(rss.startKb / 1024),
-        peak: Math.round(rss.peakKb / 1024),
-        end: Math.round(rss.endKb / 1024),
+      store: schema === undefined ? 'sqlite' : 'postgres',
+      instances,
+      caRssMb: rss.map((one) => ({
+        start: Math.round(one.startKb / 1024),
+        peak: Math.round(one.peakKb / 1024),
+        end: Math.round(one.endKb / 1024),
         target: RSS_TARGET_MB,
-        met: rss.peakKb / 1024 <= RSS_TARGET_MB,
-      },
+        met: one.peakKb / 1024 <= RSS_TARGET_MB,
+      })),
       events: { generated: stats.generated, stored, distinct, unacked },
       drainRounds: drained.rounds,
       loadAverage: { before: loadBefore, during: loadDuring },
@@ -193,9 +221,12 @@ async function main(): Promise<number> {
     } else {
       console.log(
         [
-          `load: ${agents} agents for ${seconds} s: ${stats.rounds} sync rounds (${result.roundsPerSecond}/s), error rate ${(result.errorRate * 100).toFixed(2)} % ${JSON.stringify(result.errors)}`,
+          `load: ${agents} agents for ${seconds} s on ${instances} CA instance(s), ${result.store}: ${stats.rounds} sync rounds (${result.roundsPerSecond}/s), error rate ${(result.errorRate * 100).toFixed(2)} % ${JSON.stringify(result.errors)}`,
           `latency ms: p50 ${result.latencyMs.p50.toFixed(0)}, p95 ${result.latencyMs.p95.toFixed(0)}, p99 ${result.latencyMs.p99.toFixed(0)}, max ${result.latencyMs.max.toFixed(0)}`,
-          `CA RSS MB: start ${result.caRssMb.start}, peak ${result.caRssMb.peak} (VmHWM), end ${result.caRssMb.end}; target peak <= ${RSS_TARGET_MB} MB: ${result.caRssMb.met ? 'met' : 'NO'}`,
+          ...result.caRssMb.map(
+            (one, index) =>
+              `CA ${index + 1} RSS MB: start ${one.start}, peak ${one.peak} (VmHWM), end ${one.end}; target peak <= ${RSS_TARGET_MB} MB: ${one.met ? 'met' : 'NO'}`,
+          ),
           `events: generated ${stats.generated}, stored ${stored} (${distinct} distinct), unacked ${unacked}: ${ok ? 'none lost' : 'LOST OR DUPLICATED'}`,
           `load average (1 min): ${loadBefore.toFixed(1)} before, ${loadDuring.toFixed(1)} at the end`,
         ].join('\n'),
@@ -203,8 +234,33 @@ async function main(): Promise<number> {
     }
     return ok ? 0 : 1;
   } finally {
-    await server.stop('SIGKILL');
+    await Promise.all(servers.map((server) => server.stop('SIGKILL')));
+    await schema?.drop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const STORED_LOGINS = `SELECT count(*) AS rows, count(DISTINCT event_id) AS "distinct" FROM events
+  WHERE event_type = 'identity.user.login_failed'`;
+
+async function storedInSqlite(caDir: string): Promise<{ stored: number; distinct: number }> {
+  const db = new Database(dataDirPaths(caDir).database, { readonly: true });
+  try {
+    const row = db.prepare<[], { rows: number; distinct: number }>(STORED_LOGINS).get();
+    return { stored: row?.rows ?? 0, distinct: row?.distinct ?? 0 };
+  } finally {
+    db.close();
+  }
+}
+
+async function storedInPostgres(url: string): Promise<{ stored: number; distinct: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const row = (await client.query<{ rows: string; distinct: string }>(STORED_LOGINS)).rows[0];
+    return { stored: Number(row?.rows ?? 0), distinct: Number(row?.distinct ?? 0) };
+  } finally {
+    await client.end();
   }
 }
 

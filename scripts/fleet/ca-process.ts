@@ -10,10 +10,14 @@ export interface CaProcess {
  * `lantern-ca serve`, waited for up to 90 s: test/support's startNode gives up after 20 s, which a
  * host shared with other work exceeds, and then leaves the late child holding the port.
  */
-export async function startCaProcess(caDir: string, port: number): Promise<CaProcess> {
+export async function startCaProcess(
+  caDir: string,
+  port: number,
+  args: readonly string[] = [],
+): Promise<CaProcess> {
   const child = spawn(
     process.execPath,
-    [CA_CLI, 'serve', '--data-dir', caDir, '--port', String(port)],
+    [CA_CLI, 'serve', '--data-dir', caDir, '--port', String(port), ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

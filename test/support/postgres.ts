@@ -15,8 +15,8 @@ export interface PostgresSchema {
   drop(): Promise<void>;
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+async function admin<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: database });
   await client.connect();
   try {
     return await work(client);
@@ -25,16 +25,24 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** A schema of its own for one test's store, dropped (with everything in it) by `drop`. */
-export async function createPostgresSchema(): Promise<PostgresSchema> {
-  const name = `lantern_test_${randomBytes(6).toString('hex')}`;
-  await admin((client) => client.query(`CREATE SCHEMA ${name}`));
-  const url = new URL(TEST_POSTGRES_URL);
+/**
+ * A schema of its own for one test's (or one load run's) store in `database`, dropped with
+ * everything in it by `drop`.
+ */
+export async function createPostgresSchema(
+  database = TEST_POSTGRES_URL,
+  prefix = 'lantern_test',
+): Promise<PostgresSchema> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  await admin(database, (client) => client.query(`CREATE SCHEMA ${name}`));
+  const url = new URL(database);
   url.searchParams.set('options', `-c search_path=${name}`);
   return {
     name,
     url: url.toString(),
     drop: () =>
-      admin((client) => client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`)).then(() => {}),
+      admin(database, (client) => client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`)).then(
+        () => {},
+      ),
   };
 }
