@@ -19,6 +19,11 @@ import type { WebAuthnConfig } from './mfa/webauthn-config.js';
 import { smtpMailer } from './self-service/mailer.js';
 
 const ROTATION_CHECK_MS = 3_600_000;
+/**
+ * How soon an instance takes up a token-key rotation another instance made (an admin's
+ * `keys rotate` after a suspected compromise): it signs with the retired key until then.
+ */
+const KEY_REFRESH_MS = 10_000;
 const CA_VERSION = '0.1.0';
 
 export interface ServeOptions {
@@ -151,6 +156,8 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
       : undefined;
   const rotation = setInterval(() => rotateTokenKeys(ca.context), ROTATION_CHECK_MS);
   rotation.unref();
+  const keyRefresh = setInterval(() => refreshTokenKeys(ca.context), KEY_REFRESH_MS);
+  keyRefresh.unref();
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
@@ -158,6 +165,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
   let closing: Promise<void> | undefined;
   const close = () => {
     clearInterval(rotation);
+    clearInterval(keyRefresh);
     closing ??= Promise.all([app.close(), metricsApp?.close()]).then(async () => {
       await backbone.stop();
       // After the relay stopped: its last publish spans go out with the rest.
@@ -222,6 +230,23 @@ export function rotateTokenKeys(ctx: CaContext): void {
   } catch (error) {
     ctx.metrics.jwksRotations.inc({ result: 'failed' });
     ctx.logger.error({ event: 'jwks.rotation_failed', err: error }, 'token key rotation failed');
+  }
+}
+
+/** Takes up a key ring another CA instance changed (PostgreSQL store); logged, never fatal. */
+function refreshTokenKeys(ctx: CaContext): void {
+  try {
+    if (ctx.tokenKeys.refresh()) {
+      ctx.logger.info(
+        { event: 'jwks.refreshed', activeKid: ctx.tokenKeys.activeKid },
+        'token keys changed by another CA instance',
+      );
+    }
+  } catch (error) {
+    ctx.logger.error(
+      { event: 'jwks.refresh_failed', err: error },
+      'could not re-read the token keys',
+    );
   }
 }
 

@@ -4,6 +4,8 @@ import { verifyChain } from '../src/audit/verify-chain.js';
 import { leaseOf } from '../src/store/lease.js';
 import { MIGRATIONS, migrate } from '../src/store/migrations.js';
 import { PostgresDatabase } from '../src/store/postgres/postgres-database.js';
+import { databaseKeyRingText } from '../src/tokens/database-key-ring-text.js';
+import { KeyRingChangedError } from '../src/tokens/key-ring-store.js';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import {
   createEnrollmentToken,
@@ -253,6 +255,39 @@ describe('several CA instances on one PostgreSQL database', () => {
     expect(reuse.json()).toMatchObject({ code: 'refresh_token_reused' });
     const next = (rotated.json() as { refreshToken: string }).refreshToken;
     expect((await refresh(ca.app, next)).json()).toMatchObject({ code: 'refresh_token_invalid' });
+  });
+
+  it('signs with one token key ring: a rotation on one instance is taken up by the other', async () => {
+    const twin = await ca.twin();
+    expect(twin.ctx.tokenKeys.jwks()).toEqual(ca.ctx.tokenKeys.jwks());
+    const rotated = twin.ctx.tokenKeys.rotate().rotation;
+    expect(rotated).not.toBeNull();
+    expect(ca.ctx.tokenKeys.refresh()).toBe(true);
+    expect(ca.ctx.tokenKeys.refresh()).toBe(false);
+    expect(ca.ctx.tokenKeys.activeKid).toBe(rotated?.activeKid);
+    expect(ca.ctx.tokenKeys.jwks()).toEqual(twin.ctx.tokenKeys.jwks());
+
+    // Both instances' scheduled rotation comes due: one rotates, the other takes that up.
+    ca.clock.advance(31 * 86_400_000);
+    expect(ca.ctx.tokenKeys.scheduledRotation().rotation).not.toBeNull();
+    expect(twin.ctx.tokenKeys.scheduledRotation().rotation).toBeNull();
+    expect(twin.ctx.tokenKeys.jwks()).toEqual(ca.ctx.tokenKeys.jwks());
+    expect(twin.ctx.tokenKeys.activeKid).toBe(ca.ctx.tokenKeys.activeKid);
+  });
+
+  it('refuses a key ring save based on a version another instance replaced', () => {
+    const db = ca.ctx.store.db;
+    const none = { read: () => null, write: () => {} };
+    const first = databaseKeyRingText(db, none);
+    const second = databaseKeyRingText(db, none);
+    const base = first.read();
+    expect(second.read()).toBe(base);
+    first.write('{"from":"first"}');
+    expect(second.changed()).toBe(true);
+    expect(() => second.write('{"from":"second"}')).toThrow(KeyRingChangedError);
+    expect(second.read()).toBe('{"from":"first"}');
+    second.write('{"from":"second"}');
+    expect(first.changed()).toBe(true);
   });
 
   it('lets one instance hold a lease; the other takes it once the holder is gone', async () => {

@@ -56,6 +56,7 @@ const OWNER: Record<string, string> = {
   sso_identities: 'sso',
   sso_attempts: 'sso',
   sso_handoffs: 'sso',
+  token_key_ring: 'tokens',
 };
 
 const src = fileURLToPath(new URL('../src/', import.meta.url));

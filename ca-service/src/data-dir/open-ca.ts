@@ -40,7 +40,12 @@ import { tenantsProjection } from '../tenants/tenants-projection.js';
 import { sessionsProjection } from '../auth/sessions-projection.js';
 import { createPasswordHasher } from '../passwords/password-hasher.js';
 import type { PasswordHasherConfig } from '../passwords/password-hasher.js';
-import { fileKeyRingStore } from '../tokens/file-key-ring-store.js';
+import { databaseKeyRingText } from '../tokens/database-key-ring-text.js';
+import {
+  fileKeyRingStore,
+  fileKeyRingText,
+  sealedKeyRingStore,
+} from '../tokens/file-key-ring-store.js';
 import { pkcs11KeyRingStore } from '../tokens/pkcs11-key-ring-store.js';
 import { openKeyRing } from '../tokens/key-ring.js';
 import { usersProjection } from '../users/users-projection.js';
@@ -206,10 +211,8 @@ async function openWithKeys(
       salt: readFileSync(paths.logSalt, 'utf8').trim(),
       mixin: traceLogFields,
     });
-  const db = openDatabase(
-    databaseLocation(paths, config.database, options.database),
-    options.clock,
-  );
+  const location = databaseLocation(paths, config.database, options.database);
+  const db = openDatabase(location, options.clock);
   const ids = createIdGenerator(options.clock);
   const store = new EventStore(db, {
     clock: options.clock,
@@ -244,9 +247,15 @@ async function openWithKeys(
   const tokenKeys = openKeyRing({
     clock: options.clock,
     store:
-      token === null
-        ? fileKeyRingStore(paths.tokenKeys, options.passphrase)
-        : pkcs11KeyRingStore(paths.tokenKeysPkcs11, token),
+      token !== null
+        ? pkcs11KeyRingStore(paths.tokenKeysPkcs11, token)
+        : location.engine === 'postgres'
+          ? // Instances sharing the database sign with one ring, kept there.
+            sealedKeyRingStore(
+              databaseKeyRingText(db, fileKeyRingText(paths.tokenKeys)),
+              options.passphrase,
+            )
+          : fileKeyRingStore(paths.tokenKeys, options.passphrase),
     // A retired key must stay published until the longest token it signed (a grant) expires.
     maxTokenLifetimeMs: Math.max(auth.maxOfflineSeconds, auth.accessTokenSeconds) * 1000,
     timeSignature: (sign) => metrics.timeKms('sign_jwt', sign),

@@ -558,6 +558,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE sso_handoffs ADD COLUMN confirm_hash TEXT;
   ALTER TABLE sso_handoffs ADD COLUMN confirm_failures INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- The token key ring (sealed under the CA passphrase, as keys/token-keys.json is) where CA
+  -- instances share a PostgreSQL database: one ring for all of them. version orders the saves.
+  CREATE TABLE token_key_ring (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    keys    TEXT NOT NULL
+  );
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

@@ -14,12 +14,40 @@ interface StoredKey extends StoredKeyState {
   privateKey: string;
 }
 
+/** Where a sealed key ring's text is kept: a file, or a row several CA instances share. */
+export interface KeyRingText {
+  /** Null when nothing has been saved yet. */
+  read(): string | null;
+  write(text: string): void;
+  /** See `KeyRingStore.changed`. */
+  changed?(): boolean;
+}
+
 /**
  * The key ring as one JSON file (mode 0600) whose private keys are sealed (pki/key-file.ts): a
  * copied file or backup is useless without the passphrase. Saves go to a temporary file that
  * is flushed and renamed over the old one, so a crash never leaves half a key ring.
  */
 export function fileKeyRingStore(path: string, passphrase: string): KeyRingStore {
+  return sealedKeyRingStore(fileKeyRingText(path), passphrase);
+}
+
+export function fileKeyRingText(path: string): KeyRingText {
+  return {
+    read() {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+    },
+    write: (text) => writeAtomically(path, text),
+  };
+}
+
+/** The key ring's JSON, its private keys sealed under the passphrase, wherever `text` keeps it. */
+export function sealedKeyRingStore(text: KeyRingText, passphrase: string): KeyRingStore {
   if (passphrase === '') throw new KeyRingLockedError('The token key ring needs a passphrase.');
   // Every key of the file under one Argon2id derivation (pki/key-file.ts): one KDF run a start.
   let header: string | undefined;
@@ -29,19 +57,14 @@ export function fileKeyRingStore(path: string, passphrase: string): KeyRingStore
       header ??= keyFileHeader(stored.privateKey) ?? undefined;
       return stored;
     });
-    writeAtomically(path, `${JSON.stringify({ format: FORMAT, keys }, null, 2)}\n`);
+    text.write(`${JSON.stringify({ format: FORMAT, keys }, null, 2)}\n`);
   };
   return {
     load() {
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw error;
-      }
+      const saved = text.read();
+      if (saved === null) return null;
       let legacy = false;
-      const keys = parseKeyRingFile<StoredKey>(text, FORMAT).map((stored) => {
+      const keys = parseKeyRingFile<StoredKey>(saved, FORMAT).map((stored) => {
         const decoded = decodeKey(stored, passphrase);
         legacy ||= decoded.legacy;
         header ??= keyFileHeader(stored.privateKey) ?? undefined;
@@ -52,6 +75,7 @@ export function fileKeyRingStore(path: string, passphrase: string): KeyRingStore
       return { keys };
     },
     save,
+    ...(text.changed === undefined ? {} : { changed: text.changed }),
   };
 }
 

@@ -36,6 +36,20 @@ export interface KeyRingStore {
   save(state: KeyRingState): void;
   /** Where new keys are made; in this process when absent. */
   generateKey?(): KeyObject | HeldKey;
+  /**
+   * True when another CA instance saved the ring since this one last loaded or saved it (a
+   * store shared through the database); such a store's `save` throws `KeyRingChangedError`
+   * rather than overwrite that change.
+   */
+  changed?(): boolean;
+}
+
+/** A save refused because another CA instance changed the shared key ring first. */
+export class KeyRingChangedError extends Error {
+  constructor() {
+    super('another CA instance changed the token key ring');
+    this.name = 'KeyRingChangedError';
+  }
 }
 
 export function memoryKeyRingStore(): KeyRingStore {

@@ -9,6 +9,7 @@ import type {
 import { publicJwk, signJwt } from '@lantern/shared';
 import type { HeldKey } from '../pki/pkcs11-token.js';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
+import { KeyRingChangedError } from './key-ring-store.js';
 import { KeyRingCorruptError, TokenLifetimeExceededError } from '../errors.js';
 
 export interface KeyRingConfig {
@@ -44,6 +45,11 @@ export interface KeyRing {
   rotate(): KeyRingChange;
   /** Rotates when the active key has signed for a full period; drops keys past `removeAfter`. */
   scheduledRotation(): KeyRingChange;
+  /**
+   * Takes up what another CA instance saved to a shared store (a rotation there); true when the
+   * keys changed. A no-op for a store this process alone writes.
+   */
+  refresh(): boolean;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -76,21 +82,39 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     return jwk;
   };
 
-  let keys: readonly TokenKey[];
-  const loaded = store.load();
-  if (loaded === null) {
+  const loadSaved = (): readonly TokenKey[] | null => {
+    const loaded = store.load();
+    if (loaded !== null) checkShape(loaded.keys, publicPart);
+    return loaded?.keys ?? null;
+  };
+  const firstKeys = (): readonly TokenKey[] => {
     const now = clock.now();
-    keys = [
+    const fresh: TokenKey[] = [
       { ...generateKey(now), status: 'active', activatedAt: now },
       { ...generateKey(now), status: 'next' },
     ];
-    store.save({ keys });
-  } else {
-    keys = loaded.keys;
-    checkShape(keys, publicPart);
+    try {
+      store.save({ keys: fresh });
+      return fresh;
+    } catch (error) {
+      // Another instance made the first ring a moment earlier: that one is everyone's.
+      const saved = error instanceof KeyRingChangedError ? loadSaved() : null;
+      if (saved === null) throw error;
+      return saved;
+    }
+  };
+  let keys: readonly TokenKey[] = loadSaved() ?? firstKeys();
+
+  function refresh(): boolean {
+    if (store.changed?.() !== true) return false;
+    const saved = loadSaved();
+    if (saved === null) return false;
+    keys = saved;
+    return true;
   }
 
   function change(rotate: boolean): KeyRingChange {
+    refresh();
     const now = clock.now();
     const removed = keys.filter((key) => key.status === 'retired' && key.removeAfter <= now);
     const kept = keys.filter((key) => !removed.includes(key));
@@ -99,7 +123,14 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
       : null;
     if (rotation !== null || removed.length > 0) {
       const next = rotation?.keys ?? kept;
-      store.save({ keys: next });
+      try {
+        store.save({ keys: next });
+      } catch (error) {
+        if (!(error instanceof KeyRingChangedError)) throw error;
+        // Another instance changed the ring meanwhile; its change stands and this one is dropped.
+        refresh();
+        return { rotation: null, removedKids: [] };
+      }
       keys = next;
     }
     for (const key of removed) published.delete(key.kid);
@@ -131,7 +162,11 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
       return { keys: ordered.map(publicPart) };
     },
     rotate: () => change(true),
-    scheduledRotation: () => change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs),
+    scheduledRotation: () => {
+      refresh();
+      return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);
+    },
+    refresh,
   };
 }
 
