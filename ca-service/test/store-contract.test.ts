@@ -1,8 +1,10 @@
 import { ConcurrencyConflictError, SchemaViolationError } from '@lantern/shared';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyChain } from '../src/audit/verify-chain.js';
+import { CrlPublisher } from '../src/revocation/crl-publisher.js';
 import { leaseOf } from '../src/store/lease.js';
 import { MIGRATIONS, migrate } from '../src/store/migrations.js';
+import { PostgresConnection } from '../src/store/postgres/postgres-connection.js';
 import { PostgresDatabase } from '../src/store/postgres/postgres-database.js';
 import { databaseKeyRingText } from '../src/tokens/database-key-ring-text.js';
 import { KeyRingChangedError } from '../src/tokens/key-ring-store.js';
@@ -177,6 +179,21 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     expect(verifyChain(ca.ctx.store).ok).toBe(true);
   });
 
+  it('answers a value the store cannot hold (NUL in text, past 64 bits) with a 4xx', async () => {
+    const tenant = await createTenant(ca, 'Odd Input School');
+    const login = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { tenant, username: 'am\u0000ina', password: 'a long enough password' },
+    });
+    expect(login.statusCode).toBeGreaterThanOrEqual(400);
+    expect(login.statusCode).toBeLessThan(500);
+    for (const url of ['/v1/events?actor=%00', '/v1/events?after=1e20']) {
+      const answer = await ca.admin('GET', url);
+      expect(answer.statusCode, `${url}: ${answer.body}`).toBeLessThan(500);
+    }
+  });
+
   it('replays its events into exactly the projections it keeps live', async () => {
     const tenant = await createTenant(ca, 'Replay School');
     await createUser(ca, tenant, 'amina', 'a long enough password');
@@ -257,6 +274,25 @@ describe('several CA instances on one PostgreSQL database', () => {
     expect((await refresh(ca.app, next)).json()).toMatchObject({ code: 'refresh_token_invalid' });
   });
 
+  it('numbers the CRLs of two instances regenerating at once without a collision', async () => {
+    const twin = await ca.twin();
+    const crlNumbers = () =>
+      (
+        ca.ctx.store.db.prepare('SELECT crl_number FROM crls ORDER BY crl_number').all() as {
+          crl_number: number;
+        }[]
+      ).map((row) => row.crl_number);
+    await Promise.all([
+      new CrlPublisher(ca.ctx).regenerate(),
+      new CrlPublisher(twin.ctx).regenerate(),
+    ]);
+    const numbers = crlNumbers();
+    expect(numbers.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(numbers).size).toBe(numbers.length);
+    const crl = await ca.app.inject({ method: 'GET', url: '/v1/crl' });
+    expect(crl.statusCode).toBe(200);
+  });
+
   it('signs with one token key ring: a rotation on one instance is taken up by the other', async () => {
     const twin = await ca.twin();
     expect(twin.ctx.tokenKeys.jwks()).toEqual(ca.ctx.tokenKeys.jwks());
@@ -307,6 +343,31 @@ describe('several CA instances on one PostgreSQL database', () => {
       other.close();
       expect(mine.tryAcquire()).toBe(true);
       mine.release();
+    } finally {
+      other.close();
+    }
+  });
+
+  it('fails a transaction whose connection was lost midway, and commits none of it', () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    // A bare connection: it must not wait for the writer lock the transaction holds.
+    const other = new PostgresConnection(db.url, 'lantern-ca contract test');
+    try {
+      db.exec('DROP TABLE IF EXISTS scratch; CREATE TABLE scratch (n INTEGER PRIMARY KEY)');
+      const insert = db.prepare('INSERT INTO scratch (n) VALUES (?)');
+      expect(() =>
+        db.transaction(() => {
+          insert.run(1);
+          const { pid } = db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number };
+          other.query('SELECT pg_terminate_backend($1)', [pid]);
+          insert.run(2);
+          insert.run(3);
+        })(),
+      ).toThrow(/lost|terminat/i);
+      expect(db.inTransaction).toBe(false);
+      expect(db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([]);
+      insert.run(4);
+      expect(db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([{ n: 4 }]);
     } finally {
       other.close();
     }

@@ -10,21 +10,28 @@ import type { MessagePort } from 'node:worker_threads';
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const pg = require(workerData.pgPath);
-const { port, signal, url, applicationName } = workerData;
+const { port, signal, url, applicationName, firstSession } = workerData;
 const BIGINT = 20, NUMERIC = 1700, BOOL = 16;
 pg.types.setTypeParser(BIGINT, Number);
 pg.types.setTypeParser(NUMERIC, Number);
 pg.types.setTypeParser(BOOL, (text) => (text === 't' ? 1 : 0));
 
 let client = null;
-let session = 0;
+let session = firstSession - 1;
 async function connected() {
   if (client !== null) return client;
   session += 1;
-  const fresh = new pg.Client({ connectionString: url, application_name: applicationName });
+  const fresh = new pg.Client({
+    connectionString: url,
+    application_name: applicationName,
+    connectionTimeoutMillis: 10000,
+    keepAlive: true,
+  });
   fresh.on('error', () => { if (client === fresh) client = null; });
   await fresh.connect();
-  await fresh.query("SET lock_timeout = '30s'; SET statement_timeout = '60s'");
+  await fresh.query(
+    "SET lock_timeout = '30s'; SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '120s'",
+  );
   client = fresh;
   return fresh;
 }
@@ -41,6 +48,13 @@ port.on('message', async (request) => {
       if (client !== null) await client.end();
       client = null;
       reply({ ok: true, rows: [], rowCount: 0 });
+      return;
+    }
+    // A statement of an open transaction must run on the session that began it: on a new one it
+    // would run, and commit, alone.
+    if (request.session !== undefined && (client === null || request.session !== session)) {
+      client = null;
+      reply({ ok: false, message: 'the PostgreSQL connection was lost during a transaction', lost: true, session });
       return;
     }
     const db = await connected();
@@ -89,8 +103,14 @@ export class PostgresError extends Error {
   }
 }
 
-/** A request the worker did not answer within this long is reported as failed. */
-const REPLY_TIMEOUT_MS = 90_000;
+/**
+ * A request the worker did not answer within this long is reported as failed and the worker
+ * replaced: past the statement timeout (60 s) plus the connect timeout (10 s).
+ */
+const REPLY_TIMEOUT_MS = 75_000;
+const SESSIONS_PER_WORKER = 1_000_000;
+/** SQLSTATE 0A000 "cached plan must not change result type". */
+const CACHED_PLAN_CHANGED = '0A000';
 /** Named (server-side prepared) statements per connection; dynamic SQL past this runs unnamed. */
 const MAX_NAMED = 2000;
 
@@ -112,9 +132,13 @@ function asBuffers(row: Record<string, unknown>): Record<string, unknown> {
  */
 export class PostgresConnection {
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
-  private readonly port: MessagePort;
-  private readonly worker: Worker;
+  private port!: MessagePort;
+  private worker!: Worker;
   private readonly names = new Map<string, string>();
+  /** Part of every statement name: a new one after a schema change retired the old plans. */
+  private namePrefix = 'lantern_0_';
+  private renames = 0;
+  private workers = 0;
   private closed = false;
   /**
    * Which server session answered last: it changes when the worker reconnects, and with it
@@ -122,37 +146,40 @@ export class PostgresConnection {
    */
   session = 0;
 
-  constructor(url: string, applicationName = 'lantern-ca') {
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        pgPath: createRequire(import.meta.url).resolve('pg'),
-        port: port2,
-        signal: this.signal,
-        url,
-        applicationName,
-      },
-      transferList: [port2],
-    });
-    this.worker.unref();
-    this.port.unref();
+  constructor(
+    private readonly url: string,
+    private readonly applicationName = 'lantern-ca',
+  ) {
+    this.spawn();
   }
 
-  /** Runs `sql` with `params` (extended protocol), or as a script of statements without them. */
-  query(sql: string, params?: readonly unknown[]): QueryResult {
+  /**
+   * Runs `sql` with `params` (extended protocol), or as a script of statements without them.
+   * `inSession`: the statement belongs to the transaction begun on that session, and fails
+   * rather than run on another.
+   */
+  query(sql: string, params?: readonly unknown[], inSession?: number): QueryResult {
     if (this.closed)
       throw new PostgresError('the PostgreSQL connection is closed', undefined, true);
-    const request: { sql: string; params?: readonly unknown[]; name?: string } = { sql };
+    const request: { sql: string; params?: readonly unknown[]; name?: string; session?: number } = {
+      sql,
+    };
     if (params !== undefined) {
       request.params = params;
       const name = this.nameOf(sql);
       if (name !== undefined) request.name = name;
     }
+    if (inSession !== undefined) request.session = inSession;
     const reply = this.call(request);
     this.session = reply.session ?? this.session;
     if (!reply.ok) {
+      // Another instance's migration changed a table under a prepared `SELECT *`: PostgreSQL
+      // refuses the old plan; statements are prepared afresh from the next call on.
+      if (reply.code === CACHED_PLAN_CHANGED) {
+        this.renames += 1;
+        this.namePrefix = `lantern_${this.renames}_`;
+        this.names.clear();
+      }
       throw new PostgresError(reply.message ?? 'PostgreSQL error', reply.code, reply.lost === true);
     }
     return { rows: (reply.rows ?? []).map(asBuffers), rowCount: reply.rowCount ?? 0 };
@@ -168,10 +195,32 @@ export class PostgresConnection {
     }
   }
 
+  private spawn(): void {
+    const { port1, port2 } = new MessageChannel();
+    this.workers += 1;
+    this.names.clear();
+    this.port = port1;
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: {
+        pgPath: createRequire(import.meta.url).resolve('pg'),
+        port: port2,
+        signal: this.signal,
+        url: this.url,
+        applicationName: this.applicationName,
+        // Sessions are numbered across workers, so a new worker's first is a new session too.
+        firstSession: this.workers * SESSIONS_PER_WORKER + 1,
+      },
+      transferList: [port2],
+    });
+    this.worker.unref();
+    this.port.unref();
+  }
+
   private nameOf(sql: string): string | undefined {
     let name = this.names.get(sql);
     if (name === undefined && this.names.size < MAX_NAMED) {
-      name = `lantern_${this.names.size + 1}`;
+      name = `${this.namePrefix}${this.names.size + 1}`;
       this.names.set(sql, name);
     }
     return name;
@@ -181,8 +230,9 @@ export class PostgresConnection {
     Atomics.store(this.signal, 0, 0);
     this.port.postMessage(request);
     if (Atomics.wait(this.signal, 0, 0, REPLY_TIMEOUT_MS) === 'timed-out') {
-      this.closed = true;
+      // The worker may be stuck on a dead socket: a new one, with a new connection, takes over.
       void this.worker.terminate();
+      this.spawn();
       throw new PostgresError('PostgreSQL did not answer in time', undefined, true);
     }
     const message = receiveMessageOnPort(this.port);

@@ -58,6 +58,8 @@ class PostgresStatement implements SqlStatement {
 export class PostgresDatabase implements SqlDatabase {
   private readonly connection: PostgresConnection;
   private transactionOpen = false;
+  /** The server session the open transaction began on; its statements must run there. */
+  private transactionSession = 0;
   private closed = false;
   private explicitDepth = 0;
   private savepoints = 0;
@@ -144,7 +146,7 @@ export class PostgresDatabase implements SqlDatabase {
     this.begin();
     let result;
     try {
-      result = this.connection.query(sql, params);
+      result = this.connection.query(sql, params, this.transactionSession);
     } catch (error) {
       if (error instanceof PostgresError && error.connectionLost) this.transactionOpen = false;
       // PostgreSQL aborts the whole transaction on an error. Inside an explicit one the
@@ -159,16 +161,43 @@ export class PostgresDatabase implements SqlDatabase {
   private begin(): void {
     if (this.transactionOpen) return;
     for (const other of openReads) other.endReads();
-    this.connection.query(BEGIN_WRITER_TURN);
+    try {
+      this.connection.query(BEGIN_WRITER_TURN);
+    } catch (error) {
+      // The lock wait failed (lock_timeout, a cancel) inside the BEGIN block: end that block,
+      // or every later statement on this connection is refused as part of an aborted one.
+      this.rollbackQuietly();
+      throw error;
+    }
     this.transactionOpen = true;
+    this.transactionSession = this.connection.session;
     openReads.add(this);
     queueMicrotask(() => {
-      if (this.transactionOpen && this.explicitDepth === 0) this.end('COMMIT');
+      if (!this.transactionOpen || this.explicitDepth > 0) return;
+      try {
+        this.end('COMMIT');
+      } catch {
+        // Only reads were left to end (a write commits at once): nothing is lost with them, and
+        // the next statement reconnects or reports the failure to its caller.
+      }
     });
   }
 
+  private rollbackQuietly(): void {
+    try {
+      this.connection.query('ROLLBACK');
+    } catch {
+      // Nothing to end: the connection is gone, and PostgreSQL ended its transaction with it.
+    }
+  }
+
   private endReads(): void {
-    if (this.explicitDepth === 0) this.end('COMMIT');
+    if (this.explicitDepth > 0) return;
+    try {
+      this.end('COMMIT');
+    } catch {
+      // Only reads were open, on a connection that failed: that is its next caller's to learn.
+    }
   }
 
   private end(command: 'COMMIT' | 'ROLLBACK'): void {
@@ -176,7 +205,7 @@ export class PostgresDatabase implements SqlDatabase {
     this.transactionOpen = false;
     openReads.delete(this);
     try {
-      this.connection.query(command);
+      this.connection.query(command, undefined, this.transactionSession);
     } catch (error) {
       if (command === 'COMMIT') throw error;
       // A failed rollback leaves nothing to undo: PostgreSQL ends a transaction whose
@@ -188,14 +217,25 @@ export class PostgresDatabase implements SqlDatabase {
   private inSavepoint<R>(work: () => R): R {
     this.savepoints += 1;
     const name = `unit_${this.savepoints}`;
-    this.connection.query(`SAVEPOINT ${name}`);
+    const session = this.transactionSession;
+    this.connection.query(`SAVEPOINT ${name}`, undefined, session);
     this.explicitDepth += 1;
     try {
       const result = work();
-      this.connection.query(`RELEASE SAVEPOINT ${name}`);
+      this.connection.query(`RELEASE SAVEPOINT ${name}`, undefined, session);
       return result;
     } catch (error) {
-      this.connection.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      // Undone and released (an unreleased savepoint stays a subtransaction to the end); if
+      // that fails too, the connection is gone and the caller's error is the one that matters.
+      try {
+        this.connection.query(
+          `ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`,
+          undefined,
+          session,
+        );
+      } catch {
+        // The statements after this one fail too: they must run on `session`, which is gone.
+      }
       throw error;
     } finally {
       this.explicitDepth -= 1;
