@@ -147,16 +147,22 @@ export class AuditCheckpoints {
   schedule(intervalMs: number, logger: Logger): () => void {
     let running = false;
     const timer = setInterval(() => {
-      const last = this.list(1)[0];
-      if (running || (last && last.position === this.store.headPosition())) return;
+      if (running) return;
       running = true;
-      this.create()
-        .then((checkpoint) =>
+      // Async so that a store that does not answer (PostgreSQL down) is logged, not thrown
+      // out of the timer.
+      Promise.resolve()
+        .then(() => {
+          const last = this.list(1)[0];
+          return last && last.position === this.store.headPosition() ? null : this.create();
+        })
+        .then((checkpoint) => {
+          if (checkpoint === null) return;
           logger.info(
             { event: 'audit.checkpoint', position: checkpoint.position },
             'audit checkpoint signed',
-          ),
-        )
+          );
+        })
         .catch((error: unknown) =>
           logger.error({ event: 'audit.checkpoint_failed', err: error }, 'audit checkpoint failed'),
         )

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventStore, RecordedEvent } from '../store/event-store.js';
 import { Cursor } from '../store/cursor.js';
 import { leaseOf } from '../store/lease.js';
+import { PostgresError } from '../store/postgres/postgres-connection.js';
 import type { Lease } from '../store/lease.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { connectNats } from './connect-nats.js';
@@ -104,6 +105,7 @@ export class OutboxRelay {
       options.clock,
       options.name ?? 'relay:identity',
       options.cursorFlushMs ?? 200,
+      () => this.leading && this.lease.held(),
     );
     this.lease = leaseOf(options.store.db, this.cursor.name);
     this.dlq = new DeadLetterQueue(options.store.db, options.clock);
@@ -207,8 +209,23 @@ export class OutboxRelay {
   private async run(): Promise<void> {
     // Publishes while this instance holds the lease; when it loses it (its database session
     // ended), it stands by again and another instance carries on from the stored cursor.
-    while (await this.leadership()) {
-      if ((await this.publishWhileLeading()) !== 'lease_lost') return;
+    while (this.running) {
+      try {
+        if (!(await this.leadership())) return;
+        if ((await this.publishWhileLeading()) !== 'lease_lost') return;
+      } catch (error) {
+        // The store did not answer (PostgreSQL restarting, a network cut): stand by and ask
+        // again, on this instance or another, rather than stop relaying for good.
+        if (!(error instanceof PostgresError)) throw error;
+        this.options.logger.warn(
+          { event: 'relay.store_unavailable', err: error },
+          'the store did not answer; the relay stands by and tries again',
+        );
+        this.standBy();
+        await sleep(this.settings.leasePollMs, undefined, { signal: this.abort.signal }).catch(
+          () => undefined,
+        );
+      }
     }
   }
 
@@ -266,7 +283,14 @@ export class OutboxRelay {
     let buffered: RecordedEvent[] = [];
     let readAfter = this.cursor.position;
     while (this.running) {
-      if (!this.lease.held()) return this.stepDown(pipeline);
+      if (!this.lease.held()) {
+        this.options.logger.warn(
+          { event: 'relay.lease_lost', cursor: this.cursor.position },
+          'this instance lost the relay lease (its database session ended); it stands by',
+        );
+        this.standBy();
+        return 'lease_lost';
+      }
       this.settle(pipeline);
       if (buffered.length === 0 && pipeline.room > 0) {
         buffered = this.options.store.read({ after: readAfter, limit: this.settings.window });
@@ -286,17 +310,15 @@ export class OutboxRelay {
    * lease and its cursor now. What was in flight is published again by whoever leads next,
    * inside JetStream's duplicate window.
    */
-  private stepDown(pipeline: PublishPipeline): 'lease_lost' {
-    this.options.logger.warn(
-      { event: 'relay.lease_lost', cursor: this.cursor.position },
-      'this instance lost the relay lease (its database session ended); it stands by',
-    );
-    pipeline.close();
-    this.failuresBefore += pipeline.failures;
-    this.pipeline = undefined;
+  private standBy(): void {
+    const pipeline = this.pipeline;
+    if (pipeline) {
+      pipeline.close();
+      this.failuresBefore += pipeline.failures;
+      this.pipeline = undefined;
+    }
     this.leading = false;
     this.cursor.forget();
-    return 'lease_lost';
   }
 
   private settle(pipeline: PublishPipeline): void {

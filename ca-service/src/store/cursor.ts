@@ -29,6 +29,11 @@ export class Cursor {
     private readonly clock: Clock,
     readonly name: string,
     private readonly flushMs: number,
+    /**
+     * Asked before a timed write: false while this reader no longer owns the stored position (a
+     * relay whose lease was lost), so that it never moves another instance's cursor back.
+     */
+    private readonly canWrite?: () => boolean,
   ) {
     this.position = Cursor.read(db, name);
     this.written = this.position;
@@ -52,7 +57,12 @@ export class Cursor {
     this.position = position;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      this.flush();
+      if (this.canWrite?.() === false) return;
+      try {
+        this.flush();
+      } catch {
+        // The store did not answer: the position stays unwritten and goes with the next flush.
+      }
     }, this.flushMs);
   }
 

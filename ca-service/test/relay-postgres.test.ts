@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IDENTITY_STREAM } from '../src/outbox/identity-streams.js';
+import { OutboxRelay } from '../src/outbox/relay.js';
+import { PostgresConnection } from '../src/store/postgres/postgres-connection.js';
+import type { PostgresDatabase } from '../src/store/postgres/postgres-database.js';
+import type { TestCa } from '../../test/support/ca-fixture.js';
+import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
+import type { PrivateNats } from '../../test/support/nats.js';
+import { startNats } from '../../test/support/nats.js';
+import { appendCheapEvents, storeEventIds } from './support/cheap-events.js';
+import { streamMessages, until } from './support/jetstream.js';
+
+let nats: PrivateNats;
+let ca: TestCa;
+
+beforeAll(async () => {
+  nats = await startNats();
+  ca = await startTestCa({ store: 'postgres' });
+});
+afterAll(async () => {
+  await ca?.close();
+  await nats?.stop();
+});
+
+describe('outbox relays of two CA instances on one PostgreSQL database', () => {
+  it('publishes with one at a time; when the leader loses its session the other carries on, nothing lost or doubled', async () => {
+    const twin = await ca.twin();
+    const relayOf = (ctx: typeof ca.ctx) =>
+      new OutboxRelay({
+        store: ctx.store,
+        clock: ca.clock,
+        logger: ctx.logger,
+        servers: [nats.url],
+        retry: { initialMs: 50, maxMs: 500 },
+        publishTimeoutMs: 2_000,
+        pollMs: 25,
+        cursorFlushMs: 25,
+        leasePollMs: 100,
+      });
+    const first = relayOf(ca.ctx);
+    first.start();
+    await until(() => first.status().connected);
+    const second = relayOf(twin.ctx);
+    second.start();
+    const tenantId = await createTenant(ca, 'Relay Lease School');
+    try {
+      appendCheapEvents(ca.ctx, tenantId, 200);
+      await until(() => first.status().depth === 0);
+      expect(second.status().published).toBe(0);
+
+      // The first relay's database session ends under it (a failover, a network cut).
+      const { pid } = ca.ctx.store.db.prepare('SELECT pg_backend_pid() AS pid').get() as {
+        pid: number;
+      };
+      const admin = new PostgresConnection((ca.ctx.store.db as PostgresDatabase).url);
+      admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      admin.close();
+      appendCheapEvents(twin.ctx, tenantId, 200);
+      await until(() => ca.logLines.some((line) => line.includes('relay.lease_lost')), 20_000);
+      await until(() => second.status().published > 0, 20_000);
+
+      const ids = storeEventIds(twin.ctx);
+      await until(
+        async () => (await streamMessages(nats.url, IDENTITY_STREAM)).length >= ids.length,
+        20_000,
+      );
+      const published = (await streamMessages(nats.url, IDENTITY_STREAM)).map((message) =>
+        message.headers?.get('Nats-Msg-Id'),
+      );
+      expect(published.length).toBe(new Set(published).size);
+      expect(new Set(published)).toEqual(new Set(ids));
+      expect(first.status().running).toBe(true);
+    } finally {
+      await first.stop();
+      await second.stop();
+    }
+  }, 60_000);
+});
