@@ -8,11 +8,21 @@ export type DatabaseLocation =
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
+/** Where libpq and `pg` also take a password from: the query string. */
+const PASSWORD_PARAMETERS = ['password', 'sslpassword'];
+
+function carriesPassword(url: URL): boolean {
+  return url.password !== '' || PASSWORD_PARAMETERS.some((name) => url.searchParams.has(name));
+}
+
 /** The URL without its password, for logs and messages. */
 export function displayDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    for (const name of PASSWORD_PARAMETERS) {
+      if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
+    }
     return parsed.toString();
   } catch {
     return 'postgres://(unparsable URL)';
@@ -55,7 +65,7 @@ export function databaseLocation(
  */
 export function recordableDatabaseUrl(url: string): string {
   const location = postgresLocation(url);
-  if (new URL(location.url).password !== '') {
+  if (carriesPassword(new URL(location.url))) {
     throw new UsageError(
       '--database must not carry a password: it is written to config.json; give it in PGPASSWORD or ~/.pgpass',
     );

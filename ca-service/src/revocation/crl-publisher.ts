@@ -3,6 +3,7 @@ import { lastRevokedPosition, revokedCertificatesBetween } from '../devices/cert
 import { IssuerUnknownError } from '../errors.js';
 import type { IssuingAuthority } from '../pki/issuing-authority.js';
 import { signCrl } from '../pki/crl-builder.js';
+import { isUniqueViolation } from '../store/unique-violation.js';
 
 const CRL_LIFETIME_MS = 7 * 86_400_000;
 const REFRESH_BEFORE_MS = 86_400_000;
@@ -81,6 +82,19 @@ export class CrlPublisher {
   }
 
   private async generate(authority: IssuingAuthority): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.generateOnce(authority);
+        return;
+      } catch (error) {
+        // Another CA instance sharing the store (PostgreSQL) stored these CRL numbers first:
+        // its CRLs may cover this revocation already; if not, this one numbers after them.
+        if (!isUniqueViolation(error) || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  private async generateOnce(authority: IssuingAuthority): Promise<void> {
     if (!this.needsGeneration(authority)) return;
     const { db } = this.ctx.store;
     const issuerKeyId = authority.keyId.toString('hex');

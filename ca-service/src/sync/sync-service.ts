@@ -199,7 +199,7 @@ export class SyncService {
       this.ctx.store.db,
       `SELECT receipt.seq, receipt.event_id FROM json_each(?) AS pushed
        CROSS JOIN device_event_receipts AS receipt
-       ON receipt.device_id = ? AND receipt.seq = CAST(pushed.value AS INTEGER)`,
+       ON receipt.device_id = ? AND receipt.seq = CAST(pushed.value AS BIGINT)`,
     ).all(JSON.stringify(pushed.map(({ seq }) => seq)), deviceId) as Receipt[];
     return new Map(rows.map((row) => [row.seq, row.event_id]));
   }
