@@ -36,7 +36,8 @@ async function connected() {
   return fresh;
 }
 
-function reply(message) {
+function reply(id, message) {
+  message.id = id;
   port.postMessage(message);
   Atomics.store(signal, 0, 1);
   Atomics.notify(signal, 0);
@@ -47,14 +48,14 @@ port.on('message', async (request) => {
     if (request.op === 'close') {
       if (client !== null) await client.end();
       client = null;
-      reply({ ok: true, rows: [], rowCount: 0 });
+      reply(request.id, { ok: true, rows: [], rowCount: 0 });
       return;
     }
     // A statement of an open transaction must run on the session that began it: on a new one it
     // would run, and commit, alone.
     if (request.session !== undefined && (client === null || request.session !== session)) {
       client = null;
-      reply({ ok: false, message: 'the PostgreSQL connection was lost during a transaction', lost: true, session });
+      reply(request.id, { ok: false, message: 'the PostgreSQL connection was lost during a transaction', lost: true, session });
       return;
     }
     const db = await connected();
@@ -62,9 +63,9 @@ port.on('message', async (request) => {
       ? await db.query(request.sql)
       : await db.query({ text: request.sql, values: request.params, name: request.name });
     const last = Array.isArray(result) ? result[result.length - 1] : result;
-    reply({ ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0, session });
+    reply(request.id, { ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0, session });
   } catch (error) {
-    reply({
+    reply(request.id, {
       ok: false,
       message: String(error && error.message ? error.message : error),
       code: error && typeof error.code === 'string' ? error.code : undefined,
@@ -88,6 +89,8 @@ interface Reply {
   code?: string;
   lost?: boolean;
   session?: number;
+  /** The request this answers. */
+  id?: number;
 }
 
 /** A PostgreSQL error as the features see it: the server's message and SQLSTATE. */
@@ -139,6 +142,7 @@ export class PostgresConnection {
   private namePrefix = 'lantern_0_';
   private renames = 0;
   private workers = 0;
+  private requests = 0;
   private closed = false;
   /**
    * Which server session answered last: it changes when the worker reconnects, and with it
@@ -227,18 +231,30 @@ export class PostgresConnection {
   }
 
   private call(request: object): Reply {
+    this.requests += 1;
+    const id = this.requests;
     Atomics.store(this.signal, 0, 0);
-    this.port.postMessage(request);
-    if (Atomics.wait(this.signal, 0, 0, REPLY_TIMEOUT_MS) === 'timed-out') {
-      // The worker may be stuck on a dead socket: a new one, with a new connection, takes over.
-      void this.worker.terminate();
-      this.spawn();
-      throw new PostgresError('PostgreSQL did not answer in time', undefined, true);
+    this.port.postMessage({ ...request, id });
+    // A wake-up is not an answer: the notify of the previous reply can arrive after this wait
+    // began. Only the signal set, and then a reply with this request's id, are.
+    const deadline = Date.now() + REPLY_TIMEOUT_MS;
+    while (Atomics.load(this.signal, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        // The worker may be stuck on a dead socket: a new one, with a new connection, takes over.
+        void this.worker.terminate();
+        this.spawn();
+        throw new PostgresError('PostgreSQL did not answer in time', undefined, true);
+      }
+      Atomics.wait(this.signal, 0, 0, left);
     }
-    const message = receiveMessageOnPort(this.port);
-    if (message === undefined) {
-      throw new PostgresError('the PostgreSQL worker gave no answer', undefined, true);
+    for (;;) {
+      const message = receiveMessageOnPort(this.port);
+      if (message === undefined) {
+        throw new PostgresError('the PostgreSQL worker gave no answer', undefined, true);
+      }
+      const reply = message.message as Reply;
+      if (reply.id === id) return reply;
     }
-    return message.message as Reply;
   }
 }
