@@ -19,16 +19,17 @@ import { coldStart } from './bench/cold-start.js';
 import type { BenchResult, Benchmark } from './bench/harness.js';
 import { ROOT, formatNumber, formatRatio, machineInfo, table } from './bench/harness.js';
 import { httpLatency } from './bench/http-latency.js';
-import { issuance } from './bench/issuance.js';
+import { issuance, issuancePostgres } from './bench/issuance.js';
 import { offlineSignin } from './bench/offline-signin.js';
 import { relay } from './bench/relay.js';
 import { revocation } from './bench/revocation.js';
 import { sessionTokenVerify } from './bench/session-token-verify.js';
 import { traceSpans } from './bench/trace-spans.js';
-import { sync } from './bench/sync.js';
+import { sync, syncPostgres } from './bench/sync.js';
 
 const BENCHMARKS: readonly Benchmark[] = [
   issuance,
+  issuancePostgres,
   accessTokenVerify,
   sessionTokenVerify,
   offlineSignin,
@@ -36,6 +37,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   revocation,
   httpLatency,
   sync,
+  syncPostgres,
   relay,
   traceSpans,
 ];

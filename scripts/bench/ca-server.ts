@@ -3,7 +3,8 @@
  * http-latency.ts and sync.ts through `startChild`). Creates a tenant, a user with the default
  * KDF and any number of enrollment tokens through the admin API, prints what a client needs as
  * one JSON line, and serves until its stdin closes or it gets SIGTERM. The login rate limit is
- * raised so the benchmark measures the service, not the limiter.
+ * raised so the benchmark measures the service, not the limiter. With `database` (a PostgreSQL
+ * URL) the store is there; whoever made that database's schema drops it.
  */
 import { createEnrollmentToken, createTenant, createUser, openBenchCa } from './ca-setup.js';
 
@@ -18,8 +19,11 @@ export interface CaServerInfo {
   rootPem: string;
 }
 
-const argument = JSON.parse(process.argv[2] ?? '{}') as { enrollmentTokens?: number };
-const ca = await openBenchCa({ loginRateLimitPerMinute: 1e6 });
+const argument = JSON.parse(process.argv[2] ?? '{}') as {
+  enrollmentTokens?: number;
+  database?: string;
+};
+const ca = await openBenchCa({ loginRateLimitPerMinute: 1e6, database: argument.database });
 await ca.app.listen({ port: 0, host: '127.0.0.1' });
 const address = ca.app.server.address();
 if (address === null || typeof address === 'string') throw new Error('no TCP address');

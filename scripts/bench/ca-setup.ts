@@ -1,7 +1,8 @@
 /**
- * A real CA for benchmarks: its own data dir, SQLite file, keys and the system clock, opened the
- * way `lantern-ca serve` opens one (initDataDir + openCa + buildApp). Logs are formatted as in
- * production but written nowhere, so their cost counts and the terminal stays readable.
+ * A real CA for benchmarks: its own data dir, store (SQLite in the data dir, or the PostgreSQL
+ * database `database` names, as `lantern-ca init --database`), keys and the system clock, opened
+ * the way `lantern-ca serve` opens one (initDataDir + openCa + buildApp). Logs are formatted as
+ * in production but written nowhere, so their cost counts and the terminal stays readable.
  */
 import type { CaContext } from '@lantern/ca-service';
 import { buildApp, initDataDir, openCa } from '@lantern/ca-service';
@@ -33,7 +34,7 @@ export interface BenchCa {
 }
 
 export async function openBenchCa(
-  options: { loginRateLimitPerMinute?: number } = {},
+  options: { loginRateLimitPerMinute?: number; database?: string } = {},
 ): Promise<BenchCa> {
   const dir = mkdtempSync(join(tmpdir(), 'lantern-bench-ca-'));
   const logger = createLogger({
@@ -53,6 +54,8 @@ export async function openBenchCa(
     passphrase: BENCH_PASSPHRASE,
     root: 'dev-in-data-dir',
     logger,
+    // Recorded in config.json, where openCa finds it.
+    database: options.database,
   });
   const ca = await openCa({
     dataDir: dir,

@@ -11,6 +11,11 @@
  * synchronous = FULL, the same pragmas and migrations) in
  * 500-row transactions by one prepared INSERT.
  *
+ * `sync-postgres`: the same ingest against a CA whose store is PostgreSQL (a throwaway schema,
+ * dropped at the end), against that store's floor: the same rows by the `pg` client, one
+ * 500-row INSERT per commit, into a copy of the `events` table in the same schema
+ * (postgres-floor.ts).
+ *
  * History: the cost of one sync round pushing 10 new events, on a CA whose device has 1,000
  * events of history against one with 100,000 (quick: 10,000). Rounds alternate between the two;
  * medians. Must not grow with history (ratio <= 1.2).
@@ -23,6 +28,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openDatabase } from '../../ca-service/src/data-dir/open-ca.js';
 import type { CaServerInfo } from './ca-server.js';
+import { PostgresFloor, inBenchSchema } from './postgres-floor.js';
 import type { EnrollResponse, EnrolledDevice } from './ca-setup.js';
 import { deviceCsr, deviceKey, enrolledDevice } from './ca-setup.js';
 import type { BenchContext, BenchResult, Benchmark, Child } from './harness.js';
@@ -132,8 +138,67 @@ async function fill(pusher: Pusher, count: number, log: (message: string) => voi
   return performance.now() - start;
 }
 
-/** The storage floor: the same rows into the CA's `events` schema, 500 per transaction. */
-class SqliteBaseline {
+const FLOOR_COLUMNS = [
+  'position',
+  'event_id',
+  'event_type',
+  'event_version',
+  'aggregate_type',
+  'aggregate_id',
+  'aggregate_version',
+  'tenant_id',
+  'actor_type',
+  'actor_id',
+  'correlation_id',
+  'causation_id',
+  'occurred_at',
+  'recorded_at',
+  'payload',
+  'hash',
+];
+
+/** `count` of the device's sign-ins as `events` rows (FLOOR_COLUMNS), positions after `last`. */
+function floorRows(
+  server: CaServerInfo,
+  device: EnrolledDevice,
+  count: number,
+  last: number,
+): unknown[][] {
+  const rows: unknown[][] = [];
+  const recordedAt = new Date().toISOString();
+  for (let i = 1; i <= count; i++) {
+    const event = signIn(server, device);
+    rows.push([
+      last + i,
+      event.eventId,
+      event.eventType,
+      1,
+      'user',
+      server.userId,
+      last + i,
+      event.tenantId,
+      'device',
+      device.deviceId,
+      event.correlationId,
+      null,
+      event.occurredAt,
+      recordedAt,
+      JSON.stringify(event.payload),
+      'f'.repeat(64),
+    ]);
+  }
+  return rows;
+}
+
+/** The storage floor, per store: `count` rows made untimed, then inserted; returns rows/s. */
+interface Floor {
+  store: string;
+  run(count: number, device: EnrolledDevice): Promise<number>;
+}
+
+/** The same rows into the CA's `events` schema, 500 per transaction. */
+class SqliteFloor implements Floor {
+  readonly store = 'SQLite';
   private readonly dir = mkdtempSync(join(tmpdir(), 'lantern-bench-sqlite-'));
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
@@ -145,39 +210,14 @@ class SqliteBaseline {
       { engine: 'sqlite', path: join(this.dir, 'events.db') },
       systemClock,
     ) as Database.Database;
-    this.insert = this.db
-      .prepare(`INSERT INTO events (position, event_id, event_type, event_version,
-      aggregate_type, aggregate_id, aggregate_version, tenant_id, actor_type, actor_id,
-      correlation_id, causation_id, occurred_at, recorded_at, payload, hash)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.insert = this.db.prepare(
+      `INSERT INTO events (${FLOOR_COLUMNS.join(', ')}) VALUES (${FLOOR_COLUMNS.map(() => '?').join(', ')})`,
+    );
   }
 
-  /** Rows prepared untimed; returns rows/s of the inserts. */
-  run(count: number, device: EnrolledDevice): number {
-    const rows: unknown[][] = [];
-    const recordedAt = new Date().toISOString();
-    for (let i = 0; i < count; i++) {
-      const event = signIn(this.server, device);
-      this.position += 1;
-      rows.push([
-        this.position,
-        event.eventId,
-        event.eventType,
-        1,
-        'user',
-        this.server.userId,
-        this.position,
-        event.tenantId,
-        'device',
-        device.deviceId,
-        event.correlationId,
-        null,
-        event.occurredAt,
-        recordedAt,
-        JSON.stringify(event.payload),
-        'f'.repeat(64),
-      ]);
-    }
+  async run(count: number, device: EnrolledDevice): Promise<number> {
+    const rows = floorRows(this.server, device, count, this.position);
+    this.position += count;
     const batch = this.db.transaction((slice: unknown[][]) => {
       for (const row of slice) this.insert.run(...row);
     });
@@ -192,6 +232,64 @@ class SqliteBaseline {
   }
 }
 
+/** The same rows into a copy of the CA's `events` table in its schema, one INSERT per 500. */
+class PostgresIngestFloor implements Floor {
+  readonly store = 'PostgreSQL';
+  private position = 0;
+
+  constructor(
+    private readonly server: CaServerInfo,
+    private readonly floor: PostgresFloor,
+  ) {}
+
+  run(count: number, device: EnrolledDevice): Promise<number> {
+    const rows = floorRows(this.server, device, count, this.position);
+    this.position += count;
+    return this.floor.insert(FLOOR_COLUMNS, rows, ROUND);
+  }
+}
+
+/**
+ * `runs` backlogs pushed by `pusher` against as many floor runs of the same size, the order
+ * alternating; events/s and rows/s per run.
+ */
+async function ingest(
+  context: BenchContext,
+  pusher: Pusher,
+  floor: Floor,
+  backlog: number,
+  runs: number,
+): Promise<{ ours: number[]; floor: number[] }> {
+  const ours: number[] = [];
+  const floorRates: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const measureOurs = async () => {
+      const all = bodies(pusher, backlog);
+      const start = performance.now();
+      for (const body of all) await push(pusher, body);
+      const rate = (backlog * 1000) / (performance.now() - start);
+      ours.push(rate);
+      context.log(`ingest run ${run + 1}: ${rate.toFixed(0)} events/s over HTTP`);
+    };
+    const measureFloor = async () => {
+      const rate = await floor.run(backlog, pusher.device);
+      floorRates.push(rate);
+      context.log(`ingest run ${run + 1}: ${rate.toFixed(0)} rows/s ${floor.store} floor`);
+    };
+    if (run % 2 === 0) {
+      await measureOurs();
+      await measureFloor();
+    } else {
+      await measureFloor();
+      await measureOurs();
+    }
+  }
+  return { ours, floor: floorRates };
+}
+
+const INGEST_OURS =
+  'POST /v1/sync rounds of 500 offline logged_in events, one device proof per round, until acked';
+
 export const sync: Benchmark = {
   name: 'sync',
   title: 'Sync ingest over HTTP vs SQLite batched insert; sync cost vs history size',
@@ -201,7 +299,7 @@ export const sync: Benchmark = {
     const smallHistory = 1_000;
     const largeHistory = context.quick ? 10_000 : 100_000;
     const children: Child<CaServerInfo>[] = [];
-    let baseline: SqliteBaseline | undefined;
+    let floor: SqliteFloor | undefined;
     try {
       const [large, small] = await Promise.all([
         startChild<CaServerInfo>('./ca-server.ts', { enrollmentTokens: 1 }),
@@ -210,36 +308,12 @@ export const sync: Benchmark = {
       children.push(large, small);
       const big: Pusher = { server: large.ready, device: await enroll(large.ready), seq: 0 };
       const little: Pusher = { server: small.ready, device: await enroll(small.ready), seq: 0 };
-      baseline = new SqliteBaseline(large.ready);
+      floor = new SqliteFloor(large.ready);
 
-      // Warm-up: a few rounds on the small CA's device and a small baseline batch, not counted.
+      // Warm-up: a few rounds on the small CA's device and a small floor batch, not counted.
       await fill(little, context.quick ? ROUND : 2 * ROUND, context.log);
-      baseline.run(ROUND * 2, big.device);
-
-      const ours: number[] = [];
-      const floor: number[] = [];
-      for (let run = 0; run < ingestRuns; run++) {
-        const measureOurs = async () => {
-          const all = bodies(big, backlog);
-          const start = performance.now();
-          for (const body of all) await push(big, body);
-          const rate = (backlog * 1000) / (performance.now() - start);
-          ours.push(rate);
-          context.log(`ingest run ${run + 1}: ${rate.toFixed(0)} events/s over HTTP`);
-        };
-        const measureFloor = () => {
-          const rate = (baseline as SqliteBaseline).run(backlog, big.device);
-          floor.push(rate);
-          context.log(`ingest run ${run + 1}: ${rate.toFixed(0)} rows/s SQLite floor`);
-        };
-        if (run % 2 === 0) {
-          await measureOurs();
-          measureFloor();
-        } else {
-          measureFloor();
-          await measureOurs();
-        }
-      }
+      await floor.run(ROUND * 2, big.device);
+      const measured = await ingest(context, big, floor, backlog, ingestRuns);
 
       // History: bring the devices to their sizes (untimed).
       if (big.seq < largeHistory) {
@@ -278,15 +352,15 @@ export const sync: Benchmark = {
         ratioAtLeast(
           `Sync ingest, backlog ${backlog.toLocaleString('en-US')} (HTTP, 500/round)`,
           'events/s',
-          median(ours),
-          median(floor),
+          median(measured.ours),
+          median(measured.floor),
           0.35,
           {
-            ours: 'POST /v1/sync rounds of 500 offline logged_in events, one device proof per round, until acked',
+            ours: INGEST_OURS,
             baseline:
               'same rows, same events schema, INSERT in 500-row transactions, database opened as the CA opens it (openDatabase: WAL, synchronous=FULL)',
-            oursRuns: ours,
-            baselineRuns: floor,
+            oursRuns: measured.ours,
+            baselineRuns: measured.floor,
           },
         ),
         ratioAtMost(
@@ -304,8 +378,54 @@ export const sync: Benchmark = {
         ),
       ];
     } finally {
-      baseline?.close();
+      floor?.close();
       await Promise.all(children.map((child) => child.stop()));
     }
   },
+};
+
+export const syncPostgres: Benchmark = {
+  name: 'sync-postgres',
+  title: 'Sync ingest over HTTP, CA store on PostgreSQL, vs PostgreSQL batched INSERT',
+  run: (context: BenchContext) =>
+    inBenchSchema(async (url): Promise<BenchResult[]> => {
+      const backlog = context.quick ? 2_000 : 50_000;
+      const ingestRuns = context.quick ? 1 : 2;
+      let server: Child<CaServerInfo> | undefined;
+      let client: PostgresFloor | undefined;
+      try {
+        server = await startChild<CaServerInfo>('./ca-server.ts', {
+          enrollmentTokens: 1,
+          database: url,
+        });
+        const pusher: Pusher = { server: server.ready, device: await enroll(server.ready), seq: 0 };
+        client = await PostgresFloor.open(url);
+        const floor = new PostgresIngestFloor(server.ready, client);
+
+        // Warm-up on the measured CA itself (its connection's named statements, its JIT), and a
+        // small floor batch; not counted.
+        await fill(pusher, context.quick ? ROUND : 2 * ROUND, context.log);
+        await floor.run(ROUND * 2, pusher.device);
+        const measured = await ingest(context, pusher, floor, backlog, ingestRuns);
+        return [
+          ratioAtLeast(
+            `Sync ingest on PostgreSQL, backlog ${backlog.toLocaleString('en-US')} (HTTP, 500/round)`,
+            'events/s',
+            median(measured.ours),
+            median(measured.floor),
+            0.25,
+            {
+              ours: `${INGEST_OURS}; the CA's store in a PostgreSQL schema of its own`,
+              baseline:
+                'same rows by the pg client into floor_events (LIKE events INCLUDING ALL) in the same schema, one 500-row INSERT per commit',
+              oursRuns: measured.ours,
+              baselineRuns: measured.floor,
+            },
+          ),
+        ];
+      } finally {
+        await server?.stop();
+        await client?.close();
+      }
+    }),
 };
