@@ -2,7 +2,7 @@
  * The few places the CA's SQL differs between SQLite and PostgreSQL, rewritten for PostgreSQL.
  * Everything else in the features' SQL is the subset both engines read alike; a statement that
  * is not keeps failing loudly on PostgreSQL (the store contract tests run the features on both).
- * The placeholder scan knows plain quotes and `--` comments only: the CA's SQL has no `/* */`
+ * The placeholder scan knows plain quotes and `--` comments only: the CA's SQL has no block
  * comments, `E''` strings or dollar quoting, and these rewrites would need to learn them first.
  */
 
