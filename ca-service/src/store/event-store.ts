@@ -130,6 +130,33 @@ function deviceOf(
 
 export const GENESIS_HASH = '0'.repeat(64);
 
+const EVENT_COLUMNS = [
+  'position',
+  'event_id',
+  'event_type',
+  'event_version',
+  'aggregate_type',
+  'aggregate_id',
+  'aggregate_version',
+  'tenant_id',
+  'actor_type',
+  'actor_id',
+  'correlation_id',
+  'causation_id',
+  'occurred_at',
+  'recorded_at',
+  'payload',
+  'hash',
+  'device_id',
+  'schema_uri',
+  'source',
+  'ingested_at',
+  'retention_class',
+  'data_residency',
+] as const;
+/** Rows per INSERT: 22 parameters each, well inside both engines' parameter limits. */
+const INSERT_BATCH = 100;
+
 /**
  * The hashed form of an event: its envelope (with the fields the store stamps, on rows that have
  * them) and store coordinates, keys sorted.
@@ -240,7 +267,8 @@ export interface EventStoreOptions {
  * the projections, all in one transaction: an error anywhere writes nothing.
  */
 export class EventStore {
-  private readonly insert: SqlStatement;
+  /** `INSERT INTO events` of n rows, by n: an append writes its rows in a few statements. */
+  private readonly inserts = new Map<number, SqlStatement>();
   private readonly versionOf: SqlStatement;
   private readonly head: SqlStatement;
   /**
@@ -258,11 +286,6 @@ export class EventStore {
     readonly db: SqlDatabase,
     private readonly options: EventStoreOptions,
   ) {
-    this.insert = db.prepare(`INSERT INTO events (position, event_id, event_type, event_version,
-      aggregate_type, aggregate_id, aggregate_version, tenant_id, actor_type, actor_id,
-      correlation_id, causation_id, occurred_at, recorded_at, payload, hash, device_id,
-      schema_uri, source, ingested_at, retention_class, data_residency)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.versionOf = db.prepare(
       'SELECT MAX(aggregate_version) AS version FROM events WHERE aggregate_type = ? AND aggregate_id = ?',
     );
@@ -302,6 +325,7 @@ export class EventStore {
       let previousHash = last?.hash ?? GENESIS_HASH;
       const pendingVersions = new Map<string, number>();
       const recorded: RecordedEvent[] = [];
+      const rows: unknown[][] = [];
 
       for (const input of events) {
         const eventVersion = input.eventVersion ?? 1;
@@ -352,7 +376,7 @@ export class EventStore {
         });
         const hash = appendedEventHash(previousHash, unhashed);
         previousHash = hash;
-        this.insert.run(
+        rows.push([
           position,
           envelope.eventId,
           envelope.eventType,
@@ -375,7 +399,7 @@ export class EventStore {
           envelope.ingestedAt ?? null,
           envelope.retentionClass ?? null,
           envelope.dataResidency ?? null,
-        );
+        ]);
         const event: RecordedEvent = Object.assign(unhashed, { hash });
         // Upcast once for all projections: per projection, it copied the whole envelope a dozen
         // times per event (most of the sync ingest regression of the envelope change).
@@ -383,8 +407,27 @@ export class EventStore {
         for (const projection of projections) projection.apply(this.db, view);
         recorded.push(event);
       }
+      // After the projections, which never read `events` (their own tables only), and in the
+      // same transaction: one statement per INSERT_BATCH rows rather than one per event, which
+      // on PostgreSQL is one round trip each.
+      for (let start = 0; start < rows.length; start += INSERT_BATCH) {
+        const batch = rows.slice(start, start + INSERT_BATCH);
+        this.insertOf(batch.length).run(...batch.flat());
+      }
       return recorded;
     });
+  }
+
+  private insertOf(count: number): SqlStatement {
+    let statement = this.inserts.get(count);
+    if (statement === undefined) {
+      const row = `(${Array.from({ length: EVENT_COLUMNS.length }, () => '?').join(', ')})`;
+      statement = this.db.prepare(
+        `INSERT INTO events (${EVENT_COLUMNS.join(', ')}) VALUES ${Array.from({ length: count }, () => row).join(', ')}`,
+      );
+      this.inserts.set(count, statement);
+    }
+    return statement;
   }
 
   read(query: EventQuery = {}): RecordedEvent[] {
