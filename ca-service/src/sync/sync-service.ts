@@ -34,6 +34,9 @@ interface Receipt {
   event_id: string;
 }
 
+/** Receipts per INSERT: 6 parameters each, well inside both engines' parameter limits. */
+const RECEIPT_BATCH = 100;
+
 /**
  * docs/architecture.md §5, one round of `POST /v1/sync`. Push and pull are independent and idempotent: a
  * pushed event is stored at most once, whatever is retried or lost, because (device, seq) and
@@ -108,12 +111,11 @@ export class SyncService {
       // seen as pushed.
       const receipts = this.receiptsOf(device.deviceId, ordered);
       const known = this.ctx.store.storedEventIds(ordered.map(({ event }) => event.eventId));
-      const insertReceipt = statement(
-        db,
-        'INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at) VALUES (?, ?, ?, ?, ?, ?)',
-      );
+      // Written together before the append (its projections read them: deviceReport), in one
+      // statement per RECEIPT_BATCH rather than one per event.
+      const newReceipts: unknown[][] = [];
       const record = (seq: number, eventId: string, outcome: string, detail: string | null) => {
-        insertReceipt.run(device.deviceId, seq, eventId, outcome, detail, receivedAt);
+        newReceipts.push([device.deviceId, seq, eventId, outcome, detail, receivedAt]);
         receipts.set(seq, eventId);
       };
       // The round's accepted events go to the store in one append (one savepoint, one head read,
@@ -186,6 +188,14 @@ export class SyncService {
           toAppend.push(quarantine);
           quarantined += 1;
         }
+      }
+      for (let start = 0; start < newReceipts.length; start += RECEIPT_BATCH) {
+        const batch = newReceipts.slice(start, start + RECEIPT_BATCH);
+        const values = Array.from({ length: batch.length }, () => '(?, ?, ?, ?, ?, ?)').join(', ');
+        statement(
+          db,
+          `INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at) VALUES ${values}`,
+        ).run(...batch.flat());
       }
       if (toAppend.length > 0) this.ctx.store.append(toAppend);
       const ack = this.contiguousAck(device.deviceId, received);
