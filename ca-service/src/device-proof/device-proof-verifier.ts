@@ -11,6 +11,7 @@ import {
 import type { CaContext } from '../context/ca-context.js';
 import { certificateDeviceId, certificateDeviceStatus } from '../devices/certificate-queries.js';
 import { getDevice } from '../devices/devices.js';
+import { statement } from '../store/statements.js';
 import {
   BodyHashMismatchError,
   DeviceProofExpiredError,
@@ -172,12 +173,14 @@ export class DeviceProofVerifier {
   private consumeJti(jti: string, expiresAt: number): void {
     const { db } = this.ctx.store;
     const now = Math.floor(this.ctx.clock.now() / 1000);
-    db.prepare('DELETE FROM proof_jtis WHERE expires_at < ?').run(now - MAX_AGE_SECONDS);
-    const inserted = db
-      .prepare(
+    // One transaction for both writes: one commit per proof instead of two.
+    const inserted = this.ctx.store.transaction(() => {
+      statement(db, 'DELETE FROM proof_jtis WHERE expires_at < ?').run(now - MAX_AGE_SECONDS);
+      return statement(
+        db,
         'INSERT INTO proof_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
-      )
-      .run(jti, Math.max(expiresAt, now + MAX_AGE_SECONDS));
+      ).run(jti, Math.max(expiresAt, now + MAX_AGE_SECONDS));
+    });
     if (inserted.changes === 0) throw new DeviceProofReplayedError();
   }
 }

@@ -2,6 +2,7 @@ import type { SqlDatabase } from '../store/sql-database.js';
 import type { Projection, RecordedEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 import { deviceReport } from '../sync/device-receipts.js';
+import { revocationFeedHead } from './revocation-pages.js';
 
 export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
 
@@ -16,10 +17,7 @@ function appendEntry(
     reason: string;
   },
 ): void {
-  const { seq } = statement(
-    db,
-    'SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM revocation_feed WHERE tenant_id = ?',
-  ).get(event.tenantId) as { seq: number };
+  const seq = revocationFeedHead(db, event.tenantId) + 1;
   statement(
     db,
     `INSERT INTO revocation_feed (tenant_id, seq, kind, subject_id, serial, revoked_at, reason, position)

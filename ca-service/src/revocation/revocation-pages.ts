@@ -19,9 +19,12 @@ const PAGE_LIFETIME_SECONDS = 7 * 86_400;
 
 /** The seq of the tenant's newest revocation; 0 while its feed is empty. */
 export function revocationFeedHead(db: SqlDatabase, tenantId: string): number {
-  const row = statement(db, 'SELECT MAX(seq) AS head FROM revocation_feed WHERE tenant_id = ?').get(
-    tenantId,
-  ) as { head: number | null } | undefined;
+  // The newest row by the primary key, not MAX(): a plan PostgreSQL cached while the feed was
+  // short would otherwise read the whole feed once it is long.
+  const row = statement(
+    db,
+    'SELECT seq AS head FROM revocation_feed WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1',
+  ).get(tenantId) as { head: number } | undefined;
   return row?.head ?? 0;
 }
 

@@ -286,8 +286,10 @@ export class EventStore {
     readonly db: SqlDatabase,
     private readonly options: EventStoreOptions,
   ) {
+    // The newest row by the unique index, not MAX(): a plan PostgreSQL cached while the stream
+    // was short would otherwise aggregate over the whole stream once it is long.
     this.versionOf = db.prepare(
-      'SELECT MAX(aggregate_version) AS version FROM events WHERE aggregate_type = ? AND aggregate_id = ?',
+      'SELECT aggregate_version AS version FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY aggregate_version DESC LIMIT 1',
     );
     this.head = db.prepare('SELECT position, hash FROM events ORDER BY position DESC LIMIT 1');
     this.runTransaction = db.transaction((fn: () => unknown) => fn());
@@ -307,8 +309,8 @@ export class EventStore {
   }
 
   aggregateVersion(aggregateType: string, aggregateId: string): number {
-    const row = this.versionOf.get(aggregateType, aggregateId) as { version: number | null };
-    return row.version ?? 0;
+    const row = this.versionOf.get(aggregateType, aggregateId) as { version: number } | undefined;
+    return row?.version ?? 0;
   }
 
   append(events: readonly NewEvent[]): RecordedEvent[] {
@@ -510,12 +512,16 @@ export class EventStore {
 
   /** The ids among `eventIds` that are stored, in one query whatever their number. */
   storedEventIds(eventIds: readonly string[]): Set<string> {
+    // One index probe per id, as a subquery per element: as a join, PostgreSQL may keep a plan
+    // made while the table was small, a hash join that reads every event.
     const rows = statement(
       this.db,
-      `SELECT stored.event_id FROM json_each(?) AS pushed
-       CROSS JOIN events AS stored ON stored.event_id = pushed.value`,
-    ).all(JSON.stringify(eventIds)) as { event_id: string }[];
-    return new Set(rows.map((row) => row.event_id));
+      `SELECT (SELECT stored.event_id FROM events AS stored WHERE stored.event_id = pushed.value)
+       AS event_id FROM json_each(?) AS pushed`,
+    ).all(JSON.stringify(eventIds)) as { event_id: string | null }[];
+    const stored = new Set<string>();
+    for (const { event_id: eventId } of rows) if (eventId !== null) stored.add(eventId);
+    return stored;
   }
 
   *readAll(batchSize = 1000): Generator<RecordedEvent> {

@@ -31,7 +31,8 @@ const AGGREGATE_ID_FIELD: Record<string, string> = {
 
 interface Receipt {
   seq: number;
-  event_id: string;
+  /** Null where the device holds no receipt for the seq. */
+  event_id: string | null;
 }
 
 /** Receipts per INSERT: 6 parameters each, well inside both engines' parameter limits. */
@@ -205,13 +206,18 @@ export class SyncService {
 
   /** The receipts the device already holds for the round's seqs, by seq. */
   private receiptsOf(deviceId: string, pushed: readonly SyncPushedEvent[]): Map<number, string> {
+    // One primary-key probe per seq, as a subquery per element: as a join, PostgreSQL may keep a
+    // plan that reads all of the device's receipts, however many years of them it holds.
     const rows = statement(
       this.ctx.store.db,
-      `SELECT receipt.seq, receipt.event_id FROM json_each(?) AS pushed
-       CROSS JOIN device_event_receipts AS receipt
-       ON receipt.device_id = ? AND receipt.seq = CAST(pushed.value AS BIGINT)`,
-    ).all(JSON.stringify(pushed.map(({ seq }) => seq)), deviceId) as Receipt[];
-    return new Map(rows.map((row) => [row.seq, row.event_id]));
+      `SELECT CAST(pushed.value AS BIGINT) AS seq,
+       (SELECT receipt.event_id FROM device_event_receipts AS receipt
+        WHERE receipt.device_id = ? AND receipt.seq = CAST(pushed.value AS BIGINT)) AS event_id
+       FROM json_each(?) AS pushed`,
+    ).all(deviceId, JSON.stringify(pushed.map(({ seq }) => seq))) as Receipt[];
+    const receipts = new Map<number, string>();
+    for (const row of rows) if (row.event_id !== null) receipts.set(row.seq, row.event_id);
+    return receipts;
   }
 
   private refusal(
