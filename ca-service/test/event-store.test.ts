@@ -72,6 +72,35 @@ describe('event store', () => {
     expect(ca.ctx.store.aggregateVersion('tenant', tenantId)).toBe(1);
   });
 
+  it('checks every stream of a several-stream append against its own stored version', () => {
+    const created = (slug: string, expectedVersion: number) => {
+      const tenantId = ca.ctx.ids.next('ten');
+      return {
+        eventType: 'identity.tenant.created',
+        aggregateId: tenantId,
+        tenantId,
+        ...meta,
+        payload: { tenantId, name: slug, slug },
+        expectedVersion,
+      };
+    };
+    const a = created('a', 0);
+    const b = created('b', 0);
+    const recorded = ca.ctx.store.append([a, b]);
+    expect(recorded.map((event) => event.aggregateVersion)).toEqual([1, 1]);
+    const before = ca.eventCount();
+    const c = created('c', 0);
+    expect(() => ca.ctx.store.append([c, { ...a, expectedVersion: 0 }])).toThrow(
+      ConcurrencyConflictError,
+    );
+    expect(() => ca.ctx.store.append([c, { ...b, expectedVersion: 2 }])).toThrow(
+      ConcurrencyConflictError,
+    );
+    expect(ca.eventCount()).toBe(before);
+    expect(ca.ctx.store.aggregateVersion('tenant', a.aggregateId)).toBe(1);
+    expect(ca.ctx.store.aggregateVersion('tenant', c.aggregateId)).toBe(0);
+  });
+
   it('refuses a duplicate event id', () => {
     const tenantId = ca.ctx.ids.next('ten');
     const eventId = ca.ctx.ids.next('evt');
