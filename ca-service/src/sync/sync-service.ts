@@ -207,7 +207,7 @@ export class SyncService {
   /** The receipts the device already holds for the round's seqs, by seq. */
   private receiptsOf(deviceId: string, pushed: readonly SyncPushedEvent[]): Map<number, string> {
     // One primary-key probe per seq, as a subquery per element: as a join, PostgreSQL may keep a
-    // plan that reads all of the device's receipts, however many years of them it holds.
+    // plan made while the table was small, a hash join that reads all of the device's receipts.
     const rows = statement(
       this.ctx.store.db,
       `SELECT CAST(pushed.value AS BIGINT) AS seq,
