@@ -115,11 +115,20 @@ describe('POST /v1/sync', () => {
     for (const events of [
       [{ seq: 0, event: signin() }],
       Array.from({ length: 501 }, (_, i) => ({ seq: i + 1, event: {} })),
+      [{ seq: 1, event: { ...signin(), eventId: { id: 'evt' } } }],
+      [{ seq: Number.MAX_SAFE_INTEGER + 2, event: signin() }],
     ]) {
       const response = await sync(events);
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ code: 'invalid_request' });
     }
+    // Read as text by the route's schema (null becomes ""), then refused alone by the catalogue's.
+    const nullId = await sync([{ seq: 1, event: { ...signin(), eventId: null } }]);
+    expect(nullId.statusCode).toBe(200);
+    expect(nullId.json()).toMatchObject({
+      accepted: 0,
+      rejected: [{ seq: 1, code: 'schema_violation' }],
+    });
     expect(ca.eventCount()).toBe(before);
   });
 

@@ -372,7 +372,9 @@ export class EventStore {
         }
         const aggregateType = definition?.aggregate ?? 'unknown';
         const streamKey = streamKeyOf(aggregateType, input.aggregateId);
-        const current = pendingVersions.get(streamKey) ?? 0;
+        // Asked alone if the several-stream read did not give this id back as it was sent.
+        const current =
+          pendingVersions.get(streamKey) ?? this.aggregateVersion(aggregateType, input.aggregateId);
         if (input.expectedVersion !== undefined && input.expectedVersion !== current) {
           throw new ConcurrencyConflictError(
             `${aggregateType} ${input.aggregateId} is at version ${current}, expected ${input.expectedVersion}`,
@@ -442,6 +444,7 @@ export class EventStore {
       streams.set(streamKeyOf(type, input.aggregateId), { type, id: input.aggregateId });
     }
     const versions = new Map<string, number>();
+    if (streams.size === 0) return versions;
     if (streams.size === 1) {
       for (const [key, { type, id }] of streams) versions.set(key, this.aggregateVersion(type, id));
       return versions;

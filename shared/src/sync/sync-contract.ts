@@ -181,8 +181,14 @@ export const SYNC_REQUEST_SCHEMA = {
         additionalProperties: false,
         required: ['seq', 'event'],
         properties: {
-          seq: { type: 'integer', minimum: 1 },
-          event: { type: 'object', required: ENVELOPE_REQUIRED },
+          seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          // The id must at least be text: the CA keeps a receipt naming it even for an event it
+          // refuses (which the catalogue schema then does, one event at a time).
+          event: {
+            type: 'object',
+            required: ENVELOPE_REQUIRED,
+            properties: { eventId: { type: 'string' } },
+          },
         },
       },
     },
