@@ -130,6 +130,26 @@ export function valueBelow(
   };
 }
 
+/** A row that only gives context to the one above it: a ratio, no target. */
+export function contextRow(
+  name: string,
+  unit: string,
+  ours: number,
+  baseline: number,
+  details?: Record<string, unknown>,
+): BenchResult {
+  return {
+    name,
+    ours,
+    baseline,
+    ratio: ours / baseline,
+    target: '(context)',
+    met: null,
+    unit,
+    ...(details ? { details } : {}),
+  };
+}
+
 export function pending(name: string, target: string, unit: string, why: string): BenchResult {
   return {
     name,

@@ -27,7 +27,14 @@ import { enrollDevice } from '../../ca-service/src/enrollment/enroll-device.js';
 import { createEnrollmentToken } from '../../ca-service/src/enrollment/enrollment-tokens.js';
 import { issueBindingCertificate } from '../../ca-service/src/issuance/binding-certificate.js';
 import type { BenchContext, BenchResult, Benchmark } from './harness.js';
-import { interleave, opsPerSecond, opsPerSecondAsync, ratioAtLeast, runPlan } from './harness.js';
+import {
+  contextRow,
+  interleave,
+  opsPerSecond,
+  opsPerSecondAsync,
+  ratioAtLeast,
+  runPlan,
+} from './harness.js';
 import type { BenchCa } from './ca-setup.js';
 import { createTenant, deviceCsr, deviceKey, openBenchCa } from './ca-setup.js';
 import { PostgresFloor, inBenchSchema } from './postgres-floor.js';
@@ -170,30 +177,18 @@ export const issuance: Benchmark = {
             runs: measured,
           },
         ),
-        {
-          name: '  … one enrollment at a time: a commit + fsync each',
-          ours: sequential,
+        contextRow(
+          '  … one enrollment at a time: a commit + fsync each',
+          '/s',
+          sequential,
           baseline,
-          ratio: sequential / baseline,
-          target: '(context)',
-          met: null,
-          unit: '/s',
-          details: {
+          {
             ours: 'the same enrollDevice() calls awaited one by one: no other enrollment to share the commit with, so each pays its own fsync',
           },
-        },
-        {
-          name: '  … issue only: build + sign, not stored',
-          ours: issueOnlyRate,
-          baseline,
-          ratio: issueOnlyRate / baseline,
-          target: '(context)',
-          met: null,
-          unit: '/s',
-          details: {
-            ours: 'issueBindingCertificate() alone: TBS from the pre-encoded template, signed',
-          },
-        },
+        ),
+        contextRow('  … issue only: build + sign, not stored', '/s', issueOnlyRate, baseline, {
+          ours: 'issueBindingCertificate() alone: TBS from the pre-encoded template, signed',
+        }),
       ];
     } finally {
       await ca.close();
@@ -293,18 +288,13 @@ export const issuancePostgres: Benchmark = {
               runs: measured,
             },
           ),
-          {
-            name: '  … one enrollment at a time on PostgreSQL: a commit each',
-            ours: sequential,
+          contextRow(
+            '  … one enrollment at a time on PostgreSQL: a commit each',
+            '/s',
+            sequential,
             baseline,
-            ratio: sequential / baseline,
-            target: '(context)',
-            met: null,
-            unit: '/s',
-            details: {
-              ours: 'the same enrollDevice() calls awaited one by one: each commits alone',
-            },
-          },
+            { ours: 'the same enrollDevice() calls awaited one by one: each commits alone' },
+          ),
         ];
       } finally {
         try {
