@@ -76,7 +76,13 @@ describe('outbox relay on a three-node JetStream cluster', () => {
       }
       // Two of three replicas keep a quorum: the relay drains without the dead node.
       await until(() => relay.status().depth === 0, 45_000);
-      const elected = await streamLeader();
+      // The cluster may still be electing its meta leader, and then a JetStream API request of
+      // the test's own times out: asked again until the stream names a new leader.
+      let elected: string | undefined;
+      await until(async () => {
+        elected = await streamLeader().catch(() => undefined);
+        return elected !== undefined && elected !== leader;
+      }, 30_000);
       expect(elected).toBeDefined();
       expect(elected).not.toBe(leader);
 
