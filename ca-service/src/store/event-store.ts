@@ -19,6 +19,7 @@ import type { SqlDatabase, SqlStatement } from './sql-database.js';
 import { hash as sha256Once } from 'node:crypto';
 import { tracedAppend } from '../observability/tracing.js';
 import { GroupCommit } from './group-commit.js';
+import { insertRows } from './insert-rows.js';
 import { statement } from './statements.js';
 
 export interface NewEvent {
@@ -130,32 +131,10 @@ function deviceOf(
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-const EVENT_COLUMNS = [
-  'position',
-  'event_id',
-  'event_type',
-  'event_version',
-  'aggregate_type',
-  'aggregate_id',
-  'aggregate_version',
-  'tenant_id',
-  'actor_type',
-  'actor_id',
-  'correlation_id',
-  'causation_id',
-  'occurred_at',
-  'recorded_at',
-  'payload',
-  'hash',
-  'device_id',
-  'schema_uri',
-  'source',
-  'ingested_at',
-  'retention_class',
-  'data_residency',
-] as const;
-/** Rows per INSERT: 22 parameters each, well inside both engines' parameter limits. */
-const INSERT_BATCH = 100;
+const INSERT_EVENTS = `INSERT INTO events (position, event_id, event_type, event_version,
+  aggregate_type, aggregate_id, aggregate_version, tenant_id, actor_type, actor_id,
+  correlation_id, causation_id, occurred_at, recorded_at, payload, hash, device_id,
+  schema_uri, source, ingested_at, retention_class, data_residency)`;
 
 /**
  * The hashed form of an event: its envelope (with the fields the store stamps, on rows that have
@@ -271,8 +250,6 @@ function streamKeyOf(aggregateType: string, aggregateId: string): string {
  * the projections, all in one transaction: an error anywhere writes nothing.
  */
 export class EventStore {
-  /** `INSERT INTO events` of n rows, by n: an append writes its rows in a few statements. */
-  private readonly inserts = new Map<number, SqlStatement>();
   private readonly versionOf: SqlStatement;
   private readonly versionsOf: SqlStatement;
   private readonly head: SqlStatement;
@@ -426,12 +403,8 @@ export class EventStore {
         recorded.push(event);
       }
       // After the projections, which never read `events` (their own tables only), and in the
-      // same transaction: one statement per INSERT_BATCH rows rather than one per event, which
-      // on PostgreSQL is one round trip each.
-      for (let start = 0; start < rows.length; start += INSERT_BATCH) {
-        const batch = rows.slice(start, start + INSERT_BATCH);
-        this.insertOf(batch.length).run(...batch.flat());
-      }
+      // same transaction: a few statements for the whole append rather than one per event.
+      insertRows(this.db, INSERT_EVENTS, rows);
       return recorded;
     });
   }
@@ -463,18 +436,6 @@ export class EventStore {
       this.options.validator.definition(input.eventType, input.eventVersion ?? 1)?.aggregate ??
       'unknown'
     );
-  }
-
-  private insertOf(count: number): SqlStatement {
-    let statement = this.inserts.get(count);
-    if (statement === undefined) {
-      const row = `(${Array.from({ length: EVENT_COLUMNS.length }, () => '?').join(', ')})`;
-      statement = this.db.prepare(
-        `INSERT INTO events (${EVENT_COLUMNS.join(', ')}) VALUES ${Array.from({ length: count }, () => row).join(', ')}`,
-      );
-      this.inserts.set(count, statement);
-    }
-    return statement;
   }
 
   read(query: EventQuery = {}): RecordedEvent[] {

@@ -17,6 +17,7 @@ import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
 import { revocationFeedHead, signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
+import { insertRows } from '../store/insert-rows.js';
 import { statement } from '../store/statements.js';
 import { userInTenant } from '../users/users.js';
 import type { DeviceScope } from './device-authority.js';
@@ -34,9 +35,6 @@ interface Receipt {
   /** Null where the device holds no receipt for the seq. */
   event_id: string | null;
 }
-
-/** Receipts per INSERT: 6 parameters each, well inside both engines' parameter limits. */
-const RECEIPT_BATCH = 100;
 
 /**
  * docs/architecture.md §5, one round of `POST /v1/sync`. Push and pull are independent and idempotent: a
@@ -112,8 +110,8 @@ export class SyncService {
       // seen as pushed.
       const receipts = this.receiptsOf(device.deviceId, ordered);
       const known = this.ctx.store.storedEventIds(ordered.map(({ event }) => event.eventId));
-      // Written together before the append (its projections read them: deviceReport), in one
-      // statement per RECEIPT_BATCH rather than one per event.
+      // Written together before the append (its projections read them: deviceReport), a few
+      // statements for the round rather than one per event.
       const newReceipts: unknown[][] = [];
       const record = (seq: number, eventId: string, outcome: string, detail: string | null) => {
         newReceipts.push([device.deviceId, seq, eventId, outcome, detail, receivedAt]);
@@ -190,14 +188,11 @@ export class SyncService {
           quarantined += 1;
         }
       }
-      for (let start = 0; start < newReceipts.length; start += RECEIPT_BATCH) {
-        const batch = newReceipts.slice(start, start + RECEIPT_BATCH);
-        const values = Array.from({ length: batch.length }, () => '(?, ?, ?, ?, ?, ?)').join(', ');
-        statement(
-          db,
-          `INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at) VALUES ${values}`,
-        ).run(...batch.flat());
-      }
+      insertRows(
+        db,
+        'INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at)',
+        newReceipts,
+      );
       if (toAppend.length > 0) this.ctx.store.append(toAppend);
       const ack = this.contiguousAck(device.deviceId, received);
       return { ack, accepted, duplicates, rejected, quarantined };
