@@ -58,6 +58,10 @@ function newInbox(): Inbox {
     servers: nats.url,
     retryDelayMs: 50,
     streamPollMs: 50,
+    // A message published just as an inbox stops can go to that inbox's last pull request before
+    // the broker notices the connection closed; it comes back after the ack wait, so keep that
+    // wait inside the tests' 20 s polling.
+    ackWaitMs: 5_000,
   });
   created.start();
   return created;
