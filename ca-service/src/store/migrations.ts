@@ -567,6 +567,14 @@ export const MIGRATIONS: readonly string[] = [
     keys    TEXT NOT NULL
   );
   `,
+  `
+  -- When each device last pushed something new, kept with its ack: the console's device list
+  -- read it as MAX(received_at) over all of a device's receipts, every receipt of 5,000 devices.
+  ALTER TABLE device_sync_state ADD COLUMN last_received_at TEXT;
+  UPDATE device_sync_state SET last_received_at =
+    (SELECT MAX(receipt.received_at) FROM device_event_receipts AS receipt
+     WHERE receipt.device_id = device_sync_state.device_id);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}

@@ -18,11 +18,17 @@ export function deviceReport(db: SqlDatabase, eventId: string): 'effective' | 'i
 
 /** When each of `deviceIds` last pushed an event, for those that ever did. */
 export function lastReceivedAt(db: SqlDatabase, deviceIds: readonly string[]): Map<string, string> {
+  // A primary-key probe per device, as a subquery per element (a join's cached PostgreSQL plan
+  // may be a scan made while the table was small).
   const rows = statement(
     db,
-    `SELECT receipt.device_id, MAX(receipt.received_at) AS received_at FROM json_each(?) AS device
-     CROSS JOIN device_event_receipts AS receipt ON receipt.device_id = device.value
-     GROUP BY receipt.device_id`,
-  ).all(JSON.stringify(deviceIds)) as { device_id: string; received_at: string }[];
-  return new Map(rows.map((row) => [row.device_id, row.received_at]));
+    `SELECT device.value AS device_id,
+     (SELECT state.last_received_at FROM device_sync_state AS state
+      WHERE state.device_id = device.value) AS received_at
+     FROM json_each(?) AS device`,
+  ).all(JSON.stringify(deviceIds)) as { device_id: string; received_at: string | null }[];
+  const received = new Map<string, string>();
+  for (const row of rows)
+    if (row.received_at !== null) received.set(row.device_id, row.received_at);
+  return received;
 }

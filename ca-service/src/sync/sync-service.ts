@@ -194,7 +194,11 @@ export class SyncService {
         newReceipts,
       );
       if (toAppend.length > 0) this.ctx.store.append(toAppend);
-      const ack = this.contiguousAck(device.deviceId, received);
+      const ack = this.contiguousAck(
+        device.deviceId,
+        received,
+        newReceipts.length > 0 ? receivedAt : null,
+      );
       return { ack, accepted, duplicates, rejected, quarantined };
     });
   }
@@ -308,8 +312,15 @@ export class SyncService {
     return quarantine;
   }
 
-  /** Advances the device's ack over the receipts that now follow it: cost grows with new events only. */
-  private contiguousAck(deviceId: string, received: ReadonlySet<number>): number {
+  /**
+   * Advances the device's ack over the receipts that now follow it: cost grows with new events
+   * only. `receivedAt` is set when the round wrote receipts (null keeps the last time).
+   */
+  private contiguousAck(
+    deviceId: string,
+    received: ReadonlySet<number>,
+    receivedAt: string | null,
+  ): number {
     const { db } = this.ctx.store;
     const state = statement(db, 'SELECT acked_seq FROM device_sync_state WHERE device_id = ?').get(
       deviceId,
@@ -323,8 +334,10 @@ export class SyncService {
     while (received.has(ack + 1) || next.get(deviceId, ack + 1)) ack += 1;
     statement(
       db,
-      'INSERT INTO device_sync_state (device_id, acked_seq) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq',
-    ).run(deviceId, ack);
+      `INSERT INTO device_sync_state (device_id, acked_seq, last_received_at) VALUES (?, ?, ?)
+       ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq,
+       last_received_at = COALESCE(excluded.last_received_at, device_sync_state.last_received_at)`,
+    ).run(deviceId, ack, receivedAt);
     return ack;
   }
 
