@@ -575,6 +575,10 @@ export const MIGRATIONS: readonly string[] = [
     (SELECT MAX(receipt.received_at) FROM device_event_receipts AS receipt
      WHERE receipt.device_id = device_sync_state.device_id);
   `,
+  `
+  -- Who signed in on each device (the console's device list) read every session of the store.
+  CREATE INDEX sessions_device ON sessions (device_id, user_id, created_at);
+  `,
 ];
 
 export class SchemaTooNewError extends Error {}
