@@ -75,8 +75,14 @@ describe('POST /v1/auth/login under a burst', () => {
   beforeEach(async () => {
     ca = await startTestCa();
     tenantId = await createTenant(ca, 'Hillside');
+    // Four times the default Argon2id passes, for the stored hash too: a derivation must outlast
+    // the spread of the burst's arrivals, which on a loaded machine (or with the PostgreSQL store,
+    // whose statements hold the event loop) reached the default cost's ~15 ms and shed nothing.
+    ca.ctx.passwords = createPasswordHasher({
+      params: { t: 8 },
+      admission: { maxInFlight: 1, maxWaiting: 1 },
+    });
     await createUser(ca, tenantId, 'amina', PASSWORD);
-    ca.ctx.passwords = createPasswordHasher({ admission: { maxInFlight: 1, maxWaiting: 1 } });
     base = await ca.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterEach(async () => ca.close());
