@@ -2,7 +2,8 @@ import { parseCertificate } from '@lantern/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shredDeviceKeys } from '../src/enforcement/shred-device-keys.js';
 import { enforceRevocations } from '../src/enforcement/enforce-revocations.js';
-import { signInOffline } from '../src/signin/offline-signin.js';
+import { signInOffline, signInOfflineWith } from '../src/signin/offline-signin.js';
+import { passwordCredential } from '../src/signin/password-credential.js';
 import { openSigninAgent } from '../src/signin/open-signin-agent.js';
 import { signInOnline } from '../src/signin/online-signin.js';
 import type { SigninOptions, SigninVerdict } from '../src/signin/signin-agent.js';
@@ -218,6 +219,48 @@ describe('offline sign-in refusals, each with its reason code and outbox event',
       skewSeconds: -2 * 86_400,
     });
     expect(device.events('identity.user.login_failed')).toHaveLength(2);
+  });
+
+  it('clock_rollback: a clock set back while the KDF ran is caught when the attempt is recorded', async () => {
+    const { device, userId } = await deviceWithGrant();
+    world.advance(HOUR);
+    const password = passwordCredential(PASSWORD);
+    const setBackDuringKdf = {
+      ...password,
+      check: async (...args: Parameters<typeof password.check>) => {
+        const matched = await password.check(...args);
+        world.agentClock.advance(-2 * DAY);
+        return matched;
+      },
+    };
+    expect(
+      await signInOfflineWith(device.agent, { username: 'amina' }, setBackDuringKdf, TEST_OPTIONS),
+    ).toMatchObject({ ok: false, code: 'clock_rollback', userId });
+    expect(device.events('identity.device.clock_rollback_detected')).toHaveLength(1);
+    expect(device.events('identity.user.logged_in')).toEqual([]);
+    expect(await offline(device)).toMatchObject({ ok: false, code: 'clock_rollback' });
+  });
+
+  it('the trusted-time mark is raised by the attempt itself, not before its KDF', async () => {
+    const { device } = await deviceWithGrant();
+    world.advance(HOUR);
+    const markMs = () => device.agent.trustedTime.state().markMs;
+    const before = markMs();
+    const password = passwordCredential(PASSWORD);
+    let markDuringKdf: number | undefined;
+    const watched = {
+      ...password,
+      check: async (...args: Parameters<typeof password.check>) => {
+        markDuringKdf = markMs();
+        return password.check(...args);
+      },
+    };
+    expect(
+      await signInOfflineWith(device.agent, { username: 'amina' }, watched, TEST_OPTIONS),
+    ).toMatchObject({ ok: true });
+    expect(markDuringKdf).toBe(before);
+    expect(markMs()).toBe(world.agentClock.now());
+    expect(markMs()).toBeGreaterThan(before);
   });
 
   it('no_grant: nobody of that name ever signed in online here', async () => {

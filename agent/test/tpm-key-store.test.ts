@@ -17,7 +17,7 @@ import { agentPaths } from '../src/data-dir/agent-paths.js';
 import { readAgentStatus } from '../src/data-dir/agent-status.js';
 import { ensureStateSeal, platformSecretOf, readKeyStoreConfig } from '../src/keys/key-store.js';
 import { DataKey } from '../src/keys/data-key.js';
-import { hex } from '../src/keys/tpm/tpm-counter.js';
+import { TpmCounter, hex } from '../src/keys/tpm/tpm-counter.js';
 import { Tpm2Tools } from '../src/keys/tpm/tpm2-tools.js';
 import { SyncClient } from '../src/sync/sync-client.js';
 import { openAgentStore } from '../src/store/agent-store.js';
@@ -201,6 +201,43 @@ describe('TPM key store (swtpm)', () => {
     // A whole older copy, consistent in itself but sealed at an older TPM counter.
     copyFileSync(backup, database);
     await refused();
+  });
+
+  it('an offline sign-in moves the TPM counter once; a transaction rolled back after its seal leaves a store that opens', async () => {
+    const device = await tpmDevice();
+    const { dataDir } = device;
+    const config = readKeyStoreConfig(agentPaths(dataDir));
+    if (config.kind !== 'tpm') throw new Error('expected the TPM key store');
+    const counter = new TpmCounter(new Tpm2Tools(config.tcti), config.nvIndex);
+    let expected = counter.read();
+    // A wrong PIN writes the trusted-time mark and the lockout; a right one the mark and the reset.
+    for (const [pin, verdict] of [
+      ['1357', { ok: false, code: 'bad_credentials' }],
+      [PIN, { ok: true }],
+    ] as const) {
+      world.advance(60_000);
+      expect(await offline(device, pin)).toMatchObject(verdict);
+      expected += 1n;
+      expect(counter.read()).toBe(expected);
+    }
+
+    // Both sealed rows written, then the transaction fails: the TPM moved once, the store did not.
+    const { store } = device.opened;
+    expect(() =>
+      store.transaction(() => {
+        store.db.prepare('UPDATE trusted_time SET mark_ms = mark_ms + 1 WHERE id = 1').run();
+        store.db
+          .prepare(
+            "INSERT INTO lockout (user_id, failure_count, window_start, locked_until, updated_at) VALUES ('x', 1, 0, NULL, 0)",
+          )
+          .run();
+        throw new Error('crash before the commit');
+      }),
+    ).toThrow('crash before the commit');
+    expect(counter.read()).toBe(expected + 1n);
+    device.opened.close();
+    const reopened = await openAgent({ dataDir, clock: world.agentClock });
+    reopened.close();
   });
 
   it('the wipe shreds the data key in the TPM: blobs copied before it unseal nothing after', async () => {

@@ -11,7 +11,7 @@
  *   so every other step is timed: binding, revocation, clock and grant checks (the grant JWS
  *   verified again), lockout, the final transaction with the session, lockout reset and outbox
  *   event. The clocks move 1 ms before each sign-in, as a real one does, so the trusted-time
- *   anchor is written (a commit of its own) every time. Baseline: one write transaction of one
+ *   anchor is written (in the attempt's one transaction) every time. Baseline: one write transaction of one
  *   ~300-byte row in the same database, the commit any sign-in must pay.
  * Sequential calls, medians and p95 of the samples; the two sides alternate in rounds.
  */
@@ -69,8 +69,8 @@ export const offlineSignin: Benchmark = {
       const verifier = await derivePasswordVerifier(PASSWORD, DEFAULT_SCRYPT_COST);
 
       // The harness's clocks are manual: standing still, every sign-in after the first would
-      // observe the wall clock at its anchor, and the trusted-time write (a commit of its own on
-      // a real clock, docs/architecture.md §4) would change no page and cost no fsync.
+      // observe the wall clock at its anchor, and the trusted-time write (a changed page on a
+      // real clock, docs/architecture.md §4) would change nothing in the attempt's commit.
       const tick = () => world.advance(1);
       const contenders = {
         withKdf: async () => {

@@ -79,8 +79,9 @@ export async function signInOfflineWith(
   if (facts === null) return { ok: false, mode: 'offline', code: 'not_enrolled' };
   const lockout = new LocalLockout(agent.store, { ...DEFAULT_LOCKOUT_POLICY, ...options.lockout });
   const events = new SigninEvents(agent, facts);
-  // Before any window is read: this is what raises the mark, or catches a clock set back.
-  const observation = agent.trustedTime.observeWallClock();
+  // Before any window is read: this is what catches a clock set back. The mark it would raise
+  // is written by the attempt's own transaction (`decided`), so an attempt commits once.
+  const observation = agent.trustedTime.peekWallClock();
   const nowMs = observation.trustedNow;
   const nowSeconds = Math.floor(nowMs / 1000);
   const found = findGrant(agent, facts, subject, nowSeconds);
@@ -98,6 +99,18 @@ export async function signInOfflineWith(
   };
   const currentFailures = () =>
     userId === undefined ? 0 : lockout.status(userId, nowMs).failureCount;
+  // The attempt's one transaction: the trusted-time anchor with its effect (one fsync, and one
+  // step of the TPM seal's counter). Observed again under the write lock, so a mark another
+  // process raised meanwhile is never lowered, and a clock set back during the KDF is caught.
+  const decided = (decide: () => SigninVerdict): SigninVerdict =>
+    agent.store.transaction(() => {
+      const recorded = agent.trustedTime.observeWallClock();
+      if (recorded.rollback && !observation.rollback) {
+        events.clockRollback(recorded);
+        return refuse({ code: 'clock_rollback' }, currentFailures());
+      }
+      return decide();
+    });
 
   const windowEndMs = offlineWindowEnd(agent.store, facts);
   // Read again in the final transaction: a sync may enforce a revocation during the KDF.
@@ -120,33 +133,29 @@ export async function signInOfflineWith(
   const early = checks();
   if (early !== null || found === null) {
     const refusal = early ?? { code: 'no_grant' };
-    return agent.store.transaction(() => refuse(refusal, currentFailures()));
+    return decided(() => refuse(refusal, currentFailures()));
   }
   const { grant } = found;
   const failureState = lockout.status(grant.userId, nowMs);
   if (failureState.lockedUntil !== null) {
     const lockedUntil = failureState.lockedUntil;
-    return agent.store.transaction(() =>
-      refuse({ code: 'locked' }, failureState.failureCount, { lockedUntil }),
-    );
+    return decided(() => refuse({ code: 'locked' }, failureState.failureCount, { lockedUntil }));
   }
   if (!grant.methods.includes(credential.method)) {
-    return agent.store.transaction(() =>
-      refuse({ code: 'method_not_allowed' }, failureState.failureCount),
-    );
+    return decided(() => refuse({ code: 'method_not_allowed' }, failureState.failureCount));
   }
   const matched = await credential.check(agent, grant);
   if (matched === 'missing') {
     // Grant and verifier are written together; one without the other is a damaged store,
     // and what repairs it is the same as for a missing grant: one online sign-in.
-    return agent.store.transaction(() => refuse({ code: 'no_grant' }, failureState.failureCount));
+    return decided(() => refuse({ code: 'no_grant' }, failureState.failureCount));
   }
   if (matched === 'hardware_locked') {
     // The TPM counts and times this lock itself; the device's own counter is not the judge.
-    return agent.store.transaction(() => refuse({ code: 'locked' }, failureState.failureCount));
+    return decided(() => refuse({ code: 'locked' }, failureState.failureCount));
   }
 
-  return agent.store.transaction(() => {
+  return decided(() => {
     const late = checks();
     if (late !== null) return refuse(late, lockout.status(grant.userId, nowMs).failureCount);
     // Read again under the write lock: another process may have locked the user meanwhile.

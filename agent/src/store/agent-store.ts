@@ -20,6 +20,7 @@ export type IntegrityVerdict = { ok: true } | { ok: false; problems: string[] };
 export class AgentStore {
   /** Built once: `db.transaction(fn)` makes four wrappers per call (~6 % of an offline sign-in). */
   private readonly runImmediate: (fn: () => unknown) => unknown;
+  private outermost: object | null = null;
 
   /** Wraps an already opened and migrated database; `openAgentStore` is how to get one. */
   constructor(
@@ -37,7 +38,23 @@ export class AgentStore {
    * transaction and commit or roll back with it. `fn` must be synchronous.
    */
   transaction<T>(fn: () => T): T {
-    return this.runImmediate(fn) as T;
+    if (this.db.inTransaction) return this.runImmediate(fn) as T;
+    const token = {};
+    this.outermost = token;
+    try {
+      return this.runImmediate(fn) as T;
+    } finally {
+      this.outermost = null;
+    }
+  }
+
+  /**
+   * A new object for each outermost `transaction` while it runs (committed or rolled back as
+   * one), null outside one: what lets the TPM seal count a transaction once however many sealed
+   * rows it writes.
+   */
+  get currentTransaction(): object | null {
+    return this.db.inTransaction ? this.outermost : null;
   }
 
   schemaVersion(): number {

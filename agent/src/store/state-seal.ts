@@ -37,9 +37,15 @@ const WATCHED = [
  * state)`. Opening checks the MAC and that the counter is the TPM's: a copy of agent.db taken
  * earlier carries an older counter. The TPM is incremented before SQLite commits, so a crash or
  * a rolled-back transaction in between leaves the store one behind; one step behind is
- * therefore accepted (and is the residual a restore can win: the last single write).
+ * therefore accepted (and is the residual a restore can win: the last single transaction).
+ * That is why a transaction of `AgentStore.transaction` increments once however many sealed rows
+ * it writes (an offline sign-in writes the trusted-time anchor and the lockout in one): two
+ * increments would leave a crashed transaction two behind, refused as an older copy. A write
+ * outside such a transaction increments each time, as its own commit.
  */
 export class StateSeal {
+  private sealedFor: { transaction: object; counter: bigint } | null = null;
+
   constructor(
     private readonly store: AgentStore,
     private readonly counter: MonotonicCounter,
@@ -50,7 +56,7 @@ export class StateSeal {
   install(): void {
     const { db } = this.store;
     db.function('lantern_state_seal', { deterministic: false }, (state: unknown) =>
-      this.seal(this.counter.increment(), String(state)),
+      this.seal(this.counterForWrite(), String(state)),
     );
     for (const [index, [table, event]] of WATCHED.entries()) {
       db.exec(
@@ -92,6 +98,16 @@ export class StateSeal {
         `the agent store was sealed at TPM counter ${sealed}, the TPM is at ${current}: it is an older copy`,
       );
     }
+  }
+
+  private counterForWrite(): bigint {
+    const transaction = this.store.currentTransaction;
+    if (transaction !== null && this.sealedFor?.transaction === transaction) {
+      return this.sealedFor.counter;
+    }
+    const counter = this.counter.increment();
+    this.sealedFor = transaction === null ? null : { transaction, counter };
+    return counter;
   }
 
   private state(): string {

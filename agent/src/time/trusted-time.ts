@@ -86,25 +86,48 @@ export class TrustedTime {
   /** Call at each sign-in attempt, before any window is checked. */
   observeWallClock(): WallClockObservation {
     return this.store.transaction(() => {
-      const state = this.state();
-      const { wallClock, trustedNow, expectedWallMs, boot } = this.reading(state);
-      if (wallClock < expectedWallMs - this.toleranceMs) {
-        return {
+      const { observation, anchor } = this.look();
+      if (anchor !== null) this.write(anchor);
+      return observation;
+    });
+  }
+
+  /**
+   * What `observeWallClock` would say now, writing nothing: for a caller that reads before a
+   * long step (the KDF) and records the attempt, with `observeWallClock`, in one later
+   * transaction.
+   */
+  peekWallClock(): WallClockObservation {
+    return this.look().observation;
+  }
+
+  private look(): { observation: WallClockObservation; anchor: TrustedTimeState | null } {
+    const state = this.state();
+    const { wallClock, trustedNow, expectedWallMs, boot } = this.reading(state);
+    if (wallClock < expectedWallMs - this.toleranceMs) {
+      return {
+        observation: {
           rollback: true,
           wallClock,
           mark: state.markMs,
           trustedNow,
           skewSeconds: Math.trunc((wallClock - trustedNow) / 1000),
-        };
-      }
-      // Behind the anchor but within tolerance: tolerated, and the anchor is not moved back, so
-      // many small steps back add up to a detected rollback instead of slipping through.
-      if (wallClock < state.anchorWallMs) {
-        return { rollback: false, wallClock, mark: state.markMs, trustedNow };
-      }
-      this.write({ markMs: trustedNow, anchorWallMs: wallClock, source: 'wall_clock', ...boot });
-      return { rollback: false, wallClock, mark: trustedNow, trustedNow };
-    });
+        },
+        anchor: null,
+      };
+    }
+    // Behind the anchor but within tolerance: tolerated, and the anchor is not moved back, so
+    // many small steps back add up to a detected rollback instead of slipping through.
+    if (wallClock < state.anchorWallMs) {
+      return {
+        observation: { rollback: false, wallClock, mark: state.markMs, trustedNow },
+        anchor: null,
+      };
+    }
+    return {
+      observation: { rollback: false, wallClock, mark: trustedNow, trustedNow },
+      anchor: { markMs: trustedNow, anchorWallMs: wallClock, source: 'wall_clock', ...boot },
+    };
   }
 
   /**
