@@ -240,6 +240,35 @@ describe('TPM key store (swtpm)', () => {
     reopened.close();
   });
 
+  it('a copy from before a sync round that revoked a grant is refused, though a round is one transaction', async () => {
+    const device = await tpmDevice();
+    const { dataDir } = device;
+    const database = join(dataDir, 'agent.db');
+    const backup = join(tempDir(), 'agent.db.before-round');
+    device.opened.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    copyFileSync(database, backup);
+    const { grantId } = device.opened.store.db
+      .prepare('SELECT grant_id AS grantId FROM grants')
+      .get() as { grantId: string };
+    const revoked = await world.ca.admin('POST', `/v1/admin/grants/${grantId}/revoke`, {});
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    world.advance(60_000);
+    // One round, and nothing written after it: the copy is one round behind, no more.
+    const round = await new SyncClient({ agent: device.opened, sleep: async () => {} }).round();
+    expect(round).toMatchObject({ ok: true });
+    expect(device.opened.store.db.prepare('SELECT count(*) AS n FROM grants').get()).toEqual({
+      n: 0,
+    });
+    device.opened.close();
+
+    copyFileSync(backup, database);
+    rmSync(`${database}-wal`, { force: true });
+    rmSync(`${database}-shm`, { force: true });
+    await expect(openAgent({ dataDir, clock: world.agentClock })).rejects.toBeInstanceOf(
+      StateRollbackError,
+    );
+  });
+
   it('the wipe shreds the data key in the TPM: blobs copied before it unseal nothing after', async () => {
     const device = await tpmDevice();
     const paths = agentPaths(device.dataDir);

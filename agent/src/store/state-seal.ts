@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { StateRollbackError } from '../errors.js';
 import type { AgentStore } from './agent-store.js';
+import { statement } from './statements.js';
 
 /** The monotonic counter the seal is bound to (a TPM NV counter). */
 export interface MonotonicCounter {
@@ -19,6 +20,25 @@ const STATE_SQL = `json_array(
   (SELECT json_array(revoked_at, keys_destroyed_at) FROM binding WHERE id = 1))`;
 
 const RESEAL = `UPDATE state_seal SET seal = lantern_state_seal(${STATE_SQL}) WHERE id = 1`;
+
+/**
+ * After a transaction whose undoing would matter most (a sync round: revocations, the cursor,
+ * the server time), one more step of the counter in a transaction of its own: a copy of the
+ * store from before that transaction is then two steps behind the TPM and refused, where the
+ * one step of slack would have accepted it. A crash before this commits leaves the round's own
+ * state one behind, which still opens. Does nothing on a connection without the seal (the
+ * software tier).
+ */
+export function fenceSealedState(store: AgentStore): void {
+  const guarded = statement<[], number>(
+    store.db,
+    "SELECT 1 FROM temp.sqlite_master WHERE type = 'trigger' AND name = 'lantern_state_seal_0'",
+  )
+    .pluck()
+    .get();
+  if (guarded === undefined) return;
+  store.transaction(() => statement(store.db, RESEAL).run());
+}
 
 /** Tables whose writes reseal; the triggers are TEMP, so only a guarded connection has them. */
 const WATCHED = [

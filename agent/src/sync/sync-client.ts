@@ -40,6 +40,7 @@ import {
   recordJwksEtag,
   recordSyncTime,
 } from './sync-cursor.js';
+import { fenceSealedState } from '../store/state-seal.js';
 import type { SyncAnswer } from './sync-response.js';
 import { parseSyncAnswer } from './sync-response.js';
 
@@ -339,6 +340,7 @@ export class SyncClient {
     if ('failure' in verified) return { ok: false, failure: verified.failure };
     try {
       const { result, rows } = this.commit(verified, cursor, events.length);
+      fenceSealedState(this.agent.store);
       if (rows.length > 0) this.onRevocationsRecorded?.(rows);
       return { ok: true, result };
     } catch (error) {
