@@ -241,6 +241,28 @@ describe('offline sign-in refusals, each with its reason code and outbox event',
     expect(await offline(device)).toMatchObject({ ok: false, code: 'clock_rollback' });
   });
 
+  it('clock_rollback during the KDF: a wrong password is still counted towards the lock', async () => {
+    const { device, userId } = await deviceWithGrant();
+    world.advance(HOUR);
+    const password = passwordCredential('not-her-password');
+    const setBackDuringKdf = {
+      ...password,
+      check: async (...args: Parameters<typeof password.check>) => {
+        const matched = await password.check(...args);
+        world.agentClock.advance(-2 * DAY);
+        return matched;
+      },
+    };
+    expect(
+      await signInOfflineWith(device.agent, { username: 'amina' }, setBackDuringKdf, TEST_OPTIONS),
+    ).toMatchObject({ ok: false, code: 'clock_rollback', userId });
+    expect(
+      device.opened.store.db
+        .prepare('SELECT failure_count AS n FROM lockout WHERE user_id = ?')
+        .get(userId),
+    ).toEqual({ n: 1 });
+  });
+
   it('the trusted-time mark is raised by the attempt itself, not before its KDF', async () => {
     const { device } = await deviceWithGrant();
     world.advance(HOUR);

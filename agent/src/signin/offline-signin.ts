@@ -102,11 +102,17 @@ export async function signInOfflineWith(
   // The attempt's one transaction: the trusted-time anchor with its effect (one fsync, and one
   // step of the TPM seal's counter). Observed again under the write lock, so a mark another
   // process raised meanwhile is never lowered, and a clock set back during the KDF is caught.
-  const decided = (decide: () => SigninVerdict): SigninVerdict =>
+  const decided = (decide: () => SigninVerdict, wrongGuess = false): SigninVerdict =>
     agent.store.transaction(() => {
       const recorded = agent.trustedTime.observeWallClock();
       if (recorded.rollback && !observation.rollback) {
         events.clockRollback(recorded);
+        // A wrong guess counts towards the lock whatever else refuses the attempt.
+        if (wrongGuess && userId !== undefined) {
+          const after = lockout.recordFailure(userId, nowMs);
+          if (after.lockedUntil !== null) events.locked(userId, after.lockedUntil);
+          return refuse({ code: 'clock_rollback' }, after.failureCount);
+        }
         return refuse({ code: 'clock_rollback' }, currentFailures());
       }
       return decide();
@@ -220,7 +226,7 @@ export async function signInOfflineWith(
       username: grant.username,
       expiresAt: expiresAt * 1000,
     } satisfies SigninVerdict;
-  });
+  }, matched === 'mismatch');
 }
 
 interface CheckInput {
