@@ -29,6 +29,27 @@ const offline = (
   options: SigninOptions = TEST_OPTIONS,
 ): Promise<SigninVerdict> => signInOffline(device.agent, { username, password }, options);
 
+/** Offline sign-in of amina whose KDF runs while the wall clock is set back two days. */
+function signInSettingClockBackDuringKdf(
+  device: TestDevice,
+  password: string,
+): Promise<SigninVerdict> {
+  const credential = passwordCredential(password);
+  return signInOfflineWith(
+    device.agent,
+    { username: 'amina' },
+    {
+      ...credential,
+      check: async (...args) => {
+        const matched = await credential.check(...args);
+        world.agentClock.advance(-2 * DAY);
+        return matched;
+      },
+    },
+    TEST_OPTIONS,
+  );
+}
+
 /** A device that has seen one online sign-in of amina: it holds her grant and verifier. */
 async function deviceWithGrant(): Promise<{ device: TestDevice; userId: string }> {
   const userId = await world.user('amina');
@@ -224,18 +245,11 @@ describe('offline sign-in refusals, each with its reason code and outbox event',
   it('clock_rollback: a clock set back while the KDF ran is caught when the attempt is recorded', async () => {
     const { device, userId } = await deviceWithGrant();
     world.advance(HOUR);
-    const password = passwordCredential(PASSWORD);
-    const setBackDuringKdf = {
-      ...password,
-      check: async (...args: Parameters<typeof password.check>) => {
-        const matched = await password.check(...args);
-        world.agentClock.advance(-2 * DAY);
-        return matched;
-      },
-    };
-    expect(
-      await signInOfflineWith(device.agent, { username: 'amina' }, setBackDuringKdf, TEST_OPTIONS),
-    ).toMatchObject({ ok: false, code: 'clock_rollback', userId });
+    expect(await signInSettingClockBackDuringKdf(device, PASSWORD)).toMatchObject({
+      ok: false,
+      code: 'clock_rollback',
+      userId,
+    });
     expect(device.events('identity.device.clock_rollback_detected')).toHaveLength(1);
     expect(device.events('identity.user.logged_in')).toEqual([]);
     expect(await offline(device)).toMatchObject({ ok: false, code: 'clock_rollback' });
@@ -244,18 +258,11 @@ describe('offline sign-in refusals, each with its reason code and outbox event',
   it('clock_rollback during the KDF: a wrong password is still counted towards the lock', async () => {
     const { device, userId } = await deviceWithGrant();
     world.advance(HOUR);
-    const password = passwordCredential('not-her-password');
-    const setBackDuringKdf = {
-      ...password,
-      check: async (...args: Parameters<typeof password.check>) => {
-        const matched = await password.check(...args);
-        world.agentClock.advance(-2 * DAY);
-        return matched;
-      },
-    };
-    expect(
-      await signInOfflineWith(device.agent, { username: 'amina' }, setBackDuringKdf, TEST_OPTIONS),
-    ).toMatchObject({ ok: false, code: 'clock_rollback', userId });
+    expect(await signInSettingClockBackDuringKdf(device, 'not-her-password')).toMatchObject({
+      ok: false,
+      code: 'clock_rollback',
+      userId,
+    });
     expect(
       device.opened.store.db
         .prepare('SELECT failure_count AS n FROM lockout WHERE user_id = ?')
