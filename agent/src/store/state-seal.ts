@@ -21,6 +21,9 @@ const STATE_SQL = `json_array(
 
 const RESEAL = `UPDATE state_seal SET seal = lantern_state_seal(${STATE_SQL}) WHERE id = 1`;
 
+/** The TEMP triggers are `lantern_state_seal_0` … : their presence is what a guarded connection has. */
+const TRIGGER_PREFIX = 'lantern_state_seal_';
+
 /**
  * After a transaction whose undoing would matter most (a sync round: revocations, the cursor,
  * the server time), one more step of the counter in a transaction of its own: a copy of the
@@ -30,12 +33,12 @@ const RESEAL = `UPDATE state_seal SET seal = lantern_state_seal(${STATE_SQL}) WH
  * software tier).
  */
 export function fenceSealedState(store: AgentStore): void {
-  const guarded = statement<[], number>(
+  const guarded = statement<[string], number>(
     store.db,
-    "SELECT 1 FROM temp.sqlite_master WHERE type = 'trigger' AND name = 'lantern_state_seal_0'",
+    "SELECT 1 FROM temp.sqlite_master WHERE type = 'trigger' AND name = ?",
   )
     .pluck()
-    .get();
+    .get(`${TRIGGER_PREFIX}0`);
   if (guarded === undefined) return;
   store.transaction(() => statement(store.db, RESEAL).run());
 }
@@ -80,7 +83,7 @@ export class StateSeal {
     );
     for (const [index, [table, event]] of WATCHED.entries()) {
       db.exec(
-        `CREATE TEMP TRIGGER IF NOT EXISTS lantern_state_seal_${index} AFTER ${event} ON main.${table}
+        `CREATE TEMP TRIGGER IF NOT EXISTS ${TRIGGER_PREFIX}${index} AFTER ${event} ON main.${table}
          BEGIN ${RESEAL}; END`,
       );
     }
