@@ -15,12 +15,19 @@ import type { Swtpm } from '../../test/support/swtpm.js';
 import { startSwtpm } from '../../test/support/swtpm.js';
 import { agentPaths } from '../src/data-dir/agent-paths.js';
 import { readAgentStatus } from '../src/data-dir/agent-status.js';
-import { ensureStateSeal, platformSecretOf, readKeyStoreConfig } from '../src/keys/key-store.js';
+import {
+  SEAL_KEY_LABEL,
+  ensureStateSeal,
+  platformSecretOf,
+  readKeyStoreConfig,
+} from '../src/keys/key-store.js';
 import { DataKey } from '../src/keys/data-key.js';
 import { TpmCounter, hex } from '../src/keys/tpm/tpm-counter.js';
 import { Tpm2Tools } from '../src/keys/tpm/tpm2-tools.js';
 import { SyncClient } from '../src/sync/sync-client.js';
 import { openAgentStore } from '../src/store/agent-store.js';
+import { StateSeal } from '../src/store/state-seal.js';
+import type { MonotonicCounter } from '../src/store/state-seal.js';
 import { TrustedTime } from '../src/time/trusted-time.js';
 import { createLocalVerifier } from '../src/verify/local-verifier.js';
 import { openAgent } from '../src/data-dir/open-agent.js';
@@ -238,6 +245,49 @@ describe('TPM key store (swtpm)', () => {
     device.opened.close();
     const reopened = await openAgent({ dataDir, clock: world.agentClock });
     reopened.close();
+  });
+
+  it('a store opened while another connection writes sealed rows is not taken for an edited or older copy', async () => {
+    const device = await tpmDevice();
+    const paths = agentPaths(device.dataDir);
+    const config = readKeyStoreConfig(paths);
+    if (config.kind !== 'tpm') throw new Error('expected the TPM key store');
+    const tpmCounter = new TpmCounter(new Tpm2Tools(config.tcti), config.nvIndex);
+    const dataKey = await DataKey.load(platformSecretOf(paths, config));
+    // The agent's own connection, resealing on each write, plays the other process.
+    const writer = device.opened.store;
+    writer.db.pragma('busy_timeout = 0');
+    let writesDuringCheck = 0;
+    const racing: MonotonicCounter = {
+      index: tpmCounter.index,
+      read: () => {
+        for (let i = 0; i < 2; i++) {
+          try {
+            writer.transaction(() =>
+              writer.db.prepare('UPDATE trusted_time SET mark_ms = mark_ms + 1 WHERE id = 1').run(),
+            );
+            writesDuringCheck += 1;
+          } catch (error) {
+            expect((error as { code?: string }).code).toBe('SQLITE_BUSY');
+          }
+        }
+        return tpmCounter.read();
+      },
+      increment: () => tpmCounter.increment(),
+    };
+    const reader = openAgentStore(paths.database, { clock: world.agentClock });
+    try {
+      new StateSeal(reader, racing, dataKey.deriveKey(SEAL_KEY_LABEL)).verify();
+    } finally {
+      reader.close();
+    }
+    expect(writesDuringCheck).toBe(0);
+    // Once the check is over the writer goes on, and the store still opens.
+    writer.transaction(() =>
+      writer.db.prepare('UPDATE trusted_time SET mark_ms = mark_ms + 1 WHERE id = 1').run(),
+    );
+    device.opened.close();
+    (await openAgent({ dataDir: device.dataDir, clock: world.agentClock })).close();
   });
 
   it('a copy from before a sync round that revoked a grant is refused, though a round is one transaction', async () => {

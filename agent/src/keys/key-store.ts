@@ -39,7 +39,7 @@ export type KeyStoreConfig =
       primary: string;
     };
 
-const SEAL_KEY_LABEL = 'lantern state seal v1';
+export const SEAL_KEY_LABEL = 'lantern state seal v1';
 
 /** The keys of an opened data directory, whichever store holds them. */
 export interface OpenedKeys {

@@ -100,8 +100,16 @@ export class StateSeal {
       .run(seal);
   }
 
-  /** Throws `state_rollback` unless the rows are as last sealed, at the TPM's counter. */
+  /**
+   * Throws `state_rollback` unless the rows are as last sealed, at the TPM's counter. Under the
+   * write lock: another process's sealed write between the reads below (it increments the TPM,
+   * then commits) would make a consistent store look edited, or two steps behind.
+   */
   verify(): void {
+    this.store.transaction(() => this.verifyLocked());
+  }
+
+  private verifyLocked(): void {
     const row = this.store.db
       .prepare<[], { seal: Buffer }>('SELECT seal FROM state_seal WHERE id = 1')
       .get();
