@@ -2,7 +2,9 @@ import { ConcurrencyConflictError, SchemaViolationError } from '@lantern/shared'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyChain } from '../src/audit/verify-chain.js';
 import { CrlPublisher } from '../src/revocation/crl-publisher.js';
+import { RowBatches } from '../src/store/insert-rows.js';
 import { leaseOf } from '../src/store/lease.js';
+import { isUniqueViolation } from '../src/store/unique-violation.js';
 import { MIGRATIONS, migrate } from '../src/store/migrations.js';
 import { PostgresConnection } from '../src/store/postgres/postgres-connection.js';
 import { PostgresDatabase } from '../src/store/postgres/postgres-database.js';
@@ -133,6 +135,68 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
       insert.run('after');
     })();
     expect(names()).toEqual(['after', 'outer']);
+  });
+
+  it('writes rows in batches that later statements see; a batch that fails fails its transaction, or its unit alone', () => {
+    scratch();
+    const batches = () => new RowBatches(db(), 'INSERT INTO scratch (name, count)');
+    const names = () =>
+      (db().prepare('SELECT name FROM scratch ORDER BY name').all() as { name: string }[]).map(
+        (row) => row.name,
+      );
+    const throwsDuplicate = (work: () => unknown) => {
+      let thrown: unknown;
+      try {
+        work();
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown !== undefined && isUniqueViolation(thrown), String(thrown)).toBe(true);
+    };
+    // Three statements (100 rows each at most); on PostgreSQL the first two are sent while the
+    // rest are built, and the count after them waits for all three.
+    db().transaction(() => {
+      const rows = batches();
+      for (let i = 0; i < 250; i += 1) rows.add([`n${String(i).padStart(3, '0')}`, i]);
+      rows.flush();
+      expect(db().prepare('SELECT COUNT(*) AS n FROM scratch').get()).toEqual({ n: 250 });
+    })();
+    // A full batch (sent) whose last row is already there: the next statement, or the commit,
+    // throws the batch's own error, and nothing of the transaction stays.
+    const failingBatch = () => {
+      const rows = batches();
+      for (let i = 0; i < 99; i += 1) rows.add([`fresh${i}`, i]);
+      rows.add(['n000', 0]);
+    };
+    throwsDuplicate(() =>
+      db().transaction(() => {
+        failingBatch();
+        db().prepare('SELECT COUNT(*) AS n FROM scratch').get();
+      })(),
+    );
+    throwsDuplicate(() => db().transaction(failingBatch)());
+    expect(names()).toHaveLength(250);
+    expect(db().inTransaction).toBe(false);
+    // In a unit of a larger transaction (a savepoint, as group commit runs enrollments), only
+    // that unit is undone; the transaction goes on and commits the rest.
+    db().transaction(() => {
+      db().prepare('INSERT INTO scratch (name) VALUES (?)').run('before');
+      throwsDuplicate(() => db().transaction(failingBatch)());
+      db().prepare('INSERT INTO scratch (name) VALUES (?)').run('after');
+    })();
+    expect(names()).toHaveLength(252);
+    expect(names()).toEqual(expect.arrayContaining(['after', 'before']));
+    expect(names()).not.toContain('fresh0');
+    // Outside a transaction a batch is written, or refused, before `flush` returns.
+    const solo = batches();
+    solo.add(['solo', 1]);
+    solo.flush();
+    expect(names()).toContain('solo');
+    throwsDuplicate(() => {
+      const again = batches();
+      again.add(['solo', 2]);
+      again.flush();
+    });
   });
 
   it('appends one unbroken hash chain, and verifies it', () => {

@@ -19,7 +19,7 @@ import type { SqlDatabase, SqlStatement } from './sql-database.js';
 import { hash as sha256Once } from 'node:crypto';
 import { tracedAppend } from '../observability/tracing.js';
 import { GroupCommit } from './group-commit.js';
-import { insertRows } from './insert-rows.js';
+import { RowBatches } from './insert-rows.js';
 import { statement } from './statements.js';
 
 export interface NewEvent {
@@ -319,7 +319,7 @@ export class EventStore {
       let previousHash = last?.hash ?? GENESIS_HASH;
       const pendingVersions = this.storedVersions(events);
       const recorded: RecordedEvent[] = [];
-      const rows: unknown[][] = [];
+      const rows = new RowBatches(this.db, INSERT_EVENTS);
 
       for (const input of events) {
         const eventVersion = input.eventVersion ?? 1;
@@ -371,7 +371,7 @@ export class EventStore {
         });
         const hash = appendedEventHash(previousHash, unhashed);
         previousHash = hash;
-        rows.push([
+        rows.add([
           position,
           envelope.eventId,
           envelope.eventType,
@@ -402,9 +402,9 @@ export class EventStore {
         for (const projection of projections) projection.apply(this.db, view);
         recorded.push(event);
       }
-      // After the projections, which never read `events` (their own tables only), and in the
-      // same transaction: a few statements for the whole append rather than one per event.
-      insertRows(this.db, INSERT_EVENTS, rows);
+      // A few statements for the whole append rather than one per event, each full batch written
+      // while the next is built (projections never read `events`, only their own tables).
+      rows.flush();
       return recorded;
     });
   }

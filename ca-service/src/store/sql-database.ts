@@ -12,6 +12,13 @@ export interface SqlStatement {
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
   iterate(...params: unknown[]): IterableIterator<unknown>;
+  /**
+   * A write whose outcome the caller does not read. On PostgreSQL, inside a transaction, it is
+   * sent without waiting for the round trip; if it fails, the next statement that waits (at the
+   * latest the savepoint's release or the commit) throws its error, and the transaction or
+   * savepoint rolls back as if `run` had thrown. Absent on SQLite, where `run` waits for nothing.
+   */
+  send?(...params: unknown[]): void;
 }
 
 export interface SqlDatabase {

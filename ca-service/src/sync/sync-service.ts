@@ -17,7 +17,7 @@ import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
 import { revocationFeedHead, signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
-import { insertRows } from '../store/insert-rows.js';
+import { RowBatches } from '../store/insert-rows.js';
 import { statement } from '../store/statements.js';
 import { userInTenant } from '../users/users.js';
 import type { DeviceScope } from './device-authority.js';
@@ -110,11 +110,16 @@ export class SyncService {
       // seen as pushed.
       const receipts = this.receiptsOf(device.deviceId, ordered);
       const known = this.ctx.store.storedEventIds(ordered.map(({ event }) => event.eventId));
-      // Written together before the append (its projections read them: deviceReport), a few
-      // statements for the round rather than one per event.
-      const newReceipts: unknown[][] = [];
+      // Written in batches, all before the append (its projections read them: deviceReport): a
+      // few statements for the round rather than one per event.
+      const newReceipts = new RowBatches(
+        db,
+        'INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at)',
+      );
+      let receiptsWritten = 0;
       const record = (seq: number, eventId: string, outcome: string, detail: string | null) => {
-        newReceipts.push([device.deviceId, seq, eventId, outcome, detail, receivedAt]);
+        newReceipts.add([device.deviceId, seq, eventId, outcome, detail, receivedAt]);
+        receiptsWritten += 1;
         receipts.set(seq, eventId);
       };
       // The round's accepted events go to the store in one append (one savepoint, one head read,
@@ -188,16 +193,12 @@ export class SyncService {
           quarantined += 1;
         }
       }
-      insertRows(
-        db,
-        'INSERT INTO device_event_receipts (device_id, seq, event_id, outcome, detail, received_at)',
-        newReceipts,
-      );
+      newReceipts.flush();
       if (toAppend.length > 0) this.ctx.store.append(toAppend);
       const ack = this.contiguousAck(
         device.deviceId,
         received,
-        newReceipts.length > 0 ? receivedAt : null,
+        receiptsWritten > 0 ? receivedAt : null,
       );
       return { ack, accepted, duplicates, rejected, quarantined };
     });

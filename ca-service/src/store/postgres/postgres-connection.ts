@@ -43,36 +43,80 @@ function reply(id, message) {
   Atomics.notify(signal, 0);
 }
 
-port.on('message', async (request) => {
+function failure(error) {
+  return {
+    ok: false,
+    message: String(error && error.message ? error.message : error),
+    code: error && typeof error.code === 'string' ? error.code : undefined,
+    lost: client === null,
+    session,
+  };
+}
+
+async function run(request) {
+  // A statement of an open transaction must run on the session that began it: on a new one it
+  // would run, and commit, alone.
+  if (request.session !== undefined && (client === null || request.session !== session)) {
+    client = null;
+    return { ok: false, message: 'the PostgreSQL connection was lost during a transaction', lost: true, session };
+  }
   try {
-    if (request.op === 'close') {
-      if (client !== null) await client.end();
-      client = null;
-      reply(request.id, { ok: true, rows: [], rowCount: 0 });
-      return;
-    }
-    // A statement of an open transaction must run on the session that began it: on a new one it
-    // would run, and commit, alone.
-    if (request.session !== undefined && (client === null || request.session !== session)) {
-      client = null;
-      reply(request.id, { ok: false, message: 'the PostgreSQL connection was lost during a transaction', lost: true, session });
-      return;
-    }
     const db = await connected();
     const result = request.params === undefined
       ? await db.query(request.sql)
       : await db.query({ text: request.sql, values: request.params, name: request.name });
     const last = Array.isArray(result) ? result[result.length - 1] : result;
-    reply(request.id, { ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0, session });
+    return { ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0, session };
   } catch (error) {
-    reply(request.id, {
-      ok: false,
-      message: String(error && error.message ? error.message : error),
-      code: error && typeof error.code === 'string' ? error.code : undefined,
-      lost: client === null,
-      session,
-    });
+    return failure(error);
   }
+}
+
+// The first failure of a sent write (one nobody waits for), until a waited request reports it.
+let sentFailed = null;
+const ENDS = /^\\s*(COMMIT|ROLLBACK)\\b/i;
+
+async function handle(request) {
+  if (request.op === 'close') {
+    if (client !== null) await client.end();
+    client = null;
+    reply(request.id, { ok: true, rows: [], rowCount: 0 });
+    return;
+  }
+  if (request.sent) {
+    // After a failure PostgreSQL refuses the rest of the transaction: nothing more to run.
+    if (sentFailed !== null) return;
+    const outcome = await run(request);
+    if (!outcome.ok) sentFailed = outcome;
+    return;
+  }
+  if (sentFailed !== null) {
+    const failed = sentFailed;
+    sentFailed = null;
+    const ends = ENDS.exec(request.sql);
+    // A rollback is what the failure calls for: it runs, and answers for itself.
+    if (ends !== null && ends[1].toUpperCase() === 'ROLLBACK') {
+      reply(request.id, await run(request));
+      return;
+    }
+    // Anything else is refused with the write's own error; a COMMIT still ends the transaction
+    // (PostgreSQL turns it into a rollback), so the session is left with none open.
+    if (ends !== null) await run(request);
+    reply(request.id, failed);
+    return;
+  }
+  reply(request.id, await run(request));
+}
+
+// One request at a time, in the order sent: a sent write runs before the statements after it.
+let queue = Promise.resolve();
+port.on('message', (request) => {
+  queue = queue
+    .then(() => handle(request))
+    .catch((error) => {
+      // Only a close can get here (run answers for every statement); a sent write has no waiter.
+      if (!request.sent) reply(request.id, failure(error));
+    });
 });
 `;
 
@@ -187,6 +231,25 @@ export class PostgresConnection {
       throw new PostgresError(reply.message ?? 'PostgreSQL error', reply.code, reply.lost === true);
     }
     return { rows: (reply.rows ?? []).map(asBuffers), rowCount: reply.rowCount ?? 0 };
+  }
+
+  /**
+   * Sends a write without waiting for it: the worker runs it before any later request, and the
+   * next request that waits is answered with its failure, if it failed, instead of running
+   * (a COMMIT still ends the transaction; a ROLLBACK runs and answers for itself).
+   */
+  send(sql: string, params: readonly unknown[], inSession: number): void {
+    if (this.closed)
+      throw new PostgresError('the PostgreSQL connection is closed', undefined, true);
+    const request: { sql: string; params: readonly unknown[]; name?: string; session: number } = {
+      sql,
+      params,
+      session: inSession,
+    };
+    const name = this.nameOf(sql);
+    if (name !== undefined) request.name = name;
+    this.requests += 1;
+    this.port.postMessage({ ...request, sent: true, id: this.requests });
   }
 
   close(): void {

@@ -44,6 +44,10 @@ class PostgresStatement implements SqlStatement {
   iterate(...params: unknown[]): IterableIterator<unknown> {
     return this.all(...params)[Symbol.iterator]();
   }
+
+  send(...params: unknown[]): void {
+    this.db.send(this.text, params);
+  }
 }
 
 /**
@@ -156,6 +160,19 @@ export class PostgresDatabase implements SqlDatabase {
     }
     if (writes && this.explicitDepth === 0) this.end('COMMIT');
     return result;
+  }
+
+  /**
+   * @internal `SqlStatement.send`: inside an explicit transaction, sent without waiting (the
+   * connection reports a failure at the next waited statement); outside one, a write commits
+   * before the call returns, so it waits as `run` does.
+   */
+  send(sql: string, params: readonly unknown[]): void {
+    if (this.explicitDepth === 0 || !this.transactionOpen) {
+      this.execute(sql, params, true);
+      return;
+    }
+    this.connection.send(sql, params, this.transactionSession);
   }
 
   private begin(): void {
