@@ -161,27 +161,31 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
       rows.flush();
       expect(db().prepare('SELECT COUNT(*) AS n FROM scratch').get()).toEqual({ n: 250 });
     })();
-    // A full batch (sent) whose last row is already there: the next statement, or the commit,
-    // throws the batch's own error, and nothing of the transaction stays.
-    const failingBatch = () => {
+    // A full batch whose last row is already there, sent once the next row came: the next
+    // statement that waits, or the flush, throws the batch's own error; nothing of it stays.
+    const failingBatch = (then: 'flush' | 'read') => () => {
       const rows = batches();
       for (let i = 0; i < 99; i += 1) rows.add([`fresh${i}`, i]);
       rows.add(['n000', 0]);
+      rows.add(['tail', 0]);
+      if (then === 'read') db().prepare('SELECT COUNT(*) AS n FROM scratch').get();
+      else {
+        rows.flush();
+        flushedCleanly = true;
+      }
     };
-    throwsDuplicate(() =>
-      db().transaction(() => {
-        failingBatch();
-        db().prepare('SELECT COUNT(*) AS n FROM scratch').get();
-      })(),
-    );
-    throwsDuplicate(() => db().transaction(failingBatch)());
+    let flushedCleanly = false;
+    throwsDuplicate(() => db().transaction(failingBatch('read'))());
+    throwsDuplicate(() => db().transaction(failingBatch('flush'))());
+    // `add` or `flush` throws, never a statement or commit after them: someone else's.
+    expect(flushedCleanly).toBe(false);
     expect(names()).toHaveLength(250);
     expect(db().inTransaction).toBe(false);
     // In a unit of a larger transaction (a savepoint, as group commit runs enrollments), only
     // that unit is undone; the transaction goes on and commits the rest.
     db().transaction(() => {
       db().prepare('INSERT INTO scratch (name) VALUES (?)').run('before');
-      throwsDuplicate(() => db().transaction(failingBatch)());
+      throwsDuplicate(() => db().transaction(failingBatch('flush'))());
       db().prepare('INSERT INTO scratch (name) VALUES (?)').run('after');
     })();
     expect(names()).toHaveLength(252);
@@ -410,6 +414,34 @@ describe('several CA instances on one PostgreSQL database', () => {
     } finally {
       other.close();
     }
+  });
+
+  it('never reports as committed a transaction PostgreSQL rolled back', () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    db.exec(
+      'DROP TABLE IF EXISTS scratch; CREATE TABLE scratch (n INTEGER PRIMARY KEY, note TEXT)',
+    );
+    const insert = db.prepare('INSERT INTO scratch (n) VALUES (?)');
+    insert.run(1);
+    // A failed statement caught inside the transaction: PostgreSQL has aborted it, and would
+    // answer the COMMIT with a ROLLBACK and no error.
+    expect(() =>
+      db.transaction(() => {
+        insert.run(2);
+        expect(() => insert.run(1)).toThrow(/duplicate|unique/i);
+      })(),
+    ).toThrow(/rolled it back/);
+    expect(db.inTransaction).toBe(false);
+    // A sent write the client cannot even encode leaves the server's transaction unaborted:
+    // the commit that reports the failure must still undo the rest.
+    const noted = db.prepare('INSERT INTO scratch (n, note) VALUES (?, ?)');
+    expect(() =>
+      db.transaction(() => {
+        insert.run(3);
+        noted.send?.(4, { big: 1n });
+      })(),
+    ).toThrow(/serialize|BigInt/i);
+    expect(db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([{ n: 1 }]);
   });
 
   it('fails a transaction whose connection was lost midway, and commits none of it', () => {

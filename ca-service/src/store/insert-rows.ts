@@ -10,9 +10,11 @@ const ROWS_PER_INSERT = 100;
 /**
  * Rows written with `insertHead` (`INSERT INTO table (columns)`, written out by the table's
  * owner) in one statement per ROWS_PER_INSERT rows instead of one per row: on PostgreSQL each
- * statement is a round trip. A full batch is written as soon as it is complete and sent without
- * waiting (`SqlStatement.send`), so PostgreSQL stores it while the caller builds the next one;
- * `flush` writes the rest. Statements are kept per row count, so at most ROWS_PER_INSERT per head.
+ * statement is a round trip. A full batch is sent without waiting (`SqlStatement.send`) once the
+ * next row arrives, so PostgreSQL stores it while the caller builds the next one; `flush` runs
+ * the last batch and waits for it, and so for every batch before it: a batch that failed throws
+ * there, in the caller's scope, never in a statement or unit of someone else. Statements are kept
+ * per row count, so at most ROWS_PER_INSERT per head.
  */
 export class RowBatches {
   private rows: (readonly unknown[])[] = [];
@@ -23,19 +25,28 @@ export class RowBatches {
   ) {}
 
   add(row: readonly unknown[]): void {
+    if (this.rows.length === ROWS_PER_INSERT) {
+      const { insert, params } = this.take();
+      if (insert.send) insert.send(...params);
+      else insert.run(...params);
+    }
     this.rows.push(row);
-    if (this.rows.length === ROWS_PER_INSERT) this.flush();
   }
 
   flush(): void {
+    if (this.rows.length === 0) return;
+    const { insert, params } = this.take();
+    insert.run(...params);
+  }
+
+  private take() {
     const batch = this.rows;
-    if (batch.length === 0) return;
     this.rows = [];
     const group = `(${Array.from({ length: batch[0]?.length ?? 0 }, () => '?').join(', ')})`;
     const values = Array.from({ length: batch.length }, () => group).join(', ');
-    const insert = statement(this.db, `${this.insertHead} VALUES ${values}`);
-    const params = batch.flat();
-    if (insert.send) insert.send(...params);
-    else insert.run(...params);
+    return {
+      insert: statement(this.db, `${this.insertHead} VALUES ${values}`),
+      params: batch.flat(),
+    };
   }
 }

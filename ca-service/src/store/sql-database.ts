@@ -14,9 +14,11 @@ export interface SqlStatement {
   iterate(...params: unknown[]): IterableIterator<unknown>;
   /**
    * A write whose outcome the caller does not read. On PostgreSQL, inside a transaction, it is
-   * sent without waiting for the round trip; if it fails, the next statement that waits (at the
-   * latest the savepoint's release or the commit) throws its error, and the transaction or
-   * savepoint rolls back as if `run` had thrown. Absent on SQLite, where `run` waits for nothing.
+   * sent without waiting for the round trip; if it fails, the next statement that waits throws
+   * its error instead of running (a COMMIT rolls back and throws it). Callers end a series of
+   * sends with a statement of their own that waits (`RowBatches.flush` runs its last batch), so
+   * the error surfaces in their scope, not in a later unit's. Absent on SQLite, where `run`
+   * waits for nothing.
    */
   send?(...params: unknown[]): void;
 }

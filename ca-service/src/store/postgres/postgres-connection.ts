@@ -66,6 +66,11 @@ async function run(request) {
       ? await db.query(request.sql)
       : await db.query({ text: request.sql, values: request.params, name: request.name });
     const last = Array.isArray(result) ? result[result.length - 1] : result;
+    // PostgreSQL answers the COMMIT of a transaction an error aborted with a ROLLBACK, and no
+    // error: whoever committed must learn that nothing was.
+    if (request.sql === 'COMMIT' && last.command === 'ROLLBACK') {
+      return { ok: false, message: 'the transaction had failed: PostgreSQL rolled it back instead of committing', code: '25P02', lost: false, session };
+    }
     return { ok: true, rows: last.rows ?? [], rowCount: last.rowCount ?? 0, session };
   } catch (error) {
     return failure(error);
@@ -99,9 +104,10 @@ async function handle(request) {
       reply(request.id, await run(request));
       return;
     }
-    // Anything else is refused with the write's own error; a COMMIT still ends the transaction
-    // (PostgreSQL turns it into a rollback), so the session is left with none open.
-    if (ends !== null) await run(request);
+    // Anything else is refused with the write's own error. A COMMIT is turned into a ROLLBACK:
+    // the transaction must end, and none of it may stay (a write that failed in the client,
+    // say a value it cannot encode, leaves the server's transaction open and unaborted).
+    if (ends !== null) await run({ sql: 'ROLLBACK', session: request.session });
     reply(request.id, failed);
     return;
   }
@@ -152,7 +158,9 @@ export class PostgresError extends Error {
 
 /**
  * A request the worker did not answer within this long is reported as failed and the worker
- * replaced: past the statement timeout (60 s) plus the connect timeout (10 s).
+ * replaced: past the statement timeout (60 s) plus the connect timeout (10 s). Writes sent
+ * before it (`send`) run first and count against it too: a few 100-row INSERTs of one
+ * transaction (`RowBatches`), milliseconds each.
  */
 const REPLY_TIMEOUT_MS = 75_000;
 const SESSIONS_PER_WORKER = 1_000_000;
