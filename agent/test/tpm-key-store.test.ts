@@ -83,6 +83,15 @@ async function tpmDevice(): Promise<TestDevice> {
   return device;
 }
 
+/** A copy of the device's agent.db as it stands (its WAL folded in first), as a restore would use. */
+function copyOfStore(device: TestDevice, name: string): { database: string; backup: string } {
+  const database = join(device.dataDir, 'agent.db');
+  const backup = join(tempDir(), name);
+  device.opened.store.db.pragma('wal_checkpoint(TRUNCATE)');
+  copyFileSync(database, backup);
+  return { database, backup };
+}
+
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
@@ -178,10 +187,7 @@ describe('TPM key store (swtpm)', () => {
   it('a restored older agent.db, or rows edited behind the agent, are refused', async () => {
     const device = await tpmDevice();
     const { dataDir } = device;
-    const database = join(dataDir, 'agent.db');
-    const backup = join(tempDir(), 'agent.db.bak');
-    device.opened.store.db.pragma('wal_checkpoint(TRUNCATE)');
-    copyFileSync(database, backup);
+    const { database, backup } = copyOfStore(device, 'agent.db.bak');
     // Two sign-ins move the trusted-time mark twice: the TPM counter moves with them.
     for (let i = 0; i < 2; i++) {
       world.advance(60_000);
@@ -293,10 +299,7 @@ describe('TPM key store (swtpm)', () => {
   it('a copy from before a sync round that revoked a grant is refused, though a round is one transaction', async () => {
     const device = await tpmDevice();
     const { dataDir } = device;
-    const database = join(dataDir, 'agent.db');
-    const backup = join(tempDir(), 'agent.db.before-round');
-    device.opened.store.db.pragma('wal_checkpoint(TRUNCATE)');
-    copyFileSync(database, backup);
+    const { database, backup } = copyOfStore(device, 'agent.db.before-round');
     const { grantId } = device.opened.store.db
       .prepare('SELECT grant_id AS grantId FROM grants')
       .get() as { grantId: string };
