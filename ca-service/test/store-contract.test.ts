@@ -2,7 +2,7 @@ import { ConcurrencyConflictError, SchemaViolationError } from '@lantern/shared'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyChain } from '../src/audit/verify-chain.js';
 import { CrlPublisher } from '../src/revocation/crl-publisher.js';
-import { RowBatches } from '../src/store/insert-rows.js';
+import { RowBatches } from '../src/store/row-batches.js';
 import { leaseOf } from '../src/store/lease.js';
 import { isUniqueViolation } from '../src/store/unique-violation.js';
 import { MIGRATIONS, migrate } from '../src/store/migrations.js';
@@ -177,7 +177,7 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     let flushedCleanly = false;
     throwsDuplicate(() => db().transaction(failingBatch('read'))());
     throwsDuplicate(() => db().transaction(failingBatch('flush'))());
-    // `add` or `flush` throws, never a statement or commit after them: someone else's.
+    // The flush throws at the latest, never a statement or commit after it: someone else's.
     expect(flushedCleanly).toBe(false);
     expect(names()).toHaveLength(250);
     expect(db().inTransaction).toBe(false);
@@ -191,11 +191,18 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     expect(names()).toHaveLength(252);
     expect(names()).toEqual(expect.arrayContaining(['after', 'before']));
     expect(names()).not.toContain('fresh0');
-    // Outside a transaction a batch is written, or refused, before `flush` returns.
+    // Outside a transaction each batch is written, or refused, before the call that writes it
+    // returns: the full batch by the `add` that follows it, the last one by `flush`.
     const solo = batches();
     solo.add(['solo', 1]);
     solo.flush();
     expect(names()).toContain('solo');
+    const outside = batches();
+    for (let i = 0; i < 99; i += 1) outside.add([`outside${i}`, i]);
+    outside.add(['solo', 2]);
+    throwsDuplicate(() => outside.add(['next', 0]));
+    expect(db().inTransaction).toBe(false);
+    expect(names()).not.toContain('outside0');
     throwsDuplicate(() => {
       const again = batches();
       again.add(['solo', 2]);

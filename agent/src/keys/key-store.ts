@@ -39,6 +39,7 @@ export type KeyStoreConfig =
       primary: string;
     };
 
+/** Derives the state seal's MAC key from the data key (`StateSeal`); exported for its tests. */
 export const SEAL_KEY_LABEL = 'lantern state seal v1';
 
 /** The keys of an opened data directory, whichever store holds them. */

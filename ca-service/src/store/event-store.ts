@@ -19,7 +19,7 @@ import type { SqlDatabase, SqlStatement } from './sql-database.js';
 import { hash as sha256Once } from 'node:crypto';
 import { tracedAppend } from '../observability/tracing.js';
 import { GroupCommit } from './group-commit.js';
-import { RowBatches } from './insert-rows.js';
+import { RowBatches } from './row-batches.js';
 import { statement } from './statements.js';
 
 export interface NewEvent {

@@ -17,7 +17,7 @@ import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
 import { revocationFeedHead, signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
-import { RowBatches } from '../store/insert-rows.js';
+import { RowBatches } from '../store/row-batches.js';
 import { statement } from '../store/statements.js';
 import { userInTenant } from '../users/users.js';
 import type { DeviceScope } from './device-authority.js';

@@ -89,7 +89,8 @@ async function handle(request) {
     return;
   }
   if (request.sent) {
-    // After a failure PostgreSQL refuses the rest of the transaction: nothing more to run.
+    // After a failure the transaction can only end: PostgreSQL refuses the rest once a statement
+    // failed, and a write the client could not encode must not be followed by more of it either.
     if (sentFailed !== null) return;
     const outcome = await run(request);
     if (!outcome.ok) sentFailed = outcome;

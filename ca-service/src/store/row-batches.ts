@@ -11,10 +11,12 @@ const ROWS_PER_INSERT = 100;
  * Rows written with `insertHead` (`INSERT INTO table (columns)`, written out by the table's
  * owner) in one statement per ROWS_PER_INSERT rows instead of one per row: on PostgreSQL each
  * statement is a round trip. A full batch is sent without waiting (`SqlStatement.send`) once the
- * next row arrives, so PostgreSQL stores it while the caller builds the next one; `flush` runs
- * the last batch and waits for it, and so for every batch before it: a batch that failed throws
- * there, in the caller's scope, never in a statement or unit of someone else. Statements are kept
- * per row count, so at most ROWS_PER_INSERT per head.
+ * next row arrives, so PostgreSQL stores it while the caller builds the next one. A batch that
+ * fails is thrown by the next statement that waits, at the latest by `flush`, which runs the last
+ * batch and waits for it (on SQLite, by the `add` that writes it). So between `add` and `flush`
+ * the caller runs no nested unit whose failure it catches: that unit's savepoint could be the
+ * statement that reports the batch's failure, and catching it would hide the failure until the
+ * commit refuses. Statements are kept per row count, so at most ROWS_PER_INSERT per head.
  */
 export class RowBatches {
   private rows: (readonly unknown[])[] = [];
