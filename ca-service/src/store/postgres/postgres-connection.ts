@@ -245,7 +245,8 @@ export class PostgresConnection {
   /**
    * Sends a write without waiting for it: the worker runs it before any later request, and the
    * next request that waits is answered with its failure, if it failed, instead of running
-   * (a COMMIT still ends the transaction; a ROLLBACK runs and answers for itself).
+   * (a COMMIT is run as a ROLLBACK, so nothing of the transaction stays; a ROLLBACK runs and
+   * answers for itself).
    */
   send(sql: string, params: readonly unknown[], inSession: number): void {
     if (this.closed)
