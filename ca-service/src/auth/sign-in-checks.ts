@@ -3,6 +3,7 @@ import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
 import { SPANS, noteRequestActor, timedSpan } from '../observability/tracing.js';
+import { assertDeviceNotRevoked } from '../devices/devices.js';
 import type { UserRow } from '../users/users.js';
 import { findUserById, passwordHash, replacePasswordHash } from '../users/users.js';
 
@@ -186,4 +187,25 @@ export function assertMaySignIn(
     ctx.metrics.loginFailed('device_tenant_mismatch', user.tenant_id);
     throw new InvalidCredentialsError();
   }
+}
+
+/**
+ * The account's and the device's checks again, in the transaction that records a sign-in: the
+ * account may have been suspended, locked or erased, or the device revoked, while the credential
+ * was being checked (a KDF run, a passkey's round trip), by this instance or another. Without
+ * this, a session and an offline grant would outlive the revocation that ended the others.
+ */
+export function assertStillMaySignIn(
+  ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'store'>,
+  userId: string,
+  device: ProvenDevice | undefined,
+): void {
+  const user = findUserById(ctx.store.db, userId);
+  if (!user || user.status === 'erased') {
+    ctx.metrics.loginFailed('unknown_account', user?.tenant_id);
+    throw new InvalidCredentialsError();
+  }
+  assertNotLocked(ctx, user);
+  assertMaySignIn(ctx, user, device);
+  if (device) assertDeviceNotRevoked(ctx, device.deviceId);
 }

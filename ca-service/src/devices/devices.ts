@@ -1,5 +1,6 @@
 import type { CaContext } from '../context/ca-context.js';
-import { DeviceNotFoundError } from '../errors.js';
+import { DeviceNotFoundError, DeviceRevokedError } from '../errors.js';
+import { statement } from '../store/statements.js';
 
 export const DEVICE_REVOCATION_REASONS = [
   'lost',
@@ -62,6 +63,19 @@ export function getDevice(
     DeviceRow | undefined;
   if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new DeviceNotFoundError();
   return toView(row);
+}
+
+/**
+ * Refuses a device revoked since its proof was checked. What a proof allows (a certificate, a
+ * session, a grant) is recorded in a transaction that calls this first: a revocation committed
+ * while the certificate was being signed or a password hashed wins, and every certificate the
+ * device holds stays one the revocation covers.
+ */
+export function assertDeviceNotRevoked(ctx: Pick<CaContext, 'store'>, deviceId: string): void {
+  const row = statement(ctx.store.db, 'SELECT status FROM devices WHERE device_id = ?').get(
+    deviceId,
+  ) as { status: string } | undefined;
+  if (row?.status === 'revoked') throw new DeviceRevokedError();
 }
 
 export function listDevices(

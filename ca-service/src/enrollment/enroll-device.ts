@@ -3,6 +3,7 @@ import { ConcurrencyConflictError, p256JwkThumbprint } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { assertDeviceNotRevoked } from '../devices/devices.js';
 import { EnrollmentTokenUsedError, HardwareKeyRekeyError, TenantMismatchError } from '../errors.js';
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
 import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
@@ -162,6 +163,7 @@ async function reenrollDevice(
   });
   return bindConsumingToken(ctx, token, {
     deviceId,
+    rebinds: true,
     correlationId,
     certificate,
     events: [
@@ -201,6 +203,8 @@ async function bindConsumingToken(
     deviceId: string;
     /** Known when the binding enrolls the device; a re-enrollment leaves it to be looked up. */
     deviceName?: string | null;
+    /** A device the CA knows: refused if it was revoked while its certificate was signed. */
+    rebinds?: boolean;
     correlationId: string;
     certificate: IssuedCertificate;
     events: readonly BindingEvent[];
@@ -216,6 +220,7 @@ async function bindConsumingToken(
   // an earlier enrollment of the same group) while the certificate was being signed.
   const consume = () => {
     recheckEnrollmentToken(ctx, token);
+    if (binding.rebinds === true) assertDeviceNotRevoked(ctx, deviceId);
     ctx.store.append([
       {
         eventType: 'identity.enrollment_token.consumed',

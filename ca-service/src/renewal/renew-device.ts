@@ -4,6 +4,7 @@ import { createPublicKey } from 'node:crypto';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { parseDeviceCsr } from '../enrollment/csr.js';
+import { assertDeviceNotRevoked } from '../devices/devices.js';
 import { HardwareKeyRekeyError, RenewalTooEarlyError } from '../errors.js';
 import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
 
@@ -45,26 +46,29 @@ export async function renewDevice(
     subjectPublicKeyInfo: spki,
   });
   const thumbprint = p256JwkThumbprint(publicKey);
-  ctx.store.append([
-    {
-      eventType: 'identity.device.renewed',
-      aggregateId: device.deviceId,
-      tenantId: device.tenantId,
-      actor: { type: 'device', id: device.deviceId },
-      correlationId,
-      payload: {
-        deviceId: device.deviceId,
-        previousSerial: device.serial,
-        certificateSerial: certificate.serialHex,
-        certificateFingerprint: certificate.fingerprint,
-        certificateKid: thumbprint,
-        certIssuedAt: certificate.notBefore.toISOString(),
-        certExpiresAt: certificate.notAfter.toISOString(),
-        rekeyed,
-        afterExpiry: device.expired,
-        certificatePem: certificate.pem,
+  ctx.store.transaction(() => {
+    assertDeviceNotRevoked(ctx, device.deviceId);
+    ctx.store.append([
+      {
+        eventType: 'identity.device.renewed',
+        aggregateId: device.deviceId,
+        tenantId: device.tenantId,
+        actor: { type: 'device', id: device.deviceId },
+        correlationId,
+        payload: {
+          deviceId: device.deviceId,
+          previousSerial: device.serial,
+          certificateSerial: certificate.serialHex,
+          certificateFingerprint: certificate.fingerprint,
+          certificateKid: thumbprint,
+          certIssuedAt: certificate.notBefore.toISOString(),
+          certExpiresAt: certificate.notAfter.toISOString(),
+          rekeyed,
+          afterExpiry: device.expired,
+          certificatePem: certificate.pem,
+        },
       },
-    },
-  ]);
+    ]);
+  });
   return bindingResponse(ctx, device, certificate);
 }

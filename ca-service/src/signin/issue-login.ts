@@ -7,7 +7,7 @@ import {
   signToken,
 } from '../auth/tokens.js';
 import { storeRefreshToken } from '../auth/refresh.js';
-import { setActorRole } from '../auth/sign-in-checks.js';
+import { assertStillMaySignIn, setActorRole } from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import type { OfflineSecret, UnverifiedRisk } from '../mfa/login-mfa.js';
@@ -105,6 +105,7 @@ export function issueLogin(
       : undefined;
   const actor = { type: 'user' as const, id: user.user_id };
   ctx.store.transaction(() => {
+    assertStillMaySignIn(ctx, user.user_id, device);
     ctx.store.append([
       {
         eventType: 'identity.user.logged_in',

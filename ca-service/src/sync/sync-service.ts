@@ -11,6 +11,7 @@ import type {
 import { EventValidator, SERVER_TIME_TYP, syncAnswerDigest, upcast } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
+import { getDevice } from '../devices/devices.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { bindingPolicy } from '../issuance/binding-response.js';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
@@ -136,7 +137,10 @@ export class SyncService {
       };
       // After its revocation a device only hands its outbox over: what it pushes is stored as a
       // record (`recorded`) that no projection acts on.
-      const outcome = device.revokedAt === null ? 'stored' : 'recorded';
+      // Judged by the store now, not by what the proof's check read: a revocation committed
+      // since (on this instance or another) makes this round a hand-over already.
+      const { revokedAt } = getDevice(this.ctx, device.deviceId, null);
+      const outcome = revokedAt === null ? 'stored' : 'recorded';
       const source: EventSource = { service: 'lantern-agent', instance: device.deviceId };
       // Every seq of the round has a receipt by the end of it (pre-existing or recorded below).
       const received = new Set<number>();
@@ -187,7 +191,7 @@ export class SyncService {
         }
         accepted += 1;
         this.ctx.metrics.syncEventStored(event);
-        const quarantine = this.quarantineIfLate(device, event, correlationId);
+        const quarantine = this.quarantineIfLate(device, revokedAt, event, correlationId);
         if (quarantine) {
           toAppend.push(quarantine);
           quarantined += 1;
@@ -280,11 +284,11 @@ export class SyncService {
    */
   private quarantineIfLate(
     device: ProvenDevice,
+    revokedAt: string | null,
     event: EventEnvelope,
     correlationId: string,
   ): NewEvent | undefined {
-    if (event.eventType !== 'identity.user.logged_in' || device.revokedAt === null)
-      return undefined;
+    if (event.eventType !== 'identity.user.logged_in' || revokedAt === null) return undefined;
     if (event.payload['offline'] !== true) return undefined;
     const userId = String(event.payload['userId']);
     const quarantine: NewEvent = {
@@ -299,7 +303,7 @@ export class SyncService {
         deviceId: device.deviceId,
         signinEventId: event.eventId,
         signedInAt: event.occurredAt,
-        deviceRevokedAt: device.revokedAt,
+        deviceRevokedAt: revokedAt,
       },
     };
     this.ctx.logger.warn(
