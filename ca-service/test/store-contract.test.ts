@@ -315,6 +315,23 @@ describe('several CA instances on one PostgreSQL database', () => {
     expect(verifyChain(twin.ctx.store)).toMatchObject({ ok: true, checked: ca.eventCount() });
   });
 
+  it("reads outside a transaction without waiting for another instance's writer", () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    const writer = new PostgresConnection(db.url, 'lantern-ca contract test');
+    try {
+      // Another instance in the middle of a write transaction: it holds the writer lock.
+      writer.query('BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))');
+      const started = Date.now();
+      expect(verifyChain(ca.ctx.store)).toMatchObject({ ok: true });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM devices').get()).toEqual({ n: 0 });
+      // Waiting for the lock would take its timeout (30 s) and then fail.
+      expect(Date.now() - started).toBeLessThan(5_000);
+      writer.query('ROLLBACK');
+    } finally {
+      writer.close();
+    }
+  });
+
   it('consumes an enrollment token once, whichever instance each device reaches', async () => {
     const twin = await ca.twin();
     const token = await createEnrollmentToken(ca, await createTenant(ca, 'Once School'));

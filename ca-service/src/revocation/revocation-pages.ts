@@ -28,16 +28,29 @@ export function revocationFeedHead(db: SqlDatabase, tenantId: string): number {
   return row?.head ?? 0;
 }
 
+/**
+ * A page of the tenant's feed after `after`, with the feed's head, read in one statement: one
+ * snapshot on every engine, so no revocation committed meanwhile (by this instance or another)
+ * can put an entry on the page beyond the head it is signed with.
+ */
 export function readRevocations(
   ctx: Pick<CaContext, 'store'>,
   tenantId: string,
   after: number,
   limit: number,
 ) {
-  const rows = ctx.store.db
-    .prepare('SELECT * FROM revocation_feed WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?')
-    .all(tenantId, after, limit + 1) as FeedRow[];
-  const entries = rows.slice(0, limit).map((row): RevocationEntry => ({
+  const rows = statement(
+    ctx.store.db,
+    `SELECT head.seq AS head, feed.seq, feed.kind, feed.subject_id, feed.serial, feed.revoked_at, feed.reason
+     FROM (SELECT COALESCE((SELECT seq FROM revocation_feed WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1), 0) AS seq) AS head
+     LEFT JOIN (SELECT * FROM revocation_feed WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?) AS feed ON 1 = 1
+     ORDER BY feed.seq`,
+  ).all(tenantId, tenantId, after, limit + 1) as (Omit<FeedRow, 'seq'> & {
+    head: number;
+    seq: number | null;
+  })[];
+  const found = rows.filter((row): row is typeof row & { seq: number } => row.seq !== null);
+  const entries = found.slice(0, limit).map((row): RevocationEntry => ({
     seq: row.seq,
     kind: row.kind,
     id: row.subject_id,
@@ -45,7 +58,12 @@ export function readRevocations(
     revokedAt: row.revoked_at,
     reason: row.reason,
   }));
-  return { entries, more: rows.length > limit, next: entries.at(-1)?.seq ?? after };
+  return {
+    entries,
+    more: found.length > limit,
+    next: entries.at(-1)?.seq ?? after,
+    head: rows[0]?.head ?? 0,
+  };
 }
 
 /**
@@ -58,8 +76,8 @@ export async function signedRevocationPage(
   tenantId: string,
   after: number,
   limit = 500,
-): Promise<{ page: string; payload: RevocationPageClaims }> {
-  const { entries, more, next } = readRevocations(
+): Promise<{ page: string; payload: RevocationPageClaims; head: number }> {
+  const { entries, more, next, head } = readRevocations(
     ctx,
     tenantId,
     after,
@@ -78,5 +96,5 @@ export async function signedRevocationPage(
   };
   const key = { issuingPem: ctx.ca.issuingPem, signer: ctx.ca.authority.signer };
   const page = await caSignedJws(key, REVOCATION_PAGE_TYP, payload);
-  return { page, payload };
+  return { page, payload, head };
 }

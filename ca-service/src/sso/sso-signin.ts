@@ -313,39 +313,57 @@ export function confirmSsoHandoff(
   handoffId: string,
   input: { confirmToken: string; userCode: string },
 ): { tenantId: string } {
-  const row = ctx.store.db
-    .prepare('SELECT * FROM sso_handoffs WHERE handoff_id = ?')
-    .get(handoffId) as
-    | {
-        tenant_id: string;
-        user_id: string | null;
-        pending_user_id: string | null;
-        confirm_hash: string | null;
-        user_code_hash: string | null;
-        confirm_failures: number;
-        expires_at: string;
+  // One transaction from the read to the count: concurrent wrong codes (through several CA
+  // instances) each count, and none is judged against a count read before another's.
+  const verdict = ctx.store.transaction(
+    (): { ok: true; tenantId: string } | { ok: false; left: number } => {
+      const row = ctx.store.db
+        .prepare('SELECT * FROM sso_handoffs WHERE handoff_id = ?')
+        .get(handoffId) as
+        | {
+            tenant_id: string;
+            user_id: string | null;
+            pending_user_id: string | null;
+            confirm_hash: string | null;
+            user_code_hash: string | null;
+            confirm_failures: number;
+            expires_at: string;
+          }
+        | undefined;
+      const sameHash = (stored: string | null, given: string) =>
+        stored !== null && timingSafeEqual(Buffer.from(stored, 'hex'), sha256(given));
+      if (
+        !row ||
+        row.user_id !== null ||
+        row.pending_user_id === null ||
+        row.expires_at <= isoNow(ctx.clock) ||
+        !sameHash(row.confirm_hash, input.confirmToken)
+      )
+        throw new SsoHandoffInvalidError();
+      if (!sameHash(row.user_code_hash, normalUserCode(input.userCode))) {
+        const left = HANDOFF_CODE_ATTEMPTS - row.confirm_failures - 1;
+        if (left <= 0)
+          ctx.store.db.prepare('DELETE FROM sso_handoffs WHERE handoff_id = ?').run(handoffId);
+        else
+          ctx.store.db
+            .prepare(
+              'UPDATE sso_handoffs SET confirm_failures = confirm_failures + 1 WHERE handoff_id = ?',
+            )
+            .run(handoffId);
+        // Answered after the commit: thrown here, the count would roll back with it.
+        return { ok: false, left };
       }
-    | undefined;
-  const sameHash = (stored: string | null, given: string) =>
-    stored !== null && timingSafeEqual(Buffer.from(stored, 'hex'), sha256(given));
-  if (
-    !row ||
-    row.user_id !== null ||
-    row.pending_user_id === null ||
-    row.expires_at <= isoNow(ctx.clock) ||
-    !sameHash(row.confirm_hash, input.confirmToken)
-  )
-    throw new SsoHandoffInvalidError();
-  if (!sameHash(row.user_code_hash, normalUserCode(input.userCode))) {
-    const left = HANDOFF_CODE_ATTEMPTS - row.confirm_failures - 1;
-    if (left <= 0)
-      ctx.store.db.prepare('DELETE FROM sso_handoffs WHERE handoff_id = ?').run(handoffId);
-    else
-      ctx.store.db
+      const confirmed = ctx.store.db
         .prepare(
-          'UPDATE sso_handoffs SET confirm_failures = confirm_failures + 1 WHERE handoff_id = ?',
+          'UPDATE sso_handoffs SET user_id = pending_user_id WHERE handoff_id = ? AND user_id IS NULL',
         )
         .run(handoffId);
+      if (confirmed.changes !== 1) throw new SsoHandoffInvalidError();
+      return { ok: true, tenantId: row.tenant_id };
+    },
+  );
+  if (!verdict.ok) {
+    const { left } = verdict;
     throw new SsoHandoffCodeWrongError(
       left <= 0
         ? 'the code does not match the one on the device, and this sign-in is now cancelled: start again on the device'
@@ -353,13 +371,7 @@ export function confirmSsoHandoff(
       { details: { triesLeft: Math.max(0, left) } },
     );
   }
-  const confirmed = ctx.store.db
-    .prepare(
-      'UPDATE sso_handoffs SET user_id = pending_user_id WHERE handoff_id = ? AND user_id IS NULL',
-    )
-    .run(handoffId);
-  if (confirmed.changes !== 1) throw new SsoHandoffInvalidError();
-  return { tenantId: row.tenant_id };
+  return { tenantId: verdict.tenantId };
 }
 
 /**

@@ -16,7 +16,7 @@ import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { bindingPolicy } from '../issuance/binding-response.js';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { jwksEtag, signedJwks } from '../pki/signed-jwks.js';
-import { revocationFeedHead, signedRevocationPage } from '../revocation/revocation-pages.js';
+import { signedRevocationPage } from '../revocation/revocation-pages.js';
 import type { NewEvent } from '../store/event-store.js';
 import { RowBatches } from '../store/row-batches.js';
 import { statement } from '../store/statements.js';
@@ -69,8 +69,6 @@ export class SyncService {
   ): Promise<SyncResponse> {
     const push = this.ingest(device, request.events, correlationId);
     this.ctx.metrics.syncRound(push);
-    // Read in the same turn as the page's rows, so no revocation can land between the two.
-    const head = revocationFeedHead(this.ctx.store.db, device.tenantId);
     const page = await signedRevocationPage(
       this.ctx,
       device.tenantId,
@@ -90,7 +88,7 @@ export class SyncService {
       ...answer,
       serverTime: await this.signedTime(device, {
         answer: syncAnswerDigest(answer),
-        head,
+        head: page.head,
       }),
     };
   }

@@ -3,7 +3,7 @@ import { PostgresConnection, PostgresError } from './postgres-connection.js';
 import { toPostgresSchema, toPostgresSql } from './postgres-sql.js';
 
 /**
- * Taken first in every transaction: the CA instances sharing a store take turns, one
+ * Taken first in every transaction: the CA instances sharing a store take turns, one write
  * transaction at a time, as the one SQLite connection of a single CA does. That is what keeps the
  * event hash chain one chain, the aggregate versions rising with position (`lastInStream`), an
  * enrollment token consumed once and the revocation feed without gaps, with the features' code
@@ -12,13 +12,6 @@ import { toPostgresSchema, toPostgresSql } from './postgres-sql.js';
  */
 const BEGIN_WRITER_TURN =
   'BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))';
-
-/**
- * The transactions left open for reads at the end of a synchronous step, per connection of this
- * process: before another connection of this process waits for the writer lock, they end, or a
- * process holding two connections to one store (a CLI command run in-process) would wait on itself.
- */
-const openReads = new Set<PostgresDatabase>();
 
 const READ_ONLY = /^\s*(SELECT|VALUES)\b/i;
 
@@ -53,11 +46,11 @@ class PostgresStatement implements SqlStatement {
 /**
  * The CA's store on PostgreSQL, with better-sqlite3's synchronous API (`SqlDatabase`).
  *
- * Every statement runs in a transaction that holds the writer lock. Statements outside an
- * explicit `transaction()` share one until the code reaches its next `await` (a microtask) or
- * writes: a read followed by a write in the same synchronous step — which on SQLite nothing else
- * can come between — is atomic across instances too, and a write is committed before the call
- * returns, as SQLite's autocommit is.
+ * A transaction (`transaction()`) and a write outside one hold the writer lock; a write outside
+ * one commits before the call returns, as SQLite's autocommit does. A read outside a transaction
+ * takes no lock: it sees what was committed when it ran, and other instances go on writing. So
+ * a read that a write depends on belongs in the write's transaction (on SQLite too, where an
+ * `await` between the two lets another request in): the store's callers do that.
  */
 export class PostgresDatabase implements SqlDatabase {
   private readonly connection: PostgresConnection;
@@ -147,6 +140,7 @@ export class PostgresDatabase implements SqlDatabase {
 
   /** @internal The statements' way in: runs one statement in the current transaction. */
   execute(sql: string, params: readonly unknown[] | undefined, writes: boolean) {
+    if (!writes && this.explicitDepth === 0) return this.connection.query(sql, params);
     this.begin();
     let result;
     try {
@@ -154,11 +148,11 @@ export class PostgresDatabase implements SqlDatabase {
     } catch (error) {
       if (error instanceof PostgresError && error.connectionLost) this.transactionOpen = false;
       // PostgreSQL aborts the whole transaction on an error. Inside an explicit one the
-      // failure reaches `transaction()`, which rolls back; outside, only reads came before it.
+      // failure reaches `transaction()`, which rolls back; outside, the write was all of it.
       if (this.explicitDepth === 0) this.end('ROLLBACK');
       throw error;
     }
-    if (writes && this.explicitDepth === 0) this.end('COMMIT');
+    if (this.explicitDepth === 0) this.end('COMMIT');
     return result;
   }
 
@@ -177,7 +171,6 @@ export class PostgresDatabase implements SqlDatabase {
 
   private begin(): void {
     if (this.transactionOpen) return;
-    for (const other of openReads) other.endReads();
     try {
       this.connection.query(BEGIN_WRITER_TURN);
     } catch (error) {
@@ -188,16 +181,6 @@ export class PostgresDatabase implements SqlDatabase {
     }
     this.transactionOpen = true;
     this.transactionSession = this.connection.session;
-    openReads.add(this);
-    queueMicrotask(() => {
-      if (!this.transactionOpen || this.explicitDepth > 0) return;
-      try {
-        this.end('COMMIT');
-      } catch {
-        // Only reads were left to end (a write commits at once): nothing is lost with them, and
-        // the next statement reconnects or reports the failure to its caller.
-      }
-    });
   }
 
   private rollbackQuietly(): void {
@@ -208,19 +191,9 @@ export class PostgresDatabase implements SqlDatabase {
     }
   }
 
-  private endReads(): void {
-    if (this.explicitDepth > 0) return;
-    try {
-      this.end('COMMIT');
-    } catch {
-      // Only reads were open, on a connection that failed: that is its next caller's to learn.
-    }
-  }
-
   private end(command: 'COMMIT' | 'ROLLBACK'): void {
     if (!this.transactionOpen) return;
     this.transactionOpen = false;
-    openReads.delete(this);
     try {
       this.connection.query(command, undefined, this.transactionSession);
     } catch (error) {
