@@ -254,6 +254,40 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     expect(verifyChain(ca.ctx.store).ok).toBe(true);
   });
 
+  // Projections write behind (on PostgreSQL sent without waiting): a failed write must still fail
+  // its own append, and nothing after it.
+  it('fails an append whose projection write fails, alone and whole, in a group or not', async () => {
+    const tenantId = ca.ctx.ids.next('ten');
+    ca.ctx.store.append([tenantCreated(tenantId, 'Projected')]);
+    const before = ca.eventCount();
+    const tenants = () => db().prepare('SELECT COUNT(*) AS n FROM tenants').get();
+    const tenantsBefore = tenants();
+    let failure: unknown;
+    try {
+      ca.ctx.store.append([
+        tenantCreated(ca.ctx.ids.next('ten'), 'Fresh'),
+        tenantCreated(tenantId, 'Projected again'),
+      ]);
+    } catch (error) {
+      failure = error;
+    }
+    expect(isUniqueViolation(failure)).toBe(true);
+    expect(ca.eventCount()).toBe(before);
+    expect(tenants()).toEqual(tenantsBefore);
+
+    const units = ['P1', 'P2', 'P3'].map((name) =>
+      ca.ctx.store.groupedTransaction(() =>
+        ca.ctx.store.append([
+          tenantCreated(name === 'P2' ? tenantId : ca.ctx.ids.next('ten'), name),
+        ]),
+      ),
+    );
+    const settled = await Promise.allSettled(units);
+    expect(settled.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(ca.eventCount()).toBe(before + 2);
+    expect(verifyChain(ca.ctx.store).ok).toBe(true);
+  });
+
   it('answers a value the store cannot hold (NUL in text, past 64 bits) with a 4xx', async () => {
     const tenant = await createTenant(ca, 'Odd Input School');
     const login = await ca.app.inject({

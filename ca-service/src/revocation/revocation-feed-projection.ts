@@ -1,4 +1,4 @@
-import type { SqlDatabase } from '../store/sql-database.js';
+import type { WriteBehindDatabase } from '../store/write-behind.js';
 import type { Projection, RecordedEvent } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 import { deviceReport } from '../sync/device-receipts.js';
@@ -7,7 +7,7 @@ import { revocationFeedHead } from './revocation-pages.js';
 export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
 
 function appendEntry(
-  db: SqlDatabase,
+  db: WriteBehindDatabase,
   event: RecordedEvent,
   entry: {
     kind: RevocationKind;

@@ -1,6 +1,6 @@
 import type { RevocationEntry, RevocationPageClaims } from '@lantern/shared';
 import { REVOCATION_PAGE_TYP } from '@lantern/shared';
-import type { SqlDatabase } from '../store/sql-database.js';
+import type { SqlReader } from '../store/sql-database.js';
 import type { CaContext } from '../context/ca-context.js';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
 import { statement } from '../store/statements.js';
@@ -18,7 +18,7 @@ export const MAX_PAGE_SIZE = 1000;
 const PAGE_LIFETIME_SECONDS = 7 * 86_400;
 
 /** The seq of the tenant's newest revocation; 0 while its feed is empty. */
-export function revocationFeedHead(db: SqlDatabase, tenantId: string): number {
+export function revocationFeedHead(db: SqlReader, tenantId: string): number {
   // The newest row by the primary key, not MAX(): a plan PostgreSQL cached while the feed was
   // short would otherwise read the whole feed once it is long.
   const row = statement(

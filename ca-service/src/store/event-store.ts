@@ -21,6 +21,8 @@ import { tracedAppend } from '../observability/tracing.js';
 import { GroupCommit } from './group-commit.js';
 import { RowBatches } from './row-batches.js';
 import { statement } from './statements.js';
+import type { WriteBehindDatabase } from './write-behind.js';
+import { writeBehind } from './write-behind.js';
 
 export interface NewEvent {
   eventType: string;
@@ -76,7 +78,8 @@ function projected(event: RecordedEvent): ProjectedEvent {
 export interface Projection {
   readonly name: string;
   readonly tables: readonly string[];
-  apply(db: SqlDatabase, event: ProjectedEvent): void;
+  /** Its writes may be sent without waiting (`writeBehind`): their outcome is not its to read. */
+  apply(db: WriteBehindDatabase, event: ProjectedEvent): void;
 }
 
 export interface EventQuery {
@@ -259,6 +262,8 @@ export class EventStore {
    * savepoints in its group's transaction) paid per call.
    */
   private readonly runTransaction: (fn: () => unknown) => unknown;
+  /** What the projections write through: an append ends with its events' INSERT, which waits. */
+  private readonly projectionDb: WriteBehindDatabase;
   private readonly grouped = new GroupCommit(
     (fn) => this.transaction(fn),
     () => this.db.inTransaction,
@@ -285,6 +290,7 @@ export class EventStore {
     );
     this.head = db.prepare('SELECT position, hash FROM events ORDER BY position DESC LIMIT 1');
     this.runTransaction = db.transaction((fn: () => unknown) => fn());
+    this.projectionDb = writeBehind(db);
   }
 
   /** Runs `fn` in a transaction (nested calls join the outer one). */
@@ -399,7 +405,7 @@ export class EventStore {
         // Upcast once for all projections: per projection, it copied the whole envelope a dozen
         // times per event (most of the sync ingest regression of the envelope change).
         const view = projected(event);
-        for (const projection of projections) projection.apply(this.db, view);
+        for (const projection of projections) projection.apply(this.projectionDb, view);
         recorded.push(event);
       }
       // A few statements for the whole append rather than one per event, each full batch written
@@ -576,7 +582,8 @@ export class EventStore {
       let done = 0;
       for (const event of this.readAll()) {
         const view = projected(event);
-        for (const projection of this.options.projections) projection.apply(this.db, view);
+        for (const projection of this.options.projections)
+          projection.apply(this.projectionDb, view);
         done += 1;
         if (onProgress && done % 1000 === 0) onProgress(done, total);
       }

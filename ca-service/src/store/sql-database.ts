@@ -23,6 +23,11 @@ export interface SqlStatement {
   send?(...params: unknown[]): void;
 }
 
+/** What a read needs: both a `SqlDatabase` and a projection's `WriteBehindDatabase` are one. */
+export interface SqlReader {
+  prepare(sql: string): Pick<SqlStatement, 'get' | 'all'>;
+}
+
 export interface SqlDatabase {
   prepare(sql: string): SqlStatement;
   exec(sql: string): unknown;

@@ -1,6 +1,8 @@
-import type { SqlDatabase, SqlStatement } from './sql-database.js';
+interface Preparing<S> {
+  prepare(sql: string): S;
+}
 
-const byDatabase = new WeakMap<SqlDatabase, Map<string, SqlStatement>>();
+const byDatabase = new WeakMap<object, Map<string, unknown>>();
 
 /**
  * `db.prepare(sql)`, compiled once per database: preparing on every call was 6–14 % of the hot
@@ -8,14 +10,14 @@ const byDatabase = new WeakMap<SqlDatabase, Map<string, SqlStatement>>();
  * would grow the cache without bound — and not for `iterate()`, whose open cursor would make
  * the shared statement busy for a nested caller.
  */
-export function statement(db: SqlDatabase, sql: string): SqlStatement {
+export function statement<S>(db: Preparing<S>, sql: string): S {
   let statements = byDatabase.get(db);
   if (!statements) {
     statements = new Map();
     byDatabase.set(db, statements);
   }
-  let prepared = statements.get(sql);
-  if (!prepared) {
+  let prepared = statements.get(sql) as S | undefined;
+  if (prepared === undefined) {
     prepared = db.prepare(sql);
     statements.set(sql, prepared);
   }

@@ -1,4 +1,4 @@
-import type { SqlDatabase } from '../store/sql-database.js';
+import type { SqlDatabase, SqlReader } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
 /**
@@ -7,7 +7,7 @@ import { statement } from '../store/statements.js';
  * receipt is written in the same transaction, before the append, so projections of CA-side
  * state can tell, on a rebuild too. A `duplicate` receipt names an event someone else stored.
  */
-export function deviceReport(db: SqlDatabase, eventId: string): 'effective' | 'inert' | undefined {
+export function deviceReport(db: SqlReader, eventId: string): 'effective' | 'inert' | undefined {
   const row = statement(
     db,
     "SELECT outcome FROM device_event_receipts WHERE event_id = ? AND outcome IN ('stored', 'recorded') LIMIT 1",

@@ -1,4 +1,4 @@
-import type { SqlDatabase } from '../store/sql-database.js';
+import type { SqlReader } from '../store/sql-database.js';
 import type { Projection } from '../store/event-store.js';
 import { statement } from '../store/statements.js';
 
@@ -15,7 +15,7 @@ export const quarantineProjection: Projection = {
 };
 
 /** An offline sign-in the device reported after its revocation: on record, without effect. */
-export function isQuarantined(db: SqlDatabase, eventId: string): boolean {
+export function isQuarantined(db: SqlReader, eventId: string): boolean {
   return (
     statement(db, 'SELECT 1 FROM quarantined_events WHERE event_id = ?').get(eventId) !== undefined
   );

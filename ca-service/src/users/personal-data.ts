@@ -1,4 +1,4 @@
-import type { SqlDatabase } from '../store/sql-database.js';
+import type { SqlDatabase, SqlReader } from '../store/sql-database.js';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /** What identifies a person: kept out of events in clear so that erasure can really erase. */
@@ -10,7 +10,7 @@ export interface PersonalData {
 
 const FORMAT = /^pii1\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})$/;
 
-function keyOf(db: SqlDatabase, userId: string): Buffer | undefined {
+function keyOf(db: SqlReader, userId: string): Buffer | undefined {
   const row = db.prepare('SELECT subject_key FROM subject_keys WHERE user_id = ?').get(userId) as
     { subject_key: Buffer } | undefined;
   return row?.subject_key;
@@ -45,7 +45,7 @@ export function sealPersonalData(
 
 /** Null once the user was erased (their key is gone) or when the value does not open. */
 export function openPersonalData(
-  db: SqlDatabase,
+  db: SqlReader,
   userId: string,
   sealed: string,
 ): PersonalData | null {

@@ -1,4 +1,4 @@
-import type { SqlDatabase } from '../store/sql-database.js';
+import type { SqlReader } from '../store/sql-database.js';
 import type { Projection } from '../store/event-store.js';
 import { openPersonalData } from './personal-data.js';
 import type { PersonalData } from './personal-data.js';
@@ -12,7 +12,7 @@ type PersonalFields = Partial<PersonalData>;
  * their key is gone and a replay yields the anonymised placeholder instead.
  */
 function personalFields(
-  db: SqlDatabase,
+  db: SqlReader,
   payload: PersonalFields & { userId: string; personalData?: string },
 ): PersonalFields {
   const sealed = payload.personalData;

@@ -243,21 +243,23 @@ export class PostgresConnection {
   }
 
   /**
-   * Sends a write without waiting for it: the worker runs it before any later request, and the
-   * next request that waits is answered with its failure, if it failed, instead of running
-   * (a COMMIT is run as a ROLLBACK, so nothing of the transaction stays; a ROLLBACK runs and
-   * answers for itself).
+   * Sends a write without waiting for it (without `params`: a command, as `query` runs it): the
+   * worker runs it before any later request, and the next request that waits is answered with
+   * its failure, if it failed, instead of running (a COMMIT is run as a ROLLBACK, so nothing of
+   * the transaction stays; a ROLLBACK runs and answers for itself).
    */
-  send(sql: string, params: readonly unknown[], inSession: number): void {
+  send(sql: string, params: readonly unknown[] | undefined, inSession: number): void {
     if (this.closed)
       throw new PostgresError('the PostgreSQL connection is closed', undefined, true);
-    const request: { sql: string; params: readonly unknown[]; name?: string; session: number } = {
+    const request: { sql: string; params?: readonly unknown[]; name?: string; session: number } = {
       sql,
-      params,
       session: inSession,
     };
-    const name = this.nameOf(sql);
-    if (name !== undefined) request.name = name;
+    if (params !== undefined) {
+      request.params = params;
+      const name = this.nameOf(sql);
+      if (name !== undefined) request.name = name;
+    }
     this.requests += 1;
     this.port.postMessage({ ...request, sent: true, id: this.requests });
   }

@@ -208,7 +208,9 @@ export class PostgresDatabase implements SqlDatabase {
     this.savepoints += 1;
     const name = `unit_${this.savepoints}`;
     const session = this.transactionSession;
-    this.connection.query(`SAVEPOINT ${name}`, undefined, session);
+    // Sent: it fails only in a transaction that already failed, and the unit's first statement
+    // that waits, at the latest its RELEASE, reports that in the unit's own scope.
+    this.connection.send(`SAVEPOINT ${name}`, undefined, session);
     this.explicitDepth += 1;
     try {
       const result = work();
