@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Signer } from '../src/pki/signer.js';
 import { revokeDevice } from '../src/revocation/revoke-device.js';
 import { SyncService } from '../src/sync/sync-service.js';
-import { applyUserAction } from '../src/users/users.js';
+import { applyUserAction, setPasswordHash } from '../src/users/users.js';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import {
   createEnrollmentToken,
@@ -117,13 +117,15 @@ describe('a sign-in whose account or device lost its standing during the passwor
   it('gives no session to an account suspended or locked meanwhile', async () => {
     const userId = await createUser(ca, tenantId, 'amina', PASSWORD);
     const body = JSON.stringify({ tenant: tenantId, username: 'amina', password: PASSWORD });
-    for (const [action, code] of [
-      ['suspend', 'account_suspended'],
-      ['lock', 'account_locked'],
+    // A lock answers like a wrong password, as before the check: a guess in flight when the
+    // lock lands must not learn that it was right.
+    for (const [action, status, code] of [
+      ['suspend', 403, 'account_suspended'],
+      ['lock', 401, 'invalid_credentials'],
     ] as const) {
       duringNextPasswordCheck(() => applyUserAction(ca.ctx, { userId, tenantId, action }, meta));
       const refused = await login(body, false);
-      expect(refused.statusCode, refused.body).toBe(action === 'lock' ? 423 : 403);
+      expect(refused.statusCode, refused.body).toBe(status);
       expect(refused.json()).toMatchObject({ code });
       expect(sessions(userId)).toEqual({ n: 0 });
       applyUserAction(
@@ -133,6 +135,19 @@ describe('a sign-in whose account or device lost its standing during the passwor
       );
     }
     expect((await login(body, false)).statusCode).toBe(200);
+  });
+
+  it('gives no session to the old password once a new one was set meanwhile', async () => {
+    const userId = await createUser(ca, tenantId, 'noor', PASSWORD);
+    const body = JSON.stringify({ tenant: tenantId, username: 'noor', password: PASSWORD });
+    const newHash = await ca.ctx.passwords.hash('a brand new password, set by the admin');
+    duringNextPasswordCheck(() =>
+      setPasswordHash(ca.ctx.store.db, userId, newHash, new Date(ca.clock.now()).toISOString()),
+    );
+    const refused = await login(body, false);
+    expect(refused.statusCode, refused.body).toBe(401);
+    expect(refused.json()).toMatchObject({ code: 'invalid_credentials' });
+    expect(sessions(userId)).toEqual({ n: 0 });
   });
 
   it('gives no session or offline grant through a device revoked meanwhile', async () => {
@@ -145,6 +160,36 @@ describe('a sign-in whose account or device lost its standing during the passwor
     expect(sessions(userId)).toEqual({ n: 0 });
     const grants = ca.ctx.store.db.prepare('SELECT count(*) AS n FROM grants').get();
     expect(grants).toEqual({ n: 0 });
+  });
+});
+
+describe('a refresh whose proof was checked before the revocation committed', () => {
+  it('rotates nothing for a session bound to the revoked device', async () => {
+    await createUser(ca, tenantId, 'ines', PASSWORD);
+    const body = JSON.stringify({ tenant: tenantId, username: 'ines', password: PASSWORD });
+    const { refreshToken } = (await postAsDevice(ca, device, '/v1/auth/login', body)).json() as {
+      refreshToken: string;
+    };
+    // The refresh's unit runs in a later turn than its proof's check: the revocation lands there.
+    const { store } = ca.ctx;
+    const grouped = store.groupedTransaction.bind(store);
+    store.groupedTransaction = <T>(unit: () => T) => {
+      store.groupedTransaction = grouped;
+      revoke();
+      return grouped(unit);
+    };
+    const refreshed = await postAsDevice(
+      ca,
+      device,
+      '/v1/auth/refresh',
+      JSON.stringify({ refreshToken }),
+    );
+    expect(refreshed.statusCode, refreshed.body).toBe(403);
+    expect(refreshed.json()).toMatchObject({ code: 'device_revoked' });
+    const rotated = ca.ctx.store.db
+      .prepare("SELECT count(*) AS n FROM refresh_tokens WHERE status = 'rotated'")
+      .get();
+    expect(rotated).toEqual({ n: 0 });
   });
 });
 

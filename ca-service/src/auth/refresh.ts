@@ -2,8 +2,10 @@ import type { SqlDatabase } from '../store/sql-database.js';
 import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
+import { isDeviceRevoked } from '../devices/devices.js';
 import {
   DeviceProofInvalidError,
+  DeviceRevokedError,
   RefreshTokenInvalidError,
   RefreshTokenReusedError,
 } from '../errors.js';
@@ -152,6 +154,10 @@ export async function refresh(
           'this session is bound to a device: send a proof from it',
         ),
       };
+    }
+    // The proof was checked before this unit ran: a revocation committed since still wins.
+    if (session.device_id !== null && isDeviceRevoked(ctx, session.device_id)) {
+      return { error: new DeviceRevokedError() };
     }
     const next = newRefreshToken(row.family_id);
     const expiresAt = new Date(ctx.clock.now() + ctx.auth.refreshTokenSeconds * 1000).toISOString();

@@ -125,7 +125,7 @@ export async function verifyUserPassword(
   user: UserRow,
   password: string,
   correlationId: string,
-): Promise<void> {
+): Promise<string> {
   const stored = passwordHash(ctx.store.db, user.user_id);
   if (stored === undefined) {
     await dummyPasswordCheck(ctx, password);
@@ -154,7 +154,7 @@ export async function verifyUserPassword(
     ctx.metrics.loginFailed('invalid_credentials', user.tenant_id);
     throw new InvalidCredentialsError();
   }
-  if (verdict.needsRehash) await rehashPassword(ctx, user.user_id, stored, password);
+  return verdict.needsRehash ? rehashPassword(ctx, user.user_id, stored, password) : stored;
 }
 
 /**
@@ -168,9 +168,11 @@ async function rehashPassword(
   userId: string,
   matched: string,
   password: string,
-): Promise<void> {
+): Promise<string> {
   const hash = await ctx.passwords.hash(password);
-  replacePasswordHash(ctx.store.db, userId, matched, hash, isoNow(ctx.clock));
+  return replacePasswordHash(ctx.store.db, userId, matched, hash, isoNow(ctx.clock))
+    ? hash
+    : matched;
 }
 
 /** Checks after the credential proved who it is: an account that may not sign in here. */
@@ -189,23 +191,46 @@ export function assertMaySignIn(
   }
 }
 
+/** What a sign-in's credential adds to the checks made again when it is recorded. */
+export interface StandingCheck {
+  /** The password hash the password matched: a password changed since refuses the sign-in. */
+  passwordHash?: string;
+  /** A password sign-in answers a lock exactly like a wrong password (`refuseIfLocked`). */
+  lockAsWrongPassword?: boolean;
+}
+
 /**
  * The account's and the device's checks again, in the transaction that records a sign-in: the
- * account may have been suspended, locked or erased, or the device revoked, while the credential
- * was being checked (a KDF run, a passkey's round trip), by this instance or another. Without
- * this, a session and an offline grant would outlive the revocation that ended the others.
+ * account may have been suspended, locked or erased, its password changed, or the device
+ * revoked, while the credential was being checked (a KDF run, a passkey's round trip), by this
+ * instance or another. Without this, a session and an offline grant would outlive the revocation
+ * or the password reset that ended the others. Returns the account as it is now.
  */
 export function assertStillMaySignIn(
   ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'store'>,
   userId: string,
   device: ProvenDevice | undefined,
-): void {
+  check: StandingCheck = {},
+): UserRow {
   const user = findUserById(ctx.store.db, userId);
   if (!user || user.status === 'erased') {
     ctx.metrics.loginFailed('unknown_account', user?.tenant_id);
     throw new InvalidCredentialsError();
   }
+  const locked = user.locked_until !== null && user.locked_until > isoNow(ctx.clock);
+  const passwordChanged =
+    check.passwordHash !== undefined && passwordHash(ctx.store.db, userId) !== check.passwordHash;
+  if (passwordChanged || (locked && check.lockAsWrongPassword === true)) {
+    const reason = passwordChanged ? 'invalid_credentials' : 'account_locked';
+    ctx.metrics.loginFailed(reason, user.tenant_id);
+    ctx.logger.warn(
+      { event: `login.failure.${reason}`, tenantId: user.tenant_id, userId: user.user_id },
+      'sign-in refused',
+    );
+    throw new InvalidCredentialsError();
+  }
   assertNotLocked(ctx, user);
   assertMaySignIn(ctx, user, device);
   if (device) assertDeviceNotRevoked(ctx, device.deviceId);
+  return user;
 }

@@ -72,10 +72,14 @@ export function getDevice(
  * device holds stays one the revocation covers.
  */
 export function assertDeviceNotRevoked(ctx: Pick<CaContext, 'store'>, deviceId: string): void {
+  if (isDeviceRevoked(ctx, deviceId)) throw new DeviceRevokedError();
+}
+
+export function isDeviceRevoked(ctx: Pick<CaContext, 'store'>, deviceId: string): boolean {
   const row = statement(ctx.store.db, 'SELECT status FROM devices WHERE device_id = ?').get(
     deviceId,
   ) as { status: string } | undefined;
-  if (row?.status === 'revoked') throw new DeviceRevokedError();
+  return row?.status === 'revoked';
 }
 
 export function listDevices(

@@ -7,6 +7,7 @@ import {
   signToken,
 } from '../auth/tokens.js';
 import { storeRefreshToken } from '../auth/refresh.js';
+import type { StandingCheck } from '../auth/sign-in-checks.js';
 import { assertStillMaySignIn, setActorRole } from '../auth/sign-in-checks.js';
 import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
@@ -81,6 +82,7 @@ export function issueLogin(
   device: ProvenDevice | undefined,
   correlationId: string,
   secret: OfflineSecret = {},
+  standing: StandingCheck = {},
 ): LoginResult {
   const now = ctx.clock.now();
   const sessionId = ctx.ids.next('ses');
@@ -89,23 +91,26 @@ export function issueLogin(
   const refreshExpiresAt = new Date(now + ctx.auth.refreshTokenSeconds * 1000).toISOString();
   const thumbprint = device ? deviceKeyThumbprint(device) : undefined;
   const grantId = device ? ctx.ids.next('grt') : undefined;
-  const offline = device && grantId ? offlineGrantMfa(ctx, user, device, grantId, secret) : null;
-  const grant =
-    device && grantId && offline
-      ? {
-          grantId,
-          methods: offline.methods,
-          offlineUntil: new Date(
-            Math.min(
-              now + ctx.auth.maxOfflineSeconds * 1000,
-              device.certificate.notAfter.getTime(),
-            ),
-          ).toISOString(),
-        }
-      : undefined;
   const actor = { type: 'user' as const, id: user.user_id };
-  ctx.store.transaction(() => {
-    assertStillMaySignIn(ctx, user.user_id, device);
+  // Decided in the transaction that records them, from the account as it is then: its role and
+  // the policy it falls under (and the TOTP secret a grant carries) are the committed ones.
+  const { current, offline, grant } = ctx.store.transaction(() => {
+    const current = assertStillMaySignIn(ctx, user.user_id, device, standing);
+    const offline =
+      device && grantId ? offlineGrantMfa(ctx, current, device, grantId, secret) : null;
+    const grant =
+      device && grantId && offline
+        ? {
+            grantId,
+            methods: offline.methods,
+            offlineUntil: new Date(
+              Math.min(
+                now + ctx.auth.maxOfflineSeconds * 1000,
+                device.certificate.notAfter.getTime(),
+              ),
+            ).toISOString(),
+          }
+        : undefined;
     ctx.store.append([
       {
         eventType: 'identity.user.logged_in',
@@ -168,6 +173,7 @@ export function issueLogin(
       expiresAt: refreshExpiresAt,
       createdAt: new Date(now).toISOString(),
     });
+    return { current, offline, grant };
   });
   const access = signAccessToken(ctx, {
     userId: user.user_id,
@@ -176,7 +182,7 @@ export function issueLogin(
     amr,
     ...(thumbprint === undefined ? {} : { deviceThumbprint: thumbprint }),
   });
-  setActorRole(user);
+  setActorRole(current);
   ctx.logger.info(
     {
       event: 'login.success',
@@ -205,8 +211,8 @@ export function issueLogin(
       aud: device.deviceId,
       tenant: user.tenant_id,
       grt: grant.grantId,
-      username: user.username,
-      role: user.role,
+      username: current.username,
+      role: current.role,
       methods: grant.methods,
       ...(offline && offline.mfa.length > 0 ? { mfa: offline.mfa } : {}),
       cnf: { jkt: thumbprint },

@@ -125,9 +125,10 @@ export async function passkeyLogin(
   }
   assertNotLocked(ctx, user);
   const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).webauthn;
+  let matched: string | undefined;
   if (policy.login === 'second_factor') {
     if (input.password === undefined) throw new WebAuthnPasswordRequiredError();
-    await verifyUserPassword(ctx, user, input.password, correlationId);
+    matched = await verifyUserPassword(ctx, user, input.password, correlationId);
   }
   const refuse = (error: Error, reason: string): never => {
     recordLockoutFailure(ctx, user.user_id, correlationId, {
@@ -195,5 +196,13 @@ export async function passkeyLogin(
     'user',
     ...(withPassword || userVerified ? ['mfa'] : []),
   ];
-  return issueLogin(ctx, user, amr, device, correlationId);
+  return issueLogin(
+    ctx,
+    user,
+    amr,
+    device,
+    correlationId,
+    {},
+    matched === undefined ? {} : { passwordHash: matched },
+  );
 }

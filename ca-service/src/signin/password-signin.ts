@@ -126,7 +126,7 @@ async function checkedLogin(
   const hash = userIdHash(user.user_id, user.tenant_id);
   if (hash !== undefined) span?.setAttribute('user_id_hash', hash);
   await refuseIfLocked(ctx, user, input.password);
-  await verifyUserPassword(ctx, user, input.password, correlationId);
+  const matched = await verifyUserPassword(ctx, user, input.password, correlationId);
   noteRequestActor(user.tenant_id, user.role);
   assertMaySignIn(ctx, user, device);
 
@@ -144,10 +144,18 @@ async function checkedLogin(
       risk && { risk, correlationId, ...(device ? { deviceId: device.deviceId } : {}) },
     );
   });
-  const result = issueLogin(ctx, user, ['pwd', ...mfa.amr], device, correlationId, {
-    // Below the tenant's password strength: never an offline credential on a software-tier device.
-    weak: !tenantPasswordCheck(ctx.store, user.tenant_id).check(input.password).ok,
-  });
+  const result = issueLogin(
+    ctx,
+    user,
+    ['pwd', ...mfa.amr],
+    device,
+    correlationId,
+    {
+      // Below the tenant's password strength: never an offline credential on a software-tier device.
+      weak: !tenantPasswordCheck(ctx.store, user.tenant_id).check(input.password).ok,
+    },
+    { passwordHash: matched, lockAsWrongPassword: true },
+  );
   recordSignIn(ctx, user, device, client);
   return mfa.unverifiedRisk ? { ...result, risk: mfa.unverifiedRisk } : result;
 }

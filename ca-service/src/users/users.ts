@@ -141,18 +141,20 @@ export function setPasswordHash(db: SqlDatabase, userId: string, hash: string, a
   ).run(userId, hash, at);
 }
 
-/** Replaces the hash only while it is still `current`: a secret set meanwhile stays. */
+/** Replaces the hash only while it is still `current` (true if it did): a secret set meanwhile stays. */
 export function replacePasswordHash(
   db: SqlDatabase,
   userId: string,
   current: string,
   hash: string,
   at: string,
-): void {
-  statement(
-    db,
-    "UPDATE credentials SET hash = ?, updated_at = ? WHERE user_id = ? AND kind = 'password' AND hash = ?",
-  ).run(hash, at, userId, current);
+): boolean {
+  return (
+    statement(
+      db,
+      "UPDATE credentials SET hash = ?, updated_at = ? WHERE user_id = ? AND kind = 'password' AND hash = ?",
+    ).run(hash, at, userId, current).changes === 1
+  );
 }
 
 /** A user of another tenant is not found: tenants never learn of each other's users. */
