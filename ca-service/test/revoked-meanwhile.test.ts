@@ -103,6 +103,40 @@ describe('a device revoked while its new certificate is signed gets none', () =>
   });
 });
 
+describe('a device revoked right after its enrollment committed', () => {
+  it('is given a revocation cursor before its own revocation, so its first sync brings it', async () => {
+    const { store } = ca.ctx;
+    const grouped = store.groupedTransaction.bind(store);
+    // Another instance revokes the new device between the enrollment's commit and its answer.
+    store.groupedTransaction = async <T>(unit: () => T) => {
+      store.groupedTransaction = grouped;
+      const result = await grouped(unit);
+      const newest = store.db
+        .prepare('SELECT device_id FROM devices ORDER BY enrolled_at DESC, device_id DESC LIMIT 1')
+        .get() as { device_id: string };
+      revokeDevice(ca.ctx, { deviceId: newest.device_id, tenantId: null, reason: 'lost' }, meta);
+      return result;
+    };
+    const enrolled = await ca.app.inject({
+      method: 'POST',
+      url: '/v1/devices/enroll',
+      payload: {
+        enrollmentToken: await createEnrollmentToken(ca, tenantId),
+        csr: await testDeviceKey().csr(),
+      },
+    });
+    expect(enrolled.statusCode, enrolled.body).toBe(201);
+    const { deviceId, revocationCursor } = enrolled.json() as {
+      deviceId: string;
+      revocationCursor: number;
+    };
+    const entry = store.db
+      .prepare('SELECT seq FROM revocation_feed WHERE subject_id = ?')
+      .get(deviceId) as { seq: number };
+    expect(revocationCursor).toBeLessThan(entry.seq);
+  });
+});
+
 describe('a sign-in whose account or device lost its standing during the password check', () => {
   const login = (body: string, withProof: boolean) =>
     withProof

@@ -6,7 +6,12 @@ import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { assertDeviceNotRevoked } from '../devices/devices.js';
 import { EnrollmentTokenUsedError, HardwareKeyRekeyError, TenantMismatchError } from '../errors.js';
 import type { IssuedCertificate } from '../issuance/binding-certificate.js';
-import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
+import {
+  bindingResponse,
+  currentRevocationCursor,
+  issueForDevice,
+  recordedTier,
+} from '../issuance/binding-response.js';
 import type { NewEvent } from '../store/event-store.js';
 import { findTenant } from '../tenants/tenant-commands.js';
 import type { RedeemableToken } from './enrollment-tokens.js';
@@ -231,9 +236,11 @@ async function bindConsumingToken(
       },
       ...binding.events.map((event) => ({ ...event, aggregateId: deviceId, ...meta })),
     ]);
+    return currentRevocationCursor(ctx, token.tenantId);
   };
+  let revocationCursor: number;
   try {
-    await ctx.store.groupedTransaction(consume);
+    revocationCursor = await ctx.store.groupedTransaction(consume);
   } catch (error) {
     if (error instanceof ConcurrencyConflictError) throw new EnrollmentTokenUsedError();
     throw error;
@@ -246,5 +253,6 @@ async function bindConsumingToken(
       ...(binding.deviceName === undefined ? {} : { name: binding.deviceName }),
     },
     certificate,
+    revocationCursor,
   );
 }

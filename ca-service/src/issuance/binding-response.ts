@@ -61,6 +61,11 @@ export function bindingResponse(
   /** `name`: what enrollment just recorded (null: none), saving the lookup on that hot path. */
   device: { deviceId: string; tenantId: string; name?: string | null },
   certificate: IssuedCertificate,
+  /**
+   * The feed's head, read in the transaction that recorded the binding: a revocation of the
+   * device committed after it has a later seq, so the agent's first sync brings it.
+   */
+  revocationCursor: number,
 ): BindingResponse {
   const tenant = tenantName(ctx.store.db, device.tenantId);
   const deviceName =
@@ -75,7 +80,7 @@ export function bindingResponse(
     notAfter: certificate.notAfter.toISOString(),
     policy: bindingPolicy(ctx.bindingProfile),
     jwks: ctx.tokenKeys.jwks(),
-    revocationCursor: currentRevocationCursor(ctx, device.tenantId),
+    revocationCursor,
     issuer: ctx.publicUrl,
     publicUrls: [...ctx.publicUrls],
     ...(tenant === undefined ? {} : { tenantName: tenant }),

@@ -6,7 +6,12 @@ import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { parseDeviceCsr } from '../enrollment/csr.js';
 import { assertDeviceNotRevoked } from '../devices/devices.js';
 import { HardwareKeyRekeyError, RenewalTooEarlyError } from '../errors.js';
-import { bindingResponse, issueForDevice, recordedTier } from '../issuance/binding-response.js';
+import {
+  bindingResponse,
+  currentRevocationCursor,
+  issueForDevice,
+  recordedTier,
+} from '../issuance/binding-response.js';
 
 /**
  * docs/architecture.md §3.4: online renewal from 2/3 of the lifetime, proven with the current key; after
@@ -46,7 +51,7 @@ export async function renewDevice(
     subjectPublicKeyInfo: spki,
   });
   const thumbprint = p256JwkThumbprint(publicKey);
-  ctx.store.transaction(() => {
+  const revocationCursor = ctx.store.transaction(() => {
     assertDeviceNotRevoked(ctx, device.deviceId);
     ctx.store.append([
       {
@@ -69,6 +74,7 @@ export async function renewDevice(
         },
       },
     ]);
+    return currentRevocationCursor(ctx, device.tenantId);
   });
-  return bindingResponse(ctx, device, certificate);
+  return bindingResponse(ctx, device, certificate, revocationCursor);
 }
