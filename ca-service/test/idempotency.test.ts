@@ -104,6 +104,41 @@ describe('Idempotency-Key on admin POSTs', () => {
     }
   });
 
+  it('keeps the answer of the request that took over a stalled claim, not the stalled one', async () => {
+    const { passwords } = ca.ctx;
+    const hash = passwords.hash.bind(passwords);
+    let release = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    passwords.hash = async (password) => {
+      calls += 1;
+      if (calls === 1) await stalled;
+      return hash(password);
+    };
+    try {
+      const body = {
+        tenant: tenantId,
+        username: 'stalled',
+        password: 'correct horse battery',
+        role: 'learner',
+      };
+      const first = post('/v1/admin/users', body, 'stall-1');
+      while (calls === 0) await new Promise((resolve) => setImmediate(resolve));
+      ca.clock.advance(61_000);
+      const second = await post('/v1/admin/users', body, 'stall-1');
+      expect(second.statusCode, second.body).toBe(201);
+      release();
+      expect((await first).statusCode).toBe(409);
+      const replay = await post('/v1/admin/users', body, 'stall-1');
+      expect(replay.headers['idempotency-replayed']).toBe('true');
+      expect(replay.json()).toEqual(second.json());
+    } finally {
+      passwords.hash = hash;
+    }
+  });
+
   it('is in the OpenAPI document of every admin POST', async () => {
     const doc = (await ca.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
       paths: Record<

@@ -17,6 +17,8 @@ const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 interface Claim {
   scope: string;
   key: string;
+  /** When this request claimed the key: a claim taken over since is another request's. */
+  claimedAt: string;
 }
 
 interface KeyRow {
@@ -72,7 +74,7 @@ export function idempotentPosts(app: FastifyInstance, ctx: CaContext): void {
     ]);
     const bodyHash = createHash('sha256').update(canonical(request.body)).digest('hex');
     const now = ctx.clock.now();
-    const claim = { scope, key };
+    const claim = { scope, key, claimedAt: new Date(now).toISOString() };
     const found = ctx.store.transaction(() => {
       const { db } = ctx.store;
       db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?').run(
@@ -97,7 +99,7 @@ export function idempotentPosts(app: FastifyInstance, ctx: CaContext): void {
           scope,
           key,
           bodyHash,
-          new Date(now).toISOString(),
+          claim.claimedAt,
           new Date(now + IDEMPOTENCY_TTL_SECONDS * 1000).toISOString(),
         );
         return undefined;
@@ -128,12 +130,13 @@ export function idempotentPosts(app: FastifyInstance, ctx: CaContext): void {
     if (claim === undefined) return payload;
     claims.delete(request);
     const { db } = ctx.store;
-    // A 5xx is no answer to keep (a retry may succeed), nor is a body that is not text.
+    // A 5xx is no answer to keep (a retry may succeed), nor is a body that is not text. Only
+    // this request's own claim is touched: one that stalled past IDEMPOTENCY_CLAIM_SECONDS was
+    // taken over, and the answer kept is the one of the request that took it.
     if (reply.statusCode >= 500 || typeof payload !== 'string') {
-      db.prepare('DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ?').run(
-        claim.scope,
-        claim.key,
-      );
+      db.prepare(
+        'DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND created_at = ? AND status IS NULL',
+      ).run(claim.scope, claim.key, claim.claimedAt);
       return payload;
     }
     const contentType = reply.getHeader('content-type');
@@ -143,8 +146,9 @@ export function idempotentPosts(app: FastifyInstance, ctx: CaContext): void {
     };
     const sealed = ctx.secretBox.seal(Buffer.from(JSON.stringify(answer), 'utf8'), aad(claim));
     db.prepare(
-      'UPDATE idempotency_keys SET status = ?, response = ? WHERE scope = ? AND idempotency_key = ?',
-    ).run(reply.statusCode, sealed, claim.scope, claim.key);
+      `UPDATE idempotency_keys SET status = ?, response = ?
+       WHERE scope = ? AND idempotency_key = ? AND created_at = ? AND status IS NULL`,
+    ).run(reply.statusCode, sealed, claim.scope, claim.key, claim.claimedAt);
     return payload;
   });
 }
