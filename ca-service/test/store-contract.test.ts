@@ -366,6 +366,45 @@ describe('several CA instances on one PostgreSQL database', () => {
     }
   });
 
+  it("consumes a proof's id without waiting for another instance's writer, and appends nothing so", () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    const consume = (jti: string) =>
+      db.transactionWithoutTurn(
+        () =>
+          db
+            .prepare(
+              'INSERT INTO proof_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
+            )
+            .run(jti, 1).changes,
+      )();
+    const writer = new PostgresConnection(db.url, 'lantern-ca contract test');
+    try {
+      writer.query('BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))');
+      const started = Date.now();
+      expect(consume('jti-1')).toBe(1);
+      expect(consume('jti-1')).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      writer.query('ROLLBACK');
+    } finally {
+      writer.close();
+    }
+    const before = ca.eventCount();
+    const tenantId = ca.ctx.ids.next('ten');
+    const append = () =>
+      ca.ctx.store.append([
+        {
+          eventType: 'identity.tenant.created',
+          aggregateId: tenantId,
+          tenantId,
+          actor: { type: 'system', id: 'test' },
+          correlationId: 'c1',
+          payload: { tenantId, name: 'Unturned', slug: 'unturned' },
+        },
+      ]);
+    expect(() => db.transactionWithoutTurn(append)()).toThrow(TypeError);
+    expect(ca.eventCount()).toBe(before);
+  });
+
   it('consumes an enrollment token once, whichever instance each device reaches', async () => {
     const twin = await ca.twin();
     const token = await createEnrollmentToken(ca, await createTenant(ca, 'Once School'));

@@ -173,14 +173,18 @@ export class DeviceProofVerifier {
   private consumeJti(jti: string, expiresAt: number): void {
     const { db } = this.ctx.store;
     const now = Math.floor(this.ctx.clock.now() / 1000);
-    // One transaction for both writes: one commit per proof instead of two.
-    const inserted = this.ctx.store.transaction(() => {
+    // One transaction for both writes: one commit per proof instead of two. Single use rests on
+    // the primary key alone, so it need not wait for another instance's writer.
+    const consume = () => {
       statement(db, 'DELETE FROM proof_jtis WHERE expires_at < ?').run(now - MAX_AGE_SECONDS);
       return statement(
         db,
         'INSERT INTO proof_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
       ).run(jti, Math.max(expiresAt, now + MAX_AGE_SECONDS));
-    });
+    };
+    const inserted = db.transactionWithoutTurn
+      ? db.transactionWithoutTurn(consume)()
+      : this.ctx.store.transaction(consume);
     if (inserted.changes === 0) throw new DeviceProofReplayedError();
   }
 }

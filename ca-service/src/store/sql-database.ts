@@ -33,6 +33,14 @@ export interface SqlDatabase {
   exec(sql: string): unknown;
   /** Wraps `fn` in a transaction; a call inside another transaction becomes a savepoint. */
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  /**
+   * A transaction whose statements touch nothing a transaction with the writer's turn reads
+   * (no events, no projections; a device proof's single-use id): on PostgreSQL it does not wait
+   * for another instance's writer, and row locks and constraints keep it correct. A transaction
+   * that needs the turn (an append) cannot start inside it. Absent on SQLite, whose one writer
+   * is this process: `transaction` serves.
+   */
+  transactionWithoutTurn?<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
   readonly inTransaction: boolean;
   /** False once closed. */
   readonly open: boolean;

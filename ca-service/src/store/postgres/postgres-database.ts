@@ -60,6 +60,8 @@ export class PostgresDatabase implements SqlDatabase {
   private closed = false;
   private explicitDepth = 0;
   private savepoints = 0;
+  /** Inside `transactionWithoutTurn`: no transaction that needs the turn may start. */
+  private withoutTurn = false;
 
   /** `url` names the database (and search path); it may carry a password, so it is never logged. */
   constructor(
@@ -89,23 +91,47 @@ export class PostgresDatabase implements SqlDatabase {
 
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
     return (...args: A): R => {
+      if (this.withoutTurn) {
+        // Its statements would run without the writer's turn: an append there could fork the chain.
+        throw new TypeError('a transaction cannot run inside one that has not the writer turn');
+      }
       if (this.explicitDepth > 0) return this.inSavepoint(() => fn(...args));
-      this.begin();
-      this.explicitDepth = 1;
+      return this.outermost(fn, args, BEGIN_WRITER_TURN);
+    };
+  }
+
+  /**
+   * `SqlDatabase.transactionWithoutTurn`: BEGIN without the writer lock. Inside a transaction
+   * that has the turn, it is a savepoint of that one.
+   */
+  transactionWithoutTurn<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    return (...args: A): R => {
+      if (this.explicitDepth > 0) return this.inSavepoint(() => fn(...args));
+      this.withoutTurn = true;
       try {
-        const result = fn(...args);
-        if (result instanceof Promise) {
-          throw new TypeError('a transaction function must not return a promise');
-        }
-        this.end('COMMIT');
-        return result;
-      } catch (error) {
-        this.end('ROLLBACK');
-        throw error;
+        return this.outermost(fn, args, 'BEGIN');
       } finally {
-        this.explicitDepth = 0;
+        this.withoutTurn = false;
       }
     };
+  }
+
+  private outermost<A extends unknown[], R>(fn: (...args: A) => R, args: A, begin: string): R {
+    this.begin(begin);
+    this.explicitDepth = 1;
+    try {
+      const result = fn(...args);
+      if (result instanceof Promise) {
+        throw new TypeError('a transaction function must not return a promise');
+      }
+      this.end('COMMIT');
+      return result;
+    } catch (error) {
+      this.end('ROLLBACK');
+      throw error;
+    } finally {
+      this.explicitDepth = 0;
+    }
   }
 
   /**
@@ -169,10 +195,10 @@ export class PostgresDatabase implements SqlDatabase {
     this.connection.send(sql, params, this.transactionSession);
   }
 
-  private begin(): void {
+  private begin(command = BEGIN_WRITER_TURN): void {
     if (this.transactionOpen) return;
     try {
-      this.connection.query(BEGIN_WRITER_TURN);
+      this.connection.query(command);
     } catch (error) {
       // The lock wait failed (lock_timeout, a cancel) inside the BEGIN block: end that block,
       // or every later statement on this connection is refused as part of an aborted one.
