@@ -96,6 +96,25 @@ const userRow = (userId: string) =>
 
 const events = (eventType: string) => ca.ctx.store.read({ tenantId, eventType });
 
+describe('a lock that lands while the password is checked', () => {
+  it('answers like a wrong password, before any second-factor step could tell the guess was right', async () => {
+    await enrollTotp('tom');
+    const { passwords } = ca.ctx;
+    const verify = passwords.verify.bind(passwords);
+    passwords.verify = async (password, stored) => {
+      passwords.verify = verify;
+      const verdict = await verify(password, stored);
+      ca.ctx.store.db
+        .prepare('UPDATE users SET locked_until = ? WHERE user_id = ?')
+        .run(new Date(ca.clock.now() + 900_000).toISOString(), teacherId);
+      return verdict;
+    };
+    const answer = await login('tom');
+    expect(answer.statusCode).toBe(401);
+    expect(answer.json()).toMatchObject({ code: 'invalid_credentials' });
+  });
+});
+
 describe('TOTP enrolment', () => {
   it('hands out the secret once, keeps it sealed, and enrols on the first good code', async () => {
     const token = accessToken(await login('tom'));

@@ -75,6 +75,12 @@ describe('rehash on login', () => {
     expect((await login('a new password set by the admin')).statusCode).toBe(200);
   });
 
+  it('signs in two logins that rehash the same password at once', async () => {
+    const answers = await Promise.all([login(PASSWORD), login(PASSWORD)]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200]);
+    expect(parsePasswordHash(storedHash())?.kdf).toBe('argon2id');
+  });
+
   it('replaces a scrypt hash with Argon2id at the first successful login', async () => {
     expect(parsePasswordHash(storedHash())?.kdf).toBe('scrypt');
     expect((await login(PASSWORD)).statusCode).toBe(200);

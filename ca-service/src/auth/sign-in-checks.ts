@@ -170,9 +170,12 @@ async function rehashPassword(
   password: string,
 ): Promise<string> {
   const hash = await ctx.passwords.hash(password);
-  return replacePasswordHash(ctx.store.db, userId, matched, hash, isoNow(ctx.clock))
-    ? hash
-    : matched;
+  if (replacePasswordHash(ctx.store.db, userId, matched, hash, isoNow(ctx.clock))) return hash;
+  // Replaced meanwhile: by a concurrent sign-in's rehash of this same password (the hash then
+  // still matches it, and stands for the password that matched), or by a new password.
+  const current = passwordHash(ctx.store.db, userId);
+  if (current === undefined || current === matched) return matched;
+  return (await ctx.passwords.verify(password, current)).ok ? current : matched;
 }
 
 /** Checks after the credential proved who it is: an account that may not sign in here. */

@@ -1,7 +1,7 @@
 import { LanternError } from '@lantern/shared';
 import { trace } from '@opentelemetry/api';
 import {
-  assertMaySignIn,
+  assertStillMaySignIn,
   dummyPasswordCheck,
   lockoutFailure,
   verifyUserPassword,
@@ -127,14 +127,18 @@ async function checkedLogin(
   if (hash !== undefined) span?.setAttribute('user_id_hash', hash);
   await refuseIfLocked(ctx, user, input.password);
   const matched = await verifyUserPassword(ctx, user, input.password, correlationId);
-  noteRequestActor(user.tenant_id, user.role);
-  assertMaySignIn(ctx, user, device);
+  // Judged again now that the KDF ran, before any second-factor step could tell a guess it was
+  // right: a lock or a new password that landed meanwhile answers like a wrong password. The
+  // transaction that records the sign-in checks once more.
+  const standing = { passwordHash: matched, lockAsWrongPassword: true };
+  const current = assertStillMaySignIn(ctx, user.user_id, device, standing);
+  noteRequestActor(current.tenant_id, current.role);
 
   const mfa = inSpan(SPANS.evaluateMfa, () => {
-    const risk = assessSignInRisk(ctx, user, device, client);
+    const risk = assessSignInRisk(ctx, current, device, client);
     return checkLoginMfa(
       ctx,
-      user,
+      current,
       input.totp,
       () =>
         lockoutFailure(ctx, findUserById(ctx.store.db, user.user_id) as UserRow, correlationId, {
@@ -146,16 +150,16 @@ async function checkedLogin(
   });
   const result = issueLogin(
     ctx,
-    user,
+    current,
     ['pwd', ...mfa.amr],
     device,
     correlationId,
     {
       // Below the tenant's password strength: never an offline credential on a software-tier device.
-      weak: !tenantPasswordCheck(ctx.store, user.tenant_id).check(input.password).ok,
+      weak: !tenantPasswordCheck(ctx.store, current.tenant_id).check(input.password).ok,
     },
-    { passwordHash: matched, lockAsWrongPassword: true },
+    standing,
   );
-  recordSignIn(ctx, user, device, client);
+  recordSignIn(ctx, current, device, client);
   return mfa.unverifiedRisk ? { ...result, risk: mfa.unverifiedRisk } : result;
 }
