@@ -272,6 +272,14 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
       failure = error;
     }
     expect(isUniqueViolation(failure)).toBe(true);
+    // A stale version later in the same append is the refusal, on both engines: every check
+    // runs before the first projection writes.
+    expect(() =>
+      ca.ctx.store.append([
+        tenantCreated(tenantId, 'Projected again'),
+        { ...tenantCreated(ca.ctx.ids.next('ten'), 'Late'), expectedVersion: 3 },
+      ]),
+    ).toThrow(ConcurrencyConflictError);
     expect(ca.eventCount()).toBe(before);
     expect(tenants()).toEqual(tenantsBefore);
 

@@ -327,7 +327,9 @@ export class EventStore {
       const recorded: RecordedEvent[] = [];
       const rows = new RowBatches(this.db, INSERT_EVENTS);
 
-      for (const input of events) {
+      // Every check first (schema, expected versions), then the rows and projections: a refusal
+      // is the same error on both engines, whatever a projection's write-behind would report.
+      const checked = events.map((input) => {
         const eventVersion = input.eventVersion ?? 1;
         const definition = validator.definition(input.eventType, eventVersion);
         const envelope: EventEnvelope = {
@@ -364,6 +366,10 @@ export class EventStore {
           );
         }
         pendingVersions.set(streamKey, current + 1);
+        return { input, envelope, eventVersion, aggregateType, current };
+      });
+
+      for (const { input, envelope, eventVersion, aggregateType, current } of checked) {
         position += 1;
         // The envelope is this append's own object: completed in place, not copied. A spread
         // with fields after it (`{ ...envelope, position }`) cost ~10 µs per event in V8 here,
