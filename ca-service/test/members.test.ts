@@ -470,6 +470,40 @@ describe('memberships and roles', () => {
     expect(user).toEqual({ status: 'active' });
   });
 
+  it('refuses joining an account suspended or given a new password while its password was checked', async () => {
+    const userId = await createUser(ca, tenantId, 'late.joiner', PASSWORD, 'teacher');
+    await ca.admin('PATCH', `/v1/admin/users/${userId}`, { email: 'late@school.example' });
+    const token = await invite({ email: 'late@school.example', roles: ['auditor'] });
+    const { passwords } = ca.ctx;
+    const verify = passwords.verify.bind(passwords);
+    const duringNextCheck = (action: () => Promise<unknown>) => {
+      passwords.verify = async (password, stored) => {
+        passwords.verify = verify;
+        const verdict = await verify(password, stored);
+        await action();
+        return verdict;
+      };
+    };
+    duringNextCheck(() => ca.admin('POST', `/v1/admin/users/${userId}/suspend`, {}));
+    expect((await accept(token, 'late.joiner')).json()).toMatchObject({
+      code: 'invalid_credentials',
+    });
+    expect(memberships(userId)).toEqual([]);
+    await ca.admin('POST', `/v1/admin/users/${userId}/reactivate`, {});
+    duringNextCheck(() =>
+      ca.admin('POST', `/v1/admin/users/${userId}/password`, { password: 'another long phrase' }),
+    );
+    expect((await accept(token, 'late.joiner')).json()).toMatchObject({
+      code: 'invalid_credentials',
+    });
+    expect(memberships(userId)).toEqual([]);
+    expect(
+      (await accept(token, 'late.joiner', { password: 'another long phrase' })).json(),
+    ).toMatchObject({
+      account: 'existing',
+    });
+  });
+
   it('a replay rebuilds the same organisations, invitations, memberships and grants', async () => {
     await ca.admin('POST', '/v1/admin/organizations', { tenant: tenantId, name: 'South' });
     const { membershipId } = (

@@ -175,6 +175,30 @@ describe('password reset', () => {
     expect((await login(OLD)).statusCode).toBe(200);
   });
 
+  it('refuses a reset whose account was suspended while the new password was hashed', async () => {
+    await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
+    const token = tokenIn((await sink.waitFor(1))[0]!, '/account/reset-password');
+    const { passwords } = ca.ctx;
+    const hash = passwords.hash.bind(passwords);
+    passwords.hash = async (password) => {
+      passwords.hash = hash;
+      const hashed = await hash(password);
+      const suspended = await ca.admin('POST', `/v1/admin/users/${userId}/suspend`, {});
+      expect(suspended.statusCode, suspended.body).toBe(200);
+      return hashed;
+    };
+    const answer = await post('/v1/self-service/password-reset/complete', {
+      token,
+      password: NEW,
+    });
+    expect(answer.statusCode, answer.body).toBe(400);
+    expect(answer.json()).toMatchObject({ code: 'self_service_token_invalid' });
+    expect(events('identity.password.reset_completed')).toHaveLength(0);
+    expect(events('identity.user.password_set')).toHaveLength(1); // the account's creation
+    await ca.admin('POST', `/v1/admin/users/${userId}/reactivate`, {});
+    expect((await login(OLD)).statusCode).toBe(200);
+  });
+
   it('resets once, ends every session and refresh family, and keeps the token out of events, logs and webhooks', async () => {
     const hooked: string[] = [];
     const receiver = createServer((request, response) => {

@@ -18,11 +18,13 @@ import { SoftAuthenticator } from '../../test/support/soft-authenticator.js';
 import { buildApp } from '../src/app.js';
 import { verifyAccessToken } from '../src/auth/tokens.js';
 import { webAuthnConfig } from '../src/mfa/webauthn-config.js';
+import { adminRemovePasskey } from '../src/mfa/webauthn-registration.js';
 import type { UserRow } from '../src/users/users.js';
 
 /** startTestCa publishes http://ca.test: the default relying party is `localhost`. */
 const ORIGIN = 'http://localhost';
 const PASSWORD = 'correct horse battery';
+const removal = { actor: { type: 'system' as const, id: 'other-instance' }, correlationId: 'race' };
 
 let ca: TestCa;
 let tenantId: string;
@@ -471,6 +473,49 @@ describe('passkey sign-in', () => {
     const both = await passkeySignIn('amina', {}, { password: PASSWORD });
     expect(both.statusCode).toBe(200);
     expect(amrOf(both)).toEqual(['pwd', 'hwk', 'user', 'mfa']);
+  });
+
+  it('refuses a passkey removed while the password was checked: unknown, not a regressed counter', async () => {
+    const credentialId = await registered('amina');
+    await setPolicy('learner', { webauthn: { login: 'second_factor' } });
+    const { passwords } = ca.ctx;
+    const verify = passwords.verify.bind(passwords);
+    passwords.verify = async (password, stored) => {
+      passwords.verify = verify;
+      const verdict = await verify(password, stored);
+      adminRemovePasskey(ca.ctx, learnerId, tenantId, credentialId, removal);
+      return verdict;
+    };
+    const response = await passkeySignIn('amina', {}, { password: PASSWORD });
+    expect(codeOf(response)).toBe('webauthn_credential_unknown');
+    expect(failureCount(learnerId)).toBe(0);
+    expect(ca.logLines.join('')).not.toContain('login.webauthn.counter_regressed');
+    expect(events('identity.user.logged_in')).toHaveLength(1); // registered()'s password sign-in
+  });
+
+  it('refuses a passkey another instance removed just before the sign-in was recorded', async () => {
+    const credentialId = await registered('amina');
+    // The session's id is drawn after every check and just before the recording transaction.
+    const { ids } = ca.ctx;
+    const next = ids.next.bind(ids);
+    ids.next = (prefix) => {
+      if (prefix === 'ses') {
+        ids.next = next;
+        adminRemovePasskey(ca.ctx, learnerId, tenantId, credentialId, removal);
+      }
+      return next(prefix);
+    };
+    const response = await passkeySignIn('amina');
+    expect(codeOf(response)).toBe('webauthn_credential_unknown');
+    expect(events('identity.user.logged_in')).toHaveLength(1);
+    const sessions = ca.ctx.store.db
+      .prepare('SELECT count(*) AS n FROM sessions WHERE user_id = ?')
+      .get(learnerId) as { n: number };
+    expect(sessions.n).toBe(1);
+    const scrape = await ca.app.inject({ method: 'GET', url: '/metrics' });
+    expect(scrape.body).toContain(
+      'identity_login_failures_total{method="passkey",reason="unknown_account"} 1',
+    );
   });
 
   it('takes presence only where the policy prefers verification, but that is no step-up', async () => {

@@ -2,6 +2,7 @@ import type { CaContext } from '../context/ca-context.js';
 import { isoNow } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import { AccountLockedError, AccountSuspendedError, InvalidCredentialsError } from '../errors.js';
+import type { LoginMethod } from '../observability/metrics.js';
 import { SPANS, noteRequestActor, timedSpan } from '../observability/tracing.js';
 import { assertDeviceNotRevoked } from '../devices/devices.js';
 import type { UserRow } from '../users/users.js';
@@ -102,9 +103,10 @@ export function recordLockoutFailure(
 export function assertNotLocked(
   ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics'>,
   user: UserRow,
+  method: LoginMethod = 'password',
 ): void {
   if (user.locked_until !== null && user.locked_until > isoNow(ctx.clock)) {
-    ctx.metrics.loginFailed('account_locked', user.tenant_id);
+    ctx.metrics.loginFailed('account_locked', user.tenant_id, method);
     ctx.logger.warn(
       { event: 'login.failure.account_locked', tenantId: user.tenant_id, userId: user.user_id },
       'sign-in refused',
@@ -183,13 +185,14 @@ export function assertMaySignIn(
   ctx: Pick<CaContext, 'metrics'>,
   user: UserRow,
   device: ProvenDevice | undefined,
+  method: LoginMethod = 'password',
 ): void {
   if (user.status === 'suspended') {
-    ctx.metrics.loginFailed('account_suspended', user.tenant_id);
+    ctx.metrics.loginFailed('account_suspended', user.tenant_id, method);
     throw new AccountSuspendedError();
   }
   if (device && device.tenantId !== user.tenant_id) {
-    ctx.metrics.loginFailed('device_tenant_mismatch', user.tenant_id);
+    ctx.metrics.loginFailed('device_tenant_mismatch', user.tenant_id, method);
     throw new InvalidCredentialsError();
   }
 }
@@ -200,6 +203,10 @@ export interface StandingCheck {
   passwordHash?: string;
   /** A password sign-in answers a lock exactly like a wrong password (`refuseIfLocked`). */
   lockAsWrongPassword?: boolean;
+  /** The passkey that proved the sign-in: removed since, it refuses it (`issueLogin`). */
+  passkeyCredentialId?: string;
+  /** The metrics' `method` label of a refusal. */
+  method?: LoginMethod;
 }
 
 /**
@@ -215,9 +222,10 @@ export function assertStillMaySignIn(
   device: ProvenDevice | undefined,
   check: StandingCheck = {},
 ): UserRow {
+  const method = check.method ?? 'password';
   const user = findUserById(ctx.store.db, userId);
   if (!user || user.status === 'erased') {
-    ctx.metrics.loginFailed('unknown_account', user?.tenant_id);
+    ctx.metrics.loginFailed('unknown_account', user?.tenant_id, method);
     throw new InvalidCredentialsError();
   }
   const locked = user.locked_until !== null && user.locked_until > isoNow(ctx.clock);
@@ -225,15 +233,15 @@ export function assertStillMaySignIn(
     check.passwordHash !== undefined && passwordHash(ctx.store.db, userId) !== check.passwordHash;
   if (passwordChanged || (locked && check.lockAsWrongPassword === true)) {
     const reason = passwordChanged ? 'invalid_credentials' : 'account_locked';
-    ctx.metrics.loginFailed(reason, user.tenant_id);
+    ctx.metrics.loginFailed(reason, user.tenant_id, method);
     ctx.logger.warn(
       { event: `login.failure.${reason}`, tenantId: user.tenant_id, userId: user.user_id },
       'sign-in refused',
     );
     throw new InvalidCredentialsError();
   }
-  assertNotLocked(ctx, user);
-  assertMaySignIn(ctx, user, device);
+  assertNotLocked(ctx, user, method);
+  assertMaySignIn(ctx, user, device, method);
   if (device) assertDeviceNotRevoked(ctx, device.deviceId);
   return user;
 }

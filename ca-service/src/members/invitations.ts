@@ -259,6 +259,16 @@ export async function acceptInvitation(
     const current = findUserByName(ctx.store.db, tenantId, input.username);
     if (current?.user_id !== existing?.user_id)
       throw new InvalidCredentialsError(`"${input.username}" was taken meanwhile`);
+    // The account as it is now: suspended, given another address or another password (or a
+    // shadow account completed) while the password was checked or hashed refuses the accept.
+    if (
+      current &&
+      existing &&
+      (current.status !== existing.status ||
+        current.email?.toLowerCase() !== fresh.email.toLowerCase() ||
+        passwordHash(ctx.store.db, current.user_id) !== credential)
+    )
+      throw new InvalidCredentialsError(`"${input.username}" changed meanwhile: try again`);
     const userId = current?.user_id ?? ctx.ids.next('usr');
     const actorMeta: CommandMeta = { ...meta, actor: { type: 'user', id: userId } };
     const base = { aggregateId: userId, tenantId, ...actorMeta };

@@ -78,22 +78,23 @@ export function insertWebAuthnCredential(
 /**
  * Stores the counter of a verified assertion. The update only succeeds while the stored counter
  * is still lower (or both stay 0, for authenticators without a counter), so two requests racing
- * with one assertion cannot both pass. False means the counter regressed.
+ * with one assertion cannot both pass. `unknown`: the passkey was removed since it was read.
  */
 export function advanceCounter(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   credentialId: string,
   counter: number,
-): boolean {
-  return (
+): 'advanced' | 'regressed' | 'unknown' {
+  const advanced =
     ctx.store.db
       .prepare(
         `UPDATE webauthn_credentials SET counter = ?, last_used_at = ?
          WHERE credential_id = ? AND (counter < ? OR (counter = 0 AND ? = 0))`,
       )
       .run(counter, new Date(ctx.clock.now()).toISOString(), credentialId, counter, counter)
-      .changes === 1
-  );
+      .changes === 1;
+  if (advanced) return 'advanced';
+  return webAuthnCredential(ctx.store.db, credentialId) ? 'regressed' : 'unknown';
 }
 
 export interface PasskeyView {

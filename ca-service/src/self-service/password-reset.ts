@@ -1,4 +1,5 @@
 import type { CaContext, CommandMeta } from '../context/ca-context.js';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { isoNow } from '../context/ca-context.js';
 import { SelfServiceTokenInvalidError, UserEmailMissingError } from '../errors.js';
 import { findTenant } from '../tenants/tenant-commands.js';
@@ -144,15 +145,7 @@ export async function completePasswordReset(
   // Checked before hashing, so a guessed token costs no memory-hard hash.
   const row = findUsableToken(ctx.store.db, input.token, 'password_reset', isoNow(ctx.clock));
   if (!row) throw new SelfServiceTokenInvalidError();
-  const user = findUserById(ctx.store.db, row.user_id);
-  // The link proves control of the address it was mailed to: once the account has another
-  // (an admin corrected it), the old mailbox no longer speaks for the account.
-  if (
-    !user ||
-    (user.status !== 'active' && user.status !== 'pending_verification') ||
-    user.email?.toLowerCase() !== row.email.toLowerCase()
-  )
-    throw new SelfServiceTokenInvalidError();
+  const user = resettableUser(ctx.store.db, row.user_id, row.email);
   const kind = acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
   return ctx.store.transaction(() => {
@@ -161,6 +154,8 @@ export async function completePasswordReset(
     if (!findUsableToken(ctx.store.db, input.token, 'password_reset', now))
       throw new SelfServiceTokenInvalidError();
     if (!consumeToken(ctx.store.db, row.token_id, now)) throw new SelfServiceTokenInvalidError();
+    // And the account: suspended, erased or given another address while the password was hashed.
+    resettableUser(ctx.store.db, row.user_id, row.email);
     const meta = { actor: { type: 'user' as const, id: user.user_id }, correlationId };
     const base = { aggregateId: user.user_id, tenantId: user.tenant_id, ...meta };
     ctx.store.append([
@@ -192,4 +187,20 @@ export async function completePasswordReset(
     ]);
     return { userId: user.user_id, sessionsRevoked };
   });
+}
+
+/**
+ * The account a reset link may set a password for. The link proves control of the address it was
+ * mailed to: once the account has another (an admin corrected it), the old mailbox no longer
+ * speaks for the account.
+ */
+function resettableUser(db: SqlDatabase, userId: string, mailedTo: string): UserRow {
+  const user = findUserById(db, userId);
+  if (
+    !user ||
+    (user.status !== 'active' && user.status !== 'pending_verification') ||
+    user.email?.toLowerCase() !== mailedTo.toLowerCase()
+  )
+    throw new SelfServiceTokenInvalidError();
+  return user;
 }

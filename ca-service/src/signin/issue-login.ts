@@ -13,6 +13,8 @@ import type { CaContext } from '../context/ca-context.js';
 import type { ProvenDevice } from '../device-proof/device-proof-verifier.js';
 import type { OfflineSecret, UnverifiedRisk } from '../mfa/login-mfa.js';
 import { offlineGrantMfa } from '../mfa/login-mfa.js';
+import { webAuthnCredential } from '../mfa/webauthn-credentials.js';
+import { WebAuthnCredentialUnknownError } from '../errors.js';
 import type { UserRow } from '../users/users.js';
 
 export interface OfflineGrantView {
@@ -96,6 +98,8 @@ export function issueLogin(
   // the policy it falls under (and the TOTP secret a grant carries) are the committed ones.
   const { current, offline, grant } = ctx.store.transaction(() => {
     const current = assertStillMaySignIn(ctx, user.user_id, device, standing);
+    if (standing.passkeyCredentialId !== undefined)
+      assertPasskeyStillHeld(ctx, current, standing.passkeyCredentialId);
     const offline =
       device && grantId ? offlineGrantMfa(ctx, current, device, grantId, secret) : null;
     const grant =
@@ -226,4 +230,23 @@ export function issueLogin(
     };
   }
   return result;
+}
+
+/** A passkey removed (by this instance or another) after it proved the sign-in refuses it. */
+function assertPasskeyStillHeld(
+  ctx: Pick<SignInContext, 'logger' | 'metrics' | 'store'>,
+  user: UserRow,
+  credentialId: string,
+): void {
+  if (webAuthnCredential(ctx.store.db, credentialId)?.user_id === user.user_id) return;
+  ctx.metrics.loginFailed('unknown_account', user.tenant_id, 'passkey');
+  ctx.logger.warn(
+    {
+      event: 'login.failure.webauthn_credential_unknown',
+      tenantId: user.tenant_id,
+      userId: user.user_id,
+    },
+    'sign-in refused: the passkey was removed while it was checked',
+  );
+  throw new WebAuthnCredentialUnknownError();
 }

@@ -116,14 +116,9 @@ export async function passkeyLogin(
     credential.tenant_id !== pending.tenant_id ||
     (pending.user_id !== null && credential.user_id !== pending.user_id)
   ) {
-    ctx.metrics.loginFailed('unknown_account', pending.tenant_id, 'passkey');
-    ctx.logger.info(
-      { event: 'login.failure.webauthn_credential_unknown', tenantId: pending.tenant_id },
-      'sign-in refused',
-    );
-    throw new WebAuthnCredentialUnknownError();
+    return refuseUnknownCredential(ctx, pending.tenant_id);
   }
-  assertNotLocked(ctx, user);
+  assertNotLocked(ctx, user, 'passkey');
   const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).webauthn;
   let matched: string | undefined;
   if (policy.login === 'second_factor') {
@@ -177,7 +172,9 @@ export async function passkeyLogin(
   if (policy.userVerification === 'required' && !userVerified) {
     return refuse(new WebAuthnUserVerificationRequiredError(), 'user_verification_missing');
   }
-  if (!advanceCounter(ctx, credential.credential_id, newCounter)) {
+  const counter = advanceCounter(ctx, credential.credential_id, newCounter);
+  if (counter === 'unknown') return refuseUnknownCredential(ctx, pending.tenant_id);
+  if (counter === 'regressed') {
     ctx.logger.warn(
       {
         event: 'login.webauthn.counter_regressed',
@@ -188,7 +185,7 @@ export async function passkeyLogin(
     );
     return refuse(new WebAuthnCounterRegressedError(), 'counter_regressed');
   }
-  assertMaySignIn(ctx, user, device);
+  assertMaySignIn(ctx, user, device, 'passkey');
   const withPassword = input.password !== undefined && policy.login === 'second_factor';
   const amr = [
     ...(withPassword ? ['pwd'] : []),
@@ -203,6 +200,22 @@ export async function passkeyLogin(
     device,
     correlationId,
     {},
-    matched === undefined ? {} : { passwordHash: matched },
+    {
+      method: 'passkey',
+      passkeyCredentialId: credential.credential_id,
+      ...(matched === undefined ? {} : { passwordHash: matched }),
+    },
   );
+}
+
+function refuseUnknownCredential(
+  ctx: Pick<SignInContext, 'logger' | 'metrics'>,
+  tenantId: string,
+): never {
+  ctx.metrics.loginFailed('unknown_account', tenantId, 'passkey');
+  ctx.logger.info(
+    { event: 'login.failure.webauthn_credential_unknown', tenantId },
+    'sign-in refused',
+  );
+  throw new WebAuthnCredentialUnknownError();
 }

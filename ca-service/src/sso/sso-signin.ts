@@ -227,8 +227,8 @@ async function callback(
     });
     return byEmail;
   });
-  assertNotLocked(ctx, user);
-  assertMaySignIn(ctx, user, undefined);
+  assertNotLocked(ctx, user, 'sso');
+  assertMaySignIn(ctx, user, undefined, 'sso');
   noteRequestActor(user.tenant_id, user.role);
   if (attempt.handoff_id !== null) {
     const confirmToken = random();
@@ -249,7 +249,10 @@ async function callback(
       deviceId: claimed.device_id,
     };
   }
-  return { kind: 'signed_in', login: issueLogin(ctx, user, [SSO_AMR], undefined, correlationId) };
+  return {
+    kind: 'signed_in',
+    login: issueLogin(ctx, user, [SSO_AMR], undefined, correlationId, {}, { method: 'sso' }),
+  };
 }
 
 export interface HandoffStarted {
@@ -400,7 +403,7 @@ export function redeemSsoHandoff(
   if (spent.changes !== 1) throw new SsoHandoffInvalidError();
   const user = findUserById(ctx.store.db, row.user_id);
   if (!user || user.status === 'erased') throw new SsoHandoffInvalidError();
-  assertNotLocked(ctx, user);
-  assertMaySignIn(ctx, user, device);
-  return issueLogin(ctx, user, [SSO_AMR], device, correlationId);
+  assertNotLocked(ctx, user, 'sso');
+  assertMaySignIn(ctx, user, device, 'sso');
+  return issueLogin(ctx, user, [SSO_AMR], device, correlationId, {}, { method: 'sso' });
 }
