@@ -52,6 +52,26 @@ describe('POST /v1/sync', () => {
     ).toHaveLength(3);
   });
 
+  it('refuses a replayed round, writing nothing', async () => {
+    const body = syncBody([{ seq: 1, event: signin() }]);
+    const proof = device.proof('POST', '/v1/sync', body, now());
+    expect((await postAsDevice(ca, device, '/v1/sync', body, proof)).statusCode).toBe(200);
+    const before = {
+      events: ca.eventCount(),
+      state: ca.ctx.store.db.prepare('SELECT * FROM device_sync_state').all(),
+    };
+    const replay = await postAsDevice(ca, device, '/v1/sync', body, proof);
+    expect(replay.statusCode).toBe(401);
+    expect(replay.json()).toMatchObject({ code: 'device_proof_replayed' });
+    expect(ca.eventCount()).toBe(before.events);
+    expect(ca.ctx.store.db.prepare('SELECT * FROM device_sync_state').all()).toEqual(before.state);
+    // Spent ids older than a proof's lifetime are cleared by later rounds, not kept forever.
+    ca.clock.advance(10 * 60_000);
+    expect((await sync([])).statusCode).toBe(200);
+    const jtis = ca.ctx.store.db.prepare('SELECT count(*) AS n FROM proof_jtis').get();
+    expect(jtis).toEqual({ n: 1 });
+  });
+
   it('does not ack past a gap, and closes it when the missing event arrives', async () => {
     const [a, b, c] = [signin(), signin(), signin()];
     expect(
