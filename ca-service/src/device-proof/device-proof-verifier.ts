@@ -9,11 +9,12 @@ import {
   parseDeviceUri,
 } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
-import { certificateDeviceId, certificateDeviceStatus } from '../devices/certificate-queries.js';
-import { getDevice } from '../devices/devices.js';
+import { certificateDeviceStatus } from '../devices/certificate-queries.js';
+import { certificateHolder } from '../devices/devices.js';
 import { statement } from '../store/statements.js';
 import {
   BodyHashMismatchError,
+  DeviceNotFoundError,
   DeviceProofExpiredError,
   DeviceProofInvalidError,
   DeviceProofReplayedError,
@@ -125,12 +126,13 @@ export class DeviceProofVerifier {
     const identity = leaf.subjectAltNameUris.map(parseDeviceUri).find((parsed) => parsed !== null);
     if (!identity)
       throw new DeviceProofInvalidError('binding certificate has no Lantern device URI');
-    if (certificateDeviceId(this.ctx.store.db, leaf.serialNumber) !== identity.deviceId) {
+    const device = certificateHolder(this.ctx, leaf.serialNumber);
+    if (device?.deviceId !== identity.deviceId) {
       throw new DeviceProofInvalidError(
         'binding certificate is not one this CA issued to that device',
       );
     }
-    const device = getDevice(this.ctx, identity.deviceId, identity.tenantId);
+    if (device.tenantId !== identity.tenantId) throw new DeviceNotFoundError();
     if (device.status === 'revoked' && !request.allowRevoked) throw new DeviceRevokedError();
 
     this.consumeJti(claims.jti as string, claims.exp);

@@ -1,13 +1,6 @@
 import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
-/** The device the CA issued the certificate to, or undefined for a serial it never issued. */
-export function certificateDeviceId(db: SqlDatabase, serial: string): string | undefined {
-  const row = statement(db, 'SELECT device_id FROM certificates WHERE serial = ?').get(serial) as
-    { device_id: string } | undefined;
-  return row?.device_id;
-}
-
 /** The status of the device holding the certificate, or undefined for an unknown serial. */
 export function certificateDeviceStatus(db: SqlDatabase, serial: string): string | undefined {
   const row = statement(

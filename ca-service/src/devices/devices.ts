@@ -53,6 +53,22 @@ const toView = (row: DeviceRow): DeviceView => ({
   revokeReason: row.revoke_reason,
 });
 
+/**
+ * The device the CA issued the certificate to, as it stands now; undefined for a serial it never
+ * issued. One read where a device proof's check needs both.
+ */
+export function certificateHolder(
+  ctx: Pick<CaContext, 'store'>,
+  serial: string,
+): DeviceView | undefined {
+  const row = statement(
+    ctx.store.db,
+    `SELECT d.* FROM certificates AS c JOIN devices AS d ON d.device_id = c.device_id
+     WHERE c.serial = ?`,
+  ).get(serial) as DeviceRow | undefined;
+  return row === undefined ? undefined : toView(row);
+}
+
 /** A device of another tenant is reported as not found: its existence is not the caller's business. */
 export function getDevice(
   ctx: Pick<CaContext, 'store'>,
