@@ -293,6 +293,27 @@ describe('offline fallback only when the CA gives no answer', () => {
     ]);
   });
 
+  it('a token key the CA revoked: from the next sync its offline grants sign no one in', async () => {
+    const offline = { ...TEST_OPTIONS, caTimeoutMs: 300 };
+    expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
+    const compromised = world.ca.ctx.tokenKeys.activeKid;
+    await admin('POST', `/v1/admin/keys/${compromised}/revoke`);
+    const synced = await new SyncClient({ agent: device.opened, sleep: async () => {} }).run();
+    expect(synced.completed).toBe(true);
+    expect(device.agent.jwks.keys().has(compromised)).toBe(false);
+    world.link.set('down');
+    expect(await amina(PASSWORD, offline)).toMatchObject({
+      ok: false,
+      mode: 'offline',
+      code: 'no_grant',
+    });
+    // One online sign-in brings a grant under the new key.
+    world.link.set('up');
+    expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
+    world.link.set('down');
+    expect(await amina(PASSWORD, offline)).toMatchObject({ ok: true, mode: 'offline' });
+  });
+
   it('without any earlier online sign-in there is nothing to sign in with offline', async () => {
     world.link.set('down');
     expect(await amina()).toEqual({ ok: false, mode: 'offline', code: 'no_grant' });

@@ -250,6 +250,13 @@ export const KeyRingCorruptError = defineError(
   'Restore the file from a backup; moving it away makes the service generate new keys, and tokens already issued stop verifying.',
 );
 
+export const TokenKeyNotFoundError = defineError(
+  'token_key_not_found',
+  404,
+  'No token signing key with this kid in the key ring (it may have been removed already).',
+  'Take the kid from `GET /.well-known/jwks.json`.',
+);
+
 export const TokenLifetimeExceededError = defineError(
   'token_lifetime_exceeded',
   500,
@@ -666,6 +673,7 @@ export const caErrors = [
   ApiKeyNotFoundError,
   KeyRingLockedError,
   KeyRingCorruptError,
+  TokenKeyNotFoundError,
   TokenLifetimeExceededError,
   MfaRequiredError,
   MfaEnrollmentRequiredError,

@@ -285,6 +285,35 @@ describe('device-bound login', () => {
 });
 
 describe('token key rotation', () => {
+  it('revokes a compromised key at once: a token it signed is refused by the CA; unknown and malformed kids are 4xx', async () => {
+    const { accessToken } = (
+      await login({ tenant: tenantId, username: 'amina', password: PASSWORD })
+    ).json() as { accessToken: string };
+    const mfa = () =>
+      ca.app.inject({
+        method: 'GET',
+        url: '/v1/mfa',
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
+    expect((await mfa()).statusCode).toBe(200);
+    const compromised = ca.ctx.tokenKeys.activeKid;
+    const revoked = await ca.admin('POST', `/v1/admin/keys/${compromised}/revoke`, {});
+    expect(revoked.statusCode).toBe(200);
+    expect(revoked.json()).toMatchObject({ revokedKid: compromised, removedKids: [compromised] });
+    expect(ca.ctx.tokenKeys.activeKid).not.toBe(compromised);
+    expect((await mfa()).statusCode).toBe(401);
+    const jwks = (await ca.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as {
+      keys: { kid: string }[];
+    };
+    expect(jwks.keys.map((key) => key.kid)).not.toContain(compromised);
+
+    const again = await ca.admin('POST', `/v1/admin/keys/${compromised}/revoke`, {});
+    expect(again.statusCode).toBe(404);
+    expect(again.json()).toMatchObject({ code: 'token_key_not_found' });
+    const malformed = await ca.admin('POST', '/v1/admin/keys/..%2Fetc/revoke', {});
+    expect(malformed.statusCode).toBe(400);
+  });
+
   it('keeps verifying a token issued before a rotation; a retired-and-removed key does not', async () => {
     const before = (
       await login({ tenant: tenantId, username: 'amina', password: PASSWORD })

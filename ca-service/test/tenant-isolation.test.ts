@@ -125,6 +125,13 @@ describe('tenant isolation of the admin API', () => {
     ],
     ['create a tenant', 'POST', () => '/v1/admin/tenants', () => ({ name: 'Tenant C' }), 403],
     ['rotate token keys', 'POST', () => '/v1/admin/keys/rotate', () => ({}), 403],
+    [
+      'revoke a token key',
+      'POST',
+      () => `/v1/admin/keys/${ca.ctx.tokenKeys.activeKid}/revoke`,
+      () => ({}),
+      403,
+    ],
   ];
 
   it.each(routes)('cannot %s', async (_label, method, url, body, status) => {

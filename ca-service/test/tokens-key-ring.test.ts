@@ -5,7 +5,11 @@ import { createJwtVerifier, epochSeconds, importJwks, manualClock } from '@lante
 import { openKeyRing } from '../src/tokens/key-ring.js';
 import type { KeyRingStore } from '../src/tokens/key-ring-store.js';
 import { memoryKeyRingStore } from '../src/tokens/key-ring-store.js';
-import { KeyRingCorruptError, TokenLifetimeExceededError } from '../src/errors.js';
+import {
+  KeyRingCorruptError,
+  TokenKeyNotFoundError,
+  TokenLifetimeExceededError,
+} from '../src/errors.js';
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -154,6 +158,45 @@ describe('token key ring', () => {
     expect(() => ring.rotate()).toThrow('disk full');
     expect(ring.activeKid).toBe(before);
     expect(kidOf(issue())).toBe(before);
+    expect(kids(ring.jwks())).toEqual(published);
+  });
+
+  it('revokes the active key at once: out of the JWKS, its tokens fail, a new key signs', () => {
+    const { ring, store, issue, verify } = setup();
+    const compromised = ring.activeKid;
+    const promoted = kids(ring.jwks()).find((kid) => kid !== compromised);
+    const before = issue();
+    const change = ring.revoke(compromised);
+    expect(change.removedKids).toEqual([compromised]);
+    expect(ring.activeKid).toBe(promoted);
+    expect(kids(ring.jwks())).not.toContain(compromised);
+    expect(ring.jwks().keys).toHaveLength(2);
+    expect(verify(before)).toMatchObject({ ok: false, reason: 'unknown_kid' });
+    expect(verify(issue())).toMatchObject({ ok: true });
+    // Saved before it took effect: a restart does not bring the key back.
+    expect(kids(setup(store).ring.jwks())).not.toContain(compromised);
+  });
+
+  it('revokes a retired key before its tokens expire, and replaces a next key', () => {
+    const { ring, issue, verify } = setup();
+    const retired = ring.activeKid;
+    const token = issue();
+    ring.rotate();
+    expect(verify(token).ok).toBe(true);
+    ring.revoke(retired);
+    expect(verify(token)).toMatchObject({ ok: false, reason: 'unknown_kid' });
+    const active = ring.activeKid;
+    const next = kids(ring.jwks()).find((kid) => kid !== active) ?? '';
+    ring.revoke(next);
+    expect(ring.activeKid).toBe(active);
+    expect(kids(ring.jwks())).toHaveLength(2);
+    expect(kids(ring.jwks())).not.toContain(next);
+  });
+
+  it('refuses a kid it does not hold, changing nothing', () => {
+    const { ring } = setup();
+    const published = kids(ring.jwks());
+    expect(() => ring.revoke('A'.repeat(43))).toThrow(TokenKeyNotFoundError);
     expect(kids(ring.jwks())).toEqual(published);
   });
 

@@ -108,6 +108,10 @@ const rows: Record<string, Row> = {
     body: () => ({}),
   },
   'POST /v1/admin/keys/rotate': { url: () => '/v1/admin/keys/rotate', body: () => ({}) },
+  'POST /v1/admin/keys/{kid}/revoke': {
+    url: () => `/v1/admin/keys/${ca.ctx.tokenKeys.activeKid}/revoke`,
+    body: () => ({}),
+  },
   'GET /v1/admin/tenants/{id}/mfa-policy': {
     url: () => `/v1/admin/tenants/${b['tenant']}/mfa-policy`,
   },

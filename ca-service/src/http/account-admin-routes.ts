@@ -200,5 +200,29 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         return { activeKid: ctx.tokenKeys.activeKid, ...change };
       },
     );
+
+    app.post<{ Params: { kid: string } }>(
+      '/v1/admin/keys/:kid/revoke',
+      {
+        config: { scope: 'admin', installationOnly: 'revoke a token key' },
+        schema: {
+          params: {
+            type: 'object',
+            required: ['kid'],
+            // An RFC 7638 thumbprint: SHA-256, base64url.
+            properties: { kid: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } },
+          },
+        },
+      },
+      async (request) => {
+        const { kid } = request.params;
+        const change = ctx.tokenKeys.revoke(kid);
+        ctx.logger.warn(
+          { event: 'jwks.key_revoked', kid, ...change.rotation },
+          'token key revoked: every token it signed stops verifying',
+        );
+        return { revokedKid: kid, activeKid: ctx.tokenKeys.activeKid, ...change };
+      },
+    );
   };
 }

@@ -480,6 +480,13 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'admin',
     ok: [200, 'The key id that signs from now on.'],
   },
+  'POST /v1/admin/keys/{kid}/revoke': {
+    summary:
+      'Revoke a compromised token signing key: gone from the JWKS at once, its tokens stop verifying',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The revoked kid, the key id that signs from now on and the keys removed.'],
+  },
   'GET /v1/admin/tenants/{id}/mfa-policy': {
     summary: "A tenant's MFA policy",
     tag: 'mfa',

@@ -10,7 +10,11 @@ import { publicJwk, signJwt } from '@lantern/shared';
 import type { HeldKey } from '../pki/pkcs11-token.js';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
 import { KeyRingChangedError } from './key-ring-store.js';
-import { KeyRingCorruptError, TokenLifetimeExceededError } from '../errors.js';
+import {
+  KeyRingCorruptError,
+  TokenKeyNotFoundError,
+  TokenLifetimeExceededError,
+} from '../errors.js';
 
 export interface KeyRingConfig {
   clock: Clock;
@@ -41,8 +45,15 @@ export interface KeyRing {
   sign(claims: JwtClaims, options?: { typ?: string }): string;
   /** Public parts only: next, active, then retired keys until their `removeAfter`. */
   jwks(): PublicJwks;
-  /** Unconditional: also the answer to a suspected compromise of the active key. */
+  /** Unconditional; the retired key stays published until the last token it signed expires. */
   rotate(): KeyRingChange;
+  /**
+   * The answer to a compromised key: it is gone from the ring and the JWKS at once, so every
+   * token it signed stops verifying (at the CA now, on a device at its next sync, whose signed
+   * key set no longer has it). The active key is first rotated out; a `next` key is replaced.
+   * `TokenKeyNotFoundError` for a kid the ring does not hold.
+   */
+  revoke(kid: string): KeyRingChange;
   /** Rotates when the active key has signed for a full period; drops keys past `removeAfter`. */
   scheduledRotation(): KeyRingChange;
   /**
@@ -113,25 +124,43 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     return true;
   }
 
-  function change(rotate: boolean): KeyRingChange {
+  function change(rotate: boolean, revokedKid?: string): KeyRingChange {
     refresh();
     const now = clock.now();
-    const removed = keys.filter((key) => key.status === 'retired' && key.removeAfter <= now);
-    const kept = keys.filter((key) => !removed.includes(key));
-    const rotation = rotate
-      ? rotated(kept, now, now + maxTokenLifetimeMs + removalGraceMs, generateKey(now))
-      : null;
-    if (rotation !== null || removed.length > 0) {
-      const next = rotation?.keys ?? kept;
+    const revoked =
+      revokedKid === undefined ? undefined : keys.find((key) => key.kid === revokedKid);
+    if (revokedKid !== undefined && revoked === undefined) throw new TokenKeyNotFoundError();
+    let rotation: ReturnType<typeof rotated> | null = null;
+    let current = keys;
+    if (rotate || revoked?.status === 'active') {
+      // A revoked active key retires with nothing left to honour: it goes below at once.
+      const removeAfter = revoked === undefined ? now + maxTokenLifetimeMs + removalGraceMs : now;
+      rotation = rotated(current, now, removeAfter, generateKey(now));
+      current = rotation.keys;
+    } else if (revoked?.status === 'next') {
+      current = [
+        ...current.filter((key) => key !== revoked),
+        { ...generateKey(now), status: 'next' as const },
+      ];
+    }
+    const removed = current.filter(
+      (key) => key.kid === revokedKid || (key.status === 'retired' && key.removeAfter <= now),
+    );
+    const kept = current.filter((key) => !removed.includes(key));
+    if (current !== keys || removed.length > 0) {
       try {
-        store.save({ keys: next });
+        store.save({ keys: kept });
       } catch (error) {
         if (!(error instanceof KeyRingChangedError)) throw error;
-        // Another instance changed the ring meanwhile; its change stands and this one is dropped.
+        // Another instance changed the ring meanwhile; its change stands and this one is
+        // dropped, except a revocation, which is made again on the ring as it now is.
         refresh();
+        if (revokedKid !== undefined && keys.some((key) => key.kid === revokedKid)) {
+          return change(false, revokedKid);
+        }
         return { rotation: null, removedKids: [] };
       }
-      keys = next;
+      keys = kept;
     }
     for (const key of removed) published.delete(key.kid);
     return { rotation: rotation?.summary ?? null, removedKids: removed.map((key) => key.kid) };
@@ -162,6 +191,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
       return { keys: ordered.map(publicPart) };
     },
     rotate: () => change(true),
+    revoke: (kid) => change(false, kid),
     scheduledRotation: () => {
       refresh();
       return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);

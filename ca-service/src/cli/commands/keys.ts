@@ -1,3 +1,4 @@
+import { UsageError } from '@lantern/shared';
 import type { Command } from '@lantern/shared';
 import { adminCommand } from '../admin-command.js';
 
@@ -15,6 +16,32 @@ export const keysCommands: Command[] = [
         {},
       );
       return { json: result, human: `Token keys rotated; now signing with ${result.activeKid}` };
+    },
+  }),
+  adminCommand({
+    path: ['keys', 'revoke'],
+    summary:
+      'Revoke a compromised token signing key: out of the JWKS at once, every token it signed stops verifying',
+    usage: 'keys revoke KID [--url U] [--data-dir D]',
+    options: {},
+    async run(connect, _values, positionals) {
+      const [kid] = positionals;
+      if (kid === undefined || !/^[A-Za-z0-9_-]{43}$/.test(kid)) {
+        throw new UsageError('name the key to revoke: keys revoke KID (a kid of the JWKS)');
+      }
+      const result = await connect().request<{ activeKid: string; removedKids: string[] }>(
+        'POST',
+        `/v1/admin/keys/${encodeURIComponent(kid)}/revoke`,
+        {},
+      );
+      return {
+        json: result,
+        human: [
+          `Token key ${kid} revoked: tokens and offline grants it signed no longer verify.`,
+          `Now signing with ${result.activeKid}. Devices drop the key at their next sync; their`,
+          'users sign in online once to get new offline grants.',
+        ].join('\n'),
+      };
     },
   }),
 ];
