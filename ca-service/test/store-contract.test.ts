@@ -484,6 +484,16 @@ describe('several CA instances on one PostgreSQL database', () => {
     expect(twin.ctx.tokenKeys.activeKid).toBe(ca.ctx.tokenKeys.activeKid);
   });
 
+  it('revokes a token key on one instance; the other drops it at its next refresh', async () => {
+    const twin = await ca.twin();
+    const compromised = ca.ctx.tokenKeys.activeKid;
+    twin.ctx.tokenKeys.revoke(compromised);
+    expect(ca.ctx.tokenKeys.refresh()).toBe(true);
+    expect(ca.ctx.tokenKeys.jwks().keys.map((key) => key.kid)).not.toContain(compromised);
+    expect(ca.ctx.tokenKeys.activeKid).toBe(twin.ctx.tokenKeys.activeKid);
+    expect(ca.ctx.tokenKeys.jwks()).toEqual(twin.ctx.tokenKeys.jwks());
+  });
+
   it('refuses a key ring save based on a version another instance replaced', () => {
     const db = ca.ctx.store.db;
     const none = { read: () => null, write: () => {} };

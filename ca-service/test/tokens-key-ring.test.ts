@@ -4,7 +4,7 @@ import type { PublicJwks } from '@lantern/shared';
 import { createJwtVerifier, epochSeconds, importJwks, manualClock } from '@lantern/shared';
 import { openKeyRing } from '../src/tokens/key-ring.js';
 import type { KeyRingStore } from '../src/tokens/key-ring-store.js';
-import { memoryKeyRingStore } from '../src/tokens/key-ring-store.js';
+import { KeyRingChangedError, memoryKeyRingStore } from '../src/tokens/key-ring-store.js';
 import {
   KeyRingCorruptError,
   TokenKeyNotFoundError,
@@ -191,6 +191,35 @@ describe('token key ring', () => {
     expect(ring.activeKid).toBe(active);
     expect(kids(ring.jwks())).toHaveLength(2);
     expect(kids(ring.jwks())).not.toContain(next);
+  });
+
+  it('revokes again on the ring another instance saved meanwhile, instead of dropping it', () => {
+    const shared = memoryKeyRingStore();
+    const other = setup(shared);
+    let raced = false;
+    let changed = false;
+    const store: KeyRingStore = {
+      load: () => shared.load(),
+      save: (state) => {
+        if (!raced) {
+          // Another instance rotates between this one's refresh and its save.
+          raced = true;
+          other.ring.rotate();
+          changed = true;
+          throw new KeyRingChangedError();
+        }
+        shared.save(state);
+      },
+      changed: () => changed,
+    };
+    const { ring } = setup(store);
+    const compromised = ring.activeKid;
+    const change = ring.revoke(compromised);
+    changed = false;
+    expect(change.removedKids).toEqual([compromised]);
+    expect(ring.activeKid).toBe(other.ring.activeKid);
+    expect(kids(ring.jwks())).not.toContain(compromised);
+    expect(shared.load()?.keys.map((key) => key.kid)).not.toContain(compromised);
   });
 
   it('refuses a kid it does not hold, changing nothing', () => {
