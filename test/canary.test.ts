@@ -5,20 +5,34 @@ import type { CanaryIo } from '../scripts/canary/canary-cli.js';
 import { PASSWORD_ENV, runCanaryCli } from '../scripts/canary/canary-cli.js';
 import type { TestCa } from './support/ca-fixture.js';
 import { createTenant, createUser, startTestCa } from './support/ca-fixture.js';
+import type { TestIdp } from './support/oidc-idp.js';
+import { startTestIdp } from './support/oidc-idp.js';
 
 const PASSWORD = 'canary passphrase, long enough';
 
 let ca: TestCa;
 let url: string;
+let idp: TestIdp;
 
 beforeAll(async () => {
   // The canary checks tokens against the wall clock, so the CA runs on it too.
   ca = await startTestCa({ now: Date.now() });
   const tenantId = await createTenant(ca, 'Hillside');
   await createUser(ca, tenantId, 'canary', PASSWORD);
+  const client = { clientId: 'lantern-hillside', clientSecret: 'secret-not-real' };
+  idp = await startTestIdp([{ ...client, redirectUri: `${ca.ctx.publicUrl}/v1/sso/callback` }]);
+  const sso = await ca.admin('POST', `/v1/admin/tenants/${tenantId}/sso`, {
+    provider: 'oidc',
+    issuer: idp.issuer,
+    ...client,
+  });
+  expect(sso.statusCode, sso.body).toBe(200);
   url = await ca.app.listen({ port: 0, host: '127.0.0.1' });
 });
-afterAll(async () => ca?.close());
+afterAll(async () => {
+  await ca?.close();
+  await idp?.close();
+});
 
 interface Round {
   ok: boolean;
@@ -77,7 +91,7 @@ describe('npm run canary', () => {
     ]);
     const text = io('not the canary password');
     expect(await runCanaryCli(args(), text.io)).toBe(1);
-    expect(text.out[0]).toMatch(/ FAILED \(1 of 5\)$/);
+    expect(text.out[0]).toMatch(/ FAILED \(1 of 6\)$/);
     expect(text.out.join('\n')).toMatch(/FAIL login .*HTTP 401 invalid_credentials/);
     expect(text.out.join('\n')).not.toContain('not the canary password');
 
@@ -96,10 +110,10 @@ describe('npm run canary', () => {
     });
   });
 
-  it('passes every probe against a real CA, the signed key set included (exit 0)', async () => {
+  it('passes every probe against a real CA, the signed key set and SSO included (exit 0)', async () => {
     const run = io(PASSWORD);
     const code = await runCanaryCli(
-      args('--json', '--root-fingerprint', ca.rootFingerprint),
+      args('--json', '--root-fingerprint', ca.rootFingerprint, '--sso-issuer', idp.issuer),
       run.io,
     );
     const round = JSON.parse(run.out[0] ?? '{}') as Round;
@@ -109,6 +123,7 @@ describe('npm run canary', () => {
       expect.objectContaining({ probe: 'jwks', ok: true }),
       expect.objectContaining({ probe: 'jwks_signed', ok: true }),
       expect.objectContaining({ probe: 'login', ok: true }),
+      expect.objectContaining({ probe: 'sso', ok: true }),
     ]);
     expect(code).toBe(0);
     expect(round.probes.some((probe) => probe.skipped)).toBe(false);
@@ -129,6 +144,20 @@ describe('npm run canary', () => {
       ok: false,
       reason: '/v1/ca/root: the root does not match the pinned fingerprint',
     });
+    // A provider that names another issuer than the one given fails the SSO probe only.
+    const elsewhere = io(PASSWORD);
+    expect(await runCanaryCli(args('--json', '--sso-issuer', `${idp.issuer}/`), elsewhere.io)).toBe(
+      1,
+    );
+    const failed = (JSON.parse(elsewhere.out[0] ?? '{}') as Round).probes.filter(
+      (probe) => !probe.ok,
+    );
+    expect(failed).toEqual([
+      expect.objectContaining({
+        probe: 'sso',
+        reason: `${idp.issuer}/.well-known/openid-configuration: it names another issuer`,
+      }),
+    ]);
   });
 
   it('repeats rounds and exports its results on --metrics-port until stopped', async () => {

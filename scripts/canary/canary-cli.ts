@@ -14,9 +14,10 @@ export const USAGE = `usage: npm run canary -- --url URL --tenant T --user U [op
 
 Probes a Lantern CA like the spec's synthetic monitor (every 60 s): /health/live,
 /health/ready, /.well-known/jwks.json (200, JSON, at least one key that imports), the
-signed key set /v1/ca/jwks.jws against the pinned root (with --root-fingerprint), and a
+signed key set /v1/ca/jwks.jws against the pinned root (with --root-fingerprint), a
 login round trip with the canary account (POST /v1/auth/login, the access token verified
-against the key set, then /v1/auth/logout).
+against the key set, then /v1/auth/logout), and with --sso-issuer the tenant's OpenID
+Connect provider (its discovery document and key set) and the CA's SSO start redirect to it.
 
 The canary account's password comes from the ${PASSWORD_ENV} environment variable
 or --password-file, never from the command line; it is never printed.
@@ -26,6 +27,7 @@ or --password-file, never from the command line; it is never printed.
   --user U                  the canary account's username (required)
   --password-file PATH      read the password from this file (first line)
   --root-fingerprint HEX    SHA-256 of the root as \`lantern-ca init\` printed it
+  --sso-issuer URL          the tenant's OpenID Connect issuer, exactly as configured
   --interval SECONDS        between rounds (default 60)
   --timeout MS              per request (default 5000)
   --once                    one round, then exit: 0 when every probe passed, 1 otherwise
@@ -66,6 +68,7 @@ function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CanaryCon
       user: { type: 'string' },
       'password-file': { type: 'string' },
       'root-fingerprint': { type: 'string' },
+      'sso-issuer': { type: 'string' },
       interval: { type: 'string', default: '60' },
       timeout: { type: 'string', default: '5000' },
       once: { type: 'boolean', default: false },
@@ -110,6 +113,10 @@ function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CanaryCon
   if (fingerprint !== undefined && normalizeFingerprint(fingerprint) === null) {
     throw new UsageError('--root-fingerprint must be 64 hex digits (colons allowed)');
   }
+  const ssoIssuer = values['sso-issuer'];
+  if (ssoIssuer !== undefined && !/^https?:\/\/[^/]/.test(ssoIssuer)) {
+    throw new UsageError('--sso-issuer must be an http(s) URL');
+  }
   const metricsPort = values['metrics-port'];
   return {
     target: {
@@ -118,6 +125,7 @@ function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CanaryCon
       user: required('user'),
       password,
       ...(fingerprint === undefined ? {} : { rootFingerprint: fingerprint }),
+      ...(ssoIssuer === undefined ? {} : { ssoIssuer }),
       timeoutMs: number('timeout', values.timeout, 100, 120_000),
     },
     intervalMs: number('interval', values.interval, 1, 86_400) * 1000,
@@ -132,7 +140,7 @@ function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CanaryCon
 
 /**
  * The canary's own results as Prometheus metrics: the last round's verdict and duration per
- * probe (`probe` is one of five names, the only label besides `result`), and a counter of
+ * probe (`probe` is one of six names, the only label besides `result`), and a counter of
  * rounds by result, so a failure between two scrapes is not lost.
  */
 class CanaryMetrics {

@@ -3,7 +3,7 @@ import { CaSignedTokenVerifier, normalizeFingerprint } from '@lantern/agent';
 import { certificateFingerprint, createJwtVerifier, importJwks } from '@lantern/shared';
 
 /** The spec's synthetic probes (§9), plus the signed key set agents actually trust. */
-export const PROBES = ['health', 'readiness', 'jwks', 'jwks_signed', 'login'] as const;
+export const PROBES = ['health', 'readiness', 'jwks', 'jwks_signed', 'login', 'sso'] as const;
 export type ProbeName = (typeof PROBES)[number];
 
 export interface ProbeResult {
@@ -24,6 +24,8 @@ export interface CanaryTarget {
   password: string;
   /** Pinned root (as `lantern-ca init` printed it): checks the signed key set when given. */
   rootFingerprint?: string;
+  /** The canary tenant's OpenID Connect issuer: probes its discovery and the CA's SSO start. */
+  ssoIssuer?: string;
   timeoutMs: number;
 }
 
@@ -42,11 +44,11 @@ interface Answer {
 async function call(
   target: CanaryTarget,
   path: string,
-  init: { method?: string; body?: unknown } = {},
-): Promise<Answer> {
+  init: { method?: string; body?: unknown; base?: string } = {},
+): Promise<Answer & { location: string | null }> {
   let response: Response;
   try {
-    response = await fetch(new URL(path, target.url), {
+    response = await fetch(new URL(path, init.base ?? target.url), {
       method: init.method ?? 'GET',
       headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
@@ -62,7 +64,11 @@ async function call(
         : `${path}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
     );
   }
-  return { status: response.status, text: await response.text() };
+  return {
+    status: response.status,
+    text: await response.text(),
+    location: response.headers.get('location'),
+  };
 }
 
 function json(answer: Answer, path: string): Record<string, unknown> {
@@ -177,6 +183,47 @@ async function loginRoundTrip(target: CanaryTarget, jwks: Jwks | undefined) {
   }
 }
 
+/**
+ * The spec's "SSO discovery": the provider's discovery document and key set answer and name the
+ * issuer the canary was given, and the CA's SSO start for the canary tenant sends the browser to
+ * that provider's authorization endpoint with a PKCE challenge. The provider's own answers are
+ * fetched here, not the CA's hour-long cache of them, so a provider outage shows at once.
+ */
+async function ssoDiscovery(target: CanaryTarget, issuer: string) {
+  const wellKnown = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  const discovery = await call(target, wellKnown, { base: issuer });
+  if (discovery.status !== 200) fail(`${wellKnown}: HTTP ${discovery.status}`);
+  const document = json(discovery, wellKnown);
+  if (document['issuer'] !== issuer) fail(`${wellKnown}: it names another issuer`);
+  const authorization = document['authorization_endpoint'];
+  const jwksUri = document['jwks_uri'];
+  if (typeof authorization !== 'string' || typeof jwksUri !== 'string') {
+    fail(`${wellKnown}: no authorization_endpoint or jwks_uri`);
+  }
+  const keys = await call(target, String(jwksUri), { base: issuer });
+  if (keys.status !== 200) fail(`${String(jwksUri)}: HTTP ${keys.status}`);
+  const keySet = json(keys, String(jwksUri))['keys'];
+  if (!Array.isArray(keySet) || keySet.length === 0) fail(`${String(jwksUri)}: no key in the set`);
+  const start = `/v1/sso/${encodeURIComponent(target.tenant)}/start`;
+  const redirect = await call(target, start);
+  if (redirect.status !== 302 || redirect.location === null) fail(httpError(redirect, start));
+  let sent: URL;
+  try {
+    sent = new URL(String(redirect.location));
+  } catch {
+    return fail(`${start}: the redirect is not a URL`);
+  }
+  if (`${sent.origin}${sent.pathname}` !== String(authorization)) {
+    fail(`${start}: the CA sends browsers elsewhere than the provider's authorization endpoint`);
+  }
+  if (
+    sent.searchParams.get('code_challenge_method') !== 'S256' ||
+    !sent.searchParams.get('state')
+  ) {
+    fail(`${start}: the redirect has no state or S256 code challenge`);
+  }
+}
+
 async function timed(probe: ProbeName, run: () => Promise<void>): Promise<ProbeResult> {
   const started = performance.now();
   try {
@@ -220,5 +267,11 @@ export async function probeOnce(target: CanaryTarget): Promise<ProbeResult[]> {
     );
   }
   results.push(await timed('login', () => loginRoundTrip(target, jwks)));
+  const { ssoIssuer } = target;
+  results.push(
+    ssoIssuer === undefined
+      ? { probe: 'sso', ok: true, ms: 0, skipped: true, reason: 'no --sso-issuer' }
+      : await timed('sso', () => ssoDiscovery(target, ssoIssuer)),
+  );
   return results;
 }
