@@ -137,6 +137,15 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
     expect(before.has(world.ca.ctx.tokenKeys.activeKid)).toBe(false);
     expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
     expect(device.agent.jwks.keys().has(world.ca.ctx.tokenKeys.activeKid)).toBe(true);
+    // With its etag: were the set not the CA's current one, the next sync would bring that.
+    const { jwksEtag } = (await (await fetch(`${world.caUrl}/v1/ca/jwks.jws`)).json()) as {
+      jwksEtag: string;
+    };
+    const stored = device.opened.store.db
+      .prepare('SELECT jwks_etag FROM sync_state WHERE id = 1')
+      .pluck()
+      .get();
+    expect(stored).toBe(jwksEtag);
   });
 
   it('a man in the middle cannot plant token keys: forged tokens refused, no key cached', async () => {
@@ -227,6 +236,73 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
     expect(device.count('verifiers')).toBe(0);
   });
 
+  it('a man in the middle holding a revoked key cannot bring it back with a key set signed before', async () => {
+    // The attacker records what the CA signed while the key was live (a login answer signed by
+    // it, withheld from the device, and the signed key set holding it), then replays both after
+    // the revocation.
+    const recorded = new Map<string, { status: number; body: unknown }>();
+    let replay = false;
+    const mitm: Server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        void (async () => {
+          const path = request.url ?? '/';
+          const kept = recorded.get(path);
+          let answer: { status: number; body: unknown };
+          if (replay && kept !== undefined) {
+            answer = kept;
+          } else {
+            const headers: Record<string, string> = {};
+            for (const [name, value] of Object.entries(request.headers)) {
+              if (
+                typeof value === 'string' &&
+                !['host', 'connection', 'content-length'].includes(name)
+              ) {
+                headers[name] = value;
+              }
+            }
+            const upstream = await fetch(`${world.caUrl}${path}`, {
+              method: request.method ?? 'GET',
+              headers,
+              ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }),
+            });
+            answer = { status: upstream.status, body: await upstream.json() };
+            if (!replay && (path === '/v1/auth/login' || path === '/v1/ca/jwks.jws')) {
+              recorded.set(path, answer);
+              if (path === '/v1/auth/login') answer = { status: 502, body: {} };
+            }
+          }
+          response.writeHead(answer.status, { 'content-type': 'application/json' });
+          response.end(JSON.stringify(answer.body));
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => mitm.listen(0, '127.0.0.1', resolve));
+    const address = mitm.address();
+    const mitmUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    try {
+      device.opened.store.db.prepare('UPDATE binding SET ca_url = ? WHERE id = 1').run(mitmUrl);
+      expect(await amina()).toMatchObject({ ok: false, mode: 'offline', code: 'no_grant' });
+      expect(recorded.get('/v1/auth/login')?.status).toBe(200);
+      expect((await fetch(`${mitmUrl}/v1/ca/jwks.jws`)).status).toBe(200);
+      const compromised = world.ca.ctx.tokenKeys.activeKid;
+      world.ca.clock.advance(30_000);
+      await admin('POST', `/v1/admin/keys/${compromised}/revoke`);
+      const synced = await new SyncClient({ agent: device.opened, sleep: async () => {} }).run();
+      expect(synced.completed).toBe(true);
+      expect(device.agent.jwks.keys().has(compromised)).toBe(false);
+
+      replay = true;
+      const failure = await amina().catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'signin_answer_invalid' });
+      expect((failure as Error).message).toContain('older than the one this device holds');
+      expect(device.agent.jwks.keys().has(compromised)).toBe(false);
+    } finally {
+      await new Promise<void>((resolve) => mitm.close(() => resolve()));
+    }
+  });
+
   it('refuses an answer whose tokens do not check out (another issuer), storing nothing', async () => {
     world.ca.ctx.publicUrl = 'http://impostor.test';
     const failure = await amina().catch((error: unknown) => error);
@@ -293,14 +369,25 @@ describe('offline fallback only when the CA gives no answer', () => {
     ]);
   });
 
-  it('a token key the CA revoked: from the next sync its offline grants sign no one in', async () => {
+  it('a token key the CA revoked: from the next sync its grants sign no one in, their sessions end', async () => {
     const offline = { ...TEST_OPTIONS, caTimeoutMs: 300 };
     expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
+    world.link.set('down');
+    const opened = await amina(PASSWORD, offline);
+    if (!opened.ok) throw new Error(opened.code);
+    expect(device.verifier.verify(opened.token)).toMatchObject({ ok: true, kind: 'session' });
+    world.link.set('up');
     const compromised = world.ca.ctx.tokenKeys.activeKid;
     await admin('POST', `/v1/admin/keys/${compromised}/revoke`);
     const synced = await new SyncClient({ agent: device.opened, sleep: async () => {} }).run();
     expect(synced.completed).toBe(true);
     expect(device.agent.jwks.keys().has(compromised)).toBe(false);
+    // The session opened offline under the key's grant ends with it.
+    expect(device.count('grants')).toBe(0);
+    expect(device.verifier.verify(opened.token)).toMatchObject({
+      ok: false,
+      reason: 'session_ended',
+    });
     world.link.set('down');
     expect(await amina(PASSWORD, offline)).toMatchObject({
       ok: false,

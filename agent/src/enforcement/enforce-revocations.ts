@@ -72,6 +72,20 @@ export function enforceRevocations(
   });
 }
 
+/**
+ * The grants signed by a key the device's key set no longer holds verify nothing any more: they
+ * are dropped and the sessions opened under them end (`grant_revoked`), in the caller's
+ * transaction, as for a revoked grant. A session token names its grant, not the grant's key, so
+ * without this a session opened under a revoked key would outlive the key.
+ */
+export function dropGrantsOfWithdrawnKeys(
+  store: AgentStore,
+  keys: ReadonlyMap<string, unknown>,
+  context: EnforcementContext,
+): { grantsDropped: number; sessionsEnded: number } {
+  return new Enforcer(store, context).withdrawnKeys(keys);
+}
+
 class Enforcer {
   private recorded = 0;
   private ignored = 0;
@@ -119,6 +133,26 @@ class Enforcer {
         if (entry.id === this.context.deviceId) this.revokeThisDevice(entry);
         break;
     }
+  }
+
+  withdrawnKeys(keys: ReadonlyMap<string, unknown>): {
+    grantsDropped: number;
+    sessionsEnded: number;
+  } {
+    const grants = this.store.db
+      .prepare<[], { grantId: string; jws: string }>(
+        'SELECT grant_id AS grantId, grant_jws AS jws FROM grants',
+      )
+      .all()
+      .filter((grant) => !keys.has(keyIdOf(grant.jws) ?? ''))
+      .map((grant) => grant.grantId);
+    if (grants.length === 0) return { grantsDropped: 0, sessionsEnded: 0 };
+    const sessionsEnded = this.endSessions(
+      `ended_at IS NULL AND grant_id IN (${grants.map(() => '?').join(', ')})`,
+      grants,
+      'grant_revoked',
+    );
+    return { grantsDropped: this.dropGrants(grants), sessionsEnded };
   }
 
   outcome(): EnforcementOutcome {
@@ -205,6 +239,18 @@ class Enforcer {
         `UPDATE sessions SET ended_at = ?, end_reason = ?, refresh_sealed = NULL WHERE ${where}`,
       )
       .run(this.context.now, reason, ...parameters).changes;
+  }
+}
+
+/** The `kid` of a JWS's header; undefined for a header that does not parse or names none. */
+function keyIdOf(jws: string): string | undefined {
+  try {
+    const header = JSON.parse(
+      Buffer.from(jws.split('.')[0] ?? '', 'base64url').toString('utf8'),
+    ) as { kid?: unknown };
+    return typeof header.kid === 'string' ? header.kid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,7 +7,7 @@ import {
   unverifiedClaims,
 } from '@lantern/shared';
 import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
-import { verifySignedJwks } from '../sync/signed-jwks.js';
+import { storeSignedJwks, verifySignedJwks } from '../sync/signed-jwks.js';
 import { DEFAULT_ROLLBACK_TOLERANCE_MS } from '../time/trusted-time.js';
 import type { BindingFacts } from './binding-facts.js';
 import { callCa } from './ca-call.js';
@@ -97,9 +97,11 @@ export async function checkLoginAnswer(
         keysRefused = ` (refused the key set it sent: ${verdict.detail})`;
       } else if (
         verdict.jwks !== undefined &&
-        agent.store.transaction(() => agent.jwks.save(verdict.jwks, fetchedAt))
+        storeSignedJwks(agent.store, verdict, { deviceId: facts.deviceId, now: fetchedAt })
       ) {
         checked = check(agent.jwks.keys());
+      } else if (verdict.jwks !== undefined) {
+        keysRefused = ' (refused the key set it sent: older than the one this device holds)';
       }
     }
   }

@@ -261,4 +261,13 @@ ALTER TABLE binding ADD COLUMN tenant_name TEXT;
 ALTER TABLE binding ADD COLUMN device_name TEXT;
 `,
   },
+  {
+    version: 10,
+    name: 'jwks_signed_at',
+    sql: `
+-- When the CA signed the key set stored (its iat, seconds); NULL for the enrollment answer's.
+-- An older signed set is refused: replayed, it could bring back a key the CA has revoked since.
+ALTER TABLE jwks ADD COLUMN signed_at INTEGER;
+`,
+  },
 ];

@@ -1,6 +1,5 @@
 import type {
   EventValidator,
-  PublicJwks,
   ServerTimeClaims,
   SyncRejection,
   SyncRequest,
@@ -26,20 +25,15 @@ import { shredDeviceKeys } from '../enforcement/shred-device-keys.js';
 import { recordCaIdentity, updateBindingPolicy } from '../enrollment/device-binding.js';
 import { OutboxAckOutOfRangeError } from '../errors.js';
 import { Outbox } from '../outbox/outbox.js';
-import { JwksCache } from '../verify/jwks-cache.js';
 import type { BackoffPolicy } from './backoff.js';
 import { Backoff } from './backoff.js';
 import { CaSignedTokenVerifier } from './ca-signed-token-verifier.js';
 import { ProofClock } from './proof-clock.js';
-import { verifySignedJwks } from './signed-jwks.js';
+import type { SignedJwks } from './signed-jwks.js';
+import { storeSignedJwks, verifySignedJwks } from './signed-jwks.js';
 import type { RevocationPage } from './revocation-page.js';
 import { checkRevocationPage } from './revocation-page.js';
-import {
-  advanceRevocationCursor,
-  readSyncCursor,
-  recordJwksEtag,
-  recordSyncTime,
-} from './sync-cursor.js';
+import { advanceRevocationCursor, readSyncCursor, recordSyncTime } from './sync-cursor.js';
 import { fenceSealedState } from '../store/state-seal.js';
 import type { SyncAnswer } from './sync-response.js';
 import { parseSyncAnswer } from './sync-response.js';
@@ -183,7 +177,7 @@ type Exchange = { ok: true; body: unknown; jti: string } | { ok: false; failure:
 interface VerifiedAnswer {
   answer: SyncAnswer;
   /** The token keys the CA signed, when it sent them. */
-  jwks: PublicJwks | undefined;
+  jwks: SignedJwks | undefined;
   page: RevocationPage;
   serverTimeMs: number;
   /** From the signed server time: the CA's name for itself and its public URLs, when it says. */
@@ -471,11 +465,11 @@ export class SyncClient {
         `the page ends at ${page.page.next} but the feed head is ${String(head)}`,
       );
     }
-    let jwks: PublicJwks | undefined;
+    let jwks: SignedJwks | undefined;
     if (answer.jwks !== undefined) {
       const keys = verifySignedJwks(this.verifier, answer.jwks, answer.jwksEtag, at);
       if (!keys.ok) return failure('jwks_unverified', keys.detail);
-      jwks = keys.jwks;
+      if (keys.jwks !== undefined) jwks = keys;
     }
 
     if (answer.ack > this.outbox.head().lastSeq) {
@@ -513,8 +507,8 @@ export class SyncClient {
       });
       advanceRevocationCursor(store, page.next);
 
-      if (jwks !== undefined && new JwksCache(store).save(jwks, trustedTime.trustedNow())) {
-        recordJwksEtag(store, answer.jwksEtag);
+      if (jwks !== undefined) {
+        storeSignedJwks(store, jwks, { deviceId: binding.deviceId, now: trustedTime.trustedNow() });
       }
       if (answer.policy !== undefined) {
         updateBindingPolicy(store, answer.policy, trustedTime.trustedNow());

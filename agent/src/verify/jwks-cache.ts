@@ -30,15 +30,25 @@ export class JwksCache {
 
   /**
    * Stores a JWKS the CA served; false (and nothing stored) when it is not a usable key set,
-   * so a broken answer never replaces keys that work.
+   * so a broken answer never replaces keys that work, or when `signedAt` (the signed set's iat)
+   * is older than the signed set stored: a set signed before a key's revocation, replayed, must
+   * not bring the key back.
    */
-  save(jwks: unknown, fetchedAt: number): boolean {
+  save(jwks: unknown, fetchedAt: number, signedAt: number | null = null): boolean {
     if (importedOrEmpty(jwks) === EMPTY) return false;
-    statement<[string, number]>(
+    if (signedAt !== null) {
+      const stored = statement<[], { signedAt: number | null }>(
+        this.store.db,
+        'SELECT signed_at AS signedAt FROM jwks WHERE id = 1',
+      ).get()?.signedAt;
+      if (stored != null && signedAt < stored) return false;
+    }
+    statement<[string, number, number | null]>(
       this.store.db,
-      `INSERT INTO jwks (id, keys_json, fetched_at) VALUES (1, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET keys_json = excluded.keys_json, fetched_at = excluded.fetched_at`,
-    ).run(JSON.stringify(jwks), fetchedAt);
+      `INSERT INTO jwks (id, keys_json, fetched_at, signed_at) VALUES (1, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET keys_json = excluded.keys_json,
+         fetched_at = excluded.fetched_at, signed_at = excluded.signed_at`,
+    ).run(JSON.stringify(jwks), fetchedAt, signedAt);
     return true;
   }
 }
