@@ -312,6 +312,13 @@ describe('token key rotation', () => {
     expect(again.json()).toMatchObject({ code: 'token_key_not_found' });
     const malformed = await ca.admin('POST', '/v1/admin/keys/..%2Fetc/revoke', {});
     expect(malformed.statusCode).toBe(400);
+
+    // A leaked key store: every key goes, the one promoted above included.
+    const promoted = ca.ctx.tokenKeys.activeKid;
+    const replaced = await ca.admin('POST', '/v1/admin/keys/replace', {});
+    expect(replaced.statusCode).toBe(200);
+    expect(replaced.json<{ removedKids: string[] }>().removedKids).toContain(promoted);
+    expect(ca.ctx.tokenKeys.jwks().keys.map((key) => key.kid)).not.toContain(promoted);
   });
 
   it('keeps verifying a token issued before a rotation; a retired-and-removed key does not', async () => {

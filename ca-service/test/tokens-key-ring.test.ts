@@ -1,8 +1,14 @@
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as jose from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { PublicJwks } from '@lantern/shared';
 import { createJwtVerifier, epochSeconds, importJwks, manualClock } from '@lantern/shared';
+import type { HeldKey, Pkcs11Token } from '../src/pki/pkcs11-token.js';
 import { openKeyRing } from '../src/tokens/key-ring.js';
+import { pkcs11KeyRingStore } from '../src/tokens/pkcs11-key-ring-store.js';
 import type { KeyRingStore } from '../src/tokens/key-ring-store.js';
 import { KeyRingChangedError, memoryKeyRingStore } from '../src/tokens/key-ring-store.js';
 import {
@@ -220,6 +226,89 @@ describe('token key ring', () => {
     expect(ring.activeKid).toBe(other.ring.activeKid);
     expect(kids(ring.jwks())).not.toContain(compromised);
     expect(shared.load()?.keys.map((key) => key.kid)).not.toContain(compromised);
+  });
+
+  it('follows the store when a save fails after writing: a revoked key stops signing here too', () => {
+    const memory = memoryKeyRingStore();
+    let failAfterWrite = false;
+    const store: KeyRingStore = {
+      load: () => memory.load(),
+      save: (state) => {
+        memory.save(state);
+        if (failAfterWrite) throw new Error('directory sync failed');
+      },
+    };
+    const { ring, issue } = setup(store);
+    const compromised = ring.activeKid;
+    failAfterWrite = true;
+    expect(() => ring.revoke(compromised)).toThrow('directory sync failed');
+    expect(ring.activeKid).not.toBe(compromised);
+    expect(kids(ring.jwks())).not.toContain(compromised);
+    expect(kidOf(issue())).toBe(ring.activeKid);
+  });
+
+  it('on a PKCS#11 token, a key the token will not destroy does not fail the revocation; it goes at the next save', () => {
+    // A token that refuses C_DestroyObject once: the failure SoftHSM cannot be made to show.
+    const held = new Map<string, HeldKey>();
+    let refuseDestroy = true;
+    const token: Pkcs11Token = {
+      tokenLabel: 'test',
+      generateKey() {
+        const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        const id = randomBytes(8).toString('hex');
+        const key: HeldKey = {
+          kind: 'pkcs11',
+          id,
+          publicKey,
+          sign: (data, encoding) =>
+            sign('sha256', data, {
+              key: privateKey,
+              dsaEncoding: encoding === 'der' ? 'der' : 'ieee-p1363',
+            }),
+        };
+        held.set(id, key);
+        return key;
+      },
+      key(id) {
+        const key = held.get(id);
+        if (key === undefined) throw new Error(`no key ${id}`);
+        return key;
+      },
+      destroyKey(id) {
+        if (refuseDestroy) throw new Error('CKR_DEVICE_ERROR');
+        held.delete(id);
+      },
+      close() {},
+    };
+    const file = join(mkdtempSync(join(tmpdir(), 'lantern-ring-')), 'token-keys.pkcs11.json');
+    const { ring, issue, verify } = setup(pkcs11KeyRingStore(file, token));
+    const compromised = ring.activeKid;
+    const before = issue();
+    ring.revoke(compromised);
+    expect(verify(before)).toMatchObject({ ok: false, reason: 'unknown_kid' });
+    expect(held.size).toBe(3);
+    refuseDestroy = false;
+    ring.rotate();
+    expect(held.size).toBe(3);
+    expect(verify(issue())).toMatchObject({ ok: true });
+  });
+
+  it('replaces every key at once after a leak of its store: retired and next keys go too', () => {
+    const { ring, store, issue, verify } = setup();
+    const first = issue();
+    ring.rotate();
+    const second = issue();
+    const old = kids(ring.jwks());
+    expect(old).toHaveLength(3);
+    const change = ring.replaceAll();
+    expect([...change.removedKids].sort()).toEqual([...old].sort());
+    const now = kids(ring.jwks());
+    expect(now).toHaveLength(2);
+    expect(now.some((kid) => old.includes(kid))).toBe(false);
+    expect(verify(first)).toMatchObject({ ok: false, reason: 'unknown_kid' });
+    expect(verify(second)).toMatchObject({ ok: false, reason: 'unknown_kid' });
+    expect(verify(issue())).toMatchObject({ ok: true });
+    expect(kids(setup(store).ring.jwks())).toEqual(now);
   });
 
   it('refuses a kid it does not hold, changing nothing', () => {

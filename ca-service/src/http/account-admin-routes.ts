@@ -224,5 +224,18 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         return { revokedKid: kid, activeKid: ctx.tokenKeys.activeKid, ...change };
       },
     );
+
+    app.post(
+      '/v1/admin/keys/replace',
+      { config: { scope: 'admin', installationOnly: 'replace the token keys' } },
+      async () => {
+        const change = ctx.tokenKeys.replaceAll();
+        ctx.logger.warn(
+          { event: 'jwks.replaced', activeKid: ctx.tokenKeys.activeKid, ...change },
+          'every token key replaced: every token signed so far stops verifying',
+        );
+        return { activeKid: ctx.tokenKeys.activeKid, ...change };
+      },
+    );
   };
 }

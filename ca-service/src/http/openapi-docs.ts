@@ -487,6 +487,13 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'admin',
     ok: [200, 'The revoked kid, the key id that signs from now on and the keys removed.'],
   },
+  'POST /v1/admin/keys/replace': {
+    summary:
+      'Replace every token signing key at once, after a leak of the key store: all tokens stop verifying',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The key id that signs from now on and the keys removed.'],
+  },
   'GET /v1/admin/tenants/{id}/mfa-policy': {
     summary: "A tenant's MFA policy",
     tag: 'mfa',

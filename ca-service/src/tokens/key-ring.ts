@@ -54,6 +54,12 @@ export interface KeyRing {
    * `TokenKeyNotFoundError` for a kid the ring does not hold.
    */
   revoke(kid: string): KeyRingChange;
+  /**
+   * The answer to a leak of the key store (or its passphrase): every key in it is as exposed as
+   * the active one, the next and the retired keys included, so all go at once and two fresh keys
+   * take their place; every token signed so far stops verifying. `removedKids` lists the old keys.
+   */
+  replaceAll(): KeyRingChange;
   /** Rotates when the active key has signed for a full period; drops keys past `removeAfter`. */
   scheduledRotation(): KeyRingChange;
   /**
@@ -124,6 +130,20 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     return true;
   }
 
+  function followStore(): void {
+    try {
+      const saved = loadSaved();
+      if (saved !== null) {
+        keys = saved;
+        for (const kid of published.keys()) {
+          if (!saved.some((key) => key.kid === kid)) published.delete(kid);
+        }
+      }
+    } catch {
+      // The store cannot be read either: keep the ring in memory, the save's error says why.
+    }
+  }
+
   function change(rotate: boolean, revokedKid?: string): KeyRingChange {
     refresh();
     const now = clock.now();
@@ -151,7 +171,13 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
       try {
         store.save({ keys: kept });
       } catch (error) {
-        if (!(error instanceof KeyRingChangedError)) throw error;
+        if (!(error instanceof KeyRingChangedError)) {
+          // A save that failed after it wrote (a directory sync, a key destroyed on a token)
+          // may have stored the change: this instance follows what the store holds, so a
+          // revoked key it no longer names does not go on signing here.
+          followStore();
+          throw error;
+        }
         // Another instance changed the ring meanwhile; its change stands and this one is
         // dropped, except a revocation, which is made again on the ring as it now is.
         refresh();
@@ -164,6 +190,30 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     }
     for (const key of removed) published.delete(key.kid);
     return { rotation: rotation?.summary ?? null, removedKids: removed.map((key) => key.kid) };
+  }
+
+  function replaceAll(): KeyRingChange {
+    refresh();
+    const now = clock.now();
+    const fresh: TokenKey[] = [
+      { ...generateKey(now), status: 'active', activatedAt: now },
+      { ...generateKey(now), status: 'next' },
+    ];
+    try {
+      store.save({ keys: fresh });
+    } catch (error) {
+      if (!(error instanceof KeyRingChangedError)) {
+        followStore();
+        throw error;
+      }
+      // Another instance changed the ring meanwhile: replace what it holds now.
+      refresh();
+      return replaceAll();
+    }
+    const removed = keys.map((key) => key.kid);
+    keys = fresh;
+    for (const kid of removed) published.delete(kid);
+    return { rotation: null, removedKids: removed };
   }
 
   return {
@@ -192,6 +242,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     },
     rotate: () => change(true),
     revoke: (kid) => change(false, kid),
+    replaceAll,
     scheduledRotation: () => {
       refresh();
       return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);

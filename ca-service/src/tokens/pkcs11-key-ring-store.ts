@@ -17,10 +17,13 @@ interface StoredKey extends StoredKeyState {
 /**
  * The token key ring with its private keys generated in and used from a PKCS#11 token. The file
  * keeps only each key's state, times and CKA_ID; a key the ring drops is destroyed on the token
- * once the file no longer names it.
+ * once the file no longer names it. The file is what counts: a key it no longer names is in no
+ * key set, so nothing it could still sign verifies anywhere; a destroy the token refuses is
+ * tried again at the next save rather than failing a save that has already taken effect.
  */
 export function pkcs11KeyRingStore(path: string, token: Pkcs11Token): KeyRingStore {
   let known = new Set<string>();
+  let undestroyed = new Set<string>();
   const held = (key: TokenKey): HeldKey => {
     if (!(key.privateKey instanceof KeyObject)) return key.privateKey;
     throw new KeyRingCorruptError(`Key ${key.kid} is not on the PKCS#11 token.`);
@@ -44,8 +47,16 @@ export function pkcs11KeyRingStore(path: string, token: Pkcs11Token): KeyRingSto
       const keys = state.keys.map((key) => encodeKey(key, held(key).id));
       writeAtomically(path, `${JSON.stringify({ format: FORMAT, keys }, null, 2)}\n`);
       const kept = new Set(keys.map((key) => key.pkcs11Id));
-      for (const id of known) if (!kept.has(id)) token.destroyKey(id);
+      const dropped = [...known, ...undestroyed].filter((id) => !kept.has(id));
       known = kept;
+      undestroyed = new Set();
+      for (const id of dropped) {
+        try {
+          token.destroyKey(id);
+        } catch {
+          undestroyed.add(id);
+        }
+      }
     },
     generateKey: () => token.generateKey('lantern-token-key'),
   };

@@ -44,4 +44,31 @@ export const keysCommands: Command[] = [
       };
     },
   }),
+  adminCommand({
+    path: ['keys', 'replace'],
+    summary:
+      'Replace every token signing key at once (a leak of the key store or its passphrase): every token stops verifying',
+    usage: 'keys replace --yes [--url U] [--data-dir D]',
+    options: { yes: { type: 'boolean' } },
+    async run(connect, values) {
+      if (values['yes'] !== true) {
+        throw new UsageError(
+          'keys replace signs every user out everywhere and ends every offline grant: add --yes',
+        );
+      }
+      const result = await connect().request<{ activeKid: string; removedKids: string[] }>(
+        'POST',
+        '/v1/admin/keys/replace',
+        {},
+      );
+      return {
+        json: result,
+        human: [
+          `Every token key replaced (${result.removedKids.length} removed); now signing with ${result.activeKid}.`,
+          'Every access token and offline grant signed before stops verifying: users sign in online',
+          'again, and devices drop the old keys at their next sync.',
+        ].join('\n'),
+      };
+    },
+  }),
 ];
