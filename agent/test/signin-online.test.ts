@@ -133,6 +133,9 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
   it('fetches the JWKS again when a token names a key it has not seen (rotation)', async () => {
     await admin('POST', '/v1/admin/keys/rotate');
     await admin('POST', '/v1/admin/keys/rotate');
+    // A set signed in the second of the one held, with other keys, could be either; a later one
+    // is the newer.
+    world.ca.clock.advance(1000);
     const before = device.agent.jwks.keys();
     expect(before.has(world.ca.ctx.tokenKeys.activeKid)).toBe(false);
     expect(await amina()).toMatchObject({ ok: true, mode: 'online' });
@@ -286,8 +289,8 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
       expect(await amina()).toMatchObject({ ok: false, mode: 'offline', code: 'no_grant' });
       expect(recorded.get('/v1/auth/login')?.status).toBe(200);
       expect((await fetch(`${mitmUrl}/v1/ca/jwks.jws`)).status).toBe(200);
+      // All in the CA's same second: a set signed then is told from the current one by its etag.
       const compromised = world.ca.ctx.tokenKeys.activeKid;
-      world.ca.clock.advance(30_000);
       await admin('POST', `/v1/admin/keys/${compromised}/revoke`);
       const synced = await new SyncClient({ agent: device.opened, sleep: async () => {} }).run();
       expect(synced.completed).toBe(true);
@@ -301,6 +304,19 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
     } finally {
       await new Promise<void>((resolve) => mitm.close(() => resolve()));
     }
+  });
+
+  it('takes the key set of a sync answer even when the set held claims a later signing time (a CA clock that ran ahead)', async () => {
+    const { db } = device.opened.store;
+    db.prepare('UPDATE jwks SET signed_at = signed_at + 365 * 86400 WHERE id = 1').run();
+    const compromised = world.ca.ctx.tokenKeys.activeKid;
+    await admin('POST', `/v1/admin/keys/${compromised}/revoke`);
+    const synced = await new SyncClient({ agent: device.opened, sleep: async () => {} }).run();
+    expect(synced.completed).toBe(true);
+    expect(device.agent.jwks.keys().has(compromised)).toBe(false);
+    expect(db.prepare('SELECT signed_at FROM jwks WHERE id = 1').pluck().get()).toBeLessThanOrEqual(
+      Math.floor(world.ca.clock.now() / 1000),
+    );
   });
 
   it('refuses an answer whose tokens do not check out (another issuer), storing nothing', async () => {

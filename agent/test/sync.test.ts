@@ -218,7 +218,13 @@ describe('sync rounds against a real CA over HTTP', () => {
       otherCa = undefined;
     });
 
+    const etag = () => agent.store.db.prepare('SELECT jwks_etag AS etag FROM sync_state').get();
+    // The etag of the key set taken at enrollment: a refused round must not move it.
+    let enrolledEtag: unknown;
+
     async function prepare() {
+      enrolledEtag = etag();
+      expect(enrolledEtag).toEqual({ etag: expect.any(String) });
       await createUser(ca, tenantId, 'amina', 'correct horse battery');
       const login = await onlineLogin(agent, caUrl, tenantId, 'amina', 'correct horse battery');
       await ca.admin('POST', `/v1/admin/sessions/${login.sessionId}/revoke`, {});
@@ -231,9 +237,7 @@ describe('sync rounds against a real CA over HTTP', () => {
       expect(agent.cursor()).toBe(0);
       expect(agent.count('revocations')).toBe(0);
       expect(agent.count('sessions', 'ended_at IS NULL')).toBe(1);
-      expect(agent.store.db.prepare('SELECT jwks_etag AS etag FROM sync_state').get()).toEqual({
-        etag: null,
-      });
+      expect(etag()).toEqual(enrolledEtag);
       expect(agent.store.db.prepare('SELECT last_server_time AS t FROM sync_state').get()).toEqual({
         t: null,
       });

@@ -28,9 +28,8 @@ import type { AgentStore } from '../store/agent-store.js';
 import { openAgentStore } from '../store/agent-store.js';
 import { TrustedTime } from '../time/trusted-time.js';
 import { CaSignedTokenVerifier } from '../sync/ca-signed-token-verifier.js';
-import { verifySignedJwks } from '../sync/signed-jwks.js';
+import { storeSignedJwks, verifySignedJwks } from '../sync/signed-jwks.js';
 import { advanceRevocationCursor, readSyncCursor } from '../sync/sync-cursor.js';
-import { JwksCache } from '../verify/jwks-cache.js';
 import type { EnrollRequestBody } from './ca-client.js';
 import { CaClient, parseCaUrl } from './ca-client.js';
 import type { EnrollmentVerdict, VerifiedEnrollment } from './check-enrollment-response.js';
@@ -243,7 +242,10 @@ async function enrollLocked(
       Math.floor(trustedTime.trustedNow() / 1000),
     );
     if (tokenKeys.ok && tokenKeys.jwks !== undefined) {
-      new JwksCache(store).save(tokenKeys.jwks, trustedTime.trustedNow());
+      storeSignedJwks(store, tokenKeys, 'fetched', {
+        deviceId: enrollment.deviceId,
+        now: trustedTime.trustedNow(),
+      });
     }
     await keys.sealState(store);
     // Last: once this commits, the keys belong to a binding and the catch below must not run.

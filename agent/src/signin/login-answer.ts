@@ -97,7 +97,10 @@ export async function checkLoginAnswer(
         keysRefused = ` (refused the key set it sent: ${verdict.detail})`;
       } else if (
         verdict.jwks !== undefined &&
-        storeSignedJwks(agent.store, verdict, { deviceId: facts.deviceId, now: fetchedAt })
+        storeSignedJwks(agent.store, verdict, 'fetched', {
+          deviceId: facts.deviceId,
+          now: fetchedAt,
+        }).stored
       ) {
         checked = check(agent.jwks.keys());
       } else if (verdict.jwks !== undefined) {

@@ -265,9 +265,11 @@ ALTER TABLE binding ADD COLUMN device_name TEXT;
     version: 10,
     name: 'jwks_signed_at',
     sql: `
--- When the CA signed the key set stored (its iat, seconds); NULL for the enrollment answer's.
--- An older signed set is refused: replayed, it could bring back a key the CA has revoked since.
+-- When the CA signed the key set stored (its iat, seconds). A key set fetched on its own that is
+-- older is refused: replayed, it could bring back a key the CA has revoked since. The etag is
+-- forgotten so that the next sync brings a signed set and with it the time.
 ALTER TABLE jwks ADD COLUMN signed_at INTEGER;
+UPDATE sync_state SET jwks_etag = NULL;
 `,
   },
 ];

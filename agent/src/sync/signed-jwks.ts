@@ -5,7 +5,7 @@ import { dropGrantsOfWithdrawnKeys } from '../enforcement/enforce-revocations.js
 import type { AgentStore } from '../store/agent-store.js';
 import { JwksCache } from '../verify/jwks-cache.js';
 import type { CaSignedTokenVerifier } from './ca-signed-token-verifier.js';
-import { recordJwksEtag } from './sync-cursor.js';
+import { readSyncCursor, recordJwksEtag } from './sync-cursor.js';
 
 /** A signed key set that verified: its keys, the etag it was signed for, and when (seconds). */
 export interface SignedJwks {
@@ -45,24 +45,48 @@ export function verifySignedJwks(
 }
 
 /**
- * Takes a verified key set into this device's cache, in one transaction: refused (false) when
- * the device holds a set signed later (an older one replayed, say by a man in the middle with
- * a revoked key and the set signed before its revocation); stored with its etag, so a set that
- * is not the current one is replaced at the next sync; and the grants signed by a key the set no
- * longer holds are dropped, their sessions ended. A key leaves the set before its last grant
- * expires only when the CA revoked it (rotation keeps a retired key until then).
+ * Where a signed key set came from. `sync`: in a sync answer, which the signed server time binds
+ * to this request (its nonce, the digest of the answer): the CA's current set, whatever its
+ * signing time says. `fetched`: on its own (`/v1/ca/jwks.jws` at enrollment or when a sign-in
+ * names an unknown key): anyone may have kept it and may replay it.
+ */
+export type SignedJwksOrigin = 'sync' | 'fetched';
+
+export interface StoredSignedJwks {
+  stored: boolean;
+  grantsDropped: number;
+  sessionsEnded: number;
+}
+
+/**
+ * Takes a verified key set into this device's cache, in one transaction. A fetched set is
+ * refused unless it was signed after the set held (or is that same set): one signed before a
+ * key's revocation, replayed by a man in the middle who holds the key, must not bring it back.
+ * A sync answer's set is taken as it comes, so a signing time from a CA clock that ran ahead
+ * cannot lock the device out of later sets. Stored with its etag, so a set that is not the
+ * CA's current one is replaced at the next sync; the grants signed by a key the set no longer
+ * holds are dropped and their sessions end. A key leaves the set before its last grant expires
+ * only when the CA revoked it (rotation keeps a retired key until then).
  */
 export function storeSignedJwks(
   store: AgentStore,
   signed: SignedJwks,
+  origin: SignedJwksOrigin,
   context: EnforcementContext,
-): boolean {
+): StoredSignedJwks {
   return store.transaction(() => {
     const cache = new JwksCache(store);
-    if (!cache.save(signed.jwks, context.now, signed.signedAt)) return false;
+    if (origin === 'fetched') {
+      const heldAt = cache.signedAt();
+      const held = heldAt !== null && signed.signedAt <= heldAt;
+      const same = heldAt === signed.signedAt && readSyncCursor(store).jwksEtag === signed.etag;
+      if (held && !same) return { stored: false, grantsDropped: 0, sessionsEnded: 0 };
+    }
+    if (!cache.save(signed.jwks, context.now, signed.signedAt)) {
+      return { stored: false, grantsDropped: 0, sessionsEnded: 0 };
+    }
     recordJwksEtag(store, signed.etag);
-    dropGrantsOfWithdrawnKeys(store, cache.keys(), context);
-    return true;
+    return { stored: true, ...dropGrantsOfWithdrawnKeys(store, cache.keys(), context) };
   });
 }
 

@@ -507,9 +507,13 @@ export class SyncClient {
       });
       advanceRevocationCursor(store, page.next);
 
-      if (jwks !== undefined) {
-        storeSignedJwks(store, jwks, { deviceId: binding.deviceId, now: trustedTime.trustedNow() });
-      }
+      const withdrawn =
+        jwks === undefined
+          ? { grantsDropped: 0, sessionsEnded: 0 }
+          : storeSignedJwks(store, jwks, 'sync', {
+              deviceId: binding.deviceId,
+              now: trustedTime.trustedNow(),
+            });
       if (answer.policy !== undefined) {
         updateBindingPolicy(store, answer.policy, trustedTime.trustedNow());
       }
@@ -527,8 +531,8 @@ export class SyncClient {
         rejected: answer.rejected,
         quarantined: answer.quarantined,
         revocationsApplied: enforced.recorded,
-        sessionsEnded: enforced.sessionsEnded,
-        grantsDropped: enforced.grantsDropped,
+        sessionsEnded: enforced.sessionsEnded + withdrawn.sessionsEnded,
+        grantsDropped: enforced.grantsDropped + withdrawn.grantsDropped,
         cursor: page.next,
         more: page.more,
         pending: this.outbox.depth(),

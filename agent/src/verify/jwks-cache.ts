@@ -28,21 +28,22 @@ export class JwksCache {
     return this.cached.keys;
   }
 
+  /** When the CA signed the set held (its iat, seconds); null when unknown. */
+  signedAt(): number | null {
+    return (
+      statement<[], { signedAt: number | null }>(
+        this.store.db,
+        'SELECT signed_at AS signedAt FROM jwks WHERE id = 1',
+      ).get()?.signedAt ?? null
+    );
+  }
+
   /**
-   * Stores a JWKS the CA served; false (and nothing stored) when it is not a usable key set,
-   * so a broken answer never replaces keys that work, or when `signedAt` (the signed set's iat)
-   * is older than the signed set stored: a set signed before a key's revocation, replayed, must
-   * not bring the key back.
+   * Stores a JWKS the CA served, with when the CA signed it; false (and nothing stored) when it
+   * is not a usable key set, so a broken answer never replaces keys that work.
    */
   save(jwks: unknown, fetchedAt: number, signedAt: number | null = null): boolean {
     if (importedOrEmpty(jwks) === EMPTY) return false;
-    if (signedAt !== null) {
-      const stored = statement<[], { signedAt: number | null }>(
-        this.store.db,
-        'SELECT signed_at AS signedAt FROM jwks WHERE id = 1',
-      ).get()?.signedAt;
-      if (stored != null && signedAt < stored) return false;
-    }
     statement<[string, number, number | null]>(
       this.store.db,
       `INSERT INTO jwks (id, keys_json, fetched_at, signed_at) VALUES (1, ?, ?, ?)
