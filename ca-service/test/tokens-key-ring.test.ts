@@ -311,6 +311,24 @@ describe('token key ring', () => {
     expect(kids(setup(store).ring.jwks())).toEqual(now);
   });
 
+  it('gives up after a few tries when other instances keep changing the ring', () => {
+    const memory = memoryKeyRingStore();
+    let saves = 0;
+    const store: KeyRingStore = {
+      load: () => memory.load(),
+      save: (state) => {
+        if (memory.load() === null) return memory.save(state);
+        saves += 1;
+        throw new KeyRingChangedError();
+      },
+      changed: () => false,
+    };
+    const { ring } = setup(store);
+    expect(() => ring.replaceAll()).toThrow(KeyRingChangedError);
+    expect(() => ring.revoke(ring.activeKid)).toThrow(KeyRingChangedError);
+    expect(saves).toBe(6);
+  });
+
   it('refuses a kid it does not hold, changing nothing', () => {
     const { ring } = setup();
     const published = kids(ring.jwks());

@@ -70,6 +70,8 @@ export interface KeyRing {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** A revocation or replacement made again on a ring other instances keep changing: at most. */
+const MAX_ATTEMPTS = 3;
 const STATUS_ORDER = { next: 0, active: 1, retired: 2 } as const;
 
 /**
@@ -144,7 +146,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     }
   }
 
-  function change(rotate: boolean, revokedKid?: string): KeyRingChange {
+  function change(rotate: boolean, revokedKid?: string, attempt = 1): KeyRingChange {
     refresh();
     const now = clock.now();
     const revoked =
@@ -182,7 +184,8 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
         // dropped, except a revocation, which is made again on the ring as it now is.
         refresh();
         if (revokedKid !== undefined && keys.some((key) => key.kid === revokedKid)) {
-          return change(false, revokedKid);
+          if (attempt >= MAX_ATTEMPTS) throw error;
+          return change(false, revokedKid, attempt + 1);
         }
         return { rotation: null, removedKids: [] };
       }
@@ -192,7 +195,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     return { rotation: rotation?.summary ?? null, removedKids: removed.map((key) => key.kid) };
   }
 
-  function replaceAll(): KeyRingChange {
+  function replaceAll(attempt = 1): KeyRingChange {
     refresh();
     const now = clock.now();
     const fresh: TokenKey[] = [
@@ -207,8 +210,9 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
         throw error;
       }
       // Another instance changed the ring meanwhile: replace what it holds now.
+      if (attempt >= MAX_ATTEMPTS) throw error;
       refresh();
-      return replaceAll();
+      return replaceAll(attempt + 1);
     }
     const removed = keys.map((key) => key.kid);
     keys = fresh;
@@ -242,7 +246,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     },
     rotate: () => change(true),
     revoke: (kid) => change(false, kid),
-    replaceAll,
+    replaceAll: () => replaceAll(),
     scheduledRotation: () => {
       refresh();
       return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);

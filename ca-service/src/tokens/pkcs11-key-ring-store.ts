@@ -40,7 +40,9 @@ export function pkcs11KeyRingStore(path: string, token: Pkcs11Token): KeyRingSto
       const keys = parseKeyRingFile<StoredKey>(text, FORMAT).map((stored) =>
         decodeKey(stored, token),
       );
-      known = new Set(keys.map((key) => held(key).id));
+      // Added to, not replaced: a key a failed save already dropped from the file (the ring then
+      // reloads it) is still destroyed at the next save.
+      for (const key of keys) known.add(held(key).id);
       return { keys };
     },
     save(state) {

@@ -47,7 +47,7 @@ export const keysCommands: Command[] = [
   adminCommand({
     path: ['keys', 'replace'],
     summary:
-      'Replace every token signing key at once (a leak of the key store or its passphrase): every token stops verifying',
+      'Replace every token signing key at once (a leak of the key store): every token stops verifying',
     usage: 'keys replace --yes [--url U] [--data-dir D]',
     options: { yes: { type: 'boolean' } },
     async run(connect, values) {
