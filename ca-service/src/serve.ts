@@ -20,10 +20,11 @@ import { smtpMailer } from './self-service/mailer.js';
 
 const ROTATION_CHECK_MS = 3_600_000;
 /**
- * How soon an instance takes up a token-key rotation another instance made (an admin's
- * `keys rotate` after a suspected compromise): it signs with the retired key until then.
+ * How soon an instance takes up a token-key change another instance made (a revoked key, a
+ * replaced ring): until then it still signs with and publishes the old keys. One version read
+ * per interval.
  */
-const KEY_REFRESH_MS = 10_000;
+const KEY_REFRESH_MS = 2_000;
 const CA_VERSION = '0.1.0';
 
 export interface ServeOptions {
