@@ -1,5 +1,5 @@
 import type { JwtClaims } from '@lantern/shared';
-import { createJwtVerifier, importJwks, signJwt } from '@lantern/shared';
+import { createJwtVerifier, importJwks, runCli, signJwt } from '@lantern/shared';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestCa } from '../../test/support/ca-fixture.js';
@@ -10,6 +10,7 @@ import {
   startTestCa,
 } from '../../test/support/ca-fixture.js';
 import { enrollTestDevice } from '../../test/support/device-keys.js';
+import { commands } from '../src/cli/commands.js';
 
 let ca: TestCa;
 let tenantId: string;
@@ -285,6 +286,33 @@ describe('device-bound login', () => {
 });
 
 describe('token key rotation', () => {
+  it('lantern-ca keys list, revoke and replace over HTTP, with usage errors first', async () => {
+    const address = await ca.app.listen({ port: 0, host: '127.0.0.1' });
+    const out: string[] = [];
+    const run = (...argv: string[]) =>
+      runCli('lantern-ca', commands, [...argv, '--url', address], {
+        stdout: (text) => out.push(text),
+        stderr: (text) => out.push(text),
+        readStdin: async () => '',
+        env: { LANTERN_API_KEY: ca.adminKey },
+      });
+    const active = ca.ctx.tokenKeys.activeKid;
+    expect(await run('keys', 'list')).toBe(0);
+    expect(out.join('\n')).toMatch(new RegExp(`${active}\\s+active`));
+    expect(await run('keys', 'revoke')).toBe(2);
+    expect(await run('keys', 'revoke', 'not-a-kid')).toBe(2);
+    expect(await run('keys', 'replace')).toBe(2);
+    expect(out.join('\n')).toContain('add --yes');
+    out.length = 0;
+    expect(await run('keys', 'revoke', active)).toBe(0);
+    expect(out.join('\n')).toContain(`Token key ${active} revoked`);
+    expect(await run('keys', 'revoke', active, '--json')).toBe(1);
+    expect(out.join('\n')).toContain('token_key_not_found');
+    const before = ca.ctx.tokenKeys.jwks().keys.map((key) => key.kid);
+    expect(await run('keys', 'replace', '--yes', '--json')).toBe(0);
+    expect(ca.ctx.tokenKeys.jwks().keys.some((key) => before.includes(key.kid))).toBe(false);
+  });
+
   it('revokes a compromised key at once: a token it signed is refused by the CA; unknown and malformed kids are 4xx', async () => {
     const { accessToken } = (
       await login({ tenant: tenantId, username: 'amina', password: PASSWORD })
@@ -297,6 +325,11 @@ describe('token key rotation', () => {
       });
     expect((await mfa()).statusCode).toBe(200);
     const compromised = ca.ctx.tokenKeys.activeKid;
+    const listed = await ca.admin('GET', '/v1/admin/keys');
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json()).toMatchObject({
+      keys: [{ status: 'next' }, { kid: compromised, status: 'active' }],
+    });
     const revoked = await ca.admin('POST', `/v1/admin/keys/${compromised}/revoke`, {});
     expect(revoked.statusCode).toBe(200);
     expect(revoked.json()).toMatchObject({ revokedKid: compromised, removedKids: [compromised] });

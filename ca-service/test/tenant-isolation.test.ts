@@ -126,6 +126,7 @@ describe('tenant isolation of the admin API', () => {
     ['create a tenant', 'POST', () => '/v1/admin/tenants', () => ({ name: 'Tenant C' }), 403],
     ['rotate token keys', 'POST', () => '/v1/admin/keys/rotate', () => ({}), 403],
     ['replace the token keys', 'POST', () => '/v1/admin/keys/replace', () => ({}), 403],
+    ['list the token keys', 'GET', () => '/v1/admin/keys', () => undefined, 403],
     [
       'revoke a token key',
       'POST',

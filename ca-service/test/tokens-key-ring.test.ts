@@ -329,6 +329,25 @@ describe('token key ring', () => {
     expect(saves).toBe(6);
   });
 
+  it('lists its keys for an admin with their times, next first, and no key material', () => {
+    const { ring, clock } = setup();
+    const first = ring.activeKid;
+    clock.advance(HOUR);
+    ring.rotate();
+    const listed = ring.list();
+    expect(listed.map((key) => key.status)).toEqual(['next', 'active', 'retired']);
+    expect(listed.map((key) => key.kid)).toEqual(kids(ring.jwks()));
+    expect(listed[2]).toEqual({
+      kid: first,
+      status: 'retired',
+      createdAt: '2026-11-23T10:00:00.000Z',
+      activatedAt: '2026-11-23T10:00:00.000Z',
+      retiredAt: '2026-11-23T11:00:00.000Z',
+      removeAfter: new Date(Date.UTC(2026, 10, 23, 11) + LIFETIME + GRACE).toISOString(),
+    });
+    expect(JSON.stringify(listed)).not.toMatch(/"d"|privateKey/);
+  });
+
   it('refuses a kid it does not hold, changing nothing', () => {
     const { ring } = setup();
     const published = kids(ring.jwks());

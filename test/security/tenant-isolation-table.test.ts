@@ -108,6 +108,7 @@ const rows: Record<string, Row> = {
     body: () => ({}),
   },
   'POST /v1/admin/keys/rotate': { url: () => '/v1/admin/keys/rotate', body: () => ({}) },
+  'GET /v1/admin/keys': { url: () => '/v1/admin/keys' },
   'POST /v1/admin/keys/replace': { url: () => '/v1/admin/keys/replace', body: () => ({}) },
   'POST /v1/admin/keys/{kid}/revoke': {
     url: () => `/v1/admin/keys/${ca.ctx.tokenKeys.activeKid}/revoke`,

@@ -191,6 +191,12 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         revokeApiKey(ctx, request.params.id, request.admin.tenantId, request.admin.meta),
     );
 
+    app.get(
+      '/v1/admin/keys',
+      { config: { scope: 'admin', installationOnly: 'list the token keys' } },
+      async () => ({ keys: ctx.tokenKeys.list() }),
+    );
+
     app.post(
       '/v1/admin/keys/rotate',
       { config: { scope: 'admin', installationOnly: 'rotate token keys' } },

@@ -474,6 +474,13 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     caller: 'admin',
     ok: [200, 'The key, revoked.'],
   },
+  'GET /v1/admin/keys': {
+    summary:
+      'The token signing keys: kid, status (next, active, retired) and times, no key material',
+    tag: 'admin',
+    caller: 'admin',
+    ok: [200, 'The keys, next first.'],
+  },
   'POST /v1/admin/keys/rotate': {
     summary: 'Rotate the token signing keys now',
     tag: 'admin',

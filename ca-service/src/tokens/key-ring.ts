@@ -39,8 +39,21 @@ export interface KeyRingChange {
   removedKids: string[];
 }
 
+/** A key of the ring as an admin sees it: no key material. Times are ISO 8601. */
+export interface TokenKeyView {
+  kid: string;
+  status: TokenKey['status'];
+  createdAt: string;
+  activatedAt?: string;
+  retiredAt?: string;
+  /** When a retired key leaves the JWKS: its last token has expired by then. */
+  removeAfter?: string;
+}
+
 export interface KeyRing {
   readonly activeKid: string;
+  /** Next, active, then retired keys, as `jwks()` publishes them. */
+  list(): TokenKeyView[];
   /** `claims.exp` (seconds) is required and bounded by `maxTokenLifetimeMs`. */
   sign(claims: JwtClaims, options?: { typ?: string }): string;
   /** Public parts only: next, active, then retired keys until their `removeAfter`. */
@@ -223,6 +236,20 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   return {
     get activeKid() {
       return activeKey(keys).kid;
+    },
+    list() {
+      const iso = (ms: number) => new Date(ms).toISOString();
+      return [...keys]
+        .sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status])
+        .map((key) => ({
+          kid: key.kid,
+          status: key.status,
+          createdAt: iso(key.createdAt),
+          ...(key.status === 'next' ? {} : { activatedAt: iso(key.activatedAt) }),
+          ...(key.status === 'retired'
+            ? { retiredAt: iso(key.retiredAt), removeAfter: iso(key.removeAfter) }
+            : {}),
+        }));
     },
     sign(claims, options = {}) {
       const { exp } = claims;

@@ -1,8 +1,32 @@
 import { UsageError } from '@lantern/shared';
 import type { Command } from '@lantern/shared';
+import type { TokenKeyView } from '../../tokens/key-ring.js';
 import { adminCommand } from '../admin-command.js';
+import { table } from '../command-kit.js';
 
 export const keysCommands: Command[] = [
+  adminCommand({
+    path: ['keys', 'list'],
+    summary: 'List the token signing keys: kid, status and times (never key material)',
+    usage: 'keys list [--url U] [--data-dir D]',
+    options: {},
+    async run(connect) {
+      const { keys } = await connect().request<{ keys: TokenKeyView[] }>('GET', '/v1/admin/keys');
+      return {
+        json: { keys },
+        human: table([
+          ['KID', 'STATUS', 'SIGNS SINCE', 'RETIRED', 'LEAVES THE JWKS'],
+          ...keys.map((key) => [
+            key.kid,
+            key.status,
+            key.activatedAt ?? '',
+            key.retiredAt ?? '',
+            key.removeAfter ?? '',
+          ]),
+        ]),
+      };
+    },
+  }),
   adminCommand({
     path: ['keys', 'rotate'],
     summary:
