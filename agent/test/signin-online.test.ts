@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { LanternError, signJwt } from '@lantern/shared';
@@ -32,6 +32,25 @@ afterEach(async () => {
 
 const amina = (password = PASSWORD, options: SigninOptions = TEST_OPTIONS) =>
   signIn(device.agent, { username: 'amina', password }, options);
+
+/** What a man in the middle passes on: the device's request as sent, the CA's answer as it came. */
+async function forwardToCa(
+  request: IncomingMessage,
+  chunks: Buffer[],
+): Promise<{ status: number; body: unknown }> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (typeof value === 'string' && !['host', 'connection', 'content-length'].includes(name)) {
+      headers[name] = value;
+    }
+  }
+  const upstream = await fetch(`${world.caUrl}${request.url ?? '/'}`, {
+    method: request.method ?? 'GET',
+    headers,
+    ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }),
+  });
+  return { status: upstream.status, body: await upstream.json() };
+}
 
 async function admin(method: 'POST', url: string, body: unknown = {}): Promise<void> {
   const response = await world.ca.admin(method, url, body);
@@ -185,22 +204,7 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
             fetched.push(path);
             body = { jwks: forgedKeys, jwksEtag: 'planted' };
           } else {
-            const headers: Record<string, string> = {};
-            for (const [name, value] of Object.entries(request.headers)) {
-              if (
-                typeof value === 'string' &&
-                !['host', 'connection', 'content-length'].includes(name)
-              ) {
-                headers[name] = value;
-              }
-            }
-            const upstream = await fetch(`${world.caUrl}${path}`, {
-              method: request.method ?? 'GET',
-              headers,
-              ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }),
-            });
-            status = upstream.status;
-            body = (await upstream.json()) as Record<string, unknown>;
+            ({ status, body } = await forwardToCa(request, chunks));
             if (path === '/v1/auth/login' && status === 200) {
               const answer = body as { accessToken: string; offlineGrant?: unknown };
               const claims = JSON.parse(
@@ -256,21 +260,7 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
           if (replay && kept !== undefined) {
             answer = kept;
           } else {
-            const headers: Record<string, string> = {};
-            for (const [name, value] of Object.entries(request.headers)) {
-              if (
-                typeof value === 'string' &&
-                !['host', 'connection', 'content-length'].includes(name)
-              ) {
-                headers[name] = value;
-              }
-            }
-            const upstream = await fetch(`${world.caUrl}${path}`, {
-              method: request.method ?? 'GET',
-              headers,
-              ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }),
-            });
-            answer = { status: upstream.status, body: await upstream.json() };
+            answer = await forwardToCa(request, chunks);
             if (!replay && (path === '/v1/auth/login' || path === '/v1/ca/jwks.jws')) {
               recorded.set(path, answer);
               if (path === '/v1/auth/login') answer = { status: 502, body: {} };

@@ -10,6 +10,8 @@ import { publicJwk, signJwt } from '@lantern/shared';
 import type { HeldKey } from '../pki/pkcs11-token.js';
 import type { KeyRingStore, TokenKey } from './key-ring-store.js';
 import { KeyRingChangedError } from './key-ring-store.js';
+import type { StoredKeyState } from './stored-key.js';
+import { encodeKeyState } from './stored-key.js';
 import {
   KeyRingCorruptError,
   TokenKeyNotFoundError,
@@ -39,16 +41,11 @@ export interface KeyRingChange {
   removedKids: string[];
 }
 
-/** A key of the ring as an admin sees it: no key material. Times are ISO 8601. */
-export interface TokenKeyView {
-  kid: string;
-  status: TokenKey['status'];
-  createdAt: string;
-  activatedAt?: string;
-  retiredAt?: string;
-  /** When a retired key leaves the JWKS: its last token has expired by then. */
-  removeAfter?: string;
-}
+/**
+ * A key of the ring as an admin sees it, as the key files keep its state: no key material,
+ * ISO 8601 times; a retired key's `removeAfter` is when it leaves the JWKS.
+ */
+export type TokenKeyView = StoredKeyState;
 
 export interface KeyRing {
   readonly activeKid: string;
@@ -119,12 +116,14 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     if (loaded !== null) checkShape(loaded.keys, publicPart);
     return loaded?.keys ?? null;
   };
+  /** An active key and its next, both new: a first ring, or one that replaces every key. */
+  const freshRing = (now: number): TokenKey[] => [
+    { ...generateKey(now), status: 'active', activatedAt: now },
+    { ...generateKey(now), status: 'next' },
+  ];
   const firstKeys = (): readonly TokenKey[] => {
     const now = clock.now();
-    const fresh: TokenKey[] = [
-      { ...generateKey(now), status: 'active', activatedAt: now },
-      { ...generateKey(now), status: 'next' },
-    ];
+    const fresh = freshRing(now);
     try {
       store.save({ keys: fresh });
       return fresh;
@@ -211,10 +210,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   function replaceAll(attempt = 1): KeyRingChange {
     refresh();
     const now = clock.now();
-    const fresh: TokenKey[] = [
-      { ...generateKey(now), status: 'active', activatedAt: now },
-      { ...generateKey(now), status: 'next' },
-    ];
+    const fresh = freshRing(now);
     try {
       store.save({ keys: fresh });
     } catch (error) {
@@ -238,18 +234,9 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
       return activeKey(keys).kid;
     },
     list() {
-      const iso = (ms: number) => new Date(ms).toISOString();
       return [...keys]
         .sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status])
-        .map((key) => ({
-          kid: key.kid,
-          status: key.status,
-          createdAt: iso(key.createdAt),
-          ...(key.status === 'next' ? {} : { activatedAt: iso(key.activatedAt) }),
-          ...(key.status === 'retired'
-            ? { retiredAt: iso(key.retiredAt), removeAfter: iso(key.removeAfter) }
-            : {}),
-        }));
+        .map(encodeKeyState);
     },
     sign(claims, options = {}) {
       const { exp } = claims;
