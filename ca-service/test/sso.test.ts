@@ -219,6 +219,16 @@ describe('SSO callbacks that must fail', () => {
     expect((await callback(riversideBack)).json()).toMatchObject({ code: 'sso_code_rejected' });
   });
 
+  it("a failure of the CA's own is counted as error, not as a user's refusal (it spends the SSO budget)", async () => {
+    const back = await idp.authorize((await start(hillside)).toString(), 'sub-teacher');
+    ca.ctx.store.db.exec('DROP TABLE sso_identities');
+    const answer = await callback(back);
+    expect(answer.statusCode).toBe(500);
+    expect(answer.json()).toMatchObject({ code: 'internal_error' });
+    expect(await metric('error')).toBe(1);
+    expect(await metric('account_refused')).toBe(0);
+  });
+
   it('an unknown tenant, or one without a provider, is sso_not_configured', async () => {
     for (const tenant of ['no-such-school', riverside]) {
       const answer = await ca.app.inject({ method: 'GET', url: `/v1/sso/${tenant}/start` });

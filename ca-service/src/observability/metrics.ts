@@ -80,7 +80,10 @@ export const LOGIN_FAILURE_REASONS = [
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 
 export const MFA_FACTORS = ['totp', 'webauthn'] as const;
-/** `result` of identity_sso_callbacks_total: success, or the refusal's error code less `sso_`. */
+/**
+ * `result` of identity_sso_callbacks_total: success, the refusal's error code less `sso_`,
+ * `account_refused` for the account checks' refusals, `error` for the CA's own failures (5xx).
+ */
 export const SSO_CALLBACK_RESULTS = [
   'success',
   'state_invalid',
@@ -90,6 +93,7 @@ export const SSO_CALLBACK_RESULTS = [
   'id_token_invalid',
   'identity_unlinked',
   'account_refused',
+  'error',
 ] as const;
 export type SsoCallbackResult = (typeof SSO_CALLBACK_RESULTS)[number];
 /** `challenged`: the sign-in was told a second factor is needed. */

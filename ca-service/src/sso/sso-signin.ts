@@ -15,6 +15,7 @@ import {
   TenantMismatchError,
 } from '../errors.js';
 import type { SsoCallbackResult } from '../observability/metrics.js';
+import { SSO_CALLBACK_RESULTS } from '../observability/metrics.js';
 import { SPANS, inSpan, noteRequestActor } from '../observability/tracing.js';
 import type { LoginResult, SignInContext } from '../signin/issue-login.js';
 import { issueLogin } from '../signin/issue-login.js';
@@ -130,6 +131,16 @@ export type CallbackOutcome =
  * be allowed to sign in as for a password. Without a hand-off the answer is the login answer of
  * a password sign-in, with `amr: ['sso']`.
  */
+/** A refusal is the user's or the provider's outcome; anything else failed at the CA. */
+function callbackResult(error: unknown): SsoCallbackResult {
+  if (!(error instanceof LanternError) || error.status >= 500) return 'error';
+  const refusal = error.code.slice('sso_'.length);
+  return error.code.startsWith('sso_') &&
+    (SSO_CALLBACK_RESULTS as readonly string[]).includes(refusal)
+    ? (refusal as SsoCallbackResult)
+    : 'account_refused';
+}
+
 export function completeSso(
   ctx: SsoContext,
   input: CallbackInput,
@@ -151,10 +162,7 @@ export function completeSso(
       return outcome;
     } catch (error) {
       const code = error instanceof LanternError ? error.code : 'error';
-      const result = code.startsWith('sso_')
-        ? (code.slice(4) as SsoCallbackResult)
-        : 'account_refused';
-      finish(result);
+      finish(callbackResult(error));
       ctx.logger.error(
         { event: 'sso.callback.failure', tenantId, provider, code },
         'SSO validation failed',
