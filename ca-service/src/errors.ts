@@ -254,7 +254,14 @@ export const TokenKeyNotFoundError = defineError(
   'token_key_not_found',
   404,
   'No token signing key with this kid in the key ring (it may have been removed already).',
-  'Take the kid from `GET /.well-known/jwks.json`.',
+  'List the keys with `lantern-ca keys list`.',
+);
+
+export const KeyRingBusyError = defineError(
+  'key_ring_busy',
+  409,
+  'Other CA instances kept changing the token key ring while this change was being saved; nothing of it was saved.',
+  'Run the command again.',
 );
 
 export const TokenLifetimeExceededError = defineError(
@@ -674,6 +681,7 @@ export const caErrors = [
   KeyRingLockedError,
   KeyRingCorruptError,
   TokenKeyNotFoundError,
+  KeyRingBusyError,
   TokenLifetimeExceededError,
   MfaRequiredError,
   MfaEnrollmentRequiredError,

@@ -12,6 +12,7 @@ import { pkcs11KeyRingStore } from '../src/tokens/pkcs11-key-ring-store.js';
 import type { KeyRingStore } from '../src/tokens/key-ring-store.js';
 import { KeyRingChangedError, memoryKeyRingStore } from '../src/tokens/key-ring-store.js';
 import {
+  KeyRingBusyError,
   KeyRingCorruptError,
   TokenKeyNotFoundError,
   TokenLifetimeExceededError,
@@ -324,8 +325,8 @@ describe('token key ring', () => {
       changed: () => false,
     };
     const { ring } = setup(store);
-    expect(() => ring.replaceAll()).toThrow(KeyRingChangedError);
-    expect(() => ring.revoke(ring.activeKid)).toThrow(KeyRingChangedError);
+    expect(() => ring.replaceAll()).toThrow(KeyRingBusyError);
+    expect(() => ring.revoke(ring.activeKid)).toThrow(KeyRingBusyError);
     expect(saves).toBe(6);
   });
 

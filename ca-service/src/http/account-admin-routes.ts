@@ -1,5 +1,5 @@
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
-import { ForbiddenError } from '@lantern/shared';
+import { ForbiddenError, thumbprint } from '@lantern/shared';
 import type { FastifyPluginAsync } from 'fastify';
 import { API_SCOPES, issueApiKey, revokeApiKey } from '../api-keys/api-keys.js';
 import { revokeGrant, revokeSession } from '../auth/revocations.js';
@@ -212,12 +212,7 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       {
         config: { scope: 'admin', installationOnly: 'revoke a token key' },
         schema: {
-          params: {
-            type: 'object',
-            required: ['kid'],
-            // An RFC 7638 thumbprint: SHA-256, base64url.
-            properties: { kid: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } },
-          },
+          params: { type: 'object', required: ['kid'], properties: { kid: thumbprint } },
         },
       },
       async (request) => {

@@ -13,6 +13,7 @@ import { KeyRingChangedError } from './key-ring-store.js';
 import type { StoredKeyState } from './stored-key.js';
 import { encodeKeyState } from './stored-key.js';
 import {
+  KeyRingBusyError,
   KeyRingCorruptError,
   TokenKeyNotFoundError,
   TokenLifetimeExceededError,
@@ -136,25 +137,25 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   };
   let keys: readonly TokenKey[] = loadSaved() ?? firstKeys();
 
-  function refresh(): boolean {
-    if (store.changed?.() !== true) return false;
+  /** Takes up what the store holds: when another instance changed it, or `always`. */
+  function refresh(always = false): boolean {
+    if (!always && store.changed?.() !== true) return false;
     const saved = loadSaved();
     if (saved === null) return false;
     keys = saved;
     return true;
   }
 
+  /**
+   * After a save that failed, perhaps after it wrote (a directory sync, a key destroyed on a
+   * token): this instance follows what the store holds, so a revoked key it no longer names
+   * does not go on signing here.
+   */
   function followStore(): void {
     try {
-      const saved = loadSaved();
-      if (saved !== null) {
-        keys = saved;
-        for (const kid of published.keys()) {
-          if (!saved.some((key) => key.kid === kid)) published.delete(kid);
-        }
-      }
+      refresh(true);
     } catch {
-      // The store cannot be read either: keep the ring in memory, the save's error says why.
+      // The store cannot be read either: keep the ring in memory; the save's error says why.
     }
   }
 
@@ -186,9 +187,6 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
         store.save({ keys: kept });
       } catch (error) {
         if (!(error instanceof KeyRingChangedError)) {
-          // A save that failed after it wrote (a directory sync, a key destroyed on a token)
-          // may have stored the change: this instance follows what the store holds, so a
-          // revoked key it no longer names does not go on signing here.
           followStore();
           throw error;
         }
@@ -196,7 +194,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
         // dropped, except a revocation, which is made again on the ring as it now is.
         refresh();
         if (revokedKid !== undefined && keys.some((key) => key.kid === revokedKid)) {
-          if (attempt >= MAX_ATTEMPTS) throw error;
+          if (attempt >= MAX_ATTEMPTS) throw new KeyRingBusyError();
           return change(false, revokedKid, attempt + 1);
         }
         return { rotation: null, removedKids: [] };
@@ -219,8 +217,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
         throw error;
       }
       // Another instance changed the ring meanwhile: replace what it holds now.
-      if (attempt >= MAX_ATTEMPTS) throw error;
-      refresh();
+      if (attempt >= MAX_ATTEMPTS) throw new KeyRingBusyError();
       return replaceAll(attempt + 1);
     }
     const removed = keys.map((key) => key.kid);
@@ -265,7 +262,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
       refresh();
       return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);
     },
-    refresh,
+    refresh: () => refresh(),
   };
 }
 

@@ -22,8 +22,8 @@ interface StoredKey extends StoredKeyState {
  * tried again at the next save rather than failing a save that has already taken effect.
  */
 export function pkcs11KeyRingStore(path: string, token: Pkcs11Token): KeyRingStore {
+  // The ids this process saw on the token: the file's, and those a destroy has yet to succeed for.
   let known = new Set<string>();
-  let undestroyed = new Set<string>();
   const held = (key: TokenKey): HeldKey => {
     if (!(key.privateKey instanceof KeyObject)) return key.privateKey;
     throw new KeyRingCorruptError(`Key ${key.kid} is not on the PKCS#11 token.`);
@@ -49,14 +49,13 @@ export function pkcs11KeyRingStore(path: string, token: Pkcs11Token): KeyRingSto
       const keys = state.keys.map((key) => encodeKey(key, held(key).id));
       writeAtomically(path, `${JSON.stringify({ format: FORMAT, keys }, null, 2)}\n`);
       const kept = new Set(keys.map((key) => key.pkcs11Id));
-      const dropped = [...known, ...undestroyed].filter((id) => !kept.has(id));
+      const dropped = [...known].filter((id) => !kept.has(id));
       known = kept;
-      undestroyed = new Set();
       for (const id of dropped) {
         try {
           token.destroyKey(id);
         } catch {
-          undestroyed.add(id);
+          known.add(id);
         }
       }
     },

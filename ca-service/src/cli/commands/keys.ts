@@ -1,4 +1,4 @@
-import { UsageError } from '@lantern/shared';
+import { UsageError, thumbprint } from '@lantern/shared';
 import type { Command } from '@lantern/shared';
 import type { TokenKeyView } from '../../tokens/key-ring.js';
 import { adminCommand } from '../admin-command.js';
@@ -50,7 +50,7 @@ export const keysCommands: Command[] = [
     options: {},
     async run(connect, _values, positionals) {
       const [kid] = positionals;
-      if (kid === undefined || !/^[A-Za-z0-9_-]{43}$/.test(kid)) {
+      if (kid === undefined || !new RegExp(String(thumbprint['pattern'])).test(kid)) {
         throw new UsageError('name the key to revoke: keys revoke KID (a kid of the JWKS)');
       }
       const result = await connect().request<{ activeKid: string; removedKids: string[] }>(
@@ -61,9 +61,10 @@ export const keysCommands: Command[] = [
       return {
         json: result,
         human: [
-          `Token key ${kid} revoked: tokens and offline grants it signed no longer verify.`,
-          `Now signing with ${result.activeKid}. Devices drop the key at their next sync; their`,
-          'users sign in online once to get new offline grants.',
+          `Token key ${kid} revoked: access tokens and offline grants it signed no longer verify.`,
+          `Now signing with ${result.activeKid}. Apps get new access tokens by refreshing. Devices`,
+          'drop the key at their next sync, ending the sessions under its grants; those users sign',
+          'in online once to get new offline grants.',
         ].join('\n'),
       };
     },
@@ -77,7 +78,7 @@ export const keysCommands: Command[] = [
     async run(connect, values) {
       if (values['yes'] !== true) {
         throw new UsageError(
-          'keys replace signs every user out everywhere and ends every offline grant: add --yes',
+          'keys replace invalidates every access token and offline grant, and ends every device session at its next sync: add --yes',
         );
       }
       const result = await connect().request<{ activeKid: string; removedKids: string[] }>(
@@ -89,8 +90,9 @@ export const keysCommands: Command[] = [
         json: result,
         human: [
           `Every token key replaced (${result.removedKids.length} removed); now signing with ${result.activeKid}.`,
-          'Every access token and offline grant signed before stops verifying: users sign in online',
-          'again, and devices drop the old keys at their next sync.',
+          'Every access token and offline grant signed before stops verifying. Apps get new access',
+          'tokens by refreshing; devices drop the old keys at their next sync, ending the sessions',
+          'under their grants, and those users sign in online once to get new offline grants.',
         ].join('\n'),
       };
     },
