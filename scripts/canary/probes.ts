@@ -44,11 +44,12 @@ interface Answer {
 async function call(
   target: CanaryTarget,
   path: string,
-  init: { method?: string; body?: unknown; base?: string } = {},
+  init: { method?: string; body?: unknown } = {},
 ): Promise<Answer & { location: string | null }> {
   let response: Response;
   try {
-    response = await fetch(new URL(path, init.base ?? target.url), {
+    // A path is the CA's; an absolute URL (the SSO provider's) stands as it is.
+    response = await fetch(new URL(path, target.url), {
       method: init.method ?? 'GET',
       headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
@@ -191,7 +192,7 @@ async function loginRoundTrip(target: CanaryTarget, jwks: Jwks | undefined) {
  */
 async function ssoDiscovery(target: CanaryTarget, issuer: string) {
   const wellKnown = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-  const discovery = await call(target, wellKnown, { base: issuer });
+  const discovery = await call(target, wellKnown);
   if (discovery.status !== 200) fail(`${wellKnown}: HTTP ${discovery.status}`);
   const document = json(discovery, wellKnown);
   if (document['issuer'] !== issuer) fail(`${wellKnown}: it names another issuer`);
@@ -200,7 +201,7 @@ async function ssoDiscovery(target: CanaryTarget, issuer: string) {
   if (typeof authorization !== 'string' || typeof jwksUri !== 'string') {
     fail(`${wellKnown}: no authorization_endpoint or jwks_uri`);
   }
-  const keys = await call(target, String(jwksUri), { base: issuer });
+  const keys = await call(target, String(jwksUri));
   if (keys.status !== 200) fail(`${String(jwksUri)}: HTTP ${keys.status}`);
   const keySet = json(keys, String(jwksUri))['keys'];
   if (!Array.isArray(keySet) || keySet.length === 0) fail(`${String(jwksUri)}: no key in the set`);
@@ -208,12 +209,14 @@ async function ssoDiscovery(target: CanaryTarget, issuer: string) {
   const redirect = await call(target, start);
   if (redirect.status !== 302 || redirect.location === null) fail(httpError(redirect, start));
   let sent: URL;
+  let endpoint: URL;
   try {
     sent = new URL(String(redirect.location));
+    endpoint = new URL(String(authorization));
   } catch {
-    return fail(`${start}: the redirect is not a URL`);
+    return fail(`${start}: the redirect or the authorization endpoint is not a URL`);
   }
-  if (`${sent.origin}${sent.pathname}` !== String(authorization)) {
+  if (sent.origin !== endpoint.origin || sent.pathname !== endpoint.pathname) {
     fail(`${start}: the CA sends browsers elsewhere than the provider's authorization endpoint`);
   }
   if (

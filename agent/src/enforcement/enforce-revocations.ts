@@ -1,5 +1,5 @@
 import type { RevocationEntry } from '@lantern/shared';
-import { unverifiedClaims } from '@lantern/shared';
+import { unverifiedClaims, unverifiedHeader } from '@lantern/shared';
 import type { AgentStore } from '../store/agent-store.js';
 
 /**
@@ -144,7 +144,7 @@ class Enforcer {
         'SELECT grant_id AS grantId, grant_jws AS jws FROM grants',
       )
       .all()
-      .filter((grant) => !keys.has(keyIdOf(grant.jws) ?? ''))
+      .filter((grant) => !keys.has(String(unverifiedHeader(grant.jws)?.['kid'] ?? '')))
       .map((grant) => grant.grantId);
     if (grants.length === 0) return { grantsDropped: 0, sessionsEnded: 0 };
     const sessionsEnded = this.endSessions(
@@ -239,18 +239,6 @@ class Enforcer {
         `UPDATE sessions SET ended_at = ?, end_reason = ?, refresh_sealed = NULL WHERE ${where}`,
       )
       .run(this.context.now, reason, ...parameters).changes;
-  }
-}
-
-/** The `kid` of a JWS's header; undefined for a header that does not parse or names none. */
-function keyIdOf(jws: string): string | undefined {
-  try {
-    const header = JSON.parse(
-      Buffer.from(jws.split('.')[0] ?? '', 'base64url').toString('utf8'),
-    ) as { kid?: unknown };
-    return typeof header.kid === 'string' ? header.kid : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -82,9 +82,7 @@ export function storeSignedJwks(
       const same = heldAt === signed.signedAt && readSyncCursor(store).jwksEtag === signed.etag;
       if (held && !same) return { stored: false, grantsDropped: 0, sessionsEnded: 0 };
     }
-    if (!cache.save(signed.jwks, context.now, signed.signedAt)) {
-      return { stored: false, grantsDropped: 0, sessionsEnded: 0 };
-    }
+    cache.save(signed.jwks, context.now, signed.signedAt);
     recordJwksEtag(store, signed.etag);
     return { stored: true, ...dropGrantsOfWithdrawnKeys(store, cache.keys(), context) };
   });

@@ -1,4 +1,4 @@
-import type { JwtKeySet } from '@lantern/shared';
+import type { JwtKeySet, PublicJwks } from '@lantern/shared';
 import { importJwks } from '@lantern/shared';
 import type { AgentStore } from '../store/agent-store.js';
 import { statement } from '../store/statements.js';
@@ -39,18 +39,17 @@ export class JwksCache {
   }
 
   /**
-   * Stores a JWKS the CA served, with when the CA signed it; false (and nothing stored) when it
-   * is not a usable key set, so a broken answer never replaces keys that work.
+   * Stores a key set the CA signed, with when it signed it. Only `storeSignedJwks` calls this,
+   * with a set whose keys import (`verifySignedJwks`), so a broken answer never replaces keys
+   * that work.
    */
-  save(jwks: unknown, fetchedAt: number, signedAt: number | null = null): boolean {
-    if (importedOrEmpty(jwks) === EMPTY) return false;
+  save(jwks: PublicJwks, fetchedAt: number, signedAt: number): void {
     statement<[string, number, number | null]>(
       this.store.db,
       `INSERT INTO jwks (id, keys_json, fetched_at, signed_at) VALUES (1, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET keys_json = excluded.keys_json,
          fetched_at = excluded.fetched_at, signed_at = excluded.signed_at`,
     ).run(JSON.stringify(jwks), fetchedAt, signedAt);
-    return true;
   }
 }
 

@@ -7,9 +7,9 @@ import {
   bodyHash,
   parseCertificate,
   parseDeviceUri,
+  unverifiedHeader,
 } from '@lantern/shared';
 import type { CaContext } from '../context/ca-context.js';
-import { certificateDeviceStatus } from '../devices/certificate-queries.js';
 import { certificateHolder } from '../devices/devices.js';
 import { statement } from '../store/statements.js';
 import {
@@ -149,27 +149,15 @@ export class DeviceProofVerifier {
 
   /** Whether the proof's (unverified) leaf is a certificate of a device the CA revoked. */
   private revokedLeaf(proof: string): boolean {
-    try {
-      const header = JSON.parse(
-        Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8'),
-      ) as { x5c?: string[] };
-      const leaf = parseCertificate(Buffer.from(header.x5c?.[0] ?? '', 'base64'));
-      return certificateDeviceStatus(this.ctx.store.db, leaf.serialNumber) === 'revoked';
-    } catch {
-      return false;
-    }
+    const leaf = unverifiedLeaf(proof);
+    return (
+      leaf !== undefined && certificateHolder(this.ctx, leaf.serialNumber)?.status === 'revoked'
+    );
   }
 
   private leafNotAfter(proof: string): number | undefined {
-    try {
-      const header = JSON.parse(
-        Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8'),
-      ) as { x5c?: string[] };
-      const leaf = parseCertificate(Buffer.from(header.x5c?.[0] ?? '', 'base64'));
-      return Math.floor(leaf.notAfter.getTime() / 1000);
-    } catch {
-      return undefined;
-    }
+    const leaf = unverifiedLeaf(proof);
+    return leaf === undefined ? undefined : Math.floor(leaf.notAfter.getTime() / 1000);
   }
 
   private consumeJti(jti: string, expiresAt: number): void {
@@ -188,6 +176,18 @@ export class DeviceProofVerifier {
       ? db.transactionWithoutTurn(consume)()
       : this.ctx.store.transaction(consume);
     if (inserted.changes === 0) throw new DeviceProofReplayedError();
+  }
+}
+
+/** The first certificate of a proof's `x5c`, parsed but not checked; undefined if there is none. */
+function unverifiedLeaf(proof: string): ParsedCert | undefined {
+  const x5c = unverifiedHeader(proof)?.['x5c'];
+  const first: unknown = Array.isArray(x5c) ? x5c[0] : undefined;
+  if (typeof first !== 'string') return undefined;
+  try {
+    return parseCertificate(Buffer.from(first, 'base64'));
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,16 +1,6 @@
 import type { SqlDatabase } from '../store/sql-database.js';
 import { statement } from '../store/statements.js';
 
-/** The status of the device holding the certificate, or undefined for an unknown serial. */
-export function certificateDeviceStatus(db: SqlDatabase, serial: string): string | undefined {
-  const row = statement(
-    db,
-    `SELECT d.status FROM certificates c JOIN devices d ON d.device_id = c.device_id
-     WHERE c.serial = ?`,
-  ).get(serial) as { status: string } | undefined;
-  return row?.status;
-}
-
 /** Every certificate issued to the device, oldest first. */
 export function certificateSerials(db: SqlDatabase, deviceId: string): string[] {
   return (
