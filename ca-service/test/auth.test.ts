@@ -289,13 +289,17 @@ describe('token key rotation', () => {
   it('lantern-ca keys list, revoke and replace over HTTP, with usage errors first', async () => {
     const address = await ca.app.listen({ port: 0, host: '127.0.0.1' });
     const out: string[] = [];
-    const run = (...argv: string[]) =>
-      runCli('lantern-ca', commands, [...argv, '--url', address], {
+    // A kid may start with '-' (base64url), so it goes after '--', options before it.
+    const run = (...argv: string[]) => {
+      const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+      const args = [...argv.slice(0, end), '--url', address, ...argv.slice(end)];
+      return runCli('lantern-ca', commands, args, {
         stdout: (text) => out.push(text),
         stderr: (text) => out.push(text),
         readStdin: async () => '',
         env: { LANTERN_API_KEY: ca.adminKey },
       });
+    };
     const active = ca.ctx.tokenKeys.activeKid;
     expect(await run('keys', 'list')).toBe(0);
     expect(out.join('\n')).toMatch(new RegExp(`${active}\\s+active`));
@@ -304,9 +308,9 @@ describe('token key rotation', () => {
     expect(await run('keys', 'replace')).toBe(2);
     expect(out.join('\n')).toContain('add --yes');
     out.length = 0;
-    expect(await run('keys', 'revoke', active)).toBe(0);
+    expect(await run('keys', 'revoke', '--', active)).toBe(0);
     expect(out.join('\n')).toContain(`Token key ${active} revoked`);
-    expect(await run('keys', 'revoke', active, '--json')).toBe(1);
+    expect(await run('keys', 'revoke', '--json', '--', active)).toBe(1);
     expect(out.join('\n')).toContain('token_key_not_found');
     const before = ca.ctx.tokenKeys.jwks().keys.map((key) => key.kid);
     expect(await run('keys', 'replace', '--yes', '--json')).toBe(0);

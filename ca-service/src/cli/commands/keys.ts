@@ -46,12 +46,13 @@ export const keysCommands: Command[] = [
     path: ['keys', 'revoke'],
     summary:
       'Revoke a compromised token signing key: out of the JWKS at once, every token it signed stops verifying',
-    usage: 'keys revoke KID [--url U] [--data-dir D]',
+    // A kid is base64url: one that starts with '-' goes after '--'.
+    usage: 'keys revoke [--url U] [--data-dir D] [--] KID',
     options: {},
     async run(connect, _values, positionals) {
       const [kid] = positionals;
       if (kid === undefined || !new RegExp(String(thumbprint['pattern'])).test(kid)) {
-        throw new UsageError('name the key to revoke: keys revoke KID (a kid of the JWKS)');
+        throw new UsageError('name the key to revoke: keys revoke [--] KID (a kid from keys list)');
       }
       const result = await connect().request<{ activeKid: string; removedKids: string[] }>(
         'POST',
