@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { LanternError, signJwt } from '@lantern/shared';
@@ -33,11 +34,32 @@ afterEach(async () => {
 const amina = (password = PASSWORD, options: SigninOptions = TEST_OPTIONS) =>
   signIn(device.agent, { username: 'amina', password }, options);
 
+type MitmAnswer = { status: number; body: unknown };
+
+/** A man in the middle on an ephemeral port: `answer` decides what each request gets. */
+async function startMitm(
+  answer: (request: IncomingMessage, chunks: Buffer[]) => Promise<MitmAnswer>,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      void answer(request, chunks).then(({ status, body }) => {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(body));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 /** What a man in the middle passes on: the device's request as sent, the CA's answer as it came. */
-async function forwardToCa(
-  request: IncomingMessage,
-  chunks: Buffer[],
-): Promise<{ status: number; body: unknown }> {
+async function forwardToCa(request: IncomingMessage, chunks: Buffer[]): Promise<MitmAnswer> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (typeof value === 'string' && !['host', 'connection', 'content-length'].includes(name)) {
@@ -189,44 +211,32 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
       privateKey,
     );
     const fetched: string[] = [];
-    const mitm: Server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        void (async () => {
-          const path = request.url ?? '/';
-          let status = 200;
-          let body: unknown;
-          if (path === '/.well-known/jwks.json') {
-            fetched.push(path);
-            body = { keys: [attackerJwk] };
-          } else if (path === '/v1/ca/jwks.jws') {
-            fetched.push(path);
-            body = { jwks: forgedKeys, jwksEtag: 'planted' };
-          } else {
-            ({ status, body } = await forwardToCa(request, chunks));
-            if (path === '/v1/auth/login' && status === 200) {
-              const answer = body as { accessToken: string; offlineGrant?: unknown };
-              const claims = JSON.parse(
-                Buffer.from(answer.accessToken.split('.')[1] ?? '', 'base64url').toString(),
-              ) as Record<string, unknown>;
-              delete answer.offlineGrant;
-              answer.accessToken = signJwt(claims, { typ: 'at+jwt', kid: 'attacker' }, privateKey);
-            }
-          }
-          response.writeHead(status, { 'content-type': 'application/json' });
-          response.end(JSON.stringify(body));
-        })();
-      });
+    const mitm = await startMitm(async (request, chunks) => {
+      const path = request.url ?? '/';
+      if (path === '/.well-known/jwks.json') {
+        fetched.push(path);
+        return { status: 200, body: { keys: [attackerJwk] } };
+      }
+      if (path === '/v1/ca/jwks.jws') {
+        fetched.push(path);
+        return { status: 200, body: { jwks: forgedKeys, jwksEtag: 'planted' } };
+      }
+      const upstream = await forwardToCa(request, chunks);
+      if (path === '/v1/auth/login' && upstream.status === 200) {
+        const answer = upstream.body as { accessToken: string; offlineGrant?: unknown };
+        const claims = JSON.parse(
+          Buffer.from(answer.accessToken.split('.')[1] ?? '', 'base64url').toString(),
+        ) as Record<string, unknown>;
+        delete answer.offlineGrant;
+        answer.accessToken = signJwt(claims, { typ: 'at+jwt', kid: 'attacker' }, privateKey);
+      }
+      return upstream;
     });
-    await new Promise<void>((resolve) => mitm.listen(0, '127.0.0.1', resolve));
-    const address = mitm.address();
-    const mitmUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     const { db } = device.opened.store;
     const cachedKeys = () => db.prepare('SELECT keys_json FROM jwks WHERE id = 1').pluck().get();
     const before = cachedKeys();
     try {
-      db.prepare('UPDATE binding SET ca_url = ? WHERE id = 1').run(mitmUrl);
+      db.prepare('UPDATE binding SET ca_url = ? WHERE id = 1').run(mitm.url);
       const failure = await amina().catch((error: unknown) => error);
       expect(failure).toMatchObject({ code: 'signin_answer_invalid' });
       expect((failure as Error).message).toContain(
@@ -234,7 +244,7 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
       );
       expect(fetched).toEqual(['/v1/ca/jwks.jws']);
     } finally {
-      await new Promise<void>((resolve) => mitm.close(() => resolve()));
+      await mitm.close();
     }
     expect(cachedKeys()).toBe(before);
     expect(device.agent.jwks.keys().has('attacker')).toBe(false);
@@ -249,36 +259,20 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
     // the revocation.
     const recorded = new Map<string, { status: number; body: unknown }>();
     let replay = false;
-    const mitm: Server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        void (async () => {
-          const path = request.url ?? '/';
-          const kept = recorded.get(path);
-          let answer: { status: number; body: unknown };
-          if (replay && kept !== undefined) {
-            answer = kept;
-          } else {
-            answer = await forwardToCa(request, chunks);
-            if (!replay && (path === '/v1/auth/login' || path === '/v1/ca/jwks.jws')) {
-              recorded.set(path, answer);
-              if (path === '/v1/auth/login') answer = { status: 502, body: {} };
-            }
-          }
-          response.writeHead(answer.status, { 'content-type': 'application/json' });
-          response.end(JSON.stringify(answer.body));
-        })();
-      });
+    const mitm = await startMitm(async (request, chunks) => {
+      const path = request.url ?? '/';
+      const kept = recorded.get(path);
+      if (replay && kept !== undefined) return kept;
+      const answer = await forwardToCa(request, chunks);
+      if (replay || (path !== '/v1/auth/login' && path !== '/v1/ca/jwks.jws')) return answer;
+      recorded.set(path, answer);
+      return path === '/v1/auth/login' ? { status: 502, body: {} } : answer;
     });
-    await new Promise<void>((resolve) => mitm.listen(0, '127.0.0.1', resolve));
-    const address = mitm.address();
-    const mitmUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     try {
-      device.opened.store.db.prepare('UPDATE binding SET ca_url = ? WHERE id = 1').run(mitmUrl);
+      device.opened.store.db.prepare('UPDATE binding SET ca_url = ? WHERE id = 1').run(mitm.url);
       expect(await amina()).toMatchObject({ ok: false, mode: 'offline', code: 'no_grant' });
       expect(recorded.get('/v1/auth/login')?.status).toBe(200);
-      expect((await fetch(`${mitmUrl}/v1/ca/jwks.jws`)).status).toBe(200);
+      expect((await fetch(`${mitm.url}/v1/ca/jwks.jws`)).status).toBe(200);
       // All in the CA's same second: a set signed then is told from the current one by its etag.
       const compromised = world.ca.ctx.tokenKeys.activeKid;
       await admin('POST', `/v1/admin/keys/${compromised}/revoke`);
@@ -292,7 +286,7 @@ describe('online sign-in: the CA decides, and its refusals are final', () => {
       expect((failure as Error).message).toContain('older than the one this device holds');
       expect(device.agent.jwks.keys().has(compromised)).toBe(false);
     } finally {
-      await new Promise<void>((resolve) => mitm.close(() => resolve()));
+      await mitm.close();
     }
   });
 

@@ -147,15 +147,23 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
   }
 
   /**
-   * After a save that failed, perhaps after it wrote (a directory sync, a key destroyed on a
-   * token): this instance follows what the store holds, so a revoked key it no longer names
-   * does not go on signing here.
+   * Saves `next`; false when another instance changed the ring first (nothing was saved). A
+   * save that failed otherwise may have failed after it wrote (a directory sync, a key destroyed
+   * on a token): this instance then follows what the store holds, so a revoked key it no longer
+   * names does not go on signing here, and the error is thrown.
    */
-  function followStore(): void {
+  function trySave(next: readonly TokenKey[]): boolean {
     try {
-      refresh(true);
-    } catch {
-      // The store cannot be read either: keep the ring in memory; the save's error says why.
+      store.save({ keys: next });
+      return true;
+    } catch (error) {
+      if (error instanceof KeyRingChangedError) return false;
+      try {
+        refresh(true);
+      } catch {
+        // The store cannot be read either: keep the ring in memory; the save's error says why.
+      }
+      throw error;
     }
   }
 
@@ -183,13 +191,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     );
     const kept = current.filter((key) => !removed.includes(key));
     if (current !== keys || removed.length > 0) {
-      try {
-        store.save({ keys: kept });
-      } catch (error) {
-        if (!(error instanceof KeyRingChangedError)) {
-          followStore();
-          throw error;
-        }
+      if (!trySave(kept)) {
         // Another instance changed the ring meanwhile; its change stands and this one is
         // dropped, except a revocation, which is made again on the ring as it now is.
         refresh();
@@ -209,13 +211,7 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     refresh();
     const now = clock.now();
     const fresh = freshRing(now);
-    try {
-      store.save({ keys: fresh });
-    } catch (error) {
-      if (!(error instanceof KeyRingChangedError)) {
-        followStore();
-        throw error;
-      }
+    if (!trySave(fresh)) {
       // Another instance changed the ring meanwhile: replace what it holds now.
       if (attempt >= MAX_ATTEMPTS) throw new KeyRingBusyError();
       return replaceAll(attempt + 1);
