@@ -103,7 +103,7 @@ async function startCa(): Promise<{
     url,
     async stop() {
       await app.close();
-      ca.close();
+      await ca.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -311,7 +311,7 @@ async function enrollFleet(
     return devices;
   } finally {
     await app.close();
-    opened.close();
+    await opened.close();
   }
 }
 

@@ -129,9 +129,9 @@ describe('npm run canary', () => {
     expect(round.probes.some((probe) => probe.skipped)).toBe(false);
     expect(run.out.join('\n')).not.toMatch(/eyJ|lrt_/);
     // The round trip signs out: no session of the canary account is left open.
-    const sessions = ca.ctx.store.db
+    const sessions = (await ca.ctx.store.db
       .prepare('SELECT count(*) AS n, count(revoked_at) AS ended FROM sessions')
-      .get() as { n: number; ended: number };
+      .get()) as { n: number; ended: number };
     expect(sessions.n).toBeGreaterThan(0);
     expect(sessions.ended).toBe(sessions.n);
     // A pinned root that is not this CA's fails the signed key set only.

@@ -12,8 +12,8 @@ describe('fleet simulation', () => {
       devices: 4,
       days: 2,
       seed: 3,
-      beforeChecks: ({ ca, devices }) => {
-        ca.ctx.store.db
+      beforeChecks: async ({ ca, devices }) => {
+        await ca.ctx.store.db
           .prepare(
             'DELETE FROM events WHERE position = (SELECT max(position) FROM events WHERE actor_id = ?)',
           )

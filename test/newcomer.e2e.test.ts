@@ -141,9 +141,9 @@ describe('one CA under several names, found without --url', { timeout: 120_000 }
     });
     try {
       // Real commands, one transaction: the serve process keeps running beside it (WAL).
-      opened.context.store.transaction(() => {
+      await opened.context.store.transaction(async () => {
         for (let i = 0; i < bulk; i += 1) {
-          createEnrollmentToken(
+          await createEnrollmentToken(
             opened.context,
             { tenant: tenantId, ttlSeconds: 3600 },
             { actor: { type: 'system', id: 'bulk-test' }, correlationId: `evt_bulk${i}` },
@@ -151,7 +151,7 @@ describe('one CA under several names, found without --url', { timeout: 120_000 }
         }
       });
     } finally {
-      opened.close();
+      await opened.close();
     }
     const started = Date.now();
     const exported = runNode(CA_CLI, [

@@ -114,7 +114,7 @@ describe('device revoked', () => {
       grantsDropped: 1,
       device: { revoked: true, reason: 'stolen', keysDestroyedAt: expect.any(Number) },
     });
-    expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 1_200, distinct: 1_200 });
+    expect(await caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 1_200, distinct: 1_200 });
     expect(eventIds).toHaveLength(1_200);
 
     expect(

@@ -362,7 +362,7 @@ describe('offline sign-in with TOTP', () => {
 /** After a user revocation the CA still knows the TOTP: one more online sign-in delivers it. */
 async function enrolAgainAfterRevocation(): Promise<void> {
   device.opened.store.db.exec('DELETE FROM revocations');
-  const secret = world.ca.ctx.store.db
+  const secret = await world.ca.ctx.store.db
     .prepare("SELECT 1 FROM totp_credentials WHERE status = 'active'")
     .get();
   expect(secret).toBeDefined();

@@ -65,11 +65,11 @@ async function usable(device: TestDevice): Promise<{ serial: string; thumbprint:
   }
 }
 
-const caCertificates = (deviceId: string): number =>
+const caCertificates = async (deviceId: string): Promise<number> =>
   (
-    world.ca.ctx.store.db
+    (await world.ca.ctx.store.db
       .prepare('SELECT count(*) AS n FROM certificates WHERE device_id = ?')
-      .get(deviceId) as { n: number }
+      .get(deviceId)) as { n: number }
   ).n;
 
 describe('binding renewal (docs/architecture.md §3.4)', () => {
@@ -78,7 +78,7 @@ describe('binding renewal (docs/architecture.md §3.4)', () => {
     world.advance(19 * DAY);
     const outcome = await renew(device);
     expect(outcome).toMatchObject({ renewed: false, phase: 'valid' });
-    expect(caCertificates(device.opened.binding.deviceId)).toBe(1);
+    expect(await caCertificates(device.opened.binding.deviceId)).toBe(1);
   });
 
   it('on demand before the window, the CA refuses with renewal_too_early and nothing changes', async () => {
@@ -112,7 +112,7 @@ describe('binding renewal (docs/architecture.md §3.4)', () => {
     const renewed = await usable(device);
     expect(renewed.serial).not.toBe(old.serial);
     expect(renewed.thumbprint).not.toBe(old.thumbprint);
-    expect(caCertificates(device.opened.binding.deviceId)).toBe(2);
+    expect(await caCertificates(device.opened.binding.deviceId)).toBe(2);
 
     // A session token minted under the old certificate verifies until it expires.
     const verifier = createLocalVerifier(device.opened);
@@ -230,12 +230,12 @@ describe('binding renewal (docs/architecture.md §3.4)', () => {
     await usable(device);
 
     world.advance(61 * DAY);
-    const before = caCertificates(device.opened.binding.deviceId);
+    const before = await caCertificates(device.opened.binding.deviceId);
     await expect(renew(device)).rejects.toMatchObject({
       code: 'binding_expired',
       message: expect.stringContaining('re-enroll'),
     });
-    expect(caCertificates(device.opened.binding.deviceId)).toBe(before);
+    expect(await caCertificates(device.opened.binding.deviceId)).toBe(before);
   });
 
   it('a second renewal while one runs is refused with renewal_in_progress', async () => {
@@ -287,11 +287,11 @@ describe('binding renewal (docs/architecture.md §3.4)', () => {
     });
     expect(outcome).toMatchObject({ reenrolled: true, deviceId });
     await usable(device);
-    const delivered = world.ca.ctx.store.db
+    const delivered = (await world.ca.ctx.store.db
       .prepare(
         "SELECT count(*) AS n FROM events WHERE event_type = 'identity.user.login_failed' AND actor_id = ?",
       )
-      .get(deviceId) as { n: number };
+      .get(deviceId)) as { n: number };
     expect(delivered.n).toBe(queued);
   });
 });

@@ -107,9 +107,9 @@ describe('a teacher signs in through the school provider on a device, then offli
       kind: 'answered',
       verdict: { ok: true, mode: 'online', userId: teacherId, username: 'n.okafor' },
     });
-    const linked = world.ca.ctx.store.db
+    const linked = (await world.ca.ctx.store.db
       .prepare("SELECT payload FROM events WHERE event_type = 'identity.user.identity_linked'")
-      .all() as { payload: string }[];
+      .all()) as { payload: string }[];
     expect(linked.map(({ payload }) => JSON.parse(payload) as unknown)).toEqual([
       expect.objectContaining({ userId: teacherId, subject: 'sub-teacher' }),
     ]);

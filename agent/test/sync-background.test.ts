@@ -214,7 +214,7 @@ describe('background sync against a real CA', () => {
     online = true;
     await waitFor(() => runs.length === 2);
     expect(runs[1]).toMatchObject({ completed: true, acked: 50 });
-    expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 50, distinct: 50 });
+    expect(await caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 50, distinct: 50 });
 
     // A sign-in recorded more: trigger() hands it over without waiting for the interval.
     agent.fill(3);

@@ -66,7 +66,7 @@ describe('lantern-agent sync', () => {
       expect.stringMatching(/^sync: round 2: 1000 pushed, 1000 acked, 100 waiting/),
       expect.stringMatching(/^sync: round 3: 1100 pushed, 1100 acked, 0 waiting/),
     ]);
-    expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 1_100, distinct: 1_100 });
+    expect(await caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 1_100, distinct: 1_100 });
 
     const human = await cli('sync', '--data-dir', agent.dataDir);
     expect(human.code).toBe(0);

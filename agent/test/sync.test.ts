@@ -79,10 +79,10 @@ describe('sync rounds against a real CA over HTTP', () => {
       [1_000, 234],
       [1_234, 0],
     ]);
-    expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 1_234, distinct: 1_234 });
-    const stored = ca.ctx.store.db
+    expect(await caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 1_234, distinct: 1_234 });
+    const stored = (await ca.ctx.store.db
       .prepare("SELECT event_id AS id FROM events WHERE event_type = 'identity.user.login_failed'")
-      .all() as { id: string }[];
+      .all()) as { id: string }[];
     expect(new Set(stored.map((row) => row.id))).toEqual(new Set(eventIds));
     expect(agent.outbox.head()).toEqual({ lastSeq: 1_234, ackedSeq: 1_234 });
 
@@ -123,7 +123,7 @@ describe('sync rounds against a real CA over HTTP', () => {
 
     const lost = await sync.round();
     expect(lost).toMatchObject({ ok: false, failure: { reason: 'unreachable', retryable: true } });
-    expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 300, distinct: 300 });
+    expect(await caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 300, distinct: 300 });
     expect(agent.outbox.depth()).toBe(300);
 
     const retried = await sync.round();
@@ -131,7 +131,7 @@ describe('sync rounds against a real CA over HTTP', () => {
       ok: true,
       result: { pushed: 300, ack: 300, acked: 300, accepted: 0, duplicates: 300, pending: 0 },
     });
-    expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 300, distinct: 300 });
+    expect(await caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 300, distinct: 300 });
     expect(agent.outbox.depth()).toBe(0);
   });
 
@@ -151,7 +151,7 @@ describe('sync rounds against a real CA over HTTP', () => {
     expect(outcome).toMatchObject({ completed: true, acked: 2_100, pending: 0 });
     expect(outcome.failures).toBe(5);
     expect(outcome.duplicates).toBe(2_100);
-    expect(caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 2_100, distinct: 2_100 });
+    expect(await caEventsOf(ca, agent.binding.deviceId)).toEqual({ rows: 2_100, distinct: 2_100 });
   });
 
   it('acks events the CA refuses for good and keeps them marked for inspection', async () => {
@@ -180,7 +180,7 @@ describe('sync rounds against a real CA over HTTP', () => {
   it('applies a feed of many pages, each far above 16 KiB, and moves the cursor to its end', async () => {
     const userId = await createUser(ca, tenantId, 'amina', 'correct horse battery');
     const sessionIds = Array.from({ length: 1_200 }, () => ca.ctx.ids.next('ses'));
-    ca.ctx.store.append(
+    await ca.ctx.store.append(
       sessionIds.map((sessionId) => ({
         eventType: 'identity.session.revoked',
         aggregateId: sessionId,

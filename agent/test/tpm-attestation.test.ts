@@ -132,10 +132,10 @@ async function enrollRaw(body: Record<string, unknown>) {
   return { status: answer.statusCode, ...json };
 }
 
-function recordedTier(deviceId: string | undefined): string | undefined {
-  const row = world.ca.ctx.store.db
+async function recordedTier(deviceId: string | undefined): Promise<string | undefined> {
+  const row = (await world.ca.ctx.store.db
     .prepare('SELECT assurance FROM devices WHERE device_id = ?')
-    .get(deviceId) as { assurance: string } | undefined;
+    .get(deviceId)) as { assurance: string } | undefined;
   return row?.assurance;
 }
 
@@ -147,7 +147,7 @@ describe('TPM attestation of the hardware tier', () => {
       keyAssurance: 'hardware',
     });
     expect(enrolled.status).toBe(201);
-    expect(recordedTier(enrolled.deviceId)).toBe('software');
+    expect(await recordedTier(enrolled.deviceId)).toBe('software');
     expect(keyAssuranceOf(parseCertificate(enrolled.certificate ?? '').extensions)).toBe(
       'software',
     );
@@ -164,7 +164,7 @@ describe('TPM attestation of the hardware tier', () => {
     });
     expect(outcome).toMatchObject({ keyAssurance: 'software' });
     expect(outcome.attestationRefused).toMatch(/no RSA EK certificate/);
-    expect(recordedTier(outcome.deviceId)).toBe('software');
+    expect(await recordedTier(outcome.deviceId)).toBe('software');
 
     world.ca.ctx.tpmManufacturers = [untrustedRoot];
     const attestation = (await tpmKey(tpmA)).attestation();
@@ -253,7 +253,7 @@ describe('TPM attestation of the hardware tier', () => {
 
     const enrolled = await enrollRaw({ enrollmentToken: first, csr, tpmAttestation: proof });
     expect(enrolled.status).toBe(201);
-    expect(recordedTier(enrolled.deviceId)).toBe('hardware');
+    expect(await recordedTier(enrolled.deviceId)).toBe('hardware');
     expect(await enrollRaw({ enrollmentToken: first, csr, tpmAttestation: proof })).toMatchObject({
       status: 409,
       code: 'enrollment_token_used',
@@ -278,6 +278,6 @@ describe('TPM attestation of the hardware tier', () => {
     });
     expect(outcome.attestationRefused).toBeUndefined();
     expect(outcome.keyAssurance).toBe('hardware');
-    expect(recordedTier(outcome.deviceId)).toBe('hardware');
+    expect(await recordedTier(outcome.deviceId)).toBe('hardware');
   });
 });

@@ -115,9 +115,9 @@ describe('TPM key store (swtpm)', () => {
     const certificate = parseCertificate(device.opened.binding.certificatePem);
     expect(keyAssuranceOf(certificate.extensions)).toBe('hardware');
     expect(readAgentStatus(device.opened.store)).toMatchObject({ keyAssurance: 'hardware' });
-    const record = world.ca.ctx.store.db
+    const record = (await world.ca.ctx.store.db
       .prepare('SELECT assurance FROM devices WHERE device_id = ?')
-      .get(device.opened.binding.deviceId) as { assurance: string };
+      .get(device.opened.binding.deviceId)) as { assurance: string };
     expect(record.assurance).toBe('hardware');
 
     // The CA's sealed boxes (offline TOTP secrets) open through the TPM's ECDH, and only there.

@@ -24,7 +24,7 @@ export interface EventBackbone {
   inbox: Inbox | undefined;
   webhooks: WebhookDispatcher;
   checkpoints: AuditCheckpoints;
-  status(): { relay: RelayStatus; inbox: InboxStatus | undefined };
+  status(): Promise<{ relay: RelayStatus; inbox: InboxStatus | undefined }>;
   stop(): Promise<void>;
 }
 
@@ -33,8 +33,8 @@ export interface EventBackbone {
  * configured, so the outbox alerts stay quiet where nothing is meant to drain the outbox.
  */
 export function backboneRelayStatus(backbone: EventBackbone, natsConfigured: boolean) {
-  return (): MetricsRelayStatus => {
-    const { relay, inbox } = backbone.status();
+  return async (): Promise<MetricsRelayStatus> => {
+    const { relay, inbox } = await backbone.status();
     return { ...relay, enabled: natsConfigured, inboxDlq: inbox?.deadLettered ?? 0 };
   };
 }
@@ -70,9 +70,9 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
   // Keeps the timeline index near the head, a few batches a second, so the first timeline read
   // on a large store that predates the index does not index it all inside one request.
   const index = new UserEventIndex(ctx.store, ctx.clock);
-  const indexing = setInterval(() => {
+  const indexing = setInterval(async () => {
     try {
-      index.catchUp(5);
+      await index.catchUp(5);
     } catch (error) {
       ctx.logger.warn({ event: 'timeline.index_failed', err: error }, 'timeline index lagging');
     }
@@ -86,7 +86,7 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
     inbox,
     webhooks,
     checkpoints,
-    status: () => ({ relay: relay.status(), inbox: inbox?.status() }),
+    status: async () => ({ relay: await relay.status(), inbox: inbox?.status() }),
     async stop() {
       clearInterval(indexing);
       stopCheckpoints();

@@ -124,7 +124,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     readinessChecks:
       options.nats === undefined
         ? []
-        : [natsConnected(() => backbone.status().relay.connected ?? false)],
+        : [natsConnected(async () => (await backbone.status()).relay.connected ?? false)],
     ...(options.enrollRateLimitPerMinute === undefined
       ? {}
       : { enrollRateLimitPerMinute: options.enrollRateLimitPerMinute }),
@@ -138,7 +138,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     await backbone.stop();
     await tracing?.shutdown();
     mailer?.close();
-    ca.close();
+    await ca.close();
     throw error;
   }
   const url = reachableUrl(address);
@@ -172,7 +172,7 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
       // After the relay stopped: its last publish spans go out with the rest.
       await tracing?.shutdown();
       mailer?.close();
-      ca.close();
+      await ca.close();
       removeRuntimeFile();
       releaseLock();
       resolveClosed();
@@ -218,9 +218,9 @@ function publicUrlMismatch(publicUrl: string, listenUrl: string): string | null 
 }
 
 /** The scheduled token-key rotation, counted so that a failing one alerts (IdentityJWTKeyRotationFailed). */
-export function rotateTokenKeys(ctx: CaContext): void {
+export async function rotateTokenKeys(ctx: CaContext): Promise<void> {
   try {
-    const change = ctx.tokenKeys.scheduledRotation();
+    const change = await ctx.tokenKeys.scheduledRotation();
     if (change.rotation || change.removedKids.length > 0) {
       ctx.logger.info(
         { event: 'jwks.rotation', ...change.rotation, removedKids: change.removedKids },
@@ -235,9 +235,9 @@ export function rotateTokenKeys(ctx: CaContext): void {
 }
 
 /** Takes up a key ring another CA instance changed (PostgreSQL store); logged, never fatal. */
-function refreshTokenKeys(ctx: CaContext): void {
+async function refreshTokenKeys(ctx: CaContext): Promise<void> {
   try {
-    if (ctx.tokenKeys.refresh()) {
+    if (await ctx.tokenKeys.refresh()) {
       ctx.logger.info(
         { event: 'jwks.refreshed', activeKid: ctx.tokenKeys.activeKid },
         'token keys changed by another CA instance',

@@ -86,7 +86,7 @@ async function expectChallenge(
   expect(body.code).toBe('mfa_required');
   expect(body.methods).toEqual(['totp']);
   expect(body.risk).toEqual({ level: 'medium', reasons });
-  const last = challenges().at(-1);
+  const last = (await challenges()).at(-1);
   expect(last?.payload).toEqual({
     userId: aminaId,
     reasons,
@@ -143,7 +143,7 @@ describe('adaptive MFA', () => {
     const response = await login('amina');
     expect(response.statusCode).toBe(200);
     expect(response.json()).not.toHaveProperty('risk');
-    expect(challenges()).toHaveLength(0);
+    expect(await challenges()).toHaveLength(0);
     expect(await metric('identity_risk_score_distribution_count')).toBe(1);
     expect(await metric('identity_risk_score_distribution_bucket{le="10"}')).toBe(0);
     expect(await metric('identity_risk_score_distribution_bucket{le="20"}')).toBe(1);
@@ -166,9 +166,9 @@ describe('adaptive MFA', () => {
     const good = await login('amina', { totp: code() });
     expect(good.statusCode, good.body).toBe(200);
     const { accessToken } = good.json() as { accessToken: string };
-    expect(verifyAccessToken(ca.ctx, accessToken).amr).toEqual(['pwd', 'otp']);
+    expect((await verifyAccessToken(ca.ctx, accessToken)).amr).toEqual(['pwd', 'otp']);
     // Only the challenge itself is an event: answering it is the logged_in that follows.
-    expect(challenges()).toHaveLength(1);
+    expect(await challenges()).toHaveLength(1);
   });
 
   it('new device: a device the user signed in on is known, another one is new', async () => {
@@ -282,7 +282,7 @@ describe('adaptive MFA', () => {
     const denied = await login('ben');
     expect(denied.statusCode).toBe(401);
     expect((denied.json() as { code: string }).code).toBe('risk_denied');
-    expect(challenges().at(-1)?.payload).toMatchObject({ outcome: 'denied', methods: [] });
+    expect((await challenges()).at(-1)?.payload).toMatchObject({ outcome: 'denied', methods: [] });
 
     await setPolicy({ noFactor: 'allow' });
     const allowed = await login('ben');
@@ -290,7 +290,7 @@ describe('adaptive MFA', () => {
     expect(allowed.json()).toMatchObject({
       risk: { score: 60, level: 'medium', reasons: ['new_device'], unverified: true },
     });
-    expect(challenges().at(-1)?.payload).toMatchObject({ outcome: 'allowed_unverified' });
+    expect((await challenges()).at(-1)?.payload).toMatchObject({ outcome: 'allowed_unverified' });
     expect(await metric('identity_adaptive_mfa_triggered_total{reason="new_device"}')).toBe(2);
   });
 
@@ -315,7 +315,7 @@ describe('adaptive MFA', () => {
     };
     expect(untouched.updatedAt).toBeNull();
     expect(
-      ca.ctx.store.read({ tenantId, eventType: 'identity.tenant.risk_policy_set' }),
+      await ca.ctx.store.read({ tenantId, eventType: 'identity.tenant.risk_policy_set' }),
     ).toHaveLength(1);
   });
 });

@@ -111,7 +111,7 @@ describe('console sign-in', () => {
   it('needs the CSRF token and the own Origin for changes, not for reads', async () => {
     const admin = await signIn({ apiKey: ca.adminKey });
     expect((await admin.call('GET', '/v1/admin/tenants')).statusCode).toBe(200);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const noToken = await admin.call(
       'POST',
       '/v1/admin/tenants',
@@ -134,7 +134,7 @@ describe('console sign-in', () => {
       { origin: 'http://localhost:8081' },
     );
     expect(otherOrigin.statusCode).toBe(403);
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
     // The public URL's origin counts as the console's own (a TLS proxy in front of the CA).
     const viaPublicUrl = await admin.call(
       'POST',
@@ -183,9 +183,9 @@ describe('console sign-in', () => {
     });
     expect(learner.statusCode).toBe(403);
     expect(
-      ca.ctx.store.db
+      (await ca.ctx.store.db
         .prepare("SELECT COUNT(*) AS n FROM sessions WHERE tenant_id = ? AND status = 'active'")
-        .get(tenantId) as { n: number },
+        .get(tenantId)) as { n: number },
     ).toEqual({ n: 0 });
     const wrong = await ca.app.inject({
       method: 'POST',
@@ -205,7 +205,7 @@ describe('console sign-in', () => {
     expect((await rita.call('POST', '/v1/admin/tenants', { name: 'Mine' })).statusCode).toBe(403);
     const token = await rita.call('POST', '/v1/admin/enrollment-tokens', { ttlSeconds: 600 });
     expect(token.statusCode).toBe(201);
-    const [issued] = ca.ctx.store.read({
+    const [issued] = await ca.ctx.store.read({
       tenantId,
       eventType: 'identity.enrollment_token.issued',
     });
@@ -225,7 +225,7 @@ describe('console sign-in', () => {
     });
     await back.call('DELETE', '/admin/session');
     expect(
-      ca.ctx.store.db
+      await ca.ctx.store.db
         .prepare("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ? AND status = 'active'")
         .get(adminId),
     ).toEqual({ n: 0 });
@@ -296,9 +296,9 @@ describe('console admin routes', () => {
     expect(reset.statusCode).toBe(200);
     expect((await login('new password of ben')).statusCode).toBe(200);
     expect((await login('old password of ben')).statusCode).toBe(401);
-    const [set] = ca.ctx.store
-      .read({ tenantId, eventType: 'identity.user.password_set' })
-      .filter((event) => event.payload['reason'] === 'admin_reset');
+    const [set] = (
+      await ca.ctx.store.read({ tenantId, eventType: 'identity.user.password_set' })
+    ).filter((event) => event.payload['reason'] === 'admin_reset');
     expect(set?.payload).toEqual({ userId, kind: 'password', reason: 'admin_reset' });
 
     const learner = await createUser(ca, tenantId, 'kid', '482916', 'learner');

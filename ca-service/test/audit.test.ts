@@ -21,7 +21,7 @@ beforeAll(async () => {
   ca = await startTestCa();
   tenantId = await createTenant(ca, 'Audit School');
   const userId = ca.ctx.ids.next('usr');
-  ca.ctx.store.append([
+  await ca.ctx.store.append([
     {
       eventType: 'identity.user.registered',
       aggregateId: userId,
@@ -31,15 +31,15 @@ beforeAll(async () => {
       payload: { userId, username: 'ada', role: 'learner', status: 'active' },
     },
   ]);
-  appendCheapEvents(ca.ctx, tenantId, 10);
-  ca.ctx.store.db.exec('CREATE TABLE events_original AS SELECT * FROM events');
+  await appendCheapEvents(ca.ctx, tenantId, 10);
+  await ca.ctx.store.db.exec('CREATE TABLE events_original AS SELECT * FROM events');
   checkpoints = new AuditCheckpoints(ca.ctx.store, ca.clock, {
     issuingPem: ca.ctx.ca.issuingPem,
     signer: ca.ctx.ca.authority.signer,
   });
 });
-afterEach(() => {
-  ca.ctx.store.db.exec(
+afterEach(async () => {
+  await ca.ctx.store.db.exec(
     'DELETE FROM events; INSERT INTO events SELECT * FROM events_original; DELETE FROM audit_checkpoints',
   );
 });
@@ -64,27 +64,29 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 const db = () => ca.ctx.store.db;
 
 /** The position of the registration of "ada": a row with a payload worth forging. */
-const registration = () =>
+const registration = async () =>
   (
-    db()
+    (await db()
       .prepare("SELECT position FROM events WHERE event_type = 'identity.user.registered'")
-      .get() as { position: number }
+      .get()) as { position: number }
   ).position;
 
 /** Rewrites the chain from `position` to the head as someone with the database could. */
-function rehashFrom(position: number): void {
-  const events = ca.ctx.store.read({ after: position - 2, limit: 10_000 });
+async function rehashFrom(position: number): Promise<void> {
+  const events = await ca.ctx.store.read({ after: position - 2, limit: 10_000 });
   let previous = events[0]?.position === position - 1 ? (events.shift()?.hash ?? '') : '';
   for (const event of events) {
     const { hash: _old, ...content } = event;
     previous = eventHash(previous, content);
-    db().prepare('UPDATE events SET hash = ? WHERE position = ?').run(previous, event.position);
+    await db()
+      .prepare('UPDATE events SET hash = ? WHERE position = ?')
+      .run(previous, event.position);
   }
 }
 
 describe('audit verify', () => {
   it('passes an untouched store and reports its head', async () => {
-    const head = ca.ctx.store.headPosition();
+    const head = await ca.ctx.store.headPosition();
     expect(await cli(['audit', 'verify'])).toEqual({
       code: 0,
       json: {
@@ -97,8 +99,8 @@ describe('audit verify', () => {
   });
 
   it('names the position of an edited row', async () => {
-    const target = registration();
-    db()
+    const target = await registration();
+    await db()
       .prepare(
         "UPDATE events SET payload = replace(payload, 'learner', 'admin') WHERE position = ?",
       )
@@ -109,42 +111,42 @@ describe('audit verify', () => {
       code: 'audit_chain_broken',
       message: expect.stringContaining(`position ${target}`),
     });
-    expect(verifyChain(ca.ctx.store)).toMatchObject({
+    expect(await verifyChain(ca.ctx.store)).toMatchObject({
       ok: false,
       brokenAt: target,
       checked: target - 1,
     });
   });
 
-  it('catches an edit whose hash was recomputed at the next row, and a deleted row', () => {
-    db().prepare("UPDATE events SET actor_id = 'someone-else' WHERE position = 4").run();
-    const [edited] = ca.ctx.store.read({ after: 3, limit: 1 });
-    const [before] = ca.ctx.store.read({ after: 2, limit: 1 });
+  it('catches an edit whose hash was recomputed at the next row, and a deleted row', async () => {
+    await db().prepare("UPDATE events SET actor_id = 'someone-else' WHERE position = 4").run();
+    const [edited] = await ca.ctx.store.read({ after: 3, limit: 1 });
+    const [before] = await ca.ctx.store.read({ after: 2, limit: 1 });
     if (!edited || !before) throw new Error('store too small');
     const { hash: _old, ...content } = edited;
-    db()
+    await db()
       .prepare('UPDATE events SET hash = ? WHERE position = 4')
       .run(eventHash(before.hash, content));
-    expect(verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: 5 });
+    expect(await verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: 5 });
 
-    db().prepare('DELETE FROM events WHERE position = 2').run();
-    expect(verifyChain(ca.ctx.store)).toMatchObject({
+    await db().prepare('DELETE FROM events WHERE position = 2').run();
+    expect(await verifyChain(ca.ctx.store)).toMatchObject({
       ok: false,
       brokenAt: 2,
       reason: 'position 2 is missing',
     });
   });
 
-  it('names a row whose payload no longer parses', () => {
-    db().prepare("UPDATE events SET payload = '{oops' WHERE position = 3").run();
-    expect(verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: 3 });
+  it('names a row whose payload no longer parses', async () => {
+    await db().prepare("UPDATE events SET payload = '{oops' WHERE position = 3").run();
+    expect(await verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: 3 });
   });
 });
 
 describe('audit checkpoints', () => {
   it('signs the head with the issuing CA key (JWS, x5c) and verifies it', async () => {
     const checkpoint = await checkpoints.create();
-    const head = ca.ctx.store.read({ after: ca.ctx.store.headPosition() - 1 })[0];
+    const head = (await ca.ctx.store.read({ after: (await ca.ctx.store.headPosition()) - 1 }))[0];
     expect(checkpoint).toMatchObject({ position: head?.position, headHash: head?.hash });
     const key = await importX509(ca.ctx.ca.issuingPem, 'ES256');
     const { payload, protectedHeader } = await compactVerify(checkpoint.jws, key);
@@ -155,21 +157,23 @@ describe('audit checkpoints', () => {
       headHash: checkpoint.headHash,
       time: new Date(ca.clock.now()).toISOString(),
     });
-    expect(checkpoints.verify(checkpoint.jws)).toMatchObject({ ok: true });
+    expect(await checkpoints.verify(checkpoint.jws)).toMatchObject({ ok: true });
     const [header, body] = checkpoint.jws.split('.');
-    expect(checkpoints.verify(`${header}.${body}.${'A'.repeat(86)}`)).toMatchObject({ ok: false });
+    expect(await checkpoints.verify(`${header}.${body}.${'A'.repeat(86)}`)).toMatchObject({
+      ok: false,
+    });
   });
 
   it('exposes a consistent rewrite of the chain that the chain alone cannot see', async () => {
     await checkpoints.create();
-    const target = registration();
-    db()
+    const target = await registration();
+    await db()
       .prepare(
         "UPDATE events SET payload = replace(payload, 'learner', 'admin') WHERE position = ?",
       )
       .run(target);
-    rehashFrom(target);
-    expect(verifyChain(ca.ctx.store).ok).toBe(true);
+    await rehashFrom(target);
+    expect((await verifyChain(ca.ctx.store)).ok).toBe(true);
     const result = await cli(['audit', 'verify']);
     expect(result).toMatchObject({
       code: 1,
@@ -183,7 +187,7 @@ describe('audit checkpoints', () => {
   it('is created by the CLI on demand and exported as NDJSON', async () => {
     const created = await cli(['audit', 'checkpoint'], { LANTERN_CA_PASSPHRASE: TEST_PASSPHRASE });
     expect(created.code).toBe(0);
-    expect(created.json).toMatchObject({ position: ca.ctx.store.headPosition() });
+    expect(created.json).toMatchObject({ position: await ca.ctx.store.headPosition() });
     const out = join(ca.dir, 'checkpoints.ndjson');
     expect(await cli(['audit', 'checkpoints', '--out', out])).toMatchObject({
       code: 0,
@@ -197,16 +201,18 @@ describe('audit checkpoints', () => {
   it('signs on a schedule, only when events were appended', async () => {
     const stop = checkpoints.schedule(20, ca.ctx.logger);
     try {
-      const count = () => checkpoints.list().length;
-      const until = async (condition: () => boolean) => {
-        for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+      const count = async () => (await checkpoints.list()).length;
+      const until = async (condition: () => Promise<boolean>) => {
+        for (let i = 0; i < 200 && !(await condition()); i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
       };
-      await until(() => count() === 1);
+      await until(async () => (await count()) === 1);
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(count()).toBe(1);
-      appendCheapEvents(ca.ctx, tenantId, 3);
-      await until(() => count() === 2);
-      expect(checkpoints.list()[0]?.position).toBe(ca.ctx.store.headPosition());
+      expect(await count()).toBe(1);
+      await appendCheapEvents(ca.ctx, tenantId, 3);
+      await until(async () => (await count()) === 2);
+      expect((await checkpoints.list())[0]?.position).toBe(await ca.ctx.store.headPosition());
     } finally {
       stop();
     }

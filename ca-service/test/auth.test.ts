@@ -59,7 +59,7 @@ describe('login', () => {
       claims: { sub: userId, sid: body.sessionId, tenant: tenantId, amr: ['pwd'] },
     });
     expect(verdict.ok && verdict.header.kid).toBe(ca.ctx.tokenKeys.activeKid);
-    const types = ca.ctx.store.read({ tenantId, eventType: 'identity.user.logged_in' });
+    const types = await ca.ctx.store.read({ tenantId, eventType: 'identity.user.logged_in' });
     expect(types).toHaveLength(1);
   });
 
@@ -103,7 +103,7 @@ describe('login', () => {
     const unknown = await login({ tenant: tenantId, username: 'nobody', password: PASSWORD });
     expect(locked.statusCode).toBe(401);
     expect(locked.body).toBe(unknown.body);
-    expect(ca.ctx.store.read({ eventType: 'identity.user.locked' })).toHaveLength(1);
+    expect(await ca.ctx.store.read({ eventType: 'identity.user.locked' })).toHaveLength(1);
     expect((await ca.admin('POST', `/v1/admin/users/${userId}/unlock`, {})).statusCode).toBe(200);
     expect(
       (await login({ tenant: tenantId, username: 'amina', password: PASSWORD })).statusCode,
@@ -132,11 +132,11 @@ describe('login', () => {
     ['an extra field', { tenant: 't', username: 'u', password: 'p', admin: true }],
     ['an oversized password', { tenant: 't', username: 'u', password: 'x'.repeat(2000) }],
   ])('refuses %s with invalid_request and writes nothing', async (_label, body) => {
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const response = await login(body);
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'invalid_request' });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 });
 
@@ -215,7 +215,7 @@ describe('refresh', () => {
     expect((await refresh(second.refreshToken)).json()).toMatchObject({
       code: 'refresh_token_invalid',
     });
-    const [revoked] = ca.ctx.store.read({ eventType: 'identity.session.revoked' });
+    const [revoked] = await ca.ctx.store.read({ eventType: 'identity.session.revoked' });
     expect(revoked?.payload).toMatchObject({
       sessionId: first.sessionId,
       reason: 'rotation_reuse',
@@ -367,7 +367,7 @@ describe('token key rotation', () => {
     expect(verifier().verify(before.accessToken, now())).toMatchObject({ ok: true });
 
     ca.clock.advance(15 * 86_400_000);
-    ca.ctx.tokenKeys.scheduledRotation();
+    await ca.ctx.tokenKeys.scheduledRotation();
     const jwks = ca.ctx.tokenKeys.jwks();
     const removed = createJwtVerifier({
       keys: importJwks(jwks),

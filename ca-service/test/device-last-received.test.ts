@@ -74,7 +74,7 @@ describe('the migration that keeps the last push', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('fills it in from the receipts a store already holds', () => {
+  it('fills it in from the receipts a store already holds', async () => {
     dir = mkdtempSync(join(tmpdir(), 'lantern-last-received-'));
     const path = join(dir, 'ca.db');
     const before = new Database(path);
@@ -102,10 +102,10 @@ describe('the migration that keeps the last push', () => {
     state.run('dev_b', 0);
     before.close();
 
-    const after = openDatabase({ engine: 'sqlite', path }, manualClock(Date.UTC(2026, 2, 1)));
+    const after = await openDatabase({ engine: 'sqlite', path }, manualClock(Date.UTC(2026, 2, 1)));
     try {
       expect(
-        after
+        await after
           .prepare('SELECT device_id, last_received_at FROM device_sync_state ORDER BY device_id')
           .all(),
       ).toEqual([
@@ -113,7 +113,7 @@ describe('the migration that keeps the last push', () => {
         { device_id: 'dev_b', last_received_at: null },
       ]);
     } finally {
-      after.close();
+      await after.close();
     }
   });
 });

@@ -93,30 +93,30 @@ describe('device proofs are refused with distinct codes, and nothing is written'
   ];
 
   it.each(cases)('%s', async (_label, makeProof, body, status, code) => {
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const response = await renew(body, await makeProof());
     expect(response.statusCode).toBe(status);
     expect(response.json()).toMatchObject({ code });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('a replayed proof', async () => {
     const proof = device.proof('POST', '/v1/devices/renew', '{}', now());
     expect((await renew('{}', proof)).statusCode).toBe(200);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const replay = await renew('{}', proof);
     expect(replay.statusCode).toBe(401);
     expect(replay.json()).toMatchObject({ code: 'device_proof_replayed' });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('a proof from a revoked device', async () => {
     await ca.admin('POST', `/v1/admin/devices/${device.deviceId}/revoke`, { reason: 'stolen' });
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const response = await renew('{}', device.proof('POST', '/v1/devices/renew', '{}', now()));
     expect(response.statusCode).toBe(403);
     expect(response.json()).toMatchObject({ code: 'device_revoked' });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('a chain from another CA', async () => {
@@ -158,7 +158,7 @@ describe('renewal', () => {
       Buffer.from(original.subjectPublicKeyInfo),
     );
     expect(renewed.notAfter.getTime()).toBe(Math.floor(ca.clock.now() / 1000) * 1000 + 30 * DAY);
-    const [event] = ca.ctx.store.read({ eventType: 'identity.device.renewed' });
+    const [event] = await ca.ctx.store.read({ eventType: 'identity.device.renewed' });
     expect(event?.payload).toMatchObject({
       rekeyed: false,
       afterExpiry: false,
@@ -182,7 +182,7 @@ describe('renewal', () => {
     ca.clock.advance(45 * DAY);
     const response = await renew('{}', device.proof('POST', '/v1/devices/renew', '{}', now()));
     expect(response.statusCode).toBe(200);
-    const [event] = ca.ctx.store.read({ eventType: 'identity.device.renewed' });
+    const [event] = await ca.ctx.store.read({ eventType: 'identity.device.renewed' });
     expect(event?.payload).toMatchObject({ afterExpiry: true });
   });
 

@@ -21,11 +21,11 @@ beforeEach(async () => {
 afterEach(async () => ca.close());
 
 /** Records a binding the way a replayed store would hand it to the projection. */
-function recordBinding(certificatePem: string): string | null {
+async function recordBinding(certificatePem: string): Promise<string | null> {
   serial += 1;
   const certificateSerial = serial.toString(16).padStart(32, '0');
   const deviceId = ca.ctx.ids.next('dev');
-  ca.ctx.store.append([
+  await ca.ctx.store.append([
     {
       eventType: 'identity.device.bound_for_offline',
       aggregateId: deviceId,
@@ -45,9 +45,9 @@ function recordBinding(certificatePem: string): string | null {
       },
     },
   ]);
-  const row = ca.ctx.store.db
+  const row = (await ca.ctx.store.db
     .prepare('SELECT issuer_key_id FROM certificates WHERE serial = ?')
-    .get(certificateSerial) as { issuer_key_id: string | null };
+    .get(certificateSerial)) as { issuer_key_id: string | null };
   return row.issuer_key_id;
 }
 
@@ -70,25 +70,25 @@ async function foreignCertificate(withAuthorityKeyId: boolean): Promise<string> 
 }
 
 describe('the certificates projection records the issuing key id of each binding', () => {
-  it('records none for what is not a certificate, and never throws on replay', () => {
-    expect(recordBinding('-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n')).toBe(
-      null,
-    );
-    expect(recordBinding('not even PEM')).toBe(null);
+  it('records none for what is not a certificate, and never throws on replay', async () => {
     expect(
-      recordBinding('-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n'),
+      await recordBinding('-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n'),
+    ).toBe(null);
+    expect(await recordBinding('not even PEM')).toBe(null);
+    expect(
+      await recordBinding('-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n'),
     ).toBe(null);
   });
 
   it('records none for a certificate without an authority key identifier', async () => {
-    expect(recordBinding(await foreignCertificate(false))).toBe(null);
+    expect(await recordBinding(await foreignCertificate(false))).toBe(null);
   });
 
   it("records a foreign certificate's own authority key id, as the full parser reads it", async () => {
     const pem = await foreignCertificate(true);
     const expected = parseCertificate(pem).authorityKeyIdentifier;
     expect(expected).toMatch(/^[0-9a-f]{40}$/);
-    expect(recordBinding(pem)).toBe(expected);
+    expect(await recordBinding(pem)).toBe(expected);
   });
 
   it('records the issuing CA key id for an enrolled device', async () => {
@@ -102,9 +102,9 @@ describe('the certificates projection records the issuing key id of each binding
     });
     expect(response.statusCode).toBe(201);
     const { deviceId, certificate } = response.json() as { deviceId: string; certificate: string };
-    const row = ca.ctx.store.db
+    const row = (await ca.ctx.store.db
       .prepare('SELECT issuer_key_id FROM certificates WHERE device_id = ?')
-      .get(deviceId) as { issuer_key_id: string };
+      .get(deviceId)) as { issuer_key_id: string };
     expect(row.issuer_key_id).toBe(parseCertificate(certificate).authorityKeyIdentifier);
     expect(row.issuer_key_id).toBe(ca.ctx.ca.authority.keyId.toString('hex'));
   });

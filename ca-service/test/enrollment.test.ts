@@ -144,7 +144,7 @@ describe('POST /v1/devices/enroll refuses bad input with a distinct code and wri
 
   it.each(cases)('%s', async (_label, makeBody, status, code) => {
     const body = await makeBody();
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const response =
       typeof body === 'string'
         ? await ca.app.inject({
@@ -156,15 +156,15 @@ describe('POST /v1/devices/enroll refuses bad input with a distinct code and wri
         : await enroll(body);
     expect(response.statusCode).toBe(status);
     expect(response.json()).toMatchObject({ code });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('an oversized body', async () => {
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const response = await enroll({ enrollmentToken: 'x', csr: 'A'.repeat(64 * 1024) });
     expect(response.statusCode).toBe(413);
     expect(response.json()).toMatchObject({ code: 'body_too_large' });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('a reused token', async () => {
@@ -172,11 +172,11 @@ describe('POST /v1/devices/enroll refuses bad input with a distinct code and wri
     expect(
       (await enroll({ enrollmentToken: token, csr: await testDeviceKey().csr() })).statusCode,
     ).toBe(201);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const second = await enroll({ enrollmentToken: token, csr: await testDeviceKey().csr() });
     expect(second.statusCode).toBe(409);
     expect(second.json()).toMatchObject({ code: 'enrollment_token_used' });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('two enrollments racing for one token: exactly one wins', async () => {
@@ -193,11 +193,11 @@ describe('POST /v1/devices/enroll refuses bad input with a distinct code and wri
   it('an expired token', async () => {
     const token = await createEnrollmentToken(ca, tenantId, 600);
     ca.clock.advance(601_000);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const response = await enroll({ enrollmentToken: token, csr: await testDeviceKey().csr() });
     expect(response.statusCode).toBe(401);
     expect(response.json()).toMatchObject({ code: 'enrollment_token_expired' });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('a revoked token', async () => {
@@ -213,7 +213,7 @@ describe('POST /v1/devices/enroll refuses bad input with a distinct code and wri
   it("another tenant's token", async () => {
     const otherTenant = await createTenant(ca, 'Riverside Secondary');
     const token = await createEnrollmentToken(ca, otherTenant);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const response = await enroll({
       enrollmentToken: token,
       csr: await testDeviceKey().csr(),
@@ -221,7 +221,7 @@ describe('POST /v1/devices/enroll refuses bad input with a distinct code and wri
     });
     expect(response.statusCode).toBe(403);
     expect(response.json()).toMatchObject({ code: 'tenant_mismatch' });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 });
 
@@ -278,7 +278,7 @@ describe('a successful enrollment', () => {
       await certificate.verify({ publicKey: new x509.X509Certificate(body.chain[1] ?? '') }),
     ).toBe(true);
 
-    const events = ca.ctx.store.read({ aggregateId: body.deviceId });
+    const events = await ca.ctx.store.read({ aggregateId: body.deviceId });
     expect(events.map((event) => event.eventType)).toEqual([
       'identity.device.enrolled',
       'identity.device.bound_for_offline',

@@ -37,8 +37,8 @@ beforeAll(async () => {
   expect(login.statusCode).toBe(200);
   ca.clock.advance(60_000);
   cheapFrom = new Date(ca.clock.now()).toISOString();
-  appendCheapEvents(ca.ctx, a.tenant, 2500, { actorId: 'bulk' });
-  appendCheapEvents(ca.ctx, b.tenant, 10, { actorId: 'bulk' });
+  await appendCheapEvents(ca.ctx, a.tenant, 2500, { actorId: 'bulk' });
+  await appendCheapEvents(ca.ctx, b.tenant, 10, { actorId: 'bulk' });
   ca.clock.advance(60_000);
   cheapTo = new Date(ca.clock.now()).toISOString();
   const locked = await ca.admin('POST', `/v1/admin/users/${a.user}/lock`, {});
@@ -69,7 +69,7 @@ describe('GET /v1/events', () => {
 describe('GET /v1/users/:id/timeline', () => {
   it('gives the events about the user: its own, and those naming it', async () => {
     const timeline = await page(`/v1/users/${a.user}/timeline`);
-    const expected = [...ca.ctx.store.readAll()].filter(
+    const expected = (await ca.ctx.store.read({ limit: 10_000 })).filter(
       (e) => e.tenantId === a.tenant && JSON.stringify(e).includes(a.user),
     );
     expect(timeline.events.map((e) => e.position)).toEqual(expected.map((e) => e.position));

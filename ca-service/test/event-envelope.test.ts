@@ -20,16 +20,18 @@ let tenantId = '';
 beforeAll(async () => {
   ca = await startTestCa();
   tenantId = await createTenant(ca, 'Envelope School');
-  ca.ctx.store.db.exec('CREATE TABLE events_original AS SELECT * FROM events');
+  await ca.ctx.store.db.exec('CREATE TABLE events_original AS SELECT * FROM events');
 });
-afterEach(() => {
-  ca.ctx.store.db.exec('DELETE FROM events; INSERT INTO events SELECT * FROM events_original');
+afterEach(async () => {
+  await ca.ctx.store.db.exec(
+    'DELETE FROM events; INSERT INTO events SELECT * FROM events_original',
+  );
 });
 afterAll(async () => ca.close());
 
 const db = () => ca.ctx.store.db;
-const newest = () => {
-  const event = ca.ctx.store.read({ after: ca.ctx.store.headPosition() - 1 })[0];
+const newest = async () => {
+  const event = (await ca.ctx.store.read({ after: (await ca.ctx.store.headPosition()) - 1 }))[0];
   if (!event) throw new Error('empty store');
   return event;
 };
@@ -51,47 +53,51 @@ async function auditVerify() {
 }
 
 /** What a store written before the stamped fields holds: the rows without them, hashed so. */
-function makeLegacy(): void {
-  db().exec(
+async function makeLegacy(): Promise<void> {
+  await db().exec(
     'UPDATE events SET schema_uri = NULL, source = NULL, ingested_at = NULL, retention_class = NULL, data_residency = NULL',
   );
   let previous = '0'.repeat(64);
-  for (const event of ca.ctx.store.readAll()) {
+  for await (const event of ca.ctx.store.readAll()) {
     const { hash: _stored, ...content } = event;
     previous = eventHash(previous, content);
-    db().prepare('UPDATE events SET hash = ? WHERE position = ?').run(previous, event.position);
+    await db()
+      .prepare('UPDATE events SET hash = ? WHERE position = ?')
+      .run(previous, event.position);
   }
 }
 
 describe('the stamped envelope fields', () => {
-  it('a stamped field edited after the fact breaks the chain at its row', () => {
-    appendCheapEvents(ca.ctx, tenantId, 3);
-    const target = newest().position - 1;
-    db().prepare("UPDATE events SET retention_class = 'ephemeral' WHERE position = ?").run(target);
-    expect(verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: target });
+  it('a stamped field edited after the fact breaks the chain at its row', async () => {
+    await appendCheapEvents(ca.ctx, tenantId, 3);
+    const target = (await newest()).position - 1;
+    await db()
+      .prepare("UPDATE events SET retention_class = 'ephemeral' WHERE position = ?")
+      .run(target);
+    expect(await verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: target });
   });
 
   it('a store of rows without them still verifies, and new rows chain on top of it', async () => {
-    appendCheapEvents(ca.ctx, tenantId, 3);
-    makeLegacy();
-    const legacyHead = ca.ctx.store.headPosition();
-    expect(ca.ctx.store.read({ after: legacyHead - 1 })[0]).not.toHaveProperty('schemaUri');
-    appendCheapEvents(ca.ctx, tenantId, 2);
-    expect(newest()).toHaveProperty('schemaUri');
+    await appendCheapEvents(ca.ctx, tenantId, 3);
+    await makeLegacy();
+    const legacyHead = await ca.ctx.store.headPosition();
+    expect((await ca.ctx.store.read({ after: legacyHead - 1 }))[0]).not.toHaveProperty('schemaUri');
+    await appendCheapEvents(ca.ctx, tenantId, 2);
+    expect(await newest()).toHaveProperty('schemaUri');
     expect(await auditVerify()).toMatchObject({
       code: 0,
       json: { ok: true, checked: legacyHead + 2 },
     });
     // The new rows' fields are inside their hash: dropping them is an edit like any other.
-    db()
+    await db()
       .prepare('UPDATE events SET source = NULL WHERE position = ?')
       .run(legacyHead + 1);
-    expect(verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: legacyHead + 1 });
+    expect(await verifyChain(ca.ctx.store)).toMatchObject({ ok: false, brokenAt: legacyHead + 1 });
   });
 
   it('names the schema the CA serves, its digest, the writer and the time of storing', async () => {
-    appendCheapEvents(ca.ctx, tenantId, 1);
-    const event = newest();
+    await appendCheapEvents(ca.ctx, tenantId, 1);
+    const event = await newest();
     expect(event).toMatchObject({
       schemaUri: expect.stringMatching(
         /^http:\/\/ca\.test\/v1\/schemas\/identity\.user\.reactivated\/v1#sha256-[0-9a-f]{64}$/,
@@ -112,8 +118,8 @@ describe('the stamped envelope fields', () => {
   });
 
   it('travel on NATS and through the event API', async () => {
-    appendCheapEvents(ca.ctx, tenantId, 1);
-    const event = newest();
+    await appendCheapEvents(ca.ctx, tenantId, 1);
+    const event = await newest();
     const body = JSON.parse(Buffer.from(eventMessage(event).data).toString()) as EventEnvelope;
     expect(new EventValidator().check(body)).toEqual({ ok: true });
     expect(body).toMatchObject({
@@ -130,9 +136,9 @@ describe('the stamped envelope fields', () => {
     });
   });
 
-  it('the envelope schema refuses a malformed stamp', () => {
+  it('the envelope schema refuses a malformed stamp', async () => {
     const validator = new EventValidator();
-    const [event] = ca.ctx.store.read({ after: 0, limit: 1 });
+    const [event] = await ca.ctx.store.read({ after: 0, limit: 1 });
     if (!event) throw new Error('empty store');
     const envelope = JSON.parse(Buffer.from(eventMessage(event).data).toString()) as Record<
       string,
@@ -164,13 +170,13 @@ describe('data residency', () => {
       });
       const opened = await openCa({ dataDir: dir, clock, passphrase: TEST_PASSPHRASE });
       try {
-        const [first] = opened.context.store.read({ after: 0, limit: 1 });
+        const [first] = await opened.context.store.read({ after: 0, limit: 1 });
         expect(first).toMatchObject({ dataResidency: 'eu' });
         expect(first?.schemaUri).toMatch(/^http:\/\/eu\.ca\.test\/v1\/schemas\//);
         // Every field set: the hash `append` writes is the one `verifyChain` recomputes.
-        expect(verifyChain(opened.context.store)).toMatchObject({ ok: true });
+        expect(await verifyChain(opened.context.store)).toMatchObject({ ok: true });
       } finally {
-        opened.close();
+        await opened.close();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

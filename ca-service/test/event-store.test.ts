@@ -13,7 +13,7 @@ afterEach(async () => ca.close());
 
 const meta = { actor: { type: 'system' as const, id: 'test' }, correlationId: 'c1' };
 
-function projectionDump(ca: TestCa): Record<string, unknown[]> {
+async function projectionDump(ca: TestCa): Promise<Record<string, unknown[]>> {
   const dump: Record<string, unknown[]> = {};
   for (const table of [
     'tenants',
@@ -23,38 +23,41 @@ function projectionDump(ca: TestCa): Record<string, unknown[]> {
     'certificates',
     'revocation_feed',
   ]) {
-    dump[table] = ca.ctx.store.db.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all();
+    dump[table] = await ca.ctx.store.db.prepare(`SELECT * FROM ${table} ORDER BY 1, 2`).all();
   }
   return dump;
 }
 
 describe('event store', () => {
-  it('refuses a schema-invalid payload and writes nothing, not even the valid events before it', () => {
-    const before = ca.eventCount();
+  it('refuses a schema-invalid payload and writes nothing, not even the valid events before it', async () => {
+    const before = await ca.eventCount();
     const tenantId = ca.ctx.ids.next('ten');
-    expect(() =>
-      ca.ctx.store.append([
-        {
-          eventType: 'identity.tenant.created',
-          aggregateId: tenantId,
-          tenantId,
-          ...meta,
-          payload: { tenantId, name: 'A', slug: 'a' },
-        },
-        {
-          eventType: 'identity.tenant.created',
-          aggregateId: tenantId,
-          tenantId,
-          ...meta,
-          payload: { tenantId },
-        },
-      ]),
-    ).toThrow(SchemaViolationError);
-    expect(ca.eventCount()).toBe(before);
-    expect(ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM tenants').get()).toEqual({ n: 0 });
+    await expect(
+      (async () =>
+        ca.ctx.store.append([
+          {
+            eventType: 'identity.tenant.created',
+            aggregateId: tenantId,
+            tenantId,
+            ...meta,
+            payload: { tenantId, name: 'A', slug: 'a' },
+          },
+          {
+            eventType: 'identity.tenant.created',
+            aggregateId: tenantId,
+            tenantId,
+            ...meta,
+            payload: { tenantId },
+          },
+        ]))(),
+    ).rejects.toThrow(SchemaViolationError);
+    expect(await ca.eventCount()).toBe(before);
+    expect(await ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM tenants').get()).toEqual({
+      n: 0,
+    });
   });
 
-  it('rejects a conflicting append (optimistic concurrency) instead of overwriting', () => {
+  it('rejects a conflicting append (optimistic concurrency) instead of overwriting', async () => {
     const tenantId = ca.ctx.ids.next('ten');
     const created = {
       eventType: 'identity.tenant.created',
@@ -63,16 +66,16 @@ describe('event store', () => {
       ...meta,
       payload: { tenantId, name: 'A', slug: 'a' },
     };
-    ca.ctx.store.append([{ ...created, expectedVersion: 0 }]);
-    const before = ca.eventCount();
-    expect(() => ca.ctx.store.append([{ ...created, expectedVersion: 0 }])).toThrow(
-      ConcurrencyConflictError,
-    );
-    expect(ca.eventCount()).toBe(before);
-    expect(ca.ctx.store.aggregateVersion('tenant', tenantId)).toBe(1);
+    await ca.ctx.store.append([{ ...created, expectedVersion: 0 }]);
+    const before = await ca.eventCount();
+    await expect(
+      (async () => ca.ctx.store.append([{ ...created, expectedVersion: 0 }]))(),
+    ).rejects.toThrow(ConcurrencyConflictError);
+    expect(await ca.eventCount()).toBe(before);
+    expect(await ca.ctx.store.aggregateVersion('tenant', tenantId)).toBe(1);
   });
 
-  it('checks every stream of a several-stream append against its own stored version', () => {
+  it('checks every stream of a several-stream append against its own stored version', async () => {
     const created = (slug: string, expectedVersion: number) => {
       const tenantId = ca.ctx.ids.next('ten');
       return {
@@ -86,22 +89,22 @@ describe('event store', () => {
     };
     const a = created('a', 0);
     const b = created('b', 0);
-    const recorded = ca.ctx.store.append([a, b]);
+    const recorded = await ca.ctx.store.append([a, b]);
     expect(recorded.map((event) => event.aggregateVersion)).toEqual([1, 1]);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const c = created('c', 0);
-    expect(() => ca.ctx.store.append([c, { ...a, expectedVersion: 0 }])).toThrow(
-      ConcurrencyConflictError,
-    );
-    expect(() => ca.ctx.store.append([c, { ...b, expectedVersion: 2 }])).toThrow(
-      ConcurrencyConflictError,
-    );
-    expect(ca.eventCount()).toBe(before);
-    expect(ca.ctx.store.aggregateVersion('tenant', a.aggregateId)).toBe(1);
-    expect(ca.ctx.store.aggregateVersion('tenant', c.aggregateId)).toBe(0);
+    await expect(
+      (async () => ca.ctx.store.append([c, { ...a, expectedVersion: 0 }]))(),
+    ).rejects.toThrow(ConcurrencyConflictError);
+    await expect(
+      (async () => ca.ctx.store.append([c, { ...b, expectedVersion: 2 }]))(),
+    ).rejects.toThrow(ConcurrencyConflictError);
+    expect(await ca.eventCount()).toBe(before);
+    expect(await ca.ctx.store.aggregateVersion('tenant', a.aggregateId)).toBe(1);
+    expect(await ca.ctx.store.aggregateVersion('tenant', c.aggregateId)).toBe(0);
   });
 
-  it('refuses a duplicate event id', () => {
+  it('refuses a duplicate event id', async () => {
     const tenantId = ca.ctx.ids.next('ten');
     const eventId = ca.ctx.ids.next('evt');
     const created = {
@@ -112,15 +115,15 @@ describe('event store', () => {
       eventId,
       payload: { tenantId, name: 'A', slug: 'a' },
     };
-    ca.ctx.store.append([created]);
-    expect(() =>
-      ca.ctx.store.append([{ ...created, aggregateId: ca.ctx.ids.next('ten') }]),
-    ).toThrow(/unique/i);
+    await ca.ctx.store.append([created]);
+    await expect(
+      (async () => ca.ctx.store.append([{ ...created, aggregateId: ca.ctx.ids.next('ten') }]))(),
+    ).rejects.toThrow(/unique/i);
   });
 
   it('chains every row hash to the previous one', async () => {
     await createTenant(ca, 'Hillside');
-    const events = ca.ctx.store.read({ limit: 1000 });
+    const events = await ca.ctx.store.read({ limit: 1000 });
     expect(events.length).toBeGreaterThan(1);
     let previous = GENESIS_HASH;
     for (const { hash, ...rest } of events) {
@@ -148,9 +151,9 @@ describe('event store', () => {
     await ca.admin('POST', `/v1/admin/devices/${devices[0]}/revoke`, { reason: 'lost' });
     await ca.admin('POST', `/v1/admin/devices/${devices[2]}/revoke`, { reason: 'stolen' });
 
-    const live = projectionDump(ca);
+    const live = await projectionDump(ca);
     expect(live['revocation_feed']).toHaveLength(2);
-    expect(ca.ctx.store.rebuildProjections()).toBe(ca.eventCount());
-    expect(projectionDump(ca)).toEqual(live);
+    expect(await ca.ctx.store.rebuildProjections()).toBe(await ca.eventCount());
+    expect(await projectionDump(ca)).toEqual(live);
   });
 });

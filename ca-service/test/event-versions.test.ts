@@ -66,23 +66,19 @@ const OLD_FORM: Record<
 let ca: TestCa;
 const PASSWORD = 'correct horse battery';
 
-function snapshot(): Record<string, unknown[]> {
+async function snapshot(): Promise<Record<string, unknown[]>> {
   const db = ca.ctx.store.db;
-  return Object.fromEntries(
-    PROJECTION_TABLES.map((table) => [
-      table,
-      // Sorted here, not by SQLite's rowid: the same check runs on PostgreSQL.
-      db
-        .prepare(`SELECT * FROM ${table}`)
-        .all()
-        .map((row) => JSON.stringify(row))
-        .sort(),
-    ]),
-  );
+  const tables: [string, string[]][] = [];
+  for (const table of PROJECTION_TABLES) {
+    // Sorted here, not by SQLite's rowid: the same check runs on PostgreSQL.
+    const rows = await db.prepare(`SELECT * FROM ${table}`).all();
+    tables.push([table, rows.map((row) => JSON.stringify(row)).sort()]);
+  }
+  return Object.fromEntries(tables);
 }
 
-const versions = () =>
-  ca.ctx.store.db
+const versions = async () =>
+  (await ca.ctx.store.db
     .prepare(
       `SELECT event_type AS type, event_version AS version, COUNT(*) AS n FROM events
        WHERE event_type IN (${Object.keys(OLD_FORM)
@@ -90,32 +86,32 @@ const versions = () =>
          .join(', ')})
        GROUP BY 1, 2 ORDER BY 1, 2`,
     )
-    .all(...Object.keys(OLD_FORM)) as { type: string; version: number; n: number }[];
+    .all(...Object.keys(OLD_FORM))) as { type: string; version: number; n: number }[];
 
 /**
  * Turns the store into the one the previous release would have written for the same requests:
  * old versions, no stamped envelope fields, and the chain hashed over that.
  */
-function rewriteAsOldStore(): void {
+async function rewriteAsOldStore(): Promise<void> {
   const db = ca.ctx.store.db;
   const update = db.prepare(
     `UPDATE events SET event_version = ?, payload = ?, schema_uri = NULL, source = NULL,
      ingested_at = NULL, retention_class = NULL, data_residency = NULL WHERE position = ?`,
   );
-  for (const event of ca.ctx.store.readAll()) {
+  for await (const event of ca.ctx.store.readAll()) {
     const old = OLD_FORM[event.eventType];
     const current = old && event.eventVersion === old.from;
-    update.run(
+    await update.run(
       current ? old.to : event.eventVersion,
       JSON.stringify(current ? old.payload(event.payload) : event.payload),
       event.position,
     );
   }
   let previous = '0'.repeat(64);
-  for (const event of ca.ctx.store.readAll()) {
+  for await (const event of ca.ctx.store.readAll()) {
     const { hash: _stored, ...content } = event;
     previous = eventHash(previous, content);
-    db.prepare('UPDATE events SET hash = ? WHERE position = ?').run(previous, event.position);
+    await db.prepare('UPDATE events SET hash = ? WHERE position = ?').run(previous, event.position);
   }
 }
 
@@ -146,9 +142,9 @@ beforeAll(async () => {
   ).toBe(204);
   ca.clock.advance(60_000);
   await login();
-  const [active] = ca.ctx.store.db
+  const [active] = (await ca.ctx.store.db
     .prepare("SELECT session_id FROM sessions WHERE status = 'active'")
-    .all() as { session_id: string }[];
+    .all()) as { session_id: string }[];
   ca.clock.advance(60_000);
   const revoked = await ca.admin('POST', `/v1/admin/sessions/${active?.session_id}/revoke`);
   expect(revoked.statusCode).toBe(200);
@@ -159,7 +155,7 @@ beforeAll(async () => {
   expect(pushed.json()).toMatchObject({ accepted: 1 });
   // The device wrote it; the CA stored it.
   expect(
-    ca.ctx.store.read({ eventType: 'identity.user.logged_in', deviceId: device.deviceId }),
+    await ca.ctx.store.read({ eventType: 'identity.user.logged_in', deviceId: device.deviceId }),
   ).toEqual([
     expect.objectContaining({
       source: { service: 'lantern-agent', instance: device.deviceId },
@@ -170,8 +166,8 @@ beforeAll(async () => {
 afterAll(async () => ca.close());
 
 describe('new versions of registered, logged_in, session.revoked and bound_for_offline', () => {
-  it('are what the CA writes through its HTTP API (the device pushed a v1)', () => {
-    expect(versions()).toEqual([
+  it('are what the CA writes through its HTTP API (the device pushed a v1)', async () => {
+    expect(await versions()).toEqual([
       { type: 'identity.device.bound_for_offline', version: 2, n: 1 },
       { type: 'identity.session.revoked', version: 2, n: 2 },
       { type: 'identity.user.logged_in', version: 1, n: 1 },
@@ -180,22 +176,22 @@ describe('new versions of registered, logged_in, session.revoked and bound_for_o
     ]);
   });
 
-  it('an old store replays into the same projection state as the new one', () => {
-    const live = snapshot();
-    expect(ca.ctx.store.rebuildProjections()).toBe(ca.ctx.store.headPosition());
-    expect(snapshot()).toEqual(live);
+  it('an old store replays into the same projection state as the new one', async () => {
+    const live = await snapshot();
+    expect(await ca.ctx.store.rebuildProjections()).toBe(await ca.ctx.store.headPosition());
+    expect(await snapshot()).toEqual(live);
     expect((live['sessions'] ?? []).length).toBe(2);
 
-    rewriteAsOldStore();
-    expect(versions().map(({ type, version }) => `${type} v${version}`)).toEqual([
+    await rewriteAsOldStore();
+    expect((await versions()).map(({ type, version }) => `${type} v${version}`)).toEqual([
       'identity.device.bound_for_offline v1',
       'identity.session.revoked v1',
       'identity.user.logged_in v1',
       'identity.user.registered v2',
     ]);
-    expect(verifyChain(ca.ctx.store)).toMatchObject({ ok: true });
-    ca.ctx.store.rebuildProjections();
-    expect(snapshot()).toEqual(live);
+    expect(await verifyChain(ca.ctx.store)).toMatchObject({ ok: true });
+    await ca.ctx.store.rebuildProjections();
+    expect(await snapshot()).toEqual(live);
   });
 
   it('every version stays served at its schema URI and listed', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GroupCommit } from '../src/store/group-commit.js';
+import { SqliteDatabase } from '../src/store/sqlite-database.js';
 
 let dir: string;
 let db: Database.Database;
@@ -17,9 +18,10 @@ beforeEach(() => {
   db.pragma('synchronous = FULL');
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)');
   observer = new Database(join(dir, 'ca.db'));
+  const store = new SqliteDatabase(db);
   group = new GroupCommit(
-    (fn) => db.transaction(fn)(),
-    () => db.inTransaction,
+    (fn) => store.transaction(fn)(),
+    () => store.inTransaction,
   );
 });
 afterEach(() => {

@@ -34,21 +34,21 @@ function renew(body: string) {
  * As if enrolled with TPM attestation (agent/test/tpm-attestation.test.ts does that against a
  * real swtpm): the projection's tier set directly, so this runs without one.
  */
-function attested(): void {
-  ca.ctx.store.db
+async function attested(): Promise<void> {
+  await ca.ctx.store.db
     .prepare("UPDATE devices SET assurance = 'hardware' WHERE device_id = ?")
     .run(device.deviceId);
 }
 
 describe('the hardware tier belongs to the attested key', () => {
   it('a hardware-tier device cannot swap its TPM key for a new, unattested one at renewal', async () => {
-    attested();
+    await attested();
     ca.clock.advance(21 * DAY);
     const body = JSON.stringify({ csr: await testDeviceKey().csr() });
     const refused = await renew(body);
     expect(refused.statusCode).toBe(409);
     expect(refused.json()).toMatchObject({ code: 'hardware_key_rekey_refused' });
-    expect(ca.ctx.store.read({ eventType: 'identity.device.renewed' })).toHaveLength(0);
+    expect(await ca.ctx.store.read({ eventType: 'identity.device.renewed' })).toHaveLength(0);
 
     // The same key renews, and keeps the tier.
     const kept = await renew('{}');

@@ -30,7 +30,8 @@ function post(
   });
 }
 
-const count = (eventType: string) => ca.ctx.store.read({ tenantId, eventType }).length;
+const count = async (eventType: string) =>
+  (await ca.ctx.store.read({ tenantId, eventType })).length;
 const codeOf = (response: LightMyRequestResponse) => (response.json() as { code: string }).code;
 
 describe('Idempotency-Key on admin POSTs', () => {
@@ -53,12 +54,12 @@ describe('Idempotency-Key on admin POSTs', () => {
     expect(again.statusCode).toBe(201);
     expect(again.headers['idempotency-replayed']).toBe('true');
     expect(again.json()).toEqual(first.json());
-    expect(count('identity.user.registered')).toBe(1);
+    expect(await count('identity.user.registered')).toBe(1);
 
     // Without the key the retry is a second request: the user exists.
     const unkeyed = await post('/v1/admin/users', body, undefined);
     expect(unkeyed.statusCode).toBe(409);
-    expect(count('identity.user.registered')).toBe(1);
+    expect(await count('identity.user.registered')).toBe(1);
   });
 
   it('a retried enrollment token is the same token, sealed at rest, and one event', async () => {
@@ -67,13 +68,15 @@ describe('Idempotency-Key on admin POSTs', () => {
     const { token } = first.json() as { token: string };
     const again = await post('/v1/admin/enrollment-tokens', { tenant: tenantId }, 'tok-1');
     expect((again.json() as { token: string }).token).toBe(token);
-    expect(count('identity.enrollment_token.issued')).toBe(1);
-    const stored = JSON.stringify(ca.ctx.store.db.prepare('SELECT * FROM idempotency_keys').all());
+    expect(await count('identity.enrollment_token.issued')).toBe(1);
+    const stored = JSON.stringify(
+      await ca.ctx.store.db.prepare('SELECT * FROM idempotency_keys').all(),
+    );
     expect(stored).not.toContain(token);
   });
 
   it('the same key with another body is refused with a stable code, and nothing is done', async () => {
-    const before = count('identity.enrollment_token.issued');
+    const before = await count('identity.enrollment_token.issued');
     expect(
       (await post('/v1/admin/enrollment-tokens', { tenant: tenantId }, 'k-2')).statusCode,
     ).toBe(201);
@@ -84,17 +87,17 @@ describe('Idempotency-Key on admin POSTs', () => {
     );
     expect(other.statusCode).toBe(422);
     expect(codeOf(other)).toBe('idempotency_key_reused');
-    expect(count('identity.enrollment_token.issued')).toBe(before + 1);
+    expect(await count('identity.enrollment_token.issued')).toBe(before + 1);
   });
 
   it('concurrent duplicates have one effect', async () => {
-    const before = count('identity.enrollment_token.issued');
+    const before = await count('identity.enrollment_token.issued');
     const answers = await Promise.all(
       Array.from({ length: 5 }, () =>
         post('/v1/admin/enrollment-tokens', { tenant: tenantId, deviceName: 'Race' }, 'race-1'),
       ),
     );
-    expect(count('identity.enrollment_token.issued')).toBe(before + 1);
+    expect(await count('identity.enrollment_token.issued')).toBe(before + 1);
     const created = answers.filter((a) => a.statusCode === 201);
     expect(created.length).toBeGreaterThanOrEqual(1);
     expect(new Set(created.map((a) => (a.json() as { token: string }).token)).size).toBe(1);
@@ -163,7 +166,7 @@ describe('Idempotency-Key on admin POSTs', () => {
       undefined,
     );
     const otherKey = (created.json() as { apiKey: string }).apiKey;
-    const before = count('identity.enrollment_token.issued');
+    const before = await count('identity.enrollment_token.issued');
     // Another principal using the same key value is another request.
     const mine = await post(
       '/v1/admin/enrollment-tokens',
@@ -175,7 +178,7 @@ describe('Idempotency-Key on admin POSTs', () => {
     const theirs = await post('/v1/admin/enrollment-tokens', { tenant: tenantId }, 'shared');
     expect(theirs.statusCode).toBe(201);
     expect(theirs.headers['idempotency-replayed']).toBeUndefined();
-    expect(count('identity.enrollment_token.issued')).toBe(before + 2);
+    expect(await count('identity.enrollment_token.issued')).toBe(before + 2);
 
     const bad = await post('/v1/admin/enrollment-tokens', { tenant: tenantId }, 'has space');
     expect(bad.statusCode).toBe(400);
@@ -195,6 +198,6 @@ describe('Idempotency-Key on admin POSTs', () => {
     ca.clock.advance(IDEMPOTENCY_TTL_SECONDS * 1000);
     const later = await post('/v1/admin/enrollment-tokens', { tenant: tenantId }, 'shared');
     expect(later.headers['idempotency-replayed']).toBeUndefined();
-    expect(count('identity.enrollment_token.issued')).toBe(before + 4);
+    expect(await count('identity.enrollment_token.issued')).toBe(before + 4);
   });
 });

@@ -67,10 +67,10 @@ function newInbox(): Inbox {
   return created;
 }
 
-const userNamed = (username: string) =>
-  ca.ctx.store.db
+const userNamed = async (username: string) =>
+  (await ca.ctx.store.db
     .prepare('SELECT user_id, status, role, email FROM users WHERE tenant_id = ? AND username = ?')
-    .get(tenantId, username) as
+    .get(tenantId, username)) as
     { user_id: string; status: string; role: string; email: string | null } | undefined;
 
 beforeAll(async () => {
@@ -111,13 +111,16 @@ describe('inbox', () => {
       role: 'teacher',
     });
     await send(INVITED, invite);
-    await until(() => userNamed('new.teacher') !== undefined);
-    expect(userNamed('new.teacher')).toMatchObject({
+    await until(async () => (await userNamed('new.teacher')) !== undefined);
+    expect(await userNamed('new.teacher')).toMatchObject({
       status: 'pending_verification',
       role: 'teacher',
       email: 'new.teacher@school.example',
     });
-    const [registered] = ca.ctx.store.read({ tenantId, eventType: 'identity.user.registered' });
+    const [registered] = await ca.ctx.store.read({
+      tenantId,
+      eventType: 'identity.user.registered',
+    });
     expect(registered).toMatchObject({
       causationId: invite.eventId,
       correlationId: 'corr-inbox-test',
@@ -132,29 +135,29 @@ describe('inbox', () => {
       role: 'learner',
     });
     await send(INVITED, invite);
-    await until(() => userNamed('twice') !== undefined);
-    const events = ca.eventCount();
+    await until(async () => (await userNamed('twice')) !== undefined);
+    const events = await ca.eventCount();
     const duplicates = inbox.status().duplicates;
     await send(INVITED, invite, ':redelivered');
     await until(() => inbox.status().duplicates === duplicates + 1);
-    expect(ca.eventCount()).toBe(events);
-    expect(new InboxProcessor(ca.ctx).process(invite)).toBe('duplicate');
+    expect(await ca.eventCount()).toBe(events);
+    expect(await new InboxProcessor(ca.ctx).process(invite)).toBe('duplicate');
   });
 
   it('leaves an existing user alone when invited again under another event id', async () => {
-    const events = ca.eventCount();
+    const events = await ca.eventCount();
     const processed = inbox.status().processed;
     await send(
       INVITED,
       envelope('tenant.org.user_invited', { inviteId: 'inv_3', username: 'twice', role: 'admin' }),
     );
     await until(() => inbox.status().processed === processed + 1);
-    expect(ca.eventCount()).toBe(events);
-    expect(userNamed('twice')?.role).toBe('learner');
+    expect(await ca.eventCount()).toBe(events);
+    expect((await userNamed('twice'))?.role).toBe('learner');
   });
 
   it('parks poison messages in the DLQ with the reason and never stores them', async () => {
-    const events = ca.eventCount();
+    const events = await ca.eventCount();
     const parked = inbox.status().deadLettered;
     const poison: [string, unknown, string][] = [
       [INVITED, '{"not json', 'not JSON'],
@@ -180,7 +183,7 @@ describe('inbox', () => {
     ];
     for (const [subject, body] of poison) await send(subject, body);
     await until(() => inbox.status().deadLettered === parked + poison.length);
-    expect(ca.eventCount()).toBe(events);
+    expect(await ca.eventCount()).toBe(events);
     const letters = await streamMessages(nats.url, DLQ_STREAM);
     const inboxLetters = letters.filter((m) => m.subject.startsWith('dlq.identity.inbox.'));
     expect(inboxLetters).toHaveLength(poison.length);
@@ -193,11 +196,11 @@ describe('inbox', () => {
       );
       expect(matching, `${subject}: ${reason}`).toHaveLength(1);
     }
-    const rows = ca.ctx.store.db
+    const rows = (await ca.ctx.store.db
       .prepare(
         "SELECT subject, reason FROM dead_letters WHERE source = 'inbox' ORDER BY dead_letter_id",
       )
-      .all() as { subject: string; reason: string }[];
+      .all()) as { subject: string; reason: string }[];
     expect(rows.map((row) => row.reason).sort()).toEqual(
       inboxLetters.map((m) => m.headers?.get('Lantern-Dlq-Reason')).sort(),
     );
@@ -212,15 +215,18 @@ describe('inbox', () => {
     });
     await send(GDPR, request);
     await until(
-      () =>
-        ca.ctx.store.read({ tenantId, eventType: 'gdpr.subject_request.acknowledged' }).length ===
-        1,
+      async () =>
+        (await ca.ctx.store.read({ tenantId, eventType: 'gdpr.subject_request.acknowledged' }))
+          .length === 1,
     );
-    const status = ca.ctx.store.db
+    const status = await ca.ctx.store.db
       .prepare('SELECT status FROM users WHERE user_id = ?')
       .get(userId);
     expect(status).toEqual({ status: 'erased' });
-    const [ack] = ca.ctx.store.read({ tenantId, eventType: 'gdpr.subject_request.acknowledged' });
+    const [ack] = await ca.ctx.store.read({
+      tenantId,
+      eventType: 'gdpr.subject_request.acknowledged',
+    });
     expect(ack).toMatchObject({
       causationId: request.eventId,
       payload: {
@@ -230,7 +236,7 @@ describe('inbox', () => {
         outcome: 'completed',
       },
     });
-    await until(() => relay.status().depth === 0);
+    await until(async () => (await relay.status()).depth === 0);
     const answers = (await streamMessages(nats.url, 'GDPR')).filter(
       (m) => m.subject === 'gdpr.subject_request.acknowledged.v1',
     );
@@ -258,12 +264,12 @@ describe('inbox', () => {
     );
     const acks = () =>
       ca.ctx.store.read({ tenantId, eventType: 'gdpr.subject_request.acknowledged' });
-    await until(() => acks().length === 3);
-    const exported = ca.ctx.store.db
+    await until(async () => (await acks()).length === 3);
+    const exported = (await ca.ctx.store.db
       .prepare(
         "SELECT event_count, sha256, ndjson FROM subject_request_exports WHERE request_id = 'gdpr_2'",
       )
-      .get() as { event_count: number; sha256: string; ndjson: string };
+      .get()) as { event_count: number; sha256: string; ndjson: string };
     const lines = exported.ndjson
       .trim()
       .split('\n')
@@ -273,7 +279,7 @@ describe('inbox', () => {
       'identity.user.password_set',
     ]);
     expect(createHash('sha256').update(exported.ndjson).digest('hex')).toBe(exported.sha256);
-    expect(acks()[1]?.payload).toEqual({
+    expect((await acks())[1]?.payload).toEqual({
       requestId: 'gdpr_2',
       subjectUserId: userId,
       kind: 'export',
@@ -281,7 +287,7 @@ describe('inbox', () => {
       eventCount: 2,
       exportSha256: exported.sha256,
     });
-    expect(acks()[2]?.payload).toMatchObject({
+    expect((await acks())[2]?.payload).toMatchObject({
       subjectUserId: stranger,
       outcome: 'subject_not_found',
     });
@@ -289,15 +295,19 @@ describe('inbox', () => {
 
   it('resumes its durable consumers after a restart, without reprocessing', async () => {
     await inbox.stop();
-    const processed = ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM inbox_processed').get();
+    const processed = await ca.ctx.store.db
+      .prepare('SELECT COUNT(*) AS n FROM inbox_processed')
+      .get();
     await send(
       INVITED,
       envelope('tenant.org.user_invited', { inviteId: 'inv_7', username: 'late', role: 'learner' }),
     );
     inbox = newInbox();
-    await until(() => userNamed('late') !== undefined);
+    await until(async () => (await userNamed('late')) !== undefined);
     expect(inbox.status()).toMatchObject({ processed: 1, duplicates: 0, deadLettered: 0 });
-    expect(ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM inbox_processed').get()).toEqual({
+    expect(
+      await ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM inbox_processed').get(),
+    ).toEqual({
       n: (processed as { n: number }).n + 1,
     });
   });
@@ -316,6 +326,6 @@ describe('inbox', () => {
         role: 'learner',
       }),
     );
-    await until(() => userNamed('after') !== undefined);
+    await until(async () => (await userNamed('after')) !== undefined);
   });
 });

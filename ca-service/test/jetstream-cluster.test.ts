@@ -54,8 +54,8 @@ describe('outbox relay on a three-node JetStream cluster', () => {
     });
     relay.start();
     try {
-      append(300);
-      await until(() => relay.status().depth === 0, 30_000);
+      await append(300);
+      await until(async () => (await relay.status()).depth === 0, 30_000);
 
       const nc = await connect({ servers: cluster.urls });
       const info = await (await jetstreamManager(nc)).streams.info(IDENTITY_STREAM);
@@ -67,15 +67,15 @@ describe('outbox relay on a three-node JetStream cluster', () => {
       const leader = await streamLeader();
       const victim = cluster.nodes.find((_, index) => leader === `lantern-test-${index}`);
       expect(victim).toBeDefined();
-      append(500);
-      await until(() => relay.status().published > 300);
+      await append(500);
+      await until(async () => (await relay.status()).published > 300);
       await victim!.kill();
       for (let batch = 0; batch < 5; batch++) {
-        append(100);
+        await append(100);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       // Two of three replicas keep a quorum: the relay drains without the dead node.
-      await until(() => relay.status().depth === 0, 45_000);
+      await until(async () => (await relay.status()).depth === 0, 45_000);
       // The cluster may still be electing its meta leader, and then a JetStream API request of
       // the test's own times out: asked again until the stream names a new leader.
       let elected: string | undefined;
@@ -87,15 +87,15 @@ describe('outbox relay on a three-node JetStream cluster', () => {
       expect(elected).not.toBe(leader);
 
       await victim!.restart();
-      append(100);
-      await until(() => relay.status().depth === 0, 30_000);
+      await append(100);
+      await until(async () => (await relay.status()).depth === 0, 30_000);
 
-      const ids = storeIds();
+      const ids = await storeIds();
       const messages = await streamMessages(cluster.urls[0]!, IDENTITY_STREAM);
       const published = messages.map((message) => message.headers?.get('Nats-Msg-Id'));
       expect(published).toHaveLength(ids.length);
       expect(new Set(published)).toEqual(new Set(ids));
-      expect(relay.status()).toMatchObject({ depth: 0, dlq: 0 });
+      expect(await relay.status()).toMatchObject({ depth: 0, dlq: 0 });
     } finally {
       await relay.stop();
     }

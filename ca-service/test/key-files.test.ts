@@ -109,14 +109,14 @@ describe('CA key files at rest', () => {
     );
 
     const ca = await openCa({ dataDir, clock, passphrase: PASSPHRASE });
-    ca.close();
+    await ca.close();
     const rewrapped = readFileSync(paths.issuingKey, 'utf8');
     expect(rewrapped).toMatch(/^lantern-key\/2\$argon2id\$/);
     expect(statSync(paths.issuingKey).mode & 0o777).toBe(0o600);
     expect(same(openPrivateKey(rewrapped, PASSPHRASE).privateKey, issuing)).toBe(true);
     const ringText = readFileSync(paths.tokenKeys, 'utf8');
     expect(ringText).not.toContain('BEGIN ENCRYPTED PRIVATE KEY');
-    const reloaded = fileKeyRingStore(paths.tokenKeys, PASSPHRASE).load()?.keys ?? [];
+    const reloaded = (await fileKeyRingStore(paths.tokenKeys, PASSPHRASE).load())?.keys ?? [];
     expect(
       reloaded.map((key, index) =>
         same(key.privateKey as KeyObject, tokenKeys[index] as KeyObject),

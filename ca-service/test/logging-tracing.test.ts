@@ -64,7 +64,7 @@ describe('trace context without an OpenTelemetry SDK (spans are no-ops)', () => 
     expect(echoed.traceId).toBe(INCOMING_TRACE);
     expect(echoed.spanId).not.toBe(INCOMING_SPAN);
     expect(echoed.flags).toBe('01');
-    expect(loginEvents().map((event) => event.correlationId)).toEqual([INCOMING_TRACE]);
+    expect((await loginEvents()).map((event) => event.correlationId)).toEqual([INCOMING_TRACE]);
     expect(accessRecord('/v1/auth/login')['trace_id']).toBe(INCOMING_TRACE);
   });
 
@@ -78,7 +78,7 @@ describe('trace context without an OpenTelemetry SDK (spans are no-ops)', () => 
       const response = await login(headers);
       const echoed = parseTraceparent(response.headers['traceparent']);
       expect(echoed.traceId).not.toBe('0'.repeat(32));
-      expect(loginEvents().at(-1)?.correlationId).toBe(echoed.traceId);
+      expect((await loginEvents()).at(-1)?.correlationId).toBe(echoed.traceId);
     }
     const errorResponse = await ca.app.inject({ method: 'GET', url: '/no/such/route' });
     expect(parseTraceparent(errorResponse.headers['traceparent']).traceId).toBe(
@@ -147,7 +147,7 @@ describe('trace context with an OpenTelemetry SDK registered', () => {
       expect(child?.ended).toBe(true);
     }
     expect(append?.attributes['lantern.event_count']).toBe(2);
-    expect(loginEvents().map((event) => event.correlationId)).toEqual([INCOMING_TRACE]);
+    expect((await loginEvents()).map((event) => event.correlationId)).toEqual([INCOMING_TRACE]);
     // A line written inside the handler names the span active there, the access line the
     // server span; neither the caller's.
     const success = ca.logLines
@@ -162,7 +162,7 @@ describe('trace context with an OpenTelemetry SDK registered', () => {
     await login();
     const http = (await finished()).find((span) => span.name === 'identity.http.login');
     expect(http?.parentSpanContext).toBeUndefined();
-    expect(loginEvents().map((event) => event.correlationId)).toEqual([
+    expect((await loginEvents()).map((event) => event.correlationId)).toEqual([
       http?.spanContext().traceId,
     ]);
     expect(accessRecord('/v1/auth/login')).toMatchObject({

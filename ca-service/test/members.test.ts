@@ -72,24 +72,23 @@ function accept(token: string, username: string, extra: Record<string, unknown> 
   });
 }
 
-function decisions(result?: 'allow' | 'deny') {
-  return ca.ctx.store
-    .read({ eventType: 'identity.authorization.decision_recorded' })
+async function decisions(result?: 'allow' | 'deny') {
+  return (await ca.ctx.store.read({ eventType: 'identity.authorization.decision_recorded' }))
     .map((event) => event.payload as Record<string, string>)
     .filter((payload) => result === undefined || payload['result'] === result);
 }
 
-function memberships(userId: string) {
-  return ca.ctx.store.db
+async function memberships(userId: string) {
+  return (await ca.ctx.store.db
     .prepare('SELECT membership_id, status FROM memberships WHERE user_id = ?')
-    .all(userId) as { membership_id: string; status: string }[];
+    .all(userId)) as { membership_id: string; status: string }[];
 }
 
 describe('invitation tokens', () => {
   it('refuses a malformed, tampered or other tenant token, writing nothing', async () => {
     const token = await invite({ email: 'a@school.example', roles: ['auditor'] });
     const other = await createTenant(ca, `Elsewhere ${schools}`);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const tampered = token.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
     for (const [bad, tenant] of [
       ['not-a-token', tenantId],
@@ -100,7 +99,7 @@ describe('invitation tokens', () => {
       expect(response.statusCode, response.body).toBe(401);
       expect(response.json()).toMatchObject({ code: 'invitation_invalid' });
     }
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('is rate-limited per client, like sign-in', async () => {
@@ -128,8 +127,8 @@ describe('invitation tokens', () => {
       ca.admin('POST', `/v1/admin/invitations/${id}/revoke`, { tenant, reason: 'wrong address' });
     const other = await createTenant(ca, `Elsewhere ${schools}`);
     // Grants of members:write are recorded as decisions; what must not change is the rest.
-    const stateEvents = () => ca.eventCount() - decisions().length;
-    const before = stateEvents();
+    const stateEvents = async () => (await ca.eventCount()) - (await decisions()).length;
+    const before = await stateEvents();
     for (const [id, tenant] of [
       ['inv_01J9Z3YQ8M6W4Q9V2K7T5R3N1K', tenantId],
       [invitationId, other],
@@ -138,24 +137,24 @@ describe('invitation tokens', () => {
       expect(missing.statusCode, missing.body).toBe(404);
       expect(missing.json()).toMatchObject({ code: 'invitation_not_found' });
     }
-    expect(stateEvents()).toBe(before);
+    expect(await stateEvents()).toBe(before);
 
     const revoked = await revoke(invitationId);
     expect(revoked.statusCode, revoked.body).toBe(200);
     expect(revoked.json()).toMatchObject({ invitationId, status: 'revoked' });
-    const events = ca.ctx.store.read({ eventType: 'identity.invitation.revoked' });
+    const events = await ca.ctx.store.read({ eventType: 'identity.invitation.revoked' });
     expect(events.at(-1)).toMatchObject({
       aggregateId: invitationId,
       payload: { invitationId, reason: 'wrong address' },
     });
-    const count = stateEvents();
+    const count = await stateEvents();
     expect((await revoke(invitationId)).json()).toMatchObject({ status: 'revoked' });
-    expect(stateEvents()).toBe(count);
+    expect(await stateEvents()).toBe(count);
 
     const refused = await accept(token, 'dee');
     expect(refused.statusCode).toBe(410);
     expect(refused.json()).toMatchObject({ code: 'invitation_revoked' });
-    expect(ca.ctx.store.db.prepare("SELECT 1 FROM users WHERE username = 'dee'").get()).toBe(
+    expect(await ca.ctx.store.db.prepare("SELECT 1 FROM users WHERE username = 'dee'").get()).toBe(
       undefined,
     );
     const listed = (await ca.admin('GET', `/v1/admin/invitations?tenant=${tenantId}`)).json() as {
@@ -205,7 +204,7 @@ describe('invitation tokens', () => {
     const response = await accept(token, 'bea');
     expect(response.statusCode).toBe(410);
     expect(response.json()).toMatchObject({ code: 'invitation_expired' });
-    expect(ca.ctx.store.db.prepare("SELECT 1 FROM users WHERE username = 'bea'").get()).toBe(
+    expect(await ca.ctx.store.db.prepare("SELECT 1 FROM users WHERE username = 'bea'").get()).toBe(
       undefined,
     );
   });
@@ -224,12 +223,12 @@ describe('invitation tokens', () => {
   it('stores only the hash of the token', async () => {
     const token = await invite({ email: 'e@school.example' });
     const secret = token.split('.')[1]!;
-    const dump = JSON.stringify(ca.ctx.store.db.prepare('SELECT payload FROM events').all()).concat(
-      JSON.stringify(ca.ctx.store.db.prepare('SELECT * FROM invitations').all()),
-    );
+    const dump = JSON.stringify(
+      await ca.ctx.store.db.prepare('SELECT payload FROM events').all(),
+    ).concat(JSON.stringify(await ca.ctx.store.db.prepare('SELECT * FROM invitations').all()));
     expect(dump).not.toContain(secret);
     expect(
-      JSON.stringify(ca.ctx.store.db.prepare('SELECT payload FROM events').all()),
+      JSON.stringify(await ca.ctx.store.db.prepare('SELECT payload FROM events').all()),
     ).not.toContain('e@school.example');
   });
 
@@ -240,11 +239,11 @@ describe('invitation tokens', () => {
       ca.ctx.store.db
         .prepare('SELECT email FROM invitations WHERE invitation_id = ?')
         .get(invitationId);
-    expect(email()).toEqual({ email: 'gone@school.example' });
+    expect(await email()).toEqual({ email: 'gone@school.example' });
     expect((await ca.admin('POST', `/v1/admin/users/${userId}/erase`, {})).statusCode).toBe(200);
-    expect(email()).toEqual({ email: 'erased' });
-    ca.ctx.store.rebuildProjections();
-    expect(email()).toEqual({ email: 'erased' });
+    expect(await email()).toEqual({ email: 'erased' });
+    await ca.ctx.store.rebuildProjections();
+    expect(await email()).toEqual({ email: 'erased' });
   });
 });
 
@@ -255,8 +254,8 @@ describe('memberships and roles', () => {
     expect(accepted.statusCode, accepted.body).toBe(201);
     const { userId, membershipId, account } = accepted.json() as Record<string, string>;
     expect(account).toBe('created');
-    expect(memberships(userId!)).toEqual([{ membership_id: membershipId, status: 'active' }]);
-    const types = ca.ctx.store.read({ tenantId }).map((event) => event.eventType);
+    expect(await memberships(userId!)).toEqual([{ membership_id: membershipId, status: 'active' }]);
+    const types = (await ca.ctx.store.read({ tenantId })).map((event) => event.eventType);
     expect(types).toEqual(
       expect.arrayContaining([
         'identity.invitation.created',
@@ -273,7 +272,7 @@ describe('memberships and roles', () => {
     expect(enroll.statusCode, enroll.body).toBe(201);
     const users = await tess.call('GET', '/v1/admin/users');
     expect(users.statusCode).toBe(403);
-    expect(decisions('deny')).toContainEqual(
+    expect(await decisions('deny')).toContainEqual(
       expect.objectContaining({
         subject: userId,
         action: 'GET /v1/admin/users',
@@ -283,12 +282,12 @@ describe('memberships and roles', () => {
       }),
     );
     // The same refusal again within the quiet period is not recorded twice.
-    const denials = decisions('deny').length;
+    const denials = (await decisions('deny')).length;
     await tess.call('GET', '/v1/admin/users');
-    expect(decisions('deny')).toHaveLength(denials);
+    expect(await decisions('deny')).toHaveLength(denials);
     ca.clock.advance(DENIAL_QUIET_MS);
     await tess.call('GET', '/v1/admin/users');
-    expect(decisions('deny')).toHaveLength(denials + 1);
+    expect(await decisions('deny')).toHaveLength(denials + 1);
   });
 
   it('a suspended membership grants nothing until it is active again', async () => {
@@ -305,7 +304,7 @@ describe('memberships and roles', () => {
     expect(suspended.json()).toMatchObject({ status: 'suspended', roles: ['auditor'] });
     const refused = await sam.call('GET', '/v1/admin/devices');
     expect(refused.statusCode).toBe(403);
-    expect(decisions('deny')).toContainEqual(
+    expect(await decisions('deny')).toContainEqual(
       expect.objectContaining({ subject: userId, action: 'GET /v1/admin/devices' }),
     );
     expect((await signInResponse('sam')).statusCode).toBe(403);
@@ -361,15 +360,21 @@ describe('memberships and roles', () => {
     expect(foreign.statusCode).toBe(403);
     // Recorded in the installation's stream: an outsider writes nothing into this tenant's,
     // and its own event feed does not show this tenant's id.
-    const denied = ca.ctx.store
-      .read({ tenantId: SYSTEM_TENANT_ID, eventType: 'identity.authorization.decision_recorded' })
-      .at(-1);
+    const denied = (
+      await ca.ctx.store.read({
+        tenantId: SYSTEM_TENANT_ID,
+        eventType: 'identity.authorization.decision_recorded',
+      })
+    ).at(-1);
     expect(
-      ca.ctx.store.read({ tenantId: other, eventType: 'identity.authorization.decision_recorded' }),
+      await ca.ctx.store.read({
+        tenantId: other,
+        eventType: 'identity.authorization.decision_recorded',
+      }),
     ).toEqual([]);
     expect(denied?.payload).toMatchObject({ resource: `tenant:${tenantId}`, result: 'deny' });
     expect(
-      ca.ctx.store.read({ tenantId, eventType: 'identity.authorization.decision_recorded' }),
+      await ca.ctx.store.read({ tenantId, eventType: 'identity.authorization.decision_recorded' }),
     ).toEqual([]);
     const otherSchool = (
       await ca.admin('POST', '/v1/admin/organizations', { tenant: other, name: 'Theirs' })
@@ -399,7 +404,7 @@ describe('memberships and roles', () => {
       role: 'device_manager',
     });
     expect(promote.statusCode).toBe(403);
-    expect(decisions('deny')).toContainEqual(
+    expect(await decisions('deny')).toContainEqual(
       expect.objectContaining({
         action: 'POST /v1/admin/memberships/:id/roles',
         reason: expect.stringContaining('devices:read'),
@@ -413,11 +418,11 @@ describe('memberships and roles', () => {
   });
 
   it('records privileged grants, not routine reads', async () => {
-    const before = decisions('allow').length;
+    const before = (await decisions('allow')).length;
     await ca.admin('GET', `/v1/admin/devices?tenant=${tenantId}`);
-    expect(decisions('allow')).toHaveLength(before);
+    expect(await decisions('allow')).toHaveLength(before);
     await invite({ email: 'p@school.example' });
-    expect(decisions('allow').at(-1)).toMatchObject({
+    expect((await decisions('allow')).at(-1)).toMatchObject({
       action: 'POST /v1/admin/invitations',
       scope: 'members:write',
       resource: `tenant:${tenantId}`,
@@ -444,7 +449,7 @@ describe('memberships and roles', () => {
     expect(joined.json()).toMatchObject({ account: 'existing' });
 
     const inbox = new InboxProcessor(ca.ctx);
-    inbox.process({
+    await inbox.process({
       eventId: 'evt_01J9Z3YQ8M6W4Q9V2K7T5R3N1A',
       eventType: 'tenant.org.user_invited',
       eventVersion: 1,
@@ -464,7 +469,7 @@ describe('memberships and roles', () => {
     expect(stranger.json()).toMatchObject({ code: 'invalid_credentials' });
     const shadow = await accept(await invite({ email: 'sh@school.example' }), 'shadow');
     expect(shadow.json()).toMatchObject({ account: 'completed' });
-    const user = ca.ctx.store.db
+    const user = await ca.ctx.store.db
       .prepare("SELECT status FROM users WHERE tenant_id = ? AND username = 'shadow'")
       .get(tenantId);
     expect(user).toEqual({ status: 'active' });
@@ -488,7 +493,7 @@ describe('memberships and roles', () => {
     expect((await accept(token, 'late.joiner')).json()).toMatchObject({
       code: 'invalid_credentials',
     });
-    expect(memberships(userId)).toEqual([]);
+    expect(await memberships(userId)).toEqual([]);
     await ca.admin('POST', `/v1/admin/users/${userId}/reactivate`, {});
     duringNextCheck(() =>
       ca.admin('POST', `/v1/admin/users/${userId}/password`, { password: 'another long phrase' }),
@@ -496,7 +501,7 @@ describe('memberships and roles', () => {
     expect((await accept(token, 'late.joiner')).json()).toMatchObject({
       code: 'invalid_credentials',
     });
-    expect(memberships(userId)).toEqual([]);
+    expect(await memberships(userId)).toEqual([]);
     expect(
       (await accept(token, 'late.joiner', { password: 'another long phrase' })).json(),
     ).toMatchObject({
@@ -512,12 +517,14 @@ describe('memberships and roles', () => {
     await ca.admin('POST', `/v1/admin/memberships/${membershipId}/suspend`, { tenant: tenantId });
     await invite({ email: 'pending@school.example', roles: ['device_manager'] });
     const snapshot = () =>
-      ['organizations', 'invitations', 'memberships', 'member_assignments'].map((table) =>
-        ca.ctx.store.db.prepare(`SELECT * FROM ${table} ORDER BY 1`).all(),
+      Promise.all(
+        ['organizations', 'invitations', 'memberships', 'member_assignments'].map((table) =>
+          ca.ctx.store.db.prepare(`SELECT * FROM ${table} ORDER BY 1`).all(),
+        ),
       );
-    const before = snapshot();
+    const before = await snapshot();
     expect(before.every((rows) => rows.length > 0)).toBe(true);
-    ca.ctx.store.rebuildProjections();
-    expect(snapshot()).toEqual(before);
+    await ca.ctx.store.rebuildProjections();
+    expect(await snapshot()).toEqual(before);
   });
 });

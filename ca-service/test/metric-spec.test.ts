@@ -115,10 +115,10 @@ describe('exported metrics against the spec table', () => {
     expect(LANTERN_METRICS.flatMap(differences)).toEqual([]);
   });
 
-  it('starts known label values at 0, tenant series included', () => {
+  it('starts known label values at 0, tenant series included', async () => {
     const text = [...families.keys()];
     expect(text).toContain('identity_login_failures_total');
-    const tenantId = ca.ctx.store.db.prepare('SELECT tenant_id FROM tenants').get() as {
+    const tenantId = (await ca.ctx.store.db.prepare('SELECT tenant_id FROM tenants').get()) as {
       tenant_id: string;
     };
     return ca.app.inject({ method: 'GET', url: '/metrics' }).then((response) => {

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import type { SqliteDatabase } from '../src/store/sqlite-database.js';
 import { buildApp, dataDirPaths } from '@lantern/ca-service';
 import type { CaContext } from '@lantern/ca-service';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ describe('GET /health/ready', () => {
     expect(response.json()).toEqual({ status: 'ok', checks: { store: 'ok', signer: 'ok' } });
     // The probe row was rolled back.
     expect(
-      ca.ctx.store.db
+      await ca.ctx.store.db
         .prepare('SELECT COUNT(*) AS n FROM schema_migrations WHERE version < 0')
         .get(),
     ).toEqual({ n: 0 });
@@ -46,7 +47,7 @@ describe('GET /health/ready', () => {
         expect((await ca.app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
         // The store's own busy timeout is back to what it was.
         expect(
-          (ca.ctx.store.db as Database.Database).pragma('busy_timeout', { simple: true }),
+          (ca.ctx.store.db as SqliteDatabase).raw.pragma('busy_timeout', { simple: true }),
         ).toBe(5000);
       } finally {
         other.close();

@@ -48,9 +48,11 @@ const as = (
     ...(body === undefined ? {} : { payload: body }),
   });
 
-const sessions = (userId: string) =>
+const sessions = async (userId: string) =>
   (
-    ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?').get(userId) as {
+    (await ca.ctx.store.db
+      .prepare('SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?')
+      .get(userId)) as {
       n: number;
     }
   ).n;
@@ -72,11 +74,11 @@ describe('TOTP required after retirement (issue 15)', () => {
       const first = await login('tom');
       expect(first.statusCode, first.body).toBe(200);
       await enrol((first.json() as { accessToken: string }).accessToken);
-      removeTotp(ca.ctx, getUser(ca.ctx, teacherId, tenantId), reason, {
+      await removeTotp(ca.ctx, await getUser(ca.ctx, teacherId, tenantId), reason, {
         actor: { type: 'system', id: 'test' },
         correlationId: `cor_${reason}`,
       });
-      const before = sessions(teacherId);
+      const before = await sessions(teacherId);
 
       const refused = await login('tom');
       expect(refused.statusCode).toBe(401);
@@ -84,7 +86,7 @@ describe('TOTP required after retirement (issue 15)', () => {
       expect(body).toMatchObject({ code: 'mfa_enrollment_required', methods: ['totp'] });
       expect(body).not.toHaveProperty('accessToken');
       expect(body).not.toHaveProperty('refreshToken');
-      expect(sessions(teacherId)).toBe(before);
+      expect(await sessions(teacherId)).toBe(before);
       const enrollmentToken = body['enrollmentToken'] as string;
       expect(typeof enrollmentToken).toBe('string');
 
@@ -109,12 +111,13 @@ describe('TOTP required after retirement (issue 15)', () => {
       const signedIn = await login('tom', { totp: code(secret) });
       expect(signedIn.statusCode, signedIn.body).toBe(200);
       expect(
-        verifyAccessToken(ca.ctx, (signedIn.json() as { accessToken: string }).accessToken).amr,
+        (await verifyAccessToken(ca.ctx, (signedIn.json() as { accessToken: string }).accessToken))
+          .amr,
       ).toContain('otp');
       // A second enrolment with the same token is a factor change: it needs a step-up.
       expect((await as('POST', '/v1/mfa/totp/enroll', enrollmentToken, {})).statusCode).toBe(403);
       ca.clock.advance(30_000);
-      removeTotp(ca.ctx, getUser(ca.ctx, teacherId, tenantId), 'user', {
+      await removeTotp(ca.ctx, await getUser(ca.ctx, teacherId, tenantId), 'user', {
         actor: { type: 'system', id: 'test' },
         correlationId: `cor_cleanup_${reason}`,
       });
@@ -124,7 +127,7 @@ describe('TOTP required after retirement (issue 15)', () => {
   it('the enrolment token expires after 5 minutes', async () => {
     const first = await login('tom');
     await enrol((first.json() as { accessToken: string }).accessToken);
-    removeTotp(ca.ctx, getUser(ca.ctx, teacherId, tenantId), 'admin_reset', {
+    await removeTotp(ca.ctx, await getUser(ca.ctx, teacherId, tenantId), 'admin_reset', {
       actor: { type: 'system', id: 'test' },
       correlationId: 'cor_expiry',
     });

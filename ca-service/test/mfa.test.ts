@@ -76,7 +76,7 @@ function asUser(
 const accessToken = (response: LightMyRequestResponse) =>
   (response.json() as { accessToken: string }).accessToken;
 
-const amrOf = (token: string) => verifyAccessToken(ca.ctx, token).amr;
+const amrOf = async (token: string) => (await verifyAccessToken(ca.ctx, token)).amr;
 
 /** Signs in (password only, before TOTP), enrols and confirms; returns the base32 secret. */
 async function enrollTotp(username: string): Promise<string> {
@@ -91,8 +91,8 @@ async function enrollTotp(username: string): Promise<string> {
   return secret;
 }
 
-const userRow = (userId: string) =>
-  ca.ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(userId) as UserRow;
+const userRow = async (userId: string) =>
+  (await ca.ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(userId)) as UserRow;
 
 const events = (eventType: string) => ca.ctx.store.read({ tenantId, eventType });
 
@@ -104,7 +104,7 @@ describe('a lock that lands while the password is checked', () => {
     passwords.verify = async (password, stored) => {
       passwords.verify = verify;
       const verdict = await verify(password, stored);
-      ca.ctx.store.db
+      await ca.ctx.store.db
         .prepare('UPDATE users SET locked_until = ? WHERE user_id = ?')
         .run(new Date(ca.clock.now() + 900_000).toISOString(), teacherId);
       return verdict;
@@ -144,12 +144,12 @@ describe('TOTP enrolment', () => {
 
     // At rest: sealed, neither the base32 nor the raw bytes anywhere in the row or an event.
     const raw = base32Decode(body.secret);
-    const row = ca.ctx.store.db
+    const row = (await ca.ctx.store.db
       .prepare('SELECT * FROM totp_credentials WHERE user_id = ?')
-      .get(teacherId) as Record<string, unknown>;
+      .get(teacherId)) as Record<string, unknown>;
     expect(row['status']).toBe('pending');
     expect(String(row['sealed_secret'])).toMatch(/^lsb1\./);
-    const dump = JSON.stringify(row) + JSON.stringify(ca.ctx.store.read({}));
+    const dump = JSON.stringify(row) + JSON.stringify(await ca.ctx.store.read({}));
     for (const form of [
       body.secret,
       raw.toString('hex'),
@@ -163,20 +163,20 @@ describe('TOTP enrolment', () => {
     });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.json()).toMatchObject({ code: 'mfa_failed' });
-    expect(events('identity.user.login_failed').at(-1)?.payload).toMatchObject({
+    expect((await events('identity.user.login_failed')).at(-1)?.payload).toMatchObject({
       userId: teacherId,
       reason: 'mfa_failed',
       method: 'totp',
       failureCount: 1,
     });
-    expect(events('identity.user.mfa_enrolled')).toHaveLength(0);
+    expect(await events('identity.user.mfa_enrolled')).toHaveLength(0);
 
     const confirmed = await asUser('POST', '/v1/mfa/totp/confirm', token, {
       code: code(body.secret),
     });
     expect(confirmed.statusCode).toBe(200);
     expect(confirmed.json()).toMatchObject({ userId: teacherId, kind: 'totp' });
-    expect(events('identity.user.mfa_enrolled').map((e) => e.payload)).toEqual([
+    expect((await events('identity.user.mfa_enrolled')).map((e) => e.payload)).toEqual([
       { userId: teacherId, kind: 'totp' },
     ]);
     expect((await asUser('GET', '/v1/mfa', token)).json()).toMatchObject({ totp: 'active' });
@@ -223,9 +223,9 @@ describe('TOTP enrolment', () => {
   it('deletes the secret when the user is erased', async () => {
     await enrollTotp('amina');
     expect((await ca.admin('POST', `/v1/admin/users/${learnerId}/erase`, {})).statusCode).toBe(200);
-    const rows = ca.ctx.store.db
+    const rows = (await ca.ctx.store.db
       .prepare('SELECT COUNT(*) AS n FROM totp_credentials WHERE user_id = ?')
-      .get(learnerId) as { n: number };
+      .get(learnerId)) as { n: number };
     expect(rows.n).toBe(0);
   });
 });
@@ -233,8 +233,8 @@ describe('TOTP enrolment', () => {
 describe('sign-in with TOTP', () => {
   it('answers mfa_required without a code (no session, no failure counted), then signs in with one', async () => {
     const secret = await enrollTotp('tom');
-    const sessionsBefore = events('identity.session.created').length;
-    const failuresBefore = events('identity.user.login_failed').length;
+    const sessionsBefore = (await events('identity.session.created')).length;
+    const failuresBefore = (await events('identity.user.login_failed')).length;
 
     const bare = await login('tom');
     expect(bare.statusCode).toBe(401);
@@ -244,9 +244,9 @@ describe('sign-in with TOTP', () => {
       methods: ['totp'],
       details: { methods: ['totp'] },
     });
-    expect(events('identity.session.created')).toHaveLength(sessionsBefore);
-    expect(events('identity.user.login_failed')).toHaveLength(failuresBefore);
-    expect(userRow(teacherId).failure_count).toBe(0);
+    expect(await events('identity.session.created')).toHaveLength(sessionsBefore);
+    expect(await events('identity.user.login_failed')).toHaveLength(failuresBefore);
+    expect((await userRow(teacherId)).failure_count).toBe(0);
 
     // A wrong password is still just a wrong password, code or not.
     const wrongPassword = await login('tom', { password: 'not the password', totp: code(secret) });
@@ -254,8 +254,8 @@ describe('sign-in with TOTP', () => {
 
     const ok = await login('tom', { totp: code(secret) });
     expect(ok.statusCode).toBe(200);
-    expect(amrOf(accessToken(ok))).toEqual(['pwd', 'otp']);
-    expect(events('identity.user.logged_in').at(-1)?.payload).toMatchObject({
+    expect(await amrOf(accessToken(ok))).toEqual(['pwd', 'otp']);
+    expect((await events('identity.user.logged_in')).at(-1)?.payload).toMatchObject({
       amr: ['pwd', 'otp'],
     });
   });
@@ -267,7 +267,7 @@ describe('sign-in with TOTP', () => {
     const replay = await login('tom', { totp: once });
     expect(replay.statusCode).toBe(401);
     expect(replay.json()).toMatchObject({ code: 'mfa_failed' });
-    expect(events('identity.user.login_failed').at(-1)?.payload).toMatchObject({
+    expect((await events('identity.user.login_failed')).at(-1)?.payload).toMatchObject({
       reason: 'mfa_failed',
       method: 'totp',
     });
@@ -290,11 +290,11 @@ describe('sign-in with TOTP', () => {
     expect((await login('tom', { totp: code(secret) })).json()).toMatchObject({
       code: 'mfa_failed',
     });
-    const row = ca.ctx.store.db
+    const row = (await ca.ctx.store.db
       .prepare(
         "SELECT last_used_step FROM totp_credentials WHERE user_id = ? AND status = 'active'",
       )
-      .get(teacherId) as { last_used_step: number };
+      .get(teacherId)) as { last_used_step: number };
     expect(row.last_used_step).toBe(totpStep({ period: 30 }, nowSeconds()) + 1);
   });
 
@@ -308,7 +308,7 @@ describe('sign-in with TOTP', () => {
         code: 'mfa_failed',
       });
     }
-    const failures = events('identity.user.login_failed').map((e) => e.payload);
+    const failures = (await events('identity.user.login_failed')).map((e) => e.payload);
     expect(failures.map((p) => [p['reason'], p['failureCount']])).toEqual([
       ['invalid_credentials', 1],
       ['invalid_credentials', 2],
@@ -316,7 +316,7 @@ describe('sign-in with TOTP', () => {
       ['mfa_failed', 4],
       ['mfa_failed', 5],
     ]);
-    expect(events('identity.user.locked')).toHaveLength(1);
+    expect(await events('identity.user.locked')).toHaveLength(1);
     const locked = await login('tom', { totp: code(secret) });
     expect(locked.statusCode).toBe(401);
     expect(locked.json()).toMatchObject({ code: 'invalid_credentials' });
@@ -325,9 +325,9 @@ describe('sign-in with TOTP', () => {
   it('a good code resets the counter like a good password does', async () => {
     const secret = await enrollTotp('tom');
     await login('tom', { totp: code(secret, 5) });
-    expect(userRow(teacherId).failure_count).toBe(1);
+    expect((await userRow(teacherId)).failure_count).toBe(1);
     expect((await login('tom', { totp: code(secret) })).statusCode).toBe(200);
-    expect(userRow(teacherId).failure_count).toBe(0);
+    expect((await userRow(teacherId)).failure_count).toBe(0);
   });
 });
 
@@ -337,9 +337,9 @@ describe('MFA policy per tenant and role', () => {
     const learnerSecret = await enrollTotp('amina');
     const bare = await login('amina');
     expect(bare.statusCode).toBe(200);
-    expect(amrOf(accessToken(bare))).toEqual(['pwd']);
+    expect(await amrOf(accessToken(bare))).toEqual(['pwd']);
     const withCode = await login('amina', { totp: code(learnerSecret) });
-    expect(amrOf(accessToken(withCode))).toEqual(['pwd', 'otp']);
+    expect(await amrOf(accessToken(withCode))).toEqual(['pwd', 'otp']);
     expect((await login('amina', { totp: code(learnerSecret) })).json()).toMatchObject({
       code: 'mfa_failed',
     });
@@ -368,7 +368,7 @@ describe('MFA policy per tenant and role', () => {
       },
       updatedAt: expect.any(String),
     });
-    expect(events('identity.tenant.mfa_policy_set')).toHaveLength(1);
+    expect(await events('identity.tenant.mfa_policy_set')).toHaveLength(1);
 
     expect((await login('amina')).json()).toMatchObject({
       code: 'mfa_required',
@@ -391,7 +391,7 @@ describe('MFA policy per tenant and role', () => {
       const response = await ca.admin('PUT', `/v1/admin/tenants/${tenantId}/mfa-policy`, { roles });
       expect(response.statusCode).toBe(400);
     }
-    expect(events('identity.tenant.mfa_policy_set')).toHaveLength(0);
+    expect(await events('identity.tenant.mfa_policy_set')).toHaveLength(0);
   });
 
   it('is tenant-isolated: another tenant key can neither read nor set it', async () => {
@@ -415,7 +415,7 @@ describe('MFA policy per tenant and role', () => {
     expect((await ca.admin('PUT', '/v1/admin/tenants/nowhere/mfa-policy', body)).statusCode).toBe(
       404,
     );
-    expect(events('identity.tenant.mfa_policy_set')).toHaveLength(0);
+    expect(await events('identity.tenant.mfa_policy_set')).toHaveLength(0);
     expect((await ca.admin('PUT', url, body, ownKey)).statusCode).toBe(200);
     expect((await ca.admin('GET', url, undefined, readOnlyKey)).json()).toMatchObject({
       roles: { learner: { required: ['totp'], offline: ['password'] } },
@@ -434,7 +434,7 @@ describe('MFA policy per tenant and role', () => {
       code: 'user_not_found',
     });
     expect((await ca.admin('POST', reset, {})).statusCode).toBe(200);
-    expect(events('identity.user.mfa_removed').map((e) => e.payload)).toEqual([
+    expect((await events('identity.user.mfa_removed')).map((e) => e.payload)).toEqual([
       { userId: learnerId, kind: 'totp', reason: 'admin_reset' },
     ]);
     expect((await ca.admin('POST', reset, {})).json()).toMatchObject({ code: 'totp_not_enrolled' });
@@ -446,7 +446,7 @@ describe('step-up', () => {
     const secret = await enrollTotp('amina');
     const pwdOnly = accessToken(await login('amina'));
     const withOtp = accessToken(await login('amina', { totp: code(secret) }));
-    expect(amrOf(pwdOnly)).toEqual(['pwd']);
+    expect(await amrOf(pwdOnly)).toEqual(['pwd']);
 
     const replace = await asUser('POST', '/v1/mfa/totp/enroll', pwdOnly, {});
     expect(replace.statusCode).toBe(403);
@@ -471,7 +471,7 @@ describe('step-up', () => {
 
     const removed = await asUser('DELETE', '/v1/mfa/totp', fresh);
     expect(removed.statusCode).toBe(200);
-    expect(events('identity.user.mfa_removed').at(-1)?.payload).toEqual({
+    expect((await events('identity.user.mfa_removed')).at(-1)?.payload).toEqual({
       userId: learnerId,
       kind: 'totp',
       reason: 'user',
@@ -482,19 +482,19 @@ describe('step-up', () => {
   it('admin actions of a role with stepUp need otp in amr', async () => {
     const adminId = await createUser(ca, tenantId, 'ada', PASSWORD, 'admin');
     const token = accessToken(await login('ada'));
-    const caller = verifyAccessToken(ca.ctx, token);
-    expect(() => assertStepUp(ca.ctx, caller, userRow(adminId), 'admin_action')).toThrow(
-      expect.objectContaining({ code: 'step_up_required' }),
-    );
+    const caller = await verifyAccessToken(ca.ctx, token);
+    await expect(
+      (async () => assertStepUp(ca.ctx, caller, await userRow(adminId), 'admin_action'))(),
+    ).rejects.toThrow(expect.objectContaining({ code: 'step_up_required' }));
     const secret = await enrollTotp('ada');
-    const stepped = verifyAccessToken(
+    const stepped = await verifyAccessToken(
       ca.ctx,
       accessToken(await login('ada', { totp: code(secret) })),
     );
-    expect(() => assertStepUp(ca.ctx, stepped, userRow(adminId), 'admin_action')).not.toThrow();
+    await (async () => assertStepUp(ca.ctx, stepped, await userRow(adminId), 'admin_action'))();
     // A teacher (stepUp false by default) is not asked.
-    const teacher = verifyAccessToken(ca.ctx, accessToken(await login('tom')));
-    expect(() => assertStepUp(ca.ctx, teacher, userRow(teacherId), 'admin_action')).not.toThrow();
+    const teacher = await verifyAccessToken(ca.ctx, accessToken(await login('tom')));
+    await (async () => assertStepUp(ca.ctx, teacher, await userRow(teacherId), 'admin_action'))();
   });
 });
 
@@ -546,7 +546,7 @@ describe('offline grant with TOTP', () => {
       methods: ['password', 'totp', 'webauthn'],
       mfa: ['totp'],
     });
-    expect(events('identity.grant.issued').at(-1)?.payload).toMatchObject({
+    expect((await events('identity.grant.issued')).at(-1)?.payload).toMatchObject({
       methods: ['password', 'totp', 'webauthn'],
     });
     expect(grant.totp).toMatchObject({ alg: 'ECDH-ES+A256GCM', epk: { kty: 'EC', crv: 'P-256' } });
@@ -600,7 +600,7 @@ describe('offline grant with TOTP', () => {
     const response = await deviceLogin('amina');
     expect(response.statusCode).toBe(200);
     expect((response.json() as { offlineGrant?: unknown }).offlineGrant).toBeUndefined();
-    expect(events('identity.grant.issued')).toHaveLength(0);
+    expect(await events('identity.grant.issued')).toHaveLength(0);
   });
 
   it('a device-bound access token works on the MFA routes only with a proof from its device', async () => {

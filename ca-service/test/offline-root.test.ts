@@ -89,7 +89,7 @@ describe('offline root ceremony (lantern-ca init --root-dir, root sign-issuing)'
     );
     const ca = await openCa({ dataDir, clock: systemClock, passphrase: CA_PASSPHRASE });
     expect(ca.context.ca.rootFingerprint).toBe(answer.json['rootFingerprint']);
-    ca.close();
+    await ca.close();
   });
 
   it('rotation without a root answers a usage error and changes nothing', async () => {
@@ -190,7 +190,7 @@ describe('offline root ceremony (lantern-ca init --root-dir, root sign-issuing)'
     expect(ca.context.ca.retired.map((r) => r.authority.keyId.toString('hex'))).toEqual([
       installed.json['retiredKeyId'],
     ]);
-    ca.close();
+    await ca.close();
   });
 
   it('the labelled dev setup keeps the old single-machine flow', async () => {

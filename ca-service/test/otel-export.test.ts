@@ -297,12 +297,14 @@ describe('a served CA with OTEL_* set exports its spans over OTLP/HTTP', () => {
       headers: h,
     });
     await until(
-      () =>
-        ca.ctx.store.db.prepare("SELECT 1 FROM users WHERE username = 'new.teacher'").get() !==
-        undefined,
+      async () =>
+        (await ca.ctx.store.db
+          .prepare("SELECT 1 FROM users WHERE username = 'new.teacher'")
+          .get()) !== undefined,
     );
     await until(
-      async () => (await jsm.streams.info(IDENTITY_STREAM)).state.messages === ca.eventCount(),
+      async () =>
+        (await jsm.streams.info(IDENTITY_STREAM)).state.messages === (await ca.eventCount()),
     );
     await nc.close();
     // Stopping flushes what is still queued.

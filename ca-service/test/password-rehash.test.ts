@@ -21,11 +21,11 @@ describe('rehash on login', () => {
   let ca: TestCa;
   let tenantId: string;
   let userId: string;
-  const storedHash = () =>
+  const storedHash = async () =>
     (
-      ca.ctx.store.db
+      (await ca.ctx.store.db
         .prepare("SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'")
-        .get(userId) as { hash: string }
+        .get(userId)) as { hash: string }
     ).hash;
   const login = (password: string) =>
     ca.app.inject({
@@ -38,7 +38,7 @@ describe('rehash on login', () => {
     ca = await startTestCa();
     tenantId = await createTenant(ca, 'Hillside');
     userId = await createUser(ca, tenantId, 'amina', PASSWORD);
-    ca.ctx.store.db
+    await ca.ctx.store.db
       .prepare("UPDATE credentials SET hash = ? WHERE user_id = ? AND kind = 'password'")
       .run(legacyHash(PASSWORD), userId);
   });
@@ -47,13 +47,13 @@ describe('rehash on login', () => {
   });
 
   it('leaves a scrypt hash alone when the password is wrong', async () => {
-    const before = storedHash();
+    const before = await storedHash();
     expect((await login('correct horse battery stapl')).statusCode).toBe(401);
-    expect(storedHash()).toBe(before);
+    expect(await storedHash()).toBe(before);
   });
 
   it('does not write back over a password set while the login ran, nor let the old one in', async () => {
-    const before = storedHash();
+    const before = await storedHash();
     const passwords = ca.ctx.passwords;
     // The admin's reset lands between the match and the rehash.
     ca.ctx.passwords = {
@@ -61,7 +61,7 @@ describe('rehash on login', () => {
       params: passwords.params,
       async verify(password, stored) {
         const verdict = await passwords.verify(password, stored);
-        ca.ctx.store.db
+        await ca.ctx.store.db
           .prepare("UPDATE credentials SET hash = ? WHERE user_id = ? AND kind = 'password'")
           .run(await passwords.hash('a new password set by the admin'), userId);
         return verdict;
@@ -70,7 +70,7 @@ describe('rehash on login', () => {
     // The old password signs nobody in once it is replaced, not even the login it was checked for.
     expect((await login(PASSWORD)).statusCode).toBe(401);
     ca.ctx.passwords = passwords;
-    expect(storedHash()).not.toBe(before);
+    expect(await storedHash()).not.toBe(before);
     expect((await login(PASSWORD)).statusCode).toBe(401);
     expect((await login('a new password set by the admin')).statusCode).toBe(200);
   });
@@ -78,16 +78,16 @@ describe('rehash on login', () => {
   it('signs in two logins that rehash the same password at once', async () => {
     const answers = await Promise.all([login(PASSWORD), login(PASSWORD)]);
     expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200]);
-    expect(parsePasswordHash(storedHash())?.kdf).toBe('argon2id');
+    expect(parsePasswordHash(await storedHash())?.kdf).toBe('argon2id');
   });
 
   it('replaces a scrypt hash with Argon2id at the first successful login', async () => {
-    expect(parsePasswordHash(storedHash())?.kdf).toBe('scrypt');
+    expect(parsePasswordHash(await storedHash())?.kdf).toBe('scrypt');
     expect((await login(PASSWORD)).statusCode).toBe(200);
-    const rehashed = storedHash();
+    const rehashed = await storedHash();
     expect(parsePasswordHash(rehashed)).toMatchObject({ kdf: 'argon2id', m: 19456, t: 2, p: 1 });
     expect((await login(PASSWORD)).statusCode).toBe(200);
-    expect(storedHash()).toBe(rehashed);
+    expect(await storedHash()).toBe(rehashed);
     expect((await login('correct horse battery stapl')).statusCode).toBe(401);
   });
 });

@@ -11,8 +11,8 @@ beforeEach(async () => {
 });
 afterEach(async () => ca.close());
 
-const rawEvents = () =>
-  (ca.ctx.store.db.prepare('SELECT payload FROM events').all() as { payload: string }[])
+const rawEvents = async () =>
+  ((await ca.ctx.store.db.prepare('SELECT payload FROM events').all()) as { payload: string }[])
     .map((row) => row.payload)
     .join('\n');
 
@@ -32,7 +32,7 @@ describe('GDPR erasure by crypto-shredding', () => {
       email: 'amina@hillside.example',
       displayName: 'Amina K.',
     });
-    const events = rawEvents();
+    const events = await rawEvents();
     for (const personal of ['amina.k', 'amina@hillside.example', 'Amina K.'])
       expect(events).not.toContain(personal);
     expect(events).toContain('"personalData":"pii1.');
@@ -48,23 +48,23 @@ describe('GDPR erasure by crypto-shredding', () => {
         email: 'kofi@hillside.example',
       })
     ).json() as { userId: string };
-    const before = ca.ctx.store.read({ limit: 1000 });
+    const before = await ca.ctx.store.read({ limit: 1000 });
     expect((await ca.admin('POST', `/v1/admin/users/${userId}/erase`, {})).statusCode).toBe(200);
 
     expect(
-      ca.ctx.store.db
+      await ca.ctx.store.db
         .prepare('SELECT COUNT(*) AS n FROM subject_keys WHERE user_id = ?')
         .get(userId),
     ).toEqual({ n: 0 });
-    expect(ca.ctx.store.read({ limit: before.length })).toEqual(before);
+    expect(await ca.ctx.store.read({ limit: before.length })).toEqual(before);
     let previous = GENESIS_HASH;
-    for (const { hash, ...rest } of ca.ctx.store.read({ limit: 1000 })) {
+    for (const { hash, ...rest } of await ca.ctx.store.read({ limit: 1000 })) {
       expect(hash).toBe(eventHash(previous, rest));
       previous = hash;
     }
 
-    ca.ctx.store.rebuildProjections();
-    const row = ca.ctx.store.db
+    await ca.ctx.store.rebuildProjections();
+    const row = await ca.ctx.store.db
       .prepare('SELECT username, email, status FROM users WHERE user_id = ?')
       .get(userId);
     expect(row).toEqual({ username: `erased:${userId}`, email: null, status: 'erased' });
@@ -94,13 +94,17 @@ describe('GDPR erasure by crypto-shredding', () => {
         ).userId,
       );
     }
-    const [first, second] = ca.ctx.store.read({ eventType: 'identity.user.registered' });
+    const [first, second] = await ca.ctx.store.read({ eventType: 'identity.user.registered' });
     const { openPersonalData } = await import('../src/users/personal-data.js');
     expect(
-      openPersonalData(ca.ctx.store.db, ids[1] ?? '', String(first?.payload['personalData'])),
+      await openPersonalData(ca.ctx.store.db, ids[1] ?? '', String(first?.payload['personalData'])),
     ).toBeNull();
     expect(
-      openPersonalData(ca.ctx.store.db, ids[1] ?? '', String(second?.payload['personalData'])),
+      await openPersonalData(
+        ca.ctx.store.db,
+        ids[1] ?? '',
+        String(second?.payload['personalData']),
+      ),
     ).toEqual({ username: 'yaw' });
   });
 });

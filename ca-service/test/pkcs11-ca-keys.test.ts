@@ -280,7 +280,7 @@ describe('CA keys on a PKCS#11 token', () => {
 
   it('rotates the token keys on the token and destroys a retired key once it is unpublished', async () => {
     const first = ca.ctx.tokenKeys.jwks().keys.map((key) => key.kid);
-    const change = ca.ctx.tokenKeys.rotate();
+    const change = await ca.ctx.tokenKeys.rotate();
     expect(change.rotation).not.toBeNull();
     const ring = () =>
       (
@@ -291,7 +291,7 @@ describe('CA keys on a PKCS#11 token', () => {
     const retired = ring().find((key) => key.status === 'retired');
     expect(retired?.kid).toBe(first[1]);
     ca.clock.advance(400 * 86_400_000);
-    const later = ca.ctx.tokenKeys.scheduledRotation();
+    const later = await ca.ctx.tokenKeys.scheduledRotation();
     expect(later.removedKids).toContain(retired?.kid);
     const token = openPkcs11Token({
       modulePath: hsm.modulePath,
@@ -323,7 +323,7 @@ describe('CA keys on a PKCS#11 token', () => {
         verify('sha256', Buffer.from('x'), createPublicKey(ca.ctx.ca.issuingPem), signature),
       ).toBe(true);
     } finally {
-      reopened.close();
+      await reopened.close();
     }
   });
 });

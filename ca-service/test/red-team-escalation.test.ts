@@ -74,7 +74,7 @@ describe('a user manager cannot make or take over a tenant admin', () => {
     expect(password.statusCode, password.body).toBe(403);
     const lock = await uma.call('POST', `/v1/admin/users/${adminId}/lock`, {});
     expect(lock.statusCode, lock.body).toBe(403);
-    const users = ca.ctx.store.db
+    const users = await ca.ctx.store.db
       .prepare('SELECT username, role, email FROM users WHERE tenant_id = ? ORDER BY username')
       .all(tenantId);
     expect(users).toContainEqual({ username: 'uma', role: 'teacher', email: 'uma@school.example' });
@@ -117,7 +117,7 @@ describe('a user manager cannot make or take over a tenant admin', () => {
       userId: oaId,
     });
     expect(lift.statusCode, lift.body).toBe(403);
-    const status = ca.ctx.store.db
+    const status = await ca.ctx.store.db
       .prepare('SELECT status FROM memberships WHERE membership_id = ?')
       .get(oaMembership);
     expect(status).toEqual({ status: 'suspended' });

@@ -24,14 +24,14 @@ async function reenroll(device: EnrolledTestDevice, token: string, proof?: strin
   return postAsDevice(ca, device, '/v1/devices/enroll', body, proof);
 }
 
-const devices = () =>
-  (ca.ctx.store.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
+const devices = async () =>
+  ((await ca.ctx.store.db.prepare('SELECT count(*) AS n FROM devices').get()) as { n: number }).n;
 
 describe('re-enrollment of a device whose binding expired beyond the grace period', () => {
   it('binds the same device id to the new key, with the token consumed', async () => {
     const device = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
     ca.clock.advance(90 * DAY);
-    const before = devices();
+    const before = await devices();
     const answer = await reenroll(device, await createEnrollmentToken(ca, tenantId));
     expect(answer.statusCode, answer.body).toBe(201);
     const body = answer.json() as { deviceId: string; certificate: string };
@@ -39,13 +39,13 @@ describe('re-enrollment of a device whose binding expired beyond the grace perio
     expect(parseCertificate(body.certificate).serialNumber).not.toBe(
       parseCertificate(device.certificatePem).serialNumber,
     );
-    expect(devices()).toBe(before);
+    expect(await devices()).toBe(before);
   });
 
   it('refuses a token of another tenant, a bad proof and a revoked device, binding nothing', async () => {
     const device = await enrollTestDevice(ca.app, await createEnrollmentToken(ca, tenantId));
     ca.clock.advance(90 * DAY);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
 
     const otherTenant = await reenroll(device, await createEnrollmentToken(ca, otherTenantId));
     expect(otherTenant.statusCode).toBe(403);
@@ -60,13 +60,13 @@ describe('re-enrollment of a device whose binding expired beyond the grace perio
     expect(forged.json()).toMatchObject({ code: 'body_hash_mismatch' });
 
     await ca.admin('POST', `/v1/admin/devices/${device.deviceId}/revoke`, { reason: 'stolen' });
-    const afterRevoke = ca.eventCount();
+    const afterRevoke = await ca.eventCount();
     const revoked = await reenroll(device, await createEnrollmentToken(ca, tenantId));
     expect(revoked.statusCode).toBe(403);
     expect(revoked.json()).toMatchObject({ code: 'device_revoked' });
     // Only the revocation and the tokens made for the attempts were recorded.
     expect(afterRevoke).toBeGreaterThan(before);
-    expect(ca.eventCount()).toBe(afterRevoke + 1);
+    expect(await ca.eventCount()).toBe(afterRevoke + 1);
   });
 
   it('a revoked device may still sync on a binding long expired (to hand over); an active one may not', async () => {

@@ -33,7 +33,7 @@ describe('concurrent refreshes', () => {
     expect(first.map((response) => response.statusCode)).toEqual(sessions.map(() => 200));
     const rotated = first.map((response) => response.json() as { refreshToken: string });
     expect(new Set(rotated.map((body) => body.refreshToken)).size).toBe(sessions.length);
-    expect(ca.ctx.store.read({ eventType: 'identity.session.refreshed' })).toHaveLength(8);
+    expect(await ca.ctx.store.read({ eventType: 'identity.session.refreshed' })).toHaveLength(8);
     const second = await Promise.all(rotated.map((body) => refresh(body.refreshToken)));
     expect(second.map((response) => response.statusCode)).toEqual(sessions.map(() => 200));
   });
@@ -50,7 +50,7 @@ describe('concurrent refreshes', () => {
     expect((await refresh(winner.refreshToken)).json()).toMatchObject({
       code: 'refresh_token_invalid',
     });
-    expect(ca.ctx.store.read({ eventType: 'identity.session.revoked' })).toMatchObject([
+    expect(await ca.ctx.store.read({ eventType: 'identity.session.revoked' })).toMatchObject([
       { payload: { sessionId: session.sessionId, reason: 'rotation_reuse' } },
     ]);
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDENTITY_STREAM } from '../src/outbox/identity-streams.js';
 import { OutboxRelay } from '../src/outbox/relay.js';
-import { PostgresConnection } from '../src/store/postgres/postgres-connection.js';
+import { barePostgres } from './support/bare-postgres.js';
 import type { PostgresDatabase } from '../src/store/postgres/postgres-database.js';
 import type { TestCa } from '../../test/support/ca-fixture.js';
 import { createTenant, startTestCa } from '../../test/support/ca-fixture.js';
@@ -39,23 +39,27 @@ describe('outbox relays of two CA instances on one PostgreSQL database', () => {
       });
     const first = relayOf(ca.ctx);
     first.start();
-    await until(() => first.status().connected);
+    await until(async () => (await first.status()).connected);
     const second = relayOf(twin.ctx);
     second.start();
     const tenantId = await createTenant(ca, 'Relay Lease School');
     try {
-      appendCheapEvents(ca.ctx, tenantId, 200);
-      await until(() => first.status().depth === 0);
-      expect(second.status().published).toBe(0);
+      await appendCheapEvents(ca.ctx, tenantId, 200);
+      await until(async () => (await first.status()).depth === 0);
+      expect((await second.status()).published).toBe(0);
 
-      // The first relay's database session ends under it (a failover, a network cut).
-      const { pid } = ca.ctx.store.db.prepare('SELECT pg_backend_pid() AS pid').get() as {
-        pid: number;
-      };
-      const admin = new PostgresConnection((ca.ctx.store.db as PostgresDatabase).url);
-      admin.query('SELECT pg_terminate_backend($1)', [pid]);
-      admin.close();
-      appendCheapEvents(twin.ctx, tenantId, 200);
+      // The first relay's database session, the one holding the lease, ends under it (a
+      // failover, a network cut).
+      const admin = await barePostgres((ca.ctx.store.db as PostgresDatabase).url);
+      const holders = await admin.query(
+        `SELECT pg_terminate_backend(pid) AS ended FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND objsubid = 1
+         AND objid = (hashtext(current_schema() || ':' || $1)::bigint & 4294967295)::oid`,
+        ['lease:relay:identity'],
+      );
+      expect(holders).toEqual([{ ended: true }]);
+      await admin.close();
+      await appendCheapEvents(twin.ctx, tenantId, 200);
       // Whether the relay learns it from its next statement's failure or from a reconnect, it
       // stands by; then whichever relay asks first takes the lease and carries on from the
       // stored cursor.
@@ -64,7 +68,7 @@ describe('outbox relays of two CA instances on one PostgreSQL database', () => {
         30_000,
       );
 
-      const ids = storeEventIds(twin.ctx);
+      const ids = await storeEventIds(twin.ctx);
       await until(
         async () => (await streamMessages(nats.url, IDENTITY_STREAM)).length >= ids.length,
         30_000,
@@ -74,8 +78,8 @@ describe('outbox relays of two CA instances on one PostgreSQL database', () => {
       );
       expect(published.length).toBe(new Set(published).size);
       expect(new Set(published)).toEqual(new Set(ids));
-      expect(first.status().running).toBe(true);
-      expect(second.status().running).toBe(true);
+      expect((await first.status()).running).toBe(true);
+      expect((await second.status()).running).toBe(true);
     } finally {
       await first.stop();
       await second.stop();

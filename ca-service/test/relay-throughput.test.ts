@@ -26,7 +26,7 @@ describe.runIf(process.env['LANTERN_BENCH'])('relay throughput', () => {
     ca = await startTestCa();
     const tenantId = await createTenant(ca, 'Bench School');
     for (let done = 0; done < EVENTS; done += 1000) {
-      ca.ctx.store.append(
+      await ca.ctx.store.append(
         Array.from({ length: 1000 }, () => {
           const userId = ca.ctx.ids.next('usr');
           return {
@@ -47,7 +47,7 @@ describe.runIf(process.env['LANTERN_BENCH'])('relay throughput', () => {
   });
 
   it('relay vs raw publish-ack loop, same window', async () => {
-    const total = ca.eventCount();
+    const total = await ca.eventCount();
     const relay = new OutboxRelay({
       store: ca.ctx.store,
       clock: { now: () => Date.now() },
@@ -57,9 +57,9 @@ describe.runIf(process.env['LANTERN_BENCH'])('relay throughput', () => {
     });
     let started = performance.now();
     relay.start();
-    while (relay.status().depth > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    while ((await relay.status()).depth > 0) await new Promise((resolve) => setTimeout(resolve, 5));
     const relaySeconds = (performance.now() - started) / 1000;
-    const { failures } = relay.status();
+    const { failures } = await relay.status();
     await relay.stop();
 
     const nc = await connect({ servers: nats.url });
@@ -67,7 +67,7 @@ describe.runIf(process.env['LANTERN_BENCH'])('relay throughput', () => {
     await jsm.streams.delete(IDENTITY_STREAM);
     await jsm.streams.add({ name: IDENTITY_STREAM, subjects: ['identity.>'] });
     const js = jetstream(nc);
-    const messages = [...ca.ctx.store.readAll()].map(eventMessage);
+    const messages = (await ca.ctx.store.read({ limit: 10_000 })).map(eventMessage);
     started = performance.now();
     let next = 0;
     const lane = async () => {

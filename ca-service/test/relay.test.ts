@@ -59,25 +59,25 @@ describe('outbox relay', () => {
 
   it('waits without NATS: nothing published, nothing lost, depth and lag reported', async () => {
     const backbone = startEventBackbone({ ctx: ca.ctx, checkpointIntervalMs: 0 });
-    append(10);
+    await append(10);
     ca.clock.advance(5_000);
-    const { relay: status, inbox } = backbone.status();
-    expect(status).toMatchObject({ running: false, cursor: 0, depth: ca.eventCount() });
+    const { relay: status, inbox } = await backbone.status();
+    expect(status).toMatchObject({ running: false, cursor: 0, depth: await ca.eventCount() });
     expect(status.lagSeconds).toBeGreaterThanOrEqual(5);
     expect(inbox).toBeUndefined();
     await backbone.stop();
   });
 
   it('publishes every event exactly once, with the event id as Nats-Msg-Id', async () => {
-    append(1500);
-    append(1, TRACE_ID);
+    await append(1500);
+    await append(1, TRACE_ID);
     const running = startRelay();
-    await until(() => running.status().depth === 0);
+    await until(async () => (await running.status()).depth === 0);
     const messages = await streamMessages(nats.url, IDENTITY_STREAM);
-    const ids = storeIds();
+    const ids = await storeIds();
     expect(messages.map((m) => m.headers?.get('Nats-Msg-Id')).sort()).toEqual([...ids].sort());
     expect(new Set(messages.map((m) => m.headers?.get('Nats-Msg-Id'))).size).toBe(ids.length);
-    expect(running.status()).toMatchObject({ published: ids.length, failures: 0, dlq: 0 });
+    expect(await running.status()).toMatchObject({ published: ids.length, failures: 0, dlq: 0 });
 
     const validator = new EventValidator();
     const last = messages.find((m) => m.headers?.get('Nats-Msg-Id') === ids.at(-1));
@@ -94,41 +94,41 @@ describe('outbox relay', () => {
 
   it('survives a NATS crash: depth grows while it is down, then drains without duplicates', async () => {
     const running = startRelay();
-    await until(() => running.status().depth === 0);
+    await until(async () => (await running.status()).depth === 0);
     // Killed mid-flight: some of these are stored without their ack reaching the relay, which
     // sends them again after the restart; the stream must drop those by message id.
-    append(1000);
-    await until(() => running.status().published > 0);
+    await append(1000);
+    await until(async () => (await running.status()).published > 0);
     await nats.kill();
     for (let batch = 0; batch < 5; batch++) {
-      append(100);
+      await append(100);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     ca.clock.advance(30_000);
-    await until(() => !running.status().connected);
-    const down = running.status();
+    await until(async () => !(await running.status()).connected);
+    const down = await running.status();
     expect(down.depth).toBeGreaterThanOrEqual(500);
     expect(down.connected).toBe(false);
     expect(down.lagSeconds).toBeGreaterThanOrEqual(30);
 
     await nats.restart();
-    await until(() => running.status().depth === 0);
+    await until(async () => (await running.status()).depth === 0);
     const messages = await streamMessages(nats.url, IDENTITY_STREAM);
-    const ids = storeIds();
+    const ids = await storeIds();
     expect(messages).toHaveLength(ids.length);
     expect(new Set(messages.map((m) => m.headers?.get('Nats-Msg-Id'))).size).toBe(ids.length);
-    expect(running.status()).toMatchObject({ lagSeconds: 0, dlq: 0, connected: true });
+    expect(await running.status()).toMatchObject({ lagSeconds: 0, dlq: 0, connected: true });
   });
 
   it('resumes from its persisted cursor after a restart of the service', async () => {
-    const before = ca.ctx.store.db
+    const before = (await ca.ctx.store.db
       .prepare("SELECT position FROM cursors WHERE name = 'relay:identity'")
-      .get() as { position: number };
-    expect(before.position).toBe(ca.eventCount());
-    append(20);
+      .get()) as { position: number };
+    expect(before.position).toBe(await ca.eventCount());
+    await append(20);
     const running = startRelay();
-    await until(() => running.status().depth === 0);
-    expect(running.status()).toMatchObject({ published: 20, duplicates: 0 });
+    await until(async () => (await running.status()).depth === 0);
+    expect(await running.status()).toMatchObject({ published: 20, duplicates: 0 });
   });
 
   it('replays a range; the stream drops what it saw within its duplicate window', async () => {
@@ -142,7 +142,7 @@ describe('outbox relay', () => {
       });
       return { code, json: JSON.parse(out.join('')) as Record<string, number> };
     };
-    const head = ca.eventCount();
+    const head = await ca.eventCount();
     const again = await run([
       'events',
       'replay',
@@ -198,9 +198,9 @@ describe('outbox relay', () => {
     await jsm.streams.add({ name: IDENTITY_STREAM, subjects: ['identity.>'], max_msg_size: 2048 });
     await nc.close();
     const deviceId = ca.ctx.ids.next('dev');
-    const first = ca.eventCount() + 1;
-    append(1);
-    ca.ctx.store.append([
+    const first = (await ca.eventCount()) + 1;
+    await append(1);
+    await ca.ctx.store.append([
       {
         eventType: 'identity.device.bound_for_offline',
         aggregateId: deviceId,
@@ -220,10 +220,10 @@ describe('outbox relay', () => {
         },
       },
     ]);
-    append(1);
+    await append(1);
     const running = startRelay({ maxAttempts: 3 });
-    await until(() => running.status().depth === 0);
-    expect(running.status().dlq).toBe(1);
+    await until(async () => (await running.status()).depth === 0);
+    expect((await running.status()).dlq).toBe(1);
     const published = await streamMessages(nats.url, IDENTITY_STREAM);
     expect(published.map((m) => m.headers?.get('Lantern-Position'))).toEqual([
       String(first),
@@ -235,7 +235,7 @@ describe('outbox relay', () => {
     expect(parked[0]?.headers?.get('Lantern-Dlq-Reason')).toContain('maximum');
     expect(parked[0]?.headers?.get('Lantern-Position')).toBe(String(first + 1));
     expect(
-      ca.ctx.store.db.prepare('SELECT source, position, attempts FROM dead_letters').all(),
+      await ca.ctx.store.db.prepare('SELECT source, position, attempts FROM dead_letters').all(),
     ).toEqual([{ source: 'relay', position: first + 1, attempts: 3 }]);
   });
 });

@@ -36,14 +36,14 @@ beforeEach(async () => {
 afterEach(async () => ca.close());
 
 /** Runs `action` once, when the issuing CA is next asked to sign (after every check before it). */
-function beforeNextSignature(action: () => void): void {
+function beforeNextSignature(action: () => Promise<unknown>): void {
   const { authority } = ca.ctx.ca;
   const signer = authority.signer;
   const racing: Signer = {
     publicKey: signer.publicKey,
-    sign: (data, encoding) => {
+    sign: async (data, encoding) => {
       authority.signer = signer;
-      action();
+      await action();
       return signer.sign(data, encoding);
     },
   };
@@ -51,13 +51,13 @@ function beforeNextSignature(action: () => void): void {
 }
 
 /** Runs `action` once, while the next password is being checked. */
-function duringNextPasswordCheck(action: () => void): void {
+function duringNextPasswordCheck(action: () => Promise<unknown>): void {
   const { passwords } = ca.ctx;
   const verify = passwords.verify.bind(passwords);
   passwords.verify = async (password, stored) => {
     passwords.verify = verify;
     const verdict = await verify(password, stored);
-    action();
+    await action();
     return verdict;
   };
 }
@@ -78,13 +78,13 @@ const sessions = (userId: string) =>
 describe('a device revoked while its new certificate is signed gets none', () => {
   it('refuses the renewal: every certificate the device holds is one the revocation covers', async () => {
     ca.clock.advance(21 * DAY);
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     beforeNextSignature(revoke);
     const renewal = await postAsDevice(ca, device, '/v1/devices/renew', '{}');
     expect(renewal.statusCode, renewal.body).toBe(403);
     expect(renewal.json()).toMatchObject({ code: 'device_revoked' });
-    expect(certificates()).toEqual({ issued: 1, revoked: 1 });
-    expect(ca.eventCount()).toBe(before + 1);
+    expect(await certificates()).toEqual({ issued: 1, revoked: 1 });
+    expect(await ca.eventCount()).toBe(before + 1);
   });
 
   it('refuses the re-enrollment, and leaves its token unused', async () => {
@@ -95,8 +95,8 @@ describe('a device revoked while its new certificate is signed gets none', () =>
     const answer = await postAsDevice(ca, device, '/v1/devices/enroll', body);
     expect(answer.statusCode, answer.body).toBe(403);
     expect(answer.json()).toMatchObject({ code: 'device_revoked' });
-    expect(certificates()).toEqual({ issued: 1, revoked: 1 });
-    const status = ca.ctx.store.db
+    expect(await certificates()).toEqual({ issued: 1, revoked: 1 });
+    const status = await ca.ctx.store.db
       .prepare('SELECT status FROM enrollment_tokens WHERE device_id IS NULL')
       .all();
     expect(status).toEqual([{ status: 'issued' }]);
@@ -108,13 +108,17 @@ describe('a device revoked right after its enrollment committed', () => {
     const { store } = ca.ctx;
     const grouped = store.groupedTransaction.bind(store);
     // Another instance revokes the new device between the enrollment's commit and its answer.
-    store.groupedTransaction = async <T>(unit: () => T) => {
+    store.groupedTransaction = async <T>(unit: () => Promise<T> | T) => {
       store.groupedTransaction = grouped;
       const result = await grouped(unit);
-      const newest = store.db
+      const newest = (await store.db
         .prepare('SELECT device_id FROM devices ORDER BY enrolled_at DESC, device_id DESC LIMIT 1')
-        .get() as { device_id: string };
-      revokeDevice(ca.ctx, { deviceId: newest.device_id, tenantId: null, reason: 'lost' }, meta);
+        .get()) as { device_id: string };
+      await revokeDevice(
+        ca.ctx,
+        { deviceId: newest.device_id, tenantId: null, reason: 'lost' },
+        meta,
+      );
       return result;
     };
     const enrolled = await ca.app.inject({
@@ -130,9 +134,9 @@ describe('a device revoked right after its enrollment committed', () => {
       deviceId: string;
       revocationCursor: number;
     };
-    const entry = store.db
+    const entry = (await store.db
       .prepare('SELECT seq FROM revocation_feed WHERE subject_id = ?')
-      .get(deviceId) as { seq: number };
+      .get(deviceId)) as { seq: number };
     expect(revocationCursor).toBeLessThan(entry.seq);
   });
 });
@@ -161,8 +165,8 @@ describe('a sign-in whose account or device lost its standing during the passwor
       const refused = await login(body, false);
       expect(refused.statusCode, refused.body).toBe(status);
       expect(refused.json()).toMatchObject({ code });
-      expect(sessions(userId)).toEqual({ n: 0 });
-      applyUserAction(
+      expect(await sessions(userId)).toEqual({ n: 0 });
+      await applyUserAction(
         ca.ctx,
         { userId, tenantId, action: action === 'lock' ? 'unlock' : 'reactivate' },
         meta,
@@ -181,7 +185,7 @@ describe('a sign-in whose account or device lost its standing during the passwor
     const refused = await login(body, false);
     expect(refused.statusCode, refused.body).toBe(401);
     expect(refused.json()).toMatchObject({ code: 'invalid_credentials' });
-    expect(sessions(userId)).toEqual({ n: 0 });
+    expect(await sessions(userId)).toEqual({ n: 0 });
   });
 
   it('gives no session or offline grant through a device revoked meanwhile', async () => {
@@ -191,8 +195,8 @@ describe('a sign-in whose account or device lost its standing during the passwor
     const refused = await login(body, true);
     expect(refused.statusCode, refused.body).toBe(403);
     expect(refused.json()).toMatchObject({ code: 'device_revoked' });
-    expect(sessions(userId)).toEqual({ n: 0 });
-    const grants = ca.ctx.store.db.prepare('SELECT count(*) AS n FROM grants').get();
+    expect(await sessions(userId)).toEqual({ n: 0 });
+    const grants = await ca.ctx.store.db.prepare('SELECT count(*) AS n FROM grants').get();
     expect(grants).toEqual({ n: 0 });
   });
 });
@@ -207,9 +211,9 @@ describe('a refresh whose proof was checked before the revocation committed', ()
     // The refresh's unit runs in a later turn than its proof's check: the revocation lands there.
     const { store } = ca.ctx;
     const grouped = store.groupedTransaction.bind(store);
-    store.groupedTransaction = <T>(unit: () => T) => {
+    store.groupedTransaction = async <T>(unit: () => Promise<T> | T) => {
       store.groupedTransaction = grouped;
-      revoke();
+      await revoke();
       return grouped(unit);
     };
     const refreshed = await postAsDevice(
@@ -220,7 +224,7 @@ describe('a refresh whose proof was checked before the revocation committed', ()
     );
     expect(refreshed.statusCode, refreshed.body).toBe(403);
     expect(refreshed.json()).toMatchObject({ code: 'device_revoked' });
-    const rotated = ca.ctx.store.db
+    const rotated = await ca.ctx.store.db
       .prepare("SELECT count(*) AS n FROM refresh_tokens WHERE status = 'rotated'")
       .get();
     expect(rotated).toEqual({ n: 0 });
@@ -240,14 +244,14 @@ describe('a sync round whose proof was checked before the revocation committed',
       revokedAt: null,
       jti: 'race',
     };
-    revoke();
+    await revoke();
     const answer = await new SyncService(ca.ctx).sync(
       proven,
       { events: [{ seq: 1, event: offlineSignin(ca, device, userId) }], revocationCursor: 0 },
       'race',
     );
     expect(answer).toMatchObject({ accepted: 1, quarantined: 1 });
-    const receipt = ca.ctx.store.db
+    const receipt = await ca.ctx.store.db
       .prepare('SELECT outcome FROM device_event_receipts WHERE device_id = ?')
       .all(device.deviceId);
     expect(receipt).toEqual([{ outcome: 'recorded' }]);

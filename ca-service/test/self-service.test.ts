@@ -124,7 +124,7 @@ describe('password reset', () => {
     await sink.waitFor(1);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(sink.received.map((mail) => mail.to)).toEqual([[EMAIL]]);
-    expect(events('identity.password.reset_requested')).toHaveLength(1);
+    expect(await events('identity.password.reset_requested')).toHaveLength(1);
   });
 
   it('refuses bad, tampered, expired and superseded tokens with one code and changes nothing', async () => {
@@ -136,7 +136,7 @@ describe('password reset', () => {
     await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
     const second = tokenIn((await sink.waitFor(2))[1]!, '/account/reset-password');
     expect(sink.received).toHaveLength(2);
-    expect(events('identity.password.reset_requested')).toHaveLength(2);
+    expect(await events('identity.password.reset_requested')).toHaveLength(2);
     const [id, secret] = second.split('.') as [string, string];
     const tampered = `${id}.${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
     for (const token of ['garbage', tampered, first, `${'A'.repeat(22)}.${secret}`]) {
@@ -153,7 +153,7 @@ describe('password reset', () => {
       password: NEW,
     });
     expect(expired.json()).toMatchObject({ code: 'self_service_token_invalid' });
-    expect(events('identity.password.reset_completed')).toHaveLength(0);
+    expect(await events('identity.password.reset_completed')).toHaveLength(0);
     expect((await login(OLD)).statusCode).toBe(200);
   });
 
@@ -171,7 +171,7 @@ describe('password reset', () => {
     });
     expect(answer.statusCode, answer.body).toBe(400);
     expect(answer.json()).toMatchObject({ code: 'self_service_token_invalid' });
-    expect(events('identity.password.reset_completed')).toHaveLength(0);
+    expect(await events('identity.password.reset_completed')).toHaveLength(0);
     expect((await login(OLD)).statusCode).toBe(200);
   });
 
@@ -193,8 +193,8 @@ describe('password reset', () => {
     });
     expect(answer.statusCode, answer.body).toBe(400);
     expect(answer.json()).toMatchObject({ code: 'self_service_token_invalid' });
-    expect(events('identity.password.reset_completed')).toHaveLength(0);
-    expect(events('identity.user.password_set')).toHaveLength(1); // the account's creation
+    expect(await events('identity.password.reset_completed')).toHaveLength(0);
+    expect(await events('identity.user.password_set')).toHaveLength(1); // the account's creation
     await ca.admin('POST', `/v1/admin/users/${userId}/reactivate`, {});
     expect((await login(OLD)).statusCode).toBe(200);
   });
@@ -220,7 +220,7 @@ describe('password reset', () => {
     await post('/v1/self-service/password-reset', { tenant: 'hillside', email: EMAIL });
     const token = tokenIn((await sink.waitFor(1))[0]!, '/account/reset-password');
 
-    const [requested] = events('identity.password.reset_requested');
+    const [requested] = await events('identity.password.reset_requested');
     const secretHash = createHash('sha256').update(token.split('.')[1]!).digest('hex');
     expect(requested).toMatchObject({
       eventVersion: 2,
@@ -243,14 +243,14 @@ describe('password reset', () => {
     expect((await login(NEW)).statusCode).toBe(200);
     const refreshed = await post('/v1/auth/refresh', { refreshToken: signedIn.refreshToken });
     expect(refreshed.statusCode).toBe(401);
-    expect(events('identity.session.revoked').map((e) => e.payload['reason'])).toEqual([
+    expect((await events('identity.session.revoked')).map((e) => e.payload['reason'])).toEqual([
       'password_reset',
     ]);
-    expect(events('identity.password.reset_completed')).toMatchObject([
+    expect(await events('identity.password.reset_completed')).toMatchObject([
       { payload: { userId, resetTokenHash: secretHash, sessionsRevoked: 1 } },
     ]);
 
-    const stored = JSON.stringify(ca.ctx.store.read({ limit: 10_000 }));
+    const stored = JSON.stringify(await ca.ctx.store.read({ limit: 10_000 }));
     expect(stored).not.toContain(token.split('.')[1]);
     expect(ca.logLines.join('')).not.toContain(token.split('.')[1]);
 
@@ -270,7 +270,7 @@ describe('reset link sent by an admin', () => {
     const sent = await ca.admin('POST', `/v1/admin/users/${userId}/password-reset-link`, {});
     expect(sent.statusCode, sent.body).toBe(202);
     const token = tokenIn((await sink.waitFor(1))[0]!, '/account/reset-password');
-    expect(events('identity.password.reset_requested')).toMatchObject([
+    expect(await events('identity.password.reset_requested')).toMatchObject([
       { payload: { userId, channel: 'admin' } },
     ]);
     const done = await post('/v1/self-service/password-reset/complete', { token, password: NEW });
@@ -288,7 +288,7 @@ describe('reset link sent by an admin', () => {
       (key.json() as { apiKey: string }).apiKey,
     );
     expect(crossing.statusCode).toBe(404);
-    expect(events('identity.password.reset_requested')).toHaveLength(1);
+    expect(await events('identity.password.reset_requested')).toHaveLength(1);
   });
 });
 
@@ -307,11 +307,11 @@ describe('email verification', () => {
     });
     expect(asked.statusCode).toBe(202);
     const token = tokenIn((await sink.waitFor(2))[1]!, '/account/verify-email');
-    expect(events('identity.user.email_verification_requested')).toHaveLength(1);
+    expect(await events('identity.user.email_verification_requested')).toHaveLength(1);
 
     const confirmed = await post('/v1/self-service/email-verification/confirm', { token });
     expect(confirmed.statusCode).toBe(200);
-    expect(events('identity.user.email_verified')).toMatchObject([{ payload: { userId } }]);
+    expect(await events('identity.user.email_verified')).toMatchObject([{ payload: { userId } }]);
     const twice = await post('/v1/self-service/email-verification/confirm', { token });
     expect(twice.json()).toMatchObject({ code: 'self_service_token_invalid' });
   });

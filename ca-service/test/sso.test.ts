@@ -97,11 +97,12 @@ async function metric(result: string, provider = 'google'): Promise<number> {
   return Number(line?.split(' ')[1] ?? 'NaN');
 }
 
-const events = (type: string) =>
-  ca.ctx.store.db
-    .prepare('SELECT payload FROM events WHERE event_type = ? ORDER BY position')
-    .all(type)
-    .map((row) => JSON.parse((row as { payload: string }).payload) as Record<string, unknown>);
+const events = async (type: string) =>
+  (
+    await ca.ctx.store.db
+      .prepare('SELECT payload FROM events WHERE event_type = ? ORDER BY position')
+      .all(type)
+  ).map((row) => JSON.parse((row as { payload: string }).payload) as Record<string, unknown>);
 
 describe('SSO callbacks that must fail', () => {
   withCa();
@@ -133,13 +134,13 @@ describe('SSO callbacks that must fail', () => {
     const url = await start(hillside);
     const state = url.searchParams.get('state') ?? '';
     // The stored verifier replaced by another (sealed as the CA seals its own).
-    ca.ctx.store.db
+    await ca.ctx.store.db
       .prepare('UPDATE sso_attempts SET code_verifier = ? WHERE state = ?')
       .run(ca.ctx.secretBox.seal(Buffer.from('x'.repeat(43)), `sso-pkce:${state}`), state);
     const answer = await callback(await idp.authorize(url.toString(), 'sub-teacher'));
     expect(answer.statusCode).toBe(400);
     expect(answer.json()).toMatchObject({ code: 'sso_code_rejected' });
-    expect(events('identity.user.logged_in')).toHaveLength(0);
+    expect(await events('identity.user.logged_in')).toHaveLength(0);
   });
 
   it('the authorization request always carries an S256 challenge, a state and a nonce', async () => {
@@ -169,7 +170,7 @@ describe('SSO callbacks that must fail', () => {
 
   it('a nonce other than the one sent is sso_id_token_invalid', async () => {
     const url = await start(hillside);
-    ca.ctx.store.db
+    await ca.ctx.store.db
       .prepare('UPDATE sso_attempts SET nonce = ? WHERE state = ?')
       .run('another-nonce', url.searchParams.get('state'));
     const answer = await callback(await idp.authorize(url.toString(), 'sub-teacher'));
@@ -187,7 +188,7 @@ describe('SSO callbacks that must fail', () => {
       expect(answer.statusCode).toBe(403);
       expect(answer.json()).toMatchObject({ code: 'sso_identity_unlinked' });
     }
-    expect(events('identity.user.identity_linked')).toHaveLength(0);
+    expect(await events('identity.user.identity_linked')).toHaveLength(0);
     expect(await metric('identity_unlinked')).toBe(2);
   });
 
@@ -221,7 +222,7 @@ describe('SSO callbacks that must fail', () => {
 
   it("a failure of the CA's own is counted as error, not as a user's refusal (it spends the SSO budget)", async () => {
     const back = await idp.authorize((await start(hillside)).toString(), 'sub-teacher');
-    ca.ctx.store.db.exec('DROP TABLE sso_identities');
+    await ca.ctx.store.db.exec('DROP TABLE sso_identities');
     const answer = await callback(back);
     expect(answer.statusCode).toBe(500);
     expect(answer.json()).toMatchObject({ code: 'internal_error' });
@@ -313,7 +314,7 @@ describe('SSO sign-in', () => {
       userId: teacherId,
       tenantId: hillside,
     });
-    expect(events('identity.user.identity_linked')).toEqual([
+    expect(await events('identity.user.identity_linked')).toEqual([
       {
         userId: teacherId,
         provider: 'google',
@@ -322,7 +323,7 @@ describe('SSO sign-in', () => {
         linkedBy: 'verified_email',
       },
     ]);
-    expect(events('identity.user.logged_in').at(-1)).toMatchObject({
+    expect((await events('identity.user.logged_in')).at(-1)).toMatchObject({
       userId: teacherId,
       amr: ['sso'],
     });
@@ -333,7 +334,7 @@ describe('SSO sign-in', () => {
     );
     idp.accounts.set('sub-teacher', { email: 'n.okafor@hillside.example', emailVerified: true });
     expect(again.json()).toMatchObject({ userId: teacherId });
-    expect(events('identity.user.identity_linked')).toHaveLength(1);
+    expect(await events('identity.user.identity_linked')).toHaveLength(1);
     expect(await metric('success')).toBe(2);
     // The refresh token works like a password sign-in's.
     const refreshed = await ca.app.inject({
@@ -355,11 +356,14 @@ describe('SSO sign-in', () => {
       updatedAt: expect.any(String),
     });
     expect(set.body).not.toContain(CLIENT_A.clientSecret);
-    const stored = JSON.stringify(ca.ctx.store.db.prepare('SELECT * FROM events').all());
+    const stored = JSON.stringify(await ca.ctx.store.db.prepare('SELECT * FROM events').all());
     expect(stored).not.toContain(CLIENT_A.clientSecret);
     expect(
-      (ca.ctx.store.db.prepare('SELECT sealed FROM sso_client_secrets').get() as { sealed: string })
-        .sealed,
+      (
+        (await ca.ctx.store.db.prepare('SELECT sealed FROM sso_client_secrets').get()) as {
+          sealed: string;
+        }
+      ).sealed,
     ).toMatch(/^lsb1\./);
     const link = await ca.admin('POST', `/v1/admin/users/${teacherId}/sso-identities`, {
       subject: 'sub-unverified',
@@ -370,12 +374,16 @@ describe('SSO sign-in', () => {
     );
     expect(answer.json()).toMatchObject({ userId: teacherId });
     // Rebuilt from the events alone, the configuration and the link are the same.
-    const before = ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all();
-    ca.ctx.store.rebuildProjections();
-    expect(ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all()).toEqual(before);
+    const before = await ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all();
+    await ca.ctx.store.rebuildProjections();
+    expect(await ca.ctx.store.db.prepare('SELECT * FROM tenant_sso_providers').all()).toEqual(
+      before,
+    );
     expect(
       (
-        ca.ctx.store.db.prepare('SELECT user_id FROM sso_identities').all() as { user_id: string }[]
+        (await ca.ctx.store.db.prepare('SELECT user_id FROM sso_identities').all()) as {
+          user_id: string;
+        }[]
       ).map((row) => row.user_id),
     ).toEqual([teacherId]);
     // Another tenant's admin key cannot link Hillside's user.
@@ -489,7 +497,7 @@ describe('device hand-off', () => {
     const redeemed = await postAsDevice(ca, attacker, `/v1/sso/handoffs/${handoffId}`, '{}');
     expect(redeemed.json()).toMatchObject({ code: 'sso_handoff_invalid' });
     expect(
-      ca.ctx.store.db
+      await ca.ctx.store.db
         .prepare('SELECT COUNT(*) AS n FROM sessions WHERE device_id = ?')
         .get(attacker.deviceId),
     ).toEqual({ n: 0 });

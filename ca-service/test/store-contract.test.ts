@@ -6,7 +6,7 @@ import { RowBatches } from '../src/store/row-batches.js';
 import { leaseOf } from '../src/store/lease.js';
 import { isUniqueViolation } from '../src/store/unique-violation.js';
 import { MIGRATIONS, migrate } from '../src/store/migrations.js';
-import { PostgresConnection } from '../src/store/postgres/postgres-connection.js';
+import { barePostgres } from './support/bare-postgres.js';
 import { PostgresDatabase } from '../src/store/postgres/postgres-database.js';
 import { databaseKeyRingText } from '../src/tokens/database-key-ring-text.js';
 import { KeyRingChangedError } from '../src/tokens/key-ring-store.js';
@@ -32,8 +32,8 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     ca = await startTestCa({ store });
   });
   afterAll(async () => ca.close());
-  beforeEach(() => {
-    ca.ctx.store.db.exec('DROP TABLE IF EXISTS scratch');
+  beforeEach(async () => {
+    await ca.ctx.store.db.exec('DROP TABLE IF EXISTS scratch');
   });
 
   const meta = { actor: { type: 'system' as const, id: 'test' }, correlationId: 'c1' };
@@ -50,21 +50,93 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     payload: { tenantId, name, slug: name.toLowerCase() },
   });
 
-  it('runs its migrations once: a second run on the migrated store changes nothing', () => {
+  it('runs its migrations once: a second run on the migrated store changes nothing', async () => {
     const version = () =>
       db().prepare('SELECT MAX(version) AS version, COUNT(*) AS n FROM schema_migrations').get();
-    expect(version()).toEqual({ version: MIGRATIONS.length, n: MIGRATIONS.length });
-    migrate(db(), new Date(ca.clock.now()).toISOString());
-    expect(version()).toEqual({ version: MIGRATIONS.length, n: MIGRATIONS.length });
+    expect(await version()).toEqual({ version: MIGRATIONS.length, n: MIGRATIONS.length });
+    await migrate(db(), new Date(ca.clock.now()).toISOString());
+    expect(await version()).toEqual({ version: MIGRATIONS.length, n: MIGRATIONS.length });
   });
 
-  it('gives back bytes, integers, reals and NULL as it was given them', () => {
-    scratch();
+  it("keeps concurrent requests out of each other's transactions", async () => {
+    await scratch();
+    const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
+    const count = db().prepare('SELECT COUNT(*) AS n FROM scratch');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const failing = db().transaction(async () => {
+      await insert.run('uncommitted');
+      await held;
+      throw new Error('rolled back');
+    })();
+    // Another request reads and writes while that transaction is open: it neither sees its row
+    // nor is rolled back with it.
+    const reading = count.get();
+    const writing = insert.run('committed');
+    release();
+    await expect(failing).rejects.toThrow('rolled back');
+    expect(await reading).toEqual({ n: 0 });
+    await writing;
+    expect(await db().prepare('SELECT name FROM scratch').all()).toEqual([{ name: 'committed' }]);
+  });
+
+  it('refuses a statement run after its transaction ended, and commits none of the transaction', async () => {
+    await scratch();
+    const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
+    let straggler: Promise<unknown> = Promise.resolve();
+    await expect(
+      db().transaction(async () => {
+        await insert.run('first');
+        // A branch the callback does not await: it outlives the transaction.
+        straggler = (async () => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          await insert.run('late');
+        })();
+        throw new Error('the transaction fails');
+      })(),
+    ).rejects.toThrow('the transaction fails');
+    await expect(straggler).rejects.toThrow(/after its transaction had ended/);
+    expect(await db().prepare('SELECT name FROM scratch').all()).toEqual([]);
+  });
+
+  it('refuses a transaction whose nested transactions overlapped', async () => {
+    await scratch();
+    const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
+    const unit = (name: string, fails: boolean) =>
+      db().transaction(async () => {
+        await insert.run(`${name}-1`);
+        // The one that succeeds ends first, its second row written inside the other's savepoint.
+        await new Promise((resolve) => setTimeout(resolve, fails ? 15 : 5));
+        await insert.run(`${name}-2`);
+        if (fails) throw new Error(`${name} fails`);
+      })();
+    await expect(
+      db().transaction(async () => {
+        await Promise.allSettled([unit('a', false), unit('b', true)]);
+      })(),
+    ).rejects.toThrow(/overlapped/);
+    expect(await db().prepare('SELECT name FROM scratch').all()).toEqual([]);
+  });
+
+  it('runs a grouped transaction asked for inside a transaction as part of it', async () => {
+    await scratch();
+    const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
+    await expect(
+      ca.ctx.store.transaction(async () => {
+        await ca.ctx.store.groupedTransaction(() => insert.run('inner'));
+        throw new Error('outer fails');
+      }),
+    ).rejects.toThrow('outer fails');
+    expect(await db().prepare('SELECT name FROM scratch').all()).toEqual([]);
+  });
+
+  it('gives back bytes, integers, reals and NULL as it was given them', async () => {
+    await scratch();
     const bytes = Buffer.from([0, 1, 2, 0xfe, 0xff]);
-    db()
+    await db()
       .prepare('INSERT INTO scratch (name, blob, count, ratio, note) VALUES (?, ?, ?, ?, ?)')
       .run('a', bytes, 2 ** 40, 0.25, null);
-    const row = db().prepare('SELECT * FROM scratch WHERE name = ?').get('a') as {
+    const row = (await db().prepare('SELECT * FROM scratch WHERE name = ?').get('a')) as {
       blob: Buffer;
       count: number;
       ratio: number;
@@ -72,34 +144,36 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     };
     expect(Buffer.isBuffer(row.blob) && row.blob.equals(bytes)).toBe(true);
     expect(row).toMatchObject({ count: 2 ** 40, ratio: 0.25, note: null });
-    expect(db().prepare('SELECT * FROM scratch WHERE name = ?').get('missing')).toBeUndefined();
+    expect(
+      await db().prepare('SELECT * FROM scratch WHERE name = ?').get('missing'),
+    ).toBeUndefined();
   });
 
-  it('counts the rows a statement changed', () => {
-    scratch();
+  it('counts the rows a statement changed', async () => {
+    await scratch();
     const insert = db().prepare('INSERT INTO scratch (name, count) VALUES (?, ?)');
     for (const [name, count] of [
       ['a', 1],
       ['b', 2],
       ['c', 3],
     ] as const)
-      insert.run(name, count);
-    expect(db().prepare('UPDATE scratch SET note = ? WHERE count >= ?').run('x', 2)).toEqual(
+      await insert.run(name, count);
+    expect(await db().prepare('UPDATE scratch SET note = ? WHERE count >= ?').run('x', 2)).toEqual(
       expect.objectContaining({ changes: 2 }),
     );
-    expect(db().prepare('DELETE FROM scratch WHERE name = ?').run('zz').changes).toBe(0);
-    expect([...db().prepare('SELECT name FROM scratch ORDER BY name').iterate()]).toEqual([
+    expect((await db().prepare('DELETE FROM scratch WHERE name = ?').run('zz')).changes).toBe(0);
+    expect(await db().prepare('SELECT name FROM scratch ORDER BY name').all()).toEqual([
       { name: 'a' },
       { name: 'b' },
       { name: 'c' },
     ]);
   });
 
-  it('reads a JSON array parameter with json_each, as the sync and revocation queries do', () => {
-    scratch();
+  it('reads a JSON array parameter with json_each, as the sync and revocation queries do', async () => {
+    await scratch();
     const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
-    for (const name of ['a', 'b', 'c']) insert.run(name);
-    const rows = db()
+    for (const name of ['a', 'b', 'c']) await insert.run(name);
+    const rows = await db()
       .prepare(
         'SELECT name FROM scratch WHERE name IN (SELECT value FROM json_each(?)) ORDER BY name',
       )
@@ -107,47 +181,49 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     expect(rows).toEqual([{ name: 'a' }, { name: 'c' }]);
   });
 
-  it('rolls a failed transaction back whole, and a failed inner one back to its savepoint', () => {
-    scratch();
+  it('rolls a failed transaction back whole, and a failed inner one back to its savepoint', async () => {
+    await scratch();
     const insert = db().prepare('INSERT INTO scratch (name) VALUES (?)');
-    const names = () =>
-      (db().prepare('SELECT name FROM scratch ORDER BY name').all() as { name: string }[]).map(
-        (row) => row.name,
-      );
-    expect(() =>
-      db().transaction(() => {
-        insert.run('a');
-        insert.run('a');
-      })(),
-    ).toThrow(/unique/i);
-    expect(names()).toEqual([]);
+    const names = async () =>
+      (
+        (await db().prepare('SELECT name FROM scratch ORDER BY name').all()) as { name: string }[]
+      ).map((row) => row.name);
+    await expect(
+      (async () =>
+        db().transaction(async () => {
+          await insert.run('a');
+          await insert.run('a');
+        })())(),
+    ).rejects.toThrow(/unique/i);
+    expect(await names()).toEqual([]);
     expect(db().inTransaction).toBe(false);
 
-    db().transaction(() => {
-      insert.run('outer');
+    await db().transaction(async () => {
+      await insert.run('outer');
       expect(db().inTransaction).toBe(true);
-      expect(() =>
-        db().transaction(() => {
-          insert.run('inner');
-          throw new Error('inner unit fails');
-        })(),
-      ).toThrow('inner unit fails');
-      insert.run('after');
+      await expect(
+        (async () =>
+          db().transaction(async () => {
+            await insert.run('inner');
+            throw new Error('inner unit fails');
+          })())(),
+      ).rejects.toThrow('inner unit fails');
+      await insert.run('after');
     })();
-    expect(names()).toEqual(['after', 'outer']);
+    expect(await names()).toEqual(['after', 'outer']);
   });
 
-  it('writes rows in batches that later statements see; a batch that fails fails its transaction, or its unit alone', () => {
-    scratch();
+  it('writes rows in batches that later statements see; a batch that fails fails its transaction, or its unit alone', async () => {
+    await scratch();
     const batches = () => new RowBatches(db(), 'INSERT INTO scratch (name, count)');
-    const names = () =>
-      (db().prepare('SELECT name FROM scratch ORDER BY name').all() as { name: string }[]).map(
-        (row) => row.name,
-      );
-    const throwsDuplicate = (work: () => unknown) => {
+    const names = async () =>
+      (
+        (await db().prepare('SELECT name FROM scratch ORDER BY name').all()) as { name: string }[]
+      ).map((row) => row.name);
+    const throwsDuplicate = async (work: () => unknown) => {
       let thrown: unknown;
       try {
-        work();
+        await work();
       } catch (error) {
         thrown = error;
       }
@@ -155,116 +231,121 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     };
     // Three statements (100 rows each at most); on PostgreSQL the first two are sent while the
     // rest are built, and the count after them waits for all three.
-    db().transaction(() => {
+    await db().transaction(async () => {
       const rows = batches();
       for (let i = 0; i < 250; i += 1) rows.add([`n${String(i).padStart(3, '0')}`, i]);
-      rows.flush();
-      expect(db().prepare('SELECT COUNT(*) AS n FROM scratch').get()).toEqual({ n: 250 });
+      await rows.flush();
+      expect(await db().prepare('SELECT COUNT(*) AS n FROM scratch').get()).toEqual({ n: 250 });
     })();
     // A full batch whose last row is already there, sent once the next row came: the next
     // statement that waits, or the flush, throws the batch's own error; nothing of it stays.
-    const failingBatch = (then: 'flush' | 'read') => () => {
+    const failingBatch = (then: 'flush' | 'read') => async () => {
       const rows = batches();
       for (let i = 0; i < 99; i += 1) rows.add([`fresh${i}`, i]);
       rows.add(['n000', 0]);
       rows.add(['tail', 0]);
-      if (then === 'read') db().prepare('SELECT COUNT(*) AS n FROM scratch').get();
+      if (then === 'read') await db().prepare('SELECT COUNT(*) AS n FROM scratch').get();
       else {
-        rows.flush();
+        await rows.flush();
         flushedCleanly = true;
       }
     };
     let flushedCleanly = false;
-    throwsDuplicate(() => db().transaction(failingBatch('read'))());
-    throwsDuplicate(() => db().transaction(failingBatch('flush'))());
+    await throwsDuplicate(() => db().transaction(failingBatch('read'))());
+    await throwsDuplicate(() => db().transaction(failingBatch('flush'))());
     // The flush throws at the latest, never a statement or commit after it: someone else's.
     expect(flushedCleanly).toBe(false);
-    expect(names()).toHaveLength(250);
+    expect(await names()).toHaveLength(250);
     expect(db().inTransaction).toBe(false);
     // In a unit of a larger transaction (a savepoint, as group commit runs enrollments), only
     // that unit is undone; the transaction goes on and commits the rest.
-    db().transaction(() => {
-      db().prepare('INSERT INTO scratch (name) VALUES (?)').run('before');
-      throwsDuplicate(() => db().transaction(failingBatch('flush'))());
-      db().prepare('INSERT INTO scratch (name) VALUES (?)').run('after');
+    await db().transaction(async () => {
+      await db().prepare('INSERT INTO scratch (name) VALUES (?)').run('before');
+      await throwsDuplicate(() => db().transaction(failingBatch('flush'))());
+      await db().prepare('INSERT INTO scratch (name) VALUES (?)').run('after');
     })();
-    expect(names()).toHaveLength(252);
-    expect(names()).toEqual(expect.arrayContaining(['after', 'before']));
-    expect(names()).not.toContain('fresh0');
-    // Outside a transaction each batch is written, or refused, before the call that writes it
-    // returns: the full batch by the `add` that follows it, the last one by `flush`.
+    expect(await names()).toHaveLength(252);
+    expect(await names()).toEqual(expect.arrayContaining(['after', 'before']));
+    expect(await names()).not.toContain('fresh0');
+    // Outside a transaction the last batch is written, or refused, by `flush`; a full batch is
+    // sent only inside one (a sent write outside a transaction is refused).
     const solo = batches();
     solo.add(['solo', 1]);
-    solo.flush();
-    expect(names()).toContain('solo');
-    const outside = batches();
-    for (let i = 0; i < 99; i += 1) outside.add([`outside${i}`, i]);
-    outside.add(['solo', 2]);
-    throwsDuplicate(() => outside.add(['next', 0]));
+    await solo.flush();
+    expect(await names()).toContain('solo');
+    await expect(
+      (async () => {
+        const outside = batches();
+        for (let i = 0; i < 100; i += 1) outside.add([`outside${i}`, i]);
+        outside.add(['next', 0]);
+      })(),
+    ).rejects.toThrow();
     expect(db().inTransaction).toBe(false);
-    expect(names()).not.toContain('outside0');
-    throwsDuplicate(() => {
+    expect(await names()).not.toContain('outside0');
+    await throwsDuplicate(async () => {
       const again = batches();
       again.add(['solo', 2]);
-      again.flush();
+      await again.flush();
     });
   });
 
-  it('appends one unbroken hash chain, and verifies it', () => {
+  it('appends one unbroken hash chain, and verifies it', async () => {
     for (let i = 0; i < 5; i += 1) {
-      ca.ctx.store.append([tenantCreated(ca.ctx.ids.next('ten'), `T${i}`)]);
+      await ca.ctx.store.append([tenantCreated(ca.ctx.ids.next('ten'), `T${i}`)]);
     }
-    const verdict = verifyChain(ca.ctx.store);
-    expect(verdict).toMatchObject({ ok: true, checked: ca.eventCount() });
+    const verdict = await verifyChain(ca.ctx.store);
+    expect(verdict).toMatchObject({ ok: true, checked: await ca.eventCount() });
   });
 
-  it('refuses a stale expected version and an invalid payload, writing nothing', () => {
+  it('refuses a stale expected version and an invalid payload, writing nothing', async () => {
     const tenantId = ca.ctx.ids.next('ten');
-    ca.ctx.store.append([{ ...tenantCreated(tenantId, 'A'), expectedVersion: 0 }]);
-    const before = ca.eventCount();
-    const tenantsBefore = db().prepare('SELECT COUNT(*) AS n FROM tenants').get();
-    expect(() =>
-      ca.ctx.store.append([
-        tenantCreated(ca.ctx.ids.next('ten'), 'B'),
-        { ...tenantCreated(tenantId, 'A again'), expectedVersion: 0 },
-      ]),
-    ).toThrow(ConcurrencyConflictError);
-    expect(() =>
-      ca.ctx.store.append([
-        tenantCreated(ca.ctx.ids.next('ten'), 'C'),
-        { ...tenantCreated(ca.ctx.ids.next('ten'), 'D'), payload: { tenantId } },
-      ]),
-    ).toThrow(SchemaViolationError);
-    expect(ca.eventCount()).toBe(before);
-    expect(db().prepare('SELECT COUNT(*) AS n FROM tenants').get()).toEqual(tenantsBefore);
+    await ca.ctx.store.append([{ ...tenantCreated(tenantId, 'A'), expectedVersion: 0 }]);
+    const before = await ca.eventCount();
+    const tenantsBefore = await db().prepare('SELECT COUNT(*) AS n FROM tenants').get();
+    await expect(
+      (async () =>
+        ca.ctx.store.append([
+          tenantCreated(ca.ctx.ids.next('ten'), 'B'),
+          { ...tenantCreated(tenantId, 'A again'), expectedVersion: 0 },
+        ]))(),
+    ).rejects.toThrow(ConcurrencyConflictError);
+    await expect(
+      (async () =>
+        ca.ctx.store.append([
+          tenantCreated(ca.ctx.ids.next('ten'), 'C'),
+          { ...tenantCreated(ca.ctx.ids.next('ten'), 'D'), payload: { tenantId } },
+        ]))(),
+    ).rejects.toThrow(SchemaViolationError);
+    expect(await ca.eventCount()).toBe(before);
+    expect(await db().prepare('SELECT COUNT(*) AS n FROM tenants').get()).toEqual(tenantsBefore);
   });
 
   it('commits a group of units together, without the one that failed', async () => {
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const units = ['G1', 'G2', 'G3'].map((name) =>
-      ca.ctx.store.groupedTransaction(() => {
-        const [event] = ca.ctx.store.append([tenantCreated(ca.ctx.ids.next('ten'), name)]);
+      ca.ctx.store.groupedTransaction(async () => {
+        const [event] = await ca.ctx.store.append([tenantCreated(ca.ctx.ids.next('ten'), name)]);
         if (name === 'G2') throw new Error('this unit fails');
         return event;
       }),
     );
     const settled = await Promise.allSettled(units);
     expect(settled.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(ca.eventCount()).toBe(before + 2);
-    expect(verifyChain(ca.ctx.store).ok).toBe(true);
+    expect(await ca.eventCount()).toBe(before + 2);
+    expect((await verifyChain(ca.ctx.store)).ok).toBe(true);
   });
 
   // Projections write behind (on PostgreSQL sent without waiting): a failed write must still fail
   // its own append, and nothing after it.
   it('fails an append whose projection write fails, alone and whole, in a group or not', async () => {
     const tenantId = ca.ctx.ids.next('ten');
-    ca.ctx.store.append([tenantCreated(tenantId, 'Projected')]);
-    const before = ca.eventCount();
+    await ca.ctx.store.append([tenantCreated(tenantId, 'Projected')]);
+    const before = await ca.eventCount();
     const tenants = () => db().prepare('SELECT COUNT(*) AS n FROM tenants').get();
-    const tenantsBefore = tenants();
+    const tenantsBefore = await tenants();
     let failure: unknown;
     try {
-      ca.ctx.store.append([
+      await ca.ctx.store.append([
         tenantCreated(ca.ctx.ids.next('ten'), 'Fresh'),
         tenantCreated(tenantId, 'Projected again'),
       ]);
@@ -274,14 +355,15 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     expect(isUniqueViolation(failure)).toBe(true);
     // A stale version later in the same append is the refusal, on both engines: every check
     // runs before the first projection writes.
-    expect(() =>
-      ca.ctx.store.append([
-        tenantCreated(tenantId, 'Projected again'),
-        { ...tenantCreated(ca.ctx.ids.next('ten'), 'Late'), expectedVersion: 3 },
-      ]),
-    ).toThrow(ConcurrencyConflictError);
-    expect(ca.eventCount()).toBe(before);
-    expect(tenants()).toEqual(tenantsBefore);
+    await expect(
+      (async () =>
+        ca.ctx.store.append([
+          tenantCreated(tenantId, 'Projected again'),
+          { ...tenantCreated(ca.ctx.ids.next('ten'), 'Late'), expectedVersion: 3 },
+        ]))(),
+    ).rejects.toThrow(ConcurrencyConflictError);
+    expect(await ca.eventCount()).toBe(before);
+    expect(await tenants()).toEqual(tenantsBefore);
 
     const units = ['P1', 'P2', 'P3'].map((name) =>
       ca.ctx.store.groupedTransaction(() =>
@@ -292,8 +374,8 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     );
     const settled = await Promise.allSettled(units);
     expect(settled.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(ca.eventCount()).toBe(before + 2);
-    expect(verifyChain(ca.ctx.store).ok).toBe(true);
+    expect(await ca.eventCount()).toBe(before + 2);
+    expect((await verifyChain(ca.ctx.store)).ok).toBe(true);
   });
 
   it('answers a value the store cannot hold (NUL in text, past 64 bits) with a 4xx', async () => {
@@ -321,16 +403,16 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
       payload: { enrollmentToken: token, csr: await testDeviceKey().csr() },
     });
     expect(enrolled.statusCode).toBe(201);
-    const dump = () =>
-      Object.fromEntries(
-        ['tenants', 'users', 'enrollment_tokens', 'devices', 'certificates'].map((table) => [
-          table,
-          db().prepare(`SELECT * FROM ${table} ORDER BY 1`).all(),
-        ]),
-      );
-    const live = dump();
-    ca.ctx.store.rebuildProjections();
-    expect(dump()).toEqual(live);
+    const dump = async () => {
+      const tables: Record<string, unknown[]> = {};
+      for (const table of ['tenants', 'users', 'enrollment_tokens', 'devices', 'certificates']) {
+        tables[table] = await db().prepare(`SELECT * FROM ${table} ORDER BY 1`).all();
+      }
+      return tables;
+    };
+    const live = await dump();
+    await ca.ctx.store.rebuildProjections();
+    expect(await dump()).toEqual(live);
   });
 });
 
@@ -354,49 +436,58 @@ describe('several CA instances on one PostgreSQL database', () => {
       });
       expect(response.statusCode, response.body).toBe(201);
     }
-    expect(verifyChain(twin.ctx.store)).toMatchObject({ ok: true, checked: ca.eventCount() });
+    expect(await verifyChain(twin.ctx.store)).toMatchObject({
+      ok: true,
+      checked: await ca.eventCount(),
+    });
   });
 
-  it("reads outside a transaction without waiting for another instance's writer", () => {
+  it("reads outside a transaction without waiting for another instance's writer", async () => {
     const db = ca.ctx.store.db as PostgresDatabase;
-    const writer = new PostgresConnection(db.url, 'lantern-ca contract test');
+    const writer = await barePostgres(db.url);
     try {
       // Another instance in the middle of a write transaction: it holds the writer lock.
-      writer.query('BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))');
+      await writer.query(
+        'BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))',
+      );
       const started = Date.now();
-      expect(verifyChain(ca.ctx.store)).toMatchObject({ ok: true });
-      expect(db.prepare('SELECT COUNT(*) AS n FROM devices').get()).toEqual({ n: 0 });
+      expect(await verifyChain(ca.ctx.store)).toMatchObject({ ok: true });
+      expect(await db.prepare('SELECT COUNT(*) AS n FROM devices').get()).toEqual({ n: 0 });
       // Waiting for the lock would take its timeout (30 s) and then fail.
       expect(Date.now() - started).toBeLessThan(5_000);
-      writer.query('ROLLBACK');
+      await writer.query('ROLLBACK');
     } finally {
-      writer.close();
+      await writer.close();
     }
   });
 
-  it("consumes a proof's id without waiting for another instance's writer, and appends nothing so", () => {
+  it("consumes a proof's id without waiting for another instance's writer, and appends nothing so", async () => {
     const db = ca.ctx.store.db as PostgresDatabase;
     const consume = (jti: string) =>
       db.transactionWithoutTurn(
-        () =>
-          db
-            .prepare(
-              'INSERT INTO proof_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
-            )
-            .run(jti, 1).changes,
+        async () =>
+          (
+            await db
+              .prepare(
+                'INSERT INTO proof_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
+              )
+              .run(jti, 1)
+          ).changes,
       )();
-    const writer = new PostgresConnection(db.url, 'lantern-ca contract test');
+    const writer = await barePostgres(db.url);
     try {
-      writer.query('BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))');
+      await writer.query(
+        'BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))',
+      );
       const started = Date.now();
-      expect(consume('jti-1')).toBe(1);
-      expect(consume('jti-1')).toBe(0);
+      expect(await consume('jti-1')).toBe(1);
+      expect(await consume('jti-1')).toBe(0);
       expect(Date.now() - started).toBeLessThan(5_000);
-      writer.query('ROLLBACK');
+      await writer.query('ROLLBACK');
     } finally {
-      writer.close();
+      await writer.close();
     }
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const tenantId = ca.ctx.ids.next('ten');
     const append = () =>
       ca.ctx.store.append([
@@ -409,8 +500,8 @@ describe('several CA instances on one PostgreSQL database', () => {
           payload: { tenantId, name: 'Unturned', slug: 'unturned' },
         },
       ]);
-    expect(() => db.transactionWithoutTurn(append)()).toThrow(TypeError);
-    expect(ca.eventCount()).toBe(before);
+    await expect((async () => db.transactionWithoutTurn(append)())()).rejects.toThrow(TypeError);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('consumes an enrollment token once, whichever instance each device reaches', async () => {
@@ -424,7 +515,9 @@ describe('several CA instances on one PostgreSQL database', () => {
       });
     const answers = await Promise.all([enroll(ca.app), enroll(twin.app)]);
     expect(answers.map((answer) => answer.statusCode).sort()).toEqual([201, 409]);
-    expect(ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM devices').get()).toEqual({ n: 1 });
+    expect(await ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM devices').get()).toEqual({
+      n: 1,
+    });
   });
 
   it('rotates a refresh token once: its reuse through the other instance ends the family', async () => {
@@ -449,9 +542,11 @@ describe('several CA instances on one PostgreSQL database', () => {
 
   it('numbers the CRLs of two instances regenerating at once without a collision', async () => {
     const twin = await ca.twin();
-    const crlNumbers = () =>
+    const crlNumbers = async () =>
       (
-        ca.ctx.store.db.prepare('SELECT crl_number FROM crls ORDER BY crl_number').all() as {
+        (await ca.ctx.store.db
+          .prepare('SELECT crl_number FROM crls ORDER BY crl_number')
+          .all()) as {
           crl_number: number;
         }[]
       ).map((row) => row.crl_number);
@@ -459,7 +554,7 @@ describe('several CA instances on one PostgreSQL database', () => {
       new CrlPublisher(ca.ctx).regenerate(),
       new CrlPublisher(twin.ctx).regenerate(),
     ]);
-    const numbers = crlNumbers();
+    const numbers = await crlNumbers();
     expect(numbers.length).toBeGreaterThanOrEqual(2);
     expect(new Set(numbers).size).toBe(numbers.length);
     const crl = await ca.app.inject({ method: 'GET', url: '/v1/crl' });
@@ -469,17 +564,17 @@ describe('several CA instances on one PostgreSQL database', () => {
   it('signs with one token key ring: a rotation on one instance is taken up by the other', async () => {
     const twin = await ca.twin();
     expect(twin.ctx.tokenKeys.jwks()).toEqual(ca.ctx.tokenKeys.jwks());
-    const rotated = twin.ctx.tokenKeys.rotate().rotation;
+    const rotated = (await twin.ctx.tokenKeys.rotate()).rotation;
     expect(rotated).not.toBeNull();
-    expect(ca.ctx.tokenKeys.refresh()).toBe(true);
-    expect(ca.ctx.tokenKeys.refresh()).toBe(false);
+    expect(await ca.ctx.tokenKeys.refresh()).toBe(true);
+    expect(await ca.ctx.tokenKeys.refresh()).toBe(false);
     expect(ca.ctx.tokenKeys.activeKid).toBe(rotated?.activeKid);
     expect(ca.ctx.tokenKeys.jwks()).toEqual(twin.ctx.tokenKeys.jwks());
 
     // Both instances' scheduled rotation comes due: one rotates, the other takes that up.
     ca.clock.advance(31 * 86_400_000);
-    expect(ca.ctx.tokenKeys.scheduledRotation().rotation).not.toBeNull();
-    expect(twin.ctx.tokenKeys.scheduledRotation().rotation).toBeNull();
+    expect((await ca.ctx.tokenKeys.scheduledRotation()).rotation).not.toBeNull();
+    expect((await twin.ctx.tokenKeys.scheduledRotation()).rotation).toBeNull();
     expect(twin.ctx.tokenKeys.jwks()).toEqual(ca.ctx.tokenKeys.jwks());
     expect(twin.ctx.tokenKeys.activeKid).toBe(ca.ctx.tokenKeys.activeKid);
   });
@@ -487,26 +582,28 @@ describe('several CA instances on one PostgreSQL database', () => {
   it('revokes a token key on one instance; the other drops it at its next refresh', async () => {
     const twin = await ca.twin();
     const compromised = ca.ctx.tokenKeys.activeKid;
-    twin.ctx.tokenKeys.revoke(compromised);
-    expect(ca.ctx.tokenKeys.refresh()).toBe(true);
+    await twin.ctx.tokenKeys.revoke(compromised);
+    expect(await ca.ctx.tokenKeys.refresh()).toBe(true);
     expect(ca.ctx.tokenKeys.jwks().keys.map((key) => key.kid)).not.toContain(compromised);
     expect(ca.ctx.tokenKeys.activeKid).toBe(twin.ctx.tokenKeys.activeKid);
     expect(ca.ctx.tokenKeys.jwks()).toEqual(twin.ctx.tokenKeys.jwks());
   });
 
-  it('refuses a key ring save based on a version another instance replaced', () => {
+  it('refuses a key ring save based on a version another instance replaced', async () => {
     const db = ca.ctx.store.db;
     const none = { read: () => null, write: () => {} };
     const first = databaseKeyRingText(db, none);
     const second = databaseKeyRingText(db, none);
-    const base = first.read();
-    expect(second.read()).toBe(base);
-    first.write('{"from":"first"}');
-    expect(second.changed()).toBe(true);
-    expect(() => second.write('{"from":"second"}')).toThrow(KeyRingChangedError);
-    expect(second.read()).toBe('{"from":"first"}');
-    second.write('{"from":"second"}');
-    expect(first.changed()).toBe(true);
+    const base = await first.read();
+    expect(await second.read()).toBe(base);
+    await first.write('{"from":"first"}');
+    expect(await second.changed()).toBe(true);
+    await expect((async () => second.write('{"from":"second"}'))()).rejects.toThrow(
+      KeyRingChangedError,
+    );
+    expect(await second.read()).toBe('{"from":"first"}');
+    await second.write('{"from":"second"}');
+    expect(await first.changed()).toBe(true);
   });
 
   it('lets one instance hold a lease; the other takes it once the holder is gone', async () => {
@@ -517,94 +614,153 @@ describe('several CA instances on one PostgreSQL database', () => {
     try {
       const mine = leaseOf(ca.ctx.store.db, 'relay');
       const theirs = leaseOf(other, 'relay');
-      expect(mine.tryAcquire()).toBe(true);
-      expect(mine.tryAcquire()).toBe(true);
-      expect(theirs.tryAcquire()).toBe(false);
-      mine.release();
-      expect(theirs.tryAcquire()).toBe(true);
-      expect(mine.tryAcquire()).toBe(false);
-      other.close();
-      expect(mine.tryAcquire()).toBe(true);
-      mine.release();
+      expect(await mine.tryAcquire()).toBe(true);
+      expect(await mine.tryAcquire()).toBe(true);
+      expect(await theirs.tryAcquire()).toBe(false);
+      await mine.release();
+      expect(await theirs.tryAcquire()).toBe(true);
+      expect(await mine.tryAcquire()).toBe(false);
+      await other.close();
+      expect(await mine.tryAcquire()).toBe(true);
+      await mine.release();
     } finally {
-      other.close();
+      await other.close();
     }
   });
 
-  it('never reports as committed a transaction PostgreSQL rolled back', () => {
+  it('never reports as committed a transaction PostgreSQL rolled back', async () => {
     const db = ca.ctx.store.db as PostgresDatabase;
-    db.exec(
+    await db.exec(
       'DROP TABLE IF EXISTS scratch; CREATE TABLE scratch (n INTEGER PRIMARY KEY, note TEXT)',
     );
     const insert = db.prepare('INSERT INTO scratch (n) VALUES (?)');
-    insert.run(1);
+    await insert.run(1);
     // A failed statement caught inside the transaction: PostgreSQL has aborted it, and would
     // answer the COMMIT with a ROLLBACK and no error.
-    expect(() =>
-      db.transaction(() => {
-        insert.run(2);
-        expect(() => insert.run(1)).toThrow(/duplicate|unique/i);
-      })(),
-    ).toThrow(/rolled it back/);
+    await expect(
+      (async () =>
+        db.transaction(async () => {
+          await insert.run(2);
+          await expect((async () => insert.run(1))()).rejects.toThrow(/duplicate|unique/i);
+        })())(),
+    ).rejects.toThrow(/rolled it back/);
     expect(db.inTransaction).toBe(false);
     // A sent write the client cannot even encode leaves the server's transaction unaborted:
     // the commit that reports the failure must still undo the rest.
     const noted = db.prepare('INSERT INTO scratch (n, note) VALUES (?, ?)');
-    expect(() =>
-      db.transaction(() => {
-        insert.run(3);
-        noted.send?.(4, { big: 1n });
-      })(),
-    ).toThrow(/serialize|BigInt/i);
-    expect(db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([{ n: 1 }]);
+    await expect(
+      (async () =>
+        db.transaction(async () => {
+          await insert.run(3);
+          noted.send?.(4, { big: 1n });
+        })())(),
+    ).rejects.toThrow(/serialize|BigInt/i);
+    expect(await db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([{ n: 1 }]);
   });
 
-  it('fails a transaction whose connection was lost midway, and commits none of it', () => {
+  it('fails a transaction whose connection was lost midway, and commits none of it', async () => {
     const db = ca.ctx.store.db as PostgresDatabase;
     // A bare connection: it must not wait for the writer lock the transaction holds.
-    const other = new PostgresConnection(db.url, 'lantern-ca contract test');
+    const other = await barePostgres(db.url);
     try {
-      db.exec('DROP TABLE IF EXISTS scratch; CREATE TABLE scratch (n INTEGER PRIMARY KEY)');
+      await db.exec('DROP TABLE IF EXISTS scratch; CREATE TABLE scratch (n INTEGER PRIMARY KEY)');
       const insert = db.prepare('INSERT INTO scratch (n) VALUES (?)');
-      expect(() =>
-        db.transaction(() => {
-          insert.run(1);
-          const { pid } = db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number };
-          other.query('SELECT pg_terminate_backend($1)', [pid]);
-          insert.run(2);
-          insert.run(3);
-        })(),
-      ).toThrow(/lost|terminat/i);
+      await expect(
+        (async () =>
+          db.transaction(async () => {
+            await insert.run(1);
+            const { pid } = (await db.prepare('SELECT pg_backend_pid() AS pid').get()) as {
+              pid: number;
+            };
+            await other.query('SELECT pg_terminate_backend($1)', [pid]);
+            await insert.run(2);
+            await insert.run(3);
+          })())(),
+      ).rejects.toThrow(/lost|terminat/i);
       expect(db.inTransaction).toBe(false);
-      expect(db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([]);
-      insert.run(4);
-      expect(db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([{ n: 4 }]);
+      expect(await db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([]);
+      await insert.run(4);
+      expect(await db.prepare('SELECT n FROM scratch ORDER BY n').all()).toEqual([{ n: 4 }]);
     } finally {
-      other.close();
+      await other.close();
     }
   });
 
-  it('knows a lease is lost when the session that held it ends, and another instance takes it', () => {
+  it('keeps its timeouts when the URL names options of its own', async () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    expect(new URL(db.url).searchParams.get('options')).toContain('search_path');
+    expect(await db.prepare('SHOW lock_timeout').get()).toEqual({ lock_timeout: '30s' });
+    expect(await db.prepare('SHOW idle_in_transaction_session_timeout').get()).toEqual({
+      idle_in_transaction_session_timeout: '2min',
+    });
+  });
+
+  it("serves reads while its writers wait for another instance's writer turn", async () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    const writer = await barePostgres(db.url);
+    try {
+      await writer.query(
+        'BEGIN; SELECT pg_advisory_xact_lock(1279348308, hashtext(current_schema()))',
+      );
+      // More waiting writers than the instance has connections.
+      const waiting = Array.from({ length: 12 }, () =>
+        db.transaction(() => db.prepare('SELECT 1 AS one').get())(),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = Date.now();
+      expect(await db.prepare('SELECT 2 AS two').get()).toEqual({ two: 2 });
+      expect(Date.now() - started).toBeLessThan(2_000);
+      await writer.query('ROLLBACK');
+      await Promise.all(waiting);
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('takes a lease once when asked for it twice at the same time', async () => {
+    const db = ca.ctx.store.db as PostgresDatabase;
+    const other = new PostgresDatabase(db.url, 'lantern-ca contract test');
+    try {
+      const mine = leaseOf(db, 'twice');
+      expect(await Promise.all([mine.tryAcquire(), mine.tryAcquire()])).toEqual([true, true]);
+      await mine.release();
+      expect(await leaseOf(other, 'twice').tryAcquire()).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('knows a lease is lost when the session that held it ends, and another instance takes it', async () => {
     const db = ca.ctx.store.db as PostgresDatabase;
     const other = new PostgresDatabase(db.url, 'lantern-ca contract test');
     try {
       const mine = leaseOf(db, 'relay');
       const theirs = leaseOf(other, 'relay');
-      expect(mine.tryAcquire()).toBe(true);
-      const { pid } = db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number };
-      other.prepare('SELECT pg_terminate_backend(?)').get(pid);
+      expect(await mine.tryAcquire()).toBe(true);
+      // Every session of this instance ends, the lease's among them.
+      const { name } = (await db
+        .prepare(
+          'SELECT application_name AS name FROM pg_stat_activity WHERE pid = pg_backend_pid()',
+        )
+        .get()) as { name: string };
+      await other
+        .prepare(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?',
+        )
+        .all(name);
+      await new Promise((resolve) => setTimeout(resolve, 200));
       // The first statement on the ended session fails; the next one reconnects.
       try {
-        db.prepare('SELECT 1 AS one').get();
+        await db.prepare('SELECT 1 AS one').get();
       } catch {
         // expected: the connection was terminated under it
       }
-      expect(db.prepare('SELECT 1 AS one').get()).toEqual({ one: 1 });
+      expect(await db.prepare('SELECT 1 AS one').get()).toEqual({ one: 1 });
       expect(mine.held()).toBe(false);
-      expect(theirs.tryAcquire()).toBe(true);
-      expect(mine.tryAcquire()).toBe(false);
+      expect(await theirs.tryAcquire()).toBe(true);
+      expect(await mine.tryAcquire()).toBe(false);
     } finally {
-      other.close();
+      await other.close();
     }
   });
 });

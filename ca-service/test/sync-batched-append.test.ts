@@ -42,7 +42,7 @@ describe('one store append per sync round', () => {
     ]);
     expect(response.statusCode, response.body).toBe(200);
     expect(response.json()).toMatchObject({ ack: 2, accepted: 1, duplicates: 1, rejected: [] });
-    expect(ca.ctx.store.read({ eventType: 'identity.user.logged_in' })).toHaveLength(1);
+    expect(await ca.ctx.store.read({ eventType: 'identity.user.logged_in' })).toHaveLength(1);
   });
 
   it('holds a seq pushed twice in one round to its first event', async () => {
@@ -54,7 +54,7 @@ describe('one store append per sync round', () => {
     ]);
     expect(response.json()).toMatchObject({ ack: 1, accepted: 1, duplicates: 1 });
     expect(response.json()).toMatchObject({ rejected: [{ seq: 1, code: 'sequence_conflict' }] });
-    expect(ca.ctx.store.read({ eventType: 'identity.user.logged_in' })).toHaveLength(1);
+    expect(await ca.ctx.store.read({ eventType: 'identity.user.logged_in' })).toHaveLength(1);
   });
 
   it('keeps refusals, duplicates and stored events apart in a mixed round, and a retry changes nothing', async () => {
@@ -74,14 +74,14 @@ describe('one store append per sync round', () => {
     expect((first.json() as { rejected: { seq: number }[] }).rejected.map((r) => r.seq)).toEqual([
       4,
     ]);
-    const storedIds = () =>
-      ca.ctx.store
-        .read({ eventType: 'identity.user.logged_in', limit: 1000 })
-        .map((event) => event.eventId);
-    expect(storedIds()).toEqual([earlier, ...fresh].map((event) => event?.eventId));
-    const before = ca.eventCount();
+    const storedIds = async () =>
+      (await ca.ctx.store.read({ eventType: 'identity.user.logged_in', limit: 1000 })).map(
+        (event) => event.eventId,
+      );
+    expect(await storedIds()).toEqual([earlier, ...fresh].map((event) => event?.eventId));
+    const before = await ca.eventCount();
     expect((await sync(round)).json()).toMatchObject({ ack: 6, accepted: 0, duplicates: 5 });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('appends each quarantine right after its sign-in, on an unbroken hash chain', async () => {
@@ -92,7 +92,7 @@ describe('one store append per sync round', () => {
     const response = await sync(late.map((event, i) => ({ seq: i + 1, event })));
     expect(response.json()).toMatchObject({ ack: 2, accepted: 2, quarantined: 2 });
 
-    const all = [...ca.ctx.store.readAll()];
+    const all = await ca.ctx.store.read({ limit: 10_000 });
     const tail = all
       .slice(-4)
       .map((event) => [event.eventType, event.causationId ?? event.eventId]);

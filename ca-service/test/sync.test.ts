@@ -38,7 +38,7 @@ describe('POST /v1/sync', () => {
     const first = await sync(events);
     expect(first.statusCode).toBe(200);
     expect(first.json()).toMatchObject({ ack: 3, accepted: 3, duplicates: 0, rejected: [] });
-    const stored = ca.ctx.store.read({
+    const stored = await ca.ctx.store.read({
       eventType: 'identity.user.logged_in',
       actorId: device.deviceId,
     });
@@ -48,7 +48,7 @@ describe('POST /v1/sync', () => {
     const retry = await sync(events);
     expect(retry.json()).toMatchObject({ ack: 3, accepted: 0, duplicates: 3 });
     expect(
-      ca.ctx.store.read({ eventType: 'identity.user.logged_in', actorId: device.deviceId }),
+      await ca.ctx.store.read({ eventType: 'identity.user.logged_in', actorId: device.deviceId }),
     ).toHaveLength(3);
   });
 
@@ -57,18 +57,20 @@ describe('POST /v1/sync', () => {
     const proof = device.proof('POST', '/v1/sync', body, now());
     expect((await postAsDevice(ca, device, '/v1/sync', body, proof)).statusCode).toBe(200);
     const before = {
-      events: ca.eventCount(),
-      state: ca.ctx.store.db.prepare('SELECT * FROM device_sync_state').all(),
+      events: await ca.eventCount(),
+      state: await ca.ctx.store.db.prepare('SELECT * FROM device_sync_state').all(),
     };
     const replay = await postAsDevice(ca, device, '/v1/sync', body, proof);
     expect(replay.statusCode).toBe(401);
     expect(replay.json()).toMatchObject({ code: 'device_proof_replayed' });
-    expect(ca.eventCount()).toBe(before.events);
-    expect(ca.ctx.store.db.prepare('SELECT * FROM device_sync_state').all()).toEqual(before.state);
+    expect(await ca.eventCount()).toBe(before.events);
+    expect(await ca.ctx.store.db.prepare('SELECT * FROM device_sync_state').all()).toEqual(
+      before.state,
+    );
     // Spent ids older than a proof's lifetime are cleared by later rounds, not kept forever.
     ca.clock.advance(10 * 60_000);
     expect((await sync([])).statusCode).toBe(200);
-    const jtis = ca.ctx.store.db.prepare('SELECT count(*) AS n FROM proof_jtis').get();
+    const jtis = await ca.ctx.store.db.prepare('SELECT count(*) AS n FROM proof_jtis').get();
     expect(jtis).toEqual({ n: 1 });
   });
 
@@ -131,7 +133,7 @@ describe('POST /v1/sync', () => {
   });
 
   it('refuses a malformed body with invalid_request and writes nothing', async () => {
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     for (const events of [
       [{ seq: 0, event: signin() }],
       Array.from({ length: 501 }, (_, i) => ({ seq: i + 1, event: {} })),
@@ -149,7 +151,7 @@ describe('POST /v1/sync', () => {
       accepted: 0,
       rejected: [{ seq: 1, code: 'schema_violation' }],
     });
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('pulls signed revocation pages, JWKS when changed and a signed server time', async () => {

@@ -137,13 +137,13 @@ describe('tenant isolation of the admin API', () => {
   ];
 
   it.each(routes)('cannot %s', async (_label, method, url, body, status) => {
-    const before = ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 }).length;
+    const before = (await ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 })).length;
     const response = await ca.admin(method, url(), body(), keyA);
     expect(response.statusCode).toBe(status);
     expect(response.json()).toMatchObject({
       code: expect.stringMatching(/^(forbidden|[a-z_]+_not_found)$/),
     });
-    expect(ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 }).length).toBe(before);
+    expect((await ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 })).length).toBe(before);
   });
 
   it('sees only its own tenant in the tenant list', async () => {

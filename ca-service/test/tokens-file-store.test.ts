@@ -26,21 +26,21 @@ afterEach(() => {
 });
 
 describe('file key ring store', () => {
-  it('has nothing to load before the first save', () => {
-    expect(fileKeyRingStore(path, PASSPHRASE).load()).toBeNull();
+  it('has nothing to load before the first save', async () => {
+    expect(await fileKeyRingStore(path, PASSPHRASE).load()).toBeNull();
   });
 
-  it('reloads the same kids, statuses and times', () => {
-    const ring = open();
-    ring.rotate();
+  it('reloads the same kids, statuses and times', async () => {
+    const ring = await open();
+    await ring.rotate();
     const now = epochSeconds(clock);
     const token = ring.sign({ sub: 'usr_1', exp: now + 600 });
-    const reopened = open();
+    const reopened = await open();
     expect(reopened.activeKid).toBe(ring.activeKid);
     expect(reopened.jwks()).toEqual(ring.jwks());
     const verdict = createJwtVerifier({ keys: importJwks(reopened.jwks()) }).verify(token, now);
     expect(verdict.ok).toBe(true);
-    const stored = fileKeyRingStore(path, PASSPHRASE).load()?.keys ?? [];
+    const stored = (await fileKeyRingStore(path, PASSPHRASE).load())?.keys ?? [];
     expect(stored.map(({ privateKey: _key, ...rest }) => rest)).toMatchObject([
       { status: 'retired', createdAt: clock.now(), retiredAt: clock.now() },
       { status: 'active', activatedAt: clock.now() },
@@ -48,8 +48,8 @@ describe('file key ring store', () => {
     ]);
   });
 
-  it('writes sealed keys only (Argon2id, AES-256-GCM), to a file only its owner can read, with no temporary left', () => {
-    open().rotate();
+  it('writes sealed keys only (Argon2id, AES-256-GCM), to a file only its owner can read, with no temporary left', async () => {
+    await (await open()).rotate();
     const text = readFileSync(path, 'utf8');
     expect(text).toContain('"lantern-key/2$argon2id$');
     expect(text).not.toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
@@ -59,38 +59,42 @@ describe('file key ring store', () => {
     expect(readdirSync(join(directory, 'keys'))).toEqual(['token-keys.json']);
   });
 
-  it('fails clearly with the wrong passphrase, or none', () => {
-    open();
-    expect(() => open('not the passphrase')).toThrow(KeyRingLockedError);
-    expect(() => open('not the passphrase')).toThrow(/could not be decrypted/);
+  it('fails clearly with the wrong passphrase, or none', async () => {
+    await open();
+    await expect((async () => open('not the passphrase'))()).rejects.toThrow(KeyRingLockedError);
+    await expect((async () => open('not the passphrase'))()).rejects.toThrow(
+      /could not be decrypted/,
+    );
     expect(() => fileKeyRingStore(path, '')).toThrow(KeyRingLockedError);
   });
 
-  it('refuses a file that is not a key ring', () => {
+  it('refuses a file that is not a key ring', async () => {
     const corrupt = (contents: string) => {
       writeFileSync(path, contents);
       return () => open();
     };
-    open();
+    await open();
     const valid = readFileSync(path, 'utf8');
-    expect(corrupt('{ not json')).toThrow(KeyRingCorruptError);
-    expect(corrupt('{"format":"something-else","keys":[]}')).toThrow(KeyRingCorruptError);
-    expect(corrupt(valid.replace('"status": "next"', '"status": "paused"'))).toThrow(
+    await expect(corrupt('{ not json')()).rejects.toThrow(KeyRingCorruptError);
+    await expect(corrupt('{"format":"something-else","keys":[]}')()).rejects.toThrow(
       KeyRingCorruptError,
     );
-    expect(corrupt(valid.replace(/"createdAt": "[^"]+"/, '"createdAt": "yesterday"'))).toThrow(
-      KeyRingCorruptError,
-    );
+    await expect(
+      corrupt(valid.replace('"status": "next"', '"status": "paused"'))(),
+    ).rejects.toThrow(KeyRingCorruptError);
+    await expect(
+      corrupt(valid.replace(/"createdAt": "[^"]+"/, '"createdAt": "yesterday"'))(),
+    ).rejects.toThrow(KeyRingCorruptError);
   });
 
-  it('refuses an unencrypted key put in the file', () => {
-    open();
+  it('refuses an unencrypted key put in the file', async () => {
+    await open();
     const file = JSON.parse(readFileSync(path, 'utf8')) as { keys: { privateKey: string }[] };
-    const plain = fileKeyRingStore(path, PASSPHRASE).load()?.keys[0]?.privateKey;
+    const plain = (await fileKeyRingStore(path, PASSPHRASE).load())?.keys[0]?.privateKey;
     const first = file.keys[0];
     if (!(plain instanceof KeyObject) || !first) throw new Error('no key');
     first.privateKey = plain.export({ type: 'pkcs8', format: 'pem' }) as string;
     writeFileSync(path, JSON.stringify(file));
-    expect(() => open()).toThrow(/not encrypted/);
+    await expect((async () => open())()).rejects.toThrow(/not encrypted/);
   });
 });

@@ -24,9 +24,9 @@ const ISSUER = 'https://ca.lantern.test';
 const LIFETIME = HOUR;
 const GRACE = 60_000;
 
-function setup(store: KeyRingStore = memoryKeyRingStore()) {
+async function setup(store: KeyRingStore = memoryKeyRingStore()) {
   const clock = manualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
-  const ring = openKeyRing({
+  const ring = await openKeyRing({
     clock,
     store,
     maxTokenLifetimeMs: LIFETIME,
@@ -50,8 +50,8 @@ const kidOf = (token: string): unknown =>
 const kids = (jwks: PublicJwks) => jwks.keys.map((key) => key.kid);
 
 describe('token key ring', () => {
-  it('starts with an active key that signs and a next key that is only published', () => {
-    const { ring, issue, verify } = setup();
+  it('starts with an active key that signs and a next key that is only published', async () => {
+    const { ring, issue, verify } = await setup();
     const jwks = ring.jwks();
     expect(jwks.keys).toHaveLength(2);
     const token = issue();
@@ -60,47 +60,47 @@ describe('token key ring', () => {
     expect(verify(token)).toMatchObject({ ok: true, claims: { sub: 'usr_1' } });
   });
 
-  it('publishes the next key before it signs: a JWKS fetched before a rotation verifies tokens after it', () => {
-    const { ring, issue, verify } = setup();
+  it('publishes the next key before it signs: a JWKS fetched before a rotation verifies tokens after it', async () => {
+    const { ring, issue, verify } = await setup();
     const before = ring.jwks();
-    const change = ring.rotate();
+    const change = await ring.rotate();
     expect(kids(before)).toContain(change.rotation?.activeKid);
     const token = issue();
     expect(kidOf(token)).toBe(change.rotation?.activeKid);
     expect(verify(token, before).ok).toBe(true);
   });
 
-  it('keeps verifying a token issued before a rotation', () => {
-    const { ring, clock, issue, verify } = setup();
+  it('keeps verifying a token issued before a rotation', async () => {
+    const { ring, clock, issue, verify } = await setup();
     const token = issue(3600);
     const oldKid = ring.activeKid;
-    ring.rotate();
+    await ring.rotate();
     expect(ring.activeKid).not.toBe(oldKid);
     clock.advance(30 * 60 * 1000);
     expect(kids(ring.jwks())).toContain(oldKid);
     expect(verify(token).ok).toBe(true);
   });
 
-  it('removes a retired key once its last token has expired, and its tokens then fail', () => {
-    const { ring, clock, issue, verify } = setup();
+  it('removes a retired key once its last token has expired, and its tokens then fail', async () => {
+    const { ring, clock, issue, verify } = await setup();
     const token = issue(3600);
     const oldKid = ring.activeKid;
-    const { rotation } = ring.rotate();
+    const { rotation } = await ring.rotate();
     expect(rotation?.retiredKid).toBe(oldKid);
 
     clock.advance(LIFETIME + GRACE - 1);
     expect(kids(ring.jwks())).toContain(oldKid);
-    expect(ring.scheduledRotation()).toEqual({ rotation: null, removedKids: [] });
+    expect(await ring.scheduledRotation()).toEqual({ rotation: null, removedKids: [] });
 
     clock.advance(1);
     expect(kids(ring.jwks())).not.toContain(oldKid);
-    expect(ring.scheduledRotation()).toEqual({ rotation: null, removedKids: [oldKid] });
+    expect(await ring.scheduledRotation()).toEqual({ rotation: null, removedKids: [oldKid] });
     expect(verify(token)).toEqual({ ok: false, reason: 'unknown_kid' });
   });
 
   it('never publishes private parts', async () => {
-    const { ring } = setup();
-    ring.rotate();
+    const { ring } = await setup();
+    await ring.rotate();
     const jwks = ring.jwks();
     expect(jwks.keys).toHaveLength(3);
     expect(JSON.stringify(jwks)).not.toMatch(/"d"/);
@@ -111,17 +111,17 @@ describe('token key ring', () => {
     }
   });
 
-  it('rotates on schedule once the active key has signed for a full period', () => {
-    const { ring, clock, store } = setup();
+  it('rotates on schedule once the active key has signed for a full period', async () => {
+    const { ring, clock, store } = await setup();
     const first = ring.activeKid;
     clock.advance(30 * DAY - 1);
-    expect(ring.scheduledRotation().rotation).toBeNull();
+    expect((await ring.scheduledRotation()).rotation).toBeNull();
     clock.advance(1);
-    const { rotation } = ring.scheduledRotation();
+    const { rotation } = await ring.scheduledRotation();
     expect(rotation?.retiredKid).toBe(first);
     expect(ring.activeKid).toBe(rotation?.activeKid);
-    expect(ring.scheduledRotation().rotation).toBeNull();
-    const saved = store.load()?.keys ?? [];
+    expect((await ring.scheduledRotation()).rotation).toBeNull();
+    const saved = (await store.load())?.keys ?? [];
     expect(saved.map((key) => [key.kid, key.status])).toEqual([
       [first, 'retired'],
       [rotation?.activeKid, 'active'],
@@ -129,8 +129,8 @@ describe('token key ring', () => {
     ]);
   });
 
-  it('refuses to sign a token that could outlive its key', () => {
-    const { ring, clock } = setup();
+  it('refuses to sign a token that could outlive its key', async () => {
+    const { ring, clock } = await setup();
     const now = epochSeconds(clock);
     expect(() => ring.sign({ sub: 'usr_1' })).toThrow(TokenLifetimeExceededError);
     expect(() => ring.sign({ exp: now + 3601 })).toThrow(TokenLifetimeExceededError);
@@ -138,42 +138,42 @@ describe('token key ring', () => {
     expect(() => ring.sign({ exp: now + 3600 })).not.toThrow();
   });
 
-  it('reopens from its store with the same keys', () => {
-    const first = setup();
-    first.ring.rotate();
+  it('reopens from its store with the same keys', async () => {
+    const first = await setup();
+    await first.ring.rotate();
     const token = first.issue();
-    const second = setup(first.store);
+    const second = await setup(first.store);
     expect(second.ring.activeKid).toBe(first.ring.activeKid);
     expect(kids(second.ring.jwks())).toEqual(kids(first.ring.jwks()));
     expect(second.verify(token).ok).toBe(true);
   });
 
-  it('keeps signing with the old key when a rotation cannot be saved', () => {
+  it('keeps signing with the old key when a rotation cannot be saved', async () => {
     const memory = memoryKeyRingStore();
     let failing = false;
     const store: KeyRingStore = {
       load: () => memory.load(),
-      save: (state) => {
+      save: async (state) => {
         if (failing) throw new Error('disk full');
-        memory.save(state);
+        await memory.save(state);
       },
     };
-    const { ring, issue } = setup(store);
+    const { ring, issue } = await setup(store);
     const before = ring.activeKid;
     const published = kids(ring.jwks());
     failing = true;
-    expect(() => ring.rotate()).toThrow('disk full');
+    await expect((async () => ring.rotate())()).rejects.toThrow('disk full');
     expect(ring.activeKid).toBe(before);
     expect(kidOf(issue())).toBe(before);
     expect(kids(ring.jwks())).toEqual(published);
   });
 
-  it('revokes the active key at once: out of the JWKS, its tokens fail, a new key signs', () => {
-    const { ring, store, issue, verify } = setup();
+  it('revokes the active key at once: out of the JWKS, its tokens fail, a new key signs', async () => {
+    const { ring, store, issue, verify } = await setup();
     const compromised = ring.activeKid;
     const promoted = kids(ring.jwks()).find((kid) => kid !== compromised);
     const before = issue();
-    const change = ring.revoke(compromised);
+    const change = await ring.revoke(compromised);
     expect(change.removedKids).toEqual([compromised]);
     expect(ring.activeKid).toBe(promoted);
     expect(kids(ring.jwks())).not.toContain(compromised);
@@ -181,74 +181,74 @@ describe('token key ring', () => {
     expect(verify(before)).toMatchObject({ ok: false, reason: 'unknown_kid' });
     expect(verify(issue())).toMatchObject({ ok: true });
     // Saved before it took effect: a restart does not bring the key back.
-    expect(kids(setup(store).ring.jwks())).not.toContain(compromised);
+    expect(kids((await setup(store)).ring.jwks())).not.toContain(compromised);
   });
 
-  it('revokes a retired key before its tokens expire, and replaces a next key', () => {
-    const { ring, issue, verify } = setup();
+  it('revokes a retired key before its tokens expire, and replaces a next key', async () => {
+    const { ring, issue, verify } = await setup();
     const retired = ring.activeKid;
     const token = issue();
-    ring.rotate();
+    await ring.rotate();
     expect(verify(token).ok).toBe(true);
-    ring.revoke(retired);
+    await ring.revoke(retired);
     expect(verify(token)).toMatchObject({ ok: false, reason: 'unknown_kid' });
     const active = ring.activeKid;
     const next = kids(ring.jwks()).find((kid) => kid !== active) ?? '';
-    ring.revoke(next);
+    await ring.revoke(next);
     expect(ring.activeKid).toBe(active);
     expect(kids(ring.jwks())).toHaveLength(2);
     expect(kids(ring.jwks())).not.toContain(next);
   });
 
-  it('revokes again on the ring another instance saved meanwhile, instead of dropping it', () => {
+  it('revokes again on the ring another instance saved meanwhile, instead of dropping it', async () => {
     const shared = memoryKeyRingStore();
-    const other = setup(shared);
+    const other = await setup(shared);
     let raced = false;
     let changed = false;
     const store: KeyRingStore = {
       load: () => shared.load(),
-      save: (state) => {
+      save: async (state) => {
         if (!raced) {
           // Another instance rotates between this one's refresh and its save.
           raced = true;
-          other.ring.rotate();
+          await other.ring.rotate();
           changed = true;
           throw new KeyRingChangedError();
         }
-        shared.save(state);
+        await shared.save(state);
       },
       changed: () => changed,
     };
-    const { ring } = setup(store);
+    const { ring } = await setup(store);
     const compromised = ring.activeKid;
-    const change = ring.revoke(compromised);
+    const change = await ring.revoke(compromised);
     changed = false;
     expect(change.removedKids).toEqual([compromised]);
     expect(ring.activeKid).toBe(other.ring.activeKid);
     expect(kids(ring.jwks())).not.toContain(compromised);
-    expect(shared.load()?.keys.map((key) => key.kid)).not.toContain(compromised);
+    expect((await shared.load())?.keys.map((key) => key.kid)).not.toContain(compromised);
   });
 
-  it('follows the store when a save fails after writing: a revoked key stops signing here too', () => {
+  it('follows the store when a save fails after writing: a revoked key stops signing here too', async () => {
     const memory = memoryKeyRingStore();
     let failAfterWrite = false;
     const store: KeyRingStore = {
       load: () => memory.load(),
-      save: (state) => {
-        memory.save(state);
+      save: async (state) => {
+        await memory.save(state);
         if (failAfterWrite) throw new Error('directory sync failed');
       },
     };
-    const { ring, issue } = setup(store);
+    const { ring, issue } = await setup(store);
     const compromised = ring.activeKid;
     failAfterWrite = true;
-    expect(() => ring.revoke(compromised)).toThrow('directory sync failed');
+    await expect((async () => ring.revoke(compromised))()).rejects.toThrow('directory sync failed');
     expect(ring.activeKid).not.toBe(compromised);
     expect(kids(ring.jwks())).not.toContain(compromised);
     expect(kidOf(issue())).toBe(ring.activeKid);
   });
 
-  it('on a PKCS#11 token, a key the token will not destroy does not fail the revocation; it goes at the next save', () => {
+  it('on a PKCS#11 token, a key the token will not destroy does not fail the revocation; it goes at the next save', async () => {
     // A token that refuses C_DestroyObject once: the failure SoftHSM cannot be made to show.
     const held = new Map<string, HeldKey>();
     let refuseDestroy = true;
@@ -282,26 +282,26 @@ describe('token key ring', () => {
       close() {},
     };
     const file = join(mkdtempSync(join(tmpdir(), 'lantern-ring-')), 'token-keys.pkcs11.json');
-    const { ring, issue, verify } = setup(pkcs11KeyRingStore(file, token));
+    const { ring, issue, verify } = await setup(pkcs11KeyRingStore(file, token));
     const compromised = ring.activeKid;
     const before = issue();
-    ring.revoke(compromised);
+    await ring.revoke(compromised);
     expect(verify(before)).toMatchObject({ ok: false, reason: 'unknown_kid' });
     expect(held.size).toBe(3);
     refuseDestroy = false;
-    ring.rotate();
+    await ring.rotate();
     expect(held.size).toBe(3);
     expect(verify(issue())).toMatchObject({ ok: true });
   });
 
-  it('replaces every key at once after a leak of its store: retired and next keys go too', () => {
-    const { ring, store, issue, verify } = setup();
+  it('replaces every key at once after a leak of its store: retired and next keys go too', async () => {
+    const { ring, store, issue, verify } = await setup();
     const first = issue();
-    ring.rotate();
+    await ring.rotate();
     const second = issue();
     const old = kids(ring.jwks());
     expect(old).toHaveLength(3);
-    const change = ring.replaceAll();
+    const change = await ring.replaceAll();
     expect([...change.removedKids].sort()).toEqual([...old].sort());
     const now = kids(ring.jwks());
     expect(now).toHaveLength(2);
@@ -309,32 +309,32 @@ describe('token key ring', () => {
     expect(verify(first)).toMatchObject({ ok: false, reason: 'unknown_kid' });
     expect(verify(second)).toMatchObject({ ok: false, reason: 'unknown_kid' });
     expect(verify(issue())).toMatchObject({ ok: true });
-    expect(kids(setup(store).ring.jwks())).toEqual(now);
+    expect(kids((await setup(store)).ring.jwks())).toEqual(now);
   });
 
-  it('gives up after a few tries when other instances keep changing the ring', () => {
+  it('gives up after a few tries when other instances keep changing the ring', async () => {
     const memory = memoryKeyRingStore();
     let saves = 0;
     const store: KeyRingStore = {
       load: () => memory.load(),
-      save: (state) => {
-        if (memory.load() === null) return memory.save(state);
+      save: async (state) => {
+        if ((await memory.load()) === null) return memory.save(state);
         saves += 1;
         throw new KeyRingChangedError();
       },
       changed: () => false,
     };
-    const { ring } = setup(store);
-    expect(() => ring.replaceAll()).toThrow(KeyRingBusyError);
-    expect(() => ring.revoke(ring.activeKid)).toThrow(KeyRingBusyError);
+    const { ring } = await setup(store);
+    await expect((async () => ring.replaceAll())()).rejects.toThrow(KeyRingBusyError);
+    await expect((async () => ring.revoke(ring.activeKid))()).rejects.toThrow(KeyRingBusyError);
     expect(saves).toBe(6);
   });
 
-  it('lists its keys for an admin with their times, next first, and no key material', () => {
-    const { ring, clock } = setup();
+  it('lists its keys for an admin with their times, next first, and no key material', async () => {
+    const { ring, clock } = await setup();
     const first = ring.activeKid;
     clock.advance(HOUR);
-    ring.rotate();
+    await ring.rotate();
     const listed = ring.list();
     expect(listed.map((key) => key.status)).toEqual(['next', 'active', 'retired']);
     expect(listed.map((key) => key.kid)).toEqual(kids(ring.jwks()));
@@ -349,21 +349,25 @@ describe('token key ring', () => {
     expect(JSON.stringify(listed)).not.toMatch(/"d"|privateKey/);
   });
 
-  it('refuses a kid it does not hold, changing nothing', () => {
-    const { ring } = setup();
+  it('refuses a kid it does not hold, changing nothing', async () => {
+    const { ring } = await setup();
     const published = kids(ring.jwks());
-    expect(() => ring.revoke('A'.repeat(43))).toThrow(TokenKeyNotFoundError);
+    await expect((async () => ring.revoke('A'.repeat(43)))()).rejects.toThrow(
+      TokenKeyNotFoundError,
+    );
     expect(kids(ring.jwks())).toEqual(published);
   });
 
-  it('refuses a stored state without exactly one active and one next key', () => {
-    const { store } = setup();
-    const keys = store.load()?.keys ?? [];
+  it('refuses a stored state without exactly one active and one next key', async () => {
+    const { store } = await setup();
+    const keys = (await store.load())?.keys ?? [];
     const broken = memoryKeyRingStore();
-    broken.save({ keys: keys.filter((key) => key.status !== 'next') });
-    expect(() => setup(broken)).toThrow(KeyRingCorruptError);
+    await broken.save({ keys: keys.filter((key) => key.status !== 'next') });
+    await expect((async () => setup(broken))()).rejects.toThrow(KeyRingCorruptError);
     const swapped = memoryKeyRingStore();
-    swapped.save({ keys: keys.map((key, index) => ({ ...key, kid: keys[1 - index]?.kid ?? '' })) });
-    expect(() => setup(swapped)).toThrow(KeyRingCorruptError);
+    await swapped.save({
+      keys: keys.map((key, index) => ({ ...key, kid: keys[1 - index]?.kid ?? '' })),
+    });
+    await expect((async () => setup(swapped))()).rejects.toThrow(KeyRingCorruptError);
   });
 });

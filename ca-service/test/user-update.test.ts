@@ -22,13 +22,13 @@ beforeEach(async () => {
 const update = (userId: string, body: unknown) =>
   ca.admin('PATCH', `/v1/admin/users/${userId}`, body);
 
-const updates = (userId: string) =>
+const updates = async (userId: string) =>
   (
-    ca.ctx.store.db
+    (await ca.ctx.store.db
       .prepare(
         "SELECT event_version, payload FROM events WHERE event_type = 'identity.user.updated' AND aggregate_id = ?",
       )
-      .all(userId) as { event_version: number; payload: string }[]
+      .all(userId)) as { event_version: number; payload: string }[]
   ).map((row) => ({ version: row.event_version, payload: JSON.parse(row.payload) as object }));
 
 const signIn = (username: string, password = PASSWORD) =>
@@ -41,7 +41,7 @@ const signIn = (username: string, password = PASSWORD) =>
 describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
   it('refuses an empty change, an unknown field, a bad role and a bad email, writing nothing', async () => {
     const userId = await createUser(ca, tenantId, 'amina', PASSWORD, 'teacher');
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     for (const body of [
       {},
       { username: 'someone-else' },
@@ -53,7 +53,7 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
       expect(response.statusCode, JSON.stringify(body)).toBe(400);
       expect(response.json()).toMatchObject({ code: 'invalid_request' });
     }
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it("answers 404 for another tenant's user through that tenant's scope, and for an unknown id", async () => {
@@ -65,7 +65,7 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
     });
     expect(keyOfOther.statusCode, keyOfOther.body).toBe(201);
     const otherKey = (keyOfOther.json() as { apiKey: string }).apiKey;
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     const foreign = await ca.admin(
       'PATCH',
       `/v1/admin/users/${userId}`,
@@ -76,7 +76,7 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
     expect((await update('usr_01J9Z3YQ8M6W4Q9V2K7T5R3N1B', { displayName: 'x' })).statusCode).toBe(
       404,
     );
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 
   it('a users:write key neither makes, unmakes nor takes over an admin: that needs the admin scope', async () => {
@@ -89,11 +89,11 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
     });
     const key = (issued.json() as { apiKey: string }).apiKey;
     // Denials are recorded as authorisation decisions; nothing else may be written.
-    const effects = () =>
-      ca.ctx.store
-        .read({ tenantId, limit: 10_000 })
-        .filter((event) => event.eventType !== 'identity.authorization.decision_recorded').length;
-    const before = effects();
+    const effects = async () =>
+      (await ca.ctx.store.read({ tenantId, limit: 10_000 })).filter(
+        (event) => event.eventType !== 'identity.authorization.decision_recorded',
+      ).length;
+    const before = await effects();
     const attempts = [
       await ca.admin('PATCH', `/v1/admin/users/${learner}`, { role: 'admin' }, key),
       await ca.admin('PATCH', `/v1/admin/users/${admin}`, { role: 'learner' }, key),
@@ -110,7 +110,7 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
       expect(response.statusCode, response.body).toBe(403);
       expect(response.json()).toMatchObject({ code: 'forbidden' });
     }
-    expect(effects()).toBe(before);
+    expect(await effects()).toBe(before);
     expect(
       (await ca.admin('PATCH', `/v1/admin/users/${learner}`, { role: 'teacher' }, key)).statusCode,
     ).toBe(200);
@@ -121,7 +121,7 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
     const response = await update(userId, { role: 'teacher' });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'credential_rejected' });
-    expect(updates(userId)).toEqual([]);
+    expect(await updates(userId)).toEqual([]);
   });
 
   it('changes the email and name sealed under the user key, and shows them', async () => {
@@ -136,7 +136,7 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
       displayName: 'Amina K.',
       role: 'teacher',
     });
-    const [event] = updates(userId);
+    const [event] = await updates(userId);
     expect(event?.version).toBe(2);
     // Personal fields travel sealed, never in clear in the event log.
     expect(JSON.stringify(event?.payload)).not.toContain('amina@hillside.example');
@@ -158,7 +158,7 @@ describe('PATCH /v1/admin/users/:id (identity.user.updated)', () => {
     const demoted = await update(userId, { role: 'teacher' });
     expect(demoted.statusCode, demoted.body).toBe(200);
     expect(demoted.json()).toMatchObject({ role: 'teacher' });
-    expect(updates(userId).at(-1)?.payload).toEqual({ userId, role: 'teacher' });
+    expect((await updates(userId)).at(-1)?.payload).toEqual({ userId, role: 'teacher' });
 
     const refreshed = await ca.app.inject({
       method: 'POST',

@@ -175,7 +175,10 @@ describe('passkey events reported by a device', () => {
     expect(result.accepted).toBe(1);
     expect(result.rejected).toMatchObject([{ seq: 2, code: 'event_not_allowed' }]);
     expect(
-      ca.ctx.store.read({ tenantId, eventType: 'identity.user.webauthn_registration_canceled' }),
+      await ca.ctx.store.read({
+        tenantId,
+        eventType: 'identity.user.webauthn_registration_canceled',
+      }),
     ).toMatchObject([{ aggregateId: aminaId, payload: { reason: 'user_canceled' } }]);
   });
 });

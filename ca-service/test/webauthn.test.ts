@@ -102,15 +102,18 @@ async function passkeySignIn(
 }
 
 const codeOf = (response: LightMyRequestResponse) => (response.json() as { code?: string }).code;
-const amrOf = (response: LightMyRequestResponse) =>
-  verifyAccessToken(ca.ctx, (response.json() as { accessToken: string }).accessToken).amr;
+const amrOf = async (response: LightMyRequestResponse) =>
+  (await verifyAccessToken(ca.ctx, (response.json() as { accessToken: string }).accessToken)).amr;
 const events = (eventType: string) => ca.ctx.store.read({ tenantId, eventType });
-const failureCount = (userId: string) =>
-  (ca.ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(userId) as UserRow)
+const failureCount = async (userId: string) =>
+  ((await ca.ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(userId)) as UserRow)
     .failure_count;
-const credentialCount = () =>
-  (ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM webauthn_credentials').get() as { n: number })
-    .n;
+const credentialCount = async () =>
+  (
+    (await ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM webauthn_credentials').get()) as {
+      n: number;
+    }
+  ).n;
 
 async function setPolicy(role: string, policy: Record<string, unknown>) {
   const response = await ca.admin('PUT', `/v1/admin/tenants/${tenantId}/mfa-policy`, {
@@ -195,8 +198,8 @@ describe('passkey registration', () => {
       expect(response.statusCode).toBe(401);
       expect(codeOf(response)).toBe('webauthn_response_invalid');
     }
-    expect(credentialCount()).toBe(0);
-    expect(events('identity.user.mfa_enrolled')).toHaveLength(0);
+    expect(await credentialCount()).toBe(0);
+    expect(await events('identity.user.mfa_enrolled')).toHaveLength(0);
   });
 
   it('refuses an unknown, replayed, expired or foreign challenge', async () => {
@@ -228,13 +231,13 @@ describe('passkey registration', () => {
       tomToken,
     );
     expect(codeOf(expired)).toBe('webauthn_challenge_invalid');
-    expect(events('identity.user.mfa_enrolled')).toHaveLength(1);
+    expect(await events('identity.user.mfa_enrolled')).toHaveLength(1);
   });
 
   it('refuses a passkey without user verification when the policy requires it', async () => {
     const response = await register(await passwordToken('amina'), { userVerified: false });
     expect(codeOf(response)).toBe('webauthn_user_verification_required');
-    expect(credentialCount()).toBe(0);
+    expect(await credentialCount()).toBe(0);
   });
 
   it('needs a valid access token and a well-formed body', async () => {
@@ -255,7 +258,7 @@ describe('passkey registration', () => {
       expect(response.statusCode).toBeGreaterThanOrEqual(400);
       expect(response.statusCode).toBeLessThan(500);
     }
-    expect(credentialCount()).toBe(0);
+    expect(await credentialCount()).toBe(0);
   });
 
   it('stores the credential beside an mfa_enrolled event and lists it', async () => {
@@ -275,7 +278,7 @@ describe('passkey registration', () => {
     );
     expect(response.statusCode).toBe(201);
     const { credentialId } = response.json() as { credentialId: string };
-    expect(events('identity.user.mfa_enrolled').map((e) => e.payload)).toEqual([
+    expect((await events('identity.user.mfa_enrolled')).map((e) => e.payload)).toEqual([
       { userId: learnerId, kind: 'webauthn', credentialId },
     ]);
     const listed = await ca.app.inject({
@@ -301,7 +304,7 @@ describe('passkey registration', () => {
     expect(codeOf(refused)).toBe('step_up_required');
     const second = new SoftAuthenticator(ORIGIN);
     expect((await register(await passkeyToken(), {}, second)).statusCode).toBe(201);
-    expect(events('identity.user.mfa_enrolled')).toHaveLength(2);
+    expect(await events('identity.user.mfa_enrolled')).toHaveLength(2);
   });
 });
 
@@ -329,9 +332,9 @@ describe('passkey sign-in', () => {
       const response = await passkeySignIn('amina', tweaks);
       expect(response.statusCode).toBe(401);
       expect(codeOf(response)).toBe(code);
-      if (index < 4) expect(failureCount(learnerId)).toBe(index + 1);
+      if (index < 4) expect(await failureCount(learnerId)).toBe(index + 1);
     }
-    expect(events('identity.user.login_failed').map((e) => e.payload)).toContainEqual({
+    expect((await events('identity.user.login_failed')).map((e) => e.payload)).toContainEqual({
       userId: learnerId,
       reason: 'passkey_failed',
       offline: false,
@@ -339,9 +342,9 @@ describe('passkey sign-in', () => {
       failureCount: 1,
     });
     // Five failures: locked, and the passkey is refused like the password.
-    expect(events('identity.user.locked')).toHaveLength(1);
+    expect(await events('identity.user.locked')).toHaveLength(1);
     expect(codeOf(await passkeySignIn('amina'))).toBe('account_locked');
-    expect(events('identity.user.logged_in')).toHaveLength(1); // the password sign-in of registered()
+    expect(await events('identity.user.logged_in')).toHaveLength(1); // the password sign-in of registered()
   });
 
   it('shares the lockout counter with password failures', async () => {
@@ -349,9 +352,9 @@ describe('passkey sign-in', () => {
     for (let i = 0; i < 3; i += 1) {
       await post('/v1/auth/login', { tenant: tenantId, username: 'amina', password: 'wrong' });
     }
-    expect(failureCount(learnerId)).toBe(3);
+    expect(await failureCount(learnerId)).toBe(3);
     await passkeySignIn('amina', { corruptSignature: true });
-    expect(failureCount(learnerId)).toBe(4);
+    expect(await failureCount(learnerId)).toBe(4);
     await passkeySignIn('amina', { corruptSignature: true });
     expect(codeOf(await passkeySignIn('amina'))).toBe('account_locked');
   });
@@ -387,7 +390,7 @@ describe('passkey sign-in', () => {
       const response = await passkeySignIn('amina', { counter });
       expect(codeOf(response)).toBe('webauthn_counter_regressed');
     }
-    expect(failureCount(learnerId)).toBe(3);
+    expect(await failureCount(learnerId)).toBe(3);
     expect(ca.logLines.join('')).toContain('login.webauthn.counter_regressed');
     expect((await passkeySignIn('amina', { counter: 6 })).statusCode).toBe(200);
   });
@@ -428,12 +431,12 @@ describe('passkey sign-in', () => {
       refreshToken: expect.any(String),
       sessionId: expect.stringMatching(/^ses_/),
     });
-    expect(amrOf(response)).toEqual(['hwk', 'user', 'mfa']);
+    expect(await amrOf(response)).toEqual(['hwk', 'user', 'mfa']);
     const refreshed = await post('/v1/auth/refresh', {
       refreshToken: (response.json() as { refreshToken: string }).refreshToken,
     });
     expect(refreshed.statusCode).toBe(200);
-    expect(events('identity.user.logged_in').at(-1)?.payload).toMatchObject({
+    expect((await events('identity.user.logged_in')).at(-1)?.payload).toMatchObject({
       userId: learnerId,
       amr: ['hwk', 'user', 'mfa'],
     });
@@ -469,10 +472,10 @@ describe('passkey sign-in', () => {
     expect(codeOf(await passkeySignIn('amina', {}, { password: 'wrong' }))).toBe(
       'invalid_credentials',
     );
-    expect(failureCount(learnerId)).toBe(1);
+    expect(await failureCount(learnerId)).toBe(1);
     const both = await passkeySignIn('amina', {}, { password: PASSWORD });
     expect(both.statusCode).toBe(200);
-    expect(amrOf(both)).toEqual(['pwd', 'hwk', 'user', 'mfa']);
+    expect(await amrOf(both)).toEqual(['pwd', 'hwk', 'user', 'mfa']);
   });
 
   it('refuses a passkey removed while the password was checked: unknown, not a regressed counter', async () => {
@@ -483,14 +486,14 @@ describe('passkey sign-in', () => {
     passwords.verify = async (password, stored) => {
       passwords.verify = verify;
       const verdict = await verify(password, stored);
-      adminRemovePasskey(ca.ctx, learnerId, tenantId, credentialId, removal);
+      await adminRemovePasskey(ca.ctx, learnerId, tenantId, credentialId, removal);
       return verdict;
     };
     const response = await passkeySignIn('amina', {}, { password: PASSWORD });
     expect(codeOf(response)).toBe('webauthn_credential_unknown');
-    expect(failureCount(learnerId)).toBe(0);
+    expect(await failureCount(learnerId)).toBe(0);
     expect(ca.logLines.join('')).not.toContain('login.webauthn.counter_regressed');
-    expect(events('identity.user.logged_in')).toHaveLength(1); // registered()'s password sign-in
+    expect(await events('identity.user.logged_in')).toHaveLength(1); // registered()'s password sign-in
   });
 
   it('refuses a passkey another instance removed just before the sign-in was recorded', async () => {
@@ -498,19 +501,22 @@ describe('passkey sign-in', () => {
     // The session's id is drawn after every check and just before the recording transaction.
     const { ids } = ca.ctx;
     const next = ids.next.bind(ids);
+    // Started here, the removal's transaction takes the store's turn before the recording one.
+    let removing: Promise<unknown> = Promise.resolve();
     ids.next = (prefix) => {
       if (prefix === 'ses') {
         ids.next = next;
-        adminRemovePasskey(ca.ctx, learnerId, tenantId, credentialId, removal);
+        removing = adminRemovePasskey(ca.ctx, learnerId, tenantId, credentialId, removal);
       }
       return next(prefix);
     };
     const response = await passkeySignIn('amina');
+    await removing;
     expect(codeOf(response)).toBe('webauthn_credential_unknown');
-    expect(events('identity.user.logged_in')).toHaveLength(1);
-    const sessions = ca.ctx.store.db
+    expect(await events('identity.user.logged_in')).toHaveLength(1);
+    const sessions = (await ca.ctx.store.db
       .prepare('SELECT count(*) AS n FROM sessions WHERE user_id = ?')
-      .get(learnerId) as { n: number };
+      .get(learnerId)) as { n: number };
     expect(sessions.n).toBe(1);
     const scrape = await ca.app.inject({ method: 'GET', url: '/metrics' });
     expect(scrape.body).toContain(
@@ -523,7 +529,7 @@ describe('passkey sign-in', () => {
     await registered('amina');
     const presenceOnly = await passkeySignIn('amina', { userVerified: false });
     expect(presenceOnly.statusCode).toBe(200);
-    expect(amrOf(presenceOnly)).toEqual(['hwk', 'user']);
+    expect(await amrOf(presenceOnly)).toEqual(['hwk', 'user']);
     const token = (presenceOnly.json() as { accessToken: string }).accessToken;
     expect(codeOf(await post('/v1/mfa/webauthn/register/options', {}, token))).toBe(
       'step_up_required',
@@ -539,7 +545,7 @@ describe('passkey sign-in', () => {
     });
     expect(response.statusCode).toBe(401);
     expect(response.json()).toMatchObject({ code: 'mfa_required', methods: ['webauthn'] });
-    expect(failureCount(teacherId)).toBe(0);
+    expect(await failureCount(teacherId)).toBe(0);
     expect((await passkeySignIn('tom')).statusCode).toBe(200);
   });
 });
@@ -571,7 +577,7 @@ describe('admin view of passkeys', () => {
     );
     const removed = await ca.admin('DELETE', `${url}/webauthn/${credentialId}`);
     expect(removed.statusCode).toBe(200);
-    expect(events('identity.user.mfa_removed').map((e) => e.payload)).toEqual([
+    expect((await events('identity.user.mfa_removed')).map((e) => e.payload)).toEqual([
       { userId: learnerId, kind: 'webauthn', reason: 'admin_reset', credentialId },
     ]);
     expect((await ca.admin('GET', url)).json()).toMatchObject({ passkeys: [] });
@@ -580,18 +586,20 @@ describe('admin view of passkeys', () => {
 
   it('deletes the public keys and the list when the user is erased', async () => {
     await registered('amina');
-    expect(credentialCount()).toBe(1);
+    expect(await credentialCount()).toBe(1);
     expect((await ca.admin('POST', `/v1/admin/users/${learnerId}/erase`, {})).statusCode).toBe(200);
-    expect(credentialCount()).toBe(0);
+    expect(await credentialCount()).toBe(0);
     expect(
-      ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM user_passkeys').get() as { n: number },
+      (await ca.ctx.store.db.prepare('SELECT COUNT(*) AS n FROM user_passkeys').get()) as {
+        n: number;
+      },
     ).toEqual({ n: 0 });
     expect(codeOf(await passkeySignIn('amina'))).toBe('webauthn_credential_unknown');
   });
 
   it('rebuilds the passkey list from the events', async () => {
     const credentialId = await registered('amina');
-    ca.ctx.store.rebuildProjections();
+    await ca.ctx.store.rebuildProjections();
     expect((await ca.admin('GET', `/v1/admin/users/${learnerId}/mfa`)).json()).toMatchObject({
       passkeys: [{ credentialId }],
     });
@@ -601,7 +609,7 @@ describe('admin view of passkeys', () => {
 describe('MFA policy with webauthn', () => {
   it('loads a policy stored before passkeys existed, without widening its offline list', async () => {
     const old = { required: ['totp'], offline: ['password', 'totp'], stepUp: false };
-    ca.ctx.store.db
+    await ca.ctx.store.db
       .prepare('INSERT INTO tenant_mfa_policies (tenant_id, policy, updated_at) VALUES (?, ?, ?)')
       .run(
         tenantId,
@@ -652,7 +660,7 @@ describe('MFA policy with webauthn', () => {
       });
       expect(response.statusCode).toBe(400);
     }
-    expect(events('identity.tenant.mfa_policy_set')).toHaveLength(1);
+    expect(await events('identity.tenant.mfa_policy_set')).toHaveLength(1);
   });
 
   it('leaves webauthn out of the grant where the policy does not allow it offline', async () => {
@@ -678,11 +686,11 @@ describe('MFA policy with webauthn', () => {
 });
 
 describe('TOTP management once a passkey is the second factor', () => {
-  const totpStatuses = () =>
+  const totpStatuses = async () =>
     (
-      ca.ctx.store.db
+      (await ca.ctx.store.db
         .prepare('SELECT status FROM totp_credentials WHERE user_id = ? ORDER BY status')
-        .all(learnerId) as { status: string }[]
+        .all(learnerId)) as { status: string }[]
     ).map((row) => row.status);
   const removeTotp = (token: string) =>
     ca.app.inject({
@@ -694,14 +702,14 @@ describe('TOTP management once a passkey is the second factor', () => {
   it('refuses a password-only token to enrol, replace or remove TOTP; a UV passkey sign-in may', async () => {
     await registered('amina');
     const pwdOnly = await passwordToken('amina');
-    expect(verifyAccessToken(ca.ctx, pwdOnly).amr).toEqual(['pwd']);
+    expect((await verifyAccessToken(ca.ctx, pwdOnly)).amr).toEqual(['pwd']);
     const refused = await post('/v1/mfa/totp/enroll', {}, pwdOnly);
     expect(refused.statusCode).toBe(403);
     expect(codeOf(refused)).toBe('step_up_required');
-    expect(totpStatuses()).toEqual([]);
+    expect(await totpStatuses()).toEqual([]);
 
     const stepped = await passkeyToken();
-    expect(verifyAccessToken(ca.ctx, stepped).amr).toContain('mfa');
+    expect((await verifyAccessToken(ca.ctx, stepped)).amr).toContain('mfa');
     const enrolled = await post('/v1/mfa/totp/enroll', {}, stepped);
     expect(enrolled.statusCode, enrolled.body).toBe(201);
     const { secret } = enrolled.json() as { secret: string };
@@ -710,15 +718,15 @@ describe('TOTP management once a passkey is the second factor', () => {
       Math.floor(ca.clock.now() / 1000),
     );
     expect((await post('/v1/mfa/totp/confirm', { code }, stepped)).statusCode).toBe(200);
-    expect(totpStatuses()).toEqual(['active']);
+    expect(await totpStatuses()).toEqual(['active']);
 
     const replace = await post('/v1/mfa/totp/enroll', {}, pwdOnly);
     expect(codeOf(replace)).toBe('step_up_required');
     expect(codeOf(await removeTotp(pwdOnly))).toBe('step_up_required');
-    expect(totpStatuses()).toEqual(['active']);
+    expect(await totpStatuses()).toEqual(['active']);
 
     expect((await post('/v1/mfa/totp/enroll', {}, stepped)).statusCode).toBe(201);
-    expect(totpStatuses()).toEqual(['active', 'pending']);
+    expect(await totpStatuses()).toEqual(['active', 'pending']);
     expect((await removeTotp(stepped)).statusCode).toBe(200);
   });
 });

@@ -164,7 +164,7 @@ describe('webhook endpoints', () => {
     const { subscriptionId } = await subscribe(['identity.user.registered']);
     // A name that passed the check when subscribed and resolves to loopback when delivered
     // (DNS rebinding): the address is checked on the connection itself.
-    ca.ctx.store.db
+    await ca.ctx.store.db
       .prepare('UPDATE webhook_subscriptions SET url = ? WHERE subscription_id = ?')
       .run(receiver.url().replace('127.0.0.1', 'localhost'), subscriptionId);
     const strict = new WebhookDispatcher(ca.ctx, { retry: { initialMs: INITIAL_MS } });

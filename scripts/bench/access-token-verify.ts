@@ -22,7 +22,7 @@ export const accessTokenVerify: Benchmark = {
   name: 'access-token',
   title: 'CA access token verify on the agent (cached JWKS) vs raw crypto.verify',
   async run(context: BenchContext): Promise<BenchResult[]> {
-    const ring = openKeyRing({
+    const ring = await openKeyRing({
       clock: systemClock,
       store: memoryKeyRingStore(),
       maxTokenLifetimeMs: 14 * 86_400_000,

@@ -87,7 +87,7 @@ export async function openBenchCa(
     },
     async close() {
       await app.close();
-      ca.close();
+      await ca.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -59,14 +59,20 @@ function enrollmentContenders(ca: BenchCa, tenantId: string, context: BenchConte
   const { ctx } = ca;
   const meta = { actor: { type: 'system' as const, id: 'bench' }, correlationId: 'bench' };
 
-  function inputs(count: number) {
+  async function inputs(count: number) {
     // One transaction for all the tokens: setting up must not cost a fsync per token.
-    const tokens = ctx.store.transaction(() =>
-      Array.from(
-        { length: count },
-        () => createEnrollmentToken(ctx, { tenant: tenantId, ttlSeconds: 86_400 }, meta).token,
-      ),
-    );
+    const tokens = await ctx.store.transaction(async () => {
+      const made: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const created = await createEnrollmentToken(
+          ctx,
+          { tenant: tenantId, ttlSeconds: 86_400 },
+          meta,
+        );
+        made.push(created.token);
+      }
+      return made;
+    });
     return Promise.all(
       tokens.map(async (enrollmentToken) => ({
         enrollmentToken,
@@ -211,9 +217,9 @@ export const issuancePostgres: Benchmark = {
         const [input] = await enrollment.inputs(1);
         if (input === undefined) throw new Error('no enrollment input');
         await enrollDevice(ca.ctx, input, 'bench-template');
-        const template = ca.ctx.store.db
+        const template = (await ca.ctx.store.db
           .prepare('SELECT * FROM events WHERE correlation_id = ? ORDER BY position')
-          .all('bench-template') as Record<string, unknown>[];
+          .all('bench-template')) as Record<string, unknown>[];
         if (template[0] === undefined) throw new Error('the enrollment appended no events');
         const columns = Object.keys(template[0]);
 

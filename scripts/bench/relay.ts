@@ -71,7 +71,7 @@ export const relay: Benchmark = {
       const tenantId = await createTenant(ca, 'Relay Bench');
       const { store, logger } = ca.ctx;
       for (let done = 0; done < backlog; done += 500) {
-        store.append(
+        await store.append(
           Array.from({ length: Math.min(500, backlog - done) }, () => {
             const userId = ca.ctx.ids.next('usr');
             return {
@@ -85,8 +85,9 @@ export const relay: Benchmark = {
           }),
         );
       }
-      const head = store.headPosition();
-      const events: RecordedEvent[] = [...store.readAll()];
+      const head = await store.headPosition();
+      const events: RecordedEvent[] = [];
+      for await (const event of store.readAll()) events.push(event);
       const { jetstream, jetstreamManager } = await jetStreamModule();
       const jsm = await jetstreamManager(nc);
       const js = jetstream(nc);
@@ -105,9 +106,9 @@ export const relay: Benchmark = {
         });
         const started = performance.now();
         outbox.start();
-        while (outbox.status().cursor < head) await sleep(2);
+        while ((await outbox.status()).cursor < head) await sleep(2);
         const seconds = (performance.now() - started) / 1000;
-        failures += outbox.status().failures;
+        failures += (await outbox.status()).failures;
         await outbox.stop();
         return events.length / seconds;
       };

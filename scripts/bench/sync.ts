@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openDatabase } from '../../ca-service/src/data-dir/open-ca.js';
+import type { SqliteDatabase } from '../../ca-service/src/store/sqlite-database.js';
 import type { CaServerInfo } from './ca-server.js';
 import { PostgresFloor, inBenchSchema } from './postgres-floor.js';
 import type { EnrollResponse, EnrolledDevice } from './ca-setup.js';
@@ -199,17 +200,28 @@ interface Floor {
 /** The same rows into the CA's `events` schema, 500 per transaction. */
 class SqliteFloor implements Floor {
   readonly store = 'SQLite';
-  private readonly dir = mkdtempSync(join(tmpdir(), 'lantern-bench-sqlite-'));
+  private readonly dir: string;
+
+  static async open(server: CaServerInfo): Promise<SqliteFloor> {
+    const dir = mkdtempSync(join(tmpdir(), 'lantern-bench-sqlite-'));
+    // The CA's own opening (pragmas and migrations), so the floor has the CA's connection settings.
+    const opened = await openDatabase(
+      { engine: 'sqlite', path: join(dir, 'events.db') },
+      systemClock,
+    );
+    return new SqliteFloor(server, dir, (opened as SqliteDatabase).raw);
+  }
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private position = 0;
 
-  constructor(private readonly server: CaServerInfo) {
-    // The CA's own opening (pragmas and migrations), so the floor has the CA's connection settings.
-    this.db = openDatabase(
-      { engine: 'sqlite', path: join(this.dir, 'events.db') },
-      systemClock,
-    ) as Database.Database;
+  private constructor(
+    private readonly server: CaServerInfo,
+    dir: string,
+    db: Database.Database,
+  ) {
+    this.dir = dir;
+    this.db = db;
     this.insert = this.db.prepare(
       `INSERT INTO events (${FLOOR_COLUMNS.join(', ')}) VALUES (${FLOOR_COLUMNS.map(() => '?').join(', ')})`,
     );
@@ -308,7 +320,7 @@ export const sync: Benchmark = {
       children.push(large, small);
       const big: Pusher = { server: large.ready, device: await enroll(large.ready), seq: 0 };
       const little: Pusher = { server: small.ready, device: await enroll(small.ready), seq: 0 };
-      floor = new SqliteFloor(large.ready);
+      floor = await SqliteFloor.open(large.ready);
 
       // Warm-up: a few rounds on the small CA's device and a small floor batch, not counted.
       await fill(little, context.quick ? ROUND : 2 * ROUND, context.log);

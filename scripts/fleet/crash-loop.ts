@@ -255,14 +255,14 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       }),
     });
     try {
-      const chain = verifyChain(opened.context.store);
+      const chain = await verifyChain(opened.context.store);
       report.chain = {
         ok: chain.ok,
         checked: chain.checked,
         ...(chain.reason === undefined ? {} : { reason: chain.reason }),
       };
     } finally {
-      opened.close();
+      await opened.close();
     }
     return report;
   } finally {

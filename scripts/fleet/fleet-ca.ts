@@ -86,7 +86,7 @@ export async function startFleetCa(dir: string, clock: ManualClock): Promise<Fle
     rootFingerprint: init.rootFingerprint,
     async rotateIssuing() {
       await app.close();
-      ca.close();
+      await ca.close();
       await rotateIssuingCa({
         dataDir: dir,
         clock,
@@ -109,7 +109,7 @@ export async function startFleetCa(dir: string, clock: ManualClock): Promise<Fle
     },
     async close() {
       await app.close();
-      ca.close();
+      await ca.close();
     },
   };
   return fleetCa;

@@ -1,6 +1,7 @@
 import { agentPaths } from '@lantern/agent';
 import Database from 'better-sqlite3';
 import { verifyChain } from '../../ca-service/src/audit/verify-chain.js';
+import type { SqliteDatabase } from '../../ca-service/src/store/sqlite-database.js';
 import type { FleetState } from './fleet-state.js';
 import { TIME_SLACK_MS } from './fleet-state.js';
 
@@ -23,11 +24,11 @@ interface OutboxRow {
  * revocation, invariant 6 (no tenant's data in another's), `PRAGMA integrity_check` everywhere
  * and the CA's hash chain.
  */
-export function checkFleet(state: FleetState): FleetTotals {
+export async function checkFleet(state: FleetState): Promise<FleetTotals> {
   const { ca, devices, violations } = state;
   const endMs = ca.clock.now();
   // The fleet's CA is the embedded SQLite one: its checks read it with better-sqlite3's typed API.
-  const db = ca.ctx.store.db as Database.Database;
+  const db = (ca.ctx.store.db as SqliteDatabase).raw;
   const totals: FleetTotals = {
     generated: 0,
     delivered: 0,
@@ -154,7 +155,7 @@ export function checkFleet(state: FleetState): FleetTotals {
   if (db.pragma('integrity_check', { simple: true }) !== 'ok') {
     violations.add('ca_integrity_check_failed', endMs, 'CA store');
   }
-  const chain = verifyChain(ca.ctx.store);
+  const chain = await verifyChain(ca.ctx.store);
   if (!chain.ok) violations.add('hash_chain_broken', endMs, chain.reason ?? 'CA store');
   totals.caEvents = chain.checked;
   return totals;

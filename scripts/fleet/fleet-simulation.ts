@@ -43,7 +43,7 @@ export interface FleetOptions {
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
   /** Runs after the final sync, before the checks: tests break things here to see them caught. */
-  beforeChecks?: (state: FleetState) => void;
+  beforeChecks?: (state: FleetState) => Promise<void> | void;
 }
 
 export interface FleetReport {
@@ -627,8 +627,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     for (const device of devices) device.close();
     log('fleet: final sync done; checking invariants');
 
-    options.beforeChecks?.(state);
-    const totals = checkFleet(state);
+    await options.beforeChecks?.(state);
+    const totals = await checkFleet(state);
     report.generated = totals.generated;
     report.delivered = totals.delivered;
     report.stranded = totals.stranded;

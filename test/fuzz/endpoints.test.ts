@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase } from '../../ca-service/src/store/sqlite-database.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCa } from '../support/ca-fixture.js';
@@ -37,7 +37,7 @@ afterAll(async () => ca.close());
 
 function rowCounts(): Record<string, number> {
   // This CA is the embedded SQLite one: its catalogue lists the tables.
-  const db = ca.ctx.store.db as Database.Database;
+  const db = (ca.ctx.store.db as SqliteDatabase).raw;
   const tables = db
     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     .pluck()
@@ -52,10 +52,10 @@ function rowCounts(): Record<string, number> {
   );
 }
 
-function lastPosition(): number {
+async function lastPosition(): Promise<number> {
   return (
     (
-      ca.ctx.store.db.prepare('SELECT max(position) AS head FROM events').get() as {
+      (await ca.ctx.store.db.prepare('SELECT max(position) AS head FROM events').get()) as {
         head: number | null;
       }
     ).head ?? 0
@@ -63,7 +63,7 @@ function lastPosition(): number {
 }
 
 async function fire(request: FuzzRequest) {
-  const before = { rows: rowCounts(), position: lastPosition() };
+  const before = { rows: rowCounts(), position: await lastPosition() };
   const response = await ca.app.inject({
     method: request.method as 'GET',
     url: request.url,
@@ -77,7 +77,7 @@ async function fire(request: FuzzRequest) {
     // Lantern's own codes are snake_case; a framework code (FST_ERR_…) means one slipped past.
     expect(body.code, where).toMatch(/^[a-z][a-z0-9_]*$/);
     expect(typeof body.message, where).toBe('string');
-    const added = ca.ctx.store.read({ after: before.position, limit: 100 });
+    const added = await ca.ctx.store.read({ after: before.position, limit: 100 });
     if (added.every((event) => RECORDED_REFUSALS.has(event.eventType)) && added.length > 0) return;
     expect(
       added.map((event) => event.eventType),
@@ -92,7 +92,7 @@ describe('every route, fuzzed through inject()', () => {
     expect(routes.map((route) => `${route.method} ${route.path}`)).toEqual(
       expect.arrayContaining(['POST /v1/sync', 'POST /v1/admin/users', 'GET /v1/events']),
     );
-    const before = lastPosition();
+    const before = await lastPosition();
     const response = await ca.app.inject({
       method: 'POST',
       url: '/v1/admin/enrollment-tokens',
@@ -100,7 +100,7 @@ describe('every route, fuzzed through inject()', () => {
       payload: { tenant: targets.tenantId },
     });
     expect(response.statusCode).toBe(201);
-    expect(lastPosition()).toBeGreaterThan(before);
+    expect(await lastPosition()).toBeGreaterThan(before);
   });
 
   it.each([

@@ -96,20 +96,20 @@ const caLogin = (w: World, username: string, password: string, totp?: string) =>
     payload: { tenant: w.world.tenantId, username, password, ...(totp ? { totp } : {}) },
   });
 
-const userRow = (w: World, userId: string) =>
-  w.world.ca.ctx.store.db
+const userRow = async (w: World, userId: string) =>
+  (await w.world.ca.ctx.store.db
     .prepare('SELECT failure_count, locked_until FROM users WHERE user_id = ?')
-    .get(userId) as { failure_count: number; locked_until: string | null };
+    .get(userId)) as { failure_count: number; locked_until: string | null };
 
 const feed = (w: World) =>
   w.world.ca.ctx.store.db
     .prepare('SELECT kind, subject_id AS id FROM revocation_feed WHERE tenant_id = ?')
     .all(w.world.tenantId);
 
-const sessionsOf = (w: World, userId: string) =>
-  w.world.ca.ctx.store.db
+const sessionsOf = async (w: World, userId: string) =>
+  (await w.world.ca.ctx.store.db
     .prepare('SELECT session_id, device_id, status FROM sessions WHERE user_id = ?')
-    .all(userId) as { session_id: string; device_id: string | null; status: string }[];
+    .all(userId)) as { session_id: string; device_id: string | null; status: string }[];
 
 const passkeysOf = (w: World, userId: string) =>
   w.world.ca.ctx.store.db.prepare('SELECT * FROM user_passkeys WHERE user_id = ?').all(userId);
@@ -141,8 +141,8 @@ describe('a rogue but active device: its events are facts about itself', () => {
         },
       },
     ]);
-    expect(userRow(w, w.bilal).locked_until).toBeNull();
-    expect(feed(w)).toEqual([]);
+    expect((await userRow(w, w.bilal)).locked_until).toBeNull();
+    expect(await feed(w)).toEqual([]);
     expect((await caLogin(w, 'bilal', PASSWORD)).statusCode).toBe(200);
     expect(refusals).toEqual(['event_not_allowed', null]);
   });
@@ -159,9 +159,9 @@ describe('a rogue but active device: its events are facts about itself', () => {
       payload: { userId: chidi, sessionId: sessionId(w), offline, deviceId, amr: ['pwd'] },
     });
     const refusals = await push(w, [signedIn(false), signedIn(true)]);
-    expect(userRow(w, chidi).failure_count).toBe(4);
+    expect((await userRow(w, chidi)).failure_count).toBe(4);
     expect((await caLogin(w, 'chidi', 'a wrong guess')).statusCode).toBe(401);
-    expect(userRow(w, chidi).locked_until).not.toBeNull();
+    expect((await userRow(w, chidi)).locked_until).not.toBeNull();
     // Locked: the right password is refused, and answers like an unknown account.
     const right = await caLogin(w, 'chidi', PASSWORD);
     expect(right.statusCode).toBe(401);
@@ -173,8 +173,8 @@ describe('a rogue but active device: its events are facts about itself', () => {
     const dara = await w.world.user('dara');
     const elsewhere = await caLogin(w, 'dara', PASSWORD);
     expect(elsewhere.statusCode).toBe(200);
-    const [foreign] = sessionsOf(w, dara).filter((s) => s.status === 'active');
-    const [own] = sessionsOf(w, w.amina).filter(
+    const [foreign] = (await sessionsOf(w, dara)).filter((s) => s.status === 'active');
+    const [own] = (await sessionsOf(w, w.amina)).filter(
       (s) => s.device_id === w.device.opened.binding.deviceId,
     );
     expect(foreign?.device_id).toBeNull();
@@ -187,13 +187,13 @@ describe('a rogue but active device: its events are facts about itself', () => {
       revoked(foreign?.session_id ?? '', dara),
       revoked(own?.session_id ?? '', w.amina),
     ]);
-    expect(sessionsOf(w, dara).find((s) => s.session_id === foreign?.session_id)?.status).toBe(
-      'active',
-    );
-    expect(sessionsOf(w, w.amina).find((s) => s.session_id === own?.session_id)?.status).toBe(
-      'revoked',
-    );
-    expect(feed(w)).toEqual([]);
+    expect(
+      (await sessionsOf(w, dara)).find((s) => s.session_id === foreign?.session_id)?.status,
+    ).toBe('active');
+    expect(
+      (await sessionsOf(w, w.amina)).find((s) => s.session_id === own?.session_id)?.status,
+    ).toBe('revoked');
+    expect(await feed(w)).toEqual([]);
     expect(refusals).toEqual(['event_not_allowed', null]);
   });
 
@@ -202,7 +202,7 @@ describe('a rogue but active device: its events are facts about itself', () => {
     expect(
       await signIn(w.device.agent, { username: 'ekon', password: PASSWORD }, TEST_OPTIONS),
     ).toMatchObject({ ok: true });
-    const [own] = sessionsOf(w, ekon).filter(
+    const [own] = (await sessionsOf(w, ekon)).filter(
       (s) => s.device_id === w.device.opened.binding.deviceId && s.status === 'active',
     );
     // v1 had no userId: it is read as the actor's, so naming bilal as actor would put a
@@ -216,7 +216,7 @@ describe('a rogue but active device: its events are facts about itself', () => {
       },
     ]);
     expect(refusals).toEqual(['event_not_allowed']);
-    expect(w.world.ca.ctx.store.read({ eventType: 'identity.session.revoked' })).toEqual(
+    expect(await w.world.ca.ctx.store.read({ eventType: 'identity.session.revoked' })).toEqual(
       expect.not.arrayContaining([
         expect.objectContaining({ payload: expect.objectContaining({ userId: w.bilal }) }),
       ]),
@@ -232,9 +232,9 @@ describe('a rogue but active device: its events are facts about itself', () => {
       payload: { sessionId: sessionId(w), userId, offline: true, deviceId, expiresAt },
     });
     const grantEnd = (
-      w.world.ca.ctx.store.db
+      (await w.world.ca.ctx.store.db
         .prepare('SELECT offline_until AS until FROM grants WHERE user_id = ?')
-        .get(w.amina) as { until: string }
+        .get(w.amina)) as { until: string }
     ).until;
     const refusals = await push(w, [
       created(emeka, FOREVER),
@@ -249,9 +249,9 @@ describe('a rogue but active device: its events are facts about itself', () => {
       payload: { userId: emeka, kind: 'webauthn', credentialId: 'forged-credential', deviceId },
     };
     const passkeyRefusal = await push(w, [passkey]);
-    expect(passkeysOf(w, emeka)).toEqual([]);
+    expect(await passkeysOf(w, emeka)).toEqual([]);
     expect(passkeyRefusal).toEqual(['event_not_allowed']);
-    expect(sessionsOf(w, emeka).filter((s) => s.device_id === deviceId)).toEqual([]);
+    expect((await sessionsOf(w, emeka)).filter((s) => s.device_id === deviceId)).toEqual([]);
     expect(refusals).toEqual(['event_not_allowed', 'event_not_allowed', null]);
   });
 
@@ -285,11 +285,11 @@ describe('a revoked device: only the hand-over, and it changes nothing', () => {
     const beforeRevocation = new Date(w.world.ca.clock.now() - 3_600_000).toISOString();
     w.world.advance(60_000);
     await w.world.ca.admin('POST', `/v1/admin/devices/${deviceId}/revoke`, { reason: 'stolen' });
-    const sessionsBefore = sessionsOf(w, w.amina).length;
+    const sessionsBefore = (await sessionsOf(w, w.amina)).length;
     const grantEnd = (
-      w.world.ca.ctx.store.db
+      (await w.world.ca.ctx.store.db
         .prepare('SELECT offline_until AS until FROM grants WHERE user_id = ?')
-        .get(w.amina) as { until: string }
+        .get(w.amina)) as { until: string }
     ).until;
     const actor = { type: 'user' as const, id: w.amina };
     const refusals = await push(w, [
@@ -324,11 +324,11 @@ describe('a revoked device: only the hand-over, and it changes nothing', () => {
     ]);
     // Handed over, stored as records: nothing refused, nothing lost.
     expect(refusals).toEqual([null, null, null]);
-    expect(sessionsOf(w, w.amina)).toHaveLength(sessionsBefore);
-    expect(passkeysOf(w, w.amina)).toEqual([]);
-    const quarantined = w.world.ca.ctx.store.db
+    expect(await sessionsOf(w, w.amina)).toHaveLength(sessionsBefore);
+    expect(await passkeysOf(w, w.amina)).toEqual([]);
+    const quarantined = (await w.world.ca.ctx.store.db
       .prepare('SELECT COUNT(*) AS n FROM quarantined_events WHERE device_id = ?')
-      .get(deviceId) as { n: number };
+      .get(deviceId)) as { n: number };
     expect(quarantined.n).toBe(1);
   });
 });
@@ -459,7 +459,7 @@ describe('a TOTP secret sealed into a grant on a device that is then revoked', (
 
     const deviceId = w.device.opened.binding.deviceId;
     await w.world.ca.admin('POST', `/v1/admin/devices/${deviceId}/revoke`, { reason: 'stolen' });
-    const removed = w.world.ca.ctx.store.read({ eventType: 'identity.user.mfa_removed' });
+    const removed = await w.world.ca.ctx.store.read({ eventType: 'identity.user.mfa_removed' });
     expect(removed.map((event) => event.payload)).toEqual([
       { userId: w.amina, kind: 'totp', reason: 'device_revoked' },
     ]);
@@ -490,7 +490,9 @@ describe('the per-account sign-in limit', () => {
         loginPerAccountRateLimitPerMinute: 3,
       });
       const slug = (
-        ca.ctx.store.db.prepare('SELECT slug FROM tenants WHERE tenant_id = ?').get(tenantId) as {
+        (await ca.ctx.store.db
+          .prepare('SELECT slug FROM tenants WHERE tenant_id = ?')
+          .get(tenantId)) as {
           slug: string;
         }
       ).slug;

@@ -300,7 +300,7 @@ describe('tenant isolation over the whole route list', () => {
 
   it.each(Object.entries(rows))('%s: tenant A cannot reach tenant B', async (route, row) => {
     const method = route.split(' ')[0] as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-    const before = ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 }).length;
+    const before = (await ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 })).length;
     const response = await ca.admin(method, row.url(), row.body?.(), keyA);
     const tenantBIds = Object.values(b);
     if (route === 'GET /v1/admin/tenants') {
@@ -313,7 +313,7 @@ describe('tenant isolation over the whole route list', () => {
       });
     }
     for (const id of tenantBIds) expect(response.body).not.toContain(id);
-    expect(ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 }).length).toBe(before);
+    expect((await ca.ctx.store.read({ tenantId: b['tenant'], limit: 10_000 })).length).toBe(before);
   });
 
   it.each(LISTINGS)('%s with A’s key lists nothing of tenant B', async (url) => {

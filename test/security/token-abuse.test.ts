@@ -151,7 +151,7 @@ describe('the CA device-proof verifier (POST /v1/sync)', () => {
   });
 
   it('every hostile x5c is refused quickly with device_proof_invalid; none is followed', async () => {
-    const before = ca.eventCount();
+    const before = await ca.eventCount();
     for (const [label, x5c, honestPath] of hostileChains(device.x5c, loop)) {
       const { response, ms } = await sync(proof({ x5c }));
       expect(`${label}: ${response.statusCode} ${String(response.json().code)}`).toBe(
@@ -159,7 +159,7 @@ describe('the CA device-proof verifier (POST /v1/sync)', () => {
       );
       expect(ms, label).toBeLessThan(FAST_MS);
     }
-    expect(ca.eventCount()).toBe(before);
+    expect(await ca.eventCount()).toBe(before);
   });
 });
 

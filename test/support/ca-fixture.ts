@@ -31,7 +31,7 @@ export interface TestCa {
     body?: unknown,
     key?: string,
   ): Promise<LightMyRequestResponse>;
-  eventCount(): number;
+  eventCount(): Promise<number>;
   /**
    * A second CA instance over the same data dir and store, as a second `lantern-ca serve` on
    * the same PostgreSQL database is; closed with this CA at the latest.
@@ -116,8 +116,12 @@ export async function startTestCa(
         headers: { authorization: `Bearer ${key}` },
         ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
       }),
-    eventCount: () =>
-      (ca.context.store.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n,
+    eventCount: async (): Promise<number> =>
+      (
+        (await ca.context.store.db.prepare('SELECT COUNT(*) AS n FROM events').get()) as {
+          n: number;
+        }
+      ).n,
     async twin() {
       const second = await instance();
       const twin = {
@@ -126,7 +130,7 @@ export async function startTestCa(
         async close() {
           if (!second.ca.context.store.db.open) return;
           await second.app.close();
-          second.ca.close();
+          await second.ca.close();
         },
       };
       twins.push(twin);
@@ -135,7 +139,7 @@ export async function startTestCa(
     async close() {
       for (const twin of twins) await twin.close();
       await app.close();
-      ca.close();
+      await ca.close();
       await schema?.drop();
       rmSync(dir, { recursive: true, force: true });
       rmSync(root.dir, { recursive: true, force: true });

@@ -81,13 +81,16 @@ export async function reopen(dataDir: string, clock: Clock): Promise<TestAgent> 
 }
 
 /** What the CA stored from this device: total rows and distinct event ids. */
-export function caEventsOf(ca: TestCa, deviceId: string): { rows: number; distinct: number } {
-  return ca.ctx.store.db
+export async function caEventsOf(
+  ca: TestCa,
+  deviceId: string,
+): Promise<{ rows: number; distinct: number }> {
+  return (await ca.ctx.store.db
     .prepare(
       `SELECT count(*) AS rows, count(DISTINCT event_id) AS "distinct"
        FROM events WHERE event_type = 'identity.user.login_failed' AND actor_id = ?`,
     )
-    .get(deviceId) as { rows: number; distinct: number };
+    .get(deviceId)) as { rows: number; distinct: number };
 }
 
 export interface OnlineLogin {

@@ -43,11 +43,11 @@ function hashSecret(secret: string): string {
  * The secret is 256 random bits, so a plain SHA-256 is enough to store it (no KDF needed);
  * the 8-character prefix identifies the key in lists and logs without revealing it.
  */
-export function issueApiKey(
+export async function issueApiKey(
   ctx: Pick<CaContext, 'clock' | 'ids' | 'logger' | 'store'>,
   input: { tenantId: string | null; scopes: ApiScope[]; name?: string; ttlSeconds?: number },
   meta: CommandMeta,
-): { keyId: string; apiKey: string; prefix: string } {
+): Promise<{ keyId: string; apiKey: string; prefix: string }> {
   const keyId = ctx.ids.next('key');
   const prefixBytes = randomBytes(8);
   const prefix = `lk_${[...prefixBytes].map((byte) => PREFIX_ALPHABET[byte % PREFIX_ALPHABET.length]).join('')}`;
@@ -62,7 +62,7 @@ export function issueApiKey(
   if (input.ttlSeconds !== undefined) {
     payload['expiresAt'] = new Date(ctx.clock.now() + input.ttlSeconds * 1000).toISOString();
   }
-  ctx.store.append([
+  await ctx.store.append([
     {
       eventType: 'identity.api_key.issued',
       aggregateId: keyId,
@@ -88,10 +88,10 @@ interface ApiKeyRow {
   revoked_at: string | null;
 }
 
-export function authenticateApiKey(
+export async function authenticateApiKey(
   ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'store'>,
   presented: string | undefined,
-): ApiKeyPrincipal {
+): Promise<ApiKeyPrincipal> {
   const { metrics } = ctx;
   const end = metrics.apiKeyValidation.startTimer();
   const refuse = (reason: ApiKeyRefusal, message: string): never => {
@@ -107,9 +107,9 @@ export function authenticateApiKey(
   };
   const match = presented === undefined ? null : KEY_FORMAT.exec(presented);
   if (!match) return refuse('missing', 'send `Authorization: Bearer lk_…` with an admin API key');
-  const row = ctx.store.db
+  const row = (await ctx.store.db
     .prepare('SELECT * FROM api_keys WHERE prefix = ?')
-    .get(`lk_${match[1]}`) as ApiKeyRow | undefined;
+    .get(`lk_${match[1]}`)) as ApiKeyRow | undefined;
   const expected = Buffer.from(row?.secret_hash ?? '0'.repeat(64), 'hex');
   const actual = Buffer.from(hashSecret(match[2] ?? ''), 'hex');
   if (!row || !timingSafeEqual(expected, actual)) return refuse('unknown', 'unknown API key');
@@ -146,14 +146,14 @@ export function revokeApiKey(
   keyId: string,
   tenantId: string | null,
   meta: CommandMeta,
-): { keyId: string; revoked: true } {
-  return ctx.store.transaction(() => {
-    const row = ctx.store.db
+): Promise<{ keyId: string; revoked: true }> {
+  return ctx.store.transaction(async () => {
+    const row = (await ctx.store.db
       .prepare('SELECT tenant_id, revoked_at FROM api_keys WHERE key_id = ?')
-      .get(keyId) as { tenant_id: string; revoked_at: string | null } | undefined;
+      .get(keyId)) as { tenant_id: string; revoked_at: string | null } | undefined;
     if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new ApiKeyNotFoundError();
     if (row.revoked_at === null) {
-      ctx.store.append([
+      await ctx.store.append([
         {
           eventType: 'identity.api_key.revoked',
           aggregateId: keyId,

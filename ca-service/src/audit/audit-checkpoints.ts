@@ -50,7 +50,7 @@ export class AuditCheckpoints {
   async create(): Promise<Checkpoint> {
     const { signer } = this.keys;
     if (!signer) throw new Error('creating a checkpoint needs the issuing CA signer');
-    const head = this.store.chainHead();
+    const head = await this.store.chainHead();
     const claims: CheckpointClaims = {
       position: head.position,
       headHash: head.hash,
@@ -62,7 +62,7 @@ export class AuditCheckpoints {
       claims,
     );
     const checkpoint = { ...claims, jws };
-    this.store.db
+    await this.store.db
       .prepare(
         'INSERT INTO audit_checkpoints (position, head_hash, signed_at, jws) VALUES (?, ?, ?, ?)',
       )
@@ -71,13 +71,13 @@ export class AuditCheckpoints {
   }
 
   /** Newest first. */
-  list(limit = 1000): Checkpoint[] {
+  async list(limit = 1000): Promise<Checkpoint[]> {
     return (
-      this.store.db
+      (await this.store.db
         .prepare(
           'SELECT position, head_hash, signed_at, jws FROM audit_checkpoints ORDER BY position DESC, signed_at DESC LIMIT ?',
         )
-        .all(limit) as { position: number; head_hash: string; signed_at: string; jws: string }[]
+        .all(limit)) as { position: number; head_hash: string; signed_at: string; jws: string }[]
     ).map((row) => ({
       position: row.position,
       headHash: row.head_hash,
@@ -90,7 +90,9 @@ export class AuditCheckpoints {
    * Checks a checkpoint's signature against the issuing certificate (not the one it carries:
    * anyone can embed a certificate) and its head hash against the store.
    */
-  verify(jws: string): { ok: true; claims: CheckpointClaims } | { ok: false; reason: string } {
+  async verify(
+    jws: string,
+  ): Promise<{ ok: true; claims: CheckpointClaims } | { ok: false; reason: string }> {
     const [header, payload, signature, extra] = jws.split('.');
     if (header === undefined || payload === undefined || signature === undefined || extra)
       return { ok: false, reason: 'not a compact JWS' };
@@ -117,7 +119,7 @@ export class AuditCheckpoints {
     } catch {
       return { ok: false, reason: 'the JWS is malformed' };
     }
-    const hash = claims.position === 0 ? GENESIS_HASH : this.store.hashAt(claims.position);
+    const hash = claims.position === 0 ? GENESIS_HASH : await this.store.hashAt(claims.position);
     if (hash === undefined) return { ok: false, reason: `position ${claims.position} is missing` };
     if (hash !== claims.headHash)
       return { ok: false, reason: `the hash at position ${claims.position} is not the signed one` };
@@ -125,11 +127,11 @@ export class AuditCheckpoints {
   }
 
   /** Every stored checkpoint; returns those that fail. */
-  verifyStored(): { checked: number; failures: CheckpointFailure[] } {
-    const stored = this.list(Number.MAX_SAFE_INTEGER);
+  async verifyStored(): Promise<{ checked: number; failures: CheckpointFailure[] }> {
+    const stored = await this.list(Number.MAX_SAFE_INTEGER);
     const failures: CheckpointFailure[] = [];
     for (const checkpoint of stored) {
-      const verdict = this.verify(checkpoint.jws);
+      const verdict = await this.verify(checkpoint.jws);
       if (!verdict.ok)
         failures.push({
           position: checkpoint.position,
@@ -146,15 +148,15 @@ export class AuditCheckpoints {
    */
   schedule(intervalMs: number, logger: Logger): () => void {
     let running = false;
-    const timer = setInterval(() => {
+    const timer = setInterval(async () => {
       if (running) return;
       running = true;
       // Async so that a store that does not answer (PostgreSQL down) is logged, not thrown
       // out of the timer.
-      Promise.resolve()
-        .then(() => {
-          const last = this.list(1)[0];
-          return last && last.position === this.store.headPosition() ? null : this.create();
+      await Promise.resolve()
+        .then(async () => {
+          const last = (await this.list(1))[0];
+          return last && last.position === (await this.store.headPosition()) ? null : this.create();
         })
         .then((checkpoint) => {
           if (checkpoint === null) return;

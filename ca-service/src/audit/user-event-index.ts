@@ -37,22 +37,22 @@ export class UserEventIndex {
    * `maxBatches` batches, so a background caller never holds the event loop for long. Returns
    * whether the index reached the head.
    */
-  catchUp(maxBatches = Number.POSITIVE_INFINITY): boolean {
+  async catchUp(maxBatches = Number.POSITIVE_INFINITY): Promise<boolean> {
     const { db } = this.store;
     const insert = db.prepare(
       'INSERT INTO user_events (user_id, position, tenant_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
     );
     for (let batches = 0; batches < maxBatches; batches += 1) {
-      const indexed = this.store.transaction(() => {
-        const after = Cursor.read(db, CURSOR);
-        const batch = this.store.read({ after, limit: BATCH });
+      const indexed = await this.store.transaction(async () => {
+        const after = await Cursor.read(db, CURSOR);
+        const batch = await this.store.read({ after, limit: BATCH });
         const last = batch.at(-1);
         if (!last) return 0;
         for (const event of batch) {
           for (const userId of usersNamedBy(event))
-            insert.run(userId, event.position, event.tenantId);
+            await insert.run(userId, event.position, event.tenantId);
         }
-        Cursor.write(db, CURSOR, last.position, new Date(this.clock.now()).toISOString());
+        await Cursor.write(db, CURSOR, last.position, new Date(this.clock.now()).toISOString());
         return batch.length;
       });
       if (indexed < BATCH) return true;
@@ -61,20 +61,24 @@ export class UserEventIndex {
   }
 
   /** The user's events in the tenant, oldest first, after `after`. */
-  timeline(
+  async timeline(
     userId: string,
     tenantId: string,
     page: { after?: number; limit?: number } = {},
-  ): RecordedEvent[] {
-    this.catchUp();
-    const positions = this.store.db
+  ): Promise<RecordedEvent[]> {
+    await this.catchUp();
+    const positions = (await this.store.db
       .prepare(
         `SELECT position FROM user_events WHERE user_id = ? AND tenant_id = ? AND position > ?
          ORDER BY position LIMIT ?`,
       )
-      .all(userId, tenantId, page.after ?? 0, Math.min(page.limit ?? 100, 10_000)) as {
+      .all(userId, tenantId, page.after ?? 0, Math.min(page.limit ?? 100, 10_000))) as {
       position: number;
     }[];
-    return positions.flatMap(({ position }) => this.store.read({ after: position - 1, limit: 1 }));
+    const events: RecordedEvent[] = [];
+    for (const { position } of positions) {
+      events.push(...(await this.store.read({ after: position - 1, limit: 1 })));
+    }
+    return events;
   }
 }

@@ -21,11 +21,11 @@ const BATCH = 1000;
  * last rows can be rewritten consistently by whoever holds the database, which is what signed
  * checkpoints are for.
  */
-export function verifyChain(
+export async function verifyChain(
   store: EventStore,
   onProgress?: (done: number, total: number) => void,
-): ChainVerdict {
-  const total = store.headPosition();
+): Promise<ChainVerdict> {
+  const total = await store.headPosition();
   let previous = { position: 0, hash: GENESIS_HASH };
   let checked = 0;
   const broken = (brokenAt: number, reason: string): ChainVerdict => ({
@@ -36,7 +36,7 @@ export function verifyChain(
     reason,
   });
   for (;;) {
-    const batch = readBatch(store, previous.position);
+    const batch = await readBatch(store, previous.position);
     if ('unreadable' in batch)
       return broken(batch.unreadable, 'the row cannot be read (its payload is not JSON)');
     if (batch.events.length === 0) break;
@@ -59,16 +59,17 @@ export function verifyChain(
 }
 
 /** A batch, or the first position in it that does not parse. */
-function readBatch(
+async function readBatch(
   store: EventStore,
   after: number,
-): { events: RecordedEvent[] } | { unreadable: number } {
+): Promise<{ events: RecordedEvent[] } | { unreadable: number }> {
   try {
-    return { events: store.read({ after, limit: BATCH }) };
+    return { events: await store.read({ after, limit: BATCH }) };
   } catch {
     for (let position = after + 1; ; position += 1) {
       try {
-        if (store.read({ after: position - 1, limit: 1 }).length === 0) return { events: [] };
+        if ((await store.read({ after: position - 1, limit: 1 })).length === 0)
+          return { events: [] };
       } catch {
         return { unreadable: position };
       }

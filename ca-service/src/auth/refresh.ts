@@ -44,7 +44,7 @@ export interface RefreshResult {
 }
 
 /** Records a newly issued refresh token (only its hash) as the active one of its family. */
-export function storeRefreshToken(
+export async function storeRefreshToken(
   db: SqlDatabase,
   issued: {
     token: string;
@@ -53,8 +53,8 @@ export function storeRefreshToken(
     expiresAt: string;
     createdAt: string;
   },
-): void {
-  statement(
+): Promise<void> {
+  await statement(
     db,
     "INSERT INTO refresh_tokens (token_hash, family_id, session_id, status, expires_at, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
   ).run(
@@ -66,17 +66,17 @@ export function storeRefreshToken(
   );
 }
 
-function revokeFamily(
+async function revokeFamily(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   familyId: string,
   reason: 'rotation_reuse' | 'logout',
   correlationId: string,
-): void {
-  const sessions = statement(
+): Promise<void> {
+  const sessions = (await statement(
     ctx.store.db,
     "SELECT * FROM sessions WHERE family_id = ? AND status = 'active'",
-  ).all(familyId) as SessionRow[];
-  ctx.store.append(
+  ).all(familyId)) as SessionRow[];
+  await ctx.store.append(
     sessions.map((session) => ({
       eventType: 'identity.session.revoked',
       eventVersion: 2,
@@ -94,9 +94,10 @@ function revokeFamily(
       },
     })),
   );
-  statement(ctx.store.db, "UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ?").run(
-    familyId,
-  );
+  await statement(
+    ctx.store.db,
+    "UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ?",
+  ).run(familyId);
 }
 
 /**
@@ -115,21 +116,22 @@ export async function refresh(
 ): Promise<RefreshResult> {
   if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
   // Concurrent refreshes share one commit: one fsync per event-loop turn, not per request.
-  const outcome = await ctx.store.groupedTransaction(() => {
-    const row = statement(ctx.store.db, 'SELECT * FROM refresh_tokens WHERE token_hash = ?').get(
-      hashRefreshToken(refreshToken),
-    ) as RefreshRow | undefined;
+  const outcome = await ctx.store.groupedTransaction(async () => {
+    const row = (await statement(
+      ctx.store.db,
+      'SELECT * FROM refresh_tokens WHERE token_hash = ?',
+    ).get(hashRefreshToken(refreshToken))) as RefreshRow | undefined;
     if (!row) return { error: new RefreshTokenInvalidError() };
     if (row.status === 'rotated') {
-      revokeFamily(ctx, row.family_id, 'rotation_reuse', correlationId);
+      await revokeFamily(ctx, row.family_id, 'rotation_reuse', correlationId);
       ctx.logger.error(
         { event: 'session.rotation_reuse_detected', sessionId: row.session_id },
         'refresh token reused',
       );
-      const owner = statement(
+      const owner = (await statement(
         ctx.store.db,
         'SELECT tenant_id FROM sessions WHERE session_id = ?',
-      ).get(row.session_id) as { tenant_id: string } | undefined;
+      ).get(row.session_id)) as { tenant_id: string } | undefined;
       ctx.metrics.rotationReuseDetected.inc({ tenant_id: owner?.tenant_id ?? 'unknown' });
       ctx.metrics.sessionRefresh.inc({ result: 'reused' });
       return {
@@ -137,9 +139,10 @@ export async function refresh(
         reuse: { tenantId: owner?.tenant_id ?? 'unknown', sessionId: row.session_id },
       };
     }
-    const session = statement(ctx.store.db, 'SELECT * FROM sessions WHERE session_id = ?').get(
-      row.session_id,
-    ) as SessionRow | undefined;
+    const session = (await statement(
+      ctx.store.db,
+      'SELECT * FROM sessions WHERE session_id = ?',
+    ).get(row.session_id)) as SessionRow | undefined;
     if (
       row.status !== 'active' ||
       row.expires_at <= isoNow(ctx.clock) ||
@@ -156,23 +159,23 @@ export async function refresh(
       };
     }
     // The proof was checked before this unit ran: a revocation committed since still wins.
-    if (session.device_id !== null && isDeviceRevoked(ctx, session.device_id)) {
+    if (session.device_id !== null && (await isDeviceRevoked(ctx, session.device_id))) {
       return { error: new DeviceRevokedError() };
     }
     const next = newRefreshToken(row.family_id);
     const expiresAt = new Date(ctx.clock.now() + ctx.auth.refreshTokenSeconds * 1000).toISOString();
-    statement(
+    await statement(
       ctx.store.db,
       "UPDATE refresh_tokens SET status = 'rotated' WHERE token_hash = ?",
     ).run(row.token_hash);
-    storeRefreshToken(ctx.store.db, {
+    await storeRefreshToken(ctx.store.db, {
       token: next,
       familyId: row.family_id,
       sessionId: row.session_id,
       expiresAt,
       createdAt: isoNow(ctx.clock),
     });
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.session.refreshed',
         aggregateId: session.session_id,
@@ -216,17 +219,17 @@ export async function refresh(
 }
 
 /** Ends the session the refresh token belongs to; unknown tokens are ignored (nothing to end). */
-export function logout(
+export async function logout(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   refreshToken: string,
   correlationId: string,
-): void {
+): Promise<void> {
   if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
-  ctx.store.transaction(() => {
-    const row = statement(
+  await ctx.store.transaction(async () => {
+    const row = (await statement(
       ctx.store.db,
       'SELECT family_id FROM refresh_tokens WHERE token_hash = ?',
-    ).get(hashRefreshToken(refreshToken)) as { family_id: string } | undefined;
-    if (row) revokeFamily(ctx, row.family_id, 'logout', correlationId);
+    ).get(hashRefreshToken(refreshToken))) as { family_id: string } | undefined;
+    if (row) await revokeFamily(ctx, row.family_id, 'logout', correlationId);
   });
 }

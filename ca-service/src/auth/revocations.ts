@@ -9,14 +9,14 @@ export function revokeSession(
   tenantId: string | null,
   meta: CommandMeta,
 ) {
-  return ctx.store.transaction(() => {
-    const row = ctx.store.db
+  return ctx.store.transaction(async () => {
+    const row = (await ctx.store.db
       .prepare('SELECT * FROM sessions WHERE session_id = ?')
-      .get(sessionId) as
+      .get(sessionId)) as
       { tenant_id: string; user_id: string; device_id: string | null; status: string } | undefined;
     if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new SessionNotFoundError();
     if (row.status === 'active') {
-      ctx.store.append([
+      await ctx.store.append([
         {
           eventType: 'identity.session.revoked',
           eventVersion: 2,
@@ -33,7 +33,7 @@ export function revokeSession(
           },
         },
       ]);
-      ctx.store.db
+      await ctx.store.db
         .prepare("UPDATE refresh_tokens SET status = 'revoked' WHERE session_id = ?")
         .run(sessionId);
     }
@@ -47,12 +47,13 @@ export function revokeGrant(
   tenantId: string | null,
   meta: CommandMeta,
 ) {
-  return ctx.store.transaction(() => {
-    const row = ctx.store.db.prepare('SELECT * FROM grants WHERE grant_id = ?').get(grantId) as
-      { tenant_id: string; user_id: string; status: string } | undefined;
+  return ctx.store.transaction(async () => {
+    const row = (await ctx.store.db
+      .prepare('SELECT * FROM grants WHERE grant_id = ?')
+      .get(grantId)) as { tenant_id: string; user_id: string; status: string } | undefined;
     if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new GrantNotFoundError();
     if (row.status === 'active') {
-      ctx.store.append([
+      await ctx.store.append([
         {
           eventType: 'identity.grant.revoked',
           aggregateId: grantId,

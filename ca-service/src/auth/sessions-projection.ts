@@ -5,10 +5,10 @@ import { deviceReport } from '../sync/device-receipts.js';
 export const sessionsProjection: Projection = {
   name: 'sessions',
   tables: ['sessions', 'grants'],
-  apply(db, event) {
+  async apply(db, event) {
     switch (event.eventType) {
       case 'identity.session.created': {
-        if (deviceReport(db, event.eventId) === 'inert') break;
+        if ((await deviceReport(db, event.eventId)) === 'inert') break;
         const session = event.payload;
         statement(
           db,
@@ -33,7 +33,7 @@ export const sessionsProjection: Projection = {
         );
         break;
       case 'identity.session.revoked':
-        if (deviceReport(db, event.eventId) === 'inert') break;
+        if ((await deviceReport(db, event.eventId)) === 'inert') break;
         statement(
           db,
           "UPDATE sessions SET status = 'revoked', revoked_at = ?, revoke_reason = ? WHERE session_id = ? AND status = 'active'",

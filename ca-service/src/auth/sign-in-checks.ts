@@ -33,12 +33,12 @@ export async function dummyPasswordCheck(
 }
 
 /** One failed online sign-in step, counted towards the lockout (password, second factor, passkey). */
-export function lockoutFailure(
+export async function lockoutFailure(
   ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'store'>,
   user: UserRow,
   correlationId: string,
   failure: LockoutFailure = { reason: 'invalid_credentials', method: 'password' },
-): void {
+): Promise<void> {
   const { lockout } = ctx.auth;
   const now = ctx.clock.now();
   setActorRole(user);
@@ -52,7 +52,7 @@ export function lockoutFailure(
     actor: { type: 'user' as const, id: user.user_id },
     correlationId,
   };
-  ctx.store.append([
+  await ctx.store.append([
     {
       ...base,
       eventType: 'identity.user.login_failed',
@@ -88,15 +88,15 @@ export function lockoutFailure(
 }
 
 /** Counts a failure against the user's current row (the counter may have moved meanwhile). */
-export function recordLockoutFailure(
+export async function recordLockoutFailure(
   ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'store'>,
   userId: string,
   correlationId: string,
   failure?: LockoutFailure,
-): void {
-  ctx.store.transaction(() => {
-    const fresh = findUserById(ctx.store.db, userId) as UserRow;
-    lockoutFailure(ctx, fresh, correlationId, failure);
+): Promise<void> {
+  await ctx.store.transaction(async () => {
+    const fresh = (await findUserById(ctx.store.db, userId)) as UserRow;
+    await lockoutFailure(ctx, fresh, correlationId, failure);
   });
 }
 
@@ -128,7 +128,7 @@ export async function verifyUserPassword(
   password: string,
   correlationId: string,
 ): Promise<string> {
-  const stored = passwordHash(ctx.store.db, user.user_id);
+  const stored = await passwordHash(ctx.store.db, user.user_id);
   if (stored === undefined) {
     await dummyPasswordCheck(ctx, password);
     ctx.logger.warn(
@@ -144,7 +144,7 @@ export async function verifyUserPassword(
     return outcome;
   });
   if (!verdict.ok) {
-    recordLockoutFailure(ctx, user.user_id, correlationId);
+    await recordLockoutFailure(ctx, user.user_id, correlationId);
     ctx.logger.warn(
       {
         event: 'login.failure.invalid_credentials',
@@ -172,10 +172,11 @@ async function rehashPassword(
   password: string,
 ): Promise<string> {
   const hash = await ctx.passwords.hash(password);
-  if (replacePasswordHash(ctx.store.db, userId, matched, hash, isoNow(ctx.clock))) return hash;
+  if (await replacePasswordHash(ctx.store.db, userId, matched, hash, isoNow(ctx.clock)))
+    return hash;
   // Replaced meanwhile: by a concurrent sign-in's rehash of this same password (the hash then
   // still matches it, and stands for the password that matched), or by a new password.
-  const current = passwordHash(ctx.store.db, userId);
+  const current = await passwordHash(ctx.store.db, userId);
   if (current === undefined || current === matched) return matched;
   return (await ctx.passwords.verify(password, current)).ok ? current : matched;
 }
@@ -216,21 +217,22 @@ export interface StandingCheck {
  * instance or another. Without this, a session and an offline grant would outlive the revocation
  * or the password reset that ended the others. Returns the account as it is now.
  */
-export function assertStillMaySignIn(
+export async function assertStillMaySignIn(
   ctx: Pick<CaContext, 'clock' | 'logger' | 'metrics' | 'store'>,
   userId: string,
   device: ProvenDevice | undefined,
   check: StandingCheck = {},
-): UserRow {
+): Promise<UserRow> {
   const method = check.method ?? 'password';
-  const user = findUserById(ctx.store.db, userId);
+  const user = await findUserById(ctx.store.db, userId);
   if (!user || user.status === 'erased') {
     ctx.metrics.loginFailed('unknown_account', user?.tenant_id, method);
     throw new InvalidCredentialsError();
   }
   const locked = user.locked_until !== null && user.locked_until > isoNow(ctx.clock);
   const passwordChanged =
-    check.passwordHash !== undefined && passwordHash(ctx.store.db, userId) !== check.passwordHash;
+    check.passwordHash !== undefined &&
+    (await passwordHash(ctx.store.db, userId)) !== check.passwordHash;
   if (passwordChanged || (locked && check.lockAsWrongPassword === true)) {
     const reason = passwordChanged ? 'invalid_credentials' : 'account_locked';
     ctx.metrics.loginFailed(reason, user.tenant_id, method);
@@ -242,6 +244,6 @@ export function assertStillMaySignIn(
   }
   assertNotLocked(ctx, user, method);
   assertMaySignIn(ctx, user, device, method);
-  if (device) assertDeviceNotRevoked(ctx, device.deviceId);
+  if (device) await assertDeviceNotRevoked(ctx, device.deviceId);
   return user;
 }

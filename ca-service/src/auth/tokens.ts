@@ -99,10 +99,10 @@ export interface AccessTokenClaims {
  * published key passes, as it would for any relying party) and that its session is still
  * active: a logout or revocation ends the token here at once, not only at `exp`.
  */
-export function verifyAccessToken(
+export async function verifyAccessToken(
   ctx: Pick<CaContext, 'auth' | 'clock' | 'publicUrl' | 'store' | 'tokenKeys'>,
   token: string | undefined,
-): AccessTokenClaims {
+): Promise<AccessTokenClaims> {
   const verdict = createJwtVerifier({
     keys: importJwks(ctx.tokenKeys.jwks()),
     issuer: ctx.publicUrl,
@@ -121,9 +121,9 @@ export function verifyAccessToken(
   ) {
     throw new UnauthorizedError('the access token is not valid (claims)');
   }
-  const session = ctx.store.db
+  const session = (await ctx.store.db
     .prepare('SELECT status, user_id, tenant_id FROM sessions WHERE session_id = ?')
-    .get(sid) as { status: string; user_id: string; tenant_id: string } | undefined;
+    .get(sid)) as { status: string; user_id: string; tenant_id: string } | undefined;
   if (
     !session ||
     session.status !== 'active' ||

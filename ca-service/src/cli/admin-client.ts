@@ -183,7 +183,7 @@ async function fromDataDir(
   try {
     app = await buildApp({ context: ca.context });
   } catch (error) {
-    ca.close();
+    await ca.close();
     throw error;
   }
   return {
@@ -202,7 +202,7 @@ async function fromDataDir(
     },
     async close() {
       await app.close();
-      ca.close();
+      await ca.close();
     },
   };
 }

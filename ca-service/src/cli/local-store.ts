@@ -30,19 +30,19 @@ export function databaseGiven(values: CommandValues, io: CommandIo): string | un
  * commands run beside a live `serve` (SQLite WAL, or the PostgreSQL database `init --database`
  * recorded) or on a copy of its data directory.
  */
-export function openStore(
+export async function openStore(
   dataDir: string,
   database?: string,
-): {
+): Promise<{
   store: EventStore;
   paths: DataDirPaths;
   close: () => void;
-} {
+}> {
   const paths = dataDirPaths(dataDir);
   const location = databaseLocation(paths, recordedDatabase(paths), database);
   if (location.engine === 'sqlite' && !existsSync(location.path))
     throw new CaNotInitializedError(`no event store in ${dataDir}; is it a lantern-ca data dir?`);
-  const db = openDatabase(location, systemClock);
+  const db = await openDatabase(location, systemClock);
   const store = new EventStore(db, {
     clock: systemClock,
     ids: createIdGenerator(systemClock),

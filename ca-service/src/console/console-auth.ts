@@ -32,13 +32,13 @@ export function assertSameOrigin(ctx: Pick<CaContext, 'publicUrl'>, request: Fas
 }
 
 /** The caller of an admin route who holds a console session cookie instead of an API key. */
-export function consolePrincipal(
+export async function consolePrincipal(
   ctx: Pick<CaContext, 'ca' | 'clock' | 'publicUrl' | 'store'>,
   request: FastifyRequest,
   cookie: string,
-): ApiKeyPrincipal {
+): Promise<ApiKeyPrincipal> {
   const sessions = consoleSessionsOf(ctx);
-  const { session, principal } = sessions.touch(cookie);
+  const { session, principal } = await sessions.touch(cookie);
   if (!SAFE_METHODS.has(request.method)) {
     assertSameOrigin(ctx, request);
     const presented = request.headers[CSRF_HEADER];

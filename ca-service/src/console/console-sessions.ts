@@ -75,7 +75,9 @@ export class ConsoleSessions {
   }
 
   /** The live session of a cookie value, its idle clock restarted; undefined when there is none. */
-  touch(id: string | undefined): { session: ConsoleSession; principal: ApiKeyPrincipal } {
+  async touch(
+    id: string | undefined,
+  ): Promise<{ session: ConsoleSession; principal: ApiKeyPrincipal }> {
     const session = id === undefined ? undefined : this.sessions.get(id);
     if (!session) throw new UnauthorizedError('sign in to the console (no console session)');
     const now = this.ctx.clock.now();
@@ -85,7 +87,7 @@ export class ConsoleSessions {
     }
     let principal: ApiKeyPrincipal;
     try {
-      principal = this.principalOf(session.identity);
+      principal = await this.principalOf(session.identity);
     } catch (error) {
       this.sessions.delete(session.id);
       throw error;
@@ -94,8 +96,8 @@ export class ConsoleSessions {
     return { session, principal };
   }
 
-  view(id: string | undefined): ConsoleSessionView {
-    return this.viewOf(this.touch(id).session);
+  async view(id: string | undefined): Promise<ConsoleSessionView> {
+    return this.viewOf((await this.touch(id)).session);
   }
 
   /** Ends the session; returns what it was, so the caller can end the CA session behind it. */
@@ -129,10 +131,10 @@ export class ConsoleSessions {
     };
   }
 
-  private principalOf(identity: ConsoleIdentity): ApiKeyPrincipal {
+  private async principalOf(identity: ConsoleIdentity): Promise<ApiKeyPrincipal> {
     const db = this.ctx.store.db;
     if (identity.kind === 'api_key') {
-      const row = apiKeyStanding(db, identity.keyId);
+      const row = await apiKeyStanding(db, identity.keyId);
       if (!row || row.revoked_at !== null)
         throw new UnauthorizedError('the API key of this console session was revoked');
       if (row.expires_at !== null && row.expires_at <= isoNow(this.ctx.clock))
@@ -143,8 +145,8 @@ export class ConsoleSessions {
         scopes: JSON.parse(row.scopes) as string[],
       };
     }
-    const user = findUserById(db, identity.userId);
-    const status = sessionStatus(db, identity.sessionId);
+    const user = await findUserById(db, identity.userId);
+    const status = await sessionStatus(db, identity.sessionId);
     const locked = user?.locked_until != null && user.locked_until > isoNow(this.ctx.clock);
     if (!user || user.status !== 'active' || locked)
       throw new UnauthorizedError('this account may no longer use the console');
@@ -152,7 +154,7 @@ export class ConsoleSessions {
       throw new UnauthorizedError('this console session was ended by an admin: sign in again');
     const actor: Actor = { type: 'user', id: identity.userId };
     // Read on every request: a suspended membership or a changed role counts at once.
-    const scopes = consoleScopes(db, identity.userId, identity.tenantId, user.role);
+    const scopes = await consoleScopes(db, identity.userId, identity.tenantId, user.role);
     return { keyId: identity.sessionId, tenantId: identity.tenantId, scopes, actor };
   }
 
@@ -169,13 +171,13 @@ export class ConsoleSessions {
  * What a console user may do on their tenant: everything for a tenant admin (user role
  * `admin`), else what their membership roles and permissions in the tenant's scope grant.
  */
-export function consoleScopes(
+export async function consoleScopes(
   db: CaContext['store']['db'],
   userId: string,
   tenantId: string,
   role: string,
-): string[] {
-  return role === 'admin' ? ['admin'] : memberScopes(db, userId, tenantId);
+): Promise<string[]> {
+  return role === 'admin' ? ['admin'] : await memberScopes(db, userId, tenantId);
 }
 
 const registry = new WeakMap<object, ConsoleSessions>();

@@ -162,7 +162,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
       }),
   });
   try {
-    const issued = issueApiKey(
+    const issued = await issueApiKey(
       ca.context,
       { tenantId: null, scopes: ['admin'], name: 'local admin (lantern-ca init)' },
       {
@@ -180,7 +180,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
       passphraseFile,
     };
   } finally {
-    ca.close();
+    await ca.close();
   }
 }
 

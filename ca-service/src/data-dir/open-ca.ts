@@ -31,6 +31,7 @@ import type { Projection } from '../store/event-store.js';
 import { migrate } from '../store/migrations.js';
 import { PostgresDatabase } from '../store/postgres/postgres-database.js';
 import type { SqlDatabase } from '../store/sql-database.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
 import { databaseLocation } from './database-location.js';
 import type { DatabaseLocation } from './database-location.js';
 import { CaMetrics } from '../observability/metrics.js';
@@ -99,22 +100,22 @@ export interface OpenCaOptions {
 
 export interface OpenedCa {
   context: CaContext;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
  * The store, migrated to this version's schema: SQLite in the data dir, or the PostgreSQL
  * database that several CA instances share (docs/scaling.md).
  */
-export function openDatabase(location: DatabaseLocation, clock: Clock): SqlDatabase {
+export async function openDatabase(location: DatabaseLocation, clock: Clock): Promise<SqlDatabase> {
   const db =
     location.engine === 'sqlite'
       ? openSqlite(location.path)
       : new PostgresDatabase(location.url, `lantern-ca ${hostname()}/${process.pid}`);
   try {
-    migrate(db, new Date(clock.now()).toISOString());
+    await migrate(db, new Date(clock.now()).toISOString());
   } catch (error) {
-    db.close();
+    await db.close();
     throw error;
   }
   return db;
@@ -133,7 +134,7 @@ function openSqlite(path: string): SqlDatabase {
   // disk they were ~80 pwrite calls per enrollment (bench/NOTES.md). They hold only the pages
   // one transaction touches; the CA has no VACUUM or large unindexed sort that this would grow.
   db.pragma('temp_store = MEMORY');
-  return db;
+  return new SqliteDatabase(db);
 }
 
 /**
@@ -212,7 +213,7 @@ async function openWithKeys(
       mixin: traceLogFields,
     });
   const location = databaseLocation(paths, config.database, options.database);
-  const db = openDatabase(location, options.clock);
+  const db = await openDatabase(location, options.clock);
   const ids = createIdGenerator(options.clock);
   const store = new EventStore(db, {
     clock: options.clock,
@@ -244,7 +245,7 @@ async function openWithKeys(
       riskReasons: RISK_REASONS,
     },
   });
-  const tokenKeys = openKeyRing({
+  const tokenKeys = await openKeyRing({
     clock: options.clock,
     store:
       token !== null
@@ -278,7 +279,7 @@ async function openWithKeys(
     });
   if (retired.length === 0) {
     // Certificates recorded before issuers were tracked can only be the sole issuing CA's.
-    attributeUntrackedCertificates(db, authority.keyId.toString('hex'));
+    await attributeUntrackedCertificates(db, authority.keyId.toString('hex'));
   }
   const context: CaContext = {
     store,
@@ -307,8 +308,8 @@ async function openWithKeys(
   };
   return {
     context,
-    close: () => {
-      db.close();
+    close: async () => {
+      await db.close();
       token?.close();
     },
   };

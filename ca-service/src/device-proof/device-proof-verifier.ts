@@ -70,7 +70,7 @@ export class DeviceProofVerifier {
     });
   }
 
-  verify(request: ProofRequest): ProvenDevice {
+  async verify(request: ProofRequest): Promise<ProvenDevice> {
     if (!request.proof)
       throw new DeviceProofInvalidError('send a device proof in the Lantern-Device-Proof header');
     const nowSeconds = Math.floor(this.ctx.clock.now() / 1000);
@@ -98,7 +98,7 @@ export class DeviceProofVerifier {
       if (
         leafNotAfter !== undefined &&
         leafNotAfter < nowSeconds &&
-        this.revokedLeaf(request.proof)
+        (await this.revokedLeaf(request.proof))
       ) {
         chainAt = leafNotAfter;
         expired = true;
@@ -126,7 +126,7 @@ export class DeviceProofVerifier {
     const identity = leaf.subjectAltNameUris.map(parseDeviceUri).find((parsed) => parsed !== null);
     if (!identity)
       throw new DeviceProofInvalidError('binding certificate has no Lantern device URI');
-    const device = certificateHolder(this.ctx, leaf.serialNumber);
+    const device = await certificateHolder(this.ctx, leaf.serialNumber);
     if (device?.deviceId !== identity.deviceId) {
       throw new DeviceProofInvalidError(
         'binding certificate is not one this CA issued to that device',
@@ -135,7 +135,7 @@ export class DeviceProofVerifier {
     if (device.tenantId !== identity.tenantId) throw new DeviceNotFoundError();
     if (device.status === 'revoked' && !request.allowRevoked) throw new DeviceRevokedError();
 
-    this.consumeJti(claims.jti as string, claims.exp);
+    await this.consumeJti(claims.jti as string, claims.exp);
     return {
       deviceId: device.deviceId,
       tenantId: device.tenantId,
@@ -148,10 +148,11 @@ export class DeviceProofVerifier {
   }
 
   /** Whether the proof's (unverified) leaf is a certificate of a device the CA revoked. */
-  private revokedLeaf(proof: string): boolean {
+  private async revokedLeaf(proof: string): Promise<boolean> {
     const leaf = unverifiedLeaf(proof);
     return (
-      leaf !== undefined && certificateHolder(this.ctx, leaf.serialNumber)?.status === 'revoked'
+      leaf !== undefined &&
+      (await certificateHolder(this.ctx, leaf.serialNumber))?.status === 'revoked'
     );
   }
 
@@ -160,21 +161,21 @@ export class DeviceProofVerifier {
     return leaf === undefined ? undefined : Math.floor(leaf.notAfter.getTime() / 1000);
   }
 
-  private consumeJti(jti: string, expiresAt: number): void {
+  private async consumeJti(jti: string, expiresAt: number): Promise<void> {
     const { db } = this.ctx.store;
     const now = Math.floor(this.ctx.clock.now() / 1000);
     // One transaction for both writes: one commit per proof instead of two. Single use rests on
     // the primary key alone, so it need not wait for another instance's writer.
-    const consume = () => {
-      statement(db, 'DELETE FROM proof_jtis WHERE expires_at < ?').run(now - MAX_AGE_SECONDS);
+    const consume = async () => {
+      await statement(db, 'DELETE FROM proof_jtis WHERE expires_at < ?').run(now - MAX_AGE_SECONDS);
       return statement(
         db,
         'INSERT INTO proof_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
       ).run(jti, Math.max(expiresAt, now + MAX_AGE_SECONDS));
     };
     const inserted = db.transactionWithoutTurn
-      ? db.transactionWithoutTurn(consume)()
-      : this.ctx.store.transaction(consume);
+      ? await db.transactionWithoutTurn(consume)()
+      : await this.ctx.store.transaction(consume);
     if (inserted.changes === 0) throw new DeviceProofReplayedError();
   }
 }

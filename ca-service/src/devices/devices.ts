@@ -57,26 +57,27 @@ const toView = (row: DeviceRow): DeviceView => ({
  * The device the CA issued the certificate to, as it stands now; undefined for a serial it never
  * issued. One read where a device proof's check needs both.
  */
-export function certificateHolder(
+export async function certificateHolder(
   ctx: Pick<CaContext, 'store'>,
   serial: string,
-): DeviceView | undefined {
-  const row = statement(
+): Promise<DeviceView | undefined> {
+  const row = (await statement(
     ctx.store.db,
     `SELECT d.* FROM certificates AS c JOIN devices AS d ON d.device_id = c.device_id
      WHERE c.serial = ?`,
-  ).get(serial) as DeviceRow | undefined;
+  ).get(serial)) as DeviceRow | undefined;
   return row === undefined ? undefined : toView(row);
 }
 
 /** A device of another tenant is reported as not found: its existence is not the caller's business. */
-export function getDevice(
+export async function getDevice(
   ctx: Pick<CaContext, 'store'>,
   deviceId: string,
   tenantId: string | null,
-): DeviceView {
-  const row = ctx.store.db.prepare('SELECT * FROM devices WHERE device_id = ?').get(deviceId) as
-    DeviceRow | undefined;
+): Promise<DeviceView> {
+  const row = (await ctx.store.db
+    .prepare('SELECT * FROM devices WHERE device_id = ?')
+    .get(deviceId)) as DeviceRow | undefined;
   if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new DeviceNotFoundError();
   return toView(row);
 }
@@ -87,26 +88,32 @@ export function getDevice(
  * while the certificate was being signed or a password hashed wins, and every certificate the
  * device holds stays one the revocation covers.
  */
-export function assertDeviceNotRevoked(ctx: Pick<CaContext, 'store'>, deviceId: string): void {
-  if (isDeviceRevoked(ctx, deviceId)) throw new DeviceRevokedError();
+export async function assertDeviceNotRevoked(
+  ctx: Pick<CaContext, 'store'>,
+  deviceId: string,
+): Promise<void> {
+  if (await isDeviceRevoked(ctx, deviceId)) throw new DeviceRevokedError();
 }
 
-export function isDeviceRevoked(ctx: Pick<CaContext, 'store'>, deviceId: string): boolean {
-  const row = statement(ctx.store.db, 'SELECT status FROM devices WHERE device_id = ?').get(
+export async function isDeviceRevoked(
+  ctx: Pick<CaContext, 'store'>,
+  deviceId: string,
+): Promise<boolean> {
+  const row = (await statement(ctx.store.db, 'SELECT status FROM devices WHERE device_id = ?').get(
     deviceId,
-  ) as { status: string } | undefined;
+  )) as { status: string } | undefined;
   return row?.status === 'revoked';
 }
 
-export function listDevices(
+export async function listDevices(
   ctx: Pick<CaContext, 'store'>,
   tenantId: string | null,
   limit = 1000,
-): DeviceView[] {
+): Promise<DeviceView[]> {
   const rows = (
     tenantId === null
-      ? ctx.store.db.prepare('SELECT * FROM devices ORDER BY enrolled_at LIMIT ?').all(limit)
-      : ctx.store.db
+      ? await ctx.store.db.prepare('SELECT * FROM devices ORDER BY enrolled_at LIMIT ?').all(limit)
+      : await ctx.store.db
           .prepare('SELECT * FROM devices WHERE tenant_id = ? ORDER BY enrolled_at LIMIT ?')
           .all(tenantId, limit)
   ) as DeviceRow[];

@@ -60,9 +60,9 @@ export async function enrollDevice(
   correlationId: string,
   previous?: ProvenDevice,
 ): Promise<BindingResponse> {
-  const token = checkEnrollmentToken(ctx, input.enrollmentToken);
+  const token = await checkEnrollmentToken(ctx, input.enrollmentToken);
   if (input.tenant !== undefined && input.tenant !== token.tenantId) {
-    if (findTenant(ctx.store.db, input.tenant)?.tenantId !== token.tenantId) {
+    if ((await findTenant(ctx.store.db, input.tenant))?.tenantId !== token.tenantId) {
       throw new TenantMismatchError('the enrollment token belongs to another tenant');
     }
   }
@@ -82,7 +82,7 @@ export async function enrollDevice(
     if (
       !sameKey &&
       assurance === 'software' &&
-      recordedTier(ctx, previous.deviceId) !== 'software'
+      (await recordedTier(ctx, previous.deviceId)) !== 'software'
     ) {
       throw new HardwareKeyRekeyError(
         'a hardware-tier device re-enrolls its new key with TPM attestation',
@@ -156,7 +156,7 @@ async function reenrollDevice(
   previous: ProvenDevice,
   correlationId: string,
 ): Promise<BindingResponse> {
-  const token = checkEnrollmentToken(ctx, enrollmentToken);
+  const token = await checkEnrollmentToken(ctx, enrollmentToken);
   if (previous.tenantId !== token.tenantId) {
     throw new TenantMismatchError('the enrollment token belongs to another tenant than the device');
   }
@@ -223,10 +223,10 @@ async function bindConsumingToken(
   };
   // Re-checked inside the unit: the token may have been revoked, expired or used (possibly by
   // an earlier enrollment of the same group) while the certificate was being signed.
-  const consume = () => {
-    recheckEnrollmentToken(ctx, token);
-    if (binding.rebinds === true) assertDeviceNotRevoked(ctx, deviceId);
-    ctx.store.append([
+  const consume = async () => {
+    await recheckEnrollmentToken(ctx, token);
+    if (binding.rebinds === true) await assertDeviceNotRevoked(ctx, deviceId);
+    await ctx.store.append([
       {
         eventType: 'identity.enrollment_token.consumed',
         aggregateId: token.tokenId,

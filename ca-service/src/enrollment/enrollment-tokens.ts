@@ -52,12 +52,12 @@ function toView(row: TokenRow, now: string): EnrollmentTokenView {
 }
 
 /** The token is shown once; only its SHA-256 is recorded (it is a 256-bit random secret). */
-export function createEnrollmentToken(
+export async function createEnrollmentToken(
   ctx: Pick<CaContext, 'clock' | 'ids' | 'store'>,
   input: { tenant: string; ttlSeconds: number; deviceName?: string },
   meta: CommandMeta,
-): { token: string; tokenId: string; tenantId: string; expiresAt: string } {
-  const tenant = getTenant(ctx.store.db, input.tenant);
+): Promise<{ token: string; tokenId: string; tenantId: string; expiresAt: string }> {
+  const tenant = await getTenant(ctx.store.db, input.tenant);
   const tokenId = ctx.ids.next('tok');
   const token = `let_${tokenId.slice(4)}.${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(ctx.clock.now() + input.ttlSeconds * 1000).toISOString();
@@ -67,7 +67,7 @@ export function createEnrollmentToken(
     tokenHash: hashEnrollmentToken(token),
   };
   if (input.deviceName !== undefined) payload['deviceName'] = input.deviceName;
-  ctx.store.append([
+  await ctx.store.append([
     {
       eventType: 'identity.enrollment_token.issued',
       aggregateId: tokenId,
@@ -88,23 +88,24 @@ export interface RedeemableToken {
 }
 
 /** Checks a presented token without consuming it; consumption is an event in the enroll transaction. */
-export function checkEnrollmentToken(
+export async function checkEnrollmentToken(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   token: string,
-): RedeemableToken {
+): Promise<RedeemableToken> {
   if (!TOKEN_FORMAT.test(token)) {
     throw new EnrollmentTokenInvalidError('the enrollment token is not of the form let_….…');
   }
-  const row = statement(ctx.store.db, 'SELECT * FROM enrollment_tokens WHERE token_hash = ?').get(
-    hashEnrollmentToken(token),
-  ) as TokenRow | undefined;
+  const row = (await statement(
+    ctx.store.db,
+    'SELECT * FROM enrollment_tokens WHERE token_hash = ?',
+  ).get(hashEnrollmentToken(token))) as TokenRow | undefined;
   if (!row) throw new EnrollmentTokenInvalidError('unknown enrollment token');
   assertRedeemable(ctx, row);
   return {
     tokenId: row.token_id,
     tenantId: row.tenant_id,
     deviceName: row.device_name,
-    version: ctx.store.aggregateVersion('enrollment_token', row.token_id),
+    version: await ctx.store.aggregateVersion('enrollment_token', row.token_id),
   };
 }
 
@@ -114,14 +115,14 @@ export function checkEnrollmentToken(
  * consuming event expects the version the first check saw, so any event on the token in
  * between (each changes its status) also refuses the enrollment.
  */
-export function recheckEnrollmentToken(
+export async function recheckEnrollmentToken(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   token: RedeemableToken,
-): void {
-  const row = statement(
+): Promise<void> {
+  const row = (await statement(
     ctx.store.db,
     'SELECT status, expires_at FROM enrollment_tokens WHERE token_id = ?',
-  ).get(token.tokenId) as Pick<TokenRow, 'status' | 'expires_at'> | undefined;
+  ).get(token.tokenId)) as Pick<TokenRow, 'status' | 'expires_at'> | undefined;
   if (!row) throw new EnrollmentTokenInvalidError('unknown enrollment token');
   assertRedeemable(ctx, row);
 }
@@ -135,17 +136,17 @@ function assertRedeemable(
   if (row.expires_at <= isoNow(ctx.clock)) throw new EnrollmentTokenExpiredError();
 }
 
-export function listEnrollmentTokens(
+export async function listEnrollmentTokens(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   tenantId: string,
-): EnrollmentTokenView[] {
+): Promise<EnrollmentTokenView[]> {
   const now = isoNow(ctx.clock);
   return (
-    ctx.store.db
+    (await ctx.store.db
       .prepare(
         'SELECT * FROM enrollment_tokens WHERE tenant_id = ? ORDER BY created_at DESC LIMIT 1000',
       )
-      .all(tenantId) as TokenRow[]
+      .all(tenantId)) as TokenRow[]
   ).map((row) => toView(row, now));
 }
 
@@ -153,18 +154,18 @@ export function revokeEnrollmentToken(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { tenantId: string | null; tokenId: string },
   meta: CommandMeta,
-): EnrollmentTokenView {
-  return ctx.store.transaction(() => {
-    const row = ctx.store.db
+): Promise<EnrollmentTokenView> {
+  return ctx.store.transaction(async () => {
+    const row = (await ctx.store.db
       .prepare('SELECT * FROM enrollment_tokens WHERE token_id = ?')
-      .get(input.tokenId) as TokenRow | undefined;
+      .get(input.tokenId)) as TokenRow | undefined;
     if (!row || (input.tenantId !== null && row.tenant_id !== input.tenantId)) {
       throw new EnrollmentTokenNotFoundError();
     }
     if (row.status === 'consumed')
       throw new EnrollmentTokenUsedError('the token was already used; revoke the device instead');
     if (row.status === 'issued') {
-      ctx.store.append([
+      await ctx.store.append([
         {
           eventType: 'identity.enrollment_token.revoked',
           aggregateId: row.token_id,
@@ -174,9 +175,9 @@ export function revokeEnrollmentToken(
         },
       ]);
     }
-    const updated = ctx.store.db
+    const updated = (await ctx.store.db
       .prepare('SELECT * FROM enrollment_tokens WHERE token_id = ?')
-      .get(input.tokenId) as TokenRow;
+      .get(input.tokenId)) as TokenRow;
     return toView(updated, isoNow(ctx.clock));
   });
 }

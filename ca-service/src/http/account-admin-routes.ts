@@ -56,13 +56,13 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
     app.get(
       '/v1/admin/users',
       { config: { scope: 'users:read', tenant: 'query' }, schema: { querystring: tenantQuery } },
-      async (request) => ({ users: listUsers(ctx, request.admin.namedTenant()) }),
+      async (request) => ({ users: await listUsers(ctx, request.admin.namedTenant()) }),
     );
 
     app.get(
       '/v1/admin/users/:id',
       { config: { scope: 'users:read' }, schema: { params: idParam('usr') } },
-      async (request) => toUserView(getUser(ctx, request.params.id, request.admin.tenantId)),
+      async (request) => toUserView(await getUser(ctx, request.params.id, request.admin.tenantId)),
     );
 
     app.patch(
@@ -166,11 +166,11 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const tenantId =
           body.tenant === undefined
             ? principal.tenantId
-            : getTenant(ctx.store.db, body.tenant).tenantId;
+            : (await getTenant(ctx.store.db, body.tenant)).tenantId;
         if (principal.tenantId !== null && tenantId !== principal.tenantId) {
           throw new ForbiddenError('a tenant key can only create keys for its own tenant');
         }
-        const issued = issueApiKey(
+        const issued = await issueApiKey(
           ctx,
           {
             tenantId,
@@ -201,7 +201,7 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       '/v1/admin/keys/rotate',
       { config: { scope: 'admin', installationOnly: 'rotate token keys' } },
       async () => {
-        const change = ctx.tokenKeys.rotate();
+        const change = await ctx.tokenKeys.rotate();
         ctx.logger.info({ event: 'jwks.rotation', ...change.rotation }, 'token keys rotated');
         return { activeKid: ctx.tokenKeys.activeKid, ...change };
       },
@@ -217,7 +217,7 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       },
       async (request) => {
         const { kid } = request.params;
-        const change = ctx.tokenKeys.revoke(kid);
+        const change = await ctx.tokenKeys.revoke(kid);
         ctx.logger.warn(
           { event: 'jwks.key_revoked', kid, ...change.rotation },
           'token key revoked: every token it signed stops verifying',
@@ -230,7 +230,7 @@ export function accountAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       '/v1/admin/keys/replace',
       { config: { scope: 'admin', installationOnly: 'replace the token keys' } },
       async () => {
-        const change = ctx.tokenKeys.replaceAll();
+        const change = await ctx.tokenKeys.replaceAll();
         ctx.logger.warn(
           { event: 'jwks.replaced', activeKid: ctx.tokenKeys.activeKid, ...change },
           'every token key replaced: every token signed so far stops verifying',

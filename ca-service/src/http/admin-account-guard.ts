@@ -12,7 +12,10 @@ import { findUserById } from '../users/users.js';
  * a caller with only `users:write` (a key, or a console user holding `user_manager`) could
  * otherwise promote itself, or take over an `org_admin` by setting its password.
  */
-export function assertMayManageAccount(ctx: Pick<CaContext, 'store'>, request: FastifyRequest) {
+export async function assertMayManageAccount(
+  ctx: Pick<CaContext, 'store'>,
+  request: FastifyRequest,
+) {
   const held = request.admin.principal.scopes;
   if (held.includes('admin') || request.method === 'GET' || request.method === 'HEAD') return;
   if (!(request.routeOptions.url ?? '').startsWith('/v1/admin/users')) return;
@@ -20,7 +23,7 @@ export function assertMayManageAccount(ctx: Pick<CaContext, 'store'>, request: F
   if (body?.role === 'admin') throw new ForbiddenError('only an admin can make an admin');
   const id = (request.params as { id?: unknown } | undefined)?.id;
   if (typeof id !== 'string' || !id.startsWith('usr_')) return;
-  const target = findUserById(ctx.store.db, id);
-  if (target && !covers(held, consoleScopes(ctx.store.db, id, target.tenant_id, target.role)))
+  const target = await findUserById(ctx.store.db, id);
+  if (target && !covers(held, await consoleScopes(ctx.store.db, id, target.tenant_id, target.role)))
     throw new ForbiddenError('the account holds more than the caller: only its peers manage it');
 }

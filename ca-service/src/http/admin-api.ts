@@ -72,7 +72,7 @@ export function adminApi(
       }
     });
     app.addHook('onRequest', async (request) => {
-      const principal = adminPrincipal(ctx, request);
+      const principal = await adminPrincipal(ctx, request);
       request.admin = new AdminCaller(principal, adminMeta(principal, request), principal.tenantId);
     });
     const decisions = authorizationDecisionsOf(ctx);
@@ -81,10 +81,10 @@ export function adminApi(
       const scope = request.routeOptions.config.scope ?? 'admin';
       const decision = { subject: admin.meta.actor.id, action: actionOf(request), scope };
       try {
-        authorizeCall(ctx, request);
+        await authorizeCall(ctx, request);
       } catch (error) {
         if (isLanternError(error) && error.status === 403) {
-          decisions.record(
+          await decisions.record(
             {
               ...decision,
               tenantId: admin.tenantId,
@@ -98,7 +98,10 @@ export function adminApi(
         throw error;
       }
       if (PRIVILEGED_SCOPES.has(scope) && request.method !== 'GET' && request.method !== 'HEAD') {
-        decisions.record({ ...decision, tenantId: admin.tenantId, result: 'allow' }, admin.meta);
+        await decisions.record(
+          { ...decision, tenantId: admin.tenantId, result: 'allow' },
+          admin.meta,
+        );
       }
     });
     // After authorization: a key a caller may not use claims nothing.
@@ -107,7 +110,7 @@ export function adminApi(
   };
 }
 
-function authorizeCall(ctx: CaContext, request: FastifyRequest): void {
+async function authorizeCall(ctx: CaContext, request: FastifyRequest): Promise<void> {
   const { scope, tenant, allTenants, installationOnly } = request.routeOptions.config;
   const caller = request.admin;
   const { principal } = caller;
@@ -118,16 +121,16 @@ function authorizeCall(ctx: CaContext, request: FastifyRequest): void {
     const named = namedTenantOf(request, tenant);
     if (allTenants) {
       caller.tenantId =
-        named === undefined ? principal.tenantId : getTenant(ctx.store.db, named).tenantId;
+        named === undefined ? principal.tenantId : (await getTenant(ctx.store.db, named)).tenantId;
     } else {
-      caller.tenantId = tenantFor(ctx, principal, named);
+      caller.tenantId = await tenantFor(ctx, principal, named);
     }
     authorize(principal, scope, caller.tenantId ?? undefined);
   }
   if (installationOnly !== undefined && principal.tenantId !== null) {
     throw new ForbiddenError(`only an installation-wide key can ${installationOnly}`);
   }
-  assertMayManageAccount(ctx, request);
+  await assertMayManageAccount(ctx, request);
 }
 
 function namedTenantOf(request: FastifyRequest, source: TenantSource): string | undefined {

@@ -35,14 +35,14 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
         },
       },
       async (request, reply) => {
-        const tenant = createTenant(ctx, request.body, request.admin.meta);
+        const tenant = await createTenant(ctx, request.body, request.admin.meta);
         return reply.status(201).send(tenant);
       },
     );
 
     app.get('/v1/admin/tenants', { config: { scope: 'devices:read' } }, async (request) => {
       const own = request.admin.tenantId;
-      const tenants = listTenants(ctx.store.db);
+      const tenants = await listTenants(ctx.store.db);
       return { tenants: own === null ? tenants : tenants.filter((t) => t.tenantId === own) };
     });
 
@@ -64,7 +64,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
       },
       async (request, reply) => {
         const { body } = request;
-        const created = createEnrollmentToken(
+        const created = await createEnrollmentToken(
           ctx,
           {
             tenant: request.admin.namedTenant(),
@@ -80,7 +80,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
     app.get(
       '/v1/admin/enrollment-tokens',
       { config: { scope: 'devices:read', tenant: 'query' }, schema: { querystring: tenantQuery } },
-      async (request) => ({ tokens: listEnrollmentTokens(ctx, request.admin.namedTenant()) }),
+      async (request) => ({ tokens: await listEnrollmentTokens(ctx, request.admin.namedTenant()) }),
     );
 
     app.post(
@@ -100,7 +100,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
         config: { scope: 'devices:read', tenant: 'query', allTenants: true },
         schema: { querystring: tenantQuery },
       },
-      async (request) => ({ devices: listDevices(ctx, request.admin.tenantId) }),
+      async (request) => ({ devices: await listDevices(ctx, request.admin.tenantId) }),
     );
 
     app.get(
@@ -125,7 +125,7 @@ export function adminRoutes(ctx: CaContext, crls: CrlPublisher): FastifyPluginAs
       },
       async (request) => {
         const { reason } = request.body;
-        const device = revokeDevice(
+        const device = await revokeDevice(
           ctx,
           { deviceId: request.params.id, tenantId: request.admin.tenantId, reason },
           request.admin.meta,

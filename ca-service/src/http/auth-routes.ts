@@ -34,9 +34,9 @@ export function authRoutes(
         // Keyed on the resolved tenant id: its slug and its id are one tenant, so naming it both
         // ways does not double the budget. Within a tenant a username is the account (unique);
         // case-folded, so `Amina` and `amina` share one budget too.
-        keyGenerator: (request) => {
+        keyGenerator: async (request) => {
           const { tenant, username } = request.body as LoginInput;
-          const tenantId = findTenant(ctx.store.db, tenant)?.tenantId ?? tenant;
+          const tenantId = (await findTenant(ctx.store.db, tenant))?.tenantId ?? tenant;
           return JSON.stringify([request.ip, tenantId, username.toLowerCase()]);
         },
       });
@@ -66,7 +66,7 @@ export function authRoutes(
           },
         },
         async (request) =>
-          login(ctx, request.body, proofs.proveIfPresent(request), correlationIdOf(request), {
+          login(ctx, request.body, await proofs.proveIfPresent(request), correlationIdOf(request), {
             ip: request.ip,
           }),
       );
@@ -79,7 +79,7 @@ export function authRoutes(
         refresh(
           ctx,
           request.body.refreshToken,
-          proofs.proveIfPresent(request),
+          await proofs.proveIfPresent(request),
           correlationIdOf(request),
         ),
     );
@@ -88,7 +88,7 @@ export function authRoutes(
       '/v1/auth/logout',
       { bodyLimit: 4 * 1024, schema: { body: refreshBody } },
       async (request, reply) => {
-        logout(ctx, request.body.refreshToken, correlationIdOf(request));
+        await logout(ctx, request.body.refreshToken, correlationIdOf(request));
         return reply.status(204).send();
       },
     );

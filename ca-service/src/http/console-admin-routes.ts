@@ -20,15 +20,15 @@ const DAY_MS = 86_400_000;
 const LOGIN_FAILED = 'identity.user.login_failed';
 
 /** When each device of a scope last talked to the CA, and who signed in on it. */
-function deviceActivity(ctx: CaContext, tenantId: string | null) {
+async function deviceActivity(ctx: CaContext, tenantId: string | null) {
   const db = ctx.store.db;
-  const devices = deviceEnrolments(db, tenantId);
+  const devices = await deviceEnrolments(db, tenantId);
   const deviceIds = devices.map((device) => device.deviceId);
-  const received = lastReceivedAt(db, deviceIds);
-  const sessions = sessionUsersOnDevices(db, deviceIds);
+  const received = await lastReceivedAt(db, deviceIds);
+  const sessions = await sessionUsersOnDevices(db, deviceIds);
   // Erased users keep their sessions' rows but lose their name here.
   const usernames = new Map(
-    userNames(db, [...new Set(sessions.map((session) => session.user_id))])
+    (await userNames(db, [...new Set(sessions.map((session) => session.user_id))]))
       .filter((user) => user.status !== 'erased')
       .map((user) => [user.user_id, user.username]),
   );
@@ -58,8 +58,9 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
   const checkpoints = new AuditCheckpoints(ctx.store, ctx.clock, { issuingPem: ctx.ca.issuingPem });
   // The chain is walked again only when it grew: a console refreshing the page costs nothing.
   let chain: ChainVerdict | undefined;
-  const chainVerdict = (): ChainVerdict => {
-    if (!chain || chain.head.position !== ctx.store.headPosition()) chain = verifyChain(ctx.store);
+  const chainVerdict = async (): Promise<ChainVerdict> => {
+    if (!chain || chain.head.position !== (await ctx.store.headPosition()))
+      chain = await verifyChain(ctx.store);
     return chain;
   };
 
@@ -84,22 +85,22 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         const { tenantId } = request.admin;
         const staleDays = request.query.staleDays ?? 7;
         const now = ctx.clock.now();
-        const counts = deviceCounts(
+        const counts = await deviceCounts(
           ctx.store.db,
           tenantId,
           new Date(now + EXPIRING_SOON_DAYS * DAY_MS).toISOString(),
         );
         const staleBefore = new Date(now - staleDays * DAY_MS).toISOString();
-        const active = new Set(activeDeviceIds(ctx.store.db, tenantId));
-        const notSeen = deviceActivity(ctx, tenantId).filter(
+        const active = new Set(await activeDeviceIds(ctx.store.db, tenantId));
+        const notSeen = (await deviceActivity(ctx, tenantId)).filter(
           (device) => active.has(device.deviceId) && device.lastSeenAt < staleBefore,
         ).length;
-        const failed = ctx.store.count({
+        const failed = await ctx.store.count({
           eventType: LOGIN_FAILED,
           from: new Date(now - 3_600_000).toISOString(),
           ...(tenantId === null ? {} : { tenantId }),
         });
-        const relay = ctx.metrics.relayStatus?.();
+        const relay = await ctx.metrics.relayStatus?.();
         return {
           tenantId,
           devices: { enrolled: counts.enrolled, active: counts.active, revoked: counts.revoked },
@@ -111,7 +112,7 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
             relayRunning: relay !== undefined,
             depth: relay?.depth ?? null,
             lagSeconds: relay?.lagSeconds ?? null,
-            deadLetters: deadLetterCount(ctx.store.db),
+            deadLetters: await deadLetterCount(ctx.store.db),
           },
           failedSignInsLastHour: failed,
         };
@@ -124,15 +125,15 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         config: { scope: 'devices:read', tenant: 'query', allTenants: true },
         schema: { querystring: tenantQuery },
       },
-      async (request) => ({ devices: deviceActivity(ctx, request.admin.tenantId) }),
+      async (request) => ({ devices: await deviceActivity(ctx, request.admin.tenantId) }),
     );
 
     app.get(
       '/v1/admin/devices/:id/certificates',
       { config: { scope: 'devices:read' }, schema: { params: idParam('dev') } },
       async (request) => {
-        const device = getDevice(ctx, request.params.id, request.admin.tenantId);
-        const rows = deviceCertificates(ctx.store.db, device.deviceId);
+        const device = await getDevice(ctx, request.params.id, request.admin.tenantId);
+        const rows = await deviceCertificates(ctx.store.db, device.deviceId);
         return {
           deviceId: device.deviceId,
           certificates: rows.map((row) => {
@@ -186,9 +187,9 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       { config: { scope: 'users:write' }, schema: { params: idParam('usr') } },
       async (request) => {
         const { admin } = request;
-        return ctx.store.transaction(() => {
-          const user = getUser(ctx, request.params.id, admin.tenantId);
-          endUserSessions(ctx, user.user_id, user.tenant_id, 'user_revoked', admin.meta);
+        return ctx.store.transaction(async () => {
+          const user = await getUser(ctx, request.params.id, admin.tenantId);
+          await endUserSessions(ctx, user.user_id, user.tenant_id, 'user_revoked', admin.meta);
           return toUserView(user);
         });
       },
@@ -198,9 +199,9 @@ export function consoleAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       '/v1/admin/audit',
       { config: { scope: 'events:read', tenant: 'query' }, schema: { querystring: tenantQuery } },
       async () => {
-        const verdict = chainVerdict();
-        const last = checkpoints.list(1)[0];
-        const lastVerdict = last ? checkpoints.verify(last.jws) : undefined;
+        const verdict = await chainVerdict();
+        const last = (await checkpoints.list(1))[0];
+        const lastVerdict = last ? await checkpoints.verify(last.jws) : undefined;
         return {
           chain: {
             ok: verdict.ok,

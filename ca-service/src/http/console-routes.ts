@@ -122,7 +122,7 @@ export function consoleRoutes(
     body: SignInBody,
   ): Promise<ConsoleIdentity> => {
     if (body.apiKey !== undefined) {
-      const principal = authenticateApiKey(ctx, body.apiKey);
+      const principal = await authenticateApiKey(ctx, body.apiKey);
       authorize(principal, 'admin');
       return { kind: 'api_key', keyId: principal.keyId };
     }
@@ -141,9 +141,9 @@ export function consoleRoutes(
       correlationIdOf(request),
       { ip: request.ip },
     );
-    const user = getUser(ctx, result.userId, null);
-    if (consoleScopes(ctx.store.db, user.user_id, user.tenant_id, user.role).length === 0) {
-      logout(ctx, result.refreshToken, correlationIdOf(request));
+    const user = await getUser(ctx, result.userId, null);
+    if ((await consoleScopes(ctx.store.db, user.user_id, user.tenant_id, user.role)).length === 0) {
+      await logout(ctx, result.refreshToken, correlationIdOf(request));
       throw new ForbiddenError(
         'only tenant admins (role admin) or members with an admin role or permission can sign in to the console',
       );
@@ -214,17 +214,18 @@ export function consoleRoutes(
     });
 
     app.get('/admin/session', async (request, reply) =>
-      reply.header('cache-control', 'no-store').send(sessions.view(consoleCookie(request))),
+      reply.header('cache-control', 'no-store').send(await sessions.view(consoleCookie(request))),
     );
 
     app.delete('/admin/session', async (request, reply) => {
       assertSameOrigin(ctx, request);
       const cookie = consoleCookie(request);
-      const { session } = sessions.touch(cookie);
+      const { session } = await sessions.touch(cookie);
       const presented = request.headers[CSRF_HEADER];
       sessions.checkCsrf(session, typeof presented === 'string' ? presented : undefined);
       const identity = sessions.end(cookie);
-      if (identity?.kind === 'user') logout(ctx, identity.refreshToken, correlationIdOf(request));
+      if (identity?.kind === 'user')
+        await logout(ctx, identity.refreshToken, correlationIdOf(request));
       return reply
         .header('set-cookie', sessionCookie(request, '', 0))
         .status(204)

@@ -16,11 +16,11 @@ export interface DeviceProofSupport {
   prove(
     request: FastifyRequest,
     options?: { expiredGraceSeconds?: number; allowRevoked?: boolean },
-  ): ProvenDevice;
+  ): Promise<ProvenDevice>;
   /** Undefined when the request carries no proof; throws when it carries a bad one. */
-  proveIfPresent(request: FastifyRequest): ProvenDevice | undefined;
+  proveIfPresent(request: FastifyRequest): Promise<ProvenDevice | undefined>;
   /** As `proveIfPresent`, accepting a binding certificate expired any time ago (re-enrollment). */
-  proveIfPresentExpired(request: FastifyRequest): ProvenDevice | undefined;
+  proveIfPresentExpired(request: FastifyRequest): Promise<ProvenDevice | undefined>;
 }
 
 /**
@@ -43,8 +43,8 @@ export function deviceProofSupport(app: FastifyInstance, ctx: CaContext): Device
     const header = request.headers[DEVICE_PROOF_HEADER];
     return typeof header === 'string' ? header : undefined;
   };
-  const prove: DeviceProofSupport['prove'] = (request, options = {}) => {
-    const device = verifier.verify({
+  const prove: DeviceProofSupport['prove'] = async (request, options = {}) => {
+    const device = await verifier.verify({
       proof: proofOf(request),
       method: request.method,
       path: request.url.split('?')[0] ?? request.url,
@@ -56,8 +56,9 @@ export function deviceProofSupport(app: FastifyInstance, ctx: CaContext): Device
   };
   return {
     prove,
-    proveIfPresent: (request) => (proofOf(request) === undefined ? undefined : prove(request)),
-    proveIfPresentExpired: (request) =>
+    proveIfPresent: async (request) =>
+      proofOf(request) === undefined ? undefined : prove(request),
+    proveIfPresentExpired: async (request) =>
       proofOf(request) === undefined
         ? undefined
         : prove(request, { expiredGraceSeconds: Number.MAX_SAFE_INTEGER }),

@@ -24,7 +24,7 @@ export function deviceRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const device = proofs.prove(request, {
+        const device = await proofs.prove(request, {
           expiredGraceSeconds: ctx.bindingProfile.renewalGraceDays * DAY_SECONDS,
         });
         const result = await renewDevice(ctx, device, request.body, correlationIdOf(request));

@@ -53,7 +53,7 @@ export function enrollmentRoutes(
       async (request, reply) => {
         // Re-enrollment (docs/architecture.md §2 Lifetimes): a proof by the device's old key, however long
         // expired, names the device the token binds anew, so its identity and history carry on.
-        const previous = proofs.proveIfPresentExpired(request);
+        const previous = await proofs.proveIfPresentExpired(request);
         const result = await enrollDevice(ctx, request.body, correlationIdOf(request), previous);
         request.log.info(
           {

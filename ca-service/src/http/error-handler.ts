@@ -5,7 +5,7 @@ import {
   translateHttpError,
 } from '@lantern/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { PostgresError } from '../store/postgres/postgres-connection.js';
+import { PostgresError } from '../store/postgres/postgres-error.js';
 
 /**
  * PostgreSQL refuses some values SQLite stores (a NUL in text, an integer past 64 bits): SQLSTATE

@@ -42,8 +42,13 @@ type Filters = Partial<Record<string, string | number>>;
  */
 export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
   const timelines = new UserEventIndex(ctx.store, ctx.clock);
-  const quarantined = (events: RecordedEvent[]) =>
-    events.map((event) => ({ ...event, quarantined: isQuarantined(ctx.store.db, event.eventId) }));
+  const quarantined = async (events: RecordedEvent[]) => {
+    const marked: (RecordedEvent & { quarantined: boolean })[] = [];
+    for (const event of events) {
+      marked.push({ ...event, quarantined: await isQuarantined(ctx.store.db, event.eventId) });
+    }
+    return marked;
+  };
   const filterOf = (tenantId: string, query: Filters): EventQuery => {
     const filter: EventQuery = { tenantId };
     for (const [key, param] of COPIED) {
@@ -69,9 +74,9 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
       async (request) => {
         const filter = filterOf(request.admin.namedTenant(), request.query);
         filter.limit = request.query.limit ?? 100;
-        const events = ctx.store.read(filter);
+        const events = await ctx.store.read(filter);
         return {
-          events: quarantined(events),
+          events: await quarantined(events),
           next: events.at(-1)?.position ?? filter.after ?? 0,
         };
       },
@@ -98,11 +103,13 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
           let after = filter.after ?? 0;
           let left = limit ?? Number.POSITIVE_INFINITY;
           while (left > 0) {
-            const batch = ctx.store.read({ ...filter, after, limit: Math.min(EXPORT_BATCH, left) });
+            const batch = await ctx.store.read({
+              ...filter,
+              after,
+              limit: Math.min(EXPORT_BATCH, left),
+            });
             if (batch.length === 0) return;
-            yield quarantined(batch)
-              .map((event) => `${JSON.stringify(event)}\n`)
-              .join('');
+            yield (await quarantined(batch)).map((event) => `${JSON.stringify(event)}\n`).join('');
             left -= batch.length;
             after = batch.at(-1)?.position ?? after;
           }
@@ -142,11 +149,18 @@ export function eventRoutes(ctx: CaContext): FastifyPluginAsync {
         const { query } = request;
         // Erased users keep their timeline (the record of what happened stays); other tenants'
         // users do not exist here.
-        const owner = findUserById(ctx.store.db, userId);
+        const owner = await findUserById(ctx.store.db, userId);
         if (owner?.tenant_id !== tenantId) throw new UserNotFoundError();
         const after = query.after ?? 0;
-        const events = timelines.timeline(userId, tenantId, { after, limit: query.limit ?? 100 });
-        return { userId, events: quarantined(events), next: events.at(-1)?.position ?? after };
+        const events = await timelines.timeline(userId, tenantId, {
+          after,
+          limit: query.limit ?? 100,
+        });
+        return {
+          userId,
+          events: await quarantined(events),
+          next: events.at(-1)?.position ?? after,
+        };
       },
     );
   };

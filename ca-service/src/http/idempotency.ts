@@ -75,33 +75,35 @@ export function idempotentPosts(app: FastifyInstance, ctx: CaContext): void {
     const bodyHash = createHash('sha256').update(canonical(request.body)).digest('hex');
     const now = ctx.clock.now();
     const claim = { scope, key, claimedAt: new Date(now).toISOString() };
-    const found = ctx.store.transaction(() => {
+    const found = await ctx.store.transaction(async () => {
       const { db } = ctx.store;
-      db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?').run(
-        new Date(now).toISOString(),
-      );
-      const row = db
+      await db
+        .prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?')
+        .run(new Date(now).toISOString());
+      const row = (await db
         .prepare(
           'SELECT body_hash, status, response, created_at FROM idempotency_keys WHERE scope = ? AND idempotency_key = ?',
         )
-        .get(scope, key) as KeyRow | undefined;
+        .get(scope, key)) as KeyRow | undefined;
       const abandoned =
         row !== undefined &&
         row.status === null &&
         now - Date.parse(row.created_at) >= IDEMPOTENCY_CLAIM_SECONDS * 1000;
       if (row === undefined || abandoned) {
-        db.prepare(
-          `INSERT INTO idempotency_keys (scope, idempotency_key, body_hash, status, response, created_at, expires_at)
+        await db
+          .prepare(
+            `INSERT INTO idempotency_keys (scope, idempotency_key, body_hash, status, response, created_at, expires_at)
            VALUES (?, ?, ?, NULL, NULL, ?, ?)
            ON CONFLICT (scope, idempotency_key) DO UPDATE SET body_hash = excluded.body_hash,
              created_at = excluded.created_at, expires_at = excluded.expires_at`,
-        ).run(
-          scope,
-          key,
-          bodyHash,
-          claim.claimedAt,
-          new Date(now + IDEMPOTENCY_TTL_SECONDS * 1000).toISOString(),
-        );
+          )
+          .run(
+            scope,
+            key,
+            bodyHash,
+            claim.claimedAt,
+            new Date(now + IDEMPOTENCY_TTL_SECONDS * 1000).toISOString(),
+          );
         return undefined;
       }
       return row;
@@ -134,9 +136,11 @@ export function idempotentPosts(app: FastifyInstance, ctx: CaContext): void {
     // this request's own claim is touched: one that stalled past IDEMPOTENCY_CLAIM_SECONDS was
     // taken over, and the answer kept is the one of the request that took it.
     if (reply.statusCode >= 500 || typeof payload !== 'string') {
-      db.prepare(
-        'DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND created_at = ? AND status IS NULL',
-      ).run(claim.scope, claim.key, claim.claimedAt);
+      await db
+        .prepare(
+          'DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ? AND created_at = ? AND status IS NULL',
+        )
+        .run(claim.scope, claim.key, claim.claimedAt);
       return payload;
     }
     const contentType = reply.getHeader('content-type');
@@ -145,10 +149,12 @@ export function idempotentPosts(app: FastifyInstance, ctx: CaContext): void {
       body: payload,
     };
     const sealed = ctx.secretBox.seal(Buffer.from(JSON.stringify(answer), 'utf8'), aad(claim));
-    db.prepare(
-      `UPDATE idempotency_keys SET status = ?, response = ?
+    await db
+      .prepare(
+        `UPDATE idempotency_keys SET status = ?, response = ?
        WHERE scope = ? AND idempotency_key = ? AND created_at = ? AND status IS NULL`,
-    ).run(reply.statusCode, sealed, claim.scope, claim.key, claim.claimedAt);
+      )
+      .run(reply.statusCode, sealed, claim.scope, claim.key, claim.claimedAt);
     return payload;
   });
 }

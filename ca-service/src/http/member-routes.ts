@@ -55,12 +55,16 @@ const reasonBody = {
  * A caller gives away no more than it holds: granting a role or permission (directly or by an
  * invitation) needs every scope it carries. A refusal is an authorisation decision too.
  */
-function assertMayGrant(ctx: CaContext, request: FastifyRequest, scopes: string[]): void {
+async function assertMayGrant(
+  ctx: CaContext,
+  request: FastifyRequest,
+  scopes: string[],
+): Promise<void> {
   const { principal, meta, tenantId } = request.admin;
   if (covers(principal.scopes, scopes)) return;
   const missing = scopes.filter((scope) => !principal.scopes.includes(scope));
   const reason = `cannot grant what the caller does not hold: ${missing.join(', ')}`;
-  authorizationDecisionsOf(ctx).record(
+  await authorizationDecisionsOf(ctx).record(
     {
       subject: meta.actor.id,
       action: actionOf(request),
@@ -81,13 +85,13 @@ const invitationScopes = (roles: readonly string[], accountRole: string | undefi
 ];
 
 /** A member's standing is changed only by a caller holding every scope it carries. */
-function assertMayChangeMember(
+async function assertMayChangeMember(
   ctx: CaContext,
   request: FastifyRequest,
   which: (view: MembershipView) => boolean,
-): void {
-  const target = listMemberships(ctx.store.db, request.admin.namedTenant()).find(which);
-  if (target) assertMayGrant(ctx, request, scopesOf(target.roles, target.permissions));
+): Promise<void> {
+  const target = (await listMemberships(ctx.store.db, request.admin.namedTenant())).find(which);
+  if (target) await assertMayGrant(ctx, request, scopesOf(target.roles, target.permissions));
 }
 
 /**
@@ -115,7 +119,7 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
         },
       },
       async (request, reply) => {
-        const org = createOrganization(
+        const org = await createOrganization(
           ctx,
           { tenantId: request.admin.namedTenant(), name: request.body.name },
           request.admin.meta,
@@ -128,7 +132,7 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       '/v1/admin/organizations',
       { config: { scope: 'members:read', tenant: 'query' }, schema: { querystring: tenantBody } },
       async (request) => ({
-        organizations: listOrganizations(ctx.store.db, request.admin.namedTenant()),
+        organizations: await listOrganizations(ctx.store.db, request.admin.namedTenant()),
       }),
     );
 
@@ -160,9 +164,9 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       async (request, reply) => {
         const { body, admin } = request;
         const roles = body.roles ?? [];
-        assertMayGrant(ctx, request, invitationScopes(roles, body.accountRole));
+        await assertMayGrant(ctx, request, invitationScopes(roles, body.accountRole));
         const tenantId = admin.namedTenant();
-        const created = createInvitation(
+        const created = await createInvitation(
           ctx,
           {
             tenantId,
@@ -191,8 +195,12 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       async (request) => {
         const tenantId = request.admin.namedTenant();
         // Withdrawing an invitation undoes a grant: only for a caller holding what it grants.
-        const invitation = getInvitation(ctx, request.params.id, tenantId);
-        assertMayGrant(ctx, request, invitationScopes(invitation.roles, invitation.accountRole));
+        const invitation = await getInvitation(ctx, request.params.id, tenantId);
+        await assertMayGrant(
+          ctx,
+          request,
+          invitationScopes(invitation.roles, invitation.accountRole),
+        );
         return revokeInvitation(
           ctx,
           {
@@ -208,7 +216,7 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
     app.get(
       '/v1/admin/invitations',
       { config: { scope: 'members:read', tenant: 'query' }, schema: { querystring: tenantBody } },
-      async (request) => ({ invitations: listInvitations(ctx, request.admin.namedTenant()) }),
+      async (request) => ({ invitations: await listInvitations(ctx, request.admin.namedTenant()) }),
     );
 
     app.get(
@@ -224,7 +232,11 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
         },
       },
       async (request) => ({
-        memberships: listMemberships(ctx.store.db, request.admin.namedTenant(), request.query.user),
+        memberships: await listMemberships(
+          ctx.store.db,
+          request.admin.namedTenant(),
+          request.query.user,
+        ),
       }),
     );
 
@@ -249,12 +261,12 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
         const tenantId = request.admin.namedTenant();
         const { userId, organizationId } = request.body;
         // Lifting a suspension gives the member's roles back: only for a caller holding as much.
-        assertMayChangeMember(
+        await assertMayChangeMember(
           ctx,
           request,
           (view) => view.userId === userId && view.organizationId === (organizationId ?? tenantId),
         );
-        const view = addMember(
+        const view = await addMember(
           ctx,
           { tenantId, userId, organizationId: organizationId ?? tenantId },
           request.admin.meta,
@@ -275,7 +287,11 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       async (request) => {
         const tenantId = request.admin.namedTenant();
         // Suspending takes away what the member holds: only for a caller holding as much.
-        assertMayChangeMember(ctx, request, (view) => view.membershipId === request.params.id);
+        await assertMayChangeMember(
+          ctx,
+          request,
+          (view) => view.membershipId === request.params.id,
+        );
         return suspendMembership(
           ctx,
           {
@@ -307,7 +323,7 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       },
       async (request) => {
         const grant = { role: request.body.role };
-        assertMayGrant(ctx, request, grantScopes(grant));
+        await assertMayGrant(ctx, request, grantScopes(grant));
         return assignGrant(
           ctx,
           { tenantId: request.admin.namedTenant(), membershipId: request.params.id, grant },
@@ -335,7 +351,7 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       },
       async (request) => {
         const grant = { permission: request.body.permission };
-        assertMayGrant(ctx, request, grantScopes(grant));
+        await assertMayGrant(ctx, request, grantScopes(grant));
         return assignGrant(
           ctx,
           { tenantId: request.admin.namedTenant(), membershipId: request.params.id, grant },

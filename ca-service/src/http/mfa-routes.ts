@@ -38,10 +38,10 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
 
     const signedIn = signedInCaller(ctx, proofs);
     // Enrolling (and only that) also takes the enrolment token of `mfa_enrollment_required`.
-    const enrolling: typeof signedIn = (request) =>
-      verifyEnrollmentToken(ctx, bearer(request)) ?? signedIn(request);
+    const enrolling: typeof signedIn = async (request) =>
+      (await verifyEnrollmentToken(ctx, bearer(request))) ?? signedIn(request);
 
-    app.get('/v1/mfa', async (request) => mfaStatus(ctx, signedIn(request)));
+    app.get('/v1/mfa', async (request) => mfaStatus(ctx, await signedIn(request)));
 
     app.post(
       '/v1/mfa/totp/enroll',
@@ -50,7 +50,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
         schema: { body: { type: 'object', additionalProperties: false, properties: {} } },
       },
       async (request, reply) => {
-        const enrollment = await startTotpEnrollment(ctx, enrolling(request));
+        const enrollment = await startTotpEnrollment(ctx, await enrolling(request));
         return reply.header('cache-control', 'no-store').status(201).send(enrollment);
       },
     );
@@ -69,11 +69,16 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
         },
       },
       async (request) =>
-        confirmTotpEnrollment(ctx, enrolling(request), request.body.code, correlationIdOf(request)),
+        confirmTotpEnrollment(
+          ctx,
+          await enrolling(request),
+          request.body.code,
+          correlationIdOf(request),
+        ),
     );
 
     app.delete('/v1/mfa/totp', async (request) =>
-      removeOwnTotp(ctx, signedIn(request), correlationIdOf(request)),
+      removeOwnTotp(ctx, await signedIn(request), correlationIdOf(request)),
     );
   };
 }

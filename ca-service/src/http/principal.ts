@@ -11,11 +11,16 @@ export function bearer(request: FastifyRequest): string | undefined {
 }
 
 /** An admin API key (`Authorization: Bearer`), else the admin console's session cookie. */
-export function adminPrincipal(ctx: CaContext, request: FastifyRequest): ApiKeyPrincipal {
+export async function adminPrincipal(
+  ctx: CaContext,
+  request: FastifyRequest,
+): Promise<ApiKeyPrincipal> {
   const key = bearer(request);
   const cookie = key === undefined ? consoleCookie(request) : undefined;
   const principal =
-    cookie !== undefined ? consolePrincipal(ctx, request, cookie) : authenticateApiKey(ctx, key);
+    cookie !== undefined
+      ? await consolePrincipal(ctx, request, cookie)
+      : await authenticateApiKey(ctx, key);
   noteRequestActor(principal.tenantId ?? undefined, 'admin');
   return principal;
 }

@@ -16,7 +16,7 @@ export function selfServiceAdminRoutes(ctx: CaContext, mailer: Mailer): FastifyP
       '/v1/admin/users/:id/password-reset-link',
       { config: { scope: 'users:write' }, schema: { params: idParam('usr') } },
       async (request, reply) => {
-        const link = sendResetLink(
+        const link = await sendResetLink(
           ctx,
           {
             userId: request.params.id,

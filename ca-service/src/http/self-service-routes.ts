@@ -110,7 +110,7 @@ export function selfServiceRoutes(ctx: CaContext, options: SelfServiceOptions): 
           const ip = request.ip;
           const ua = request.headers['user-agent'] ?? '';
           later(async () => {
-            const links = requestPasswordReset(ctx, { tenant, email, ip, ua }, meta);
+            const links = await requestPasswordReset(ctx, { tenant, email, ip, ua }, meta);
             await mailLinks(links, SELF_SERVICE_PAGES.reset, 'Choose a new password');
           });
           return reply.status(202).send(ACCEPTED);
@@ -123,7 +123,7 @@ export function selfServiceRoutes(ctx: CaContext, options: SelfServiceOptions): 
           const { tenant, email } = request.body;
           const meta = anonymous(request);
           later(async () => {
-            const links = requestEmailVerification(ctx, { tenant, email }, meta);
+            const links = await requestEmailVerification(ctx, { tenant, email }, meta);
             await mailLinks(links, SELF_SERVICE_PAGES.verify, 'Confirm your email address');
           });
           return reply.status(202).send(ACCEPTED);
@@ -164,7 +164,7 @@ export function selfServiceRoutes(ctx: CaContext, options: SelfServiceOptions): 
           },
         },
         async (request) => {
-          const done = verifyEmail(ctx, request.body.token, correlationIdOf(request));
+          const done = await verifyEmail(ctx, request.body.token, correlationIdOf(request));
           return { verified: true, verifiedAt: done.verifiedAt };
         },
       );

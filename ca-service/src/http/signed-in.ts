@@ -14,11 +14,11 @@ import { bearer } from './principal.js';
 export function signedInCaller(
   ctx: CaContext,
   proofs: DeviceProofSupport,
-): (request: FastifyRequest) => AccessTokenClaims {
-  return (request) => {
-    const claims = verifyAccessToken(ctx, bearer(request));
+): (request: FastifyRequest) => Promise<AccessTokenClaims> {
+  return async (request) => {
+    const claims = await verifyAccessToken(ctx, bearer(request));
     if (claims.jkt !== undefined) {
-      const device = proofs.proveIfPresent(request);
+      const device = await proofs.proveIfPresent(request);
       if (!device || deviceKeyThumbprint(device) !== claims.jkt) {
         throw new UnauthorizedError(
           'this access token is bound to a device: send a device proof signed by its key',

@@ -109,7 +109,7 @@ export function ssoRoutes(
           .header('content-security-policy', HANDOFF_PAGE_CSP)
           .header('referrer-policy', 'no-referrer');
         try {
-          confirmSsoHandoff(ctx, request.params.id, request.body);
+          await confirmSsoHandoff(ctx, request.params.id, request.body);
         } catch (error) {
           // The page's own form: a person reads the refusal as a page and may try again there.
           const fromForm = request.headers['content-type']?.startsWith(FORM) ?? false;
@@ -135,7 +135,7 @@ export function ssoRoutes(
       '/v1/sso/:tenant/handoffs',
       { bodyLimit: 1024, schema: { params: tenantParam } },
       async (request, reply) => {
-        const device = proofs.prove(request);
+        const device = await proofs.prove(request);
         return reply.status(201).send(await startSsoHandoff(ctx, request.params.tenant, device));
       },
     );
@@ -144,7 +144,12 @@ export function ssoRoutes(
       '/v1/sso/handoffs/:id',
       { bodyLimit: 1024, schema: { params: handoffParam } },
       async (request) =>
-        redeemSsoHandoff(ctx, request.params.id, proofs.prove(request), correlationIdOf(request)),
+        redeemSsoHandoff(
+          ctx,
+          request.params.id,
+          await proofs.prove(request),
+          correlationIdOf(request),
+        ),
     );
   };
 }
@@ -193,7 +198,7 @@ export function ssoAdminRoutes(ctx: CaContext): FastifyPluginAsync {
         reply
           .status(201)
           .send(
-            linkIdentityByAdmin(
+            await linkIdentityByAdmin(
               ctx,
               request.params.id,
               request.admin.tenantId,

@@ -17,7 +17,7 @@ export function syncRoutes(ctx: CaContext): FastifyPluginAsync {
         schema: { body: SYNC_REQUEST_SCHEMA },
       },
       async (request) => {
-        const device = proofs.prove(request, { allowRevoked: true });
+        const device = await proofs.prove(request, { allowRevoked: true });
         const body = request.body as SyncRequest;
         const result = await service.sync(device, body, correlationIdOf(request));
         request.log.info(

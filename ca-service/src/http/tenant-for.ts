@@ -4,12 +4,12 @@ import type { CaContext } from '../context/ca-context.js';
 import { getTenant } from '../tenants/tenant-commands.js';
 
 /** The tenant a call acts on: the one it names (checked later against the key), else the key's own. */
-export function tenantFor(
+export async function tenantFor(
   ctx: CaContext,
   principal: ApiKeyPrincipal,
   named: string | undefined,
-): string {
-  if (named !== undefined) return getTenant(ctx.store.db, named).tenantId;
+): Promise<string> {
+  if (named !== undefined) return (await getTenant(ctx.store.db, named)).tenantId;
   if (principal.tenantId !== null) return principal.tenantId;
   throw new InvalidRequestError('name the tenant (`tenant`): this API key is installation-wide');
 }

@@ -102,8 +102,8 @@ export function webauthnRoutes(
     await app.register(rateLimit, { max: options.loginRateLimitPerMinute, timeWindow: 60_000 });
 
     app.get('/v1/mfa/webauthn', async (request) => {
-      const user = callerUser(ctx, signedIn(request));
-      return { userId: user.user_id, passkeys: userPasskeys(ctx.store.db, user.user_id) };
+      const user = await callerUser(ctx, await signedIn(request));
+      return { userId: user.user_id, passkeys: await userPasskeys(ctx.store.db, user.user_id) };
     });
 
     app.post(
@@ -113,7 +113,7 @@ export function webauthnRoutes(
         schema: { body: { type: 'object', additionalProperties: false, properties: {} } },
       },
       async (request, reply) => {
-        const creation = await startPasskeyRegistration(ctx, config, signedIn(request));
+        const creation = await startPasskeyRegistration(ctx, config, await signedIn(request));
         return reply.header('cache-control', 'no-store').send(creation);
       },
     );
@@ -125,7 +125,7 @@ export function webauthnRoutes(
         const enrolled = await finishPasskeyRegistration(
           ctx,
           config,
-          signedIn(request),
+          await signedIn(request),
           request.body,
           correlationIdOf(request),
         );
@@ -139,7 +139,7 @@ export function webauthnRoutes(
       async (request) =>
         removeOwnPasskey(
           ctx,
-          signedIn(request),
+          await signedIn(request),
           request.params.credentialId,
           correlationIdOf(request),
         ),
@@ -176,7 +176,7 @@ export function webauthnRoutes(
           ctx,
           config,
           { response, ...(password === undefined ? {} : { password }) },
-          proofs.proveIfPresent(request),
+          await proofs.proveIfPresent(request),
           correlationIdOf(request),
         );
       },
@@ -192,11 +192,11 @@ export function webauthnAdminRoutes(ctx: CaContext): FastifyPluginAsync {
       '/v1/admin/users/:id/mfa',
       { config: { scope: 'users:read' }, schema: { params: idParam('usr') } },
       async (request) => {
-        const user = getUser(ctx, request.params.id, request.admin.tenantId);
+        const user = await getUser(ctx, request.params.id, request.admin.tenantId);
         return {
           userId: user.user_id,
-          totp: hasActiveTotp(ctx.store.db, user.user_id) ? 'active' : 'none',
-          passkeys: userPasskeys(ctx.store.db, user.user_id),
+          totp: (await hasActiveTotp(ctx.store.db, user.user_id)) ? 'active' : 'none',
+          passkeys: await userPasskeys(ctx.store.db, user.user_id),
         };
       },
     );

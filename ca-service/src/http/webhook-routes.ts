@@ -38,7 +38,7 @@ export function webhookRoutes(ctx: CaContext, settings: WebhookSettings): Fastif
         },
       },
       async (request, reply) => {
-        const created = createSubscription(
+        const created = await createSubscription(
           ctx,
           {
             tenantId: request.admin.namedTenant(),
@@ -54,7 +54,7 @@ export function webhookRoutes(ctx: CaContext, settings: WebhookSettings): Fastif
     app.get(
       '/v1/admin/webhooks',
       { config: { scope: 'events:read', tenant: 'query' }, schema: { querystring: tenantQuery } },
-      async (request) => ({ webhooks: listSubscriptions(ctx, request.admin.namedTenant()) }),
+      async (request) => ({ webhooks: await listSubscriptions(ctx, request.admin.namedTenant()) }),
     );
     app.post(
       '/v1/admin/webhooks/:id/delete',
@@ -76,7 +76,7 @@ export function webhookRoutes(ctx: CaContext, settings: WebhookSettings): Fastif
         },
       },
       async (request) => ({
-        deliveries: listDeliveries(
+        deliveries: await listDeliveries(
           ctx,
           request.params.id,
           request.admin.tenantId,

@@ -34,7 +34,7 @@ export class InboxProcessor {
     this.subjectRequests = new SubjectRequests(ctx);
   }
 
-  decode(subject: string, data: Uint8Array): Decoded {
+  async decode(subject: string, data: Uint8Array): Promise<Decoded> {
     let parsed: unknown;
     try {
       parsed = JSON.parse(Buffer.from(data).toString('utf8'));
@@ -49,35 +49,41 @@ export class InboxProcessor {
     if (!(INBOX_SUBJECTS as readonly string[]).includes(own))
       return { ok: false, reason: `${own} is not an event the CA consumes` };
     const tenant =
-      envelope.tenantId !== SYSTEM_TENANT_ID && tenantExists(this.ctx.store.db, envelope.tenantId);
+      envelope.tenantId !== SYSTEM_TENANT_ID &&
+      (await tenantExists(this.ctx.store.db, envelope.tenantId));
     if (!tenant) return { ok: false, reason: `tenant ${envelope.tenantId} does not exist` };
     return { ok: true, envelope };
   }
 
-  process(envelope: EventEnvelope): InboxOutcome {
+  process(envelope: EventEnvelope): Promise<InboxOutcome> {
     const { db } = this.ctx.store;
-    return this.ctx.store.transaction(() => {
-      if (db.prepare('SELECT 1 FROM inbox_processed WHERE event_id = ?').get(envelope.eventId))
+    return this.ctx.store.transaction(async () => {
+      if (
+        await db.prepare('SELECT 1 FROM inbox_processed WHERE event_id = ?').get(envelope.eventId)
+      )
         return 'duplicate';
       const subject = eventSubject(envelope.eventType, envelope.eventVersion);
       const outcome =
         subject === USER_INVITED
-          ? this.invite(envelope)
-          : this.subjectRequests.apply(envelope, inboxMeta(envelope));
-      db.prepare(
-        `INSERT INTO inbox_processed (event_id, subject, tenant_id, outcome, processed_at)
+          ? await this.invite(envelope)
+          : await this.subjectRequests.apply(envelope, inboxMeta(envelope));
+      await db
+        .prepare(
+          `INSERT INTO inbox_processed (event_id, subject, tenant_id, outcome, processed_at)
          VALUES (?, ?, ?, ?, ?)`,
-      ).run(envelope.eventId, subject, envelope.tenantId, outcome, isoNow(this.ctx.clock));
+        )
+        .run(envelope.eventId, subject, envelope.tenantId, outcome, isoNow(this.ctx.clock));
       return outcome;
     });
   }
 
   /** An invitation becomes a shadow user awaiting verification, unless the name is taken. */
-  private invite(envelope: EventEnvelope): InboxOutcome {
+  private async invite(envelope: EventEnvelope): Promise<InboxOutcome> {
     const invite = envelope.payload as { username: string; role: string; email?: string };
-    if (findUserByName(this.ctx.store.db, envelope.tenantId, invite.username)) return 'user_exists';
+    if (await findUserByName(this.ctx.store.db, envelope.tenantId, invite.username))
+      return 'user_exists';
     const userId = this.ctx.ids.next('usr');
-    this.ctx.store.append([
+    await this.ctx.store.append([
       {
         eventType: 'identity.user.registered',
         eventVersion: 3,
@@ -94,7 +100,7 @@ export class InboxProcessor {
           homeTenantId: envelope.tenantId,
           registrationSource: 'invite',
           createdAt: isoNow(this.ctx.clock),
-          personalData: sealPersonalData(
+          personalData: await sealPersonalData(
             this.ctx.store.db,
             userId,
             {

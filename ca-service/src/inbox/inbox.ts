@@ -177,7 +177,7 @@ export class Inbox {
     span: Span,
   ): Promise<void> {
     const { logger } = this.options.ctx;
-    const decoded = this.processor.decode(message.subject, message.data);
+    const decoded = await this.processor.decode(message.subject, message.data);
     if (!decoded.ok) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: decoded.reason });
       await this.park(js, message, decoded.reason);
@@ -188,7 +188,7 @@ export class Inbox {
       tenant_id: decoded.envelope.tenantId,
     });
     try {
-      const outcome = this.processor.process(decoded.envelope);
+      const outcome = await this.processor.process(decoded.envelope);
       message.ack();
       if (outcome === 'duplicate') this.counts.duplicates += 1;
       else this.counts.processed += 1;

@@ -27,15 +27,18 @@ export class SubjectRequests {
     this.index = new UserEventIndex(ctx.store, ctx.clock);
   }
 
-  apply(envelope: EventEnvelope, meta: CommandMeta): 'completed' | 'subject_not_found' {
+  async apply(
+    envelope: EventEnvelope,
+    meta: CommandMeta,
+  ): Promise<'completed' | 'subject_not_found'> {
     const request = envelope.payload as unknown as SubjectRequest;
     const { tenantId } = envelope;
-    const found = findUserById(this.ctx.store.db, request.subjectUserId);
+    const found = await findUserById(this.ctx.store.db, request.subjectUserId);
     const user = found?.tenant_id === tenantId ? found : undefined;
     let answer: Record<string, unknown> = { outcome: 'subject_not_found' };
     if (user && request.kind === 'erasure') {
       if (user.status !== 'erased') {
-        applyUserAction(
+        await applyUserAction(
           this.ctx,
           { userId: request.subjectUserId, tenantId, action: 'erase', reason: request.requestId },
           meta,
@@ -43,9 +46,9 @@ export class SubjectRequests {
       }
       answer = { outcome: 'completed' };
     } else if (user) {
-      answer = { outcome: 'completed', ...this.export(request, tenantId) };
+      answer = { outcome: 'completed', ...(await this.export(request, tenantId)) };
     }
-    this.ctx.store.append([
+    await this.ctx.store.append([
       {
         eventType: 'gdpr.subject_request.acknowledged',
         aggregateId: request.subjectUserId,
@@ -63,14 +66,17 @@ export class SubjectRequests {
     return answer['outcome'] as 'completed' | 'subject_not_found';
   }
 
-  private export(
+  private async export(
     request: SubjectRequest,
     tenantId: string,
-  ): { eventCount: number; exportSha256: string } {
+  ): Promise<{ eventCount: number; exportSha256: string }> {
     const lines: string[] = [];
     let after = 0;
     for (;;) {
-      const page = this.index.timeline(request.subjectUserId, tenantId, { after, limit: PAGE });
+      const page = await this.index.timeline(request.subjectUserId, tenantId, {
+        after,
+        limit: PAGE,
+      });
       for (const event of page) lines.push(JSON.stringify(event));
       const last = page.at(-1);
       if (!last || page.length < PAGE) break;
@@ -78,7 +84,7 @@ export class SubjectRequests {
     }
     const ndjson = lines.map((line) => `${line}\n`).join('');
     const sha256 = createHash('sha256').update(ndjson).digest('hex');
-    this.ctx.store.db
+    await this.ctx.store.db
       .prepare(
         `INSERT INTO subject_request_exports
          (request_id, tenant_id, user_id, event_count, sha256, ndjson, created_at)

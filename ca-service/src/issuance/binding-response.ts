@@ -18,12 +18,15 @@ export function bindingPolicy(profile: DeviceBindingProfile): BindingPolicy {
   };
 }
 
-export function currentRevocationCursor(ctx: Pick<CaContext, 'store'>, tenantId: string): number {
+export function currentRevocationCursor(
+  ctx: Pick<CaContext, 'store'>,
+  tenantId: string,
+): Promise<number> {
   return revocationFeedHead(ctx.store.db, tenantId);
 }
 
 /** A binding certificate valid from now (backdated for clock skew) for the profile's lifetime. */
-export function issueForDevice(
+export async function issueForDevice(
   ctx: Pick<CaContext, 'bindingProfile' | 'ca' | 'clock' | 'store'>,
   device: {
     tenantId: string;
@@ -35,7 +38,7 @@ export function issueForDevice(
   const profile = ctx.bindingProfile;
   const nowMs = Math.floor(ctx.clock.now() / 1000) * 1000;
   // Renewal certifies the tier recorded at enrollment; enrollment passes the claim itself.
-  const keyAssurance = device.keyAssurance ?? recordedTier(ctx, device.deviceId);
+  const keyAssurance = device.keyAssurance ?? (await recordedTier(ctx, device.deviceId));
   return issueBindingCertificate(ctx.ca.authority, profile, {
     ...device,
     ...(keyAssurance === undefined ? {} : { keyAssurance }),
@@ -49,11 +52,11 @@ export function issueForDevice(
 export function recordedTier(
   ctx: Pick<CaContext, 'store'>,
   deviceId: string,
-): DeviceAssurance | undefined {
+): Promise<DeviceAssurance | undefined> {
   return recordedAssurance(ctx.store.db, deviceId);
 }
 
-export function bindingResponse(
+export async function bindingResponse(
   ctx: Pick<
     CaContext,
     'bindingProfile' | 'ca' | 'publicUrl' | 'publicUrls' | 'store' | 'tokenKeys'
@@ -66,10 +69,12 @@ export function bindingResponse(
    * device committed after it has a later seq, so the agent's first sync brings it.
    */
   revocationCursor: number,
-): BindingResponse {
-  const tenant = tenantName(ctx.store.db, device.tenantId);
+): Promise<BindingResponse> {
+  const tenant = await tenantName(ctx.store.db, device.tenantId);
   const deviceName =
-    device.name === undefined ? recordedDeviceName(ctx.store.db, device.deviceId) : device.name;
+    device.name === undefined
+      ? await recordedDeviceName(ctx.store.db, device.deviceId)
+      : device.name;
   return {
     deviceId: device.deviceId,
     tenantId: device.tenantId,

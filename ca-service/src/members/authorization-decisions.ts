@@ -43,7 +43,7 @@ export class AuthorizationDecisions {
 
   constructor(private readonly ctx: Pick<CaContext, 'clock' | 'ids' | 'store'>) {}
 
-  record(decision: Decision, meta: CommandMeta): void {
+  async record(decision: Decision, meta: CommandMeta): Promise<void> {
     const now = this.ctx.clock.now();
     const resource = decision.tenantId === null ? 'installation' : `tenant:${decision.tenantId}`;
     if (decision.result === 'deny') {
@@ -54,7 +54,7 @@ export class AuthorizationDecisions {
       this.lastDenial.set(key, now);
     }
     const decisionId = this.ctx.ids.next('dec');
-    this.ctx.store.append([
+    await this.ctx.store.append([
       {
         eventType: 'identity.authorization.decision_recorded',
         aggregateId: decisionId,

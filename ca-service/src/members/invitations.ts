@@ -87,12 +87,16 @@ export function createInvitation(
     ttlSeconds: number;
   },
   meta: CommandMeta,
-): { invitation: InvitationView; token: string } {
-  return ctx.store.transaction(() => {
-    const organizationId = resolveOrganization(ctx.store.db, input.tenantId, input.organizationId);
+): Promise<{ invitation: InvitationView; token: string }> {
+  return ctx.store.transaction(async () => {
+    const organizationId = await resolveOrganization(
+      ctx.store.db,
+      input.tenantId,
+      input.organizationId,
+    );
     const invitationId = ctx.ids.next('inv');
     const secret = randomBytes(32).toString('base64url');
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.invitation.created',
         aggregateId: invitationId,
@@ -102,7 +106,7 @@ export function createInvitation(
         payload: {
           invitationId,
           organizationId,
-          personalData: sealPersonalData(
+          personalData: await sealPersonalData(
             ctx.store.db,
             invitationId,
             { username: input.email, email: input.email },
@@ -116,18 +120,18 @@ export function createInvitation(
       },
     ]);
     return {
-      invitation: getInvitation(ctx, invitationId, input.tenantId),
+      invitation: await getInvitation(ctx, invitationId, input.tenantId),
       token: `${invitationId}.${secret}`,
     };
   });
 }
 
-export function getInvitation(
+export async function getInvitation(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   invitationId: string,
   tenantId: string,
-): InvitationView {
-  const row = invitationRow(ctx.store.db, invitationId);
+): Promise<InvitationView> {
+  const row = await invitationRow(ctx.store.db, invitationId);
   if (!row || row.tenant_id !== tenantId) throw new InvitationNotFoundError();
   return toView(row, isoNow(ctx.clock));
 }
@@ -140,15 +144,15 @@ export function revokeInvitation(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { tenantId: string; invitationId: string; reason?: string },
   meta: CommandMeta,
-): InvitationView {
-  return ctx.store.transaction(() => {
-    const current = getInvitation(ctx, input.invitationId, input.tenantId);
+): Promise<InvitationView> {
+  return ctx.store.transaction(async () => {
+    const current = await getInvitation(ctx, input.invitationId, input.tenantId);
     if (current.status === 'accepted')
       throw new InvitationUsedError(
         'the invitation was already accepted: suspend the membership instead',
       );
     if (current.status !== 'revoked') {
-      ctx.store.append([
+      await ctx.store.append([
         {
           eventType: 'identity.invitation.revoked',
           aggregateId: input.invitationId,
@@ -165,21 +169,25 @@ export function revokeInvitation(
   });
 }
 
-export function listInvitations(
+export async function listInvitations(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   tenantId: string,
-): InvitationView[] {
+): Promise<InvitationView[]> {
   const now = isoNow(ctx.clock);
   return (
-    ctx.store.db
+    (await ctx.store.db
       .prepare('SELECT * FROM invitations WHERE tenant_id = ? ORDER BY created_at LIMIT 5000')
-      .all(tenantId) as InvitationRow[]
+      .all(tenantId)) as InvitationRow[]
   ).map((row) => toView(row, now));
 }
 
-function invitationRow(db: SqlDatabase, invitationId: string): InvitationRow | undefined {
-  return db.prepare('SELECT * FROM invitations WHERE invitation_id = ?').get(invitationId) as
-    InvitationRow | undefined;
+async function invitationRow(
+  db: SqlDatabase,
+  invitationId: string,
+): Promise<InvitationRow | undefined> {
+  return (await db
+    .prepare('SELECT * FROM invitations WHERE invitation_id = ?')
+    .get(invitationId)) as InvitationRow | undefined;
 }
 
 export interface AcceptInput {
@@ -203,12 +211,15 @@ export interface Accepted {
 }
 
 /** The invitation a token opens; unknown, malformed and other-tenant tokens look the same. */
-function openToken(ctx: Pick<CaContext, 'clock' | 'store'>, input: AcceptInput): InvitationRow {
+async function openToken(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  input: AcceptInput,
+): Promise<InvitationRow> {
   const match = TOKEN_FORMAT.exec(input.token);
-  const row = match ? invitationRow(ctx.store.db, match[1]!) : undefined;
+  const row = match ? await invitationRow(ctx.store.db, match[1]!) : undefined;
   const expected = Buffer.from(row?.token_hash ?? '0'.repeat(64), 'hex');
   const actual = Buffer.from(hashSecret(match?.[2] ?? ''), 'hex');
-  const tenant = findTenant(ctx.store.db, input.tenant);
+  const tenant = await findTenant(ctx.store.db, input.tenant);
   if (!row || !timingSafeEqual(expected, actual) || tenant?.tenantId !== row.tenant_id)
     throw new InvitationInvalidError();
   if (row.status === 'accepted') throw new InvitationUsedError();
@@ -230,13 +241,13 @@ export async function acceptInvitation(
   input: AcceptInput,
   meta: Omit<CommandMeta, 'actor'>,
 ): Promise<Accepted> {
-  const invitation = openToken(ctx, input);
-  const existing = findUserByName(ctx.store.db, invitation.tenant_id, input.username);
+  const invitation = await openToken(ctx, input);
+  const existing = await findUserByName(ctx.store.db, invitation.tenant_id, input.username);
   // Only the account of the invited address may be joined or completed: a token is no licence
   // to guess other users' passwords or to claim someone else's shadow account.
   if (existing && existing.email?.toLowerCase() !== invitation.email.toLowerCase())
     throw new InvalidCredentialsError(`"${input.username}" is taken: choose another username`);
-  const credential = existing && passwordHash(ctx.store.db, existing.user_id);
+  const credential = existing && (await passwordHash(ctx.store.db, existing.user_id));
   let hash: string | undefined;
   if (existing && credential !== undefined) {
     const verdict = await ctx.passwords.verify(input.password, credential);
@@ -247,16 +258,21 @@ export async function acceptInvitation(
   } else if (existing && existing.status !== 'pending_verification') {
     throw new InvalidCredentialsError(`"${input.username}" is taken`);
   } else {
-    acceptableSecret(ctx.store, invitation.tenant_id, invitation.account_role, input.password);
+    await acceptableSecret(
+      ctx.store,
+      invitation.tenant_id,
+      invitation.account_role,
+      input.password,
+    );
     hash = await ctx.passwords.hash(input.password);
   }
 
-  return ctx.store.transaction(() => {
+  return ctx.store.transaction(async () => {
     // Checked again now that the hash is done: two accepts of one token race to here.
-    const fresh = openToken(ctx, input);
+    const fresh = await openToken(ctx, input);
     const now = isoNow(ctx.clock);
     const tenantId = fresh.tenant_id;
-    const current = findUserByName(ctx.store.db, tenantId, input.username);
+    const current = await findUserByName(ctx.store.db, tenantId, input.username);
     if (current?.user_id !== existing?.user_id)
       throw new InvalidCredentialsError(`"${input.username}" was taken meanwhile`);
     // The account as it is now: suspended, given another address or another password (or a
@@ -266,7 +282,7 @@ export async function acceptInvitation(
       existing &&
       (current.status !== existing.status ||
         current.email?.toLowerCase() !== fresh.email.toLowerCase() ||
-        passwordHash(ctx.store.db, current.user_id) !== credential)
+        (await passwordHash(ctx.store.db, current.user_id)) !== credential)
     )
       throw new InvalidCredentialsError(`"${input.username}" changed meanwhile: try again`);
     const userId = current?.user_id ?? ctx.ids.next('usr');
@@ -275,7 +291,7 @@ export async function acceptInvitation(
     let account: Accepted['account'] = 'existing';
     if (!current) {
       account = 'created';
-      ctx.store.append([
+      await ctx.store.append([
         {
           ...base,
           eventType: 'identity.user.registered',
@@ -290,7 +306,7 @@ export async function acceptInvitation(
             homeTenantId: tenantId,
             registrationSource: 'invite',
             createdAt: now,
-            personalData: sealPersonalData(
+            personalData: await sealPersonalData(
               ctx.store.db,
               userId,
               {
@@ -306,7 +322,7 @@ export async function acceptInvitation(
     } else if (hash !== undefined) {
       account = 'completed';
       // The invitation came to this address, so following it verifies the address.
-      ctx.store.append([
+      await ctx.store.append([
         {
           ...base,
           eventType: 'identity.user.email_verified',
@@ -315,21 +331,21 @@ export async function acceptInvitation(
       ]);
     }
     if (hash !== undefined) {
-      ctx.store.append([
+      await ctx.store.append([
         {
           ...base,
           eventType: 'identity.user.password_set',
           payload: { userId, kind: 'password', reason: 'registration' },
         },
       ]);
-      setPasswordHash(ctx.store.db, userId, hash, now);
+      await setPasswordHash(ctx.store.db, userId, hash, now);
     }
-    const membershipId = activateMembership(
+    const membershipId = await activateMembership(
       ctx,
       { tenantId, userId, organizationId: fresh.organization_id },
       actorMeta,
     );
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.invitation.accepted',
         aggregateId: fresh.invitation_id,
@@ -340,7 +356,7 @@ export async function acceptInvitation(
     ]);
     const roles = JSON.parse(fresh.roles) as MemberRole[];
     // The grants are the inviting admin's: the events name them, the invitee only accepted.
-    appendGrants(
+    await appendGrants(
       ctx,
       tenantId,
       userId,

@@ -11,7 +11,7 @@ import { openPersonalData } from '../users/personal-data.js';
 export const membersProjection: Projection = {
   name: 'members',
   tables: ['organizations', 'invitations', 'memberships', 'member_assignments'],
-  apply(db, event) {
+  async apply(db, event) {
     const at = event.occurredAt;
     switch (event.eventType) {
       case 'identity.organization.created': {
@@ -33,7 +33,7 @@ export const membersProjection: Projection = {
           p.invitationId,
           event.tenantId,
           p.organizationId,
-          openPersonalData(db, p.invitationId, p.personalData)?.email ?? 'erased',
+          (await openPersonalData(db, p.invitationId, p.personalData))?.email ?? 'erased',
           JSON.stringify(p.roles),
           p.accountRole ?? 'teacher',
           p.tokenHash,

@@ -28,26 +28,26 @@ export interface MembershipView {
  * The organisation an id names within a tenant: the tenant itself (the district, whole-tenant
  * scope) or one of its schools. Another tenant's school is not found.
  */
-export function resolveOrganization(
+export async function resolveOrganization(
   db: SqlDatabase,
   tenantId: string,
   organizationId: string,
-): string {
+): Promise<string> {
   if (organizationId === tenantId) return tenantId;
-  const row = db
+  const row = await db
     .prepare('SELECT 1 FROM organizations WHERE organization_id = ? AND tenant_id = ?')
     .get(organizationId, tenantId);
   if (!row) throw new OrganizationNotFoundError();
   return organizationId;
 }
 
-export function createOrganization(
+export async function createOrganization(
   ctx: Pick<CaContext, 'ids' | 'store'>,
   input: { tenantId: string; name: string },
   meta: CommandMeta,
-): Organization {
+): Promise<Organization> {
   const organizationId = ctx.ids.next('org');
-  ctx.store.append([
+  await ctx.store.append([
     {
       eventType: 'identity.organization.created',
       aggregateId: organizationId,
@@ -57,18 +57,21 @@ export function createOrganization(
       payload: { organizationId, parentId: input.tenantId, name: input.name },
     },
   ]);
-  return listOrganizations(ctx.store.db, input.tenantId).find(
+  return (await listOrganizations(ctx.store.db, input.tenantId)).find(
     (org) => org.organizationId === organizationId,
   )!;
 }
 
-export function listOrganizations(db: SqlDatabase, tenantId: string): Organization[] {
-  return db
+export async function listOrganizations(
+  db: SqlDatabase,
+  tenantId: string,
+): Promise<Organization[]> {
+  return (await db
     .prepare(
       `SELECT organization_id AS "organizationId", tenant_id AS "tenantId", name, created_at AS "createdAt"
          FROM organizations WHERE tenant_id = ? ORDER BY created_at LIMIT 5000`,
     )
-    .all(tenantId) as Organization[];
+    .all(tenantId)) as Organization[];
 }
 
 interface MembershipRow {
@@ -81,27 +84,32 @@ interface MembershipRow {
   updated_at: string;
 }
 
-function grantsOf(db: SqlDatabase, userId: string, scope: string, kind: 'role' | 'permission') {
+async function grantsOf(
+  db: SqlDatabase,
+  userId: string,
+  scope: string,
+  kind: 'role' | 'permission',
+) {
   return (
-    db
+    (await db
       .prepare(
         'SELECT grant_name FROM member_assignments WHERE subject = ? AND scope = ? AND kind = ? ORDER BY grant_name',
       )
-      .all(userId, scope, kind) as { grant_name: string }[]
+      .all(userId, scope, kind)) as { grant_name: string }[]
   ).map((row) => row.grant_name);
 }
 
-export function listMemberships(
+export async function listMemberships(
   db: SqlDatabase,
   tenantId: string,
   userId?: string,
-): MembershipView[] {
-  const memberships = db
+): Promise<MembershipView[]> {
+  const memberships = (await db
     .prepare(
       `SELECT * FROM memberships WHERE tenant_id = ? ${userId === undefined ? '' : 'AND user_id = ?'}
        ORDER BY organization_id`,
     )
-    .all(...(userId === undefined ? [tenantId] : [tenantId, userId])) as MembershipRow[];
+    .all(...(userId === undefined ? [tenantId] : [tenantId, userId]))) as MembershipRow[];
   // By username, then organisation: the users come in username order, each one's memberships
   // keep theirs (a user without a row has no name to list under).
   const byUser = new Map<string, MembershipRow[]>();
@@ -110,46 +118,55 @@ export function listMemberships(
     if (ofUser) ofUser.push(row);
     else byUser.set(row.user_id, [row]);
   }
-  const rows = userNames(db, [...byUser.keys()])
+  const rows = (await userNames(db, [...byUser.keys()]))
     .flatMap(({ user_id, username }) =>
       (byUser.get(user_id) ?? []).map((row) => ({ ...row, username })),
     )
     .slice(0, 5000);
-  return rows.map((row) => ({
-    membershipId: row.membership_id,
-    userId: row.user_id,
-    username: row.username,
-    organizationId: row.organization_id,
-    status: row.status,
-    reason: row.reason,
-    roles: grantsOf(db, row.user_id, row.organization_id, 'role'),
-    permissions: grantsOf(db, row.user_id, row.organization_id, 'permission'),
-    updatedAt: row.updated_at,
-  }));
+  const views: MembershipView[] = [];
+  for (const row of rows) {
+    views.push({
+      membershipId: row.membership_id,
+      userId: row.user_id,
+      username: row.username,
+      organizationId: row.organization_id,
+      status: row.status,
+      reason: row.reason,
+      roles: await grantsOf(db, row.user_id, row.organization_id, 'role'),
+      permissions: await grantsOf(db, row.user_id, row.organization_id, 'permission'),
+      updatedAt: row.updated_at,
+    });
+  }
+  return views;
 }
 
-export function findMembership(
+export async function findMembership(
   db: SqlDatabase,
   userId: string,
   organizationId: string,
-): MembershipRow | undefined {
-  return db
+): Promise<MembershipRow | undefined> {
+  return (await db
     .prepare('SELECT * FROM memberships WHERE user_id = ? AND organization_id = ?')
-    .get(userId, organizationId) as MembershipRow | undefined;
+    .get(userId, organizationId)) as MembershipRow | undefined;
 }
 
-function getMembership(db: SqlDatabase, membershipId: string, tenantId: string): MembershipRow {
-  const row = db.prepare('SELECT * FROM memberships WHERE membership_id = ?').get(membershipId) as
-    MembershipRow | undefined;
+async function getMembership(
+  db: SqlDatabase,
+  membershipId: string,
+  tenantId: string,
+): Promise<MembershipRow> {
+  const row = (await db
+    .prepare('SELECT * FROM memberships WHERE membership_id = ?')
+    .get(membershipId)) as MembershipRow | undefined;
   if (!row || row.tenant_id !== tenantId) throw new MembershipNotFoundError();
   return row;
 }
 
-function viewOf(db: SqlDatabase, membershipId: string): MembershipView {
-  const row = db
+async function viewOf(db: SqlDatabase, membershipId: string): Promise<MembershipView> {
+  const row = (await db
     .prepare('SELECT tenant_id, user_id FROM memberships WHERE membership_id = ?')
-    .get(membershipId) as { tenant_id: string; user_id: string };
-  return listMemberships(db, row.tenant_id, row.user_id).find(
+    .get(membershipId)) as { tenant_id: string; user_id: string };
+  return (await listMemberships(db, row.tenant_id, row.user_id)).find(
     (view) => view.membershipId === membershipId,
   )!;
 }
@@ -159,15 +176,15 @@ function viewOf(db: SqlDatabase, membershipId: string): MembershipView {
  * active again. Appends nothing when it is active already. Runs inside the caller's transaction
  * when there is one (the invitation's accept).
  */
-export function activateMembership(
+export async function activateMembership(
   ctx: Pick<CaContext, 'ids' | 'store'>,
   input: { tenantId: string; userId: string; organizationId: string },
   meta: CommandMeta,
-): string {
-  const existing = findMembership(ctx.store.db, input.userId, input.organizationId);
+): Promise<string> {
+  const existing = await findMembership(ctx.store.db, input.userId, input.organizationId);
   if (existing?.status === 'active') return existing.membership_id;
   const membershipId = existing?.membership_id ?? ctx.ids.next('mem');
-  ctx.store.append([
+  await ctx.store.append([
     {
       eventType: 'identity.membership.activated',
       aggregateId: membershipId,
@@ -185,11 +202,15 @@ export function addMember(
   ctx: Pick<CaContext, 'ids' | 'store'>,
   input: { tenantId: string; userId: string; organizationId: string },
   meta: CommandMeta,
-): MembershipView {
-  return ctx.store.transaction(() => {
-    const user = getUser(ctx, input.userId, input.tenantId);
-    const organizationId = resolveOrganization(ctx.store.db, input.tenantId, input.organizationId);
-    const membershipId = activateMembership(
+): Promise<MembershipView> {
+  return ctx.store.transaction(async () => {
+    const user = await getUser(ctx, input.userId, input.tenantId);
+    const organizationId = await resolveOrganization(
+      ctx.store.db,
+      input.tenantId,
+      input.organizationId,
+    );
+    const membershipId = await activateMembership(
       ctx,
       { tenantId: input.tenantId, userId: user.user_id, organizationId },
       meta,
@@ -203,11 +224,11 @@ export function suspendMembership(
   ctx: Pick<CaContext, 'store'>,
   input: { tenantId: string; membershipId: string; reason?: string },
   meta: CommandMeta,
-): MembershipView {
-  return ctx.store.transaction(() => {
-    const row = getMembership(ctx.store.db, input.membershipId, input.tenantId);
+): Promise<MembershipView> {
+  return ctx.store.transaction(async () => {
+    const row = await getMembership(ctx.store.db, input.membershipId, input.tenantId);
     if (row.status !== 'suspended') {
-      ctx.store.append([
+      await ctx.store.append([
         {
           eventType: 'identity.membership.suspended',
           aggregateId: row.membership_id,
@@ -240,28 +261,31 @@ export function assignGrant(
   ctx: Pick<CaContext, 'ids' | 'store'>,
   input: { tenantId: string; membershipId: string; grant: Grant },
   meta: CommandMeta,
-): MembershipView {
-  return ctx.store.transaction(() => {
-    const row = getMembership(ctx.store.db, input.membershipId, input.tenantId);
-    appendGrants(ctx, row.tenant_id, row.user_id, row.organization_id, [input.grant], meta);
+): Promise<MembershipView> {
+  return ctx.store.transaction(async () => {
+    const row = await getMembership(ctx.store.db, input.membershipId, input.tenantId);
+    await appendGrants(ctx, row.tenant_id, row.user_id, row.organization_id, [input.grant], meta);
     return viewOf(ctx.store.db, row.membership_id);
   });
 }
 
 /** `identity.role.assigned` / `identity.permission.assigned` for each grant not yet held. */
-export function appendGrants(
+export async function appendGrants(
   ctx: Pick<CaContext, 'ids' | 'store'>,
   tenantId: string,
   userId: string,
   scope: string,
   grants: readonly Grant[],
   meta: CommandMeta,
-): void {
+): Promise<void> {
   const db = ctx.store.db;
+  const held = {
+    role: await grantsOf(db, userId, scope, 'role'),
+    permission: await grantsOf(db, userId, scope, 'permission'),
+  };
   const events = grants.flatMap((grant) => {
     const [kind, name] = 'role' in grant ? ['role', grant.role] : ['permission', grant.permission];
-    const held = grantsOf(db, userId, scope, kind as 'role' | 'permission');
-    if (held.includes(name)) return [];
+    if (held[kind as 'role' | 'permission'].includes(name)) return [];
     const assignmentId = ctx.ids.next('asg');
     const common = { aggregateId: assignmentId, expectedVersion: 0, tenantId, ...meta };
     return [
@@ -278,7 +302,7 @@ export function appendGrants(
           },
     ];
   });
-  if (events.length > 0) ctx.store.append(events);
+  if (events.length > 0) await ctx.store.append(events);
 }
 
 /**
@@ -286,10 +310,14 @@ export function appendGrants(
  * assigned with the tenant as scope, counted only while the user's tenant-wide membership is
  * active. A role held in one school grants nothing on tenant-wide routes.
  */
-export function memberScopes(db: SqlDatabase, userId: string, tenantId: string): string[] {
-  if (findMembership(db, userId, tenantId)?.status !== 'active') return [];
+export async function memberScopes(
+  db: SqlDatabase,
+  userId: string,
+  tenantId: string,
+): Promise<string[]> {
+  if ((await findMembership(db, userId, tenantId))?.status !== 'active') return [];
   return scopesOf(
-    grantsOf(db, userId, tenantId, 'role'),
-    grantsOf(db, userId, tenantId, 'permission'),
+    await grantsOf(db, userId, tenantId, 'role'),
+    await grantsOf(db, userId, tenantId, 'permission'),
   );
 }

@@ -56,25 +56,31 @@ export interface UnverifiedRisk {
  *   `recordFailure` in the same transaction as the step check, so it counts towards lockout).
  *   A good code answers a risk challenge too.
  */
-export function checkLoginMfa(
+export async function checkLoginMfa(
   ctx: Pick<
     CaContext,
     'clock' | 'logger' | 'metrics' | 'publicUrl' | 'secretBox' | 'store' | 'tokenKeys'
   >,
   user: UserRow,
   code: string | undefined,
-  recordFailure: () => void,
+  recordFailure: () => Promise<unknown>,
   adaptive?: AdaptiveMfa,
-): { amr: string[]; unverifiedRisk?: UnverifiedRisk } {
+): Promise<{ amr: string[]; unverifiedRisk?: UnverifiedRisk }> {
   // The `identity.domain.evaluate_mfa` span when traced, with the spec's `risk_score`.
   const span = trace.getActiveSpan();
   const risk = adaptive?.risk;
   if (risk) span?.setAttribute('risk_score', risk.score);
-  const row = totpRow(ctx.store.db, user.user_id, 'active');
+  const row = await totpRow(ctx.store.db, user.user_id, 'active');
   if (code === undefined || row === undefined) {
-    const has = (factor: SecondFactor) =>
-      factor === 'totp' ? row !== undefined : hasCaPasskey(ctx.store.db, user.user_id);
-    const { required } = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
+    const { required } = await roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
+    // The passkey lookup only where a passkey could be asked for.
+    const asked = risk?.challenge ? SECOND_FACTORS : required;
+    const held = new Set<SecondFactor>();
+    if (row !== undefined) held.add('totp');
+    if (asked.includes('webauthn') && (await hasCaPasskey(ctx.store.db, user.user_id))) {
+      held.add('webauthn');
+    }
+    const has = (factor: SecondFactor) => held.has(factor);
     const byRole = required.filter(has);
     const byRisk = risk?.challenge ? SECOND_FACTORS.filter(has) : [];
     const methods = SECOND_FACTORS.filter((f) => byRole.includes(f) || byRisk.includes(f));
@@ -87,7 +93,7 @@ export function checkLoginMfa(
       'mfa.methods': methods,
     });
     const unverified =
-      adaptive && risk?.challenge ? riskChallenge(ctx, user, adaptive, methods) : undefined;
+      adaptive && risk?.challenge ? await riskChallenge(ctx, user, adaptive, methods) : undefined;
     if (methods.length > 0) {
       ctx.logger.info(
         { event: 'login.mfa_required', tenantId: user.tenant_id, userId: user.user_id },
@@ -105,7 +111,7 @@ export function checkLoginMfa(
     if (
       required.includes('totp') &&
       row === undefined &&
-      owesTotpEnrolment(ctx.store, user.user_id)
+      (await owesTotpEnrolment(ctx.store, user.user_id))
     ) {
       ctx.logger.info(
         { event: 'login.mfa_enrollment_required', tenantId: user.tenant_id, userId: user.user_id },
@@ -122,12 +128,12 @@ export function checkLoginMfa(
     reasons: ['totp_enrolled', ...(risk?.challenge ? risk.reasons : [])],
     'mfa.methods': ['totp'],
   });
-  const verdict = ctx.store.transaction(() => {
-    const fresh = totpRow(ctx.store.db, user.user_id, 'active');
+  const verdict = await ctx.store.transaction(async () => {
+    const fresh = await totpRow(ctx.store.db, user.user_id, 'active');
     const outcome = fresh
-      ? consumeTotpCode(ctx, fresh, code)
+      ? await consumeTotpCode(ctx, fresh, code)
       : ({ ok: false, reason: 'invalid' } as const);
-    if (!outcome.ok) recordFailure();
+    if (!outcome.ok) await recordFailure();
     return outcome;
   });
   if (!verdict.ok) {
@@ -152,19 +158,19 @@ export function checkLoginMfa(
  * The score reached the threshold: the event and the metric, whatever happens next. With no
  * factor to ask for, the tenant's `noFactor` refuses the sign-in or lets it through flagged.
  */
-function riskChallenge(
+async function riskChallenge(
   ctx: Pick<CaContext, 'logger' | 'metrics' | 'store'>,
   user: UserRow,
   { risk, correlationId, deviceId }: AdaptiveMfa,
   methods: SecondFactor[],
-): UnverifiedRisk | undefined {
+): Promise<UnverifiedRisk | undefined> {
   const outcome =
     methods.length > 0
       ? 'challenged'
       : risk.policy.noFactor === 'deny'
         ? 'denied'
         : 'allowed_unverified';
-  ctx.store.append([
+  await ctx.store.append([
     {
       eventType: 'identity.user.mfa_challenge_required',
       aggregateId: user.user_id,
@@ -212,8 +218,11 @@ export interface OfflineSecret {
  * The tier the device claimed at enrollment (`software` without a row). Without attestation a
  * `hardware` claim is the agent's word; docs/architecture.md §3.5 and docs/security.md say so.
  */
-export function deviceAssurance(ctx: Pick<CaContext, 'store'>, deviceId: string): string {
-  return recordedAssurance(ctx.store.db, deviceId) ?? 'software';
+export async function deviceAssurance(
+  ctx: Pick<CaContext, 'store'>,
+  deviceId: string,
+): Promise<string> {
+  return (await recordedAssurance(ctx.store.db, deviceId)) ?? 'software';
 }
 
 export interface OfflineGrantMfa {
@@ -234,16 +243,16 @@ export interface OfflineGrantMfa {
  * it), so the CA need not have heard of it yet. A passkey is never put in the grant's `mfa`:
  * offline it is a sign-in method of its own, not a step after the password.
  */
-export function offlineGrantMfa(
+export async function offlineGrantMfa(
   ctx: Pick<CaContext, 'secretBox' | 'store'>,
   user: UserRow,
   device: ProvenDevice,
   grantId: string,
   secret: OfflineSecret = {},
-): OfflineGrantMfa | null {
-  const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
+): Promise<OfflineGrantMfa | null> {
+  const policy = await roleMfaPolicy(ctx.store.db, user.tenant_id, user.role);
   if (!policy.offline.includes('password')) return null;
-  const hardware = deviceAssurance(ctx, device.deviceId) !== 'software';
+  const hardware = (await deviceAssurance(ctx, device.deviceId)) !== 'software';
   if (!hardware && policy.offlineAssurance === 'hardware') return null;
   // A software-tier device's store can be copied and searched off the device: a PIN's few
   // thousand values fall in minutes, so only a password of the policy's strength goes offline.
@@ -254,7 +263,7 @@ export function offlineGrantMfa(
     return grant;
   };
   const row = policy.offline.includes('totp')
-    ? totpRow(ctx.store.db, user.user_id, 'active')
+    ? await totpRow(ctx.store.db, user.user_id, 'active')
     : undefined;
   if (row === undefined) return withPasskeys(result);
   const deviceKey = createPublicKey({

@@ -144,10 +144,10 @@ export interface MfaPolicyView {
   updatedAt: string | null;
 }
 
-export function mfaPolicyOf(db: SqlDatabase, tenantId: string): MfaPolicyView {
-  const row = db
+export async function mfaPolicyOf(db: SqlDatabase, tenantId: string): Promise<MfaPolicyView> {
+  const row = (await db
     .prepare('SELECT policy, updated_at FROM tenant_mfa_policies WHERE tenant_id = ?')
-    .get(tenantId) as PolicyRow | undefined;
+    .get(tenantId)) as PolicyRow | undefined;
   if (!row) return { tenantId, roles: DEFAULT_MFA_POLICY, updatedAt: null };
   const stored = JSON.parse(row.policy) as Partial<Record<Role, Partial<RoleMfaPolicy>>>;
   const roles = Object.fromEntries(
@@ -165,8 +165,12 @@ export function mfaPolicyOf(db: SqlDatabase, tenantId: string): MfaPolicyView {
   return { tenantId, roles, updatedAt: row.updated_at };
 }
 
-export function roleMfaPolicy(db: SqlDatabase, tenantId: string, role: Role): RoleMfaPolicy {
-  return mfaPolicyOf(db, tenantId).roles[role];
+export async function roleMfaPolicy(
+  db: SqlDatabase,
+  tenantId: string,
+  role: Role,
+): Promise<RoleMfaPolicy> {
+  return (await mfaPolicyOf(db, tenantId)).roles[role];
 }
 
 export function setMfaPolicy(
@@ -185,10 +189,10 @@ export function setMfaPolicy(
     >
   >,
   meta: CommandMeta,
-): MfaPolicyView {
-  return ctx.store.transaction(() => {
-    const { tenantId } = getTenant(ctx.store.db, tenant);
-    const current = mfaPolicyOf(ctx.store.db, tenantId).roles;
+): Promise<MfaPolicyView> {
+  return ctx.store.transaction(async () => {
+    const { tenantId } = await getTenant(ctx.store.db, tenant);
+    const current = (await mfaPolicyOf(ctx.store.db, tenantId)).roles;
     const next = Object.fromEntries(
       ROLES.map((role) => {
         const given = roles[role];
@@ -207,7 +211,7 @@ export function setMfaPolicy(
         return [role, policy];
       }),
     ) as TenantMfaPolicy;
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.tenant.mfa_policy_set',
         aggregateId: tenantId,

@@ -139,10 +139,10 @@ export interface RiskPolicyView {
   updatedAt: string | null;
 }
 
-export function riskPolicyOf(db: SqlDatabase, tenantId: string): RiskPolicyView {
-  const row = db
+export async function riskPolicyOf(db: SqlDatabase, tenantId: string): Promise<RiskPolicyView> {
+  const row = (await db
     .prepare('SELECT policy, updated_at FROM tenant_risk_policies WHERE tenant_id = ?')
-    .get(tenantId) as { policy: string; updated_at: string } | undefined;
+    .get(tenantId)) as { policy: string; updated_at: string } | undefined;
   if (!row) return { tenantId, policy: DEFAULT_RISK_POLICY, updatedAt: null };
   return { tenantId, policy: JSON.parse(row.policy) as RiskPolicy, updatedAt: row.updated_at };
 }
@@ -197,10 +197,10 @@ export function setRiskPolicy(
   tenant: string,
   change: RiskPolicyChange,
   meta: CommandMeta,
-): RiskPolicyView {
-  return ctx.store.transaction(() => {
-    const { tenantId } = getTenant(ctx.store.db, tenant);
-    const current = riskPolicyOf(ctx.store.db, tenantId).policy;
+): Promise<RiskPolicyView> {
+  return ctx.store.transaction(async () => {
+    const { tenantId } = await getTenant(ctx.store.db, tenant);
+    const current = (await riskPolicyOf(ctx.store.db, tenantId)).policy;
     const { activeHours, weights, ...rest } = change;
     const next: RiskPolicy = {
       ...current,
@@ -210,7 +210,7 @@ export function setRiskPolicy(
     if (activeHours === null) delete next.activeHours;
     else if (activeHours !== undefined) next.activeHours = activeHours;
     assertValid(next);
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.tenant.risk_policy_set',
         aggregateId: tenantId,

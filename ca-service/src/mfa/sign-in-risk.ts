@@ -100,20 +100,20 @@ function accountKey(tenantId: string, username: string): string {
  * address, the proven device and the sign-ins it remembers (recordSignIn). Location is only what
  * the tenant's own CIDR table says of that address: no GeoIP database, no client-sent hint.
  */
-export function assessSignInRisk(
+export async function assessSignInRisk(
   ctx: Pick<CaContext, 'auth' | 'clock' | 'metrics' | 'store'>,
   user: UserRow,
   device: ProvenDevice | undefined,
   client: SignInClient,
-): RiskAssessment | undefined {
-  const { policy } = riskPolicyOf(ctx.store.db, user.tenant_id);
+): Promise<RiskAssessment | undefined> {
+  const { policy } = await riskPolicyOf(ctx.store.db, user.tenant_id);
   if (!policy.enabled) return undefined;
   const now = ctx.clock.now();
-  const history = ctx.store.db
+  const history = (await ctx.store.db
     .prepare(
       'SELECT at, device_id, lat, lon FROM signin_history WHERE user_id = ? ORDER BY at DESC LIMIT 200',
     )
-    .all(user.user_id) as HistoryRow[];
+    .all(user.user_id)) as HistoryRow[];
   const fired = new Set<RiskReason>();
 
   if (device === undefined || !history.some((row) => row.device_id === device.deviceId)) {
@@ -138,11 +138,11 @@ export function assessSignInRisk(
     now - Date.parse(user.failure_window_start) < ctx.auth.lockout.windowSeconds * 1000;
   if (windowOpen && user.failure_count >= policy.recentFailures) fired.add('recent_failures');
 
-  const { accounts } = ctx.store.db
+  const { accounts } = (await ctx.store.db
     .prepare(
       'SELECT COUNT(DISTINCT account) AS accounts FROM signin_ip_failures WHERE ip = ? AND at > ?',
     )
-    .get(ipKey(client.ip), new Date(now - policy.ipFailureWindowSeconds * 1000).toISOString()) as {
+    .get(ipKey(client.ip), new Date(now - policy.ipFailureWindowSeconds * 1000).toISOString())) as {
     accounts: number;
   };
   if (accounts >= policy.ipFailureAccounts) fired.add('ip_failures');
@@ -177,22 +177,22 @@ export function assessSignInRisk(
  * tenant's table knows the address); kept HISTORY_DAYS, erased with the user (risk-policy.ts).
  * The address itself is not kept, only the tenant's name for its network.
  */
-export function recordSignIn(
+export async function recordSignIn(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   user: UserRow,
   device: ProvenDevice | undefined,
   client: SignInClient,
-): void {
+): Promise<void> {
   const now = ctx.clock.now();
   const place: KnownLocation | undefined = locate(
-    riskPolicyOf(ctx.store.db, user.tenant_id).policy,
+    (await riskPolicyOf(ctx.store.db, user.tenant_id)).policy,
     client.ip,
   );
-  ctx.store.transaction(() => {
-    ctx.store.db
+  await ctx.store.transaction(async () => {
+    await ctx.store.db
       .prepare('DELETE FROM signin_history WHERE user_id = ? AND at < ?')
       .run(user.user_id, new Date(now - HISTORY_DAYS * 86_400_000).toISOString());
-    ctx.store.db
+    await ctx.store.db
       .prepare(
         'INSERT INTO signin_history (user_id, tenant_id, at, device_id, location, lat, lon) VALUES (?, ?, ?, ?, ?, ?, ?)',
       )
@@ -214,18 +214,18 @@ export function recordSignIn(
  * (one address spraying several schools is the attack). Address and account are kept hashed,
  * and pruned after a day.
  */
-export function recordIpFailure(
+export async function recordIpFailure(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   client: SignInClient,
   tenant: string,
   username: string,
-): void {
+): Promise<void> {
   const now = ctx.clock.now();
-  ctx.store.transaction(() => {
-    ctx.store.db
+  await ctx.store.transaction(async () => {
+    await ctx.store.db
       .prepare('DELETE FROM signin_ip_failures WHERE at < ?')
       .run(new Date(now - MAX_IP_WINDOW_MS).toISOString());
-    ctx.store.db
+    await ctx.store.db
       .prepare('INSERT INTO signin_ip_failures (ip, account, at) VALUES (?, ?, ?)')
       .run(ipKey(client.ip), accountKey(tenant, username), new Date(now).toISOString());
   });

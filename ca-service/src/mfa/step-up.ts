@@ -16,19 +16,22 @@ export const satisfiesStepUp = (amr: readonly string[]): boolean =>
   amr.some((method) => STEP_UP_AMR.includes(method));
 
 /** A second factor the CA itself checks: an active TOTP secret or a passkey of the web origin. */
-export const hasSecondFactor = (ctx: Pick<CaContext, 'store'>, userId: string): boolean =>
-  hasActiveTotp(ctx.store.db, userId) || hasCaPasskey(ctx.store.db, userId);
+export const hasSecondFactor = async (
+  ctx: Pick<CaContext, 'store'>,
+  userId: string,
+): Promise<boolean> =>
+  (await hasActiveTotp(ctx.store.db, userId)) || (await hasCaPasskey(ctx.store.db, userId));
 
 /**
  * Adding or removing a passkey once the user has any second factor needs a step-up, so that a
  * stolen password session cannot swap the factors (as for TOTP in totp-enrollment.ts).
  */
-export function assertSecondFactorStepUp(
+export async function assertSecondFactorStepUp(
   ctx: Pick<CaContext, 'store'>,
   caller: AccessTokenClaims,
   user: UserRow,
-): void {
-  if (hasSecondFactor(ctx, user.user_id) && !satisfiesStepUp(caller.amr)) {
+): Promise<void> {
+  if ((await hasSecondFactor(ctx, user.user_id)) && !satisfiesStepUp(caller.amr)) {
     throw new StepUpRequiredError();
   }
 }

@@ -25,18 +25,18 @@ export interface TotpRow {
 /** Additional data of the sealed secret: a value moved to another user's row does not open. */
 const sealingContext = (userId: string) => `totp:${userId}`;
 
-export function totpRow(
+export async function totpRow(
   db: SqlDatabase,
   userId: string,
   status: TotpRow['status'],
-): TotpRow | undefined {
-  return db
+): Promise<TotpRow | undefined> {
+  return (await db
     .prepare('SELECT * FROM totp_credentials WHERE user_id = ? AND status = ?')
-    .get(userId, status) as TotpRow | undefined;
+    .get(userId, status)) as TotpRow | undefined;
 }
 
-export const hasActiveTotp = (db: SqlDatabase, userId: string): boolean =>
-  totpRow(db, userId, 'active') !== undefined;
+export const hasActiveTotp = async (db: SqlDatabase, userId: string): Promise<boolean> =>
+  (await totpRow(db, userId, 'active')) !== undefined;
 
 export function totpParameters(ctx: Pick<CaContext, 'secretBox'>, row: TotpRow): TotpParameters {
   return {
@@ -48,12 +48,12 @@ export function totpParameters(ctx: Pick<CaContext, 'secretBox'>, row: TotpRow):
 }
 
 /** Writes (or replaces) the pending secret of a user; the active one, if any, stays in force. */
-export function storePendingTotp(
+export async function storePendingTotp(
   ctx: Pick<CaContext, 'clock' | 'secretBox' | 'store'>,
   user: { user_id: string; tenant_id: string },
-): TotpParameters {
+): Promise<TotpParameters> {
   const params: TotpParameters = { secret: generateTotpSecret(), ...TOTP_DEFAULTS };
-  ctx.store.db
+  await ctx.store.db
     .prepare(
       `INSERT INTO totp_credentials (user_id, status, tenant_id, sealed_secret, algorithm, digits, period, last_used_step, created_at)
        VALUES (?, 'pending', ?, ?, ?, ?, ?, NULL, ?)
@@ -78,35 +78,45 @@ export function storePendingTotp(
  * succeeds while the stored step is still older, so two requests racing with one code (even
  * from two processes on one database) cannot both pass. Call inside a transaction.
  */
-export function consumeTotpCode(
+export async function consumeTotpCode(
   ctx: Pick<CaContext, 'clock' | 'secretBox' | 'store'>,
   row: TotpRow,
   code: string,
-): TotpVerdict {
+): Promise<TotpVerdict> {
   const params = totpParameters(ctx, row);
   const verdict = verifyTotp(params, code, Math.floor(ctx.clock.now() / 1000), {
     window: TOTP_WINDOW,
     lastUsedStep: row.last_used_step,
   });
   if (!verdict.ok) return verdict;
-  const changed = ctx.store.db
-    .prepare(
-      `UPDATE totp_credentials SET last_used_step = ?
+  const changed = (
+    await ctx.store.db
+      .prepare(
+        `UPDATE totp_credentials SET last_used_step = ?
        WHERE user_id = ? AND status = ? AND (last_used_step IS NULL OR last_used_step < ?)`,
-    )
-    .run(verdict.step, row.user_id, row.status, verdict.step).changes;
+      )
+      .run(verdict.step, row.user_id, row.status, verdict.step)
+  ).changes;
   return changed === 1 ? verdict : { ok: false, reason: 'replayed' };
 }
 
 /** Makes the pending secret the active one (replacing an older active secret). */
-export function promotePendingTotp(ctx: Pick<CaContext, 'clock' | 'store'>, userId: string): void {
+export async function promotePendingTotp(
+  ctx: Pick<CaContext, 'clock' | 'store'>,
+  userId: string,
+): Promise<void> {
   const db = ctx.store.db;
-  db.prepare("DELETE FROM totp_credentials WHERE user_id = ? AND status = 'active'").run(userId);
-  db.prepare(
-    "UPDATE totp_credentials SET status = 'active', confirmed_at = ? WHERE user_id = ? AND status = 'pending'",
-  ).run(new Date(ctx.clock.now()).toISOString(), userId);
+  await db
+    .prepare("DELETE FROM totp_credentials WHERE user_id = ? AND status = 'active'")
+    .run(userId);
+  await db
+    .prepare(
+      "UPDATE totp_credentials SET status = 'active', confirmed_at = ? WHERE user_id = ? AND status = 'pending'",
+    )
+    .run(new Date(ctx.clock.now()).toISOString(), userId);
 }
 
-export function deleteTotp(ctx: Pick<CaContext, 'store'>, userId: string): number {
-  return ctx.store.db.prepare('DELETE FROM totp_credentials WHERE user_id = ?').run(userId).changes;
+export async function deleteTotp(ctx: Pick<CaContext, 'store'>, userId: string): Promise<number> {
+  return (await ctx.store.db.prepare('DELETE FROM totp_credentials WHERE user_id = ?').run(userId))
+    .changes;
 }

@@ -29,13 +29,13 @@ import {
 export const TOTP_ISSUER = 'Lantern';
 
 /** The user an access token speaks for: still in its tenant, active and not locked. */
-export function callerUser(
+export async function callerUser(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   caller: AccessTokenClaims,
-): UserRow {
+): Promise<UserRow> {
   let user: UserRow;
   try {
-    user = getUser(ctx, caller.sub, caller.tenant);
+    user = await getUser(ctx, caller.sub, caller.tenant);
   } catch {
     throw new UnauthorizedError('the access token names no current user');
   }
@@ -58,16 +58,16 @@ export function callerUser(
  *   `stepUp` — an admin-role user without TOTP must enrol first. (Admin HTTP routes are
  *   authenticated by API keys today; a route taking user tokens for admin work calls this.)
  */
-export function assertStepUp(
+export async function assertStepUp(
   ctx: Pick<CaContext, 'store'>,
   caller: AccessTokenClaims,
   user: UserRow,
   action: 'manage_second_factor' | 'admin_action',
-): void {
+): Promise<void> {
   const needed =
     action === 'manage_second_factor'
-      ? hasSecondFactor(ctx, user.user_id)
-      : roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).stepUp;
+      ? await hasSecondFactor(ctx, user.user_id)
+      : (await roleMfaPolicy(ctx.store.db, user.tenant_id, user.role)).stepUp;
   if (needed && !satisfiesStepUp(caller.amr)) throw new StepUpRequiredError();
 }
 
@@ -93,11 +93,11 @@ export async function startTotpEnrollment(
   ctx: Pick<CaContext, 'clock' | 'logger' | 'secretBox' | 'store'>,
   caller: AccessTokenClaims,
 ): Promise<TotpEnrollmentView> {
-  const view = ctx.store.transaction(() => {
-    const user = callerUser(ctx, caller);
-    assertStepUp(ctx, caller, user, 'manage_second_factor');
-    const tenant = getTenant(ctx.store.db, user.tenant_id);
-    const params = storePendingTotp(ctx, user);
+  const view = await ctx.store.transaction(async () => {
+    const user = await callerUser(ctx, caller);
+    await assertStepUp(ctx, caller, user, 'manage_second_factor');
+    const tenant = await getTenant(ctx.store.db, user.tenant_id);
+    const params = await storePendingTotp(ctx, user);
     ctx.logger.info(
       { event: 'mfa.totp.enrollment_started', tenantId: user.tenant_id, userId: user.user_id },
       'TOTP enrolment started',
@@ -131,28 +131,28 @@ export async function startTotpEnrollment(
  * The first good code makes the pending secret active and appends `identity.user.mfa_enrolled`
  * (kind totp), in one transaction with the used step. A wrong code counts towards the lockout.
  */
-export function confirmTotpEnrollment(
+export async function confirmTotpEnrollment(
   ctx: Pick<CaContext, 'auth' | 'clock' | 'logger' | 'metrics' | 'secretBox' | 'store'>,
   caller: AccessTokenClaims,
   code: string,
   correlationId: string,
-): { userId: string; kind: 'totp'; enrolledAt: string } {
-  const outcome = ctx.store.transaction(() => {
-    const user = callerUser(ctx, caller);
-    const row = totpRow(ctx.store.db, user.user_id, 'pending');
+): Promise<{ userId: string; kind: 'totp'; enrolledAt: string }> {
+  const outcome = await ctx.store.transaction(async () => {
+    const user = await callerUser(ctx, caller);
+    const row = await totpRow(ctx.store.db, user.user_id, 'pending');
     if (
       row === undefined ||
       ctx.clock.now() - Date.parse(row.created_at) > PENDING_TOTP_SECONDS * 1000
     ) {
       return { error: new TotpNotPendingError() };
     }
-    const verdict = consumeTotpCode(ctx, row, code);
+    const verdict = await consumeTotpCode(ctx, row, code);
     if (!verdict.ok) {
-      lockoutFailure(ctx, user, correlationId, { reason: 'mfa_failed', method: 'totp' });
+      await lockoutFailure(ctx, user, correlationId, { reason: 'mfa_failed', method: 'totp' });
       return { error: new MfaFailedError() };
     }
-    promotePendingTotp(ctx, user.user_id);
-    const [event] = ctx.store.append([
+    await promotePendingTotp(ctx, user.user_id);
+    const [event] = await ctx.store.append([
       {
         eventType: 'identity.user.mfa_enrolled',
         aggregateId: user.user_id,
@@ -177,10 +177,10 @@ export function removeOwnTotp(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   caller: AccessTokenClaims,
   correlationId: string,
-): { userId: string; kind: 'totp'; removed: true } {
-  return ctx.store.transaction(() => {
-    const user = callerUser(ctx, caller);
-    assertStepUp(ctx, caller, user, 'manage_second_factor');
+): Promise<{ userId: string; kind: 'totp'; removed: true }> {
+  return ctx.store.transaction(async () => {
+    const user = await callerUser(ctx, caller);
+    await assertStepUp(ctx, caller, user, 'manage_second_factor');
     return removeTotp(ctx, user, 'user', {
       actor: { type: 'user', id: user.user_id },
       correlationId,
@@ -197,9 +197,9 @@ export function resetTotp(
   userId: string,
   tenantId: string | null,
   meta: CommandMeta,
-): { userId: string; kind: 'totp'; removed: true } {
-  return ctx.store.transaction(() =>
-    removeTotp(ctx, getUser(ctx, userId, tenantId), 'admin_reset', meta),
+): Promise<{ userId: string; kind: 'totp'; removed: true }> {
+  return ctx.store.transaction(async () =>
+    removeTotp(ctx, await getUser(ctx, userId, tenantId), 'admin_reset', meta),
   );
 }
 
@@ -210,21 +210,21 @@ export interface MfaStatusView {
   policy: RoleMfaPolicy;
 }
 
-export function mfaStatus(
+export async function mfaStatus(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   caller: AccessTokenClaims,
-): MfaStatusView {
-  const user = callerUser(ctx, caller);
+): Promise<MfaStatusView> {
+  const user = await callerUser(ctx, caller);
   const db = ctx.store.db;
-  const totp = totpRow(db, user.user_id, 'active')
+  const totp = (await totpRow(db, user.user_id, 'active'))
     ? 'active'
-    : totpRow(db, user.user_id, 'pending')
+    : (await totpRow(db, user.user_id, 'pending'))
       ? 'pending'
       : 'none';
   return {
     userId: user.user_id,
     role: user.role,
     totp,
-    policy: roleMfaPolicy(db, user.tenant_id, user.role),
+    policy: await roleMfaPolicy(db, user.tenant_id, user.role),
   };
 }

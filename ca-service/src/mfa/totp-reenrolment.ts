@@ -23,8 +23,8 @@ export const ENROLLMENT_TOKEN_SECONDS = 300;
 const audienceOf = (ctx: Pick<CaContext, 'publicUrl'>) => `${ctx.publicUrl}/v1/mfa/totp`;
 
 /** The user's last TOTP event is a retirement they did not choose. */
-export function owesTotpEnrolment(store: EventStore, userId: string): boolean {
-  const last = store.lastInStream(
+export async function owesTotpEnrolment(store: EventStore, userId: string): Promise<boolean> {
+  const last = await store.lastInStream(
     'user',
     userId,
     ['identity.user.mfa_enrolled', 'identity.user.mfa_removed'],

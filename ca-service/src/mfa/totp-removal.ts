@@ -5,15 +5,15 @@ import type { UserRow } from '../users/users.js';
 import { getUser } from '../users/users.js';
 import { deleteTotp, hasActiveTotp, totpRow } from './totp-credentials.js';
 
-export function removeTotp(
+export async function removeTotp(
   ctx: Pick<CaContext, 'store'>,
   user: UserRow,
   reason: 'user' | 'admin_reset' | 'device_revoked',
   meta: CommandMeta,
-): { userId: string; kind: 'totp'; removed: true } {
-  if (!hasActiveTotp(ctx.store.db, user.user_id)) throw new TotpNotEnrolledError();
-  deleteTotp(ctx, user.user_id);
-  ctx.store.append([
+): Promise<{ userId: string; kind: 'totp'; removed: true }> {
+  if (!(await hasActiveTotp(ctx.store.db, user.user_id))) throw new TotpNotEnrolledError();
+  await deleteTotp(ctx, user.user_id);
+  await ctx.store.append([
     {
       eventType: 'identity.user.mfa_removed',
       aggregateId: user.user_id,
@@ -32,18 +32,18 @@ export function removeTotp(
  * whose current secret (confirmed before a grant with `totp` was issued on this device) went to
  * the device loses it, in the revocation's transaction, and enrols a new one. Call inside it.
  */
-export function retireTotpSealedOnDevice(
+export async function retireTotpSealedOnDevice(
   ctx: Pick<CaContext, 'store'>,
   deviceId: string,
   meta: CommandMeta,
-): string[] {
+): Promise<string[]> {
   const users = new Set<string>();
-  for (const grant of totpGrantsOnDevice(ctx.store.db, deviceId)) {
-    const confirmedAt = totpRow(ctx.store.db, grant.user_id, 'active')?.confirmed_at;
+  for (const grant of await totpGrantsOnDevice(ctx.store.db, deviceId)) {
+    const confirmedAt = (await totpRow(ctx.store.db, grant.user_id, 'active'))?.confirmed_at;
     if (confirmedAt != null && confirmedAt <= grant.issued_at) users.add(grant.user_id);
   }
   for (const userId of users) {
-    removeTotp(ctx, getUser(ctx, userId, null), 'device_revoked', meta);
+    await removeTotp(ctx, await getUser(ctx, userId, null), 'device_revoked', meta);
   }
   return [...users];
 }

@@ -22,18 +22,18 @@ export interface ChallengeRow {
   expires_at: string;
 }
 
-export function storeChallenge(
+export async function storeChallenge(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   challenge: string,
   purpose: ChallengePurpose,
   tenantId: string,
   userId: string | null,
-): void {
+): Promise<void> {
   const now = isoNow(ctx.clock);
   const expiresAt = new Date(ctx.clock.now() + CHALLENGE_TTL_SECONDS * 1000).toISOString();
-  ctx.store.transaction(() => {
-    ctx.store.db.prepare('DELETE FROM webauthn_challenges WHERE expires_at <= ?').run(now);
-    ctx.store.db
+  await ctx.store.transaction(async () => {
+    await ctx.store.db.prepare('DELETE FROM webauthn_challenges WHERE expires_at <= ?').run(now);
+    await ctx.store.db
       .prepare(
         'INSERT INTO webauthn_challenges (challenge, purpose, tenant_id, user_id, expires_at) VALUES (?, ?, ?, ?, ?)',
       )
@@ -57,14 +57,14 @@ export function challengeOf(clientDataJSON: string): string {
 }
 
 /** Takes the challenge out for good, whether or not the response then verifies. */
-export function consumeChallenge(
+export async function consumeChallenge(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   challenge: string,
   purpose: ChallengePurpose,
-): ChallengeRow {
-  const row = ctx.store.db
+): Promise<ChallengeRow> {
+  const row = (await ctx.store.db
     .prepare('DELETE FROM webauthn_challenges WHERE challenge = ? RETURNING *')
-    .get(challenge) as ChallengeRow | undefined;
+    .get(challenge)) as ChallengeRow | undefined;
   if (row === undefined || row.purpose !== purpose || row.expires_at <= isoNow(ctx.clock)) {
     throw new WebAuthnChallengeInvalidError();
   }

@@ -20,28 +20,31 @@ export interface WebAuthnCredentialRow {
   last_used_at: string | null;
 }
 
-export function webAuthnCredential(
+export async function webAuthnCredential(
   db: SqlDatabase,
   credentialId: string,
-): WebAuthnCredentialRow | undefined {
-  return db
+): Promise<WebAuthnCredentialRow | undefined> {
+  return (await db
     .prepare('SELECT * FROM webauthn_credentials WHERE credential_id = ?')
-    .get(credentialId) as WebAuthnCredentialRow | undefined;
+    .get(credentialId)) as WebAuthnCredentialRow | undefined;
 }
 
-export function userWebAuthnCredentials(db: SqlDatabase, userId: string): WebAuthnCredentialRow[] {
-  return db
+export async function userWebAuthnCredentials(
+  db: SqlDatabase,
+  userId: string,
+): Promise<WebAuthnCredentialRow[]> {
+  return (await db
     .prepare(
       'SELECT * FROM webauthn_credentials WHERE user_id = ? ORDER BY created_at, credential_id',
     )
-    .all(userId) as WebAuthnCredentialRow[];
+    .all(userId)) as WebAuthnCredentialRow[];
 }
 
-export const hasCaPasskey = (db: SqlDatabase, userId: string): boolean =>
-  db.prepare('SELECT 1 FROM webauthn_credentials WHERE user_id = ? LIMIT 1').get(userId) !==
+export const hasCaPasskey = async (db: SqlDatabase, userId: string): Promise<boolean> =>
+  (await db.prepare('SELECT 1 FROM webauthn_credentials WHERE user_id = ? LIMIT 1').get(userId)) !==
   undefined;
 
-export function insertWebAuthnCredential(
+export async function insertWebAuthnCredential(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   credential: {
     credentialId: string;
@@ -54,8 +57,8 @@ export function insertWebAuthnCredential(
     deviceType: string;
     backedUp: boolean;
   },
-): void {
-  ctx.store.db
+): Promise<void> {
+  await ctx.store.db
     .prepare(
       `INSERT INTO webauthn_credentials (credential_id, user_id, tenant_id, public_key, counter,
          transports, user_verified, device_type, backed_up, created_at)
@@ -80,21 +83,22 @@ export function insertWebAuthnCredential(
  * is still lower (or both stay 0, for authenticators without a counter), so two requests racing
  * with one assertion cannot both pass. `unknown`: the passkey was removed since it was read.
  */
-export function advanceCounter(
+export async function advanceCounter(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   credentialId: string,
   counter: number,
-): 'advanced' | 'regressed' | 'unknown' {
+): Promise<'advanced' | 'regressed' | 'unknown'> {
   const advanced =
-    ctx.store.db
-      .prepare(
-        `UPDATE webauthn_credentials SET counter = ?, last_used_at = ?
+    (
+      await ctx.store.db
+        .prepare(
+          `UPDATE webauthn_credentials SET counter = ?, last_used_at = ?
          WHERE credential_id = ? AND (counter < ? OR (counter = 0 AND ? = 0))`,
-      )
-      .run(counter, new Date(ctx.clock.now()).toISOString(), credentialId, counter, counter)
-      .changes === 1;
+        )
+        .run(counter, new Date(ctx.clock.now()).toISOString(), credentialId, counter, counter)
+    ).changes === 1;
   if (advanced) return 'advanced';
-  return webAuthnCredential(ctx.store.db, credentialId) ? 'regressed' : 'unknown';
+  return (await webAuthnCredential(ctx.store.db, credentialId)) ? 'regressed' : 'unknown';
 }
 
 export interface PasskeyView {
@@ -119,28 +123,30 @@ interface PasskeyRow {
  * Who holds a credential id: a passkey a device reported (with that device) or one of the CA's
  * web origin (no device).
  */
-export function passkeyOwner(
+export async function passkeyOwner(
   db: SqlDatabase,
   credentialId: string,
-): { userId: string; deviceId: string | null } | undefined {
-  const row = statement(
+): Promise<{ userId: string; deviceId: string | null } | undefined> {
+  const row = (await statement(
     db,
     `SELECT user_id, device_id FROM user_passkeys WHERE credential_id = ?
      UNION ALL SELECT user_id, NULL FROM webauthn_credentials WHERE credential_id = ?`,
-  ).get(credentialId, credentialId) as { user_id: string; device_id: string | null } | undefined;
+  ).get(credentialId, credentialId)) as { user_id: string; device_id: string | null } | undefined;
   return row === undefined ? undefined : { userId: row.user_id, deviceId: row.device_id };
 }
 
 /** Every passkey of a user, the CA's own and those devices reported (the projection below). */
-export function userPasskeys(db: SqlDatabase, userId: string): PasskeyView[] {
-  const rows = db
+export async function userPasskeys(db: SqlDatabase, userId: string): Promise<PasskeyView[]> {
+  const rows = (await db
     .prepare(
       'SELECT credential_id, device_id, enrolled_at FROM user_passkeys WHERE user_id = ? ORDER BY enrolled_at, credential_id',
     )
-    .all(userId) as PasskeyRow[];
-  return rows.map((row) => {
-    const own = row.device_id === null ? webAuthnCredential(db, row.credential_id) : undefined;
-    return {
+    .all(userId)) as PasskeyRow[];
+  const views: PasskeyView[] = [];
+  for (const row of rows) {
+    const own =
+      row.device_id === null ? await webAuthnCredential(db, row.credential_id) : undefined;
+    views.push({
       credentialId: row.credential_id,
       deviceId: row.device_id,
       enrolledAt: row.enrolled_at,
@@ -152,8 +158,9 @@ export function userPasskeys(db: SqlDatabase, userId: string): PasskeyView[] {
             userVerified: own.user_verified === 1,
             lastUsedAt: own.last_used_at,
           }),
-    };
-  });
+    });
+  }
+  return views;
 }
 
 /**
@@ -164,12 +171,12 @@ export function userPasskeys(db: SqlDatabase, userId: string): PasskeyView[] {
 export const passkeysProjection: Projection = {
   name: 'passkeys',
   tables: ['user_passkeys'],
-  apply(db, event) {
+  async apply(db, event) {
     switch (event.eventType) {
       case 'identity.user.mfa_enrolled': {
         const { kind, credentialId, userId, deviceId } = event.payload;
         if (kind !== 'webauthn' || typeof credentialId !== 'string') break;
-        if (deviceReport(db, event.eventId) === 'inert') break;
+        if ((await deviceReport(db, event.eventId)) === 'inert') break;
         db.prepare(
           `INSERT INTO user_passkeys (credential_id, tenant_id, user_id, device_id, enrolled_at)
            VALUES (?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO NOTHING`,

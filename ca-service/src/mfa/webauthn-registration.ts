@@ -44,10 +44,10 @@ export async function startPasskeyRegistration(
   config: WebAuthnConfig,
   caller: AccessTokenClaims,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-  const user = callerUser(ctx, caller);
-  assertSecondFactorStepUp(ctx, caller, user);
-  const tenant = getTenant(ctx.store.db, user.tenant_id);
-  const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).webauthn;
+  const user = await callerUser(ctx, caller);
+  await assertSecondFactorStepUp(ctx, caller, user);
+  const tenant = await getTenant(ctx.store.db, user.tenant_id);
+  const policy = (await roleMfaPolicy(ctx.store.db, user.tenant_id, user.role)).webauthn;
   const options = await generateRegistrationOptions({
     rpName: config.rpName,
     rpID: config.rpId,
@@ -55,14 +55,14 @@ export async function startPasskeyRegistration(
     userID: Buffer.from(user.user_id, 'utf8'),
     timeout: CEREMONY_TIMEOUT_MS,
     attestationType: 'none',
-    excludeCredentials: userWebAuthnCredentials(ctx.store.db, user.user_id).map((row) => ({
+    excludeCredentials: (await userWebAuthnCredentials(ctx.store.db, user.user_id)).map((row) => ({
       id: row.credential_id,
       transports: JSON.parse(row.transports) as string[],
     })),
     authenticatorSelection: { residentKey: 'preferred', userVerification: policy.userVerification },
     supportedAlgorithmIDs: ALGORITHMS,
   });
-  storeChallenge(ctx, options.challenge, 'register', user.tenant_id, user.user_id);
+  await storeChallenge(ctx, options.challenge, 'register', user.tenant_id, user.user_id);
   ctx.logger.info(
     { event: 'mfa.webauthn.registration_started', tenantId: user.tenant_id, userId: user.user_id },
     'passkey registration started',
@@ -90,11 +90,11 @@ export async function finishPasskeyRegistration(
   response: RegistrationResponseJSON,
   correlationId: string,
 ): Promise<PasskeyEnrolledView> {
-  const user = callerUser(ctx, caller);
+  const user = await callerUser(ctx, caller);
   const challenge = challengeOf(response.response.clientDataJSON);
-  const pending = consumeChallenge(ctx, challenge, 'register');
+  const pending = await consumeChallenge(ctx, challenge, 'register');
   if (pending.user_id !== user.user_id) throw new WebAuthnResponseInvalidError();
-  const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).webauthn;
+  const policy = (await roleMfaPolicy(ctx.store.db, user.tenant_id, user.role)).webauthn;
   let verified;
   try {
     verified = await verifyRegistrationResponse({
@@ -122,16 +122,16 @@ export async function finishPasskeyRegistration(
   if (policy.userVerification === 'required' && !info.userVerified) {
     throw new WebAuthnUserVerificationRequiredError();
   }
-  const enrolledAt = ctx.store.transaction(() => {
-    const fresh = callerUser(ctx, caller);
-    assertSecondFactorStepUp(ctx, caller, fresh);
+  const enrolledAt = await ctx.store.transaction(async () => {
+    const fresh = await callerUser(ctx, caller);
+    await assertSecondFactorStepUp(ctx, caller, fresh);
     const known =
-      webAuthnCredential(ctx.store.db, info.credential.id) !== undefined ||
-      ctx.store.db
+      (await webAuthnCredential(ctx.store.db, info.credential.id)) !== undefined ||
+      (await ctx.store.db
         .prepare('SELECT 1 FROM user_passkeys WHERE credential_id = ?')
-        .get(info.credential.id) !== undefined;
+        .get(info.credential.id)) !== undefined;
     if (known) throw new WebAuthnCredentialExistsError();
-    insertWebAuthnCredential(ctx, {
+    await insertWebAuthnCredential(ctx, {
       credentialId: info.credential.id,
       userId: fresh.user_id,
       tenantId: fresh.tenant_id,
@@ -142,7 +142,7 @@ export async function finishPasskeyRegistration(
       deviceType: info.credentialDeviceType,
       backedUp: info.credentialBackedUp,
     });
-    const [event] = ctx.store.append([
+    const [event] = await ctx.store.append([
       {
         eventType: 'identity.user.mfa_enrolled',
         aggregateId: fresh.user_id,
@@ -161,21 +161,21 @@ export async function finishPasskeyRegistration(
   return { userId: user.user_id, kind: 'webauthn', credentialId: info.credential.id, enrolledAt };
 }
 
-function removePasskey(
+async function removePasskey(
   ctx: Pick<CaContext, 'store'>,
   user: UserRow,
   credentialId: string,
   reason: 'user' | 'admin_reset',
   meta: CommandMeta,
-): { userId: string; kind: 'webauthn'; credentialId: string; removed: true } {
-  const owned = ctx.store.db
+): Promise<{ userId: string; kind: 'webauthn'; credentialId: string; removed: true }> {
+  const owned = await ctx.store.db
     .prepare('SELECT 1 FROM user_passkeys WHERE credential_id = ? AND user_id = ?')
     .get(credentialId, user.user_id);
   if (owned === undefined) throw new WebAuthnCredentialNotFoundError();
-  ctx.store.db
+  await ctx.store.db
     .prepare('DELETE FROM webauthn_credentials WHERE credential_id = ? AND user_id = ?')
     .run(credentialId, user.user_id);
-  ctx.store.append([
+  await ctx.store.append([
     {
       eventType: 'identity.user.mfa_removed',
       aggregateId: user.user_id,
@@ -198,9 +198,9 @@ export function adminRemovePasskey(
   tenantId: string | null,
   credentialId: string,
   meta: CommandMeta,
-): { userId: string; kind: 'webauthn'; credentialId: string; removed: true } {
-  return ctx.store.transaction(() =>
-    removePasskey(ctx, getUser(ctx, userId, tenantId), credentialId, 'admin_reset', meta),
+): Promise<{ userId: string; kind: 'webauthn'; credentialId: string; removed: true }> {
+  return ctx.store.transaction(async () =>
+    removePasskey(ctx, await getUser(ctx, userId, tenantId), credentialId, 'admin_reset', meta),
   );
 }
 
@@ -210,10 +210,10 @@ export function removeOwnPasskey(
   caller: AccessTokenClaims,
   credentialId: string,
   correlationId: string,
-): { userId: string; kind: 'webauthn'; credentialId: string; removed: true } {
-  return ctx.store.transaction(() => {
-    const user = callerUser(ctx, caller);
-    assertSecondFactorStepUp(ctx, caller, user);
+): Promise<{ userId: string; kind: 'webauthn'; credentialId: string; removed: true }> {
+  return ctx.store.transaction(async () => {
+    const user = await callerUser(ctx, caller);
+    await assertSecondFactorStepUp(ctx, caller, user);
     return removePasskey(ctx, user, credentialId, 'user', {
       actor: { type: 'user', id: user.user_id },
       correlationId,

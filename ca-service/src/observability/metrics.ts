@@ -19,23 +19,23 @@ export interface RelayStatus {
   enabled?: boolean;
 }
 
-export type RelayStatusProvider = () => RelayStatus | undefined;
+export type RelayStatusProvider = () => Promise<RelayStatus | undefined> | RelayStatus | undefined;
 
 /**
  * What the gauges read from the features' tables at each scrape: handed in, since observability
  * sits below those features. Times are ISO 8601.
  */
 export interface FeatureReadings {
-  tenantIds(): string[];
-  activeUsers(): { userId: string; tenantId: string }[];
+  tenantIds(): Promise<string[]>;
+  activeUsers(): Promise<{ userId: string; tenantId: string }[]>;
   /** Users with a second factor (TOTP or passkey) enrolled. */
-  usersWithSecondFactor(): Set<string>;
+  usersWithSecondFactor(): Promise<Set<string>>;
   /** Sessions active and not expired at `now`, by tenant (a tenant without any may be absent). */
-  activeSessionsByTenant(now: string): Map<string, number>;
+  activeSessionsByTenant(now: string): Promise<Map<string, number>>;
   /** Active devices whose binding certificate expires after `from` and by `to`. */
-  devicesExpiringBetween(from: string, to: string): number;
+  devicesExpiringBetween(from: string, to: string): Promise<number>;
   /** API keys usable at `now` and created at or before `createdBy`. */
-  usableApiKeysCreatedBy(now: string, createdBy: string): number;
+  usableApiKeysCreatedBy(now: string, createdBy: string): Promise<number>;
 }
 
 export interface CaMetricsOptions {
@@ -342,16 +342,16 @@ export class CaMetrics {
   constructor(options: CaMetricsOptions) {
     const { db, clock, readings } = options;
     this.relayStatus = options.relayStatus;
-    const read = <T>(query: () => T): T | undefined => {
+    const read = async <T>(query: () => Promise<T>): Promise<T | undefined> => {
       try {
-        return query();
+        return await query();
       } catch {
         return undefined; // a closed or broken store: keep the last value, /health/ready reports it
       }
     };
     // Tenant-labelled counters start at 0 for every tenant, found at scrape time.
-    const startTenants = () => {
-      for (const tenant of read(readings.tenantIds) ?? []) this.startTenant(tenant);
+    const startTenants = async () => {
+      for (const tenant of (await read(readings.tenantIds)) ?? []) this.startTenant(tenant);
     };
     const knownTenants = this.knownTenants;
     this.mfaAdoption = new Gauge({
@@ -359,9 +359,9 @@ export class CaMetrics {
       help: 'Fraction of active users with a second factor (TOTP or passkey) enrolled, by tenant',
       labelNames: ['tenant_id'],
       registers: [this.registry],
-      collect() {
-        const users = read(readings.activeUsers);
-        const withMfa = read(readings.usersWithSecondFactor);
+      async collect() {
+        const users = await read(readings.activeUsers);
+        const withMfa = await read(readings.usersWithSecondFactor);
         if (!users || !withMfa) return;
         const byTenant = new Map<string, { users: number; mfa: number }>();
         for (const { userId, tenantId } of users) {
@@ -380,9 +380,9 @@ export class CaMetrics {
       help: 'Sessions that are active and not expired, by tenant',
       labelNames: ['tenant_id'],
       registers: [this.registry],
-      collect() {
-        startTenants();
-        const found = read(() =>
+      async collect() {
+        await startTenants();
+        const found = await read(() =>
           readings.activeSessionsByTenant(new Date(clock.now()).toISOString()),
         );
         if (!found) return;
@@ -394,9 +394,9 @@ export class CaMetrics {
       name: 'identity_offline_certs_expiring_soon',
       help: `Active devices whose binding certificate expires within ${EXPIRING_SOON_DAYS} days`,
       registers: [this.registry],
-      collect() {
+      async collect() {
         const now = clock.now();
-        const n = read(() =>
+        const n = await read(() =>
           readings.devicesExpiringBetween(
             new Date(now).toISOString(),
             new Date(now + EXPIRING_SOON_DAYS * 86_400_000).toISOString(),
@@ -409,9 +409,9 @@ export class CaMetrics {
       name: 'identity_api_keys_rotation_overdue',
       help: `Usable API keys created more than ${API_KEY_ROTATION_DAYS} days ago`,
       registers: [this.registry],
-      collect() {
+      async collect() {
         const now = clock.now();
-        const n = read(() =>
+        const n = await read(() =>
           readings.usableApiKeysCreatedBy(
             new Date(now).toISOString(),
             new Date(now - API_KEY_ROTATION_DAYS * 86_400_000).toISOString(),
@@ -420,22 +420,22 @@ export class CaMetrics {
         if (n !== undefined) this.set(n);
       },
     });
-    const relay = () => this.relayStatus?.();
-    const enabled = () => relay()?.enabled ?? relay() !== undefined;
+    const relay = async () => this.relayStatus?.();
+    const enabledOf = (status: RelayStatus | undefined) => status?.enabled ?? status !== undefined;
     this.relayEnabled = new Gauge({
       name: 'identity_outbox_relay_enabled',
       help: '1 when an outbox relay (a broker, --nats) is configured; 0: events stay in the store',
       registers: [this.registry],
-      collect() {
-        this.set(enabled() ? 1 : 0);
+      async collect() {
+        this.set(enabledOf(await relay()) ? 1 : 0);
       },
     });
     this.outboxDepth = new Gauge({
       name: 'identity_outbox_depth',
       help: 'Events recorded but not yet published (they wait in the store while no relay runs)',
       registers: [this.registry],
-      collect() {
-        this.set(relay()?.depth ?? 0);
+      async collect() {
+        this.set((await relay())?.depth ?? 0);
       },
     });
     // Without a relay no publishing is late: the series is absent rather than a growing age.
@@ -443,9 +443,9 @@ export class CaMetrics {
       name: 'identity_outbox_lag_seconds',
       help: 'Age in seconds of the oldest unpublished event; absent while no relay is configured',
       registers: [this.registry],
-      collect() {
-        const status = relay();
-        if (status && enabled()) this.set(status.lagSeconds);
+      async collect() {
+        const status = await relay();
+        if (status && enabledOf(status)) this.set(status.lagSeconds);
         else this.remove();
       },
     });
@@ -454,8 +454,8 @@ export class CaMetrics {
       help: 'Messages parked in the dead-letter queue, by the stage they came from',
       labelNames: ['stream'],
       registers: [this.registry],
-      collect() {
-        const status = relay();
+      async collect() {
+        const status = await relay();
         this.set({ stream: 'outbox' }, status?.dlq ?? 0);
         this.set({ stream: 'inbox' }, status?.inboxDlq ?? 0);
       },
@@ -466,7 +466,7 @@ export class CaMetrics {
       help: 'Database connections in use (SQLite: 1 while a transaction is open, else 0)',
       registers: [this.registry],
       collect() {
-        this.set(db.open && db.inTransaction ? 1 : 0);
+        this.set(db.open ? db.connections().active : 0);
       },
     });
     this.dbPoolIdle = new Gauge({
@@ -474,7 +474,7 @@ export class CaMetrics {
       help: 'Idle database connections (SQLite: 1 while open and outside a transaction)',
       registers: [this.registry],
       collect() {
-        this.set(db.open && !db.inTransaction ? 1 : 0);
+        this.set(db.open ? db.connections().idle : 0);
       },
     });
     this.startKnownSeries(options.knownLabels);

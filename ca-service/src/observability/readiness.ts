@@ -23,6 +23,6 @@ export function signerLoaded(ctx: { ca: Pick<CaMaterial, 'authority'> }): Readin
  * For the event backbone to register when NATS is configured (`--nats`): ready only while the
  * relay's connection is up. Without NATS there is no such check, the outbox simply waits.
  */
-export function natsConnected(isConnected: () => boolean): ReadinessCheck {
+export function natsConnected(isConnected: () => Promise<boolean> | boolean): ReadinessCheck {
   return { name: 'nats', check: () => isConnected() };
 }

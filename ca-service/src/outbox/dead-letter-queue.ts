@@ -44,8 +44,8 @@ function oneLine(text: string): string {
 }
 
 /** Letters parked from both sources. */
-export function deadLetterCount(db: SqlDatabase): number {
-  return (statement(db, 'SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n;
+export async function deadLetterCount(db: SqlDatabase): Promise<number> {
+  return ((await statement(db, 'SELECT COUNT(*) AS n FROM dead_letters').get()) as { n: number }).n;
 }
 
 /**
@@ -75,7 +75,7 @@ export class DeadLetterQueue {
       msgID: `${letter.source}:${letter.letterId}`,
       headers: h,
     });
-    this.db
+    await this.db
       .prepare(
         `INSERT INTO dead_letters (source, subject, event_id, position, reason, attempts, parked_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -91,22 +91,24 @@ export class DeadLetterQueue {
       );
   }
 
-  count(source: DeadLetterSource): number {
+  async count(source: DeadLetterSource): Promise<number> {
     return (
-      this.db.prepare('SELECT COUNT(*) AS n FROM dead_letters WHERE source = ?').get(source) as {
+      (await this.db
+        .prepare('SELECT COUNT(*) AS n FROM dead_letters WHERE source = ?')
+        .get(source)) as {
         n: number;
       }
     ).n;
   }
 
   /** Newest first; both sources when none is named. */
-  list(source?: DeadLetterSource, limit = 100): DeadLetterRow[] {
-    const rows = this.db
+  async list(source?: DeadLetterSource, limit = 100): Promise<DeadLetterRow[]> {
+    const rows = (await this.db
       .prepare(
         `SELECT * FROM dead_letters WHERE ? IS NULL OR source = ?
          ORDER BY dead_letter_id DESC LIMIT ?`,
       )
-      .all(source ?? null, source ?? null, limit) as {
+      .all(source ?? null, source ?? null, limit)) as {
       dead_letter_id: number;
       source: DeadLetterSource;
       subject: string;

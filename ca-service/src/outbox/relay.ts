@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventStore, RecordedEvent } from '../store/event-store.js';
 import { Cursor } from '../store/cursor.js';
 import { leaseOf } from '../store/lease.js';
-import { PostgresError } from '../store/postgres/postgres-connection.js';
+import { PostgresError } from '../store/postgres/postgres-error.js';
 import type { Lease } from '../store/lease.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { connectNats } from './connect-nats.js';
@@ -140,20 +140,22 @@ export class OutboxRelay {
     this.pipeline?.close();
     await this.loop;
     this.loop = undefined;
-    if (this.leading) this.cursor.flush();
+    if (this.leading) await this.cursor.flush();
     this.leading = false;
-    this.lease.release();
+    await this.lease.release();
     await this.nc?.close();
     this.nc = undefined;
     this.connected = false;
   }
 
-  status(): RelayStatus {
+  async status(): Promise<RelayStatus> {
     const { store, clock } = this.options;
-    const head = store.headPosition();
+    const head = await store.headPosition();
     // A standby instance reports the leader's progress, which the store holds.
-    const position = this.leading ? this.cursor.position : Cursor.read(store.db, this.cursor.name);
-    const oldest = head > position ? store.recordedAtAfter(position) : undefined;
+    const position = this.leading
+      ? this.cursor.position
+      : await Cursor.read(store.db, this.cursor.name);
+    const oldest = head > position ? await store.recordedAtAfter(position) : undefined;
     const now = clock.now();
     const nowSecond = Math.floor(now / 1000);
     const recent = this.perSecond
@@ -171,7 +173,7 @@ export class OutboxRelay {
       duplicates: this.duplicates,
       publishRate: recent / RATE_WINDOW_SECONDS,
       failures: this.failuresBefore + (this.pipeline?.failures ?? 0),
-      dlq: this.dlq.count('relay'),
+      dlq: await this.dlq.count('relay'),
     };
   }
 
@@ -180,9 +182,9 @@ export class OutboxRelay {
     const { logger } = this.options;
     let announced = false;
     while (this.running) {
-      if (this.lease.tryAcquire()) {
+      if (await this.lease.tryAcquire()) {
         // Where the previous holder stopped: its cursor is in the shared store.
-        this.cursor.reload();
+        await this.cursor.reload();
         this.leading = true;
         if (announced) {
           logger.info(
@@ -293,7 +295,7 @@ export class OutboxRelay {
       }
       this.settle(pipeline);
       if (buffered.length === 0 && pipeline.room > 0) {
-        buffered = this.options.store.read({ after: readAfter, limit: this.settings.window });
+        buffered = await this.options.store.read({ after: readAfter, limit: this.settings.window });
         readAfter = buffered.at(-1)?.position ?? readAfter;
       }
       for (const event of buffered.splice(0, pipeline.room)) pipeline.add(event);

@@ -38,7 +38,7 @@ export interface ReplayResult {
  */
 export async function replayEvents(options: ReplayOptions): Promise<ReplayResult> {
   const { store, logger } = options;
-  const to = Math.min(options.to ?? store.headPosition(), store.headPosition());
+  const to = Math.min(options.to ?? (await store.headPosition()), await store.headPosition());
   const result: ReplayResult = { from: options.from, to, published: 0, duplicates: 0, parked: 0 };
   if (to < options.from) return result;
   let connected = true;
@@ -70,9 +70,9 @@ export async function replayEvents(options: ReplayOptions): Promise<ReplayResult
     let done = 0;
     while (after < to || pipeline.size > 0) {
       if (after < to && pipeline.room > 0) {
-        const events = store
-          .read({ after, limit: Math.min(pipeline.room, to - after) })
-          .filter((event) => event.position <= to);
+        const events = (
+          await store.read({ after, limit: Math.min(pipeline.room, to - after) })
+        ).filter((event) => event.position <= to);
         for (const event of events) pipeline.add(event);
         after = events.at(-1)?.position ?? to;
       }

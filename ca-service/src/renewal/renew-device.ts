@@ -40,7 +40,7 @@ export async function renewDevice(
   const spki = rekey?.subjectPublicKeyInfo ?? Buffer.from(current.subjectPublicKeyInfo);
   const publicKey = rekey?.publicKey ?? createPublicKey({ key: spki, format: 'der', type: 'spki' });
   const rekeyed = !Buffer.from(current.subjectPublicKeyInfo).equals(spki);
-  if (rekeyed && recordedTier(ctx, device.deviceId) !== 'software') {
+  if (rekeyed && (await recordedTier(ctx, device.deviceId)) !== 'software') {
     throw new HardwareKeyRekeyError(
       'a hardware-tier device renews with its TPM key, not a new one',
     );
@@ -51,9 +51,9 @@ export async function renewDevice(
     subjectPublicKeyInfo: spki,
   });
   const thumbprint = p256JwkThumbprint(publicKey);
-  const revocationCursor = ctx.store.transaction(() => {
-    assertDeviceNotRevoked(ctx, device.deviceId);
-    ctx.store.append([
+  const revocationCursor = await ctx.store.transaction(async () => {
+    await assertDeviceNotRevoked(ctx, device.deviceId);
+    await ctx.store.append([
       {
         eventType: 'identity.device.renewed',
         aggregateId: device.deviceId,

@@ -34,8 +34,8 @@ export class CrlPublisher {
   /** The CRL of the issuer with that SKI (hex), by default of the current issuing CA. */
   async current(kind: 'full' | 'delta', issuerKeyId?: string): Promise<Buffer> {
     const authority = this.authority(issuerKeyId);
-    if (this.needsGeneration(authority)) await this.regenerate();
-    const row = this.latest(kind, authority);
+    if (await this.needsGeneration(authority)) await this.regenerate();
+    const row = await this.latest(kind, authority);
     if (!row) throw new Error(`no ${kind} CRL after generation`);
     return row.der;
   }
@@ -62,22 +62,25 @@ export class CrlPublisher {
     return found;
   }
 
-  private latest(kind: 'full' | 'delta', authority: IssuingAuthority): CrlRow | undefined {
-    return this.ctx.store.db
+  private async latest(
+    kind: 'full' | 'delta',
+    authority: IssuingAuthority,
+  ): Promise<CrlRow | undefined> {
+    return (await this.ctx.store.db
       .prepare(
         'SELECT * FROM crls WHERE kind = ? AND issuer_key_id = ? ORDER BY crl_number DESC LIMIT 1',
       )
-      .get(kind, authority.keyId.toString('hex')) as CrlRow | undefined;
+      .get(kind, authority.keyId.toString('hex'))) as CrlRow | undefined;
   }
 
-  private revokedPosition(authority: IssuingAuthority): number {
+  private revokedPosition(authority: IssuingAuthority): Promise<number> {
     return lastRevokedPosition(this.ctx.store.db, authority.keyId.toString('hex'));
   }
 
-  private needsGeneration(authority: IssuingAuthority): boolean {
-    const full = this.latest('full', authority);
-    if (!full || !this.latest('delta', authority)) return true;
-    if (full.covers_position < this.revokedPosition(authority)) return true;
+  private async needsGeneration(authority: IssuingAuthority): Promise<boolean> {
+    const full = await this.latest('full', authority);
+    if (!full || !(await this.latest('delta', authority))) return true;
+    if (full.covers_position < (await this.revokedPosition(authority))) return true;
     return Date.parse(full.next_update) - this.ctx.clock.now() < REFRESH_BEFORE_MS;
   }
 
@@ -95,18 +98,20 @@ export class CrlPublisher {
   }
 
   private async generateOnce(authority: IssuingAuthority): Promise<void> {
-    if (!this.needsGeneration(authority)) return;
+    if (!(await this.needsGeneration(authority))) return;
     const { db } = this.ctx.store;
     const issuerKeyId = authority.keyId.toString('hex');
-    const previousFull = this.latest('full', authority);
-    const covers = this.revokedPosition(authority);
+    const previousFull = await this.latest('full', authority);
+    const covers = await this.revokedPosition(authority);
     const thisUpdate = new Date(Math.floor(this.ctx.clock.now() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + CRL_LIFETIME_MS);
     const lastNumber = (
-      db.prepare('SELECT COALESCE(MAX(crl_number), 0) AS n FROM crls').get() as { n: number }
+      (await db.prepare('SELECT COALESCE(MAX(crl_number), 0) AS n FROM crls').get()) as {
+        n: number;
+      }
     ).n;
-    const entriesAfter = (position: number) =>
-      revokedCertificatesBetween(db, issuerKeyId, position, covers).map((row) => ({
+    const entriesAfter = async (position: number) =>
+      (await revokedCertificatesBetween(db, issuerKeyId, position, covers)).map((row) => ({
         serialHex: row.serial,
         revokedAt: new Date(row.revoked_at),
         reason: row.revoke_reason,
@@ -117,7 +122,7 @@ export class CrlPublisher {
       crlNumber: fullNumber,
       thisUpdate,
       nextUpdate,
-      entries: entriesAfter(0),
+      entries: await entriesAfter(0),
     });
     const base = previousFull ?? { crl_number: fullNumber, covers_position: covers };
     const delta = await signCrl(authority, {
@@ -125,14 +130,14 @@ export class CrlPublisher {
       baseCrlNumber: base.crl_number,
       thisUpdate,
       nextUpdate,
-      entries: entriesAfter(base.covers_position),
+      entries: await entriesAfter(base.covers_position),
     });
     const insert = db.prepare(
       `INSERT INTO crls (crl_number, kind, base_number, covers_position, this_update, next_update, der, issuer_key_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    db.transaction(() => {
-      insert.run(
+    await db.transaction(async () => {
+      await insert.run(
         fullNumber,
         'full',
         null,
@@ -142,7 +147,7 @@ export class CrlPublisher {
         full,
         issuerKeyId,
       );
-      insert.run(
+      await insert.run(
         fullNumber + 1,
         'delta',
         base.crl_number,

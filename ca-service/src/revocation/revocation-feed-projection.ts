@@ -6,7 +6,7 @@ import { revocationFeedHead } from './revocation-pages.js';
 
 export type RevocationKind = 'device' | 'user' | 'session' | 'grant' | 'key';
 
-function appendEntry(
+async function appendEntry(
   db: WriteBehindDatabase,
   event: RecordedEvent,
   entry: {
@@ -16,8 +16,8 @@ function appendEntry(
     revokedAt: string;
     reason: string;
   },
-): void {
-  const seq = revocationFeedHead(db, event.tenantId) + 1;
+): Promise<void> {
+  const seq = (await revocationFeedHead(db, event.tenantId)) + 1;
   statement(
     db,
     `INSERT INTO revocation_feed (tenant_id, seq, kind, subject_id, serial, revoked_at, reason, position)
@@ -41,13 +41,13 @@ function appendEntry(
 export const revocationFeedProjection: Projection = {
   name: 'revocation_feed',
   tables: ['revocation_feed'],
-  apply(db, event) {
+  async apply(db, event) {
     switch (event.eventType) {
       case 'identity.device.revoked': {
         const { deviceId, revokedAt, reason, certificateSerials } = event.payload;
         const serials = certificateSerials ?? [];
         const entry = { kind: 'device' as const, subjectId: deviceId, revokedAt, reason };
-        appendEntry(
+        await appendEntry(
           db,
           event,
           serials.length > 0 ? { ...entry, serial: serials[serials.length - 1] as string } : entry,
@@ -56,8 +56,8 @@ export const revocationFeedProjection: Projection = {
       }
       case 'identity.session.revoked':
         // A device's sign-out ends its own session at the CA; the feed is the CA's word only.
-        if (deviceReport(db, event.eventId) !== undefined) break;
-        appendEntry(db, event, {
+        if ((await deviceReport(db, event.eventId)) !== undefined) break;
+        await appendEntry(db, event, {
           kind: 'session',
           subjectId: event.payload.sessionId,
           revokedAt: event.payload.at,
@@ -66,7 +66,7 @@ export const revocationFeedProjection: Projection = {
         break;
       case 'identity.user.suspended':
       case 'identity.user.erased':
-        appendEntry(db, event, {
+        await appendEntry(db, event, {
           kind: 'user',
           subjectId: event.payload.userId,
           revokedAt: event.occurredAt,
@@ -75,8 +75,8 @@ export const revocationFeedProjection: Projection = {
         break;
       case 'identity.user.locked':
         if (event.payload.reason !== 'admin' || event.payload.offline === true) break;
-        if (deviceReport(db, event.eventId) !== undefined) break;
-        appendEntry(db, event, {
+        if ((await deviceReport(db, event.eventId)) !== undefined) break;
+        await appendEntry(db, event, {
           kind: 'user',
           subjectId: event.payload.userId,
           revokedAt: event.occurredAt,
@@ -84,7 +84,7 @@ export const revocationFeedProjection: Projection = {
         });
         break;
       case 'identity.grant.revoked':
-        appendEntry(db, event, {
+        await appendEntry(db, event, {
           kind: 'grant',
           subjectId: event.payload.grantId,
           revokedAt: event.occurredAt,

@@ -18,13 +18,13 @@ export const MAX_PAGE_SIZE = 1000;
 const PAGE_LIFETIME_SECONDS = 7 * 86_400;
 
 /** The seq of the tenant's newest revocation; 0 while its feed is empty. */
-export function revocationFeedHead(db: SqlReader, tenantId: string): number {
+export async function revocationFeedHead(db: SqlReader, tenantId: string): Promise<number> {
   // The newest row by the primary key, not MAX(): a plan PostgreSQL cached while the feed was
   // short would otherwise read the whole feed once it is long.
-  const row = statement(
+  const row = (await statement(
     db,
     'SELECT seq AS head FROM revocation_feed WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1',
-  ).get(tenantId) as { head: number } | undefined;
+  ).get(tenantId)) as { head: number } | undefined;
   return row?.head ?? 0;
 }
 
@@ -33,19 +33,19 @@ export function revocationFeedHead(db: SqlReader, tenantId: string): number {
  * snapshot on every engine, so no revocation committed meanwhile (by this instance or another)
  * can put an entry on the page beyond the head it is signed with.
  */
-export function readRevocations(
+export async function readRevocations(
   ctx: Pick<CaContext, 'store'>,
   tenantId: string,
   after: number,
   limit: number,
 ) {
-  const rows = statement(
+  const rows = (await statement(
     ctx.store.db,
     `SELECT head.seq AS head, feed.seq, feed.kind, feed.subject_id, feed.serial, feed.revoked_at, feed.reason
      FROM (SELECT COALESCE((SELECT seq FROM revocation_feed WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1), 0) AS seq) AS head
      LEFT JOIN (SELECT * FROM revocation_feed WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?) AS feed ON 1 = 1
      ORDER BY feed.seq`,
-  ).all(tenantId, tenantId, after, limit + 1) as (Omit<FeedRow, 'seq'> & {
+  ).all(tenantId, tenantId, after, limit + 1)) as (Omit<FeedRow, 'seq'> & {
     head: number;
     seq: number | null;
   })[];
@@ -77,7 +77,7 @@ export async function signedRevocationPage(
   after: number,
   limit = 500,
 ): Promise<{ page: string; payload: RevocationPageClaims; head: number }> {
-  const { entries, more, next, head } = readRevocations(
+  const { entries, more, next, head } = await readRevocations(
     ctx,
     tenantId,
     after,

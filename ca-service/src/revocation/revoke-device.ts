@@ -10,12 +10,12 @@ export function revokeDevice(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { deviceId: string; tenantId: string | null; reason: DeviceRevocationReason },
   meta: CommandMeta,
-): DeviceView {
-  return ctx.store.transaction(() => {
-    const device = getDevice(ctx, input.deviceId, input.tenantId);
+): Promise<DeviceView> {
+  return ctx.store.transaction(async () => {
+    const device = await getDevice(ctx, input.deviceId, input.tenantId);
     if (device.status === 'revoked') throw new DeviceAlreadyRevokedError();
-    const serials = certificateSerials(ctx.store.db, device.deviceId);
-    ctx.store.append([
+    const serials = await certificateSerials(ctx.store.db, device.deviceId);
+    await ctx.store.append([
       {
         eventType: 'identity.device.revoked',
         aggregateId: device.deviceId,
@@ -29,7 +29,7 @@ export function revokeDevice(
         },
       },
     ]);
-    retireTotpSealedOnDevice(ctx, device.deviceId, meta);
+    await retireTotpSealedOnDevice(ctx, device.deviceId, meta);
     return getDevice(ctx, device.deviceId, null);
   });
 }

@@ -21,19 +21,20 @@ export function requestEmailVerification(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { tenant: string; email: string },
   meta: CommandMeta,
-): SelfServiceLink[] {
-  return ctx.store.transaction(() => {
+): Promise<SelfServiceLink[]> {
+  return ctx.store.transaction(async () => {
     const now = isoNow(ctx.clock);
     const expiresAt = new Date(
       ctx.clock.now() + TOKEN_TTL_SECONDS.email_verification * 1000,
     ).toISOString();
-    const users = usersWithEmail(ctx, input.tenant, input.email).filter(
-      (user) => !issuedRecently(ctx.store.db, user.user_id, 'email_verification', ctx.clock.now()),
-    );
-    return users.map((user) => {
+    const links: SelfServiceLink[] = [];
+    for (const user of await usersWithEmail(ctx, input.tenant, input.email)) {
+      if (await issuedRecently(ctx.store.db, user.user_id, 'email_verification', ctx.clock.now())) {
+        continue;
+      }
       const issued = newToken();
       const to = user.email ?? input.email;
-      storeToken(ctx.store.db, issued, {
+      await storeToken(ctx.store.db, issued, {
         purpose: 'email_verification',
         tenant_id: user.tenant_id,
         user_id: user.user_id,
@@ -41,7 +42,7 @@ export function requestEmailVerification(
         created_at: now,
         expires_at: expiresAt,
       });
-      ctx.store.append([
+      await ctx.store.append([
         {
           eventType: 'identity.user.email_verification_requested',
           aggregateId: user.user_id,
@@ -55,8 +56,9 @@ export function requestEmailVerification(
           },
         },
       ]);
-      return { to, username: user.username, token: issued.token, expiresAt };
-    });
+      links.push({ to, username: user.username, token: issued.token, expiresAt });
+    }
+    return links;
   });
 }
 
@@ -69,20 +71,20 @@ export function verifyEmail(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   token: string,
   correlationId: string,
-): { userId: string; verifiedAt: string } {
-  return ctx.store.transaction(() => {
+): Promise<{ userId: string; verifiedAt: string }> {
+  return ctx.store.transaction(async () => {
     const now = isoNow(ctx.clock);
-    const row = findUsableToken(ctx.store.db, token, 'email_verification', now);
+    const row = await findUsableToken(ctx.store.db, token, 'email_verification', now);
     if (!row) throw new SelfServiceTokenInvalidError();
-    const user = findUserById(ctx.store.db, row.user_id);
+    const user = await findUserById(ctx.store.db, row.user_id);
     if (
       !user ||
       user.email?.toLowerCase() !== row.email.toLowerCase() ||
       (user.status !== 'active' && user.status !== 'pending_verification') ||
-      !consumeToken(ctx.store.db, row.token_id, now)
+      !(await consumeToken(ctx.store.db, row.token_id, now))
     )
       throw new SelfServiceTokenInvalidError();
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.user.email_verified',
         aggregateId: user.user_id,

@@ -32,29 +32,29 @@ export interface SelfServiceLink {
 /** Accounts that one address may reach; a handful is plenty, the rest is abuse. */
 const MAX_ACCOUNTS_PER_ADDRESS = 5;
 
-export function usersWithEmail(
+export async function usersWithEmail(
   ctx: Pick<CaContext, 'store'>,
   tenant: string,
   email: string,
-): UserRow[] {
-  const tenantId = findTenant(ctx.store.db, tenant)?.tenantId;
+): Promise<UserRow[]> {
+  const tenantId = (await findTenant(ctx.store.db, tenant))?.tenantId;
   if (tenantId === undefined) return [];
   return activeUsersWithEmail(ctx.store.db, tenantId, email, MAX_ACCOUNTS_PER_ADDRESS);
 }
 
 /** One reset token for one account, recorded as `identity.password.reset_requested`. */
-function issueReset(
+async function issueReset(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   user: UserRow & { email: string },
   request: { channel: 'email' | 'admin'; ip: string; ua: string },
   meta: CommandMeta,
-): SelfServiceLink {
+): Promise<SelfServiceLink> {
   const now = isoNow(ctx.clock);
   const expiresAt = new Date(
     ctx.clock.now() + TOKEN_TTL_SECONDS.password_reset * 1000,
   ).toISOString();
   const issued = newToken();
-  storeToken(ctx.store.db, issued, {
+  await storeToken(ctx.store.db, issued, {
     purpose: 'password_reset',
     tenant_id: user.tenant_id,
     user_id: user.user_id,
@@ -62,7 +62,7 @@ function issueReset(
     created_at: now,
     expires_at: expiresAt,
   });
-  ctx.store.append([
+  await ctx.store.append([
     {
       eventType: 'identity.password.reset_requested',
       eventVersion: 2,
@@ -92,21 +92,24 @@ export function requestPasswordReset(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { tenant: string; email: string; ip: string; ua: string },
   meta: CommandMeta,
-): SelfServiceLink[] {
-  return ctx.store.transaction(() =>
-    usersWithEmail(ctx, input.tenant, input.email)
-      .filter(
-        (user) => !issuedRecently(ctx.store.db, user.user_id, 'password_reset', ctx.clock.now()),
-      )
-      .map((user) =>
-        issueReset(
+): Promise<SelfServiceLink[]> {
+  return ctx.store.transaction(async () => {
+    const links: SelfServiceLink[] = [];
+    for (const user of await usersWithEmail(ctx, input.tenant, input.email)) {
+      if (await issuedRecently(ctx.store.db, user.user_id, 'password_reset', ctx.clock.now())) {
+        continue;
+      }
+      links.push(
+        await issueReset(
           ctx,
           { ...user, email: user.email ?? input.email },
           { channel: 'email', ip: input.ip, ua: input.ua },
           meta,
         ),
-      ),
-  );
+      );
+    }
+    return links;
+  });
 }
 
 /**
@@ -117,9 +120,9 @@ export function sendResetLink(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { userId: string; tenantId: string | null; ip: string; ua: string },
   meta: CommandMeta,
-): SelfServiceLink {
-  return ctx.store.transaction(() => {
-    const user = getUser(ctx, input.userId, input.tenantId);
+): Promise<SelfServiceLink> {
+  return ctx.store.transaction(async () => {
+    const user = await getUser(ctx, input.userId, input.tenantId);
     if (user.email === null) throw new UserEmailMissingError();
     if (user.status !== 'active' && user.status !== 'pending_verification')
       throw new UserEmailMissingError('the account is suspended; reactivate it first');
@@ -143,37 +146,38 @@ export async function completePasswordReset(
   correlationId: string,
 ): Promise<{ userId: string; sessionsRevoked: number }> {
   // Checked before hashing, so a guessed token costs no memory-hard hash.
-  const row = findUsableToken(ctx.store.db, input.token, 'password_reset', isoNow(ctx.clock));
+  const row = await findUsableToken(ctx.store.db, input.token, 'password_reset', isoNow(ctx.clock));
   if (!row) throw new SelfServiceTokenInvalidError();
-  const user = resettableUser(ctx.store.db, row.user_id, row.email);
-  const kind = acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
+  const user = await resettableUser(ctx.store.db, row.user_id, row.email);
+  const kind = await acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
-  return ctx.store.transaction(() => {
+  return ctx.store.transaction(async () => {
     const now = isoNow(ctx.clock);
     // Again inside the transaction: of two racing completions, one wins.
-    if (!findUsableToken(ctx.store.db, input.token, 'password_reset', now))
+    if (!(await findUsableToken(ctx.store.db, input.token, 'password_reset', now)))
       throw new SelfServiceTokenInvalidError();
-    if (!consumeToken(ctx.store.db, row.token_id, now)) throw new SelfServiceTokenInvalidError();
+    if (!(await consumeToken(ctx.store.db, row.token_id, now)))
+      throw new SelfServiceTokenInvalidError();
     // And the account: suspended, erased or given another address while the password was hashed.
-    resettableUser(ctx.store.db, row.user_id, row.email);
+    await resettableUser(ctx.store.db, row.user_id, row.email);
     const meta = { actor: { type: 'user' as const, id: user.user_id }, correlationId };
     const base = { aggregateId: user.user_id, tenantId: user.tenant_id, ...meta };
-    ctx.store.append([
+    await ctx.store.append([
       {
         ...base,
         eventType: 'identity.user.password_set',
         payload: { userId: user.user_id, kind, reason: 'user_change' },
       },
     ]);
-    setPasswordHash(ctx.store.db, user.user_id, hash, now);
-    const sessionsRevoked = endUserSessions(
+    await setPasswordHash(ctx.store.db, user.user_id, hash, now);
+    const sessionsRevoked = await endUserSessions(
       ctx,
       user.user_id,
       user.tenant_id,
       'password_reset',
       meta,
     );
-    ctx.store.append([
+    await ctx.store.append([
       {
         ...base,
         eventType: 'identity.password.reset_completed',
@@ -194,8 +198,8 @@ export async function completePasswordReset(
  * mailed to: once the account has another (an admin corrected it), the old mailbox no longer
  * speaks for the account.
  */
-function resettableUser(db: SqlDatabase, userId: string, mailedTo: string): UserRow {
-  const user = findUserById(db, userId);
+async function resettableUser(db: SqlDatabase, userId: string, mailedTo: string): Promise<UserRow> {
+  const user = await findUserById(db, userId);
   if (
     !user ||
     (user.status !== 'active' && user.status !== 'pending_verification') ||

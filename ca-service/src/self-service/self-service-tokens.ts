@@ -33,19 +33,19 @@ export interface TokenRow {
 export const RESEND_AFTER_SECONDS = 60;
 
 /** Whether a token of this purpose was issued to the user within `RESEND_AFTER_SECONDS`. */
-export function issuedRecently(
+export async function issuedRecently(
   db: SqlDatabase,
   userId: string,
   purpose: TokenPurpose,
   nowMs: number,
-): boolean {
+): Promise<boolean> {
   const since = new Date(nowMs - RESEND_AFTER_SECONDS * 1000).toISOString();
   return (
-    db
+    (await db
       .prepare(
         'SELECT 1 FROM self_service_tokens WHERE user_id = ? AND purpose = ? AND created_at > ? LIMIT 1',
       )
-      .get(userId, purpose, since) !== undefined
+      .get(userId, purpose, since)) !== undefined
   );
 }
 
@@ -63,27 +63,31 @@ export function newToken(): IssuedToken {
  * Stores an issued token and retires the user's earlier ones of the same purpose: only the
  * newest link works.
  */
-export function storeToken(
+export async function storeToken(
   db: SqlDatabase,
   issued: IssuedToken,
   row: Omit<TokenRow, 'token_id' | 'secret_hash' | 'used_at'>,
-): void {
-  db.prepare(
-    `UPDATE self_service_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
-  ).run(row.created_at, row.user_id, row.purpose);
-  db.prepare(
-    `INSERT INTO self_service_tokens (token_id, purpose, tenant_id, user_id, secret_hash, email, created_at, expires_at)
+): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE self_service_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL`,
+    )
+    .run(row.created_at, row.user_id, row.purpose);
+  await db
+    .prepare(
+      `INSERT INTO self_service_tokens (token_id, purpose, tenant_id, user_id, secret_hash, email, created_at, expires_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    issued.tokenId,
-    row.purpose,
-    row.tenant_id,
-    row.user_id,
-    issued.secretHash,
-    row.email,
-    row.created_at,
-    row.expires_at,
-  );
+    )
+    .run(
+      issued.tokenId,
+      row.purpose,
+      row.tenant_id,
+      row.user_id,
+      issued.secretHash,
+      row.email,
+      row.created_at,
+      row.expires_at,
+    );
 }
 
 /**
@@ -91,16 +95,17 @@ export function storeToken(
  * else null: one answer for every failure, so a caller learns nothing about which. The secret's
  * hash is compared in constant time; the id only finds the row.
  */
-export function findUsableToken(
+export async function findUsableToken(
   db: SqlDatabase,
   token: string,
   purpose: TokenPurpose,
   now: string,
-): TokenRow | null {
+): Promise<TokenRow | null> {
   const match = TOKEN_FORMAT.exec(token);
   if (!match) return null;
-  const row = db.prepare('SELECT * FROM self_service_tokens WHERE token_id = ?').get(match[1]) as
-    TokenRow | undefined;
+  const row = (await db
+    .prepare('SELECT * FROM self_service_tokens WHERE token_id = ?')
+    .get(match[1])) as TokenRow | undefined;
   const presented = Buffer.from(sha256Hex(match[2] ?? ''), 'hex');
   const stored = Buffer.from(row?.secret_hash ?? '0'.repeat(64), 'hex');
   const same = timingSafeEqual(presented, stored);
@@ -110,10 +115,18 @@ export function findUsableToken(
 }
 
 /** Marks the token used; false when another request used it first (single use under races). */
-export function consumeToken(db: SqlDatabase, tokenId: string, now: string): boolean {
+export async function consumeToken(
+  db: SqlDatabase,
+  tokenId: string,
+  now: string,
+): Promise<boolean> {
   return (
-    db
-      .prepare('UPDATE self_service_tokens SET used_at = ? WHERE token_id = ? AND used_at IS NULL')
-      .run(now, tokenId).changes === 1
+    (
+      await db
+        .prepare(
+          'UPDATE self_service_tokens SET used_at = ? WHERE token_id = ? AND used_at IS NULL',
+        )
+        .run(now, tokenId)
+    ).changes === 1
   );
 }

@@ -77,7 +77,7 @@ export type SignInContext = Pick<
  * events, a session with its refresh token, an access token with `amr`, and with a device
  * proof an offline grant per the tenant's MFA policy.
  */
-export function issueLogin(
+export async function issueLogin(
   ctx: Omit<SignInContext, 'passwords'>,
   user: UserRow,
   amr: string[],
@@ -85,7 +85,7 @@ export function issueLogin(
   correlationId: string,
   secret: OfflineSecret = {},
   standing: StandingCheck = {},
-): LoginResult {
+): Promise<LoginResult> {
   const now = ctx.clock.now();
   const sessionId = ctx.ids.next('ses');
   const familyId = ctx.ids.next('evt').slice(4);
@@ -96,12 +96,12 @@ export function issueLogin(
   const actor = { type: 'user' as const, id: user.user_id };
   // Decided in the transaction that records them, from the account as it is then: its role and
   // the policy it falls under (and the TOTP secret a grant carries) are the committed ones.
-  const { current, offline, grant } = ctx.store.transaction(() => {
-    const current = assertStillMaySignIn(ctx, user.user_id, device, standing);
+  const { current, offline, grant } = await ctx.store.transaction(async () => {
+    const current = await assertStillMaySignIn(ctx, user.user_id, device, standing);
     if (standing.passkeyCredentialId !== undefined)
-      assertPasskeyStillHeld(ctx, current, standing.passkeyCredentialId);
+      await assertPasskeyStillHeld(ctx, current, standing.passkeyCredentialId);
     const offline =
-      device && grantId ? offlineGrantMfa(ctx, current, device, grantId, secret) : null;
+      device && grantId ? await offlineGrantMfa(ctx, current, device, grantId, secret) : null;
     const grant =
       device && grantId && offline
         ? {
@@ -115,7 +115,7 @@ export function issueLogin(
             ).toISOString(),
           }
         : undefined;
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.user.logged_in',
         eventVersion: 2,
@@ -170,7 +170,7 @@ export function issueLogin(
           ]
         : []),
     ]);
-    storeRefreshToken(ctx.store.db, {
+    await storeRefreshToken(ctx.store.db, {
       token: refreshToken,
       familyId,
       sessionId,
@@ -233,12 +233,12 @@ export function issueLogin(
 }
 
 /** A passkey removed (by this instance or another) after it proved the sign-in refuses it. */
-function assertPasskeyStillHeld(
+async function assertPasskeyStillHeld(
   ctx: Pick<SignInContext, 'logger' | 'metrics' | 'store'>,
   user: UserRow,
   credentialId: string,
-): void {
-  if (webAuthnCredential(ctx.store.db, credentialId)?.user_id === user.user_id) return;
+): Promise<void> {
+  if ((await webAuthnCredential(ctx.store.db, credentialId))?.user_id === user.user_id) return;
   ctx.metrics.loginFailed('unknown_account', user.tenant_id, 'passkey');
   ctx.logger.warn(
     {

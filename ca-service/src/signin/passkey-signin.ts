@@ -55,29 +55,37 @@ export async function passkeyLoginOptions(
   config: WebAuthnConfig,
   input: PasskeyOptionsInput,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  const tenant = findTenant(ctx.store.db, input.tenant);
+  const tenant = await findTenant(ctx.store.db, input.tenant);
   const user =
     tenant && input.username !== undefined
-      ? findUserByName(ctx.store.db, tenant.tenantId, input.username)
+      ? await findUserByName(ctx.store.db, tenant.tenantId, input.username)
       : undefined;
   const known = user && user.status !== 'erased' ? user : undefined;
   const options = await generateAuthenticationOptions({
     rpID: config.rpId,
     timeout: CEREMONY_TIMEOUT_MS,
     userVerification: known
-      ? roleMfaPolicy(ctx.store.db, known.tenant_id, known.role).webauthn.userVerification
+      ? (await roleMfaPolicy(ctx.store.db, known.tenant_id, known.role)).webauthn.userVerification
       : 'preferred',
     ...(known
       ? {
-          allowCredentials: userWebAuthnCredentials(ctx.store.db, known.user_id).map((row) => ({
-            id: row.credential_id,
-            transports: JSON.parse(row.transports) as string[],
-          })),
+          allowCredentials: (await userWebAuthnCredentials(ctx.store.db, known.user_id)).map(
+            (row) => ({
+              id: row.credential_id,
+              transports: JSON.parse(row.transports) as string[],
+            }),
+          ),
         }
       : {}),
   });
   if (tenant)
-    storeChallenge(ctx, options.challenge, 'authenticate', tenant.tenantId, known?.user_id ?? null);
+    await storeChallenge(
+      ctx,
+      options.challenge,
+      'authenticate',
+      tenant.tenantId,
+      known?.user_id ?? null,
+    );
   return options;
 }
 
@@ -106,9 +114,9 @@ export async function passkeyLogin(
   correlationId: string,
 ): Promise<LoginResult> {
   const challenge = challengeOf(input.response.response.clientDataJSON);
-  const pending = consumeChallenge(ctx, challenge, 'authenticate');
-  const credential = webAuthnCredential(ctx.store.db, input.response.id);
-  const user = credential && findUserById(ctx.store.db, credential.user_id);
+  const pending = await consumeChallenge(ctx, challenge, 'authenticate');
+  const credential = await webAuthnCredential(ctx.store.db, input.response.id);
+  const user = credential && (await findUserById(ctx.store.db, credential.user_id));
   if (
     !credential ||
     !user ||
@@ -119,14 +127,14 @@ export async function passkeyLogin(
     return refuseUnknownCredential(ctx, pending.tenant_id);
   }
   assertNotLocked(ctx, user, 'passkey');
-  const policy = roleMfaPolicy(ctx.store.db, user.tenant_id, user.role).webauthn;
+  const policy = (await roleMfaPolicy(ctx.store.db, user.tenant_id, user.role)).webauthn;
   let matched: string | undefined;
   if (policy.login === 'second_factor') {
     if (input.password === undefined) throw new WebAuthnPasswordRequiredError();
     matched = await verifyUserPassword(ctx, user, input.password, correlationId);
   }
-  const refuse = (error: Error, reason: string): never => {
-    recordLockoutFailure(ctx, user.user_id, correlationId, {
+  const refuse = async (error: Error, reason: string): Promise<never> => {
+    await recordLockoutFailure(ctx, user.user_id, correlationId, {
       reason: 'passkey_failed',
       method: 'passkey',
     });
@@ -172,7 +180,7 @@ export async function passkeyLogin(
   if (policy.userVerification === 'required' && !userVerified) {
     return refuse(new WebAuthnUserVerificationRequiredError(), 'user_verification_missing');
   }
-  const counter = advanceCounter(ctx, credential.credential_id, newCounter);
+  const counter = await advanceCounter(ctx, credential.credential_id, newCounter);
   if (counter === 'unknown') return refuseUnknownCredential(ctx, pending.tenant_id);
   if (counter === 'regressed') {
     ctx.logger.warn(

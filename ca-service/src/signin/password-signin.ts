@@ -86,9 +86,9 @@ async function passwordLogin(
   correlationId: string,
   client: SignInClient,
 ): Promise<LoginResult> {
-  const { tenant, user } = timedSpan(SPANS.loadUser, 'db.duration_ms', (loading) => {
-    const tenant = findTenant(ctx.store.db, input.tenant);
-    const user = tenant && findUserByName(ctx.store.db, tenant.tenantId, input.username);
+  const { tenant, user } = await timedSpan(SPANS.loadUser, 'db.duration_ms', async (loading) => {
+    const tenant = await findTenant(ctx.store.db, input.tenant);
+    const user = tenant && (await findUserByName(ctx.store.db, tenant.tenantId, input.username));
     loading.setAttribute('db.rows', (tenant ? 1 : 0) + (user ? 1 : 0));
     return { tenant, user };
   });
@@ -97,7 +97,7 @@ async function passwordLogin(
   } catch (error) {
     // The `ip_failures` rule's memory: unknown, locked and wrong-password answers alike.
     if (error instanceof InvalidCredentialsError) {
-      recordIpFailure(ctx, client, tenant?.tenantId ?? input.tenant, input.username);
+      await recordIpFailure(ctx, client, tenant?.tenantId ?? input.tenant, input.username);
     }
     throw error;
   }
@@ -131,24 +131,29 @@ async function checkedLogin(
   // right: a lock or a new password that landed meanwhile answers like a wrong password. The
   // transaction that records the sign-in checks once more.
   const standing = { passwordHash: matched, lockAsWrongPassword: true };
-  const current = assertStillMaySignIn(ctx, user.user_id, device, standing);
+  const current = await assertStillMaySignIn(ctx, user.user_id, device, standing);
   noteRequestActor(current.tenant_id, current.role);
 
-  const mfa = inSpan(SPANS.evaluateMfa, () => {
-    const risk = assessSignInRisk(ctx, current, device, client);
+  const mfa = await inSpan(SPANS.evaluateMfa, async () => {
+    const risk = await assessSignInRisk(ctx, current, device, client);
     return checkLoginMfa(
       ctx,
       current,
       input.totp,
-      () =>
-        lockoutFailure(ctx, findUserById(ctx.store.db, user.user_id) as UserRow, correlationId, {
-          reason: 'mfa_failed',
-          method: 'totp',
-        }),
+      async () =>
+        lockoutFailure(
+          ctx,
+          (await findUserById(ctx.store.db, user.user_id)) as UserRow,
+          correlationId,
+          {
+            reason: 'mfa_failed',
+            method: 'totp',
+          },
+        ),
       risk && { risk, correlationId, ...(device ? { deviceId: device.deviceId } : {}) },
     );
   });
-  const result = issueLogin(
+  const result = await issueLogin(
     ctx,
     current,
     ['pwd', ...mfa.amr],
@@ -156,10 +161,10 @@ async function checkedLogin(
     correlationId,
     {
       // Below the tenant's password strength: never an offline credential on a software-tier device.
-      weak: !tenantPasswordCheck(ctx.store, current.tenant_id).check(input.password).ok,
+      weak: !(await tenantPasswordCheck(ctx.store, current.tenant_id)).check(input.password).ok,
     },
     standing,
   );
-  recordSignIn(ctx, current, device, client);
+  await recordSignIn(ctx, current, device, client);
   return mfa.unverifiedRisk ? { ...result, risk: mfa.unverifiedRisk } : result;
 }

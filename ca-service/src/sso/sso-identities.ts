@@ -15,17 +15,17 @@ export interface SsoIdentityView {
 }
 
 /** The user an external identity signs in as, in this tenant only (the key has the tenant). */
-export function linkedUser(
+export async function linkedUser(
   db: SqlDatabase,
   tenantId: string,
   issuer: string,
   subject: string,
-): UserRow | undefined {
-  const link = db
+): Promise<UserRow | undefined> {
+  const link = (await db
     .prepare(
       'SELECT user_id FROM sso_identities WHERE tenant_id = ? AND issuer = ? AND subject = ?',
     )
-    .get(tenantId, issuer, subject) as { user_id: string } | undefined;
+    .get(tenantId, issuer, subject)) as { user_id: string } | undefined;
   return link && findUserById(db, link.user_id);
 }
 
@@ -34,30 +34,30 @@ export function linkedUser(
  * tenant lists, and exactly one live user of the tenant has that email (two would make the
  * link a guess). An email alone never links anywhere else.
  */
-export function userByVerifiedEmail(
+export async function userByVerifiedEmail(
   db: SqlDatabase,
   provider: SsoProviderView,
   email: string | undefined,
   emailVerified: boolean,
-): UserRow | undefined {
+): Promise<UserRow | undefined> {
   if (email === undefined || !emailVerified) return undefined;
   const at = email.lastIndexOf('@');
   const domain = email.slice(at + 1).toLowerCase();
   if (at < 1 || !provider.verifiedDomains.includes(domain)) return undefined;
-  const rows = unerasedUsersWithEmail(db, provider.tenantId, email);
+  const rows = await unerasedUsersWithEmail(db, provider.tenantId, email);
   return rows.length === 1 ? rows[0] : undefined;
 }
 
 /** Appends `identity.user.identity_linked` (AuthenticationIdentityLinked); the caller's transaction. */
-export function recordIdentityLink(
+export async function recordIdentityLink(
   ctx: Pick<CaContext, 'store'>,
   user: UserRow,
   provider: SsoProviderView,
   subject: string,
   linkedBy: SsoIdentityView['linkedBy'],
   meta: CommandMeta,
-): SsoIdentityView {
-  ctx.store.append([
+): Promise<SsoIdentityView> {
+  await ctx.store.append([
     {
       eventType: 'identity.user.identity_linked',
       aggregateId: user.user_id,
@@ -92,10 +92,10 @@ export function linkIdentityByAdmin(
   tenantId: string | null,
   subject: string,
   meta: CommandMeta,
-): SsoIdentityView {
-  return ctx.store.transaction(() => {
-    const user = getUser(ctx, userId, tenantId);
-    const provider = findSsoProvider(ctx.store.db, user.tenant_id);
+): Promise<SsoIdentityView> {
+  return ctx.store.transaction(async () => {
+    const user = await getUser(ctx, userId, tenantId);
+    const provider = await findSsoProvider(ctx.store.db, user.tenant_id);
     if (!provider) throw new SsoNotConfiguredError();
     return recordIdentityLink(ctx, user, provider, subject, 'admin', meta);
   });

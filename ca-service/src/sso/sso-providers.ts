@@ -65,9 +65,13 @@ interface ProviderRow {
 
 const secretAad = (tenantId: string) => `sso-client-secret:${tenantId}`;
 
-export function findSsoProvider(db: SqlDatabase, tenantId: string): SsoProviderView | undefined {
-  const row = db.prepare('SELECT * FROM tenant_sso_providers WHERE tenant_id = ?').get(tenantId) as
-    ProviderRow | undefined;
+export async function findSsoProvider(
+  db: SqlDatabase,
+  tenantId: string,
+): Promise<SsoProviderView | undefined> {
+  const row = (await db
+    .prepare('SELECT * FROM tenant_sso_providers WHERE tenant_id = ?')
+    .get(tenantId)) as ProviderRow | undefined;
   return (
     row && {
       tenantId: row.tenant_id,
@@ -80,17 +84,20 @@ export function findSsoProvider(db: SqlDatabase, tenantId: string): SsoProviderV
   );
 }
 
-export function ssoProviderOf(db: SqlDatabase, tenant: string): SsoProviderView {
-  const provider = findSsoProvider(db, getTenant(db, tenant).tenantId);
+export async function ssoProviderOf(db: SqlDatabase, tenant: string): Promise<SsoProviderView> {
+  const provider = await findSsoProvider(db, (await getTenant(db, tenant)).tenantId);
   if (!provider) throw new SsoNotConfiguredError();
   return provider;
 }
 
 /** The client secret, opened from the secret box only for the token request that needs it. */
-export function ssoClientSecret(ctx: Pick<CaContext, 'secretBox' | 'store'>, tenantId: string) {
-  const row = ctx.store.db
+export async function ssoClientSecret(
+  ctx: Pick<CaContext, 'secretBox' | 'store'>,
+  tenantId: string,
+) {
+  const row = (await ctx.store.db
     .prepare('SELECT sealed FROM sso_client_secrets WHERE tenant_id = ?')
-    .get(tenantId) as { sealed: string } | undefined;
+    .get(tenantId)) as { sealed: string } | undefined;
   if (!row) throw new SsoNotConfiguredError();
   return ctx.secretBox.open(row.sealed, secretAad(tenantId)).toString('utf8');
 }
@@ -105,10 +112,10 @@ export function setSsoProvider(
   tenant: string,
   input: SsoProviderInput,
   meta: CommandMeta,
-): SsoProviderView {
-  return ctx.store.transaction(() => {
-    const { tenantId } = getTenant(ctx.store.db, tenant);
-    ctx.store.append([
+): Promise<SsoProviderView> {
+  return ctx.store.transaction(async () => {
+    const { tenantId } = await getTenant(ctx.store.db, tenant);
+    await ctx.store.append([
       {
         eventType: 'identity.tenant.sso_provider_set',
         aggregateId: tenantId,
@@ -123,13 +130,13 @@ export function setSsoProvider(
         },
       },
     ]);
-    ctx.store.db
+    await ctx.store.db
       .prepare(
         `INSERT INTO sso_client_secrets (tenant_id, sealed) VALUES (?, ?)
          ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed`,
       )
       .run(tenantId, ctx.secretBox.seal(Buffer.from(input.clientSecret), secretAad(tenantId)));
-    return findSsoProvider(ctx.store.db, tenantId) as SsoProviderView;
+    return (await findSsoProvider(ctx.store.db, tenantId)) as SsoProviderView;
   });
 }
 

@@ -65,14 +65,16 @@ export async function startSso(
   tenant: string,
   handoffId: string | null = null,
 ): Promise<string> {
-  const provider = ssoProviderOf(ctx.store.db, tenant);
+  const provider = await ssoProviderOf(ctx.store.db, tenant);
   const discovery = await discoverProvider(provider.issuer, ctx.clock.now());
   const state = random();
   const nonce = random();
   const verifier = random();
   const now = ctx.clock.now();
-  ctx.store.db.prepare('DELETE FROM sso_attempts WHERE expires_at < ?').run(isoNow(ctx.clock));
-  ctx.store.db
+  await ctx.store.db
+    .prepare('DELETE FROM sso_attempts WHERE expires_at < ?')
+    .run(isoNow(ctx.clock));
+  await ctx.store.db
     .prepare(
       `INSERT INTO sso_attempts (state, tenant_id, nonce, code_verifier, handoff_id, expires_at)
        VALUES (?, ?, ?, ?, ?, ?)`,
@@ -181,11 +183,11 @@ async function callback(
   const attempt =
     input.state === undefined
       ? undefined
-      : (ctx.store.db
+      : ((await ctx.store.db
           .prepare('DELETE FROM sso_attempts WHERE state = ? RETURNING *')
-          .get(input.state) as AttemptRow | undefined);
+          .get(input.state)) as AttemptRow | undefined);
   if (!attempt || attempt.expires_at <= isoNow(ctx.clock)) throw new SsoStateInvalidError();
-  const provider = findSsoProvider(ctx.store.db, attempt.tenant_id);
+  const provider = await findSsoProvider(ctx.store.db, attempt.tenant_id);
   if (!provider) throw new SsoStateInvalidError();
   known(provider.provider, provider.tenantId);
   noteRequestActor(provider.tenantId);
@@ -199,7 +201,7 @@ async function callback(
   const discovery = await discoverProvider(provider.issuer, ctx.clock.now());
   const idToken = await exchangeCode(discovery, {
     clientId: provider.clientId,
-    clientSecret: ssoClientSecret(ctx, provider.tenantId),
+    clientSecret: await ssoClientSecret(ctx, provider.tenantId),
     code: input.code,
     redirectUri: redirectUri(ctx),
     codeVerifier: ctx.secretBox
@@ -219,17 +221,22 @@ async function callback(
   }
   const { identity } = verdict;
   const meta = { actor: { type: 'system' as const, id: 'sso' }, correlationId };
-  const user = ctx.store.transaction((): UserRow => {
-    const linked = linkedUser(ctx.store.db, provider.tenantId, provider.issuer, identity.subject);
+  const user = await ctx.store.transaction(async (): Promise<UserRow> => {
+    const linked = await linkedUser(
+      ctx.store.db,
+      provider.tenantId,
+      provider.issuer,
+      identity.subject,
+    );
     if (linked && linked.status !== 'erased') return linked;
-    const byEmail = userByVerifiedEmail(
+    const byEmail = await userByVerifiedEmail(
       ctx.store.db,
       provider,
       identity.email,
       identity.emailVerified,
     );
     if (!byEmail) throw new SsoIdentityUnlinkedError();
-    recordIdentityLink(ctx, byEmail, provider, identity.subject, 'verified_email', {
+    await recordIdentityLink(ctx, byEmail, provider, identity.subject, 'verified_email', {
       ...meta,
       actor: { type: 'user', id: byEmail.user_id },
     });
@@ -240,26 +247,26 @@ async function callback(
   noteRequestActor(user.tenant_id, user.role);
   if (attempt.handoff_id !== null) {
     const confirmToken = random();
-    const claimed = ctx.store.db
+    const claimed = (await ctx.store.db
       .prepare(
         `UPDATE sso_handoffs SET pending_user_id = ?, confirm_hash = ?
          WHERE handoff_id = ? AND user_id IS NULL AND pending_user_id IS NULL RETURNING device_id`,
       )
-      .get(user.user_id, sha256(confirmToken).toString('hex'), attempt.handoff_id) as
+      .get(user.user_id, sha256(confirmToken).toString('hex'), attempt.handoff_id)) as
       { device_id: string } | undefined;
     if (!claimed) throw new SsoStateInvalidError();
     return {
       kind: 'handoff_confirm',
       handoffId: attempt.handoff_id,
       confirmToken,
-      tenantName: getTenant(ctx.store.db, user.tenant_id).name,
+      tenantName: (await getTenant(ctx.store.db, user.tenant_id)).name,
       username: user.username,
       deviceId: claimed.device_id,
     };
   }
   return {
     kind: 'signed_in',
-    login: issueLogin(ctx, user, [SSO_AMR], undefined, correlationId, {}, { method: 'sso' }),
+    login: await issueLogin(ctx, user, [SSO_AMR], undefined, correlationId, {}, { method: 'sso' }),
   };
 }
 
@@ -288,12 +295,14 @@ export async function startSsoHandoff(
   tenant: string,
   device: ProvenDevice,
 ): Promise<HandoffStarted> {
-  const { tenantId } = getTenant(ctx.store.db, tenant);
+  const { tenantId } = await getTenant(ctx.store.db, tenant);
   if (device.tenantId !== tenantId) throw new TenantMismatchError();
   const handoffId = random();
   const code = Array.from({ length: 8 }, () => USER_CODE_ALPHABET[randomInt(20)]).join('');
-  ctx.store.db.prepare('DELETE FROM sso_handoffs WHERE expires_at < ?').run(isoNow(ctx.clock));
-  ctx.store.db
+  await ctx.store.db
+    .prepare('DELETE FROM sso_handoffs WHERE expires_at < ?')
+    .run(isoNow(ctx.clock));
+  await ctx.store.db
     .prepare(
       `INSERT INTO sso_handoffs (handoff_id, tenant_id, device_id, user_id, expires_at, user_code_hash)
        VALUES (?, ?, ?, NULL, ?, ?)`,
@@ -319,18 +328,18 @@ export async function startSsoHandoff(
  * device shows. Only the browser that came back from the provider holds the confirmation token;
  * a wrong code counts, and the hand-off is dropped after `HANDOFF_CODE_ATTEMPTS` of them.
  */
-export function confirmSsoHandoff(
+export async function confirmSsoHandoff(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   handoffId: string,
   input: { confirmToken: string; userCode: string },
-): { tenantId: string } {
+): Promise<{ tenantId: string }> {
   // One transaction from the read to the count: concurrent wrong codes (through several CA
   // instances) each count, and none is judged against a count read before another's.
-  const verdict = ctx.store.transaction(
-    (): { ok: true; tenantId: string } | { ok: false; left: number } => {
-      const row = ctx.store.db
+  const verdict = await ctx.store.transaction(
+    async (): Promise<{ ok: true; tenantId: string } | { ok: false; left: number }> => {
+      const row = (await ctx.store.db
         .prepare('SELECT * FROM sso_handoffs WHERE handoff_id = ?')
-        .get(handoffId) as
+        .get(handoffId)) as
         | {
             tenant_id: string;
             user_id: string | null;
@@ -354,9 +363,11 @@ export function confirmSsoHandoff(
       if (!sameHash(row.user_code_hash, normalUserCode(input.userCode))) {
         const left = HANDOFF_CODE_ATTEMPTS - row.confirm_failures - 1;
         if (left <= 0)
-          ctx.store.db.prepare('DELETE FROM sso_handoffs WHERE handoff_id = ?').run(handoffId);
+          await ctx.store.db
+            .prepare('DELETE FROM sso_handoffs WHERE handoff_id = ?')
+            .run(handoffId);
         else
-          ctx.store.db
+          await ctx.store.db
             .prepare(
               'UPDATE sso_handoffs SET confirm_failures = confirm_failures + 1 WHERE handoff_id = ?',
             )
@@ -364,7 +375,7 @@ export function confirmSsoHandoff(
         // Answered after the commit: thrown here, the count would roll back with it.
         return { ok: false, left };
       }
-      const confirmed = ctx.store.db
+      const confirmed = await ctx.store.db
         .prepare(
           'UPDATE sso_handoffs SET user_id = pending_user_id WHERE handoff_id = ? AND user_id IS NULL',
         )
@@ -390,26 +401,26 @@ export function confirmSsoHandoff(
  * sign-in with a device proof (session, device-bound tokens, offline grant per the tenant's
  * policy), once. Another device, or this one after expiry or redemption, gets `sso_handoff_invalid`.
  */
-export function redeemSsoHandoff(
+export async function redeemSsoHandoff(
   ctx: SsoContext,
   handoffId: string,
   device: ProvenDevice,
   correlationId: string,
-): LoginResult {
-  const row = ctx.store.db
+): Promise<LoginResult> {
+  const row = (await ctx.store.db
     .prepare('SELECT * FROM sso_handoffs WHERE handoff_id = ?')
-    .get(handoffId) as
+    .get(handoffId)) as
     | { tenant_id: string; device_id: string; user_id: string | null; expires_at: string }
     | undefined;
   if (!row || row.device_id !== device.deviceId || row.expires_at <= isoNow(ctx.clock)) {
     throw new SsoHandoffInvalidError();
   }
   if (row.user_id === null) throw new SsoHandoffPendingError();
-  const spent = ctx.store.db
+  const spent = await ctx.store.db
     .prepare('DELETE FROM sso_handoffs WHERE handoff_id = ? AND user_id IS NOT NULL')
     .run(handoffId);
   if (spent.changes !== 1) throw new SsoHandoffInvalidError();
-  const user = findUserById(ctx.store.db, row.user_id);
+  const user = await findUserById(ctx.store.db, row.user_id);
   if (!user || user.status === 'erased') throw new SsoHandoffInvalidError();
   assertNotLocked(ctx, user, 'sso');
   assertMaySignIn(ctx, user, device, 'sso');

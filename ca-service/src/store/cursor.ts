@@ -11,17 +11,19 @@ export class Cursor {
   private written: number;
   private timer: NodeJS.Timeout | undefined;
 
-  static read(db: SqlDatabase, name: string): number {
-    const row = db.prepare('SELECT position FROM cursors WHERE name = ?').get(name) as
+  static async read(db: SqlDatabase, name: string): Promise<number> {
+    const row = (await db.prepare('SELECT position FROM cursors WHERE name = ?').get(name)) as
       { position: number } | undefined;
     return row?.position ?? 0;
   }
 
-  static write(db: SqlDatabase, name: string, position: number, at: string): void {
-    db.prepare(
-      `INSERT INTO cursors (name, position, updated_at) VALUES (?, ?, ?)
+  static async write(db: SqlDatabase, name: string, position: number, at: string): Promise<void> {
+    await db
+      .prepare(
+        `INSERT INTO cursors (name, position, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-    ).run(name, position, at);
+      )
+      .run(name, position, at);
   }
 
   constructor(
@@ -35,14 +37,15 @@ export class Cursor {
      */
     private readonly canWrite?: () => boolean,
   ) {
-    this.position = Cursor.read(db, name);
-    this.written = this.position;
+    // Read by `reload()`, which the owner calls before it uses the position.
+    this.position = 0;
+    this.written = 0;
   }
 
   /** Takes up the stored position again: another CA instance may have moved it (a lease). */
-  reload(): void {
-    this.flush();
-    this.position = Cursor.read(this.db, this.name);
+  async reload(): Promise<void> {
+    await this.flush();
+    this.position = await Cursor.read(this.db, this.name);
     this.written = this.position;
   }
 
@@ -55,22 +58,22 @@ export class Cursor {
 
   advance(position: number): void {
     this.position = position;
-    this.timer ??= setTimeout(() => {
+    this.timer ??= setTimeout(async () => {
       this.timer = undefined;
       if (this.canWrite?.() === false) return;
       try {
-        this.flush();
+        await this.flush();
       } catch {
         // The store did not answer: the position stays unwritten and goes with the next flush.
       }
     }, this.flushMs);
   }
 
-  flush(): void {
+  async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.position === this.written || !this.db.open) return;
-    Cursor.write(this.db, this.name, this.position, new Date(this.clock.now()).toISOString());
+    await Cursor.write(this.db, this.name, this.position, new Date(this.clock.now()).toISOString());
     this.written = this.position;
   }
 }

@@ -79,7 +79,7 @@ export interface Projection {
   readonly name: string;
   readonly tables: readonly string[];
   /** Its writes may be sent without waiting (`writeBehind`): their outcome is not its to read. */
-  apply(db: WriteBehindDatabase, event: ProjectedEvent): void;
+  apply(db: WriteBehindDatabase, event: ProjectedEvent): Promise<void> | void;
 }
 
 export interface EventQuery {
@@ -256,12 +256,8 @@ export class EventStore {
   private readonly versionOf: SqlStatement;
   private readonly versionsOf: SqlStatement;
   private readonly head: SqlStatement;
-  /**
-   * One better-sqlite3 transaction function for every call: `db.transaction(fn)` builds four
-   * wrappers and their properties each time, which a hot path (an enrollment opens two
-   * savepoints in its group's transaction) paid per call.
-   */
-  private readonly runTransaction: (fn: () => unknown) => unknown;
+  /** One transaction function for every call, rather than one built per call on a hot path. */
+  private readonly runTransaction: (fn: () => unknown) => Promise<unknown>;
   /** What the projections write through: an append ends with its events' INSERT, which waits. */
   private readonly projectionDb: WriteBehindDatabase;
   private readonly grouped = new GroupCommit(
@@ -294,42 +290,44 @@ export class EventStore {
   }
 
   /** Runs `fn` in a transaction (nested calls join the outer one). */
-  transaction<T>(fn: () => T): T {
-    return this.runTransaction(fn) as T;
+  transaction<T>(fn: () => Promise<T> | T): Promise<T> {
+    return this.runTransaction(fn) as Promise<T>;
   }
 
   /**
    * `transaction`, but sharing its COMMIT (the fsync) with the other grouped transactions of
    * this event-loop turn; resolves once that commit is durable. For hot, concurrent writes.
    */
-  groupedTransaction<T>(fn: () => T): Promise<T> {
+  groupedTransaction<T>(fn: () => Promise<T> | T): Promise<T> {
     return this.grouped.run(fn);
   }
 
-  aggregateVersion(aggregateType: string, aggregateId: string): number {
-    const row = this.versionOf.get(aggregateType, aggregateId) as { version: number } | undefined;
+  async aggregateVersion(aggregateType: string, aggregateId: string): Promise<number> {
+    const row = (await this.versionOf.get(aggregateType, aggregateId)) as
+      { version: number } | undefined;
     return row?.version ?? 0;
   }
 
-  append(events: readonly NewEvent[]): RecordedEvent[] {
+  append(events: readonly NewEvent[]): Promise<RecordedEvent[]> {
     return tracedAppend(events, () => this.appendInTransaction(events));
   }
 
-  private appendInTransaction(events: readonly NewEvent[]): RecordedEvent[] {
-    return this.transaction(() => {
+  private appendInTransaction(events: readonly NewEvent[]): Promise<RecordedEvent[]> {
+    return this.transaction(async () => {
       const { clock, ids, projections } = this.options;
       const validator: EventValidator = this.options.validator;
       const recordedAt = new Date(clock.now()).toISOString();
-      const last = this.head.get() as { position: number; hash: string } | undefined;
+      const last = (await this.head.get()) as { position: number; hash: string } | undefined;
       let position = last?.position ?? 0;
       let previousHash = last?.hash ?? GENESIS_HASH;
-      const pendingVersions = this.storedVersions(events);
+      const pendingVersions = await this.storedVersions(events);
       const recorded: RecordedEvent[] = [];
       const rows = new RowBatches(this.db, INSERT_EVENTS);
 
       // Every check first (schema, expected versions), then the rows and projections: a refusal
       // is the same error on both engines, whatever a projection's write-behind would report.
-      const checked = events.map((input) => {
+      const checked = [];
+      for (const input of events) {
         const eventVersion = input.eventVersion ?? 1;
         const definition = validator.definition(input.eventType, eventVersion);
         const envelope: EventEnvelope = {
@@ -359,15 +357,16 @@ export class EventStore {
         const streamKey = streamKeyOf(aggregateType, input.aggregateId);
         // Asked alone if the several-stream read did not give this id back as it was sent.
         const current =
-          pendingVersions.get(streamKey) ?? this.aggregateVersion(aggregateType, input.aggregateId);
+          pendingVersions.get(streamKey) ??
+          (await this.aggregateVersion(aggregateType, input.aggregateId));
         if (input.expectedVersion !== undefined && input.expectedVersion !== current) {
           throw new ConcurrencyConflictError(
             `${aggregateType} ${input.aggregateId} is at version ${current}, expected ${input.expectedVersion}`,
           );
         }
         pendingVersions.set(streamKey, current + 1);
-        return { input, envelope, eventVersion, aggregateType, current };
-      });
+        checked.push({ input, envelope, eventVersion, aggregateType, current });
+      }
 
       for (const { input, envelope, eventVersion, aggregateType, current } of checked) {
         position += 1;
@@ -411,18 +410,23 @@ export class EventStore {
         // Upcast once for all projections: per projection, it copied the whole envelope a dozen
         // times per event (most of the sync ingest regression of the envelope change).
         const view = projected(event);
-        for (const projection of projections) projection.apply(this.projectionDb, view);
+        for (const projection of projections) {
+          // Awaited only when it returned a promise: a turn of the microtask queue per
+          // projection and event was measurable on the sync ingest.
+          const applied = projection.apply(this.projectionDb, view);
+          if (applied !== undefined) await applied;
+        }
         recorded.push(event);
       }
       // A few statements for the whole append rather than one per event, each full batch written
       // while the next is built (projections never read `events`, only their own tables).
-      rows.flush();
+      await rows.flush();
       return recorded;
     });
   }
 
   /** The stored version of every stream `events` append to, by `streamKeyOf`. */
-  private storedVersions(events: readonly NewEvent[]): Map<string, number> {
+  private async storedVersions(events: readonly NewEvent[]): Promise<Map<string, number>> {
     const streams = new Map<string, { type: string; id: string }>();
     for (const input of events) {
       const type = this.aggregateTypeOf(input);
@@ -431,10 +435,12 @@ export class EventStore {
     const versions = new Map<string, number>();
     if (streams.size === 0) return versions;
     if (streams.size === 1) {
-      for (const [key, { type, id }] of streams) versions.set(key, this.aggregateVersion(type, id));
+      for (const [key, { type, id }] of streams) {
+        versions.set(key, await this.aggregateVersion(type, id));
+      }
       return versions;
     }
-    const rows = this.versionsOf.all(JSON.stringify([...streams.values()])) as {
+    const rows = (await this.versionsOf.all(JSON.stringify([...streams.values()]))) as {
       type: string;
       id: string;
       version: number | null;
@@ -450,21 +456,21 @@ export class EventStore {
     );
   }
 
-  read(query: EventQuery = {}): RecordedEvent[] {
+  async read(query: EventQuery = {}): Promise<RecordedEvent[]> {
     const { where, params } = this.filter(query);
     params.push(Math.min(query.limit ?? 100, 10_000));
-    const rows = this.db
+    const rows = (await this.db
       .prepare(`SELECT * FROM events WHERE ${where} ORDER BY position LIMIT ?`)
-      .all(...params) as EventRow[];
+      .all(...params)) as EventRow[];
     return rows.map(toRecorded);
   }
 
   /** How many events `read` would find without a limit. */
-  count(query: Omit<EventQuery, 'limit'> = {}): number {
+  async count(query: Omit<EventQuery, 'limit'> = {}): Promise<number> {
     const { where, params } = this.filter(query);
-    const row = this.db
+    const row = (await this.db
       .prepare(`SELECT COUNT(*) AS n FROM events WHERE ${where}`)
-      .get(...params) as {
+      .get(...params)) as {
       n: number;
     };
     return row.n;
@@ -502,94 +508,96 @@ export class EventStore {
    * `position` because `append` numbers a stream's versions in its write transaction. A store that
    * appends concurrently (PostgreSQL, issue 17) must keep that true.
    */
-  lastInStream(
+  async lastInStream(
     aggregateType: string,
     aggregateId: string,
     eventTypes: readonly string[],
     kind?: string,
-  ): RecordedEvent | undefined {
-    const row = statement(
+  ): Promise<RecordedEvent | undefined> {
+    const row = (await statement(
       this.db,
       `SELECT * FROM events WHERE aggregate_type = ? AND aggregate_id = ?
        AND event_type IN (SELECT value FROM json_each(?))
        AND (CAST(? AS TEXT) IS NULL OR json_extract(payload, '$.kind') = ?)
        ORDER BY aggregate_version DESC LIMIT 1`,
-    ).get(aggregateType, aggregateId, JSON.stringify(eventTypes), kind ?? null, kind ?? null) as
+    ).get(aggregateType, aggregateId, JSON.stringify(eventTypes), kind ?? null, kind ?? null)) as
       EventRow | undefined;
     return row === undefined ? undefined : toRecorded(row);
   }
 
   /** The tenant's newest event of `eventType`. */
-  lastOfTenant(tenantId: string, eventType: string): RecordedEvent | undefined {
-    const row = statement(
+  async lastOfTenant(tenantId: string, eventType: string): Promise<RecordedEvent | undefined> {
+    const row = (await statement(
       this.db,
       'SELECT * FROM events WHERE event_type = ? AND tenant_id = ? ORDER BY position DESC LIMIT 1',
-    ).get(eventType, tenantId) as EventRow | undefined;
+    ).get(eventType, tenantId)) as EventRow | undefined;
     return row === undefined ? undefined : toRecorded(row);
   }
 
   /** The ids among `eventIds` that are stored, in one query whatever their number. */
-  storedEventIds(eventIds: readonly string[]): Set<string> {
+  async storedEventIds(eventIds: readonly string[]): Promise<Set<string>> {
     // One index probe per id, as a subquery per element: as a join, PostgreSQL may keep a plan
     // made while the table was small, a hash join that reads every event.
-    const rows = statement(
+    const rows = (await statement(
       this.db,
       `SELECT (SELECT stored.event_id FROM events AS stored WHERE stored.event_id = pushed.value)
        AS event_id FROM json_each(?) AS pushed`,
-    ).all(JSON.stringify(eventIds)) as { event_id: string | null }[];
+    ).all(JSON.stringify(eventIds))) as { event_id: string | null }[];
     const stored = new Set<string>();
     for (const { event_id: eventId } of rows) if (eventId !== null) stored.add(eventId);
     return stored;
   }
 
-  *readAll(batchSize = 1000): Generator<RecordedEvent> {
+  async *readAll(batchSize = 1000): AsyncGenerator<RecordedEvent> {
     let after = 0;
     for (;;) {
-      const batch = this.read({ after, limit: batchSize });
+      const batch = await this.read({ after, limit: batchSize });
       if (batch.length === 0) return;
       yield* batch;
       after = batch[batch.length - 1]?.position ?? after;
     }
   }
 
-  headPosition(): number {
-    return (this.head.get() as { position: number } | undefined)?.position ?? 0;
+  async headPosition(): Promise<number> {
+    return ((await this.head.get()) as { position: number } | undefined)?.position ?? 0;
   }
 
   /** The last position and its hash: position 0 and the genesis hash while the log is empty. */
-  chainHead(): { position: number; hash: string } {
-    const last = this.head.get() as { position: number; hash: string } | undefined;
+  async chainHead(): Promise<{ position: number; hash: string }> {
+    const last = (await this.head.get()) as { position: number; hash: string } | undefined;
     return { position: last?.position ?? 0, hash: last?.hash ?? GENESIS_HASH };
   }
 
   /** The hash stored at `position`; undefined when no event is there. */
-  hashAt(position: number): string | undefined {
-    const row = statement(this.db, 'SELECT hash FROM events WHERE position = ?').get(position) as
-      { hash: string } | undefined;
+  async hashAt(position: number): Promise<string | undefined> {
+    const row = (await statement(this.db, 'SELECT hash FROM events WHERE position = ?').get(
+      position,
+    )) as { hash: string } | undefined;
     return row?.hash;
   }
 
   /** When the first event after `position` was recorded; undefined when there is none. */
-  recordedAtAfter(position: number): string | undefined {
-    const row = statement(
+  async recordedAtAfter(position: number): Promise<string | undefined> {
+    const row = (await statement(
       this.db,
       'SELECT recorded_at FROM events WHERE position > ? ORDER BY position LIMIT 1',
-    ).get(position) as { recorded_at: string } | undefined;
+    ).get(position)) as { recorded_at: string } | undefined;
     return row?.recorded_at;
   }
 
   /** Empties every projection's tables and replays all events through them, in one transaction. */
-  rebuildProjections(onProgress?: (done: number, total: number) => void): number {
-    const total = this.headPosition();
-    return this.transaction(() => {
+  async rebuildProjections(onProgress?: (done: number, total: number) => void): Promise<number> {
+    const total = await this.headPosition();
+    return this.transaction(async () => {
       for (const projection of this.options.projections) {
-        for (const table of projection.tables) this.db.prepare(`DELETE FROM ${table}`).run();
+        for (const table of projection.tables) await this.db.prepare(`DELETE FROM ${table}`).run();
       }
       let done = 0;
-      for (const event of this.readAll()) {
+      for await (const event of this.readAll()) {
         const view = projected(event);
-        for (const projection of this.options.projections)
-          projection.apply(this.projectionDb, view);
+        for (const projection of this.options.projections) {
+          await projection.apply(this.projectionDb, view);
+        }
         done += 1;
         if (onProgress && done % 1000 === 0) onProgress(done, total);
       }

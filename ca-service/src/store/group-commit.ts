@@ -1,3 +1,5 @@
+import { AsyncResource } from 'node:async_hooks';
+
 interface Pending {
   work: () => unknown;
   resolve: (value: unknown) => void;
@@ -5,46 +7,56 @@ interface Pending {
 }
 
 /**
- * Group commit: units of work queued in the same event-loop turn run in one SQLite
- * transaction, so they share one COMMIT and its fsync (`synchronous = FULL` keeps its
- * durability: no promise settles before the commit that holds its writes). Each unit runs in
- * its own savepoint, so one that throws rolls back alone and only its caller sees the error.
+ * Group commit: units of work queued in the same event-loop turn run in one transaction, so they
+ * share one COMMIT (on SQLite its fsync, `synchronous = FULL` keeping its durability; on
+ * PostgreSQL its round trip and the writer's turn): no promise settles before the commit that
+ * holds its writes. Each unit runs in its own savepoint, so one that throws rolls back alone and
+ * only its caller sees the error.
  */
 export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
+  /**
+   * The asynchronous context the flush runs in: the one the group commit was made in, never the
+   * first caller's. That caller may be in a transaction (its units would join it) or a request
+   * (the others' appends would be traced and logged as that request's).
+   */
+  private readonly context = new AsyncResource('GroupCommit');
 
   /**
-   * `transaction` must nest (better-sqlite3 turns an inner call into a savepoint);
-   * `inTransaction` says whether the outer one is still open.
+   * `transaction` must nest (an inner call is a savepoint); `inTransaction` says whether the
+   * outer one is still open.
    */
   constructor(
-    private readonly transaction: <T>(fn: () => T) => T,
+    private readonly transaction: <T>(fn: () => Promise<T> | T) => Promise<T>,
     private readonly inTransaction: () => boolean,
   ) {}
 
-  run<T>(work: () => T): Promise<T> {
+  run<T>(work: () => Promise<T> | T): Promise<T> {
+    // Inside a transaction the unit is part of it: queued, it would wait for a commit that
+    // waits for it.
+    if (this.inTransaction()) return this.transaction(work);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => this.context.runInAsyncScope(() => void this.flush()));
       }
     });
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.scheduled = false;
     const batch = this.pending;
     this.pending = [];
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
-      this.transaction(() => {
+      await this.transaction(async () => {
         for (const { work } of batch) {
           try {
-            outcomes.push({ ok: true, value: this.transaction(work) });
+            outcomes.push({ ok: true, value: await this.transaction(work) });
           } catch (error) {
-            // Some errors (disk full, I/O) make SQLite roll back the whole transaction, not the
+            // Some errors (disk full, I/O, a lost connection) end the whole transaction, not the
             // savepoint: the units before this one are gone too, and the ones after must not
             // commit on their own. Every caller then sees the failure.
             if (!this.inTransaction()) throw error;

@@ -9,36 +9,49 @@ import type { SqlDatabase } from './sql-database.js';
  */
 export interface Lease {
   /** Takes the lease if it is free; true while this instance holds it. */
-  tryAcquire(): boolean;
+  tryAcquire(): Promise<boolean>;
   /**
    * False once the lease is lost: the connection that held it was replaced (PostgreSQL ended
    * the session, and another instance may hold the lease now).
    */
   held(): boolean;
-  release(): void;
+  release(): Promise<void>;
 }
 
 export function leaseOf(db: SqlDatabase, name: string): Lease {
   if (!(db instanceof PostgresDatabase)) {
-    return { tryAcquire: () => true, held: () => true, release: () => {} };
+    return {
+      tryAcquire: () => Promise.resolve(true),
+      held: () => true,
+      release: () => Promise.resolve(),
+    };
   }
   let heldOn: number | null = null;
+  let asking: Promise<boolean> | null = null;
   const held = () => heldOn !== null && heldOn === db.session;
+  const ask = async () => {
+    if (held()) return true;
+    const taken = await db.tryLock(`lease:${name}`);
+    heldOn = taken ? db.session : null;
+    return heldOn !== null;
+  };
   return {
     tryAcquire() {
-      // The lock counts re-entries: ask only while not holding it, so one release lets it go.
-      if (held()) return true;
-      heldOn = db.tryLock(`lease:${name}`) ? db.session : null;
-      return heldOn !== null;
+      // The lock counts re-entries: ask only while not holding it, and one ask at a time, so
+      // one release lets it go.
+      asking ??= ask().finally(() => {
+        asking = null;
+      });
+      return asking;
     },
     held,
-    release() {
+    async release() {
       if (!held()) {
         heldOn = null;
         return;
       }
       heldOn = null;
-      db.unlock(`lease:${name}`);
+      await db.unlock(`lease:${name}`);
     },
   };
 }

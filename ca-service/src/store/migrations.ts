@@ -583,14 +583,16 @@ export const MIGRATIONS: readonly string[] = [
 
 export class SchemaTooNewError extends Error {}
 
-export function migrate(db: SqlDatabase, appliedAt: string): void {
+export async function migrate(db: SqlDatabase, appliedAt: string): Promise<void> {
   // One transaction for the whole upgrade: CA instances starting together on one PostgreSQL
   // database take turns (its writer lock), and the second finds the schema already current.
-  db.transaction(() => {
-    db.exec(
+  await db.transaction(async () => {
+    await db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
     );
-    const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as {
+    const row = (await db
+      .prepare('SELECT MAX(version) AS version FROM schema_migrations')
+      .get()) as {
       version: number | null;
     };
     const current = row.version ?? 0;
@@ -599,12 +601,11 @@ export function migrate(db: SqlDatabase, appliedAt: string): void {
         `database schema v${current} is newer than this lantern-ca (knows v${MIGRATIONS.length})`,
       );
     }
-    MIGRATIONS.slice(current).forEach((sql, index) => {
-      db.exec(sql);
-      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
-        current + index + 1,
-        appliedAt,
-      );
-    });
+    for (const [index, sql] of MIGRATIONS.slice(current).entries()) {
+      await db.exec(sql);
+      await db
+        .prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)')
+        .run(current + index + 1, appliedAt);
+    }
   })();
 }

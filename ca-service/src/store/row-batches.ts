@@ -29,16 +29,15 @@ export class RowBatches {
   add(row: readonly unknown[]): void {
     if (this.rows.length === ROWS_PER_INSERT) {
       const { insert, params } = this.take();
-      if (insert.send) insert.send(...params);
-      else insert.run(...params);
+      insert.send(...params);
     }
     this.rows.push(row);
   }
 
-  flush(): void {
+  async flush(): Promise<void> {
     if (this.rows.length === 0) return;
     const { insert, params } = this.take();
-    insert.run(...params);
+    await insert.run(...params);
   }
 
   private take() {

@@ -1,4 +1,4 @@
-import { PostgresError } from './postgres/postgres-connection.js';
+import { PostgresError } from './postgres/postgres-error.js';
 
 /** SQLSTATE 23505 on PostgreSQL; SQLITE_CONSTRAINT_PRIMARYKEY or _UNIQUE on SQLite. */
 export function isUniqueViolation(error: unknown): boolean {

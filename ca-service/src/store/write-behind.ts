@@ -6,8 +6,8 @@ import type { SqlDatabase, SqlStatement } from './sql-database.js';
  */
 export interface WriteBehindStatement {
   run(...params: unknown[]): void;
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
+  get(...params: unknown[]): Promise<unknown>;
+  all(...params: unknown[]): Promise<unknown[]>;
 }
 
 export interface WriteBehindDatabase {
@@ -18,15 +18,14 @@ class WriteBehindStatementOf implements WriteBehindStatement {
   constructor(private readonly inner: SqlStatement) {}
 
   run(...params: unknown[]): void {
-    if (this.inner.send) this.inner.send(...params);
-    else this.inner.run(...params);
+    this.inner.send(...params);
   }
 
-  get(...params: unknown[]): unknown {
+  get(...params: unknown[]): Promise<unknown> {
     return this.inner.get(...params);
   }
 
-  all(...params: unknown[]): unknown[] {
+  all(...params: unknown[]): Promise<unknown[]> {
     return this.inner.all(...params);
   }
 }

@@ -1,5 +1,6 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { SqlDatabase } from './sql-database.js';
+import { SqliteDatabase } from './sqlite-database.js';
 
 const PROBE_ROW =
   "INSERT INTO schema_migrations (version, applied_at) VALUES (-1, 'readiness probe')";
@@ -12,13 +13,15 @@ class ProbeRolledBack extends Error {}
  * the store's busy timeout; on PostgreSQL at most its lock timeout for the writers' turn). Never
  * nests into a transaction in progress.
  */
-export function storeAcceptsWrites(db: SqlDatabase): boolean {
+export async function storeAcceptsWrites(db: SqlDatabase): Promise<boolean> {
   if (!db.open) return false;
   if (db.inTransaction) return true;
-  if (db instanceof Database) return sqliteAcceptsWrites(db);
+  if (db instanceof SqliteDatabase) {
+    return db.schedule(() => sqliteAcceptsWrites(db.raw));
+  }
   try {
-    db.transaction(() => {
-      db.prepare(PROBE_ROW).run();
+    await db.transaction(async () => {
+      await db.prepare(PROBE_ROW).run();
       throw new ProbeRolledBack();
     })();
   } catch (error) {

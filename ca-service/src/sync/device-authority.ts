@@ -19,7 +19,7 @@ export interface DeviceEventRule {
   /** What the CA does with it, for an active device. A revoked device's events only get stored. */
   effect: string;
   /** Why the event is refused, or undefined when the device may say it. */
-  check(scope: DeviceScope, event: EventEnvelope): string | undefined;
+  check(scope: DeviceScope, event: EventEnvelope): Promise<string | undefined> | string | undefined;
 }
 
 /**
@@ -54,7 +54,7 @@ export const DEVICE_AUTHORITY: Readonly<Record<string, DeviceEventRule>> = {
     asserts: 'an offline session started on this device, within a grant the CA issued here',
     effect:
       'recorded as an offline session of this device, ending no later than that grant; it never counts as a CA sign-in',
-    check: (scope, event) => offlineHere(scope, event) ?? withinGrant(scope, event),
+    check: async (scope, event) => offlineHere(scope, event) ?? (await withinGrant(scope, event)),
   },
   'identity.session.revoked': {
     asserts: 'a user signed out on this device',
@@ -71,9 +71,9 @@ export const DEVICE_AUTHORITY: Readonly<Record<string, DeviceEventRule>> = {
   'identity.user.webauthn_registration_canceled': {
     asserts: 'a passkey registration was abandoned on this device',
     effect: 'stored as a fact',
-    check: (scope, event) =>
+    check: async (scope, event) =>
       event.payload['deviceId'] === scope.deviceId
-        ? signedInHere(scope, String(event.payload['userId']))
+        ? await signedInHere(scope, String(event.payload['userId']))
         : 'the event names another device',
   },
   'identity.device.clock_rollback_detected': {
@@ -93,8 +93,8 @@ function offlineHere(scope: DeviceScope, event: EventEnvelope): string | undefin
 }
 
 /** An offline session can only come from a grant, and cannot outlive it. */
-function withinGrant(scope: DeviceScope, event: EventEnvelope): string | undefined {
-  const until = latestGrantExpiry(scope.db, String(event.payload['userId']), scope.deviceId);
+async function withinGrant(scope: DeviceScope, event: EventEnvelope): Promise<string | undefined> {
+  const until = await latestGrantExpiry(scope.db, String(event.payload['userId']), scope.deviceId);
   if (!until) return 'the user holds no grant on this device';
   const expiresAt = Date.parse(String(event.payload['expiresAt']));
   if (!(expiresAt <= Date.parse(until))) {
@@ -103,13 +103,13 @@ function withinGrant(scope: DeviceScope, event: EventEnvelope): string | undefin
   return undefined;
 }
 
-function ownSession(scope: DeviceScope, event: EventEnvelope): string | undefined {
+async function ownSession(scope: DeviceScope, event: EventEnvelope): Promise<string | undefined> {
   if (event.payload['reason'] !== 'logout') {
     return 'a device reports sign-outs only (reason logout)';
   }
   const sessionId = String(event.payload['sessionId']);
   if (scope.sessionsThisRound.has(sessionId)) return undefined;
-  const row = sessionOrigin(scope.db, sessionId);
+  const row = await sessionOrigin(scope.db, sessionId);
   if (row?.device_id !== scope.deviceId) return 'the session was not created on this device';
   const userId = event.payload['userId'];
   if (userId !== undefined && userId !== row.user_id) return 'the session is of another user';
@@ -120,7 +120,7 @@ function ownSession(scope: DeviceScope, event: EventEnvelope): string | undefine
  * The credential id must not already belong to another user or to the CA. The user must have
  * signed in here in a way the CA itself recorded: a session the device reported proves nothing.
  */
-function passkeyHere(scope: DeviceScope, event: EventEnvelope): string | undefined {
+async function passkeyHere(scope: DeviceScope, event: EventEnvelope): Promise<string | undefined> {
   const p = event.payload;
   if (p['kind'] !== 'webauthn') {
     return `a device may report passkey enrolments only, not ${String(p['kind'])}`;
@@ -128,15 +128,15 @@ function passkeyHere(scope: DeviceScope, event: EventEnvelope): string | undefin
   if (p['deviceId'] !== scope.deviceId || typeof p['credentialId'] !== 'string') {
     return 'a passkey enrolment from a device names that device and the credential id';
   }
-  const owner = passkeyOwner(scope.db, p['credentialId']);
+  const owner = await passkeyOwner(scope.db, p['credentialId']);
   if (owner && (owner.userId !== p['userId'] || owner.deviceId !== scope.deviceId)) {
     return 'this credential id is already registered elsewhere';
   }
   return signedInHere(scope, String(p['userId']));
 }
 
-function signedInHere(scope: DeviceScope, userId: string): string | undefined {
-  return signedInOnDevice(scope.db, userId, scope.deviceId)
+async function signedInHere(scope: DeviceScope, userId: string): Promise<string | undefined> {
+  return (await signedInOnDevice(scope.db, userId, scope.deviceId))
     ? undefined
     : 'the user never signed in on this device';
 }

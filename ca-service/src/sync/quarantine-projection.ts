@@ -15,8 +15,9 @@ export const quarantineProjection: Projection = {
 };
 
 /** An offline sign-in the device reported after its revocation: on record, without effect. */
-export function isQuarantined(db: SqlReader, eventId: string): boolean {
+export async function isQuarantined(db: SqlReader, eventId: string): Promise<boolean> {
   return (
-    statement(db, 'SELECT 1 FROM quarantined_events WHERE event_id = ?').get(eventId) !== undefined
+    (await statement(db, 'SELECT 1 FROM quarantined_events WHERE event_id = ?').get(eventId)) !==
+    undefined
   );
 }

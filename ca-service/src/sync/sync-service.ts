@@ -67,7 +67,7 @@ export class SyncService {
     request: SyncRequest,
     correlationId: string,
   ): Promise<SyncResponse> {
-    const push = this.ingest(device, request.events, correlationId);
+    const push = await this.ingest(device, request.events, correlationId);
     this.ctx.metrics.syncRound(push);
     const page = await signedRevocationPage(
       this.ctx,
@@ -96,7 +96,7 @@ export class SyncService {
   private ingest(device: ProvenDevice, pushed: SyncPushedEvent[], correlationId: string) {
     const { db } = this.ctx.store;
     const ordered = [...pushed].sort((a, b) => a.seq - b.seq);
-    return this.ctx.store.transaction(() => {
+    return this.ctx.store.transaction(async () => {
       let accepted = 0;
       let duplicates = 0;
       let quarantined = 0;
@@ -107,8 +107,8 @@ export class SyncService {
       // transaction: `record` notes each receipt it writes, and the accepted events, appended
       // at the end, join `known` at once, so a seq or an id pushed twice in one round is still
       // seen as pushed.
-      const receipts = this.receiptsOf(device.deviceId, ordered);
-      const known = this.ctx.store.storedEventIds(ordered.map(({ event }) => event.eventId));
+      const receipts = await this.receiptsOf(device.deviceId, ordered);
+      const known = await this.ctx.store.storedEventIds(ordered.map(({ event }) => event.eventId));
       // Written in batches, all before the append (its projections read them: deviceReport): a
       // few statements for the round rather than one per event.
       const newReceipts = new RowBatches(
@@ -137,7 +137,7 @@ export class SyncService {
       // record (`recorded`) that no projection acts on.
       // Judged by the store now, not by what the proof's check read: a revocation committed
       // since (on this instance or another) makes this round a hand-over already.
-      const { revokedAt } = getDevice(this.ctx, device.deviceId, null);
+      const { revokedAt } = await getDevice(this.ctx, device.deviceId, null);
       const outcome = revokedAt === null ? 'stored' : 'recorded';
       const source: EventSource = { service: 'lantern-agent', instance: device.deviceId };
       // Every seq of the round has a receipt by the end of it (pre-existing or recorded below).
@@ -160,7 +160,7 @@ export class SyncService {
           duplicates += 1;
           continue;
         }
-        const refusal = this.refusal(scope, event, tenantUsers);
+        const refusal = await this.refusal(scope, event, tenantUsers);
         if (refusal) {
           record(seq, event.eventId, 'rejected', `${refusal.code}: ${refusal.message}`);
           rejected.push({ seq, ...refusal });
@@ -195,9 +195,9 @@ export class SyncService {
           quarantined += 1;
         }
       }
-      newReceipts.flush();
-      if (toAppend.length > 0) this.ctx.store.append(toAppend);
-      const ack = this.contiguousAck(
+      await newReceipts.flush();
+      if (toAppend.length > 0) await this.ctx.store.append(toAppend);
+      const ack = await this.contiguousAck(
         device.deviceId,
         received,
         receiptsWritten > 0 ? receivedAt : null,
@@ -207,26 +207,29 @@ export class SyncService {
   }
 
   /** The receipts the device already holds for the round's seqs, by seq. */
-  private receiptsOf(deviceId: string, pushed: readonly SyncPushedEvent[]): Map<number, string> {
+  private async receiptsOf(
+    deviceId: string,
+    pushed: readonly SyncPushedEvent[],
+  ): Promise<Map<number, string>> {
     // One primary-key probe per seq, as a subquery per element: as a join, PostgreSQL may keep a
     // plan made while the table was small, a hash join that reads all of the device's receipts.
-    const rows = statement(
+    const rows = (await statement(
       this.ctx.store.db,
       `SELECT CAST(pushed.value AS BIGINT) AS seq,
        (SELECT receipt.event_id FROM device_event_receipts AS receipt
         WHERE receipt.device_id = ? AND receipt.seq = CAST(pushed.value AS BIGINT)) AS event_id
        FROM json_each(?) AS pushed`,
-    ).all(deviceId, JSON.stringify(pushed.map(({ seq }) => seq))) as Receipt[];
+    ).all(deviceId, JSON.stringify(pushed.map(({ seq }) => seq)))) as Receipt[];
     const receipts = new Map<number, string>();
     for (const row of rows) if (row.event_id !== null) receipts.set(row.seq, row.event_id);
     return receipts;
   }
 
-  private refusal(
+  private async refusal(
     scope: DeviceScope,
     pushed: EventEnvelope,
     tenantUsers: Map<string, boolean>,
-  ): Omit<SyncRejection, 'seq'> | undefined {
+  ): Promise<Omit<SyncRejection, 'seq'> | undefined> {
     const rule = Object.hasOwn(DEVICE_AUTHORITY, pushed.eventType)
       ? DEVICE_AUTHORITY[pushed.eventType]
       : undefined;
@@ -247,28 +250,32 @@ export class SyncService {
     const actorOk =
       (event.actor.type === 'device' && event.actor.id === scope.deviceId) ||
       (event.actor.type === 'user' &&
-        this.isTenantUser(event.actor.id, scope.tenantId, tenantUsers));
+        (await this.isTenantUser(event.actor.id, scope.tenantId, tenantUsers)));
     const payloadDevice = event.payload['deviceId'];
     const payloadUser = event.payload['userId'];
     if (
       !actorOk ||
       (payloadDevice !== undefined && payloadDevice !== scope.deviceId) ||
       (typeof payloadUser === 'string' &&
-        !this.isTenantUser(payloadUser, scope.tenantId, tenantUsers))
+        !(await this.isTenantUser(payloadUser, scope.tenantId, tenantUsers)))
     ) {
       return {
         code: 'tenant_mismatch',
         message: 'the event names a device or user outside this device and tenant',
       };
     }
-    const beyond = rule.check(scope, event);
+    const beyond = await rule.check(scope, event);
     return beyond === undefined ? undefined : { code: 'event_not_allowed', message: beyond };
   }
 
-  private isTenantUser(userId: string, tenantId: string, known: Map<string, boolean>): boolean {
+  private async isTenantUser(
+    userId: string,
+    tenantId: string,
+    known: Map<string, boolean>,
+  ): Promise<boolean> {
     let member = known.get(userId);
     if (member === undefined) {
-      member = userInTenant(this.ctx.store.db, userId, tenantId);
+      member = await userInTenant(this.ctx.store.db, userId, tenantId);
       known.set(userId, member);
     }
     return member;
@@ -319,23 +326,24 @@ export class SyncService {
    * Advances the device's ack over the receipts that now follow it: cost grows with new events
    * only. `receivedAt` is set when the round wrote receipts (null keeps the last time).
    */
-  private contiguousAck(
+  private async contiguousAck(
     deviceId: string,
     received: ReadonlySet<number>,
     receivedAt: string | null,
-  ): number {
+  ): Promise<number> {
     const { db } = this.ctx.store;
-    const state = statement(db, 'SELECT acked_seq FROM device_sync_state WHERE device_id = ?').get(
-      deviceId,
-    ) as { acked_seq: number } | undefined;
+    const state = (await statement(
+      db,
+      'SELECT acked_seq FROM device_sync_state WHERE device_id = ?',
+    ).get(deviceId)) as { acked_seq: number } | undefined;
     let ack = state?.acked_seq ?? 0;
     const next = statement(
       db,
       'SELECT 1 FROM device_event_receipts WHERE device_id = ? AND seq = ?',
     );
     // The round's own seqs are known to have receipts; only the ones beyond it are looked up.
-    while (received.has(ack + 1) || next.get(deviceId, ack + 1)) ack += 1;
-    statement(
+    while (received.has(ack + 1) || (await next.get(deviceId, ack + 1))) ack += 1;
+    await statement(
       db,
       `INSERT INTO device_sync_state (device_id, acked_seq, last_received_at) VALUES (?, ?, ?)
        ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq,

@@ -40,13 +40,13 @@ export function createTenant(
   ctx: Pick<CaContext, 'ids' | 'store'>,
   input: { name: string; slug?: string },
   meta: CommandMeta,
-): Tenant {
+): Promise<Tenant> {
   const slug = input.slug ?? slugify(input.name);
-  return ctx.store.transaction(() => {
-    if (findTenant(ctx.store.db, slug))
+  return ctx.store.transaction(async () => {
+    if (await findTenant(ctx.store.db, slug))
       throw new TenantExistsError(`a tenant with slug "${slug}" exists`);
     const tenantId = ctx.ids.next('ten');
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.tenant.created',
         aggregateId: tenantId,
@@ -60,34 +60,36 @@ export function createTenant(
   });
 }
 
-export function findTenant(db: SqlDatabase, idOrSlug: string): Tenant | undefined {
-  const row = statement(db, 'SELECT * FROM tenants WHERE tenant_id = ? OR slug = ?').get(
+export async function findTenant(db: SqlDatabase, idOrSlug: string): Promise<Tenant | undefined> {
+  const row = (await statement(db, 'SELECT * FROM tenants WHERE tenant_id = ? OR slug = ?').get(
     idOrSlug,
     idOrSlug,
-  ) as TenantRow | undefined;
+  )) as TenantRow | undefined;
   return row && toTenant(row);
 }
 
-export function getTenant(db: SqlDatabase, idOrSlug: string): Tenant {
-  const tenant = findTenant(db, idOrSlug);
+export async function getTenant(db: SqlDatabase, idOrSlug: string): Promise<Tenant> {
+  const tenant = await findTenant(db, idOrSlug);
   if (!tenant) throw new TenantNotFoundError(`no tenant "${idOrSlug}"`);
   return tenant;
 }
 
-export function listTenants(db: SqlDatabase): Tenant[] {
-  return (db.prepare('SELECT * FROM tenants ORDER BY created_at').all() as TenantRow[]).map(
+export async function listTenants(db: SqlDatabase): Promise<Tenant[]> {
+  return ((await db.prepare('SELECT * FROM tenants ORDER BY created_at').all()) as TenantRow[]).map(
     toTenant,
   );
 }
 
-export function tenantExists(db: SqlDatabase, tenantId: string): boolean {
-  return statement(db, 'SELECT 1 FROM tenants WHERE tenant_id = ?').get(tenantId) !== undefined;
+export async function tenantExists(db: SqlDatabase, tenantId: string): Promise<boolean> {
+  return (
+    (await statement(db, 'SELECT 1 FROM tenants WHERE tenant_id = ?').get(tenantId)) !== undefined
+  );
 }
 
-export function tenantIds(db: SqlDatabase): string[] {
-  return (statement(db, 'SELECT tenant_id FROM tenants').all() as { tenant_id: string }[]).map(
-    (row) => row.tenant_id,
-  );
+export async function tenantIds(db: SqlDatabase): Promise<string[]> {
+  return (
+    (await statement(db, 'SELECT tenant_id FROM tenants').all()) as { tenant_id: string }[]
+  ).map((row) => row.tenant_id);
 }
 
 const namesByDatabase = new WeakMap<SqlDatabase, Map<string, string>>();
@@ -96,7 +98,7 @@ const namesByDatabase = new WeakMap<SqlDatabase, Map<string, string>>();
  * A tenant's name never changes once created (there is no rename event), so each is read once
  * per database: every enrollment names its tenant, and enrollment is a hot path.
  */
-export function tenantName(db: SqlDatabase, tenantId: string): string | undefined {
+export async function tenantName(db: SqlDatabase, tenantId: string): Promise<string | undefined> {
   let names = namesByDatabase.get(db);
   if (!names) {
     names = new Map();
@@ -104,8 +106,9 @@ export function tenantName(db: SqlDatabase, tenantId: string): string | undefine
   }
   let name = names.get(tenantId);
   if (name === undefined) {
-    const row = statement(db, 'SELECT name FROM tenants WHERE tenant_id = ?').get(tenantId) as
-      { name: string } | undefined;
+    const row = (await statement(db, 'SELECT name FROM tenants WHERE tenant_id = ?').get(
+      tenantId,
+    )) as { name: string } | undefined;
     name = row?.name;
     if (name !== undefined) names.set(tenantId, name);
   }

@@ -38,18 +38,21 @@ export interface TenantPasswordPolicyView extends TenantPasswordPolicy {
 }
 
 /** The tenant's last `identity.tenant.password_policy_set` (few events: read from the log). */
-export function tenantPasswordPolicyOf(
+export async function tenantPasswordPolicyOf(
   store: EventStore,
   tenantId: string,
-): TenantPasswordPolicyView {
-  const last = store.lastOfTenant(tenantId, 'identity.tenant.password_policy_set');
+): Promise<TenantPasswordPolicyView> {
+  const last = await store.lastOfTenant(tenantId, 'identity.tenant.password_policy_set');
   if (!last) return { tenantId, ...DEFAULT_TENANT_PASSWORD_POLICY, updatedAt: null };
   const { minLength, refuseCommon } = last.payload as unknown as TenantPasswordPolicy;
   return { tenantId, minLength, refuseCommon, updatedAt: last.occurredAt };
 }
 
-export function tenantPasswordCheck(store: EventStore, tenantId: string): CredentialPolicy {
-  const { minLength, refuseCommon } = tenantPasswordPolicyOf(store, tenantId);
+export async function tenantPasswordCheck(
+  store: EventStore,
+  tenantId: string,
+): Promise<CredentialPolicy> {
+  const { minLength, refuseCommon } = await tenantPasswordPolicyOf(store, tenantId);
   return passwordPolicy({ minLength, ...(refuseCommon ? { refuse: COMMON_PASSWORDS } : {}) });
 }
 
@@ -58,10 +61,10 @@ export function setTenantPasswordPolicy(
   tenant: string,
   policy: TenantPasswordPolicy,
   meta: CommandMeta,
-): TenantPasswordPolicyView {
-  return ctx.store.transaction(() => {
-    const { tenantId } = getTenant(ctx.store.db, tenant);
-    ctx.store.append([
+): Promise<TenantPasswordPolicyView> {
+  return ctx.store.transaction(async () => {
+    const { tenantId } = await getTenant(ctx.store.db, tenant);
+    await ctx.store.append([
       {
         eventType: 'identity.tenant.password_policy_set',
         aggregateId: tenantId,

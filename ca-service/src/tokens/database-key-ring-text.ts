@@ -11,27 +11,27 @@ import { KeyRingChangedError } from './key-ring-store.js';
 export function databaseKeyRingText(
   db: SqlDatabase,
   initial: KeyRingText,
-): KeyRingText & { changed(): boolean } {
+): KeyRingText & { changed(): Promise<boolean> } {
   let version = 0;
-  const stored = () =>
-    db.prepare('SELECT version, keys FROM token_key_ring WHERE id = 1').get() as
+  const stored = async () =>
+    (await db.prepare('SELECT version, keys FROM token_key_ring WHERE id = 1').get()) as
       { version: number; keys: string } | undefined;
   return {
-    read() {
-      const row = stored();
+    async read() {
+      const row = await stored();
       if (row === undefined) return initial.read();
       version = row.version;
       return row.keys;
     },
-    write(text) {
+    async write(text) {
       const outcome =
         version === 0
-          ? db
+          ? await db
               .prepare(
                 'INSERT INTO token_key_ring (id, version, keys) VALUES (1, 1, ?) ON CONFLICT (id) DO NOTHING',
               )
               .run(text)
-          : db
+          : await db
               .prepare(
                 'UPDATE token_key_ring SET version = version + 1, keys = ? WHERE id = 1 AND version = ?',
               )
@@ -39,6 +39,6 @@ export function databaseKeyRingText(
       if (outcome.changes !== 1) throw new KeyRingChangedError();
       version += 1;
     },
-    changed: () => (stored()?.version ?? 0) !== version,
+    changed: async () => ((await stored())?.version ?? 0) !== version,
   };
 }

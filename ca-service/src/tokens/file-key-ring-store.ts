@@ -17,10 +17,10 @@ interface StoredKey extends StoredKeyState {
 /** Where a sealed key ring's text is kept: a file, or a row several CA instances share. */
 export interface KeyRingText {
   /** Null when nothing has been saved yet. */
-  read(): string | null;
-  write(text: string): void;
+  read(): Promise<string | null> | string | null;
+  write(text: string): Promise<void> | void;
   /** See `KeyRingStore.changed`. */
-  changed?(): boolean;
+  changed?(): Promise<boolean> | boolean;
 }
 
 /**
@@ -51,17 +51,17 @@ export function sealedKeyRingStore(text: KeyRingText, passphrase: string): KeyRi
   if (passphrase === '') throw new KeyRingLockedError('The token key ring needs a passphrase.');
   // Every key of the file under one Argon2id derivation (pki/key-file.ts): one KDF run a start.
   let header: string | undefined;
-  const save = (state: { keys: readonly TokenKey[] }) => {
+  const save = async (state: { keys: readonly TokenKey[] }) => {
     const keys = state.keys.map((key) => {
       const stored = encodeKey(key, passphrase, header);
       header ??= keyFileHeader(stored.privateKey) ?? undefined;
       return stored;
     });
-    text.write(`${JSON.stringify({ format: FORMAT, keys }, null, 2)}\n`);
+    await text.write(`${JSON.stringify({ format: FORMAT, keys }, null, 2)}\n`);
   };
   return {
-    load() {
-      const saved = text.read();
+    async load() {
+      const saved = await text.read();
       if (saved === null) return null;
       let legacy = false;
       const keys = parseKeyRingFile<StoredKey>(saved, FORMAT).map((stored) => {
@@ -71,7 +71,7 @@ export function sealedKeyRingStore(text: KeyRingText, passphrase: string): KeyRi
         return decoded.key;
       });
       // Keys written with PBKDF2 (2048 iterations) go back to disk sealed the new way now.
-      if (legacy) save({ keys });
+      if (legacy) await save({ keys });
       return { keys };
     },
     save,

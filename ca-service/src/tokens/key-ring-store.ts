@@ -31,9 +31,9 @@ export interface KeyRingState {
 
 export interface KeyRingStore {
   /** Null when nothing has been saved yet. */
-  load(): KeyRingState | null;
+  load(): Promise<KeyRingState | null> | KeyRingState | null;
   /** Must be atomic: a crash leaves either the old state or the new one. */
-  save(state: KeyRingState): void;
+  save(state: KeyRingState): Promise<void> | void;
   /** Where new keys are made; in this process when absent. */
   generateKey?(): KeyObject | HeldKey;
   /**
@@ -41,7 +41,7 @@ export interface KeyRingStore {
    * store shared through the database); such a store's `save` throws `KeyRingChangedError`
    * rather than overwrite that change.
    */
-  changed?(): boolean;
+  changed?(): Promise<boolean> | boolean;
 }
 
 /** A save refused because another CA instance changed the shared key ring first. */

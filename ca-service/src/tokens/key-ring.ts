@@ -57,27 +57,27 @@ export interface KeyRing {
   /** Public parts only: next, active, then retired keys until their `removeAfter`. */
   jwks(): PublicJwks;
   /** Unconditional; the retired key stays published until the last token it signed expires. */
-  rotate(): KeyRingChange;
+  rotate(): Promise<KeyRingChange>;
   /**
    * The answer to a compromised key: it is gone from the ring and the JWKS at once, so every
    * token it signed stops verifying (at the CA now, on a device at its next sync, whose signed
    * key set no longer has it). The active key is first rotated out; a `next` key is replaced.
    * `TokenKeyNotFoundError` for a kid the ring does not hold.
    */
-  revoke(kid: string): KeyRingChange;
+  revoke(kid: string): Promise<KeyRingChange>;
   /**
    * The answer to a leak of the key store (or its passphrase): every key in it is as exposed as
    * the active one, the next and the retired keys included, so all go at once and two fresh keys
    * take their place; every token signed so far stops verifying. `removedKids` lists the old keys.
    */
-  replaceAll(): KeyRingChange;
+  replaceAll(): Promise<KeyRingChange>;
   /** Rotates when the active key has signed for a full period; drops keys past `removeAfter`. */
-  scheduledRotation(): KeyRingChange;
+  scheduledRotation(): Promise<KeyRingChange>;
   /**
    * Takes up what another CA instance saved to a shared store (a rotation there); true when the
    * keys changed. A no-op for a store this process alone writes.
    */
-  refresh(): boolean;
+  refresh(): Promise<boolean>;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -91,7 +91,7 @@ const STATUS_ORDER = { next: 0, active: 1, retired: 2 } as const;
  * published after it retires until the last token it signed has expired. Each change is saved
  * before it takes effect here: a key that signed is never one the store could lose.
  */
-export function openKeyRing(config: KeyRingConfig): KeyRing {
+export async function openKeyRing(config: KeyRingConfig): Promise<KeyRing> {
   const { clock, store, maxTokenLifetimeMs } = config;
   const rotationPeriodMs = config.rotationPeriodMs ?? 30 * DAY_MS;
   const removalGraceMs = config.removalGraceMs ?? 60_000;
@@ -112,8 +112,8 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     return jwk;
   };
 
-  const loadSaved = (): readonly TokenKey[] | null => {
-    const loaded = store.load();
+  const loadSaved = async (): Promise<readonly TokenKey[] | null> => {
+    const loaded = await store.load();
     if (loaded !== null) checkShape(loaded.keys, publicPart);
     return loaded?.keys ?? null;
   };
@@ -122,25 +122,25 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     { ...generateKey(now), status: 'active', activatedAt: now },
     { ...generateKey(now), status: 'next' },
   ];
-  const firstKeys = (): readonly TokenKey[] => {
+  const firstKeys = async (): Promise<readonly TokenKey[]> => {
     const now = clock.now();
     const fresh = freshRing(now);
     try {
-      store.save({ keys: fresh });
+      await store.save({ keys: fresh });
       return fresh;
     } catch (error) {
       // Another instance made the first ring a moment earlier: that one is everyone's.
-      const saved = error instanceof KeyRingChangedError ? loadSaved() : null;
+      const saved = error instanceof KeyRingChangedError ? await loadSaved() : null;
       if (saved === null) throw error;
       return saved;
     }
   };
-  let keys: readonly TokenKey[] = loadSaved() ?? firstKeys();
+  let keys: readonly TokenKey[] = (await loadSaved()) ?? (await firstKeys());
 
   /** Takes up what the store holds: when another instance changed it, or `always`. */
-  function refresh(always = false): boolean {
-    if (!always && store.changed?.() !== true) return false;
-    const saved = loadSaved();
+  async function refresh(always = false): Promise<boolean> {
+    if (!always && (await store.changed?.()) !== true) return false;
+    const saved = await loadSaved();
     if (saved === null) return false;
     keys = saved;
     return true;
@@ -152,14 +152,14 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
    * on a token): this instance then follows what the store holds, so a revoked key it no longer
    * names does not go on signing here, and the error is thrown.
    */
-  function trySave(next: readonly TokenKey[]): boolean {
+  async function trySave(next: readonly TokenKey[]): Promise<boolean> {
     try {
-      store.save({ keys: next });
+      await store.save({ keys: next });
       return true;
     } catch (error) {
       if (error instanceof KeyRingChangedError) return false;
       try {
-        refresh(true);
+        await refresh(true);
       } catch {
         // The store cannot be read either: keep the ring in memory; the save's error says why.
       }
@@ -167,8 +167,8 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     }
   }
 
-  function change(rotate: boolean, revokedKid?: string, attempt = 1): KeyRingChange {
-    refresh();
+  async function change(rotate: boolean, revokedKid?: string, attempt = 1): Promise<KeyRingChange> {
+    await refresh();
     const now = clock.now();
     const revoked =
       revokedKid === undefined ? undefined : keys.find((key) => key.kid === revokedKid);
@@ -191,10 +191,10 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     );
     const kept = current.filter((key) => !removed.includes(key));
     if (current !== keys || removed.length > 0) {
-      if (!trySave(kept)) {
+      if (!(await trySave(kept))) {
         // Another instance changed the ring meanwhile; its change stands and this one is
         // dropped, except a revocation, which is made again on the ring as it now is.
-        refresh();
+        await refresh();
         if (revokedKid !== undefined && keys.some((key) => key.kid === revokedKid)) {
           if (attempt >= MAX_ATTEMPTS) throw new KeyRingBusyError();
           return change(false, revokedKid, attempt + 1);
@@ -207,11 +207,11 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     return { rotation: rotation?.summary ?? null, removedKids: removed.map((key) => key.kid) };
   }
 
-  function replaceAll(attempt = 1): KeyRingChange {
-    refresh();
+  async function replaceAll(attempt = 1): Promise<KeyRingChange> {
+    await refresh();
     const now = clock.now();
     const fresh = freshRing(now);
-    if (!trySave(fresh)) {
+    if (!(await trySave(fresh))) {
       // Another instance changed the ring meanwhile: replace what it holds now.
       if (attempt >= MAX_ATTEMPTS) throw new KeyRingBusyError();
       return replaceAll(attempt + 1);
@@ -254,8 +254,8 @@ export function openKeyRing(config: KeyRingConfig): KeyRing {
     rotate: () => change(true),
     revoke: (kid) => change(false, kid),
     replaceAll: () => replaceAll(),
-    scheduledRotation: () => {
-      refresh();
+    scheduledRotation: async () => {
+      await refresh();
       return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);
     },
     refresh: () => refresh(),

@@ -10,9 +10,10 @@ export interface PersonalData {
 
 const FORMAT = /^pii1\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})$/;
 
-function keyOf(db: SqlReader, userId: string): Buffer | undefined {
-  const row = db.prepare('SELECT subject_key FROM subject_keys WHERE user_id = ?').get(userId) as
-    { subject_key: Buffer } | undefined;
+async function keyOf(db: SqlReader, userId: string): Promise<Buffer | undefined> {
+  const row = (await db
+    .prepare('SELECT subject_key FROM subject_keys WHERE user_id = ?')
+    .get(userId)) as { subject_key: Buffer } | undefined;
   return row?.subject_key;
 }
 
@@ -22,20 +23,18 @@ function keyOf(db: SqlReader, userId: string): Buffer | undefined {
  * key, so the append-only, hash-chained events stay intact and verifiable while what they said
  * about the person becomes unreadable, and a replay rebuilds the anonymised user.
  */
-export function sealPersonalData(
+export async function sealPersonalData(
   db: SqlDatabase,
   userId: string,
   data: PersonalData,
   createdAt: string,
-): string {
-  let key = keyOf(db, userId);
+): Promise<string> {
+  let key = await keyOf(db, userId);
   if (!key) {
     key = randomBytes(32);
-    db.prepare('INSERT INTO subject_keys (user_id, subject_key, created_at) VALUES (?, ?, ?)').run(
-      userId,
-      key,
-      createdAt,
-    );
+    await db
+      .prepare('INSERT INTO subject_keys (user_id, subject_key, created_at) VALUES (?, ?, ?)')
+      .run(userId, key, createdAt);
   }
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(Buffer.from(userId));
@@ -44,13 +43,13 @@ export function sealPersonalData(
 }
 
 /** Null once the user was erased (their key is gone) or when the value does not open. */
-export function openPersonalData(
+export async function openPersonalData(
   db: SqlReader,
   userId: string,
   sealed: string,
-): PersonalData | null {
+): Promise<PersonalData | null> {
   const match = FORMAT.exec(sealed);
-  const key = keyOf(db, userId);
+  const key = await keyOf(db, userId);
   if (!match || !key) return null;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(match[1] ?? '', 'base64url'))
@@ -66,6 +65,6 @@ export function openPersonalData(
   }
 }
 
-export function forgetPersonalData(db: SqlDatabase, userId: string): void {
-  db.prepare('DELETE FROM subject_keys WHERE user_id = ?').run(userId);
+export async function forgetPersonalData(db: SqlDatabase, userId: string): Promise<void> {
+  await db.prepare('DELETE FROM subject_keys WHERE user_id = ?').run(userId);
 }

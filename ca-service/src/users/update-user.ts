@@ -12,8 +12,11 @@ export interface UserChanges {
 }
 
 /** The kind of the user's current secret, from the last `password_set` of their stream. */
-function currentCredentialKind(ctx: Pick<CaContext, 'store'>, userId: string): string | null {
-  const last = ctx.store.lastInStream('user', userId, ['identity.user.password_set']);
+async function currentCredentialKind(
+  ctx: Pick<CaContext, 'store'>,
+  userId: string,
+): Promise<string | null> {
+  const last = await ctx.store.lastInStream('user', userId, ['identity.user.password_set']);
   return last === undefined ? null : ((last.payload as { kind?: string }).kind ?? null);
 }
 
@@ -28,12 +31,16 @@ export function updateUser(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { userId: string; tenantId: string | null; changes: UserChanges },
   meta: CommandMeta,
-): UserView {
-  return ctx.store.transaction(() => {
-    const user = getUser(ctx, input.userId, input.tenantId);
+): Promise<UserView> {
+  return ctx.store.transaction(async () => {
+    const user = await getUser(ctx, input.userId, input.tenantId);
     const { role, email, displayName } = input.changes;
     const roleChanges = role !== undefined && role !== user.role;
-    if (roleChanges && role !== 'learner' && currentCredentialKind(ctx, user.user_id) === 'pin') {
+    if (
+      roleChanges &&
+      role !== 'learner' &&
+      (await currentCredentialKind(ctx, user.user_id)) === 'pin'
+    ) {
       throw new CredentialRejectedError(
         `a ${role} needs a password, and this learner has a PIN: set a password first (lantern-ca user reset-password)`,
       );
@@ -44,7 +51,7 @@ export function updateUser(
     const personal =
       email === undefined && displayName === undefined
         ? undefined
-        : sealPersonalData(
+        : await sealPersonalData(
             ctx.store.db,
             user.user_id,
             {
@@ -54,7 +61,7 @@ export function updateUser(
             },
             now,
           );
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.user.updated',
         eventVersion: 2,
@@ -68,9 +75,11 @@ export function updateUser(
         },
       },
     ]);
-    if (roleChanges) endUserSessions(ctx, user.user_id, user.tenant_id, 'user_revoked', meta);
+    if (roleChanges) await endUserSessions(ctx, user.user_id, user.tenant_id, 'user_revoked', meta);
     return toUserView(
-      ctx.store.db.prepare('SELECT * FROM users WHERE user_id = ?').get(user.user_id) as UserRow,
+      (await ctx.store.db
+        .prepare('SELECT * FROM users WHERE user_id = ?')
+        .get(user.user_id)) as UserRow,
     );
   });
 }

@@ -11,25 +11,27 @@ type PersonalFields = Partial<PersonalData>;
  * v2 events carry personal fields sealed per user; v1 events in clear. Once a user is erased
  * their key is gone and a replay yields the anonymised placeholder instead.
  */
-function personalFields(
+async function personalFields(
   db: SqlReader,
   payload: PersonalFields & { userId: string; personalData?: string },
-): PersonalFields {
+): Promise<PersonalFields> {
   const sealed = payload.personalData;
   if (typeof sealed !== 'string') return payload;
-  return openPersonalData(db, payload.userId, sealed) ?? { username: `erased:${payload.userId}` };
+  return (
+    (await openPersonalData(db, payload.userId, sealed)) ?? { username: `erased:${payload.userId}` }
+  );
 }
 
 /** Users with their lockout counters: the counter lives here because it is derived from events. */
 export const usersProjection: Projection = {
   name: 'users',
   tables: ['users'],
-  apply(db, event) {
+  async apply(db, event) {
     const at = event.occurredAt;
     switch (event.eventType) {
       case 'identity.user.registered': {
         const { userId, role, status } = event.payload;
-        const personal = personalFields(db, event.payload);
+        const personal = await personalFields(db, event.payload);
         statement(
           db,
           `INSERT INTO users (user_id, tenant_id, username, role, email, display_name, status, created_at, updated_at)
@@ -49,7 +51,7 @@ export const usersProjection: Projection = {
       }
       case 'identity.user.updated': {
         const { userId, role } = event.payload;
-        const personal = personalFields(db, event.payload);
+        const personal = await personalFields(db, event.payload);
         statement(
           db,
           `UPDATE users SET role = COALESCE(?, role), email = COALESCE(?, email),
@@ -66,7 +68,7 @@ export const usersProjection: Projection = {
       case 'identity.user.login_failed': {
         const { userId, offline, failureCount } = event.payload;
         if (userId === undefined || offline === true) break;
-        if (deviceReport(db, event.eventId) !== undefined) break;
+        if ((await deviceReport(db, event.eventId)) !== undefined) break;
         statement(
           db,
           `UPDATE users SET failure_count = ?, failure_window_start = CASE WHEN ? = 1 THEN ? ELSE failure_window_start END,
@@ -75,7 +77,8 @@ export const usersProjection: Projection = {
         break;
       }
       case 'identity.user.locked':
-        if (event.payload.offline === true || deviceReport(db, event.eventId) !== undefined) break;
+        if (event.payload.offline === true || (await deviceReport(db, event.eventId)) !== undefined)
+          break;
         statement(db, 'UPDATE users SET locked_until = ?, updated_at = ? WHERE user_id = ?').run(
           event.payload.lockedUntil ?? '9999-12-31T23:59:59.999Z',
           at,
@@ -89,7 +92,8 @@ export const usersProjection: Projection = {
         ).run(at, event.payload.userId);
         break;
       case 'identity.user.logged_in':
-        if (event.payload.offline === true || deviceReport(db, event.eventId) !== undefined) break;
+        if (event.payload.offline === true || (await deviceReport(db, event.eventId)) !== undefined)
+          break;
         statement(
           db,
           'UPDATE users SET failure_count = 0, failure_window_start = NULL, updated_at = ? WHERE user_id = ?',

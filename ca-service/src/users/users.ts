@@ -53,88 +53,100 @@ export const toUserView = (row: UserRow): UserView => ({
   createdAt: row.created_at,
 });
 
-export function findUserByName(
+export async function findUserByName(
   db: SqlDatabase,
   tenantId: string,
   username: string,
-): UserRow | undefined {
-  return db
+): Promise<UserRow | undefined> {
+  return (await db
     .prepare('SELECT * FROM users WHERE tenant_id = ? AND username = ?')
-    .get(tenantId, username) as UserRow | undefined;
+    .get(tenantId, username)) as UserRow | undefined;
 }
 
 /** The row as stored, erased users included: callers judge status and tenant themselves. */
-export function findUserById(db: SqlDatabase, userId: string): UserRow | undefined {
-  return statement(db, 'SELECT * FROM users WHERE user_id = ?').get(userId) as UserRow | undefined;
+export async function findUserById(db: SqlDatabase, userId: string): Promise<UserRow | undefined> {
+  return (await statement(db, 'SELECT * FROM users WHERE user_id = ?').get(userId)) as
+    UserRow | undefined;
 }
 
 /** Whether the user exists in this tenant (erased or not): the sync ingest asks per event. */
-export function userInTenant(db: SqlDatabase, userId: string, tenantId: string): boolean {
+export async function userInTenant(
+  db: SqlDatabase,
+  userId: string,
+  tenantId: string,
+): Promise<boolean> {
   return (
-    statement(db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
+    (await statement(db, 'SELECT 1 FROM users WHERE user_id = ? AND tenant_id = ?').get(
       userId,
       tenantId,
-    ) !== undefined
+    )) !== undefined
   );
 }
 
 /** The tenant's users with this address (case-insensitive) that are not erased. */
-export function unerasedUsersWithEmail(
+export async function unerasedUsersWithEmail(
   db: SqlDatabase,
   tenantId: string,
   email: string,
-): UserRow[] {
-  return statement(
+): Promise<UserRow[]> {
+  return (await statement(
     db,
     `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?) AND status != 'erased'`,
-  ).all(tenantId, email) as UserRow[];
+  ).all(tenantId, email)) as UserRow[];
 }
 
 /** The first `limit` users by username with this address who may sign in or are about to. */
-export function activeUsersWithEmail(
+export async function activeUsersWithEmail(
   db: SqlDatabase,
   tenantId: string,
   email: string,
   limit: number,
-): UserRow[] {
-  return statement(
+): Promise<UserRow[]> {
+  return (await statement(
     db,
     `SELECT * FROM users WHERE tenant_id = ? AND lower(email) = lower(?)
      AND status IN ('active', 'pending_verification') ORDER BY username LIMIT ?`,
-  ).all(tenantId, email, limit) as UserRow[];
+  ).all(tenantId, email, limit)) as UserRow[];
 }
 
 export type UserName = Pick<UserRow, 'user_id' | 'username' | 'status'>;
 
 /** Those of these users that exist, in username order: one query for a whole list. */
-export function userNames(db: SqlDatabase, userIds: readonly string[]): UserName[] {
-  return statement(
+export async function userNames(db: SqlDatabase, userIds: readonly string[]): Promise<UserName[]> {
+  return (await statement(
     db,
     `SELECT user_id, username, status FROM users
      WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY username`,
-  ).all(JSON.stringify(userIds)) as UserName[];
+  ).all(JSON.stringify(userIds))) as UserName[];
 }
 
 /** Every active user with their tenant, for the metrics scraped per tenant. */
-export function activeUsers(db: SqlDatabase): { userId: string; tenantId: string }[] {
-  return statement(
+export async function activeUsers(
+  db: SqlDatabase,
+): Promise<{ userId: string; tenantId: string }[]> {
+  return (await statement(
     db,
     `SELECT user_id AS "userId", tenant_id AS "tenantId" FROM users WHERE status = 'active'`,
-  ).all() as { userId: string; tenantId: string }[];
+  ).all()) as { userId: string; tenantId: string }[];
 }
 
 /** The user's password (or PIN) hash; undefined for an account without one. */
-export function passwordHash(db: SqlDatabase, userId: string): string | undefined {
-  const row = statement(
+export async function passwordHash(db: SqlDatabase, userId: string): Promise<string | undefined> {
+  const row = (await statement(
     db,
     "SELECT hash FROM credentials WHERE user_id = ? AND kind = 'password'",
-  ).get(userId) as { hash: string } | undefined;
+  ).get(userId)) as { hash: string } | undefined;
   return row?.hash;
 }
 
 /** Sets the user's password (or PIN) hash, replacing any earlier one. */
-export function setPasswordHash(db: SqlDatabase, userId: string, hash: string, at: string): void {
-  statement(
+export async function setPasswordHash(
+  db: SqlDatabase,
+  userId: string,
+  hash: string,
+  at: string,
+): Promise<void> {
+  await statement(
     db,
     `INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, 'password', ?, ?)
      ON CONFLICT (user_id, kind) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`,
@@ -142,40 +154,45 @@ export function setPasswordHash(db: SqlDatabase, userId: string, hash: string, a
 }
 
 /** Replaces the hash only while it is still `current` (true if it did): a secret set meanwhile stays. */
-export function replacePasswordHash(
+export async function replacePasswordHash(
   db: SqlDatabase,
   userId: string,
   current: string,
   hash: string,
   at: string,
-): boolean {
+): Promise<boolean> {
   return (
-    statement(
-      db,
-      "UPDATE credentials SET hash = ?, updated_at = ? WHERE user_id = ? AND kind = 'password' AND hash = ?",
-    ).run(hash, at, userId, current).changes === 1
+    (
+      await statement(
+        db,
+        "UPDATE credentials SET hash = ?, updated_at = ? WHERE user_id = ? AND kind = 'password' AND hash = ?",
+      ).run(hash, at, userId, current)
+    ).changes === 1
   );
 }
 
 /** A user of another tenant is not found: tenants never learn of each other's users. */
-export function getUser(
+export async function getUser(
   ctx: Pick<CaContext, 'store'>,
   userId: string,
   tenantId: string | null,
-): UserRow {
-  const row = findUserById(ctx.store.db, userId);
+): Promise<UserRow> {
+  const row = await findUserById(ctx.store.db, userId);
   if (!row || row.status === 'erased' || (tenantId !== null && row.tenant_id !== tenantId))
     throw new UserNotFoundError();
   return row;
 }
 
-export function listUsers(ctx: Pick<CaContext, 'store'>, tenantId: string): UserView[] {
+export async function listUsers(
+  ctx: Pick<CaContext, 'store'>,
+  tenantId: string,
+): Promise<UserView[]> {
   return (
-    ctx.store.db
+    (await ctx.store.db
       .prepare(
         "SELECT * FROM users WHERE tenant_id = ? AND status != 'erased' ORDER BY username LIMIT 5000",
       )
-      .all(tenantId) as UserRow[]
+      .all(tenantId)) as UserRow[]
   ).map(toUserView);
 }
 
@@ -188,14 +205,14 @@ export function credentialKind(role: Role, secret: string): 'password' | 'pin' {
  * The kind of `secret` for a user of `role`, once it meets that kind's policy: a learner's PIN
  * the PIN rules, any password the tenant's password policy. `credential_rejected` otherwise.
  */
-export function acceptableSecret(
+export async function acceptableSecret(
   store: EventStore,
   tenantId: string,
   role: Role,
   secret: string,
-): 'password' | 'pin' {
+): Promise<'password' | 'pin'> {
   const kind = credentialKind(role, secret);
-  const policy = kind === 'pin' ? pinPolicy() : tenantPasswordCheck(store, tenantId);
+  const policy = kind === 'pin' ? pinPolicy() : await tenantPasswordCheck(store, tenantId);
   const verdict = policy.check(secret);
   if (!verdict.ok)
     throw new CredentialRejectedError(
@@ -216,16 +233,16 @@ export async function registerUser(
   },
   meta: CommandMeta,
 ): Promise<UserView> {
-  const tenant = getTenant(ctx.store.db, input.tenant);
-  const kind = acceptableSecret(ctx.store, tenant.tenantId, input.role, input.password);
+  const tenant = await getTenant(ctx.store.db, input.tenant);
+  const kind = await acceptableSecret(ctx.store, tenant.tenantId, input.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
-  return ctx.store.transaction(() => {
-    if (findUserByName(ctx.store.db, tenant.tenantId, input.username)) {
+  return ctx.store.transaction(async () => {
+    if (await findUserByName(ctx.store.db, tenant.tenantId, input.username)) {
       throw new UserExistsError(`"${input.username}" already exists in this tenant`);
     }
     const userId = ctx.ids.next('usr');
     const base = { aggregateId: userId, tenantId: tenant.tenantId, ...meta };
-    ctx.store.append([
+    await ctx.store.append([
       {
         ...base,
         eventType: 'identity.user.registered',
@@ -239,7 +256,7 @@ export async function registerUser(
           homeTenantId: tenant.tenantId,
           registrationSource: 'admin',
           createdAt: isoNow(ctx.clock),
-          personalData: sealPersonalData(
+          personalData: await sealPersonalData(
             ctx.store.db,
             userId,
             {
@@ -257,10 +274,10 @@ export async function registerUser(
         payload: { userId, kind, reason: 'registration' },
       },
     ]);
-    ctx.store.db
+    await ctx.store.db
       .prepare('INSERT INTO credentials (user_id, kind, hash, updated_at) VALUES (?, ?, ?, ?)')
       .run(userId, 'password', hash, isoNow(ctx.clock));
-    return toUserView(getUser(ctx, userId, null));
+    return toUserView(await getUser(ctx, userId, null));
   });
 }
 
@@ -271,9 +288,9 @@ export function applyUserAction(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   input: { userId: string; tenantId: string | null; action: UserAction; reason?: string },
   meta: CommandMeta,
-): UserView {
-  return ctx.store.transaction(() => {
-    const user = getUser(ctx, input.userId, input.tenantId);
+): Promise<UserView> {
+  return ctx.store.transaction(async () => {
+    const user = await getUser(ctx, input.userId, input.tenantId);
     const base = { aggregateId: user.user_id, tenantId: user.tenant_id, ...meta };
     const userId = user.user_id;
     const events = {
@@ -289,9 +306,9 @@ export function applyUserAction(
         payload: { userId, ...(input.reason ? { requestId: input.reason } : {}) },
       },
     } as const;
-    ctx.store.append([{ ...base, ...events[input.action] }]);
+    await ctx.store.append([{ ...base, ...events[input.action] }]);
     if (input.action === 'lock' || input.action === 'suspend' || input.action === 'erase') {
-      endUserSessions(
+      await endUserSessions(
         ctx,
         user.user_id,
         user.tenant_id,
@@ -300,30 +317,30 @@ export function applyUserAction(
       );
     }
     if (input.action === 'erase') {
-      ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
-      forgetPersonalData(ctx.store.db, user.user_id);
+      await ctx.store.db.prepare('DELETE FROM credentials WHERE user_id = ?').run(user.user_id);
+      await forgetPersonalData(ctx.store.db, user.user_id);
       // The invitations they accepted sealed their email under the invitation's own key.
-      for (const invitationId of acceptedInvitationIds(ctx.store.db, user.user_id))
-        forgetPersonalData(ctx.store.db, invitationId);
+      for (const invitationId of await acceptedInvitationIds(ctx.store.db, user.user_id))
+        await forgetPersonalData(ctx.store.db, invitationId);
     }
-    const updated = ctx.store.db
+    const updated = (await ctx.store.db
       .prepare('SELECT * FROM users WHERE user_id = ?')
-      .get(user.user_id) as UserRow;
+      .get(user.user_id)) as UserRow;
     return toUserView(updated);
   });
 }
 
 /** Ends the user's sessions, refresh families and grants; returns how many it ended. */
-export function endUserSessions(
+export async function endUserSessions(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   userId: string,
   tenantId: string,
   reason: 'user_revoked' | 'user_deleted' | 'password_reset',
   meta: CommandMeta,
-): number {
-  const sessions = activeSessionsOfUser(ctx.store.db, userId);
-  const grants = activeGrantsOfUser(ctx.store.db, userId);
-  ctx.store.append([
+): Promise<number> {
+  const sessions = await activeSessionsOfUser(ctx.store.db, userId);
+  const grants = await activeGrantsOfUser(ctx.store.db, userId);
+  await ctx.store.append([
     ...sessions.map((session) => ({
       eventType: 'identity.session.revoked',
       eventVersion: 2,
@@ -351,7 +368,7 @@ export function endUserSessions(
       },
     })),
   ]);
-  revokeRefreshTokensOfUser(ctx.store.db, userId);
+  await revokeRefreshTokensOfUser(ctx.store.db, userId);
   return sessions.length + grants.length;
 }
 
@@ -365,12 +382,12 @@ export async function resetPassword(
   input: { userId: string; tenantId: string | null; password: string },
   meta: CommandMeta,
 ): Promise<UserView> {
-  const user = getUser(ctx, input.userId, input.tenantId);
-  const kind = acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
+  const user = await getUser(ctx, input.userId, input.tenantId);
+  const kind = await acceptableSecret(ctx.store, user.tenant_id, user.role, input.password);
   const hash = await ctx.passwords.hash(input.password);
-  return ctx.store.transaction(() => {
-    const fresh = getUser(ctx, input.userId, input.tenantId);
-    ctx.store.append([
+  return ctx.store.transaction(async () => {
+    const fresh = await getUser(ctx, input.userId, input.tenantId);
+    await ctx.store.append([
       {
         eventType: 'identity.user.password_set',
         aggregateId: fresh.user_id,
@@ -379,7 +396,7 @@ export async function resetPassword(
         payload: { userId: fresh.user_id, kind, reason: 'admin_reset' },
       },
     ]);
-    setPasswordHash(ctx.store.db, fresh.user_id, hash, isoNow(ctx.clock));
+    await setPasswordHash(ctx.store.db, fresh.user_id, hash, isoNow(ctx.clock));
     return toUserView(fresh);
   });
 }

@@ -50,19 +50,19 @@ export const toDeliveryView = (row: DeliveryRow): DeliveryView => ({
 });
 
 /** The delivery log of one subscription, newest first. */
-export function listDeliveries(
+export async function listDeliveries(
   ctx: Pick<CaContext, 'store'>,
   subscriptionId: string,
   tenantId: string | null,
   limit = 100,
-): DeliveryView[] {
-  getSubscription(ctx, subscriptionId, tenantId);
+): Promise<DeliveryView[]> {
+  await getSubscription(ctx, subscriptionId, tenantId);
   return (
-    ctx.store.db
+    (await ctx.store.db
       .prepare(
         'SELECT * FROM webhook_deliveries WHERE subscription_id = ? ORDER BY position DESC LIMIT ?',
       )
-      .all(subscriptionId, limit) as DeliveryRow[]
+      .all(subscriptionId, limit)) as DeliveryRow[]
   ).map(toDeliveryView);
 }
 
@@ -74,24 +74,24 @@ export function redeliver(
   ctx: Pick<CaContext, 'clock' | 'store'>,
   deliveryId: string,
   tenantId: string | null,
-): DeliveryView {
-  return ctx.store.transaction(() => {
-    const row = ctx.store.db
+): Promise<DeliveryView> {
+  return ctx.store.transaction(async () => {
+    const row = (await ctx.store.db
       .prepare('SELECT * FROM webhook_deliveries WHERE delivery_id = ?')
-      .get(deliveryId) as DeliveryRow | undefined;
+      .get(deliveryId)) as DeliveryRow | undefined;
     if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new WebhookNotFoundError();
-    const subscription = getSubscription(ctx, row.subscription_id, tenantId);
+    const subscription = await getSubscription(ctx, row.subscription_id, tenantId);
     if (subscription.status !== 'active')
       throw new WebhookNotFoundError('the subscription was deleted');
-    ctx.store.db
+    await ctx.store.db
       .prepare(
         "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE delivery_id = ?",
       )
       .run(isoNow(ctx.clock), deliveryId);
     return toDeliveryView(
-      ctx.store.db
+      (await ctx.store.db
         .prepare('SELECT * FROM webhook_deliveries WHERE delivery_id = ?')
-        .get(deliveryId) as DeliveryRow,
+        .get(deliveryId)) as DeliveryRow,
     );
   });
 }

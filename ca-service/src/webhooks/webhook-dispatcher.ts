@@ -98,7 +98,7 @@ export class WebhookDispatcher {
     this.stopping.abort();
     await this.running;
     await Promise.all([...this.inFlight.values()].map(({ done }) => done));
-    this.lease?.release();
+    await this.lease?.release();
   }
 
   /** Queues deliveries for new events and starts the due ones; resolves when those are settled. */
@@ -110,31 +110,31 @@ export class WebhookDispatcher {
 
   private async tick(): Promise<void> {
     this.lease ??= leaseOf(this.ctx.store.db, 'webhooks');
-    if (!this.lease.tryAcquire()) return;
-    while (this.enqueue() === this.settings.batchSize) {
+    if (!(await this.lease.tryAcquire())) return;
+    while ((await this.enqueue()) === this.settings.batchSize) {
       // More events are waiting: keep the event loop free between batches.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    this.startDue();
+    await this.startDue();
   }
 
   /** Moves the cursor over one batch of events; returns how many it read. */
-  private enqueue(): number {
+  private enqueue(): Promise<number> {
     const { store } = this.ctx;
-    return store.transaction(() => {
-      const after = Cursor.read(store.db, CURSOR);
+    return store.transaction(async () => {
+      const after = await Cursor.read(store.db, CURSOR);
       const now = isoNow(this.ctx.clock);
-      const subscriptions = store.db
+      const subscriptions = (await store.db
         .prepare("SELECT * FROM webhook_subscriptions WHERE status = 'active'")
-        .all() as SubscriptionRow[];
+        .all()) as SubscriptionRow[];
       if (subscriptions.length === 0) {
         // Nobody listens: skip to the head rather than read a large store for nothing. A
         // subscription made later starts after the head anyway.
-        const head = store.headPosition();
-        if (head > after) Cursor.write(store.db, CURSOR, head, now);
+        const head = await store.headPosition();
+        if (head > after) await Cursor.write(store.db, CURSOR, head, now);
         return 0;
       }
-      const events = store.read({ after, limit: this.settings.batchSize });
+      const events = await store.read({ after, limit: this.settings.batchSize });
       const last = events[events.length - 1];
       if (!last) return 0;
       const insert = store.db.prepare(
@@ -145,7 +145,7 @@ export class WebhookDispatcher {
       for (const event of events) {
         for (const subscription of subscriptions) {
           if (!matches(subscription, event)) continue;
-          insert.run(
+          await insert.run(
             this.ctx.ids.next('dlv'),
             subscription.subscription_id,
             subscription.tenant_id,
@@ -157,25 +157,25 @@ export class WebhookDispatcher {
           );
         }
       }
-      Cursor.write(store.db, CURSOR, last.position, now);
+      await Cursor.write(store.db, CURSOR, last.position, now);
       return events.length;
     });
   }
 
-  private startDue(): void {
+  private async startDue(): Promise<void> {
     const { concurrency, perTenant } = this.settings;
     const free = concurrency - this.inFlight.size;
     if (free <= 0) return;
     // The first `perTenant` due rows of each tenant only (those in flight among them), so one
     // tenant's backlog cannot fill the batch either.
-    const due = this.ctx.store.db
+    const due = (await this.ctx.store.db
       .prepare(
         `SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant_id
            ORDER BY next_attempt_at, position) AS tenant_rank
          FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) AS due
          WHERE tenant_rank <= ? ORDER BY next_attempt_at, position LIMIT ?`,
       )
-      .all(isoNow(this.ctx.clock), perTenant, free + this.inFlight.size) as DeliveryRow[];
+      .all(isoNow(this.ctx.clock), perTenant, free + this.inFlight.size)) as DeliveryRow[];
     const busy = new Map<string, number>();
     for (const { tenantId } of this.inFlight.values())
       busy.set(tenantId, (busy.get(tenantId) ?? 0) + 1);
@@ -192,12 +192,12 @@ export class WebhookDispatcher {
 
   private async attempt(delivery: DeliveryRow): Promise<void> {
     const { store } = this.ctx;
-    const subscription = store.db
+    const subscription = (await store.db
       .prepare('SELECT * FROM webhook_subscriptions WHERE subscription_id = ?')
-      .get(delivery.subscription_id) as SubscriptionRow | undefined;
-    const event = store.read({ after: delivery.position - 1, limit: 1 })[0];
+      .get(delivery.subscription_id)) as SubscriptionRow | undefined;
+    const event = (await store.read({ after: delivery.position - 1, limit: 1 }))[0];
     if (!subscription || subscription.status !== 'active' || event?.eventId !== delivery.event_id) {
-      this.settle(delivery, { status: 'canceled', error: 'subscription or event gone' });
+      await this.settle(delivery, { status: 'canceled', error: 'subscription or event gone' });
       return;
     }
     const secret = this.ctx.secretBox
@@ -238,7 +238,7 @@ export class WebhookDispatcher {
       };
     }
     if (outcome.error === undefined) {
-      this.settle(delivery, { status: 'delivered', code: outcome.code });
+      await this.settle(delivery, { status: 'delivered', code: outcome.code });
       return;
     }
     const attempts = delivery.attempts + 1;
@@ -246,7 +246,7 @@ export class WebhookDispatcher {
       this.settings.retry.maxMs,
       this.settings.retry.initialMs * 2 ** (attempts - 1),
     );
-    this.settle(delivery, {
+    await this.settle(delivery, {
       status: attempts >= this.settings.maxAttempts ? 'failed' : 'pending',
       code: outcome.code,
       error: outcome.error,
@@ -254,7 +254,7 @@ export class WebhookDispatcher {
     });
   }
 
-  private settle(
+  private async settle(
     delivery: DeliveryRow,
     result: {
       status: DeliveryRow['status'];
@@ -262,10 +262,10 @@ export class WebhookDispatcher {
       error?: string;
       nextAttemptAt?: string;
     },
-  ): void {
+  ): Promise<void> {
     if (!this.ctx.store.db.open) return;
     const now = isoNow(this.ctx.clock);
-    this.ctx.store.db
+    await this.ctx.store.db
       .prepare(
         `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?,
          last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at),

@@ -82,7 +82,7 @@ export function createSubscription(
   input: { tenantId: string; url: string; eventTypes: string[] },
   settings: WebhookSettings,
   meta: CommandMeta,
-): WebhookSubscriptionView & { secret: string } {
+): Promise<WebhookSubscriptionView & { secret: string }> {
   checkEndpoint(input.url, settings);
   const unknown = input.eventTypes.find((type) => !PRODUCED_TYPES.has(type));
   if (unknown !== undefined)
@@ -90,8 +90,8 @@ export function createSubscription(
   const subscriptionId = ctx.ids.next('whk');
   const secret = `whsec_${randomBytes(32).toString('base64url')}`;
   const now = isoNow(ctx.clock);
-  return ctx.store.transaction(() => {
-    ctx.store.append([
+  return ctx.store.transaction(async () => {
+    await ctx.store.append([
       {
         eventType: 'identity.webhook.subscribed',
         aggregateId: subscriptionId,
@@ -101,7 +101,7 @@ export function createSubscription(
         payload: { subscriptionId, url: input.url, eventTypes: input.eventTypes },
       },
     ]);
-    ctx.store.db
+    await ctx.store.db
       .prepare(
         `INSERT INTO webhook_subscriptions (subscription_id, tenant_id, url, event_types, sealed_secret,
          status, after_position, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
@@ -112,31 +112,34 @@ export function createSubscription(
         input.url,
         JSON.stringify(input.eventTypes),
         ctx.secretBox.seal(Buffer.from(secret, 'utf8'), secretAad(subscriptionId)),
-        ctx.store.headPosition(),
+        await ctx.store.headPosition(),
         now,
       );
-    return { ...toSubscriptionView(getSubscription(ctx, subscriptionId, input.tenantId)), secret };
+    return {
+      ...toSubscriptionView(await getSubscription(ctx, subscriptionId, input.tenantId)),
+      secret,
+    };
   });
 }
 
 /** Another tenant's subscription is not found. */
-export function getSubscription(
+export async function getSubscription(
   ctx: Pick<CaContext, 'store'>,
   subscriptionId: string,
   tenantId: string | null,
-): SubscriptionRow {
-  const row = ctx.store.db
+): Promise<SubscriptionRow> {
+  const row = (await ctx.store.db
     .prepare('SELECT * FROM webhook_subscriptions WHERE subscription_id = ?')
-    .get(subscriptionId) as SubscriptionRow | undefined;
+    .get(subscriptionId)) as SubscriptionRow | undefined;
   if (!row || (tenantId !== null && row.tenant_id !== tenantId)) throw new WebhookNotFoundError();
   return row;
 }
 
-export function listSubscriptions(
+export async function listSubscriptions(
   ctx: Pick<CaContext, 'store'>,
   tenantId: string | null,
-): WebhookSubscriptionView[] {
-  const rows = (
+): Promise<WebhookSubscriptionView[]> {
+  const rows = (await (
     tenantId === null
       ? ctx.store.db.prepare(
           "SELECT * FROM webhook_subscriptions WHERE status = 'active' ORDER BY created_at",
@@ -144,7 +147,7 @@ export function listSubscriptions(
       : ctx.store.db.prepare(
           "SELECT * FROM webhook_subscriptions WHERE tenant_id = ? AND status = 'active' ORDER BY created_at",
         )
-  ).all(...(tenantId === null ? [] : [tenantId])) as SubscriptionRow[];
+  ).all(...(tenantId === null ? [] : [tenantId]))) as SubscriptionRow[];
   return rows.map(toSubscriptionView);
 }
 
@@ -154,12 +157,12 @@ export function deleteSubscription(
   subscriptionId: string,
   tenantId: string | null,
   meta: CommandMeta,
-): WebhookSubscriptionView {
-  return ctx.store.transaction(() => {
-    const row = getSubscription(ctx, subscriptionId, tenantId);
+): Promise<WebhookSubscriptionView> {
+  return ctx.store.transaction(async () => {
+    const row = await getSubscription(ctx, subscriptionId, tenantId);
     if (row.status !== 'active') throw new WebhookNotFoundError();
     const now = isoNow(ctx.clock);
-    ctx.store.append([
+    await ctx.store.append([
       {
         eventType: 'identity.webhook.unsubscribed',
         aggregateId: subscriptionId,
@@ -168,16 +171,16 @@ export function deleteSubscription(
         payload: { subscriptionId },
       },
     ]);
-    ctx.store.db
+    await ctx.store.db
       .prepare(
         "UPDATE webhook_subscriptions SET status = 'deleted', deleted_at = ? WHERE subscription_id = ?",
       )
       .run(now, subscriptionId);
-    ctx.store.db
+    await ctx.store.db
       .prepare(
         "UPDATE webhook_deliveries SET status = 'canceled' WHERE subscription_id = ? AND status = 'pending'",
       )
       .run(subscriptionId);
-    return toSubscriptionView(getSubscription(ctx, subscriptionId, null));
+    return toSubscriptionView(await getSubscription(ctx, subscriptionId, null));
   });
 }

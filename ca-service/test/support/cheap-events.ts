@@ -5,13 +5,13 @@ import type { CaContext } from '../../src/context/ca-context.js';
  * transaction: bulk for the relay, the audit chain and the event API, without the cost of real
  * commands.
  */
-export function appendCheapEvents(
+export async function appendCheapEvents(
   ctx: Pick<CaContext, 'ids' | 'store'>,
   tenantId: string,
   count: number,
   { correlationId = 'cheap-events', actorId = 'test' } = {},
-): void {
-  ctx.store.append(
+): Promise<void> {
+  await ctx.store.append(
     Array.from({ length: count }, () => {
       const userId = ctx.ids.next('usr');
       return {
@@ -27,9 +27,9 @@ export function appendCheapEvents(
 }
 
 /** Every event id in the store, in position order. */
-export function storeEventIds(ctx: Pick<CaContext, 'store'>): string[] {
+export async function storeEventIds(ctx: Pick<CaContext, 'store'>): Promise<string[]> {
   return (
-    ctx.store.db.prepare('SELECT event_id FROM events ORDER BY position').all() as {
+    (await ctx.store.db.prepare('SELECT event_id FROM events ORDER BY position').all()) as {
       event_id: string;
     }[]
   ).map((row) => row.event_id);

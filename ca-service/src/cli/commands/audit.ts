@@ -19,13 +19,13 @@ export const auditCommands: Command[] = [
     usage: 'audit verify --data-dir D [--database postgres://…] [--json]',
     options: { 'data-dir': { type: 'string' }, ...DATABASE_OPTION },
     async run(values, _positionals, io) {
-      const { store, paths, close } = openStore(
+      const { store, paths, close } = await openStore(
         requireString(values, 'data-dir'),
         databaseGiven(values, io),
       );
       try {
-        const chain = verifyChain(store, progress(values, io, 'verified'));
-        const checkpoints = new AuditCheckpoints(store, systemClock, {
+        const chain = await verifyChain(store, progress(values, io, 'verified'));
+        const checkpoints = await new AuditCheckpoints(store, systemClock, {
           issuingPem: readFileSync(paths.issuingCertificate, 'utf8'),
           retiredIssuingPems: retiredIssuerIds(paths).map((id) =>
             readFileSync(join(paths.retiredIssuers, `${id}.pem`), 'utf8'),
@@ -71,7 +71,7 @@ export const auditCommands: Command[] = [
     },
     async run(values, _positionals, io) {
       const dataDir = requireString(values, 'data-dir');
-      const { store, paths, close } = openStore(dataDir, databaseGiven(values, io));
+      const { store, paths, close } = await openStore(dataDir, databaseGiven(values, io));
       let issuing: ReturnType<typeof openIssuingSigner> | undefined;
       try {
         issuing = openIssuingSigner(
@@ -99,12 +99,12 @@ export const auditCommands: Command[] = [
     usage: 'audit checkpoints --data-dir D [--out FILE.ndjson]',
     options: { 'data-dir': { type: 'string' }, out: { type: 'string' }, ...DATABASE_OPTION },
     async run(values, _positionals, io) {
-      const { store, paths, close } = openStore(
+      const { store, paths, close } = await openStore(
         requireString(values, 'data-dir'),
         databaseGiven(values, io),
       );
       try {
-        const checkpoints = new AuditCheckpoints(store, systemClock, {
+        const checkpoints = await new AuditCheckpoints(store, systemClock, {
           issuingPem: readFileSync(paths.issuingCertificate, 'utf8'),
         }).list(Number.MAX_SAFE_INTEGER);
         const out = optionalString(values, 'out');

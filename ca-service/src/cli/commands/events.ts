@@ -174,7 +174,7 @@ export const eventStoreCommands: Command[] = [
       const to = position(values, 'to');
       if (to !== undefined && to < from) throw new UsageError('--to must not be before --from');
       const window = position(values, 'window');
-      const { store, paths, close } = openStore(
+      const { store, paths, close } = await openStore(
         requireString(values, 'data-dir'),
         databaseGiven(values, io),
       );
@@ -224,12 +224,12 @@ export const eventStoreCommands: Command[] = [
       if (source !== undefined && source !== 'relay' && source !== 'inbox')
         throw new UsageError('--source is relay or inbox');
       const limit = position(values, 'limit') ?? 100;
-      const { store, close } = openStore(
+      const { store, close } = await openStore(
         requireString(values, 'data-dir'),
         databaseGiven(values, io),
       );
       try {
-        const letters = new DeadLetterQueue(store.db, systemClock).list(
+        const letters = await new DeadLetterQueue(store.db, systemClock).list(
           source as DeadLetterSource | undefined,
           limit,
         );

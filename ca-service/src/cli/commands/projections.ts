@@ -25,7 +25,7 @@ export const projectionsCommands: Command[] = [
       );
       try {
         const started = Date.now();
-        const replayed = ca.context.store.rebuildProjections((done, total) => {
+        const replayed = await ca.context.store.rebuildProjections((done, total) => {
           if (!values['json']) io.stderr(`  replayed ${done}/${total} events`);
         });
         const seconds = (Date.now() - started) / 1000;
@@ -34,7 +34,7 @@ export const projectionsCommands: Command[] = [
           human: `Rebuilt every projection from ${replayed} events in ${seconds.toFixed(2)} s`,
         };
       } finally {
-        ca.close();
+        await ca.close();
         lock.release();
       }
     },

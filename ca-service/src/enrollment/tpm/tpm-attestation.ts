@@ -74,8 +74,8 @@ type Ctx = Pick<CaContext, 'clock' | 'secretBox' | 'store' | 'tpmManufacturers'>
  * CA keeps no state: the challenge is sealed to itself and bound to the enrollment token, so it
  * is good for one enrollment (the token's) and for five minutes.
  */
-export function tpmChallenge(ctx: Ctx, request: TpmChallengeRequest): TpmChallenge {
-  checkEnrollmentToken(ctx, request.enrollmentToken);
+export async function tpmChallenge(ctx: Ctx, request: TpmChallengeRequest): Promise<TpmChallenge> {
+  await checkEnrollmentToken(ctx, request.enrollmentToken);
   const ekPublicKey = trustedEkKey(ctx, base64(request.ekCertificate));
   const ak = attestationKey(request.akPublic);
   const secret = randomBytes(32);
