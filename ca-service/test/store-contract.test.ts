@@ -2,6 +2,7 @@ import { ConcurrencyConflictError, SchemaViolationError } from '@lantern/shared'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyChain } from '../src/audit/verify-chain.js';
 import { CrlPublisher } from '../src/revocation/crl-publisher.js';
+import { Cursor } from '../src/store/cursor.js';
 import { RowBatches } from '../src/store/row-batches.js';
 import { leaseOf } from '../src/store/lease.js';
 import { isUniqueViolation } from '../src/store/unique-violation.js';
@@ -97,6 +98,17 @@ describe.each(['sqlite', 'postgres'] as const)('store contract on %s', (store) =
     ).rejects.toThrow('the transaction fails');
     await expect(straggler).rejects.toThrow(/after its transaction had ended/);
     expect(await db().prepare('SELECT name FROM scratch').all()).toEqual([]);
+  });
+
+  it("keeps a cursor's progress made while its last position was being written", async () => {
+    const cursor = new Cursor(db(), ca.clock, 'contract-cursor', 60_000);
+    await cursor.reload();
+    cursor.advance(10);
+    const writing = cursor.flush();
+    cursor.advance(20);
+    await writing;
+    await cursor.flush();
+    expect(await Cursor.read(db(), 'contract-cursor')).toBe(20);
   });
 
   it('refuses a transaction whose nested transactions overlapped', async () => {

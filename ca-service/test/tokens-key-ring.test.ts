@@ -229,6 +229,23 @@ describe('token key ring', () => {
     expect((await shared.load())?.keys.map((key) => key.kid)).not.toContain(compromised);
   });
 
+  it('makes changes asked for at once one after the other: a revocation is not undone by a rotation', async () => {
+    const memory = memoryKeyRingStore();
+    // A store that answers late, as a database does: both changes are under way together.
+    const store: KeyRingStore = {
+      load: () => memory.load(),
+      save: async (state) => {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        await memory.save(state);
+      },
+    };
+    const { ring } = await setup(store);
+    const compromised = ring.activeKid;
+    await Promise.all([ring.revoke(compromised), ring.rotate()]);
+    expect(kids(ring.jwks())).not.toContain(compromised);
+    expect((await memory.load())?.keys.map((key) => key.kid)).not.toContain(compromised);
+  });
+
   it('follows the store when a save fails after writing: a revoked key stops signing here too', async () => {
     const memory = memoryKeyRingStore();
     let failAfterWrite = false;

@@ -36,7 +36,7 @@ export async function openStore(
 ): Promise<{
   store: EventStore;
   paths: DataDirPaths;
-  close: () => void;
+  close: () => Promise<void>;
 }> {
   const paths = dataDirPaths(dataDir);
   const location = databaseLocation(paths, recordedDatabase(paths), database);

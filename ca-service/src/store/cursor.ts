@@ -72,8 +72,10 @@ export class Cursor {
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.position === this.written || !this.db.open) return;
-    await Cursor.write(this.db, this.name, this.position, new Date(this.clock.now()).toISOString());
-    this.written = this.position;
+    const target = this.position;
+    if (target === this.written || !this.db.open) return;
+    await Cursor.write(this.db, this.name, target, new Date(this.clock.now()).toISOString());
+    // What was written: an `advance` while the write was under way is the next flush's.
+    this.written = target;
   }
 }

@@ -95,9 +95,16 @@ export class SqliteDatabase implements SqlDatabase {
     };
   }
 
-  close(): Promise<void> {
-    this.raw.close();
-    return Promise.resolve();
+  /** Closes once the transaction under way, if any, has ended. */
+  async close(): Promise<void> {
+    if (!this.raw.open) return;
+    if (this.frames.isOpen()) throw new TypeError('the store cannot close inside a transaction');
+    await this.turn.take();
+    try {
+      this.raw.close();
+    } finally {
+      this.turn.give();
+    }
   }
 
   /**

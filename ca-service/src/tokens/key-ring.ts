@@ -136,6 +136,17 @@ export async function openKeyRing(config: KeyRingConfig): Promise<KeyRing> {
     }
   };
   let keys: readonly TokenKey[] = (await loadSaved()) ?? (await firstKeys());
+  /**
+   * The ring's changes and refreshes, one at a time: each reads `keys`, awaits the store and
+   * then sets `keys`, so two at once would build on the same ring and the second save would
+   * undo the first (a revoked key back in the ring).
+   */
+  let turn: Promise<unknown> = Promise.resolve();
+  function serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = turn.then(work);
+    turn = run.catch(() => undefined);
+    return run;
+  }
 
   /** Takes up what the store holds: when another instance changed it, or `always`. */
   async function refresh(always = false): Promise<boolean> {
@@ -251,14 +262,15 @@ export async function openKeyRing(config: KeyRingConfig): Promise<KeyRing> {
       const ordered = [...live].sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status]);
       return { keys: ordered.map(publicPart) };
     },
-    rotate: () => change(true),
-    revoke: (kid) => change(false, kid),
-    replaceAll: () => replaceAll(),
-    scheduledRotation: async () => {
-      await refresh();
-      return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);
-    },
-    refresh: () => refresh(),
+    rotate: () => serial(() => change(true)),
+    revoke: (kid) => serial(() => change(false, kid)),
+    replaceAll: () => serial(() => replaceAll()),
+    scheduledRotation: () =>
+      serial(async () => {
+        await refresh();
+        return change(clock.now() - activeKey(keys).activatedAt >= rotationPeriodMs);
+      }),
+    refresh: () => serial(() => refresh()),
   };
 }
 

@@ -190,8 +190,20 @@ export class WebhookDispatcher {
     }
   }
 
-  private async attempt(delivery: DeliveryRow): Promise<void> {
+  private async attempt(due: DeliveryRow): Promise<void> {
     const { store } = this.ctx;
+    // Read again: the row `startDue` read may be older than an attempt that ended meanwhile
+    // (delivered, or put off with one attempt more), which must not be made twice.
+    const delivery = (await store.db
+      .prepare('SELECT * FROM webhook_deliveries WHERE delivery_id = ?')
+      .get(due.delivery_id)) as DeliveryRow | undefined;
+    if (
+      delivery?.status !== 'pending' ||
+      delivery.attempts !== due.attempts ||
+      delivery.next_attempt_at > isoNow(this.ctx.clock)
+    ) {
+      return;
+    }
     const subscription = (await store.db
       .prepare('SELECT * FROM webhook_subscriptions WHERE subscription_id = ?')
       .get(delivery.subscription_id)) as SubscriptionRow | undefined;

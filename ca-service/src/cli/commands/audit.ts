@@ -54,7 +54,7 @@ export const auditCommands: Command[] = [
           human: `Hash chain intact: ${chain.checked} events, head ${chain.head.position} ${chain.head.hash}; ${checkpoints.checked} signed checkpoints verify.`,
         };
       } finally {
-        close();
+        await close();
       }
     },
   },
@@ -89,7 +89,7 @@ export const auditCommands: Command[] = [
         };
       } finally {
         issuing?.close();
-        close();
+        await close();
       }
     },
   },
@@ -119,7 +119,7 @@ export const auditCommands: Command[] = [
                 'No checkpoints yet.',
         };
       } finally {
-        close();
+        await close();
       }
     },
   },

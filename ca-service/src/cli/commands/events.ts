@@ -205,7 +205,7 @@ export const eventStoreCommands: Command[] = [
           ].join('\n'),
         };
       } finally {
-        close();
+        await close();
       }
     },
   },
@@ -246,7 +246,7 @@ export const eventStoreCommands: Command[] = [
                   .join('\n'),
         };
       } finally {
-        close();
+        await close();
       }
     },
   },
