@@ -1,3 +1,4 @@
+import { runEvery } from '@lantern/shared';
 import { AuditCheckpoints } from './audit/audit-checkpoints.js';
 import { UserEventIndex } from './audit/user-event-index.js';
 import type { CaContext } from './context/ca-context.js';
@@ -70,17 +71,15 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
   // Keeps the timeline index near the head, a few batches a second, so the first timeline read
   // on a large store that predates the index does not index it all inside one request.
   const index = new UserEventIndex(ctx.store, ctx.clock);
-  const indexing = setInterval(async () => {
+  const indexing = runEvery(1_000, async () => {
     try {
       await index.catchUp(5);
     } catch (error) {
       ctx.logger.warn({ event: 'timeline.index_failed', err: error }, 'timeline index lagging');
     }
-  }, 1_000);
-  indexing.unref();
+  });
   const interval = options.checkpointIntervalMs ?? 3_600_000;
-  const stopCheckpoints =
-    interval > 0 ? checkpoints.schedule(interval, ctx.logger) : () => undefined;
+  const checkpointing = interval > 0 ? checkpoints.schedule(interval, ctx.logger) : null;
   return {
     relay,
     inbox,
@@ -88,9 +87,13 @@ export function startEventBackbone(options: EventBackboneOptions): EventBackbone
     checkpoints,
     status: async () => ({ relay: await relay.status(), inbox: inbox?.status() }),
     async stop() {
-      clearInterval(indexing);
-      stopCheckpoints();
-      await Promise.all([relay.stop(), inbox?.stop(), webhooks.stop()]);
+      await Promise.all([
+        indexing.stop(),
+        checkpointing?.stop(),
+        relay.stop(),
+        inbox?.stop(),
+        webhooks.stop(),
+      ]);
     },
   };
 }

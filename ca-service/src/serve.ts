@@ -1,5 +1,5 @@
 import type { Clock } from '@lantern/shared';
-import { createRedactor, systemClock } from '@lantern/shared';
+import { createRedactor, runEvery, systemClock } from '@lantern/shared';
 import { readFileSync } from 'node:fs';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
@@ -155,19 +155,20 @@ async function serveLocked(options: ServeOptions, releaseLock: () => void): Prom
     metricsApp && options.metricsListen
       ? await metricsApp.listen(options.metricsListen)
       : undefined;
-  const rotation = setInterval(() => rotateTokenKeys(ca.context), ROTATION_CHECK_MS);
-  rotation.unref();
-  const keyRefresh = setInterval(() => refreshTokenKeys(ca.context), KEY_REFRESH_MS);
-  keyRefresh.unref();
+  const rotation = runEvery(ROTATION_CHECK_MS, () => rotateTokenKeys(ca.context));
+  const keyRefresh = runEvery(KEY_REFRESH_MS, () => refreshTokenKeys(ca.context));
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
   });
   let closing: Promise<void> | undefined;
   const close = () => {
-    clearInterval(rotation);
-    clearInterval(keyRefresh);
-    closing ??= Promise.all([app.close(), metricsApp?.close()]).then(async () => {
+    closing ??= Promise.all([
+      app.close(),
+      metricsApp?.close(),
+      rotation.stop(),
+      keyRefresh.stop(),
+    ]).then(async () => {
       await backbone.stop();
       // After the relay stopped: its last publish spans go out with the rest.
       await tracing?.shutdown();

@@ -199,7 +199,7 @@ describe('audit checkpoints', () => {
   });
 
   it('signs on a schedule, only when events were appended', async () => {
-    const stop = checkpoints.schedule(20, ca.ctx.logger);
+    const checkpointing = checkpoints.schedule(20, ca.ctx.logger);
     try {
       const count = async () => (await checkpoints.list()).length;
       const until = async (condition: () => Promise<boolean>) => {
@@ -214,7 +214,7 @@ describe('audit checkpoints', () => {
       await until(async () => (await count()) === 2);
       expect((await checkpoints.list())[0]?.position).toBe(await ca.ctx.store.headPosition());
     } finally {
-      stop();
+      await checkpointing.stop();
     }
   });
 });

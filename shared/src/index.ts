@@ -1,4 +1,5 @@
 export * from './clock/clock.js';
+export * from './clock/run-every.js';
 export * from './ids/ids.js';
 export * from './errors/lantern-error.js';
 export * from './errors/errors.js';

@@ -1,5 +1,5 @@
-import type { Clock, Logger } from '@lantern/shared';
-import { base64urlDecode, verifyEs256 } from '@lantern/shared';
+import type { Clock, Logger, Repeating } from '@lantern/shared';
+import { base64urlDecode, runEvery, verifyEs256 } from '@lantern/shared';
 import { X509Certificate } from 'node:crypto';
 import { caSignedJws } from '../pki/ca-signed-jws.js';
 import type { Signer } from '../pki/signer.js';
@@ -144,35 +144,21 @@ export class AuditCheckpoints {
 
   /**
    * Signs a checkpoint every `intervalMs` when events were appended since the last one. For
-   * `serve`; returns the function that stops it.
+   * `serve`; a store that does not answer (PostgreSQL down) is logged, not thrown out of the timer.
    */
-  schedule(intervalMs: number, logger: Logger): () => void {
-    let running = false;
-    const timer = setInterval(async () => {
-      if (running) return;
-      running = true;
-      // Async so that a store that does not answer (PostgreSQL down) is logged, not thrown
-      // out of the timer.
-      await Promise.resolve()
-        .then(async () => {
-          const last = (await this.list(1))[0];
-          return last && last.position === (await this.store.headPosition()) ? null : this.create();
-        })
-        .then((checkpoint) => {
-          if (checkpoint === null) return;
-          logger.info(
-            { event: 'audit.checkpoint', position: checkpoint.position },
-            'audit checkpoint signed',
-          );
-        })
-        .catch((error: unknown) =>
-          logger.error({ event: 'audit.checkpoint_failed', err: error }, 'audit checkpoint failed'),
-        )
-        .finally(() => {
-          running = false;
-        });
-    }, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+  schedule(intervalMs: number, logger: Logger): Repeating {
+    return runEvery(intervalMs, async () => {
+      try {
+        const last = (await this.list(1))[0];
+        if (last && last.position === (await this.store.headPosition())) return;
+        const checkpoint = await this.create();
+        logger.info(
+          { event: 'audit.checkpoint', position: checkpoint.position },
+          'audit checkpoint signed',
+        );
+      } catch (error) {
+        logger.error({ event: 'audit.checkpoint_failed', err: error }, 'audit checkpoint failed');
+      }
+    });
   }
 }

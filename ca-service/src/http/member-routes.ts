@@ -260,17 +260,21 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       async (request, reply) => {
         const tenantId = request.admin.namedTenant();
         const { userId, organizationId } = request.body;
-        // Lifting a suspension gives the member's roles back: only for a caller holding as much.
-        await assertMayChangeMember(
-          ctx,
-          request,
-          (view) => view.userId === userId && view.organizationId === (organizationId ?? tenantId),
-        );
-        const view = await addMember(
-          ctx,
-          { tenantId, userId, organizationId: organizationId ?? tenantId },
-          request.admin.meta,
-        );
+        // Lifting a suspension gives the member's roles back: only for a caller holding as much,
+        // judged in the change's transaction so a grant landing meanwhile is judged too.
+        const view = await ctx.store.transaction(async () => {
+          await assertMayChangeMember(
+            ctx,
+            request,
+            (member) =>
+              member.userId === userId && member.organizationId === (organizationId ?? tenantId),
+          );
+          return addMember(
+            ctx,
+            { tenantId, userId, organizationId: organizationId ?? tenantId },
+            request.admin.meta,
+          );
+        });
         return reply.status(201).send(view);
       },
     );
@@ -286,21 +290,24 @@ export function memberAdminRoutes(ctx: CaContext, mailer?: Mailer): FastifyPlugi
       },
       async (request) => {
         const tenantId = request.admin.namedTenant();
-        // Suspending takes away what the member holds: only for a caller holding as much.
-        await assertMayChangeMember(
-          ctx,
-          request,
-          (view) => view.membershipId === request.params.id,
-        );
-        return suspendMembership(
-          ctx,
-          {
-            tenantId,
-            membershipId: request.params.id,
-            ...(request.body.reason ? { reason: request.body.reason } : {}),
-          },
-          request.admin.meta,
-        );
+        // Suspending takes away what the member holds: only for a caller holding as much, judged
+        // in the change's transaction.
+        return ctx.store.transaction(async () => {
+          await assertMayChangeMember(
+            ctx,
+            request,
+            (view) => view.membershipId === request.params.id,
+          );
+          return suspendMembership(
+            ctx,
+            {
+              tenantId,
+              membershipId: request.params.id,
+              ...(request.body.reason ? { reason: request.body.reason } : {}),
+            },
+            request.admin.meta,
+          );
+        });
       },
     );
 
