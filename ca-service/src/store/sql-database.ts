@@ -33,7 +33,9 @@ export interface SqlDatabase {
   /**
    * Wraps `fn` in a transaction; a call inside another transaction (in the same asynchronous
    * context) becomes a savepoint. Other contexts' statements wait for the commit: a transaction
-   * sees no one else's writes half done, and no one sees its own.
+   * sees no one else's writes half done, and no one sees its own. So `fn` awaits the store and
+   * nothing that waits for another context (a queue, a lock, a request): that context may be
+   * waiting for this transaction's commit. Nor does it leave a branch running past its end.
    */
   transaction<A extends unknown[], R>(
     fn: (...args: A) => Promise<R> | R,
