@@ -257,6 +257,49 @@ describe('webhook deliveries', () => {
     expect(receiver.received[1]!.body).toBe(receiver.received[0]!.body);
   });
 
+  it('posts a delivery once when its attempt ends while a later pass has just read it as due', async () => {
+    const { subscriptionId } = await subscribe(['identity.user.registered']);
+    await createUser(ca, tenantA, 'amina', 'password of amina');
+    const release = receiver.holdAnswers();
+    const first = dispatcher.runOnce();
+    while (receiver.received.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    // The next pass reads the due deliveries while the first attempt stands, and goes on with
+    // them only once that attempt has ended: what it read is then out of date.
+    const db = ca.ctx.store.db;
+    const prepare = db.prepare.bind(db);
+    let dueRead: () => void = () => undefined;
+    const read = new Promise<void>((resolve) => (dueRead = resolve));
+    let resume: () => void = () => undefined;
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    db.prepare = (sql) => {
+      const statement = prepare(sql);
+      if (!sql.includes('tenant_rank')) return statement;
+      db.prepare = prepare;
+      return {
+        run: (...params) => statement.run(...params),
+        get: (...params) => statement.get(...params),
+        send: (...params) => statement.send(...params),
+        all: async (...params) => {
+          const rows = await statement.all(...params);
+          dueRead();
+          await resumed;
+          return rows;
+        },
+      };
+    };
+    const second = dispatcher.runOnce();
+    await read;
+    release();
+    await first;
+    resume();
+    await second;
+    expect(receiver.received).toHaveLength(1);
+    expect((await deliveries(subscriptionId)).deliveries[0]).toMatchObject({
+      status: 'delivered',
+      attempts: 1,
+    });
+  });
+
   it("one tenant's slow endpoints do not hold up another tenant's deliveries", async () => {
     // Tenant B fills every delivery slot with endpoints that never answer in time.
     const slow = await startReceiver();
