@@ -39,7 +39,7 @@ export function mfaRoutes(ctx: CaContext): FastifyPluginAsync {
     const signedIn = signedInCaller(ctx, proofs);
     // Enrolling (and only that) also takes the enrolment token of `mfa_enrollment_required`.
     const enrolling: typeof signedIn = async (request) =>
-      (await verifyEnrollmentToken(ctx, bearer(request))) ?? signedIn(request);
+      verifyEnrollmentToken(ctx, bearer(request)) ?? signedIn(request);
 
     app.get('/v1/mfa', async (request) => mfaStatus(ctx, await signedIn(request)));
 

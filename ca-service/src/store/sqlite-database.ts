@@ -112,12 +112,11 @@ export class SqliteDatabase implements SqlDatabase {
    * has ended: for statements, and for what must see the connection outside any transaction.
    */
   schedule<T>(work: () => T): Promise<T> {
-    if (this.frames.current() !== undefined || !this.turn.busy) {
-      try {
-        return Promise.resolve(work());
-      } catch (error) {
-        return Promise.reject(error as Error);
-      }
+    try {
+      // `current` throws for a statement of a transaction that has ended: a rejection too.
+      if (this.frames.current() !== undefined || !this.turn.busy) return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
     return this.turn.take().then(() => {
       try {
