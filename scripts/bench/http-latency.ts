@@ -8,10 +8,11 @@
  * - login, open loop (the SLO row): the KDF capacity is measured first in this process
  *   (`hasher.verify`/s with the admission default in flight), then logins arrive at a fixed
  *   rate of half that, whatever the answers, latency counted from each one's due time.
- * - login, closed loop: `POST /v1/auth/login` with the right password; the default Argon2id
- *   (m=19 MiB, t=2, p=1) runs on libuv's thread pool, then two events are appended and an
- *   access token is signed. Logins beyond the CA's KDF admission bound are answered 429
- *   `login_overloaded`: the p95 is of the accepted logins and the share shed is its own row.
+ * - login, closed loop (context, no target): `POST /v1/auth/login` with the right password;
+ *   the default Argon2id (m=19 MiB, t=2, p=1) runs on libuv's thread pool, then two events are
+ *   appended and an access token is signed. Logins beyond the CA's KDF admission bound are
+ *   answered 429 `login_overloaded`: the p95 is of the accepted logins and the share shed is
+ *   its own row.
  * - KDF: one Argon2id hash against one scrypt at OWASP's setting (N=2^17, r=8, p=1).
  * - refresh: `POST /v1/auth/refresh`; refresh tokens rotate (each works once), so every
  *   response's new token goes back into a shared pool that the next request takes from.
@@ -420,12 +421,13 @@ export const httpLatency: Benchmark = {
             note: 'fixed arrival rate = half of hasher.verify/s measured in this run with the CA admission default in flight; latency from each request due time; p95 of the 2xx',
           },
         ),
-        valueBelow(
+        // Context, as issue 22 asks: 20 clients that resend at once overload the KDF by design
+        // (most are shed); the SLO is the open-loop row above.
+        contextRow(
           `Login p95 @ c=${CONNECTIONS}, closed loop (default KDF)`,
           'ms',
           login.p95,
           health.p95,
-          { label: 'p95', max: 100 },
           {
             ...login,
             kdfHashMs: kdfMs,
