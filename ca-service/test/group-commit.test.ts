@@ -58,6 +58,46 @@ describe('GroupCommit', () => {
     expect(await group.run(labels)).toEqual(['a']);
   });
 
+  it('gathers the units that arrive while a group commits into the next group, whatever their turn', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first = group.run(async () => {
+      await held;
+      return insert('first')();
+    });
+    const later: Promise<number>[] = [];
+    const seenByLater: string[][] = [];
+    for (const label of ['x', 'y', 'z']) {
+      // Each in its own event-loop turn, as network answers arrive.
+      await new Promise((resolve) => setImmediate(resolve));
+      later.push(
+        group.run(() => {
+          seenByLater.push(labels());
+          return insert(label)();
+        }),
+      );
+    }
+    release();
+    await first;
+    expect(await Promise.all(later)).toEqual([2, 3, 4]);
+    // One transaction for the three: none saw another's write committed.
+    expect(seenByLater).toEqual([['first'], ['first'], ['first']]);
+  });
+
+  it('bounds a group, and commits what is left in the next one', async () => {
+    const seen: number[] = [];
+    const units = Array.from({ length: 200 }, (_, i) =>
+      group.run(() => {
+        seen.push(labels().length);
+        return insert(`u${i}`)();
+      }),
+    );
+    await Promise.all(units);
+    expect(seen.slice(0, 128).every((count) => count === 0)).toBe(true);
+    expect(seen.slice(128).every((count) => count === 128)).toBe(true);
+    expect(labels()).toHaveLength(200);
+  });
+
   it('rolls back only the unit that throws, and rejects only its caller', async () => {
     const results = await Promise.allSettled([
       group.run(insert('a')),

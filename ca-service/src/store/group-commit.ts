@@ -1,5 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 
+const MAX_GROUP = 128;
+
 interface Pending {
   work: () => unknown;
   resolve: (value: unknown) => void;
@@ -12,10 +14,17 @@ interface Pending {
  * PostgreSQL its round trip and the writer's turn): no promise settles before the commit that
  * holds its writes. Each unit runs in its own savepoint, so one that throws rolls back alone and
  * only its caller sees the error.
+ *
+ * One flush at a time: units that arrive while a group commits wait for the next group, which
+ * starts as soon as this one ends and takes all of them. On PostgreSQL an enrollment's reads
+ * before its unit finish one network answer at a time, so groups cut at each event-loop turn
+ * held one or two units and queued for the writer's turn; waiting for the flush under way lets
+ * the group grow with the load (the fewest commits for the most units).
  */
 export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
+  private flushing = false;
   /**
    * The asynchronous context the flush runs in: the one the group commit was made in, never the
    * first caller's. That caller may be in a transaction (its units would join it) or a request
@@ -38,17 +47,30 @@ export class GroupCommit {
     if (this.inTransaction()) return this.transaction(work);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.context.runInAsyncScope(() => void this.flush()));
-      }
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => this.context.runInAsyncScope(() => void this.flush()));
   }
 
   private async flush(): Promise<void> {
     this.scheduled = false;
-    const batch = this.pending;
-    this.pending = [];
+    this.flushing = true;
+    // Bounded, so one group never holds the writer for long; the rest start the next one.
+    const batch = this.pending.splice(0, MAX_GROUP);
+    try {
+      await this.commit(batch);
+    } finally {
+      this.flushing = false;
+      if (this.pending.length > 0) this.schedule();
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       await this.transaction(async () => {
