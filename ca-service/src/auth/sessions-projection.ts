@@ -5,6 +5,13 @@ import { deviceReport } from '../sync/device-receipts.js';
 export const sessionsProjection: Projection = {
   name: 'sessions',
   tables: ['sessions', 'grants'],
+  events: new Set([
+    'identity.grant.issued',
+    'identity.grant.revoked',
+    'identity.session.created',
+    'identity.session.refreshed',
+    'identity.session.revoked',
+  ]),
   async apply(db, event) {
     switch (event.eventType) {
       case 'identity.session.created': {

@@ -11,6 +11,17 @@ import { openPersonalData } from '../users/personal-data.js';
 export const membersProjection: Projection = {
   name: 'members',
   tables: ['organizations', 'invitations', 'memberships', 'member_assignments'],
+  events: new Set([
+    'identity.invitation.accepted',
+    'identity.invitation.created',
+    'identity.invitation.revoked',
+    'identity.membership.activated',
+    'identity.membership.suspended',
+    'identity.organization.created',
+    'identity.permission.assigned',
+    'identity.role.assigned',
+    'identity.user.erased',
+  ]),
   async apply(db, event) {
     const at = event.occurredAt;
     switch (event.eventType) {

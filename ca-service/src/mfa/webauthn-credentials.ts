@@ -171,6 +171,11 @@ export async function userPasskeys(db: SqlDatabase, userId: string): Promise<Pas
 export const passkeysProjection: Projection = {
   name: 'passkeys',
   tables: ['user_passkeys'],
+  events: new Set([
+    'identity.user.erased',
+    'identity.user.mfa_enrolled',
+    'identity.user.mfa_removed',
+  ]),
   async apply(db, event) {
     switch (event.eventType) {
       case 'identity.user.mfa_enrolled': {

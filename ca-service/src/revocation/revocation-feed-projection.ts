@@ -41,6 +41,14 @@ async function appendEntry(
 export const revocationFeedProjection: Projection = {
   name: 'revocation_feed',
   tables: ['revocation_feed'],
+  events: new Set([
+    'identity.device.revoked',
+    'identity.grant.revoked',
+    'identity.session.revoked',
+    'identity.user.erased',
+    'identity.user.locked',
+    'identity.user.suspended',
+  ]),
   async apply(db, event) {
     switch (event.eventType) {
       case 'identity.device.revoked': {

@@ -26,6 +26,18 @@ async function personalFields(
 export const usersProjection: Projection = {
   name: 'users',
   tables: ['users'],
+  events: new Set([
+    'identity.user.email_verified',
+    'identity.user.erased',
+    'identity.user.locked',
+    'identity.user.logged_in',
+    'identity.user.login_failed',
+    'identity.user.reactivated',
+    'identity.user.registered',
+    'identity.user.suspended',
+    'identity.user.unlocked',
+    'identity.user.updated',
+  ]),
   async apply(db, event) {
     const at = event.occurredAt;
     switch (event.eventType) {
