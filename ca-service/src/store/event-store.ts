@@ -306,8 +306,9 @@ export class EventStore {
   }
 
   /**
-   * `transaction`, but sharing its COMMIT (the fsync) with the other grouped transactions of
-   * this event-loop turn; resolves once that commit is durable. For hot, concurrent writes.
+   * `transaction`, but sharing its COMMIT (the fsync) with the other grouped transactions
+   * queued meanwhile (`GroupCommit`); resolves once that commit is durable. For hot, concurrent
+   * writes.
    */
   groupedTransaction<T>(fn: () => Promise<T> | T): Promise<T> {
     return this.grouped.run(fn);
