@@ -115,7 +115,7 @@ export async function refresh(
   correlationId: string,
 ): Promise<RefreshResult> {
   if (!isRefreshTokenShape(refreshToken)) throw new RefreshTokenInvalidError();
-  // Concurrent refreshes share one commit: one fsync per event-loop turn, not per request.
+  // Concurrent refreshes share one commit: one fsync per group, not per request.
   const outcome = await ctx.store.groupedTransaction(async () => {
     const row = (await statement(
       ctx.store.db,
