@@ -10,6 +10,7 @@ let dir: string;
 let db: Database.Database;
 let observer: Database.Database;
 let group: GroupCommit;
+let store: SqliteDatabase;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'lantern-group-commit-'));
@@ -18,7 +19,7 @@ beforeEach(() => {
   db.pragma('synchronous = FULL');
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)');
   observer = new Database(join(dir, 'ca.db'));
-  const store = new SqliteDatabase(db);
+  store = new SqliteDatabase(db);
   group = new GroupCommit(
     (fn) => store.transaction(fn)(),
     () => store.inTransaction,
@@ -82,6 +83,31 @@ describe('GroupCommit', () => {
     expect(await Promise.all(later)).toEqual([2, 3, 4]);
     // One transaction for the three: none saw another's write committed.
     expect(seenByLater).toEqual([['first'], ['first'], ['first']]);
+  });
+
+  it('drains: the units queued while a group commits commit before the store closes', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const units = [
+      group.run(async () => {
+        await held;
+        return insert('first')();
+      }),
+    ];
+    for (const label of ['x', 'y']) {
+      await new Promise((resolve) => setImmediate(resolve));
+      units.push(group.run(insert(label)));
+    }
+    const closed = group.drain().then(() => store.close());
+    release();
+    expect(await Promise.allSettled(units)).toEqual([
+      { status: 'fulfilled', value: 1 },
+      { status: 'fulfilled', value: 2 },
+      { status: 'fulfilled', value: 3 },
+    ]);
+    await closed;
+    expect(db.open).toBe(false);
+    expect(labels()).toEqual(['first', 'x', 'y']);
   });
 
   it('bounds a group, and commits what is left in the next one', async () => {

@@ -309,6 +309,7 @@ async function openWithKeys(
   return {
     context,
     close: async () => {
+      await store.drain();
       await db.close();
       token?.close();
     },

@@ -314,6 +314,11 @@ export class EventStore {
     return this.grouped.run(fn);
   }
 
+  /** Waits for the grouped transactions queued or committing: the store may then close. */
+  drain(): Promise<void> {
+    return this.grouped.drain();
+  }
+
   async aggregateVersion(aggregateType: string, aggregateId: string): Promise<number> {
     const row = (await this.versionOf.get(aggregateType, aggregateId)) as
       { version: number } | undefined;

@@ -24,6 +24,7 @@ export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
   private flushing = false;
+  private idle: (() => void)[] = [];
   /**
    * The asynchronous context the flush runs in: the one the group commit was made in, never the
    * first caller's. That caller may be in a transaction (its units would join it) or a request
@@ -50,6 +51,12 @@ export class GroupCommit {
     });
   }
 
+  /** Resolves once every unit queued so far has committed or failed (before closing the store). */
+  drain(): Promise<void> {
+    if (!this.scheduled && !this.flushing && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
   private schedule(): void {
     if (this.scheduled || this.flushing) return;
     this.scheduled = true;
@@ -66,6 +73,7 @@ export class GroupCommit {
     } finally {
       this.flushing = false;
       if (this.pending.length > 0) this.schedule();
+      else for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 
