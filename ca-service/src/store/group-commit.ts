@@ -11,8 +11,9 @@ interface Pending {
 /**
  * Group commit: units of work queued together run in one transaction, so they share one COMMIT
  * (on SQLite its fsync, `synchronous = FULL` keeping its durability; on PostgreSQL its round trip
- * and the writer's turn): no promise settles before the commit that holds its writes. Each unit runs in its own savepoint, so one that throws rolls back alone and
- * only its caller sees the error.
+ * and the writer's turn): no promise settles before the commit that holds its writes. Each unit
+ * runs in its own savepoint, so one that throws rolls back alone and only its caller sees the
+ * error.
  *
  * One flush at a time: units that arrive while a group commits wait for the next group, which
  * starts as soon as this one ends and takes all of them. On PostgreSQL an enrollment's reads
